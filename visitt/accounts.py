@@ -1,0 +1,110 @@
+"""Staff accounts: passwords (argon2), browser sessions and API tokens.
+
+Secrets are stored only as SHA-256 hashes; the clear value exists in the cookie or in the
+caller's hands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from . import audit
+from .errors import Conflict, NotAuthenticated, ValidationFailed
+from .models import ApiToken, Department, Role, Staff, WebSession, utcnow
+
+_hasher = PasswordHasher()
+# Verifying against this keeps a login for an unknown e-mail as slow as one for a known e-mail.
+_DUMMY_HASH = _hasher.hash("not a password")
+MIN_PASSWORD = 10
+
+
+def new_secret() -> str:
+    """An opaque, URL-safe random token of 256 bits."""
+    return secrets.token_urlsafe(32)
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_staff(session: Session, *, email: str, full_name: str, role: Role, password: str,
+                 department: Department | None) -> Staff:
+    email = email.strip().lower()
+    errors = {}
+    if "@" not in email or len(email) > 254:
+        errors["email"] = "Enter a valid e-mail address."
+    if not full_name.strip():
+        errors["full_name"] = "Enter the full name."
+    if len(password) < MIN_PASSWORD:
+        errors["password"] = f"Use at least {MIN_PASSWORD} characters."
+    if errors:
+        raise ValidationFailed("The account could not be created.", fields=errors)
+    if session.scalar(select(Staff).where(Staff.email == email)) is not None:
+        raise Conflict("An account with that e-mail address already exists.", fields={"email": "Already in use."})
+    staff = Staff(email=email, full_name=full_name.strip(), role=role, password_hash=_hasher.hash(password),
+                  department=department)
+    session.add(staff)
+    session.flush()
+    audit.record(session, "system", "user_created", subject=f"staff:{staff.id}", role=role.value)
+    return staff
+
+
+def authenticate(session: Session, email: str, password: str) -> Staff:
+    staff = session.scalar(select(Staff).where(Staff.email == email.strip().lower(), Staff.active.is_(True)))
+    try:
+        _hasher.verify(staff.password_hash if staff else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        staff = None
+    if staff is None:
+        audit.record(session, "anonymous", "login_failed")
+        raise NotAuthenticated("Wrong e-mail address or password.")
+    audit.record(session, f"staff:{staff.id}", "login")
+    return staff
+
+
+def open_session(session: Session, staff: Staff, hours: int) -> str:
+    token = new_secret()
+    session.add(WebSession(staff_id=staff.id, token_hash=digest(token),
+                           expires_at=utcnow() + dt.timedelta(hours=hours)))
+    return token
+
+
+def staff_for_session(session: Session, token: str | None) -> Staff | None:
+    if not token:
+        return None
+    row = session.scalar(select(WebSession).where(WebSession.token_hash == digest(token)))
+    if row is None or row.expires_at < utcnow() or not row.staff.active:
+        return None
+    return row.staff
+
+
+def close_session(session: Session, token: str | None) -> None:
+    if token:
+        row = session.scalar(select(WebSession).where(WebSession.token_hash == digest(token)))
+        if row is not None:
+            audit.record(session, f"staff:{row.staff_id}", "logout")
+            session.execute(delete(WebSession).where(WebSession.id == row.id))
+
+
+def create_api_token(session: Session, email: str) -> str:
+    staff = session.scalar(select(Staff).where(Staff.email == email.strip().lower()))
+    if staff is None:
+        raise ValidationFailed("No staff account has that e-mail address.", fields={"email": "Unknown."})
+    token = new_secret()
+    session.add(ApiToken(staff_id=staff.id, token_hash=digest(token)))
+    audit.record(session, f"staff:{staff.id}", "token_created")
+    return token
+
+
+def staff_for_api_token(session: Session, token: str) -> Staff | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(token)))
+    if row is None or not row.staff.active:
+        return None
+    return row.staff

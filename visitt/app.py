@@ -1,0 +1,95 @@
+"""The ASGI application: pages, JSON API, signaling WebSocket and the outbox sender, in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import api, outbox, signaling, web_patient, web_staff
+from .db import Database
+from .errors import INTERNAL, VisittError
+from .pages import render
+from .rooms import Hub
+from .security import SecurityHeaders
+from .settings import Settings
+
+log = logging.getLogger("visitt")
+STATIC = Path(__file__).parent / "static"
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
+
+
+def error_response(request: Request, status: int, body: dict[str, object]) -> object:
+    """The one error shape: ``{"error": {"code", "message", "fields"?}}`` for the API, a page otherwise."""
+    if _wants_json(request):
+        return JSONResponse({"error": body}, status_code=status)
+    return render(request, "message.html", status_code=status, title=str(body["message"]), text="")
+
+
+def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    database = Database.from_settings(settings)
+    backend = sms_backend or outbox.backend_from_setting(settings.sms_backend, echo=settings.demo)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(database.upgrade)
+        sender = outbox.Sender(database, backend, interval=settings.outbox_interval)
+        app.state.sender = sender
+        task = asyncio.create_task(sender.run())
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            database.dispose()
+
+    app = FastAPI(title="Visitt", version="0.1.0", lifespan=lifespan, docs_url="/api/docs", redoc_url=None,
+                  openapi_url="/openapi.json")
+    app.state.settings = settings
+    app.state.database = database
+    app.state.hub = Hub(database, auto_lock=settings.auto_lock, max_participants=settings.max_participants)
+    app.add_middleware(SecurityHeaders)
+
+    @app.exception_handler(VisittError)
+    async def visitt_error(request: Request, exc: VisittError):  # type: ignore[no-untyped-def]
+        return error_response(request, exc.status, exc.public())
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(request: Request, exc: RequestValidationError):  # type: ignore[no-untyped-def]
+        fields = {}
+        for error in exc.errors():
+            location = [str(part) for part in error["loc"] if part not in ("body", "query", "path")]
+            fields[".".join(location) or "body"] = error["msg"]
+        return error_response(request, 422, {"code": "validation_failed", "message": "The request is not valid.",
+                                             "fields": fields})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):  # type: ignore[no-untyped-def]
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(request, exc.status_code, {"code": code, "message": str(exc.detail)})
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception):  # type: ignore[no-untyped-def]
+        log.error("internal error on %s %s: %s", request.method, request.scope.get("route") and
+                  request.scope["route"].path, type(exc).__name__)
+        return error_response(request, 500, dict(INTERNAL))
+
+    app.include_router(api.router)
+    app.include_router(web_staff.router)
+    app.include_router(web_patient.router)
+    app.add_api_websocket_route("/ws/v/{token}", signaling.guest_endpoint)
+    app.add_api_websocket_route("/ws/staff", signaling.staff_endpoint)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

@@ -1,0 +1,34 @@
+"""The append-only audit trail: who did what, when (UTC). Never personal data in ``detail``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .models import AuditEvent
+
+ACTIONS = frozenset(
+    {"login", "login_failed", "logout", "booking", "knock", "admit", "deny", "lock", "unlock", "end", "leave",
+     "token_created", "user_created"}
+)
+
+
+def record(session: Session, actor: str, action: str, *, room_id: int | None = None, subject: str = "",
+           **detail: Any) -> AuditEvent:
+    """Add one audit row to ``session``; it is written with the rest of the unit of work."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}")
+    event = AuditEvent(actor=actor, action=action, room_id=room_id, subject=subject, detail=detail)
+    session.add(event)
+    return event
+
+
+def events(session: Session, *, room_id: int | None = None, action: str | None = None) -> list[AuditEvent]:
+    query = select(AuditEvent).order_by(AuditEvent.id)
+    if room_id is not None:
+        query = query.where(AuditEvent.room_id == room_id)
+    if action is not None:
+        query = query.where(AuditEvent.action == action)
+    return list(session.scalars(query))

@@ -1,0 +1,169 @@
+"""Booking a video consultation: the same validation for the staff form and the JSON API.
+
+A booking creates the appointment, its room, the patient's invitation (an opaque link token and a
+six-digit code) and queues the invitation SMS, all in one unit of work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import audit, outbox
+from .accounts import digest, new_secret
+from .errors import Forbidden, ValidationFailed
+from .models import Appointment, Participant, Role, Room, RoomState, Staff, utcnow
+
+MIN_DURATION, MAX_DURATION = 5, 240
+LANGUAGES = ("nb", "en")
+
+
+class AppointmentCreate(BaseModel):
+    """What a booking needs. ``starts_at`` is ISO 8601; without an offset it is the clinic's local time."""
+
+    patient_name: str = Field("", description="The patient's full name.", examples=["Kari Nordmann"])
+    patient_phone: str = Field("", description="Mobile number; Norwegian unless it starts with +.",
+                               examples=["412 34 567"])
+    starts_at: str = Field("", description="Start time, ISO 8601.", examples=["2026-12-01T09:30"])
+    duration_minutes: int = Field(30, description=f"{MIN_DURATION}–{MAX_DURATION} minutes.")
+    clinician_id: int | None = Field(None, description="Host. Defaults to the booking clinician.")
+    language: str = Field("nb", description="Language of the SMS: nb or en.")
+
+
+class AppointmentPublic(BaseModel):
+    id: int
+    starts_at: dt.datetime
+    duration_minutes: int
+    clinician: str
+    state: str
+    join_url: str
+    code: str
+
+
+@dataclass(frozen=True)
+class Booking:
+    """A validated booking request."""
+
+    patient_name: str
+    patient_phone: str
+    starts_at: dt.datetime
+    duration_minutes: int
+    clinician: Staff
+    language: str
+
+
+def validate(session: Session, booker: Staff, data: AppointmentCreate, *, tz: ZoneInfo, region: str,
+             now: dt.datetime | None = None) -> Booking:
+    """Check every field and report all problems at once, keyed by field name."""
+    now = now or utcnow()
+    errors: dict[str, str] = {}
+    name = " ".join(data.patient_name.split())
+    if not name:
+        errors["patient_name"] = "Enter the patient's full name."
+    elif len(name) > 200:
+        errors["patient_name"] = "The name is too long (200 characters at most)."
+
+    phone = ""
+    try:
+        parsed = phonenumbers.parse(data.patient_phone, region)
+        if not phonenumbers.is_valid_number(parsed):
+            errors["patient_phone"] = "This is not a valid phone number."
+        elif phonenumbers.number_type(parsed) not in (phonenumbers.PhoneNumberType.MOBILE,
+                                                      phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE):
+            errors["patient_phone"] = "Enter a mobile number that can receive SMS."
+        else:
+            phone = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    except phonenumbers.NumberParseException:
+        errors["patient_phone"] = "Enter a mobile number, for example 412 34 567."
+
+    starts_at = now
+    try:
+        starts_at = dt.datetime.fromisoformat(data.starts_at.strip())
+        if starts_at.tzinfo is None:
+            starts_at = starts_at.replace(tzinfo=tz)
+        if starts_at <= now:
+            errors["starts_at"] = "Choose a time in the future."
+    except ValueError:
+        errors["starts_at"] = "Enter the date and time, for example 2026-12-01T09:30."
+
+    if not MIN_DURATION <= data.duration_minutes <= MAX_DURATION:
+        errors["duration_minutes"] = f"Choose between {MIN_DURATION} and {MAX_DURATION} minutes."
+    if data.language not in LANGUAGES:
+        errors["language"] = "Choose nb or en."
+
+    clinician = _clinician(session, booker, data.clinician_id, errors)
+    if errors:
+        raise ValidationFailed("The appointment could not be booked.", fields=errors)
+    assert clinician is not None
+    return Booking(name, phone, starts_at.astimezone(dt.timezone.utc), data.duration_minutes, clinician,
+                   data.language)
+
+
+def _clinician(session: Session, booker: Staff, clinician_id: int | None, errors: dict[str, str]) -> Staff | None:
+    if clinician_id is None:
+        if booker.role is Role.clinician:
+            return booker
+        errors["clinician_id"] = "Choose the clinician."
+        return None
+    clinician = session.get(Staff, clinician_id)
+    if clinician is None or clinician.role is not Role.clinician or not clinician.active:
+        errors["clinician_id"] = "Choose a clinician from the list."
+        return None
+    if booker.role is Role.clinician and clinician.id != booker.id:
+        raise Forbidden("Clinicians book their own consultations; a secretary books for others.")
+    if booker.role is Role.secretary and clinician.department_id != booker.department_id:
+        raise Forbidden("A secretary books only for clinicians in their own department.")
+    return clinician
+
+
+def clinicians_for(session: Session, booker: Staff) -> list[Staff]:
+    """The clinicians ``booker`` may book for."""
+    query = select(Staff).where(Staff.role == Role.clinician, Staff.active.is_(True)).order_by(Staff.full_name)
+    if booker.role is Role.clinician:
+        query = query.where(Staff.id == booker.id)
+    elif booker.role is Role.secretary:
+        query = query.where(Staff.department_id == booker.department_id)
+    return list(session.scalars(query))
+
+
+def new_code(session: Session) -> str:
+    """A six-digit code not held by any invitation to a room that is still open."""
+    while True:
+        code = f"{secrets.randbelow(1_000_000):06d}"
+        taken = session.scalar(
+            select(Participant.id).join(Room).where(Participant.code == code, Room.state != RoomState.ended)
+        )
+        if taken is None:
+            return code
+
+
+def book(session: Session, booker: Staff, booking: Booking, *, base_url: str, clinic_phone: str,
+         tz: ZoneInfo) -> tuple[Appointment, str, str]:
+    """Create the appointment and everything hanging on it; returns it with its join URL and code."""
+    clinician = booking.clinician
+    appointment = Appointment(
+        department_id=clinician.department_id, clinician_id=clinician.id, booked_by_id=booker.id,
+        starts_at=booking.starts_at, duration_minutes=booking.duration_minutes,
+        patient_name=booking.patient_name, patient_phone=booking.patient_phone,
+    )
+    room = Room(public_id=secrets.token_urlsafe(12), host_id=clinician.id, appointment=appointment)
+    token, code = new_secret(), new_code(session)
+    patient = Participant(public_id=secrets.token_urlsafe(9), room=room, kind="patient", token_hash=digest(token),
+                          code=code, phone=booking.patient_phone)
+    session.add_all([appointment, room, patient])
+    session.flush()
+    join_url = f"{base_url}/v/{token}"
+    body = outbox.invitation_text(booking.language, when=booking.starts_at.astimezone(tz), url=join_url, code=code,
+                                  phone=clinician.department.phone if clinician.department and
+                                  clinician.department.phone else clinic_phone)
+    outbox.enqueue(session, recipient=booking.patient_phone, body=body, appointment_id=appointment.id)
+    audit.record(session, f"staff:{booker.id}", "booking", room_id=room.id, subject=f"appointment:{appointment.id}",
+                 clinician=clinician.id)
+    return appointment, join_url, code

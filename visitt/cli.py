@@ -1,0 +1,133 @@
+"""The ``visitt`` command: serve, demo, users add, tokens create, db upgrade."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from sqlalchemy import select
+
+from . import accounts, demo
+from .db import Database
+from .errors import VisittError
+from .models import Department, Role
+from .settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    if getattr(args, "data_dir", None):
+        settings = replace(settings, data_dir=Path(args.data_dir))
+    return settings
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from .app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    app = create_app(settings)
+    # Access logs would carry invitation tokens in paths; they stay off.
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info", ws_max_size=1 << 20)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    _serve(_settings(args), args.host, args.port)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    settings = replace(_settings(args), demo=True)
+    database = Database.from_settings(settings)
+    database.upgrade()
+    with database.session() as session:
+        logins = demo.seed(session)
+    database.dispose()
+    address = settings.public_url or f"http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}"
+    print(f"\nVisitt demo at {address}/staff  (data in {settings.data_dir.resolve()})")
+    print(f"Password for every demo account: {demo.PASSWORD}")
+    for email, role, name in logins:
+        print(f"  {role:<10} {email:<28} {name}")
+    print(f"Booked SMS appear on {address}/staff/outbox and in this terminal.\n", flush=True)
+    _serve(settings, args.host, args.port)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> None:
+    database = Database.from_settings(_settings(args))
+    database.upgrade()
+    database.dispose()
+    print("database is up to date")
+
+
+def cmd_users_add(args: argparse.Namespace) -> None:
+    database = Database.from_settings(_settings(args))
+    database.upgrade()
+    password = os.environ.get("VISITT_NEW_PASSWORD") or getpass.getpass("Password (10 characters or more): ")
+    with database.session() as session:
+        department = None
+        if args.department:
+            department = session.scalar(select(Department).where(Department.name == args.department))
+            if department is None:
+                department = Department(name=args.department)
+                session.add(department)
+        staff = accounts.create_staff(session, email=args.email, full_name=args.name, role=Role(args.role),
+                                      password=password, department=department)
+        print(f"created {staff.role.value} {staff.email}")
+    database.dispose()
+
+
+def cmd_tokens_create(args: argparse.Namespace) -> None:
+    database = Database.from_settings(_settings(args))
+    database.upgrade()
+    with database.session() as session:
+        token = accounts.create_api_token(session, args.email)
+    database.dispose()
+    print(token)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="visitt", description="Self-hosted video consultations.")
+    sub = root.add_subparsers(dest="command", required=True)
+
+    def with_data_dir(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--data-dir", help="where the SQLite database lives (VISITT_DATA_DIR)")
+        return p
+
+    for name, func, text in (("serve", cmd_serve, "run the service"),
+                             ("demo", cmd_demo, "run the service with demo data and print the logins")):
+        p = with_data_dir(sub.add_parser(name, help=text))
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=8000)
+        p.set_defaults(func=func)
+
+    users = sub.add_parser("users", help="staff accounts").add_subparsers(dest="users_command", required=True)
+    add = with_data_dir(users.add_parser("add", help="create a staff account (password asked, or VISITT_NEW_PASSWORD)"))
+    add.add_argument("email")
+    add.add_argument("--name", required=True, help="full name")
+    add.add_argument("--role", choices=[r.value for r in Role], default="clinician")
+    add.add_argument("--department", help="department name (created if missing)")
+    add.set_defaults(func=cmd_users_add)
+
+    tokens = sub.add_parser("tokens", help="API tokens").add_subparsers(dest="tokens_command", required=True)
+    create = with_data_dir(tokens.add_parser("create", help="print a new API token for a staff user"))
+    create.add_argument("email")
+    create.set_defaults(func=cmd_tokens_create)
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
+    with_data_dir(db.add_parser("upgrade", help="apply migrations")).set_defaults(func=cmd_db_upgrade)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except VisittError as error:
+        detail = "; ".join(f"{k}: {v}" for k, v in error.fields.items())
+        print(f"visitt: {error.message}{' (' + detail + ')' if detail else ''}", file=sys.stderr)
+        sys.exit(2)

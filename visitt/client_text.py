@@ -1,0 +1,51 @@
+"""Strings the page scripts show, translated on the server so the browser loads no catalogue.
+
+The page embeds them as JSON (``<script type="application/json" id="strings">``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .i18n import N_
+
+
+PATIENT = {
+    "denied_permission": N_("Your browser is blocking the camera or microphone. Tap the camera symbol in the address "
+                         "bar, choose Allow, and reload the page."),
+    "no_device": N_("No camera or microphone was found. Connect one, or use a phone or tablet, and reload the page."),
+    "device_busy": N_("The camera or microphone is in use by another program. Close it and reload the page."),
+    "device_error": N_("The camera or microphone could not be started. Reload the page and try again."),
+    "name_required": N_("Enter your full name."),
+    "waiting": N_("The clinician has been notified that you are waiting. You will be let in when they are ready."),
+    "denied": N_("The clinician could not let you in. Please call the clinic."),
+    "ended": N_("The consultation has ended. Thank you."),
+    "left": N_("You have left the consultation. Open the link again to go back to the waiting room."),
+    "connection_lost": N_("The connection to the service was lost. Check your internet and open the link again."),
+    "connecting": N_("Connecting…"),
+    "in_call": N_("In consultation"),
+    "error": N_("Something went wrong. Please reload the page."),
+}
+
+
+HOST = {
+    "knocking": N_("Knocking"),
+    "you": N_("You"),
+    "in_call": N_("In consultation"),
+    "joined": N_("{name} joined the consultation."),
+    "left": N_("{name} left the consultation."),
+    "ended": N_("The consultation has ended."),
+    "lock": N_("Lock room"),
+    "unlock": N_("Unlock room"),
+    "locked": N_("Room locked: nobody comes in without being admitted."),
+    "unlocked": N_("Room unlocked: people who were in the call can come back without knocking."),
+    "connection_lost": N_("The connection to the service was lost. Reload the page."),
+    "denied_permission": N_("The browser is blocking the camera or microphone. Allow them in the address bar and try again."),
+    "no_device": N_("No camera or microphone was found."),
+    "device_busy": N_("The camera or microphone is in use by another program."),
+    "device_error": N_("The camera or microphone could not be started."),
+}
+
+
+def translate(table: dict[str, str], gettext: Callable[[str], str]) -> dict[str, str]:
+    return {key: gettext(text) for key, text in table.items()}

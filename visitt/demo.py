@@ -1,0 +1,31 @@
+"""Demo data: one department, two clinicians and a secretary. Idempotent."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import accounts
+from .models import Department, Role, Staff
+
+PASSWORD = "visitt-demo-2026"
+DEPARTMENT = ("Poliklinikk for psykisk helse", "+47 69 86 00 00")
+PEOPLE = (
+    ("lege@demo.visitt.no", Role.clinician, "Dr. Ingrid Berg"),
+    ("psykolog@demo.visitt.no", Role.clinician, "Ola Hansen"),
+    ("sekretaer@demo.visitt.no", Role.secretary, "Sara Lie"),
+)
+
+
+def seed(session: Session) -> list[tuple[str, str, str]]:
+    """Create what is missing; returns ``(email, role, name)`` for each demo login."""
+    department = session.scalar(select(Department).where(Department.name == DEPARTMENT[0]))
+    if department is None:
+        department = Department(name=DEPARTMENT[0], phone=DEPARTMENT[1])
+        session.add(department)
+        session.flush()
+    for email, role, name in PEOPLE:
+        if session.scalar(select(Staff).where(Staff.email == email)) is None:
+            accounts.create_staff(session, email=email, full_name=name, role=role, password=PASSWORD,
+                                  department=department)
+    return [(email, role.value, name) for email, role, name in PEOPLE]

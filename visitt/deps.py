@@ -1,0 +1,47 @@
+"""FastAPI dependencies: the unit of work for a request and the staff member behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+from .errors import NotAuthenticated
+from .models import Staff
+from .security import bearer_staff, session_staff
+from .settings import Settings
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    with request.app.state.database.session() as session:
+        yield session
+
+
+def settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def clinic_tz(request: Request) -> ZoneInfo:
+    return ZoneInfo(request.app.state.settings.timezone)
+
+
+def base_url(request: Request) -> str:
+    configured = request.app.state.settings.public_url
+    return configured or str(request.base_url).rstrip("/")
+
+
+class LoginRequired(NotAuthenticated):
+    """Raised for a page that needs a signed-in member of staff; pages turn it into a redirect."""
+
+
+def page_staff(request: Request, session: Session) -> Staff:
+    staff = session_staff(request, session)
+    if staff is None:
+        raise LoginRequired("Please sign in.")
+    return staff
+
+
+def api_staff(request: Request, session: Session) -> Staff:
+    return bearer_staff(request, session)

@@ -1,0 +1,76 @@
+"""The small, typed set of errors Visitt reports, each with a stable machine-readable code.
+
+They become HTTP responses in ``visitt.app`` and wire messages in ``visitt.signaling``; both
+use :meth:`VisittError.public`, so the two shapes never drift apart. Anything that is not a
+``VisittError`` reaches a client only as ``internal_error``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class VisittError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.fields = fields or {}
+
+    def public(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.fields:
+            body["fields"] = self.fields
+        return body
+
+
+class ValidationFailed(VisittError):
+    status = 422
+    code = "validation_failed"
+
+
+class NotAuthenticated(VisittError):
+    status = 401
+    code = "not_authenticated"
+
+
+class Forbidden(VisittError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(VisittError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(VisittError):
+    status = 409
+    code = "conflict"
+
+
+class IllegalTransition(Conflict):
+    """A state machine was asked for a move it does not have."""
+
+    code = "illegal_transition"
+
+    def __init__(self, what: str, current: str, target: str) -> None:
+        super().__init__(f"{what} cannot go from {current!r} to {target!r}")
+        self.current = current
+        self.target = target
+
+
+class ProtocolError(VisittError):
+    code = "protocol_error"
+
+
+class RateLimited(VisittError):
+    status = 429
+    code = "rate_limited"
+
+
+INTERNAL = {"code": "internal_error", "message": "internal server error"}

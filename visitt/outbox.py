@@ -1,0 +1,175 @@
+"""The durable outbox: SMS (and later e-mail) rows in the database and the loop that sends them.
+
+Each row is claimed with a conditional UPDATE carrying a lease, so several sender loops - on one
+node or many - never hold the same message at once, and a row whose sender died is picked up
+again when the lease runs out. Delivery is at-least-once only in that crash window (the message
+went out but the node died before marking it sent); every other path sends exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from .db import Database
+from .i18n import translations
+from .models import OutboxMessage, OutboxState, utcnow
+
+log = logging.getLogger("visitt.outbox")
+LEASE = dt.timedelta(seconds=60)
+MAX_ATTEMPTS = 8
+
+
+class SendFailed(Exception):
+    """The backend could not deliver; ``permanent`` failures are not retried."""
+
+    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+class Backend(Protocol):
+    name: str
+
+    async def send(self, message: OutboxMessage) -> None: ...
+
+
+class ConsoleBackend:
+    """Development backend: the message stays in the outbox table for the staff Outbox page."""
+
+    name = "console"
+
+    def __init__(self, echo: bool = False) -> None:
+        self.echo = echo
+
+    async def send(self, message: OutboxMessage) -> None:
+        log.info("sms %s handed to the console backend (%d characters)", message.id, len(message.body))
+        if self.echo:  # demo mode only: the person at the terminal is the recipient
+            print(f"\n--- SMS {message.id} ---\n{message.body}\n", flush=True)
+
+
+class FileBackend:
+    """Appends one JSON object per message to a file: ``{"id", "to", "body", "sent_at"}``."""
+
+    name = "file"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    async def send(self, message: OutboxMessage) -> None:
+        line = json.dumps({"id": message.id, "to": message.recipient, "body": message.body,
+                           "sent_at": utcnow().isoformat()}, ensure_ascii=False)
+        await asyncio.to_thread(self._append, line)
+
+    def _append(self, line: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+
+
+def backend_from_setting(value: str, *, echo: bool = False) -> Backend:
+    if value == "console":
+        return ConsoleBackend(echo=echo)
+    if value.startswith("file:") and len(value) > 5:
+        return FileBackend(Path(value[5:]))
+    raise ValueError(f"VISITT_SMS_BACKEND must be 'console' or 'file:PATH', not {value!r}")
+
+
+def enqueue(session: Session, *, recipient: str, body: str, appointment_id: int | None = None,
+            channel: str = "sms") -> OutboxMessage:
+    message = OutboxMessage(channel=channel, recipient=recipient, body=body, appointment_id=appointment_id)
+    session.add(message)
+    return message
+
+
+def invitation_text(language: str, *, when: dt.datetime, url: str, code: str, phone: str) -> str:
+    _ = translations(language).gettext
+    return _("Video consultation {date} at {time}. Open the link shortly before: {url} "
+             "Code: {code}. Questions or cannot attend? Call {phone}.").format(
+        date=when.strftime("%d.%m.%Y"), time=when.strftime("%H:%M"), url=url, code=code, phone=phone)
+
+
+class Sender:
+    """Claims due messages, sends them through ``backend`` and records the outcome."""
+
+    def __init__(self, database: Database, backend: Backend, *, interval: float = 1.0) -> None:
+        self.database = database
+        self.backend = backend
+        self.interval = interval
+        self.node = secrets.token_hex(8)
+        self.wakeup = asyncio.Event()
+
+    def _claim(self, now: dt.datetime) -> list[OutboxMessage]:
+        with self.database.session() as session:
+            due = list(session.scalars(
+                select(OutboxMessage.id).where(
+                    OutboxMessage.state == OutboxState.pending, OutboxMessage.next_attempt_at <= now,
+                    or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+                ).order_by(OutboxMessage.id).limit(20)
+            ))
+            claimed = []
+            for message_id in due:
+                result = session.execute(
+                    update(OutboxMessage).where(
+                        OutboxMessage.id == message_id, OutboxMessage.state == OutboxState.pending,
+                        or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+                    ).values(claimed_by=self.node, claimed_until=now + LEASE)
+                )
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    claimed.append(message_id)
+            session.commit()
+            return list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(claimed))))
+
+    def _finish(self, message: OutboxMessage, error: SendFailed | None) -> None:
+        now = utcnow()
+        values: dict[str, object] = {"attempts": message.attempts + 1, "claimed_by": None, "claimed_until": None}
+        if error is None:
+            values.update(state=OutboxState.sent, sent_at=now, last_error="")
+        elif error.permanent or message.attempts + 1 >= MAX_ATTEMPTS:
+            values.update(state=OutboxState.failed, last_error=error.reason[:500])
+        else:
+            backoff = min(2 ** message.attempts * 5, 3600)
+            values.update(last_error=error.reason[:500], next_attempt_at=now + dt.timedelta(seconds=backoff))
+        with self.database.session() as session:
+            session.execute(update(OutboxMessage).where(OutboxMessage.id == message.id,
+                                                        OutboxMessage.claimed_by == self.node).values(**values))
+
+    async def run_once(self) -> int:
+        """Send everything due now; returns how many messages were attempted."""
+        messages = await asyncio.to_thread(self._claim, utcnow())
+        for message in messages:
+            try:
+                await self.backend.send(message)
+                error = None
+            except SendFailed as failure:
+                error = failure
+            except Exception as exc:  # a backend bug must not stop the loop; retried with backoff
+                log.exception("sms %s: unexpected backend error", message.id)
+                error = SendFailed(type(exc).__name__)
+            await asyncio.to_thread(self._finish, message, error)
+        return len(messages)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("outbox pass failed; trying again")
+            try:
+                await asyncio.wait_for(self.wakeup.wait(), self.interval)
+            except TimeoutError:
+                pass
+            self.wakeup.clear()

@@ -1,0 +1,160 @@
+"""The signaling protocol's message types, version 1.
+
+Written once in prose (``docs/protocol.md``), once here, once as JSDoc in
+``static/js/protocol.js``; change all three together. JSON becomes typed objects only at the edge
+(:func:`parse` and :func:`dump`). Unknown fields are dropped, so a client cannot smuggle a ``from``
+or an identity into a message: who sent it is always the connection's own identity.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from .errors import ProtocolError
+
+VERSION = 1
+ROOM_ID = Annotated[str, Field(min_length=1, max_length=64)]
+PEER_ID = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# --- client to server -------------------------------------------------------------------------
+
+
+class Hello(_Message):
+    type: Literal["hello"]
+    version: int
+
+
+class Ping(_Message):
+    type: Literal["ping"]
+
+
+class Pong(_Message):
+    type: Literal["pong"]
+
+
+class Knock(_Message):
+    type: Literal["knock"]
+    name: Annotated[str, Field(max_length=200)]
+
+
+class Enter(_Message):
+    type: Literal["enter"]
+    room: ROOM_ID
+
+
+class Admit(_Message):
+    type: Literal["admit"]
+    room: ROOM_ID
+    participant: PEER_ID
+
+
+class Deny(_Message):
+    type: Literal["deny"]
+    room: ROOM_ID
+    participant: PEER_ID
+
+
+class Lock(_Message):
+    type: Literal["lock"]
+    room: ROOM_ID
+
+
+class Unlock(_Message):
+    type: Literal["unlock"]
+    room: ROOM_ID
+
+
+class End(_Message):
+    type: Literal["end"]
+    room: ROOM_ID
+
+
+class Leave(_Message):
+    type: Literal["leave"]
+
+
+class Media(_Message):
+    type: Literal["media"]
+    audio: bool
+    video: bool
+
+
+class Description(_Message):
+    type: Literal["offer", "answer", "rollback", "pranswer"]
+    sdp: Annotated[str, Field(max_length=32 * 1024)] = ""
+
+
+class Candidate(_Message):
+    candidate: Annotated[str, Field(max_length=1024)]
+    sdpMid: Annotated[str, Field(max_length=64)] | None = None
+    sdpMLineIndex: Annotated[int, Field(ge=0, le=64)] | None = None
+    usernameFragment: Annotated[str, Field(max_length=256)] | None = None
+
+
+class Signal(_Message):
+    type: Literal["signal"]
+    to: PEER_ID
+    description: Description | None = None
+    candidate: Candidate | None = None
+
+
+ClientMessage = Annotated[
+    Union[Hello, Ping, Pong, Knock, Enter, Admit, Deny, Lock, Unlock, End, Leave, Media, Signal],
+    Field(discriminator="type"),
+]
+_client = TypeAdapter(ClientMessage)
+HOST_ONLY = (Enter, Admit, Deny, Lock, Unlock, End)
+
+
+def parse(text: str) -> Any:
+    """One client message from JSON, or :class:`ProtocolError` saying what is wrong."""
+    try:
+        return _client.validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "message"
+        raise ProtocolError(f"malformed message: {where}: {first['msg']}", code="malformed") from None
+
+
+# --- server to client -------------------------------------------------------------------------
+
+
+class PeerInfo(_Message):
+    """What an admitted participant may know about another one in the call."""
+
+    id: str
+    name: str
+    role: Literal["host", "patient"]
+    audio: bool = True
+    video: bool = True
+
+
+class WaitingInfo(_Message):
+    """A knock, as the host sees it in the lobby."""
+
+    room: str
+    id: str
+    name: str
+    kind: str
+    since: str
+    starts_at: str | None = None
+
+
+def dump(type_: str, **fields: Any) -> str:
+    """Serialise one server message; nested models become plain JSON."""
+    body: dict[str, Any] = {"type": type_}
+    for key, value in fields.items():
+        if isinstance(value, BaseModel):
+            value = value.model_dump()
+        elif isinstance(value, list):
+            value = [item.model_dump() if isinstance(item, BaseModel) else item for item in value]
+        body[key] = value
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)

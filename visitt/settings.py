@@ -1,0 +1,65 @@
+"""One settings class, read from ``VISITT_*`` environment variables.
+
+Every variable is documented in ``docs/configuration.md``; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("./visitt-data")
+    database_url: str = ""
+    sms_backend: str = "console"
+    public_url: str = ""
+    clinic_name: str = "Visitt"
+    clinic_phone: str = "+47 69 86 00 00"
+    default_region: str = "NO"
+    timezone: str = "Europe/Oslo"
+    secure_cookies: bool = False
+    allowed_origins: tuple[str, ...] = ()
+    auto_lock: bool = True
+    demo: bool = False
+    outbox_interval: float = 1.0
+    max_message_bytes: int = 64 * 1024
+    messages_per_second: float = 50.0
+    message_burst: int = 200
+    ping_interval: float = 20.0
+    ping_timeout: float = 40.0
+    session_hours: int = 12
+    max_participants: int = 5
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'visitt.sqlite3').resolve()}"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":
+        env = dict(os.environ if environ is None else environ)
+        get = env.get
+        settings = cls(
+            data_dir=Path(get("VISITT_DATA_DIR", "./visitt-data")),
+            database_url=get("VISITT_DATABASE_URL", ""),
+            sms_backend=get("VISITT_SMS_BACKEND", "console"),
+            public_url=get("VISITT_PUBLIC_URL", "").rstrip("/"),
+            clinic_name=get("VISITT_CLINIC_NAME", "Visitt"),
+            clinic_phone=get("VISITT_CLINIC_PHONE", "+47 69 86 00 00"),
+            default_region=get("VISITT_DEFAULT_REGION", "NO"),
+            timezone=get("VISITT_TIMEZONE", "Europe/Oslo"),
+            secure_cookies=_bool(get("VISITT_SECURE_COOKIES", "0")),
+            allowed_origins=tuple(o.strip().rstrip("/") for o in get("VISITT_ALLOWED_ORIGINS", "").split(",") if o.strip()),
+            auto_lock=_bool(get("VISITT_AUTO_LOCK", "1")),
+            demo=_bool(get("VISITT_DEMO", "0")),
+            outbox_interval=float(get("VISITT_OUTBOX_INTERVAL", "1.0")),
+        )
+        return replace(settings, **overrides)  # type: ignore[arg-type]

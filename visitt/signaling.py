@@ -1,0 +1,282 @@
+"""The WebSocket signaling endpoint: one socket per participant.
+
+Per connection: one reader (this coroutine), one writer task draining a bounded queue, and a
+ping timer. Identity is fixed at the handshake - the invitation token for a guest, the session
+cookie for staff - and never read from message fields. Errors become ``error`` messages in one
+place (:meth:`Connection.fail`); only :class:`~visitt.errors.VisittError` text reaches a client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from . import protocol
+from .accounts import digest, staff_for_session
+from .errors import INTERNAL, Forbidden, ProtocolError, RateLimited, VisittError
+from .models import ParticipantState, RoomState
+from .rooms import GuestRecord, Hub, LiveRoom, guest_for_token
+from .settings import Settings
+
+log = logging.getLogger("visitt.signaling")
+SEND_QUEUE = 256
+CLOSE_POLICY = 1008
+CLOSE_TOO_SLOW = 4001
+CLOSE_TIMEOUT = 4002
+
+
+@dataclass
+class StaffIdentity:
+    staff_id: int
+    name: str
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class Connection:
+    """One participant's socket; implements :class:`visitt.rooms.Peer`."""
+
+    def __init__(self, websocket: WebSocket, hub: Hub, settings: Settings, *, peer_id: str, role: str,
+                 name: str = "") -> None:
+        self.websocket, self.hub, self.settings = websocket, hub, settings
+        self.id, self.role, self.name = peer_id, role, name
+        self.audio = self.video = True
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(SEND_QUEUE)
+        self.bucket = TokenBucket(settings.messages_per_second, settings.message_burst)
+        self.last_heard = time.monotonic()
+        self.greeted = False
+        self.closing = False
+
+    def info(self) -> protocol.PeerInfo:
+        return protocol.PeerInfo(id=self.id, name=self.name, role="host" if self.role == "host" else "patient",
+                                 audio=self.audio, video=self.video)
+
+    def send(self, text: str) -> None:
+        if self.closing:
+            return
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:  # a peer that cannot keep up must not hold up the room
+            self.closing = True
+            self.queue = asyncio.Queue(1)
+            self.queue.put_nowait(None)
+
+    def fail(self, error: BaseException) -> None:
+        if isinstance(error, VisittError):
+            self.send(protocol.dump("error", **error.public()))
+        else:
+            log.exception("signaling: unexpected error", exc_info=error)
+            self.send(protocol.dump("error", **INTERNAL))
+
+    async def writer(self) -> None:
+        while True:
+            text = await self.queue.get()
+            if text is None:
+                await self.websocket.close(CLOSE_TOO_SLOW, "too slow")
+                return
+            await self.websocket.send_text(text)
+
+    async def pinger(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.ping_interval)
+            if time.monotonic() - self.last_heard > self.settings.ping_timeout:
+                self.closing = True
+                await self.websocket.close(CLOSE_TIMEOUT, "ping timeout")
+                return
+            self.send(protocol.dump("ping"))
+
+    async def messages(self):  # type: ignore[no-untyped-def]
+        """Yield parsed messages; bad ones are answered with an error and skipped."""
+        while True:
+            text = await self.websocket.receive_text()
+            self.last_heard = time.monotonic()
+            try:
+                if len(text.encode()) > self.settings.max_message_bytes:
+                    raise ProtocolError("message too large", code="message_too_large")
+                if not self.bucket.take():
+                    raise RateLimited("too many messages; slow down")
+                message = protocol.parse(text)
+                if not self.greeted:
+                    if not isinstance(message, protocol.Hello):
+                        raise ProtocolError("say hello first", code="hello_required")
+                    if message.version != protocol.VERSION:
+                        raise ProtocolError(f"this server speaks version {protocol.VERSION}",
+                                            code="unsupported_version")
+                    self.greeted = True
+                elif isinstance(message, protocol.Ping):
+                    self.send(protocol.dump("pong"))
+                    continue
+                elif isinstance(message, protocol.Pong):
+                    continue
+            except VisittError as error:
+                self.fail(error)
+                continue
+            yield message
+
+
+def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
+    origin = websocket.headers.get("origin")
+    if origin is None:  # not a browser; browsers always send Origin on WebSockets
+        return True
+    allowed = set(settings.allowed_origins)
+    if settings.public_url:
+        allowed.add(settings.public_url)
+    host = websocket.headers.get("host", "")
+    allowed.update({f"http://{host}", f"https://{host}"})
+    return origin.rstrip("/") in allowed
+
+
+async def run(connection: Connection, handle, on_close) -> None:  # type: ignore[no-untyped-def]
+    """Accept, then read until the socket closes; ``handle`` takes each message."""
+    websocket = connection.websocket
+    await websocket.accept()
+    tasks = [asyncio.create_task(connection.writer()), asyncio.create_task(connection.pinger())]
+    try:
+        async for message in connection.messages():
+            try:
+                await handle(message)
+            except VisittError as error:
+                connection.fail(error)
+    except WebSocketDisconnect:
+        pass
+    except Exception as error:  # never let one connection's fault escape into the server
+        connection.fail(error)
+    finally:
+        connection.closing = True
+        try:
+            await on_close()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def guest_endpoint(websocket: WebSocket) -> None:
+    app = websocket.app
+    settings: Settings = app.state.settings
+    hub: Hub = app.state.hub
+    if not origin_allowed(websocket, settings):
+        await websocket.close(CLOSE_POLICY)
+        return
+    record: GuestRecord | None = await asyncio.to_thread(
+        guest_for_token, app.state.database, digest(websocket.path_params["token"]))
+    if record is None:
+        await websocket.close(CLOSE_POLICY)
+        return
+    room: LiveRoom = await hub.room(record.room)
+    connection = Connection(websocket, hub, settings, peer_id=record.public_id, role=record.kind,
+                            name=record.name)
+
+    async def handle(message: object) -> None:
+        if isinstance(message, protocol.Hello):
+            state = "ended" if room.state is RoomState.ended else (
+                "denied" if record.state is ParticipantState.denied else "ready")
+            connection.send(protocol.dump("welcome", version=protocol.VERSION, id=connection.id,
+                                          role=connection.role, name=connection.name, state=state))
+        elif isinstance(message, protocol.Knock):
+            await hub.knock(room, connection, record.participant_id, message.name)
+        elif isinstance(message, protocol.Leave):
+            await hub.guest_gone(room, connection, record.participant_id)
+            connection.send(protocol.dump("bye"))
+        elif isinstance(message, protocol.Media):
+            await _media(room, connection, message)
+        elif isinstance(message, protocol.Signal):
+            hub.relay(room, connection, message)
+        elif isinstance(message, protocol.HOST_ONLY):
+            raise Forbidden("only the clinician can do that", code="not_host")
+
+    async def on_close() -> None:
+        await hub.guest_gone(room, connection, record.participant_id)
+
+    await run(connection, handle, on_close)
+
+
+async def staff_endpoint(websocket: WebSocket) -> None:
+    app = websocket.app
+    settings: Settings = app.state.settings
+    hub: Hub = app.state.hub
+    if not origin_allowed(websocket, settings):
+        await websocket.close(CLOSE_POLICY)
+        return
+    identity = await asyncio.to_thread(_staff_identity, app.state.database, websocket.cookies.get("visitt_session"))
+    if identity is None:
+        await websocket.close(CLOSE_POLICY)
+        return
+    connection = Connection(websocket, hub, settings, peer_id=f"s{identity.staff_id}", role="host",
+                            name=identity.name)
+    current: list[LiveRoom] = []
+
+    async def handle(message: object) -> None:
+        if isinstance(message, protocol.Hello):
+            connection.send(protocol.dump("welcome", version=protocol.VERSION, id=connection.id,
+                                          role="host", name=connection.name, state="ready"))
+            hub.watch(identity.staff_id, connection)
+            return
+        if isinstance(message, protocol.Knock):
+            raise ProtocolError("staff do not knock", code="not_allowed")
+        if isinstance(message, (protocol.Leave, protocol.Media, protocol.Signal)):
+            if not current:
+                raise ProtocolError("you are not in a call", code="not_in_call")
+            if isinstance(message, protocol.Leave):
+                await hub.host_gone(current.pop(), connection)
+                connection.send(protocol.dump("bye"))
+            elif isinstance(message, protocol.Media):
+                await _media(current[0], connection, message)
+            else:
+                hub.relay(current[0], connection, message)
+            return
+        room = await hub.host_room(identity.staff_id, message.room)  # type: ignore[attr-defined]
+        if isinstance(message, (protocol.Enter, protocol.Admit)):
+            if current and current[0] is not room:
+                await hub.host_gone(current.pop(), connection)
+            if isinstance(message, protocol.Enter):
+                await hub.enter(room, connection)
+            else:
+                await hub.admit(room, connection, message.participant)
+            current[:] = [room]
+        elif isinstance(message, protocol.Deny):
+            await hub.deny(room, message.participant)
+        elif isinstance(message, (protocol.Lock, protocol.Unlock)):
+            await hub.set_locked(room, isinstance(message, protocol.Lock))
+        elif isinstance(message, protocol.End):
+            await hub.end(room)
+            if current and current[0] is room:
+                current.clear()
+
+    async def on_close() -> None:
+        hub.unwatch(identity.staff_id, connection)
+        if current:
+            await hub.host_gone(current[0], connection)
+
+    await run(connection, handle, on_close)
+
+
+async def _media(room: LiveRoom, connection: Connection, message: protocol.Media) -> None:
+    connection.audio, connection.video = message.audio, message.video
+    if room.in_call.get(connection.id) is connection:
+        room.broadcast(protocol.dump("updated", participant=connection.info()))
+
+
+def _staff_identity(database, token: str | None) -> StaffIdentity | None:  # type: ignore[no-untyped-def]
+    with database.session() as session:
+        staff = staff_for_session(session, token)
+        if staff is None or staff.role.value != "clinician":
+            return None
+        return StaffIdentity(staff.id, staff.full_name)

@@ -1,0 +1,121 @@
+// The call: a mesh of RTCPeerConnections, one per other participant, negotiated with the
+// "perfect negotiation" pattern. No DOM here: the page modules render what this reports.
+//
+// Who offers: the newcomer connects to everyone already in the call (`connect`); the others
+// create their side when the first offer arrives. If both sides ever offer at once, the polite
+// peer (the one whose id sorts first) rolls back.
+
+/**
+ * @typedef {import("./protocol.js").Signaling} Signaling
+ * @typedef {{pc: RTCPeerConnection, polite: boolean, makingOffer: boolean, ignoreOffer: boolean, stream: MediaStream}} Peer
+ */
+
+export class Call extends EventTarget {
+  /**
+   * @param {Signaling} signaling
+   * @param {string} selfId
+   * @param {MediaStream} local
+   * @param {RTCConfiguration} [config]
+   */
+  constructor(signaling, selfId, local, config = {}) {
+    super();
+    this.signaling = signaling;
+    this.selfId = selfId;
+    this.local = local;
+    this.config = config;
+    /** @type {Map<string, Peer>} */
+    this.peers = new Map();
+    this.onSignal = this.onSignal.bind(this);
+    signaling.on("signal", this.onSignal);
+  }
+
+  /** Start a connection to someone already in the call. @param {string} id */
+  connect(id) {
+    this.peer(id);
+  }
+
+  /** @param {string} id @returns {Peer} */
+  peer(id) {
+    const existing = this.peers.get(id);
+    if (existing) return existing;
+    const pc = new RTCPeerConnection(this.config);
+    /** @type {Peer} */
+    const peer = { pc, polite: this.selfId < id, makingOffer: false, ignoreOffer: false, stream: new MediaStream() };
+    this.peers.set(id, peer);
+    pc.onnegotiationneeded = async () => {
+      try {
+        peer.makingOffer = true;
+        await pc.setLocalDescription();
+        this.send(id, { description: pc.localDescription.toJSON() });
+      } catch (error) {
+        this.report("negotiation", id, error);
+      } finally {
+        peer.makingOffer = false;
+      }
+    };
+    pc.onicecandidate = ({ candidate }) => {
+      if (candidate && candidate.candidate) this.send(id, { candidate: candidate.toJSON() });
+    };
+    pc.ontrack = ({ track }) => {
+      peer.stream.addTrack(track);
+      this.dispatchEvent(new CustomEvent("track", { detail: { id, stream: peer.stream, track } }));
+    };
+    pc.onconnectionstatechange = () => {
+      this.dispatchEvent(new CustomEvent("peerstate", { detail: { id, state: pc.connectionState } }));
+    };
+    for (const track of this.local.getTracks()) pc.addTrack(track, this.local);
+    return peer;
+  }
+
+  /** @param {string} id @param {object} body */
+  send(id, body) {
+    this.signaling.send({ type: "signal", to: id, ...body });
+  }
+
+  /** @param {import("./protocol.js").SignalIn} message */
+  async onSignal({ from, description, candidate }) {
+    const peer = this.peer(from);
+    const pc = peer.pc;
+    try {
+      if (description) {
+        const collision = description.type === "offer" && (peer.makingOffer || pc.signalingState !== "stable");
+        peer.ignoreOffer = !peer.polite && collision;
+        if (peer.ignoreOffer) return;
+        await pc.setRemoteDescription(description);
+        if (description.type === "offer") {
+          await pc.setLocalDescription();
+          this.send(from, { description: pc.localDescription.toJSON() });
+        }
+      } else if (candidate) {
+        try {
+          await pc.addIceCandidate(candidate);
+        } catch (error) {
+          if (!peer.ignoreOffer) throw error;
+        }
+      }
+    } catch (error) {
+      this.report("signal", from, error);
+    }
+  }
+
+  /** @param {string} id */
+  remove(id) {
+    const peer = this.peers.get(id);
+    if (!peer) return;
+    peer.pc.close();
+    this.peers.delete(id);
+  }
+
+  /** Turn the outgoing microphone or camera on or off without renegotiating. */
+  setEnabled(kind, enabled) {
+    for (const track of this.local.getTracks()) if (track.kind === kind) track.enabled = enabled;
+  }
+
+  close() {
+    for (const id of [...this.peers.keys()]) this.remove(id);
+  }
+
+  report(where, id, error) {
+    this.dispatchEvent(new CustomEvent("failure", { detail: { where, id, error } }));
+  }
+}

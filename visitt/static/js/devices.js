@@ -1,0 +1,79 @@
+// Camera and microphone: opening them, telling the user plainly what went wrong, the pickers and
+// the level meter shown before joining.
+
+/** What kind of problem a getUserMedia failure is, as the page explains it. */
+export function classify(error) {
+  switch (error && error.name) {
+    case "NotAllowedError":
+    case "SecurityError":
+      return "denied_permission";
+    case "NotFoundError":
+    case "OverconstrainedError":
+      return "no_device";
+    case "NotReadableError":
+    case "AbortError":
+      return "device_busy";
+    default:
+      return "device_error";
+  }
+}
+
+/**
+ * @param {{audioId?: string, videoId?: string}} [choice]
+ * @returns {Promise<MediaStream>}
+ */
+export function openMedia(choice = {}) {
+  return navigator.mediaDevices.getUserMedia({
+    audio: choice.audioId ? { deviceId: { exact: choice.audioId } } : true,
+    video: {
+      ...(choice.videoId ? { deviceId: { exact: choice.videoId } } : { facingMode: "user" }),
+      width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { max: 30 },
+    },
+  });
+}
+
+/**
+ * Fill the camera and microphone pickers and mark the devices in use.
+ * @param {HTMLSelectElement} cameras @param {HTMLSelectElement} microphones @param {MediaStream} stream
+ */
+export async function fillPickers(cameras, microphones, stream) {
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  const inUse = new Set(stream.getTracks().map((track) => track.getSettings().deviceId));
+  for (const [select, kind] of [[cameras, "videoinput"], [microphones, "audioinput"]]) {
+    select.replaceChildren();
+    devices.filter((device) => device.kind === kind).forEach((device, index) => {
+      const option = new Option(device.label || `${kind === "videoinput" ? "Camera" : "Microphone"} ${index + 1}`,
+        device.deviceId);
+      option.selected = inUse.has(device.deviceId);
+      select.append(option);
+    });
+  }
+}
+
+/**
+ * Drive a <meter> from the stream's microphone; returns a function that stops it.
+ * @param {MediaStream} stream @param {HTMLMeterElement} meter
+ */
+export function levelMeter(stream, meter) {
+  if (!stream.getAudioTracks().length) return () => {};
+  const context = new AudioContext();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 512;
+  context.createMediaStreamSource(stream).connect(analyser);
+  const samples = new Float32Array(analyser.fftSize);
+  let frame = 0;
+  const tick = () => {
+    analyser.getFloatTimeDomainData(samples);
+    let sum = 0;
+    for (const sample of samples) sum += sample * sample;
+    meter.value = Math.min(1, Math.sqrt(sum / samples.length) * 4);
+    frame = requestAnimationFrame(tick);
+  };
+  tick();
+  return () => { cancelAnimationFrame(frame); context.close(); };
+}
+
+/** Stop every track of a stream (frees the camera light). @param {MediaStream | null} stream */
+export function stopMedia(stream) {
+  if (stream) for (const track of stream.getTracks()) track.stop();
+}

@@ -1,0 +1,166 @@
+// The clinician's dashboard: the live waiting room (knocks heard and seen), admit or deny, the call.
+
+import { Call } from "./call.js";
+import { classify, openMedia, stopMedia } from "./devices.js";
+import { Signaling } from "./protocol.js";
+import { Tiles, toggle } from "./tiles.js";
+
+const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
+const strings = JSON.parse($("strings").textContent);
+const baseTitle = document.title;
+const tiles = new Tiles($("tiles"));
+const signaling = new Signaling("/ws/staff");
+/** @type {MediaStream | null} */ let stream = null;
+/** @type {Call | null} */ let call = null;
+/** @type {string | null} */ let room = null;
+/** @type {AudioContext | null} */ let audio = null;
+const names = new Map();
+let selfId = "";
+
+function say(/** @type {string} */ text) { $("call-status").textContent = text; }
+
+async function ensureMedia() {
+  if (stream) return stream;
+  try {
+    stream = await openMedia();
+  } catch (error) {
+    $("lobby-status").textContent = strings[classify(error)];
+    throw error;
+  }
+  return stream;
+}
+
+function chime() {
+  if (!audio) audio = new AudioContext();
+  const now = audio.currentTime;
+  for (const [offset, frequency] of [[0, 660], [0.18, 880]]) {
+    const oscillator = audio.createOscillator();
+    const gain = audio.createGain();
+    oscillator.frequency.value = frequency;
+    gain.gain.setValueAtTime(0.2, now + offset);
+    gain.gain.exponentialRampToValueAtTime(0.001, now + offset + 0.35);
+    oscillator.connect(gain).connect(audio.destination);
+    oscillator.start(now + offset);
+    oscillator.stop(now + offset + 0.4);
+  }
+}
+
+/** @param {import("./protocol.js").Lobby} message */
+function renderLobby({ waiting }) {
+  const list = $("waiting");
+  const before = new Set([...list.children].map((item) => item.dataset.peer));
+  list.replaceChildren(...waiting.map((entry) => {
+    const item = /** @type {HTMLElement} */ ($("waiting-item").content.firstElementChild.cloneNode(true));
+    item.dataset.peer = entry.id;
+    if (!before.has(entry.id)) item.classList.add("new");
+    item.querySelector(".who").textContent = entry.name;
+    item.querySelector(".since").textContent = new Date(entry.since).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    item.querySelector(".admit").addEventListener("click", () => admit(entry.room, entry.id));
+    item.querySelector(".deny").addEventListener("click", () => signaling.send({ type: "deny", room: entry.room, participant: entry.id }));
+    names.set(entry.id, entry.name);
+    return item;
+  }));
+  $("no-one").hidden = waiting.length > 0;
+  document.title = waiting.length ? `(${waiting.length}) ${strings.knocking} – ${baseTitle}` : baseTitle;
+}
+
+function announce(/** @type {import("./protocol.js").KnockNotice} */ { participant }) {
+  try { chime(); } catch { /* no sound until the page has been clicked once */ }
+  if ("Notification" in window && Notification.permission === "granted") {
+    new Notification(strings.knocking, { body: participant.name, tag: participant.id });
+  }
+}
+
+async function admit(/** @type {string} */ roomId, /** @type {string} */ id) {
+  try { await ensureMedia(); } catch { return; }
+  signaling.send({ type: "admit", room: roomId, participant: id });
+}
+
+function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
+  room = message.room;
+  $("call").hidden = false;
+  setLocked(message.locked);
+  if (!call) {
+    tiles.ensure(selfId, strings.you, { self: true });
+    tiles.attach(selfId, /** @type {MediaStream} */ (stream));
+    call = new Call(signaling, selfId, /** @type {MediaStream} */ (stream));
+    // @ts-ignore a handle for diagnostics and the end-to-end tests
+    window.visittCall = call;
+    call.addEventListener("track", (event) => {
+      const { id, stream: remote } = /** @type {CustomEvent} */ (event).detail;
+      tiles.attach(id, remote);
+    });
+  }
+  for (const peer of message.participants) {
+    names.set(peer.id, peer.name);
+    tiles.ensure(peer.id, peer.name);
+    call.connect(peer.id);
+  }
+  say(strings.in_call);
+}
+
+function stopCall(/** @type {string} */ text) {
+  call?.close();
+  call = null;
+  tiles.clear();
+  stopMedia(stream);
+  stream = null;
+  room = null;
+  $("call").hidden = true;
+  $("lobby-status").textContent = text;
+}
+
+function setLocked(/** @type {boolean} */ locked) {
+  $("lock").textContent = locked ? strings.unlock : strings.lock;
+  $("lock").dataset.locked = String(locked);
+  $("room-state").textContent = locked ? strings.locked : strings.unlocked;
+}
+
+signaling.on("lobby", renderLobby);
+signaling.on("knock", announce);
+signaling.on("admitted", startCall);
+signaling.on("joined", ({ participant }) => {
+  names.set(participant.id, participant.name);
+  tiles.ensure(participant.id, participant.name);
+  say(strings.joined.replace("{name}", participant.name));
+});
+signaling.on("updated", ({ participant }) => tiles.mark(participant.id, participant));
+signaling.on("left", ({ participant }) => {
+  call?.remove(participant);
+  tiles.remove(participant);
+  say(strings.left.replace("{name}", names.get(participant) || ""));
+});
+signaling.on("room", ({ locked }) => setLocked(locked));
+signaling.on("ended", () => stopCall(strings.ended));
+signaling.on("error", ({ message }) => { $("lobby-status").textContent = message; });
+signaling.on("close", () => {
+  $("lobby-status").textContent = strings.connection_lost;
+  stopCall(strings.connection_lost);
+});
+
+$("enable-alerts").addEventListener("click", async () => {
+  audio = audio || new AudioContext();
+  await audio.resume();
+  if ("Notification" in window && Notification.permission === "default") await Notification.requestPermission();
+  $("enable-alerts").hidden = true;
+});
+for (const button of document.querySelectorAll("button[data-room]")) {
+  button.addEventListener("click", async () => {
+    try { await ensureMedia(); } catch { return; }
+    signaling.send({ type: "enter", room: /** @type {HTMLElement} */ (button).dataset.room });
+  });
+}
+toggle($("mic"), (on) => { call?.setEnabled("audio", on); sendMedia(); });
+toggle($("cam"), (on) => { call?.setEnabled("video", on); sendMedia(); });
+function sendMedia() {
+  signaling.send({ type: "media", audio: $("mic").getAttribute("aria-pressed") === "true", video: $("cam").getAttribute("aria-pressed") === "true" });
+}
+$("lock").addEventListener("click", () => {
+  if (room) signaling.send({ type: $("lock").dataset.locked === "true" ? "unlock" : "lock", room });
+});
+$("end").addEventListener("click", () => { if (room) signaling.send({ type: "end", room }); });
+$("leave").addEventListener("click", () => { signaling.send({ type: "leave" }); stopCall(""); });
+
+signaling.connect().then((welcome) => { selfId = welcome.id; }).catch(() => {
+  $("lobby-status").textContent = strings.connection_lost;
+});

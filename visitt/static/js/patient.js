@@ -1,0 +1,128 @@
+// The patient's page: device check → name → knock → waiting room → call.
+
+import { Call } from "./call.js";
+import { classify, fillPickers, levelMeter, openMedia, stopMedia } from "./devices.js";
+import { Signaling } from "./protocol.js";
+import { Tiles, toggle } from "./tiles.js";
+
+const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
+const strings = JSON.parse($("strings").textContent);
+const token = location.pathname.split("/").pop();
+
+/** @type {MediaStream | null} */ let stream = null;
+/** @type {Call | null} */ let call = null;
+/** @type {Signaling | null} */ let signaling = null;
+let stopMeter = () => {};
+let finished = false;
+const tiles = new Tiles($("tiles"));
+
+function show(/** @type {string} */ section) {
+  for (const id of ["lobby", "call", "done"]) $(id).hidden = id !== section;
+}
+
+function help(/** @type {string | null} */ key) {
+  $("device-help").hidden = !key;
+  $("device-help").textContent = key ? strings[key] : "";
+}
+
+async function startDevices(choice = {}) {
+  stopMeter();
+  stopMedia(stream);
+  stream = null;
+  try {
+    stream = await openMedia(choice);
+  } catch (error) {
+    help(classify(error));
+    return;
+  }
+  help(null);
+  $("preview").srcObject = stream;
+  stopMeter = levelMeter(stream, $("level"));
+  await fillPickers($("camera"), $("microphone"), stream);
+}
+
+const pick = () => startDevices({ videoId: $("camera").value, audioId: $("microphone").value });
+$("camera").addEventListener("change", pick);
+$("microphone").addEventListener("change", pick);
+$("retry-devices").addEventListener("click", () => startDevices());
+
+function finish(/** @type {string} */ text) {
+  finished = true;
+  call?.close();
+  stopMeter();
+  stopMedia(stream);
+  tiles.clear();
+  $("done-text").textContent = text;
+  show("done");
+  signaling?.close();
+}
+
+function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** @type {string} */ selfId) {
+  stopMeter();
+  show("call");
+  tiles.ensure(selfId, $("you").textContent, { self: true });
+  tiles.attach(selfId, /** @type {MediaStream} */ (stream));
+  call = new Call(/** @type {Signaling} */ (signaling), selfId, /** @type {MediaStream} */ (stream));
+  // @ts-ignore a handle for diagnostics and the end-to-end tests
+  window.visittCall = call;
+  call.addEventListener("track", (event) => {
+    const { id, stream: remote } = /** @type {CustomEvent} */ (event).detail;
+    tiles.attach(id, remote);
+  });
+  for (const peer of message.participants) {
+    tiles.ensure(peer.id, peer.name);
+    tiles.mark(peer.id, peer);
+    call.connect(peer.id);
+  }
+  $("call-status").textContent = strings.in_call;
+}
+
+$("knock-form").addEventListener("submit", async (/** @type {Event} */ event) => {
+  event.preventDefault();
+  const name = $("name").value.trim().replace(/\s+/g, " ");
+  $("name-error").textContent = name ? "" : strings.name_required;
+  if (!name) { $("name").focus(); return; }
+  if (!stream) { await startDevices(); if (!stream) return; }
+  $("join").disabled = true;
+  $("status").textContent = strings.connecting;
+  signaling = new Signaling(`/ws/v/${token}`);
+  let selfId = "";
+  signaling.on("waiting", () => {
+    $("knock-form").hidden = true;
+    $("status").textContent = strings.waiting;
+  });
+  signaling.on("admitted", (message) => startCall(message, selfId));
+  signaling.on("joined", ({ participant }) => { tiles.ensure(participant.id, participant.name); });
+  signaling.on("updated", ({ participant }) => tiles.mark(participant.id, participant));
+  signaling.on("left", ({ participant }) => { call?.remove(participant); tiles.remove(participant); });
+  signaling.on("denied", () => finish(strings.denied));
+  signaling.on("ended", () => finish(strings.ended));
+  signaling.on("error", ({ code, message }) => {
+    $("status").textContent = code === "name_required" ? strings.name_required : `${strings.error} (${message})`;
+    $("join").disabled = false;
+  });
+  signaling.on("close", () => { if (!finished) finish(strings.connection_lost); });
+  try {
+    const welcome = await signaling.connect();
+    selfId = welcome.id;
+    if (welcome.state === "ended") { finish(strings.ended); return; }
+    signaling.send({ type: "knock", name });
+  } catch {
+    if (!finished) finish(strings.connection_lost);
+  }
+});
+
+const sendMedia = () => signaling?.send({
+  type: "media",
+  audio: $("mic").getAttribute("aria-pressed") === "true",
+  video: $("cam").getAttribute("aria-pressed") === "true",
+});
+toggle($("mic"), (on) => { call?.setEnabled("audio", on); sendMedia(); });
+toggle($("cam"), (on) => { call?.setEnabled("video", on); sendMedia(); });
+$("leave").addEventListener("click", () => {
+  signaling?.send({ type: "leave" });
+  finish(strings.left);
+});
+
+show("lobby");
+startDevices();

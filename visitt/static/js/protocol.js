@@ -1,0 +1,91 @@
+// Visitt signaling protocol, version 1: the browser's side. DOM-free.
+// The same protocol is written in docs/protocol.md and visitt/protocol.py; change all three together.
+
+export const VERSION = 1;
+
+/**
+ * Client to server.
+ * @typedef {{type: "hello", version: number}} Hello
+ * @typedef {{type: "ping"} | {type: "pong"}} Heartbeat
+ * @typedef {{type: "knock", name: string}} Knock                  guests only
+ * @typedef {{type: "enter", room: string}} Enter                   host only
+ * @typedef {{type: "admit", room: string, participant: string}} Admit   host only
+ * @typedef {{type: "deny", room: string, participant: string}} Deny     host only
+ * @typedef {{type: "lock" | "unlock" | "end", room: string}} RoomAction host only
+ * @typedef {{type: "leave"}} Leave
+ * @typedef {{type: "media", audio: boolean, video: boolean}} Media
+ * @typedef {{type: "offer" | "answer" | "rollback" | "pranswer", sdp?: string}} Description
+ * @typedef {{candidate: string, sdpMid?: string|null, sdpMLineIndex?: number|null, usernameFragment?: string|null}} Candidate
+ * @typedef {{type: "signal", to: string, description?: Description, candidate?: Candidate}} SignalOut
+ * @typedef {Hello | Heartbeat | Knock | Enter | Admit | Deny | RoomAction | Leave | Media | SignalOut} ClientMessage
+ *
+ * Server to client.
+ * @typedef {{id: string, name: string, role: "host" | "patient", audio: boolean, video: boolean}} PeerInfo
+ * @typedef {{room: string, id: string, name: string, kind: string, since: string, starts_at?: string|null}} WaitingInfo
+ * @typedef {{type: "welcome", version: number, id: string, role: string, name: string, state: "ready" | "denied" | "ended"}} Welcome
+ * @typedef {{type: "waiting"}} Waiting
+ * @typedef {{type: "lobby", waiting: WaitingInfo[]}} Lobby                 host only
+ * @typedef {{type: "knock", room: string, participant: WaitingInfo}} KnockNotice host only
+ * @typedef {{type: "admitted", room: string, locked: boolean, participants: PeerInfo[]}} Admitted
+ * @typedef {{type: "denied"}} Denied
+ * @typedef {{type: "joined" | "updated", participant: PeerInfo}} PeerChange
+ * @typedef {{type: "left", participant: string}} Left
+ * @typedef {{type: "room", id: string, locked: boolean, state: string}} RoomInfo
+ * @typedef {{type: "ended", reason: string}} Ended
+ * @typedef {{type: "signal", from: string, description?: Description, candidate?: Candidate}} SignalIn
+ * @typedef {{type: "error", code: string, message: string}} ErrorMessage
+ * @typedef {{type: "bye"}} Bye
+ * @typedef {Welcome | Waiting | Lobby | KnockNotice | Admitted | Denied | PeerChange | Left | RoomInfo | Ended | SignalIn | ErrorMessage | Bye | Heartbeat} ServerMessage
+ */
+
+/**
+ * One WebSocket to the signaling server. Every server message is dispatched as an event named
+ * after its `type`, with the message as `detail`; `close` fires when the socket is gone.
+ */
+export class Signaling extends EventTarget {
+  /** @param {string} path e.g. "/ws/staff" */
+  constructor(path) {
+    super();
+    this.url = new URL(path, location.href);
+    this.url.protocol = this.url.protocol === "https:" ? "wss:" : "ws:";
+    /** @type {WebSocket | null} */
+    this.socket = null;
+  }
+
+  /** @returns {Promise<Welcome>} */
+  connect() {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(this.url);
+      this.socket = socket;
+      socket.onopen = () => this.send({ type: "hello", version: VERSION });
+      socket.onmessage = (event) => {
+        /** @type {ServerMessage} */
+        const message = JSON.parse(event.data);
+        if (message.type === "ping") { this.send({ type: "pong" }); return; }
+        if (message.type === "welcome") resolve(message);
+        this.dispatchEvent(new CustomEvent(message.type, { detail: message }));
+      };
+      socket.onclose = (event) => {
+        reject(new Error("closed"));
+        this.dispatchEvent(new CustomEvent("close", { detail: { code: event.code } }));
+      };
+    });
+  }
+
+  /** @param {ClientMessage} message */
+  send(message) {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
+  }
+
+  /**
+   * @param {string} type
+   * @param {(message: any) => void} handler
+   */
+  on(type, handler) {
+    this.addEventListener(type, (event) => handler(/** @type {CustomEvent} */ (event).detail));
+  }
+
+  close() {
+    if (this.socket) this.socket.close(1000);
+  }
+}

@@ -1,0 +1,69 @@
+// The call view shared by the patient's and the clinician's pages: video tiles and the
+// microphone/camera toggles.
+
+/**
+ * @param {HTMLElement} container
+ */
+export class Tiles {
+  constructor(container) {
+    this.container = container;
+    /** @type {Map<string, HTMLElement>} */
+    this.tiles = new Map();
+  }
+
+  /** @param {string} id @param {string} name @param {{self?: boolean}} [options] */
+  ensure(id, name, options = {}) {
+    let tile = this.tiles.get(id);
+    if (!tile) {
+      tile = document.createElement("figure");
+      tile.className = options.self ? "tile self" : "tile";
+      tile.dataset.peer = id;
+      const video = document.createElement("video");
+      video.autoplay = true;
+      video.playsInline = true;
+      video.muted = Boolean(options.self);
+      const caption = document.createElement("figcaption");
+      tile.append(video, caption);
+      this.container.append(tile);
+      this.tiles.set(id, tile);
+    }
+    /** @type {HTMLElement} */ (tile.querySelector("figcaption")).textContent = name;
+    return tile;
+  }
+
+  /** @param {string} id @param {MediaStream} stream */
+  attach(id, stream) {
+    const video = this.tiles.get(id)?.querySelector("video");
+    if (video && video.srcObject !== stream) video.srcObject = stream;
+  }
+
+  /** @param {string} id @param {{audio: boolean, video: boolean}} state */
+  mark(id, state) {
+    const tile = this.tiles.get(id);
+    if (!tile) return;
+    tile.classList.toggle("muted", !state.audio);
+    tile.classList.toggle("camera-off", !state.video);
+  }
+
+  /** @param {string} id */
+  remove(id) {
+    this.tiles.get(id)?.remove();
+    this.tiles.delete(id);
+  }
+
+  clear() {
+    for (const id of [...this.tiles.keys()]) this.remove(id);
+  }
+}
+
+/**
+ * Wire a toggle button: aria-pressed="true" means on.
+ * @param {HTMLButtonElement} button @param {(on: boolean) => void} onChange
+ */
+export function toggle(button, onChange) {
+  button.addEventListener("click", () => {
+    const on = button.getAttribute("aria-pressed") !== "true";
+    button.setAttribute("aria-pressed", String(on));
+    onChange(on);
+  });
+}

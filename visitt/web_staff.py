@@ -1,0 +1,152 @@
+"""Staff pages: sign in and out, the dashboard (with the live waiting room and the call), booking, outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import accounts, booking, client_text
+from .deps import LoginRequired, base_url, clinic_tz, db_session, page_staff
+from .errors import Forbidden, NotAuthenticated, ValidationFailed
+from .models import Appointment, OutboxMessage, Role, Staff, utcnow
+from .i18n import translations
+from .pages import language, render
+from .security import SESSION_COOKIE, check_csrf
+
+router = APIRouter(include_in_schema=False)
+DB = Annotated[Session, Depends(db_session)]
+TZ = Annotated[ZoneInfo, Depends(clinic_tz)]
+
+
+def _to_login(request: Request) -> RedirectResponse:
+    return RedirectResponse("/staff/login", status_code=303)
+
+
+@router.get("/")
+def front(request: Request) -> Response:
+    return render(request, "front.html")
+
+
+@router.get("/staff/login")
+def login_form(request: Request) -> Response:
+    return render(request, "login.html", error="", email="")
+
+
+@router.post("/staff/login")
+def login(request: Request, session: DB, email: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
+          csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf)
+    try:
+        staff = accounts.authenticate(session, email, password)
+    except NotAuthenticated as error:
+        session.commit()  # keep the audit row of the failed attempt
+        return render(request, "login.html", status_code=401, error=error.message, email=email)
+    settings = request.app.state.settings
+    token = accounts.open_session(session, staff, settings.session_hours)
+    session.commit()
+    response = RedirectResponse("/staff", status_code=303)
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=settings.secure_cookies,
+                        max_age=settings.session_hours * 3600, path="/")
+    return response
+
+
+@router.post("/staff/logout")
+def logout(request: Request, session: DB, csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf)
+    accounts.close_session(session, request.cookies.get(SESSION_COOKIE))
+    session.commit()
+    response = RedirectResponse("/staff/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def _appointments(session: Session, staff: Staff) -> list[Appointment]:
+    since = utcnow() - dt.timedelta(hours=12)
+    query = select(Appointment).where(Appointment.starts_at >= since).order_by(Appointment.starts_at).limit(200)
+    if staff.role is Role.clinician:
+        query = query.where(Appointment.clinician_id == staff.id)
+    elif staff.role is Role.secretary:
+        query = query.where(Appointment.department_id == staff.department_id)
+    return list(session.scalars(query))
+
+
+@router.get("/staff")
+def dashboard(request: Request, session: DB, tz: TZ) -> Response:
+    try:
+        staff = page_staff(request, session)
+    except LoginRequired:
+        return _to_login(request)
+    booked = request.query_params.get("booked")
+    strings = client_text.translate(client_text.HOST, translations(language(request)).gettext)
+    return render(request, "dashboard.html", staff=staff, appointments=_appointments(session, staff), tz=tz,
+                  strings=strings,
+                  booked=session.get(Appointment, int(booked)) if booked and booked.isdigit() else None)
+
+
+def _book_page(request: Request, session: Session, staff: Staff, *, values: dict[str, str],
+               errors: dict[str, str], status_code: int = 200) -> Response:
+    return render(request, "book.html", status_code=status_code, staff=staff, values=values, errors=errors,
+                  clinicians=booking.clinicians_for(session, staff))
+
+
+@router.get("/staff/book")
+def book_form(request: Request, session: DB, tz: TZ) -> Response:
+    try:
+        staff = page_staff(request, session)
+    except LoginRequired:
+        return _to_login(request)
+    tomorrow = (dt.datetime.now(tz) + dt.timedelta(days=1)).date().isoformat()
+    values = {"date": tomorrow, "time": "09:00", "duration_minutes": "30", "language": "nb"}
+    return _book_page(request, session, staff, values=values, errors={})
+
+
+@router.post("/staff/book")
+async def book(request: Request, session: DB, tz: TZ) -> Response:
+    try:
+        staff = page_staff(request, session)
+    except LoginRequired:
+        return _to_login(request)
+    form = {key: str(value) for key, value in (await request.form()).items()}
+    check_csrf(request, form.get("csrf"))
+    if staff.role not in (Role.clinician, Role.secretary, Role.admin):
+        raise Forbidden("You cannot book consultations.")
+    try:
+        duration = int(form.get("duration_minutes", "") or 0)
+    except ValueError:
+        duration = 0
+    clinician = form.get("clinician_id", "")
+    data = booking.AppointmentCreate(
+        patient_name=form.get("patient_name", ""), patient_phone=form.get("patient_phone", ""),
+        starts_at=f"{form.get('date', '')}T{form.get('time', '')}", duration_minutes=duration,
+        clinician_id=int(clinician) if clinician.isdigit() else None, language=form.get("language", "nb"))
+    settings = request.app.state.settings
+    try:
+        validated = booking.validate(session, staff, data, tz=tz, region=settings.default_region)
+    except ValidationFailed as error:
+        fields = dict(error.fields)
+        if "starts_at" in fields:
+            fields["date"] = fields.pop("starts_at")
+        return _book_page(request, session, staff, values=form, errors=fields, status_code=422)
+    appointment, _url, _code = booking.book(session, staff, validated, base_url=base_url(request),
+                                            clinic_phone=settings.clinic_phone, tz=tz)
+    session.commit()
+    request.app.state.sender.wakeup.set()
+    return RedirectResponse(f"/staff?booked={appointment.id}", status_code=303)
+
+
+@router.get("/staff/outbox")
+def outbox_page(request: Request, session: DB) -> Response:
+    try:
+        staff = page_staff(request, session)
+    except LoginRequired:
+        return _to_login(request)
+    if not request.app.state.settings.demo:
+        raise Forbidden("The outbox page is shown only in demo mode: messages carry personal data.")
+    messages = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(100)))
+    return render(request, "outbox.html", staff=staff, messages=messages)
