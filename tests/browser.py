@@ -1,0 +1,55 @@
+"""Helpers for the Chromium end-to-end tests (no tests here)."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from playwright.sync_api import Page
+
+from visitt import demo
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "locale": "en-US"}
+DESK = {"viewport": {"width": 1280, "height": 860}, "locale": "en-US"}
+
+# Sums inbound RTP figures over every peer connection of the page's call.
+INBOUND = """async () => {
+  const call = window.visittCall;
+  const out = {video: 0, audio: 0, peers: 0};
+  if (!call) return out;
+  for (const {pc} of call.peers.values()) {
+    out.peers += 1;
+    (await pc.getStats()).forEach((r) => {
+      if (r.type === "inbound-rtp" && r.kind === "video") out.video += r.framesDecoded || 0;
+      if (r.type === "inbound-rtp" && r.kind === "audio") out.audio += r.packetsReceived || 0;
+    });
+  }
+  return out;
+}"""
+
+
+def sign_in(page: Page, base: str, email: str = demo.PEOPLE[0][0]) -> None:
+    page.goto(f"{base}/staff/login")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(demo.PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/staff")
+
+
+def link_in(sms_body: str) -> str:
+    match = re.search(r"https?://\S+/v/[A-Za-z0-9_-]+", sms_body)
+    assert match, sms_body
+    return match.group(0)
+
+
+def wait_for_media(page: Page, timeout: float = 20.0) -> dict[str, Any]:
+    """Wait until the page decodes remote video frames and receives remote audio packets."""
+    deadline = time.monotonic() + timeout
+    stats: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        stats = page.evaluate(INBOUND)
+        if stats["video"] > 0 and stats["audio"] > 0:
+            return stats
+        page.wait_for_timeout(100)
+    raise AssertionError(f"no remote media on {page.url}: {stats}")

@@ -1,0 +1,125 @@
+"""The core consultation end to end in Chromium with fake camera and microphone.
+
+A clinician signs in and books; the patient opens the SMS link on a phone-sized screen, checks their
+devices and knocks; the clinician sees and admits; both see and hear each other; the patient leaves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from playwright.sync_api import expect
+
+from visitt import audit
+from visitt.models import Appointment, AppointmentState, RoomState
+
+from .browser import DESK, PHONE, link_in, sign_in, wait_for_media
+from .conftest import LiveServer
+
+pytestmark = pytest.mark.browser
+
+
+def test_book_knock_admit_call_leave(server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
+    clinic = browser.new_context(**DESK)
+    phone = browser.new_context(**PHONE)
+    try:
+        host = clinic.new_page()
+        sign_in(host, server.url)
+
+        # Book in the staff UI.
+        host.get_by_role("link", name="Book consultation").first.click()
+        host.get_by_label("Patient's full name").fill("Kari Nordmann")
+        host.get_by_label("Mobile number").fill("412 34 567")
+        tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+        host.get_by_label("Date").fill(tomorrow)
+        host.get_by_label("Time").fill("10:15")
+        host.get_by_role("button", name="Book and send SMS").click()
+        expect(host.get_by_role("status").filter(has_text="Booked for")).to_be_visible()
+        expect(host.get_by_role("cell", name="Kari Nordmann")).to_be_visible()
+
+        (sms,) = server.sms()
+        assert sms["to"] == "+4741234567"
+        link = link_in(sms["body"])
+
+        # The patient on a phone: device check, name, knock.
+        patient = phone.new_page()
+        patient.goto(link)
+        preview = patient.locator("#preview")
+        patient.wait_for_function("() => document.querySelector('#preview').videoWidth > 0")
+        patient.wait_for_function("() => document.querySelector('#level').value > 0")
+        expect(patient.get_by_label("Camera", exact=True)).to_have_count(1)
+        assert preview.is_visible()
+        patient.get_by_label("Your full name").fill("Kari Nordmann")
+        patient.get_by_role("button", name="Join").click()
+        expect(patient.get_by_role("status").filter(has_text="has been notified")).to_be_visible()
+
+        # The clinician sees the knock at once: highlighted entry and the tab title.
+        knock = host.locator("#waiting li", has_text="Kari Nordmann")
+        expect(knock).to_be_visible()
+        expect(knock).to_have_class("knock new")
+        expect(host).to_have_title("(1) Knocking – Dashboard – Visitt")
+        knock.get_by_role("button", name="Admit").click()
+
+        # Both see and hear each other.
+        host_stats = wait_for_media(host)
+        patient_stats = wait_for_media(patient)
+        assert host_stats["peers"] == patient_stats["peers"] == 1
+        expect(host.get_by_role("button", name="Unlock room")).to_be_visible()  # locked on admission
+        expect(host).to_have_title("Dashboard – Visitt")
+
+        # Microphone and camera toggles report their state.
+        microphone = patient.get_by_role("button", name="Microphone")
+        expect(microphone).to_have_attribute("aria-pressed", "true")
+        microphone.click()
+        expect(microphone).to_have_attribute("aria-pressed", "false")
+        expect(host.locator("#tiles figure.muted")).to_have_count(1)
+
+        # The clinician can unlock and lock again.
+        host.get_by_role("button", name="Unlock room").click()
+        expect(host.get_by_role("button", name="Lock room")).to_be_visible()
+        host.get_by_role("button", name="Lock room").click()
+        expect(host.get_by_role("button", name="Unlock room")).to_be_visible()
+
+        # The patient leaves; the clinician sees it.
+        patient.get_by_role("button", name="Leave").click()
+        expect(patient.get_by_text("You have left the consultation")).to_be_visible()
+        expect(host.get_by_text("Kari Nordmann left the consultation.")).to_be_visible()
+
+        host.get_by_role("button", name="End consultation").click()
+        expect(host.get_by_text("The consultation has ended.")).to_be_visible()
+    finally:
+        clinic.close()
+        phone.close()
+
+    with server.database.session() as session:
+        appointment = session.query(Appointment).one()
+        assert appointment.state is AppointmentState.completed
+        assert appointment.room.state is RoomState.ended
+        actions = [event.action for event in audit.events(session, room_id=appointment.room.id)]
+    assert actions == ["booking", "knock", "admit", "lock", "unlock", "lock", "leave", "end"]
+
+
+def test_clinician_denies_a_knock(server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
+    clinic = browser.new_context(**DESK)
+    phone = browser.new_context(**PHONE)
+    try:
+        host = clinic.new_page()
+        sign_in(host, server.url)
+        import httpx
+
+        booked = httpx.post(f"{server.url}/api/v1/appointments", headers={"Authorization": f"Bearer {server.token}"},
+                            json={"patient_name": "Ola", "patient_phone": "+4798765432",
+                                  "starts_at": (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)).isoformat()})
+        patient = phone.new_page()
+        patient.goto(booked.json()["join_url"])
+        patient.get_by_label("Your full name").fill("Ola <b>Normann</b>")
+        patient.get_by_role("button", name="Join").click()
+        knock = host.locator("#waiting li", has_text="Ola <b>Normann</b>")  # shown as text, never as markup
+        expect(knock).to_be_visible()
+        knock.get_by_role("button", name="Deny").click()
+        expect(patient.get_by_text("The clinician could not let you in")).to_be_visible()
+        expect(host.get_by_text("Nobody is waiting.")).to_be_visible()
+    finally:
+        clinic.close()
+        phone.close()
