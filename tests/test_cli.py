@@ -1,0 +1,66 @@
+"""The `visitt` command as an operator uses it, in a fresh data directory."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def _visitt(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, "VISITT_DATA_DIR": str(tmp_path), **env}
+    environ.pop("VISITT_DATABASE_URL", None)
+    return subprocess.run([sys.executable, "-m", "visitt", *args], env=environ, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_db_upgrade_users_add_and_tokens_create(tmp_path: Path) -> None:
+    assert _visitt(tmp_path, "db", "upgrade").stdout.strip() == "database is up to date"
+    added = _visitt(tmp_path, "users", "add", "Lege@Example.no", "--name", "Kari Lege", "--role", "clinician",
+                    "--department", "Hud", VISITT_NEW_PASSWORD="a long enough password")
+    assert added.returncode == 0 and added.stdout.strip() == "created clinician lege@example.no"
+    again = _visitt(tmp_path, "users", "add", "lege@example.no", "--name", "X",
+                    VISITT_NEW_PASSWORD="a long enough password")
+    assert again.returncode == 2 and "already exists" in again.stderr
+    short = _visitt(tmp_path, "users", "add", "b@example.no", "--name", "B", VISITT_NEW_PASSWORD="short")
+    assert short.returncode == 2 and "at least 10 characters" in short.stderr
+
+    token = _visitt(tmp_path, "tokens", "create", "lege@example.no").stdout.strip()
+    assert len(token) >= 43
+    unknown = _visitt(tmp_path, "tokens", "create", "nobody@example.no")
+    assert unknown.returncode == 2 and "No staff account" in unknown.stderr
+
+
+def test_demo_prints_logins_and_serves(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environ = {**os.environ, "VISITT_DATA_DIR": str(tmp_path)}
+    process = subprocess.Popen([sys.executable, "-m", "visitt", "demo", "--port", str(port)], env=environ,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(7)]
+        text = "".join(lines)
+        assert f"http://localhost:{port}/staff" in text
+        assert "lege@demo.visitt.no" in text and "sekretaer@demo.visitt.no" in text
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/staff/login")
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline, "demo server did not answer"
+                time.sleep(0.1)
+        assert response.status_code == 200 and 'name="password"' in response.text
+        assert (tmp_path / "visitt.sqlite3").exists()
+    finally:
+        process.terminate()
+        process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()

@@ -1,0 +1,127 @@
+"""The SMS outbox: durable, each message sent once even with several sender loops, failures recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from visitt import outbox
+from visitt.db import Database
+from visitt.models import OutboxMessage, OutboxState, utcnow
+
+
+class Recorder:
+    """A backend that remembers what it was asked to send, and can be told to fail."""
+
+    name = "recorder"
+
+    def __init__(self, fail: outbox.SendFailed | None = None, delay: float = 0.0) -> None:
+        self.sent: list[int] = []
+        self.fail = fail
+        self.delay = delay
+
+    async def send(self, message: OutboxMessage) -> None:
+        await asyncio.sleep(self.delay)
+        if self.fail is not None:
+            raise self.fail
+        self.sent.append(message.id)
+
+
+def _queue(database: Database, count: int) -> None:
+    with database.session() as session:
+        for number in range(count):
+            outbox.enqueue(session, recipient=f"+47412345{number:02d}", body=f"message {number}")
+
+
+def _states(database: Database) -> list[OutboxState]:
+    with database.session() as session:
+        return list(session.scalars(select(OutboxMessage.state).order_by(OutboxMessage.id)))
+
+
+def test_queued_messages_survive_a_restart_and_go_out_once(database: Database, tmp_path: Path) -> None:
+    _queue(database, 3)  # queued while no sender runs, as if the node had just crashed
+    path = tmp_path / "sms.jsonl"
+    restarted = Database(database.url)
+    sender = outbox.Sender(restarted, outbox.FileBackend(path))
+    assert asyncio.run(sender.run_once()) == 3
+    assert asyncio.run(sender.run_once()) == 0
+    restarted.dispose()
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [line["body"] for line in lines] == ["message 0", "message 1", "message 2"]
+    assert lines[0]["to"] == "+4741234500"
+    assert _states(database) == [OutboxState.sent] * 3
+
+
+def test_two_sender_loops_never_send_the_same_message(database: Database) -> None:
+    _queue(database, 40)
+    first, second = Recorder(delay=0.001), Recorder(delay=0.001)
+
+    nodes = [Database(database.url), Database(database.url)]
+
+    async def both() -> None:
+        senders = [outbox.Sender(node, backend) for node, backend in zip(nodes, (first, second))]
+        for _ in range(5):
+            await asyncio.gather(*(sender.run_once() for sender in senders))
+
+    asyncio.run(both())
+    for node in nodes:
+        node.dispose()
+    assert sorted(first.sent + second.sent) == sorted(set(first.sent + second.sent))
+    assert len(first.sent) + len(second.sent) == 40
+    assert _states(database) == [OutboxState.sent] * 40
+
+
+def test_temporary_failure_is_retried_later(database: Database) -> None:
+    _queue(database, 1)
+    sender = outbox.Sender(database, Recorder(fail=outbox.SendFailed("operator returned 503")))
+    asyncio.run(sender.run_once())
+    with database.session() as session:
+        message = session.scalars(select(OutboxMessage)).one()
+        assert message.state is OutboxState.pending and message.attempts == 1
+        assert message.last_error == "operator returned 503"
+        assert message.next_attempt_at > utcnow()
+        session.execute(update(OutboxMessage).values(next_attempt_at=utcnow() - dt.timedelta(seconds=1)))
+    healthy = Recorder()
+    asyncio.run(outbox.Sender(database, healthy).run_once())
+    assert len(healthy.sent) == 1 and _states(database) == [OutboxState.sent]
+
+
+def test_permanent_failure_is_recorded_with_the_reason(database: Database) -> None:
+    _queue(database, 1)
+    sender = outbox.Sender(database, Recorder(fail=outbox.SendFailed("number does not exist", permanent=True)))
+    asyncio.run(sender.run_once())
+    with database.session() as session:
+        message = session.scalars(select(OutboxMessage)).one()
+        assert message.state is OutboxState.failed and message.last_error == "number does not exist"
+
+
+def test_a_claim_held_by_a_dead_sender_is_taken_over_after_the_lease(database: Database) -> None:
+    _queue(database, 1)
+    with database.session() as session:
+        session.execute(update(OutboxMessage).values(claimed_by="dead-node",
+                                                     claimed_until=utcnow() + dt.timedelta(seconds=30)))
+    backend = Recorder()
+    sender = outbox.Sender(database, backend)
+    asyncio.run(sender.run_once())
+    assert backend.sent == []  # still leased to the other node
+    with database.session() as session:
+        session.execute(update(OutboxMessage).values(claimed_until=utcnow() - dt.timedelta(seconds=1)))
+    asyncio.run(sender.run_once())
+    assert len(backend.sent) == 1
+
+
+def test_backend_setting() -> None:
+    assert isinstance(outbox.backend_from_setting("console"), outbox.ConsoleBackend)
+    backend = outbox.backend_from_setting("file:/tmp/x.jsonl")
+    assert isinstance(backend, outbox.FileBackend) and backend.path == Path("/tmp/x.jsonl")
+    for bad in ("file:", "smtp", ""):
+        try:
+            outbox.backend_from_setting(bad)
+        except ValueError as error:
+            assert "VISITT_SMS_BACKEND" in str(error)
+        else:
+            raise AssertionError(f"{bad!r} accepted")

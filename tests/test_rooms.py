@@ -1,0 +1,92 @@
+"""The participant, room and appointment state machines: every legal move, every illegal one refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+import pytest
+
+from visitt import accounts, audit, rooms
+from visitt.db import Database
+from visitt.errors import IllegalTransition
+from visitt.models import (Appointment, AppointmentState, Department, Participant, ParticipantState, Role, Room,
+                           RoomState, utcnow)
+
+P = ParticipantState
+LEGAL_PARTICIPANT = {
+    (P.invited, P.waiting), (P.waiting, P.admitted), (P.waiting, P.denied), (P.waiting, P.invited),
+    (P.admitted, P.left), (P.admitted, P.removed), (P.denied, P.waiting), (P.left, P.waiting),
+    (P.removed, P.waiting),
+}
+LEGAL_ROOM = {(RoomState.open, RoomState.locked), (RoomState.locked, RoomState.open),
+              (RoomState.open, RoomState.ended), (RoomState.locked, RoomState.ended)}
+A = AppointmentState
+LEGAL_APPOINTMENT = {(A.booked, A.in_progress), (A.booked, A.no_show), (A.booked, A.cancelled),
+                     (A.in_progress, A.completed), (A.in_progress, A.technical_failure)}
+
+
+@pytest.mark.parametrize(("current", "target"), list(itertools.product(P, P)))
+def test_participant_moves(current: ParticipantState, target: ParticipantState) -> None:
+    if (current, target) in LEGAL_PARTICIPANT:
+        rooms.check_participant_move(current, target)
+    else:
+        with pytest.raises(IllegalTransition) as raised:
+            rooms.check_participant_move(current, target)
+        assert str(raised.value) == f"participant cannot go from {current.value!r} to {target.value!r}"
+        assert raised.value.code == "illegal_transition" and raised.value.status == 409
+
+
+@pytest.mark.parametrize(("current", "target"), list(itertools.product(RoomState, RoomState)))
+def test_room_moves(current: RoomState, target: RoomState) -> None:
+    if (current, target) in LEGAL_ROOM:
+        rooms.check_room_move(current, target)
+    else:
+        with pytest.raises(IllegalTransition, match=f"room cannot go from '{current.value}' to '{target.value}'"):
+            rooms.check_room_move(current, target)
+
+
+@pytest.mark.parametrize(("current", "target"), list(itertools.product(A, A)))
+def test_appointment_moves(current: AppointmentState, target: AppointmentState) -> None:
+    if (current, target) in LEGAL_APPOINTMENT:
+        rooms.check_appointment_move(current, target)
+    else:
+        with pytest.raises(IllegalTransition, match="appointment cannot go from"):
+            rooms.check_appointment_move(current, target)
+
+
+def _room(database: Database) -> tuple[int, int]:
+    with database.session() as session:
+        department = Department(name="Poliklinikk")
+        clinician = accounts.create_staff(session, email="lege@example.no", full_name="Lege", role=Role.clinician,
+                                          password="a long password", department=department)
+        appointment = Appointment(department=department, clinician_id=clinician.id, booked_by_id=clinician.id,
+                                  starts_at=utcnow() + dt.timedelta(hours=1), duration_minutes=30,
+                                  patient_name="Kari", patient_phone="+4741234567")
+        room = Room(public_id="room-1", host_id=clinician.id, appointment=appointment)
+        participant = Participant(public_id="p-1", room=room, token_hash="0" * 64, code="123456", phone="+4741234567")
+        session.add_all([appointment, room, participant])
+        session.flush()
+        return room.id, participant.id
+
+
+def test_moves_are_persisted_and_audited(database: Database) -> None:
+    room_id, participant_id = _room(database)
+    rooms.move_participant(database, participant_id, P.waiting, actor="participant:p-1", action="knock", name="Kari")
+    rooms.move_participant(database, participant_id, P.admitted, actor="staff:1", action="admit")
+    rooms.move_room(database, room_id, RoomState.locked, actor="staff:1", action="lock")
+    with pytest.raises(IllegalTransition):
+        rooms.move_participant(database, participant_id, P.denied, actor="staff:1", action="deny")
+    rooms.move_room(database, room_id, RoomState.ended, actor="staff:1", action="end")
+    with pytest.raises(IllegalTransition):
+        rooms.move_room(database, room_id, RoomState.open, actor="staff:1", action="unlock")
+
+    with database.session() as session:
+        room = session.get(Room, room_id)
+        assert room is not None and room.state is RoomState.ended and room.ended_at is not None
+        assert room.appointment is not None and room.appointment.state is AppointmentState.completed
+        assert room.participants[0].state is P.left and room.participants[0].display_name == "Kari"
+        events = audit.events(session, room_id=room_id)
+    assert [e.action for e in events] == ["knock", "admit", "lock", "end"]  # refused moves leave no row
+    assert all(e.at.tzinfo is not None for e in events)
+    assert events[1].actor == "staff:1" and events[1].subject == "participant:p-1"

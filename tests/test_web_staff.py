@@ -1,0 +1,99 @@
+"""Staff pages over real HTTP: sign-in, CSRF, booking form errors, who may book for whom, sign-out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import httpx
+
+from visitt import accounts, audit, demo
+from visitt.models import Department, Role
+
+from .conftest import LiveServer
+
+
+def _client(server: LiveServer) -> httpx.Client:
+    return httpx.Client(base_url=server.url, headers={"Accept-Language": "en"}, follow_redirects=False)
+
+
+def _csrf(client: httpx.Client, path: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
+    assert match
+    return match.group(1)
+
+
+def _sign_in(client: httpx.Client, email: str = demo.PEOPLE[0][0]) -> None:
+    response = client.post("/staff/login", data={"email": email, "password": demo.PASSWORD,
+                                                 "csrf": _csrf(client, "/staff/login")})
+    assert response.status_code == 303 and response.headers["location"] == "/staff"
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+
+
+def test_sign_in_wrong_password_and_csrf(server: LiveServer) -> None:
+    with _client(server) as client:
+        assert client.get("/staff").status_code == 303  # to the sign-in page
+        token = _csrf(client, "/staff/login")
+        wrong = client.post("/staff/login", data={"email": demo.PEOPLE[0][0], "password": "guess", "csrf": token})
+        assert wrong.status_code == 401 and "Wrong e-mail address or password." in wrong.text
+        forged = client.post("/staff/login", data={"email": demo.PEOPLE[0][0], "password": demo.PASSWORD,
+                                                   "csrf": "forged"})
+        assert forged.status_code == 403 and "The form has expired" in forged.text
+        _sign_in(client)
+        assert "Dr. Ingrid Berg" in client.get("/staff").text
+        client.post("/staff/logout", data={"csrf": _csrf(client, "/staff")})
+        assert client.get("/staff").status_code == 303
+    with server.database.session() as session:
+        actions = [event.action for event in audit.events(session) if event.action.startswith("log")]
+    assert actions == ["login_failed", "login", "logout"]
+
+
+def test_booking_form_shows_field_errors_and_keeps_input(server: LiveServer) -> None:
+    with _client(server) as client:
+        _sign_in(client)
+        csrf = _csrf(client, "/staff/book")
+        page = client.post("/staff/book", data={"csrf": csrf, "patient_name": "Kari Nordmann",
+                                                "patient_phone": "123", "date": "2020-01-01", "time": "09:00",
+                                                "duration_minutes": "30"})
+        assert page.status_code == 422
+        assert "This is not a valid phone number." in page.text
+        assert "Choose a time in the future." in page.text
+        assert 'value="Kari Nordmann"' in page.text
+        assert server.sms(wait=0.3) == []
+
+
+def test_secretary_books_for_clinicians_of_her_department_only(server: LiveServer) -> None:
+    with server.database.session() as session:
+        other = accounts.create_staff(session, email="annen@example.no", full_name="Annen Lege",
+                                      role=Role.clinician, password="a long password",
+                                      department=Department(name="Ortopedi"))
+        other_id = other.id
+    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    with _client(server) as client:
+        _sign_in(client, demo.PEOPLE[2][0])  # the secretary
+        form = client.get("/staff/book").text
+        assert "Dr. Ingrid Berg" in form and "Ola Hansen" in form and "Annen Lege" not in form
+        csrf = _csrf(client, "/staff/book")
+        fields = {"csrf": csrf, "patient_name": "Kari Nordmann", "patient_phone": "41234567", "date": tomorrow,
+                  "time": "11:00", "duration_minutes": "45"}
+        refused = client.post("/staff/book", data={**fields, "clinician_id": str(other_id)})
+        assert refused.status_code == 403
+        booked = client.post("/staff/book", data={**fields, "clinician_id": re.search(
+            r'<option value="(\d+)"[^>]*>Ola Hansen', form).group(1)})  # type: ignore[union-attr]
+        assert booked.status_code == 303
+        dashboard = client.get(booked.headers["location"]).text
+        assert "Kari Nordmann" in dashboard and "Ola Hansen" in dashboard
+    assert len(server.sms()) == 1
+
+
+def test_outbox_page_exists_only_in_demo_mode(server: LiveServer) -> None:
+    with _client(server) as client:
+        _sign_in(client)
+        assert client.get("/staff/outbox").status_code == 403
+
+
+def test_unknown_paths_use_the_error_shape(server: LiveServer) -> None:
+    response = httpx.get(f"{server.url}/api/v1/nothing")
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": "not_found", "message": "Not Found"}}
