@@ -10,8 +10,7 @@ import pytest
 
 from visitt import audit
 from visitt.models import Appointment, Participant
-
-from .conftest import LiveServer
+from visitt.testing import LiveServer
 
 
 def _future(days: int = 2) -> str:

@@ -13,9 +13,9 @@ from playwright.sync_api import expect
 
 from visitt import audit
 from visitt.models import Appointment, AppointmentState, RoomState
+from visitt.testing import LiveServer
 
 from .browser import DESK, PHONE, link_in, sign_in, wait_for_media
-from .conftest import LiveServer
 
 pytestmark = pytest.mark.browser
 

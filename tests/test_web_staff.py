@@ -9,8 +9,7 @@ import httpx
 
 from visitt import accounts, audit, demo
 from visitt.models import Department, Role
-
-from .conftest import LiveServer
+from visitt.testing import LiveServer
 
 
 def _client(server: LiveServer) -> httpx.Client:

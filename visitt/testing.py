@@ -1,0 +1,70 @@
+"""A live Visitt server for tests and benchmarks: a real uvicorn on a loopback port, in a thread.
+
+The SMS backend writes to ``<data dir>/sms.jsonl`` so a test can read what a patient would receive.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import uvicorn
+
+from . import accounts, demo
+from .app import create_app
+from .outbox import FileBackend
+from .settings import Settings
+
+
+@dataclass
+class LiveServer:
+    """Visitt on a loopback port in a thread of this process, with the SMS written to a file."""
+
+    settings: Settings
+    url: str = ""
+    outbox: Path = field(default_factory=Path)
+    token: str = ""
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+
+    def start(self) -> "LiveServer":
+        self.outbox = self.settings.data_dir / "sms.jsonl"
+        app = create_app(self.settings, sms_backend=FileBackend(self.outbox))
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False,
+                                ws_max_size=1 << 20)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        port = self._server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.database = app.state.database
+        self.app = app
+        with self.database.session() as session:
+            demo.seed(session)
+            self.token = accounts.create_api_token(session, demo.PEOPLE[0][0])
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def sms(self, wait: float = 10.0, count: int = 1) -> list[dict[str, str]]:
+        """The SMS sent so far, waiting until there are at least ``count``."""
+        deadline = time.monotonic() + wait
+        while True:
+            lines = self.outbox.read_text().splitlines() if self.outbox.exists() else []
+            if len(lines) >= count or time.monotonic() > deadline:
+                return [json.loads(line) for line in lines]
+            time.sleep(0.05)
+
+
