@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from . import audit
 from .errors import Conflict, NotAuthenticated, ValidationFailed
+from .i18n import N_
 from .models import ApiToken, Department, Role, Staff, WebSession, utcnow
 
 _hasher = PasswordHasher()
@@ -39,15 +40,16 @@ def create_staff(session: Session, *, email: str, full_name: str, role: Role, pa
     email = email.strip().lower()
     errors = {}
     if "@" not in email or len(email) > 254:
-        errors["email"] = "Enter a valid e-mail address."
+        errors["email"] = N_("Enter a valid e-mail address.")
     if not full_name.strip():
-        errors["full_name"] = "Enter the full name."
+        errors["full_name"] = N_("Enter the full name.")
     if len(password) < MIN_PASSWORD:
         errors["password"] = f"Use at least {MIN_PASSWORD} characters."
     if errors:
-        raise ValidationFailed("The account could not be created.", fields=errors)
+        raise ValidationFailed(N_("The account could not be created."), fields=errors)
     if session.scalar(select(Staff).where(Staff.email == email)) is not None:
-        raise Conflict("An account with that e-mail address already exists.", fields={"email": "Already in use."})
+        raise Conflict(N_("An account with that e-mail address already exists."),
+                       fields={"email": N_("Already in use.")})
     staff = Staff(email=email, full_name=full_name.strip(), role=role, password_hash=_hasher.hash(password),
                   department=department)
     session.add(staff)
@@ -64,7 +66,7 @@ def authenticate(session: Session, email: str, password: str) -> Staff:
         staff = None
     if staff is None:
         audit.record(session, "anonymous", "login_failed")
-        raise NotAuthenticated("Wrong e-mail address or password.")
+        raise NotAuthenticated(N_("Wrong e-mail address or password."))
     audit.record(session, f"staff:{staff.id}", "login")
     return staff
 
@@ -96,7 +98,7 @@ def close_session(session: Session, token: str | None) -> None:
 def create_api_token(session: Session, email: str) -> str:
     staff = session.scalar(select(Staff).where(Staff.email == email.strip().lower()))
     if staff is None:
-        raise ValidationFailed("No staff account has that e-mail address.", fields={"email": "Unknown."})
+        raise ValidationFailed(N_("No staff account has that e-mail address."), fields={"email": N_("Unknown.")})
     token = new_secret()
     session.add(ApiToken(staff_id=staff.id, token_hash=digest(token)))
     audit.record(session, f"staff:{staff.id}", "token_created")

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from . import audit, outbox
 from .accounts import digest, new_secret
 from .errors import Forbidden, ValidationFailed
+from .i18n import N_
 from .models import Appointment, Participant, Role, Room, RoomState, Staff, utcnow
 
 MIN_DURATION, MAX_DURATION = 5, 240
@@ -66,22 +67,22 @@ def validate(session: Session, booker: Staff, data: AppointmentCreate, *, tz: Zo
     errors: dict[str, str] = {}
     name = " ".join(data.patient_name.split())
     if not name:
-        errors["patient_name"] = "Enter the patient's full name."
+        errors["patient_name"] = N_("Enter the patient's full name.")
     elif len(name) > 200:
-        errors["patient_name"] = "The name is too long (200 characters at most)."
+        errors["patient_name"] = N_("The name is too long (200 characters at most).")
 
     phone = ""
     try:
         parsed = phonenumbers.parse(data.patient_phone, region)
         if not phonenumbers.is_valid_number(parsed):
-            errors["patient_phone"] = "This is not a valid phone number."
+            errors["patient_phone"] = N_("This is not a valid phone number.")
         elif phonenumbers.number_type(parsed) not in (phonenumbers.PhoneNumberType.MOBILE,
                                                       phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE):
-            errors["patient_phone"] = "Enter a mobile number that can receive SMS."
+            errors["patient_phone"] = N_("Enter a mobile number that can receive SMS.")
         else:
             phone = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     except phonenumbers.NumberParseException:
-        errors["patient_phone"] = "Enter a mobile number, for example 412 34 567."
+        errors["patient_phone"] = N_("Enter a mobile number, for example 412 34 567.")
 
     starts_at = now
     try:
@@ -89,18 +90,18 @@ def validate(session: Session, booker: Staff, data: AppointmentCreate, *, tz: Zo
         if starts_at.tzinfo is None:
             starts_at = starts_at.replace(tzinfo=tz)
         if starts_at <= now:
-            errors["starts_at"] = "Choose a time in the future."
+            errors["starts_at"] = N_("Choose a time in the future.")
     except ValueError:
-        errors["starts_at"] = "Enter the date and time, for example 2026-12-01T09:30."
+        errors["starts_at"] = N_("Enter the date and time, for example 2026-12-01T09:30.")
 
     if not MIN_DURATION <= data.duration_minutes <= MAX_DURATION:
         errors["duration_minutes"] = f"Choose between {MIN_DURATION} and {MAX_DURATION} minutes."
     if data.language not in LANGUAGES:
-        errors["language"] = "Choose nb or en."
+        errors["language"] = N_("Choose nb or en.")
 
     clinician = _clinician(session, booker, data.clinician_id, errors)
     if errors:
-        raise ValidationFailed("The appointment could not be booked.", fields=errors)
+        raise ValidationFailed(N_("The appointment could not be booked."), fields=errors)
     assert clinician is not None
     return Booking(name, phone, starts_at.astimezone(dt.timezone.utc), data.duration_minutes, clinician,
                    data.language)
@@ -110,16 +111,16 @@ def _clinician(session: Session, booker: Staff, clinician_id: int | None, errors
     if clinician_id is None:
         if booker.role is Role.clinician:
             return booker
-        errors["clinician_id"] = "Choose the clinician."
+        errors["clinician_id"] = N_("Choose the clinician.")
         return None
     clinician = session.get(Staff, clinician_id)
     if clinician is None or clinician.role is not Role.clinician or not clinician.active:
-        errors["clinician_id"] = "Choose a clinician from the list."
+        errors["clinician_id"] = N_("Choose a clinician from the list.")
         return None
     if booker.role is Role.clinician and clinician.id != booker.id:
-        raise Forbidden("Clinicians book their own consultations; a secretary books for others.")
+        raise Forbidden(N_("Clinicians book their own consultations; a secretary books for others."))
     if booker.role is Role.secretary and clinician.department_id != booker.department_id:
-        raise Forbidden("A secretary books only for clinicians in their own department.")
+        raise Forbidden(N_("A secretary books only for clinicians in their own department."))
     return clinician
 
 

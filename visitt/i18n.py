@@ -49,3 +49,8 @@ def negotiate(accept_language: str | None, chosen: str | None = None) -> str:
         if primary in LANGUAGES:
             return primary
     return DEFAULT
+
+
+# The dashboard shows ``_(state.value.replace("_", " "))``; these entries put the state names in the catalogue.
+APPOINTMENT_STATES = (N_("booked"), N_("in progress"), N_("completed"), N_("no show"), N_("technical failure"),
+                      N_("cancelled"))
