@@ -105,13 +105,19 @@ class Connection:
     async def messages(self):  # type: ignore[no-untyped-def]
         """Yield parsed messages; bad ones are answered with an error and skipped."""
         while True:
-            text = await self.websocket.receive_text()
+            received = await self.websocket.receive()
+            if received["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(received.get("code", 1000), received.get("reason"))
+            text = received.get("text")
+            size = len(text.encode()) if text is not None else len(received.get("bytes") or b"")
             self.last_heard = time.monotonic()
             try:
-                if len(text.encode()) > self.settings.max_message_bytes:
+                if size > self.settings.max_message_bytes:
                     raise ProtocolError("message too large", code="message_too_large")
                 if not self.bucket.take():
                     raise RateLimited("too many messages; slow down")
+                if text is None:  # a binary frame: the protocol is JSON text only
+                    raise ProtocolError("malformed message: send JSON text, not binary", code="malformed")
                 message = protocol.parse(text)
                 if not self.greeted:
                     if not isinstance(message, protocol.Hello):
@@ -244,13 +250,16 @@ async def staff_endpoint(websocket: WebSocket) -> None:
             return
         room = await hub.host_room(identity.staff_id, message.room)  # type: ignore[attr-defined]
         if isinstance(message, (protocol.Enter, protocol.Admit)):
-            if current and current[0] is not room:
-                await hub.host_gone(current.pop(), connection)
+            # leave the call the host is in only once the new one has taken them: a failed admit
+            # (the guest gave up a moment ago) must not drop the patient they are talking to
+            previous = current[0] if current and current[0] is not room else None
             if isinstance(message, protocol.Enter):
                 await hub.enter(room, connection)
             else:
                 await hub.admit(room, connection, message.participant)
             current[:] = [room]
+            if previous is not None:
+                await hub.host_gone(previous, connection)
         elif isinstance(message, protocol.Deny):
             await hub.deny(room, message.participant)
         elif isinstance(message, (protocol.Lock, protocol.Unlock)):

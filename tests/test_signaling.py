@@ -1,0 +1,418 @@
+"""The signaling protocol against a live server: who may do what, what each person gets told, and
+what a misbehaving client gets back - always through real WebSockets, with the audit trail read
+from the real database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import select
+from websockets.exceptions import InvalidStatus
+
+from visitt import audit, demo
+from visitt.models import Participant, ParticipantState, Room, RoomState, Staff
+from visitt.testing import LiveServer
+
+from .peers import WsClient, book, run, staff_login
+
+HOST_NAME = demo.PEOPLE[0][2]
+OFFER = {"type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n"}
+ANSWER = {"type": "answer", "sdp": "v=0\r\no=- 3 4 IN IP4 127.0.0.1\r\ns=-\r\n"}
+CANDIDATE = {"candidate": "candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host", "sdpMid": "0",
+             "sdpMLineIndex": 0}
+
+
+@dataclass
+class Consultation:
+    host: WsClient
+    guest: WsClient
+    room: str  # the room's public id, as the host learnt it from the knock
+
+
+@asynccontextmanager
+async def consultation(server: LiveServer, *, admit: bool = True,
+                       patient: str = "Kari Nordmann") -> AsyncIterator[Consultation]:
+    """The clinician on the dashboard and a patient who has knocked (and, by default, been let in)."""
+    _join_url, token = book(server, patient)
+    async with await WsClient.staff(server, staff_login(server)) as host, \
+            await WsClient.guest(server, token) as guest:
+        await host.hello()
+        await host.expect("lobby")
+        await guest.hello()
+        await guest.send({"type": "knock", "name": patient})
+        await guest.expect("waiting")
+        knock = await host.expect("knock")
+        if admit:
+            await host.send({"type": "admit", "room": knock["room"], "participant": guest.id})
+            await host.expect("admitted")
+            await guest.expect("admitted")
+        yield Consultation(host, guest, knock["room"])
+
+
+def room_row(server: LiveServer, public_id: str) -> tuple[int, RoomState]:
+    with server.database.session() as session:
+        room = session.scalar(select(Room).where(Room.public_id == public_id))
+        assert room is not None
+        return room.id, room.state
+
+
+def audit_trail(server: LiveServer, public_id: str) -> list[tuple[str, str]]:
+    room_id, _state = room_row(server, public_id)
+    with server.database.session() as session:
+        return [(event.action, event.actor) for event in audit.events(session, room_id=room_id)]
+
+
+def clinician_id(server: LiveServer) -> int:
+    with server.database.session() as session:
+        staff = session.scalar(select(Staff).where(Staff.email == demo.PEOPLE[0][0]))
+        assert staff is not None
+        return staff.id
+
+
+# --- who learns what --------------------------------------------------------------------------
+
+
+def test_a_waiting_guest_learns_nothing_of_the_call(server: LiveServer) -> None:
+    async def scenario() -> None:
+        _url, other_token = book(server, "Per Hansen", days=3)
+        async with consultation(server, admit=False) as call, await WsClient.guest(server, other_token) as waiting:
+            host, patient = call.host, call.guest
+            await waiting.hello()
+            await waiting.send({"type": "knock", "name": "Per Hansen"})
+            await waiting.expect("waiting")
+            other_room = (await host.expect("knock"))["room"]
+
+            # The clinician opens the waiting guest's room and works in it, with the guest still outside.
+            await host.send({"type": "enter", "room": other_room})
+            await host.expect("admitted")
+            for action in ("lock", "unlock"):
+                await host.send({"type": action, "room": other_room})
+                await host.expect("room")
+            await host.send({"type": "media", "audio": False, "video": True})
+            await host.expect("updated")
+
+            # Then lets the first patient in and the two of them negotiate a call.
+            await host.send({"type": "admit", "room": call.room, "participant": patient.id})
+            await host.expect("admitted")
+            await patient.expect("admitted")
+            await patient.send({"type": "signal", "to": host.id, "description": OFFER})
+            await host.expect("signal")
+            await host.send({"type": "signal", "to": patient.id, "description": ANSWER})
+            await patient.expect("signal")
+            await patient.send({"type": "signal", "to": host.id, "candidate": CANDIDATE})
+            await host.send({"type": "signal", "to": patient.id, "candidate": CANDIDATE})
+            await host.expect("signal")
+            await patient.expect("signal")
+            await patient.send({"type": "media", "audio": True, "video": False})
+            await host.expect("updated")
+
+            # The waiting guest tries to join in, then makes sure everything sent to it has arrived.
+            await waiting.send({"type": "signal", "to": host.id, "description": OFFER})
+            await waiting.expect_error("not_in_call")
+            await host.sync()
+            await patient.sync()
+            await waiting.sync()
+
+            assert waiting.types == ["welcome", "waiting", "error", "pong"]
+            heard = json.dumps(waiting.received)
+            for secret in (host.id, HOST_NAME, patient.id, "Kari Nordmann", call.room, "sdp", "candidate"):
+                assert secret not in heard
+
+    run(scenario())
+
+
+# --- the host's powers stay with the host -----------------------------------------------------
+
+
+def test_a_guest_cannot_use_the_hosts_controls(server: LiveServer) -> None:
+    async def scenario() -> None:
+        async with consultation(server) as call:
+            host, guest = call.host, call.guest
+            await host.expect("room")  # admitting locked the room
+            await host.sync()
+            seen = len(host.received)
+            for message in (
+                {"type": "admit", "room": call.room, "participant": guest.id},
+                {"type": "deny", "room": call.room, "participant": guest.id},
+                {"type": "lock", "room": call.room},
+                {"type": "unlock", "room": call.room},
+                {"type": "enter", "room": call.room},
+                {"type": "end", "room": call.room},
+            ):
+                await guest.send(message)
+                await guest.expect_error("not_host")
+
+            # The call goes on as before: both still in it, the room still locked, nothing announced.
+            await guest.send({"type": "signal", "to": host.id, "description": OFFER})
+            assert (await host.expect("signal"))["from"] == guest.id
+            await host.sync()
+            assert [m["type"] for m in host.received[seen:]] == ["signal", "pong"]
+            assert "ended" not in guest.types and "left" not in guest.types
+            assert room_row(server, call.room)[1] is RoomState.locked
+            assert [action for action, _actor in audit_trail(server, call.room)] == [
+                "booking", "knock", "admit", "lock"]
+
+    run(scenario())
+
+
+# --- bad input --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        (json.dumps({"type": "ping", "padding": "x" * (64 * 1024)}), "message_too_large"),
+        ("{not json", "malformed"),
+        ('["ping"]', "malformed"),
+        (json.dumps({"type": "teleport"}), "malformed"),
+        (json.dumps({"type": "signal", "description": OFFER}), "malformed"),  # no "to"
+        (json.dumps({"type": "media", "audio": True}), "malformed"),  # no "video"
+        (json.dumps({"type": "knock", "name": "x" * 201}), "malformed"),
+        (b'{"type": "ping"}', "malformed"),  # the protocol is text frames only
+    ],
+    ids=["oversize", "not-json", "not-an-object", "unknown-type", "signal-without-to", "media-without-video",
+         "name-too-long", "binary-frame"],
+)
+def test_a_bad_message_gets_an_error_and_the_socket_goes_on(server: LiveServer, text: str | bytes,
+                                                            code: str) -> None:
+    async def scenario() -> None:
+        async with consultation(server) as call:
+            host, guest = call.host, call.guest
+            await host.sync()
+            seen = len(host.received)
+            await guest.send_raw(text)
+            await guest.expect_error(code)
+            await guest.sync()
+            await guest.send({"type": "signal", "to": host.id, "candidate": CANDIDATE})
+            await host.expect("signal")
+            await host.sync()
+            assert [m["type"] for m in host.received[seen:]] == ["signal", "pong"]
+
+    run(scenario())
+
+
+def test_a_message_of_exactly_the_limit_is_accepted(server: LiveServer) -> None:
+    async def scenario() -> None:
+        _url, token = book(server)
+        async with await WsClient.guest(server, token) as guest:
+            await guest.hello()
+            body = json.dumps({"type": "ping", "padding": ""})
+            await guest.send_raw(body[:-2] + "x" * (64 * 1024 - len(body)) + '"}')
+            await guest.expect("pong")
+            assert "error" not in guest.types
+
+    run(scenario())
+
+
+def test_hello_comes_first_and_the_version_must_match(server: LiveServer) -> None:
+    async def scenario() -> None:
+        _url, token = book(server)
+        async with await WsClient.guest(server, token) as guest, \
+                await WsClient.staff(server, staff_login(server)) as host:
+            for client in (guest, host):
+                await client.send({"type": "ping"})
+                await client.expect_error("hello_required")
+            await guest.send({"type": "knock", "name": "Kari Nordmann"})
+            await guest.expect_error("hello_required")
+            await host.send({"type": "lobby"})
+            await host.expect_error("malformed")
+            for client in (guest, host):
+                await client.send({"type": "hello", "version": 2})
+                await client.expect_error("unsupported_version")
+            assert "welcome" not in guest.types and "lobby" not in host.types
+
+            assert (await guest.hello())["state"] == "ready"
+            assert (await host.hello())["role"] == "host"
+            await guest.sync()
+
+    run(scenario())
+
+
+# --- relaying signals -------------------------------------------------------------------------
+
+
+def test_the_sender_of_a_signal_cannot_be_spoofed(server: LiveServer) -> None:
+    async def scenario() -> None:
+        async with consultation(server) as call:
+            host, guest = call.host, call.guest
+            await guest.send({"type": "signal", "to": host.id, "from": host.id, "description": OFFER})
+            relayed = await host.expect("signal")
+            assert relayed == {"type": "signal", "from": guest.id, "description": OFFER}
+            await guest.send({"type": "signal", "to": host.id, "from": "s2", "candidate": CANDIDATE})
+            relayed = await host.expect("signal")
+            assert relayed["from"] == guest.id
+            assert relayed["candidate"] == {**CANDIDATE, "usernameFragment": None}
+
+    run(scenario())
+
+
+def test_a_signal_from_a_guest_not_let_in_reaches_nobody(server: LiveServer) -> None:
+    async def scenario() -> None:
+        async with consultation(server, admit=False) as call:
+            host, guest = call.host, call.guest
+            await host.send({"type": "enter", "room": call.room})
+            await host.expect("admitted")
+            await guest.send({"type": "signal", "to": host.id, "description": OFFER})
+            await guest.expect_error("not_in_call")
+            await guest.send({"type": "media", "audio": False, "video": False})
+            await guest.sync()
+            await host.sync()
+            assert "signal" not in host.types and "updated" not in host.types
+            assert guest.types == ["welcome", "waiting", "error", "pong"]
+
+    run(scenario())
+
+
+def test_a_signal_to_someone_not_in_the_call_is_refused(server: LiveServer) -> None:
+    async def scenario() -> None:
+        async with consultation(server) as call:
+            for to in ("s2", call.guest.id):
+                await call.guest.send({"type": "signal", "to": to, "description": OFFER})
+                await call.guest.expect_error("unknown_peer")
+
+    run(scenario())
+
+
+# --- the handshake ----------------------------------------------------------------------------
+
+
+def test_the_handshake_checks_origin_token_and_session(server: LiveServer) -> None:
+    async def refused(connecting: Awaitable[WsClient]) -> None:
+        with pytest.raises(InvalidStatus) as refusal:
+            await connecting
+        assert refusal.value.response.status_code == 403
+
+    async def scenario() -> None:
+        _url, token = book(server)
+        cookie = staff_login(server)
+        await refused(WsClient.guest(server, token, origin="https://evil.example"))
+        await refused(WsClient.staff(server, cookie, origin="https://evil.example"))
+        await refused(WsClient.guest(server, "not-a-real-token", origin=server.url))
+        await refused(WsClient.staff(server, "not-a-session", origin=server.url))
+        await refused(WsClient.open(server, "/ws/staff", origin=server.url))
+        async with await WsClient.guest(server, token, origin=server.url) as guest, \
+                await WsClient.staff(server, cookie, origin=server.url) as host:
+            assert (await guest.hello())["role"] == "patient"
+            assert (await host.hello())["name"] == HOST_NAME
+
+    run(scenario())
+
+
+# --- flooding ---------------------------------------------------------------------------------
+
+
+def test_a_flood_is_rate_limited_and_the_socket_survives(server: LiveServer) -> None:
+    async def scenario() -> None:
+        _url, token = book(server)
+        async with await WsClient.guest(server, token) as guest:
+            await guest.hello()
+            for _ in range(400):
+                await guest.send({"type": "ping"})
+            async with asyncio.timeout(10):
+                while len(guest.received) < 401 and not guest.closed:
+                    await asyncio.sleep(0.05)
+            answers = guest.received[1:]
+            limited = [m for m in answers if m["type"] == "error"]
+            assert limited and all(m["code"] == "rate_limited" for m in limited)
+            assert len(answers) == 400 and guest.types.count("pong") + len(limited) == 400
+            await asyncio.sleep(0.2)  # the bucket refills at 50 messages a second
+            for _ in range(3):
+                await guest.sync()
+            assert not guest.closed
+
+    run(scenario())
+
+
+# --- the waiting room's decisions, and the audit trail ----------------------------------------
+
+
+def test_admitting_lets_the_guest_in_locks_the_room_and_is_audited(server: LiveServer) -> None:
+    async def scenario() -> None:
+        async with consultation(server, admit=False) as call:
+            host, guest = call.host, call.guest
+            await host.send({"type": "admit", "room": call.room, "participant": guest.id})
+            entered = await host.expect("admitted")
+            assert entered["room"] == call.room and entered["participants"] == []
+            assert await host.expect("room") == {"type": "room", "id": call.room, "locked": True, "state": "locked"}
+            joined = await host.expect("joined")
+            assert joined["participant"] == {"id": guest.id, "name": "Kari Nordmann", "role": "patient",
+                                             "audio": True, "video": True}
+            admitted = await guest.expect("admitted")
+            assert admitted["room"] == call.room and admitted["locked"] is True
+            assert admitted["participants"] == [{"id": host.id, "name": HOST_NAME, "role": "host",
+                                                 "audio": True, "video": True}]
+            await host.sync()
+            assert [m for m in host.received if m["type"] == "lobby"][-1]["waiting"] == []  # nobody left outside
+
+            host_actor = f"staff:{clinician_id(server)}"
+            assert audit_trail(server, call.room) == [
+                ("booking", host_actor), ("knock", f"participant:{guest.id}"), ("admit", host_actor),
+                ("lock", host_actor)]
+            with server.database.session() as session:
+                participant = session.scalar(select(Participant).where(Participant.public_id == guest.id))
+                assert participant is not None and participant.state is ParticipantState.admitted
+
+    run(scenario())
+
+
+def test_a_failed_admit_does_not_drop_the_call_in_progress(server: LiveServer) -> None:
+    async def scenario() -> None:
+        _url, other_token = book(server, "Per Hansen", days=3)
+        async with consultation(server) as call, await WsClient.guest(server, other_token) as other:
+            host, patient = call.host, call.guest
+            await other.hello()
+            await other.send({"type": "knock", "name": "Per Hansen"})
+            await other.expect("waiting")
+            knock = await host.expect("knock")
+            await other.send({"type": "leave"})  # gives up just before the clinician clicks "admit"
+            await other.expect("bye")
+
+            await host.send({"type": "admit", "room": knock["room"], "participant": other.id})
+            await host.expect_error("not_waiting")
+            await patient.send({"type": "signal", "to": host.id, "description": OFFER})
+            assert (await host.expect("signal"))["from"] == patient.id
+            await host.send({"type": "media", "audio": True, "video": False})
+            assert (await patient.expect("updated"))["participant"]["id"] == host.id
+            assert "left" not in patient.types
+
+    run(scenario())
+
+
+def test_denying_turns_the_guest_away_and_is_audited(server: LiveServer) -> None:
+    async def scenario() -> None:
+        async with consultation(server, admit=False) as call:
+            host, guest = call.host, call.guest
+            await host.send({"type": "deny", "room": call.room, "participant": guest.id})
+            await guest.expect("denied")
+            await host.sync()
+            await guest.sync()
+            assert guest.types == ["welcome", "waiting", "denied", "pong"]
+            assert [action for action, _actor in audit_trail(server, call.room)] == ["booking", "knock", "deny"]
+            await host.send({"type": "admit", "room": call.room, "participant": guest.id})
+            await host.expect_error("not_waiting")
+
+    run(scenario())
+
+
+def test_ending_tells_everyone_and_is_audited(server: LiveServer) -> None:
+    async def scenario() -> None:
+        async with consultation(server) as call:
+            host, guest = call.host, call.guest
+            await host.send({"type": "end", "room": call.room})
+            assert (await host.expect("ended"))["reason"] == "host_ended"
+            assert (await guest.expect("ended"))["reason"] == "host_ended"
+            assert room_row(server, call.room)[1] is RoomState.ended
+            assert [action for action, _actor in audit_trail(server, call.room)] == [
+                "booking", "knock", "admit", "lock", "end"]
+            await guest.send({"type": "knock", "name": "Kari Nordmann"})
+            await guest.expect_error("room_ended")
+            await host.send({"type": "enter", "room": call.room})
+            await host.expect_error("room_ended")
+
+    run(scenario())
+
