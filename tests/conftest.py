@@ -97,12 +97,14 @@ def pg_server(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
     live.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():  # type: ignore[no-untyped-def]
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium is missing at {CHROMIUM}: apt-get install -y chromium")
+    # Module scope: Playwright's sync API keeps an event loop running in this thread while it is open,
+    # which tests that call asyncio.run after it must not meet.
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield instance

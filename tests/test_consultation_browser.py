@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -100,19 +101,42 @@ def test_book_knock_admit_call_leave(server: LiveServer, browser) -> None:  # ty
     assert actions == ["booking", "knock", "admit", "lock", "unlock", "lock", "leave", "end"]
 
 
+def _book(server: LiveServer) -> str:
+    starts = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)).isoformat()
+    booked = httpx.post(f"{server.url}/api/v1/appointments", headers={"Authorization": f"Bearer {server.token}"},
+                        json={"patient_name": "Ola Normann", "patient_phone": "+4798765432", "starts_at": starts})
+    return str(booked.json()["join_url"])
+
+
+def test_consultations_one_after_another_from_the_same_dashboard(server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
+    clinic = browser.new_context(**DESK)
+    phone = browser.new_context(**PHONE)
+    try:
+        host = clinic.new_page()
+        sign_in(host, server.url)
+        patient = phone.new_page()
+        for name in ("First Patient", "Second Patient"):
+            patient.goto(_book(server))
+            patient.get_by_label("Your full name").fill(name)
+            patient.get_by_role("button", name="Join").click()
+            host.locator("#waiting li", has_text=name).get_by_role("button", name="Admit").click()
+            wait_for_media(host)
+            wait_for_media(patient)
+            host.get_by_role("button", name="End consultation").click()
+            expect(patient.get_by_text("The consultation has ended")).to_be_visible()
+    finally:
+        clinic.close()
+        phone.close()
+
+
 def test_clinician_denies_a_knock(server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
     clinic = browser.new_context(**DESK)
     phone = browser.new_context(**PHONE)
     try:
         host = clinic.new_page()
         sign_in(host, server.url)
-        import httpx
-
-        booked = httpx.post(f"{server.url}/api/v1/appointments", headers={"Authorization": f"Bearer {server.token}"},
-                            json={"patient_name": "Ola", "patient_phone": "+4798765432",
-                                  "starts_at": (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)).isoformat()})
         patient = phone.new_page()
-        patient.goto(booked.json()["join_url"])
+        patient.goto(_book(server))
         patient.get_by_label("Your full name").fill("Ola <b>Normann</b>")
         patient.get_by_role("button", name="Join").click()
         knock = host.locator("#waiting li", has_text="Ola <b>Normann</b>")  # shown as text, never as markup

@@ -25,8 +25,7 @@ export class Call extends EventTarget {
     this.config = config;
     /** @type {Map<string, Peer>} */
     this.peers = new Map();
-    this.onSignal = this.onSignal.bind(this);
-    signaling.on("signal", this.onSignal);
+    this.unsubscribe = signaling.on("signal", (message) => this.onSignal(message));
   }
 
   /** Start a connection to someone already in the call. @param {string} id */
@@ -112,6 +111,7 @@ export class Call extends EventTarget {
   }
 
   close() {
+    this.unsubscribe();
     for (const id of [...this.peers.keys()]) this.remove(id);
   }
 

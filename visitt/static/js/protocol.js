@@ -80,9 +80,12 @@ export class Signaling extends EventTarget {
   /**
    * @param {string} type
    * @param {(message: any) => void} handler
+   * @returns {() => void} removes the handler again
    */
   on(type, handler) {
-    this.addEventListener(type, (event) => handler(/** @type {CustomEvent} */ (event).detail));
+    const listener = (/** @type {Event} */ event) => handler(/** @type {CustomEvent} */ (event).detail);
+    this.addEventListener(type, listener);
+    return () => this.removeEventListener(type, listener);
   }
 
   close() {
