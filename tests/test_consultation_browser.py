@@ -98,7 +98,7 @@ def test_book_knock_admit_call_leave(server: LiveServer, browser) -> None:  # ty
         assert appointment.state is AppointmentState.completed
         assert appointment.room.state is RoomState.ended
         actions = [event.action for event in audit.events(session, room_id=appointment.room.id)]
-    assert actions == ["booking", "knock", "admit", "lock", "unlock", "lock", "leave", "end"]
+    assert actions == ["booking", "knock", "lock", "admit", "unlock", "lock", "leave", "end"]
 
 
 def _book(server: LiveServer) -> str:

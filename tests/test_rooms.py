@@ -87,6 +87,9 @@ def test_moves_are_persisted_and_audited(database: Database) -> None:
         assert room.appointment is not None and room.appointment.state is AppointmentState.completed
         assert room.participants[0].state is P.left and room.participants[0].display_name == "Kari"
         events = audit.events(session, room_id=room_id)
-    assert [e.action for e in events] == ["knock", "admit", "lock", "end"]  # refused moves leave no row
+    # refused moves leave no row; ending moves the patient out, audited as the system's
+    assert [(e.action, e.actor) for e in events] == [
+        ("knock", "participant:p-1"), ("admit", "staff:1"), ("lock", "staff:1"), ("end", "staff:1"),
+        ("leave", "system")]
     assert all(e.at.tzinfo is not None for e in events)
     assert events[1].actor == "staff:1" and events[1].subject == "participant:p-1"

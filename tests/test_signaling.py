@@ -133,7 +133,6 @@ def test_a_guest_cannot_use_the_hosts_controls(server: LiveServer) -> None:
     async def scenario() -> None:
         async with consultation(server) as call:
             host, guest = call.host, call.guest
-            await host.expect("room")  # admitting locked the room
             await host.sync()
             seen = len(host.received)
             for message in (
@@ -155,7 +154,7 @@ def test_a_guest_cannot_use_the_hosts_controls(server: LiveServer) -> None:
             assert "ended" not in guest.types and "left" not in guest.types
             assert room_row(server, call.room)[1] is RoomState.locked
             assert [action for action, _actor in audit_trail(server, call.room)] == [
-                "booking", "knock", "admit", "lock"]
+                "booking", "knock", "lock", "admit"]
 
     run(scenario())
 
@@ -313,13 +312,12 @@ def test_a_flood_is_rate_limited_and_the_socket_survives(server: LiveServer) -> 
             await guest.hello()
             for _ in range(400):
                 await guest.send({"type": "ping"})
-            async with asyncio.timeout(10):
-                while len(guest.received) < 401 and not guest.closed:
-                    await asyncio.sleep(0.05)
+            await asyncio.sleep(1.0)  # the server has read and answered the flood by now
             answers = guest.received[1:]
             limited = [m for m in answers if m["type"] == "error"]
             assert limited and all(m["code"] == "rate_limited" for m in limited)
-            assert len(answers) == 400 and guest.types.count("pong") + len(limited) == 400
+            assert len(limited) <= 2  # one notice a second, not one per dropped message
+            assert guest.types.count("pong") < 400
             await asyncio.sleep(0.2)  # the bucket refills at 50 messages a second
             for _ in range(3):
                 await guest.sync()
@@ -338,7 +336,7 @@ def test_admitting_lets_the_guest_in_locks_the_room_and_is_audited(server: LiveS
             await host.send({"type": "admit", "room": call.room, "participant": guest.id})
             entered = await host.expect("admitted")
             assert entered["room"] == call.room and entered["participants"] == []
-            assert await host.expect("room") == {"type": "room", "id": call.room, "locked": True, "state": "locked"}
+            assert entered["locked"] is True  # admitting locked the room
             joined = await host.expect("joined")
             assert joined["participant"] == {"id": guest.id, "name": "Kari Nordmann", "role": "patient",
                                              "audio": True, "video": True}
@@ -351,8 +349,8 @@ def test_admitting_lets_the_guest_in_locks_the_room_and_is_audited(server: LiveS
 
             host_actor = f"staff:{clinician_id(server)}"
             assert audit_trail(server, call.room) == [
-                ("booking", host_actor), ("knock", f"participant:{guest.id}"), ("admit", host_actor),
-                ("lock", host_actor)]
+                ("booking", host_actor), ("knock", f"participant:{guest.id}"), ("lock", host_actor),
+                ("admit", host_actor)]
             with server.database.session() as session:
                 participant = session.scalar(select(Participant).where(Participant.public_id == guest.id))
                 assert participant is not None and participant.state is ParticipantState.admitted
@@ -408,7 +406,7 @@ def test_ending_tells_everyone_and_is_audited(server: LiveServer) -> None:
             assert (await guest.expect("ended"))["reason"] == "host_ended"
             assert room_row(server, call.room)[1] is RoomState.ended
             assert [action for action, _actor in audit_trail(server, call.room)] == [
-                "booking", "knock", "admit", "lock", "end"]
+                "booking", "knock", "lock", "admit", "end", "leave"]  # the guest's leave, by the system
             await guest.send({"type": "knock", "name": "Kari Nordmann"})
             await guest.expect_error("room_ended")
             await host.send({"type": "enter", "room": call.room})
@@ -416,3 +414,84 @@ def test_ending_tells_everyone_and_is_audited(server: LiveServer) -> None:
 
     run(scenario())
 
+
+
+# --- coming back: the lock, a node that restarted, and memory ----------------------------------
+
+
+def test_an_unlocked_room_lets_a_returning_participant_straight_back_in(server: LiveServer) -> None:
+    async def scenario() -> None:
+        async with consultation(server) as call:
+            host, guest = call.host, call.guest
+            await host.send({"type": "unlock", "room": call.room})
+            await host.expect("room")
+            await guest.send({"type": "leave"})
+            await host.expect("left")
+            async with await WsClient.guest(server, _token_of(server, guest.id)) as back:
+                await back.hello()
+                await back.send({"type": "knock", "name": "Kari Nordmann"})
+                admitted = await back.expect("admitted")  # no waiting: the room is open and she was in it
+                assert [p["id"] for p in admitted["participants"]] == [host.id]
+                assert "waiting" not in back.types
+                await host.expect("joined")
+                await host.send({"type": "lock", "room": call.room})
+                await host.expect("room")
+                await back.send({"type": "leave"})
+                await host.expect("left")
+            async with await WsClient.guest(server, _token_of(server, guest.id)) as locked_out:
+                await locked_out.hello()
+                await locked_out.send({"type": "knock", "name": "Kari Nordmann"})
+                await locked_out.expect("waiting")  # locked: she knocks like anyone else
+                assert (await host.expect("knock"))["participant"]["id"] == guest.id
+            actors = [(a, who) for a, who in audit_trail(server, call.room) if a == "admit"]
+            assert actors[1] == ("admit", "system")
+
+    run(scenario())
+
+
+def test_a_participant_left_admitted_by_a_restart_can_knock_again(server: LiveServer) -> None:
+    async def scenario() -> None:
+        _url, token = book(server)
+        async with await WsClient.guest(server, token) as guest:
+            await guest.hello()
+            with server.database.session() as session:  # what a node that died mid-call leaves behind
+                participant = session.scalar(select(Participant).where(Participant.public_id == guest.id))
+                assert participant is not None
+                participant.state = ParticipantState.admitted
+            await guest.send({"type": "knock", "name": "Kari Nordmann"})
+            await guest.expect("waiting")
+        await asyncio.sleep(0.3)  # the server notices the closed socket
+        with server.database.session() as session:
+            events = [e for e in audit.events(session) if e.subject == f"participant:{guest.id}"]
+        assert [(e.action, e.actor, e.detail.get("reason")) for e in events] == [
+            ("leave", "system", "connection_lost"), ("knock", f"participant:{guest.id}", None),
+            ("leave", f"participant:{guest.id}", None)]
+
+    run(scenario())
+
+
+def test_rooms_are_forgotten_when_nobody_is_connected(server: LiveServer) -> None:
+    async def scenario() -> None:
+        hub = server.app.state.hub
+        async with consultation(server) as call:
+            assert call.room in hub.rooms
+            await call.guest.send({"type": "leave"})
+            await call.host.expect("left")
+            await call.host.send({"type": "leave"})
+            await call.host.expect("bye")
+        await asyncio.sleep(0.2)
+        assert hub.rooms == {}
+
+    run(scenario())
+
+
+def _token_of(server: LiveServer, public_id: str) -> str:
+    """A fresh link for an existing participant (the test never saw the original token)."""
+    from visitt.accounts import digest, new_secret
+
+    token = new_secret()
+    with server.database.session() as session:
+        participant = session.scalar(select(Participant).where(Participant.public_id == public_id))
+        assert participant is not None
+        participant.token_hash = digest(token)
+    return token

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import api, outbox, signaling, web_patient, web_staff
 from .db import Database
-from .errors import INTERNAL, VisittError
+from .errors import INTERNAL, VisittError, describe
 from .pages import render
 from .rooms import Hub
 from .security import SecurityHeaders
@@ -82,8 +82,8 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception):  # type: ignore[no-untyped-def]
-        log.error("internal error on %s %s: %s", request.method, request.scope.get("route") and
-                  request.scope["route"].path, type(exc).__name__)
+        route = request.scope.get("route")
+        log.error("internal error on %s %s: %s", request.method, getattr(route, "path", "?"), describe(exc))
         return error_response(request, 500, dict(INTERNAL))
 
     app.include_router(api.router)

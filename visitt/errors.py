@@ -7,6 +7,7 @@ use :meth:`VisittError.public`, so the two shapes never drift apart. Anything th
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 
@@ -74,3 +75,12 @@ class RateLimited(VisittError):
 
 
 INTERNAL = {"code": "internal_error", "message": "internal server error"}
+
+
+def describe(error: BaseException) -> str:
+    """An unexpected error for the log: its type and where it was raised, never its message
+    (a database error's message can carry the statement's parameters: names, phone numbers)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    ours = [frame for frame in frames if "/visitt/" in frame.filename] or frames
+    where = ", ".join(f"{frame.filename.rsplit('/visitt/', 1)[-1]}:{frame.lineno} {frame.name}" for frame in ours[-3:])
+    return f"{type(error).__name__} at {where or 'unknown place'}"

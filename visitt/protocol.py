@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from .errors import ProtocolError
 
@@ -104,6 +104,12 @@ class Signal(_Message):
     to: PEER_ID
     description: Description | None = None
     candidate: Candidate | None = None
+
+    @model_validator(mode="after")
+    def _carries_something(self) -> "Signal":
+        if self.description is None and self.candidate is None:
+            raise ValueError("a signal carries a description or a candidate")
+        return self
 
 
 ClientMessage = Annotated[

@@ -90,6 +90,29 @@ def move_participant(database: Database, participant_id: int, target: Participan
             audit.record(session, actor, action, room_id=room.id, subject=f"participant:{participant.public_id}")
 
 
+def knock_participant(database: Database, participant_id: int, name: str) -> ParticipantState:
+    """Move an invitee to ``waiting``; returns the state they came from.
+
+    A participant whose row still says ``waiting`` or ``admitted`` has no live connection (the
+    caller checked): the node that held it restarted or their socket died unseen. That stale
+    state is closed first, audited, so the knock is always possible.
+    """
+    with database.session() as session:
+        participant = session.get(Participant, participant_id, with_for_update=True)
+        if participant is None:
+            raise NotFound("no such participant")
+        previous = participant.state
+        actor, room_id = f"participant:{participant.public_id}", participant.room_id
+        if previous in (P.waiting, P.admitted):
+            participant.state = P.invited if previous is P.waiting else P.left
+            audit.record(session, "system", "leave", room_id=room_id, subject=actor, reason="connection_lost")
+        check_participant_move(participant.state, P.waiting)
+        participant.state = P.waiting
+        participant.display_name = name
+        audit.record(session, actor, "knock", room_id=room_id, subject=actor)
+        return previous
+
+
 def move_room(database: Database, room_id: int, target: RoomState, *, actor: str, action: str) -> None:
     with database.session() as session:
         room = session.get(Room, room_id, with_for_update=True)
@@ -102,10 +125,15 @@ def move_room(database: Database, room_id: int, target: RoomState, *, actor: str
             appointment = room.appointment
             if appointment is not None and appointment.state is AppointmentState.in_progress:
                 appointment.state = AppointmentState.completed
+        audit.record(session, actor, action, room_id=room.id)
+        if target is RoomState.ended:
             for participant in room.participants:
                 if participant.state in (P.waiting, P.admitted):
-                    participant.state = P.left if participant.state is P.admitted else P.invited
-        audit.record(session, actor, action, room_id=room.id)
+                    after = P.left if participant.state is P.admitted else P.invited
+                    check_participant_move(participant.state, after)
+                    participant.state = after
+                    audit.record(session, "system", "leave", room_id=room.id,
+                                 subject=f"participant:{participant.public_id}", reason="ended")
 
 
 def guest_for_token(database: Database, token_hash: str) -> GuestRecord | None:
@@ -135,6 +163,13 @@ class Peer(Protocol):
 
 
 @dataclass
+class Waiter:
+    peer: Peer
+    participant_id: int
+    since: dt.datetime
+
+
+@dataclass
 class LiveRoom:
     db_id: int
     public_id: str
@@ -142,8 +177,9 @@ class LiveRoom:
     state: RoomState
     starts_at: dt.datetime | None
     in_call: dict[str, Peer] = field(default_factory=dict)
-    waiting: dict[str, tuple[Peer, int, dt.datetime]] = field(default_factory=dict)
+    waiting: dict[str, Waiter] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0  # connections holding this room; it is forgotten when none do
 
     @property
     def locked(self) -> bool:
@@ -157,9 +193,18 @@ class LiveRoom:
     def summary(self) -> str:
         return protocol.dump("room", id=self.public_id, locked=self.locked, state=self.state.value)
 
+    def waiting_info(self, waiter: Waiter) -> protocol.WaitingInfo:
+        return protocol.WaitingInfo(room=self.public_id, id=waiter.peer.id, name=waiter.peer.name,
+                                    kind=waiter.peer.role, since=waiter.since.isoformat(),
+                                    starts_at=self.starts_at.isoformat() if self.starts_at else None)
+
 
 class Hub:
-    """Every room that has someone connected on this node, and the hosts' dashboards."""
+    """Every room that has someone connected on this node, and the hosts' dashboards.
+
+    Rooms are held while a connection uses them (:meth:`hold` / :meth:`release`), so two
+    connections to one room always share one :class:`LiveRoom`.
+    """
 
     def __init__(self, database: Database, *, auto_lock: bool = True, max_participants: int = 5) -> None:
         self.database = database
@@ -168,12 +213,19 @@ class Hub:
         self.rooms: dict[str, LiveRoom] = {}
         self.dashboards: dict[int, set[Peer]] = {}
 
-    async def room(self, public_id: str) -> LiveRoom:
+    async def hold(self, public_id: str) -> LiveRoom:
         live = self.rooms.get(public_id)
         if live is None:
-            live = await asyncio.to_thread(self._load, public_id)
-            live = self.rooms.setdefault(public_id, live)
+            loaded = await asyncio.to_thread(self._load, public_id)
+            live = self.rooms.setdefault(public_id, loaded)
+        live.users += 1
         return live
+
+    def release(self, room: LiveRoom) -> None:
+        room.users -= 1
+        if room.users <= 0 and not room.in_call and not room.waiting:
+            if self.rooms.get(room.public_id) is room:
+                del self.rooms[room.public_id]
 
     def _load(self, public_id: str) -> LiveRoom:
         with self.database.session() as session:
@@ -184,10 +236,13 @@ class Hub:
             return LiveRoom(room.id, room.public_id, room.host_id, room.state, starts_at)
 
     async def host_room(self, staff_id: int, public_id: str) -> LiveRoom:
-        room = await self.room(public_id)
+        """The room ``public_id``, held for its host; the caller releases it."""
+        room = await self.hold(public_id)
         if room.host_id != staff_id:
+            self.release(room)
             raise Forbidden("only this consultation's clinician can do that", code="not_host")
         if room.state is RoomState.ended:
+            self.release(room)
             raise Conflict("the consultation has ended", code="room_ended")
         return room
 
@@ -201,13 +256,8 @@ class Hub:
         self.dashboards.get(staff_id, set()).discard(peer)
 
     def lobby(self, staff_id: int) -> str:
-        waiting = [
-            protocol.WaitingInfo(room=room.public_id, id=peer.id, name=peer.name, kind=peer.role,
-                                 since=since.isoformat(), starts_at=room.starts_at.isoformat() if room.starts_at
-                                 else None)
-            for room in self.rooms.values() if room.host_id == staff_id
-            for peer, _pid, since in room.waiting.values()
-        ]
+        waiting = [room.waiting_info(waiter) for room in self.rooms.values() if room.host_id == staff_id
+                   for waiter in room.waiting.values()]
         return protocol.dump("lobby", waiting=waiting)
 
     def _tell_host(self, room: LiveRoom, text: str | None = None) -> None:
@@ -219,6 +269,8 @@ class Hub:
     # guests -------------------------------------------------------------------------------------
 
     async def knock(self, room: LiveRoom, guest: Peer, participant_id: int, name: str) -> None:
+        """The guest asks to come in. Someone who was in this call comes straight back while the
+        room is unlocked and the clinician is there; everyone else waits to be admitted."""
         name = " ".join(name.split())
         if not name:
             raise ProtocolError("enter your full name", code="name_required")
@@ -227,20 +279,25 @@ class Hub:
                 raise Conflict("the consultation has ended", code="room_ended")
             if guest.id in room.waiting or guest.id in room.in_call:
                 raise Conflict("already knocked", code="already_knocked")
-            await asyncio.to_thread(move_participant, self.database, participant_id, P.waiting,
-                                    actor=f"participant:{guest.id}", action="knock", name=name)
+            previous = await asyncio.to_thread(knock_participant, self.database, participant_id, name)
             guest.name = name
-            room.waiting[guest.id] = (guest, participant_id, utcnow())
+            waiter = Waiter(guest, participant_id, utcnow())
+            room.waiting[guest.id] = waiter
+            host_present = any(peer.role == "host" for peer in room.in_call.values())
+            if room.state is RoomState.open and previous in (P.left, P.admitted) and host_present:
+                await self._admit_locked(room, waiter, actor="system")
+                return
         guest.send(protocol.dump("waiting"))
-        self._tell_host(room, protocol.dump("knock", room=room.public_id, participant=protocol.WaitingInfo(
-            room=room.public_id, id=guest.id, name=name, kind=guest.role, since=utcnow().isoformat())))
+        self._tell_host(room, protocol.dump("knock", room=room.public_id, participant=room.waiting_info(waiter)))
 
     async def guest_gone(self, room: LiveRoom, guest: Peer, participant_id: int) -> None:
         """The guest's connection closed or they pressed Leave."""
         async with room.lock:
-            if room.waiting.pop(guest.id, None) is not None:
+            waiter = room.waiting.get(guest.id)
+            if waiter is not None and waiter.peer is guest:
+                del room.waiting[guest.id]
                 await asyncio.to_thread(move_participant, self.database, participant_id, P.invited,
-                                        actor=f"participant:{guest.id}", action=None)
+                                        actor=f"participant:{guest.id}", action="leave")
                 self._tell_host(room)
             elif room.in_call.get(guest.id) is guest:
                 del room.in_call[guest.id]
@@ -269,37 +326,38 @@ class Hub:
 
     async def admit(self, room: LiveRoom, host: Peer, guest_id: str) -> None:
         async with room.lock:
-            entry = room.waiting.get(guest_id)
-            if entry is None:
+            waiter = room.waiting.get(guest_id)
+            if waiter is None:
                 raise NotFound("that person is no longer waiting", code="not_waiting")
-            guest, participant_id, _since = entry
-            newcomers = 1 + (host.id not in room.in_call)
-            if len(room.in_call) + newcomers > self.max_participants:
+            if len(room.in_call) + 1 + (host.id not in room.in_call) > self.max_participants:
                 raise Conflict(f"at most {self.max_participants} people can be in a call", code="room_full")
-            await asyncio.to_thread(move_participant, self.database, participant_id, P.admitted,
-                                    actor=f"staff:{room.host_id}", action="admit")
-            del room.waiting[guest_id]
-            self._enter_locked(room, host)
-            others = [peer.info() for peer in room.in_call.values()]
-            room.in_call[guest.id] = guest
             if self.auto_lock and room.state is RoomState.open:
                 await asyncio.to_thread(move_room, self.database, room.db_id, RoomState.locked,
                                         actor=f"staff:{room.host_id}", action="lock")
                 room.state = RoomState.locked
-                room.broadcast(room.summary(), skip=guest.id)
+                room.broadcast(room.summary())
+            self._enter_locked(room, host)
+            await self._admit_locked(room, waiter, actor=f"staff:{room.host_id}")
+
+    async def _admit_locked(self, room: LiveRoom, waiter: Waiter, *, actor: str) -> None:
+        guest = waiter.peer
+        await asyncio.to_thread(move_participant, self.database, waiter.participant_id, P.admitted,
+                                actor=actor, action="admit")
+        del room.waiting[guest.id]
+        others = [peer.info() for peer in room.in_call.values()]
+        room.in_call[guest.id] = guest
         guest.send(protocol.dump("admitted", room=room.public_id, locked=room.locked, participants=others))
         room.broadcast(protocol.dump("joined", participant=guest.info()), skip=guest.id)
         self._tell_host(room)
 
     async def deny(self, room: LiveRoom, guest_id: str) -> None:
         async with room.lock:
-            entry = room.waiting.pop(guest_id, None)
-            if entry is None:
+            waiter = room.waiting.pop(guest_id, None)
+            if waiter is None:
                 raise NotFound("that person is no longer waiting", code="not_waiting")
-            guest, participant_id, _since = entry
-            await asyncio.to_thread(move_participant, self.database, participant_id, P.denied,
+            await asyncio.to_thread(move_participant, self.database, waiter.participant_id, P.denied,
                                     actor=f"staff:{room.host_id}", action="deny")
-        guest.send(protocol.dump("denied"))
+        waiter.peer.send(protocol.dump("denied"))
         self._tell_host(room)
 
     async def set_locked(self, room: LiveRoom, locked: bool) -> None:
@@ -316,12 +374,11 @@ class Hub:
                                     actor=f"staff:{room.host_id}", action="end")
             room.state = RoomState.ended
             message = protocol.dump("ended", reason="host_ended")
-            for peer in [*room.in_call.values(), *(entry[0] for entry in room.waiting.values())]:
+            for peer in [*room.in_call.values(), *(waiter.peer for waiter in room.waiting.values())]:
                 peer.send(message)
             room.in_call.clear()
             room.waiting.clear()
         self._tell_host(room)
-        self.rooms.pop(room.public_id, None)
 
     async def host_gone(self, room: LiveRoom, host: Peer) -> None:
         async with room.lock:

@@ -17,7 +17,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from . import protocol
 from .accounts import digest, staff_for_session
-from .errors import INTERNAL, Forbidden, ProtocolError, RateLimited, VisittError
+from .errors import INTERNAL, Forbidden, ProtocolError, RateLimited, VisittError, describe
 from .models import ParticipantState, RoomState
 from .rooms import GuestRecord, Hub, LiveRoom, guest_for_token
 from .settings import Settings
@@ -27,6 +27,7 @@ SEND_QUEUE = 256
 CLOSE_POLICY = 1008
 CLOSE_TOO_SLOW = 4001
 CLOSE_TIMEOUT = 4002
+HELLO_TIMEOUT = 10.0
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Connection:
         self.last_heard = time.monotonic()
         self.greeted = False
         self.closing = False
+        self.last_rate_error = 0.0
 
     def info(self) -> protocol.PeerInfo:
         return protocol.PeerInfo(id=self.id, name=self.name, role="host" if self.role == "host" else "patient",
@@ -79,10 +81,16 @@ class Connection:
             self.queue.put_nowait(None)
 
     def fail(self, error: BaseException) -> None:
+        """Report an error to this client: typed errors as they are, anything else as internal."""
+        if isinstance(error, RateLimited):
+            now = time.monotonic()
+            if now - self.last_rate_error < 1.0:  # one notice a second, not one per dropped message
+                return
+            self.last_rate_error = now
         if isinstance(error, VisittError):
             self.send(protocol.dump("error", **error.public()))
         else:
-            log.exception("signaling: unexpected error", exc_info=error)
+            log.error("signaling: %s", describe(error))
             self.send(protocol.dump("error", **INTERNAL))
 
     async def writer(self) -> None:
@@ -94,6 +102,11 @@ class Connection:
             await self.websocket.send_text(text)
 
     async def pinger(self) -> None:
+        await asyncio.sleep(HELLO_TIMEOUT)
+        if not self.greeted:
+            self.closing = True
+            await self.websocket.close(CLOSE_TIMEOUT, "no hello")
+            return
         while True:
             await asyncio.sleep(self.settings.ping_interval)
             if time.monotonic() - self.last_heard > self.settings.ping_timeout:
@@ -126,6 +139,8 @@ class Connection:
                         raise ProtocolError(f"this server speaks version {protocol.VERSION}",
                                             code="unsupported_version")
                     self.greeted = True
+                elif isinstance(message, protocol.Hello):
+                    raise ProtocolError("hello was already said", code="already_greeted")
                 elif isinstance(message, protocol.Ping):
                     self.send(protocol.dump("pong"))
                     continue
@@ -142,10 +157,11 @@ def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
     if origin is None:  # not a browser; browsers always send Origin on WebSockets
         return True
     allowed = set(settings.allowed_origins)
-    if settings.public_url:
+    if settings.public_url:  # the configured address only: a Host header can be made to say anything
         allowed.add(settings.public_url)
-    host = websocket.headers.get("host", "")
-    allowed.update({f"http://{host}", f"https://{host}"})
+    else:
+        host = websocket.headers.get("host", "")
+        allowed.update({f"http://{host}", f"https://{host}"})
     return origin.rstrip("/") in allowed
 
 
@@ -158,7 +174,7 @@ async def run(connection: Connection, handle, on_close) -> None:  # type: ignore
         async for message in connection.messages():
             try:
                 await handle(message)
-            except VisittError as error:
+            except Exception as error:  # reported to this client; the socket and the room go on
                 connection.fail(error)
     except WebSocketDisconnect:
         pass
@@ -186,7 +202,7 @@ async def guest_endpoint(websocket: WebSocket) -> None:
     if record is None:
         await websocket.close(CLOSE_POLICY)
         return
-    room: LiveRoom = await hub.room(record.room)
+    room: LiveRoom = await hub.hold(record.room)
     connection = Connection(websocket, hub, settings, peer_id=record.public_id, role=record.kind,
                             name=record.name)
 
@@ -209,7 +225,10 @@ async def guest_endpoint(websocket: WebSocket) -> None:
             raise Forbidden("only the clinician can do that", code="not_host")
 
     async def on_close() -> None:
-        await hub.guest_gone(room, connection, record.participant_id)
+        try:
+            await hub.guest_gone(room, connection, record.participant_id)
+        finally:
+            hub.release(room)
 
     await run(connection, handle, on_close)
 
@@ -241,7 +260,9 @@ async def staff_endpoint(websocket: WebSocket) -> None:
             if not current:
                 raise ProtocolError("you are not in a call", code="not_in_call")
             if isinstance(message, protocol.Leave):
-                await hub.host_gone(current.pop(), connection)
+                room = current.pop()
+                await hub.host_gone(room, connection)
+                hub.release(room)
                 connection.send(protocol.dump("bye"))
             elif isinstance(message, protocol.Media):
                 await _media(current[0], connection, message)
@@ -249,30 +270,39 @@ async def staff_endpoint(websocket: WebSocket) -> None:
                 hub.relay(current[0], connection, message)
             return
         room = await hub.host_room(identity.staff_id, message.room)  # type: ignore[attr-defined]
-        if isinstance(message, (protocol.Enter, protocol.Admit)):
-            # leave the call the host is in only once the new one has taken them: a failed admit
-            # (the guest gave up a moment ago) must not drop the patient they are talking to
-            previous = current[0] if current and current[0] is not room else None
-            if isinstance(message, protocol.Enter):
-                await hub.enter(room, connection)
-            else:
-                await hub.admit(room, connection, message.participant)
-            current[:] = [room]
-            if previous is not None:
-                await hub.host_gone(previous, connection)
-        elif isinstance(message, protocol.Deny):
-            await hub.deny(room, message.participant)
-        elif isinstance(message, (protocol.Lock, protocol.Unlock)):
-            await hub.set_locked(room, isinstance(message, protocol.Lock))
-        elif isinstance(message, protocol.End):
-            await hub.end(room)
-            if current and current[0] is room:
-                current.clear()
+        try:
+            if isinstance(message, (protocol.Enter, protocol.Admit)):
+                previous = current[0] if current else None
+                if isinstance(message, protocol.Enter):
+                    await hub.enter(room, connection)
+                else:
+                    await hub.admit(room, connection, message.participant)
+                # leave the call the host was in only once the new one has taken them: a failed
+                # admit (the guest gave up a moment ago) must not drop the patient they talk to
+                if previous is not room:
+                    current[:] = [await hub.hold(room.public_id)]
+                    if previous is not None:
+                        await hub.host_gone(previous, connection)
+                        hub.release(previous)
+            elif isinstance(message, protocol.Deny):
+                await hub.deny(room, message.participant)
+            elif isinstance(message, (protocol.Lock, protocol.Unlock)):
+                await hub.set_locked(room, isinstance(message, protocol.Lock))
+            elif isinstance(message, protocol.End):
+                await hub.end(room)
+                if current and current[0] is room:
+                    hub.release(current.pop())
+        finally:
+            hub.release(room)
 
     async def on_close() -> None:
         hub.unwatch(identity.staff_id, connection)
         if current:
-            await hub.host_gone(current[0], connection)
+            room = current.pop()
+            try:
+                await hub.host_gone(room, connection)
+            finally:
+                hub.release(room)
 
     await run(connection, handle, on_close)
 
