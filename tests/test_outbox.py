@@ -54,6 +54,8 @@ def test_queued_messages_survive_a_restart_and_go_out_once(database: Database, t
     assert [line["body"] for line in lines] == ["message 0", "message 1", "message 2"]
     assert lines[0]["to"] == "+4741234500"
     assert _states(database) == [OutboxState.sent] * 3
+    with database.session() as session:  # the link in a sent SMS is not kept
+        assert set(session.scalars(select(OutboxMessage.body))) == {""}
 
 
 def test_two_sender_loops_never_send_the_same_message(database: Database) -> None:

@@ -44,7 +44,7 @@ def create_staff(session: Session, *, email: str, full_name: str, role: Role, pa
     if not full_name.strip():
         errors["full_name"] = N_("Enter the full name.")
     if len(password) < MIN_PASSWORD:
-        errors["password"] = f"Use at least {MIN_PASSWORD} characters."
+        errors["password"] = N_("Use at least 10 characters.")  # MIN_PASSWORD
     if errors:
         raise ValidationFailed(N_("The account could not be created."), fields=errors)
     if session.scalar(select(Staff).where(Staff.email == email)) is not None:

@@ -17,7 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import api, outbox, signaling, web_patient, web_staff
 from .db import Database
 from .errors import INTERNAL, VisittError, describe
-from .pages import render
+from .i18n import N_, translations
+from .pages import language, render
 from .rooms import Hub
 from .security import SecurityHeaders
 from .settings import Settings
@@ -34,7 +35,8 @@ def error_response(request: Request, status: int, body: dict[str, object]) -> ob
     """The one error shape: ``{"error": {"code", "message", "fields"?}}`` for the API, a page otherwise."""
     if _wants_json(request):
         return JSONResponse({"error": body}, status_code=status)
-    return render(request, "message.html", status_code=status, title=str(body["message"]), text="")
+    title = translations(language(request)).gettext(str(body["message"]))
+    return render(request, "message.html", status_code=status, title=title, text="")
 
 
 def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend | None = None) -> FastAPI:
@@ -45,7 +47,8 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(database.upgrade)
-        sender = outbox.Sender(database, backend, interval=settings.outbox_interval)
+        sender = outbox.Sender(database, backend, interval=settings.outbox_interval,
+                               keep_sent_bodies=settings.demo)
         app.state.sender = sender
         task = asyncio.create_task(sender.run())
         try:
@@ -55,7 +58,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
             await asyncio.gather(task, return_exceptions=True)
             database.dispose()
 
-    app = FastAPI(title="Visitt", version="0.1.0", lifespan=lifespan, docs_url="/api/docs", redoc_url=None,
+    app = FastAPI(title="Visitt", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json")
     app.state.settings = settings
     app.state.database = database
@@ -72,7 +75,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
         for error in exc.errors():
             location = [str(part) for part in error["loc"] if part not in ("body", "query", "path")]
             fields[".".join(location) or "body"] = error["msg"]
-        return error_response(request, 422, {"code": "validation_failed", "message": "The request is not valid.",
+        return error_response(request, 422, {"code": "validation_failed", "message": N_("The request is not valid."),
                                              "fields": fields})
 
     @app.exception_handler(StarletteHTTPException)

@@ -95,7 +95,7 @@ def validate(session: Session, booker: Staff, data: AppointmentCreate, *, tz: Zo
         errors["starts_at"] = N_("Enter the date and time, for example 2026-12-01T09:30.")
 
     if not MIN_DURATION <= data.duration_minutes <= MAX_DURATION:
-        errors["duration_minutes"] = f"Choose between {MIN_DURATION} and {MAX_DURATION} minutes."
+        errors["duration_minutes"] = N_("Choose between 5 and 240 minutes.")  # MIN_DURATION, MAX_DURATION
     if data.language not in LANGUAGES:
         errors["language"] = N_("Choose nb or en.")
 

@@ -40,6 +40,7 @@ HOST = {
     "locked": N_("Room locked: nobody comes in without being admitted."),
     "unlocked": N_("Room unlocked: people who were in the call can come back without knocking."),
     "connection_lost": N_("The connection to the service was lost. Reload the page."),
+    "replaced": N_("You opened this consultation in another window; it continues there."),
     "denied_permission": N_("The browser is blocking the camera or microphone. Allow them in the address bar and try again."),
     "no_device": N_("No camera or microphone was found."),
     "device_busy": N_("The camera or microphone is in use by another program."),

@@ -105,8 +105,12 @@ def invitation_text(language: str, *, when: dt.datetime, url: str, code: str, ph
 class Sender:
     """Claims due messages, sends them through ``backend`` and records the outcome."""
 
-    def __init__(self, database: Database, backend: Backend, *, interval: float = 1.0) -> None:
+    def __init__(self, database: Database, backend: Backend, *, interval: float = 1.0,
+                 keep_sent_bodies: bool = False) -> None:
         self.database = database
+        # A sent SMS body holds the invitation link: once it is out, the database forgets it
+        # (the demo keeps it for its Outbox page).
+        self.keep_sent_bodies = keep_sent_bodies
         self.backend = backend
         self.interval = interval
         self.node = secrets.token_hex(8)
@@ -138,6 +142,8 @@ class Sender:
         values: dict[str, object] = {"attempts": message.attempts + 1, "claimed_by": None, "claimed_until": None}
         if error is None:
             values.update(state=OutboxState.sent, sent_at=now, last_error="")
+            if not self.keep_sent_bodies:
+                values.update(body="")
         elif error.permanent or message.attempts + 1 >= MAX_ATTEMPTS:
             values.update(state=OutboxState.failed, last_error=error.reason[:500])
         else:

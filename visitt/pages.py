@@ -36,9 +36,10 @@ def language(request: Request) -> str:
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     lang = language(request)
     settings = request.app.state.settings
-    html = environment(lang).get_template(template).render(
-        request=request, lang=lang, csrf=csrf_token(request), clinic_name=settings.clinic_name,
-        clinic_phone=settings.clinic_phone, demo=settings.demo, **context)
+    values: dict[str, Any] = {"request": request, "lang": lang, "csrf": csrf_token(request),
+                              "clinic_name": settings.clinic_name, "clinic_phone": settings.clinic_phone,
+                              "demo": settings.demo}
+    html = environment(lang).get_template(template).render({**values, **context})
     response = HTMLResponse(html, status_code=status_code)
     remember_csrf(request, response, settings.secure_cookies)
     if request.query_params.get("lang") in i18n.LANGUAGES:

@@ -61,5 +61,9 @@ class Settings:
             auto_lock=_bool(get("VISITT_AUTO_LOCK", "1")),
             demo=_bool(get("VISITT_DEMO", "0")),
             outbox_interval=float(get("VISITT_OUTBOX_INTERVAL", "1.0")),
+            ping_interval=float(get("VISITT_PING_INTERVAL", "20")),
+            ping_timeout=float(get("VISITT_PING_TIMEOUT", "40")),
+            session_hours=int(get("VISITT_SESSION_HOURS", "12")),
+            max_participants=int(get("VISITT_MAX_PARTICIPANTS", "5")),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

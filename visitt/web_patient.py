@@ -36,5 +36,7 @@ def join_page(token: str, request: Request, session: DB, tz: TZ) -> Response:
                       text=gettext("If you need a new appointment, please call the clinic."))
     appointment = room.appointment
     strings = client_text.translate(client_text.PATIENT, gettext)
+    department = appointment.department if appointment else None
+    phone = department.phone if department and department.phone else request.app.state.settings.clinic_phone
     return render(request, "patient.html", starts_at=appointment.starts_at.astimezone(tz) if appointment else None,
-                  strings=strings, token=token)
+                  strings=strings, clinic_phone=phone)

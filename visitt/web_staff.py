@@ -15,7 +15,7 @@ from . import accounts, booking, client_text
 from .deps import LoginRequired, base_url, clinic_tz, db_session, page_staff
 from .errors import Forbidden, NotAuthenticated, ValidationFailed
 from .models import Appointment, OutboxMessage, Role, Staff, utcnow
-from .i18n import translations
+from .i18n import N_, translations
 from .pages import language, render
 from .security import SESSION_COOKIE, check_csrf
 
@@ -115,7 +115,7 @@ async def book(request: Request, session: DB, tz: TZ) -> Response:
     form = {key: str(value) for key, value in (await request.form()).items()}
     check_csrf(request, form.get("csrf"))
     if staff.role not in (Role.clinician, Role.secretary, Role.admin):
-        raise Forbidden("You cannot book consultations.")
+        raise Forbidden(N_("You cannot book consultations."))
     try:
         duration = int(form.get("duration_minutes", "") or 0)
     except ValueError:
@@ -147,6 +147,6 @@ def outbox_page(request: Request, session: DB) -> Response:
     except LoginRequired:
         return _to_login(request)
     if not request.app.state.settings.demo:
-        raise Forbidden("The outbox page is shown only in demo mode: messages carry personal data.")
+        raise Forbidden(N_("The outbox page is shown only in demo mode: messages carry personal data."))
     messages = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(100)))
     return render(request, "outbox.html", staff=staff, messages=messages)

@@ -77,6 +77,7 @@ async function admit(/** @type {string} */ roomId, /** @type {string} */ id) {
 }
 
 function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
+  if (call && room !== message.room) closeCall();  // moved to another consultation
   room = message.room;
   $("call").hidden = false;
   setLocked(message.locked);
@@ -99,10 +100,14 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
   say(strings.in_call);
 }
 
-function stopCall(/** @type {string} */ text) {
+function closeCall() {
   call?.close();
   call = null;
   tiles.clear();
+}
+
+function stopCall(/** @type {string} */ text) {
+  closeCall();
   stopMedia(stream);
   stream = null;
   room = null;
@@ -132,7 +137,10 @@ signaling.on("left", ({ participant }) => {
 });
 signaling.on("room", ({ locked }) => setLocked(locked));
 signaling.on("ended", () => stopCall(strings.ended));
-signaling.on("error", ({ message }) => { $("lobby-status").textContent = message; });
+signaling.on("error", ({ code, message }) => {
+  if (code === "replaced") stopCall(strings.replaced);
+  else $("lobby-status").textContent = message;
+});
 signaling.on("close", () => {
   $("lobby-status").textContent = strings.connection_lost;
   stopCall(strings.connection_lost);
