@@ -129,8 +129,19 @@ def test_consultations_one_after_another_from_the_same_dashboard(server: LiveSer
         phone.close()
 
 
+# Records desktop notifications the page shows (the real ones still go to the browser).
+RECORD_NOTIFICATIONS = """
+window.shownNotifications = [];
+const Original = window.Notification;
+window.Notification = class extends Original {
+  constructor(title, options) { super(title, options); window.shownNotifications.push([title, options && options.body]); }
+};
+"""
+
+
 def test_clinician_denies_a_knock(server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
-    clinic = browser.new_context(**DESK)
+    clinic = browser.new_context(**DESK, permissions=["notifications"])
+    clinic.add_init_script(RECORD_NOTIFICATIONS)
     phone = browser.new_context(**PHONE)
     try:
         host = clinic.new_page()
@@ -141,6 +152,7 @@ def test_clinician_denies_a_knock(server: LiveServer, browser) -> None:  # type:
         patient.get_by_role("button", name="Join").click()
         knock = host.locator("#waiting li", has_text="Ola <b>Normann</b>")  # shown as text, never as markup
         expect(knock).to_be_visible()
+        assert host.evaluate("() => window.shownNotifications") == [["Knocking", "Ola <b>Normann</b>"]]
         knock.get_by_role("button", name="Deny").click()
         expect(patient.get_by_text("The clinician could not let you in")).to_be_visible()
         expect(host.get_by_text("Nobody is waiting.")).to_be_visible()

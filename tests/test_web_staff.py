@@ -96,3 +96,21 @@ def test_unknown_paths_use_the_error_shape(server: LiveServer) -> None:
     response = httpx.get(f"{server.url}/api/v1/nothing")
     assert response.status_code == 404
     assert response.json() == {"error": {"code": "not_found", "message": "Not Found"}}
+
+
+def test_demo_outbox_page_lists_the_sms(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from .conftest import make_settings
+
+    live = LiveServer(make_settings(tmp_path, demo=True)).start()
+    try:
+        starts = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)).isoformat()
+        booked = httpx.post(f"{live.url}/api/v1/appointments", headers={"Authorization": f"Bearer {live.token}"},
+                            json={"patient_name": "Kari Nordmann", "patient_phone": "41234567", "starts_at": starts})
+        live.sms()
+        with _client(live) as client:
+            _sign_in(client)
+            page = client.get("/staff/outbox")
+            assert page.status_code == 200
+            assert booked.json()["join_url"] in page.text and "+4741234567" in page.text
+    finally:
+        live.stop()
