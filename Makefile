@@ -1,10 +1,10 @@
 # Two commands: `make demo` runs Visitt with demo data; `make test` runs every test.
-# Each installs what it needs (a virtual environment in .venv; Debian's Chromium for the browser tests).
+# Each installs what it needs (a virtual environment in .venv; Debian's Chromium and coturn for the tests).
 
 VENV ?= .venv
 PYTHON ?= python3
 
-.PHONY: demo test chromium
+.PHONY: demo test system-packages
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,10 @@ $(VENV)/.test: pyproject.toml $(VENV)/.base
 demo: $(VENV)/.base
 	$(VENV)/bin/visitt demo --host 127.0.0.1 --port 8000
 
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+# Debian's Chromium (browser tests) and coturn (TURN relay tests).
+system-packages:
+	@{ command -v chromium && command -v turnserver; } >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium coturn; }
 
-test: $(VENV)/.test chromium
+test: $(VENV)/.test system-packages
 	$(VENV)/bin/python -m pytest

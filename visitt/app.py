@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import api, outbox, signaling, web_patient, web_staff
+from . import api, outbox, signaling, turn, web_patient, web_staff
 from .db import Database
 from .errors import INTERNAL, VisittError, describe
 from .i18n import N_, translations
@@ -62,7 +62,9 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
                   openapi_url="/openapi.json")
     app.state.settings = settings
     app.state.database = database
-    app.state.hub = Hub(database, auto_lock=settings.auto_lock, max_participants=settings.max_participants)
+    app.state.hub = Hub(database, auto_lock=settings.auto_lock, max_participants=settings.max_participants,
+                        ice=lambda peer_id: {"iceServers": turn.ice_servers(settings, peer_id),
+                                             "iceTransportPolicy": settings.ice_transport_policy})
     app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(VisittError)

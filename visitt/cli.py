@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from . import accounts, demo
+from . import accounts, demo, turn
 from .db import Database
 from .errors import VisittError
 from .models import Department, Role
@@ -90,6 +90,16 @@ def cmd_tokens_create(args: argparse.Namespace) -> None:
     print(token)
 
 
+def cmd_turn_config(args: argparse.Namespace) -> None:
+    settings = _settings(args)
+    try:
+        print(turn.coturn_config(settings, listening_port=args.port, tls_port=args.tls_port,
+                                 allow_loopback=args.allow_loopback, realm=args.realm), end="")
+    except ValueError as error:
+        print(f"visitt: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="visitt", description="Self-hosted video consultations.")
     sub = root.add_subparsers(dest="command", required=True)
@@ -117,6 +127,14 @@ def parser() -> argparse.ArgumentParser:
     create = with_data_dir(tokens.add_parser("create", help="print a new API token for a staff user"))
     create.add_argument("email")
     create.set_defaults(func=cmd_tokens_create)
+
+    turn_config = sub.add_parser("turn-config", help="print a coturn configuration matching VISITT_TURN_SECRET")
+    turn_config.add_argument("--port", type=int, default=3478, help="TURN over UDP/TCP")
+    turn_config.add_argument("--tls-port", type=int, default=443, help="TURN over TLS, for strict firewalls")
+    turn_config.add_argument("--realm", default="visitt")
+    turn_config.add_argument("--allow-loopback", action="store_true",
+                             help="relay to 127.0.0.1 too (tests on one machine only)")
+    turn_config.set_defaults(func=cmd_turn_config)
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     with_data_dir(db.add_parser("upgrade", help="apply migrations")).set_defaults(func=cmd_db_upgrade)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -206,10 +207,13 @@ class Hub:
     connections to one room always share one :class:`LiveRoom`.
     """
 
-    def __init__(self, database: Database, *, auto_lock: bool = True, max_participants: int = 5) -> None:
+    def __init__(self, database: Database, *, auto_lock: bool = True, max_participants: int = 5,
+                 ice: Callable[[str], dict[str, object]] | None = None) -> None:
         self.database = database
         self.auto_lock = auto_lock
         self.max_participants = max_participants
+        # The RTCConfiguration (ICE servers, TURN credentials) for a peer id; handed out on admission only.
+        self.ice = ice or (lambda _peer_id: {})
         self.rooms: dict[str, LiveRoom] = {}
         self.dashboards: dict[int, set[Peer]] = {}
 
@@ -321,7 +325,8 @@ class Hub:
             room.broadcast(protocol.dump("left", participant=host.id))
         others = [peer.info() for peer in room.in_call.values()]
         room.in_call[host.id] = host
-        host.send(protocol.dump("admitted", room=room.public_id, locked=room.locked, participants=others))
+        host.send(protocol.dump("admitted", room=room.public_id, locked=room.locked, participants=others,
+                                ice=self.ice(host.id)))
         room.broadcast(protocol.dump("joined", participant=host.info()), skip=host.id)
 
     async def admit(self, room: LiveRoom, host: Peer, guest_id: str) -> None:
@@ -346,7 +351,8 @@ class Hub:
         del room.waiting[guest.id]
         others = [peer.info() for peer in room.in_call.values()]
         room.in_call[guest.id] = guest
-        guest.send(protocol.dump("admitted", room=room.public_id, locked=room.locked, participants=others))
+        guest.send(protocol.dump("admitted", room=room.public_id, locked=room.locked, participants=others,
+                                 ice=self.ice(guest.id)))
         room.broadcast(protocol.dump("joined", participant=guest.info()), skip=guest.id)
         self._tell_host(room)
 

@@ -10,6 +10,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 
+def _list(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
 def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
@@ -36,6 +40,11 @@ class Settings:
     ping_timeout: float = 40.0
     session_hours: int = 12
     max_participants: int = 5
+    stun_urls: tuple[str, ...] = ()
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str = ""
+    turn_ttl: int = 3600
+    ice_transport_policy: str = "all"
 
     @property
     def effective_database_url(self) -> str:
@@ -57,7 +66,7 @@ class Settings:
             default_region=get("VISITT_DEFAULT_REGION", "NO"),
             timezone=get("VISITT_TIMEZONE", "Europe/Oslo"),
             secure_cookies=_bool(get("VISITT_SECURE_COOKIES", "0")),
-            allowed_origins=tuple(o.strip().rstrip("/") for o in get("VISITT_ALLOWED_ORIGINS", "").split(",") if o.strip()),
+            allowed_origins=tuple(origin.rstrip("/") for origin in _list(get("VISITT_ALLOWED_ORIGINS", ""))),
             auto_lock=_bool(get("VISITT_AUTO_LOCK", "1")),
             demo=_bool(get("VISITT_DEMO", "0")),
             outbox_interval=float(get("VISITT_OUTBOX_INTERVAL", "1.0")),
@@ -65,5 +74,12 @@ class Settings:
             ping_timeout=float(get("VISITT_PING_TIMEOUT", "40")),
             session_hours=int(get("VISITT_SESSION_HOURS", "12")),
             max_participants=int(get("VISITT_MAX_PARTICIPANTS", "5")),
+            stun_urls=_list(get("VISITT_STUN_URLS", "")),
+            turn_urls=_list(get("VISITT_TURN_URLS", "")),
+            turn_secret=get("VISITT_TURN_SECRET", ""),
+            turn_ttl=int(get("VISITT_TURN_TTL", "3600")),
+            ice_transport_policy=get("VISITT_ICE_TRANSPORT_POLICY", "all"),
         )
+        if settings.ice_transport_policy not in ("all", "relay"):
+            raise ValueError("VISITT_ICE_TRANSPORT_POLICY must be 'all' or 'relay'")
         return replace(settings, **overrides)  # type: ignore[arg-type]

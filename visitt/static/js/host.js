@@ -84,7 +84,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
   if (!call) {
     tiles.ensure(selfId, strings.you, { self: true });
     tiles.attach(selfId, /** @type {MediaStream} */ (stream));
-    call = new Call(signaling, selfId, /** @type {MediaStream} */ (stream));
+    call = new Call(signaling, selfId, /** @type {MediaStream} */ (stream), message.ice);
     // @ts-ignore a handle for diagnostics and the end-to-end tests
     window.visittCall = call;
     call.addEventListener("track", (event) => {

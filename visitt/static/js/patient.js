@@ -62,7 +62,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
   show("call");
   tiles.ensure(selfId, $("you").textContent, { self: true });
   tiles.attach(selfId, /** @type {MediaStream} */ (stream));
-  call = new Call(/** @type {Signaling} */ (signaling), selfId, /** @type {MediaStream} */ (stream));
+  call = new Call(/** @type {Signaling} */ (signaling), selfId, /** @type {MediaStream} */ (stream), message.ice);
   // @ts-ignore a handle for diagnostics and the end-to-end tests
   window.visittCall = call;
   call.addEventListener("track", (event) => {

@@ -26,7 +26,7 @@ export const VERSION = 1;
  * @typedef {{type: "waiting"}} Waiting
  * @typedef {{type: "lobby", waiting: WaitingInfo[]}} Lobby                 host only
  * @typedef {{type: "knock", room: string, participant: WaitingInfo}} KnockNotice host only
- * @typedef {{type: "admitted", room: string, locked: boolean, participants: PeerInfo[]}} Admitted
+ * @typedef {{type: "admitted", room: string, locked: boolean, participants: PeerInfo[], ice: RTCConfiguration}} Admitted
  * @typedef {{type: "denied"}} Denied
  * @typedef {{type: "joined" | "updated", participant: PeerInfo}} PeerChange
  * @typedef {{type: "left", participant: string}} Left

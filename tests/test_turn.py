@@ -1,0 +1,154 @@
+"""TURN: time-limited credentials handed only to admitted participants, and a real call relayed by coturn."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from visitt import turn
+from visitt.testing import LiveServer
+
+from .browser import DESK, PHONE, sign_in, wait_for_media
+from .conftest import make_settings
+from .peers import WsClient, book, run, staff_login
+
+SECRET = "a shared secret only coturn and Visitt know"
+
+
+def test_credential_follows_the_turn_rest_scheme() -> None:
+    credential = turn.credential("north", "u", 3600, now=1000)
+    assert credential.username == "4600:u" and credential.expires == 4600
+    assert credential.password == "5tfGkexJejCsDYmjmAnWpIgNc+4="  # base64(HMAC-SHA1("north", "4600:u"))
+    expected = base64.b64encode(hmac.new(b"north", b"4600:u", hashlib.sha1).digest()).decode()
+    assert credential.password == expected
+
+
+def test_coturn_config_denies_private_peers_unless_told_otherwise(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, turn_secret=SECRET)
+    production = turn.coturn_config(settings)
+    assert f"static-auth-secret={SECRET}" in production and "use-auth-secret" in production
+    assert "denied-peer-ip=10.0.0.0-10.255.255.255" in production
+    assert "denied-peer-ip=127.0.0.0-127.255.255.255" in production and "no-loopback-peers" in production
+    assert "tls-listening-port=443" in production
+    for_tests = turn.coturn_config(settings, allow_loopback=True)
+    assert "allow-loopback-peers" in for_tests and "denied-peer-ip=127.0.0.0-127.255.255.255" not in for_tests
+    with pytest.raises(ValueError, match="VISITT_TURN_SECRET"):
+        turn.coturn_config(make_settings(tmp_path))
+
+
+def _free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def coturn(tmp_path: Path) -> Iterator[int]:
+    """coturn from Debian on a loopback port, configured by `visitt turn-config --allow-loopback`."""
+    binary = shutil.which("turnserver")
+    if binary is None:
+        pytest.fail("coturn is missing: apt-get install -y coturn")
+    port = _free_port()
+    config = tmp_path / "turnserver.conf"
+    config.write_text(turn.coturn_config(make_settings(tmp_path, turn_secret=SECRET), listening_port=port,
+                                         allow_loopback=True))
+    process = subprocess.Popen(
+        [binary, "-c", str(config), "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1", "--no-tls",
+         "--no-dtls", "--userdb", str(tmp_path / "turndb"), "--pidfile", str(tmp_path / "turn.pid"),
+         "--log-file", str(tmp_path / "turn.log"), "--simple-log", "--min-port", "49152", "--max-port", "49999"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:  # ready once it holds its TCP listener too
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            assert process.poll() is None, (tmp_path / "turn.log").read_text() if (tmp_path / "turn.log").exists() else ""
+            assert time.monotonic() < deadline, "coturn did not start"
+            time.sleep(0.05)
+    yield port
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+def relay_server(tmp_path: Path, coturn: int) -> Iterator[LiveServer]:
+    settings = make_settings(tmp_path, turn_secret=SECRET, turn_urls=(f"turn:127.0.0.1:{coturn}?transport=udp",),
+                             ice_transport_policy="relay", turn_ttl=600)
+    live = LiveServer(settings).start()
+    yield live
+    live.stop()
+
+
+def test_credentials_go_only_to_admitted_participants(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, turn_secret=SECRET, turn_urls=("turn:turn.example.no:3478",))
+    server = LiveServer(settings).start()
+    try:
+        async def scenario() -> None:
+            _url, token = book(server)
+            async with await WsClient.staff(server, staff_login(server)) as host, \
+                    await WsClient.guest(server, token) as guest:
+                await host.hello()
+                await guest.hello()
+                await guest.send({"type": "knock", "name": "Kari Nordmann"})
+                await guest.expect("waiting")
+                knock = await host.expect("knock")
+                assert "turn.example.no" not in str(guest.received)  # nothing while waiting
+                await host.send({"type": "admit", "room": knock["room"], "participant": guest.id})
+                admitted = await guest.expect("admitted")
+                (server_entry,) = admitted["ice"]["iceServers"]
+                assert server_entry["urls"] == ["turn:turn.example.no:3478"]
+                expiry, user = server_entry["username"].split(":")
+                assert user == guest.id and 0 < int(expiry) - time.time() <= settings.turn_ttl
+                host_ice = (await host.expect("admitted"))["ice"]["iceServers"][0]
+                assert host_ice["username"].endswith(":" + host.id)
+
+        run(scenario())
+    finally:
+        server.stop()
+
+
+SELECTED_PAIR = """async () => {
+  for (const {pc} of window.visittCall.peers.values()) {
+    const stats = await pc.getStats();
+    for (const report of stats.values()) {
+      if (report.type === "candidate-pair" && report.nominated && report.state === "succeeded") {
+        return stats.get(report.localCandidateId).candidateType;
+      }
+    }
+  }
+  return null;
+}"""
+
+
+@pytest.mark.browser
+def test_a_call_relayed_through_coturn(relay_server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
+    clinic = browser.new_context(**DESK)
+    phone = browser.new_context(**PHONE)
+    try:
+        host = clinic.new_page()
+        sign_in(host, relay_server.url)
+        join_url, _token = book(relay_server)
+        patient = phone.new_page()
+        patient.goto(join_url)
+        patient.get_by_label("Your full name").fill("Kari Nordmann")
+        patient.get_by_role("button", name="Join").click()
+        host.locator("#waiting li", has_text="Kari Nordmann").get_by_role("button", name="Admit").click()
+        wait_for_media(host)
+        wait_for_media(patient)
+        assert host.evaluate(SELECTED_PAIR) == "relay"
+        assert patient.evaluate(SELECTED_PAIR) == "relay"
+        expect(host.get_by_role("button", name="End consultation")).to_be_visible()
+    finally:
+        clinic.close()
+        phone.close()
