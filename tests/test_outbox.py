@@ -114,16 +114,3 @@ def test_a_claim_held_by_a_dead_sender_is_taken_over_after_the_lease(database: D
         session.execute(update(OutboxMessage).values(claimed_until=utcnow() - dt.timedelta(seconds=1)))
     asyncio.run(sender.run_once())
     assert len(backend.sent) == 1
-
-
-def test_backend_setting() -> None:
-    assert isinstance(outbox.backend_from_setting("console"), outbox.ConsoleBackend)
-    backend = outbox.backend_from_setting("file:/tmp/x.jsonl")
-    assert isinstance(backend, outbox.FileBackend) and backend.path == Path("/tmp/x.jsonl")
-    for bad in ("file:", "smtp", ""):
-        try:
-            outbox.backend_from_setting(bad)
-        except ValueError as error:
-            assert "VISITT_SMS_BACKEND" in str(error)
-        else:
-            raise AssertionError(f"{bad!r} accepted")

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import api, outbox, signaling, turn, web_patient, web_staff
+from . import api, outbox, signaling, sms, turn, web_patient, web_staff
 from .db import Database
 from .errors import INTERNAL, VisittError, describe
 from .i18n import N_, translations
@@ -42,7 +42,7 @@ def error_response(request: Request, status: int, body: dict[str, object]) -> ob
 def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     database = Database.from_settings(settings)
-    backend = sms_backend or outbox.backend_from_setting(settings.sms_backend, echo=settings.demo)
+    backend = sms_backend or sms.backend_from_settings(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app.include_router(web_staff.router)
     app.include_router(web_patient.router)
     app.add_api_websocket_route("/ws/v/{token}", signaling.guest_endpoint)
+    app.add_api_websocket_route("/ws/v", signaling.guest_endpoint)  # with the guest pass from code entry
     app.add_api_websocket_route("/ws/staff", signaling.staff_endpoint)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -80,14 +80,6 @@ class FileBackend:
             os.close(fd)
 
 
-def backend_from_setting(value: str, *, echo: bool = False) -> Backend:
-    if value == "console":
-        return ConsoleBackend(echo=echo)
-    if value.startswith("file:") and len(value) > 5:
-        return FileBackend(Path(value[5:]))
-    raise ValueError(f"VISITT_SMS_BACKEND must be 'console' or 'file:PATH', not {value!r}")
-
-
 def enqueue(session: Session, *, recipient: str, body: str, appointment_id: int | None = None,
             channel: str = "sms") -> OutboxMessage:
     message = OutboxMessage(channel=channel, recipient=recipient, body=body, appointment_id=appointment_id)

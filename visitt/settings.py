@@ -45,6 +45,20 @@ class Settings:
     turn_secret: str = ""
     turn_ttl: int = 3600
     ice_transport_policy: str = "all"
+    sms_sender: str = "Visitt"
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_base_url: str = "https://api.twilio.com"
+    sveve_user: str = ""
+    sveve_password: str = ""
+    sveve_base_url: str = "https://sveve.no"
+    webhook_secret: str = ""
+    link_opens_minutes: int = 30
+    link_closes_hours: float = 4.0
+    code_attempts_per_address: int = 10
+    code_attempts_per_code: int = 10
+    code_attempt_minutes: int = 15
+    trusted_proxies: str = "127.0.0.1"
 
     @property
     def effective_database_url(self) -> str:
@@ -79,6 +93,12 @@ class Settings:
             turn_secret=get("VISITT_TURN_SECRET", ""),
             turn_ttl=int(get("VISITT_TURN_TTL", "3600")),
             ice_transport_policy=get("VISITT_ICE_TRANSPORT_POLICY", "all"),
+            link_opens_minutes=int(get("VISITT_LINK_OPENS_MINUTES", "30")),
+            link_closes_hours=float(get("VISITT_LINK_CLOSES_HOURS", "4")),
+            code_attempts_per_address=int(get("VISITT_CODE_ATTEMPTS_PER_ADDRESS", "10")),
+            code_attempts_per_code=int(get("VISITT_CODE_ATTEMPTS_PER_CODE", "10")),
+            code_attempt_minutes=int(get("VISITT_CODE_ATTEMPT_MINUTES", "15")),
+            trusted_proxies=get("VISITT_TRUSTED_PROXIES", "127.0.0.1"),
         )
         if settings.ice_transport_policy not in ("all", "relay"):
             raise ValueError("VISITT_ICE_TRANSPORT_POLICY must be 'all' or 'relay'")

@@ -1,0 +1,204 @@
+"""Each SMS operator backend against a small local HTTP server speaking that operator's API."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import pytest
+from sqlalchemy import select, update
+
+from visitt import outbox, sms
+from visitt.db import Database
+from visitt.models import OutboxMessage, OutboxState, utcnow
+
+from .conftest import make_settings
+
+
+class FakeOperator:
+    """Records every request and answers with the next scripted (status, JSON body)."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, object]] = []
+        self.answers: list[tuple[int, object]] = []
+        operator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
+                operator.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "raw": raw,
+                                          "form": {k: v[0] for k, v in parse_qs(raw.decode()).items()}})
+                status, body = operator.answers.pop(0)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def operator() -> Iterator[FakeOperator]:
+    fake = FakeOperator()
+    yield fake
+    fake.close()
+
+
+def _message(recipient: str = "+4741234567", body: str = "Videokonsultasjon 01.12.2026 kl. 09:30") -> OutboxMessage:
+    return OutboxMessage(id=7, recipient=recipient, body=body)
+
+
+def _send(backend: outbox.Backend) -> str:
+    return asyncio.run(backend.send(_message()))  # type: ignore[arg-type]
+
+
+# --- Twilio -----------------------------------------------------------------------------------
+
+
+def test_twilio_success(operator: FakeOperator) -> None:
+    operator.answers.append((201, {"sid": "SM0123", "status": "queued"}))
+    backend = sms.TwilioBackend("AC42", "token", "+4759440000", base_url=operator.url)
+    assert _send(backend) == "SM0123"
+    (request,) = operator.requests
+    assert request["path"] == "/2010-04-01/Accounts/AC42/Messages.json"
+    assert request["form"] == {"To": "+4741234567", "From": "+4759440000",
+                               "Body": "Videokonsultasjon 01.12.2026 kl. 09:30"}
+    expected = "Basic " + base64.b64encode(b"AC42:token").decode()
+    assert request["headers"]["authorization"] == expected  # type: ignore[index]
+
+
+def test_twilio_server_error_is_temporary_and_bad_number_permanent(operator: FakeOperator) -> None:
+    backend = sms.TwilioBackend("AC42", "token", "+4759440000", base_url=operator.url)
+    operator.answers.append((503, {"code": 20503, "message": "Service unavailable"}))
+    with pytest.raises(outbox.SendFailed) as temporary:
+        _send(backend)
+    assert not temporary.value.permanent and "503" in temporary.value.reason
+    operator.answers.append((400, {"code": 21211, "message": "The 'To' number is not a valid phone number."}))
+    with pytest.raises(outbox.SendFailed) as permanent:
+        _send(backend)
+    assert permanent.value.permanent and "21211" in permanent.value.reason
+    operator.answers.append((429, {"code": 20429, "message": "Too Many Requests"}))
+    with pytest.raises(outbox.SendFailed) as throttled:
+        _send(backend)
+    assert not throttled.value.permanent
+
+
+# --- Sveve ------------------------------------------------------------------------------------
+
+
+def test_sveve_success(operator: FakeOperator) -> None:
+    operator.answers.append((200, {"response": {"msgOkCount": 1, "stdSMSCount": 1, "ids": [98765]}}))
+    backend = sms.SveveBackend("sykehus", "passord", "Sykehuset", base_url=operator.url)
+    assert _send(backend) == "98765"
+    (request,) = operator.requests
+    assert request["path"] == "/SMS/SendMessage"
+    assert request["form"] == {"user": "sykehus", "passwd": "passord", "f": "json", "to": "4741234567",
+                               "from": "Sykehuset", "msg": "Videokonsultasjon 01.12.2026 kl. 09:30"}
+
+
+def test_sveve_failures(operator: FakeOperator) -> None:
+    backend = sms.SveveBackend("sykehus", "passord", "Sykehuset", base_url=operator.url)
+    operator.answers.append((502, {}))
+    with pytest.raises(outbox.SendFailed) as temporary:
+        _send(backend)
+    assert not temporary.value.permanent
+    operator.answers.append((200, {"response": {"fatalError": "Feil brukernavn/passord"}}))
+    with pytest.raises(outbox.SendFailed) as credentials:
+        _send(backend)
+    assert credentials.value.permanent and "Feil brukernavn/passord" in credentials.value.reason
+    operator.answers.append((200, {"response": {"msgOkCount": 0, "stdSMSCount": 0, "ids": [],
+                                                "errors": [{"number": "4741234567",
+                                                            "message": "Ugyldig telefonnummer"}]}}))
+    with pytest.raises(outbox.SendFailed) as number:
+        _send(backend)
+    assert number.value.permanent and "Ugyldig telefonnummer" in number.value.reason
+
+
+# --- signed webhook ---------------------------------------------------------------------------
+
+
+def test_webhook_is_signed_and_classifies_failures(operator: FakeOperator) -> None:
+    backend = sms.WebhookBackend(f"{operator.url}/sms", "gateway secret")
+    operator.answers.append((202, {"id": "gw-1"}))
+    assert _send(backend) == "gw-1"
+    request = operator.requests[0]
+    headers = request["headers"]
+    assert isinstance(headers, dict)
+    timestamp = headers["x-visitt-timestamp"]
+    raw = request["raw"]
+    assert isinstance(raw, bytes)
+    expected = hmac.new(b"gateway secret", timestamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
+    assert headers["x-visitt-signature"] == f"sha256={expected}"
+    assert json.loads(raw) == {"id": 7, "to": "+4741234567", "body": "Videokonsultasjon 01.12.2026 kl. 09:30"}
+    operator.answers.append((500, {}))
+    with pytest.raises(outbox.SendFailed) as temporary:
+        _send(backend)
+    assert not temporary.value.permanent
+    operator.answers.append((422, {"error": "no such number"}))
+    with pytest.raises(outbox.SendFailed) as permanent:
+        _send(backend)
+    assert permanent.value.permanent
+
+
+def test_unreachable_operator_is_temporary() -> None:
+    backend = sms.WebhookBackend("http://127.0.0.1:9/sms", "secret")  # the discard port: nothing listens
+    with pytest.raises(outbox.SendFailed) as failure:
+        _send(backend)
+    assert not failure.value.permanent
+
+
+# --- through the outbox -----------------------------------------------------------------------
+
+
+def test_outbox_retries_a_5xx_then_records_success(database: Database, operator: FakeOperator) -> None:
+    with database.session() as session:
+        outbox.enqueue(session, recipient="+4741234567", body="hei")
+    sender = outbox.Sender(database, sms.TwilioBackend("AC42", "token", "+4759440000", base_url=operator.url))
+    operator.answers.append((500, {"code": 20500, "message": "Internal Server Error"}))
+    asyncio.run(sender.run_once())
+    with database.session() as session:
+        message = session.scalars(select(OutboxMessage)).one()
+        assert message.state is OutboxState.pending and message.attempts == 1
+        session.execute(update(OutboxMessage).values(next_attempt_at=utcnow() - dt.timedelta(seconds=1)))
+    operator.answers.append((201, {"sid": "SM1"}))
+    asyncio.run(sender.run_once())
+    with database.session() as session:
+        message = session.scalars(select(OutboxMessage)).one()
+        assert message.state is OutboxState.sent and message.attempts == 2
+    assert len(operator.requests) == 2
+
+
+def test_backend_from_settings(tmp_path: Path) -> None:
+    def backend(value: str, **extra: object) -> outbox.Backend:
+        return sms.backend_from_settings(make_settings(tmp_path, sms_backend=value, **extra))
+
+    assert isinstance(backend("console"), outbox.ConsoleBackend)
+    assert isinstance(backend("file:/tmp/sms.jsonl"), outbox.FileBackend)
+    assert isinstance(backend("twilio", twilio_account_sid="AC", twilio_auth_token="t"), sms.TwilioBackend)
+    assert isinstance(backend("sveve", sveve_user="u", sveve_password="p"), sms.SveveBackend)
+    assert isinstance(backend("webhook:https://gw.example/sms", webhook_secret="s"), sms.WebhookBackend)
+    for bad, message in (("twilio", "VISITT_TWILIO_ACCOUNT_SID"), ("webhook:https://x", "VISITT_WEBHOOK_SECRET"),
+                         ("file:", "VISITT_SMS_BACKEND"), ("carrier-pigeon", "VISITT_SMS_BACKEND")):
+        with pytest.raises(ValueError, match=message):
+            backend(bad)
