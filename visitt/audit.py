@@ -11,7 +11,7 @@ from .models import AuditEvent
 
 ACTIONS = frozenset(
     {"login", "login_failed", "logout", "booking", "knock", "admit", "deny", "lock", "unlock", "end", "leave",
-     "token_created", "user_created"}
+     "token_created", "user_created", "pause", "resume", "identify", "id_requested"}
 )
 
 

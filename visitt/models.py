@@ -56,6 +56,14 @@ class RoomState(str, enum.Enum):
     ended = "ended"
 
 
+class IdentityMethod(str, enum.Enum):
+    """How the clinician established who a participant is (002, 003 §2.3–2.4)."""
+
+    photo_id = "photo_id"  # photo ID held up to the camera
+    known = "known"  # personally known to the clinician
+    other = "other"  # described in the check's note
+
+
 class ParticipantState(str, enum.Enum):
     invited = "invited"
     waiting = "waiting"
@@ -146,6 +154,11 @@ class Room(Base):
     host_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
     state: Mapped[RoomState] = mapped_column(_enum(RoomState), default=RoomState.open)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The privacy pause, kept apart from ``state``: it stops the media, not who may come in. All
+    # three are set while paused and null otherwise (see rooms.set_paused).
+    paused_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    paused_by: Mapped[str | None] = mapped_column(String(64))  # the peer id of who pressed Pause
+    pause_reason: Mapped[str | None] = mapped_column(String(32))
 
     appointment: Mapped[Appointment | None] = relationship(back_populates="room")
     host: Mapped[Staff] = relationship()
@@ -168,6 +181,22 @@ class Participant(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     room: Mapped[Room] = relationship(back_populates="participants")
+
+
+class IdentityCheck(Base):
+    """How a participant's identity was established, recorded by the clinician during the call.
+
+    Rows are only added: the newest one for a participant is the current check.
+    """
+
+    __tablename__ = "identity_checks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"))
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+    method: Mapped[IdentityMethod] = mapped_column(_enum(IdentityMethod))
+    note: Mapped[str] = mapped_column(String(200), default="")  # only with method "other"; never health data
+    checked_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    checked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class OutboxMessage(Base):

@@ -41,7 +41,9 @@ class SendFailed(Exception):
 class Backend(Protocol):
     name: str
 
-    async def send(self, message: OutboxMessage) -> None: ...
+    async def send(self, message: OutboxMessage) -> str | None:
+        """Deliver one message; return the operator's reference for it, if it gives one."""
+        ...
 
 
 class ConsoleBackend:
@@ -107,6 +109,18 @@ class Sender:
         self.interval = interval
         self.node = secrets.token_hex(8)
         self.wakeup = asyncio.Event()
+        self.stopping = False
+
+    def stop(self) -> None:
+        """Finish the message being sent, hand back the others claimed with it, and end :meth:`run`."""
+        self.stopping = True
+        self.wakeup.set()
+
+    def _release(self, message_ids: list[int]) -> None:
+        with self.database.session() as session:
+            session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(message_ids),
+                                                        OutboxMessage.claimed_by == self.node)
+                            .values(claimed_by=None, claimed_until=None))
 
     def _claim(self, now: dt.datetime) -> list[OutboxMessage]:
         with self.database.session() as session:
@@ -148,7 +162,10 @@ class Sender:
     async def run_once(self) -> int:
         """Send everything due now; returns how many messages were attempted."""
         messages = await asyncio.to_thread(self._claim, utcnow())
-        for message in messages:
+        for index, message in enumerate(messages):
+            if self.stopping:  # another node (or this one, restarted) takes them at once, not after the lease
+                await asyncio.to_thread(self._release, [m.id for m in messages[index:]])
+                return index
             try:
                 await self.backend.send(message)
                 error = None
@@ -161,7 +178,7 @@ class Sender:
         return len(messages)
 
     async def run(self) -> None:
-        while True:
+        while not self.stopping:
             try:
                 await self.run_once()
             except Exception:

@@ -87,6 +87,36 @@ class Media(_Message):
     video: bool
 
 
+PAUSE_REASON = Literal["someone_entered", "other"]
+ID_METHOD = Literal["photo_id", "known", "other"]
+
+
+class Pause(_Message):
+    """Anyone in the call: stop everyone's sound and picture now (someone came into the room)."""
+
+    type: Literal["pause"]
+    reason: PAUSE_REASON | None = None
+
+
+class Resume(_Message):
+    type: Literal["resume"]
+
+
+class Identify(_Message):
+    """The clinician records how a participant's identity was established."""
+
+    type: Literal["identify"]
+    participant: PEER_ID
+    method: ID_METHOD
+    note: Annotated[str, Field(max_length=200)] = ""
+
+
+class RequestId(_Message):
+    """The patient asks the clinician to show their ID."""
+
+    type: Literal["request_id"]
+
+
 class Description(_Message):
     type: Literal["offer", "answer", "rollback", "pranswer"]
     sdp: Annotated[str, Field(max_length=32 * 1024)] = ""
@@ -113,11 +143,12 @@ class Signal(_Message):
 
 
 ClientMessage = Annotated[
-    Union[Hello, Ping, Pong, Knock, Enter, Admit, Deny, Lock, Unlock, End, Leave, Media, Signal],
+    Union[Hello, Ping, Pong, Knock, Enter, Admit, Deny, Lock, Unlock, End, Leave, Media, Pause, Resume, Identify,
+          RequestId, Signal],
     Field(discriminator="type"),
 ]
 _client = TypeAdapter(ClientMessage)
-HOST_ONLY = (Enter, Admit, Deny, Lock, Unlock, End)
+HOST_ONLY = (Enter, Admit, Deny, Lock, Unlock, End, Resume, Identify)
 
 
 def parse(text: str) -> Any:
@@ -141,6 +172,15 @@ class PeerInfo(_Message):
     role: Literal["host", "patient"]
     audio: bool = True
     video: bool = True
+    identified: ID_METHOD | None = None  # how the clinician established who this is; None: not yet
+
+
+class PauseInfo(_Message):
+    """Why the consultation is paused: who pressed Pause (id and name) and the reason they chose."""
+
+    by: str
+    name: str
+    reason: PAUSE_REASON | None = None
 
 
 class WaitingInfo(_Message):

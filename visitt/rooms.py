@@ -16,7 +16,7 @@ from typing import Protocol
 
 from sqlalchemy import select
 
-from . import audit, protocol
+from . import audit, identity, protocol
 from .db import Database
 from .errors import Conflict, Forbidden, IllegalTransition, NotFound, ProtocolError
 from .models import AppointmentState, Participant, ParticipantState, Room, RoomState, utcnow
@@ -61,6 +61,18 @@ def check_appointment_move(current: AppointmentState, target: AppointmentState) 
         raise IllegalTransition("appointment", current.value, target.value)
 
 
+def check_pause_move(paused: bool, target: bool) -> None:
+    """The privacy pause is a machine of its own beside the room's: ``running`` ⇄ ``paused``.
+
+    It is not a room state because it is orthogonal to one: a locked room and an open room can
+    both be paused, lock and unlock go on working during a pause, and resuming needs no memory
+    of which of the two the room was in.
+    """
+    if paused == target:
+        state = "paused" if paused else "running"
+        raise IllegalTransition("consultation", state, state)
+
+
 # --- durable side ---------------------------------------------------------------------------
 
 
@@ -72,6 +84,7 @@ class GuestRecord:
     kind: str
     state: ParticipantState
     name: str
+    identified: str | None = None  # the newest identity check's method
 
 
 def move_participant(database: Database, participant_id: int, target: ParticipantState, *, actor: str,
@@ -137,13 +150,37 @@ def move_room(database: Database, room_id: int, target: RoomState, *, actor: str
                                  subject=f"participant:{participant.public_id}", reason="ended")
 
 
+def set_paused(database: Database, room_id: int, pause: protocol.PauseInfo | None, *, actor: str) -> None:
+    """Pause (``pause`` given) or resume the consultation: check, store and audit the move."""
+    with database.session() as session:
+        room = session.get(Room, room_id, with_for_update=True)
+        if room is None:
+            raise NotFound("no such room")
+        if room.state is RoomState.ended:
+            raise Conflict("the consultation has ended", code="room_ended")
+        check_pause_move(room.paused_at is not None, pause is not None)
+        if pause is None:
+            room.paused_at = room.paused_by = room.pause_reason = None
+            audit.record(session, actor, "resume", room_id=room.id)
+        else:
+            room.paused_at, room.paused_by, room.pause_reason = utcnow(), pause.by, pause.reason
+            audit.record(session, actor, "pause", room_id=room.id, reason=pause.reason)
+
+
+def record_event(database: Database, actor: str, action: str, *, room_id: int, subject: str = "") -> None:
+    """An audit row for something that changes no state (a request between participants)."""
+    with database.session() as session:
+        audit.record(session, actor, action, room_id=room_id, subject=subject)
+
+
 def guest_for_token(database: Database, token_hash: str) -> GuestRecord | None:
     with database.session() as session:
         participant = session.scalar(select(Participant).where(Participant.token_hash == token_hash))
         if participant is None:
             return None
+        method = identity.current_method(session, participant.id)
         return GuestRecord(participant.id, participant.public_id, participant.room.public_id, participant.kind,
-                           participant.state, participant.display_name)
+                           participant.state, participant.display_name, method.value if method else None)
 
 
 # --- live side ------------------------------------------------------------------------------
@@ -157,6 +194,7 @@ class Peer(Protocol):
     name: str
     audio: bool
     video: bool
+    identified: str | None
 
     def send(self, text: str) -> None: ...
 
@@ -181,6 +219,7 @@ class LiveRoom:
     waiting: dict[str, Waiter] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     users: int = 0  # connections holding this room; it is forgotten when none do
+    pause: protocol.PauseInfo | None = None  # set while the consultation is paused
 
     @property
     def locked(self) -> bool:
@@ -237,7 +276,13 @@ class Hub:
             if room is None:
                 raise NotFound("no such room", code="unknown_room")
             starts_at = room.appointment.starts_at if room.appointment else None
-            return LiveRoom(room.id, room.public_id, room.host_id, room.state, starts_at)
+            live = LiveRoom(room.id, room.public_id, room.host_id, room.state, starts_at)
+            if room.paused_at is not None:  # paused before everyone left, or before a restart
+                names = {f"s{room.host_id}": room.host.full_name,
+                         **{guest.public_id: guest.display_name for guest in room.participants}}
+                live.pause = protocol.PauseInfo(by=room.paused_by or "", name=names.get(room.paused_by or "", ""),
+                                                reason=room.pause_reason)  # type: ignore[arg-type]
+            return live
 
     async def host_room(self, staff_id: int, public_id: str) -> LiveRoom:
         """The room ``public_id``, held for its host; the caller releases it."""
@@ -326,7 +371,7 @@ class Hub:
         others = [peer.info() for peer in room.in_call.values()]
         room.in_call[host.id] = host
         host.send(protocol.dump("admitted", room=room.public_id, locked=room.locked, participants=others,
-                                ice=self.ice(host.id)))
+                                ice=self.ice(host.id), paused=room.pause))
         room.broadcast(protocol.dump("joined", participant=host.info()), skip=host.id)
 
     async def admit(self, room: LiveRoom, host: Peer, guest_id: str) -> None:
@@ -352,7 +397,7 @@ class Hub:
         others = [peer.info() for peer in room.in_call.values()]
         room.in_call[guest.id] = guest
         guest.send(protocol.dump("admitted", room=room.public_id, locked=room.locked, participants=others,
-                                 ice=self.ice(guest.id)))
+                                 ice=self.ice(guest.id), paused=room.pause))
         room.broadcast(protocol.dump("joined", participant=guest.info()), skip=guest.id)
         self._tell_host(room)
 
@@ -392,6 +437,48 @@ class Hub:
                 del room.in_call[host.id]
                 room.broadcast(protocol.dump("left", participant=host.id))
 
+    # in the call: privacy pause and identity checks ----------------------------------------------
+
+    async def pause(self, room: LiveRoom, peer: Peer, reason: str | None) -> None:
+        """Anyone in the call stops everyone's sound and picture: someone came into their room."""
+        async with room.lock:
+            _check_in_call(room, peer, "pause it")
+            pause = protocol.PauseInfo(by=peer.id, name=peer.name, reason=reason)  # type: ignore[arg-type]
+            await asyncio.to_thread(set_paused, self.database, room.db_id, pause, actor=_actor(room, peer))
+            room.pause = pause
+            room.broadcast(protocol.dump("paused", **pause.model_dump()))
+
+    async def resume(self, room: LiveRoom, host: Peer) -> None:
+        """The clinician lets sound and picture flow again; each participant's own choices return."""
+        async with room.lock:
+            _check_in_call(room, host, "resume it")
+            await asyncio.to_thread(set_paused, self.database, room.db_id, None, actor=_actor(room, host))
+            room.pause = None
+            room.broadcast(protocol.dump("resumed", by=host.id))
+
+    async def identify(self, room: LiveRoom, host: Peer, participant: str, method: str, note: str) -> None:
+        """The clinician records how ``participant``'s identity was established; everyone sees the badge."""
+        async with room.lock:
+            _check_in_call(room, host, "check identities")
+            target = room.in_call.get(participant)
+            if target is None or participant == host.id:
+                raise NotFound("that participant is not in the call", code="unknown_peer")
+            chosen = await asyncio.to_thread(identity.record_check, self.database, room.db_id, participant, method,
+                                             note, staff_id=room.host_id)
+            target.identified = chosen.value
+            room.broadcast(protocol.dump("updated", participant=target.info()))
+
+    async def request_id(self, room: LiveRoom, guest: Peer) -> None:
+        """A guest asks the clinician to show their ID: the clinician in the call is told."""
+        _check_in_call(room, guest, "ask for ID")
+        hosts = [peer for peer in room.in_call.values() if peer.role == "host"]
+        if not hosts:
+            raise Conflict("the clinician is not in the call", code="host_absent")
+        await asyncio.to_thread(record_event, self.database, f"participant:{guest.id}", "id_requested",
+                                room_id=room.db_id)
+        for host in hosts:
+            host.send(protocol.dump("id_requested", participant=guest.id))
+
     def relay(self, room: LiveRoom, sender: Peer, message: protocol.Signal) -> None:
         """Pass an offer, answer or candidate between two people who are both in the call."""
         if room.in_call.get(sender.id) is not sender:
@@ -405,3 +492,13 @@ class Hub:
         if message.candidate is not None:
             body["candidate"] = message.candidate
         target.send(protocol.dump("signal", **body))
+
+
+def _check_in_call(room: LiveRoom, peer: Peer, doing: str) -> None:
+    if room.in_call.get(peer.id) is not peer:
+        raise Forbidden(f"only people in the call can {doing}", code="not_in_call")
+
+
+def _actor(room: LiveRoom, peer: Peer) -> str:
+    """The audit trail's name for someone in the call."""
+    return f"staff:{room.host_id}" if peer.role == "host" else f"participant:{peer.id}"

@@ -59,6 +59,7 @@ class Connection:
         self.websocket, self.hub, self.settings = websocket, hub, settings
         self.id, self.role, self.name = peer_id, role, name
         self.audio = self.video = True
+        self.identified: str | None = None
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(SEND_QUEUE)
         self.bucket = TokenBucket(settings.messages_per_second, settings.message_burst)
         self.last_heard = time.monotonic()
@@ -68,7 +69,8 @@ class Connection:
 
     def info(self) -> protocol.PeerInfo:
         return protocol.PeerInfo(id=self.id, name=self.name, role="host" if self.role == "host" else "patient",
-                                 audio=self.audio, video=self.video)
+                                 audio=self.audio, video=self.video,
+                                 identified=self.identified)  # type: ignore[arg-type]
 
     def send(self, text: str) -> None:
         if self.closing:
@@ -205,6 +207,7 @@ async def guest_endpoint(websocket: WebSocket) -> None:
     room: LiveRoom = await hub.hold(record.room)
     connection = Connection(websocket, hub, settings, peer_id=record.public_id, role=record.kind,
                             name=record.name)
+    connection.identified = record.identified
 
     async def handle(message: object) -> None:
         if isinstance(message, protocol.Hello):
@@ -221,6 +224,10 @@ async def guest_endpoint(websocket: WebSocket) -> None:
             await _media(room, connection, message)
         elif isinstance(message, protocol.Signal):
             hub.relay(room, connection, message)
+        elif isinstance(message, protocol.Pause):
+            await hub.pause(room, connection, message.reason)
+        elif isinstance(message, protocol.RequestId):
+            await hub.request_id(room, connection)
         elif isinstance(message, protocol.HOST_ONLY):
             raise Forbidden("only the clinician can do that", code="not_host")
 
@@ -256,7 +263,10 @@ async def staff_endpoint(websocket: WebSocket) -> None:
             return
         if isinstance(message, protocol.Knock):
             raise ProtocolError("staff do not knock", code="not_allowed")
-        if isinstance(message, (protocol.Leave, protocol.Media, protocol.Signal)):
+        if isinstance(message, protocol.RequestId):
+            raise ProtocolError("only a guest asks the clinician for ID", code="not_allowed")
+        if isinstance(message, (protocol.Leave, protocol.Media, protocol.Signal, protocol.Pause, protocol.Resume,
+                                protocol.Identify)):
             if not current:
                 raise ProtocolError("you are not in a call", code="not_in_call")
             if isinstance(message, protocol.Leave):
@@ -266,6 +276,12 @@ async def staff_endpoint(websocket: WebSocket) -> None:
                 connection.send(protocol.dump("bye"))
             elif isinstance(message, protocol.Media):
                 await _media(current[0], connection, message)
+            elif isinstance(message, protocol.Pause):
+                await hub.pause(current[0], connection, message.reason)
+            elif isinstance(message, protocol.Resume):
+                await hub.resume(current[0], connection)
+            elif isinstance(message, protocol.Identify):
+                await hub.identify(current[0], connection, message.participant, message.method, message.note)
             else:
                 hub.relay(current[0], connection, message)
             return
