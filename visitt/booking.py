@@ -152,7 +152,7 @@ def book(session: Session, booker: Staff, booking: Booking, *, base_url: str, cl
     appointment = Appointment(
         department_id=clinician.department_id, clinician_id=clinician.id, booked_by_id=booker.id,
         starts_at=booking.starts_at, duration_minutes=booking.duration_minutes,
-        patient_name=booking.patient_name, patient_phone=booking.patient_phone,
+        patient_name=booking.patient_name, patient_phone=booking.patient_phone, language=booking.language,
     )
     room = Room(public_id=secrets.token_urlsafe(12), host_id=clinician.id, appointment=appointment)
     token, code = new_secret(), new_code(session)

@@ -14,6 +14,17 @@ def _list(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
+def _hours(value: str) -> tuple[int, int]:
+    """``"21-08"`` → (21, 8); ``""`` → no quiet hours."""
+    if not value.strip():
+        return (0, 0)
+    start, _, end = value.partition("-")
+    hours = (int(start), int(end))
+    if not all(0 <= hour <= 23 for hour in hours):
+        raise ValueError("VISITT_QUIET_HOURS must look like 21-08")
+    return hours
+
+
 def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
@@ -40,6 +51,8 @@ class Settings:
     ping_timeout: float = 40.0
     session_hours: int = 12
     max_participants: int = 5
+    metrics_token: str = ""
+    log_format: str = ""  # json or text; empty: the command's own (json for serve, text for demo)
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
     turn_secret: str = ""
@@ -53,6 +66,8 @@ class Settings:
     sveve_password: str = ""
     sveve_base_url: str = "https://sveve.no"
     webhook_secret: str = ""
+    reminder_days: int = 3
+    quiet_hours: tuple[int, int] = (21, 8)
     link_opens_minutes: int = 30
     link_closes_hours: float = 4.0
     code_attempts_per_address: int = 10
@@ -88,6 +103,8 @@ class Settings:
             ping_timeout=float(get("VISITT_PING_TIMEOUT", "40")),
             session_hours=int(get("VISITT_SESSION_HOURS", "12")),
             max_participants=int(get("VISITT_MAX_PARTICIPANTS", "5")),
+            metrics_token=get("VISITT_METRICS_TOKEN", ""),
+            log_format=get("VISITT_LOG_FORMAT", "").strip().lower(),
             stun_urls=_list(get("VISITT_STUN_URLS", "")),
             turn_urls=_list(get("VISITT_TURN_URLS", "")),
             turn_secret=get("VISITT_TURN_SECRET", ""),
@@ -102,4 +119,6 @@ class Settings:
         )
         if settings.ice_transport_policy not in ("all", "relay"):
             raise ValueError("VISITT_ICE_TRANSPORT_POLICY must be 'all' or 'relay'")
+        if settings.log_format not in ("", "json", "text"):
+            raise ValueError("VISITT_LOG_FORMAT must be 'json' or 'text'")
         return replace(settings, **overrides)  # type: ignore[arg-type]
