@@ -89,6 +89,7 @@ def test_the_check_follows_the_participant_back_into_the_call(server: LiveServer
     async def scenario() -> None:
         async with consultation(server) as call:
             host, guest = call.host, call.guest
+            await host.expect("joined")  # the patient's first entry
             await host.send({"type": "identify", "participant": guest.id, "method": "known"})
             await host.expect("updated")
             await host.send({"type": "identify", "participant": guest.id, "method": "photo_id"})  # newest counts
