@@ -10,7 +10,22 @@ from collections.abc import Callable
 from .i18n import N_
 
 
+# The technical chat, on both pages. The quick phrases are keyed by their protocol code (protocol.PHRASES).
+CHAT = {
+    "phrase_cant_hear": N_("I can't hear you."),
+    "phrase_cant_see": N_("I can't see you."),
+    "phrase_turn_on_microphone": N_("Please turn on your microphone."),
+    "phrase_turn_on_camera": N_("Please turn on your camera."),
+    "phrase_one_moment": N_("One moment, please."),
+    "chat_you": N_("You"),
+    "chat_personal_number": N_("Not sent: the message contains a national identity number or D-number. Never write "
+                               "personal details in the chat."),
+    "chat_failed": N_("The message could not be sent."),
+}
+
+
 PATIENT = {
+    **CHAT,
     "denied_permission": N_("Your browser is blocking the camera or microphone. Tap the camera symbol in the address "
                          "bar, choose Allow, and reload the page."),
     "no_device": N_("No camera or microphone was found. Connect one, or use a phone or tablet, and reload the page."),
@@ -29,6 +44,7 @@ PATIENT = {
 
 
 HOST = {
+    **CHAT,
     "knocking": N_("Knocking"),
     "you": N_("You"),
     "in_call": N_("In consultation"),

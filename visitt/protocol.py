@@ -9,9 +9,10 @@ or an identity into a message: who sent it is always the connection's own identi
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError,
+                      model_validator)
 
 from .errors import ProtocolError
 
@@ -142,9 +143,29 @@ class Signal(_Message):
         return self
 
 
+CHAT_MAX = 500
+# The quick phrases: sent as codes, shown by each reader's page in its own language (client_text.py).
+Phrase = Literal["cant_hear", "cant_see", "turn_on_microphone", "turn_on_camera", "one_moment"]
+PHRASES: tuple[str, ...] = get_args(Phrase)
+
+
+class Chat(_Message):
+    """A technical chat message: free text or a quick phrase's code, never both."""
+
+    type: Literal["chat"]
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=CHAT_MAX)] | None = None
+    phrase: Phrase | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "Chat":
+        if (self.text is None) == (self.phrase is None):
+            raise ValueError("a chat message carries either text or a phrase")
+        return self
+
+
 ClientMessage = Annotated[
     Union[Hello, Ping, Pong, Knock, Enter, Admit, Deny, Lock, Unlock, End, Leave, Media, Pause, Resume, Identify,
-          RequestId, Signal],
+          RequestId, Signal, Chat],
     Field(discriminator="type"),
 ]
 _client = TypeAdapter(ClientMessage)

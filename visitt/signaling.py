@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from . import protocol
+from . import chat, protocol
 from .accounts import digest, staff_for_session
 from .errors import INTERNAL, Forbidden, ProtocolError, RateLimited, VisittError, describe
 from .models import ParticipantState, RoomState
@@ -224,6 +224,8 @@ async def guest_endpoint(websocket: WebSocket) -> None:
             await _media(room, connection, message)
         elif isinstance(message, protocol.Signal):
             hub.relay(room, connection, message)
+        elif isinstance(message, protocol.Chat):
+            chat.deliver(room, connection, message)
         elif isinstance(message, protocol.Pause):
             await hub.pause(room, connection, message.reason)
         elif isinstance(message, protocol.RequestId):
@@ -266,7 +268,7 @@ async def staff_endpoint(websocket: WebSocket) -> None:
         if isinstance(message, protocol.RequestId):
             raise ProtocolError("only a guest asks the clinician for ID", code="not_allowed")
         if isinstance(message, (protocol.Leave, protocol.Media, protocol.Signal, protocol.Pause, protocol.Resume,
-                                protocol.Identify)):
+                                protocol.Identify, protocol.Chat)):
             if not current:
                 raise ProtocolError("you are not in a call", code="not_in_call")
             if isinstance(message, protocol.Leave):
@@ -282,6 +284,8 @@ async def staff_endpoint(websocket: WebSocket) -> None:
                 await hub.resume(current[0], connection)
             elif isinstance(message, protocol.Identify):
                 await hub.identify(current[0], connection, message.participant, message.method, message.note)
+            elif isinstance(message, protocol.Chat):
+                chat.deliver(current[0], connection, message)
             else:
                 hub.relay(current[0], connection, message)
             return

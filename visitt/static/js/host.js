@@ -1,6 +1,7 @@
 // The clinician's dashboard: the live waiting room (knocks heard and seen), admit or deny, the call.
 
 import { Call } from "./call.js";
+import { ChatPanel } from "./chat.js";
 import { classify, openMedia, stopMedia } from "./devices.js";
 import { Signaling } from "./protocol.js";
 import { Tiles, toggle } from "./tiles.js";
@@ -9,6 +10,7 @@ const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementB
 const strings = JSON.parse($("strings").textContent);
 const baseTitle = document.title;
 const tiles = new Tiles($("tiles"));
+const chat = new ChatPanel($("chat"), strings);
 const signaling = new Signaling("/ws/staff");
 /** @type {MediaStream | null} */ let stream = null;
 /** @type {Call | null} */ let call = null;
@@ -91,6 +93,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
       const { id, stream: remote } = /** @type {CustomEvent} */ (event).detail;
       tiles.attach(id, remote);
     });
+    chat.start(signaling, selfId);
   }
   for (const peer of message.participants) {
     names.set(peer.id, peer.name);
@@ -104,6 +107,7 @@ function closeCall() {
   call?.close();
   call = null;
   tiles.clear();
+  chat.stop();
 }
 
 function stopCall(/** @type {string} */ text) {
@@ -138,6 +142,7 @@ signaling.on("left", ({ participant }) => {
 signaling.on("room", ({ locked }) => setLocked(locked));
 signaling.on("ended", () => stopCall(strings.ended));
 signaling.on("error", ({ code, message }) => {
+  if (chat.failed(code)) return;
   if (code === "replaced") stopCall(strings.replaced);
   else $("lobby-status").textContent = message;
 });

@@ -1,6 +1,7 @@
 // The patient's page: device check → name → knock → waiting room → call.
 
 import { Call } from "./call.js";
+import { ChatPanel } from "./chat.js";
 import { classify, fillPickers, levelMeter, openMedia, stopMedia } from "./devices.js";
 import { Signaling } from "./protocol.js";
 import { Tiles, toggle } from "./tiles.js";
@@ -15,6 +16,7 @@ const token = location.pathname.split("/").pop();
 let stopMeter = () => {};
 let finished = false;
 const tiles = new Tiles($("tiles"));
+const chat = new ChatPanel($("chat"), strings);
 
 function show(/** @type {string} */ section) {
   for (const id of ["lobby", "call", "done"]) $(id).hidden = id !== section;
@@ -52,6 +54,7 @@ function finish(/** @type {string} */ text) {
   stopMeter();
   stopMedia(stream);
   tiles.clear();
+  chat.stop();
   $("done-text").textContent = text;
   show("done");
   signaling?.close();
@@ -74,6 +77,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
     tiles.mark(peer.id, peer);
     call.connect(peer.id);
   }
+  chat.start(/** @type {Signaling} */ (signaling), selfId);
   $("call-status").textContent = strings.in_call;
 }
 
@@ -98,6 +102,7 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
   signaling.on("denied", () => finish(strings.denied));
   signaling.on("ended", () => finish(strings.ended));
   signaling.on("error", ({ code, message }) => {
+    if (chat.failed(code)) return;
     $("status").textContent = code === "name_required" ? strings.name_required : `${strings.error} (${message})`;
     $("join").disabled = false;
   });

@@ -2,6 +2,9 @@
 // The same protocol is written in docs/protocol.md and visitt/protocol.py; change all three together.
 
 export const VERSION = 1;
+/** The quick phrases' codes, in the order the pages offer them; each page shows its own text for them. */
+export const PHRASES = ["cant_hear", "cant_see", "turn_on_microphone", "turn_on_camera", "one_moment"];
+export const CHAT_MAX = 500;
 
 /**
  * Client to server.
@@ -17,7 +20,9 @@ export const VERSION = 1;
  * @typedef {{type: "offer" | "answer" | "rollback" | "pranswer", sdp?: string}} Description
  * @typedef {{candidate: string, sdpMid?: string|null, sdpMLineIndex?: number|null, usernameFragment?: string|null}} Candidate
  * @typedef {{type: "signal", to: string, description?: Description, candidate?: Candidate}} SignalOut
- * @typedef {Hello | Heartbeat | Knock | Enter | Admit | Deny | RoomAction | Leave | Media | SignalOut} ClientMessage
+ * @typedef {"cant_hear" | "cant_see" | "turn_on_microphone" | "turn_on_camera" | "one_moment"} Phrase
+ * @typedef {{type: "chat", text: string} | {type: "chat", phrase: Phrase}} ChatOut   text: 1-500 characters
+ * @typedef {Hello | Heartbeat | Knock | Enter | Admit | Deny | RoomAction | Leave | Media | SignalOut | ChatOut} ClientMessage
  *
  * Server to client.
  * @typedef {{id: string, name: string, role: "host" | "patient", audio: boolean, video: boolean}} PeerInfo
@@ -33,9 +38,10 @@ export const VERSION = 1;
  * @typedef {{type: "room", id: string, locked: boolean, state: string}} RoomInfo
  * @typedef {{type: "ended", reason: string}} Ended
  * @typedef {{type: "signal", from: string, description?: Description, candidate?: Candidate}} SignalIn
+ * @typedef {{type: "chat", from: string, name: string, text?: string, phrase?: Phrase, at: string}} ChatIn
  * @typedef {{type: "error", code: string, message: string}} ErrorMessage
  * @typedef {{type: "bye"}} Bye
- * @typedef {Welcome | Waiting | Lobby | KnockNotice | Admitted | Denied | PeerChange | Left | RoomInfo | Ended | SignalIn | ErrorMessage | Bye | Heartbeat} ServerMessage
+ * @typedef {Welcome | Waiting | Lobby | KnockNotice | Admitted | Denied | PeerChange | Left | RoomInfo | Ended | SignalIn | ChatIn | ErrorMessage | Bye | Heartbeat} ServerMessage
  */
 
 /**
