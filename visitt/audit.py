@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from .models import AuditEvent
 
 ACTIONS = frozenset(
-    {"login", "login_failed", "logout", "booking", "knock", "admit", "deny", "lock", "unlock", "end", "leave",
+    {"login", "login_failed", "logout", "booking", "code_entry", "knock", "admit", "deny", "lock", "unlock",
+     "end", "leave",
      "token_created", "user_created", "pause", "resume", "identify", "id_requested"}
 )
 

@@ -33,8 +33,10 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = create_app(settings)
-    # Access logs would carry invitation tokens in paths; they stay off.
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info", ws_max_size=1 << 20)
+    # Access logs would carry invitation tokens in paths; they stay off. X-Forwarded-For is believed only
+    # from the trusted proxies: code entry counts attempts per client address.
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info", ws_max_size=1 << 20,
+                proxy_headers=True, forwarded_allow_ips=settings.trusted_proxies)
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -43,6 +45,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> None:
     settings = replace(_settings(args), demo=True)
+    if "VISITT_LINK_OPENS_MINUTES" not in os.environ:  # so a booking for tomorrow can be tried at once
+        settings = replace(settings, link_opens_minutes=14 * 24 * 60)
     database = Database.from_settings(settings)
     database.upgrade()
     with database.session() as session:

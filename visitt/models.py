@@ -227,3 +227,30 @@ class AuditEvent(Base):
     room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id"))
     subject: Mapped[str] = mapped_column(String(64), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class GuestPass(Base):
+    """What a correct six-digit code earns: a cookie standing in for the link's token (``joining.py``)."""
+
+    __tablename__ = "guest_passes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+    participant: Mapped[Participant] = relationship()
+
+
+class CodeAttempt(Base):
+    """One try at a six-digit code, kept only as long as the attempt limits look back (``code_entry.py``).
+
+    The address and the code are kept as SHA-256 hashes, which keeps them out of sight in a dump but
+    is no real protection: both come from small sets. That is why the rows live for minutes only.
+    """
+
+    __tablename__ = "code_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    address_hash: Mapped[str] = mapped_column(String(64), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), index=True)
+    ok: Mapped[bool] = mapped_column(default=False)

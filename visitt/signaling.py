@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from . import chat, protocol
-from .accounts import digest, staff_for_session
+from .accounts import staff_for_session
 from .errors import INTERNAL, Forbidden, ProtocolError, RateLimited, VisittError, describe
+from .joining import PASS_COOKIE, check_knock, guest
 from .models import ParticipantState, RoomState
-from .rooms import GuestRecord, Hub, LiveRoom, guest_for_token
+from .rooms import GuestRecord, Hub, LiveRoom
 from .settings import Settings
 
 log = logging.getLogger("visitt.signaling")
@@ -199,8 +200,9 @@ async def guest_endpoint(websocket: WebSocket) -> None:
     if not origin_allowed(websocket, settings):
         await websocket.close(CLOSE_POLICY)
         return
+    # /ws/v/{token} from the SMS link, or /ws/v with the guest pass that a correct code earned
     record: GuestRecord | None = await asyncio.to_thread(
-        guest_for_token, app.state.database, digest(websocket.path_params["token"]))
+        guest, app.state.database, websocket.path_params.get("token"), websocket.cookies.get(PASS_COOKIE))
     if record is None:
         await websocket.close(CLOSE_POLICY)
         return
@@ -216,6 +218,7 @@ async def guest_endpoint(websocket: WebSocket) -> None:
             connection.send(protocol.dump("welcome", version=protocol.VERSION, id=connection.id,
                                           role=connection.role, name=connection.name, state=state))
         elif isinstance(message, protocol.Knock):
+            await asyncio.to_thread(check_knock, app.state.database, record.participant_id, settings)
             await hub.knock(room, connection, record.participant_id, message.name)
         elif isinstance(message, protocol.Leave):
             await hub.guest_gone(room, connection, record.participant_id)

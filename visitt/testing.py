@@ -34,7 +34,7 @@ class LiveServer:
         self.outbox = self.settings.data_dir / "sms.jsonl"
         app = create_app(self.settings, sms_backend=FileBackend(self.outbox))
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False,
-                                ws_max_size=1 << 20)
+                                ws_max_size=1 << 20, forwarded_allow_ips=self.settings.trusted_proxies)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()

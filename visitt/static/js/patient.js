@@ -8,7 +8,8 @@ import { Tiles, toggle } from "./tiles.js";
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 const strings = JSON.parse($("strings").textContent);
-const token = location.pathname.split("/").pop();
+// /v/<token> from the SMS link, or /v after code entry (the guest pass cookie): the socket mirrors it
+const socketPath = `/ws${location.pathname}`;
 
 /** @type {MediaStream | null} */ let stream = null;
 /** @type {Call | null} */ let call = null;
@@ -89,7 +90,7 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
   if (!stream) { await startDevices(); if (!stream) return; }
   $("join").disabled = true;
   $("status").textContent = strings.connecting;
-  signaling = new Signaling(`/ws/v/${token}`);
+  signaling = new Signaling(socketPath);
   let selfId = "";
   signaling.on("waiting", () => {
     $("knock-form").hidden = true;
@@ -102,6 +103,8 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
   signaling.on("denied", () => finish(strings.denied));
   signaling.on("ended", () => finish(strings.ended));
   signaling.on("error", ({ code, message }) => {
+    // outside the link's window: the page, loaded again, says when to come back or whom to call
+    if (code === "too_early" || code === "too_late") { finished = true; location.reload(); return; }
     if (chat.failed(code)) return;
     $("status").textContent = code === "name_required" ? strings.name_required : `${strings.error} (${message})`;
     $("join").disabled = false;
