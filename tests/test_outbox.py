@@ -114,3 +114,38 @@ def test_a_claim_held_by_a_dead_sender_is_taken_over_after_the_lease(database: D
         session.execute(update(OutboxMessage).values(claimed_until=utcnow() - dt.timedelta(seconds=1)))
     asyncio.run(sender.run_once())
     assert len(backend.sent) == 1
+
+
+class Gate:
+    """A backend whose sends wait until the test opens the gate."""
+
+    name = "gate"
+
+    def __init__(self) -> None:
+        self.sending = asyncio.Event()
+        self.open = asyncio.Event()
+        self.sent: list[int] = []
+
+    async def send(self, message: OutboxMessage) -> None:
+        self.sending.set()
+        await self.open.wait()
+        self.sent.append(message.id)
+
+
+def test_stopping_finishes_the_message_being_sent_and_hands_back_the_rest(database: Database) -> None:
+    _queue(database, 3)
+    backend = Gate()
+    sender = outbox.Sender(database, backend)
+
+    async def stop_mid_send() -> None:
+        loop = asyncio.create_task(sender.run())
+        await backend.sending.wait()
+        sender.stop()  # as the server does on SIGTERM, while the first message is with the operator
+        backend.open.set()
+        await asyncio.wait_for(loop, 5)
+
+    asyncio.run(stop_mid_send())
+    assert len(backend.sent) == 1
+    assert _states(database) == [OutboxState.sent, OutboxState.pending, OutboxState.pending]
+    with database.session() as session:  # no lease left behind: the next sender takes them at once
+        assert set(session.scalars(select(OutboxMessage.claimed_by))) == {None}

@@ -21,10 +21,14 @@ from .i18n import N_, translations
 from .pages import language, render
 from .rooms import Hub
 from .security import SecurityHeaders
+from . import health, metrics
+from .compression import Compression
+from .signaling import Connections
 from .settings import Settings
 
 log = logging.getLogger("visitt")
 STATIC = Path(__file__).parent / "static"
+SENDER_GRACE = 10.0  # seconds the outbox sender has at shutdown to finish the message it is sending
 
 
 def _wants_json(request: Request) -> bool:
@@ -54,7 +58,10 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
         try:
             yield
         finally:
-            task.cancel()
+            sender.stop()  # not cancelled mid-send: a cancelled send may have gone out unrecorded
+            done, _ = await asyncio.wait({task}, timeout=SENDER_GRACE)
+            if not done:
+                task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             database.dispose()
 
@@ -62,10 +69,15 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
                   openapi_url="/openapi.json")
     app.state.settings = settings
     app.state.database = database
+    app.state.connections = Connections()
+    app.state.metrics = metrics.Metrics(database)
+    app.state.readiness = health.Readiness(database)
     app.state.hub = Hub(database, auto_lock=settings.auto_lock, max_participants=settings.max_participants,
                         ice=lambda peer_id: {"iceServers": turn.ice_servers(settings, peer_id),
-                                             "iceTransportPolicy": settings.ice_transport_policy})
+                                             "iceTransportPolicy": settings.ice_transport_policy},
+                        on_admit=app.state.metrics.knock_to_admit.observe)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(Compression)
 
     @app.exception_handler(VisittError)
     async def visitt_error(request: Request, exc: VisittError):  # type: ignore[no-untyped-def]
@@ -94,6 +106,8 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app.include_router(api.router)
     app.include_router(web_staff.router)
     app.include_router(web_patient.router)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
     app.add_api_websocket_route("/ws/v/{token}", signaling.guest_endpoint)
     app.add_api_websocket_route("/ws/v", signaling.guest_endpoint)  # with the guest pass from code entry
     app.add_api_websocket_route("/ws/staff", signaling.staff_endpoint)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import logging
 import os
 import sys
 from dataclasses import replace
@@ -13,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from . import accounts, demo, turn
+from . import logs
 from .db import Database
 from .errors import VisittError
 from .models import Department, Role
@@ -26,21 +26,25 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
+def _serve(settings: Settings, host: str, port: int, log_format: str) -> None:
     import uvicorn
 
     from .app import create_app
+    from .shutdown import REQUEST_TIMEOUT, Server
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Every logger, uvicorn's too (log_config=None below), writes through visitt.logs: its format, its privacy rule.
+    logs.configure(settings.log_format or log_format)
     app = create_app(settings)
     # Access logs would carry invitation tokens in paths; they stay off. X-Forwarded-For is believed only
     # from the trusted proxies: code entry counts attempts per client address.
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info", ws_max_size=1 << 20,
+    config = uvicorn.Config(app, host=host, port=port, access_log=False, log_level="info", log_config=None,
+                            timeout_graceful_shutdown=REQUEST_TIMEOUT, ws_max_size=1 << 20,
                 proxy_headers=True, forwarded_allow_ips=settings.trusted_proxies)
+    Server(config, app.state.connections).serve_until_stopped()
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    _serve(_settings(args), args.host, args.port)
+    _serve(_settings(args), args.host, args.port, "json")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -58,7 +62,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     for email, role, name in logins:
         print(f"  {role:<10} {email:<28} {name}")
     print(f"Booked SMS appear on {address}/staff/outbox and in this terminal.\n", flush=True)
-    _serve(settings, args.host, args.port)
+    _serve(settings, args.host, args.port, "text")  # a person reads the demo's log in the terminal
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from .db import Database
+from .errors import describe
 from .i18n import translations
 from .models import OutboxMessage, OutboxState, utcnow
 
@@ -172,7 +173,7 @@ class Sender:
             except SendFailed as failure:
                 error = failure
             except Exception as exc:  # a backend bug must not stop the loop; retried with backoff
-                log.exception("sms %s: unexpected backend error", message.id)
+                log.error("sms %s: unexpected backend error: %s", message.id, describe(exc))
                 error = SendFailed(type(exc).__name__)
             await asyncio.to_thread(self._finish, message, error)
         return len(messages)
@@ -181,8 +182,8 @@ class Sender:
         while not self.stopping:
             try:
                 await self.run_once()
-            except Exception:
-                log.exception("outbox pass failed; trying again")
+            except Exception as error:  # its message can carry a row's values: type and place only
+                log.error("outbox pass failed (%s); trying again", describe(error))
             try:
                 await asyncio.wait_for(self.wakeup.wait(), self.interval)
             except TimeoutError:

@@ -247,12 +247,15 @@ class Hub:
     """
 
     def __init__(self, database: Database, *, auto_lock: bool = True, max_participants: int = 5,
-                 ice: Callable[[str], dict[str, object]] | None = None) -> None:
+                 ice: Callable[[str], dict[str, object]] | None = None,
+                 on_admit: Callable[[float], None] | None = None) -> None:
         self.database = database
         self.auto_lock = auto_lock
         self.max_participants = max_participants
         # The RTCConfiguration (ICE servers, TURN credentials) for a peer id; handed out on admission only.
         self.ice = ice or (lambda _peer_id: {})
+        # Told how many seconds each guest a clinician admits had waited since knocking (for /metrics).
+        self.on_admit = on_admit or (lambda _seconds: None)
         self.rooms: dict[str, LiveRoom] = {}
         self.dashboards: dict[int, set[Peer]] = {}
 
@@ -388,6 +391,7 @@ class Hub:
                 room.broadcast(room.summary())
             self._enter_locked(room, host)
             await self._admit_locked(room, waiter, actor=f"staff:{room.host_id}")
+        self.on_admit((utcnow() - waiter.since).total_seconds())
 
     async def _admit_locked(self, room: LiveRoom, waiter: Waiter, *, actor: str) -> None:
         guest = waiter.peer

@@ -25,6 +25,7 @@ from .settings import Settings
 
 log = logging.getLogger("visitt.signaling")
 SEND_QUEUE = 256
+CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
 CLOSE_TOO_SLOW = 4001
 CLOSE_TIMEOUT = 4002
@@ -66,6 +67,7 @@ class Connection:
         self.last_heard = time.monotonic()
         self.greeted = False
         self.closing = False
+        self.going_away = False
         self.last_rate_error = 0.0
 
     def info(self) -> protocol.PeerInfo:
@@ -80,6 +82,17 @@ class Connection:
             self.queue.put_nowait(text)
         except asyncio.QueueFull:  # a peer that cannot keep up must not hold up the room
             self.closing = True
+            self.queue = asyncio.Queue(1)
+            self.queue.put_nowait(None)
+
+    def go_away(self) -> None:
+        """The server is stopping: the writer sends what is queued, then closes with 1001 (going away)."""
+        if self.closing:
+            return
+        self.closing = self.going_away = True
+        try:
+            self.queue.put_nowait(None)
+        except asyncio.QueueFull:  # the writer is busy, not waiting on this queue: it reads the new one next
             self.queue = asyncio.Queue(1)
             self.queue.put_nowait(None)
 
@@ -100,7 +113,10 @@ class Connection:
         while True:
             text = await self.queue.get()
             if text is None:
-                await self.websocket.close(CLOSE_TOO_SLOW, "too slow")
+                if self.going_away:
+                    await self.websocket.close(CLOSE_GOING_AWAY, "server shutting down")
+                else:
+                    await self.websocket.close(CLOSE_TOO_SLOW, "too slow")
                 return
             await self.websocket.send_text(text)
 
@@ -155,6 +171,40 @@ class Connection:
             yield message
 
 
+class Connections:
+    """Every signaling socket open in this process (``app.state.connections``): counted by
+    ``/metrics`` and told to go away when the server stops."""
+
+    def __init__(self) -> None:
+        self.open: set[Connection] = set()
+        self.stopping = False
+
+    def __len__(self) -> int:
+        return len(self.open)
+
+    def add(self, connection: Connection) -> None:
+        self.open.add(connection)
+        if self.stopping:  # accepted in the moment the server stopped
+            connection.go_away()
+
+    def discard(self, connection: Connection) -> None:
+        self.open.discard(connection)
+
+    async def close_all(self, timeout: float) -> None:
+        """Close every socket with 1001 (going away) and wait up to ``timeout`` s for them to finish.
+
+        Clients reconnect, to another node if there is one. Nobody has left their consultation,
+        so the durable state stays as it is (``waiting``, ``admitted``): the sockets' close
+        handlers, which would record a leave, do not run, just as when a node dies.
+        """
+        self.stopping = True
+        for connection in list(self.open):
+            connection.go_away()
+        deadline = time.monotonic() + timeout
+        while self.open and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+
+
 def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
     origin = websocket.headers.get("origin")
     if origin is None:  # not a browser; browsers always send Origin on WebSockets
@@ -171,7 +221,9 @@ def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
 async def run(connection: Connection, handle, on_close) -> None:  # type: ignore[no-untyped-def]
     """Accept, then read until the socket closes; ``handle`` takes each message."""
     websocket = connection.websocket
+    connections: Connections = websocket.app.state.connections
     await websocket.accept()
+    connections.add(connection)
     tasks = [asyncio.create_task(connection.writer()), asyncio.create_task(connection.pinger())]
     try:
         async for message in connection.messages():
@@ -186,8 +238,10 @@ async def run(connection: Connection, handle, on_close) -> None:  # type: ignore
     finally:
         connection.closing = True
         try:
-            await on_close()
+            if not connection.going_away:  # see Connections.close_all
+                await on_close()
         finally:
+            connections.discard(connection)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

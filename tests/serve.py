@@ -1,0 +1,106 @@
+"""``visitt serve`` as an operator runs it: a subprocess with its own logging, signals and exit status.
+
+The in-process :class:`visitt.testing.LiveServer` is quicker; these tests need what only a real
+process has: the command's logging configuration, SIGTERM and the exit code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+STAFF_PASSWORD = "correct horse battery"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class ServeProcess:
+    """``python -m visitt serve`` on a free loopback port, data in ``data_dir``, SMS to ``sms.jsonl``.
+
+    ``url`` and ``token`` (an API token from ``visitt tokens create``) are what the helpers in
+    ``tests/peers.py`` read from a server, so they work with this one too.
+    """
+
+    def __init__(self, data_dir: Path, *, email: str, name: str, **env: str) -> None:
+        self.data_dir = data_dir
+        self.email = email
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "VISITT_DATA_DIR": str(data_dir), "VISITT_OUTBOX_INTERVAL": "0.2",
+                    "VISITT_SMS_BACKEND": f"file:{data_dir / 'sms.jsonl'}", "VISITT_NEW_PASSWORD": STAFF_PASSWORD,
+                    **env}
+        self.stderr_path = data_dir / "stderr.log"
+        self._visitt("users", "add", email, "--name", name, "--role", "clinician", "--department", "Poliklinikk")
+        self.token = self._visitt("tokens", "create", email).strip()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def _visitt(self, *args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "visitt", *args], env=self.env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def start(self) -> ServeProcess:
+        with self.stderr_path.open("wb") as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "visitt", "serve", "--port", str(self.port)], env=self.env,
+                stdout=subprocess.DEVNULL, stderr=stderr)
+        deadline = time.monotonic() + 30
+        while True:
+            assert self.process.poll() is None, f"visitt serve exited:\n{self.stderr()}"
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"visitt serve did not start:\n{self.stderr()}"
+            time.sleep(0.1)
+
+    def sigterm(self) -> None:
+        """Ask the server to stop, as systemd does."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float) -> int:
+        """The exit status, once the process has ended (``TimeoutExpired`` after ``timeout`` s)."""
+        assert self.process is not None
+        return self.process.wait(timeout)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+
+    def book(self, patient_name: str, phone: str = "412 34 567") -> tuple[str, str]:
+        """Book over the API, starting in ten minutes (the link is open); returns ``(join_url, token)``."""
+        starts_at = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=10)).replace(microsecond=0)
+        response = httpx.post(f"{self.url}/api/v1/appointments", headers={"Authorization": f"Bearer {self.token}"},
+                              json={"patient_name": patient_name, "patient_phone": phone,
+                                    "starts_at": starts_at.isoformat(), "language": "en"})
+        assert response.status_code == 201, response.text
+        join_url: str = response.json()["join_url"]
+        return join_url, join_url.rsplit("/v/", 1)[1]
+
+    def sms(self, wait: float = 10.0) -> list[dict[str, str]]:
+        """The SMS the node has sent, waiting up to ``wait`` s for the first."""
+        path = self.data_dir / "sms.jsonl"
+        deadline = time.monotonic() + wait
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []

@@ -1,0 +1,55 @@
+"""Stopping a node gracefully, on SIGTERM (systemd, Kubernetes) or Ctrl+C.
+
+In order: the node stops listening; every signaling socket gets a close frame with 1001 (going
+away), after the messages already queued for it, so browsers reconnect - to another node behind
+a load balancer; uvicorn finishes the HTTP requests in flight; the lifespan lets the outbox
+sender finish the SMS it is sending (``visitt.app``); the process exits with status 0.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import sys
+from types import FrameType
+
+import uvicorn
+
+from .signaling import Connections
+
+DRAIN_TIMEOUT = 5.0  # seconds for clients to answer the close frames
+REQUEST_TIMEOUT = 10.0  # seconds for HTTP requests in flight, after the drain
+STARTUP_FAILURE = 3  # uvicorn's exit status when the server could not start
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, closing the signaling sockets with 1001 before uvicorn closes what is left
+    (with 1012, service restart)."""
+
+    def __init__(self, config: uvicorn.Config, connections: Connections) -> None:
+        super().__init__(config)
+        self.connections = connections
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()  # no new connections while the sockets drain
+        await self.connections.close_all(DRAIN_TIMEOUT)
+        await super().shutdown(sockets)
+
+    def serve_until_stopped(self) -> None:
+        """Run until SIGTERM or SIGINT and return; exit with status 3 if the server could not start."""
+        # uvicorn handles the signal, stops, then raises it again for the handler that was in place
+        # before; this one turns that into a normal exit, status 0, instead of death by signal.
+        previous = signal.signal(signal.SIGTERM, _exit_zero)
+        try:
+            self.run()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        if not self.started:
+            sys.exit(STARTUP_FAILURE)
+
+
+def _exit_zero(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
