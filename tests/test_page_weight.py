@@ -59,7 +59,7 @@ def test_everything_the_patient_page_loads_fits_in_60_kb_compressed(server: Live
     join_url, _ = book(server)
     weights: dict[str, int] = {}
     with httpx.Client() as http:
-        wire, page, html = fetch(http, join_url)
+        wire, _, html = fetch(http, join_url)
         weights["page"] = wire
         parser = Subresources()
         parser.feed(html)
