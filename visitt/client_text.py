@@ -24,7 +24,22 @@ CHAT = {
 }
 
 
+# The privacy pause and the identity-check badges, on both pages. Reasons are keyed by protocol code.
+PAUSE = {
+    "pause_someone_entered": N_("Someone came into the room."),
+    "pause_other": N_("Paused for another reason."),
+    "pause_by": N_("{name} paused the consultation."),
+    "pause_by_you": N_("You paused the consultation."),
+    "id_photo_id": N_("ID checked: photo ID"),
+    "id_known": N_("ID checked: personally known"),
+    "id_other": N_("ID checked: other way"),
+}
+
+
 PATIENT = {
+    **PAUSE,
+    "id_asked": N_("The clinician has been asked to show their ID."),
+    "host_absent": N_("The clinician is not in the call right now."),
     **CHAT,
     "denied_permission": N_("Your browser is blocking the camera or microphone. Tap the camera symbol in the address "
                          "bar, choose Allow, and reload the page."),
@@ -44,6 +59,9 @@ PATIENT = {
 
 
 HOST = {
+    **PAUSE,
+    "id_not_checked": N_("Identity not checked"),
+    "id_requested": N_("{name} asks you to show your ID."),
     **CHAT,
     "knocking": N_("Knocking"),
     "you": N_("You"),

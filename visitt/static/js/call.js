@@ -25,6 +25,12 @@ export class Call extends EventTarget {
     this.config = config;
     /** @type {Map<string, Peer>} */
     this.peers = new Map();
+    /** The user's own microphone and camera choice; a privacy pause overrides both without forgetting them. */
+    this.wanted = { audio: true, video: true };
+    for (const track of local.getTracks()) this.wanted[track.kind] = track.enabled;
+    this.paused = false;
+    /** @type {WeakMap<RTCRtpSender, MediaStreamTrack>} the local track each of our senders carries when not paused */
+    this.trackOf = new WeakMap();
     this.unsubscribe = signaling.on("signal", (message) => this.onSignal(message));
   }
 
@@ -62,7 +68,11 @@ export class Call extends EventTarget {
     pc.onconnectionstatechange = () => {
       this.dispatchEvent(new CustomEvent("peerstate", { detail: { id, state: pc.connectionState } }));
     };
-    for (const track of this.local.getTracks()) pc.addTrack(track, this.local);
+    for (const track of this.local.getTracks()) {
+      const sender = pc.addTrack(track, this.local);
+      this.trackOf.set(sender, track);
+      if (this.paused) this.replace(id, sender, null);
+    }
     return peer;
   }
 
@@ -107,7 +117,34 @@ export class Call extends EventTarget {
 
   /** Turn the outgoing microphone or camera on or off without renegotiating. */
   setEnabled(kind, enabled) {
-    for (const track of this.local.getTracks()) if (track.kind === kind) track.enabled = enabled;
+    this.wanted[kind] = enabled;
+    this.applyEnabled();
+  }
+
+  /**
+   * The privacy pause: while paused, no sound or picture leaves this browser, whatever the toggles
+   * say; afterwards each track is back to the user's own choice. @param {boolean} paused
+   */
+  setPaused(paused) {
+    this.paused = paused;
+    this.applyEnabled();
+  }
+
+  applyEnabled() {
+    for (const track of this.local.getTracks()) track.enabled = this.wanted[track.kind] && !this.paused;
+    // A disabled track still sends silence and black frames; while paused the senders carry no
+    // track at all, so not one byte of sound or picture leaves (replaceTrack needs no renegotiation).
+    for (const [id, { pc }] of this.peers) {
+      for (const sender of pc.getSenders()) {
+        const track = this.trackOf.get(sender);
+        if (track) this.replace(id, sender, this.paused ? null : track);
+      }
+    }
+  }
+
+  /** @param {string} id @param {RTCRtpSender} sender @param {MediaStreamTrack | null} track */
+  replace(id, sender, track) {
+    if (sender.track !== track) sender.replaceTrack(track).catch((error) => this.report("pause", id, error));
   }
 
   close() {

@@ -3,15 +3,19 @@
 import { Call } from "./call.js";
 import { ChatPanel } from "./chat.js";
 import { classify, openMedia, stopMedia } from "./devices.js";
+import { IdentityChecks } from "./identity.js";
+import { PauseControl } from "./pause.js";
 import { Signaling } from "./protocol.js";
 import { Tiles, toggle } from "./tiles.js";
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 const strings = JSON.parse($("strings").textContent);
 const baseTitle = document.title;
-const tiles = new Tiles($("tiles"));
+const tiles = new Tiles($("tiles"), { photo_id: strings.id_photo_id, known: strings.id_known, other: strings.id_other });
+const pause = new PauseControl(strings);
 const chat = new ChatPanel($("chat"), strings);
 const signaling = new Signaling("/ws/staff");
+const checks = new IdentityChecks($("checks"), $("check-item"), signaling, strings);
 /** @type {MediaStream | null} */ let stream = null;
 /** @type {Call | null} */ let call = null;
 /** @type {string | null} */ let room = null;
@@ -89,6 +93,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
     call = new Call(signaling, selfId, /** @type {MediaStream} */ (stream), message.ice);
     // @ts-ignore a handle for diagnostics and the end-to-end tests
     window.visittCall = call;
+    pause.start(signaling, call, selfId, message.paused);
     call.addEventListener("track", (event) => {
       const { id, stream: remote } = /** @type {CustomEvent} */ (event).detail;
       tiles.attach(id, remote);
@@ -98,12 +103,16 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
   for (const peer of message.participants) {
     names.set(peer.id, peer.name);
     tiles.ensure(peer.id, peer.name);
+    tiles.mark(peer.id, peer);
+    checks.mark(peer);
     call.connect(peer.id);
   }
   say(strings.in_call);
 }
 
 function closeCall() {
+  pause.stop();
+  checks.clear();
   call?.close();
   call = null;
   tiles.clear();
@@ -131,15 +140,22 @@ signaling.on("admitted", startCall);
 signaling.on("joined", ({ participant }) => {
   names.set(participant.id, participant.name);
   tiles.ensure(participant.id, participant.name);
+  tiles.mark(participant.id, participant);
+  checks.mark(participant);
   say(strings.joined.replace("{name}", participant.name));
 });
-signaling.on("updated", ({ participant }) => tiles.mark(participant.id, participant));
+signaling.on("updated", ({ participant }) => {
+  tiles.mark(participant.id, participant);
+  if (participant.id !== selfId) checks.mark(participant);
+});
 signaling.on("left", ({ participant }) => {
   call?.remove(participant);
   tiles.remove(participant);
+  checks.remove(participant);
   say(strings.left.replace("{name}", names.get(participant) || ""));
 });
 signaling.on("room", ({ locked }) => setLocked(locked));
+signaling.on("id_requested", ({ participant }) => checks.requested(names.get(participant) || ""));
 signaling.on("ended", () => stopCall(strings.ended));
 signaling.on("error", ({ code, message }) => {
   if (chat.failed(code)) return;

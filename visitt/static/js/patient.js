@@ -3,6 +3,8 @@
 import { Call } from "./call.js";
 import { ChatPanel } from "./chat.js";
 import { classify, fillPickers, levelMeter, openMedia, stopMedia } from "./devices.js";
+import { askForId } from "./identity.js";
+import { PauseControl } from "./pause.js";
 import { Signaling } from "./protocol.js";
 import { Tiles, toggle } from "./tiles.js";
 
@@ -16,7 +18,8 @@ const socketPath = `/ws${location.pathname}`;
 /** @type {Signaling | null} */ let signaling = null;
 let stopMeter = () => {};
 let finished = false;
-const tiles = new Tiles($("tiles"));
+const tiles = new Tiles($("tiles"), { photo_id: strings.id_photo_id, known: strings.id_known, other: strings.id_other });
+const pause = new PauseControl(strings);
 const chat = new ChatPanel($("chat"), strings);
 
 function show(/** @type {string} */ section) {
@@ -51,6 +54,7 @@ $("retry-devices").addEventListener("click", () => startDevices());
 
 function finish(/** @type {string} */ text) {
   finished = true;
+  pause.stop();
   call?.close();
   stopMeter();
   stopMedia(stream);
@@ -69,6 +73,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
   call = new Call(/** @type {Signaling} */ (signaling), selfId, /** @type {MediaStream} */ (stream), message.ice);
   // @ts-ignore a handle for diagnostics and the end-to-end tests
   window.visittCall = call;
+  pause.start(/** @type {Signaling} */ (signaling), call, selfId, message.paused);
   call.addEventListener("track", (event) => {
     const { id, stream: remote } = /** @type {CustomEvent} */ (event).detail;
     tiles.attach(id, remote);
@@ -97,12 +102,16 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
     $("status").textContent = strings.waiting;
   });
   signaling.on("admitted", (message) => startCall(message, selfId));
-  signaling.on("joined", ({ participant }) => { tiles.ensure(participant.id, participant.name); });
+  signaling.on("joined", ({ participant }) => {
+    tiles.ensure(participant.id, participant.name);
+    tiles.mark(participant.id, participant);
+  });
   signaling.on("updated", ({ participant }) => tiles.mark(participant.id, participant));
   signaling.on("left", ({ participant }) => { call?.remove(participant); tiles.remove(participant); });
   signaling.on("denied", () => finish(strings.denied));
   signaling.on("ended", () => finish(strings.ended));
   signaling.on("error", ({ code, message }) => {
+    if (code === "host_absent") { $("call-status").textContent = strings.host_absent; return; }
     // outside the link's window: the page, loaded again, says when to come back or whom to call
     if (code === "too_early" || code === "too_late") { finished = true; location.reload(); return; }
     if (chat.failed(code)) return;
@@ -131,6 +140,7 @@ $("leave").addEventListener("click", () => {
   signaling?.send({ type: "leave" });
   finish(strings.left);
 });
+askForId($("ask-id"), () => signaling, (text) => { $("call-status").textContent = text; }, strings.id_asked);
 
 show("lobby");
 startDevices();

@@ -17,31 +17,41 @@ export const CHAT_MAX = 500;
  * @typedef {{type: "lock" | "unlock" | "end", room: string}} RoomAction host only
  * @typedef {{type: "leave"}} Leave
  * @typedef {{type: "media", audio: boolean, video: boolean}} Media
+ * @typedef {"someone_entered" | "other"} PauseReason
+ * @typedef {"photo_id" | "known" | "other"} IdMethod
+ * @typedef {{type: "pause", reason?: PauseReason | null}} PauseOut     anyone in the call
+ * @typedef {{type: "resume"}} Resume                                   host only
+ * @typedef {{type: "identify", participant: string, method: IdMethod, note?: string}} Identify  host only; note: up to 200 characters, needed with "other"
+ * @typedef {{type: "request_id"}} RequestId                            guests only
  * @typedef {{type: "offer" | "answer" | "rollback" | "pranswer", sdp?: string}} Description
  * @typedef {{candidate: string, sdpMid?: string|null, sdpMLineIndex?: number|null, usernameFragment?: string|null}} Candidate
  * @typedef {{type: "signal", to: string, description?: Description, candidate?: Candidate}} SignalOut
  * @typedef {"cant_hear" | "cant_see" | "turn_on_microphone" | "turn_on_camera" | "one_moment"} Phrase
  * @typedef {{type: "chat", text: string} | {type: "chat", phrase: Phrase}} ChatOut   text: 1-500 characters
- * @typedef {Hello | Heartbeat | Knock | Enter | Admit | Deny | RoomAction | Leave | Media | SignalOut | ChatOut} ClientMessage
+ * @typedef {Hello | Heartbeat | Knock | Enter | Admit | Deny | RoomAction | Leave | Media | PauseOut | Resume | Identify | RequestId | SignalOut | ChatOut} ClientMessage
  *
  * Server to client.
- * @typedef {{id: string, name: string, role: "host" | "patient", audio: boolean, video: boolean}} PeerInfo
+ * @typedef {{id: string, name: string, role: "host" | "patient", audio: boolean, video: boolean, identified: IdMethod | null}} PeerInfo
+ * @typedef {{by: string, name: string, reason: PauseReason | null}} PauseInfo
  * @typedef {{room: string, id: string, name: string, kind: string, since: string, starts_at?: string|null}} WaitingInfo
  * @typedef {{type: "welcome", version: number, id: string, role: string, name: string, state: "ready" | "denied" | "ended"}} Welcome
  * @typedef {{type: "waiting"}} Waiting
  * @typedef {{type: "lobby", waiting: WaitingInfo[]}} Lobby                 host only
  * @typedef {{type: "knock", room: string, participant: WaitingInfo}} KnockNotice host only
- * @typedef {{type: "admitted", room: string, locked: boolean, participants: PeerInfo[], ice: RTCConfiguration}} Admitted
+ * @typedef {{type: "admitted", room: string, locked: boolean, participants: PeerInfo[], ice: RTCConfiguration, paused: PauseInfo | null}} Admitted
  * @typedef {{type: "denied"}} Denied
  * @typedef {{type: "joined" | "updated", participant: PeerInfo}} PeerChange
  * @typedef {{type: "left", participant: string}} Left
  * @typedef {{type: "room", id: string, locked: boolean, state: string}} RoomInfo
  * @typedef {{type: "ended", reason: string}} Ended
+ * @typedef {{type: "paused"} & PauseInfo} Paused
+ * @typedef {{type: "resumed", by: string}} Resumed
+ * @typedef {{type: "id_requested", participant: string}} IdRequested   host only
  * @typedef {{type: "signal", from: string, description?: Description, candidate?: Candidate}} SignalIn
  * @typedef {{type: "chat", from: string, name: string, text?: string, phrase?: Phrase, at: string}} ChatIn
  * @typedef {{type: "error", code: string, message: string}} ErrorMessage
  * @typedef {{type: "bye"}} Bye
- * @typedef {Welcome | Waiting | Lobby | KnockNotice | Admitted | Denied | PeerChange | Left | RoomInfo | Ended | SignalIn | ChatIn | ErrorMessage | Bye | Heartbeat} ServerMessage
+ * @typedef {Welcome | Waiting | Lobby | KnockNotice | Admitted | Denied | PeerChange | Left | RoomInfo | Ended | Paused | Resumed | IdRequested | SignalIn | ChatIn | ErrorMessage | Bye | Heartbeat} ServerMessage
  */
 
 /**

@@ -3,10 +3,12 @@
 
 /**
  * @param {HTMLElement} container
+ * @param {Record<string, string>} [badges] the identity-check badge's text for each method
  */
 export class Tiles {
-  constructor(container) {
+  constructor(container, badges = {}) {
     this.container = container;
+    this.badges = badges;
     /** @type {Map<string, HTMLElement>} */
     this.tiles = new Map();
   }
@@ -37,12 +39,19 @@ export class Tiles {
     if (video && video.srcObject !== stream) video.srcObject = stream;
   }
 
-  /** @param {string} id @param {{audio: boolean, video: boolean}} state */
+  /** @param {string} id @param {{audio: boolean, video: boolean, identified?: string | null}} state */
   mark(id, state) {
     const tile = this.tiles.get(id);
     if (!tile) return;
     tile.classList.toggle("muted", !state.audio);
     tile.classList.toggle("camera-off", !state.video);
+    let badge = tile.querySelector(".id-badge");
+    if (state.identified && !badge) {
+      badge = document.createElement("span");
+      badge.className = "id-badge";
+      tile.append(badge);
+    }
+    if (badge) badge.textContent = state.identified ? this.badges[state.identified] || "✓" : "";
   }
 
   /** @param {string} id */
