@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import api, outbox, signaling, sms, turn, web_patient, web_staff
+from . import api, outbox, reminders, signaling, sms, turn, web_patient, web_staff
 from .db import Database
 from .errors import INTERNAL, VisittError, describe
 from .i18n import N_, translations
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
                                keep_sent_bodies=settings.demo)
         app.state.sender = sender
         task = asyncio.create_task(sender.run())
+        reminder_task = asyncio.create_task(reminders.run(database, settings, sender.wakeup.set))
         try:
             yield
         finally:
@@ -62,7 +63,8 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
             done, _ = await asyncio.wait({task}, timeout=SENDER_GRACE)
             if not done:
                 task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            reminder_task.cancel()
+            await asyncio.gather(task, reminder_task, return_exceptions=True)
             database.dispose()
 
     app = FastAPI(title="Visitt", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,

@@ -140,6 +140,8 @@ class Appointment(Base):
     patient_phone: Mapped[str] = mapped_column(String(32))
     state: Mapped[AppointmentState] = mapped_column(_enum(AppointmentState), default=AppointmentState.booked)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    language: Mapped[str] = mapped_column(String(8), default="nb")  # of the SMS the patient gets
+    reminder_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # when the reminder was queued
 
     clinician: Mapped[Staff] = relationship(foreign_keys=[clinician_id])
     department: Mapped[Department] = relationship()
