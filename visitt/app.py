@@ -14,17 +14,27 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import api, outbox, reminders, signaling, sms, turn, web_patient, web_staff
+from . import (
+    api,
+    health,
+    metrics,
+    outbox,
+    reminders,
+    signaling,
+    sms,
+    turn,
+    web_patient,
+    web_staff,
+)
+from .compression import Compression
 from .db import Database
 from .errors import INTERNAL, VisittError, describe
+from .hub import Hub
 from .i18n import N_, translations
 from .pages import language, render
-from .rooms import Hub
 from .security import SecurityHeaders
-from . import health, metrics
-from .compression import Compression
-from .signaling import Connections
 from .settings import Settings
+from .signaling import Connections
 
 log = logging.getLogger("visitt")
 STATIC = Path(__file__).parent / "static"

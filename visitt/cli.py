@@ -11,8 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from . import accounts, demo, turn
-from . import logs
+from . import accounts, demo, logs, turn
 from .db import Database
 from .errors import VisittError
 from .models import Department, Role

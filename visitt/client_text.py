@@ -9,7 +9,6 @@ from collections.abc import Callable
 
 from .i18n import N_
 
-
 # The technical chat, on both pages. The quick phrases are keyed by their protocol code (protocol.PHRASES).
 CHAT = {
     "phrase_cant_hear": N_("I can't hear you."),

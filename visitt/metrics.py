@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 
 from .db import Database
 from .errors import describe
+from .hub import Hub
 from .models import OutboxMessage, OutboxState
-from .rooms import Hub
 
 log = logging.getLogger("visitt.metrics")
 router = APIRouter(include_in_schema=False)

@@ -17,10 +17,18 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from . import chat, protocol
 from .accounts import staff_for_session
-from .errors import INTERNAL, Forbidden, ProtocolError, RateLimited, VisittError, describe
+from .errors import (
+    INTERNAL,
+    Forbidden,
+    ProtocolError,
+    RateLimited,
+    VisittError,
+    describe,
+)
+from .hub import Hub, LiveRoom
 from .joining import PASS_COOKIE, check_knock, guest
 from .models import ParticipantState, RoomState
-from .rooms import GuestRecord, Hub, LiveRoom
+from .rooms import GuestRecord
 from .settings import Settings
 
 log = logging.getLogger("visitt.signaling")
@@ -54,7 +62,7 @@ class TokenBucket:
 
 
 class Connection:
-    """One participant's socket; implements :class:`visitt.rooms.Peer`."""
+    """One participant's socket; implements :class:`visitt.hub.Peer`."""
 
     def __init__(self, websocket: WebSocket, hub: Hub, settings: Settings, *, peer_id: str, role: str,
                  name: str = "") -> None:

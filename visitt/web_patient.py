@@ -13,12 +13,12 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from . import audit, client_text, code_entry, joining
 from .accounts import digest
 from .deps import clinic_tz, db_session
 from .errors import RateLimited
-from .models import Participant, RoomState, utcnow
-from . import audit, client_text, code_entry, joining
 from .i18n import translations
+from .models import Participant, RoomState, utcnow
 from .pages import language, render
 from .security import check_csrf
 

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from . import accounts, booking, client_text
 from .deps import LoginRequired, base_url, clinic_tz, db_session, page_staff
 from .errors import Forbidden, NotAuthenticated, ValidationFailed
-from .models import Appointment, OutboxMessage, Role, Staff, utcnow
 from .i18n import N_, translations
+from .models import Appointment, OutboxMessage, Role, Staff, utcnow
 from .pages import language, render
 from .security import SESSION_COOKIE, check_csrf
 

@@ -112,9 +112,9 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
   signaling.on("ended", () => finish(strings.ended));
   signaling.on("error", ({ code, message }) => {
     if (code === "host_absent") { $("call-status").textContent = strings.host_absent; return; }
+    if (chat.failed(code)) return;
     // outside the link's window: the page, loaded again, says when to come back or whom to call
     if (code === "too_early" || code === "too_late") { finished = true; location.reload(); return; }
-    if (chat.failed(code)) return;
     $("status").textContent = code === "name_required" ? strings.name_required : `${strings.error} (${message})`;
     $("join").disabled = false;
   });

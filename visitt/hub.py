@@ -1,0 +1,350 @@
+"""The live room hub: who is connected right now, on this node, and what they may do.
+
+Durable state and its transitions live in :mod:`visitt.rooms`; the hub calls them and tells the
+connected people what changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy import select
+
+from . import identity, protocol
+from .db import Database
+from .errors import Conflict, Forbidden, NotFound, ProtocolError
+from .models import Room, RoomState, utcnow
+from .rooms import (
+    P,
+    knock_participant,
+    move_participant,
+    move_room,
+    record_event,
+    set_paused,
+)
+
+
+class Peer(Protocol):
+    """A connected participant, as the hub sees it (``signaling.Connection`` implements this)."""
+
+    id: str
+    role: str
+    name: str
+    audio: bool
+    video: bool
+    identified: str | None
+
+    def send(self, text: str) -> None: ...
+
+    def info(self) -> protocol.PeerInfo: ...
+
+
+@dataclass
+class Waiter:
+    peer: Peer
+    participant_id: int
+    since: dt.datetime
+
+
+@dataclass
+class LiveRoom:
+    db_id: int
+    public_id: str
+    host_id: int
+    state: RoomState
+    starts_at: dt.datetime | None
+    in_call: dict[str, Peer] = field(default_factory=dict)
+    waiting: dict[str, Waiter] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0  # connections holding this room; it is forgotten when none do
+    pause: protocol.PauseInfo | None = None  # set while the consultation is paused
+
+    @property
+    def locked(self) -> bool:
+        return self.state is RoomState.locked
+
+    def broadcast(self, text: str, *, skip: str | None = None) -> None:
+        for peer_id, peer in list(self.in_call.items()):
+            if peer_id != skip:
+                peer.send(text)
+
+    def summary(self) -> str:
+        return protocol.dump("room", id=self.public_id, locked=self.locked, state=self.state.value)
+
+    def waiting_info(self, waiter: Waiter) -> protocol.WaitingInfo:
+        return protocol.WaitingInfo(room=self.public_id, id=waiter.peer.id, name=waiter.peer.name,
+                                    kind=waiter.peer.role, since=waiter.since.isoformat(),
+                                    starts_at=self.starts_at.isoformat() if self.starts_at else None)
+
+
+class Hub:
+    """Every room that has someone connected on this node, and the hosts' dashboards.
+
+    Rooms are held while a connection uses them (:meth:`hold` / :meth:`release`), so two
+    connections to one room always share one :class:`LiveRoom`.
+    """
+
+    def __init__(self, database: Database, *, auto_lock: bool = True, max_participants: int = 5,
+                 ice: Callable[[str], dict[str, object]] | None = None,
+                 on_admit: Callable[[float], None] | None = None) -> None:
+        self.database = database
+        self.auto_lock = auto_lock
+        self.max_participants = max_participants
+        # The RTCConfiguration (ICE servers, TURN credentials) for a peer id; handed out on admission only.
+        self.ice = ice or (lambda _peer_id: {})
+        # Told how many seconds each guest a clinician admits had waited since knocking (for /metrics).
+        self.on_admit = on_admit or (lambda _seconds: None)
+        self.rooms: dict[str, LiveRoom] = {}
+        self.dashboards: dict[int, set[Peer]] = {}
+
+    async def hold(self, public_id: str) -> LiveRoom:
+        live = self.rooms.get(public_id)
+        if live is None:
+            loaded = await asyncio.to_thread(self._load, public_id)
+            live = self.rooms.setdefault(public_id, loaded)
+        live.users += 1
+        return live
+
+    def release(self, room: LiveRoom) -> None:
+        room.users -= 1
+        if room.users <= 0 and not room.in_call and not room.waiting:
+            if self.rooms.get(room.public_id) is room:
+                del self.rooms[room.public_id]
+
+    def _load(self, public_id: str) -> LiveRoom:
+        with self.database.session() as session:
+            room = session.scalar(select(Room).where(Room.public_id == public_id))
+            if room is None:
+                raise NotFound("no such room", code="unknown_room")
+            starts_at = room.appointment.starts_at if room.appointment else None
+            live = LiveRoom(room.id, room.public_id, room.host_id, room.state, starts_at)
+            if room.paused_at is not None:  # paused before everyone left, or before a restart
+                names = {f"s{room.host_id}": room.host.full_name,
+                         **{guest.public_id: guest.display_name for guest in room.participants}}
+                live.pause = protocol.PauseInfo(by=room.paused_by or "", name=names.get(room.paused_by or "", ""),
+                                                reason=room.pause_reason)  # type: ignore[arg-type]
+            return live
+
+    async def host_room(self, staff_id: int, public_id: str) -> LiveRoom:
+        """The room ``public_id``, held for its host; the caller releases it."""
+        room = await self.hold(public_id)
+        if room.host_id != staff_id:
+            self.release(room)
+            raise Forbidden("only this consultation's clinician can do that", code="not_host")
+        if room.state is RoomState.ended:
+            self.release(room)
+            raise Conflict("the consultation has ended", code="room_ended")
+        return room
+
+    # dashboards ---------------------------------------------------------------------------------
+
+    def watch(self, staff_id: int, peer: Peer) -> None:
+        self.dashboards.setdefault(staff_id, set()).add(peer)
+        peer.send(self.lobby(staff_id))
+
+    def unwatch(self, staff_id: int, peer: Peer) -> None:
+        self.dashboards.get(staff_id, set()).discard(peer)
+
+    def lobby(self, staff_id: int) -> str:
+        waiting = [room.waiting_info(waiter) for room in self.rooms.values() if room.host_id == staff_id
+                   for waiter in room.waiting.values()]
+        return protocol.dump("lobby", waiting=waiting)
+
+    def _tell_host(self, room: LiveRoom, text: str | None = None) -> None:
+        for peer in self.dashboards.get(room.host_id, ()):
+            if text:
+                peer.send(text)
+            peer.send(self.lobby(room.host_id))
+
+    # guests -------------------------------------------------------------------------------------
+
+    async def knock(self, room: LiveRoom, guest: Peer, participant_id: int, name: str) -> None:
+        """The guest asks to come in. Someone who was in this call comes straight back while the
+        room is unlocked and the clinician is there; everyone else waits to be admitted."""
+        name = " ".join(name.split())
+        if not name:
+            raise ProtocolError("enter your full name", code="name_required")
+        async with room.lock:
+            if room.state is RoomState.ended:
+                raise Conflict("the consultation has ended", code="room_ended")
+            if guest.id in room.waiting or guest.id in room.in_call:
+                raise Conflict("already knocked", code="already_knocked")
+            previous = await asyncio.to_thread(knock_participant, self.database, participant_id, name)
+            guest.name = name
+            waiter = Waiter(guest, participant_id, utcnow())
+            room.waiting[guest.id] = waiter
+            host_present = any(peer.role == "host" for peer in room.in_call.values())
+            if room.state is RoomState.open and previous in (P.left, P.admitted) and host_present:
+                await self._admit_locked(room, waiter, actor="system")
+                return
+        guest.send(protocol.dump("waiting"))
+        self._tell_host(room, protocol.dump("knock", room=room.public_id, participant=room.waiting_info(waiter)))
+
+    async def guest_gone(self, room: LiveRoom, guest: Peer, participant_id: int) -> None:
+        """The guest's connection closed or they pressed Leave."""
+        async with room.lock:
+            waiter = room.waiting.get(guest.id)
+            if waiter is not None and waiter.peer is guest:
+                del room.waiting[guest.id]
+                await asyncio.to_thread(move_participant, self.database, participant_id, P.invited,
+                                        actor=f"participant:{guest.id}", action="leave")
+                self._tell_host(room)
+            elif room.in_call.get(guest.id) is guest:
+                del room.in_call[guest.id]
+                await asyncio.to_thread(move_participant, self.database, participant_id, P.left,
+                                        actor=f"participant:{guest.id}", action="leave")
+                room.broadcast(protocol.dump("left", participant=guest.id))
+
+    # host actions -------------------------------------------------------------------------------
+
+    async def enter(self, room: LiveRoom, host: Peer) -> None:
+        async with room.lock:
+            self._enter_locked(room, host)
+
+    def _enter_locked(self, room: LiveRoom, host: Peer) -> None:
+        current = room.in_call.get(host.id)
+        if current is host:
+            return
+        if current is not None:  # the same clinician from another tab takes over
+            current.send(protocol.dump("error", code="replaced", message="opened in another window"))
+            room.in_call.pop(host.id)
+            room.broadcast(protocol.dump("left", participant=host.id))
+        others = [peer.info() for peer in room.in_call.values()]
+        room.in_call[host.id] = host
+        host.send(protocol.dump("admitted", room=room.public_id, locked=room.locked, participants=others,
+                                ice=self.ice(host.id), paused=room.pause))
+        room.broadcast(protocol.dump("joined", participant=host.info()), skip=host.id)
+
+    async def admit(self, room: LiveRoom, host: Peer, guest_id: str) -> None:
+        async with room.lock:
+            waiter = room.waiting.get(guest_id)
+            if waiter is None:
+                raise NotFound("that person is no longer waiting", code="not_waiting")
+            if len(room.in_call) + 1 + (host.id not in room.in_call) > self.max_participants:
+                raise Conflict(f"at most {self.max_participants} people can be in a call", code="room_full")
+            if self.auto_lock and room.state is RoomState.open:
+                await asyncio.to_thread(move_room, self.database, room.db_id, RoomState.locked,
+                                        actor=f"staff:{room.host_id}", action="lock")
+                room.state = RoomState.locked
+                room.broadcast(room.summary())
+            self._enter_locked(room, host)
+            await self._admit_locked(room, waiter, actor=f"staff:{room.host_id}")
+        self.on_admit((utcnow() - waiter.since).total_seconds())
+
+    async def _admit_locked(self, room: LiveRoom, waiter: Waiter, *, actor: str) -> None:
+        guest = waiter.peer
+        await asyncio.to_thread(move_participant, self.database, waiter.participant_id, P.admitted,
+                                actor=actor, action="admit")
+        del room.waiting[guest.id]
+        others = [peer.info() for peer in room.in_call.values()]
+        room.in_call[guest.id] = guest
+        guest.send(protocol.dump("admitted", room=room.public_id, locked=room.locked, participants=others,
+                                 ice=self.ice(guest.id), paused=room.pause))
+        room.broadcast(protocol.dump("joined", participant=guest.info()), skip=guest.id)
+        self._tell_host(room)
+
+    async def deny(self, room: LiveRoom, guest_id: str) -> None:
+        async with room.lock:
+            waiter = room.waiting.pop(guest_id, None)
+            if waiter is None:
+                raise NotFound("that person is no longer waiting", code="not_waiting")
+            await asyncio.to_thread(move_participant, self.database, waiter.participant_id, P.denied,
+                                    actor=f"staff:{room.host_id}", action="deny")
+        waiter.peer.send(protocol.dump("denied"))
+        self._tell_host(room)
+
+    async def set_locked(self, room: LiveRoom, locked: bool) -> None:
+        target = RoomState.locked if locked else RoomState.open
+        async with room.lock:
+            await asyncio.to_thread(move_room, self.database, room.db_id, target, actor=f"staff:{room.host_id}",
+                                    action="lock" if locked else "unlock")
+            room.state = target
+            room.broadcast(room.summary())
+
+    async def end(self, room: LiveRoom) -> None:
+        async with room.lock:
+            await asyncio.to_thread(move_room, self.database, room.db_id, RoomState.ended,
+                                    actor=f"staff:{room.host_id}", action="end")
+            room.state = RoomState.ended
+            message = protocol.dump("ended", reason="host_ended")
+            for peer in [*room.in_call.values(), *(waiter.peer for waiter in room.waiting.values())]:
+                peer.send(message)
+            room.in_call.clear()
+            room.waiting.clear()
+        self._tell_host(room)
+
+    async def host_gone(self, room: LiveRoom, host: Peer) -> None:
+        async with room.lock:
+            if room.in_call.get(host.id) is host:
+                del room.in_call[host.id]
+                room.broadcast(protocol.dump("left", participant=host.id))
+
+    # in the call: privacy pause and identity checks ----------------------------------------------
+
+    async def pause(self, room: LiveRoom, peer: Peer, reason: str | None) -> None:
+        """Anyone in the call stops everyone's sound and picture: someone came into their room."""
+        async with room.lock:
+            _check_in_call(room, peer, "pause it")
+            pause = protocol.PauseInfo(by=peer.id, name=peer.name, reason=reason)  # type: ignore[arg-type]
+            await asyncio.to_thread(set_paused, self.database, room.db_id, pause, actor=_actor(room, peer))
+            room.pause = pause
+            room.broadcast(protocol.dump("paused", **pause.model_dump()))
+
+    async def resume(self, room: LiveRoom, host: Peer) -> None:
+        """The clinician lets sound and picture flow again; each participant's own choices return."""
+        async with room.lock:
+            _check_in_call(room, host, "resume it")
+            await asyncio.to_thread(set_paused, self.database, room.db_id, None, actor=_actor(room, host))
+            room.pause = None
+            room.broadcast(protocol.dump("resumed", by=host.id))
+
+    async def identify(self, room: LiveRoom, host: Peer, participant: str, method: str, note: str) -> None:
+        """The clinician records how ``participant``'s identity was established; everyone sees the badge."""
+        async with room.lock:
+            _check_in_call(room, host, "check identities")
+            target = room.in_call.get(participant)
+            if target is None or participant == host.id:
+                raise NotFound("that participant is not in the call", code="unknown_peer")
+            chosen = await asyncio.to_thread(identity.record_check, self.database, room.db_id, participant, method,
+                                             note, staff_id=room.host_id)
+            target.identified = chosen.value
+            room.broadcast(protocol.dump("updated", participant=target.info()))
+
+    async def request_id(self, room: LiveRoom, guest: Peer) -> None:
+        """A guest asks the clinician to show their ID: the clinician in the call is told."""
+        _check_in_call(room, guest, "ask for ID")
+        hosts = [peer for peer in room.in_call.values() if peer.role == "host"]
+        if not hosts:
+            raise Conflict("the clinician is not in the call", code="host_absent")
+        await asyncio.to_thread(record_event, self.database, f"participant:{guest.id}", "id_requested",
+                                room_id=room.db_id)
+        for host in hosts:
+            host.send(protocol.dump("id_requested", participant=guest.id))
+
+    def relay(self, room: LiveRoom, sender: Peer, message: protocol.Signal) -> None:
+        """Pass an offer, answer or candidate between two people who are both in the call."""
+        if room.in_call.get(sender.id) is not sender:
+            raise Forbidden("only people in the call can signal", code="not_in_call")
+        target = room.in_call.get(message.to)
+        if target is None or message.to == sender.id:
+            raise NotFound("that participant is not in the call", code="unknown_peer")
+        body: dict[str, object] = {"from": sender.id}
+        if message.description is not None:
+            body["description"] = message.description
+        if message.candidate is not None:
+            body["candidate"] = message.candidate
+        target.send(protocol.dump("signal", **body))
+
+
+def _check_in_call(room: LiveRoom, peer: Peer, doing: str) -> None:
+    if room.in_call.get(peer.id) is not peer:
+        raise Forbidden(f"only people in the call can {doing}", code="not_in_call")
+
+
+def _actor(room: LiveRoom, peer: Peer) -> str:
+    """The audit trail's name for someone in the call."""
+    return f"staff:{room.host_id}" if peer.role == "host" else f"participant:{peer.id}"
