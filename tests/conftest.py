@@ -80,8 +80,10 @@ def database(database_url: str) -> Iterator[Database]:
 def make_settings(tmp_path: Path, database_url: str = "", **overrides: object) -> Settings:
     # The tests book from an hour to days ahead and expect the link to work: the window opens a month
     # early here. tests/test_joining.py checks the real window with explicit settings.
+    # A dropped socket keeps its place in the call for a moment only, so closing a test's socket
+    # ends its part soon; tests/test_reconnect.py sets the grace it needs.
     settings = Settings(data_dir=tmp_path, database_url=database_url, outbox_interval=0.2,
-                        link_opens_minutes=31 * 24 * 60)
+                        link_opens_minutes=31 * 24 * 60, reconnect_grace=0.3)
     return replace(settings, **overrides)  # type: ignore[arg-type]
 
 

@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app.state.hub = Hub(database, auto_lock=settings.auto_lock, max_participants=settings.max_participants,
                         ice=lambda peer_id: {"iceServers": turn.ice_servers(settings, peer_id),
                                              "iceTransportPolicy": settings.ice_transport_policy},
-                        on_admit=app.state.metrics.knock_to_admit.observe)
+                        on_admit=app.state.metrics.knock_to_admit.observe, grace=settings.reconnect_grace)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(Compression)
 

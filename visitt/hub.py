@@ -62,6 +62,8 @@ class LiveRoom:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     users: int = 0  # connections holding this room; it is forgotten when none do
     pause: protocol.PauseInfo | None = None  # set while the consultation is paused
+    # People in the call whose socket dropped: they keep their place until the timer runs out.
+    away: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
 
     @property
     def locked(self) -> bool:
@@ -90,8 +92,9 @@ class Hub:
 
     def __init__(self, database: Database, *, auto_lock: bool = True, max_participants: int = 5,
                  ice: Callable[[str], dict[str, object]] | None = None,
-                 on_admit: Callable[[float], None] | None = None) -> None:
+                 on_admit: Callable[[float], None] | None = None, grace: float = 60.0) -> None:
         self.database = database
+        self.grace = grace  # seconds a dropped participant keeps their place in the call
         self.auto_lock = auto_lock
         self.max_participants = max_participants
         # The RTCConfiguration (ICE servers, TURN credentials) for a peer id; handed out on admission only.
@@ -111,6 +114,9 @@ class Hub:
 
     def release(self, room: LiveRoom) -> None:
         room.users -= 1
+        self._forget_if_idle(room)
+
+    def _forget_if_idle(self, room: LiveRoom) -> None:
         if room.users <= 0 and not room.in_call and not room.waiting:
             if self.rooms.get(room.public_id) is room:
                 del self.rooms[room.public_id]
@@ -209,14 +215,15 @@ class Hub:
         current = room.in_call.get(host.id)
         if current is host:
             return
+        if current is not None and host.id in room.away:  # the clinician's dropped socket, back again
+            self._take_place(room, current, host)
+            return
         if current is not None:  # the same clinician from another tab takes over
             current.send(protocol.dump("error", code="replaced", message="opened in another window"))
             room.in_call.pop(host.id)
             room.broadcast(protocol.dump("left", participant=host.id))
-        others = [peer.info() for peer in room.in_call.values()]
         room.in_call[host.id] = host
-        host.send(protocol.dump("admitted", room=room.public_id, locked=room.locked, participants=others,
-                                ice=self.ice(host.id), paused=room.pause))
+        self._send_admitted(room, host)
         room.broadcast(protocol.dump("joined", participant=host.info()), skip=host.id)
 
     async def admit(self, room: LiveRoom, host: Peer, guest_id: str) -> None:
@@ -240,10 +247,8 @@ class Hub:
         await asyncio.to_thread(move_participant, self.database, waiter.participant_id, P.admitted,
                                 actor=actor, action="admit")
         del room.waiting[guest.id]
-        others = [peer.info() for peer in room.in_call.values()]
         room.in_call[guest.id] = guest
-        guest.send(protocol.dump("admitted", room=room.public_id, locked=room.locked, participants=others,
-                                 ice=self.ice(guest.id), paused=room.pause))
+        self._send_admitted(room, guest)
         room.broadcast(protocol.dump("joined", participant=guest.info()), skip=guest.id)
         self._tell_host(room)
 
@@ -275,6 +280,9 @@ class Hub:
                 peer.send(message)
             room.in_call.clear()
             room.waiting.clear()
+            for handle in room.away.values():
+                handle.cancel()
+            room.away.clear()
         self._tell_host(room)
 
     async def host_gone(self, room: LiveRoom, host: Peer) -> None:
@@ -282,6 +290,76 @@ class Hub:
             if room.in_call.get(host.id) is host:
                 del room.in_call[host.id]
                 room.broadcast(protocol.dump("left", participant=host.id))
+
+    # dropped sockets and coming back -----------------------------------------------------------
+
+    async def dropped(self, room: LiveRoom, peer: Peer, participant_id: int | None) -> None:
+        """A socket closed without Leave. Someone in the call keeps their place for ``grace``
+        seconds, and the others are told they are reconnecting; a waiting guest simply stops
+        waiting (their page knocks again when it is back)."""
+        async with room.lock:
+            if room.in_call.get(peer.id) is peer and room.state is not RoomState.ended:
+                loop = asyncio.get_running_loop()
+                room.away[peer.id] = loop.call_later(
+                    self.grace, lambda: asyncio.ensure_future(self._grace_over(room, peer, participant_id)))
+                room.broadcast(protocol.dump("away", participant=peer.id), skip=peer.id)
+                return
+        if participant_id is not None:
+            await self.guest_gone(room, peer, participant_id)
+
+    async def _grace_over(self, room: LiveRoom, peer: Peer, participant_id: int | None) -> None:
+        async with room.lock:
+            room.away.pop(peer.id, None)
+            if room.in_call.get(peer.id) is not peer:
+                return  # came back in time
+            del room.in_call[peer.id]
+            if participant_id is not None:
+                await asyncio.to_thread(move_participant, self.database, participant_id, P.left, actor="system",
+                                        action="leave")
+            room.broadcast(protocol.dump("left", participant=peer.id))
+            self._forget_if_idle(room)
+
+    async def rejoin(self, room: LiveRoom, guest: Peer, *, was_admitted: bool) -> None:
+        """A guest whose socket dropped takes their place in the call again, without knocking.
+
+        ``was_admitted``: the database still says admitted, which is what a node that restarted
+        (or died) leaves behind; then the place is given back even with no live record of it.
+        """
+        async with room.lock:
+            if room.state is RoomState.ended:
+                raise Conflict("the consultation has ended", code="room_ended")
+            current = room.in_call.get(guest.id)
+            if current is guest:
+                return
+            if current is not None:
+                self._take_place(room, current, guest)
+                return
+            if not was_admitted:
+                raise Conflict("your place in the call has lapsed; knock again", code="not_resumable")
+            await asyncio.to_thread(record_event, self.database, "system", "admit", room_id=room.db_id,
+                                    subject=f"participant:{guest.id}")
+            room.in_call[guest.id] = guest
+            self._send_admitted(room, guest, resumed=True)
+            room.broadcast(protocol.dump("back", participant=guest.info()), skip=guest.id)
+
+    def _take_place(self, room: LiveRoom, old: Peer, new: Peer) -> None:
+        """``new`` is the same person as ``old`` on a new socket: swap them, quietly for the others."""
+        handle = room.away.pop(new.id, None)
+        if handle is not None:
+            handle.cancel()
+        else:  # the old socket is still open: the same link or sign-in in another window
+            old.send(protocol.dump("error", code="replaced", message="opened in another window"))
+        new.name, new.audio, new.video = old.name, old.audio, old.video
+        if hasattr(old, "identified"):
+            new.identified = old.identified  # type: ignore[attr-defined]
+        room.in_call[new.id] = new
+        self._send_admitted(room, new, resumed=True)
+        room.broadcast(protocol.dump("back", participant=new.info()), skip=new.id)
+
+    def _send_admitted(self, room: LiveRoom, peer: Peer, *, resumed: bool = False) -> None:
+        others = [other.info() for other_id, other in room.in_call.items() if other_id != peer.id]
+        peer.send(protocol.dump("admitted", room=room.public_id, locked=room.locked, participants=others,
+                                ice=self.ice(peer.id), paused=room.pause, resumed=resumed))
 
     # in the call: privacy pause and identity checks ----------------------------------------------
 

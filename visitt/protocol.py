@@ -89,6 +89,12 @@ class Leave(_Message):
     type: Literal["leave"]
 
 
+class Rejoin(_Message):
+    """A guest whose socket dropped, on a new socket: take my place in the call again."""
+
+    type: Literal["rejoin"]
+
+
 class Media(_Message):
     type: Literal["media"]
     audio: bool
@@ -171,7 +177,7 @@ class Chat(_Message):
 
 
 ClientMessage = Annotated[
-    Union[Hello, Ping, Pong, Knock, Enter, Admit, Deny, Lock, Unlock, End, Leave, Media, Pause, Resume, Identify,
+    Union[Hello, Ping, Pong, Knock, Rejoin, Enter, Admit, Deny, Lock, Unlock, End, Leave, Media, Pause, Resume, Identify,
           RequestId, Signal, Chat],
     Field(discriminator="type"),
 ]

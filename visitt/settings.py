@@ -67,6 +67,7 @@ class Settings:
     sveve_base_url: str = "https://sveve.no"
     webhook_secret: str = ""
     reminder_days: int = 3
+    reconnect_grace: float = 60.0
     quiet_hours: tuple[int, int] = (21, 8)
     link_opens_minutes: int = 30
     link_closes_hours: float = 4.0

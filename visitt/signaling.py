@@ -282,6 +282,8 @@ async def guest_endpoint(websocket: WebSocket) -> None:
         elif isinstance(message, protocol.Knock):
             await asyncio.to_thread(check_knock, app.state.database, record.participant_id, settings)
             await hub.knock(room, connection, record.participant_id, message.name)
+        elif isinstance(message, protocol.Rejoin):
+            await hub.rejoin(room, connection, was_admitted=record.state is ParticipantState.admitted)
         elif isinstance(message, protocol.Leave):
             await hub.guest_gone(room, connection, record.participant_id)
             connection.send(protocol.dump("bye"))
@@ -300,7 +302,7 @@ async def guest_endpoint(websocket: WebSocket) -> None:
 
     async def on_close() -> None:
         try:
-            await hub.guest_gone(room, connection, record.participant_id)
+            await hub.dropped(room, connection, record.participant_id)
         finally:
             hub.release(room)
 
@@ -328,8 +330,8 @@ async def staff_endpoint(websocket: WebSocket) -> None:
                                           role="host", name=connection.name, state="ready"))
             hub.watch(identity.staff_id, connection)
             return
-        if isinstance(message, protocol.Knock):
-            raise ProtocolError("staff do not knock", code="not_allowed")
+        if isinstance(message, (protocol.Knock, protocol.Rejoin)):
+            raise ProtocolError("staff do not knock; they enter", code="not_allowed")
         if isinstance(message, protocol.RequestId):
             raise ProtocolError("only a guest asks the clinician for ID", code="not_allowed")
         if isinstance(message, (protocol.Leave, protocol.Media, protocol.Signal, protocol.Pause, protocol.Resume,
@@ -385,7 +387,7 @@ async def staff_endpoint(websocket: WebSocket) -> None:
         if current:
             room = current.pop()
             try:
-                await hub.host_gone(room, connection)
+                await hub.dropped(room, connection, None)
             finally:
                 hub.release(room)
 
