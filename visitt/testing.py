@@ -5,11 +5,14 @@ The SMS backend writes to ``<data dir>/sms.jsonl`` so a test can read what a pat
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import uvicorn
 
@@ -17,6 +20,8 @@ from . import accounts, demo
 from .app import create_app
 from .outbox import FileBackend
 from .settings import Settings
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -36,7 +41,8 @@ class LiveServer:
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False,
                                 ws_max_size=1 << 20, forwarded_allow_ips=self.settings.trusted_proxies)
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 20
         while not self._server.started:
@@ -51,6 +57,18 @@ class LiveServer:
             demo.seed(session)
             self.token = accounts.create_api_token(session, demo.PEOPLE[0][0])
         return self
+
+    def _run(self) -> None:
+        assert self._server is not None
+        try:
+            self.loop.run_until_complete(self._server.serve())
+        finally:
+            self.loop.run_until_complete(self.loop.shutdown_default_executor())
+            self.loop.close()
+
+    def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
+        """Run ``coroutine`` on the server's own event loop (e.g. to close a socket from the server side)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
     def stop(self) -> None:
         if self._server is not None:

@@ -67,6 +67,12 @@ export class Call extends EventTarget {
     };
     pc.onconnectionstatechange = () => {
       this.dispatchEvent(new CustomEvent("peerstate", { detail: { id, state: pc.connectionState } }));
+      // A network change (Wi-Fi to 4G) breaks the path: look for a new one. "disconnected" often
+      // heals by itself, so it gets a moment first.
+      if (pc.connectionState === "failed") this.restart(id);
+      if (pc.connectionState === "disconnected") {
+        setTimeout(() => { if (pc.connectionState === "disconnected") this.restart(id); }, 2000);
+      }
     };
     for (const track of this.local.getTracks()) {
       const sender = pc.addTrack(track, this.local);
@@ -104,6 +110,31 @@ export class Call extends EventTarget {
       }
     } catch (error) {
       this.report("signal", from, error);
+    }
+  }
+
+  /**
+   * After a dropped signaling socket: connect to anyone not connected yet, and restart ICE where
+   * the media path is gone (an offer may have been lost while the socket was down).
+   * @param {string[]} ids
+   */
+  recover(ids) {
+    for (const id of ids) {
+      const peer = this.peers.get(id);
+      if (!peer) this.connect(id);
+      else if (!["connected", "connecting"].includes(peer.pc.connectionState)) this.restart(id);
+    }
+  }
+
+  /** @param {string} id */
+  async restart(id) {
+    const peer = this.peers.get(id);
+    if (!peer || peer.pc.signalingState === "closed") return;
+    try {
+      if (peer.pc.signalingState === "have-local-offer") await peer.pc.setLocalDescription({ type: "rollback" });
+      peer.pc.restartIce();  // fires negotiationneeded: a new offer with fresh ICE credentials
+    } catch (error) {
+      this.report("restart", id, error);
     }
   }
 

@@ -83,7 +83,8 @@ async function admit(/** @type {string} */ roomId, /** @type {string} */ id) {
 }
 
 function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
-  if (call && room !== message.room) closeCall();  // moved to another consultation
+  // Moved to another consultation, or came back too late to keep the place: start afresh.
+  if (call && (room !== message.room || !message.resumed)) closeCall();
   room = message.room;
   $("call").hidden = false;
   setLocked(message.locked);
@@ -105,8 +106,9 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
     tiles.ensure(peer.id, peer.name);
     tiles.mark(peer.id, peer);
     checks.mark(peer);
-    call.connect(peer.id);
   }
+  if (message.resumed) call.recover(message.participants.map((peer) => peer.id));
+  else for (const peer of message.participants) call.connect(peer.id);
   say(strings.in_call);
 }
 
@@ -154,6 +156,18 @@ signaling.on("left", ({ participant }) => {
   checks.remove(participant);
   say(strings.left.replace("{name}", names.get(participant) || ""));
 });
+signaling.on("away", ({ participant }) => {
+  tiles.away(participant, true);
+  say(strings.peer_reconnecting.replace("{name}", names.get(participant) || ""));
+});
+signaling.on("back", ({ participant }) => {
+  tiles.away(participant.id, false);
+  tiles.mark(participant.id, participant);
+  call?.recover([participant.id]);
+  say(strings.in_call);
+});
+signaling.on("reconnecting", () => { if (room) say(strings.reconnecting); });
+signaling.on("welcome", () => { if (room) signaling.send({ type: "enter", room }); });  // back: take the place again
 signaling.on("room", ({ locked }) => setLocked(locked));
 signaling.on("id_requested", ({ participant }) => checks.requested(names.get(participant) || ""));
 signaling.on("ended", () => stopCall(strings.ended));

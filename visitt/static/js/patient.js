@@ -18,6 +18,8 @@ const socketPath = `/ws${location.pathname}`;
 /** @type {Signaling | null} */ let signaling = null;
 let stopMeter = () => {};
 let finished = false;
+let phase = "lobby";  // lobby → waiting → call; what to ask for when the socket comes back
+let knockName = "";
 const tiles = new Tiles($("tiles"), { photo_id: strings.id_photo_id, known: strings.id_known, other: strings.id_other });
 const pause = new PauseControl(strings);
 const chat = new ChatPanel($("chat"), strings);
@@ -66,6 +68,17 @@ function finish(/** @type {string} */ text) {
 }
 
 function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** @type {string} */ selfId) {
+  if (call && message.resumed) {  // back after a dropped socket: the media never stopped
+    for (const peer of message.participants) {
+      tiles.ensure(peer.id, peer.name);
+      tiles.mark(peer.id, peer);
+    }
+    call.recover(message.participants.map((peer) => peer.id));
+    $("call-status").textContent = strings.in_call;
+    return;
+  }
+  if (call) leaveCall();  // the place in the call had lapsed: this is a new admission
+  phase = "call";
   stopMeter();
   show("call");
   tiles.ensure(selfId, $("you").textContent, { self: true });
@@ -87,9 +100,18 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
   $("call-status").textContent = strings.in_call;
 }
 
+function leaveCall() {
+  pause.stop();
+  call?.close();
+  call = null;
+  tiles.clear();
+  chat.stop();
+}
+
 $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) => {
   event.preventDefault();
   const name = $("name").value.trim().replace(/\s+/g, " ");
+  knockName = name;
   $("name-error").textContent = name ? "" : strings.name_required;
   if (!name) { $("name").focus(); return; }
   if (!stream) { await startDevices(); if (!stream) return; }
@@ -98,6 +120,7 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
   signaling = new Signaling(socketPath);
   let selfId = "";
   signaling.on("waiting", () => {
+    phase = "waiting";
     $("knock-form").hidden = true;
     $("status").textContent = strings.waiting;
   });
@@ -108,10 +131,35 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
   });
   signaling.on("updated", ({ participant }) => tiles.mark(participant.id, participant));
   signaling.on("left", ({ participant }) => { call?.remove(participant); tiles.remove(participant); });
+  signaling.on("away", ({ participant }) => {
+    tiles.away(participant, true);
+    $("call-status").textContent = participant.startsWith("s") ? strings.host_reconnecting : strings.reconnecting;
+  });
+  signaling.on("back", ({ participant }) => {
+    tiles.away(participant.id, false);
+    tiles.mark(participant.id, participant);
+    call?.recover([participant.id]);
+    $("call-status").textContent = strings.in_call;
+  });
+  signaling.on("reconnecting", () => {
+    $(phase === "call" ? "call-status" : "status").textContent = strings.reconnecting;
+  });
+  signaling.on("welcome", () => {  // the socket is back: take up where we were
+    if (phase === "call") signaling?.send({ type: "rejoin" });
+    else if (phase === "waiting") signaling?.send({ type: "knock", name: knockName });
+  });
   signaling.on("denied", () => finish(strings.denied));
   signaling.on("ended", () => finish(strings.ended));
   signaling.on("error", ({ code, message }) => {
     if (code === "host_absent") { $("call-status").textContent = strings.host_absent; return; }
+    if (code === "not_resumable") {  // too long away: back to the waiting room, knocking again
+      leaveCall();
+      phase = "waiting";
+      show("lobby");
+      $("status").textContent = strings.waiting;
+      signaling?.send({ type: "knock", name: knockName });
+      return;
+    }
     if (chat.failed(code)) return;
     // outside the link's window: the page, loaded again, says when to come back or whom to call
     if (code === "too_early" || code === "too_late") { finished = true; location.reload(); return; }
@@ -123,6 +171,7 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
     const welcome = await signaling.connect();
     selfId = welcome.id;
     if (welcome.state === "ended") { finish(strings.ended); return; }
+    phase = "waiting";
     signaling.send({ type: "knock", name });
   } catch {
     if (!finished) finish(strings.connection_lost);

@@ -16,6 +16,7 @@ export const CHAT_MAX = 500;
  * @typedef {{type: "deny", room: string, participant: string}} Deny     host only
  * @typedef {{type: "lock" | "unlock" | "end", room: string}} RoomAction host only
  * @typedef {{type: "leave"}} Leave
+ * @typedef {{type: "rejoin"}} Rejoin                               guests only, after a dropped socket
  * @typedef {{type: "media", audio: boolean, video: boolean}} Media
  * @typedef {"someone_entered" | "other"} PauseReason
  * @typedef {"photo_id" | "known" | "other"} IdMethod
@@ -28,7 +29,7 @@ export const CHAT_MAX = 500;
  * @typedef {{type: "signal", to: string, description?: Description, candidate?: Candidate}} SignalOut
  * @typedef {"cant_hear" | "cant_see" | "turn_on_microphone" | "turn_on_camera" | "one_moment"} Phrase
  * @typedef {{type: "chat", text: string} | {type: "chat", phrase: Phrase}} ChatOut   text: 1-500 characters
- * @typedef {Hello | Heartbeat | Knock | Enter | Admit | Deny | RoomAction | Leave | Media | PauseOut | Resume | Identify | RequestId | SignalOut | ChatOut} ClientMessage
+ * @typedef {Hello | Heartbeat | Knock | Rejoin | Enter | Admit | Deny | RoomAction | Leave | Media | PauseOut | Resume | Identify | RequestId | SignalOut | ChatOut} ClientMessage
  *
  * Server to client.
  * @typedef {{id: string, name: string, role: "host" | "patient", audio: boolean, video: boolean, identified: IdMethod | null}} PeerInfo
@@ -38,10 +39,12 @@ export const CHAT_MAX = 500;
  * @typedef {{type: "waiting"}} Waiting
  * @typedef {{type: "lobby", waiting: WaitingInfo[]}} Lobby                 host only
  * @typedef {{type: "knock", room: string, participant: WaitingInfo}} KnockNotice host only
- * @typedef {{type: "admitted", room: string, locked: boolean, participants: PeerInfo[], ice: RTCConfiguration, paused: PauseInfo | null}} Admitted
+ * @typedef {{type: "admitted", room: string, locked: boolean, participants: PeerInfo[], ice: RTCConfiguration, paused: PauseInfo | null, resumed: boolean}} Admitted
  * @typedef {{type: "denied"}} Denied
  * @typedef {{type: "joined" | "updated", participant: PeerInfo}} PeerChange
  * @typedef {{type: "left", participant: string}} Left
+ * @typedef {{type: "away", participant: string}} Away              someone's socket dropped; they keep their place for a while
+ * @typedef {{type: "back", participant: PeerInfo}} Back            ... and they are back
  * @typedef {{type: "room", id: string, locked: boolean, state: string}} RoomInfo
  * @typedef {{type: "ended", reason: string}} Ended
  * @typedef {{type: "paused"} & PauseInfo} Paused
@@ -51,12 +54,15 @@ export const CHAT_MAX = 500;
  * @typedef {{type: "chat", from: string, name: string, text?: string, phrase?: Phrase, at: string}} ChatIn
  * @typedef {{type: "error", code: string, message: string}} ErrorMessage
  * @typedef {{type: "bye"}} Bye
- * @typedef {Welcome | Waiting | Lobby | KnockNotice | Admitted | Denied | PeerChange | Left | RoomInfo | Ended | Paused | Resumed | IdRequested | SignalIn | ChatIn | ErrorMessage | Bye | Heartbeat} ServerMessage
+ * @typedef {Welcome | Waiting | Lobby | KnockNotice | Admitted | Denied | PeerChange | Left | Away | Back | RoomInfo | Ended | Paused | Resumed | IdRequested | SignalIn | ChatIn | ErrorMessage | Bye | Heartbeat} ServerMessage
  */
 
 /**
- * One WebSocket to the signaling server. Every server message is dispatched as an event named
- * after its `type`, with the message as `detail`; `close` fires when the socket is gone.
+ * One WebSocket to the signaling server, reopened by itself when it drops. Every server message is
+ * dispatched as an event named after its `type`, with the message as `detail`. Besides those:
+ * `reconnecting` when the socket dropped and a new one is being tried (every `welcome` after the
+ * first means it is back), and `close` when it is gone for good: refused (1008), closed by
+ * this page, or not back within `giveUpAfter` ms.
  */
 export class Signaling extends EventTarget {
   /** @param {string} path e.g. "/ws/staff" */
@@ -66,9 +72,13 @@ export class Signaling extends EventTarget {
     this.url.protocol = this.url.protocol === "https:" ? "wss:" : "ws:";
     /** @type {WebSocket | null} */
     this.socket = null;
+    this.stopped = false;
+    this.attempts = 0;
+    /** @type {number | null} */ this.downSince = null;
+    this.giveUpAfter = 90_000;
   }
 
-  /** @returns {Promise<Welcome>} */
+  /** Open the socket; resolves with the first `welcome`. @returns {Promise<Welcome>} */
   connect() {
     return new Promise((resolve, reject) => {
       const socket = new WebSocket(this.url);
@@ -78,14 +88,30 @@ export class Signaling extends EventTarget {
         /** @type {ServerMessage} */
         const message = JSON.parse(event.data);
         if (message.type === "ping") { this.send({ type: "pong" }); return; }
-        if (message.type === "welcome") resolve(message);
+        if (message.type === "welcome") {
+          this.attempts = 0;
+          this.downSince = null;
+          resolve(message);
+        }
         this.dispatchEvent(new CustomEvent(message.type, { detail: message }));
       };
       socket.onclose = (event) => {
         reject(new Error("closed"));
-        this.dispatchEvent(new CustomEvent("close", { detail: { code: event.code } }));
+        if (this.socket === socket) this.dropped(event.code);
       };
     });
+  }
+
+  /** @param {number} code */
+  dropped(code) {
+    this.downSince = this.downSince ?? Date.now();
+    if (this.stopped || code === 1008 || Date.now() - this.downSince > this.giveUpAfter) {
+      this.dispatchEvent(new CustomEvent("close", { detail: { code } }));
+      return;
+    }
+    this.dispatchEvent(new CustomEvent("reconnecting", { detail: { code } }));
+    const delay = Math.min(5000, 250 * 2 ** this.attempts++);
+    setTimeout(() => { if (!this.stopped) this.connect().catch(() => {}); }, delay);
   }
 
   /** @param {ClientMessage} message */
@@ -105,6 +131,7 @@ export class Signaling extends EventTarget {
   }
 
   close() {
+    this.stopped = true;
     if (this.socket) this.socket.close(1000);
   }
 }

@@ -55,6 +55,11 @@ export class Tiles {
   }
 
   /** @param {string} id */
+  /** Someone whose connection dropped, shown dimmed until they are back. @param {string} id @param {boolean} away */
+  away(id, away) {
+    this.tiles.get(id)?.classList.toggle("away", away);
+  }
+
   remove(id) {
     this.tiles.get(id)?.remove();
     this.tiles.delete(id);
