@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
         app.state.sender = sender
         task = asyncio.create_task(sender.run())
         reminder_task = asyncio.create_task(reminders.run(database, settings, sender.wakeup.set))
+        sweeper = asyncio.create_task(app.state.hub.sweep())
         try:
             yield
         finally:
@@ -74,7 +76,8 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
             if not done:
                 task.cancel()
             reminder_task.cancel()
-            await asyncio.gather(task, reminder_task, return_exceptions=True)
+            sweeper.cancel()
+            await asyncio.gather(task, reminder_task, sweeper, return_exceptions=True)
             database.dispose()
 
     app = FastAPI(title="Visitt", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -87,7 +90,8 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app.state.hub = Hub(database, auto_lock=settings.auto_lock, max_participants=settings.max_participants,
                         ice=lambda peer_id: {"iceServers": turn.ice_servers(settings, peer_id),
                                              "iceTransportPolicy": settings.ice_transport_policy},
-                        on_admit=app.state.metrics.knock_to_admit.observe, grace=settings.reconnect_grace)
+                        on_admit=app.state.metrics.knock_to_admit.observe, grace=settings.reconnect_grace,
+                        max_wait=dt.timedelta(minutes=settings.max_wait_minutes))
     app.add_middleware(SecurityHeaders)
     app.add_middleware(Compression)
 

@@ -51,6 +51,8 @@ PATIENT = {
     "ended": N_("The consultation has ended. Thank you."),
     "left": N_("You have left the consultation. Open the link again to go back to the waiting room."),
     "connection_lost": N_("The connection to the service was lost. Check your internet and open the link again."),
+    "wait_expired": N_("You have waited {minutes} minutes: the clinician is delayed. Open the link again to get "
+                       "back in the queue, or call the clinic."),
     "reconnecting": N_("Reconnecting…"),
     "host_reconnecting": N_("The clinician's connection dropped. Please wait: they are reconnecting."),
     "connecting": N_("Connecting…"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -16,7 +17,7 @@ from sqlalchemy import select
 
 from . import identity, protocol
 from .db import Database
-from .errors import Conflict, Forbidden, NotFound, ProtocolError
+from .errors import Conflict, Forbidden, NotFound, ProtocolError, describe
 from .models import Room, RoomState, utcnow
 from .rooms import (
     P,
@@ -26,6 +27,8 @@ from .rooms import (
     record_event,
     set_paused,
 )
+
+log = logging.getLogger("visitt.hub")
 
 
 class Peer(Protocol):
@@ -92,9 +95,12 @@ class Hub:
 
     def __init__(self, database: Database, *, auto_lock: bool = True, max_participants: int = 5,
                  ice: Callable[[str], dict[str, object]] | None = None,
-                 on_admit: Callable[[float], None] | None = None, grace: float = 60.0) -> None:
+                 on_admit: Callable[[float], None] | None = None, grace: float = 60.0,
+                 max_wait: dt.timedelta = dt.timedelta(minutes=15)) -> None:
         self.database = database
         self.grace = grace  # seconds a dropped participant keeps their place in the call
+        self.max_wait = max_wait  # how long anyone waits before being sent home (001, 002: 15 minutes)
+        self.gave_up: dict[int, list[protocol.GaveUpInfo]] = {}  # per clinician: who was sent home, newest last
         self.auto_lock = auto_lock
         self.max_participants = max_participants
         # The RTCConfiguration (ICE servers, TURN credentials) for a peer id; handed out on admission only.
@@ -158,7 +164,7 @@ class Hub:
     def lobby(self, staff_id: int) -> str:
         waiting = [room.waiting_info(waiter) for room in self.rooms.values() if room.host_id == staff_id
                    for waiter in room.waiting.values()]
-        return protocol.dump("lobby", waiting=waiting)
+        return protocol.dump("lobby", waiting=waiting, gave_up=self.gave_up.get(staff_id, []))
 
     def _tell_host(self, room: LiveRoom, text: str | None = None) -> None:
         for peer in self.dashboards.get(room.host_id, ()):
@@ -181,6 +187,8 @@ class Hub:
                 raise Conflict("already knocked", code="already_knocked")
             previous = await asyncio.to_thread(knock_participant, self.database, participant_id, name)
             guest.name = name
+            gave_up = self.gave_up.get(room.host_id, [])
+            gave_up[:] = [entry for entry in gave_up if entry.id != guest.id]  # back in the queue
             waiter = Waiter(guest, participant_id, utcnow())
             room.waiting[guest.id] = waiter
             host_present = any(peer.role == "host" for peer in room.in_call.values())
@@ -204,6 +212,37 @@ class Hub:
                 await asyncio.to_thread(move_participant, self.database, participant_id, P.left,
                                         actor=f"participant:{guest.id}", action="leave")
                 room.broadcast(protocol.dump("left", participant=guest.id))
+
+    async def expire_waiting(self, now: dt.datetime | None = None) -> int:
+        """Send home everyone who has waited longer than ``max_wait``: they are told the clinician
+        is delayed and that the same link puts them back in the queue; the clinician's dashboard
+        lists them. Returns how many were sent home."""
+        now = now or utcnow()
+        expired = 0
+        for room in list(self.rooms.values()):
+            async with room.lock:
+                late = [waiter for waiter in room.waiting.values() if now - waiter.since >= self.max_wait]
+                for waiter in late:
+                    del room.waiting[waiter.peer.id]
+                    await asyncio.to_thread(move_participant, self.database, waiter.participant_id, P.invited,
+                                            actor="system", action="leave")
+                    waiter.peer.send(protocol.dump("wait_expired", minutes=round(self.max_wait.total_seconds() / 60)))
+                    gave_up = self.gave_up.setdefault(room.host_id, [])
+                    gave_up.append(protocol.GaveUpInfo(room=room.public_id, id=waiter.peer.id, name=waiter.peer.name,
+                                                       at=now.isoformat()))
+                    del gave_up[:-20]
+                expired += len(late)
+            if late:
+                self._tell_host(room)
+        return expired
+
+    async def sweep(self, interval: float = 15.0) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.expire_waiting()
+            except Exception as error:  # the next sweep tries again
+                log.error("waiting-room sweep failed: %s", describe(error))
 
     # host actions -------------------------------------------------------------------------------
 

@@ -209,6 +209,15 @@ class PeerInfo(_Message):
     identified: ID_METHOD | None = None  # how the clinician established who this is; None: not yet
 
 
+class GaveUpInfo(_Message):
+    """Someone the waiting room sent home after the longest wait, as the clinician sees it."""
+
+    room: str
+    id: str
+    name: str
+    at: str
+
+
 class PauseInfo(_Message):
     """Why the consultation is paused: who pressed Pause (id and name) and the reason they chose."""
 

@@ -68,6 +68,7 @@ class Settings:
     webhook_secret: str = ""
     reminder_days: int = 3
     reconnect_grace: float = 60.0
+    max_wait_minutes: float = 15.0
     quiet_hours: tuple[int, int] = (21, 8)
     link_opens_minutes: int = 30
     link_closes_hours: float = 4.0

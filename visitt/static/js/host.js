@@ -52,7 +52,14 @@ function chime() {
 }
 
 /** @param {import("./protocol.js").Lobby} message */
-function renderLobby({ waiting }) {
+function renderLobby({ waiting, gave_up }) {
+  $("gave-up").replaceChildren(...gave_up.map((entry) => {
+    const item = document.createElement("li");
+    const at = new Date(entry.at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    item.textContent = `${entry.name} – ${at}`;
+    return item;
+  }));
+  $("gave-up-section").hidden = gave_up.length === 0;
   const list = $("waiting");
   const before = new Set([...list.children].map((item) => item.dataset.peer));
   list.replaceChildren(...waiting.map((entry) => {

@@ -149,6 +149,11 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
     else if (phase === "waiting") signaling?.send({ type: "knock", name: knockName });
   });
   signaling.on("denied", () => finish(strings.denied));
+  signaling.on("wait_expired", ({ minutes }) => {
+    finish(strings.wait_expired.replace("{minutes}", String(minutes)));
+    $("again").href = location.href;  // the same link puts them back in the queue
+    $("again").hidden = false;
+  });
   signaling.on("ended", () => finish(strings.ended));
   signaling.on("error", ({ code, message }) => {
     if (code === "host_absent") { $("call-status").textContent = strings.host_absent; return; }

@@ -37,7 +37,9 @@ export const CHAT_MAX = 500;
  * @typedef {{room: string, id: string, name: string, kind: string, since: string, starts_at?: string|null}} WaitingInfo
  * @typedef {{type: "welcome", version: number, id: string, role: string, name: string, state: "ready" | "denied" | "ended"}} Welcome
  * @typedef {{type: "waiting"}} Waiting
- * @typedef {{type: "lobby", waiting: WaitingInfo[]}} Lobby                 host only
+ * @typedef {{room: string, id: string, name: string, at: string}} GaveUpInfo
+ * @typedef {{type: "lobby", waiting: WaitingInfo[], gave_up: GaveUpInfo[]}} Lobby   host only
+ * @typedef {{type: "wait_expired", minutes: number}} WaitExpired     the guest waited too long and is sent home
  * @typedef {{type: "knock", room: string, participant: WaitingInfo}} KnockNotice host only
  * @typedef {{type: "admitted", room: string, locked: boolean, participants: PeerInfo[], ice: RTCConfiguration, paused: PauseInfo | null, resumed: boolean}} Admitted
  * @typedef {{type: "denied"}} Denied
@@ -54,7 +56,7 @@ export const CHAT_MAX = 500;
  * @typedef {{type: "chat", from: string, name: string, text?: string, phrase?: Phrase, at: string}} ChatIn
  * @typedef {{type: "error", code: string, message: string}} ErrorMessage
  * @typedef {{type: "bye"}} Bye
- * @typedef {Welcome | Waiting | Lobby | KnockNotice | Admitted | Denied | PeerChange | Left | Away | Back | RoomInfo | Ended | Paused | Resumed | IdRequested | SignalIn | ChatIn | ErrorMessage | Bye | Heartbeat} ServerMessage
+ * @typedef {Welcome | Waiting | WaitExpired | Lobby | KnockNotice | Admitted | Denied | PeerChange | Left | Away | Back | RoomInfo | Ended | Paused | Resumed | IdRequested | SignalIn | ChatIn | ErrorMessage | Bye | Heartbeat} ServerMessage
  */
 
 /**
