@@ -1,6 +1,6 @@
-"""The 15-minute limit in the waiting room (001, 002), with an injected clock: the patient is sent
-home with a plain message, the same link puts them back in the queue, and the clinician sees who
-gave up waiting."""
+"""The waiting room over time: "running late" from the clinician, and the 15-minute limit (001, 002)
+with an injected clock - the patient is sent home with a plain message, the same link puts them
+back in the queue, and the clinician sees who gave up waiting."""
 
 from __future__ import annotations
 
@@ -57,6 +57,33 @@ async def _async(function, *args):  # type: ignore[no-untyped-def]
     return await asyncio.to_thread(function, *args)  # the server runs in another thread
 
 
+def test_running_late_reaches_everyone_waiting_and_later_knocks(server: LiveServer) -> None:
+    async def scenario() -> None:
+        _url, first_token = book(server, "Kari Nordmann")
+        _url, second_token = book(server, "Ola Normann")
+        async with await WsClient.staff(server, staff_login(server)) as host, \
+                await WsClient.guest(server, first_token) as first:
+            await host.hello()
+            await first.hello()
+            await first.send({"type": "late", "minutes": 5})
+            await first.expect_error("not_host")
+            await first.send({"type": "knock", "name": "Kari Nordmann"})
+            await first.expect("waiting")
+            await host.send({"type": "late", "minutes": 20})
+            assert (await first.expect("late"))["minutes"] == 20
+            async with await WsClient.guest(server, second_token) as second:
+                await second.hello()
+                await second.send({"type": "knock", "name": "Ola Normann"})
+                await second.expect("waiting")
+                assert (await second.expect("late"))["minutes"] == 20
+            await host.send({"type": "late", "minutes": 0})
+            assert (await first.expect("late"))["minutes"] == 0
+            await host.send({"type": "late", "minutes": 999})
+            await host.expect_error("malformed")
+
+    run(scenario())
+
+
 @pytest.mark.browser
 def test_sent_home_then_back_through_the_same_link(server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
     clinic = browser.new_context(**DESK)
@@ -70,6 +97,9 @@ def test_sent_home_then_back_through_the_same_link(server: LiveServer, browser) 
         patient.get_by_label("Your full name").fill("Kari Nordmann")
         patient.get_by_role("button", name="Join").click()
         expect(host.locator("#waiting li", has_text="Kari Nordmann")).to_be_visible()
+        host.get_by_label("Tell waiting patients I am running late by").select_option("10")
+        host.get_by_role("button", name="Tell waiting patients").click()
+        expect(patient.get_by_text("The clinician is running about 10 minutes late.")).to_be_visible()
         assert _expire(server, 16) == 1
         expect(patient.get_by_text("You have waited 15 minutes: the clinician is delayed.")).to_be_visible()
         expect(host.locator("#gave-up li", has_text="Kari Nordmann")).to_be_visible()
@@ -77,7 +107,8 @@ def test_sent_home_then_back_through_the_same_link(server: LiveServer, browser) 
         patient.get_by_role("link", name="Back in the queue").click()
         patient.get_by_label("Your full name").fill("Kari Nordmann")
         patient.get_by_role("button", name="Join").click()
-        expect(patient.get_by_role("status").filter(has_text="has been notified")).to_be_visible()
+        # back in the queue, and told at once that the clinician is still running late
+        expect(patient.get_by_text("The clinician is running about 10 minutes late.")).to_be_visible()
         expect(host.locator("#waiting li", has_text="Kari Nordmann")).to_be_visible()
         expect(host.locator("#gave-up-section")).to_be_hidden()
     finally:

@@ -51,6 +51,7 @@ PATIENT = {
     "ended": N_("The consultation has ended. Thank you."),
     "left": N_("You have left the consultation. Open the link again to go back to the waiting room."),
     "connection_lost": N_("The connection to the service was lost. Check your internet and open the link again."),
+    "late": N_("The clinician is running about {minutes} minutes late. Please stay on this page: you will be let in."),
     "wait_expired": N_("You have waited {minutes} minutes: the clinician is delayed. Open the link again to get "
                        "back in the queue, or call the clinic."),
     "reconnecting": N_("Reconnecting…"),
@@ -78,6 +79,7 @@ HOST = {
     "unlocked": N_("Room unlocked: people who were in the call can come back without knocking."),
     "connection_lost": N_("The connection to the service was lost. Reload the page."),
     "reconnecting": N_("Reconnecting…"),
+    "late_sent": N_("Everyone waiting has been told."),
     "peer_reconnecting": N_("{name}'s connection dropped; waiting for them to reconnect."),
     "replaced": N_("You opened this consultation in another window; it continues there."),
     "denied_permission": N_("The browser is blocking the camera or microphone. Allow them in the address bar and try again."),

@@ -100,7 +100,8 @@ class Hub:
         self.database = database
         self.grace = grace  # seconds a dropped participant keeps their place in the call
         self.max_wait = max_wait  # how long anyone waits before being sent home (001, 002: 15 minutes)
-        self.gave_up: dict[int, list[protocol.GaveUpInfo]] = {}  # per clinician: who was sent home, newest last
+        self.gave_up: dict[int, list[protocol.GaveUpInfo]] = {}
+        self.running_late: dict[int, int] = {}  # per clinician: minutes late, as they last said  # per clinician: who was sent home, newest last
         self.auto_lock = auto_lock
         self.max_participants = max_participants
         # The RTCConfiguration (ICE servers, TURN credentials) for a peer id; handed out on admission only.
@@ -196,6 +197,8 @@ class Hub:
                 await self._admit_locked(room, waiter, actor="system")
                 return
         guest.send(protocol.dump("waiting"))
+        if self.running_late.get(room.host_id):
+            guest.send(protocol.dump("late", minutes=self.running_late[room.host_id]))
         self._tell_host(room, protocol.dump("knock", room=room.public_id, participant=room.waiting_info(waiter)))
 
     async def guest_gone(self, room: LiveRoom, guest: Peer, participant_id: int) -> None:
@@ -212,6 +215,18 @@ class Hub:
                 await asyncio.to_thread(move_participant, self.database, participant_id, P.left,
                                         actor=f"participant:{guest.id}", action="leave")
                 room.broadcast(protocol.dump("left", participant=guest.id))
+
+    def late(self, staff_id: int, minutes: int) -> int:
+        """Tell everyone waiting for this clinician that they are running about ``minutes`` late
+        (and anyone who knocks later; 0: on time again); returns how many were told."""
+        self.running_late[staff_id] = minutes
+        told = 0
+        for room in self.rooms.values():
+            if room.host_id == staff_id:
+                for waiter in room.waiting.values():
+                    waiter.peer.send(protocol.dump("late", minutes=minutes))
+                    told += 1
+        return told
 
     async def expire_waiting(self, now: dt.datetime | None = None) -> int:
         """Send home everyone who has waited longer than ``max_wait``: they are told the clinician

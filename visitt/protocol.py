@@ -125,6 +125,13 @@ class Identify(_Message):
     note: Annotated[str, Field(max_length=200)] = ""
 
 
+class Late(_Message):
+    """The clinician tells everyone waiting for them: running about this many minutes late (0: on time)."""
+
+    type: Literal["late"]
+    minutes: Annotated[int, Field(ge=0, le=240)]
+
+
 class RequestId(_Message):
     """The patient asks the clinician to show their ID."""
 
@@ -178,11 +185,11 @@ class Chat(_Message):
 
 ClientMessage = Annotated[
     Union[Hello, Ping, Pong, Knock, Rejoin, Enter, Admit, Deny, Lock, Unlock, End, Leave, Media, Pause, Resume, Identify,
-          RequestId, Signal, Chat],
+          Late, RequestId, Signal, Chat],
     Field(discriminator="type"),
 ]
 _client = TypeAdapter(ClientMessage)
-HOST_ONLY = (Enter, Admit, Deny, Lock, Unlock, End, Resume, Identify)
+HOST_ONLY = (Enter, Admit, Deny, Lock, Unlock, End, Resume, Identify, Late)
 
 
 def parse(text: str) -> Any:

@@ -334,6 +334,9 @@ async def staff_endpoint(websocket: WebSocket) -> None:
             raise ProtocolError("staff do not knock; they enter", code="not_allowed")
         if isinstance(message, protocol.RequestId):
             raise ProtocolError("only a guest asks the clinician for ID", code="not_allowed")
+        if isinstance(message, protocol.Late):
+            hub.late(identity.staff_id, message.minutes)
+            return
         if isinstance(message, (protocol.Leave, protocol.Media, protocol.Signal, protocol.Pause, protocol.Resume,
                                 protocol.Identify, protocol.Chat)):
             if not current:

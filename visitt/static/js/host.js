@@ -208,6 +208,11 @@ function sendMedia() {
 $("lock").addEventListener("click", () => {
   if (room) signaling.send({ type: $("lock").dataset.locked === "true" ? "unlock" : "lock", room });
 });
+$("late-form").addEventListener("submit", (/** @type {Event} */ event) => {
+  event.preventDefault();
+  signaling.send({ type: "late", minutes: Number($("late-minutes").value) });
+  $("lobby-status").textContent = strings.late_sent;
+});
 $("end").addEventListener("click", () => { if (room) signaling.send({ type: "end", room }); });
 $("leave").addEventListener("click", () => { signaling.send({ type: "leave" }); stopCall(""); });
 

@@ -149,6 +149,9 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
     else if (phase === "waiting") signaling?.send({ type: "knock", name: knockName });
   });
   signaling.on("denied", () => finish(strings.denied));
+  signaling.on("late", ({ minutes }) => {
+    if (phase === "waiting") $("status").textContent = minutes ? strings.late.replace("{minutes}", String(minutes)) : strings.waiting;
+  });
   signaling.on("wait_expired", ({ minutes }) => {
     finish(strings.wait_expired.replace("{minutes}", String(minutes)));
     $("again").href = location.href;  // the same link puts them back in the queue

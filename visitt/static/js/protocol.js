@@ -24,12 +24,13 @@ export const CHAT_MAX = 500;
  * @typedef {{type: "resume"}} Resume                                   host only
  * @typedef {{type: "identify", participant: string, method: IdMethod, note?: string}} Identify  host only; note: up to 200 characters, needed with "other"
  * @typedef {{type: "request_id"}} RequestId                            guests only
+ * @typedef {{type: "late", minutes: number}} Late                      host only: 0-240, 0 means on time again
  * @typedef {{type: "offer" | "answer" | "rollback" | "pranswer", sdp?: string}} Description
  * @typedef {{candidate: string, sdpMid?: string|null, sdpMLineIndex?: number|null, usernameFragment?: string|null}} Candidate
  * @typedef {{type: "signal", to: string, description?: Description, candidate?: Candidate}} SignalOut
  * @typedef {"cant_hear" | "cant_see" | "turn_on_microphone" | "turn_on_camera" | "one_moment"} Phrase
  * @typedef {{type: "chat", text: string} | {type: "chat", phrase: Phrase}} ChatOut   text: 1-500 characters
- * @typedef {Hello | Heartbeat | Knock | Rejoin | Enter | Admit | Deny | RoomAction | Leave | Media | PauseOut | Resume | Identify | RequestId | SignalOut | ChatOut} ClientMessage
+ * @typedef {Hello | Heartbeat | Knock | Rejoin | Enter | Admit | Deny | RoomAction | Leave | Media | PauseOut | Resume | Identify | Late | RequestId | SignalOut | ChatOut} ClientMessage
  *
  * Server to client.
  * @typedef {{id: string, name: string, role: "host" | "patient", audio: boolean, video: boolean, identified: IdMethod | null}} PeerInfo
@@ -39,6 +40,7 @@ export const CHAT_MAX = 500;
  * @typedef {{type: "waiting"}} Waiting
  * @typedef {{room: string, id: string, name: string, at: string}} GaveUpInfo
  * @typedef {{type: "lobby", waiting: WaitingInfo[], gave_up: GaveUpInfo[]}} Lobby   host only
+ * @typedef {{type: "late", minutes: number}} LateNotice              to waiting guests: the clinician is running late
  * @typedef {{type: "wait_expired", minutes: number}} WaitExpired     the guest waited too long and is sent home
  * @typedef {{type: "knock", room: string, participant: WaitingInfo}} KnockNotice host only
  * @typedef {{type: "admitted", room: string, locked: boolean, participants: PeerInfo[], ice: RTCConfiguration, paused: PauseInfo | null, resumed: boolean}} Admitted
@@ -56,7 +58,7 @@ export const CHAT_MAX = 500;
  * @typedef {{type: "chat", from: string, name: string, text?: string, phrase?: Phrase, at: string}} ChatIn
  * @typedef {{type: "error", code: string, message: string}} ErrorMessage
  * @typedef {{type: "bye"}} Bye
- * @typedef {Welcome | Waiting | WaitExpired | Lobby | KnockNotice | Admitted | Denied | PeerChange | Left | Away | Back | RoomInfo | Ended | Paused | Resumed | IdRequested | SignalIn | ChatIn | ErrorMessage | Bye | Heartbeat} ServerMessage
+ * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | PeerChange | Left | Away | Back | RoomInfo | Ended | Paused | Resumed | IdRequested | SignalIn | ChatIn | ErrorMessage | Bye | Heartbeat} ServerMessage
  */
 
 /**
