@@ -11,18 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from . import audit, identity, protocol
 from .db import Database
 from .errors import Conflict, IllegalTransition, NotFound
-from .models import (
-    AppointmentState,
-    Participant,
-    ParticipantState,
-    Room,
-    RoomState,
-    utcnow,
-)
+from .models import Appointment, AppointmentState, Participant, ParticipantState, Room, RoomState, utcnow
 
 P = ParticipantState
 PARTICIPANT_MOVES: dict[ParticipantState, frozenset[ParticipantState]] = {
@@ -174,6 +168,20 @@ def record_event(database: Database, actor: str, action: str, *, room_id: int, s
     """An audit row for something that changes no state (a request between participants)."""
     with database.session() as session:
         audit.record(session, actor, action, room_id=room_id, subject=subject)
+
+
+def record_no_show(session: Session, appointment: Appointment, *, actor: str) -> None:
+    """The patient never came (001, 002): the appointment becomes ``no_show`` and its room ends,
+    so the link no longer leads anywhere. Part of the caller's unit of work."""
+    check_appointment_move(appointment.state, AppointmentState.no_show)
+    appointment.state = AppointmentState.no_show
+    room = appointment.room
+    if room is not None and room.state is not RoomState.ended:
+        check_room_move(room.state, RoomState.ended)
+        room.state = RoomState.ended
+        room.ended_at = utcnow()
+    audit.record(session, actor, "no_show", room_id=room.id if room else None,
+                 subject=f"appointment:{appointment.id}")
 
 
 def guest_for_token(database: Database, token_hash: str) -> GuestRecord | None:

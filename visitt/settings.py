@@ -69,6 +69,7 @@ class Settings:
     reminder_days: int = 3
     reconnect_grace: float = 60.0
     max_wait_minutes: float = 15.0
+    no_show_minutes: float = 5.0
     quiet_hours: tuple[int, int] = (21, 8)
     link_opens_minutes: int = 30
     link_closes_hours: float = 4.0

@@ -11,11 +11,11 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import accounts, booking, client_text
+from . import accounts, booking, client_text, rooms
 from .deps import LoginRequired, base_url, clinic_tz, db_session, page_staff
-from .errors import Forbidden, NotAuthenticated, ValidationFailed
+from .errors import Forbidden, NotAuthenticated, NotFound, ValidationFailed
 from .i18n import N_, translations
-from .models import Appointment, OutboxMessage, Role, Staff, utcnow
+from .models import Appointment, OutboxMessage, Role, RoomState, Staff, utcnow
 from .pages import language, render
 from .security import SESSION_COOKIE, check_csrf
 
@@ -76,6 +76,14 @@ def _appointments(session: Session, staff: Staff) -> list[Appointment]:
     return list(session.scalars(query))
 
 
+def _may_manage(staff: Staff, appointment: Appointment) -> bool:
+    if staff.role is Role.clinician:
+        return appointment.clinician_id == staff.id
+    if staff.role is Role.secretary:
+        return appointment.department_id == staff.department_id
+    return staff.role is Role.admin
+
+
 @router.get("/staff")
 def dashboard(request: Request, session: DB, tz: TZ) -> Response:
     try:
@@ -84,8 +92,9 @@ def dashboard(request: Request, session: DB, tz: TZ) -> Response:
         return _to_login(request)
     booked = request.query_params.get("booked")
     strings = client_text.translate(client_text.HOST, translations(language(request)).gettext)
+    settings = request.app.state.settings
     return render(request, "dashboard.html", staff=staff, appointments=_appointments(session, staff), tz=tz,
-                  strings=strings,
+                  strings=strings, now=utcnow(), no_show_after=dt.timedelta(minutes=settings.no_show_minutes),
                   booked=session.get(Appointment, int(booked)) if booked and booked.isdigit() else None)
 
 
@@ -138,6 +147,25 @@ async def book(request: Request, session: DB, tz: TZ) -> Response:
     session.commit()
     request.app.state.sender.wakeup.set()
     return RedirectResponse(f"/staff?booked={appointment.id}", status_code=303)
+
+
+@router.post("/staff/appointments/{appointment_id}/no-show")
+def no_show(appointment_id: int, request: Request, session: DB, csrf: Annotated[str, Form()] = "") -> Response:
+    """Record that the patient never came (after the clinician tried to call them)."""
+    try:
+        staff = page_staff(request, session)
+    except LoginRequired:
+        return _to_login(request)
+    check_csrf(request, csrf)
+    appointment = session.get(Appointment, appointment_id)
+    if appointment is None or not _may_manage(staff, appointment):
+        raise NotFound(N_("No such appointment."))
+    rooms.record_no_show(session, appointment, actor=f"staff:{staff.id}")
+    session.commit()
+    live = request.app.state.hub.rooms.get(appointment.room.public_id) if appointment.room else None
+    if live is not None:
+        live.state = RoomState.ended
+    return RedirectResponse("/staff", status_code=303)
 
 
 @router.get("/staff/outbox")

@@ -52,6 +52,16 @@ function chime() {
 }
 
 /** @param {import("./protocol.js").Lobby} message */
+/** Patients due a few minutes ago who have not knocked: "not arrived - call the patient". */
+function markNotArrived() {
+  const waiting = new Set([...$("waiting").children].map((item) => item.dataset.peer));
+  for (const row of document.querySelectorAll("tr[data-watch]")) {
+    const mark = row.querySelector(".not-arrived");
+    if (mark) mark.hidden = Date.now() < Date.parse(row.dataset.due) || waiting.has(row.dataset.participant);
+  }
+}
+setInterval(markNotArrived, 15_000);
+
 function renderLobby({ waiting, gave_up }) {
   $("gave-up").replaceChildren(...gave_up.map((entry) => {
     const item = document.createElement("li");
@@ -74,6 +84,7 @@ function renderLobby({ waiting, gave_up }) {
     return item;
   }));
   $("no-one").hidden = waiting.length > 0;
+  markNotArrived();
   document.title = waiting.length ? `(${waiting.length}) ${strings.knocking} – ${baseTitle}` : baseTitle;
 }
 
