@@ -19,14 +19,7 @@ from . import identity, protocol
 from .db import Database
 from .errors import Conflict, Forbidden, NotFound, ProtocolError, describe
 from .models import Room, RoomState, utcnow
-from .rooms import (
-    P,
-    knock_participant,
-    move_participant,
-    move_room,
-    record_event,
-    set_paused,
-)
+from .rooms import P, knock_participant, move_participant, move_room, participant_row_id, record_event, set_paused
 
 log = logging.getLogger("visitt.hub")
 
@@ -305,6 +298,23 @@ class Hub:
         self._send_admitted(room, guest)
         room.broadcast(protocol.dump("joined", participant=guest.info()), skip=guest.id)
         self._tell_host(room)
+
+    async def remove(self, room: LiveRoom, host: Peer, guest_id: str) -> None:
+        """Take a guest out of the call (audit ``remove``). Their link then leads only to the
+        waiting room: a knock from them always waits, locked room or not."""
+        async with room.lock:
+            guest = room.in_call.get(guest_id)
+            if guest is None or guest.role == "host" or guest_id == host.id:
+                raise NotFound("that participant is not in the call", code="unknown_peer")
+            participant_id = await asyncio.to_thread(participant_row_id, self.database, guest_id)
+            await asyncio.to_thread(move_participant, self.database, participant_id, P.removed,
+                                    actor=f"staff:{room.host_id}", action="remove")
+            del room.in_call[guest_id]
+            handle = room.away.pop(guest_id, None)
+            if handle is not None:
+                handle.cancel()
+            guest.send(protocol.dump("removed"))
+            room.broadcast(protocol.dump("left", participant=guest_id))
 
     async def deny(self, room: LiveRoom, guest_id: str) -> None:
         async with room.lock:

@@ -70,6 +70,14 @@ class Deny(_Message):
     participant: PEER_ID
 
 
+class Remove(_Message):
+    """The clinician takes someone out of the call; their link then leads to the waiting room only."""
+
+    type: Literal["remove"]
+    room: ROOM_ID
+    participant: PEER_ID
+
+
 class Lock(_Message):
     type: Literal["lock"]
     room: ROOM_ID
@@ -184,12 +192,13 @@ class Chat(_Message):
 
 
 ClientMessage = Annotated[
-    Union[Hello, Ping, Pong, Knock, Rejoin, Enter, Admit, Deny, Lock, Unlock, End, Leave, Media, Pause, Resume, Identify,
+    Union[Hello, Ping, Pong, Knock, Rejoin, Enter, Admit, Deny, Remove, Lock, Unlock, End, Leave, Media, Pause,
+          Resume, Identify,
           Late, RequestId, Signal, Chat],
     Field(discriminator="type"),
 ]
 _client = TypeAdapter(ClientMessage)
-HOST_ONLY = (Enter, Admit, Deny, Lock, Unlock, End, Resume, Identify, Late)
+HOST_ONLY = (Enter, Admit, Deny, Remove, Lock, Unlock, End, Resume, Identify, Late)
 
 
 def parse(text: str) -> Any:

@@ -16,7 +16,15 @@ from sqlalchemy.orm import Session
 from . import audit, identity, protocol
 from .db import Database
 from .errors import Conflict, IllegalTransition, NotFound
-from .models import Appointment, AppointmentState, Participant, ParticipantState, Room, RoomState, utcnow
+from .models import (
+    Appointment,
+    AppointmentState,
+    Participant,
+    ParticipantState,
+    Room,
+    RoomState,
+    utcnow,
+)
 
 P = ParticipantState
 PARTICIPANT_MOVES: dict[ParticipantState, frozenset[ParticipantState]] = {
@@ -168,6 +176,14 @@ def record_event(database: Database, actor: str, action: str, *, room_id: int, s
     """An audit row for something that changes no state (a request between participants)."""
     with database.session() as session:
         audit.record(session, actor, action, room_id=room_id, subject=subject)
+
+
+def participant_row_id(database: Database, public_id: str) -> int:
+    with database.session() as session:
+        row_id = session.scalar(select(Participant.id).where(Participant.public_id == public_id))
+        if row_id is None:
+            raise NotFound("no such participant")
+        return row_id
 
 
 def record_no_show(session: Session, appointment: Appointment, *, actor: str) -> None:

@@ -376,6 +376,8 @@ async def staff_endpoint(websocket: WebSocket) -> None:
                         hub.release(previous)
             elif isinstance(message, protocol.Deny):
                 await hub.deny(room, message.participant)
+            elif isinstance(message, protocol.Remove):
+                await hub.remove(room, connection, message.participant)
             elif isinstance(message, (protocol.Lock, protocol.Unlock)):
                 await hub.set_locked(room, isinstance(message, protocol.Lock))
             elif isinstance(message, protocol.End):

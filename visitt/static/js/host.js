@@ -219,6 +219,11 @@ function sendMedia() {
 $("lock").addEventListener("click", () => {
   if (room) signaling.send({ type: $("lock").dataset.locked === "true" ? "unlock" : "lock", room });
 });
+$("checks").addEventListener("click", (/** @type {Event} */ event) => {
+  const button = /** @type {HTMLElement} */ (event.target).closest(".remove-peer");
+  const item = button?.closest("li");
+  if (room && item) signaling.send({ type: "remove", room, participant: /** @type {HTMLElement} */ (item).dataset.peer });
+});
 $("late-form").addEventListener("submit", (/** @type {Event} */ event) => {
   event.preventDefault();
   signaling.send({ type: "late", minutes: Number($("late-minutes").value) });

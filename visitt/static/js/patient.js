@@ -116,6 +116,11 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
   if (!name) { $("name").focus(); return; }
   if (!stream) { await startDevices(); if (!stream) return; }
   $("join").disabled = true;
+  if (signaling) {  // knocking again on the socket we have (after being taken out of the call)
+    phase = "waiting";
+    signaling.send({ type: "knock", name });
+    return;
+  }
   $("status").textContent = strings.connecting;
   signaling = new Signaling(socketPath);
   let selfId = "";
@@ -149,6 +154,14 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
     else if (phase === "waiting") signaling?.send({ type: "knock", name: knockName });
   });
   signaling.on("denied", () => finish(strings.denied));
+  signaling.on("removed", () => {  // taken out of the call: back to the waiting room's door
+    leaveCall();
+    phase = "lobby";
+    show("lobby");
+    $("knock-form").hidden = false;
+    $("join").disabled = false;
+    $("status").textContent = strings.removed;
+  });
   signaling.on("late", ({ minutes }) => {
     if (phase === "waiting") $("status").textContent = minutes ? strings.late.replace("{minutes}", String(minutes)) : strings.waiting;
   });

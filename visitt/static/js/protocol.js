@@ -14,6 +14,7 @@ export const CHAT_MAX = 500;
  * @typedef {{type: "enter", room: string}} Enter                   host only
  * @typedef {{type: "admit", room: string, participant: string}} Admit   host only
  * @typedef {{type: "deny", room: string, participant: string}} Deny     host only
+ * @typedef {{type: "remove", room: string, participant: string}} Remove host only: out of the call, back to the door
  * @typedef {{type: "lock" | "unlock" | "end", room: string}} RoomAction host only
  * @typedef {{type: "leave"}} Leave
  * @typedef {{type: "rejoin"}} Rejoin                               guests only, after a dropped socket
@@ -30,7 +31,7 @@ export const CHAT_MAX = 500;
  * @typedef {{type: "signal", to: string, description?: Description, candidate?: Candidate}} SignalOut
  * @typedef {"cant_hear" | "cant_see" | "turn_on_microphone" | "turn_on_camera" | "one_moment"} Phrase
  * @typedef {{type: "chat", text: string} | {type: "chat", phrase: Phrase}} ChatOut   text: 1-500 characters
- * @typedef {Hello | Heartbeat | Knock | Rejoin | Enter | Admit | Deny | RoomAction | Leave | Media | PauseOut | Resume | Identify | Late | RequestId | SignalOut | ChatOut} ClientMessage
+ * @typedef {Hello | Heartbeat | Knock | Rejoin | Enter | Admit | Deny | Remove | RoomAction | Leave | Media | PauseOut | Resume | Identify | Late | RequestId | SignalOut | ChatOut} ClientMessage
  *
  * Server to client.
  * @typedef {{id: string, name: string, role: "host" | "patient", audio: boolean, video: boolean, identified: IdMethod | null}} PeerInfo
@@ -45,6 +46,7 @@ export const CHAT_MAX = 500;
  * @typedef {{type: "knock", room: string, participant: WaitingInfo}} KnockNotice host only
  * @typedef {{type: "admitted", room: string, locked: boolean, participants: PeerInfo[], ice: RTCConfiguration, paused: PauseInfo | null, resumed: boolean}} Admitted
  * @typedef {{type: "denied"}} Denied
+ * @typedef {{type: "removed"}} Removed                              to a guest the clinician took out of the call
  * @typedef {{type: "joined" | "updated", participant: PeerInfo}} PeerChange
  * @typedef {{type: "left", participant: string}} Left
  * @typedef {{type: "away", participant: string}} Away              someone's socket dropped; they keep their place for a while
@@ -58,7 +60,7 @@ export const CHAT_MAX = 500;
  * @typedef {{type: "chat", from: string, name: string, text?: string, phrase?: Phrase, at: string}} ChatIn
  * @typedef {{type: "error", code: string, message: string}} ErrorMessage
  * @typedef {{type: "bye"}} Bye
- * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | PeerChange | Left | Away | Back | RoomInfo | Ended | Paused | Resumed | IdRequested | SignalIn | ChatIn | ErrorMessage | Bye | Heartbeat} ServerMessage
+ * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | RoomInfo | Ended | Paused | Resumed | IdRequested | SignalIn | ChatIn | ErrorMessage | Bye | Heartbeat} ServerMessage
  */
 
 /**
