@@ -10,9 +10,10 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import booking
+from . import appointments, booking
 from .deps import api_staff, base_url, clinic_tz, db_session
-from .models import Appointment, Role
+from .errors import NotFound
+from .models import Appointment, Role, Staff
 
 router = APIRouter(prefix="/api/v1", tags=["appointments"])
 DB = Annotated[Session, Depends(db_session)]
@@ -67,3 +68,43 @@ def list_appointments(request: Request, session: DB) -> list[AppointmentSummary]
         query = query.where(Appointment.department_id == staff.department_id)
     return [AppointmentSummary(id=a.id, starts_at=a.starts_at.isoformat(), duration_minutes=a.duration_minutes,
                                clinician_id=a.clinician_id, state=a.state.value) for a in session.scalars(query)]
+
+
+def _managed(request: Request, session: Session, appointment_id: int) -> tuple[Staff, Appointment]:
+    staff = api_staff(request, session)
+    appointment = session.get(Appointment, appointment_id)
+    if appointment is None or not appointments.may_manage(staff, appointment):
+        raise NotFound("No such appointment.")
+    return staff, appointment
+
+
+def _summary(appointment: Appointment) -> AppointmentSummary:
+    return AppointmentSummary(id=appointment.id, starts_at=appointment.starts_at.isoformat(),
+                              duration_minutes=appointment.duration_minutes, clinician_id=appointment.clinician_id,
+                              state=appointment.state.value)
+
+
+@router.patch("/appointments/{appointment_id}", response_model=AppointmentSummary,
+              responses={**ERRORS, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
+async def move_appointment(appointment_id: int, change: appointments.AppointmentMove, request: Request, session: DB,
+                           tz: TZ) -> AppointmentSummary:
+    """Move a booked appointment to a new time; the patient gets an SMS; the link and code stay."""
+    staff, appointment = _managed(request, session, appointment_id)
+    appointments.move(session, appointment, change, staff=staff, tz=tz,
+                      clinic_phone=request.app.state.settings.clinic_phone)
+    session.commit()
+    request.app.state.sender.wakeup.set()
+    return _summary(appointment)
+
+
+@router.post("/appointments/{appointment_id}/cancel", response_model=AppointmentSummary,
+             responses={**ERRORS, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
+async def cancel_appointment(appointment_id: int, request: Request, session: DB, tz: TZ) -> AppointmentSummary:
+    """Cancel an appointment; the patient gets an SMS; the link then says it was cancelled."""
+    staff, appointment = _managed(request, session, appointment_id)
+    appointments.cancel(session, appointment, staff=staff, tz=tz, clinic_phone=request.app.state.settings.clinic_phone)
+    session.commit()
+    request.app.state.sender.wakeup.set()
+    if appointment.room is not None:
+        request.app.state.hub.ended_elsewhere(appointment.room.public_id, "cancelled")
+    return _summary(appointment)

@@ -84,15 +84,7 @@ def validate(session: Session, booker: Staff, data: AppointmentCreate, *, tz: Zo
     except phonenumbers.NumberParseException:
         errors["patient_phone"] = N_("Enter a mobile number, for example 412 34 567.")
 
-    starts_at = now
-    try:
-        starts_at = dt.datetime.fromisoformat(data.starts_at.strip())
-        if starts_at.tzinfo is None:
-            starts_at = starts_at.replace(tzinfo=tz)
-        if starts_at <= now:
-            errors["starts_at"] = N_("Choose a time in the future.")
-    except ValueError:
-        errors["starts_at"] = N_("Enter the date and time, for example 2026-12-01T09:30.")
+    starts_at = parse_start(data.starts_at, tz, now, errors)
 
     if not MIN_DURATION <= data.duration_minutes <= MAX_DURATION:
         errors["duration_minutes"] = N_("Choose between 5 and 240 minutes.")  # MIN_DURATION, MAX_DURATION
@@ -102,9 +94,23 @@ def validate(session: Session, booker: Staff, data: AppointmentCreate, *, tz: Zo
     clinician = _clinician(session, booker, data.clinician_id, errors)
     if errors:
         raise ValidationFailed(N_("The appointment could not be booked."), fields=errors)
-    assert clinician is not None
-    return Booking(name, phone, starts_at.astimezone(dt.timezone.utc), data.duration_minutes, clinician,
-                   data.language)
+    assert clinician is not None and starts_at is not None
+    return Booking(name, phone, starts_at, data.duration_minutes, clinician, data.language)
+
+
+def parse_start(value: str, tz: ZoneInfo, now: dt.datetime, errors: dict[str, str]) -> dt.datetime | None:
+    """A start time in the future, in UTC; or None with the reason in ``errors["starts_at"]``."""
+    try:
+        starts_at = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        errors["starts_at"] = N_("Enter the date and time, for example 2026-12-01T09:30.")
+        return None
+    if starts_at.tzinfo is None:
+        starts_at = starts_at.replace(tzinfo=tz)
+    if starts_at <= now:
+        errors["starts_at"] = N_("Choose a time in the future.")
+        return None
+    return starts_at.astimezone(dt.timezone.utc)
 
 
 def _clinician(session: Session, booker: Staff, clinician_id: int | None, errors: dict[str, str]) -> Staff | None:

@@ -349,6 +349,23 @@ class Hub:
             room.away.clear()
         self._tell_host(room)
 
+    def ended_elsewhere(self, public_id: str, reason: str) -> None:
+        """The room was ended by a change to its appointment (cancelled, no-show): tell whoever is
+        connected. Call on the event loop's thread."""
+        room = self.rooms.get(public_id)
+        if room is None:
+            return
+        room.state = RoomState.ended
+        message = protocol.dump("ended", reason=reason)
+        for peer in [*room.in_call.values(), *(waiter.peer for waiter in room.waiting.values())]:
+            peer.send(message)
+        room.in_call.clear()
+        room.waiting.clear()
+        for handle in room.away.values():
+            handle.cancel()
+        room.away.clear()
+        self._tell_host(room)
+
     async def host_gone(self, room: LiveRoom, host: Peer) -> None:
         async with room.lock:
             if room.in_call.get(host.id) is host:

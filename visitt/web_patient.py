@@ -18,7 +18,7 @@ from .accounts import digest
 from .deps import clinic_tz, db_session
 from .errors import RateLimited
 from .i18n import translations
-from .models import Participant, RoomState, utcnow
+from .models import AppointmentState, Participant, RoomState, utcnow
 from .pages import language, render
 from .security import check_csrf
 
@@ -89,6 +89,15 @@ def join_page(token: str, request: Request, session: DB, tz: TZ) -> Response:
 def _patient_page(request: Request, participant: Participant, tz: ZoneInfo) -> Response:
     gettext = translations(language(request)).gettext
     room = participant.room
+    if room.appointment is not None and room.appointment.state is AppointmentState.cancelled:
+        department = room.appointment.department
+        return render(request, "message.html", status_code=410, title=gettext("The consultation has been cancelled"),
+                      text=gettext("Your video consultation on {date} at {time} has been cancelled. Call the clinic if "
+                                   "you have questions or need a new appointment.").format(
+                          date=room.appointment.starts_at.astimezone(tz).strftime("%d.%m.%Y"),
+                          time=room.appointment.starts_at.astimezone(tz).strftime("%H:%M")),
+                      clinic_phone=department.phone if department and department.phone
+                      else request.app.state.settings.clinic_phone)
     if room.state is RoomState.ended:
         return render(request, "message.html", status_code=410, title=gettext("The consultation has ended"),
                       text=gettext("If you need a new appointment, please call the clinic."))

@@ -11,11 +11,11 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import accounts, booking, client_text, rooms
+from . import accounts, appointments, booking, client_text, rooms
 from .deps import LoginRequired, base_url, clinic_tz, db_session, page_staff
 from .errors import Forbidden, NotAuthenticated, NotFound, ValidationFailed
 from .i18n import N_, translations
-from .models import Appointment, OutboxMessage, Role, RoomState, Staff, utcnow
+from .models import Appointment, OutboxMessage, Role, Staff, utcnow
 from .pages import language, render
 from .security import SESSION_COOKIE, check_csrf
 
@@ -74,14 +74,6 @@ def _appointments(session: Session, staff: Staff) -> list[Appointment]:
     elif staff.role is Role.secretary:
         query = query.where(Appointment.department_id == staff.department_id)
     return list(session.scalars(query))
-
-
-def _may_manage(staff: Staff, appointment: Appointment) -> bool:
-    if staff.role is Role.clinician:
-        return appointment.clinician_id == staff.id
-    if staff.role is Role.secretary:
-        return appointment.department_id == staff.department_id
-    return staff.role is Role.admin
 
 
 @router.get("/staff")
@@ -149,23 +141,86 @@ async def book(request: Request, session: DB, tz: TZ) -> Response:
     return RedirectResponse(f"/staff?booked={appointment.id}", status_code=303)
 
 
+def _managed(request: Request, session: Session, appointment_id: int) -> tuple[Staff, Appointment]:
+    staff = page_staff(request, session)
+    appointment = session.get(Appointment, appointment_id)
+    if appointment is None or not appointments.may_manage(staff, appointment):
+        raise NotFound(N_("No such appointment."))
+    return staff, appointment
+
+
+def _ended(request: Request, appointment: Appointment, reason: str) -> None:
+    if appointment.room is not None:
+        request.app.state.hub.ended_elsewhere(appointment.room.public_id, reason)
+
+
 @router.post("/staff/appointments/{appointment_id}/no-show")
-def no_show(appointment_id: int, request: Request, session: DB, csrf: Annotated[str, Form()] = "") -> Response:
+async def no_show(appointment_id: int, request: Request, session: DB,
+                  csrf: Annotated[str, Form()] = "") -> Response:
     """Record that the patient never came (after the clinician tried to call them)."""
     try:
-        staff = page_staff(request, session)
+        staff, appointment = _managed(request, session, appointment_id)
     except LoginRequired:
         return _to_login(request)
     check_csrf(request, csrf)
-    appointment = session.get(Appointment, appointment_id)
-    if appointment is None or not _may_manage(staff, appointment):
-        raise NotFound(N_("No such appointment."))
     rooms.record_no_show(session, appointment, actor=f"staff:{staff.id}")
     session.commit()
-    live = request.app.state.hub.rooms.get(appointment.room.public_id) if appointment.room else None
-    if live is not None:
-        live.state = RoomState.ended
+    _ended(request, appointment, "no_show")
     return RedirectResponse("/staff", status_code=303)
+
+
+@router.get("/staff/appointments/{appointment_id}")
+def appointment_page(appointment_id: int, request: Request, session: DB, tz: TZ) -> Response:
+    try:
+        staff, appointment = _managed(request, session, appointment_id)
+    except LoginRequired:
+        return _to_login(request)
+    local = appointment.starts_at.astimezone(tz)
+    values = {"date": local.date().isoformat(), "time": local.strftime("%H:%M"),
+              "duration_minutes": str(appointment.duration_minutes)}
+    return render(request, "appointment.html", staff=staff, appointment=appointment, values=values, errors={},
+                  tz=tz)
+
+
+@router.post("/staff/appointments/{appointment_id}/move")
+async def move_appointment(appointment_id: int, request: Request, session: DB, tz: TZ) -> Response:
+    try:
+        staff, appointment = _managed(request, session, appointment_id)
+    except LoginRequired:
+        return _to_login(request)
+    form = {key: str(value) for key, value in (await request.form()).items()}
+    check_csrf(request, form.get("csrf"))
+    duration = form.get("duration_minutes", "")
+    change = appointments.AppointmentMove(starts_at=f"{form.get('date', '')}T{form.get('time', '')}",
+                                          duration_minutes=int(duration) if duration.isdigit() else 0)
+    try:
+        appointments.move(session, appointment, change, staff=staff, tz=tz,
+                          clinic_phone=request.app.state.settings.clinic_phone)
+    except ValidationFailed as error:
+        session.rollback()
+        fields = dict(error.fields)
+        if "starts_at" in fields:
+            fields["date"] = fields.pop("starts_at")
+        return render(request, "appointment.html", status_code=422, staff=staff, appointment=appointment,
+                      values=form, errors=fields or {"date": error.message}, tz=tz)
+    session.commit()
+    request.app.state.sender.wakeup.set()
+    return RedirectResponse(f"/staff/appointments/{appointment_id}?moved=1", status_code=303)
+
+
+@router.post("/staff/appointments/{appointment_id}/cancel")
+async def cancel_appointment(appointment_id: int, request: Request, session: DB, tz: TZ,
+                             csrf: Annotated[str, Form()] = "") -> Response:
+    try:
+        staff, appointment = _managed(request, session, appointment_id)
+    except LoginRequired:
+        return _to_login(request)
+    check_csrf(request, csrf)
+    appointments.cancel(session, appointment, staff=staff, tz=tz, clinic_phone=request.app.state.settings.clinic_phone)
+    session.commit()
+    request.app.state.sender.wakeup.set()
+    _ended(request, appointment, "cancelled")
+    return RedirectResponse(f"/staff/appointments/{appointment_id}", status_code=303)
 
 
 @router.get("/staff/outbox")

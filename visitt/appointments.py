@@ -1,0 +1,82 @@
+"""After booking: moving and cancelling an appointment, each with an SMS to the patient.
+
+Moving keeps the link and the code (the patient's page shows the new time); cancelling ends the
+room, so the link and the code then say the consultation was cancelled and whom to call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from . import audit, outbox
+from .booking import MAX_DURATION, MIN_DURATION, parse_start
+from .errors import Conflict, ValidationFailed
+from .i18n import N_, translations
+from .models import Appointment, AppointmentState, RoomState, Staff, utcnow
+from .rooms import check_appointment_move, check_room_move
+
+
+class AppointmentMove(BaseModel):
+    """A new time; ``starts_at`` is ISO 8601, without an offset the clinic's local time."""
+
+    starts_at: str = Field("", examples=["2026-12-02T10:00"])
+    duration_minutes: int | None = Field(None, description=f"{MIN_DURATION}–{MAX_DURATION} minutes; unchanged if absent.")
+
+
+def may_manage(staff: Staff, appointment: Appointment) -> bool:
+    """Clinicians manage their own appointments, secretaries their department's, admins all."""
+    if staff.role.value == "clinician":
+        return appointment.clinician_id == staff.id
+    if staff.role.value == "secretary":
+        return appointment.department_id == staff.department_id
+    return staff.role.value == "admin"
+
+
+def _phone(appointment: Appointment, clinic_phone: str) -> str:
+    department = appointment.department
+    return department.phone if department and department.phone else clinic_phone
+
+
+def move(session: Session, appointment: Appointment, change: AppointmentMove, *, staff: Staff, tz: ZoneInfo,
+         clinic_phone: str, now: dt.datetime | None = None) -> None:
+    """Give the appointment a new time, queue the SMS that says so, and audit it."""
+    if appointment.state is not AppointmentState.booked:
+        raise Conflict(N_("Only a booked appointment can be moved."), code="illegal_transition")
+    errors: dict[str, str] = {}
+    starts_at = parse_start(change.starts_at, tz, now or utcnow(), errors)
+    duration = appointment.duration_minutes if change.duration_minutes is None else change.duration_minutes
+    if not MIN_DURATION <= duration <= MAX_DURATION:
+        errors["duration_minutes"] = N_("Choose between 5 and 240 minutes.")
+    if errors or starts_at is None:
+        raise ValidationFailed(N_("The appointment could not be moved."), fields=errors)
+    appointment.starts_at, appointment.duration_minutes = starts_at, duration
+    appointment.reminder_at = None  # a reminder for the new time
+    _ = translations(appointment.language).gettext
+    local = starts_at.astimezone(tz)
+    body = _("Your video consultation has been moved to {date} at {time}. Use the same link and code as before. "
+             "Questions? Call {phone}.").format(date=local.strftime("%d.%m.%Y"), time=local.strftime("%H:%M"),
+                                               phone=_phone(appointment, clinic_phone))
+    outbox.enqueue(session, recipient=appointment.patient_phone, body=body, appointment_id=appointment.id)
+    audit.record(session, f"staff:{staff.id}", "move", room_id=appointment.room.id if appointment.room else None,
+                 subject=f"appointment:{appointment.id}")
+
+
+def cancel(session: Session, appointment: Appointment, *, staff: Staff, tz: ZoneInfo, clinic_phone: str) -> None:
+    """Cancel the appointment and end its room; queue the SMS that says so, and audit it."""
+    check_appointment_move(appointment.state, AppointmentState.cancelled)
+    appointment.state = AppointmentState.cancelled
+    room = appointment.room
+    if room is not None and room.state is not RoomState.ended:
+        check_room_move(room.state, RoomState.ended)
+        room.state, room.ended_at = RoomState.ended, utcnow()
+    _ = translations(appointment.language).gettext
+    local = appointment.starts_at.astimezone(tz)
+    body = _("Your video consultation on {date} at {time} has been cancelled. Questions? Call {phone}.").format(
+        date=local.strftime("%d.%m.%Y"), time=local.strftime("%H:%M"), phone=_phone(appointment, clinic_phone))
+    outbox.enqueue(session, recipient=appointment.patient_phone, body=body, appointment_id=appointment.id)
+    audit.record(session, f"staff:{staff.id}", "cancel", room_id=room.id if room else None,
+                 subject=f"appointment:{appointment.id}")
