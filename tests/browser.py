@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from playwright.sync_api import Page
 
 from visitt import demo
+from visitt.testing import LiveServer
+
+from .peers import book
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "locale": "en-US"}
 DESK = {"viewport": {"width": 1280, "height": 860}, "locale": "en-US"}
@@ -53,3 +58,27 @@ def wait_for_media(page: Page, timeout: float = 20.0) -> dict[str, Any]:
             return stats
         page.wait_for_timeout(100)
     raise AssertionError(f"no remote media on {page.url}: {stats}")
+
+
+@contextmanager
+def call_between(server: LiveServer, browser: Any, *, patient_locale: str = "en-US",
+                 name: str = "Kari Nordmann") -> Iterator[tuple[Page, Page]]:
+    """A clinician at a desk and a patient on a phone in a call with media flowing both ways:
+    signed in, booked, knocked and admitted. Yields (clinician's page, patient's page)."""
+    clinic = browser.new_context(**DESK)
+    phone = browser.new_context(**{**PHONE, "locale": patient_locale})
+    try:
+        host = clinic.new_page()
+        sign_in(host, server.url)
+        join_url, _token = book(server, name)
+        patient = phone.new_page()
+        patient.goto(join_url)
+        patient.locator("#name").fill(name)
+        patient.locator("#join").click()
+        host.locator("#waiting li", has_text=name).locator(".admit").click()
+        wait_for_media(host)
+        wait_for_media(patient)
+        yield host, patient
+    finally:
+        clinic.close()
+        phone.close()

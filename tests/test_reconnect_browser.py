@@ -12,9 +12,8 @@ from playwright.sync_api import Page, expect
 
 from visitt.testing import LiveServer
 
-from .browser import DESK, INBOUND, PHONE, sign_in, wait_for_media
+from .browser import INBOUND, call_between
 from .conftest import make_settings
-from .peers import book
 from .test_signaling import audit_trail
 
 pytestmark = pytest.mark.browser
@@ -42,19 +41,7 @@ def _grows(page: Page, timeout: float = 10.0) -> bool:
 
 
 def test_the_patient_reconnects_by_itself(server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
-    clinic = browser.new_context(**DESK)
-    phone = browser.new_context(**PHONE)
-    try:
-        host = clinic.new_page()
-        sign_in(host, server.url)
-        join_url, _token = book(server)
-        patient = phone.new_page()
-        patient.goto(join_url)
-        patient.get_by_label("Your full name").fill("Kari Nordmann")
-        patient.get_by_role("button", name="Join").click()
-        host.locator("#waiting li", has_text="Kari Nordmann").get_by_role("button", name="Admit").click()
-        wait_for_media(host)
-        wait_for_media(patient)
+    with call_between(server, browser) as (host, patient):
         room = patient.evaluate("() => [...window.visittCall.peers.keys()][0]")
         assert room.startswith("s")  # the patient's one peer is the clinician
 
@@ -74,9 +61,6 @@ def test_the_patient_reconnects_by_itself(server: LiveServer, browser) -> None: 
         assert _grows(patient) and _grows(host)  # the picture flows on both sides
         expect(host.locator("#tiles figure.away")).to_have_count(0)
         expect(host.locator("#waiting li")).to_have_count(0)  # nobody knocked
-    finally:
-        clinic.close()
-        phone.close()
     public_room = next(iter(server.app.state.hub.rooms))
     actions = [action for action, _ in audit_trail(server, public_room)]
     assert actions.count("knock") == 1 and "leave" not in actions

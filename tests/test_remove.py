@@ -8,8 +8,8 @@ from playwright.sync_api import expect
 
 from visitt.testing import LiveServer
 
-from .browser import DESK, PHONE, sign_in, wait_for_media
-from .peers import book, run
+from .browser import call_between
+from .peers import run
 from .test_signaling import audit_trail, consultation
 
 
@@ -40,24 +40,10 @@ def test_removed_guest_is_out_and_waits_to_come_back(server: LiveServer) -> None
 
 @pytest.mark.browser
 def test_removed_in_the_browser(server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
-    clinic = browser.new_context(**DESK)
-    phone = browser.new_context(**PHONE)
-    try:
-        host = clinic.new_page()
-        sign_in(host, server.url)
-        join_url, _token = book(server)
-        patient = phone.new_page()
-        patient.goto(join_url)
-        patient.get_by_label("Your full name").fill("Kari Nordmann")
-        patient.get_by_role("button", name="Join").click()
-        host.locator("#waiting li", has_text="Kari Nordmann").get_by_role("button", name="Admit").click()
-        wait_for_media(host)
+    with call_between(server, browser) as (host, patient):
         host.locator("#checks li", has_text="Kari Nordmann").get_by_role("button", name="Remove from call").click()
         expect(patient.get_by_text("The clinician has taken you out of the call.")).to_be_visible()
         expect(patient.locator("#call")).to_be_hidden()
         expect(host.get_by_text("Kari Nordmann left the consultation.")).to_be_visible()
         patient.get_by_role("button", name="Join").click()  # knocking again
         expect(host.locator("#waiting li", has_text="Kari Nordmann")).to_be_visible()
-    finally:
-        clinic.close()
-        phone.close()

@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 from visitt import turn
 from visitt.testing import LiveServer
 
-from .browser import DESK, PHONE, sign_in, wait_for_media
+from .browser import call_between
 from .conftest import make_settings
 from .peers import WsClient, book, run, staff_login
 
@@ -133,22 +133,7 @@ SELECTED_PAIR = """async () => {
 
 @pytest.mark.browser
 def test_a_call_relayed_through_coturn(relay_server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
-    clinic = browser.new_context(**DESK)
-    phone = browser.new_context(**PHONE)
-    try:
-        host = clinic.new_page()
-        sign_in(host, relay_server.url)
-        join_url, _token = book(relay_server)
-        patient = phone.new_page()
-        patient.goto(join_url)
-        patient.get_by_label("Your full name").fill("Kari Nordmann")
-        patient.get_by_role("button", name="Join").click()
-        host.locator("#waiting li", has_text="Kari Nordmann").get_by_role("button", name="Admit").click()
-        wait_for_media(host)
-        wait_for_media(patient)
+    with call_between(relay_server, browser) as (host, patient):
         assert host.evaluate(SELECTED_PAIR) == "relay"
         assert patient.evaluate(SELECTED_PAIR) == "relay"
         expect(host.get_by_role("button", name="End consultation")).to_be_visible()
-    finally:
-        clinic.close()
-        phone.close()

@@ -338,23 +338,17 @@ class Hub:
         async with room.lock:
             await asyncio.to_thread(move_room, self.database, room.db_id, RoomState.ended,
                                     actor=f"staff:{room.host_id}", action="end")
-            room.state = RoomState.ended
-            message = protocol.dump("ended", reason="host_ended")
-            for peer in [*room.in_call.values(), *(waiter.peer for waiter in room.waiting.values())]:
-                peer.send(message)
-            room.in_call.clear()
-            room.waiting.clear()
-            for handle in room.away.values():
-                handle.cancel()
-            room.away.clear()
-        self._tell_host(room)
+            self._close(room, "host_ended")
 
     def ended_elsewhere(self, public_id: str, reason: str) -> None:
         """The room was ended by a change to its appointment (cancelled, no-show): tell whoever is
         connected. Call on the event loop's thread."""
         room = self.rooms.get(public_id)
-        if room is None:
-            return
+        if room is not None:
+            self._close(room, reason)
+
+    def _close(self, room: LiveRoom, reason: str) -> None:
+        """The room has ended: everyone in it or waiting is told, and nobody is held any longer."""
         room.state = RoomState.ended
         message = protocol.dump("ended", reason=reason)
         for peer in [*room.in_call.values(), *(waiter.peer for waiter in room.waiting.values())]:
