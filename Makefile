@@ -9,7 +9,7 @@ PYTHON ?= python3
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e .
+	$(VENV)/bin/pip install -q -e '.[testroom]'
 	touch $@
 
 $(VENV)/.test: pyproject.toml $(VENV)/.base

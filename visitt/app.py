@@ -23,6 +23,7 @@ from . import (
     reminders,
     signaling,
     sms,
+    test_room,
     turn,
     web_patient,
     web_staff,
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
             reminder_task.cancel()
             sweeper.cancel()
             await asyncio.gather(task, reminder_task, sweeper, return_exceptions=True)
+            await app.state.test_room.close()
             database.dispose()
 
     app = FastAPI(title="Visitt", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -87,6 +89,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app.state.connections = Connections()
     app.state.metrics = metrics.Metrics(database)
     app.state.readiness = health.Readiness(database)
+    app.state.test_room = test_room.EchoRoom(settings)
     app.state.hub = Hub(database, auto_lock=settings.auto_lock, max_participants=settings.max_participants,
                         ice=lambda peer_id: {"iceServers": turn.ice_servers(settings, peer_id),
                                              "iceTransportPolicy": settings.ice_transport_policy},
@@ -122,6 +125,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app.include_router(api.router)
     app.include_router(web_staff.router)
     app.include_router(web_patient.router)
+    app.include_router(test_room.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.add_api_websocket_route("/ws/v/{token}", signaling.guest_endpoint)

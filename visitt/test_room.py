@@ -1,0 +1,196 @@
+"""The test room: ``/test`` checks camera, microphone and speaker, then makes a real round trip to a
+server-side aiortc peer that sends the visitor's own picture and sound straight back. No booking is
+needed and nothing is recorded or stored. See ``docs/test-room.md``.
+
+aiortc is an optional extra (``pip install visitt[testroom]``); without it the page still checks the
+devices and says plainly that the round trip is not available.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import secrets
+import time
+from collections import deque
+from dataclasses import replace
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from . import client_text, turn
+from .errors import RateLimited, ValidationFailed, VisittError
+from .i18n import N_, translations
+from .pages import language, render
+from .settings import Settings
+
+log = logging.getLogger("visitt.test_room")
+router = APIRouter()
+PER_ADDRESS = 10  # round trips one client address may start ...
+PER_ADDRESS_WINDOW = 600.0  # ... within this many seconds
+KINDS = {"audio", "video"}
+
+
+# What test_room.js shows (see client_text.py): the device messages as on the patient page, then the round
+# trip's figures and verdict.
+STRINGS = {
+    **{key: client_text.PATIENT[key] for key in ("denied_permission", "no_device", "device_busy", "device_error")},
+    "speaker_ok": N_("Good: your speaker or headphones work."),
+    "speaker_advice": N_("Turn up the volume, check that the sound is not muted, or try headphones."),
+    "need_devices": N_("Allow the camera and microphone first."),
+    "connecting": N_("Connecting…"),
+    "measuring": N_("Connected. Measuring for a few seconds…"),
+    "direct": N_("direct"),
+    "relayed": N_("relayed through a server"),
+    "ready": N_("Your equipment is ready"),
+    "not_ready": N_("Your equipment is not ready yet"),
+    "advice_no_connection": N_("No connection could be made. The network may block video calls: try another "
+                               "network, for example mobile data instead of Wi-Fi, or call the clinic."),
+    "advice_no_picture": N_("Your picture did not come back. Check that no other program uses the camera, or try "
+                            "another network."),
+    "advice_no_sound": N_("Your sound did not come back. Check that the microphone is allowed and not muted."),
+    "advice_loss": N_("The connection loses much of the data. Move closer to the Wi-Fi router or try mobile data."),
+    "advice_slow": N_("The connection is slow: the picture may be poor. Move closer to the Wi-Fi router or try "
+                      "mobile data."),
+    "busy": N_("The test room is busy. Try again in a minute."),
+    "too_many": N_("Too many test calls. Wait a few minutes and try again."),
+    "failed": N_("The round trip could not be started. Reload the page and try again."),
+}
+
+
+class NotAvailable(VisittError):
+    status = 503
+    code = "not_available"
+
+
+def available() -> bool:
+    """Whether aiortc is installed (checked without importing it: it is heavy)."""
+    return importlib.util.find_spec("aiortc") is not None
+
+
+class Offer(BaseModel):
+    type: Literal["offer"]
+    sdp: str = Field(min_length=1, max_length=20_000)
+
+
+class Answer(BaseModel):
+    id: str
+    type: Literal["answer"]
+    sdp: str
+    seconds: float
+
+
+class EchoRoom:
+    """The live echo sessions: at most ``max_sessions`` at once, each closed after ``seconds``, and
+    at most ``per_address`` started by one client address within ``window`` seconds."""
+
+    def __init__(self, settings: Settings, *, max_sessions: int = 10, seconds: float = 60.0,
+                 per_address: int = PER_ADDRESS, window: float = PER_ADDRESS_WINDOW) -> None:
+        self.stun_urls = list(settings.stun_urls)
+        self.max_sessions = max_sessions
+        self.seconds = seconds
+        self.per_address = per_address
+        self.window = window
+        self.sessions: dict[str, Any] = {}  # id -> aiortc RTCPeerConnection
+        self._timers: dict[str, asyncio.Task[None]] = {}
+        self._starts: dict[str, deque[float]] = {}
+
+    def _count(self, address: str) -> None:
+        now = time.monotonic()
+        for key in [key for key, starts in self._starts.items() if starts[-1] <= now - self.window]:
+            del self._starts[key]  # forget addresses that have been quiet for a whole window
+        starts = self._starts.setdefault(address, deque())
+        while starts and starts[0] <= now - self.window:
+            starts.popleft()
+        if len(starts) >= self.per_address:
+            raise RateLimited(N_("Too many test calls. Wait a few minutes and try again."), code="too_many_tests")
+        starts.append(now)
+
+    async def start(self, offer: Offer, address: str) -> Answer:
+        """Answer ``offer`` with a peer that returns every track it receives."""
+        if not available():
+            raise NotAvailable(N_("The round trip is not available on this server."))
+        self._count(address)
+        if len(self.sessions) >= self.max_sessions:
+            raise RateLimited(N_("The test room is busy. Try again in a minute."), code="test_room_busy")
+        from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+        from aiortc.sdp import SessionDescription
+
+        try:
+            kinds = {media.kind for media in SessionDescription.parse(offer.sdp).media}
+        except Exception:  # noqa: BLE001 - any parse failure is the caller's bad SDP
+            kinds = set()
+        if not kinds & KINDS:
+            raise ValidationFailed(N_("The offer carries no audio or video."), code="bad_sdp")
+        # STUN only: the server needs its public address; a visitor behind a strict firewall relays
+        # through TURN from their own side, with the credential the page was given.
+        servers = [RTCIceServer(urls=self.stun_urls)] if self.stun_urls else []
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
+        session_id = secrets.token_urlsafe(16)
+        self.sessions[session_id] = pc  # the slot is taken before the first await
+
+        @pc.on("track")
+        def echo(track: Any) -> None:
+            pc.addTrack(track)  # the visitor's own track, straight back; never stored
+
+        @pc.on("connectionstatechange")
+        async def changed() -> None:
+            if pc.connectionState in ("failed", "closed"):
+                await self.stop(session_id)
+
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+        except Exception as error:  # noqa: BLE001 - aiortc rejects bad SDP with assorted errors
+            await self.stop(session_id)
+            log.info("test room offer refused: %s", type(error).__name__)
+            raise ValidationFailed(N_("The offer could not be used."), code="bad_sdp") from None
+        self._timers[session_id] = asyncio.create_task(self._expire(session_id))
+        description = pc.localDescription
+        return Answer(id=session_id, type="answer", sdp=description.sdp, seconds=self.seconds)
+
+    async def _expire(self, session_id: str) -> None:
+        await asyncio.sleep(self.seconds)
+        await self.stop(session_id)
+
+    async def stop(self, session_id: str) -> None:
+        pc = self.sessions.pop(session_id, None)
+        timer = self._timers.pop(session_id, None)
+        if timer is not None and timer is not asyncio.current_task():
+            timer.cancel()
+        if pc is not None:
+            await pc.close()
+
+    async def close(self) -> None:
+        """Close every session (at shutdown)."""
+        await asyncio.gather(*(self.stop(session_id) for session_id in list(self.sessions)), return_exceptions=True)
+
+
+@router.get("/test", include_in_schema=False)
+def page(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    room: EchoRoom = request.app.state.test_room
+    gettext = translations(language(request)).gettext
+    # A credential that lasts only as long as a round trip may: the page needs no booking.
+    short = replace(settings, turn_ttl=int(room.seconds) + 120)
+    ice = {"iceServers": turn.ice_servers(short, f"test-{secrets.token_urlsafe(8)}"),
+           "iceTransportPolicy": settings.ice_transport_policy}
+    return render(request, "test_room.html", strings=client_text.translate(STRINGS, gettext),
+                  ice=ice, available=available())
+
+
+@router.post("/api/v1/test-room/offer", response_model=Answer, tags=["test room"])
+async def offer(body: Offer, request: Request) -> Answer:
+    """Start a round trip: the answer's peer sends back every track of the offer until ``seconds``."""
+    room: EchoRoom = request.app.state.test_room
+    return await room.start(body, request.client.host if request.client else "")
+
+
+@router.delete("/api/v1/test-room/{session_id}", status_code=204, tags=["test room"])
+async def finish(session_id: str, request: Request) -> Response:
+    """End a round trip early (the page does when it has measured enough)."""
+    await request.app.state.test_room.stop(session_id)
+    return Response(status_code=204)
