@@ -119,6 +119,19 @@ class Settings:
             code_attempts_per_code=int(get("VISITT_CODE_ATTEMPTS_PER_CODE", "10")),
             code_attempt_minutes=int(get("VISITT_CODE_ATTEMPT_MINUTES", "15")),
             trusted_proxies=get("VISITT_TRUSTED_PROXIES", "127.0.0.1"),
+            sms_sender=get("VISITT_SMS_SENDER", "Visitt"),
+            twilio_account_sid=get("VISITT_TWILIO_ACCOUNT_SID", ""),
+            twilio_auth_token=get("VISITT_TWILIO_AUTH_TOKEN", ""),
+            twilio_base_url=get("VISITT_TWILIO_BASE_URL", "https://api.twilio.com"),
+            sveve_user=get("VISITT_SVEVE_USER", ""),
+            sveve_password=get("VISITT_SVEVE_PASSWORD", ""),
+            sveve_base_url=get("VISITT_SVEVE_BASE_URL", "https://sveve.no"),
+            webhook_secret=get("VISITT_WEBHOOK_SECRET", ""),
+            reminder_days=int(get("VISITT_REMINDER_DAYS", "3")),
+            quiet_hours=_hours(get("VISITT_QUIET_HOURS", "21-08")),
+            reconnect_grace=float(get("VISITT_RECONNECT_GRACE", "60")),
+            max_wait_minutes=float(get("VISITT_MAX_WAIT_MINUTES", "15")),
+            no_show_minutes=float(get("VISITT_NO_SHOW_MINUTES", "5")),
         )
         if settings.ice_transport_policy not in ("all", "relay"):
             raise ValueError("VISITT_ICE_TRANSPORT_POLICY must be 'all' or 'relay'")
