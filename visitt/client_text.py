@@ -35,8 +35,17 @@ PAUSE = {
 }
 
 
+# The connection-quality dot on each remote tile, on both pages (quality.js: level → text).
+QUALITY = {
+    "quality_good": N_("Connection: good"),
+    "quality_fair": N_("Connection: fair"),
+    "quality_poor": N_("Connection: poor"),
+}
+
+
 PATIENT = {
     **PAUSE,
+    **QUALITY,
     "id_asked": N_("The clinician has been asked to show their ID."),
     "host_absent": N_("The clinician is not in the call right now."),
     **CHAT,
@@ -65,6 +74,7 @@ PATIENT = {
 
 HOST = {
     **PAUSE,
+    **QUALITY,
     "id_not_checked": N_("Identity not checked"),
     "id_requested": N_("{name} asks you to show your ID."),
     **CHAT,

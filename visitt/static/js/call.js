@@ -29,6 +29,8 @@ export class Call extends EventTarget {
     this.wanted = { audio: true, video: true };
     for (const track of local.getTracks()) this.wanted[track.kind] = track.enabled;
     this.paused = false;
+    /** Audio only (a poor connection): the camera's sender carries no track, so no picture is sent at all. */
+    this.audioOnly = false;
     /** @type {WeakMap<RTCRtpSender, MediaStreamTrack>} the local track each of our senders carries when not paused */
     this.trackOf = new WeakMap();
     this.unsubscribe = signaling.on("signal", (message) => this.onSignal(message));
@@ -77,7 +79,7 @@ export class Call extends EventTarget {
     for (const track of this.local.getTracks()) {
       const sender = pc.addTrack(track, this.local);
       this.trackOf.set(sender, track);
-      if (this.paused) this.replace(id, sender, null);
+      if (this.paused || (this.audioOnly && track.kind === "video")) this.replace(id, sender, null);
     }
     return peer;
   }
@@ -161,6 +163,12 @@ export class Call extends EventTarget {
     this.applyEnabled();
   }
 
+  /** Send sound only, or sound and picture again, without renegotiating. @param {boolean} on */
+  setAudioOnly(on) {
+    this.audioOnly = on;
+    this.applyEnabled();
+  }
+
   applyEnabled() {
     for (const track of this.local.getTracks()) track.enabled = this.wanted[track.kind] && !this.paused;
     // A disabled track still sends silence and black frames; while paused the senders carry no
@@ -168,9 +176,24 @@ export class Call extends EventTarget {
     for (const [id, { pc }] of this.peers) {
       for (const sender of pc.getSenders()) {
         const track = this.trackOf.get(sender);
-        if (track) this.replace(id, sender, this.paused ? null : track);
+        const off = this.paused || (this.audioOnly && track?.kind === "video");
+        if (track) this.replace(id, sender, off ? null : track);
       }
     }
+  }
+
+  /**
+   * Put a new local track (another camera) in place of the one of its kind, on every connection,
+   * without renegotiating; the old track is stopped. @param {MediaStreamTrack} track
+   */
+  swapTrack(track) {
+    const old = this.local.getTracks().find((each) => each.kind === track.kind);
+    if (old) { this.local.removeTrack(old); old.stop(); }
+    this.local.addTrack(track);
+    for (const { pc } of this.peers.values()) {
+      for (const sender of pc.getSenders()) if (old && this.trackOf.get(sender) === old) this.trackOf.set(sender, track);
+    }
+    this.applyEnabled();
   }
 
   /** @param {string} id @param {RTCRtpSender} sender @param {MediaStreamTrack | null} track */

@@ -77,3 +77,31 @@ export function levelMeter(stream, meter) {
 export function stopMedia(stream) {
   if (stream) for (const track of stream.getTracks()) track.stop();
 }
+
+/** How many cameras there are (a phone: front and back). */
+export async function cameraCount() {
+  return (await navigator.mediaDevices.enumerateDevices()).filter((device) => device.kind === "videoinput").length;
+}
+
+/**
+ * Open the other camera: the back one after the front one (facingMode), else the next in the list.
+ * The current one is stopped first, since phones cannot open two cameras at once.
+ * @param {MediaStreamTrack | undefined} current @returns {Promise<MediaStreamTrack>}
+ */
+export async function openNextCamera(current) {
+  const settings = current?.getSettings() || {};
+  const cameras = (await navigator.mediaDevices.enumerateDevices()).filter((device) => device.kind === "videoinput");
+  const index = cameras.findIndex((camera) => camera.deviceId === settings.deviceId);
+  const which = settings.facingMode
+    ? { facingMode: { exact: settings.facingMode === "user" ? "environment" : "user" } }
+    : { deviceId: { exact: cameras[(index + 1) % cameras.length].deviceId } };
+  const size = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { max: 30 } };
+  current?.stop();
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: { ...which, ...size } });
+  } catch {
+    stream = await navigator.mediaDevices.getUserMedia({ video: size });  // at least a camera again
+  }
+  return stream.getVideoTracks()[0];
+}

@@ -2,6 +2,7 @@
 
 import { Call } from "./call.js";
 import { ChatPanel } from "./chat.js";
+import { ConnectionQuality } from "./connection.js";
 import { classify, openMedia, stopMedia } from "./devices.js";
 import { IdentityChecks } from "./identity.js";
 import { PauseControl } from "./pause.js";
@@ -14,6 +15,7 @@ const baseTitle = document.title;
 const tiles = new Tiles($("tiles"), { photo_id: strings.id_photo_id, known: strings.id_known, other: strings.id_other });
 const pause = new PauseControl(strings);
 const chat = new ChatPanel($("chat"), strings);
+const quality = new ConnectionQuality(strings, tiles, (on) => setAudioOnly(on));
 const signaling = new Signaling("/ws/staff");
 const checks = new IdentityChecks($("checks"), $("check-item"), signaling, strings);
 /** @type {MediaStream | null} */ let stream = null;
@@ -118,6 +120,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
       tiles.attach(id, remote);
     });
     chat.start(signaling, selfId);
+    quality.start(call, selfId);
   }
   for (const peer of message.participants) {
     names.set(peer.id, peer.name);
@@ -132,6 +135,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
 
 function closeCall() {
   pause.stop();
+  quality.stop();
   checks.clear();
   call?.close();
   call = null;
@@ -213,6 +217,13 @@ for (const button of document.querySelectorAll("button[data-room]")) {
 }
 toggle($("mic"), (on) => { call?.setEnabled("audio", on); sendMedia(); });
 toggle($("cam"), (on) => { call?.setEnabled("video", on); sendMedia(); });
+/** Audio only, for a poor connection: no picture is sent; the camera button shows it off. @param {boolean} on */
+function setAudioOnly(on) {
+  call?.setAudioOnly(on);
+  call?.setEnabled("video", !on);
+  $("cam").setAttribute("aria-pressed", String(!on));
+  sendMedia();
+}
 function sendMedia() {
   signaling.send({ type: "media", audio: $("mic").getAttribute("aria-pressed") === "true", video: $("cam").getAttribute("aria-pressed") === "true" });
 }

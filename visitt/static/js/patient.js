@@ -2,6 +2,7 @@
 
 import { Call } from "./call.js";
 import { ChatPanel } from "./chat.js";
+import { ConnectionQuality } from "./connection.js";
 import { classify, fillPickers, levelMeter, openMedia, stopMedia } from "./devices.js";
 import { askForId } from "./identity.js";
 import { PauseControl } from "./pause.js";
@@ -23,6 +24,7 @@ let knockName = "";
 const tiles = new Tiles($("tiles"), { photo_id: strings.id_photo_id, known: strings.id_known, other: strings.id_other });
 const pause = new PauseControl(strings);
 const chat = new ChatPanel($("chat"), strings);
+const quality = new ConnectionQuality(strings, tiles, (on) => setAudioOnly(on));
 
 function show(/** @type {string} */ section) {
   for (const id of ["lobby", "call", "done"]) $(id).hidden = id !== section;
@@ -57,6 +59,7 @@ $("retry-devices").addEventListener("click", () => startDevices());
 function finish(/** @type {string} */ text) {
   finished = true;
   pause.stop();
+  quality.stop();
   call?.close();
   stopMeter();
   stopMedia(stream);
@@ -96,12 +99,14 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
     tiles.mark(peer.id, peer);
     call.connect(peer.id);
   }
+  quality.start(call, selfId);
   chat.start(/** @type {Signaling} */ (signaling), selfId);
   $("call-status").textContent = strings.in_call;
 }
 
 function leaveCall() {
   pause.stop();
+  quality.stop();
   call?.close();
   call = null;
   tiles.clear();
@@ -206,6 +211,13 @@ const sendMedia = () => signaling?.send({
 });
 toggle($("mic"), (on) => { call?.setEnabled("audio", on); sendMedia(); });
 toggle($("cam"), (on) => { call?.setEnabled("video", on); sendMedia(); });
+/** Audio only, for a poor connection: no picture is sent; the camera button shows it off. @param {boolean} on */
+function setAudioOnly(on) {
+  call?.setAudioOnly(on);
+  call?.setEnabled("video", !on);
+  $("cam").setAttribute("aria-pressed", String(!on));
+  sendMedia();
+}
 $("leave").addEventListener("click", () => {
   signaling?.send({ type: "leave" });
   finish(strings.left);

@@ -1,0 +1,115 @@
+// Connection quality per participant, from each peer connection's getStats(). No DOM here: the
+// page modules show what this reports.
+//
+// Every SAMPLE_MS the monitor reads each peer connection's statistics and compares them with the
+// previous reading: inbound packet loss over the interval (sound and picture together), the
+// round-trip time of the nominated candidate pair, and the inbound bitrate. `classify` turns those
+// figures into "good", "fair" or "poor" with the thresholds below; a "quality" event carries the
+// result per peer, and `poor` in it says whether the connection has been poor for POOR_FOR_MS.
+
+/** @typedef {"good" | "fair" | "poor"} Level */
+/**
+ * Figures for one interval; `videoKbps` is null when no picture arrived (camera off, audio only,
+ * paused), so a missing picture is never mistaken for a bad connection.
+ * @typedef {{loss: number, rtt: number | null, kbps: number, videoKbps: number | null}} Sample
+ */
+
+export const SAMPLE_MS = 2000;
+/** How long a connection must stay poor before the page offers advice (three samples). */
+export const POOR_FOR_MS = 6000;
+/** Worse than any one of these is poor: loss in percent, round trip in ms, picture in kbit/s. */
+export const POOR = { loss: 5, rtt: 400, videoKbps: 150 };
+/** Worse than any one of these (and not poor) is fair. */
+export const FAIR = { loss: 2, rtt: 200, videoKbps: 300 };
+
+/** @param {Sample} sample @returns {Level} */
+export function classify({ loss, rtt, videoKbps }) {
+  const worse = (/** @type {{loss: number, rtt: number, videoKbps: number}} */ limit) =>
+    loss > limit.loss || (rtt !== null && rtt > limit.rtt) || (videoKbps !== null && videoKbps < limit.videoKbps);
+  if (worse(POOR)) return "poor";
+  if (worse(FAIR)) return "fair";
+  return "good";
+}
+
+/**
+ * What two getStats() readings of one peer connection say about the interval between them.
+ * @param {RTCStatsReport | null} before @param {RTCStatsReport} after @returns {Sample}
+ */
+export function measure(before, after) {
+  let received = 0, lost = 0, bytes = 0, videoBytes = 0, frames = 0, seconds = 0;
+  /** @type {number | null} */ let rtt = null;
+  after.forEach((report) => {
+    if (report.type === "inbound-rtp") {
+      const old = before?.get(report.id);
+      if (!old) return;
+      received += (report.packetsReceived || 0) - (old.packetsReceived || 0);
+      lost += Math.max(0, (report.packetsLost || 0) - (old.packetsLost || 0));
+      const delta = (report.bytesReceived || 0) - (old.bytesReceived || 0);
+      bytes += delta;
+      if (report.kind === "video") {
+        videoBytes += delta;
+        frames += (report.framesDecoded || 0) - (old.framesDecoded || 0);
+      }
+      seconds = Math.max(seconds, (report.timestamp - old.timestamp) / 1000);
+    } else if (report.type === "candidate-pair" && report.nominated && report.state === "succeeded"
+               && typeof report.currentRoundTripTime === "number") {
+      rtt = report.currentRoundTripTime * 1000;
+    }
+  });
+  const kbps = (/** @type {number} */ count) => (seconds > 0 ? (count * 8) / 1000 / seconds : 0);
+  return {
+    loss: received + lost > 0 ? (100 * lost) / (received + lost) : 0,
+    rtt,
+    kbps: kbps(bytes),
+    videoKbps: frames > 0 ? kbps(videoBytes) : null,
+  };
+}
+
+export class QualityMonitor extends EventTarget {
+  /** @param {{peers: Map<string, {pc: RTCPeerConnection}>}} call */
+  constructor(call) {
+    super();
+    this.call = call;
+    /** @type {Map<string, {stats: RTCStatsReport | null, poorCount: number}>} */
+    this.state = new Map();
+    this.timer = setInterval(() => this.sample(), SAMPLE_MS);
+  }
+
+  async sample() {
+    for (const id of this.state.keys()) if (!this.call.peers.has(id)) this.state.delete(id);
+    await Promise.all([...this.call.peers].map(async ([id, { pc }]) => {
+      if (pc.connectionState !== "connected") return;
+      let stats;
+      try { stats = await pc.getStats(); } catch { return; }  // closed meanwhile
+      const previous = this.state.get(id)?.stats ?? null;
+      this.entry(id).stats = stats;
+      if (previous) this.ingest(id, measure(previous, stats));
+    }));
+  }
+
+  /**
+   * Classify one interval's figures and report them. The sampler calls this; the end-to-end tests
+   * call it with made-up figures (through `window.visittQuality`) to see the advice appear.
+   * @param {string} id @param {Sample} sample
+   */
+  ingest(id, sample) {
+    const entry = this.entry(id);
+    const level = classify(sample);
+    // each sample stands for one interval: POOR_FOR_MS / SAMPLE_MS poor ones in a row
+    entry.poorCount = level === "poor" ? entry.poorCount + 1 : 0;
+    const poor = entry.poorCount * SAMPLE_MS >= POOR_FOR_MS;
+    this.dispatchEvent(new CustomEvent("quality", { detail: { id, level, poor, ...sample } }));
+  }
+
+  /** @param {string} id */
+  entry(id) {
+    let entry = this.state.get(id);
+    if (!entry) this.state.set(id, entry = { stats: null, poorCount: 0 });
+    return entry;
+  }
+
+  /** Stop sampling (the call is over, or a test feeds figures itself). */
+  stop() {
+    clearInterval(this.timer);
+  }
+}
