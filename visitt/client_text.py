@@ -35,6 +35,21 @@ PAUSE = {
 }
 
 
+# The speaker layout and the participant list, on both pages.
+PARTICIPANTS = {
+    "pin": N_("Pin {name}"),
+    "participant_you": N_("you"),
+    "participant_clinician": N_("Clinician"),
+    "participant_patient": N_("Patient"),
+    "participant_mic_on": N_("Microphone on"),
+    "participant_mic_off": N_("Microphone off"),
+    "participant_cam_on": N_("Camera on"),
+    "participant_cam_off": N_("Camera off"),
+    "participant_joined": N_("{name} joined the consultation."),
+    "participant_left": N_("{name} left the consultation."),
+}
+
+
 # The connection-quality dot on each remote tile, on both pages (quality.js: level → text).
 QUALITY = {
     "quality_good": N_("Connection: good"),
@@ -46,6 +61,7 @@ QUALITY = {
 PATIENT = {
     **PAUSE,
     **QUALITY,
+    **PARTICIPANTS,
     "id_asked": N_("The clinician has been asked to show their ID."),
     "host_absent": N_("The clinician is not in the call right now."),
     **CHAT,
@@ -75,6 +91,7 @@ PATIENT = {
 HOST = {
     **PAUSE,
     **QUALITY,
+    **PARTICIPANTS,
     "id_not_checked": N_("Identity not checked"),
     "id_requested": N_("{name} asks you to show your ID."),
     **CHAT,

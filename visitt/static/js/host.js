@@ -5,14 +5,23 @@ import { ChatPanel } from "./chat.js";
 import { ConnectionQuality } from "./connection.js";
 import { classify, openMedia, stopMedia } from "./devices.js";
 import { IdentityChecks } from "./identity.js";
+import { ParticipantList } from "./participants.js";
 import { PauseControl } from "./pause.js";
 import { Signaling } from "./protocol.js";
+import { SpeakerDetector } from "./speaker.js";
 import { Tiles, toggle } from "./tiles.js";
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 const strings = JSON.parse($("strings").textContent);
 const baseTitle = document.title;
-const tiles = new Tiles($("tiles"), { photo_id: strings.id_photo_id, known: strings.id_known, other: strings.id_other });
+const tiles = new Tiles($("tiles"), { photo_id: strings.id_photo_id, known: strings.id_known, other: strings.id_other }, strings.pin);
+const people = new ParticipantList($("participants"), strings);
+const speaker = new SpeakerDetector();
+speaker.addEventListener("speaker", (event) => tiles.setSpeaker(/** @type {CustomEvent} */ (event).detail.id));
+// @ts-ignore handles for diagnostics and the end-to-end tests (stop(), then feed levels)
+window.visittSpeaker = speaker;
+// @ts-ignore
+window.visittTiles = tiles;
 const pause = new PauseControl(strings);
 const chat = new ChatPanel($("chat"), strings);
 const quality = new ConnectionQuality(strings, tiles, (on) => setAudioOnly(on));
@@ -24,6 +33,7 @@ const checks = new IdentityChecks($("checks"), $("check-item"), signaling, strin
 /** @type {AudioContext | null} */ let audio = null;
 const names = new Map();
 let selfId = "";
+let selfName = "";
 
 function say(/** @type {string} */ text) { $("call-status").textContent = text; }
 
@@ -111,6 +121,8 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
   if (!call) {
     tiles.ensure(selfId, strings.you, { self: true });
     tiles.attach(selfId, /** @type {MediaStream} */ (stream));
+    people.update({ id: selfId, name: selfName, role: "host", identified: null, audio: $("mic").getAttribute("aria-pressed") === "true",
+      video: $("cam").getAttribute("aria-pressed") === "true" }, { self: true });
     call = new Call(signaling, selfId, /** @type {MediaStream} */ (stream), message.ice);
     // @ts-ignore a handle for diagnostics and the end-to-end tests
     window.visittCall = call;
@@ -120,12 +132,14 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
       tiles.attach(id, remote);
     });
     chat.start(signaling, selfId);
+    speaker.start(call);
     quality.start(call, selfId);
   }
   for (const peer of message.participants) {
     names.set(peer.id, peer.name);
     tiles.ensure(peer.id, peer.name);
     tiles.mark(peer.id, peer);
+    people.update(peer);
     checks.mark(peer);
   }
   if (message.resumed) call.recover(message.participants.map((peer) => peer.id));
@@ -135,11 +149,13 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
 
 function closeCall() {
   pause.stop();
+  speaker.stop();
   quality.stop();
   checks.clear();
   call?.close();
   call = null;
   tiles.clear();
+  people.clear();
   chat.stop();
 }
 
@@ -165,16 +181,20 @@ signaling.on("joined", ({ participant }) => {
   names.set(participant.id, participant.name);
   tiles.ensure(participant.id, participant.name);
   tiles.mark(participant.id, participant);
+  people.update(participant);
   checks.mark(participant);
   say(strings.joined.replace("{name}", participant.name));
 });
 signaling.on("updated", ({ participant }) => {
   tiles.mark(participant.id, participant);
+  people.update(participant);
   if (participant.id !== selfId) checks.mark(participant);
 });
 signaling.on("left", ({ participant }) => {
   call?.remove(participant);
   tiles.remove(participant);
+  people.remove(participant);
+  speaker.forget(participant);
   checks.remove(participant);
   say(strings.left.replace("{name}", names.get(participant) || ""));
 });
@@ -185,6 +205,7 @@ signaling.on("away", ({ participant }) => {
 signaling.on("back", ({ participant }) => {
   tiles.away(participant.id, false);
   tiles.mark(participant.id, participant);
+  people.update(participant);
   call?.recover([participant.id]);
   say(strings.in_call);
 });
@@ -243,6 +264,6 @@ $("late-form").addEventListener("submit", (/** @type {Event} */ event) => {
 $("end").addEventListener("click", () => { if (room) signaling.send({ type: "end", room }); });
 $("leave").addEventListener("click", () => { signaling.send({ type: "leave" }); stopCall(""); });
 
-signaling.connect().then((welcome) => { selfId = welcome.id; }).catch(() => {
+signaling.connect().then((welcome) => { selfId = welcome.id; selfName = welcome.name; }).catch(() => {
   $("lobby-status").textContent = strings.connection_lost;
 });

@@ -5,8 +5,10 @@ import { ChatPanel } from "./chat.js";
 import { ConnectionQuality } from "./connection.js";
 import { classify, fillPickers, levelMeter, openMedia, stopMedia } from "./devices.js";
 import { askForId } from "./identity.js";
+import { ParticipantList } from "./participants.js";
 import { PauseControl } from "./pause.js";
 import { Signaling } from "./protocol.js";
+import { SpeakerDetector } from "./speaker.js";
 import { Tiles, toggle } from "./tiles.js";
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
@@ -21,7 +23,25 @@ let stopMeter = () => {};
 let finished = false;
 let phase = "lobby";  // lobby → waiting → call; what to ask for when the socket comes back
 let knockName = "";
-const tiles = new Tiles($("tiles"), { photo_id: strings.id_photo_id, known: strings.id_known, other: strings.id_other });
+const tiles = new Tiles($("tiles"), { photo_id: strings.id_photo_id, known: strings.id_known, other: strings.id_other }, strings.pin);
+const people = new ParticipantList($("participants"), strings);
+const speaker = new SpeakerDetector();
+speaker.addEventListener("speaker", (event) => tiles.setSpeaker(/** @type {CustomEvent} */ (event).detail.id));
+// @ts-ignore a handle for diagnostics and the end-to-end tests (stop(), then feed levels)
+window.visittSpeaker = speaker;
+const names = new Map();
+
+/** Someone in the call, on their tile and in the participant list. @param {import("./protocol.js").PeerInfo} peer */
+function showPeer(peer) {
+  names.set(peer.id, peer.name);
+  tiles.ensure(peer.id, peer.name);
+  tiles.mark(peer.id, peer);
+  people.update(peer);
+}
+
+function mediaState() {
+  return { audio: $("mic").getAttribute("aria-pressed") === "true", video: $("cam").getAttribute("aria-pressed") === "true" };
+}
 const pause = new PauseControl(strings);
 const chat = new ChatPanel($("chat"), strings);
 const quality = new ConnectionQuality(strings, tiles, (on) => setAudioOnly(on));
@@ -59,11 +79,13 @@ $("retry-devices").addEventListener("click", () => startDevices());
 function finish(/** @type {string} */ text) {
   finished = true;
   pause.stop();
+  speaker.stop();
   quality.stop();
   call?.close();
   stopMeter();
   stopMedia(stream);
   tiles.clear();
+  people.clear();
   chat.stop();
   $("done-text").textContent = text;
   show("done");
@@ -72,10 +94,7 @@ function finish(/** @type {string} */ text) {
 
 function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** @type {string} */ selfId) {
   if (call && message.resumed) {  // back after a dropped socket: the media never stopped
-    for (const peer of message.participants) {
-      tiles.ensure(peer.id, peer.name);
-      tiles.mark(peer.id, peer);
-    }
+    for (const peer of message.participants) showPeer(peer);
     call.recover(message.participants.map((peer) => peer.id));
     $("call-status").textContent = strings.in_call;
     return;
@@ -86,6 +105,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
   show("call");
   tiles.ensure(selfId, $("you").textContent, { self: true });
   tiles.attach(selfId, /** @type {MediaStream} */ (stream));
+  people.update({ id: selfId, name: knockName, role: "patient", identified: null, ...mediaState() }, { self: true });
   call = new Call(/** @type {Signaling} */ (signaling), selfId, /** @type {MediaStream} */ (stream), message.ice);
   // @ts-ignore a handle for diagnostics and the end-to-end tests
   window.visittCall = call;
@@ -95,10 +115,10 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
     tiles.attach(id, remote);
   });
   for (const peer of message.participants) {
-    tiles.ensure(peer.id, peer.name);
-    tiles.mark(peer.id, peer);
+    showPeer(peer);
     call.connect(peer.id);
   }
+  speaker.start(call);
   quality.start(call, selfId);
   chat.start(/** @type {Signaling} */ (signaling), selfId);
   $("call-status").textContent = strings.in_call;
@@ -106,10 +126,12 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
 
 function leaveCall() {
   pause.stop();
+  speaker.stop();
   quality.stop();
   call?.close();
   call = null;
   tiles.clear();
+  people.clear();
   chat.stop();
 }
 
@@ -136,11 +158,17 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
   });
   signaling.on("admitted", (message) => startCall(message, selfId));
   signaling.on("joined", ({ participant }) => {
-    tiles.ensure(participant.id, participant.name);
-    tiles.mark(participant.id, participant);
+    showPeer(participant);
+    $("call-status").textContent = strings.participant_joined.replace("{name}", participant.name);
   });
-  signaling.on("updated", ({ participant }) => tiles.mark(participant.id, participant));
-  signaling.on("left", ({ participant }) => { call?.remove(participant); tiles.remove(participant); });
+  signaling.on("updated", ({ participant }) => { tiles.mark(participant.id, participant); people.update(participant); });
+  signaling.on("left", ({ participant }) => {
+    call?.remove(participant);
+    tiles.remove(participant);
+    people.remove(participant);
+    speaker.forget(participant);
+    $("call-status").textContent = strings.participant_left.replace("{name}", names.get(participant) || "");
+  });
   signaling.on("away", ({ participant }) => {
     tiles.away(participant, true);
     $("call-status").textContent = participant.startsWith("s") ? strings.host_reconnecting : strings.reconnecting;
@@ -148,6 +176,7 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
   signaling.on("back", ({ participant }) => {
     tiles.away(participant.id, false);
     tiles.mark(participant.id, participant);
+    people.update(participant);
     call?.recover([participant.id]);
     $("call-status").textContent = strings.in_call;
   });

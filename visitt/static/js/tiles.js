@@ -2,15 +2,44 @@
 // microphone/camera toggles.
 
 /**
+ * One remote tile is large: the pinned one, else the active speaker, else the first. The others
+ * form a strip; your own picture sits small in a corner.
  * @param {HTMLElement} container
  * @param {Record<string, string>} [badges] the identity-check badge's text for each method
+ * @param {string} [pinLabel] the pin button's accessible name, "{name}" replaced
  */
 export class Tiles {
-  constructor(container, badges = {}) {
+  constructor(container, badges = {}, pinLabel = "Pin {name}") {
     this.container = container;
     this.badges = badges;
+    this.pinLabel = pinLabel;
     /** @type {Map<string, HTMLElement>} */
     this.tiles = new Map();
+    /** @type {string | null} */ this.speaker = null;
+    /** @type {string | null} */ this.pinned = null;
+  }
+
+  /** The active speaker changed (SpeakerDetector). @param {string | null} id */
+  setSpeaker(id) {
+    this.speaker = id;
+    this.layout();
+  }
+
+  /** Pin someone large, or unpin with null. @param {string | null} id */
+  pin(id) {
+    this.pinned = id;
+    this.layout();
+  }
+
+  layout() {
+    const remote = [...this.tiles.keys()].filter((id) => !this.tiles.get(id)?.classList.contains("self"));
+    if (this.pinned && !remote.includes(this.pinned)) this.pinned = null;
+    const large = this.pinned || (this.speaker && remote.includes(this.speaker) ? this.speaker : remote[0]);
+    for (const id of remote) {
+      const tile = /** @type {HTMLElement} */ (this.tiles.get(id));
+      tile.classList.toggle("large", id === large);
+      tile.querySelector(".pin")?.setAttribute("aria-pressed", String(id === this.pinned));
+    }
   }
 
   /** @param {string} id @param {string} name @param {{self?: boolean}} [options] */
@@ -26,10 +55,21 @@ export class Tiles {
       video.muted = Boolean(options.self);
       const caption = document.createElement("figcaption");
       tile.append(video, caption);
+      if (!options.self) {
+        const pin = document.createElement("button");
+        pin.type = "button";
+        pin.className = "pin";
+        pin.textContent = "📌";
+        pin.setAttribute("aria-pressed", "false");
+        pin.addEventListener("click", () => this.pin(this.pinned === id ? null : id));
+        tile.append(pin);
+      }
       this.container.append(tile);
       this.tiles.set(id, tile);
     }
     /** @type {HTMLElement} */ (tile.querySelector("figcaption")).textContent = name;
+    tile.querySelector(".pin")?.setAttribute("aria-label", this.pinLabel.replace("{name}", name));
+    this.layout();
     return tile;
   }
 
@@ -63,6 +103,7 @@ export class Tiles {
   remove(id) {
     this.tiles.get(id)?.remove();
     this.tiles.delete(id);
+    this.layout();
   }
 
   clear() {
