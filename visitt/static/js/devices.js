@@ -105,3 +105,52 @@ export async function openNextCamera(current) {
   }
   return stream.getVideoTracks()[0];
 }
+
+/**
+ * The device check the patient's page and the test room both show: the camera preview, the
+ * microphone level, the pickers, and help in words when something is wrong. It uses the elements
+ * #preview, #level, #camera, #microphone, #retry-devices and #device-help of the page.
+ */
+export class DeviceCheck {
+  /** @param {Record<string, string>} strings the page's texts (the help keys of `classify`) */
+  constructor(strings) {
+    this.strings = strings;
+    /** @type {MediaStream | null} */ this.stream = null;
+    this.stopMeter = () => {};
+    const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
+    this.el = $;
+    const pick = () => this.start({ videoId: $("camera").value, audioId: $("microphone").value });
+    $("camera").addEventListener("change", pick);
+    $("microphone").addEventListener("change", pick);
+    $("retry-devices").addEventListener("click", () => this.start());
+  }
+
+  /** @param {{audioId?: string, videoId?: string}} [choice] */
+  async start(choice = {}) {
+    this.stop();
+    try {
+      this.stream = await openMedia(choice);
+    } catch (error) {
+      this.help(classify(error));
+      return;
+    }
+    this.help(null);
+    this.el("preview").srcObject = this.stream;
+    this.stopMeter = levelMeter(this.stream, this.el("level"));
+    await fillPickers(this.el("camera"), this.el("microphone"), this.stream);
+  }
+
+  /** @param {string | null} key */
+  help(key) {
+    this.el("device-help").hidden = !key;
+    this.el("device-help").textContent = key ? this.strings[key] : "";
+  }
+
+  /** Stop the meter and free the camera and microphone. */
+  stop() {
+    this.stopMeter();
+    this.stopMeter = () => {};
+    stopMedia(this.stream);
+    this.stream = null;
+  }
+}

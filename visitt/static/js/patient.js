@@ -3,7 +3,7 @@
 import { Call } from "./call.js";
 import { ChatPanel } from "./chat.js";
 import { ConnectionQuality } from "./connection.js";
-import { classify, fillPickers, levelMeter, openMedia, stopMedia } from "./devices.js";
+import { DeviceCheck } from "./devices.js";
 import { askForId } from "./identity.js";
 import { ParticipantList } from "./participants.js";
 import { PauseControl } from "./pause.js";
@@ -16,10 +16,8 @@ const strings = JSON.parse($("strings").textContent);
 // /v/<token> from the SMS link, or /v after code entry (the guest pass cookie): the socket mirrors it
 const socketPath = `/ws${location.pathname}`;
 
-/** @type {MediaStream | null} */ let stream = null;
 /** @type {Call | null} */ let call = null;
 /** @type {Signaling | null} */ let signaling = null;
-let stopMeter = () => {};
 let finished = false;
 let phase = "lobby";  // lobby → waiting → call; what to ask for when the socket comes back
 let knockName = "";
@@ -50,31 +48,7 @@ function show(/** @type {string} */ section) {
   for (const id of ["lobby", "call", "done"]) $(id).hidden = id !== section;
 }
 
-function help(/** @type {string | null} */ key) {
-  $("device-help").hidden = !key;
-  $("device-help").textContent = key ? strings[key] : "";
-}
-
-async function startDevices(choice = {}) {
-  stopMeter();
-  stopMedia(stream);
-  stream = null;
-  try {
-    stream = await openMedia(choice);
-  } catch (error) {
-    help(classify(error));
-    return;
-  }
-  help(null);
-  $("preview").srcObject = stream;
-  stopMeter = levelMeter(stream, $("level"));
-  await fillPickers($("camera"), $("microphone"), stream);
-}
-
-const pick = () => startDevices({ videoId: $("camera").value, audioId: $("microphone").value });
-$("camera").addEventListener("change", pick);
-$("microphone").addEventListener("change", pick);
-$("retry-devices").addEventListener("click", () => startDevices());
+const devices = new DeviceCheck(strings);
 
 function finish(/** @type {string} */ text) {
   finished = true;
@@ -82,8 +56,7 @@ function finish(/** @type {string} */ text) {
   speaker.stop();
   quality.stop();
   call?.close();
-  stopMeter();
-  stopMedia(stream);
+  devices.stop();
   tiles.clear();
   people.clear();
   chat.stop();
@@ -101,12 +74,12 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
   }
   if (call) leaveCall();  // the place in the call had lapsed: this is a new admission
   phase = "call";
-  stopMeter();
+  devices.stopMeter();
   show("call");
   tiles.ensure(selfId, $("you").textContent, { self: true });
-  tiles.attach(selfId, /** @type {MediaStream} */ (stream));
+  tiles.attach(selfId, /** @type {MediaStream} */ (devices.stream));
   people.update({ id: selfId, name: knockName, role: "patient", identified: null, ...mediaState() }, { self: true });
-  call = new Call(/** @type {Signaling} */ (signaling), selfId, /** @type {MediaStream} */ (stream), message.ice);
+  call = new Call(/** @type {Signaling} */ (signaling), selfId, /** @type {MediaStream} */ (devices.stream), message.ice);
   // @ts-ignore a handle for diagnostics and the end-to-end tests
   window.visittCall = call;
   pause.start(/** @type {Signaling} */ (signaling), call, selfId, message.paused);
@@ -141,7 +114,7 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
   knockName = name;
   $("name-error").textContent = name ? "" : strings.name_required;
   if (!name) { $("name").focus(); return; }
-  if (!stream) { await startDevices(); if (!stream) return; }
+  if (!devices.stream) { await devices.start(); if (!devices.stream) return; }
   $("join").disabled = true;
   if (signaling) {  // knocking again on the socket we have (after being taken out of the call)
     phase = "waiting";
@@ -254,4 +227,4 @@ $("leave").addEventListener("click", () => {
 askForId($("ask-id"), () => signaling, (text) => { $("call-status").textContent = text; }, strings.id_asked);
 
 show("lobby");
-startDevices();
+devices.start();

@@ -1,7 +1,7 @@
 // The test room (/test): camera, microphone and speaker check, then a round trip to the server's echo
 // peer (POST /api/v1/test-room/offer) with a plain verdict. Loaded on /test only, never on the patient page.
 
-import { classify, fillPickers, levelMeter, openMedia, stopMedia } from "./devices.js";
+import { DeviceCheck, levelMeter } from "./devices.js";
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 const strings = JSON.parse($("strings").textContent);
@@ -12,35 +12,9 @@ const GATHER_MS = 5000;  // an unreachable STUN server must not hold the offer b
 const HIGH_LOSS = 0.05;  // above 5 % lost packets the picture breaks up
 const SLOW_KBPS = 100;  // below this the picture is poor
 
-/** @type {MediaStream | null} */ let stream = null;
-let stopMeter = () => {};
 /** @type {boolean | null} */ let heard = null;
 
-function help(/** @type {string | null} */ key) {
-  $("device-help").hidden = !key;
-  $("device-help").textContent = key ? strings[key] : "";
-}
-
-async function startDevices(choice = {}) {
-  stopMeter();
-  stopMedia(stream);
-  stream = null;
-  try {
-    stream = await openMedia(choice);
-  } catch (error) {
-    help(classify(error));
-    return;
-  }
-  help(null);
-  $("preview").srcObject = stream;
-  stopMeter = levelMeter(stream, $("level"));
-  await fillPickers($("camera"), $("microphone"), stream);
-}
-
-const pick = () => startDevices({ videoId: $("camera").value, audioId: $("microphone").value });
-$("camera").addEventListener("change", pick);
-$("microphone").addEventListener("change", pick);
-$("retry-devices").addEventListener("click", () => startDevices());
+const devices = new DeviceCheck(strings);
 
 // The speaker: a generated 1.5-second tone, then the visitor says whether they heard it.
 $("play-tone").addEventListener("click", () => {
@@ -143,6 +117,7 @@ class Shown extends Error {}
 const sleep = (/** @type {number} */ ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function roundTrip() {
+  const stream = devices.stream;
   if (!stream) {
     $("trip-status").textContent = strings.need_devices;
     return;
@@ -198,4 +173,4 @@ async function roundTrip() {
 }
 
 if ($("start")) $("start").addEventListener("click", roundTrip);
-startDevices();
+devices.start();
