@@ -61,17 +61,17 @@ def wait_for_media(page: Page, timeout: float = 20.0) -> dict[str, Any]:
 
 
 @contextmanager
-def call_between(server: LiveServer, browser: Any, *, patient_locale: str = "en-US",
-                 name: str = "Kari Nordmann") -> Iterator[tuple[Page, Page]]:
+def call_between(server: LiveServer, browser: Any, *, patient_locale: str = "en-US", name: str = "Kari Nordmann",
+                 phone: dict[str, Any] | None = None) -> Iterator[tuple[Page, Page]]:
     """A clinician at a desk and a patient on a phone in a call with media flowing both ways:
     signed in, booked, knocked and admitted. Yields (clinician's page, patient's page)."""
     clinic = browser.new_context(**DESK)
-    phone = browser.new_context(**{**PHONE, "locale": patient_locale})
+    mobile = browser.new_context(**{**(phone or PHONE), "locale": patient_locale})
     try:
         host = clinic.new_page()
         sign_in(host, server.url)
         join_url, _token = book(server, name)
-        patient = phone.new_page()
+        patient = mobile.new_page()
         patient.goto(join_url)
         patient.locator("#name").fill(name)
         patient.locator("#join").click()
@@ -81,4 +81,4 @@ def call_between(server: LiveServer, browser: Any, *, patient_locale: str = "en-
         yield host, patient
     finally:
         clinic.close()
-        phone.close()
+        mobile.close()

@@ -14,8 +14,7 @@ from playwright.sync_api import Page, expect
 from visitt import demo
 from visitt.testing import LiveServer
 
-from .browser import DESK, sign_in, wait_for_media
-from .peers import book
+from .browser import call_between
 
 pytestmark = pytest.mark.browser
 
@@ -33,19 +32,7 @@ def _large(page: Page) -> str:
 
 
 def test_speaker_layout_pinning_and_participant_list(server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
-    clinic = browser.new_context(**DESK)
-    phone = browser.new_context(**PORTRAIT)
-    try:
-        host = clinic.new_page()
-        sign_in(host, server.url)
-        link, _ = book(server)
-        patient = phone.new_page()
-        patient.goto(link)
-        patient.get_by_label("Your full name").fill("Kari Nordmann")
-        patient.get_by_role("button", name="Join").click()
-        host.locator("#waiting li", has_text="Kari Nordmann").get_by_role("button", name="Admit").click()
-        wait_for_media(host)
-        wait_for_media(patient)
+    with call_between(server, browser, phone=PORTRAIT) as (host, patient):
 
         # The participant list on both pages: both people, the clinician with the host symbol.
         for page in (host, patient):
@@ -108,6 +95,3 @@ def test_speaker_layout_pinning_and_participant_list(server: LiveServer, browser
         patient.get_by_role("button", name="Leave").click()
         expect(host.get_by_role("list", name="Participants").get_by_role("listitem")).to_have_count(1)
         expect(host.get_by_text("Kari Nordmann left the consultation.")).to_be_visible()
-    finally:
-        clinic.close()
-        phone.close()

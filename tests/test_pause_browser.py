@@ -18,8 +18,7 @@ from visitt import audit
 from visitt.models import IdentityCheck, IdentityMethod, Participant
 from visitt.testing import LiveServer
 
-from .browser import DESK, PHONE, sign_in, wait_for_media
-from .peers import book
+from .browser import call_between
 
 pytestmark = pytest.mark.browser
 
@@ -44,19 +43,7 @@ def growth(pages: dict[str, Page]) -> dict[str, dict[str, int]]:
 
 
 def test_pause_stops_media_everywhere_and_the_clinician_resumes(server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
-    link, _token = book(server, "Kari Nordmann")
-    clinic = browser.new_context(**DESK)
-    phone = browser.new_context(**PHONE)
-    try:
-        host = clinic.new_page()
-        sign_in(host, server.url)
-        patient = phone.new_page()
-        patient.goto(link)
-        patient.get_by_label("Your full name").fill("Kari Nordmann")
-        patient.get_by_role("button", name="Join").click()
-        host.locator("#waiting li", has_text="Kari Nordmann").get_by_role("button", name="Admit").click()
-        wait_for_media(host)
-        wait_for_media(patient)
+    with call_between(server, browser) as (host, patient):
         pages = {"clinician": host, "patient": patient}
         host.wait_for_timeout(1000)  # past the ramp-up of the first second
         flowing = growth(pages)
@@ -117,9 +104,6 @@ def test_pause_stops_media_everywhere_and_the_clinician_resumes(server: LiveServ
         patient.get_by_role("button", name="Ask the clinician to show ID").click()
         expect(patient.get_by_text("The clinician has been asked to show their ID.")).to_be_visible()
         expect(host.get_by_role("alert").filter(has_text="Kari Nordmann asks you to show your ID.")).to_be_visible()
-    finally:
-        clinic.close()
-        phone.close()
 
     with server.database.session() as session:
         participant = session.scalars(select(Participant)).one()

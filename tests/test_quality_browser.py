@@ -13,8 +13,7 @@ from playwright.sync_api import Page, expect
 
 from visitt.testing import LiveServer
 
-from .browser import DESK, INBOUND, PHONE, sign_in, wait_for_media
-from .peers import book
+from .browser import INBOUND, call_between
 
 pytestmark = pytest.mark.browser
 
@@ -45,19 +44,7 @@ def growth(page: Page, ms: int = 2000) -> dict[str, int]:
 
 
 def test_indicators_advice_and_audio_only(server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
-    link, _token = book(server, "Kari Nordmann")
-    clinic = browser.new_context(**DESK)
-    phone = browser.new_context(**PHONE)
-    try:
-        host = clinic.new_page()
-        sign_in(host, server.url)
-        patient = phone.new_page()
-        patient.goto(link)
-        patient.get_by_label("Your full name").fill("Kari Nordmann")
-        patient.get_by_role("button", name="Join").click()
-        host.locator("#waiting li", has_text="Kari Nordmann").get_by_role("button", name="Admit").click()
-        wait_for_media(host)
-        wait_for_media(patient)
+    with call_between(server, browser) as (host, patient):
 
         # Each side rates the other's connection on the other's tile.
         for page in (host, patient):
@@ -99,6 +86,3 @@ def test_indicators_advice_and_audio_only(server: LiveServer, browser) -> None: 
         expect(host.locator("#tiles figure.camera-off")).to_have_count(0)
         host.wait_for_timeout(500)
         assert growth(host)["video"] > 0
-    finally:
-        clinic.close()
-        phone.close()
