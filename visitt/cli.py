@@ -37,7 +37,7 @@ def _serve(settings: Settings, host: str, port: int, log_format: str) -> None:
     # Access logs would carry invitation tokens in paths; they stay off. X-Forwarded-For is believed only
     # from the trusted proxies: code entry counts attempts per client address.
     config = uvicorn.Config(app, host=host, port=port, access_log=False, log_level="info", log_config=None,
-                            timeout_graceful_shutdown=REQUEST_TIMEOUT, ws_max_size=1 << 20,
+                            timeout_graceful_shutdown=int(REQUEST_TIMEOUT), ws_max_size=1 << 20,
                             proxy_headers=True, forwarded_allow_ips=settings.trusted_proxies)
     Server(config, app.state.connections).serve_until_stopped()
 

@@ -197,7 +197,7 @@ ClientMessage = Annotated[
           Late, RequestId, Signal, Chat],
     Field(discriminator="type"),
 ]
-_client = TypeAdapter(ClientMessage)
+_client: TypeAdapter[Any] = TypeAdapter(ClientMessage)
 HOST_ONLY = (Enter, Admit, Deny, Remove, Lock, Unlock, End, Resume, Identify, Late)
 
 

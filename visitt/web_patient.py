@@ -90,13 +90,13 @@ def _patient_page(request: Request, participant: Participant, tz: ZoneInfo) -> R
     gettext = translations(language(request)).gettext
     room = participant.room
     if room.appointment is not None and room.appointment.state is AppointmentState.cancelled:
-        department = room.appointment.department
+        cancelled_in = room.appointment.department
         return render(request, "message.html", status_code=410, title=gettext("The consultation has been cancelled"),
                       text=gettext("Your video consultation on {date} at {time} has been cancelled. Call the clinic if "
                                    "you have questions or need a new appointment.").format(
                           date=room.appointment.starts_at.astimezone(tz).strftime("%d.%m.%Y"),
                           time=room.appointment.starts_at.astimezone(tz).strftime("%H:%M")),
-                      clinic_phone=department.phone if department and department.phone
+                      clinic_phone=cancelled_in.phone if cancelled_in and cancelled_in.phone
                       else request.app.state.settings.clinic_phone)
     if room.state is RoomState.ended:
         return render(request, "message.html", status_code=410, title=gettext("The consultation has ended"),
