@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -30,6 +30,7 @@ from . import (
 )
 from .compression import Compression
 from .db import Database
+from .deps import LoginRequired
 from .errors import INTERNAL, VisittError, describe
 from .hub import Hub
 from .i18n import N_, translations
@@ -97,6 +98,12 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
                         max_wait=dt.timedelta(minutes=settings.max_wait_minutes))
     app.add_middleware(SecurityHeaders)
     app.add_middleware(Compression)
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired):  # type: ignore[no-untyped-def]
+        if _wants_json(request):
+            return error_response(request, exc.status, exc.public())
+        return RedirectResponse("/staff/login", status_code=303)
 
     @app.exception_handler(VisittError)
     async def visitt_error(request: Request, exc: VisittError):  # type: ignore[no-untyped-def]

@@ -33,7 +33,8 @@ def base_url(request: Request) -> str:
 
 
 class LoginRequired(NotAuthenticated):
-    """Raised for a page that needs a signed-in member of staff; pages turn it into a redirect."""
+    """Raised for a page that needs a signed-in member of staff; the app answers it with a redirect to
+    the sign-in page (JSON callers get the 401 error shape)."""
 
 
 def page_staff(request: Request, session: Session) -> Staff:

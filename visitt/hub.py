@@ -19,7 +19,15 @@ from . import identity, protocol
 from .db import Database
 from .errors import Conflict, Forbidden, NotFound, ProtocolError, describe
 from .models import Room, RoomState, utcnow
-from .rooms import P, knock_participant, move_participant, move_room, participant_row_id, record_event, set_paused
+from .rooms import (
+    P,
+    knock_participant,
+    move_participant,
+    move_room,
+    participant_row_id,
+    record_event,
+    set_paused,
+)
 
 log = logging.getLogger("visitt.hub")
 

@@ -116,7 +116,12 @@ class EchoRoom:
         self._count(address)
         if len(self.sessions) >= self.max_sessions:
             raise RateLimited(N_("The test room is busy. Try again in a minute."), code="test_room_busy")
-        from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+        from aiortc import (
+            RTCConfiguration,
+            RTCIceServer,
+            RTCPeerConnection,
+            RTCSessionDescription,
+        )
         from aiortc.sdp import SessionDescription
 
         try:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import accounts, appointments, booking, client_text, rooms
-from .deps import LoginRequired, base_url, clinic_tz, db_session, page_staff
+from .deps import base_url, clinic_tz, db_session, page_staff
 from .errors import Forbidden, NotAuthenticated, NotFound, ValidationFailed
 from .i18n import N_, translations
 from .models import Appointment, OutboxMessage, Role, Staff, utcnow
@@ -22,10 +22,6 @@ from .security import SESSION_COOKIE, check_csrf
 router = APIRouter(include_in_schema=False)
 DB = Annotated[Session, Depends(db_session)]
 TZ = Annotated[ZoneInfo, Depends(clinic_tz)]
-
-
-def _to_login(request: Request) -> RedirectResponse:
-    return RedirectResponse("/staff/login", status_code=303)
 
 
 @router.get("/")
@@ -78,10 +74,7 @@ def _appointments(session: Session, staff: Staff) -> list[Appointment]:
 
 @router.get("/staff")
 def dashboard(request: Request, session: DB, tz: TZ) -> Response:
-    try:
-        staff = page_staff(request, session)
-    except LoginRequired:
-        return _to_login(request)
+    staff = page_staff(request, session)
     booked = request.query_params.get("booked")
     strings = client_text.translate(client_text.HOST, translations(language(request)).gettext)
     settings = request.app.state.settings
@@ -98,10 +91,7 @@ def _book_page(request: Request, session: Session, staff: Staff, *, values: dict
 
 @router.get("/staff/book")
 def book_form(request: Request, session: DB, tz: TZ) -> Response:
-    try:
-        staff = page_staff(request, session)
-    except LoginRequired:
-        return _to_login(request)
+    staff = page_staff(request, session)
     tomorrow = (dt.datetime.now(tz) + dt.timedelta(days=1)).date().isoformat()
     values = {"date": tomorrow, "time": "09:00", "duration_minutes": "30", "language": "nb"}
     return _book_page(request, session, staff, values=values, errors={})
@@ -109,10 +99,7 @@ def book_form(request: Request, session: DB, tz: TZ) -> Response:
 
 @router.post("/staff/book")
 async def book(request: Request, session: DB, tz: TZ) -> Response:
-    try:
-        staff = page_staff(request, session)
-    except LoginRequired:
-        return _to_login(request)
+    staff = page_staff(request, session)
     form = {key: str(value) for key, value in (await request.form()).items()}
     check_csrf(request, form.get("csrf"))
     if staff.role not in (Role.clinician, Role.secretary, Role.admin):
@@ -158,10 +145,7 @@ def _ended(request: Request, appointment: Appointment, reason: str) -> None:
 async def no_show(appointment_id: int, request: Request, session: DB,
                   csrf: Annotated[str, Form()] = "") -> Response:
     """Record that the patient never came (after the clinician tried to call them)."""
-    try:
-        staff, appointment = _managed(request, session, appointment_id)
-    except LoginRequired:
-        return _to_login(request)
+    staff, appointment = _managed(request, session, appointment_id)
     check_csrf(request, csrf)
     rooms.record_no_show(session, appointment, actor=f"staff:{staff.id}")
     session.commit()
@@ -171,10 +155,7 @@ async def no_show(appointment_id: int, request: Request, session: DB,
 
 @router.get("/staff/appointments/{appointment_id}")
 def appointment_page(appointment_id: int, request: Request, session: DB, tz: TZ) -> Response:
-    try:
-        staff, appointment = _managed(request, session, appointment_id)
-    except LoginRequired:
-        return _to_login(request)
+    staff, appointment = _managed(request, session, appointment_id)
     local = appointment.starts_at.astimezone(tz)
     values = {"date": local.date().isoformat(), "time": local.strftime("%H:%M"),
               "duration_minutes": str(appointment.duration_minutes)}
@@ -184,10 +165,7 @@ def appointment_page(appointment_id: int, request: Request, session: DB, tz: TZ)
 
 @router.post("/staff/appointments/{appointment_id}/move")
 async def move_appointment(appointment_id: int, request: Request, session: DB, tz: TZ) -> Response:
-    try:
-        staff, appointment = _managed(request, session, appointment_id)
-    except LoginRequired:
-        return _to_login(request)
+    staff, appointment = _managed(request, session, appointment_id)
     form = {key: str(value) for key, value in (await request.form()).items()}
     check_csrf(request, form.get("csrf"))
     duration = form.get("duration_minutes", "")
@@ -211,10 +189,7 @@ async def move_appointment(appointment_id: int, request: Request, session: DB, t
 @router.post("/staff/appointments/{appointment_id}/cancel")
 async def cancel_appointment(appointment_id: int, request: Request, session: DB, tz: TZ,
                              csrf: Annotated[str, Form()] = "") -> Response:
-    try:
-        staff, appointment = _managed(request, session, appointment_id)
-    except LoginRequired:
-        return _to_login(request)
+    staff, appointment = _managed(request, session, appointment_id)
     check_csrf(request, csrf)
     appointments.cancel(session, appointment, staff=staff, tz=tz, clinic_phone=request.app.state.settings.clinic_phone)
     session.commit()
@@ -225,10 +200,7 @@ async def cancel_appointment(appointment_id: int, request: Request, session: DB,
 
 @router.get("/staff/outbox")
 def outbox_page(request: Request, session: DB) -> Response:
-    try:
-        staff = page_staff(request, session)
-    except LoginRequired:
-        return _to_login(request)
+    staff = page_staff(request, session)
     if not request.app.state.settings.demo:
         raise Forbidden(N_("The outbox page is shown only in demo mode: messages carry personal data."))
     messages = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(100)))
