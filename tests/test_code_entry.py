@@ -18,7 +18,13 @@ from websockets.asyncio.client import connect
 from visitt import audit, code_entry
 from visitt.db import Database
 from visitt.errors import RateLimited
-from visitt.models import Appointment, AppointmentState, GuestPass, Participant, RoomState
+from visitt.models import (
+    Appointment,
+    AppointmentState,
+    GuestPass,
+    Participant,
+    RoomState,
+)
 from visitt.settings import Settings
 from visitt.testing import LiveServer
 

@@ -11,7 +11,15 @@ from sqlalchemy import select
 
 from visitt import accounts, booking, reminders
 from visitt.db import Database
-from visitt.models import Appointment, AppointmentState, Department, OutboxMessage, Participant, Role, Staff
+from visitt.models import (
+    Appointment,
+    AppointmentState,
+    Department,
+    OutboxMessage,
+    Participant,
+    Role,
+    Staff,
+)
 
 from .conftest import make_settings
 

@@ -10,8 +10,17 @@ import pytest
 from visitt import accounts, audit, rooms
 from visitt.db import Database
 from visitt.errors import IllegalTransition
-from visitt.models import (Appointment, AppointmentState, Department, Participant, ParticipantState, Role, Room,
-                           RoomState, utcnow)
+from visitt.models import (
+    Appointment,
+    AppointmentState,
+    Department,
+    Participant,
+    ParticipantState,
+    Role,
+    Room,
+    RoomState,
+    utcnow,
+)
 
 P = ParticipantState
 LEGAL_PARTICIPANT = {

@@ -32,6 +32,7 @@ class Consultation:
     host: WsClient
     guest: WsClient
     room: str  # the room's public id, as the host learnt it from the knock
+    token: str  # the patient's link token
 
 
 @asynccontextmanager
@@ -51,7 +52,7 @@ async def consultation(server: LiveServer, *, admit: bool = True,
             await host.send({"type": "admit", "room": knock["room"], "participant": guest.id})
             await host.expect("admitted")
             await guest.expect("admitted")
-        yield Consultation(host, guest, knock["room"])
+        yield Consultation(host, guest, knock["room"], token)
 
 
 def room_row(server: LiveServer, public_id: str) -> tuple[int, RoomState]:

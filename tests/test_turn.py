@@ -20,7 +20,8 @@ from visitt.testing import LiveServer
 
 from .browser import call_between
 from .conftest import make_settings
-from .peers import WsClient, book, run, staff_login
+from .peers import run
+from .test_signaling import consultation
 
 SECRET = "a shared secret only coturn and Visitt know"
 
@@ -95,16 +96,10 @@ def test_credentials_go_only_to_admitted_participants(tmp_path: Path) -> None:
     server = LiveServer(settings).start()
     try:
         async def scenario() -> None:
-            _url, token = book(server)
-            async with await WsClient.staff(server, staff_login(server)) as host, \
-                    await WsClient.guest(server, token) as guest:
-                await host.hello()
-                await guest.hello()
-                await guest.send({"type": "knock", "name": "Kari Nordmann"})
-                await guest.expect("waiting")
-                knock = await host.expect("knock")
+            async with consultation(server, admit=False) as call:
+                host, guest = call.host, call.guest
                 assert "turn.example.no" not in str(guest.received)  # nothing while waiting
-                await host.send({"type": "admit", "room": knock["room"], "participant": guest.id})
+                await host.send({"type": "admit", "room": call.room, "participant": guest.id})
                 admitted = await guest.expect("admitted")
                 (server_entry,) = admitted["ice"]["iceServers"]
                 assert server_entry["urls"] == ["turn:turn.example.no:3478"]

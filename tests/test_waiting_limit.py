@@ -15,7 +15,7 @@ from visitt.testing import LiveServer
 
 from .browser import DESK, PHONE, sign_in
 from .peers import WsClient, book, run, staff_login
-from .test_signaling import audit_trail
+from .test_signaling import audit_trail, consultation
 
 
 def _expire(server: LiveServer, minutes: float) -> int:
@@ -25,14 +25,8 @@ def _expire(server: LiveServer, minutes: float) -> int:
 
 def test_waiting_longer_than_the_limit_sends_the_guest_home(server: LiveServer) -> None:
     async def scenario() -> None:
-        _url, token = book(server)
-        async with await WsClient.staff(server, staff_login(server)) as host, \
-                await WsClient.guest(server, token) as guest:
-            await host.hello()
-            await guest.hello()
-            await guest.send({"type": "knock", "name": "Kari Nordmann"})
-            await guest.expect("waiting")
-            room = (await host.expect("knock"))["room"]
+        async with consultation(server, admit=False) as call:
+            host, guest, room, token = call.host, call.guest, call.room, call.token
             assert await _async(_expire, server, 14) == 0  # 14 minutes: still waiting
             assert await _async(_expire, server, 15) == 1
             assert (await guest.expect("wait_expired"))["minutes"] == 15
