@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -61,27 +62,52 @@ class TokenBucket:
         return False
 
 
-class Connection:
-    """One participant's socket; implements :class:`visitt.hub.Peer`."""
+class PeerLink:
+    """A participant as the sessions see them: who they are, what they show, and a way to reach
+    them. Implements :class:`visitt.hub.Peer`; :class:`Connection` is the socket on this node,
+    :class:`visitt.cluster.RemoteLink` a socket on another node."""
 
-    def __init__(self, websocket: WebSocket, hub: Hub, settings: Settings, *, peer_id: str, role: str,
-                 name: str = "") -> None:
-        self.websocket, self.hub, self.settings = websocket, hub, settings
+    def __init__(self, *, peer_id: str, role: str, name: str = "") -> None:
         self.id, self.role, self.name = peer_id, role, name
         self.audio = self.video = True
         self.identified: str | None = None
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue(SEND_QUEUE)
-        self.bucket = TokenBucket(settings.messages_per_second, settings.message_burst)
-        self.last_heard = time.monotonic()
-        self.greeted = False
-        self.closing = False
-        self.going_away = False
         self.last_rate_error = 0.0
 
     def info(self) -> protocol.PeerInfo:
         return protocol.PeerInfo(id=self.id, name=self.name, role="host" if self.role == "host" else "patient",
                                  audio=self.audio, video=self.video,
                                  identified=self.identified)  # type: ignore[arg-type]
+
+    def send(self, text: str) -> None:
+        raise NotImplementedError
+
+    def fail(self, error: BaseException) -> None:
+        """Report an error to this client: typed errors as they are, anything else as internal."""
+        if isinstance(error, RateLimited):
+            now = time.monotonic()
+            if now - self.last_rate_error < 1.0:  # one notice a second, not one per dropped message
+                return
+            self.last_rate_error = now
+        if isinstance(error, VisittError):
+            self.send(protocol.dump("error", **error.public()))
+        else:
+            log.error("signaling: %s", describe(error))
+            self.send(protocol.dump("error", **INTERNAL))
+
+
+class Connection(PeerLink):
+    """One participant's socket on this node."""
+
+    def __init__(self, websocket: WebSocket, settings: Settings, *, peer_id: str, role: str,
+                 name: str = "") -> None:
+        super().__init__(peer_id=peer_id, role=role, name=name)
+        self.websocket, self.settings = websocket, settings
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(SEND_QUEUE)
+        self.bucket = TokenBucket(settings.messages_per_second, settings.message_burst)
+        self.last_heard = time.monotonic()
+        self.greeted = False
+        self.closing = False
+        self.going_away = False
 
     def send(self, text: str) -> None:
         if self.closing:
@@ -103,19 +129,6 @@ class Connection:
         except asyncio.QueueFull:  # the writer is busy, not waiting on this queue: it reads the new one next
             self.queue = asyncio.Queue(1)
             self.queue.put_nowait(None)
-
-    def fail(self, error: BaseException) -> None:
-        """Report an error to this client: typed errors as they are, anything else as internal."""
-        if isinstance(error, RateLimited):
-            now = time.monotonic()
-            if now - self.last_rate_error < 1.0:  # one notice a second, not one per dropped message
-                return
-            self.last_rate_error = now
-        if isinstance(error, VisittError):
-            self.send(protocol.dump("error", **error.public()))
-        else:
-            log.error("signaling: %s", describe(error))
-            self.send(protocol.dump("error", **INTERNAL))
 
     async def writer(self) -> None:
         while True:
@@ -255,32 +268,33 @@ async def run(connection: Connection, handle, on_close) -> None:  # type: ignore
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def guest_endpoint(websocket: WebSocket) -> None:
-    app = websocket.app
-    settings: Settings = app.state.settings
-    hub: Hub = app.state.hub
-    if not origin_allowed(websocket, settings):
-        await websocket.close(CLOSE_POLICY)
-        return
-    # /ws/v/{token} from the SMS link, or /ws/v with the guest pass that a correct code earned
-    record: GuestRecord | None = await asyncio.to_thread(
-        guest, app.state.database, websocket.path_params.get("token"), websocket.cookies.get(PASS_COOKIE))
-    if record is None:
-        await websocket.close(CLOSE_POLICY)
-        return
-    room: LiveRoom = await hub.hold(record.room)
-    connection = Connection(websocket, hub, settings, peer_id=record.public_id, role=record.kind,
-                            name=record.name)
-    connection.identified = record.identified
+class GuestSession:
+    """What a guest's messages do, from the handshake to the socket closing.
 
-    async def handle(message: object) -> None:
+    It runs where the room lives: on this node, or - with several nodes - on the node that holds
+    the room's clinician (:mod:`visitt.cluster`), ``connection`` then standing in for a socket on
+    another node.
+    """
+
+    def __init__(self, state: Any, connection: PeerLink, record: GuestRecord, room: LiveRoom) -> None:
+        self.state, self.connection, self.record, self.room = state, connection, record, room
+        self.hub: Hub = state.hub
+
+    @classmethod
+    async def open(cls, state: Any, connection: PeerLink, record: GuestRecord) -> GuestSession:
+        room = await state.hub.hold(record.room)
+        connection.identified = record.identified
+        return cls(state, connection, record, room)
+
+    async def handle(self, message: object) -> None:
+        hub, room, record, connection = self.hub, self.room, self.record, self.connection
         if isinstance(message, protocol.Hello):
             state = "ended" if room.state is RoomState.ended else (
                 "denied" if record.state is ParticipantState.denied else "ready")
             connection.send(protocol.dump("welcome", version=protocol.VERSION, id=connection.id,
                                           role=connection.role, name=connection.name, state=state))
         elif isinstance(message, protocol.Knock):
-            await asyncio.to_thread(check_knock, app.state.database, record.participant_id, settings)
+            await asyncio.to_thread(check_knock, self.state.database, record.participant_id, self.state.settings)
             await hub.knock(room, connection, record.participant_id, message.name)
         elif isinstance(message, protocol.Rejoin):
             await hub.rejoin(room, connection, was_admitted=record.state is ParticipantState.admitted)
@@ -300,31 +314,27 @@ async def guest_endpoint(websocket: WebSocket) -> None:
         elif isinstance(message, protocol.HOST_ONLY):
             raise Forbidden("only the clinician can do that", code="not_host")
 
-    async def on_close() -> None:
+    async def close(self) -> None:
         try:
-            await hub.dropped(room, connection, record.participant_id)
+            await self.hub.dropped(self.room, self.connection, self.record.participant_id)
         finally:
-            hub.release(room)
-
-    await run(connection, handle, on_close)
+            self.hub.release(self.room)
 
 
-async def staff_endpoint(websocket: WebSocket) -> None:
-    app = websocket.app
-    settings: Settings = app.state.settings
-    hub: Hub = app.state.hub
-    if not origin_allowed(websocket, settings):
-        await websocket.close(CLOSE_POLICY)
-        return
-    identity = await asyncio.to_thread(_staff_identity, app.state.database, websocket.cookies.get("visitt_session"))
-    if identity is None:
-        await websocket.close(CLOSE_POLICY)
-        return
-    connection = Connection(websocket, hub, settings, peer_id=f"s{identity.staff_id}", role="host",
-                            name=identity.name)
-    current: list[LiveRoom] = []
+class StaffSession:
+    """What a clinician's messages do: the dashboard, and the call they are in (at most one)."""
 
-    async def handle(message: object) -> None:
+    def __init__(self, state: Any, connection: PeerLink, identity: StaffIdentity) -> None:
+        self.state, self.connection, self.identity = state, connection, identity
+        self.hub: Hub = state.hub
+        self.current: list[LiveRoom] = []
+
+    @classmethod
+    async def open(cls, state: Any, connection: PeerLink, identity: StaffIdentity) -> StaffSession:
+        return cls(state, connection, identity)
+
+    async def handle(self, message: object) -> None:
+        hub, connection, identity, current = self.hub, self.connection, self.identity, self.current
         if isinstance(message, protocol.Hello):
             connection.send(protocol.dump("welcome", version=protocol.VERSION, id=connection.id,
                                           role="host", name=connection.name, state="ready"))
@@ -387,19 +397,49 @@ async def staff_endpoint(websocket: WebSocket) -> None:
         finally:
             hub.release(room)
 
-    async def on_close() -> None:
-        hub.unwatch(identity.staff_id, connection)
-        if current:
-            room = current.pop()
+    async def close(self) -> None:
+        self.hub.unwatch(self.identity.staff_id, self.connection)
+        if self.current:
+            room = self.current.pop()
             try:
-                await hub.dropped(room, connection, None)
+                await self.hub.dropped(room, self.connection, None)
             finally:
-                hub.release(room)
-
-    await run(connection, handle, on_close)
+                self.hub.release(room)
 
 
-async def _media(room: LiveRoom, connection: Connection, message: protocol.Media) -> None:
+async def guest_endpoint(websocket: WebSocket) -> None:
+    app = websocket.app
+    settings: Settings = app.state.settings
+    if not origin_allowed(websocket, settings):
+        await websocket.close(CLOSE_POLICY)
+        return
+    # /ws/v/{token} from the SMS link, or /ws/v with the guest pass that a correct code earned
+    record: GuestRecord | None = await asyncio.to_thread(
+        guest, app.state.database, websocket.path_params.get("token"), websocket.cookies.get(PASS_COOKIE))
+    if record is None:
+        await websocket.close(CLOSE_POLICY)
+        return
+    connection = Connection(websocket, settings, peer_id=record.public_id, role=record.kind, name=record.name)
+    session = await GuestSession.open(app.state, connection, record)
+    await run(connection, session.handle, session.close)
+
+
+async def staff_endpoint(websocket: WebSocket) -> None:
+    app = websocket.app
+    settings: Settings = app.state.settings
+    if not origin_allowed(websocket, settings):
+        await websocket.close(CLOSE_POLICY)
+        return
+    identity = await asyncio.to_thread(_staff_identity, app.state.database, websocket.cookies.get("visitt_session"))
+    if identity is None:
+        await websocket.close(CLOSE_POLICY)
+        return
+    connection = Connection(websocket, settings, peer_id=f"s{identity.staff_id}", role="host", name=identity.name)
+    session = await StaffSession.open(app.state, connection, identity)
+    await run(connection, session.handle, session.close)
+
+
+async def _media(room: LiveRoom, connection: PeerLink, message: protocol.Media) -> None:
     connection.audio, connection.video = message.audio, message.video
     if room.in_call.get(connection.id) is connection:
         room.broadcast(protocol.dump("updated", participant=connection.info()))
