@@ -34,7 +34,7 @@ class ServeProcess:
     ``tests/peers.py`` read from a server, so they work with this one too.
     """
 
-    def __init__(self, data_dir: Path, *, email: str, name: str, **env: str) -> None:
+    def __init__(self, data_dir: Path, *, email: str, name: str, token: str = "", **env: str) -> None:
         self.data_dir = data_dir
         self.email = email
         self.port = free_port()
@@ -43,9 +43,18 @@ class ServeProcess:
                     "VISITT_SMS_BACKEND": f"file:{data_dir / 'sms.jsonl'}", "VISITT_NEW_PASSWORD": STAFF_PASSWORD,
                     **env}
         self.stderr_path = data_dir / "stderr.log"
-        self._visitt("users", "add", email, "--name", name, "--role", "clinician", "--department", "Poliklinikk")
-        self.token = self._visitt("tokens", "create", email).strip()
         self.process: subprocess.Popen[bytes] | None = None
+        self.token = token
+        if not token:  # a new installation; with a token, another node of ``another``'s
+            self._visitt("users", "add", email, "--name", name, "--role", "clinician", "--department", "Poliklinikk")
+            self.token = self._visitt("tokens", "create", email).strip()
+
+    def another(self, data_dir: Path) -> ServeProcess:
+        """A second node of the same installation: the same database and settings, its own port."""
+        data_dir.mkdir(parents=True, exist_ok=True)
+        env = {key: value for key, value in self.env.items() if key.startswith("VISITT_")}
+        env["VISITT_DATA_DIR"], env["VISITT_SMS_BACKEND"] = str(data_dir), f"file:{data_dir / 'sms.jsonl'}"
+        return ServeProcess(data_dir, email=self.email, name="", token=self.token, **env)
 
     def _visitt(self, *args: str) -> str:
         done = subprocess.run([sys.executable, "-m", "visitt", *args], env=self.env, capture_output=True,
@@ -68,6 +77,12 @@ class ServeProcess:
                 pass
             assert time.monotonic() < deadline, f"visitt serve did not start:\n{self.stderr()}"
             time.sleep(0.1)
+
+    def kill(self) -> None:
+        """Kill the process at once (SIGKILL), as when its machine dies."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
 
     def sigterm(self) -> None:
         """Ask the server to stop, as systemd does."""

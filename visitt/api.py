@@ -106,5 +106,6 @@ async def cancel_appointment(appointment_id: int, request: Request, session: DB,
     session.commit()
     request.app.state.sender.wakeup.set()
     if appointment.room is not None:
-        request.app.state.hub.ended_elsewhere(appointment.room.public_id, "cancelled")
+        room = appointment.room
+        await request.app.state.cluster.room_ended(room.host_id, room.public_id, "cancelled")
     return _summary(appointment)

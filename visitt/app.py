@@ -32,6 +32,7 @@ from .compression import Compression
 from .db import Database
 from .deps import LoginRequired
 from .errors import INTERNAL, VisittError, describe
+from .cluster import Cluster
 from .hub import Hub
 from .i18n import N_, translations
 from .pages import language, render
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
         task = asyncio.create_task(sender.run())
         reminder_task = asyncio.create_task(reminders.run(database, settings, sender.wakeup.set))
         sweeper = asyncio.create_task(app.state.hub.sweep())
+        await app.state.cluster.start()
         try:
             yield
         finally:
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
             sweeper.cancel()
             await asyncio.gather(task, reminder_task, sweeper, return_exceptions=True)
             await app.state.test_room.close()
+            await app.state.cluster.close()
             database.dispose()
 
     app = FastAPI(title="Visitt", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -96,6 +99,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
                                              "iceTransportPolicy": settings.ice_transport_policy},
                         on_admit=app.state.metrics.knock_to_admit.observe, grace=settings.reconnect_grace,
                         max_wait=dt.timedelta(minutes=settings.max_wait_minutes))
+    app.state.cluster = Cluster.from_settings(app.state, settings)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(Compression)
 

@@ -39,7 +39,7 @@ def _serve(settings: Settings, host: str, port: int, log_format: str) -> None:
     config = uvicorn.Config(app, host=host, port=port, access_log=False, log_level="info", log_config=None,
                             timeout_graceful_shutdown=int(REQUEST_TIMEOUT), ws_max_size=1 << 20,
                             proxy_headers=True, forwarded_allow_ips=settings.trusted_proxies)
-    Server(config, app.state.connections).serve_until_stopped()
+    Server(config, app.state.connections, app.state.cluster).serve_until_stopped()
 
 
 def cmd_serve(args: argparse.Namespace) -> None:

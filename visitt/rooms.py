@@ -8,7 +8,8 @@ write its audit row in one unit of work.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -90,6 +91,14 @@ class GuestRecord:
     state: ParticipantState
     name: str
     identified: str | None = None  # the newest identity check's method
+    host_id: int = 0  # the room's clinician: whose shard the room is in (visitt.cluster)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "state": self.state.value}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GuestRecord:
+        return cls(**{**data, "state": ParticipantState(data["state"])})
 
 
 def move_participant(database: Database, participant_id: int, target: ParticipantState, *, actor: str,
@@ -207,4 +216,5 @@ def guest_for_token(database: Database, token_hash: str) -> GuestRecord | None:
             return None
         method = identity.current_method(session, participant.id)
         return GuestRecord(participant.id, participant.public_id, participant.room.public_id, participant.kind,
-                           participant.state, participant.display_name, method.value if method else None)
+                           participant.state, participant.display_name, method.value if method else None,
+                           participant.room.host_id)

@@ -33,6 +33,8 @@ def _bool(value: str) -> bool:
 class Settings:
     data_dir: Path = Path("./visitt-data")
     database_url: str = ""
+    redis_url: str = ""  # several nodes: the bus between them (visitt.bus); empty: one node, in-process
+    redis_prefix: str = "visitt"
     sms_backend: str = "console"
     public_url: str = ""
     clinic_name: str = "Visitt"
@@ -91,6 +93,8 @@ class Settings:
         settings = cls(
             data_dir=Path(get("VISITT_DATA_DIR", "./visitt-data")),
             database_url=get("VISITT_DATABASE_URL", ""),
+            redis_url=get("VISITT_REDIS_URL", ""),
+            redis_prefix=get("VISITT_REDIS_PREFIX", "visitt"),
             sms_backend=get("VISITT_SMS_BACKEND", "console"),
             public_url=get("VISITT_PUBLIC_URL", "").rstrip("/"),
             clinic_name=get("VISITT_CLINIC_NAME", "Visitt"),

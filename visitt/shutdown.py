@@ -1,6 +1,7 @@
 """Stopping a node gracefully, on SIGTERM (systemd, Kubernetes) or Ctrl+C.
 
-In order: the node stops listening; every signaling socket gets a close frame with 1001 (going
+In order: the node stops listening; with several nodes, it gives its clinicians' rooms up to the
+others (``visitt.cluster``); every signaling socket gets a close frame with 1001 (going
 away), after the messages already queued for it, so browsers reconnect - to another node behind
 a load balancer; uvicorn finishes the HTTP requests in flight; the lifespan lets the outbox
 sender finish the SMS it is sending (``visitt.app``); the process exits with status 0.
@@ -15,6 +16,7 @@ from types import FrameType
 
 import uvicorn
 
+from .cluster import Cluster
 from .signaling import Connections
 
 DRAIN_TIMEOUT = 5.0  # seconds for clients to answer the close frames
@@ -26,13 +28,14 @@ class Server(uvicorn.Server):
     """uvicorn's server, closing the signaling sockets with 1001 before uvicorn closes what is left
     (with 1012, service restart)."""
 
-    def __init__(self, config: uvicorn.Config, connections: Connections) -> None:
+    def __init__(self, config: uvicorn.Config, connections: Connections, cluster: Cluster) -> None:
         super().__init__(config)
-        self.connections = connections
+        self.connections, self.cluster = connections, cluster
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
             server.close()  # no new connections while the sockets drain
+        await self.cluster.leave()  # first, so that the reconnecting browsers find their rooms elsewhere
         await self.connections.close_all(DRAIN_TIMEOUT)
         await super().shutdown(sockets)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -420,8 +420,7 @@ async def guest_endpoint(websocket: WebSocket) -> None:
         await websocket.close(CLOSE_POLICY)
         return
     connection = Connection(websocket, settings, peer_id=record.public_id, role=record.kind, name=record.name)
-    session = await GuestSession.open(app.state, connection, record)
-    await run(connection, session.handle, session.close)
+    await app.state.cluster.serve(connection, shard=record.host_id, kind="guest", payload=record.to_json())
 
 
 async def staff_endpoint(websocket: WebSocket) -> None:
@@ -435,8 +434,7 @@ async def staff_endpoint(websocket: WebSocket) -> None:
         await websocket.close(CLOSE_POLICY)
         return
     connection = Connection(websocket, settings, peer_id=f"s{identity.staff_id}", role="host", name=identity.name)
-    session = await StaffSession.open(app.state, connection, identity)
-    await run(connection, session.handle, session.close)
+    await app.state.cluster.serve(connection, shard=identity.staff_id, kind="staff", payload=asdict(identity))
 
 
 async def _media(room: LiveRoom, connection: PeerLink, message: protocol.Media) -> None:

@@ -136,9 +136,10 @@ def _managed(request: Request, session: Session, appointment_id: int) -> tuple[S
     return staff, appointment
 
 
-def _ended(request: Request, appointment: Appointment, reason: str) -> None:
+async def _ended(request: Request, appointment: Appointment, reason: str) -> None:
     if appointment.room is not None:
-        request.app.state.hub.ended_elsewhere(appointment.room.public_id, reason)
+        room = appointment.room
+        await request.app.state.cluster.room_ended(room.host_id, room.public_id, reason)
 
 
 @router.post("/staff/appointments/{appointment_id}/no-show")
@@ -149,7 +150,7 @@ async def no_show(appointment_id: int, request: Request, session: DB,
     check_csrf(request, csrf)
     rooms.record_no_show(session, appointment, actor=f"staff:{staff.id}")
     session.commit()
-    _ended(request, appointment, "no_show")
+    await _ended(request, appointment, "no_show")
     return RedirectResponse("/staff", status_code=303)
 
 
@@ -194,7 +195,7 @@ async def cancel_appointment(appointment_id: int, request: Request, session: DB,
     appointments.cancel(session, appointment, staff=staff, tz=tz, clinic_phone=request.app.state.settings.clinic_phone)
     session.commit()
     request.app.state.sender.wakeup.set()
-    _ended(request, appointment, "cancelled")
+    await _ended(request, appointment, "cancelled")
     return RedirectResponse(f"/staff/appointments/{appointment_id}", status_code=303)
 
 

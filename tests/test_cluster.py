@@ -1,0 +1,254 @@
+"""Several nodes against one PostgreSQL and one Redis (visitt/cluster.py, visitt/bus.py).
+
+The clinician's socket reaches one node and the patient's another, as a load balancer would
+send them; everything they do must work as on one node, and survive either node going away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from visitt.bus import NODE_TTL, RedisBus
+from visitt.testing import LiveServer
+
+from .browser import DESK, PHONE, link_in, wait_for_media
+from .conftest import make_settings
+from .peers import CallPeer, WsClient, book, run, staff_login
+from .serve import STAFF_PASSWORD, ServeProcess
+from .test_call_aiortc import BLUE, HIGH, LOW, ORANGE, sees_and_hears
+from .test_nationalid import numbers
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+EMAIL = "lege.legesen@sykehuset.example"
+on_postgresql = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    """A Redis key prefix of this test's own; its keys are removed afterwards."""
+    name = f"visitt-test-{secrets.token_hex(4)}"
+    yield name
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(f"{name}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def nodes(tmp_path: Path, database_url: str, prefix: str) -> Iterator[tuple[LiveServer, LiveServer]]:
+    """Two in-process nodes of one installation."""
+    started = []
+    try:
+        for name in ("a", "b"):
+            (tmp_path / name).mkdir()
+            settings = make_settings(tmp_path / name, database_url, redis_url=REDIS_URL, redis_prefix=prefix)
+            started.append(LiveServer(settings).start())
+        yield started[0], started[1]
+    finally:
+        for node in started:
+            node.stop()
+
+
+def serve_nodes(tmp_path: Path, database_url: str, prefix: str) -> tuple[ServeProcess, ServeProcess]:
+    """Two ``visitt serve`` processes of one installation, not yet started."""
+    (tmp_path / "a").mkdir()
+    first = ServeProcess(tmp_path / "a", email=EMAIL, name="Lege Legesen", VISITT_DATABASE_URL=database_url,
+                         VISITT_REDIS_URL=REDIS_URL, VISITT_REDIS_PREFIX=prefix, VISITT_RECONNECT_GRACE="30",
+                         VISITT_LINK_OPENS_MINUTES="60")
+    return first, first.another(tmp_path / "b")
+
+
+async def _admitted_across(host: WsClient, patient: WsClient) -> dict[str, Any]:
+    """Knock on the patient's node, admit on the clinician's; returns the patient's ``admitted``."""
+    await host.hello()
+    await host.expect("lobby")
+    assert (await patient.hello())["state"] == "ready"
+    await patient.send({"type": "knock", "name": "Kari Nordmann"})
+    await patient.expect("waiting")
+    knock = await host.expect("knock")
+    assert knock["participant"]["name"] == "Kari Nordmann"
+    await host.send({"type": "admit", "room": knock["room"], "participant": patient.id})
+    await host.expect("admitted")
+    return await patient.expect("admitted")
+
+
+@on_postgresql
+def test_a_call_across_two_nodes_works_as_on_one(nodes: tuple[LiveServer, LiveServer]) -> None:
+    a, b = nodes
+    _, token = book(a)
+    cookie = staff_login(a)
+
+    async def scenario() -> None:
+        async with await WsClient.staff(a, cookie) as host, await WsClient.guest(b, token) as patient:
+            async with CallPeer(host, colour=BLUE, hertz=LOW) as host_media, \
+                    CallPeer(patient, colour=ORANGE, hertz=HIGH) as patient_media:
+                admitted = await _admitted_across(host, patient)
+                assert [p["id"] for p in admitted["participants"]] == [host.id]
+                await patient_media.join(admitted)
+                await asyncio.gather(sees_and_hears(host_media, patient.id, ORANGE, HIGH),
+                                     sees_and_hears(patient_media, host.id, BLUE, LOW))
+            # the patient's socket is on node b, their room on node a
+            assert len(b.app.state.cluster.relays) == 1 and len(a.app.state.cluster.remotes) == 1
+            await patient.send({"type": "chat", "phrase": "cant_hear"})
+            assert (await host.expect("chat"))["from"] == patient.id
+            await patient.send({"type": "chat", "text": f"fnr {numbers(1)[0]}"})  # refused on the holder, told on b
+            await patient.expect_error("chat_personal_number")
+            await patient.send({"type": "lock", "room": admitted["room"]})
+            await patient.expect_error("not_host")
+            await patient.send({"type": "leave"})
+            await patient.expect("bye")
+            assert (await host.expect("left"))["participant"] == patient.id
+
+    run(scenario())
+
+
+@on_postgresql
+def test_cancelling_on_one_node_ends_the_room_held_by_another(nodes: tuple[LiveServer, LiveServer]) -> None:
+    a, b = nodes
+    _, token = book(a)
+    cookie = staff_login(a)
+
+    async def scenario() -> None:
+        async with await WsClient.staff(a, cookie) as host, await WsClient.guest(a, token) as patient:
+            await host.hello()
+            await patient.hello()
+            await patient.send({"type": "knock", "name": "Kari Nordmann"})
+            await patient.expect("waiting")
+            appointment = (await asyncio.to_thread(_api, b, "GET", "/api/v1/appointments"))[0]["id"]
+            await asyncio.to_thread(_api, b, "POST", f"/api/v1/appointments/{appointment}/cancel")
+            assert (await patient.expect("ended"))["reason"] == "cancelled"
+
+    run(scenario())
+
+
+def _api(node: LiveServer, method: str, path: str) -> Any:
+    import httpx
+
+    response = httpx.request(method, node.url + path, headers={"Authorization": f"Bearer {node.token}"})
+    assert response.status_code < 300, response.text
+    return response.json()
+
+
+def test_a_shard_has_one_holder_until_it_is_given_up_or_its_node_dies(prefix: str) -> None:
+    async def scenario() -> None:
+        first, second = RedisBus(REDIS_URL, prefix=prefix), RedisBus(REDIS_URL, prefix=prefix)
+
+        async def ignore(_message: dict[str, Any]) -> None:
+            pass
+
+        await first.start(ignore)
+        await second.start(ignore)
+        try:
+            holders = await asyncio.gather(first.owner("7"), second.owner("7"), first.owner("7"))
+            assert len(set(holders)) == 1
+            holder, other = (first, second) if holders[0] == first.node else (second, first)
+            assert await other.owner("7") == holder.node
+            await holder.release()  # a node stopping gracefully
+            assert await other.owner("7") == other.node
+            assert not await other.alive(holder.node)
+            # a node that dies stops its heartbeat; its shards go to the next node that asks
+            await other.redis.delete(f"{prefix}:alive:{other.node}")
+            for task in other.tasks[1:]:
+                task.cancel()
+            fresh = RedisBus(REDIS_URL, prefix=prefix)
+            await fresh.start(ignore)
+            assert await fresh.owner("7") == fresh.node
+            await fresh.release()
+            await fresh.close()
+        finally:
+            await first.close()
+            await second.close()
+
+    run(scenario())
+
+
+async def _closed(client: WsClient, timeout: float) -> int | None:
+    async with asyncio.timeout(timeout):
+        await client.socket.wait_closed()
+    return client.socket.close_code
+
+
+async def _back_in_the_call(node: ServeProcess, cookie: str, token: str, room: str) -> None:
+    """Both reconnect to ``node``, as their pages do: the patient is back in the call without knocking."""
+    host = await WsClient.staff(node, cookie)  # type: ignore[arg-type]
+    patient = await WsClient.guest(node, token)  # type: ignore[arg-type]
+    try:
+        await host.hello()
+        await host.send({"type": "enter", "room": room})
+        await host.expect("admitted")
+        await patient.hello()
+        await patient.send({"type": "rejoin"})
+        again = await patient.expect("admitted")
+        assert again["resumed"] is True and [p["id"] for p in again["participants"]] == [host.id]
+        assert (await host.expect("back"))["participant"]["id"] == patient.id
+    finally:
+        await host.close()
+        await patient.close()
+
+
+@on_postgresql
+@pytest.mark.parametrize("how", ["killed", "stopped"])
+def test_when_the_node_holding_the_room_goes_the_other_takes_over(tmp_path: Path, database_url: str, prefix: str,
+                                                                  how: str) -> None:
+    a, b = serve_nodes(tmp_path, database_url, prefix)
+    try:
+        a.start()
+        b.start()
+        _, token = a.book("Kari Nordmann")
+        cookie = staff_login(a, EMAIL, STAFF_PASSWORD)  # type: ignore[arg-type]
+
+        async def scenario() -> None:
+            host = await WsClient.staff(a, cookie)  # type: ignore[arg-type]
+            patient = await WsClient.guest(b, token)  # type: ignore[arg-type]
+            admitted = await _admitted_across(host, patient)
+            if how == "killed":
+                a.kill()
+            else:
+                a.sigterm()
+            # b relays the patient to a; when a goes, b sends the patient off to reconnect
+            assert await _closed(patient, NODE_TTL + 10) == 1001
+            await _back_in_the_call(b, cookie, token, admitted["room"])
+
+        run(scenario())
+    finally:
+        a.stop()
+        b.stop()
+
+
+@on_postgresql
+def test_chromium_clinician_on_one_node_patient_on_another(tmp_path: Path, database_url: str, prefix: str,
+                                                           browser: Any) -> None:
+    a, b = serve_nodes(tmp_path, database_url, prefix)
+    desk = browser.new_context(**DESK)
+    phone = browser.new_context(**PHONE)
+    try:
+        a.start()
+        b.start()
+        a.book("Kari Nordmann")
+        host = desk.new_page()
+        host.goto(f"{a.url}/staff/login")
+        host.get_by_label("E-mail").fill(EMAIL)
+        host.get_by_label("Password").fill(STAFF_PASSWORD)
+        host.get_by_role("button", name="Sign in").click()
+        host.wait_for_url(f"{a.url}/staff")
+        link = link_in(a.sms()[0]["body"]).replace(a.url, b.url)  # the phone's request lands on node b
+        patient = phone.new_page()
+        patient.goto(link)
+        patient.locator("#name").fill("Kari Nordmann")
+        patient.locator("#join").click()
+        host.locator("#waiting li", has_text="Kari Nordmann").locator(".admit").click()
+        assert wait_for_media(host, 30)["video"] > 0
+        assert wait_for_media(patient, 30)["video"] > 0
+    finally:
+        desk.close()
+        phone.close()
+        a.stop()
+        b.stop()
