@@ -19,10 +19,10 @@ $(VENV)/.test: pyproject.toml $(VENV)/.base
 demo: $(VENV)/.base
 	$(VENV)/bin/visitt demo --host 127.0.0.1 --port 8000
 
-# Debian's Chromium (browser tests) and coturn (TURN relay tests).
+# Debian's Chromium (browser tests), coturn (TURN relay tests) and nginx (the failover test's proxy).
 system-packages:
-	@{ command -v chromium && command -v turnserver; } >/dev/null 2>&1 || { apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium coturn; }
+	@{ command -v chromium && command -v turnserver && command -v nginx; } >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium coturn nginx-light; }
 
 test: $(VENV)/.test system-packages
 	$(VENV)/bin/python -m pytest

@@ -7,21 +7,27 @@ send them; everything they do must work as on one node, and survive either node 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import secrets
+import subprocess
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis
+from playwright.sync_api import expect
 
 from visitt.bus import NODE_TTL, RedisBus
 from visitt.testing import LiveServer
 
-from .browser import DESK, PHONE, link_in, wait_for_media
+from .browser import DESK, INBOUND, PHONE, link_in, wait_for_media
 from .conftest import make_settings
 from .peers import CallPeer, WsClient, book, run, staff_login
-from .serve import STAFF_PASSWORD, ServeProcess
+from .serve import STAFF_PASSWORD, ServeProcess, free_port
 from .test_call_aiortc import BLUE, HIGH, LOW, ORANGE, sees_and_hears
 from .test_nationalid import numbers
 
@@ -130,8 +136,6 @@ def test_cancelling_on_one_node_ends_the_room_held_by_another(nodes: tuple[LiveS
 
 
 def _api(node: LiveServer, method: str, path: str) -> Any:
-    import httpx
-
     response = httpx.request(method, node.url + path, headers={"Authorization": f"Bearer {node.token}"})
     assert response.status_code < 300, response.text
     return response.json()
@@ -247,6 +251,136 @@ def test_chromium_clinician_on_one_node_patient_on_another(tmp_path: Path, datab
         host.locator("#waiting li", has_text="Kari Nordmann").locator(".admit").click()
         assert wait_for_media(host, 30)["video"] > 0
         assert wait_for_media(patient, 30)["video"] > 0
+    finally:
+        desk.close()
+        phone.close()
+        a.stop()
+        b.stop()
+
+
+NGINX = """
+user root;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+    upstream visitt {{
+        server 127.0.0.1:{first};
+        server 127.0.0.1:{second} backup;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://visitt;
+            proxy_http_version 1.1;
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_read_timeout 1h;
+            proxy_next_upstream error timeout;
+            proxy_connect_timeout 2s;
+        }}
+    }}
+}}
+"""
+
+
+@contextmanager
+def nginx(tmp_path: Path, first: ServeProcess, second: ServeProcess) -> Iterator[str]:
+    """nginx from Debian in front of two nodes: everything to ``first`` while it answers, then ``second``."""
+    directory = tmp_path / "nginx"
+    directory.mkdir()
+    port = free_port()
+    config = directory / "nginx.conf"
+    config.write_text(NGINX.format(dir=directory, first=first.port, second=second.port, port=port))
+    with (directory / "stderr.log").open("wb") as stderr:
+        process = subprocess.Popen(["nginx", "-p", str(directory), "-c", str(config), "-g", "daemon off;"],
+                                   stdout=subprocess.DEVNULL, stderr=stderr)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            assert process.poll() is None, (directory / "stderr.log").read_text()
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "nginx did not start"
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+STATUS_SEEN = """() => {
+  window.statusSeen = [];
+  new MutationObserver(() => window.statusSeen.push(document.querySelector("#call-status").textContent))
+    .observe(document.querySelector("#call-status"), {childList: true, characterData: true, subtree: true});
+}"""
+
+
+def _frames(page: Any) -> int:
+    return int(page.evaluate(INBOUND)["video"])
+
+
+def _grows(page: Any, timeout: float = 15.0) -> bool:
+    start = _frames(page)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+        if _frames(page) > start + 5:
+            return True
+    return False
+
+
+@on_postgresql
+def test_chromium_behind_nginx_a_node_dies_and_its_clients_move_to_the_other(
+        tmp_path: Path, database_url: str, prefix: str, browser: Any) -> None:
+    a, b = serve_nodes(tmp_path, database_url, prefix)
+    desk = browser.new_context(**DESK)
+    phone = browser.new_context(**PHONE)
+    try:
+        a.start()
+        b.start()
+        with nginx(tmp_path, a, b) as url:
+            host = desk.new_page()
+            host.goto(f"{url}/staff/login")
+            host.get_by_label("E-mail").fill(EMAIL)
+            host.get_by_label("Password").fill(STAFF_PASSWORD)
+            host.get_by_role("button", name="Sign in").click()
+            host.wait_for_url(f"{url}/staff")
+            response = httpx.post(f"{url}/api/v1/appointments", headers={"Authorization": f"Bearer {a.token}"},
+                                  json={"patient_name": "Kari Nordmann", "patient_phone": "412 34 567",
+                                        "starts_at": (dt.datetime.now(dt.timezone.utc)
+                                                      + dt.timedelta(minutes=10)).isoformat(), "language": "en"})
+            assert response.status_code == 201, response.text
+            patient = phone.new_page()
+            patient.goto(response.json()["join_url"])
+            patient.locator("#name").fill("Kari Nordmann")
+            patient.locator("#join").click()
+            host.locator("#waiting li", has_text="Kari Nordmann").locator(".admit").click()
+            wait_for_media(host, 30)
+            wait_for_media(patient, 30)
+
+            for page in (host, patient):
+                page.evaluate(STATUS_SEEN)
+            a.kill()  # the node both are on dies; nginx sends their reconnecting sockets to b
+
+            for page in (host, patient):
+                page.wait_for_function("() => window.statusSeen.includes('Reconnecting…')", timeout=15_000)
+                page.wait_for_function("() => window.statusSeen.at(-1) === 'In consultation'", timeout=45_000)
+            assert _grows(patient) and _grows(host)  # the picture flows on both sides
+            expect(host.locator("#waiting li")).to_have_count(0)  # nobody had to knock again
+            metrics = httpx.get(f"{b.url}/metrics").text
+            assert "visitt_connected_participants 2" in metrics, metrics  # both are on b now
     finally:
         desk.close()
         phone.close()
