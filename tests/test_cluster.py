@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import secrets
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ import httpx
 import pytest
 import redis
 from playwright.sync_api import expect
+from websockets.exceptions import InvalidStatus
 
 from visitt.bus import NODE_TTL, RedisBus
 from visitt.testing import LiveServer
@@ -386,3 +388,23 @@ def test_chromium_behind_nginx_a_node_dies_and_its_clients_move_to_the_other(
         phone.close()
         a.stop()
         b.stop()
+
+
+def test_without_redis_a_node_is_not_ready_and_turns_sockets_away(tmp_path: Path) -> None:
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        url = f"redis://127.0.0.1:{closed.getsockname()[1]}/0"
+    live = LiveServer(make_settings(tmp_path, redis_url=url)).start()
+    try:
+        _, token = book(live)
+        ready = httpx.get(f"{live.url}/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["error"] == {"code": "not_ready", "message": "the message bus (Redis) is not reachable"}
+
+        async def knock() -> None:
+            with pytest.raises(InvalidStatus):  # refused before the handshake; the page tries again
+                await WsClient.guest(live, token)
+
+        run(knock())
+    finally:
+        live.stop()

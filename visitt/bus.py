@@ -41,6 +41,9 @@ class Bus(Protocol):
     async def alive(self, node: str) -> bool:
         """Whether ``node``'s heartbeat is fresh."""
 
+    async def ping(self) -> bool:
+        """Whether the bus answers (always, in-process)."""
+
     async def release(self) -> None:
         """Give up every shard this node holds and say it is gone, so others take them at once."""
 
@@ -67,6 +70,9 @@ class LocalBus:
 
     async def alive(self, node: str) -> bool:
         return node == self.node
+
+    async def ping(self) -> bool:
+        return True
 
     async def release(self) -> None:
         pass
@@ -104,6 +110,7 @@ class RedisBus:
         self.node = secrets.token_hex(6)
         self.on_lapse = on_lapse or (lambda: None)
         self.shards: set[str] = set()
+        self.beating = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
         self._claim = self.redis.register_script(_CLAIM)
         self._release = self.redis.register_script(_RELEASE)
@@ -115,41 +122,46 @@ class RedisBus:
         return f"{self.prefix}:alive:{node}"
 
     async def start(self, handler: Handler) -> None:
-        await self._beat()
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(self._channel(self.node))
-        self.tasks = [asyncio.create_task(self._listen(pubsub, handler)), asyncio.create_task(self._heartbeat())]
+        """Listen and beat in the background: a node whose Redis is away starts anyway, is not
+        ready (``/readyz``) and turns sockets away until Redis answers."""
+        self.tasks = [asyncio.create_task(self._listen(handler)), asyncio.create_task(self._heartbeat())]
 
-    async def _listen(self, pubsub: Any, handler: Handler) -> None:
-        try:
-            async for item in pubsub.listen():
-                try:
-                    await handler(json.loads(item["data"]))
-                except Exception as error:  # one bad message must not stop the node's inbox
-                    log.error("bus message failed: %s", type(error).__name__)
-        finally:
-            await pubsub.aclose()
-
-    async def _beat(self) -> bool:
-        """Refresh the heartbeat; False if it had lapsed."""
-        previous = await self.redis.set(self._node_key(self.node), "1", px=int(NODE_TTL * 1000), get=True)
-        return previous is not None
+    async def _listen(self, handler: Handler) -> None:
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._channel(self.node))
+                async for item in pubsub.listen():
+                    try:
+                        await handler(json.loads(item["data"]))
+                    except Exception as error:  # one bad message must not stop the node's inbox
+                        log.error("bus message failed: %s", type(error).__name__)
+            except Exception as error:  # Redis away: listen again in a moment
+                log.error("bus inbox lost: %s", type(error).__name__)
+                await asyncio.sleep(HEARTBEAT)
+            finally:
+                await pubsub.aclose()
 
     async def _heartbeat(self) -> None:
+        beaten = False  # a heartbeat found missing is a lapse only once there was one
         while True:
-            await asyncio.sleep(HEARTBEAT)
             try:
-                if not await self._beat():
+                previous = await self.redis.set(self._node_key(self.node), "1", px=int(NODE_TTL * 1000), get=True)
+                if beaten and previous is None:
                     log.warning("this node's heartbeat lapsed; its clients reconnect to find their rooms")
                     self.shards.clear()
                     self.on_lapse()
+                beaten = True
+                self.beating.set()
             except Exception as error:  # Redis away for a moment: try again on the next beat
                 log.error("heartbeat failed: %s", type(error).__name__)
+            await asyncio.sleep(HEARTBEAT)
 
     async def send(self, node: str, message: dict[str, Any]) -> None:
         await self.redis.publish(self._channel(node), json.dumps(message, separators=(",", ":")))
 
     async def owner(self, shard: str) -> str:
+        await self.beating.wait()  # a claim is only good while this node's heartbeat is there
         holder: str = await self._claim(keys=[f"{self.prefix}:shard:{shard}"],
                                         args=[self.node, f"{self.prefix}:alive:"])
         if holder == self.node:
@@ -158,6 +170,9 @@ class RedisBus:
 
     async def alive(self, node: str) -> bool:
         return bool(await self.redis.exists(self._node_key(node)))
+
+    async def ping(self) -> bool:
+        return bool(await self.redis.ping())
 
     async def release(self) -> None:
         for task in self.tasks[1:]:  # no more heartbeats: this node is leaving

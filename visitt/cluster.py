@@ -38,6 +38,8 @@ from .signaling import (
 )
 
 log = logging.getLogger("visitt.cluster")
+BUS_TIMEOUT = 2.0  # seconds for Redis to answer before a socket is turned away
+CLOSE_TRY_AGAIN = 1013  # RFC 6455: try again later; the page reconnects with its usual back-off
 Session = GuestSession | StaffSession
 
 
@@ -103,11 +105,25 @@ class Cluster:
         if not isinstance(self.bus, LocalBus):
             self.tasks.append(asyncio.create_task(self._watch()))
 
+    async def problem(self) -> str | None:
+        """For ``/readyz``: None while the bus answers, else why this node cannot serve."""
+        try:
+            if await asyncio.wait_for(self.bus.ping(), BUS_TIMEOUT):
+                return None
+        except Exception as error:  # the message can name hosts: the log gets the type only
+            log.warning("readiness: bus check failed: %s", describe(error))
+        return "the message bus (Redis) is not reachable"
+
     # edge side ----------------------------------------------------------------------------------
 
     async def serve(self, connection: Connection, *, shard: int, kind: str, payload: dict[str, Any]) -> None:
         """Run ``connection`` until it closes: here if this node holds ``shard``, else relayed."""
-        holder = await self.bus.owner(str(shard))
+        try:
+            holder = await asyncio.wait_for(self.bus.owner(str(shard)), BUS_TIMEOUT)
+        except Exception as error:  # without the bus nobody can tell where the room is: try again soon
+            log.error("cannot find the node holding a room: %s", describe(error))
+            await connection.websocket.close(CLOSE_TRY_AGAIN, "try again later")
+            return
         if holder == self.node:
             session = await open_session(self.state, connection, kind, payload)
             await run(connection, session.handle, session.close)

@@ -1,7 +1,8 @@
 """Liveness and readiness for load balancers and orchestrators: ``/healthz`` and ``/readyz``.
 
 ``/healthz`` says the process answers. ``/readyz`` says this node can serve: the database answers
-``SELECT 1`` within two seconds and its schema is at the newest migration this code knows. A
+``SELECT 1`` within two seconds and its schema is at the newest migration this code knows, and,
+with several nodes, Redis answers (``visitt.cluster``). A
 node that is not ready answers 503 with the API's error shape, code ``not_ready``.
 """
 
@@ -82,7 +83,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", response_model=None)
 async def readyz(request: Request) -> dict[str, str] | JSONResponse:
-    problem = await request.app.state.readiness.problem()
+    problem = await request.app.state.readiness.problem() or await request.app.state.cluster.problem()
     if problem:
         return JSONResponse({"error": {"code": "not_ready", "message": problem}}, status_code=503)
     return {"status": "ready"}
