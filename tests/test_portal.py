@@ -155,7 +155,8 @@ def test_a_visit_leads_to_the_patient_page_and_knocks_as_unscheduled(pg_server: 
 
     run(scenario())
     with server.database.session() as session:
-        assert [event.subject for event in audit.events(session, action="knock")][0] == arrival.subject
+        first_knock = audit.events(session, action="knock")[0]
+        assert first_knock.subject == arrival.subject
 
 
 def test_an_ended_visit_does_not_block_the_next_visitor(server: LiveServer) -> None:

@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from .models import Appointment, Participant, ParticipantState, Room, RoomState, Staff, utcnow
+from .models import (
+    Appointment,
+    Participant,
+    ParticipantState,
+    Room,
+    RoomState,
+    Staff,
+    utcnow,
+)
 
 # The waiting room sends everyone home after the longest wait; a ``waiting`` row older than that and
 # this margin was left behind by a node that stopped, and nobody is really waiting there.

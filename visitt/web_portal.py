@@ -80,7 +80,7 @@ def start_visit(department_id: str, clinician_id: str, request: Request, session
         name = portal.check_name(name)
     except ValidationFailed as error:
         return render(request, "portal_visit.html", status_code=422, host=host, name=name[:portal.MAX_NAME],
-                      error=gettext(error.fields["name"]))
+                      error=gettext(error.message))
     settings = request.app.state.settings
     # the client's own address: uvicorn has already read X-Forwarded-For if a trusted proxy sent it
     address = request.client.host if request.client else ""
