@@ -60,6 +60,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"Password for every demo account: {demo.PASSWORD}")
     for email, role, name in logins:
         print(f"  {role:<10} {email:<28} {name}")
+    if settings.portal_path:
+        print(f"Visitors without an appointment start at {address}{settings.portal_path}")
     print(f"Booked SMS appear on {address}/staff/outbox and in this terminal.\n", flush=True)
     _serve(settings, args.host, args.port, "text")  # a person reads the demo's log in the terminal
 
