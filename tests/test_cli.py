@@ -64,3 +64,23 @@ def test_demo_prints_logins_and_serves(tmp_path: Path) -> None:
         process.wait(10)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_users_on_the_portal(tmp_path: Path) -> None:
+    password = {"VISITT_NEW_PASSWORD": "a long enough password"}
+    listed = _visitt(tmp_path, "users", "add", "lege@example.no", "--name", "Kari Lege", "--department", "Hud",
+                     "--portal", **password)
+    assert listed.returncode == 0 and listed.stdout.strip() == "created clinician lege@example.no (on the portal)"
+    secretary = _visitt(tmp_path, "users", "add", "sek@example.no", "--name", "Sara Sek", "--role", "secretary",
+                        "--department", "Hud", "--portal", **password)
+    assert secretary.returncode == 2 and "Only clinicians take video visitors" in secretary.stderr
+    homeless = _visitt(tmp_path, "users", "add", "b@example.no", "--name", "B", "--portal", **password)
+    assert homeless.returncode == 2 and "needs a department" in homeless.stderr
+
+    other = _visitt(tmp_path, "users", "add", "psy@example.no", "--name", "Per Psy", "--department", "Hud", **password)
+    assert other.stdout.strip() == "created clinician psy@example.no"
+    assert _visitt(tmp_path, "users", "portal", "psy@example.no", "on").stdout.strip() == "psy@example.no is on the portal"
+    assert _visitt(tmp_path, "users", "portal", "lege@example.no", "off").stdout.strip() == (
+        "lege@example.no is off the portal")
+    unknown = _visitt(tmp_path, "users", "portal", "nobody@example.no", "on")
+    assert unknown.returncode == 2 and "No staff account" in unknown.stderr

@@ -35,8 +35,18 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _portal_problem(role: Role, department: Department | None) -> str | None:
+    """Why this account cannot be listed on the portal, if it cannot."""
+    if role is not Role.clinician:
+        return N_("Only clinicians take video visitors on the portal.")
+    if department is None:
+        return N_("A clinician on the portal needs a department.")
+    return None
+
+
 def create_staff(session: Session, *, email: str, full_name: str, role: Role, password: str,
-                 department: Department | None) -> Staff:
+                 department: Department | None, portal: bool = False) -> Staff:
+    """A new account; ``portal``: list this clinician on the portal for unscheduled visitors."""
     email = email.strip().lower()
     errors = {}
     if "@" not in email or len(email) > 254:
@@ -45,16 +55,31 @@ def create_staff(session: Session, *, email: str, full_name: str, role: Role, pa
         errors["full_name"] = N_("Enter the full name.")
     if len(password) < MIN_PASSWORD:
         errors["password"] = N_("Use at least 10 characters.")  # MIN_PASSWORD
+    problem = _portal_problem(role, department) if portal else None
+    if problem:
+        errors["portal"] = problem
     if errors:
         raise ValidationFailed(N_("The account could not be created."), fields=errors)
     if session.scalar(select(Staff).where(Staff.email == email)) is not None:
         raise Conflict(N_("An account with that e-mail address already exists."),
                        fields={"email": N_("Already in use.")})
     staff = Staff(email=email, full_name=full_name.strip(), role=role, password_hash=_hasher.hash(password),
-                  department=department)
+                  department=department, portal=portal)
     session.add(staff)
     session.flush()
     audit.record(session, "system", "user_created", subject=f"staff:{staff.id}", role=role.value)
+    return staff
+
+
+def set_portal(session: Session, email: str, listed: bool) -> Staff:
+    """List a clinician on the portal, or take them off it (visits already open go on)."""
+    staff = session.scalar(select(Staff).where(Staff.email == email.strip().lower()))
+    if staff is None:
+        raise ValidationFailed(N_("No staff account has that e-mail address."), fields={"email": N_("Unknown.")})
+    problem = _portal_problem(staff.role, staff.department) if listed else None
+    if problem:
+        raise ValidationFailed(N_("The account could not be changed."), fields={"portal": problem})
+    staff.portal = listed
     return staff
 
 

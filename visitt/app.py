@@ -26,6 +26,7 @@ from . import (
     test_room,
     turn,
     web_patient,
+    web_portal,
     web_staff,
 )
 from .compression import Compression
@@ -136,6 +137,8 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app.include_router(api.router)
     app.include_router(web_staff.router)
     app.include_router(web_patient.router)
+    if settings.portal_path:
+        app.include_router(web_portal.router, prefix=settings.portal_path)
     app.include_router(test_room.router)
     app.include_router(health.router)
     app.include_router(metrics.router)

@@ -1,4 +1,4 @@
-"""The ``visitt`` command: serve, demo, users add, tokens create, db upgrade."""
+"""The ``visitt`` command: serve, demo, users add, users portal, tokens create, db upgrade."""
 
 from __future__ import annotations
 
@@ -60,6 +60,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"Password for every demo account: {demo.PASSWORD}")
     for email, role, name in logins:
         print(f"  {role:<10} {email:<28} {name}")
+    if settings.portal_path:
+        print(f"Visitors without an appointment start at {address}{settings.portal_path}")
     print(f"Booked SMS appear on {address}/staff/outbox and in this terminal.\n", flush=True)
     _serve(settings, args.host, args.port, "text")  # a person reads the demo's log in the terminal
 
@@ -83,8 +85,17 @@ def cmd_users_add(args: argparse.Namespace) -> None:
                 department = Department(name=args.department)
                 session.add(department)
         staff = accounts.create_staff(session, email=args.email, full_name=args.name, role=Role(args.role),
-                                      password=password, department=department)
-        print(f"created {staff.role.value} {staff.email}")
+                                      password=password, department=department, portal=args.portal)
+        print(f"created {staff.role.value} {staff.email}{' (on the portal)' if staff.portal else ''}")
+    database.dispose()
+
+
+def cmd_users_portal(args: argparse.Namespace) -> None:
+    database = Database.from_settings(_settings(args))
+    database.upgrade()
+    with database.session() as session:
+        staff = accounts.set_portal(session, args.email, args.listed == "on")
+        print(f"{staff.email} is {'on' if staff.portal else 'off'} the portal")
     database.dispose()
 
 
@@ -128,7 +139,13 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--name", required=True, help="full name")
     add.add_argument("--role", choices=[r.value for r in Role], default="clinician")
     add.add_argument("--department", help="department name (created if missing)")
+    add.add_argument("--portal", action="store_true",
+                     help="list this clinician on the portal: takes unscheduled video visitors (needs --department)")
     add.set_defaults(func=cmd_users_add)
+    listing = with_data_dir(users.add_parser("portal", help="list a clinician on the portal, or take them off it"))
+    listing.add_argument("email")
+    listing.add_argument("listed", choices=["on", "off"])
+    listing.set_defaults(func=cmd_users_portal)
 
     tokens = sub.add_parser("tokens", help="API tokens").add_subparsers(dest="tokens_command", required=True)
     create = with_data_dir(tokens.add_parser("create", help="print a new API token for a staff user"))

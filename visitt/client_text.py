@@ -117,5 +117,14 @@ HOST = {
 }
 
 
+# The department queue page (queue.js), which refreshes itself.
+QUEUE = {
+    "unscheduled": N_("Unscheduled visitor"),
+    "scheduled": N_("Booked for {time}"),
+    "updated": N_("Updated {time}"),
+    "failed": N_("The queue could not be updated. Trying again…"),
+}
+
+
 def translate(table: dict[str, str], gettext: Callable[[str], str]) -> dict[str, str]:
     return {key: gettext(text) for key, text in table.items()}

@@ -1,4 +1,4 @@
-"""Demo data: one department, two clinicians and a secretary. Idempotent."""
+"""Demo data: one department, two clinicians (one on the portal) and a secretary. Idempotent."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ PEOPLE = (
     ("psykolog@demo.visitt.no", Role.clinician, "Ola Hansen"),
     ("sekretaer@demo.visitt.no", Role.secretary, "Sara Lie"),
 )
+PORTAL = frozenset({"lege@demo.visitt.no"})  # takes unscheduled video visitors; Ola Hansen does not
 
 
 def seed(session: Session) -> list[tuple[str, str, str]]:
@@ -25,7 +26,10 @@ def seed(session: Session) -> list[tuple[str, str, str]]:
         session.add(department)
         session.flush()
     for email, role, name in PEOPLE:
-        if session.scalar(select(Staff).where(Staff.email == email)) is None:
+        staff = session.scalar(select(Staff).where(Staff.email == email))
+        if staff is None:
             accounts.create_staff(session, email=email, full_name=name, role=role, password=PASSWORD,
-                                  department=department)
+                                  department=department, portal=email in PORTAL)
+        else:  # demo data from before the portal
+            staff.portal = email in PORTAL
     return [(email, role.value, name) for email, role, name in PEOPLE]

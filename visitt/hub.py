@@ -82,9 +82,11 @@ class LiveRoom:
         return protocol.dump("room", id=self.public_id, locked=self.locked, state=self.state.value)
 
     def waiting_info(self, waiter: Waiter) -> protocol.WaitingInfo:
+        # A room without an appointment is a portal visit (``portal.py``): the visitor is unscheduled.
         return protocol.WaitingInfo(room=self.public_id, id=waiter.peer.id, name=waiter.peer.name,
                                     kind=waiter.peer.role, since=waiter.since.isoformat(),
-                                    starts_at=self.starts_at.isoformat() if self.starts_at else None)
+                                    starts_at=self.starts_at.isoformat() if self.starts_at else None,
+                                    unscheduled=self.starts_at is None)
 
 
 class Hub:

@@ -113,6 +113,8 @@ class Staff(Base):
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Listed on the portal: a clinician who takes unscheduled video visitors (``portal.py``).
+    portal: Mapped[bool] = mapped_column(default=False)
 
     department: Mapped[Department | None] = relationship()
 
@@ -265,3 +267,13 @@ class CodeAttempt(Base):
     address_hash: Mapped[str] = mapped_column(String(64), index=True)
     code_hash: Mapped[str] = mapped_column(String(64), index=True)
     ok: Mapped[bool] = mapped_column(default=False)
+
+
+class PortalVisit(Base):
+    """One visitor entry made on the portal, kept only as long as the per-address limit looks back
+    (``portal.py``). The address is a SHA-256 hash, as in :class:`CodeAttempt`, for the same reasons."""
+
+    __tablename__ = "portal_visits"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    address_hash: Mapped[str] = mapped_column(String(64), index=True)

@@ -38,7 +38,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     settings = request.app.state.settings
     values: dict[str, Any] = {"request": request, "lang": lang, "csrf": csrf_token(request),
                               "clinic_name": settings.clinic_name, "clinic_phone": settings.clinic_phone,
-                              "demo": settings.demo}
+                              "demo": settings.demo, "portal_path": settings.portal_path}
     html = environment(lang).get_template(template).render({**values, **context})
     response = HTMLResponse(html, status_code=status_code)
     remember_csrf(request, response, settings.secure_cookies)

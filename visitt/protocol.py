@@ -243,7 +243,8 @@ class PauseInfo(_Message):
 
 
 class WaitingInfo(_Message):
-    """A knock, as the host sees it in the lobby."""
+    """A knock, as the host sees it in the lobby. ``unscheduled``: a visitor who came by the portal,
+    without an appointment."""
 
     room: str
     id: str
@@ -251,6 +252,7 @@ class WaitingInfo(_Message):
     kind: str
     since: str
     starts_at: str | None = None
+    unscheduled: bool = False
 
 
 def dump(type_: str, **fields: Any) -> str:

@@ -6,6 +6,7 @@ Every variable is documented in ``docs/configuration.md``; keep the two in step.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,6 +24,21 @@ def _hours(value: str) -> tuple[int, int]:
     if not all(0 <= hour <= 23 for hour in hours):
         raise ValueError("VISITT_QUIET_HOURS must look like 21-08")
     return hours
+
+
+# First path segments other pages own: a portal there would hide them, or be hidden.
+_TAKEN = frozenset({"staff", "v", "ws", "api", "static", "test", "metrics", "healthz", "readyz", "openapi.json"})
+
+
+def _portal_path(value: str) -> str:
+    """``"/besok/"`` → ``"/besok"``; ``""`` → no portal. Refuses paths that other pages own."""
+    path = value.strip().rstrip("/")
+    if not path:
+        return ""
+    if not re.fullmatch(r"(/[a-z0-9][a-z0-9_-]*)+", path) or path.split("/")[1] in _TAKEN:
+        raise ValueError("VISITT_PORTAL_PATH must look like /portal (lower-case letters, digits, - and _), "
+                         "and not start with a path Visitt already uses")
+    return path
 
 
 def _bool(value: str) -> bool:
@@ -79,6 +95,9 @@ class Settings:
     code_attempts_per_code: int = 10
     code_attempt_minutes: int = 15
     trusted_proxies: str = "127.0.0.1"
+    portal_path: str = "/portal"  # empty: no portal
+    portal_visits_per_address: int = 5
+    portal_visit_minutes: int = 30
 
     @property
     def effective_database_url(self) -> str:
@@ -123,6 +142,9 @@ class Settings:
             code_attempts_per_code=int(get("VISITT_CODE_ATTEMPTS_PER_CODE", "10")),
             code_attempt_minutes=int(get("VISITT_CODE_ATTEMPT_MINUTES", "15")),
             trusted_proxies=get("VISITT_TRUSTED_PROXIES", "127.0.0.1"),
+            portal_path=_portal_path(get("VISITT_PORTAL_PATH", "/portal")),
+            portal_visits_per_address=int(get("VISITT_PORTAL_VISITS_PER_ADDRESS", "5")),
+            portal_visit_minutes=int(get("VISITT_PORTAL_VISIT_MINUTES", "30")),
             sms_sender=get("VISITT_SMS_SENDER", "Visitt"),
             twilio_account_sid=get("VISITT_TWILIO_ACCOUNT_SID", ""),
             twilio_auth_token=get("VISITT_TWILIO_AUTH_TOKEN", ""),

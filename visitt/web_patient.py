@@ -98,13 +98,18 @@ def _patient_page(request: Request, participant: Participant, tz: ZoneInfo) -> R
                           time=room.appointment.starts_at.astimezone(tz).strftime("%H:%M")),
                       clinic_phone=cancelled_in.phone if cancelled_in and cancelled_in.phone
                       else request.app.state.settings.clinic_phone)
+    settings = request.app.state.settings
     if room.state is RoomState.ended:
+        if room.appointment is None and settings.portal_path:  # a portal visit: the portal is the way back
+            return render(request, "message.html", status_code=410, title=gettext("The consultation has ended"),
+                          text=gettext("To see a clinician again, start a new visit on the portal."),
+                          link=settings.portal_path, link_text=gettext("Find your clinician"))
         return render(request, "message.html", status_code=410, title=gettext("The consultation has ended"),
                       text=gettext("If you need a new appointment, please call the clinic."))
     appointment = room.appointment
     strings = client_text.translate(client_text.PATIENT, gettext)
-    department = appointment.department if appointment else None
-    settings = request.app.state.settings
+    # a portal visit has no appointment: the clinician's own department is the one to call
+    department = appointment.department if appointment else room.host.department
     phone = department.phone if department and department.phone else settings.clinic_phone
     span = joining.window(appointment, settings)
     timing = span.timing(utcnow()) if span else joining.Timing.open
@@ -123,4 +128,4 @@ def _patient_page(request: Request, participant: Participant, tz: ZoneInfo) -> R
                                    "clinic if you need to talk to someone or want a new appointment.").format(**when),
                       clinic_phone=phone)
     return render(request, "patient.html", starts_at=appointment.starts_at.astimezone(tz) if appointment else None,
-                  strings=strings, clinic_phone=phone)
+                  strings=strings, clinic_phone=phone, name=participant.display_name)

@@ -1,4 +1,5 @@
-"""Staff pages: sign in and out, the dashboard (with the live waiting room and the call), booking, outbox."""
+"""Staff pages: sign in and out, the dashboard (with the live waiting room and the call), booking, the
+department queue, outbox."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import accounts, appointments, booking, client_text, rooms
+from . import accounts, appointments, booking, client_text, department_queue, rooms
 from .deps import base_url, clinic_tz, db_session, page_staff
 from .errors import Forbidden, NotAuthenticated, NotFound, ValidationFailed
 from .i18n import N_, translations
@@ -197,6 +198,33 @@ async def cancel_appointment(appointment_id: int, request: Request, session: DB,
     request.app.state.sender.wakeup.set()
     await _ended(request, appointment, "cancelled")
     return RedirectResponse(f"/staff/appointments/{appointment_id}", status_code=303)
+
+
+def _queue(request: Request, session: Session, staff: Staff) -> list[department_queue.QueueEntry]:
+    if staff.department_id is None:
+        return []
+    max_wait = dt.timedelta(minutes=request.app.state.settings.max_wait_minutes)
+    return department_queue.waiting_in(session, staff.department_id, max_wait=max_wait)
+
+
+@router.get("/staff/queue")
+def queue_page(request: Request, session: DB, tz: TZ) -> Response:
+    """Everyone waiting in the staff member's department; the page refreshes it from ``/staff/queue/waiting``."""
+    staff = page_staff(request, session)
+    strings = client_text.translate(client_text.QUEUE, translations(language(request)).gettext)
+    return render(request, "queue.html", staff=staff, entries=_queue(request, session, staff), tz=tz,
+                  strings=strings)
+
+
+@router.get("/staff/queue/waiting")
+def queue_waiting(request: Request, session: DB) -> JSONResponse:
+    """The department queue as JSON, for the queue page's refresh: ``{"waiting": [...]}``, longest wait first."""
+    staff = page_staff(request, session)
+    return JSONResponse({"waiting": [
+        {"name": entry.name, "clinician": entry.clinician, "yours": entry.clinician_id == staff.id,
+         "since": entry.since.isoformat(), "scheduled": entry.scheduled,
+         "starts_at": entry.starts_at.isoformat() if entry.starts_at else None}
+        for entry in _queue(request, session, staff)]})
 
 
 @router.get("/staff/outbox")

@@ -89,6 +89,7 @@ function renderLobby({ waiting, gave_up }) {
     item.dataset.peer = entry.id;
     if (!before.has(entry.id)) item.classList.add("new");
     item.querySelector(".who").textContent = entry.name;
+    item.querySelector(".unscheduled").hidden = !entry.unscheduled;  // came by the portal, no appointment
     item.querySelector(".since").textContent = new Date(entry.since).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     item.querySelector(".admit").addEventListener("click", () => admit(entry.room, entry.id));
     item.querySelector(".deny").addEventListener("click", () => signaling.send({ type: "deny", room: entry.room, participant: entry.id }));

@@ -36,7 +36,7 @@ export const CHAT_MAX = 500;
  * Server to client.
  * @typedef {{id: string, name: string, role: "host" | "patient", audio: boolean, video: boolean, identified: IdMethod | null}} PeerInfo
  * @typedef {{by: string, name: string, reason: PauseReason | null}} PauseInfo
- * @typedef {{room: string, id: string, name: string, kind: string, since: string, starts_at?: string|null}} WaitingInfo
+ * @typedef {{room: string, id: string, name: string, kind: string, since: string, starts_at?: string|null, unscheduled: boolean}} WaitingInfo   unscheduled: came by the portal
  * @typedef {{type: "welcome", version: number, id: string, role: string, name: string, state: "ready" | "denied" | "ended"}} Welcome
  * @typedef {{type: "waiting"}} Waiting
  * @typedef {{room: string, id: string, name: string, at: string}} GaveUpInfo

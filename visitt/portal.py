@@ -1,0 +1,110 @@
+"""The portal: the way to a clinician without an appointment (000, steps 3-4).
+
+The address in the letter leads to a list of departments, then the department's clinicians who take
+video visitors (``Staff.portal``), then the chosen clinician's door: the visitor types their full name
+and gets a visit of their own - a new room hosted by the clinician, with no appointment, and one
+invitation with a fresh opaque token. From there the visitor is on the same patient page as anyone
+with an SMS link: device check, knock, waiting room, call.
+
+A room per visit, not one room per clinician, because a room is one consultation: two visitors who
+shared a room would be let into each other's consultation, and an ended room would have to be
+reopened for the next. The clinician's "personal room" is the door, not a row.
+
+Visits are counted per client address in the database (like code entry's attempts), so the portal
+cannot be used to fill a clinician's waiting room from one machine. See ``docs/portal.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import secrets
+
+from sqlalchemy import Select, delete, func, select
+from sqlalchemy.orm import Session
+
+from . import audit
+from .accounts import digest, new_secret
+from .code_entry import address_label
+from .errors import RateLimited, ValidationFailed
+from .i18n import N_
+from .models import Department, Participant, PortalVisit, Role, Room, Staff, utcnow
+from .settings import Settings
+
+log = logging.getLogger("visitt.portal")
+MAX_NAME = 200
+
+
+def _listed() -> Select[Staff]:
+    """Clinicians the portal lists: active, clinician, taking visitors, in a department."""
+    return select(Staff).where(Staff.role == Role.clinician, Staff.active.is_(True), Staff.portal.is_(True),
+                               Staff.department_id.is_not(None))
+
+
+def departments(session: Session) -> list[Department]:
+    """Departments with at least one listed clinician, by name."""
+    with_clinicians = _listed().with_only_columns(Staff.department_id)
+    return list(session.scalars(select(Department).where(Department.id.in_(with_clinicians))
+                                .order_by(Department.name)))
+
+
+def clinicians(session: Session, department_id: int) -> list[Staff]:
+    """The listed clinicians of one department, by name."""
+    return list(session.scalars(_listed().where(Staff.department_id == department_id).order_by(Staff.full_name)))
+
+
+def clinician(session: Session, department_id: int, clinician_id: int) -> Staff | None:
+    """The listed clinician ``clinician_id`` of that department; ``None`` for anyone else."""
+    return session.scalar(_listed().where(Staff.id == clinician_id, Staff.department_id == department_id))
+
+
+def check_name(text: str) -> str:
+    """The visitor's full name with spaces tidied, or :class:`ValidationFailed` for the ``name`` field."""
+    name = " ".join(text.split())
+    if not name:
+        raise ValidationFailed(N_("Enter your full name."), fields={"name": N_("Enter your full name.")})
+    if len(name) > MAX_NAME:
+        message = N_("The name is too long (200 characters at most).")  # MAX_NAME
+        raise ValidationFailed(message, fields={"name": message})
+    return name
+
+
+def _address_hash(address: str) -> str:
+    return hashlib.sha256(f"portal:{address}".encode()).hexdigest()
+
+
+def count_visit(session: Session, address: str, settings: Settings, now: dt.datetime) -> None:
+    """Count one visit from ``address``, or raise :class:`RateLimited` once it has made
+    ``portal_visits_per_address`` within the look-back; refused visits are not counted."""
+    since = now - dt.timedelta(minutes=settings.portal_visit_minutes)
+    address_hash = _address_hash(address)
+    session.execute(delete(PortalVisit).where(PortalVisit.at < since))
+    made = session.scalar(select(func.count()).select_from(PortalVisit)
+                          .where(PortalVisit.at >= since, PortalVisit.address_hash == address_hash)) or 0
+    if made >= settings.portal_visits_per_address:
+        raise RateLimited(N_("Too many visits"), code="too_many_visits")
+    if made + 1 == settings.portal_visits_per_address:
+        log.warning("portal visit limit reached for address %s: %d visits; refused for up to %d minutes",
+                    address_label(address), made + 1, settings.portal_visit_minutes)
+    session.add(PortalVisit(at=now, address_hash=address_hash))
+
+
+def open_visit(session: Session, host: Staff, name: str, address: str, settings: Settings,
+               now: dt.datetime | None = None) -> tuple[Participant, str]:
+    """A new visit to ``host`` for the visitor ``name``: their room and invitation, counted against
+    ``address`` and audited. Returns the invitation and its token (the only clear copy of it).
+
+    The invitation has no six-digit code (``""`` never matches one) and no phone number: the visitor
+    came by the portal, not by SMS.
+    """
+    count_visit(session, address, settings, now or utcnow())
+    room = Room(public_id=secrets.token_urlsafe(12), host_id=host.id)
+    token = new_secret()
+    visitor = Participant(public_id=secrets.token_urlsafe(9), room=room, kind="patient", token_hash=digest(token),
+                          code="", phone="", display_name=name)
+    session.add_all([room, visitor])
+    session.flush()
+    who = f"participant:{visitor.public_id}"
+    audit.record(session, who, "portal_visit", room_id=room.id, subject=who, clinician=host.id)
+    return visitor, token
