@@ -156,11 +156,15 @@ def test_invitation_move_and_cancel_arrive_over_smtp(smtp_server: LiveServer, sm
     assert {row.body for row in rows} == {""}  # the link is not kept once the e-mail is out
 
 
-def test_norwegian_invitation_by_default_language(smtp_server: LiveServer, smtp: tuple[Mailbox, int]) -> None:
+def test_the_invitation_is_in_the_patients_language(smtp_server: LiveServer, smtp: tuple[Mailbox, int]) -> None:
     assert _book(smtp_server, language="nb").status_code == 201
     (invitation,) = smtp[0].wait(1)
-    assert invitation["Subject"].startswith("Videokonsultasjon 04.03.2031")
+    assert invitation["Subject"] == "Videokonsultasjon 04.03.2031 kl. 09:30"
     assert invitation["Content-Language"] == "nb"
+    text = invitation.get_body(("plain",))
+    assert text is not None and "Åpne denne lenken litt før timen" in text.get_content()
+    _, lines = _calendar(invitation)
+    assert _value(lines, "SUMMARY") == "Videokonsultasjon – Sykehuset Østfold"
 
 
 @contextlib.contextmanager

@@ -62,6 +62,7 @@ def test_twilio_server_error_is_temporary_and_bad_number_permanent(operator: Fak
     with pytest.raises(outbox.SendFailed) as permanent:
         _send(backend)
     assert permanent.value.permanent and "21211" in permanent.value.reason
+    assert permanent.value.code == "invalid_number"
     operator.answers.append((429, {"code": 20429, "message": "Too Many Requests"}))
     with pytest.raises(outbox.SendFailed) as throttled:
         _send(backend)
@@ -91,12 +92,14 @@ def test_sveve_failures(operator: FakeOperator) -> None:
     with pytest.raises(outbox.SendFailed) as credentials:
         _send(backend)
     assert credentials.value.permanent and "Feil brukernavn/passord" in credentials.value.reason
+    assert credentials.value.code == "configuration"
     operator.answers.append((200, {"response": {"msgOkCount": 0, "stdSMSCount": 0, "ids": [],
                                                 "errors": [{"number": "4741234567",
                                                             "message": "Ugyldig telefonnummer"}]}}))
     with pytest.raises(outbox.SendFailed) as number:
         _send(backend)
     assert number.value.permanent and "Ugyldig telefonnummer" in number.value.reason
+    assert number.value.code == "invalid_number"
 
 
 # --- signed webhook ---------------------------------------------------------------------------
@@ -150,7 +153,30 @@ def test_outbox_retries_a_5xx_then_records_success(database: Database, operator:
     with database.session() as session:
         message = session.scalars(select(OutboxMessage)).one()
         assert message.state is OutboxState.sent and message.attempts == 2
+        assert message.provider_id == "SM1"  # how Twilio's delivery reports find the row
     assert len(operator.requests) == 2
+
+
+def test_twilio_is_told_where_to_report_delivery(operator: FakeOperator, tmp_path: Path) -> None:
+    backend = sms.backend_from_settings(make_settings(
+        tmp_path, sms_backend="twilio", twilio_account_sid="AC42", twilio_auth_token="t",
+        twilio_base_url=operator.url, public_url="https://video.sykehuset.example"))
+    operator.answers.append((201, {"sid": "SM2"}))
+    assert _send(backend) == "SM2"
+    assert operator.requests[0]["form"]["StatusCallback"] == "https://video.sykehuset.example/hooks/twilio"  # type: ignore[index]
+
+
+def test_delivery_reports_are_read() -> None:
+    assert sms.twilio_report({"MessageSid": "SM1", "MessageStatus": "delivered"}) == ("SM1", "delivered", None, "")
+    assert sms.twilio_report({"MessageSid": "SM1", "MessageStatus": "undelivered", "ErrorCode": "30003"}) == \
+        ("SM1", "failed", "unreachable", "Twilio 30003")
+    assert sms.twilio_report({"MessageSid": "SM1", "MessageStatus": "failed", "ErrorCode": "39999"}) == \
+        ("SM1", "failed", "not_delivered", "Twilio 39999")
+    assert sms.twilio_report({"MessageSid": "SM1", "MessageStatus": "received"}) is None  # an incoming SMS
+    assert sms.twilio_report({"MessageSid": "../etc", "MessageStatus": "sent"}) is None
+    assert sms.sveve_report({"id": "5", "number": "4741234567", "status": "true"}) == \
+        ("5", "4741234567", "delivered", None, "")
+    assert sms.sveve_report({"id": "5", "number": "4741234567", "msg": "Takk!"}) is None  # a reply, not a report
 
 
 def test_backend_from_settings(tmp_path: Path) -> None:

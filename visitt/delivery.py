@@ -39,7 +39,6 @@ REASONS: dict[str, str] = {
 # the statuses an operator can report, in the order they happen: a late "sent" never overwrites "delivered"
 STATUSES = ("queued", "sent", "delivered", "failed")
 _RANK = {"queued": 0, "sent": 1, "delivered": 2, "failed": 2}
-CHANNEL_NAMES = {"sms": N_("SMS"), "email": N_("e-mail")}
 
 
 def reason_text(code: str | None) -> str:
@@ -84,10 +83,6 @@ class Failure:
     @property
     def reason_text(self) -> str:
         return reason_text(self.reason)
-
-    @property
-    def channel_name(self) -> str:
-        return CHANNEL_NAMES.get(self.channel, self.channel)
 
 
 def is_failed(message: OutboxMessage) -> bool:

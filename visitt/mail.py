@@ -170,12 +170,12 @@ def compose(letter: Letter, recipient: str, clinic: Clinic, *, now: dt.datetime 
     message["Date"] = format_datetime(now)
     message["Message-ID"] = make_msgid(domain=clinic.mailbox.rpartition("@")[2] or "visitt")
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office answers, please
-    message["Content-Language"] = letter.language
     message.set_content("\n\n".join(paragraphs) + "\n")
     # bytes in base64, so the calendar's CRLF line ends and folding arrive exactly as written
     message.add_attachment(ics.calendar(event, method).encode(), maintype="text", subtype="calendar",
                            filename="cancellation.ics" if method == "CANCEL" else "invitation.ics",
                            params={"method": method, "charset": "utf-8"})
+    message["Content-Language"] = letter.language  # after add_attachment, which moves Content-* headers inward
     return message
 
 
