@@ -99,6 +99,21 @@ def test_permanent_failure_is_recorded_with_the_reason(database: Database) -> No
     with database.session() as session:
         message = session.scalars(select(OutboxMessage)).one()
         assert message.state is OutboxState.failed and message.last_error == "number does not exist"
+        assert message.failure_reason == "rejected"  # the plain reason staff see, when the backend gives none
+
+
+def test_each_channel_goes_to_its_own_backend(database: Database) -> None:
+    with database.session() as session:
+        outbox.enqueue(session, recipient="+4741234567", body="sms")
+        outbox.enqueue(session, recipient="kari@example.no", body="{}", channel="email")
+        outbox.enqueue(session, recipient="@kari", body="?", channel="pigeon")
+    texts, mails = Recorder(), Recorder()
+    asyncio.run(outbox.Sender(database, outbox.Channels({"sms": texts, "email": mails})).run_once())
+    assert texts.sent == [1] and mails.sent == [2]
+    with database.session() as session:
+        unroutable = session.get(OutboxMessage, 3)
+        assert unroutable is not None and unroutable.state is OutboxState.failed
+        assert unroutable.failure_reason == "configuration"
 
 
 def test_a_claim_held_by_a_dead_sender_is_taken_over_after_the_lease(database: Database) -> None:

@@ -8,11 +8,8 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs
 
 import pytest
 from sqlalchemy import select, update
@@ -22,40 +19,7 @@ from visitt.db import Database
 from visitt.models import OutboxMessage, OutboxState, utcnow
 
 from .conftest import make_settings
-
-
-class FakeOperator:
-    """Records every request and answers with the next scripted (status, JSON body)."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, object]] = []
-        self.answers: list[tuple[int, object]] = []
-        operator = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server API
-                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
-                operator.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "raw": raw,
-                                          "form": {k: v[0] for k, v in parse_qs(raw.decode()).items()}})
-                status, body = operator.answers.pop(0)
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from .operators import FakeOperator
 
 
 @pytest.fixture
@@ -98,6 +62,7 @@ def test_twilio_server_error_is_temporary_and_bad_number_permanent(operator: Fak
     with pytest.raises(outbox.SendFailed) as permanent:
         _send(backend)
     assert permanent.value.permanent and "21211" in permanent.value.reason
+    assert permanent.value.code == "invalid_number"
     operator.answers.append((429, {"code": 20429, "message": "Too Many Requests"}))
     with pytest.raises(outbox.SendFailed) as throttled:
         _send(backend)
@@ -127,12 +92,14 @@ def test_sveve_failures(operator: FakeOperator) -> None:
     with pytest.raises(outbox.SendFailed) as credentials:
         _send(backend)
     assert credentials.value.permanent and "Feil brukernavn/passord" in credentials.value.reason
+    assert credentials.value.code == "configuration"
     operator.answers.append((200, {"response": {"msgOkCount": 0, "stdSMSCount": 0, "ids": [],
                                                 "errors": [{"number": "4741234567",
                                                             "message": "Ugyldig telefonnummer"}]}}))
     with pytest.raises(outbox.SendFailed) as number:
         _send(backend)
     assert number.value.permanent and "Ugyldig telefonnummer" in number.value.reason
+    assert number.value.code == "invalid_number"
 
 
 # --- signed webhook ---------------------------------------------------------------------------
@@ -186,7 +153,30 @@ def test_outbox_retries_a_5xx_then_records_success(database: Database, operator:
     with database.session() as session:
         message = session.scalars(select(OutboxMessage)).one()
         assert message.state is OutboxState.sent and message.attempts == 2
+        assert message.provider_id == "SM1"  # how Twilio's delivery reports find the row
     assert len(operator.requests) == 2
+
+
+def test_twilio_is_told_where_to_report_delivery(operator: FakeOperator, tmp_path: Path) -> None:
+    backend = sms.backend_from_settings(make_settings(
+        tmp_path, sms_backend="twilio", twilio_account_sid="AC42", twilio_auth_token="t",
+        twilio_base_url=operator.url, public_url="https://video.sykehuset.example"))
+    operator.answers.append((201, {"sid": "SM2"}))
+    assert _send(backend) == "SM2"
+    assert operator.requests[0]["form"]["StatusCallback"] == "https://video.sykehuset.example/hooks/twilio"  # type: ignore[index]
+
+
+def test_delivery_reports_are_read() -> None:
+    assert sms.twilio_report({"MessageSid": "SM1", "MessageStatus": "delivered"}) == ("SM1", "delivered", None, "")
+    assert sms.twilio_report({"MessageSid": "SM1", "MessageStatus": "undelivered", "ErrorCode": "30003"}) == \
+        ("SM1", "failed", "unreachable", "Twilio 30003")
+    assert sms.twilio_report({"MessageSid": "SM1", "MessageStatus": "failed", "ErrorCode": "39999"}) == \
+        ("SM1", "failed", "not_delivered", "Twilio 39999")
+    assert sms.twilio_report({"MessageSid": "SM1", "MessageStatus": "received"}) is None  # an incoming SMS
+    assert sms.twilio_report({"MessageSid": "../etc", "MessageStatus": "sent"}) is None
+    assert sms.sveve_report({"id": "5", "number": "4741234567", "status": "true"}) == \
+        ("5", "4741234567", "delivered", None, "")
+    assert sms.sveve_report({"id": "5", "number": "4741234567", "msg": "Takk!"}) is None  # a reply, not a report
 
 
 def test_backend_from_settings(tmp_path: Path) -> None:

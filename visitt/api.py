@@ -36,7 +36,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorResponse} for 
 @router.post("/appointments", status_code=201, response_model=booking.AppointmentPublic, responses=ERRORS)
 def create_appointment(data: booking.AppointmentCreate, request: Request, session: DB,
                        tz: TZ) -> booking.AppointmentPublic:
-    """Book a video consultation: creates the room and the invitation and queues the SMS."""
+    """Book a video consultation: creates the room and the invitation and queues the SMS (and the e-mail
+    with a calendar file, when ``patient_email`` is given)."""
     staff = api_staff(request, session)
     validated = booking.validate(session, staff, data, tz=tz, region=request.app.state.settings.default_region)
     appointment, join_url, code = booking.book(session, staff, validated, base_url=base_url(request),
@@ -88,10 +89,11 @@ def _summary(appointment: Appointment) -> AppointmentSummary:
               responses={**ERRORS, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
 async def move_appointment(appointment_id: int, change: appointments.AppointmentMove, request: Request, session: DB,
                            tz: TZ) -> AppointmentSummary:
-    """Move a booked appointment to a new time; the patient gets an SMS; the link and code stay."""
+    """Move a booked appointment to a new time; the patient gets an SMS (and an updated calendar event by
+    e-mail, if booked with an address); the link and code stay."""
     staff, appointment = _managed(request, session, appointment_id)
     appointments.move(session, appointment, change, staff=staff, tz=tz,
-                      clinic_phone=request.app.state.settings.clinic_phone)
+                      clinic_phone=request.app.state.settings.clinic_phone, base_url=base_url(request))
     session.commit()
     request.app.state.sender.wakeup.set()
     return _summary(appointment)
@@ -100,9 +102,11 @@ async def move_appointment(appointment_id: int, change: appointments.Appointment
 @router.post("/appointments/{appointment_id}/cancel", response_model=AppointmentSummary,
              responses={**ERRORS, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
 async def cancel_appointment(appointment_id: int, request: Request, session: DB, tz: TZ) -> AppointmentSummary:
-    """Cancel an appointment; the patient gets an SMS; the link then says it was cancelled."""
+    """Cancel an appointment; the patient gets an SMS (and a calendar cancellation by e-mail, if booked with
+    an address); the link then says it was cancelled."""
     staff, appointment = _managed(request, session, appointment_id)
-    appointments.cancel(session, appointment, staff=staff, tz=tz, clinic_phone=request.app.state.settings.clinic_phone)
+    appointments.cancel(session, appointment, staff=staff, tz=tz,
+                        clinic_phone=request.app.state.settings.clinic_phone, base_url=base_url(request))
     session.commit()
     request.app.state.sender.wakeup.set()
     if appointment.room is not None:

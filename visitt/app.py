@@ -18,6 +18,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import (
     api,
     health,
+    hooks,
+    mail,
     metrics,
     outbox,
     reminders,
@@ -47,7 +49,7 @@ SENDER_GRACE = 10.0  # seconds the outbox sender has at shutdown to finish the m
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
+    return request.url.path.startswith(("/api/", "/hooks/")) or "application/json" in request.headers.get("accept", "")
 
 
 def error_response(request: Request, status: int, body: dict[str, object]) -> object:
@@ -58,10 +60,12 @@ def error_response(request: Request, status: int, body: dict[str, object]) -> ob
     return render(request, "message.html", status_code=status, title=title, text="")
 
 
-def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend | None = None,
+               mail_backend: outbox.Backend | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     database = Database.from_settings(settings)
-    backend = sms_backend or sms.backend_from_settings(settings)
+    backend = outbox.Channels({"sms": sms_backend or sms.backend_from_settings(settings),
+                               "email": mail_backend or mail.backend_from_settings(settings)})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -142,6 +146,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app.include_router(test_room.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(hooks.router)
     app.add_api_websocket_route("/ws/v/{token}", signaling.guest_endpoint)
     app.add_api_websocket_route("/ws/v", signaling.guest_endpoint)  # with the guest pass from code entry
     app.add_api_websocket_route("/ws/staff", signaling.staff_endpoint)

@@ -1,4 +1,5 @@
-"""After booking: moving and cancelling an appointment, each with an SMS to the patient.
+"""After booking: moving and cancelling an appointment, each with an SMS to the patient (and an
+e-mail with the updated or cancelled calendar event, if the patient gave an address).
 
 Moving keeps the link and the code (the patient's page shows the new time); cancelling ends the
 room, so the link and the code then say the consultation was cancelled and whom to call.
@@ -12,7 +13,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from . import audit, outbox
+from . import audit, mail, outbox
 from .booking import MAX_DURATION, MIN_DURATION, parse_start
 from .errors import Conflict, ValidationFailed
 from .i18n import N_, translations
@@ -41,8 +42,14 @@ def _phone(appointment: Appointment, clinic_phone: str) -> str:
     return department.phone if department and department.phone else clinic_phone
 
 
+def _code(appointment: Appointment) -> str:
+    room = appointment.room
+    patients = [p for p in room.participants if p.kind == "patient"] if room is not None else []
+    return patients[0].code if patients else ""
+
+
 def move(session: Session, appointment: Appointment, change: AppointmentMove, *, staff: Staff, tz: ZoneInfo,
-         clinic_phone: str, now: dt.datetime | None = None) -> None:
+         clinic_phone: str, base_url: str = "", now: dt.datetime | None = None) -> None:
     """Give the appointment a new time, queue the SMS that says so, and audit it."""
     if appointment.state is not AppointmentState.booked:
         raise Conflict(N_("Only a booked appointment can be moved."), code="illegal_transition")
@@ -61,11 +68,14 @@ def move(session: Session, appointment: Appointment, change: AppointmentMove, *,
              "Questions? Call {phone}.").format(date=local.strftime("%d.%m.%Y"), time=local.strftime("%H:%M"),
                                                phone=_phone(appointment, clinic_phone))
     outbox.enqueue(session, recipient=appointment.patient_phone, body=body, appointment_id=appointment.id)
+    mail.queue(session, appointment, "update", code=_code(appointment), phone=_phone(appointment, clinic_phone),
+               address=base_url)
     audit.record(session, f"staff:{staff.id}", "move", room_id=appointment.room.id if appointment.room else None,
                  subject=f"appointment:{appointment.id}")
 
 
-def cancel(session: Session, appointment: Appointment, *, staff: Staff, tz: ZoneInfo, clinic_phone: str) -> None:
+def cancel(session: Session, appointment: Appointment, *, staff: Staff, tz: ZoneInfo, clinic_phone: str,
+           base_url: str = "") -> None:
     """Cancel the appointment and end its room; queue the SMS that says so, and audit it."""
     check_appointment_move(appointment.state, AppointmentState.cancelled)
     appointment.state = AppointmentState.cancelled
@@ -78,5 +88,7 @@ def cancel(session: Session, appointment: Appointment, *, staff: Staff, tz: Zone
     body = _("Your video consultation on {date} at {time} has been cancelled. Questions? Call {phone}.").format(
         date=local.strftime("%d.%m.%Y"), time=local.strftime("%H:%M"), phone=_phone(appointment, clinic_phone))
     outbox.enqueue(session, recipient=appointment.patient_phone, body=body, appointment_id=appointment.id)
+    mail.queue(session, appointment, "cancel", code=_code(appointment), phone=_phone(appointment, clinic_phone),
+               address=base_url)
     audit.record(session, f"staff:{staff.id}", "cancel", room_id=room.id if room else None,
                  subject=f"appointment:{appointment.id}")

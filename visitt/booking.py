@@ -1,7 +1,8 @@
 """Booking a video consultation: the same validation for the staff form and the JSON API.
 
 A booking creates the appointment, its room, the patient's invitation (an opaque link token and a
-six-digit code) and queues the invitation SMS, all in one unit of work.
+six-digit code) and queues the invitation SMS - and, when the patient gave an e-mail address, the
+e-mail with the calendar file - all in one unit of work.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import audit, outbox
+from . import audit, mail, outbox
 from .accounts import digest, new_secret
 from .errors import Forbidden, ValidationFailed
 from .i18n import N_
@@ -35,7 +36,9 @@ class AppointmentCreate(BaseModel):
     starts_at: str = Field("", description="Start time, ISO 8601.", examples=["2026-12-01T09:30"])
     duration_minutes: int = Field(30, description=f"{MIN_DURATION}–{MAX_DURATION} minutes.")
     clinician_id: int | None = Field(None, description="Host. Defaults to the booking clinician.")
-    language: str = Field("nb", description="Language of the SMS: nb or en.")
+    language: str = Field("nb", description="Language of the SMS and the e-mail: nb or en.")
+    patient_email: str = Field("", description="Optional. When given, the invitation also goes by e-mail, "
+                               "with a calendar file.", examples=["kari.nordmann@example.no"])
 
 
 class AppointmentPublic(BaseModel):
@@ -58,6 +61,7 @@ class Booking:
     duration_minutes: int
     clinician: Staff
     language: str
+    patient_email: str = ""
 
 
 def validate(session: Session, booker: Staff, data: AppointmentCreate, *, tz: ZoneInfo, region: str,
@@ -90,12 +94,16 @@ def validate(session: Session, booker: Staff, data: AppointmentCreate, *, tz: Zo
         errors["duration_minutes"] = N_("Choose between 5 and 240 minutes.")  # MIN_DURATION, MAX_DURATION
     if data.language not in LANGUAGES:
         errors["language"] = N_("Choose nb or en.")
+    email = mail.normalise_address(data.patient_email) if data.patient_email.strip() else ""
+    if email is None:
+        errors["patient_email"] = N_("Enter a valid e-mail address, for example kari.nordmann@example.no, "
+                                     "or leave the field empty.")
 
     clinician = _clinician(session, booker, data.clinician_id, errors)
     if errors:
         raise ValidationFailed(N_("The appointment could not be booked."), fields=errors)
     assert clinician is not None and starts_at is not None
-    return Booking(name, phone, starts_at, data.duration_minutes, clinician, data.language)
+    return Booking(name, phone, starts_at, data.duration_minutes, clinician, data.language, email or "")
 
 
 def parse_start(value: str, tz: ZoneInfo, now: dt.datetime, errors: dict[str, str]) -> dt.datetime | None:
@@ -159,6 +167,7 @@ def book(session: Session, booker: Staff, booking: Booking, *, base_url: str, cl
         department_id=clinician.department_id, clinician_id=clinician.id, booked_by_id=booker.id,
         starts_at=booking.starts_at, duration_minutes=booking.duration_minutes,
         patient_name=booking.patient_name, patient_phone=booking.patient_phone, language=booking.language,
+        patient_email=booking.patient_email, calendar_sequence=0,
     )
     room = Room(public_id=secrets.token_urlsafe(12), host_id=clinician.id, appointment=appointment)
     token, code = new_secret(), new_code(session)
@@ -167,10 +176,11 @@ def book(session: Session, booker: Staff, booking: Booking, *, base_url: str, cl
     session.add_all([appointment, room, patient])
     session.flush()
     join_url = f"{base_url}/v/{token}"
+    phone = clinician.department.phone if clinician.department and clinician.department.phone else clinic_phone
     body = outbox.invitation_text(booking.language, when=booking.starts_at.astimezone(tz), url=join_url, code=code,
-                                  phone=clinician.department.phone if clinician.department and
-                                  clinician.department.phone else clinic_phone)
+                                  phone=phone)
     outbox.enqueue(session, recipient=booking.patient_phone, body=body, appointment_id=appointment.id)
+    mail.queue(session, appointment, "invitation", code=code, phone=phone, address=base_url, url=join_url)
     audit.record(session, f"staff:{booker.id}", "booking", room_id=room.id, subject=f"appointment:{appointment.id}",
                  clinician=clinician.id)
     return appointment, join_url, code

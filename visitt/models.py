@@ -153,6 +153,8 @@ class Appointment(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     language: Mapped[str] = mapped_column(String(8), default="nb")  # of the SMS the patient gets
     reminder_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # when the reminder was queued
+    patient_email: Mapped[str] = mapped_column(String(254), default="")  # empty: no e-mail invitation
+    calendar_sequence: Mapped[int] = mapped_column(Integer, default=0)  # SEQUENCE of the last .ics sent
 
     clinician: Mapped[Staff] = relationship(foreign_keys=[clinician_id])
     department: Mapped[Department] = relationship()
@@ -225,8 +227,14 @@ class OutboxMessage(Base):
     claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str] = mapped_column(String(500), default="")
-    appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id"))
+    appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What the operator said about it (visitt/delivery.py): its own id for the message, the last status
+    # it reported and when, and - for a message that failed, at sending or later - the reason as a code.
+    provider_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
+    delivery_status_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    failure_reason: Mapped[str | None] = mapped_column(String(32))
 
 
 class AuditEvent(Base):

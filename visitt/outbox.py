@@ -1,4 +1,4 @@
-"""The durable outbox: SMS (and later e-mail) rows in the database and the loop that sends them.
+"""The durable outbox: SMS and e-mail rows in the database and the loop that sends them.
 
 Each row is claimed with a conditional UPDATE carrying a lease, so several sender loops - on one
 node or many - never hold the same message at once, and a row whose sender died is picked up
@@ -31,12 +31,17 @@ MAX_ATTEMPTS = 8
 
 
 class SendFailed(Exception):
-    """The backend could not deliver; ``permanent`` failures are not retried."""
+    """The backend could not deliver; ``permanent`` failures are not retried.
 
-    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+    ``reason`` is the operator's own words, for IT; ``code`` is the plain reason staff are shown (one of
+    :data:`visitt.delivery.REASONS`).
+    """
+
+    def __init__(self, reason: str, *, permanent: bool = False, code: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+        self.code = code or ("rejected" if permanent else "unavailable")
 
 
 class Backend(Protocol):
@@ -56,7 +61,8 @@ class ConsoleBackend:
         self.echo = echo
 
     async def send(self, message: OutboxMessage) -> None:
-        log.info("sms %s handed to the console backend (%d characters)", message.id, len(message.body))
+        log.info("%s %s handed to the console backend (%d characters)", message.channel, message.id,
+                 len(message.body))
         if self.echo:  # demo mode only: the person at the terminal is the recipient
             print(f"\n--- SMS {message.id} ---\n{message.body}\n", flush=True)
 
@@ -81,6 +87,21 @@ class FileBackend:
             os.write(fd, (line + "\n").encode())
         finally:
             os.close(fd)
+
+
+class Channels:
+    """Hands each message to the backend for its channel (``sms``, ``email``)."""
+
+    name = "channels"
+
+    def __init__(self, backends: dict[str, Backend]) -> None:
+        self.backends = backends
+
+    async def send(self, message: OutboxMessage) -> str | None:
+        backend = self.backends.get(message.channel)
+        if backend is None:
+            raise SendFailed(f"no backend for the channel {message.channel!r}", permanent=True, code="configuration")
+        return await backend.send(message)
 
 
 def enqueue(session: Session, *, recipient: str, body: str, appointment_id: int | None = None,
@@ -144,15 +165,17 @@ class Sender:
             session.commit()
             return list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(claimed))))
 
-    def _finish(self, message: OutboxMessage, error: SendFailed | None) -> None:
+    def _finish(self, message: OutboxMessage, error: SendFailed | None, reference: str | None = None) -> None:
         now = utcnow()
         values: dict[str, object] = {"attempts": message.attempts + 1, "claimed_by": None, "claimed_until": None}
         if error is None:
-            values.update(state=OutboxState.sent, sent_at=now, last_error="")
+            # the operator's id for the message is how its delivery reports find this row
+            values.update(state=OutboxState.sent, sent_at=now, last_error="",
+                          provider_id=reference[:128] if reference else None)
             if not self.keep_sent_bodies:
                 values.update(body="")
         elif error.permanent or message.attempts + 1 >= MAX_ATTEMPTS:
-            values.update(state=OutboxState.failed, last_error=error.reason[:500])
+            values.update(state=OutboxState.failed, last_error=error.reason[:500], failure_reason=error.code)
         else:
             backoff = min(2 ** message.attempts * 5, 3600)
             values.update(last_error=error.reason[:500], next_attempt_at=now + dt.timedelta(seconds=backoff))
@@ -167,15 +190,16 @@ class Sender:
             if self.stopping:  # another node (or this one, restarted) takes them at once, not after the lease
                 await asyncio.to_thread(self._release, [m.id for m in messages[index:]])
                 return index
+            reference = None
             try:
-                await self.backend.send(message)
+                reference = await self.backend.send(message)
                 error = None
             except SendFailed as failure:
                 error = failure
             except Exception as exc:  # a backend bug must not stop the loop; retried with backoff
-                log.error("sms %s: unexpected backend error: %s", message.id, describe(exc))
+                log.error("%s %s: unexpected backend error: %s", message.channel, message.id, describe(exc))
                 error = SendFailed(type(exc).__name__)
-            await asyncio.to_thread(self._finish, message, error)
+            await asyncio.to_thread(self._finish, message, error, reference)
         return len(messages)
 
     async def run(self) -> None:

@@ -84,6 +84,13 @@ class Settings:
     sveve_password: str = ""
     sveve_base_url: str = "https://sveve.no"
     webhook_secret: str = ""
+    sveve_report_token: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = True
+    smtp_from: str = ""
     reminder_days: int = 3
     reconnect_grace: float = 60.0
     max_wait_minutes: float = 15.0
@@ -153,6 +160,13 @@ class Settings:
             sveve_password=get("VISITT_SVEVE_PASSWORD", ""),
             sveve_base_url=get("VISITT_SVEVE_BASE_URL", "https://sveve.no"),
             webhook_secret=get("VISITT_WEBHOOK_SECRET", ""),
+            sveve_report_token=get("VISITT_SVEVE_REPORT_TOKEN", ""),
+            smtp_host=get("VISITT_SMTP_HOST", ""),
+            smtp_port=int(get("VISITT_SMTP_PORT", "587")),
+            smtp_user=get("VISITT_SMTP_USER", ""),
+            smtp_password=get("VISITT_SMTP_PASSWORD", ""),
+            smtp_starttls=_bool(get("VISITT_SMTP_STARTTLS", "1")),
+            smtp_from=get("VISITT_SMTP_FROM", ""),
             reminder_days=int(get("VISITT_REMINDER_DAYS", "3")),
             quiet_hours=_hours(get("VISITT_QUIET_HOURS", "21-08")),
             reconnect_grace=float(get("VISITT_RECONNECT_GRACE", "60")),

@@ -3,15 +3,20 @@
 Each backend sends one message and either returns the operator's reference for it or raises
 :class:`~visitt.outbox.SendFailed`, marked permanent when trying again cannot help (a number the
 operator rejects, wrong credentials) and temporary otherwise (timeouts, 5xx, 429), which the
-outbox retries with backoff.
+outbox retries with backoff. Each failure carries a plain reason code (``visitt/delivery.py``).
+
+The operators' delivery reports are read here too (:func:`twilio_report`, :func:`sveve_report`); the
+endpoints that receive them are in ``visitt/hooks.py``.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +29,26 @@ from .settings import Settings
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
-def _temporary_or_permanent(response: httpx.Response, reason: str) -> SendFailed:
+def _temporary_or_permanent(response: httpx.Response, reason: str, code: str | None = None) -> SendFailed:
     temporary = response.status_code >= 500 or response.status_code in (408, 409, 429)
-    return SendFailed(f"HTTP {response.status_code}: {reason}"[:500], permanent=not temporary)
+    if code is None and response.status_code in (401, 403):
+        code = "configuration"
+    return SendFailed(f"HTTP {response.status_code}: {reason}"[:500], permanent=not temporary,
+                      code=None if temporary else code)
+
+
+# Twilio's error codes (at sending, and in delivery reports) -> plain reason codes
+TWILIO_CODES = {
+    20003: "configuration", 21211: "invalid_number", 21408: "configuration", 21606: "configuration",
+    21610: "blocked", 21612: "rejected", 21614: "not_mobile", 30001: "unavailable", 30002: "configuration",
+    30003: "unreachable", 30004: "blocked", 30005: "invalid_number", 30006: "not_mobile", 30007: "rejected",
+    30008: "not_delivered", 30032: "configuration", 30034: "configuration",
+}
+# Twilio's MessageStatus -> delivery.STATUSES; statuses not listed (incoming messages) are ignored
+TWILIO_STATUSES = {
+    "accepted": "queued", "scheduled": "queued", "queued": "queued", "sending": "queued", "sent": "sent",
+    "delivered": "delivered", "read": "delivered", "undelivered": "failed", "failed": "failed", "canceled": "failed",
+}
 
 
 async def _post(url: str, **kwargs: Any) -> httpx.Response:
@@ -43,17 +65,20 @@ class TwilioBackend:
     name = "twilio"
 
     def __init__(self, account_sid: str, auth_token: str, sender: str, *,
-                 base_url: str = "https://api.twilio.com") -> None:
+                 base_url: str = "https://api.twilio.com", status_callback: str = "") -> None:
         if not (account_sid and auth_token and sender):
             raise ValueError("the twilio backend needs VISITT_TWILIO_ACCOUNT_SID, VISITT_TWILIO_AUTH_TOKEN and "
                              "VISITT_SMS_SENDER")
         self.url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
         self.auth = (account_sid, auth_token)
         self.sender = sender
+        self.status_callback = status_callback  # where Twilio reports delivery: .../hooks/twilio
 
     async def send(self, message: OutboxMessage) -> str:
-        response = await _post(self.url, auth=self.auth,
-                               data={"To": message.recipient, "From": self.sender, "Body": message.body})
+        data = {"To": message.recipient, "From": self.sender, "Body": message.body}
+        if self.status_callback:
+            data["StatusCallback"] = self.status_callback
+        response = await _post(self.url, auth=self.auth, data=data)
         try:
             body = response.json()
         except ValueError:
@@ -61,7 +86,29 @@ class TwilioBackend:
         if response.status_code in (200, 201) and body.get("sid"):
             return str(body["sid"])
         reason = f"{body.get('code', '')} {body.get('message', 'unexpected answer')}".strip()
-        raise _temporary_or_permanent(response, reason)
+        code = body.get("code")
+        raise _temporary_or_permanent(response, reason, TWILIO_CODES.get(code) if isinstance(code, int) else None)
+
+
+def twilio_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
+    """What Twilio puts in ``X-Twilio-Signature``: base64 HMAC-SHA1, keyed with the auth token, over the
+    full URL it called followed by every POST parameter's name and value, sorted by name."""
+    data = url + "".join(name + value for name, value in sorted(params))
+    return base64.b64encode(hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()).decode()
+
+
+def twilio_report(params: Mapping[str, str]) -> tuple[str, str, str | None, str] | None:
+    """A status callback's ``(MessageSid, status, reason code, operator's words)``; None when it is no
+    delivery report of ours (an unknown status, a malformed id)."""
+    sid, status = params.get("MessageSid", ""), TWILIO_STATUSES.get(params.get("MessageStatus", ""))
+    if status is None or not (2 <= len(sid) <= 64 and sid.isascii() and sid.isalnum()):
+        return None
+    if status != "failed":
+        return sid, status, None, ""
+    error = params.get("ErrorCode", "")
+    if not (error.isdigit() and len(error) < 9):
+        return sid, status, "not_delivered", "Twilio"
+    return sid, status, TWILIO_CODES.get(int(error), "not_delivered"), f"Twilio {error}"
 
 
 class SveveBackend:
@@ -86,14 +133,34 @@ class SveveBackend:
             answer = response.json()["response"]
         except (ValueError, KeyError, TypeError):
             raise SendFailed("Sveve answered something that is not its JSON") from None
-        if answer.get("fatalError"):
-            raise SendFailed(f"Sveve: {answer['fatalError']}", permanent=True)
+        if answer.get("fatalError"):  # wrong user or password, no SMS left on the account
+            raise SendFailed(f"Sveve: {answer['fatalError']}", permanent=True, code="configuration")
         if answer.get("errors"):
             first = answer["errors"][0]
-            raise SendFailed(f"Sveve: {first.get('message', 'rejected')}", permanent=True)
+            words = str(first.get("message", "rejected"))
+            raise SendFailed(f"Sveve: {words}", permanent=True,
+                             code="invalid_number" if "nummer" in words.lower() else "rejected")
         if not answer.get("msgOkCount") or not answer.get("ids"):
             raise SendFailed("Sveve accepted no message")
         return str(answer["ids"][0])
+
+
+def sveve_report(params: Mapping[str, str]) -> tuple[str, str, str, str | None, str] | None:
+    """A Sveve delivery report's ``(id, number, status, reason code, operator's words)``; None when it is
+    not one (Sveve sends replies and incoming SMS to the same callback, with ``msg`` and no ``status``).
+
+    Sveve calls the URL set in its account with ``id``, ``number`` (without +), ``status`` (``true`` or
+    ``false``), and for a failure ``errorCode`` and ``errorDesc``.
+    """
+    message_id, number, status = params.get("id", ""), params.get("number", ""), params.get("status", "").lower()
+    if status not in ("true", "false") or not (message_id.isdigit() and len(message_id) <= 20):
+        return None
+    if not (number.isdigit() and len(number) <= 20):
+        return None
+    if status == "true":
+        return message_id, number, "delivered", None, ""
+    words = f"{params.get('errorCode', '')} {params.get('errorDesc', '')}".strip()[:200]
+    return message_id, number, "failed", "not_delivered", f"Sveve: {words}" if words else "Sveve"
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -139,8 +206,10 @@ def backend_from_settings(settings: Settings) -> Backend:
     if value.startswith("file:") and len(value) > 5:
         return FileBackend(Path(value[5:]))
     if value == "twilio":
+        # Twilio reports delivery only to a callback named with each message, so it needs the public address
+        callback = f"{settings.public_url}/hooks/twilio" if settings.public_url else ""
         return TwilioBackend(settings.twilio_account_sid, settings.twilio_auth_token, settings.sms_sender,
-                             base_url=settings.twilio_base_url)
+                             base_url=settings.twilio_base_url, status_callback=callback)
     if value == "sveve":
         return SveveBackend(settings.sveve_user, settings.sveve_password, settings.sms_sender,
                             base_url=settings.sveve_base_url)

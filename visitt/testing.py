@@ -1,6 +1,7 @@
 """A live Visitt server for tests and benchmarks: a real uvicorn on a loopback port, in a thread.
 
-The SMS backend writes to ``<data dir>/sms.jsonl`` so a test can read what a patient would receive.
+The SMS backend writes to ``<data dir>/sms.jsonl`` so a test can read what a patient would receive;
+e-mail goes to ``<data dir>/mail/*.eml`` unless the settings name an SMTP server.
 """
 
 from __future__ import annotations
@@ -14,11 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import email
+import email.policy
+from email.message import EmailMessage
+
 import uvicorn
 
 from . import accounts, demo
 from .app import create_app
-from .outbox import FileBackend
+from .outbox import Backend, FileBackend
 from .settings import Settings
 
 T = TypeVar("T")
@@ -26,9 +31,11 @@ T = TypeVar("T")
 
 @dataclass
 class LiveServer:
-    """Visitt on a loopback port in a thread of this process, with the SMS written to a file."""
+    """Visitt on a loopback port in a thread of this process, with the SMS written to a file (or sent
+    through ``sms_backend``, when given)."""
 
     settings: Settings
+    sms_backend: Backend | None = None
     url: str = ""
     outbox: Path = field(default_factory=Path)
     token: str = ""
@@ -37,7 +44,7 @@ class LiveServer:
 
     def start(self) -> "LiveServer":
         self.outbox = self.settings.data_dir / "sms.jsonl"
-        app = create_app(self.settings, sms_backend=FileBackend(self.outbox))
+        app = create_app(self.settings, sms_backend=self.sms_backend or FileBackend(self.outbox))
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False,
                                 ws_max_size=1 << 20, forwarded_allow_ips=self.settings.trusted_proxies)
         self._server = uvicorn.Server(config)
@@ -85,4 +92,13 @@ class LiveServer:
                 return [json.loads(line) for line in lines]
             time.sleep(0.05)
 
-
+    def mail(self, wait: float = 10.0, count: int = 1) -> list[EmailMessage]:
+        """The e-mails written to ``<data dir>/mail`` so far, oldest first, waiting for at least ``count``."""
+        directory = self.settings.data_dir / "mail"
+        deadline = time.monotonic() + wait
+        while True:
+            files = sorted(directory.glob("*.eml"), key=lambda path: int(path.stem)) if directory.exists() else []
+            if len(files) >= count or time.monotonic() > deadline:
+                return [email.message_from_bytes(path.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+                        for path in files]
+            time.sleep(0.05)

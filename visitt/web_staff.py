@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import accounts, appointments, booking, client_text, department_queue, rooms
+from . import accounts, appointments, booking, client_text, delivery, department_queue, mail, rooms
 from .deps import base_url, clinic_tz, db_session, page_staff
 from .errors import Forbidden, NotAuthenticated, NotFound, ValidationFailed
 from .i18n import N_, translations
@@ -79,9 +79,11 @@ def dashboard(request: Request, session: DB, tz: TZ) -> Response:
     booked = request.query_params.get("booked")
     strings = client_text.translate(client_text.HOST, translations(language(request)).gettext)
     settings = request.app.state.settings
-    return render(request, "dashboard.html", staff=staff, appointments=_appointments(session, staff), tz=tz,
+    listed = _appointments(session, staff)
+    return render(request, "dashboard.html", staff=staff, appointments=listed, tz=tz,
                   strings=strings, now=utcnow(), no_show_after=dt.timedelta(minutes=settings.no_show_minutes),
-                  booked=session.get(Appointment, int(booked)) if booked and booked.isdigit() else None)
+                  booked=session.get(Appointment, int(booked)) if booked and booked.isdigit() else None,
+                  failures=delivery.failures(session, [appointment.id for appointment in listed]))
 
 
 def _book_page(request: Request, session: Session, staff: Staff, *, values: dict[str, str],
@@ -113,7 +115,8 @@ async def book(request: Request, session: DB, tz: TZ) -> Response:
     data = booking.AppointmentCreate(
         patient_name=form.get("patient_name", ""), patient_phone=form.get("patient_phone", ""),
         starts_at=f"{form.get('date', '')}T{form.get('time', '')}", duration_minutes=duration,
-        clinician_id=int(clinician) if clinician.isdigit() else None, language=form.get("language", "nb"))
+        clinician_id=int(clinician) if clinician.isdigit() else None, language=form.get("language", "nb"),
+        patient_email=form.get("patient_email", ""))
     settings = request.app.state.settings
     try:
         validated = booking.validate(session, staff, data, tz=tz, region=settings.default_region)
@@ -162,7 +165,7 @@ def appointment_page(appointment_id: int, request: Request, session: DB, tz: TZ)
     values = {"date": local.date().isoformat(), "time": local.strftime("%H:%M"),
               "duration_minutes": str(appointment.duration_minutes)}
     return render(request, "appointment.html", staff=staff, appointment=appointment, values=values, errors={},
-                  tz=tz)
+                  tz=tz, failures=delivery.failures(session, [appointment.id]).get(appointment.id, []))
 
 
 @router.post("/staff/appointments/{appointment_id}/move")
@@ -175,14 +178,15 @@ async def move_appointment(appointment_id: int, request: Request, session: DB, t
                                           duration_minutes=int(duration) if duration.isdigit() else 0)
     try:
         appointments.move(session, appointment, change, staff=staff, tz=tz,
-                          clinic_phone=request.app.state.settings.clinic_phone)
+                          clinic_phone=request.app.state.settings.clinic_phone, base_url=base_url(request))
     except ValidationFailed as error:
         session.rollback()
         fields = dict(error.fields)
         if "starts_at" in fields:
             fields["date"] = fields.pop("starts_at")
         return render(request, "appointment.html", status_code=422, staff=staff, appointment=appointment,
-                      values=form, errors=fields or {"date": error.message}, tz=tz)
+                      values=form, errors=fields or {"date": error.message}, tz=tz,
+                      failures=delivery.failures(session, [appointment.id]).get(appointment.id, []))
     session.commit()
     request.app.state.sender.wakeup.set()
     return RedirectResponse(f"/staff/appointments/{appointment_id}?moved=1", status_code=303)
@@ -193,7 +197,8 @@ async def cancel_appointment(appointment_id: int, request: Request, session: DB,
                              csrf: Annotated[str, Form()] = "") -> Response:
     staff, appointment = _managed(request, session, appointment_id)
     check_csrf(request, csrf)
-    appointments.cancel(session, appointment, staff=staff, tz=tz, clinic_phone=request.app.state.settings.clinic_phone)
+    appointments.cancel(session, appointment, staff=staff, tz=tz,
+                        clinic_phone=request.app.state.settings.clinic_phone, base_url=base_url(request))
     session.commit()
     request.app.state.sender.wakeup.set()
     await _ended(request, appointment, "cancelled")
@@ -233,4 +238,9 @@ def outbox_page(request: Request, session: DB) -> Response:
     if not request.app.state.settings.demo:
         raise Forbidden(N_("The outbox page is shown only in demo mode: messages carry personal data."))
     messages = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(100)))
-    return render(request, "outbox.html", staff=staff, messages=messages)
+    clinic = mail.Clinic.from_settings(request.app.state.settings)
+    texts = {message.id: mail.preview(message.body, clinic) if message.channel == "email" and message.body
+             else message.body for message in messages}
+    return render(request, "outbox.html", staff=staff, messages=messages, texts=texts,
+                  failed={message.id for message in messages if delivery.is_failed(message)},
+                  reason_text=delivery.reason_text)

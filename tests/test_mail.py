@@ -1,0 +1,266 @@
+"""E-mail invitations: booked, moved and cancelled through the API, received by a real SMTP server on a
+local port (aiosmtpd), parsed with the email package; the patient's address checked at the edge."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import email
+import email.policy
+import re
+import socket
+import time
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from visitt import demo, mail, outbox
+from visitt.models import OutboxMessage, OutboxState
+from visitt.testing import LiveServer
+
+from .conftest import make_settings
+
+FROM = "video@sykehuset.example"
+PATIENT = "pasient@example.no"
+UNKNOWN = "finnes.ikke@example.no"
+
+
+class Mailbox:
+    """The SMTP server's side: accepts every recipient but :data:`UNKNOWN`, and keeps what it receives."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[list[str], bytes]] = []
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
+                          rcpt_options: list[str]) -> str:
+        if address == UNKNOWN:
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.received.append((list(envelope.rcpt_tos), bytes(envelope.content)))
+        return "250 Message accepted for delivery"
+
+    def wait(self, count: int, timeout: float = 15.0) -> list[EmailMessage]:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return [email.message_from_bytes(content, policy=email.policy.default)  # type: ignore[misc]
+                for _, content in self.received]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    mailbox, port = Mailbox(), _free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield mailbox, port
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_server(tmp_path: Path, smtp: tuple[Mailbox, int]) -> Iterator[LiveServer]:
+    settings = make_settings(tmp_path, smtp_host="127.0.0.1", smtp_port=smtp[1], smtp_starttls=False,
+                             smtp_from=FROM, clinic_name="Sykehuset Østfold")
+    live = LiveServer(settings).start()
+    yield live
+    live.stop()
+
+
+def _api(server: LiveServer, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    return httpx.request(method, f"{server.url}/api/v1{path}", headers={"Authorization": f"Bearer {server.token}"},
+                         **kwargs)
+
+
+def _book(server: LiveServer, **fields: object) -> httpx.Response:
+    return _api(server, "POST", "/appointments", json={
+        "patient_name": "Kari Nordmann", "patient_phone": "412 34 567", "starts_at": "2031-03-04T09:30",
+        "duration_minutes": 30, "language": "en", "patient_email": PATIENT, **fields})
+
+
+def _calendar(message: EmailMessage) -> tuple[str, list[str]]:
+    """The attached .ics: its Content-Type's method and its unfolded lines."""
+    (part,) = [part for part in message.iter_attachments() if part.get_content_type() == "text/calendar"]
+    raw = part.get_payload(decode=True)
+    assert isinstance(raw, bytes) and b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
+    return str(part.get_param("method")), raw.decode().replace("\r\n ", "").split("\r\n")[:-1]
+
+
+def _value(lines: list[str], name: str) -> str:
+    (line,) = [line for line in lines if line.split(":", 1)[0].split(";", 1)[0] == name]
+    return line.split(":", 1)[1]
+
+
+def test_invitation_move_and_cancel_arrive_over_smtp(smtp_server: LiveServer, smtp: tuple[Mailbox, int]) -> None:
+    mailbox, _ = smtp
+    booked = _book(smtp_server)
+    assert booked.status_code == 201, booked.text
+    body = booked.json()
+
+    (invitation,) = mailbox.wait(1)
+    assert mailbox.received[0][0] == [PATIENT]
+    assert invitation["To"] == PATIENT and FROM in invitation["From"]
+    assert invitation["Subject"] == "Video consultation 04.03.2031 at 09:30"
+    text_part = invitation.get_body(("plain",))
+    assert text_part is not None
+    text = text_part.get_content()
+    assert body["join_url"] in text and body["code"] in text and "+47 69 86 00 00" in text
+    assert "Kari" not in invitation.as_string()  # no name, no health data: just the time, the link, the code
+
+    method, lines = _calendar(invitation)
+    assert method == "REQUEST" and "METHOD:REQUEST" in lines
+    uid = _value(lines, "UID")
+    assert re.fullmatch(r"[0-9a-f]{32}@visitt", uid)
+    assert _value(lines, "SEQUENCE") == "0"
+    assert _value(lines, "DTSTART") == "20310304T083000Z"  # 09:30 in Oslo, in UTC
+    assert _value(lines, "DTEND") == "20310304T090000Z"
+    assert body["join_url"] in _value(lines, "DESCRIPTION")
+    assert _value(lines, "SUMMARY") == "Video consultation – Sykehuset Østfold"
+    assert _value(lines, "ATTENDEE") == f"mailto:{PATIENT}"
+
+    moved = _api(smtp_server, "PATCH", f"/appointments/{body['id']}", json={"starts_at": "2031-03-05T10:00"})
+    assert moved.status_code == 200, moved.text
+    update = mailbox.wait(2)[1]
+    assert update["Subject"] == "Moved: video consultation 05.03.2031 at 10:00"
+    method, lines = _calendar(update)
+    assert method == "REQUEST" and _value(lines, "UID") == uid and _value(lines, "SEQUENCE") == "1"
+    assert _value(lines, "DTSTART") == "20310305T090000Z"
+    assert body["code"] in _value(lines, "DESCRIPTION")
+
+    cancelled = _api(smtp_server, "POST", f"/appointments/{body['id']}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    cancellation = mailbox.wait(3)[2]
+    method, lines = _calendar(cancellation)
+    assert method == "CANCEL" and "METHOD:CANCEL" in lines and "STATUS:CANCELLED" in lines
+    assert _value(lines, "UID") == uid and _value(lines, "SEQUENCE") == "2"
+
+    with smtp_server.database.session() as session:
+        rows = list(session.scalars(select(OutboxMessage).where(OutboxMessage.channel == "email")
+                                    .order_by(OutboxMessage.id)))
+    assert [row.state for row in rows] == [OutboxState.sent] * 3
+    assert [row.provider_id for row in rows] == [m["Message-ID"] for m in mailbox.wait(3)]
+    assert {row.body for row in rows} == {""}  # the link is not kept once the e-mail is out
+
+
+def test_the_invitation_is_in_the_patients_language(smtp_server: LiveServer, smtp: tuple[Mailbox, int]) -> None:
+    assert _book(smtp_server, language="nb").status_code == 201
+    (invitation,) = smtp[0].wait(1)
+    assert invitation["Subject"] == "Videokonsultasjon 04.03.2031 kl. 09:30"
+    assert invitation["Content-Language"] == "nb"
+    text = invitation.get_body(("plain",))
+    assert text is not None and "Åpne denne lenken litt før timen" in text.get_content()
+    _, lines = _calendar(invitation)
+    assert _value(lines, "SUMMARY") == "Videokonsultasjon – Sykehuset Østfold"
+
+
+@contextlib.contextmanager
+def _client(server: LiveServer) -> Iterator[httpx.Client]:
+    """The first demo clinician, signed in to the staff pages."""
+    with httpx.Client(base_url=server.url, headers={"Accept-Language": "en"}) as client:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/staff/login").text)
+        assert csrf
+        signed_in = client.post("/staff/login", data={"email": demo.PEOPLE[0][0], "password": demo.PASSWORD,
+                                                      "csrf": csrf.group(1)})
+        assert signed_in.status_code == 303
+        yield client
+
+
+def test_an_unknown_address_is_shown_to_the_clinician(smtp_server: LiveServer) -> None:
+    booked = _book(smtp_server, patient_email=UNKNOWN)
+    assert booked.status_code == 201
+    appointment_id = booked.json()["id"]
+    deadline = time.monotonic() + 15
+    while True:
+        with smtp_server.database.session() as session:
+            row = session.scalar(select(OutboxMessage).where(OutboxMessage.channel == "email"))
+            assert row is not None
+        if row.state is OutboxState.failed or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert row.state is OutboxState.failed and row.failure_reason == "invalid_address"
+    assert row.last_error.startswith("SMTP 550") and UNKNOWN not in row.last_error  # no address in the detail
+
+    warning = ("The e-mail to the patient could not be delivered: the e-mail address does not exist — "
+               "call the patient")
+    with _client(smtp_server) as client:
+        page = client.get(f"/staff/appointments/{appointment_id}").text
+        assert warning in page and 'href="tel:+4741234567"' in page
+        dashboard = client.get("/staff").text
+        assert warning in dashboard
+        assert "The SMS to the patient could not be delivered" not in dashboard  # the SMS went out
+
+
+def test_without_an_smtp_server_the_mail_is_written_to_files(server: LiveServer) -> None:
+    booked = httpx.post(f"{server.url}/api/v1/appointments", headers={"Authorization": f"Bearer {server.token}"},
+                        json={"patient_name": "Kari Nordmann", "patient_phone": "41234567",
+                              "starts_at": "2031-03-04T09:30", "patient_email": "  Pasient@Example.NO "})
+    assert booked.status_code == 201
+    (message,) = server.mail()
+    assert message["To"] == "Pasient@example.no"
+    assert booked.json()["join_url"] in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert oct((server.settings.data_dir / "mail").glob("*.eml").__next__().stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("address", ["kari", "kari@", "@example.no", "kari@example", "kari@@example.no",
+                                     "kari nordmann@example.no", "kari@example.no\r\nBcc: x@y.no", "kari@-x.no",
+                                     "kari@example.123", ".kari@example.no", "a" * 65 + "@example.no"])
+def test_addresses_that_cannot_be_used(address: str) -> None:
+    assert mail.normalise_address(address) is None
+
+
+def test_addresses_that_can() -> None:
+    assert mail.normalise_address("kari.nordmann+video@Sykehus.Example.NO") == "kari.nordmann+video@sykehus.example.no"
+    assert mail.normalise_address("ola@blåbær.no") == "ola@blåbær.no"
+
+
+def test_a_bad_address_gets_a_clear_error_in_the_api_and_the_form(server: LiveServer) -> None:
+    response = httpx.post(f"{server.url}/api/v1/appointments", headers={"Authorization": f"Bearer {server.token}"},
+                          json={"patient_name": "Kari Nordmann", "patient_phone": "41234567",
+                                "starts_at": "2031-03-04T09:30", "patient_email": "kari@example"})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "validation_failed" and list(error["fields"]) == ["patient_email"]
+    assert "valid e-mail address" in error["fields"]["patient_email"]
+
+    with _client(server) as client:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/staff/book").text)
+        assert csrf
+        page = client.post("/staff/book", data={
+            "csrf": csrf.group(1), "patient_name": "Kari Nordmann", "patient_phone": "41234567",
+            "patient_email": "kari(at)example.no", "date": "2031-03-04", "time": "09:30", "duration_minutes": "30"})
+        assert page.status_code == 422
+        assert "Enter a valid e-mail address" in page.text and 'value="kari(at)example.no"' in page.text
+        assert 'aria-describedby="patient_email-error"' in page.text
+    assert server.sms(wait=0.3) == [] and server.mail(wait=0.1) == []
+
+
+def test_smtp_failures_are_sorted_into_temporary_and_permanent(tmp_path: Path) -> None:
+    clinic = mail.Clinic("Visitt", FROM, dt.timezone.utc)  # type: ignore[arg-type]
+    letter = mail.Letter(kind="invitation", language="en", starts_at=dt.datetime(2031, 3, 4, 8, 30, tzinfo=dt.timezone.utc),
+                         minutes=30, code="123456", phone="+47 22 00 00 00", address="https://v.example", uid="u@visitt",
+                         sequence=0, url="https://v.example/v/abc")
+    message = OutboxMessage(id=1, channel="email", recipient=PATIENT, body=letter.to_json())
+    nobody_listens = mail.SmtpBackend("127.0.0.1", _free_port(), clinic, starttls=False, timeout=5)
+    with pytest.raises(outbox.SendFailed) as down:
+        asyncio.run(nobody_listens.send(message))
+    assert not down.value.permanent and down.value.code == "unavailable"
+    broken = OutboxMessage(id=2, channel="email", recipient=PATIENT, body="{not json")
+    with pytest.raises(outbox.SendFailed) as unreadable:
+        asyncio.run(nobody_listens.send(broken))
+    assert unreadable.value.permanent
+    with pytest.raises(ValueError, match="VISITT_SMTP_FROM"):
+        mail.backend_from_settings(make_settings(tmp_path, smtp_host="smtp.example"))
