@@ -12,7 +12,8 @@ from .models import AuditEvent
 ACTIONS = frozenset(
     {"login", "login_failed", "logout", "booking", "code_entry", "knock", "admit", "deny", "lock", "unlock",
      "end", "leave",
-     "token_created", "user_created", "pause", "resume", "identify", "id_requested", "no_show", "remove", "move", "cancel"}
+     "token_created", "user_created", "pause", "resume", "identify", "id_requested", "no_show", "remove", "move", "cancel",
+     "invite"}
 )
 
 
