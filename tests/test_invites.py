@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from visitt.models import Appointment, Participant, Room, Staff
 from visitt.testing import LiveServer
 
 from .browser import link_in
+from .conftest import make_settings
 from .peers import WsClient, book, run, staff_login
 from .test_signaling import audit_trail, consultation
 
@@ -319,3 +321,57 @@ def test_inviting_from_the_call_needs_the_host_and_the_form_token(server: LiveSe
     with server.database.session() as session:
         kinds = [row.kind for row in session.scalars(select(Participant).order_by(Participant.id))]
     assert kinds == ["patient", "interpreter", "colleague"]
+
+
+def test_the_booking_form_invites_one_more(server: LiveServer) -> None:
+    ingrid, csrf = _signed_in(server, demo.PEOPLE[0][0])
+    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    form = {"csrf": csrf, "patient_name": "Kari Nordmann", "patient_phone": "412 34 567", "date": tomorrow,
+            "time": "10:15", "duration_minutes": "30", "language": "en"}
+    try:
+        refused = ingrid.post("/staff/book", data={**form, "other_name": "Per Nordmann", "other_kind": "companion",
+                                                   "other_phone": "12"})
+        assert refused.status_code == 422
+        assert 'id="other_phone-error"' in refused.text and 'value="Per Nordmann"' in refused.text
+        booked = ingrid.post("/staff/book", data={**form, "other_name": "Per Nordmann", "other_kind": "companion",
+                                                  "other_phone": "412 34 569"})
+        assert booked.status_code == 303
+        assert ingrid.post("/staff/book", data=form).status_code == 303  # nobody else: fine too
+    finally:
+        ingrid.close()
+    by_number = {sms["to"]: sms["body"] for sms in server.sms(count=3)}
+    assert "as a companion" in by_number["+4741234569"]  # the language chosen for the booking's SMS
+    with server.database.session() as session:
+        kinds = [[row.kind for row in room.participants] for room in session.scalars(select(Room).order_by(Room.id))]
+    assert kinds == [["patient", "companion"], ["patient"]]
+
+
+def test_a_cohost_back_on_a_new_socket_sees_the_waiting_room_again(tmp_path: Path) -> None:
+    server = LiveServer(make_settings(tmp_path, reconnect_grace=30.0)).start()
+    try:
+        ola = staff_id(server, COLLEAGUE[0])
+        ola_cookie = staff_login(server, COLLEAGUE[0])
+
+        async def scenario() -> None:
+            async with consultation(server) as call:
+                colleague = invite(server, call.room, name="Ola Hansen", kind="colleague", staff_id=ola)
+                path = f"/ws/cohost/{colleague['id']}"
+                cohost = await WsClient.open(server, path, cookie=ola_cookie)
+                await cohost.hello()
+                await cohost.send({"type": "knock", "name": "Ola Hansen"})
+                await call.host.expect("knock")
+                await call.host.send({"type": "admit", "room": call.room, "participant": cohost.id})
+                await cohost.expect("admitted")
+                await cohost.close()
+                await call.host.expect("away")
+                async with await WsClient.open(server, path, cookie=ola_cookie) as again:
+                    await again.hello()
+                    await again.send({"type": "rejoin"})
+                    assert (await again.expect("admitted"))["resumed"] is True
+                    assert (await again.expect("lobby"))["waiting"] == []
+                    await again.send({"type": "lock", "room": call.room})
+                    await again.expect_error("illegal_transition")  # locked on admission: the power is back
+
+        run(scenario())
+    finally:
+        server.stop()

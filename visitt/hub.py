@@ -178,12 +178,16 @@ class Hub:
             peer.send(self.lobby(room.host_id))
         cohosts = [peer for peer in room.in_call.values() if peer.cohost]
         if cohosts:  # a co-host sees this room's waiting room only, and only while in the call
-            lobby = protocol.dump("lobby", waiting=[room.waiting_info(waiter) for waiter in room.waiting.values()],
-                                  gave_up=[])
+            lobby = self._room_lobby(room)
             for peer in cohosts:
                 if text:
                     peer.send(text)
                 peer.send(lobby)
+
+    @staticmethod
+    def _room_lobby(room: LiveRoom) -> str:
+        return protocol.dump("lobby", waiting=[room.waiting_info(waiter) for waiter in room.waiting.values()],
+                             gave_up=[])
 
     # guests -------------------------------------------------------------------------------------
 
@@ -457,6 +461,8 @@ class Hub:
         others = [other.info() for other_id, other in room.in_call.items() if other_id != peer.id]
         peer.send(protocol.dump("admitted", room=room.public_id, locked=room.locked, participants=others,
                                 ice=self.ice(peer.id), paused=room.pause, resumed=resumed))
+        if resumed and peer.cohost:  # back on a new socket: the waiting room as it is now
+            peer.send(self._room_lobby(room))
 
     # in the call: privacy pause and identity checks ----------------------------------------------
 
