@@ -82,3 +82,32 @@ def call_between(server: LiveServer, browser: Any, *, patient_locale: str = "en-
     finally:
         clinic.close()
         mobile.close()
+
+
+# Inbound RTP figures for each peer connection of the page's call, keyed by the other peer's id.
+INBOUND_BY_PEER = """async () => {
+  const call = window.visittCall;
+  const out = {};
+  if (!call) return out;
+  for (const [id, {pc}] of call.peers.entries()) {
+    const seen = {video: 0, audio: 0};
+    (await pc.getStats()).forEach((r) => {
+      if (r.type === "inbound-rtp" && r.kind === "video") seen.video += r.framesDecoded || 0;
+      if (r.type === "inbound-rtp" && r.kind === "audio") seen.audio += r.packetsReceived || 0;
+    });
+    out[id] = seen;
+  }
+  return out;
+}"""
+
+
+def wait_for_mesh(page: Page, others: int, timeout: float = 60.0) -> dict[str, Any]:
+    """Wait until the page decodes video frames and receives audio packets from each of ``others`` people."""
+    deadline = time.monotonic() + timeout
+    stats: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        stats = page.evaluate(INBOUND_BY_PEER)
+        if len(stats) >= others and all(seen["video"] > 0 and seen["audio"] > 0 for seen in stats.values()):
+            return stats
+        page.wait_for_timeout(250)
+    raise AssertionError(f"not every peer's media arrives on {page.url}: {stats}")

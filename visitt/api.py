@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import appointments, booking
+from . import appointments, booking, invites
 from .deps import api_staff, base_url, clinic_tz, db_session
 from .errors import NotFound
 from .models import Appointment, Role, Staff
@@ -39,15 +39,21 @@ def create_appointment(data: booking.AppointmentCreate, request: Request, sessio
     """Book a video consultation: creates the room and the invitation and queues the SMS (and the e-mail
     with a calendar file, when ``patient_email`` is given)."""
     staff = api_staff(request, session)
-    validated = booking.validate(session, staff, data, tz=tz, region=request.app.state.settings.default_region)
+    settings = request.app.state.settings
+    validated = booking.validate(session, staff, data, tz=tz, region=settings.default_region,
+                                 max_participants=settings.max_participants)
     appointment, join_url, code = booking.book(session, staff, validated, base_url=base_url(request),
-                                               clinic_phone=request.app.state.settings.clinic_phone, tz=tz)
+                                               clinic_phone=settings.clinic_phone, tz=tz)
+    invited = [invites.create(session, staff, appointment.room, invite, base_url=base_url(request),
+                              clinic_phone=settings.clinic_phone, tz=tz, max_participants=settings.max_participants)
+               for invite in validated.invites]
     session.commit()
     request.app.state.sender.wakeup.set()
     return booking.AppointmentPublic(id=appointment.id, starts_at=appointment.starts_at,
                                      duration_minutes=appointment.duration_minutes,
                                      clinician=validated.clinician.full_name, state=appointment.state.value,
-                                     join_url=join_url, code=code)
+                                     join_url=join_url, code=code,
+                                     participants=[invitation.public() for invitation in invited])
 
 
 class AppointmentSummary(BaseModel):
@@ -113,3 +119,19 @@ async def cancel_appointment(appointment_id: int, request: Request, session: DB,
         room = appointment.room
         await request.app.state.cluster.room_ended(room.host_id, room.public_id, "cancelled")
     return _summary(appointment)
+
+
+@router.post("/appointments/{appointment_id}/participants", status_code=201, response_model=invites.InvitePublic,
+             responses={**ERRORS, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
+def invite_participant(appointment_id: int, data: invites.InviteCreate, request: Request, session: DB,
+                       tz: TZ) -> invites.InvitePublic:
+    """Invite a companion, an interpreter or a colleague: they get their own SMS with a link and a code,
+    and wait in the waiting room like the patient. Also during the consultation."""
+    staff, appointment = _managed(request, session, appointment_id)
+    settings = request.app.state.settings
+    invite = invites.validate(session, data, region=settings.default_region)
+    invitation = invites.create(session, staff, appointment.room, invite, base_url=base_url(request),
+                                clinic_phone=settings.clinic_phone, tz=tz, max_participants=settings.max_participants)
+    session.commit()
+    request.app.state.sender.wakeup.set()
+    return invitation.public()

@@ -150,5 +150,6 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app.add_api_websocket_route("/ws/v/{token}", signaling.guest_endpoint)
     app.add_api_websocket_route("/ws/v", signaling.guest_endpoint)  # with the guest pass from code entry
     app.add_api_websocket_route("/ws/staff", signaling.staff_endpoint)
+    app.add_api_websocket_route("/ws/cohost/{participant}", signaling.cohost_endpoint)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -12,16 +12,16 @@ import secrets
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-import phonenumbers
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import audit, mail, outbox
+from . import audit, invites, mail, outbox
 from .accounts import digest, new_secret
 from .errors import Forbidden, ValidationFailed
 from .i18n import N_
-from .models import Appointment, Participant, Role, Room, RoomState, Staff, utcnow
+from .invites import new_code
+from .models import Appointment, Participant, Role, Room, Staff, utcnow
 
 MIN_DURATION, MAX_DURATION = 5, 240
 LANGUAGES = ("nb", "en")
@@ -39,6 +39,9 @@ class AppointmentCreate(BaseModel):
     language: str = Field("nb", description="Language of the SMS and the e-mail: nb or en.")
     patient_email: str = Field("", description="Optional. When given, the invitation also goes by e-mail, "
                                "with a calendar file.", examples=["kari.nordmann@example.no"])
+    participants: list[invites.InviteCreate] = Field(
+        default_factory=list, description="Others to invite, each with their own SMS: a companion, an interpreter "
+                                          "or a colleague.")
 
 
 class AppointmentPublic(BaseModel):
@@ -49,6 +52,7 @@ class AppointmentPublic(BaseModel):
     state: str
     join_url: str
     code: str
+    participants: list[invites.InvitePublic] = []
 
 
 @dataclass(frozen=True)
@@ -62,11 +66,13 @@ class Booking:
     clinician: Staff
     language: str
     patient_email: str = ""
+    invites: tuple[invites.Invite, ...] = ()
 
 
 def validate(session: Session, booker: Staff, data: AppointmentCreate, *, tz: ZoneInfo, region: str,
-             now: dt.datetime | None = None) -> Booking:
-    """Check every field and report all problems at once, keyed by field name."""
+             now: dt.datetime | None = None, max_participants: int = 5) -> Booking:
+    """Check every field and report all problems at once, keyed by field name (``participants.0.phone``
+    for the first other invitee's number)."""
     now = now or utcnow()
     errors: dict[str, str] = {}
     name = " ".join(data.patient_name.split())
@@ -75,18 +81,7 @@ def validate(session: Session, booker: Staff, data: AppointmentCreate, *, tz: Zo
     elif len(name) > 200:
         errors["patient_name"] = N_("The name is too long (200 characters at most).")
 
-    phone = ""
-    try:
-        parsed = phonenumbers.parse(data.patient_phone, region)
-        if not phonenumbers.is_valid_number(parsed):
-            errors["patient_phone"] = N_("This is not a valid phone number.")
-        elif phonenumbers.number_type(parsed) not in (phonenumbers.PhoneNumberType.MOBILE,
-                                                      phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE):
-            errors["patient_phone"] = N_("Enter a mobile number that can receive SMS.")
-        else:
-            phone = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    except phonenumbers.NumberParseException:
-        errors["patient_phone"] = N_("Enter a mobile number, for example 412 34 567.")
+    phone = invites.mobile_number(data.patient_phone, region, errors, "patient_phone")
 
     starts_at = parse_start(data.starts_at, tz, now, errors)
 
@@ -100,10 +95,19 @@ def validate(session: Session, booker: Staff, data: AppointmentCreate, *, tz: Zo
                                      "or leave the field empty.")
 
     clinician = _clinician(session, booker, data.clinician_id, errors)
+    others = [invites.check(session, other, region=region, errors=errors, prefix=f"participants.{index}.")
+              for index, other in enumerate(data.participants)]
+    if len(data.participants) > max_participants - 2:  # the clinician and the patient are in the call too
+        errors["participants"] = N_("No more participants fit in this consultation.")
+    if clinician is not None:
+        for index, other in enumerate(data.participants):
+            if other.staff_id is not None and other.staff_id == clinician.id:
+                errors[f"participants.{index}.staff_id"] = N_("This clinician is already in the consultation.")
     if errors:
         raise ValidationFailed(N_("The appointment could not be booked."), fields=errors)
     assert clinician is not None and starts_at is not None
-    return Booking(name, phone, starts_at, data.duration_minutes, clinician, data.language, email or "")
+    return Booking(name, phone, starts_at, data.duration_minutes, clinician, data.language, email or "",
+                   tuple(other for other in others if other is not None))
 
 
 def parse_start(value: str, tz: ZoneInfo, now: dt.datetime, errors: dict[str, str]) -> dt.datetime | None:
@@ -146,17 +150,6 @@ def clinicians_for(session: Session, booker: Staff) -> list[Staff]:
     elif booker.role is Role.secretary:
         query = query.where(Staff.department_id == booker.department_id)
     return list(session.scalars(query))
-
-
-def new_code(session: Session) -> str:
-    """A six-digit code not held by any invitation to a room that is still open."""
-    while True:
-        code = f"{secrets.randbelow(1_000_000):06d}"
-        taken = session.scalar(
-            select(Participant.id).join(Room).where(Participant.code == code, Room.state != RoomState.ended)
-        )
-        if taken is None:
-            return code
 
 
 def book(session: Session, booker: Staff, booking: Booking, *, base_url: str, clinic_phone: str,

@@ -52,8 +52,9 @@ async def open_session(state: Any, link: PeerLink, kind: str, payload: dict[str,
 class RemoteLink(PeerLink):
     """A socket on another node (the edge), as the session holding its room sees it."""
 
-    def __init__(self, cluster: Cluster, edge: str, conn: str, *, peer_id: str, role: str, name: str) -> None:
-        super().__init__(peer_id=peer_id, role=role, name=name)
+    def __init__(self, cluster: Cluster, edge: str, conn: str, *, peer_id: str, role: str, name: str,
+                 staff_id: int | None = None, cohost: bool = False) -> None:
+        super().__init__(peer_id=peer_id, role=role, name=name, staff_id=staff_id, cohost=cohost)
         self.cluster, self.edge, self.conn = cluster, edge, conn
 
     def send(self, text: str) -> None:
@@ -131,7 +132,8 @@ class Cluster:
         conn = secrets.token_urlsafe(12)
         self.relays[conn] = Relay(connection, holder)
         self.post(holder, {"op": "open", "conn": conn, "edge": self.node, "kind": kind, "payload": payload,
-                           "peer": {"peer_id": connection.id, "role": connection.role, "name": connection.name}})
+                           "peer": {"peer_id": connection.id, "role": connection.role, "name": connection.name,
+                                    "staff_id": connection.staff_id, "cohost": connection.cohost}})
 
         async def forward(message: Any) -> None:
             self.post(holder, {"op": "msg", "conn": conn, "text": message.model_dump_json(exclude_none=True)})

@@ -36,11 +36,13 @@ class Peer(Protocol):
     """A connected participant, as the hub sees it (``signaling.Connection`` implements this)."""
 
     id: str
-    role: str
+    role: str  # "host" for the clinician who hosts the room; a guest's kind ("patient", "interpreter", ...)
     name: str
     audio: bool
     video: bool
     identified: str | None
+    staff_id: int | None  # a clinician's or a co-host's staff account: named in the audit trail
+    cohost: bool  # a colleague signed in with their staff account: host powers while in the call, but End
 
     def send(self, text: str) -> None: ...
 
@@ -171,10 +173,23 @@ class Hub:
         return protocol.dump("lobby", waiting=waiting, gave_up=self.gave_up.get(staff_id, []))
 
     def _tell_host(self, room: LiveRoom, text: str | None = None) -> None:
+        """Tell the host's dashboards, and the co-hosts in the call, about a change in the waiting room."""
         for peer in self.dashboards.get(room.host_id, ()):
             if text:
                 peer.send(text)
             peer.send(self.lobby(room.host_id))
+        cohosts = [peer for peer in room.in_call.values() if peer.cohost]
+        if cohosts:  # a co-host sees this room's waiting room only, and only while in the call
+            lobby = self._room_lobby(room)
+            for peer in cohosts:
+                if text:
+                    peer.send(text)
+                peer.send(lobby)
+
+    @staticmethod
+    def _room_lobby(room: LiveRoom) -> str:
+        return protocol.dump("lobby", waiting=[room.waiting_info(waiter) for waiter in room.waiting.values()],
+                             gave_up=[])
 
     # guests -------------------------------------------------------------------------------------
 
@@ -195,7 +210,7 @@ class Hub:
             gave_up[:] = [entry for entry in gave_up if entry.id != guest.id]  # back in the queue
             waiter = Waiter(guest, participant_id, utcnow())
             room.waiting[guest.id] = waiter
-            host_present = any(peer.role == "host" for peer in room.in_call.values())
+            host_present = any(_powers(peer) for peer in room.in_call.values())
             if room.state is RoomState.open and previous in (P.left, P.admitted) and host_present:
                 await self._admit_locked(room, waiter, actor="system")
                 return
@@ -292,11 +307,11 @@ class Hub:
                 raise Conflict(f"at most {self.max_participants} people can be in a call", code="room_full")
             if self.auto_lock and room.state is RoomState.open:
                 await asyncio.to_thread(move_room, self.database, room.db_id, RoomState.locked,
-                                        actor=f"staff:{room.host_id}", action="lock")
+                                        actor=_actor(room, host), action="lock")
                 room.state = RoomState.locked
                 room.broadcast(room.summary())
-            self._enter_locked(room, host)
-            await self._admit_locked(room, waiter, actor=f"staff:{room.host_id}")
+            self._enter_locked(room, host)  # a co-host is in the call already: nothing changes
+            await self._admit_locked(room, waiter, actor=_actor(room, host))
         self.on_admit((utcnow() - waiter.since).total_seconds())
 
     async def _admit_locked(self, room: LiveRoom, waiter: Waiter, *, actor: str) -> None:
@@ -316,9 +331,11 @@ class Hub:
             guest = room.in_call.get(guest_id)
             if guest is None or guest.role == "host" or guest_id == host.id:
                 raise NotFound("that participant is not in the call", code="unknown_peer")
+            if guest.cohost and host.role != "host":
+                raise Forbidden("only the consultation's clinician can remove a co-host", code="not_host")
             participant_id = await asyncio.to_thread(participant_row_id, self.database, guest_id)
             await asyncio.to_thread(move_participant, self.database, participant_id, P.removed,
-                                    actor=f"staff:{room.host_id}", action="remove")
+                                    actor=_actor(room, host), action="remove")
             del room.in_call[guest_id]
             handle = room.away.pop(guest_id, None)
             if handle is not None:
@@ -326,21 +343,22 @@ class Hub:
             guest.send(protocol.dump("removed"))
             room.broadcast(protocol.dump("left", participant=guest_id))
 
-    async def deny(self, room: LiveRoom, guest_id: str) -> None:
+    async def deny(self, room: LiveRoom, guest_id: str, *, actor: str | None = None) -> None:
+        """``actor``: the audit trail's name for who denied; the room's clinician unless given."""
         async with room.lock:
             waiter = room.waiting.pop(guest_id, None)
             if waiter is None:
                 raise NotFound("that person is no longer waiting", code="not_waiting")
             await asyncio.to_thread(move_participant, self.database, waiter.participant_id, P.denied,
-                                    actor=f"staff:{room.host_id}", action="deny")
+                                    actor=actor or f"staff:{room.host_id}", action="deny")
         waiter.peer.send(protocol.dump("denied"))
         self._tell_host(room)
 
-    async def set_locked(self, room: LiveRoom, locked: bool) -> None:
+    async def set_locked(self, room: LiveRoom, locked: bool, *, actor: str | None = None) -> None:
         target = RoomState.locked if locked else RoomState.open
         async with room.lock:
-            await asyncio.to_thread(move_room, self.database, room.db_id, target, actor=f"staff:{room.host_id}",
-                                    action="lock" if locked else "unlock")
+            await asyncio.to_thread(move_room, self.database, room.db_id, target,
+                                    actor=actor or f"staff:{room.host_id}", action="lock" if locked else "unlock")
             room.state = target
             room.broadcast(room.summary())
 
@@ -445,6 +463,8 @@ class Hub:
         others = [other.info() for other_id, other in room.in_call.items() if other_id != peer.id]
         peer.send(protocol.dump("admitted", room=room.public_id, locked=room.locked, participants=others,
                                 ice=self.ice(peer.id), paused=room.pause, resumed=resumed))
+        if resumed and peer.cohost:  # back on a new socket: the waiting room as it is now
+            peer.send(self._room_lobby(room))
 
     # in the call: privacy pause and identity checks ----------------------------------------------
 
@@ -470,17 +490,17 @@ class Hub:
         async with room.lock:
             _check_in_call(room, host, "check identities")
             target = room.in_call.get(participant)
-            if target is None or participant == host.id:
+            if target is None or participant == host.id or target.role == "host":
                 raise NotFound("that participant is not in the call", code="unknown_peer")
             chosen = await asyncio.to_thread(identity.record_check, self.database, room.db_id, participant, method,
-                                             note, staff_id=room.host_id)
+                                             note, staff_id=host.staff_id or room.host_id)
             target.identified = chosen.value
             room.broadcast(protocol.dump("updated", participant=target.info()))
 
     async def request_id(self, room: LiveRoom, guest: Peer) -> None:
         """A guest asks the clinician to show their ID: the clinician in the call is told."""
         _check_in_call(room, guest, "ask for ID")
-        hosts = [peer for peer in room.in_call.values() if peer.role == "host"]
+        hosts = [peer for peer in room.in_call.values() if _powers(peer)]
         if not hosts:
             raise Conflict("the clinician is not in the call", code="host_absent")
         await asyncio.to_thread(record_event, self.database, f"participant:{guest.id}", "id_requested",
@@ -508,6 +528,13 @@ def _check_in_call(room: LiveRoom, peer: Peer, doing: str) -> None:
         raise Forbidden(f"only people in the call can {doing}", code="not_in_call")
 
 
+def _powers(peer: Peer) -> bool:
+    """Whether ``peer`` may admit, deny, remove, lock, resume and check identities: the room's clinician or a co-host."""
+    return peer.role == "host" or peer.cohost
+
+
 def _actor(room: LiveRoom, peer: Peer) -> str:
-    """The audit trail's name for someone in the call."""
+    """The audit trail's name for someone in the call: a staff account if they have one."""
+    if peer.staff_id is not None:
+        return f"staff:{peer.staff_id}"
     return f"staff:{room.host_id}" if peer.role == "host" else f"participant:{peer.id}"

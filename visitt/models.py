@@ -181,13 +181,16 @@ class Room(Base):
 
 
 class Participant(Base):
-    """Someone invited into a room by link: the patient, later companions and interpreters."""
+    """Someone invited into a room by link: the patient, or a companion, interpreter or colleague
+    (``kind``; see :mod:`visitt.invites`). A colleague's invitation may name their staff account
+    (``staff_id``): signed in as that account, they join as co-host."""
 
     __tablename__ = "participants"
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True)
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32), default="patient")
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     code: Mapped[str] = mapped_column(String(6), index=True)
     phone: Mapped[str] = mapped_column(String(32))

@@ -214,12 +214,19 @@ def parse(text: str) -> Any:
 # --- server to client -------------------------------------------------------------------------
 
 
+# Who someone is in the call: the clinician who hosts it, or an invitee's kind (``models.Participant.kind``).
+Role = Literal["host", "patient", "companion", "interpreter", "colleague"]
+ROLES: tuple[str, ...] = get_args(Role)
+
+
 class PeerInfo(_Message):
     """What an admitted participant may know about another one in the call."""
 
     id: str
     name: str
-    role: Literal["host", "patient"]
+    role: Role
+    # A colleague signed in with their staff account: the host's powers but End. Sent only when true.
+    cohost: bool = Field(False, exclude_if=lambda cohost: not cohost)
     audio: bool = True
     video: bool = True
     identified: ID_METHOD | None = None  # how the clinician established who this is; None: not yet

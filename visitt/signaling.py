@@ -14,6 +14,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from sqlalchemy import select
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from . import chat, protocol
@@ -28,8 +29,8 @@ from .errors import (
 )
 from .hub import Hub, LiveRoom
 from .joining import PASS_COOKIE, check_knock, guest
-from .models import ParticipantState, RoomState
-from .rooms import GuestRecord
+from .models import Participant, ParticipantState, RoomState
+from .rooms import GuestRecord, guest_for_token
 from .settings import Settings
 
 log = logging.getLogger("visitt.signaling")
@@ -67,14 +68,18 @@ class PeerLink:
     them. Implements :class:`visitt.hub.Peer`; :class:`Connection` is the socket on this node,
     :class:`visitt.cluster.RemoteLink` a socket on another node."""
 
-    def __init__(self, *, peer_id: str, role: str, name: str = "") -> None:
+    def __init__(self, *, peer_id: str, role: str, name: str = "", staff_id: int | None = None,
+                 cohost: bool = False) -> None:
         self.id, self.role, self.name = peer_id, role, name
+        self.staff_id = staff_id  # the clinician's, or a co-host's, staff account; the audit trail's actor
+        self.cohost = cohost
         self.audio = self.video = True
         self.identified: str | None = None
         self.last_rate_error = 0.0
 
     def info(self) -> protocol.PeerInfo:
-        return protocol.PeerInfo(id=self.id, name=self.name, role="host" if self.role == "host" else "patient",
+        role = self.role if self.role in protocol.ROLES else "patient"
+        return protocol.PeerInfo(id=self.id, name=self.name, role=role, cohost=self.cohost,  # type: ignore[arg-type]
                                  audio=self.audio, video=self.video,
                                  identified=self.identified)  # type: ignore[arg-type]
 
@@ -99,8 +104,8 @@ class Connection(PeerLink):
     """One participant's socket on this node."""
 
     def __init__(self, websocket: WebSocket, settings: Settings, *, peer_id: str, role: str,
-                 name: str = "") -> None:
-        super().__init__(peer_id=peer_id, role=role, name=name)
+                 name: str = "", staff_id: int | None = None, cohost: bool = False) -> None:
+        super().__init__(peer_id=peer_id, role=role, name=name, staff_id=staff_id, cohost=cohost)
         self.websocket, self.settings = websocket, settings
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(SEND_QUEUE)
         self.bucket = TokenBucket(settings.messages_per_second, settings.message_burst)
@@ -295,7 +300,9 @@ class GuestSession:
                                           role=connection.role, name=connection.name, state=state))
         elif isinstance(message, protocol.Knock):
             await asyncio.to_thread(check_knock, self.state.database, record.participant_id, self.state.settings)
-            await hub.knock(room, connection, record.participant_id, message.name)
+            # a co-host is who their staff account says, whatever the page sends
+            name = connection.name if connection.cohost else message.name
+            await hub.knock(room, connection, record.participant_id, name)
         elif isinstance(message, protocol.Rejoin):
             await hub.rejoin(room, connection, was_admitted=record.state is ParticipantState.admitted)
         elif isinstance(message, protocol.Leave):
@@ -312,7 +319,33 @@ class GuestSession:
         elif isinstance(message, protocol.RequestId):
             await hub.request_id(room, connection)
         elif isinstance(message, protocol.HOST_ONLY):
-            raise Forbidden("only the clinician can do that", code="not_host")
+            if not connection.cohost:
+                raise Forbidden("only the clinician can do that", code="not_host")
+            await self._as_cohost(message)
+
+    async def _as_cohost(self, message: object) -> None:
+        """A co-host's host powers: in their own room, while they are in the call, and never End (the
+        consultation belongs to the clinician who hosts it)."""
+        hub, room, connection = self.hub, self.room, self.connection
+        if isinstance(message, (protocol.End, protocol.Enter, protocol.Late)):
+            raise Forbidden("only the consultation's own clinician can do that", code="not_host")
+        if getattr(message, "room", room.public_id) != room.public_id:
+            raise Forbidden("a co-host acts only in the consultation they were invited to", code="not_host")
+        if room.in_call.get(connection.id) is not connection:
+            raise Forbidden("a co-host acts only while in the call", code="not_in_call")
+        actor = f"staff:{connection.staff_id}"
+        if isinstance(message, protocol.Admit):
+            await hub.admit(room, connection, message.participant)
+        elif isinstance(message, protocol.Deny):
+            await hub.deny(room, message.participant, actor=actor)
+        elif isinstance(message, protocol.Remove):
+            await hub.remove(room, connection, message.participant)
+        elif isinstance(message, (protocol.Lock, protocol.Unlock)):
+            await hub.set_locked(room, isinstance(message, protocol.Lock), actor=actor)
+        elif isinstance(message, protocol.Resume):
+            await hub.resume(room, connection)
+        elif isinstance(message, protocol.Identify):
+            await hub.identify(room, connection, message.participant, message.method, message.note)
 
     async def close(self) -> None:
         try:
@@ -433,14 +466,48 @@ async def staff_endpoint(websocket: WebSocket) -> None:
     if identity is None:
         await websocket.close(CLOSE_POLICY)
         return
-    connection = Connection(websocket, settings, peer_id=f"s{identity.staff_id}", role="host", name=identity.name)
+    connection = Connection(websocket, settings, peer_id=f"s{identity.staff_id}", role="host", name=identity.name,
+                            staff_id=identity.staff_id)
     await app.state.cluster.serve(connection, shard=identity.staff_id, kind="staff", payload=asdict(identity))
+
+
+async def cohost_endpoint(websocket: WebSocket) -> None:
+    """``/ws/cohost/{participant}``: a colleague invited with their staff account, signed in as it. The
+    invitation's guest socket - knock, waiting room, admission - with the host's powers once in the call."""
+    app = websocket.app
+    settings: Settings = app.state.settings
+    if not origin_allowed(websocket, settings):
+        await websocket.close(CLOSE_POLICY)
+        return
+    found = await asyncio.to_thread(_cohost_record, app.state.database, websocket.path_params["participant"],
+                                    websocket.cookies.get("visitt_session"))
+    if found is None:
+        await websocket.close(CLOSE_POLICY)
+        return
+    record, identity = found
+    connection = Connection(websocket, settings, peer_id=record.public_id, role=record.kind, name=identity.name,
+                            staff_id=identity.staff_id, cohost=True)
+    # the invitation's guest session, in the room's clinician's shard; the co-host powers go with the connection
+    await app.state.cluster.serve(connection, shard=record.host_id, kind="guest", payload=record.to_json())
 
 
 async def _media(room: LiveRoom, connection: PeerLink, message: protocol.Media) -> None:
     connection.audio, connection.video = message.audio, message.video
     if room.in_call.get(connection.id) is connection:
         room.broadcast(protocol.dump("updated", participant=connection.info()))
+
+
+def _cohost_record(database, participant: str,  # type: ignore[no-untyped-def]
+                   token: str | None) -> tuple[GuestRecord, StaffIdentity] | None:
+    """The invitation ``participant`` (a public id) if it names the staff account signed in with ``token``."""
+    with database.session() as session:
+        staff = staff_for_session(session, token)
+        row = session.scalar(select(Participant).where(Participant.public_id == participant))
+        if staff is None or staff.role.value != "clinician" or row is None or row.staff_id != staff.id:
+            return None
+        token_hash, identity = row.token_hash, StaffIdentity(staff.id, staff.full_name)
+    record = guest_for_token(database, token_hash)
+    return (record, identity) if record is not None else None
 
 
 def _staff_identity(database, token: str | None) -> StaffIdentity | None:  # type: ignore[no-untyped-def]

@@ -20,7 +20,7 @@ from .errors import RateLimited
 from .i18n import translations
 from .models import AppointmentState, Participant, RoomState, utcnow
 from .pages import language, render
-from .security import check_csrf
+from .security import check_csrf, session_staff
 
 router = APIRouter(include_in_schema=False)
 DB = Annotated[Session, Depends(db_session)]
@@ -83,6 +83,10 @@ def join_page(token: str, request: Request, session: DB, tz: TZ) -> Response:
         gettext = translations(language(request)).gettext
         return render(request, "message.html", status_code=404, title=gettext("This link is not valid"),
                       text=gettext("Check that you opened the whole link from the SMS, or call the clinic."))
+    if participant.staff_id is not None:  # a colleague invited as co-host, signed in as that account: their page
+        staff = session_staff(request, session)
+        if staff is not None and staff.id == participant.staff_id:
+            return RedirectResponse(f"/staff/cohost/{participant.public_id}", status_code=303)
     return _patient_page(request, participant, tz)
 
 

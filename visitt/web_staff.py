@@ -12,11 +12,11 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import accounts, appointments, booking, client_text, delivery, department_queue, mail, rooms
+from . import accounts, appointments, booking, client_text, delivery, department_queue, invites, mail, rooms
 from .deps import base_url, clinic_tz, db_session, page_staff
-from .errors import Forbidden, NotAuthenticated, NotFound, ValidationFailed
+from .errors import Forbidden, NotAuthenticated, NotFound, ValidationFailed, VisittError
 from .i18n import N_, translations
-from .models import Appointment, OutboxMessage, Role, Staff, utcnow
+from .models import Appointment, AppointmentState, OutboxMessage, Participant, Role, Room, RoomState, Staff, utcnow
 from .pages import language, render
 from .security import SESSION_COOKIE, check_csrf
 
@@ -83,7 +83,68 @@ def dashboard(request: Request, session: DB, tz: TZ) -> Response:
     return render(request, "dashboard.html", staff=staff, appointments=listed, tz=tz,
                   strings=strings, now=utcnow(), no_show_after=dt.timedelta(minutes=settings.no_show_minutes),
                   booked=session.get(Appointment, int(booked)) if booked and booked.isdigit() else None,
-                  failures=delivery.failures(session, [appointment.id for appointment in listed]))
+                  failures=delivery.failures(session, [appointment.id for appointment in listed]),
+                  cohost=None, cohost_invitations=_cohost_invitations(session, staff),
+                  colleagues=invites.colleagues(session, staff.id))
+
+
+def _cohost_invitations(session: Session, staff: Staff) -> list[Participant]:
+    """The consultations ``staff`` is invited to as co-host that have not ended."""
+    return list(session.scalars(
+        select(Participant).join(Room).join(Appointment).where(
+            Participant.staff_id == staff.id, Room.state != RoomState.ended,
+            Appointment.state.in_((AppointmentState.booked, AppointmentState.in_progress)))
+        .order_by(Appointment.starts_at)))
+
+
+@router.get("/staff/cohost/{participant_id}")
+def cohost_page(participant_id: str, request: Request, session: DB, tz: TZ) -> Response:
+    """The dashboard's waiting room and call for a colleague invited as co-host: they knock, and once
+    let in they admit, deny, remove, lock and check identities like the clinician (not End)."""
+    staff = page_staff(request, session)
+    participant = session.scalar(select(Participant).where(Participant.public_id == participant_id))
+    if participant is None or participant.staff_id != staff.id or staff.role is not Role.clinician:
+        raise NotFound(N_("No such consultation."))
+    if participant.room.state is RoomState.ended:
+        raise NotFound(N_("The consultation has ended."))
+    strings = client_text.translate(client_text.HOST, translations(language(request)).gettext)
+    return render(request, "dashboard.html", staff=staff, appointments=[], tz=tz, strings=strings, now=utcnow(), failures={},
+                  booked=None, cohost=participant, cohost_invitations=[], colleagues=[])
+
+
+@router.post("/staff/rooms/{room_id}/participants")
+async def invite_during_call(room_id: str, request: Request, session: DB, tz: TZ) -> Response:
+    """The clinician in the call invites a companion, an interpreter or a colleague (JSON, for host.js).
+    Errors come back in the one error shape, translated for the page."""
+    staff = page_staff(request, session)
+    form = {key: str(value) for key, value in (await request.form()).items()}
+    check_csrf(request, form.get("csrf"))
+    gettext = translations(language(request)).gettext
+    settings = request.app.state.settings
+    room = session.scalar(select(Room).where(Room.public_id == room_id))
+    try:
+        if room is None or room.host_id != staff.id:
+            raise NotFound(N_("No such consultation."))
+        staff_id = form.get("staff_id", "")
+        data = invites.InviteCreate(name=form.get("name", ""), kind=form.get("kind", ""), phone=form.get("phone", ""),
+                                    language=form.get("language") or None,
+                                    staff_id=int(staff_id) if staff_id.isdigit() else None)
+        invite = invites.validate(session, data, region=settings.default_region)
+        invitation = invites.create(session, staff, room, invite, base_url=base_url(request),
+                                    clinic_phone=settings.clinic_phone, tz=tz,
+                                    max_participants=settings.max_participants)
+    except VisittError as error:
+        session.rollback()
+        body = error.public()
+        body["message"] = gettext(error.message)
+        if error.fields:
+            body["fields"] = {key: gettext(text) for key, text in error.fields.items()}
+        return JSONResponse({"error": body}, status_code=error.status)
+    session.commit()
+    request.app.state.sender.wakeup.set()
+    participant = invitation.participant
+    return JSONResponse({"id": participant.public_id, "kind": participant.kind, "name": participant.display_name,
+                         "cohost": participant.staff_id is not None, "code": invitation.code}, status_code=201)
 
 
 def _book_page(request: Request, session: Session, staff: Staff, *, values: dict[str, str],
@@ -112,21 +173,29 @@ async def book(request: Request, session: DB, tz: TZ) -> Response:
     except ValueError:
         duration = 0
     clinician = form.get("clinician_id", "")
+    # One more participant may be invited on this form (more from the call, or through the API).
+    others = [invites.InviteCreate(name=form.get("other_name", ""), kind=form.get("other_kind", ""),
+                                   phone=form.get("other_phone", ""), language=None, staff_id=None)] \
+        if form.get("other_name", "").strip() or form.get("other_phone", "").strip() else []
     data = booking.AppointmentCreate(
         patient_name=form.get("patient_name", ""), patient_phone=form.get("patient_phone", ""),
         starts_at=f"{form.get('date', '')}T{form.get('time', '')}", duration_minutes=duration,
         clinician_id=int(clinician) if clinician.isdigit() else None, language=form.get("language", "nb"),
-        patient_email=form.get("patient_email", ""))
+        patient_email=form.get("patient_email", ""), participants=others)
     settings = request.app.state.settings
     try:
-        validated = booking.validate(session, staff, data, tz=tz, region=settings.default_region)
+        validated = booking.validate(session, staff, data, tz=tz, region=settings.default_region,
+                                     max_participants=settings.max_participants)
     except ValidationFailed as error:
-        fields = dict(error.fields)
+        fields = {key.replace("participants.0.", "other_"): text for key, text in error.fields.items()}
         if "starts_at" in fields:
             fields["date"] = fields.pop("starts_at")
         return _book_page(request, session, staff, values=form, errors=fields, status_code=422)
     appointment, _url, _code = booking.book(session, staff, validated, base_url=base_url(request),
                                             clinic_phone=settings.clinic_phone, tz=tz)
+    for invite in validated.invites:
+        invites.create(session, staff, appointment.room, invite, base_url=base_url(request),
+                       clinic_phone=settings.clinic_phone, tz=tz, max_participants=settings.max_participants)
     session.commit()
     request.app.state.sender.wakeup.set()
     return RedirectResponse(f"/staff?booked={appointment.id}", status_code=303)

@@ -1,4 +1,6 @@
 // The clinician's dashboard: the live waiting room (knocks heard and seen), admit or deny, the call.
+// The same page serves a colleague invited as co-host (/staff/cohost/<id>): they knock on their
+// invitation's socket, and once let in see this room's waiting room and have the host's controls.
 
 import { Call } from "./call.js";
 import { ChatPanel } from "./chat.js";
@@ -25,7 +27,9 @@ window.visittTiles = tiles;
 const pause = new PauseControl(strings);
 const chat = new ChatPanel($("chat"), strings);
 const quality = new ConnectionQuality(strings, tiles, (on) => setAudioOnly(on));
-const signaling = new Signaling("/ws/staff");
+const cohostJoin = $("cohost-join");  // only on a co-host's page
+const signaling = new Signaling(cohostJoin ? cohostJoin.dataset.ws : "/ws/staff");
+let knocked = false;  // a co-host waiting to be let in: knocks again when the socket comes back
 const checks = new IdentityChecks($("checks"), $("check-item"), signaling, strings);
 /** @type {MediaStream | null} */ let stream = null;
 /** @type {Call | null} */ let call = null;
@@ -36,6 +40,8 @@ let selfId = "";
 let selfName = "";
 
 function say(/** @type {string} */ text) { $("call-status").textContent = text; }
+/** The role shown for someone: patient, companion, interpreter, colleague. @param {string} kind */
+const roleLabel = (kind) => strings[`participant_${kind}`] || strings.participant_patient;
 
 async function ensureMedia() {
   if (stream) return stream;
@@ -90,6 +96,7 @@ function renderLobby({ waiting, gave_up }) {
     if (!before.has(entry.id)) item.classList.add("new");
     item.querySelector(".who").textContent = entry.name;
     item.querySelector(".unscheduled").hidden = !entry.unscheduled;  // came by the portal, no appointment
+    item.querySelector(".kind").textContent = roleLabel(entry.kind);
     item.querySelector(".since").textContent = new Date(entry.since).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     item.querySelector(".admit").addEventListener("click", () => admit(entry.room, entry.id));
     item.querySelector(".deny").addEventListener("click", () => signaling.send({ type: "deny", room: entry.room, participant: entry.id }));
@@ -103,6 +110,7 @@ function renderLobby({ waiting, gave_up }) {
 
 function announce(/** @type {import("./protocol.js").KnockNotice} */ { participant }) {
   try { chime(); } catch { /* no sound until the page has been clicked once */ }
+  if (room) say(strings.waiting_in_call.replace("{name}", participant.name).replace("{role}", roleLabel(participant.kind)));
   if ("Notification" in window && Notification.permission === "granted") {
     new Notification(strings.knocking, { body: participant.name, tag: participant.id });
   }
@@ -117,13 +125,14 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
   // Moved to another consultation, or came back too late to keep the place: start afresh.
   if (call && (room !== message.room || !message.resumed)) closeCall();
   room = message.room;
+  knocked = false;
   $("call").hidden = false;
   setLocked(message.locked);
   if (!call) {
     tiles.ensure(selfId, strings.you, { self: true });
     tiles.attach(selfId, /** @type {MediaStream} */ (stream));
-    people.update({ id: selfId, name: selfName, role: "host", identified: null, audio: $("mic").getAttribute("aria-pressed") === "true",
-      video: $("cam").getAttribute("aria-pressed") === "true" }, { self: true });
+    people.update({ id: selfId, name: selfName, role: cohostJoin ? "colleague" : "host", cohost: Boolean(cohostJoin), identified: null,
+      audio: $("mic").getAttribute("aria-pressed") === "true", video: $("cam").getAttribute("aria-pressed") === "true" }, { self: true });
     call = new Call(signaling, selfId, /** @type {MediaStream} */ (stream), message.ice);
     // @ts-ignore a handle for diagnostics and the end-to-end tests
     window.visittCall = call;
@@ -141,7 +150,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
     tiles.ensure(peer.id, peer.name);
     tiles.mark(peer.id, peer);
     people.update(peer);
-    checks.mark(peer);
+    if (peer.role !== "host") checks.mark(peer);  // a co-host neither checks nor removes the clinician
   }
   if (message.resumed) call.recover(message.participants.map((peer) => peer.id));
   else for (const peer of message.participants) call.connect(peer.id);
@@ -167,6 +176,7 @@ function stopCall(/** @type {string} */ text) {
   room = null;
   $("call").hidden = true;
   $("lobby-status").textContent = text;
+  if (cohostJoin) cohostJoin.disabled = false;
 }
 
 function setLocked(/** @type {boolean} */ locked) {
@@ -183,13 +193,13 @@ signaling.on("joined", ({ participant }) => {
   tiles.ensure(participant.id, participant.name);
   tiles.mark(participant.id, participant);
   people.update(participant);
-  checks.mark(participant);
+  if (participant.role !== "host") checks.mark(participant);
   say(strings.joined.replace("{name}", participant.name));
 });
 signaling.on("updated", ({ participant }) => {
   tiles.mark(participant.id, participant);
   people.update(participant);
-  if (participant.id !== selfId) checks.mark(participant);
+  if (participant.id !== selfId && participant.role !== "host") checks.mark(participant);
 });
 signaling.on("left", ({ participant }) => {
   call?.remove(participant);
@@ -211,13 +221,34 @@ signaling.on("back", ({ participant }) => {
   say(strings.in_call);
 });
 signaling.on("reconnecting", () => { if (room) say(strings.reconnecting); });
-signaling.on("welcome", () => { if (room) signaling.send({ type: "enter", room }); });  // back: take the place again
+signaling.on("welcome", () => {  // back: take the place again
+  if (cohostJoin && room) signaling.send({ type: "rejoin" });
+  else if (cohostJoin && knocked) knock();
+  else if (room) signaling.send({ type: "enter", room });
+});
+// A co-host's way in: knock, wait, be let in (or not) like every guest.
+function knock() {
+  knocked = true;
+  signaling.send({ type: "knock", name: selfName });
+}
+signaling.on("waiting", () => { $("lobby-status").textContent = strings.cohost_waiting; });
+signaling.on("denied", () => {
+  knocked = false;
+  stopCall(strings.cohost_denied);
+});
+signaling.on("removed", () => stopCall(strings.cohost_removed));
+cohostJoin?.addEventListener("click", async () => {
+  try { await ensureMedia(); } catch { return; }
+  cohostJoin.disabled = true;
+  knock();
+});
 signaling.on("room", ({ locked }) => setLocked(locked));
 signaling.on("id_requested", ({ participant }) => checks.requested(names.get(participant) || ""));
 signaling.on("ended", () => stopCall(strings.ended));
 signaling.on("error", ({ code, message }) => {
   if (chat.failed(code)) return;
   if (code === "replaced") stopCall(strings.replaced);
+  else if (code === "not_resumable") { closeCall(); room = null; knock(); }  // away too long: knock again
   else $("lobby-status").textContent = message;
 });
 signaling.on("close", () => {
@@ -257,12 +288,42 @@ $("checks").addEventListener("click", (/** @type {Event} */ event) => {
   const item = button?.closest("li");
   if (room && item) signaling.send({ type: "remove", room, participant: /** @type {HTMLElement} */ (item).dataset.peer });
 });
-$("late-form").addEventListener("submit", (/** @type {Event} */ event) => {
+$("late-form")?.addEventListener("submit", (/** @type {Event} */ event) => {
   event.preventDefault();
   signaling.send({ type: "late", minutes: Number($("late-minutes").value) });
   $("lobby-status").textContent = strings.late_sent;
 });
-$("end").addEventListener("click", () => { if (room) signaling.send({ type: "end", room }); });
+$("end")?.addEventListener("click", () => { if (room) signaling.send({ type: "end", room }); });
+$("invite-kind")?.addEventListener("change", () => { $("invite-cohost").hidden = $("invite-kind").value !== "colleague"; });
+$("invite-form")?.addEventListener("submit", async (/** @type {Event} */ event) => {
+  event.preventDefault();
+  if (!room) return;
+  const form = /** @type {HTMLFormElement} */ ($("invite-form"));
+  for (const error of form.querySelectorAll("[data-field]")) error.textContent = "";
+  const body = new FormData(form);
+  if (body.get("kind") !== "colleague") body.delete("staff_id");
+  let answer;
+  try {
+    const response = await fetch(`/staff/rooms/${encodeURIComponent(room)}/participants`,
+      { method: "POST", body, headers: { accept: "application/json" }, credentials: "same-origin" });
+    answer = await response.json();
+  } catch {
+    $("invite-status").textContent = strings.invite_failed;
+    return;
+  }
+  if (answer.error) {
+    const fields = answer.error.fields || {};
+    for (const [field, text] of Object.entries(fields)) {
+      const slot = form.querySelector(`[data-field="${CSS.escape(field)}"]`);
+      if (slot) slot.textContent = String(text);
+    }
+    $("invite-status").textContent = answer.error.message;
+    return;
+  }
+  $("invite-status").textContent = strings.invite_sent.replace("{name}", answer.name).replace("{code}", answer.code);
+  form.reset();
+  $("invite-cohost").hidden = true;
+});
 $("leave").addEventListener("click", () => { signaling.send({ type: "leave" }); stopCall(""); });
 
 signaling.connect().then((welcome) => { selfId = welcome.id; selfName = welcome.name; }).catch(() => {

@@ -1,12 +1,13 @@
-// The participant list, on both pages: everyone in the call with name, role (the clinician marked
-// with a host symbol), microphone and camera state, and the identity-checked badge.
+// The participant list, on both pages: everyone in the call with name, role (patient, companion,
+// interpreter, colleague; the clinician and a co-host marked with a host symbol), microphone and
+// camera state, and the identity-checked badge.
 
 /** @typedef {import("./protocol.js").PeerInfo} PeerInfo */
 
 export class ParticipantList {
   /**
    * @param {HTMLElement} list a <ul>
-   * @param {Record<string, string>} strings the page's strings (participant_*, id_*)
+   * @param {Record<string, string>} strings the page's strings (participant_<role>, participant_cohost, id_*, ...)
    */
   constructor(list, strings) {
     this.list = list;
@@ -31,9 +32,11 @@ export class ParticipantList {
     const part = (/** @type {string} */ name) => /** @type {HTMLElement} */ (item?.querySelector(`.${name}`));
     if (options.self) item.classList.add("self");
     part("who").textContent = item.classList.contains("self") ? `${peer.name} (${s.participant_you})` : peer.name;
-    const host = peer.role === "host";
+    const host = peer.role === "host" || Boolean(peer.cohost);
     item.classList.toggle("host", host);
-    part("role").textContent = host ? `★ ${s.participant_clinician}` : s.participant_patient;
+    item.dataset.role = peer.role;
+    part("role").textContent = peer.role === "host" ? `★ ${s.participant_clinician}`
+      : peer.cohost ? `★ ${s.participant_cohost}` : s[`participant_${peer.role}`] || s.participant_patient;
     part("mic").textContent = peer.audio ? s.participant_mic_on : s.participant_mic_off;
     part("mic").classList.toggle("off", !peer.audio);
     part("cam").textContent = peer.video ? s.participant_cam_on : s.participant_cam_off;

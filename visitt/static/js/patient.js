@@ -21,6 +21,7 @@ const socketPath = `/ws${location.pathname}`;
 let finished = false;
 let phase = "lobby";  // lobby → waiting → call; what to ask for when the socket comes back
 let knockName = "";
+/** @type {import("./protocol.js").Role} */ let selfRole = "patient";  // or companion, interpreter, colleague
 const tiles = new Tiles($("tiles"), { photo_id: strings.id_photo_id, known: strings.id_known, other: strings.id_other }, strings.pin);
 const people = new ParticipantList($("participants"), strings);
 const speaker = new SpeakerDetector();
@@ -78,7 +79,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
   show("call");
   tiles.ensure(selfId, $("you").textContent, { self: true });
   tiles.attach(selfId, /** @type {MediaStream} */ (devices.stream));
-  people.update({ id: selfId, name: knockName, role: "patient", identified: null, ...mediaState() }, { self: true });
+  people.update({ id: selfId, name: knockName, role: selfRole, identified: null, ...mediaState() }, { self: true });
   call = new Call(/** @type {Signaling} */ (signaling), selfId, /** @type {MediaStream} */ (devices.stream), message.ice);
   // @ts-ignore a handle for diagnostics and the end-to-end tests
   window.visittCall = call;
@@ -198,6 +199,7 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
   try {
     const welcome = await signaling.connect();
     selfId = welcome.id;
+    selfRole = /** @type {any} */ (welcome.role);
     if (welcome.state === "ended") { finish(strings.ended); return; }
     phase = "waiting";
     signaling.send({ type: "knock", name });

@@ -12,18 +12,18 @@ export const CHAT_MAX = 500;
  * @typedef {{type: "ping"} | {type: "pong"}} Heartbeat
  * @typedef {{type: "knock", name: string}} Knock                  guests only
  * @typedef {{type: "enter", room: string}} Enter                   host only
- * @typedef {{type: "admit", room: string, participant: string}} Admit   host only
- * @typedef {{type: "deny", room: string, participant: string}} Deny     host only
- * @typedef {{type: "remove", room: string, participant: string}} Remove host only: out of the call, back to the door
- * @typedef {{type: "lock" | "unlock" | "end", room: string}} RoomAction host only
+ * @typedef {{type: "admit", room: string, participant: string}} Admit   host, or a co-host in the call
+ * @typedef {{type: "deny", room: string, participant: string}} Deny     host, or a co-host in the call
+ * @typedef {{type: "remove", room: string, participant: string}} Remove host, or a co-host in the call: out of the call, back to the door
+ * @typedef {{type: "lock" | "unlock" | "end", room: string}} RoomAction host; lock and unlock also a co-host in the call
  * @typedef {{type: "leave"}} Leave
  * @typedef {{type: "rejoin"}} Rejoin                               guests only, after a dropped socket
  * @typedef {{type: "media", audio: boolean, video: boolean}} Media
  * @typedef {"someone_entered" | "other"} PauseReason
  * @typedef {"photo_id" | "known" | "other"} IdMethod
  * @typedef {{type: "pause", reason?: PauseReason | null}} PauseOut     anyone in the call
- * @typedef {{type: "resume"}} Resume                                   host only
- * @typedef {{type: "identify", participant: string, method: IdMethod, note?: string}} Identify  host only; note: up to 200 characters, needed with "other"
+ * @typedef {{type: "resume"}} Resume                                   host, or a co-host in the call
+ * @typedef {{type: "identify", participant: string, method: IdMethod, note?: string}} Identify  host, or a co-host in the call; note: up to 200 characters, needed with "other"
  * @typedef {{type: "request_id"}} RequestId                            guests only
  * @typedef {{type: "late", minutes: number}} Late                      host only: 0-240, 0 means on time again
  * @typedef {{type: "offer" | "answer" | "rollback" | "pranswer", sdp?: string}} Description
@@ -34,16 +34,17 @@ export const CHAT_MAX = 500;
  * @typedef {Hello | Heartbeat | Knock | Rejoin | Enter | Admit | Deny | Remove | RoomAction | Leave | Media | PauseOut | Resume | Identify | Late | RequestId | SignalOut | ChatOut} ClientMessage
  *
  * Server to client.
- * @typedef {{id: string, name: string, role: "host" | "patient", audio: boolean, video: boolean, identified: IdMethod | null}} PeerInfo
+ * @typedef {"host" | "patient" | "companion" | "interpreter" | "colleague"} Role   host: the clinician who hosts the room; else the invitation's kind
+ * @typedef {{id: string, name: string, role: Role, cohost?: boolean, audio: boolean, video: boolean, identified: IdMethod | null}} PeerInfo   cohost: a colleague with the host's powers (not end)
  * @typedef {{by: string, name: string, reason: PauseReason | null}} PauseInfo
- * @typedef {{room: string, id: string, name: string, kind: string, since: string, starts_at?: string|null, unscheduled: boolean}} WaitingInfo   unscheduled: came by the portal
- * @typedef {{type: "welcome", version: number, id: string, role: string, name: string, state: "ready" | "denied" | "ended"}} Welcome
+ * @typedef {{room: string, id: string, name: string, kind: Role, since: string, starts_at?: string|null, unscheduled: boolean}} WaitingInfo   kind: the invitation's, never "host"; unscheduled: came by the portal
+ * @typedef {{type: "welcome", version: number, id: string, role: Role, name: string, state: "ready" | "denied" | "ended"}} Welcome
  * @typedef {{type: "waiting"}} Waiting
  * @typedef {{room: string, id: string, name: string, at: string}} GaveUpInfo
- * @typedef {{type: "lobby", waiting: WaitingInfo[], gave_up: GaveUpInfo[]}} Lobby   host only
+ * @typedef {{type: "lobby", waiting: WaitingInfo[], gave_up: GaveUpInfo[]}} Lobby   host only; a co-host in the call gets their room's
  * @typedef {{type: "late", minutes: number}} LateNotice              to waiting guests: the clinician is running late
  * @typedef {{type: "wait_expired", minutes: number}} WaitExpired     the guest waited too long and is sent home
- * @typedef {{type: "knock", room: string, participant: WaitingInfo}} KnockNotice host only
+ * @typedef {{type: "knock", room: string, participant: WaitingInfo}} KnockNotice host, and a co-host in the call
  * @typedef {{type: "admitted", room: string, locked: boolean, participants: PeerInfo[], ice: RTCConfiguration, paused: PauseInfo | null, resumed: boolean}} Admitted
  * @typedef {{type: "denied"}} Denied
  * @typedef {{type: "removed"}} Removed                              to a guest the clinician took out of the call
