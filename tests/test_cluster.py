@@ -31,6 +31,7 @@ from .conftest import make_settings
 from .peers import CallPeer, WsClient, book, run, staff_login
 from .serve import STAFF_PASSWORD, ServeProcess, free_port
 from .test_call_aiortc import BLUE, HIGH, LOW, ORANGE, sees_and_hears
+from .test_invites import COLLEAGUE, invite, joined_by, staff_id
 from .test_nationalid import numbers
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -408,3 +409,34 @@ def test_without_redis_a_node_is_not_ready_and_turns_sockets_away(tmp_path: Path
         run(knock())
     finally:
         live.stop()
+
+
+@on_postgresql
+def test_a_cohost_on_another_node_keeps_the_hosts_powers(nodes: tuple[LiveServer, LiveServer]) -> None:
+    a, b = nodes
+    _, token = book(a)
+    cookie = staff_login(a)
+    ola_cookie = staff_login(b, COLLEAGUE[0])
+
+    async def scenario() -> None:
+        async with await WsClient.staff(a, cookie) as host, await WsClient.guest(a, token) as patient:
+            admitted = await _admitted_across(host, patient)
+            colleague = invite(a, admitted["room"], name="Dr. O. Hansen", kind="colleague",
+                               staff_id=staff_id(a, COLLEAGUE[0]))
+            async with await WsClient.open(b, f"/ws/cohost/{colleague['id']}", cookie=ola_cookie) as cohost:
+                await cohost.hello()
+                await cohost.send({"type": "knock", "name": "whatever the page says"})
+                knock = (await host.expect("knock"))["participant"]
+                assert (knock["name"], knock["kind"]) == ("Ola Hansen", "colleague")
+                await host.send({"type": "admit", "room": admitted["room"], "participant": cohost.id})
+                await cohost.expect("admitted")
+                assert (await joined_by(patient, cohost.id))["cohost"] is True
+                await cohost.send({"type": "unlock", "room": admitted["room"]})  # a host power, from node b
+                assert (await host.expect("room"))["locked"] is False
+                await cohost.send({"type": "end", "room": admitted["room"]})
+                await cohost.expect_error("not_host")
+            async with asyncio.timeout(5):  # the relay goes with the socket
+                while b.app.state.cluster.relays:
+                    await asyncio.sleep(0.05)
+
+    run(scenario())
