@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -29,7 +30,7 @@ from .errors import (
     describe,
 )
 from .hub import Hub, LiveRoom
-from .joining import PASS_COOKIE, check_knock, guest
+from .joining import PASS_COOKIE, check_window, guest
 from .models import Participant, ParticipantState, RoomState
 from .rooms import GuestRecord, guest_for_token
 from .settings import Settings
@@ -344,10 +345,10 @@ class GuestSession:
             connection.send(protocol.dump("welcome", version=protocol.VERSION, id=connection.id,
                                           role=connection.role, name=connection.name, state=state))
         elif isinstance(message, protocol.Knock):
-            await asyncio.to_thread(check_knock, self.state.database, record.participant_id, self.state.settings)
             # a co-host is who their staff account says, whatever the page sends
             name = connection.name if connection.cohost else message.name
-            await hub.knock(room, connection, record.participant_id, name)
+            await hub.knock(room, connection, record.participant_id, name,
+                            check=partial(check_window, settings=self.state.settings))
         elif isinstance(message, protocol.Rejoin):
             await hub.rejoin(room, connection, was_admitted=record.state is ParticipantState.admitted)
         elif isinstance(message, protocol.Leave):
