@@ -5,7 +5,8 @@
 
 Starts one ``visitt serve`` process (one uvicorn worker; SQLite in a temporary directory, or a fresh
 PostgreSQL database with ``--postgres``) and inserts ``--participants`` booked appointments, each
-with its room and patient invitation, straight into the database. Client processes of their own
+with its room and patient invitation, straight into the database, spread over clinicians
+(``--per-clinician`` patients each). Client processes of their own
 (``multiprocessing``, asyncio and the ``websockets`` library, offering permessage-deflate as
 browsers do) then open one patient socket per invitation, say hello and stay connected, answering
 the server's pings. Measured on the worker, from ``/proc/<pid>``:
@@ -50,7 +51,7 @@ from tests.conftest import PG_ADMIN_URL  # noqa: E402
 from tests.peers import staff_login  # noqa: E402
 from tests.serve import STAFF_PASSWORD, ServeProcess  # noqa: E402
 from visitt.accounts import digest  # noqa: E402
-from visitt.models import Appointment, Participant, Room, Staff  # noqa: E402
+from visitt.models import Appointment, Participant, Role, Room, Staff  # noqa: E402
 
 EMAIL = "lege.legesen@sykehuset.example"
 HELLO = '{"type":"hello","version":1}'
@@ -104,22 +105,35 @@ def connected_gauge(url: str) -> int:
 # --- invitations in bulk ----------------------------------------------------------------------------
 
 
-def invite_in_bulk(database_url: str, count: int) -> list[str]:
-    """``count`` appointments starting in ten minutes, each with a room and a patient; returns the tokens."""
+def invite_in_bulk(database_url: str, count: int, *, others: int = 0, per_clinician: int = 20) -> list[str]:
+    """Appointments starting in ten minutes, each with a room and a patient; returns the tokens.
+
+    The first ``count`` are the signed-in clinician's; ``others`` more are spread over clinicians of
+    their own, ``per_clinician`` each (a worker serves many clinicians; none sees 10,000 patients).
+    """
     engine = sqlalchemy.create_engine(database_url)
     starts = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=10)
-    tokens = [secrets.token_urlsafe(24) for _ in range(count)]
+    tokens = [secrets.token_urlsafe(24) for _ in range(count + others)]
     with engine.begin() as connection:
         clinician, department = connection.execute(
             sqlalchemy.select(Staff.id, Staff.department_id).where(Staff.email == EMAIL)).one()
+        colleagues = -(-others // per_clinician)
+        if colleagues:
+            connection.execute(sqlalchemy.insert(Staff), [
+                {"email": f"lege{number}@bench.example", "full_name": f"Lege {number}", "role": Role.clinician,
+                 "password_hash": "!", "department_id": department} for number in range(colleagues)])
+        staff = connection.scalars(sqlalchemy.select(Staff.id).where(Staff.email.like("%@bench.example"))
+                                   .order_by(Staff.id)).all()
+        hosts = [clinician] * count + [staff[number // per_clinician] for number in range(others)]
         first = connection.scalar(sqlalchemy.select(sqlalchemy.func.coalesce(sqlalchemy.func.max(Appointment.id), 0)))
-        ids = range(first + 1, first + 1 + count)
+        ids = range(first + 1, first + 1 + len(tokens))
         connection.execute(sqlalchemy.insert(Appointment), [
-            {"id": i, "department_id": department, "clinician_id": clinician, "booked_by_id": clinician,
+            {"id": i, "department_id": department, "clinician_id": host, "booked_by_id": host,
              "starts_at": starts, "duration_minutes": 20, "patient_name": "Bench Pasient",
-             "patient_phone": "+4741234567", "language": "nb"} for i in ids])
+             "patient_phone": "+4741234567", "language": "nb"} for i, host in zip(ids, hosts)])
         connection.execute(sqlalchemy.insert(Room), [
-            {"id": i, "public_id": secrets.token_urlsafe(12), "appointment_id": i, "host_id": clinician} for i in ids])
+            {"id": i, "public_id": secrets.token_urlsafe(12), "appointment_id": i, "host_id": host}
+            for i, host in zip(ids, hosts)])
         connection.execute(sqlalchemy.insert(Participant), [
             {"public_id": secrets.token_urlsafe(9), "room_id": i, "kind": "patient", "token_hash": digest(token),
              "code": f"{i % 1000000:06d}", "phone": "+4741234567"} for i, token in zip(ids, tokens)])
@@ -323,8 +337,8 @@ def run(args: argparse.Namespace, scratch: Path, database_url: str) -> dict[str,
     if database_url:
         env["VISITT_DATABASE_URL"] = database_url
     server = ServeProcess(scratch, email=EMAIL, name="Lege Legesen", **env)
-    total = args.participants + KNOCKERS
-    tokens = invite_in_bulk(database_url or f"sqlite:///{scratch / 'visitt.sqlite3'}", total)
+    tokens = invite_in_bulk(database_url or f"sqlite:///{scratch / 'visitt.sqlite3'}", KNOCKERS,
+                            others=args.participants, per_clinician=args.per_clinician)
     server.start()
     assert server.process is not None
     pid = server.process.pid
@@ -401,6 +415,8 @@ def main() -> None:
     parser.add_argument("--knock-rate", type=float, default=1000.0, help="knocks a second (target)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of knocking")
     parser.add_argument("--consultations", type=int, default=200, help="whole consultations after the knocks")
+    parser.add_argument("--per-clinician", type=int, default=20,
+                        help="the held sockets' patients per clinician (the knocking clinician has their own)")
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL on 127.0.0.1 instead of SQLite")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
     args = parser.parse_args()
@@ -451,7 +467,8 @@ One `visitt serve` process (one uvicorn worker, {database}); the clients are sep
 Worker CPU (share of one core): {figures['cpu_empty']:.1f} % before any socket, {figures['cpu_connecting']:.0f} % while
 {held} sockets connected ({figures['connect_seconds']:.0f} s), {figures['cpu_idle']:.1f} % idle with them all open,
 {figures['cpu_knocking']:.0f} % while knocking. Each knock is followed by the patient leaving again; the knocks come
-from {KNOCKERS} patients of their own, while the {held} others stay connected.
+from {KNOCKERS} patients of the signed-in clinician's, while the {held} others (patients of
+{-(-held // args.per_clinician)} other clinicians, {args.per_clinician} each) stay connected.
 """
     print(body)
     if not args.no_write:
