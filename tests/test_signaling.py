@@ -546,3 +546,40 @@ def test_a_socket_that_never_says_hello_is_closed_after_10_s_with_4002(server: L
             assert 10 <= time.monotonic() - started < 12
 
     run(scenario())
+
+
+def test_a_client_that_does_not_read_is_closed_with_4001_and_the_room_goes_on(tmp_path: Path) -> None:
+    # a burst allowance big enough for the clinician to outrun a patient who stopped reading
+    live = LiveServer(make_settings(tmp_path, message_burst=1000, messages_per_second=1000)).start()
+
+    async def scenario() -> None:
+        _url, token = book(live)
+        async with await WsClient.staff(live, staff_login(live)) as host, \
+                connect(ws_url(live, f"/ws/v/{token}"), max_queue=1) as guest:
+            await host.hello()
+            await guest.send(json.dumps({"type": "hello", "version": VERSION}))
+            await guest.send(json.dumps({"type": "knock", "name": "Kari Nordmann"}))
+            knock = await host.expect("knock")
+            await host.send({"type": "admit", "room": knock["room"], "participant": knock["participant"]["id"]})
+            while json.loads(await asyncio.wait_for(guest.recv(), 5))["type"] != "admitted":
+                pass
+            # the guest stops reading; the clinician sends far more than the socket buffers hold
+            offer = {"type": "offer", "sdp": "v=0\r\n" + "a" * (32 * 1024 - 10)}
+            for _ in range(700):
+                await host.send({"type": "signal", "to": knock["participant"]["id"], "description": offer})
+            await host.sync()
+            received = 0
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(guest.recv(), 10)
+                    received += 1
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+            assert closed.value.rcvd.reason == "too slow"
+            assert received < 700  # what was still queued when it overflowed was dropped
+            await host.expect("away")  # the others are told, as for any dropped socket
+            await host.sync()
+
+    try:
+        run(scenario())
+    finally:
+        live.stop()
