@@ -220,19 +220,20 @@ class Hub:
         self._tell_host(room, protocol.dump("knock", room=room.public_id, participant=room.waiting_info(waiter)))
 
     async def guest_gone(self, room: LiveRoom, guest: Peer, participant_id: int) -> None:
-        """The guest's connection closed or they pressed Leave."""
+        """The guest's connection closed or they pressed Leave. The others are told first: they
+        are gone whether or not the database can record it."""
         async with room.lock:
             waiter = room.waiting.get(guest.id)
             if waiter is not None and waiter.peer is guest:
                 del room.waiting[guest.id]
+                self._tell_host(room)
                 await asyncio.to_thread(move_participant, self.database, participant_id, P.invited,
                                         actor=f"participant:{guest.id}", action="leave")
-                self._tell_host(room)
             elif room.in_call.get(guest.id) is guest:
                 del room.in_call[guest.id]
+                room.broadcast(protocol.dump("left", participant=guest.id))
                 await asyncio.to_thread(move_participant, self.database, participant_id, P.left,
                                         actor=f"participant:{guest.id}", action="leave")
-                room.broadcast(protocol.dump("left", participant=guest.id))
 
     def late(self, staff_id: int, minutes: int) -> int:
         """Tell everyone waiting for this clinician that they are running about ``minutes`` late
@@ -416,11 +417,14 @@ class Hub:
             if room.in_call.get(peer.id) is not peer:
                 return  # came back in time
             del room.in_call[peer.id]
-            if participant_id is not None:
-                await asyncio.to_thread(move_participant, self.database, participant_id, P.left, actor="system",
-                                        action="leave")
             room.broadcast(protocol.dump("left", participant=peer.id))
             self._forget_if_idle(room)
+            if participant_id is not None:
+                try:
+                    await asyncio.to_thread(move_participant, self.database, participant_id, P.left,
+                                            actor="system", action="leave")
+                except Exception as error:  # the database away: they have left all the same
+                    log.error("could not record a lapsed place: %s", describe(error))
 
     async def rejoin(self, room: LiveRoom, guest: Peer, *, was_admitted: bool) -> None:
         """A guest whose socket dropped takes their place in the call again, without knocking.

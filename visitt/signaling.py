@@ -4,6 +4,10 @@ Per connection: one reader (this coroutine), one writer task draining a bounded 
 ping timer. Identity is fixed at the handshake - the invitation token for a guest, the session
 cookie for staff - and never read from message fields. Errors become ``error`` messages in one
 place (:meth:`Connection.fail`); only :class:`~visitt.errors.VisittError` text reaches a client.
+
+Without the database nobody is let in: a socket that needs it to say who it is closes with 1013
+(try again later), and a knock or admit that cannot be written fails with ``database_unavailable``.
+What needs no database - signals between people already in a call, chat - goes on.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,6 +24,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from . import chat, protocol
 from .accounts import staff_for_session
+from .db import outage
 from .errors import (
     INTERNAL,
     Forbidden,
@@ -39,6 +45,7 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
 CLOSE_TOO_SLOW = 4001
 CLOSE_TIMEOUT = 4002
+CLOSE_TRY_AGAIN = 1013  # RFC 6455: try again later; the page reconnects with its usual back-off
 HELLO_TIMEOUT = 10.0
 
 
@@ -93,6 +100,10 @@ class PeerLink:
             if now - self.last_rate_error < 1.0:  # one notice a second, not one per dropped message
                 return
             self.last_rate_error = now
+        unavailable = outage(error)
+        if unavailable is not None:
+            log.warning("signaling: database unavailable: %s", describe(error))
+            error = unavailable
         if isinstance(error, VisittError):
             self.send(protocol.dump("error", **error.public()))
         else:
@@ -266,6 +277,8 @@ async def run(connection: Connection, handle, on_close) -> None:  # type: ignore
         try:
             if not connection.going_away:  # see Connections.close_all
                 await on_close()
+        except Exception as error:  # e.g. the database away: the leave goes unrecorded; a knock mends it
+            log.error("signaling: closing: %s", describe(error))
         finally:
             connections.discard(connection)
             for task in tasks:
@@ -440,6 +453,29 @@ class StaffSession:
                 self.hub.release(room)
 
 
+async def try_again_later(websocket: WebSocket) -> None:
+    """Close with 1013 (try again later). Accepted first: a socket refused during the handshake
+    reaches the browser as a failed connection (1006), with no code to act on."""
+    await websocket.accept()
+    await websocket.close(CLOSE_TRY_AGAIN, "try again later")
+
+
+async def _look_up(websocket: WebSocket, find: Callable[..., Any], *args: Any) -> Any:
+    """``find(database, *args)`` in a thread: who the socket is, or None once it has been closed -
+    with 1008 when nobody matches, with 1013 when the database cannot say."""
+    try:
+        found = await asyncio.to_thread(find, websocket.app.state.database, *args)
+    except Exception as error:
+        if outage(error) is None:
+            raise
+        log.warning("signaling: database unavailable at the handshake: %s", describe(error))
+        await try_again_later(websocket)
+        return None
+    if found is None:
+        await websocket.close(CLOSE_POLICY)
+    return found
+
+
 async def guest_endpoint(websocket: WebSocket) -> None:
     app = websocket.app
     settings: Settings = app.state.settings
@@ -447,10 +483,9 @@ async def guest_endpoint(websocket: WebSocket) -> None:
         await websocket.close(CLOSE_POLICY)
         return
     # /ws/v/{token} from the SMS link, or /ws/v with the guest pass that a correct code earned
-    record: GuestRecord | None = await asyncio.to_thread(
-        guest, app.state.database, websocket.path_params.get("token"), websocket.cookies.get(PASS_COOKIE))
+    record: GuestRecord | None = await _look_up(websocket, guest, websocket.path_params.get("token"),
+                                                websocket.cookies.get(PASS_COOKIE))
     if record is None:
-        await websocket.close(CLOSE_POLICY)
         return
     connection = Connection(websocket, settings, peer_id=record.public_id, role=record.kind, name=record.name)
     await app.state.cluster.serve(connection, shard=record.host_id, kind="guest", payload=record.to_json())
@@ -462,9 +497,8 @@ async def staff_endpoint(websocket: WebSocket) -> None:
     if not origin_allowed(websocket, settings):
         await websocket.close(CLOSE_POLICY)
         return
-    identity = await asyncio.to_thread(_staff_identity, app.state.database, websocket.cookies.get("visitt_session"))
+    identity: StaffIdentity | None = await _look_up(websocket, _staff_identity, websocket.cookies.get("visitt_session"))
     if identity is None:
-        await websocket.close(CLOSE_POLICY)
         return
     connection = Connection(websocket, settings, peer_id=f"s{identity.staff_id}", role="host", name=identity.name,
                             staff_id=identity.staff_id)
@@ -479,10 +513,9 @@ async def cohost_endpoint(websocket: WebSocket) -> None:
     if not origin_allowed(websocket, settings):
         await websocket.close(CLOSE_POLICY)
         return
-    found = await asyncio.to_thread(_cohost_record, app.state.database, websocket.path_params["participant"],
-                                    websocket.cookies.get("visitt_session"))
+    found = await _look_up(websocket, _cohost_record, websocket.path_params["participant"],
+                           websocket.cookies.get("visitt_session"))
     if found is None:
-        await websocket.close(CLOSE_POLICY)
         return
     record, identity = found
     connection = Connection(websocket, settings, peer_id=record.public_id, role=record.kind, name=identity.name,

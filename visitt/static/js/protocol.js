@@ -69,7 +69,8 @@ export const CHAT_MAX = 500;
  * dispatched as an event named after its `type`, with the message as `detail`. Besides those:
  * `reconnecting` when the socket dropped and a new one is being tried (every `welcome` after the
  * first means it is back), and `close` when it is gone for good: refused (1008), closed by
- * this page, or not back within `giveUpAfter` ms.
+ * this page, or not back within `giveUpAfter` ms. A server that answers "try again later" (1013:
+ * its database is away) is tried for as long as the page is open.
  */
 export class Signaling extends EventTarget {
   /** @param {string} path e.g. "/ws/staff" */
@@ -112,7 +113,8 @@ export class Signaling extends EventTarget {
   /** @param {number} code */
   dropped(code) {
     this.downSince = this.downSince ?? Date.now();
-    if (this.stopped || code === 1008 || Date.now() - this.downSince > this.giveUpAfter) {
+    const tooLong = code !== 1013 && Date.now() - this.downSince > this.giveUpAfter;
+    if (this.stopped || code === 1008 || tooLong) {
       this.dispatchEvent(new CustomEvent("close", { detail: { code } }));
       return;
     }
