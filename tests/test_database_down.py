@@ -15,10 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy
+from playwright.sync_api import expect
 from websockets.asyncio.client import connect
 
 from visitt.testing import LiveServer
 
+from .browser import DESK, PHONE, sign_in
 from .conftest import PG_ADMIN_URL, make_settings
 from .peers import TIMEOUT, WsClient, book, run, staff_login, ws_url
 from .proxy import Proxy
@@ -30,6 +32,7 @@ pytestmark = [
 ]
 UNAVAILABLE_NB = "Tjenesten er midlertidig utilgjengelig. Prøv igjen om noen minutter."
 UNAVAILABLE_EN = "The service is temporarily unavailable. Please try again in a few minutes."
+WAITING = "The clinician has been notified that you are waiting."
 
 
 @pytest.fixture
@@ -157,3 +160,41 @@ def test_a_new_socket_is_told_to_try_again_later_until_the_database_is_back(
             assert (await host.hello())["role"] == "host"
 
     run(scenario())
+
+
+@pytest.mark.browser
+def test_the_patients_page_waits_out_the_outage_and_knocks_once_it_is_over(  # type: ignore[no-untyped-def]
+        server: LiveServer, proxy: Proxy, browser) -> None:
+    clinic, mobile = browser.new_context(**DESK), browser.new_context(**PHONE)
+    try:
+        host = clinic.new_page()
+        sign_in(host, server.url)
+        join_url, _token = book(server)
+        patient = mobile.new_page()
+        patient.goto(join_url)
+        proxy.cut()  # the page is open; the database goes away before the patient knocks
+        patient.locator("#name").fill("Kari Nordmann")
+        patient.locator("#join").click()
+        expect(patient.locator("#status")).to_have_text("Reconnecting…")
+        patient.wait_for_timeout(3000)  # turned away again and again (1013), and never given up
+        expect(patient.locator("#status")).to_have_text("Reconnecting…")
+        expect(patient.locator("#done")).to_be_hidden()
+        expect(host.locator("#waiting li")).to_have_count(0)
+        proxy.restore()
+        expect(patient.locator("#status")).to_contain_text(WAITING, timeout=10_000)
+        host.locator("#waiting li", has_text="Kari Nordmann").locator(".admit").click()
+        expect(patient.locator("#call")).to_be_visible()
+
+        host.locator("#checks li .remove-peer").click()  # back to the door, on the same socket
+        expect(patient.locator("#join")).to_be_enabled()
+        proxy.cut()
+        patient.locator("#join").click()  # the knock cannot be recorded: she is told, and the page tries again
+        expect(patient.locator("#status")).to_have_text(
+            "The service is temporarily unavailable. Please stay on this page: we keep trying.")
+        expect(host.locator("#waiting li")).to_have_count(0)
+        proxy.restore()
+        expect(patient.locator("#status")).to_contain_text(WAITING, timeout=10_000)
+        expect(host.locator("#waiting li", has_text="Kari Nordmann")).to_have_count(1)
+    finally:
+        clinic.close()
+        mobile.close()
