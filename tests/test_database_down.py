@@ -9,6 +9,7 @@ works again by itself.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import sqlalchemy
 from playwright.sync_api import expect
 from websockets.asyncio.client import connect
 
+from visitt.db import CONNECT_TIMEOUT
 from visitt.testing import LiveServer
 
 from .browser import DESK, PHONE, sign_in
@@ -85,6 +87,19 @@ def test_pages_and_the_api_say_the_service_is_unavailable_until_the_database_is_
     assert staff.get("/staff").status_code == 200
     staff.close()
     front.close()
+
+
+def test_a_database_that_hangs_is_given_up_on_within_seconds(server: LiveServer, proxy: Proxy) -> None:
+    _url, token = book(server)
+    proxy.cut(silent=True)  # connections are accepted and never answered
+    started = time.monotonic()
+    page = httpx.get(f"{server.url}/v/{token}", timeout=30)
+    assert page.status_code == 503 and UNAVAILABLE_NB in page.text
+    assert time.monotonic() - started < CONNECT_TIMEOUT + 3
+    ready = httpx.get(f"{server.url}/readyz", timeout=30)
+    assert ready.status_code == 503 and ready.json()["error"]["message"] == "the database did not answer within 2 s"
+    proxy.restore()
+    assert httpx.get(f"{server.url}/v/{token}").status_code == 200
 
 
 def test_nobody_is_admitted_or_knocks_without_the_database(server: LiveServer, proxy: Proxy) -> None:
