@@ -5,6 +5,9 @@ export const VERSION = 1;
 /** The quick phrases' codes, in the order the pages offer them; each page shows its own text for them. */
 export const PHRASES = ["cant_hear", "cant_see", "turn_on_microphone", "turn_on_camera", "one_moment"];
 export const CHAT_MAX = 500;
+/** Close codes the page acts on: refused for good, and "try again later" (the server's database is away). */
+const REFUSED = 1008;
+const TRY_AGAIN_LATER = 1013;
 
 /**
  * Client to server.
@@ -113,8 +116,8 @@ export class Signaling extends EventTarget {
   /** @param {number} code */
   dropped(code) {
     this.downSince = this.downSince ?? Date.now();
-    const tooLong = code !== 1013 && Date.now() - this.downSince > this.giveUpAfter;
-    if (this.stopped || code === 1008 || tooLong) {
+    const tooLong = code !== TRY_AGAIN_LATER && Date.now() - this.downSince > this.giveUpAfter;
+    if (this.stopped || code === REFUSED || tooLong) {
       this.dispatchEvent(new CustomEvent("close", { detail: { code } }));
       return;
     }
