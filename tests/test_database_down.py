@@ -159,6 +159,39 @@ def test_a_call_goes_on_while_the_database_is_away(server: LiveServer, proxy: Pr
     run(scenario())
 
 
+def test_someone_whose_socket_drops_comes_back_to_the_call_without_the_database(
+        server: LiveServer, proxy: Proxy) -> None:
+    async def scenario() -> None:
+        _url, token = book(server)
+        cookie = staff_login(server)
+        host = await WsClient.staff(server, cookie)
+        guest = await WsClient.guest(server, token)
+        await host.hello()
+        await guest.hello()
+        await guest.send({"type": "knock", "name": "Kari Nordmann"})
+        room = (await host.expect("knock"))["room"]
+        await host.send({"type": "admit", "room": room, "participant": guest.id})
+        await guest.expect("admitted")
+        proxy.cut()
+        await guest.close()  # the phone changes networks; this node saw her socket open a moment ago
+        await host.expect("away")
+        async with await WsClient.guest(server, token) as back:
+            await back.hello()
+            await back.send({"type": "rejoin"})
+            assert (await back.expect("admitted"))["resumed"] is True
+            assert (await host.expect("back"))["participant"]["id"] == guest.id
+            await host.close()  # and the clinician's too
+            await back.expect("away")
+            async with await WsClient.staff(server, cookie) as desk:
+                await desk.hello()
+                await desk.send({"type": "enter", "room": room})
+                assert [peer["id"] for peer in (await desk.expect("admitted"))["participants"]] == [guest.id]
+                await back.expect("back")
+                proxy.restore()
+
+    run(scenario())
+
+
 def test_a_new_socket_is_told_to_try_again_later_until_the_database_is_back(
         server: LiveServer, proxy: Proxy) -> None:
     async def scenario() -> None:

@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app.state.settings = settings
     app.state.database = database
     app.state.connections = Connections()
+    app.state.remembered = signaling.Remembered()
     app.state.metrics = metrics.Metrics(database)
     app.state.readiness = health.Readiness(database)
     app.state.test_room = test_room.EchoRoom(settings)

@@ -7,14 +7,18 @@ place (:meth:`Connection.fail`); only :class:`~visitt.errors.VisittError` text r
 
 Without the database nobody is let in: a socket that needs it to say who it is closes with 1013
 (try again later), and a knock or admit that cannot be written fails with ``database_unavailable``.
-What needs no database - signals between people already in a call, chat - goes on.
+What needs no database - signals between people already in a call, chat - goes on, and someone
+whose socket drops comes back to their call: this node remembers who opened sockets lately
+(:class:`Remembered`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -242,6 +246,34 @@ class Connections:
             await asyncio.sleep(0.02)
 
 
+class Remembered:
+    """Who opened a socket on this node lately, by a digest of the credentials they showed
+    (``app.state.remembered``). Asked only while the database is down: a participant whose socket
+    drops mid-call can then come back and take their place again (``rejoin``, ``enter``), which
+    needs no database. Anything that does - a knock, an admission - still waits for it. The
+    oldest are forgotten first."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self.found: OrderedDict[str, Any] = OrderedDict()
+
+    @staticmethod
+    def key(*credentials: Any) -> str:
+        return hashlib.sha256(repr(credentials).encode()).hexdigest()
+
+    def remember(self, key: str, found: Any) -> None:
+        self.found[key] = found
+        self.found.move_to_end(key)
+        while len(self.found) > self.size:
+            self.found.popitem(last=False)
+
+    def forget(self, key: str) -> None:
+        self.found.pop(key, None)
+
+    def recall(self, key: str) -> Any:
+        return self.found.get(key)
+
+
 def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
     origin = websocket.headers.get("origin")
     if origin is None:  # not a browser; browsers always send Origin on WebSockets
@@ -462,17 +494,26 @@ async def try_again_later(websocket: WebSocket) -> None:
 
 async def _look_up(websocket: WebSocket, find: Callable[..., Any], *args: Any) -> Any:
     """``find(database, *args)`` in a thread: who the socket is, or None once it has been closed -
-    with 1008 when nobody matches, with 1013 when the database cannot say."""
+    with 1008 when nobody matches, with 1013 when the database cannot say and this node has not
+    seen these credentials lately (:class:`Remembered`)."""
+    remembered: Remembered = websocket.app.state.remembered
+    key = remembered.key(find.__name__, *args)
     try:
         found = await asyncio.to_thread(find, websocket.app.state.database, *args)
     except Exception as error:
         if outage(error) is None:
             raise
-        log.warning("signaling: database unavailable at the handshake: %s", describe(error))
-        await try_again_later(websocket)
-        return None
+        found = remembered.recall(key)
+        log.warning("signaling: database unavailable at the handshake (%s): %s",
+                    "remembered" if found is not None else "try again later", describe(error))
+        if found is None:
+            await try_again_later(websocket)
+        return found
     if found is None:
+        remembered.forget(key)
         await websocket.close(CLOSE_POLICY)
+    else:
+        remembered.remember(key, found)
     return found
 
 
