@@ -197,6 +197,8 @@ def test_a_new_socket_is_told_to_try_again_later_until_the_database_is_back(
     async def scenario() -> None:
         _url, token = book(server)
         cookie = staff_login(server)
+        async with await WsClient.staff(server, cookie) as dashboard:  # seen lately, but in no call
+            await dashboard.hello()
         proxy.cut()
         for path, headers in ((f"/ws/v/{token}", None), ("/ws/staff", {"Cookie": f"visitt_session={cookie}"})):
             async with connect(ws_url(server, path), additional_headers=headers, open_timeout=TIMEOUT) as socket:

@@ -248,10 +248,10 @@ class Connections:
 
 class Remembered:
     """Who opened a socket on this node lately, by a digest of the credentials they showed
-    (``app.state.remembered``). Asked only while the database is down: a participant whose socket
-    drops mid-call can then come back and take their place again (``rejoin``, ``enter``), which
-    needs no database. Anything that does - a knock, an admission - still waits for it. The
-    oldest are forgotten first."""
+    (``app.state.remembered``). Asked only while the database is down, and only for someone in a
+    call on this node: a participant whose socket drops mid-call can then come back and take their
+    place again (``rejoin``, ``enter``), which needs no database. Nobody else gets in on old
+    credentials (a session signed out since, say). The oldest are forgotten first."""
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
@@ -504,6 +504,8 @@ async def _look_up(websocket: WebSocket, find: Callable[..., Any], *args: Any) -
         if outage(error) is None:
             raise
         found = remembered.recall(key)
+        if found is not None and not _in_a_call(websocket.app.state.hub, found):
+            found = None
         log.warning("signaling: database unavailable at the handshake (%s): %s",
                     "remembered" if found is not None else "try again later", describe(error))
         if found is None:
@@ -563,6 +565,16 @@ async def cohost_endpoint(websocket: WebSocket) -> None:
                             staff_id=identity.staff_id, cohost=True)
     # the invitation's guest session, in the room's clinician's shard; the co-host powers go with the connection
     await app.state.cluster.serve(connection, shard=record.host_id, kind="guest", payload=record.to_json())
+
+
+def _in_a_call(hub: Hub, found: Any) -> bool:
+    """Whether who ``found`` names (a guest, a co-host or a clinician) has a place in a call on this node."""
+    if isinstance(found, StaffIdentity):
+        peer, rooms = f"s{found.staff_id}", [room for room in hub.rooms.values() if room.host_id == found.staff_id]
+    else:
+        record: GuestRecord = found[0] if isinstance(found, tuple) else found  # a co-host: (record, identity)
+        peer, rooms = record.public_id, [room for room in [hub.rooms.get(record.room)] if room is not None]
+    return any(peer in room.in_call for room in rooms)
 
 
 async def _media(room: LiveRoom, connection: PeerLink, message: protocol.Media) -> None:
