@@ -9,6 +9,7 @@ works again by itself.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from playwright.sync_api import expect
 from websockets.asyncio.client import connect
 
 from visitt.db import CONNECT_TIMEOUT
+from visitt.models import utcnow
 from visitt.testing import LiveServer
 
 from .browser import DESK, PHONE, sign_in
@@ -118,11 +120,16 @@ def test_nobody_is_admitted_or_knocks_without_the_database(server: LiveServer, p
 
             await host.send({"type": "admit", "room": room, "participant": guest.id})
             await host.expect_error("database_unavailable")
+            await host.send({"type": "deny", "room": room, "participant": guest.id})
+            await host.expect_error("database_unavailable")
+            sweep = server.app.state.hub.expire_waiting(now=utcnow() + dt.timedelta(minutes=20))
+            with pytest.raises(sqlalchemy.exc.OperationalError):  # the waiting-room limit cannot be recorded either
+                await asyncio.to_thread(server.call, sweep)
             await other.send({"type": "knock", "name": "Ola Nordmann"})  # cannot be recorded: not in the queue
             await other.expect_error("database_unavailable")
             await guest.sync()
             await host.sync()
-            assert "admitted" not in guest.types and "waiting" not in other.types
+            assert not {"admitted", "denied", "wait_expired"} & set(guest.types) and "waiting" not in other.types
             lobby = [message for message in host.received if message["type"] == "lobby"][-1]
             assert [entry["id"] for entry in lobby["waiting"]] == [guest.id]
 

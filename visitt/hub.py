@@ -256,10 +256,10 @@ class Hub:
         for room in list(self.rooms.values()):
             async with room.lock:
                 late = [waiter for waiter in room.waiting.values() if now - waiter.since >= self.max_wait]
-                for waiter in late:
-                    del room.waiting[waiter.peer.id]
+                for waiter in late:  # recorded first: with the database away they wait on, and the next sweep tries again
                     await asyncio.to_thread(move_participant, self.database, waiter.participant_id, P.invited,
                                             actor="system", action="leave")
+                    del room.waiting[waiter.peer.id]
                     waiter.peer.send(protocol.dump("wait_expired", minutes=round(self.max_wait.total_seconds() / 60)))
                     gave_up = self.gave_up.setdefault(room.host_id, [])
                     gave_up.append(protocol.GaveUpInfo(room=room.public_id, id=waiter.peer.id, name=waiter.peer.name,
@@ -347,11 +347,12 @@ class Hub:
     async def deny(self, room: LiveRoom, guest_id: str, *, actor: str | None = None) -> None:
         """``actor``: the audit trail's name for who denied; the room's clinician unless given."""
         async with room.lock:
-            waiter = room.waiting.pop(guest_id, None)
+            waiter = room.waiting.get(guest_id)
             if waiter is None:
                 raise NotFound("that person is no longer waiting", code="not_waiting")
             await asyncio.to_thread(move_participant, self.database, waiter.participant_id, P.denied,
                                     actor=actor or f"staff:{room.host_id}", action="deny")
+            del room.waiting[guest_id]
         waiter.peer.send(protocol.dump("denied"))
         self._tell_host(room)
 
