@@ -69,6 +69,7 @@ def test_pages_and_the_api_say_the_service_is_unavailable_until_the_database_is_
     page = httpx.get(f"{server.url}/v/{token}")  # Norwegian unless asked otherwise
     assert page.status_code == 503
     assert UNAVAILABLE_NB in page.text and server.settings.clinic_phone in page.text
+    assert page.headers["Retry-After"] == "30" and '<meta http-equiv="refresh" content="30">' in page.text
     english = httpx.get(f"{server.url}/v/{token}", headers={"Accept-Language": "en"})
     assert english.status_code == 503 and UNAVAILABLE_EN in english.text
     for response in (front.post("/", data={"code": "123 456", "csrf": csrf}), staff.get("/staff"),

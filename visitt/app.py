@@ -59,8 +59,11 @@ def error_response(request: Request, status: int, body: dict[str, object], *,
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
     if _wants_json(request):
         return JSONResponse({"error": body}, status_code=status, headers=headers)
-    title = translations(language(request)).gettext(str(body["message"]))
-    response = render(request, "message.html", status_code=status, title=title, text="")
+    gettext = translations(language(request)).gettext
+    # a page that may work again soon (the database away) loads itself again after Retry-After
+    refresh = retry_after if retry_after is not None and request.method == "GET" else None
+    response = render(request, "message.html", status_code=status, title=gettext(str(body["message"])),
+                      text=gettext(N_("This page tries again by itself.")) if refresh else "", refresh=refresh)
     response.headers.update(headers)
     return response
 
