@@ -91,6 +91,8 @@ class ServiceUnavailable(VisittError):
 
     def __init__(self, message: str = UNAVAILABLE) -> None:
         super().__init__(message)
+
+
 INTERNAL = {"code": "internal_error", "message": "internal server error"}
 
 
