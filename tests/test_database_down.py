@@ -60,36 +60,34 @@ def server(tmp_path: Path, database_url: str, proxy: Proxy) -> Iterator[LiveServ
 def test_pages_and_the_api_say_the_service_is_unavailable_until_the_database_is_back(
         server: LiveServer, proxy: Proxy) -> None:
     _url, token = book(server)
-    staff = httpx.Client(base_url=server.url, cookies={"visitt_session": staff_login(server)})
-    front = httpx.Client(base_url=server.url)
-    csrf = front.get("/").cookies["visitt_csrf"]  # the front page needs no database
-    bearer = {"Authorization": f"Bearer {server.token}"}
-    proxy.cut()
+    with (httpx.Client(base_url=server.url, cookies={"visitt_session": staff_login(server)}) as staff,
+          httpx.Client(base_url=server.url) as front):
+        csrf = front.get("/").cookies["visitt_csrf"]  # the front page needs no database
+        bearer = {"Authorization": f"Bearer {server.token}"}
+        proxy.cut()
 
-    page = httpx.get(f"{server.url}/v/{token}")  # Norwegian unless asked otherwise
-    assert page.status_code == 503
-    assert UNAVAILABLE_NB in page.text and server.settings.clinic_phone in page.text
-    assert page.headers["Retry-After"] == "30" and '<meta http-equiv="refresh" content="30">' in page.text
-    english = httpx.get(f"{server.url}/v/{token}", headers={"Accept-Language": "en"})
-    assert english.status_code == 503 and UNAVAILABLE_EN in english.text
-    for response in (front.post("/", data={"code": "123 456", "csrf": csrf}), staff.get("/staff"),
-                     httpx.get(f"{server.url}/portal")):
-        assert response.status_code == 503 and UNAVAILABLE_NB in response.text
+        page = httpx.get(f"{server.url}/v/{token}")  # Norwegian unless asked otherwise
+        assert page.status_code == 503
+        assert UNAVAILABLE_NB in page.text and server.settings.clinic_phone in page.text
+        assert page.headers["Retry-After"] == "30" and '<meta http-equiv="refresh" content="30">' in page.text
+        english = httpx.get(f"{server.url}/v/{token}", headers={"Accept-Language": "en"})
+        assert english.status_code == 503 and UNAVAILABLE_EN in english.text
+        for response in (front.post("/", data={"code": "123 456", "csrf": csrf}), staff.get("/staff"),
+                         httpx.get(f"{server.url}/portal")):
+            assert response.status_code == 503 and UNAVAILABLE_NB in response.text
 
-    api = httpx.get(f"{server.url}/api/v1/appointments", headers=bearer)
-    assert api.status_code == 503
-    assert api.json() == {"error": {"code": "database_unavailable", "message": UNAVAILABLE_EN}}
-    assert api.headers["Retry-After"] == "30"
-    ready = httpx.get(f"{server.url}/readyz")
-    assert ready.status_code == 503 and ready.json()["error"]["code"] == "not_ready"
+        api = httpx.get(f"{server.url}/api/v1/appointments", headers=bearer)
+        assert api.status_code == 503
+        assert api.json() == {"error": {"code": "database_unavailable", "message": UNAVAILABLE_EN}}
+        assert api.headers["Retry-After"] == "30"
+        ready = httpx.get(f"{server.url}/readyz")
+        assert ready.status_code == 503 and ready.json()["error"]["code"] == "not_ready"
 
-    proxy.restore()
-    assert httpx.get(f"{server.url}/v/{token}").status_code == 200
-    assert httpx.get(f"{server.url}/api/v1/appointments", headers=bearer).status_code == 200
-    assert httpx.get(f"{server.url}/readyz").status_code == 200
-    assert staff.get("/staff").status_code == 200
-    staff.close()
-    front.close()
+        proxy.restore()
+        assert httpx.get(f"{server.url}/v/{token}").status_code == 200
+        assert httpx.get(f"{server.url}/api/v1/appointments", headers=bearer).status_code == 200
+        assert httpx.get(f"{server.url}/readyz").status_code == 200
+        assert staff.get("/staff").status_code == 200
 
 
 def test_a_database_that_hangs_is_given_up_on_within_seconds(server: LiveServer, proxy: Proxy) -> None:
