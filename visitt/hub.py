@@ -220,20 +220,24 @@ class Hub:
         self._tell_host(room, protocol.dump("knock", room=room.public_id, participant=room.waiting_info(waiter)))
 
     async def guest_gone(self, room: LiveRoom, guest: Peer, participant_id: int) -> None:
-        """The guest's connection closed or they pressed Leave. The others are told first: they
-        are gone whether or not the database can record it."""
+        """The guest's connection closed or they pressed Leave. The others are told even if the
+        database cannot record it: they are gone all the same."""
         async with room.lock:
             waiter = room.waiting.get(guest.id)
             if waiter is not None and waiter.peer is guest:
                 del room.waiting[guest.id]
-                self._tell_host(room)
-                await asyncio.to_thread(move_participant, self.database, participant_id, P.invited,
-                                        actor=f"participant:{guest.id}", action="leave")
+                try:
+                    await asyncio.to_thread(move_participant, self.database, participant_id, P.invited,
+                                            actor=f"participant:{guest.id}", action="leave")
+                finally:
+                    self._tell_host(room)
             elif room.in_call.get(guest.id) is guest:
                 del room.in_call[guest.id]
-                room.broadcast(protocol.dump("left", participant=guest.id))
-                await asyncio.to_thread(move_participant, self.database, participant_id, P.left,
-                                        actor=f"participant:{guest.id}", action="leave")
+                try:
+                    await asyncio.to_thread(move_participant, self.database, participant_id, P.left,
+                                            actor=f"participant:{guest.id}", action="leave")
+                finally:
+                    room.broadcast(protocol.dump("left", participant=guest.id))
 
     def late(self, staff_id: int, minutes: int) -> int:
         """Tell everyone waiting for this clinician that they are running about ``minutes`` late
@@ -256,7 +260,7 @@ class Hub:
         for room in list(self.rooms.values()):
             async with room.lock:
                 late = [waiter for waiter in room.waiting.values() if now - waiter.since >= self.max_wait]
-                for waiter in late:  # recorded first: with the database away they wait on, and the next sweep tries again
+                for waiter in late:  # recorded first: with the database away they wait on (the next sweep tries again)
                     await asyncio.to_thread(move_participant, self.database, waiter.participant_id, P.invited,
                                             actor="system", action="leave")
                     del room.waiting[waiter.peer.id]
@@ -418,14 +422,14 @@ class Hub:
             if room.in_call.get(peer.id) is not peer:
                 return  # came back in time
             del room.in_call[peer.id]
-            room.broadcast(protocol.dump("left", participant=peer.id))
-            self._forget_if_idle(room)
             if participant_id is not None:
                 try:
                     await asyncio.to_thread(move_participant, self.database, participant_id, P.left,
                                             actor="system", action="leave")
                 except Exception as error:  # the database away: they have left all the same
                     log.error("could not record a lapsed place: %s", describe(error))
+            room.broadcast(protocol.dump("left", participant=peer.id))
+            self._forget_if_idle(room)
 
     async def rejoin(self, room: LiveRoom, guest: Peer, *, was_admitted: bool) -> None:
         """A guest whose socket dropped takes their place in the call again, without knocking.
