@@ -254,8 +254,8 @@ def test_the_patients_page_waits_out_the_outage_and_knocks_once_it_is_over(  # t
 
         proxy.cut()  # the clinician admits her while the database is away: she is not let in
         host.locator("#waiting li", has_text="Kari Nordmann").locator(".admit").click()
-        expect(host.locator("#lobby-status")).to_have_text(
-            "The service is temporarily unavailable: nobody can be let in right now. Please try again in a few minutes.")
+        expect(host.locator("#lobby-status")).to_have_text("The service is temporarily unavailable: nobody can be "
+                                                           "let in right now. Please try again in a few minutes.")
         expect(patient.locator("#status")).to_contain_text(WAITING)
         expect(patient.locator("#call")).to_be_hidden()
         proxy.restore()

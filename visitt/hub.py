@@ -260,7 +260,7 @@ class Hub:
         for room in list(self.rooms.values()):
             async with room.lock:
                 late = [waiter for waiter in room.waiting.values() if now - waiter.since >= self.max_wait]
-                for waiter in late:  # recorded first: with the database away they wait on (the next sweep tries again)
+                for waiter in late:  # recorded first: with the database away they wait on; the next sweep retries
                     await asyncio.to_thread(move_participant, self.database, waiter.participant_id, P.invited,
                                             actor="system", action="leave")
                     del room.waiting[waiter.peer.id]
