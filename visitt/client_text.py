@@ -85,6 +85,7 @@ PATIENT = {
     "wait_expired": N_("You have waited {minutes} minutes: the clinician is delayed. Open the link again to get "
                        "back in the queue, or call the clinic."),
     "reconnecting": N_("Reconnecting…"),
+    "unavailable": N_("The service is temporarily unavailable. Please stay on this page: we keep trying."),
     "host_reconnecting": N_("The clinician's connection dropped. Please wait: they are reconnecting."),
     "connecting": N_("Connecting…"),
     "in_call": N_("In consultation"),
@@ -117,6 +118,8 @@ HOST = {
     "unlocked": N_("Room unlocked: people who were in the call can come back without knocking."),
     "connection_lost": N_("The connection to the service was lost. Reload the page."),
     "reconnecting": N_("Reconnecting…"),
+    "unavailable": N_("The service is temporarily unavailable: nobody can be let in right now. Please try again in "
+                      "a few minutes."),
     "late_sent": N_("Everyone waiting has been told."),
     "peer_reconnecting": N_("{name}'s connection dropped; waiting for them to reconnect."),
     "replaced": N_("You opened this consultation in another window; it continues there."),

@@ -220,19 +220,24 @@ class Hub:
         self._tell_host(room, protocol.dump("knock", room=room.public_id, participant=room.waiting_info(waiter)))
 
     async def guest_gone(self, room: LiveRoom, guest: Peer, participant_id: int) -> None:
-        """The guest's connection closed or they pressed Leave."""
+        """The guest's connection closed or they pressed Leave. The others are told even if the
+        database cannot record it: they are gone all the same."""
         async with room.lock:
             waiter = room.waiting.get(guest.id)
             if waiter is not None and waiter.peer is guest:
                 del room.waiting[guest.id]
-                await asyncio.to_thread(move_participant, self.database, participant_id, P.invited,
-                                        actor=f"participant:{guest.id}", action="leave")
-                self._tell_host(room)
+                try:
+                    await asyncio.to_thread(move_participant, self.database, participant_id, P.invited,
+                                            actor=f"participant:{guest.id}", action="leave")
+                finally:
+                    self._tell_host(room)
             elif room.in_call.get(guest.id) is guest:
                 del room.in_call[guest.id]
-                await asyncio.to_thread(move_participant, self.database, participant_id, P.left,
-                                        actor=f"participant:{guest.id}", action="leave")
-                room.broadcast(protocol.dump("left", participant=guest.id))
+                try:
+                    await asyncio.to_thread(move_participant, self.database, participant_id, P.left,
+                                            actor=f"participant:{guest.id}", action="leave")
+                finally:
+                    room.broadcast(protocol.dump("left", participant=guest.id))
 
     def late(self, staff_id: int, minutes: int) -> int:
         """Tell everyone waiting for this clinician that they are running about ``minutes`` late
@@ -255,10 +260,10 @@ class Hub:
         for room in list(self.rooms.values()):
             async with room.lock:
                 late = [waiter for waiter in room.waiting.values() if now - waiter.since >= self.max_wait]
-                for waiter in late:
-                    del room.waiting[waiter.peer.id]
+                for waiter in late:  # recorded first: with the database away they wait on; the next sweep retries
                     await asyncio.to_thread(move_participant, self.database, waiter.participant_id, P.invited,
                                             actor="system", action="leave")
+                    del room.waiting[waiter.peer.id]
                     waiter.peer.send(protocol.dump("wait_expired", minutes=round(self.max_wait.total_seconds() / 60)))
                     gave_up = self.gave_up.setdefault(room.host_id, [])
                     gave_up.append(protocol.GaveUpInfo(room=room.public_id, id=waiter.peer.id, name=waiter.peer.name,
@@ -346,11 +351,12 @@ class Hub:
     async def deny(self, room: LiveRoom, guest_id: str, *, actor: str | None = None) -> None:
         """``actor``: the audit trail's name for who denied; the room's clinician unless given."""
         async with room.lock:
-            waiter = room.waiting.pop(guest_id, None)
+            waiter = room.waiting.get(guest_id)
             if waiter is None:
                 raise NotFound("that person is no longer waiting", code="not_waiting")
             await asyncio.to_thread(move_participant, self.database, waiter.participant_id, P.denied,
                                     actor=actor or f"staff:{room.host_id}", action="deny")
+            del room.waiting[guest_id]
         waiter.peer.send(protocol.dump("denied"))
         self._tell_host(room)
 
@@ -417,8 +423,11 @@ class Hub:
                 return  # came back in time
             del room.in_call[peer.id]
             if participant_id is not None:
-                await asyncio.to_thread(move_participant, self.database, participant_id, P.left, actor="system",
-                                        action="leave")
+                try:
+                    await asyncio.to_thread(move_participant, self.database, participant_id, P.left,
+                                            actor="system", action="leave")
+                except Exception as error:  # the database away: they have left all the same
+                    log.error("could not record a lapsed place: %s", describe(error))
             room.broadcast(protocol.dump("left", participant=peer.id))
             self._forget_if_idle(room)
 

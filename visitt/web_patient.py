@@ -11,11 +11,10 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from . import audit, client_text, code_entry, joining
 from .accounts import digest
-from .deps import clinic_tz, db_session
+from .deps import DB, clinic_tz
 from .errors import RateLimited
 from .i18n import translations
 from .models import AppointmentState, Participant, RoomState, utcnow
@@ -23,7 +22,6 @@ from .pages import language, render
 from .security import check_csrf, session_staff
 
 router = APIRouter(include_in_schema=False)
-DB = Annotated[Session, Depends(db_session)]
 TZ = Annotated[ZoneInfo, Depends(clinic_tz)]
 
 

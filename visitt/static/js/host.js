@@ -220,8 +220,14 @@ signaling.on("back", ({ participant }) => {
   call?.recover([participant.id]);
   say(strings.in_call);
 });
-signaling.on("reconnecting", () => { if (room) say(strings.reconnecting); });
-signaling.on("welcome", () => {  // back: take the place again
+signaling.on("reconnecting", () => {
+  if (room) say(strings.reconnecting);
+  else $("lobby-status").textContent = strings.reconnecting;
+});
+signaling.on("welcome", (welcome) => {  // the first, or back: take the place again
+  selfId = welcome.id;
+  selfName = welcome.name;
+  if ($("lobby-status").textContent === strings.reconnecting) $("lobby-status").textContent = "";
   if (cohostJoin && room) signaling.send({ type: "rejoin" });
   else if (cohostJoin && knocked) knock();
   else if (room) signaling.send({ type: "enter", room });
@@ -249,6 +255,7 @@ signaling.on("error", ({ code, message }) => {
   if (chat.failed(code)) return;
   if (code === "replaced") stopCall(strings.replaced);
   else if (code === "not_resumable") { closeCall(); room = null; knock(); }  // away too long: knock again
+  else if (code === "database_unavailable") $("lobby-status").textContent = strings.unavailable;  // nobody let in
   else $("lobby-status").textContent = message;
 });
 signaling.on("close", () => {
@@ -326,6 +333,5 @@ $("invite-form")?.addEventListener("submit", async (/** @type {Event} */ event) 
 });
 $("leave").addEventListener("click", () => { signaling.send({ type: "leave" }); stopCall(""); });
 
-signaling.connect().then((welcome) => { selfId = welcome.id; selfName = welcome.name; }).catch(() => {
-  $("lobby-status").textContent = strings.connection_lost;
-});
+// a socket turned away is tried again ("reconnecting") until it is back or given up ("close")
+signaling.connect().catch(() => {});

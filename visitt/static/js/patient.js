@@ -21,6 +21,8 @@ const socketPath = `/ws${location.pathname}`;
 let finished = false;
 let phase = "lobby";  // lobby → waiting → call; what to ask for when the socket comes back
 let knockName = "";
+const RETRY_MS = 5000;  // a knock or rejoin the server could not record (its database away) is tried again
+let retry = 0;
 /** @type {import("./protocol.js").Role} */ let selfRole = "patient";  // or companion, interpreter, colleague
 const tiles = new Tiles($("tiles"), { photo_id: strings.id_photo_id, known: strings.id_known, other: strings.id_other }, strings.pin);
 const people = new ParticipantList($("participants"), strings);
@@ -157,8 +159,11 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
   signaling.on("reconnecting", () => {
     $(phase === "call" ? "call-status" : "status").textContent = strings.reconnecting;
   });
-  signaling.on("welcome", () => {  // the socket is back: take up where we were
-    if (phase === "call") signaling?.send({ type: "rejoin" });
+  signaling.on("welcome", (welcome) => {  // the first, or the socket back: take up where we were
+    selfId = welcome.id;
+    selfRole = welcome.role;
+    if (welcome.state === "ended") finish(strings.ended);
+    else if (phase === "call") signaling?.send({ type: "rejoin" });
     else if (phase === "waiting") signaling?.send({ type: "knock", name: knockName });
   });
   signaling.on("denied", () => finish(strings.denied));
@@ -180,6 +185,17 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
   });
   signaling.on("ended", () => finish(strings.ended));
   signaling.on("error", ({ code, message }) => {
+    if (code === "database_unavailable") {  // nothing could be recorded: nobody is let in now; try again
+      $(phase === "call" ? "call-status" : "status").textContent = strings.unavailable;
+      clearTimeout(retry);
+      retry = setTimeout(() => {
+        if (finished) return;
+        if (phase === "call") signaling?.send({ type: "rejoin" });
+        else if (phase === "waiting") signaling?.send({ type: "knock", name: knockName });
+      }, RETRY_MS);
+      return;
+    }
+    if (code === "already_knocked") return;  // a retried knock that crossed the first: waiting all the same
     if (code === "host_absent") { $("call-status").textContent = strings.host_absent; return; }
     if (code === "not_resumable") {  // too long away: back to the waiting room, knocking again
       leaveCall();
@@ -196,16 +212,9 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
     $("join").disabled = false;
   });
   signaling.on("close", () => { if (!finished) finish(strings.connection_lost); });
-  try {
-    const welcome = await signaling.connect();
-    selfId = welcome.id;
-    selfRole = /** @type {any} */ (welcome.role);
-    if (welcome.state === "ended") { finish(strings.ended); return; }
-    phase = "waiting";
-    signaling.send({ type: "knock", name });
-  } catch {
-    if (!finished) finish(strings.connection_lost);
-  }
+  phase = "waiting";  // the first welcome knocks
+  // a socket turned away is tried again ("reconnecting") until it is back or given up ("close")
+  signaling.connect().catch(() => {});
 });
 
 const sendMedia = () => signaling?.send({

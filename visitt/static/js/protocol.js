@@ -5,6 +5,9 @@ export const VERSION = 1;
 /** The quick phrases' codes, in the order the pages offer them; each page shows its own text for them. */
 export const PHRASES = ["cant_hear", "cant_see", "turn_on_microphone", "turn_on_camera", "one_moment"];
 export const CHAT_MAX = 500;
+/** Close codes the page acts on: refused for good, and "try again later" (the server's database is away). */
+const REFUSED = 1008;
+const TRY_AGAIN_LATER = 1013;
 
 /**
  * Client to server.
@@ -69,7 +72,8 @@ export const CHAT_MAX = 500;
  * dispatched as an event named after its `type`, with the message as `detail`. Besides those:
  * `reconnecting` when the socket dropped and a new one is being tried (every `welcome` after the
  * first means it is back), and `close` when it is gone for good: refused (1008), closed by
- * this page, or not back within `giveUpAfter` ms.
+ * this page, or not back within `giveUpAfter` ms. A server that answers "try again later" (1013:
+ * its database is away) is tried for as long as the page is open.
  */
 export class Signaling extends EventTarget {
   /** @param {string} path e.g. "/ws/staff" */
@@ -112,7 +116,8 @@ export class Signaling extends EventTarget {
   /** @param {number} code */
   dropped(code) {
     this.downSince = this.downSince ?? Date.now();
-    if (this.stopped || code === 1008 || Date.now() - this.downSince > this.giveUpAfter) {
+    const tooLong = code !== TRY_AGAIN_LATER && Date.now() - this.downSince > this.giveUpAfter;
+    if (this.stopped || code === REFUSED || tooLong) {
       this.dispatchEvent(new CustomEvent("close", { detail: { code } }));
       return;
     }
