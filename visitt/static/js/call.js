@@ -31,6 +31,8 @@ export class Call extends EventTarget {
     this.paused = false;
     /** Audio only (a poor connection): the camera's sender carries no track, so no picture is sent at all. */
     this.audioOnly = false;
+    /** @type {MediaStreamTrack | null} a shared window, sent in place of the camera (share.js) */
+    this.shared = null;
     /** @type {WeakMap<RTCRtpSender, MediaStreamTrack>} the local track each of our senders carries when not paused */
     this.trackOf = new WeakMap();
     this.unsubscribe = signaling.on("signal", (message) => this.onSignal(message));
@@ -79,7 +81,7 @@ export class Call extends EventTarget {
     for (const track of this.local.getTracks()) {
       const sender = pc.addTrack(track, this.local);
       this.trackOf.set(sender, track);
-      if (this.paused || (this.audioOnly && track.kind === "video")) this.replace(id, sender, null);
+      this.replace(id, sender, this.outgoing(track));
     }
     return peer;
   }
@@ -169,6 +171,22 @@ export class Call extends EventTarget {
     this.applyEnabled();
   }
 
+  /**
+   * Send a window in place of the camera on every connection, or (null) the camera again, without
+   * renegotiating. @param {MediaStreamTrack | null} track
+   */
+  share(track) {
+    this.shared = track;
+    this.applyEnabled();
+  }
+
+  /** What a sender of the local `track` carries now. @param {MediaStreamTrack} track */
+  outgoing(track) {
+    if (this.paused) return null;
+    if (track.kind !== "video") return track;
+    return this.audioOnly ? null : this.shared || track;
+  }
+
   applyEnabled() {
     for (const track of this.local.getTracks()) track.enabled = this.wanted[track.kind] && !this.paused;
     // A disabled track still sends silence and black frames; while paused the senders carry no
@@ -176,8 +194,7 @@ export class Call extends EventTarget {
     for (const [id, { pc }] of this.peers) {
       for (const sender of pc.getSenders()) {
         const track = this.trackOf.get(sender);
-        const off = this.paused || (this.audioOnly && track?.kind === "video");
-        if (track) this.replace(id, sender, off ? null : track);
+        if (track) this.replace(id, sender, this.outgoing(track));
       }
     }
   }
@@ -198,7 +215,7 @@ export class Call extends EventTarget {
 
   /** @param {string} id @param {RTCRtpSender} sender @param {MediaStreamTrack | null} track */
   replace(id, sender, track) {
-    if (sender.track !== track) sender.replaceTrack(track).catch((error) => this.report("pause", id, error));
+    if (sender.track !== track) sender.replaceTrack(track).catch((error) => this.report("replace", id, error));
   }
 
   close() {
