@@ -7,7 +7,7 @@
 
 /**
  * @typedef {import("./protocol.js").Signaling} Signaling
- * @typedef {{pc: RTCPeerConnection, polite: boolean, makingOffer: boolean, ignoreOffer: boolean, stream: MediaStream}} Peer
+ * @typedef {{pc: RTCPeerConnection, polite: boolean, makingOffer: boolean, ignoreOffer: boolean, restarting: boolean, stream: MediaStream}} Peer
  */
 
 export class Call extends EventTarget {
@@ -49,7 +49,7 @@ export class Call extends EventTarget {
     if (existing) return existing;
     const pc = new RTCPeerConnection(this.config);
     /** @type {Peer} */
-    const peer = { pc, polite: this.selfId < id, makingOffer: false, ignoreOffer: false, stream: new MediaStream() };
+    const peer = { pc, polite: this.selfId < id, makingOffer: false, ignoreOffer: false, restarting: false, stream: new MediaStream() };
     this.peers.set(id, peer);
     pc.onnegotiationneeded = async () => {
       try {
@@ -72,10 +72,12 @@ export class Call extends EventTarget {
     pc.onconnectionstatechange = () => {
       this.dispatchEvent(new CustomEvent("peerstate", { detail: { id, state: pc.connectionState } }));
       // A network change (Wi-Fi to 4G) breaks the path: look for a new one. "disconnected" often
-      // heals by itself, so it gets a moment first.
+      // heals by itself, so it gets a moment first, and a restart under way is not started again:
+      // a second one on top of it only delays the first (the socket's return restarts anyway, recover).
+      if (pc.connectionState === "connected") peer.restarting = false;
       if (pc.connectionState === "failed") this.restart(id);
       if (pc.connectionState === "disconnected") {
-        setTimeout(() => { if (pc.connectionState === "disconnected") this.restart(id); }, 2000);
+        setTimeout(() => { if (pc.connectionState === "disconnected" && !peer.restarting) this.restart(id); }, 2000);
       }
     };
     for (const track of this.local.getTracks()) {
@@ -118,15 +120,29 @@ export class Call extends EventTarget {
   }
 
   /**
-   * After a dropped signaling socket: connect to anyone not connected yet, and restart ICE where
-   * the media path is gone (an offer may have been lost while the socket was down).
+   * Our own signaling socket is back (a resumed `admitted`): connect to anyone not connected yet,
+   * and restart ICE with everyone else at once. Whatever dropped the socket (a network change) has
+   * most likely broken the media path too, even where the browser has not noticed yet; and an offer
+   * made while the socket was down was lost. A restart on a path that still works costs one offer
+   * and answer: the old path carries the media until the new one is ready.
    * @param {string[]} ids
    */
   recover(ids) {
     for (const id of ids) {
-      const peer = this.peers.get(id);
-      if (!peer) this.connect(id);
-      else if (!["connected", "connecting"].includes(peer.pc.connectionState)) this.restart(id);
+      if (!this.peers.has(id)) this.connect(id);
+      else this.restart(id);
+    }
+  }
+
+  /**
+   * Someone else's socket is back (`back`): they restart ICE towards us (their `recover`). An
+   * offer of ours that went out while they were away was lost: drop it, so theirs is taken whoever
+   * is polite, and make no new one of our own to cross theirs. @param {string} id
+   */
+  welcomeBack(id) {
+    const peer = this.peers.get(id);
+    if (peer && peer.pc.signalingState === "have-local-offer" && !peer.makingOffer) {
+      peer.pc.setLocalDescription({ type: "rollback" }).catch((error) => this.report("restart", id, error));
     }
   }
 
@@ -135,6 +151,7 @@ export class Call extends EventTarget {
     const peer = this.peers.get(id);
     if (!peer || peer.pc.signalingState === "closed") return;
     try {
+      peer.restarting = true;
       if (peer.pc.signalingState === "have-local-offer") await peer.pc.setLocalDescription({ type: "rollback" });
       peer.pc.restartIce();  // fires negotiationneeded: a new offer with fresh ICE credentials
     } catch (error) {

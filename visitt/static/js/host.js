@@ -234,7 +234,7 @@ signaling.on("back", ({ participant }) => {
   tiles.away(participant.id, false);
   tiles.mark(participant.id, participant);
   people.update(participant);
-  call?.recover([participant.id]);
+  call?.welcomeBack(participant.id);
   say(strings.in_call);
 });
 signaling.on("reconnecting", () => { if (room) say(strings.reconnecting); });

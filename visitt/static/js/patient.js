@@ -171,7 +171,7 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
     tiles.away(participant.id, false);
     tiles.mark(participant.id, participant);
     people.update(participant);
-    call?.recover([participant.id]);
+    call?.welcomeBack(participant.id);
     $("call-status").textContent = strings.in_call;
   });
   signaling.on("reconnecting", () => {

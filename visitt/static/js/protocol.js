@@ -86,6 +86,14 @@ export class Signaling extends EventTarget {
     this.attempts = 0;
     /** @type {number | null} */ this.downSince = null;
     this.giveUpAfter = 90_000;
+    /** @type {ReturnType<typeof setTimeout> | null} */ this.retry = null;
+    // The network is back (a phone out of a tunnel): try at once rather than at the end of the back-off.
+    globalThis.addEventListener?.("online", () => {
+      if (this.retry === null || this.stopped) return;
+      clearTimeout(this.retry);
+      this.retry = null;
+      this.connect().catch(() => {});
+    });
   }
 
   /** Open the socket; resolves with the first `welcome`. @returns {Promise<Welcome>} */
@@ -121,7 +129,10 @@ export class Signaling extends EventTarget {
     }
     this.dispatchEvent(new CustomEvent("reconnecting", { detail: { code } }));
     const delay = Math.min(5000, 250 * 2 ** this.attempts++);
-    setTimeout(() => { if (!this.stopped) this.connect().catch(() => {}); }, delay);
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      if (!this.stopped) this.connect().catch(() => {});
+    }, delay);
   }
 
   /** @param {ClientMessage} message */
