@@ -15,12 +15,15 @@ keep the camera flowing.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import Page, expect
 
 from visitt.testing import LiveServer
 
 from .browser import call_between
+from .conftest import make_settings
 
 pytestmark = pytest.mark.browser
 
@@ -88,3 +91,15 @@ def test_the_patient_has_no_share_button_unless_the_clinic_allows_it(server: Liv
         expect(patient.get_by_role("button", name="Devices")).to_be_visible()
         expect(patient.get_by_role("button", name="Share a window")).to_have_count(0)
         assert patient.evaluate("() => performance.getEntriesByType('resource').some((e) => e.name.endsWith('/share.js'))") is False
+
+
+def test_where_the_clinic_allows_it_a_patient_at_a_computer_shares_too(tmp_path: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    live = LiveServer(make_settings(tmp_path, patients_may_share=True)).start()
+    try:
+        with call_between(live, browser, phone={"viewport": {"width": 1024, "height": 768}, "locale": "en-US"}) as (host, patient):
+            patient.get_by_role("button", name="Share a window").click()
+            expect(patient.get_by_role("button", name="Stop sharing")).to_be_visible()
+            expect(host.locator("#participants li", has_text="Kari Nordmann")).to_contain_text("Sharing a window")
+            receives(host, 16 / 9)
+    finally:
+        live.stop()

@@ -7,8 +7,11 @@
 
 /**
  * @typedef {import("./protocol.js").Signaling} Signaling
- * @typedef {{pc: RTCPeerConnection, polite: boolean, makingOffer: boolean, ignoreOffer: boolean, restarting: boolean, stream: MediaStream}} Peer
+ * @typedef {{pc: RTCPeerConnection, polite: boolean, makingOffer: boolean, ignoreOffer: boolean, restartedAt: number, stream: MediaStream}} Peer
  */
+
+/** How long an ICE restart is given to find a path before a "disconnected" connection is restarted again. */
+const RESTART_SETTLE_MS = 5000;
 
 export class Call extends EventTarget {
   /**
@@ -49,7 +52,7 @@ export class Call extends EventTarget {
     if (existing) return existing;
     const pc = new RTCPeerConnection(this.config);
     /** @type {Peer} */
-    const peer = { pc, polite: this.selfId < id, makingOffer: false, ignoreOffer: false, restarting: false, stream: new MediaStream() };
+    const peer = { pc, polite: this.selfId < id, makingOffer: false, ignoreOffer: false, restartedAt: 0, stream: new MediaStream() };
     this.peers.set(id, peer);
     pc.onnegotiationneeded = async () => {
       try {
@@ -72,12 +75,13 @@ export class Call extends EventTarget {
     pc.onconnectionstatechange = () => {
       this.dispatchEvent(new CustomEvent("peerstate", { detail: { id, state: pc.connectionState } }));
       // A network change (Wi-Fi to 4G) breaks the path: look for a new one. "disconnected" often
-      // heals by itself, so it gets a moment first, and a restart under way is not started again:
-      // a second one on top of it only delays the first (the socket's return restarts anyway, recover).
-      if (pc.connectionState === "connected") peer.restarting = false;
+      // heals by itself, so it gets a moment first; and a restart of the last few seconds is left to
+      // finish: a second one on top of it only delays it (the socket's return restarts anyway, recover).
       if (pc.connectionState === "failed") this.restart(id);
       if (pc.connectionState === "disconnected") {
-        setTimeout(() => { if (pc.connectionState === "disconnected" && !peer.restarting) this.restart(id); }, 2000);
+        setTimeout(() => {
+          if (pc.connectionState === "disconnected" && Date.now() - peer.restartedAt > RESTART_SETTLE_MS) this.restart(id);
+        }, 2000);
       }
     };
     for (const track of this.local.getTracks()) {
@@ -151,7 +155,7 @@ export class Call extends EventTarget {
     const peer = this.peers.get(id);
     if (!peer || peer.pc.signalingState === "closed") return;
     try {
-      peer.restarting = true;
+      peer.restartedAt = Date.now();
       if (peer.pc.signalingState === "have-local-offer") await peer.pc.setLocalDescription({ type: "rollback" });
       peer.pc.restartIce();  // fires negotiationneeded: a new offer with fresh ICE credentials
     } catch (error) {
