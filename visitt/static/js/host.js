@@ -7,12 +7,11 @@ import { ChatPanel } from "./chat.js";
 import { ConnectionQuality } from "./connection.js";
 import { classify, DevicePanel, openMedia, stopMedia } from "./devices.js";
 import { IdentityChecks } from "./identity.js";
-import { ParticipantList } from "./participants.js";
+import { ParticipantList, UnmutePrompt } from "./participants.js";
 import { PauseControl } from "./pause.js";
 import { Signaling } from "./protocol.js";
 import { SpeakerDetector } from "./speaker.js";
 import { Tiles, toggle } from "./tiles.js";
-import { UnmutePrompt } from "./unmute.js";
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 const strings = JSON.parse($("strings").textContent);

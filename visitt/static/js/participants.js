@@ -1,7 +1,8 @@
 // The participant list, on both pages: everyone in the call with name, role (patient, companion,
 // interpreter, colleague; the clinician and a co-host marked with a host symbol), microphone and
 // camera state, who shares a window, and the identity-checked badge. On the clinician's page a
-// muted participant also has an "Ask to unmute" button.
+// muted participant also has an "Ask to unmute" button; the asked participant's page shows the polite
+// prompt (UnmutePrompt). Only the user's own press turns the microphone on; a request never does (privacy).
 
 /** @typedef {import("./protocol.js").PeerInfo} PeerInfo */
 
@@ -73,5 +74,34 @@ export class ParticipantList {
 
   clear() {
     this.list.replaceChildren();
+  }
+}
+
+/** The prompt after the clinician's "Ask to unmute": "Turn on microphone" or "Not now". */
+export class UnmutePrompt {
+  /**
+   * Uses the page's #unmute-prompt, #unmute-text, #unmute-yes and #unmute-no.
+   * @param {string} text "{name} asks you to turn on your microphone."
+   * @param {() => void} turnOn turns the microphone on, as the page's own button does
+   */
+  constructor(text, turnOn) {
+    const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
+    this.box = $("unmute-prompt");
+    this.line = $("unmute-text");
+    this.yes = $("unmute-yes");
+    this.text = text;
+    this.yes.addEventListener("click", () => { this.hide(); turnOn(); });
+    $("unmute-no").addEventListener("click", () => this.hide());
+  }
+
+  /** @param {string} name who asks */
+  show(name) {
+    this.line.textContent = this.text.replace("{name}", name);
+    this.box.hidden = false;
+    this.yes.focus();
+  }
+
+  hide() {
+    this.box.hidden = true;
   }
 }
