@@ -49,8 +49,22 @@ PARTICIPANTS = {
     "participant_mic_off": N_("Microphone off"),
     "participant_cam_on": N_("Camera on"),
     "participant_cam_off": N_("Camera off"),
+    "participant_sharing": N_("Sharing a window"),
+    "unmute_requested": N_("{name} asks you to turn on your microphone."),
     "participant_joined": N_("{name} joined the consultation."),
     "participant_left": N_("{name} left the consultation."),
+}
+
+
+# Sharing one window (share.js), on the pages whose reader may share.
+SHARE = {
+    "share_start": N_("Share a window"),
+    "share_stop": N_("Stop sharing"),
+    "share_started": N_("You are sharing one window. The others see it instead of your camera."),
+    "share_monitor": N_("Only a single window can be shared, never the whole screen. Press Share a window again "
+                        "and choose one window."),
+    "share_failed": N_("The window could not be shared."),
+    "share_not_allowed": N_("Only the clinician can share a window in this consultation."),
 }
 
 
@@ -62,7 +76,7 @@ QUALITY = {
 }
 
 
-PATIENT = {
+PATIENT = {  # and SHARE where guests may share (VISITT_PATIENTS_MAY_SHARE)
     **PAUSE,
     **QUALITY,
     **PARTICIPANTS,
@@ -95,6 +109,9 @@ PATIENT = {
 
 HOST = {
     **PAUSE,
+    **SHARE,
+    "ask_unmute": N_("Ask to unmute"),
+    "unmute_asked": N_("{name} has been asked to turn on their microphone."),
     **QUALITY,
     **PARTICIPANTS,
     "id_not_checked": N_("Identity not checked"),

@@ -41,6 +41,7 @@ class Peer(Protocol):
     audio: bool
     video: bool
     identified: str | None
+    sharing: bool  # sending a window in place of their camera
     staff_id: int | None  # a clinician's or a co-host's staff account: named in the audit trail
     cohost: bool  # a colleague signed in with their staff account: host powers while in the call, but End
 
@@ -461,7 +462,7 @@ class Hub:
             handle.cancel()
         else:  # the old socket is still open: the same link or sign-in in another window
             old.send(protocol.dump("error", code="replaced", message="opened in another window"))
-        new.name, new.audio, new.video = old.name, old.audio, old.video
+        new.name, new.audio, new.video, new.sharing = old.name, old.audio, old.video, old.sharing
         if hasattr(old, "identified"):
             new.identified = old.identified  # type: ignore[attr-defined]
         room.in_call[new.id] = new
@@ -516,6 +517,24 @@ class Hub:
                                 room_id=room.db_id)
         for host in hosts:
             host.send(protocol.dump("id_requested", participant=guest.id))
+
+    def share(self, room: LiveRoom, peer: Peer, on: bool) -> None:
+        """``peer`` sends a window in place of their camera, or the camera again: everyone sees the mark.
+        Several people may share at once; each shows their own window on their own tile."""
+        _check_in_call(room, peer, "share a window")
+        peer.sharing = on
+        room.broadcast(protocol.dump("updated", participant=peer.info()))
+
+    async def ask_unmute(self, room: LiveRoom, host: Peer, to: str) -> None:
+        """The clinician asks someone to turn their microphone on: only the asked page hears of it, and only
+        its user can turn the microphone on (the request is audited, the answer is the usual ``media``)."""
+        _check_in_call(room, host, "ask someone to unmute")
+        target = room.in_call.get(to)
+        if target is None or to == host.id:
+            raise NotFound("that participant is not in the call", code="unknown_peer")
+        await asyncio.to_thread(record_event, self.database, _actor(room, host), "ask_unmute", room_id=room.db_id,
+                                subject=f"participant:{to}" if target.role != "host" else f"staff:{room.host_id}")
+        target.send(protocol.dump("unmute_requested", **{"from": host.id}))
 
     def relay(self, room: LiveRoom, sender: Peer, message: protocol.Signal) -> None:
         """Pass an offer, answer or candidate between two people who are both in the call."""

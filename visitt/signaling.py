@@ -86,12 +86,13 @@ class PeerLink:
         self.cohost = cohost
         self.audio = self.video = True
         self.identified: str | None = None
+        self.sharing = False
         self.last_rate_error = 0.0
 
     def info(self) -> protocol.PeerInfo:
         role = self.role if self.role in protocol.ROLES else "patient"
         return protocol.PeerInfo(id=self.id, name=self.name, role=role, cohost=self.cohost,  # type: ignore[arg-type]
-                                 audio=self.audio, video=self.video,
+                                 audio=self.audio, video=self.video, sharing=self.sharing,
                                  identified=self.identified)  # type: ignore[arg-type]
 
     def send(self, text: str) -> None:
@@ -363,6 +364,10 @@ class GuestSession:
             await hub.pause(room, connection, message.reason)
         elif isinstance(message, protocol.RequestId):
             await hub.request_id(room, connection)
+        elif isinstance(message, protocol.Share):
+            if message.on and not (connection.cohost or self.state.settings.patients_may_share):
+                raise Forbidden("only the clinician can share a window", code="share_not_allowed")
+            hub.share(room, connection, message.on)
         elif isinstance(message, protocol.HOST_ONLY):
             if not connection.cohost:
                 raise Forbidden("only the clinician can do that", code="not_host")
@@ -391,6 +396,8 @@ class GuestSession:
             await hub.resume(room, connection)
         elif isinstance(message, protocol.Identify):
             await hub.identify(room, connection, message.participant, message.method, message.note)
+        elif isinstance(message, protocol.AskUnmute):
+            await hub.ask_unmute(room, connection, message.to)
 
     async def close(self) -> None:
         try:
@@ -426,7 +433,7 @@ class StaffSession:
             hub.late(identity.staff_id, message.minutes)
             return
         if isinstance(message, (protocol.Leave, protocol.Media, protocol.Signal, protocol.Pause, protocol.Resume,
-                                protocol.Identify, protocol.Chat)):
+                                protocol.Identify, protocol.Chat, protocol.Share, protocol.AskUnmute)):
             if not current:
                 raise ProtocolError("you are not in a call", code="not_in_call")
             if isinstance(message, protocol.Leave):
@@ -444,6 +451,10 @@ class StaffSession:
                 await hub.identify(current[0], connection, message.participant, message.method, message.note)
             elif isinstance(message, protocol.Chat):
                 chat.deliver(current[0], connection, message)
+            elif isinstance(message, protocol.Share):
+                hub.share(current[0], connection, message.on)
+            elif isinstance(message, protocol.AskUnmute):
+                await hub.ask_unmute(current[0], connection, message.to)
             else:
                 hub.relay(current[0], connection, message)
             return

@@ -3,9 +3,9 @@
 import { Call } from "./call.js";
 import { ChatPanel } from "./chat.js";
 import { ConnectionQuality } from "./connection.js";
-import { DeviceCheck } from "./devices.js";
+import { DeviceCheck, DevicePanel } from "./devices.js";
 import { askForId } from "./identity.js";
-import { ParticipantList } from "./participants.js";
+import { ParticipantList, UnmutePrompt } from "./participants.js";
 import { PauseControl } from "./pause.js";
 import { Signaling } from "./protocol.js";
 import { SpeakerDetector } from "./speaker.js";
@@ -52,9 +52,20 @@ function show(/** @type {string} */ section) {
 }
 
 const devices = new DeviceCheck(strings);
+const devicePanel = new DevicePanel(strings, () => call, tiles);
+const unmute = new UnmutePrompt(strings.unmute_requested, () => {
+  if ($("mic").getAttribute("aria-pressed") !== "true") $("mic").click();  // as if pressed: the others are told
+});
+/** Sharing a window, where the clinic lets guests share and the browser can (share.js, loaded only then). */
+const sharing = $("share") && navigator.mediaDevices?.getDisplayMedia
+  ? import("./share.js").then(({ ScreenShare }) => new ScreenShare($("share"), strings, (text) => { $("call-status").textContent = text; }))
+  : null;
 
 function finish(/** @type {string} */ text) {
   finished = true;
+  sharing?.then((share) => share.stop());
+  devicePanel.close();
+  unmute.hide();
   pause.stop();
   speaker.stop();
   quality.stop();
@@ -86,6 +97,8 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
   // @ts-ignore a handle for diagnostics and the end-to-end tests
   window.visittCall = call;
   pause.start(/** @type {Signaling} */ (signaling), call, selfId, message.paused);
+  const started = call;
+  sharing?.then((share) => { if (call === started) share.start(/** @type {Signaling} */ (signaling), started); });
   call.addEventListener("track", (event) => {
     const { id, stream: remote } = /** @type {CustomEvent} */ (event).detail;
     tiles.attach(id, remote);
@@ -101,6 +114,9 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
 }
 
 function leaveCall() {
+  sharing?.then((share) => share.stop());
+  devicePanel.close();
+  unmute.hide();
   pause.stop();
   speaker.stop();
   quality.stop();
@@ -138,6 +154,9 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
     $("call-status").textContent = strings.participant_joined.replace("{name}", participant.name);
   });
   signaling.on("updated", ({ participant }) => { tiles.mark(participant.id, participant); people.update(participant); });
+  signaling.on("unmute_requested", ({ from }) => {
+    if ($("mic").getAttribute("aria-pressed") !== "true") unmute.show(names.get(from) || "");
+  });
   signaling.on("left", ({ participant }) => {
     call?.remove(participant);
     tiles.remove(participant);
@@ -153,7 +172,7 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
     tiles.away(participant.id, false);
     tiles.mark(participant.id, participant);
     people.update(participant);
-    call?.recover([participant.id]);
+    call?.welcomeBack(participant.id);
     $("call-status").textContent = strings.in_call;
   });
   signaling.on("reconnecting", () => {
@@ -222,7 +241,7 @@ const sendMedia = () => signaling?.send({
   audio: $("mic").getAttribute("aria-pressed") === "true",
   video: $("cam").getAttribute("aria-pressed") === "true",
 });
-toggle($("mic"), (on) => { call?.setEnabled("audio", on); sendMedia(); });
+toggle($("mic"), (on) => { call?.setEnabled("audio", on); sendMedia(); if (on) unmute.hide(); });
 toggle($("cam"), (on) => { call?.setEnabled("video", on); sendMedia(); });
 /** Audio only, for a poor connection: no picture is sent; the camera button shows it off. @param {boolean} on */
 function setAudioOnly(on) {

@@ -28,17 +28,19 @@ const TRY_AGAIN_LATER = 1013;
  * @typedef {{type: "resume"}} Resume                                   host, or a co-host in the call
  * @typedef {{type: "identify", participant: string, method: IdMethod, note?: string}} Identify  host, or a co-host in the call; note: up to 200 characters, needed with "other"
  * @typedef {{type: "request_id"}} RequestId                            guests only
+ * @typedef {{type: "share", on: boolean}} Share                        a window in place of the camera; guests only with VISITT_PATIENTS_MAY_SHARE
+ * @typedef {{type: "ask_unmute", to: string}} AskUnmute                 host, or a co-host in the call
  * @typedef {{type: "late", minutes: number}} Late                      host only: 0-240, 0 means on time again
  * @typedef {{type: "offer" | "answer" | "rollback" | "pranswer", sdp?: string}} Description
  * @typedef {{candidate: string, sdpMid?: string|null, sdpMLineIndex?: number|null, usernameFragment?: string|null}} Candidate
  * @typedef {{type: "signal", to: string, description?: Description, candidate?: Candidate}} SignalOut
  * @typedef {"cant_hear" | "cant_see" | "turn_on_microphone" | "turn_on_camera" | "one_moment"} Phrase
  * @typedef {{type: "chat", text: string} | {type: "chat", phrase: Phrase}} ChatOut   text: 1-500 characters
- * @typedef {Hello | Heartbeat | Knock | Rejoin | Enter | Admit | Deny | Remove | RoomAction | Leave | Media | PauseOut | Resume | Identify | Late | RequestId | SignalOut | ChatOut} ClientMessage
+ * @typedef {Hello | Heartbeat | Knock | Rejoin | Enter | Admit | Deny | Remove | RoomAction | Leave | Media | PauseOut | Resume | Identify | Late | RequestId | Share | AskUnmute | SignalOut | ChatOut} ClientMessage
  *
  * Server to client.
  * @typedef {"host" | "patient" | "companion" | "interpreter" | "colleague"} Role   host: the clinician who hosts the room; else the invitation's kind
- * @typedef {{id: string, name: string, role: Role, cohost?: boolean, audio: boolean, video: boolean, identified: IdMethod | null}} PeerInfo   cohost: a colleague with the host's powers (not end)
+ * @typedef {{id: string, name: string, role: Role, cohost?: boolean, audio: boolean, video: boolean, sharing: boolean, identified: IdMethod | null}} PeerInfo   cohost: a colleague with the host's powers (not end); sharing: a window in place of the camera
  * @typedef {{by: string, name: string, reason: PauseReason | null}} PauseInfo
  * @typedef {{room: string, id: string, name: string, kind: Role, since: string, starts_at?: string|null, unscheduled: boolean}} WaitingInfo   kind: the invitation's, never "host"; unscheduled: came by the portal
  * @typedef {{type: "welcome", version: number, id: string, role: Role, name: string, state: "ready" | "denied" | "ended"}} Welcome
@@ -60,11 +62,12 @@ const TRY_AGAIN_LATER = 1013;
  * @typedef {{type: "paused"} & PauseInfo} Paused
  * @typedef {{type: "resumed", by: string}} Resumed
  * @typedef {{type: "id_requested", participant: string}} IdRequested   host only
+ * @typedef {{type: "unmute_requested", from: string}} UnmuteRequested   the asked participant only; the page asks its user
  * @typedef {{type: "signal", from: string, description?: Description, candidate?: Candidate}} SignalIn
  * @typedef {{type: "chat", from: string, name: string, text?: string, phrase?: Phrase, at: string}} ChatIn
  * @typedef {{type: "error", code: string, message: string}} ErrorMessage
  * @typedef {{type: "bye"}} Bye
- * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | RoomInfo | Ended | Paused | Resumed | IdRequested | SignalIn | ChatIn | ErrorMessage | Bye | Heartbeat} ServerMessage
+ * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | RoomInfo | Ended | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | ChatIn | ErrorMessage | Bye | Heartbeat} ServerMessage
  */
 
 /**
@@ -87,6 +90,14 @@ export class Signaling extends EventTarget {
     this.attempts = 0;
     /** @type {number | null} */ this.downSince = null;
     this.giveUpAfter = 90_000;
+    /** @type {ReturnType<typeof setTimeout> | null} */ this.retry = null;
+    // The network is back (a phone out of a tunnel): try at once rather than at the end of the back-off.
+    globalThis.addEventListener?.("online", () => {
+      if (this.retry === null || this.stopped) return;
+      clearTimeout(this.retry);
+      this.retry = null;
+      this.connect().catch(() => {});
+    });
   }
 
   /** Open the socket; resolves with the first `welcome`. @returns {Promise<Welcome>} */
@@ -123,7 +134,10 @@ export class Signaling extends EventTarget {
     }
     this.dispatchEvent(new CustomEvent("reconnecting", { detail: { code } }));
     const delay = Math.min(5000, 250 * 2 ** this.attempts++);
-    setTimeout(() => { if (!this.stopped) this.connect().catch(() => {}); }, delay);
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      if (!this.stopped) this.connect().catch(() => {});
+    }, delay);
   }
 
   /** @param {ClientMessage} message */
