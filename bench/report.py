@@ -41,7 +41,9 @@ def machine() -> str:
 def write_section(name: str, body: str) -> None:
     """Replace (or add) the section between ``<!-- name -->`` markers in docs/performance.md."""
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    section = f"<!-- {name} -->\n{body.strip()}\n\n_Measured {stamp} on {machine()}._\n<!-- /{name} -->"
+    load = " / ".join(f"{value:.1f}" for value in os.getloadavg())
+    section = (f"<!-- {name} -->\n{body.strip()}\n\n_Measured {stamp} on {machine()}; load average {load} "
+               f"(1/5/15 min) when it finished._\n<!-- /{name} -->")
     text = PERFORMANCE.read_text() if PERFORMANCE.exists() else HEADER
     pattern = re.compile(rf"<!-- {re.escape(name)} -->.*?<!-- /{re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _m: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"

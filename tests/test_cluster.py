@@ -21,14 +21,14 @@ import httpx
 import pytest
 import redis
 from playwright.sync_api import expect
-from websockets.exceptions import InvalidStatus
+from websockets.asyncio.client import connect
 
 from visitt.bus import NODE_TTL, RedisBus
 from visitt.testing import LiveServer
 
 from .browser import DESK, INBOUND, PHONE, link_in, wait_for_media
 from .conftest import make_settings
-from .peers import CallPeer, WsClient, book, run, staff_login
+from .peers import TIMEOUT, CallPeer, WsClient, book, run, staff_login, ws_url
 from .serve import STAFF_PASSWORD, ServeProcess, free_port
 from .test_call_aiortc import BLUE, HIGH, LOW, ORANGE, sees_and_hears
 from .test_invites import COLLEAGUE, invite, joined_by, staff_id
@@ -402,9 +402,10 @@ def test_without_redis_a_node_is_not_ready_and_turns_sockets_away(tmp_path: Path
         assert ready.status_code == 503
         assert ready.json()["error"] == {"code": "not_ready", "message": "the message bus (Redis) is not reachable"}
 
-        async def knock() -> None:
-            with pytest.raises(InvalidStatus):  # refused before the handshake; the page tries again
-                await WsClient.guest(live, token)
+        async def knock() -> None:  # told to try again later (1013): the page does, with its back-off
+            async with connect(ws_url(live, f"/ws/v/{token}"), open_timeout=TIMEOUT) as refused:
+                await asyncio.wait_for(refused.wait_closed(), TIMEOUT)
+                assert refused.close_code == 1013
 
         run(knock())
     finally:

@@ -49,7 +49,7 @@ def test_book_knock_admit_call_leave(server: LiveServer, browser) -> None:  # ty
         preview = patient.locator("#preview")
         patient.wait_for_function("() => document.querySelector('#preview').videoWidth > 0")
         patient.wait_for_function("() => document.querySelector('#level').value > 0")
-        expect(patient.get_by_label("Camera", exact=True)).to_have_count(1)
+        expect(patient.locator("#lobby").get_by_label("Camera", exact=True)).to_have_count(1)
         assert preview.is_visible()
         patient.get_by_label("Your full name").fill("Kari Nordmann")
         patient.get_by_role("button", name="Join").click()

@@ -345,11 +345,13 @@ def test_admitting_lets_the_guest_in_locks_the_room_and_is_audited(server: LiveS
             assert entered["locked"] is True  # admitting locked the room
             joined = await host.expect("joined")
             assert joined["participant"] == {"id": guest.id, "name": "Kari Nordmann", "role": "patient",
-                                             "audio": True, "video": True, "identified": None}
+                                             "audio": True, "video": True, "sharing": False,
+                                             "identified": None}
             admitted = await guest.expect("admitted")
             assert admitted["room"] == call.room and admitted["locked"] is True
             assert admitted["participants"] == [{"id": host.id, "name": HOST_NAME, "role": "host",
-                                                 "audio": True, "video": True, "identified": None}]
+                                                 "audio": True, "video": True, "sharing": False,
+                                                 "identified": None}]
             assert admitted["paused"] is None
             await host.sync()
             assert [m for m in host.received if m["type"] == "lobby"][-1]["waiting"] == []  # nobody left outside

@@ -11,12 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import appointments, booking, invites
-from .deps import api_staff, base_url, clinic_tz, db_session
+from .deps import DB, api_staff, base_url, clinic_tz
 from .errors import NotFound
 from .models import Appointment, Role, Staff
 
 router = APIRouter(prefix="/api/v1", tags=["appointments"])
-DB = Annotated[Session, Depends(db_session)]
 TZ = Annotated[ZoneInfo, Depends(clinic_tz)]
 
 

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import exc as sqlalchemy_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import (
@@ -32,7 +33,7 @@ from . import (
     web_staff,
 )
 from .compression import Compression
-from .db import Database
+from .db import Database, outage
 from .deps import LoginRequired
 from .errors import INTERNAL, VisittError, describe
 from .cluster import Cluster
@@ -52,12 +53,19 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith(("/api/", "/hooks/")) or "application/json" in request.headers.get("accept", "")
 
 
-def error_response(request: Request, status: int, body: dict[str, object]) -> object:
+def error_response(request: Request, status: int, body: dict[str, object], *,
+                   retry_after: int | None = None) -> object:
     """The one error shape: ``{"error": {"code", "message", "fields"?}}`` for the API, a page otherwise."""
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
     if _wants_json(request):
-        return JSONResponse({"error": body}, status_code=status)
-    title = translations(language(request)).gettext(str(body["message"]))
-    return render(request, "message.html", status_code=status, title=title, text="")
+        return JSONResponse({"error": body}, status_code=status, headers=headers)
+    gettext = translations(language(request)).gettext
+    # a page that may work again soon (the database away) loads itself again after Retry-After
+    refresh = retry_after if retry_after is not None and request.method == "GET" else None
+    response = render(request, "message.html", status_code=status, title=gettext(str(body["message"])),
+                      text=gettext(N_("This page tries again by itself.")) if refresh else "", refresh=refresh)
+    response.headers.update(headers)
+    return response
 
 
 def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend | None = None,
@@ -96,6 +104,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app.state.settings = settings
     app.state.database = database
     app.state.connections = Connections(tick=min(1.0, settings.ping_interval / 4))
+    app.state.remembered = signaling.Remembered()
     app.state.metrics = metrics.Metrics(database)
     app.state.readiness = health.Readiness(database)
     app.state.test_room = test_room.EchoRoom(settings)
@@ -116,7 +125,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
 
     @app.exception_handler(VisittError)
     async def visitt_error(request: Request, exc: VisittError):  # type: ignore[no-untyped-def]
-        return error_response(request, exc.status, exc.public())
+        return error_response(request, exc.status, exc.public(), retry_after=exc.retry_after)
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(request: Request, exc: RequestValidationError):  # type: ignore[no-untyped-def]
@@ -137,6 +146,17 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
         route = request.scope.get("route")
         log.error("internal error on %s %s: %s", request.method, getattr(route, "path", "?"), describe(exc))
         return error_response(request, 500, dict(INTERNAL))
+
+    # the database away: one typed error, whichever request met it (visitt.db.outage)
+    @app.exception_handler(sqlalchemy_errors.DBAPIError)
+    @app.exception_handler(sqlalchemy_errors.TimeoutError)
+    async def database_error(request: Request, exc: Exception):  # type: ignore[no-untyped-def]
+        unavailable = outage(exc)
+        if unavailable is None:
+            return await internal(request, exc)
+        route = request.scope.get("route")
+        log.warning("database unavailable on %s %s: %s", request.method, getattr(route, "path", "?"), describe(exc))
+        return await visitt_error(request, unavailable)
 
     app.include_router(api.router)
     app.include_router(web_staff.router)

@@ -49,8 +49,22 @@ PARTICIPANTS = {
     "participant_mic_off": N_("Microphone off"),
     "participant_cam_on": N_("Camera on"),
     "participant_cam_off": N_("Camera off"),
+    "participant_sharing": N_("Sharing a window"),
+    "unmute_requested": N_("{name} asks you to turn on your microphone."),
     "participant_joined": N_("{name} joined the consultation."),
     "participant_left": N_("{name} left the consultation."),
+}
+
+
+# Sharing one window (share.js), on the pages whose reader may share.
+SHARE = {
+    "share_start": N_("Share a window"),
+    "share_stop": N_("Stop sharing"),
+    "share_started": N_("You are sharing one window. The others see it instead of your camera."),
+    "share_monitor": N_("Only a single window can be shared, never the whole screen. Press Share a window again "
+                        "and choose one window."),
+    "share_failed": N_("The window could not be shared."),
+    "share_not_allowed": N_("Only the clinician can share a window in this consultation."),
 }
 
 
@@ -62,7 +76,7 @@ QUALITY = {
 }
 
 
-PATIENT = {
+PATIENT = {  # and SHARE where guests may share (VISITT_PATIENTS_MAY_SHARE)
     **PAUSE,
     **QUALITY,
     **PARTICIPANTS,
@@ -85,6 +99,7 @@ PATIENT = {
     "wait_expired": N_("You have waited {minutes} minutes: the clinician is delayed. Open the link again to get "
                        "back in the queue, or call the clinic."),
     "reconnecting": N_("Reconnecting…"),
+    "unavailable": N_("The service is temporarily unavailable. Please stay on this page: we keep trying."),
     "host_reconnecting": N_("The clinician's connection dropped. Please wait: they are reconnecting."),
     "connecting": N_("Connecting…"),
     "in_call": N_("In consultation"),
@@ -94,6 +109,9 @@ PATIENT = {
 
 HOST = {
     **PAUSE,
+    **SHARE,
+    "ask_unmute": N_("Ask to unmute"),
+    "unmute_asked": N_("{name} has been asked to turn on their microphone."),
     **QUALITY,
     **PARTICIPANTS,
     "id_not_checked": N_("Identity not checked"),
@@ -117,6 +135,8 @@ HOST = {
     "unlocked": N_("Room unlocked: people who were in the call can come back without knocking."),
     "connection_lost": N_("The connection to the service was lost. Reload the page."),
     "reconnecting": N_("Reconnecting…"),
+    "unavailable": N_("The service is temporarily unavailable: nobody can be let in right now. Please try again in "
+                      "a few minutes."),
     "late_sent": N_("Everyone waiting has been told."),
     "peer_reconnecting": N_("{name}'s connection dropped; waiting for them to reconnect."),
     "replaced": N_("You opened this consultation in another window; it continues there."),

@@ -25,6 +25,7 @@ from typing import Any
 
 from . import protocol
 from .bus import HEARTBEAT, Bus, LocalBus, RedisBus
+from .db import outage
 from .errors import describe
 from .rooms import GuestRecord
 from .settings import Settings
@@ -35,11 +36,11 @@ from .signaling import (
     StaffIdentity,
     StaffSession,
     run,
+    try_again_later,
 )
 
 log = logging.getLogger("visitt.cluster")
 BUS_TIMEOUT = 2.0  # seconds for Redis to answer before a socket is turned away
-CLOSE_TRY_AGAIN = 1013  # RFC 6455: try again later; the page reconnects with its usual back-off
 Session = GuestSession | StaffSession
 
 
@@ -123,10 +124,17 @@ class Cluster:
             holder = await asyncio.wait_for(self.bus.owner(str(shard)), BUS_TIMEOUT)
         except Exception as error:  # without the bus nobody can tell where the room is: try again soon
             log.error("cannot find the node holding a room: %s", describe(error))
-            await connection.websocket.close(CLOSE_TRY_AGAIN, "try again later")
+            await try_again_later(connection.websocket)
             return
         if holder == self.node:
-            session = await open_session(self.state, connection, kind, payload)
+            try:
+                session = await open_session(self.state, connection, kind, payload)
+            except Exception as error:  # the room is loaded from the database, which is away
+                if outage(error) is None:
+                    raise
+                log.warning("cannot open a session: %s", describe(error))
+                await try_again_later(connection.websocket)
+                return
             await run(connection, session.handle, session.close)
             return
         conn = secrets.token_urlsafe(12)

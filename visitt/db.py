@@ -1,4 +1,9 @@
-"""Engine, sessions and migrations. The session is passed in, never global."""
+"""Engine, sessions and migrations. The session is passed in, never global.
+
+When the database goes away, the driver's errors are turned into one typed error,
+:class:`~visitt.errors.ServiceUnavailable`, at the edges (:func:`outage`); the pool tests each
+connection before use, so everything resumes by itself once the database is back.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,14 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
+from .errors import ServiceUnavailable
 from .settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+CONNECT_TIMEOUT = 5  # seconds to open a connection to PostgreSQL: a request waits no longer for a silent server
 
 
 class Database:
@@ -25,7 +32,8 @@ class Database:
             self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
-            self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=10,
+                                        connect_args={"connect_timeout": CONNECT_TIMEOUT})
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
@@ -55,6 +63,21 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def outage(error: BaseException) -> ServiceUnavailable | None:
+    """The typed error for ``error`` if it means the database cannot be reached, else None.
+
+    A refused or timed-out connection is an ``OperationalError``; a connection that broke under
+    a statement is marked ``connection_invalidated``; a pool with every connection stuck waiting
+    on a silent server times out. Other database errors (a constraint, a bad statement) are bugs
+    or conflicts, not outages.
+    """
+    if isinstance(error, (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)):
+        return ServiceUnavailable()
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return ServiceUnavailable()
+    return None
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from .errors import NotAuthenticated
@@ -17,6 +18,12 @@ from .settings import Settings
 def db_session(request: Request) -> Iterator[Session]:
     with request.app.state.database.session() as session:
         yield session
+
+
+# The unit of work ends - committed, or rolled back - before the response is sent ("function" scope; the
+# default would commit after it): a commit that fails, the database gone mid-request, is answered with 503,
+# never with a success that was not saved.
+DB = Annotated[Session, Depends(db_session, scope="function")]
 
 
 def settings(request: Request) -> Settings:

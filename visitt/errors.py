@@ -10,10 +10,13 @@ from __future__ import annotations
 import traceback
 from typing import Any
 
+from .i18n import N_
+
 
 class VisittError(Exception):
     status = 400
     code = "bad_request"
+    retry_after: int | None = None  # seconds, for HTTP's Retry-After: when trying again may help
 
     def __init__(self, message: str, *, code: str | None = None, fields: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -72,6 +75,22 @@ class ProtocolError(VisittError):
 class RateLimited(VisittError):
     status = 429
     code = "rate_limited"
+
+
+UNAVAILABLE = N_("The service is temporarily unavailable. Please try again in a few minutes.")
+
+
+class ServiceUnavailable(VisittError):
+    """The database cannot be reached: nothing that needs it can be done, and nothing is done
+    without it. The edges (HTTP, the signaling socket) turn the driver's errors into this one; see
+    :func:`visitt.db.outage`."""
+
+    status = 503
+    code = "database_unavailable"
+    retry_after = 30
+
+    def __init__(self, message: str = UNAVAILABLE) -> None:
+        super().__init__(message)
 
 
 INTERNAL = {"code": "internal_error", "message": "internal server error"}

@@ -13,23 +13,22 @@ import hmac
 import json
 import logging
 import time
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import delivery, sms
-from .deps import db_session
+from .deps import DB
 from .errors import Forbidden, NotFound, ValidationFailed
 from .models import OutboxMessage
 from .settings import Settings
 
 log = logging.getLogger("visitt.hooks")
 router = APIRouter(prefix="/hooks", include_in_schema=False)
-DB = Annotated[Session, Depends(db_session)]
 MAX_BODY = 16 * 1024
 WEBHOOK_CLOCK_SKEW = 300  # seconds a signed webhook report stays acceptable, either way
 

@@ -41,6 +41,7 @@ class Peer(Protocol):
     audio: bool
     video: bool
     identified: str | None
+    sharing: bool  # sending a window in place of their camera
     staff_id: int | None  # a clinician's or a co-host's staff account: named in the audit trail
     cohost: bool  # a colleague signed in with their staff account: host powers while in the call, but End
 
@@ -230,19 +231,24 @@ class Hub:
         self._tell_host(room, protocol.dump("knock", room=room.public_id, participant=room.waiting_info(waiter)))
 
     async def guest_gone(self, room: LiveRoom, guest: Peer, participant_id: int) -> None:
-        """The guest's connection closed or they pressed Leave."""
+        """The guest's connection closed or they pressed Leave. The others are told even if the
+        database cannot record it: they are gone all the same."""
         async with room.lock:
             waiter = room.waiting.get(guest.id)
             if waiter is not None and waiter.peer is guest:
                 del room.waiting[guest.id]
-                await asyncio.to_thread(move_participant, self.database, participant_id, P.invited,
-                                        actor=f"participant:{guest.id}", action="leave")
-                self._tell_host(room)
+                try:
+                    await asyncio.to_thread(move_participant, self.database, participant_id, P.invited,
+                                            actor=f"participant:{guest.id}", action="leave")
+                finally:
+                    self._tell_host(room)
             elif room.in_call.get(guest.id) is guest:
                 del room.in_call[guest.id]
-                await asyncio.to_thread(move_participant, self.database, participant_id, P.left,
-                                        actor=f"participant:{guest.id}", action="leave")
-                room.broadcast(protocol.dump("left", participant=guest.id))
+                try:
+                    await asyncio.to_thread(move_participant, self.database, participant_id, P.left,
+                                            actor=f"participant:{guest.id}", action="leave")
+                finally:
+                    room.broadcast(protocol.dump("left", participant=guest.id))
 
     def late(self, staff_id: int, minutes: int) -> int:
         """Tell everyone waiting for this clinician that they are running about ``minutes`` late
@@ -264,10 +270,10 @@ class Hub:
         for room in list(self.rooms.values()):
             async with room.lock:
                 late = [waiter for waiter in room.waiting.values() if now - waiter.since >= self.max_wait]
-                for waiter in late:
-                    del room.waiting[waiter.peer.id]
+                for waiter in late:  # recorded first: with the database away they wait on; the next sweep retries
                     await asyncio.to_thread(move_participant, self.database, waiter.participant_id, P.invited,
                                             actor="system", action="leave")
+                    del room.waiting[waiter.peer.id]
                     waiter.peer.send(protocol.dump("wait_expired", minutes=round(self.max_wait.total_seconds() / 60)))
                     gave_up = self.gave_up.setdefault(room.host_id, [])
                     gave_up.append(protocol.GaveUpInfo(room=room.public_id, id=waiter.peer.id, name=waiter.peer.name,
@@ -355,11 +361,12 @@ class Hub:
     async def deny(self, room: LiveRoom, guest_id: str, *, actor: str | None = None) -> None:
         """``actor``: the audit trail's name for who denied; the room's clinician unless given."""
         async with room.lock:
-            waiter = room.waiting.pop(guest_id, None)
+            waiter = room.waiting.get(guest_id)
             if waiter is None:
                 raise NotFound("that person is no longer waiting", code="not_waiting")
             await asyncio.to_thread(move_participant, self.database, waiter.participant_id, P.denied,
                                     actor=actor or f"staff:{room.host_id}", action="deny")
+            del room.waiting[guest_id]
         waiter.peer.send(protocol.dump("denied"))
         self._tell_host(room)
 
@@ -426,8 +433,11 @@ class Hub:
                 return  # came back in time
             del room.in_call[peer.id]
             if participant_id is not None:
-                await asyncio.to_thread(move_participant, self.database, participant_id, P.left, actor="system",
-                                        action="leave")
+                try:
+                    await asyncio.to_thread(move_participant, self.database, participant_id, P.left,
+                                            actor="system", action="leave")
+                except Exception as error:  # the database away: they have left all the same
+                    log.error("could not record a lapsed place: %s", describe(error))
             room.broadcast(protocol.dump("left", participant=peer.id))
             self._forget_if_idle(room)
 
@@ -461,7 +471,7 @@ class Hub:
             handle.cancel()
         else:  # the old socket is still open: the same link or sign-in in another window
             old.send(protocol.dump("error", code="replaced", message="opened in another window"))
-        new.name, new.audio, new.video = old.name, old.audio, old.video
+        new.name, new.audio, new.video, new.sharing = old.name, old.audio, old.video, old.sharing
         if hasattr(old, "identified"):
             new.identified = old.identified  # type: ignore[attr-defined]
         room.in_call[new.id] = new
@@ -516,6 +526,24 @@ class Hub:
                                 room_id=room.db_id)
         for host in hosts:
             host.send(protocol.dump("id_requested", participant=guest.id))
+
+    def share(self, room: LiveRoom, peer: Peer, on: bool) -> None:
+        """``peer`` sends a window in place of their camera, or the camera again: everyone sees the mark.
+        Several people may share at once; each shows their own window on their own tile."""
+        _check_in_call(room, peer, "share a window")
+        peer.sharing = on
+        room.broadcast(protocol.dump("updated", participant=peer.info()))
+
+    async def ask_unmute(self, room: LiveRoom, host: Peer, to: str) -> None:
+        """The clinician asks someone to turn their microphone on: only the asked page hears of it, and only
+        its user can turn the microphone on (the request is audited, the answer is the usual ``media``)."""
+        _check_in_call(room, host, "ask someone to unmute")
+        target = room.in_call.get(to)
+        if target is None or to == host.id:
+            raise NotFound("that participant is not in the call", code="unknown_peer")
+        await asyncio.to_thread(record_event, self.database, _actor(room, host), "ask_unmute", room_id=room.db_id,
+                                subject=f"participant:{to}" if target.role != "host" else f"staff:{room.host_id}")
+        target.send(protocol.dump("unmute_requested", **{"from": host.id}))
 
     def relay(self, room: LiveRoom, sender: Peer, message: protocol.Signal) -> None:
         """Pass an offer, answer or candidate between two people who are both in the call."""

@@ -140,6 +140,20 @@ class Late(_Message):
     minutes: Annotated[int, Field(ge=0, le=240)]
 
 
+class Share(_Message):
+    """Someone starts (``on``) or stops sending one window in place of their camera."""
+
+    type: Literal["share"]
+    on: bool
+
+
+class AskUnmute(_Message):
+    """The clinician asks a participant whose microphone is off to turn it on; it never turns it on by itself."""
+
+    type: Literal["ask_unmute"]
+    to: PEER_ID
+
+
 class RequestId(_Message):
     """The patient asks the clinician to show their ID."""
 
@@ -194,11 +208,11 @@ class Chat(_Message):
 ClientMessage = Annotated[
     Union[Hello, Ping, Pong, Knock, Rejoin, Enter, Admit, Deny, Remove, Lock, Unlock, End, Leave, Media, Pause,
           Resume, Identify,
-          Late, RequestId, Signal, Chat],
+          Late, RequestId, Share, AskUnmute, Signal, Chat],
     Field(discriminator="type"),
 ]
 _client: TypeAdapter[Any] = TypeAdapter(ClientMessage)
-HOST_ONLY = (Enter, Admit, Deny, Remove, Lock, Unlock, End, Resume, Identify, Late)
+HOST_ONLY = (Enter, Admit, Deny, Remove, Lock, Unlock, End, Resume, Identify, Late, AskUnmute)
 
 
 def parse(text: str) -> Any:
@@ -230,6 +244,7 @@ class PeerInfo(_Message):
     audio: bool = True
     video: bool = True
     identified: ID_METHOD | None = None  # how the clinician established who this is; None: not yet
+    sharing: bool = False  # sending a window in place of their camera
 
 
 class GaveUpInfo(_Message):

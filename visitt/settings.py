@@ -60,6 +60,7 @@ class Settings:
     secure_cookies: bool = False
     allowed_origins: tuple[str, ...] = ()
     auto_lock: bool = True
+    patients_may_share: bool = False  # guests may share a window too, not only the clinician and co-hosts
     demo: bool = False
     outbox_interval: float = 1.0
     max_message_bytes: int = 64 * 1024
@@ -130,6 +131,7 @@ class Settings:
             secure_cookies=_bool(get("VISITT_SECURE_COOKIES", "0")),
             allowed_origins=tuple(origin.rstrip("/") for origin in _list(get("VISITT_ALLOWED_ORIGINS", ""))),
             auto_lock=_bool(get("VISITT_AUTO_LOCK", "1")),
+            patients_may_share=_bool(get("VISITT_PATIENTS_MAY_SHARE", "0")),
             demo=_bool(get("VISITT_DEMO", "0")),
             outbox_interval=float(get("VISITT_OUTBOX_INTERVAL", "1.0")),
             ping_interval=float(get("VISITT_PING_INTERVAL", "20")),

@@ -5,13 +5,22 @@ task that exists only while there is something to write; one timer for all socke
 deadline, the pings and the silence check. Identity is fixed at the handshake - the invitation token for a guest, the session
 cookie for staff - and never read from message fields. Errors become ``error`` messages in one
 place (:meth:`Connection.fail`); only :class:`~visitt.errors.VisittError` text reaches a client.
+
+Without the database nobody is let in: a socket that needs it to say who it is closes with 1013
+(try again later), and a knock or admit that cannot be written fails with ``database_unavailable``.
+What needs no database - signals between people already in a call, chat - goes on, and someone
+whose socket drops comes back to their call: this node remembers who opened sockets lately
+(:class:`Remembered`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
@@ -21,6 +30,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from . import chat, protocol
 from .accounts import staff_for_session
+from .db import outage
 from .errors import (
     INTERNAL,
     Forbidden,
@@ -41,6 +51,7 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
 CLOSE_TOO_SLOW = 4001
 CLOSE_TIMEOUT = 4002
+CLOSE_TRY_AGAIN = 1013  # RFC 6455: try again later; the page reconnects with its usual back-off
 HELLO_TIMEOUT = 10.0
 # What uvicorn is told about WebSockets (``visitt serve``, visitt.testing). No permessage-deflate:
 # its zlib state costs about 40 KiB a socket, for messages mostly under 1 KiB. No WebSocket-level
@@ -84,12 +95,13 @@ class PeerLink:
         self.cohost = cohost
         self.audio = self.video = True
         self.identified: str | None = None
+        self.sharing = False
         self.last_rate_error = 0.0
 
     def info(self) -> protocol.PeerInfo:
         role = self.role if self.role in protocol.ROLES else "patient"
         return protocol.PeerInfo(id=self.id, name=self.name, role=role, cohost=self.cohost,  # type: ignore[arg-type]
-                                 audio=self.audio, video=self.video,
+                                 audio=self.audio, video=self.video, sharing=self.sharing,
                                  identified=self.identified)  # type: ignore[arg-type]
 
     def send(self, text: str) -> None:
@@ -102,6 +114,10 @@ class PeerLink:
             if now - self.last_rate_error < 1.0:  # one notice a second, not one per dropped message
                 return
             self.last_rate_error = now
+        unavailable = outage(error)
+        if unavailable is not None:
+            log.warning("signaling: database unavailable: %s", describe(error))
+            error = unavailable
         if isinstance(error, VisittError):
             self.send(protocol.dump("error", **error.public()))
         else:
@@ -277,6 +293,35 @@ class Connections:
         while self.open and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
 
+
+class Remembered:
+    """Who opened a socket on this node lately, by a digest of the credentials they showed
+    (``app.state.remembered``). Asked only while the database is down, and only for someone in a
+    call on this node: a participant whose socket drops mid-call can then come back and take their
+    place again (``rejoin``, ``enter``), which needs no database. Nobody else gets in on old
+    credentials (a session signed out since, say). The oldest are forgotten first."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self.found: OrderedDict[str, Any] = OrderedDict()
+
+    @staticmethod
+    def key(*credentials: Any) -> str:
+        return hashlib.sha256(repr(credentials).encode()).hexdigest()
+
+    def remember(self, key: str, found: Any) -> None:
+        self.found[key] = found
+        self.found.move_to_end(key)
+        while len(self.found) > self.size:
+            self.found.popitem(last=False)
+
+    def forget(self, key: str) -> None:
+        self.found.pop(key, None)
+
+    def recall(self, key: str) -> Any:
+        return self.found.get(key)
+
+
 def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
     origin = websocket.headers.get("origin")
     if origin is None:  # not a browser; browsers always send Origin on WebSockets
@@ -311,6 +356,8 @@ async def run(connection: Connection, handle, on_close) -> None:  # type: ignore
         try:
             if not connection.going_away:  # see Connections.close_all
                 await on_close()
+        except Exception as error:  # e.g. the database away: the leave goes unrecorded; a knock mends it
+            log.error("signaling: closing: %s", describe(error))
         finally:
             connections.discard(connection)
             connection.pending.clear()
@@ -364,6 +411,10 @@ class GuestSession:
             await hub.pause(room, connection, message.reason)
         elif isinstance(message, protocol.RequestId):
             await hub.request_id(room, connection)
+        elif isinstance(message, protocol.Share):
+            if message.on and not (connection.cohost or self.state.settings.patients_may_share):
+                raise Forbidden("only the clinician can share a window", code="share_not_allowed")
+            hub.share(room, connection, message.on)
         elif isinstance(message, protocol.HOST_ONLY):
             if not connection.cohost:
                 raise Forbidden("only the clinician can do that", code="not_host")
@@ -392,6 +443,8 @@ class GuestSession:
             await hub.resume(room, connection)
         elif isinstance(message, protocol.Identify):
             await hub.identify(room, connection, message.participant, message.method, message.note)
+        elif isinstance(message, protocol.AskUnmute):
+            await hub.ask_unmute(room, connection, message.to)
 
     async def close(self) -> None:
         try:
@@ -427,7 +480,7 @@ class StaffSession:
             hub.late(identity.staff_id, message.minutes)
             return
         if isinstance(message, (protocol.Leave, protocol.Media, protocol.Signal, protocol.Pause, protocol.Resume,
-                                protocol.Identify, protocol.Chat)):
+                                protocol.Identify, protocol.Chat, protocol.Share, protocol.AskUnmute)):
             if not current:
                 raise ProtocolError("you are not in a call", code="not_in_call")
             if isinstance(message, protocol.Leave):
@@ -445,6 +498,10 @@ class StaffSession:
                 await hub.identify(current[0], connection, message.participant, message.method, message.note)
             elif isinstance(message, protocol.Chat):
                 chat.deliver(current[0], connection, message)
+            elif isinstance(message, protocol.Share):
+                hub.share(current[0], connection, message.on)
+            elif isinstance(message, protocol.AskUnmute):
+                await hub.ask_unmute(current[0], connection, message.to)
             else:
                 hub.relay(current[0], connection, message)
             return
@@ -486,6 +543,40 @@ class StaffSession:
                 self.hub.release(room)
 
 
+async def try_again_later(websocket: WebSocket) -> None:
+    """Close with 1013 (try again later). Accepted first: a socket refused during the handshake
+    reaches the browser as a failed connection (1006), with no code to act on."""
+    await websocket.accept()
+    await websocket.close(CLOSE_TRY_AGAIN, "try again later")
+
+
+async def _look_up(websocket: WebSocket, find: Callable[..., Any], *args: Any) -> Any:
+    """``find(database, *args)`` in a thread: who the socket is, or None once it has been closed -
+    with 1008 when nobody matches, with 1013 when the database cannot say and this node has not
+    seen these credentials lately (:class:`Remembered`)."""
+    remembered: Remembered = websocket.app.state.remembered
+    key = remembered.key(find.__name__, *args)
+    try:
+        found = await asyncio.to_thread(find, websocket.app.state.database, *args)
+    except Exception as error:
+        if outage(error) is None:
+            raise
+        found = remembered.recall(key)
+        if found is not None and not _in_a_call(websocket.app.state.hub, found):
+            found = None
+        log.warning("signaling: database unavailable at the handshake (%s): %s",
+                    "remembered" if found is not None else "try again later", describe(error))
+        if found is None:
+            await try_again_later(websocket)
+        return found
+    if found is None:
+        remembered.forget(key)
+        await websocket.close(CLOSE_POLICY)
+    else:
+        remembered.remember(key, found)
+    return found
+
+
 async def guest_endpoint(websocket: WebSocket) -> None:
     app = websocket.app
     settings: Settings = app.state.settings
@@ -493,10 +584,9 @@ async def guest_endpoint(websocket: WebSocket) -> None:
         await websocket.close(CLOSE_POLICY)
         return
     # /ws/v/{token} from the SMS link, or /ws/v with the guest pass that a correct code earned
-    record: GuestRecord | None = await asyncio.to_thread(
-        guest, app.state.database, websocket.path_params.get("token"), websocket.cookies.get(PASS_COOKIE))
+    record: GuestRecord | None = await _look_up(websocket, guest, websocket.path_params.get("token"),
+                                                websocket.cookies.get(PASS_COOKIE))
     if record is None:
-        await websocket.close(CLOSE_POLICY)
         return
     connection = Connection(websocket, settings, peer_id=record.public_id, role=record.kind, name=record.name)
     await app.state.cluster.serve(connection, shard=record.host_id, kind="guest", payload=record.to_json())
@@ -508,9 +598,8 @@ async def staff_endpoint(websocket: WebSocket) -> None:
     if not origin_allowed(websocket, settings):
         await websocket.close(CLOSE_POLICY)
         return
-    identity = await asyncio.to_thread(_staff_identity, app.state.database, websocket.cookies.get("visitt_session"))
+    identity: StaffIdentity | None = await _look_up(websocket, _staff_identity, websocket.cookies.get("visitt_session"))
     if identity is None:
-        await websocket.close(CLOSE_POLICY)
         return
     connection = Connection(websocket, settings, peer_id=f"s{identity.staff_id}", role="host", name=identity.name,
                             staff_id=identity.staff_id)
@@ -525,16 +614,25 @@ async def cohost_endpoint(websocket: WebSocket) -> None:
     if not origin_allowed(websocket, settings):
         await websocket.close(CLOSE_POLICY)
         return
-    found = await asyncio.to_thread(_cohost_record, app.state.database, websocket.path_params["participant"],
-                                    websocket.cookies.get("visitt_session"))
+    found = await _look_up(websocket, _cohost_record, websocket.path_params["participant"],
+                           websocket.cookies.get("visitt_session"))
     if found is None:
-        await websocket.close(CLOSE_POLICY)
         return
     record, identity = found
     connection = Connection(websocket, settings, peer_id=record.public_id, role=record.kind, name=identity.name,
                             staff_id=identity.staff_id, cohost=True)
     # the invitation's guest session, in the room's clinician's shard; the co-host powers go with the connection
     await app.state.cluster.serve(connection, shard=record.host_id, kind="guest", payload=record.to_json())
+
+
+def _in_a_call(hub: Hub, found: Any) -> bool:
+    """Whether who ``found`` names (a guest, a co-host or a clinician) has a place in a call on this node."""
+    if isinstance(found, StaffIdentity):
+        peer, rooms = f"s{found.staff_id}", [room for room in hub.rooms.values() if room.host_id == found.staff_id]
+    else:
+        record: GuestRecord = found[0] if isinstance(found, tuple) else found  # a co-host: (record, identity)
+        peer, rooms = record.public_id, [room for room in [hub.rooms.get(record.room)] if room is not None]
+    return any(peer in room.in_call for room in rooms)
 
 
 async def _media(room: LiveRoom, connection: PeerLink, message: protocol.Media) -> None:

@@ -11,11 +11,10 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from . import audit, client_text, code_entry, joining
 from .accounts import digest
-from .deps import clinic_tz, db_session
+from .deps import DB, clinic_tz
 from .errors import RateLimited
 from .i18n import translations
 from .models import AppointmentState, Participant, RoomState, utcnow
@@ -23,7 +22,6 @@ from .pages import language, render
 from .security import check_csrf, session_staff
 
 router = APIRouter(include_in_schema=False)
-DB = Annotated[Session, Depends(db_session)]
 TZ = Annotated[ZoneInfo, Depends(clinic_tz)]
 
 
@@ -111,7 +109,8 @@ def _patient_page(request: Request, participant: Participant, tz: ZoneInfo) -> R
         return render(request, "message.html", status_code=410, title=gettext("The consultation has ended"),
                       text=gettext("If you need a new appointment, please call the clinic."))
     appointment = room.appointment
-    strings = client_text.translate(client_text.PATIENT, gettext)
+    texts = {**client_text.PATIENT, **client_text.SHARE} if settings.patients_may_share else client_text.PATIENT
+    strings = client_text.translate(texts, gettext)
     # a portal visit has no appointment: the clinician's own department is the one to call
     department = appointment.department if appointment else room.host.department
     phone = department.phone if department and department.phone else settings.clinic_phone
@@ -132,4 +131,5 @@ def _patient_page(request: Request, participant: Participant, tz: ZoneInfo) -> R
                                    "clinic if you need to talk to someone or want a new appointment.").format(**when),
                       clinic_phone=phone)
     return render(request, "patient.html", starts_at=appointment.starts_at.astimezone(tz) if appointment else None,
-                  strings=strings, clinic_phone=phone, name=participant.display_name)
+                  strings=strings, clinic_phone=phone, name=participant.display_name,
+                  may_share=settings.patients_may_share)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from . import portal
-from .deps import db_session
+from .deps import DB
 from .errors import RateLimited, ValidationFailed
 from .i18n import translations
 from .models import Department, Staff
@@ -22,7 +22,6 @@ from .pages import language, render
 from .security import check_csrf
 
 router = APIRouter(include_in_schema=False)
-DB = Annotated[Session, Depends(db_session)]
 
 
 def _id(text: str) -> int | None:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import accounts, appointments, booking, client_text, delivery, department_queue, invites, mail, rooms
-from .deps import base_url, clinic_tz, db_session, page_staff
+from .deps import DB, base_url, clinic_tz, page_staff
 from .errors import Forbidden, NotAuthenticated, NotFound, ValidationFailed, VisittError
 from .i18n import N_, translations
 from .models import Appointment, AppointmentState, OutboxMessage, Participant, Role, Room, RoomState, Staff, utcnow
@@ -21,7 +21,6 @@ from .pages import language, render
 from .security import SESSION_COOKIE, check_csrf
 
 router = APIRouter(include_in_schema=False)
-DB = Annotated[Session, Depends(db_session)]
 TZ = Annotated[ZoneInfo, Depends(clinic_tz)]
 
 

@@ -7,8 +7,11 @@
 
 /**
  * @typedef {import("./protocol.js").Signaling} Signaling
- * @typedef {{pc: RTCPeerConnection, polite: boolean, makingOffer: boolean, ignoreOffer: boolean, stream: MediaStream}} Peer
+ * @typedef {{pc: RTCPeerConnection, polite: boolean, makingOffer: boolean, ignoreOffer: boolean, restartedAt: number, stream: MediaStream}} Peer
  */
+
+/** How long an ICE restart is given to find a path before a "disconnected" connection is restarted again. */
+const RESTART_SETTLE_MS = 5000;
 
 export class Call extends EventTarget {
   /**
@@ -31,6 +34,8 @@ export class Call extends EventTarget {
     this.paused = false;
     /** Audio only (a poor connection): the camera's sender carries no track, so no picture is sent at all. */
     this.audioOnly = false;
+    /** @type {MediaStreamTrack | null} a shared window, sent in place of the camera (share.js) */
+    this.shared = null;
     /** @type {WeakMap<RTCRtpSender, MediaStreamTrack>} the local track each of our senders carries when not paused */
     this.trackOf = new WeakMap();
     this.unsubscribe = signaling.on("signal", (message) => this.onSignal(message));
@@ -47,7 +52,7 @@ export class Call extends EventTarget {
     if (existing) return existing;
     const pc = new RTCPeerConnection(this.config);
     /** @type {Peer} */
-    const peer = { pc, polite: this.selfId < id, makingOffer: false, ignoreOffer: false, stream: new MediaStream() };
+    const peer = { pc, polite: this.selfId < id, makingOffer: false, ignoreOffer: false, restartedAt: 0, stream: new MediaStream() };
     this.peers.set(id, peer);
     pc.onnegotiationneeded = async () => {
       try {
@@ -70,16 +75,19 @@ export class Call extends EventTarget {
     pc.onconnectionstatechange = () => {
       this.dispatchEvent(new CustomEvent("peerstate", { detail: { id, state: pc.connectionState } }));
       // A network change (Wi-Fi to 4G) breaks the path: look for a new one. "disconnected" often
-      // heals by itself, so it gets a moment first.
+      // heals by itself, so it gets a moment first; and a restart of the last few seconds is left to
+      // finish: a second one on top of it only delays it (the socket's return restarts anyway, recover).
       if (pc.connectionState === "failed") this.restart(id);
       if (pc.connectionState === "disconnected") {
-        setTimeout(() => { if (pc.connectionState === "disconnected") this.restart(id); }, 2000);
+        setTimeout(() => {
+          if (pc.connectionState === "disconnected" && Date.now() - peer.restartedAt > RESTART_SETTLE_MS) this.restart(id);
+        }, 2000);
       }
     };
     for (const track of this.local.getTracks()) {
       const sender = pc.addTrack(track, this.local);
       this.trackOf.set(sender, track);
-      if (this.paused || (this.audioOnly && track.kind === "video")) this.replace(id, sender, null);
+      this.replace(id, sender, this.outgoing(track));
     }
     return peer;
   }
@@ -116,15 +124,29 @@ export class Call extends EventTarget {
   }
 
   /**
-   * After a dropped signaling socket: connect to anyone not connected yet, and restart ICE where
-   * the media path is gone (an offer may have been lost while the socket was down).
+   * Our own signaling socket is back (a resumed `admitted`): connect to anyone not connected yet,
+   * and restart ICE with everyone else at once. Whatever dropped the socket (a network change) has
+   * most likely broken the media path too, even where the browser has not noticed yet; and an offer
+   * made while the socket was down was lost. A restart on a path that still works costs one offer
+   * and answer: the old path carries the media until the new one is ready.
    * @param {string[]} ids
    */
   recover(ids) {
     for (const id of ids) {
-      const peer = this.peers.get(id);
-      if (!peer) this.connect(id);
-      else if (!["connected", "connecting"].includes(peer.pc.connectionState)) this.restart(id);
+      if (!this.peers.has(id)) this.connect(id);
+      else this.restart(id);
+    }
+  }
+
+  /**
+   * Someone else's socket is back (`back`): they restart ICE towards us (their `recover`). An
+   * offer of ours that went out while they were away was lost: drop it, so theirs is taken whoever
+   * is polite, and make no new one of our own to cross theirs. @param {string} id
+   */
+  welcomeBack(id) {
+    const peer = this.peers.get(id);
+    if (peer && peer.pc.signalingState === "have-local-offer" && !peer.makingOffer) {
+      peer.pc.setLocalDescription({ type: "rollback" }).catch((error) => this.report("restart", id, error));
     }
   }
 
@@ -133,6 +155,7 @@ export class Call extends EventTarget {
     const peer = this.peers.get(id);
     if (!peer || peer.pc.signalingState === "closed") return;
     try {
+      peer.restartedAt = Date.now();
       if (peer.pc.signalingState === "have-local-offer") await peer.pc.setLocalDescription({ type: "rollback" });
       peer.pc.restartIce();  // fires negotiationneeded: a new offer with fresh ICE credentials
     } catch (error) {
@@ -169,6 +192,22 @@ export class Call extends EventTarget {
     this.applyEnabled();
   }
 
+  /**
+   * Send a window in place of the camera on every connection, or (null) the camera again, without
+   * renegotiating. @param {MediaStreamTrack | null} track
+   */
+  share(track) {
+    this.shared = track;
+    this.applyEnabled();
+  }
+
+  /** What a sender of the local `track` carries now. @param {MediaStreamTrack} track */
+  outgoing(track) {
+    if (this.paused) return null;
+    if (track.kind !== "video") return track;
+    return this.audioOnly ? null : this.shared || track;
+  }
+
   applyEnabled() {
     for (const track of this.local.getTracks()) track.enabled = this.wanted[track.kind] && !this.paused;
     // A disabled track still sends silence and black frames; while paused the senders carry no
@@ -176,8 +215,7 @@ export class Call extends EventTarget {
     for (const [id, { pc }] of this.peers) {
       for (const sender of pc.getSenders()) {
         const track = this.trackOf.get(sender);
-        const off = this.paused || (this.audioOnly && track?.kind === "video");
-        if (track) this.replace(id, sender, off ? null : track);
+        if (track) this.replace(id, sender, this.outgoing(track));
       }
     }
   }
@@ -198,7 +236,7 @@ export class Call extends EventTarget {
 
   /** @param {string} id @param {RTCRtpSender} sender @param {MediaStreamTrack | null} track */
   replace(id, sender, track) {
-    if (sender.track !== track) sender.replaceTrack(track).catch((error) => this.report("pause", id, error));
+    if (sender.track !== track) sender.replaceTrack(track).catch((error) => this.report("replace", id, error));
   }
 
   close() {

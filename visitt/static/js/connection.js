@@ -43,8 +43,7 @@ export class ConnectionQuality {
       button.disabled = true;
       try {
         call.swapTrack(await openNextCamera(call.local.getVideoTracks()[0]));
-        const video = this.tiles.tiles.get(selfId)?.querySelector("video");
-        if (video) { video.srcObject = null; video.srcObject = call.local; }  // the self-view follows
+        this.tiles.refresh(selfId, call.local);  // the self-view follows
       } catch (error) {
         call.report("camera", selfId, error);
       } finally {

@@ -1,5 +1,25 @@
 // Camera and microphone: opening them, telling the user plainly what went wrong, the pickers and
-// the level meter shown before joining.
+// the level meter shown before joining, and the device panel that changes them during the call.
+// The choice is remembered for the browser tab's session (sessionStorage), never beyond it.
+
+const REMEMBERED = "visitt-devices";
+const SIZE = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { max: 30 } };
+
+/** The devices chosen earlier in this tab's session. @returns {{audioId?: string, videoId?: string, sinkId?: string}} */
+export function remembered() {
+  try {
+    return JSON.parse(sessionStorage.getItem(REMEMBERED) || "{}");
+  } catch {
+    return {};
+  }
+}
+
+/** @param {{audioId?: string, videoId?: string, sinkId?: string}} choice */
+export function remember(choice) {
+  try {
+    sessionStorage.setItem(REMEMBERED, JSON.stringify({ ...remembered(), ...choice }));
+  } catch { /* storage off: the choice lasts until the page closes */ }
+}
 
 /** What kind of problem a getUserMedia failure is, as the page explains it. */
 export function classify(error) {
@@ -19,17 +39,23 @@ export function classify(error) {
 }
 
 /**
+ * Open camera and microphone: the ones chosen (by default those remembered), else the usual ones
+ * when a chosen device is gone.
  * @param {{audioId?: string, videoId?: string}} [choice]
  * @returns {Promise<MediaStream>}
  */
-export function openMedia(choice = {}) {
-  return navigator.mediaDevices.getUserMedia({
-    audio: choice.audioId ? { deviceId: { exact: choice.audioId } } : true,
-    video: {
-      ...(choice.videoId ? { deviceId: { exact: choice.videoId } } : { facingMode: "user" }),
-      width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { max: 30 },
-    },
+export async function openMedia(choice = remembered()) {
+  const open = (/** @type {{audioId?: string, videoId?: string}} */ which) => navigator.mediaDevices.getUserMedia({
+    audio: which.audioId ? { deviceId: { exact: which.audioId } } : true,
+    video: { ...(which.videoId ? { deviceId: { exact: which.videoId } } : { facingMode: "user" }), ...SIZE },
   });
+  try {
+    return await open(choice);
+  } catch (error) {
+    const gone = ["OverconstrainedError", "NotFoundError"].includes(/** @type {Error} */ (error).name);
+    if (!gone || !(choice.audioId || choice.videoId)) throw error;
+    return open({});  // unplugged since: the usual devices, and the user can choose again
+  }
 }
 
 /**
@@ -95,13 +121,12 @@ export async function openNextCamera(current) {
   const which = settings.facingMode
     ? { facingMode: { exact: settings.facingMode === "user" ? "environment" : "user" } }
     : { deviceId: { exact: cameras[(index + 1) % cameras.length].deviceId } };
-  const size = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { max: 30 } };
   current?.stop();
   let stream;
   try {
-    stream = await navigator.mediaDevices.getUserMedia({ video: { ...which, ...size } });
+    stream = await navigator.mediaDevices.getUserMedia({ video: { ...which, ...SIZE } });
   } catch {
-    stream = await navigator.mediaDevices.getUserMedia({ video: size });  // at least a camera again
+    stream = await navigator.mediaDevices.getUserMedia({ video: SIZE });  // at least a camera again
   }
   return stream.getVideoTracks()[0];
 }
@@ -119,14 +144,18 @@ export class DeviceCheck {
     this.stopMeter = () => {};
     const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
     this.el = $;
-    const pick = () => this.start({ videoId: $("camera").value, audioId: $("microphone").value });
+    const pick = () => {
+      const choice = { videoId: $("camera").value, audioId: $("microphone").value };
+      remember(choice);
+      this.start(choice);
+    };
     $("camera").addEventListener("change", pick);
     $("microphone").addEventListener("change", pick);
     $("retry-devices").addEventListener("click", () => this.start());
   }
 
   /** @param {{audioId?: string, videoId?: string}} [choice] */
-  async start(choice = {}) {
+  async start(choice = remembered()) {
     this.stop();
     try {
       this.stream = await openMedia(choice);
@@ -152,5 +181,103 @@ export class DeviceCheck {
     this.stopMeter = () => {};
     stopMedia(this.stream);
     this.stream = null;
+  }
+}
+
+/**
+ * The "Devices" panel during the call: cameras, microphones and (where the browser can choose)
+ * loudspeakers. A choice opens the new device and swaps its track in on every connection
+ * (`Call.swapTrack`, no renegotiation); the own picture follows.
+ * Uses #devices (the button), #device-panel, #call-camera, #call-microphone, #call-speaker,
+ * #call-speaker-field and #device-panel-help.
+ */
+export class DevicePanel {
+  /**
+   * @param {Record<string, string>} strings the help keys of `classify`
+   * @param {() => import("./call.js").Call | null} getCall
+   * @param {import("./tiles.js").Tiles} tiles plays the others' sound
+   */
+  constructor(strings, getCall, tiles) {
+    this.strings = strings;
+    this.getCall = getCall;
+    this.tiles = tiles;
+    const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
+    this.el = $;
+    this.canChooseSpeaker = "setSinkId" in HTMLMediaElement.prototype;
+    $("devices").addEventListener("click", () => this.toggle());
+    $("call-camera").addEventListener("change", () => this.choose("video", $("call-camera").value));
+    $("call-microphone").addEventListener("change", () => this.choose("audio", $("call-microphone").value));
+    $("call-speaker").addEventListener("change", () => this.chooseSpeaker($("call-speaker").value));
+    const { sinkId } = remembered();
+    if (sinkId && this.canChooseSpeaker) tiles.setSink(sinkId).catch(() => {});
+  }
+
+  async toggle() {
+    const open = this.el("device-panel").hidden;
+    this.el("device-panel").hidden = !open;
+    this.el("devices").setAttribute("aria-expanded", String(open));
+    if (open) await this.fill();
+  }
+
+  close() {
+    this.el("device-panel").hidden = true;
+    this.el("devices").setAttribute("aria-expanded", "false");
+  }
+
+  async fill() {
+    const call = this.getCall();
+    if (!call) return;
+    await fillPickers(this.el("call-camera"), this.el("call-microphone"), call.local);
+    this.el("call-speaker-field").hidden = !this.canChooseSpeaker;
+    if (!this.canChooseSpeaker) return;
+    const speakers = (await navigator.mediaDevices.enumerateDevices()).filter((device) => device.kind === "audiooutput");
+    this.el("call-speaker").replaceChildren(...speakers.map((device, index) => {
+      const option = new Option(device.label || `${index + 1}`, device.deviceId);
+      option.selected = device.deviceId === (this.tiles.sinkId || "default");
+      return option;
+    }));
+  }
+
+  /** @param {"audio" | "video"} kind @param {string} deviceId */
+  async choose(kind, deviceId) {
+    const call = this.getCall();
+    if (!call) return;
+    this.el("device-panel-help").textContent = "";
+    const wanted = kind === "video" ? { video: { deviceId: { exact: deviceId }, ...SIZE } }
+      : { audio: { deviceId: { exact: deviceId } } };
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia(wanted);
+    } catch (error) {
+      if (kind === "audio" || classify(error) !== "device_busy") { this.help(error); return; }
+      call.local.getVideoTracks()[0]?.stop();  // a phone opens one camera at a time: free this one, try again
+      try {
+        stream = await navigator.mediaDevices.getUserMedia(wanted);
+      } catch (again) {
+        this.help(again);
+        stream = await navigator.mediaDevices.getUserMedia({ video: SIZE }).catch(() => null);  // a camera again
+        if (!stream) return;
+      }
+    }
+    const track = stream.getTracks()[0];
+    call.swapTrack(track);
+    if (kind === "video") this.tiles.refresh(call.selfId, call.local);  // the own picture follows
+    const chosen = track.getSettings().deviceId;
+    remember(kind === "video" ? { videoId: chosen } : { audioId: chosen });
+  }
+
+  /** @param {unknown} error */
+  help(error) {
+    this.el("device-panel-help").textContent = this.strings[classify(error)];
+  }
+
+  /** @param {string} sinkId */
+  async chooseSpeaker(sinkId) {
+    try {
+      await this.tiles.setSink(sinkId);
+      remember({ sinkId });
+    } catch {
+      this.el("device-panel-help").textContent = this.strings.device_error;
+    }
   }
 }

@@ -5,9 +5,9 @@
 import { Call } from "./call.js";
 import { ChatPanel } from "./chat.js";
 import { ConnectionQuality } from "./connection.js";
-import { classify, openMedia, stopMedia } from "./devices.js";
+import { classify, DevicePanel, openMedia, stopMedia } from "./devices.js";
 import { IdentityChecks } from "./identity.js";
-import { ParticipantList } from "./participants.js";
+import { ParticipantList, UnmutePrompt } from "./participants.js";
 import { PauseControl } from "./pause.js";
 import { Signaling } from "./protocol.js";
 import { SpeakerDetector } from "./speaker.js";
@@ -17,7 +17,10 @@ const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementB
 const strings = JSON.parse($("strings").textContent);
 const baseTitle = document.title;
 const tiles = new Tiles($("tiles"), { photo_id: strings.id_photo_id, known: strings.id_known, other: strings.id_other }, strings.pin);
-const people = new ParticipantList($("participants"), strings);
+const people = new ParticipantList($("participants"), strings, (id) => {
+  signaling.send({ type: "ask_unmute", to: id });
+  say(strings.unmute_asked.replace("{name}", names.get(id) || ""));
+});
 const speaker = new SpeakerDetector();
 speaker.addEventListener("speaker", (event) => tiles.setSpeaker(/** @type {CustomEvent} */ (event).detail.id));
 // @ts-ignore handles for diagnostics and the end-to-end tests (stop(), then feed levels)
@@ -38,6 +41,14 @@ const checks = new IdentityChecks($("checks"), $("check-item"), signaling, strin
 const names = new Map();
 let selfId = "";
 let selfName = "";
+const devicePanel = new DevicePanel(strings, () => call, tiles);
+const unmute = new UnmutePrompt(strings.unmute_requested, () => {
+  if ($("mic").getAttribute("aria-pressed") !== "true") $("mic").click();
+});
+/** Sharing a window (share.js, loaded where the browser can share: not on phones). */
+const sharing = navigator.mediaDevices?.getDisplayMedia
+  ? import("./share.js").then(({ ScreenShare }) => new ScreenShare($("share"), strings, say))
+  : null;
 
 function say(/** @type {string} */ text) { $("call-status").textContent = text; }
 /** The role shown for someone: patient, companion, interpreter, colleague. @param {string} kind */
@@ -137,6 +148,8 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
     // @ts-ignore a handle for diagnostics and the end-to-end tests
     window.visittCall = call;
     pause.start(signaling, call, selfId, message.paused);
+    const started = call;
+    sharing?.then((share) => { if (call === started) share.start(signaling, started); });
     call.addEventListener("track", (event) => {
       const { id, stream: remote } = /** @type {CustomEvent} */ (event).detail;
       tiles.attach(id, remote);
@@ -158,6 +171,9 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
 }
 
 function closeCall() {
+  sharing?.then((share) => share.stop());
+  devicePanel.close();
+  unmute.hide();
   pause.stop();
   speaker.stop();
   quality.stop();
@@ -217,11 +233,17 @@ signaling.on("back", ({ participant }) => {
   tiles.away(participant.id, false);
   tiles.mark(participant.id, participant);
   people.update(participant);
-  call?.recover([participant.id]);
+  call?.welcomeBack(participant.id);
   say(strings.in_call);
 });
-signaling.on("reconnecting", () => { if (room) say(strings.reconnecting); });
-signaling.on("welcome", () => {  // back: take the place again
+signaling.on("reconnecting", () => {
+  if (room) say(strings.reconnecting);
+  else $("lobby-status").textContent = strings.reconnecting;
+});
+signaling.on("welcome", (welcome) => {  // the first, or back: take the place again
+  selfId = welcome.id;
+  selfName = welcome.name;
+  if ($("lobby-status").textContent === strings.reconnecting) $("lobby-status").textContent = "";
   if (cohostJoin && room) signaling.send({ type: "rejoin" });
   else if (cohostJoin && knocked) knock();
   else if (room) signaling.send({ type: "enter", room });
@@ -243,12 +265,16 @@ cohostJoin?.addEventListener("click", async () => {
   knock();
 });
 signaling.on("room", ({ locked }) => setLocked(locked));
+signaling.on("unmute_requested", ({ from }) => {  // a co-host, asked by the clinician
+  if ($("mic").getAttribute("aria-pressed") !== "true") unmute.show(names.get(from) || "");
+});
 signaling.on("id_requested", ({ participant }) => checks.requested(names.get(participant) || ""));
 signaling.on("ended", () => stopCall(strings.ended));
 signaling.on("error", ({ code, message }) => {
   if (chat.failed(code)) return;
   if (code === "replaced") stopCall(strings.replaced);
   else if (code === "not_resumable") { closeCall(); room = null; knock(); }  // away too long: knock again
+  else if (code === "database_unavailable") $("lobby-status").textContent = strings.unavailable;  // nobody let in
   else $("lobby-status").textContent = message;
 });
 signaling.on("close", () => {
@@ -268,7 +294,7 @@ for (const button of document.querySelectorAll("button[data-room]")) {
     signaling.send({ type: "enter", room: /** @type {HTMLElement} */ (button).dataset.room });
   });
 }
-toggle($("mic"), (on) => { call?.setEnabled("audio", on); sendMedia(); });
+toggle($("mic"), (on) => { call?.setEnabled("audio", on); sendMedia(); if (on) unmute.hide(); });
 toggle($("cam"), (on) => { call?.setEnabled("video", on); sendMedia(); });
 /** Audio only, for a poor connection: no picture is sent; the camera button shows it off. @param {boolean} on */
 function setAudioOnly(on) {
@@ -326,6 +352,5 @@ $("invite-form")?.addEventListener("submit", async (/** @type {Event} */ event) 
 });
 $("leave").addEventListener("click", () => { signaling.send({ type: "leave" }); stopCall(""); });
 
-signaling.connect().then((welcome) => { selfId = welcome.id; selfName = welcome.name; }).catch(() => {
-  $("lobby-status").textContent = strings.connection_lost;
-});
+// a socket turned away is tried again ("reconnecting") until it is back or given up ("close")
+signaling.connect().catch(() => {});

@@ -1,6 +1,8 @@
 // The participant list, on both pages: everyone in the call with name, role (patient, companion,
 // interpreter, colleague; the clinician and a co-host marked with a host symbol), microphone and
-// camera state, and the identity-checked badge.
+// camera state, who shares a window, and the identity-checked badge. On the clinician's page a
+// muted participant also has an "Ask to unmute" button; the asked participant's page shows the polite
+// prompt (UnmutePrompt). Only the user's own press turns the microphone on; a request never does (privacy).
 
 /** @typedef {import("./protocol.js").PeerInfo} PeerInfo */
 
@@ -8,10 +10,12 @@ export class ParticipantList {
   /**
    * @param {HTMLElement} list a <ul>
    * @param {Record<string, string>} strings the page's strings (participant_<role>, participant_cohost, id_*, ...)
+   * @param {(id: string) => void} [askUnmute] the host's pages: ask this participant to turn their microphone on
    */
-  constructor(list, strings) {
+  constructor(list, strings, askUnmute) {
     this.list = list;
     this.strings = strings;
+    this.askUnmute = askUnmute;
   }
 
   /** Add or refresh someone. @param {PeerInfo} peer @param {{self?: boolean}} [options] */
@@ -22,7 +26,7 @@ export class ParticipantList {
       item = document.createElement("li");
       item.className = "participant";
       item.dataset.peer = peer.id;
-      for (const part of ["who", "role", "mic", "cam", "id"]) {
+      for (const part of ["who", "role", "mic", "cam", "sharing", "id"]) {
         const span = document.createElement("span");
         span.className = part;
         item.append(span);
@@ -41,7 +45,26 @@ export class ParticipantList {
     part("mic").classList.toggle("off", !peer.audio);
     part("cam").textContent = peer.video ? s.participant_cam_on : s.participant_cam_off;
     part("cam").classList.toggle("off", !peer.video);
+    part("sharing").textContent = peer.sharing ? s.participant_sharing : "";
     part("id").textContent = peer.identified ? s[`id_${peer.identified}`] || "✓" : "";
+    this.unmuteButton(item, peer);
+  }
+
+  /** The "Ask to unmute" button, for someone else whose microphone is off. @param {HTMLElement} item @param {PeerInfo} peer */
+  unmuteButton(item, peer) {
+    const askUnmute = this.askUnmute;
+    let button = /** @type {HTMLButtonElement | null} */ (item.querySelector(".ask-unmute"));
+    if (!askUnmute || item.classList.contains("self") || peer.audio) { button?.remove(); return; }
+    if (button) return;
+    button = document.createElement("button");
+    button.type = "button";
+    button.className = "ask-unmute";
+    button.textContent = this.strings.ask_unmute;
+    button.addEventListener("click", () => {
+      askUnmute(peer.id);
+      /** @type {HTMLButtonElement} */ (button).disabled = true;  // asked once; enabled again if they mute again
+    });
+    item.append(button);
   }
 
   /** @param {string} id */
@@ -51,5 +74,34 @@ export class ParticipantList {
 
   clear() {
     this.list.replaceChildren();
+  }
+}
+
+/** The prompt after the clinician's "Ask to unmute": "Turn on microphone" or "Not now". */
+export class UnmutePrompt {
+  /**
+   * Uses the page's #unmute-prompt, #unmute-text, #unmute-yes and #unmute-no.
+   * @param {string} text "{name} asks you to turn on your microphone."
+   * @param {() => void} turnOn turns the microphone on, as the page's own button does
+   */
+  constructor(text, turnOn) {
+    const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
+    this.box = $("unmute-prompt");
+    this.line = $("unmute-text");
+    this.yes = $("unmute-yes");
+    this.text = text;
+    this.yes.addEventListener("click", () => { this.hide(); turnOn(); });
+    $("unmute-no").addEventListener("click", () => this.hide());
+  }
+
+  /** @param {string} name who asks */
+  show(name) {
+    this.line.textContent = this.text.replace("{name}", name);
+    this.box.hidden = false;
+    this.yes.focus();
+  }
+
+  hide() {
+    this.box.hidden = true;
   }
 }

@@ -3,9 +3,9 @@
 import { Call } from "./call.js";
 import { ChatPanel } from "./chat.js";
 import { ConnectionQuality } from "./connection.js";
-import { DeviceCheck } from "./devices.js";
+import { DeviceCheck, DevicePanel } from "./devices.js";
 import { askForId } from "./identity.js";
-import { ParticipantList } from "./participants.js";
+import { ParticipantList, UnmutePrompt } from "./participants.js";
 import { PauseControl } from "./pause.js";
 import { Signaling } from "./protocol.js";
 import { SpeakerDetector } from "./speaker.js";
@@ -21,6 +21,8 @@ const socketPath = `/ws${location.pathname}`;
 let finished = false;
 let phase = "lobby";  // lobby → waiting → call; what to ask for when the socket comes back
 let knockName = "";
+const RETRY_MS = 5000;  // a knock or rejoin the server could not record (its database away) is tried again
+let retry = 0;
 /** @type {import("./protocol.js").Role} */ let selfRole = "patient";  // or companion, interpreter, colleague
 const tiles = new Tiles($("tiles"), { photo_id: strings.id_photo_id, known: strings.id_known, other: strings.id_other }, strings.pin);
 const people = new ParticipantList($("participants"), strings);
@@ -50,9 +52,20 @@ function show(/** @type {string} */ section) {
 }
 
 const devices = new DeviceCheck(strings);
+const devicePanel = new DevicePanel(strings, () => call, tiles);
+const unmute = new UnmutePrompt(strings.unmute_requested, () => {
+  if ($("mic").getAttribute("aria-pressed") !== "true") $("mic").click();  // as if pressed: the others are told
+});
+/** Sharing a window, where the clinic lets guests share and the browser can (share.js, loaded only then). */
+const sharing = $("share") && navigator.mediaDevices?.getDisplayMedia
+  ? import("./share.js").then(({ ScreenShare }) => new ScreenShare($("share"), strings, (text) => { $("call-status").textContent = text; }))
+  : null;
 
 function finish(/** @type {string} */ text) {
   finished = true;
+  sharing?.then((share) => share.stop());
+  devicePanel.close();
+  unmute.hide();
   pause.stop();
   speaker.stop();
   quality.stop();
@@ -84,6 +97,8 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
   // @ts-ignore a handle for diagnostics and the end-to-end tests
   window.visittCall = call;
   pause.start(/** @type {Signaling} */ (signaling), call, selfId, message.paused);
+  const started = call;
+  sharing?.then((share) => { if (call === started) share.start(/** @type {Signaling} */ (signaling), started); });
   call.addEventListener("track", (event) => {
     const { id, stream: remote } = /** @type {CustomEvent} */ (event).detail;
     tiles.attach(id, remote);
@@ -99,6 +114,9 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
 }
 
 function leaveCall() {
+  sharing?.then((share) => share.stop());
+  devicePanel.close();
+  unmute.hide();
   pause.stop();
   speaker.stop();
   quality.stop();
@@ -136,6 +154,9 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
     $("call-status").textContent = strings.participant_joined.replace("{name}", participant.name);
   });
   signaling.on("updated", ({ participant }) => { tiles.mark(participant.id, participant); people.update(participant); });
+  signaling.on("unmute_requested", ({ from }) => {
+    if ($("mic").getAttribute("aria-pressed") !== "true") unmute.show(names.get(from) || "");
+  });
   signaling.on("left", ({ participant }) => {
     call?.remove(participant);
     tiles.remove(participant);
@@ -151,14 +172,17 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
     tiles.away(participant.id, false);
     tiles.mark(participant.id, participant);
     people.update(participant);
-    call?.recover([participant.id]);
+    call?.welcomeBack(participant.id);
     $("call-status").textContent = strings.in_call;
   });
   signaling.on("reconnecting", () => {
     $(phase === "call" ? "call-status" : "status").textContent = strings.reconnecting;
   });
-  signaling.on("welcome", () => {  // the socket is back: take up where we were
-    if (phase === "call") signaling?.send({ type: "rejoin" });
+  signaling.on("welcome", (welcome) => {  // the first, or the socket back: take up where we were
+    selfId = welcome.id;
+    selfRole = welcome.role;
+    if (welcome.state === "ended") finish(strings.ended);
+    else if (phase === "call") signaling?.send({ type: "rejoin" });
     else if (phase === "waiting") signaling?.send({ type: "knock", name: knockName });
   });
   signaling.on("denied", () => finish(strings.denied));
@@ -180,6 +204,17 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
   });
   signaling.on("ended", () => finish(strings.ended));
   signaling.on("error", ({ code, message }) => {
+    if (code === "database_unavailable") {  // nothing could be recorded: nobody is let in now; try again
+      $(phase === "call" ? "call-status" : "status").textContent = strings.unavailable;
+      clearTimeout(retry);
+      retry = setTimeout(() => {
+        if (finished) return;
+        if (phase === "call") signaling?.send({ type: "rejoin" });
+        else if (phase === "waiting") signaling?.send({ type: "knock", name: knockName });
+      }, RETRY_MS);
+      return;
+    }
+    if (code === "already_knocked") return;  // a retried knock that crossed the first: waiting all the same
     if (code === "host_absent") { $("call-status").textContent = strings.host_absent; return; }
     if (code === "not_resumable") {  // too long away: back to the waiting room, knocking again
       leaveCall();
@@ -196,16 +231,9 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
     $("join").disabled = false;
   });
   signaling.on("close", () => { if (!finished) finish(strings.connection_lost); });
-  try {
-    const welcome = await signaling.connect();
-    selfId = welcome.id;
-    selfRole = /** @type {any} */ (welcome.role);
-    if (welcome.state === "ended") { finish(strings.ended); return; }
-    phase = "waiting";
-    signaling.send({ type: "knock", name });
-  } catch {
-    if (!finished) finish(strings.connection_lost);
-  }
+  phase = "waiting";  // the first welcome knocks
+  // a socket turned away is tried again ("reconnecting") until it is back or given up ("close")
+  signaling.connect().catch(() => {});
 });
 
 const sendMedia = () => signaling?.send({
@@ -213,7 +241,7 @@ const sendMedia = () => signaling?.send({
   audio: $("mic").getAttribute("aria-pressed") === "true",
   video: $("cam").getAttribute("aria-pressed") === "true",
 });
-toggle($("mic"), (on) => { call?.setEnabled("audio", on); sendMedia(); });
+toggle($("mic"), (on) => { call?.setEnabled("audio", on); sendMedia(); if (on) unmute.hide(); });
 toggle($("cam"), (on) => { call?.setEnabled("video", on); sendMedia(); });
 /** Audio only, for a poor connection: no picture is sent; the camera button shows it off. @param {boolean} on */
 function setAudioOnly(on) {

@@ -5,6 +5,9 @@ export const VERSION = 1;
 /** The quick phrases' codes, in the order the pages offer them; each page shows its own text for them. */
 export const PHRASES = ["cant_hear", "cant_see", "turn_on_microphone", "turn_on_camera", "one_moment"];
 export const CHAT_MAX = 500;
+/** Close codes the page acts on: refused for good, and "try again later" (the server's database is away). */
+const REFUSED = 1008;
+const TRY_AGAIN_LATER = 1013;
 
 /**
  * Client to server.
@@ -25,17 +28,19 @@ export const CHAT_MAX = 500;
  * @typedef {{type: "resume"}} Resume                                   host, or a co-host in the call
  * @typedef {{type: "identify", participant: string, method: IdMethod, note?: string}} Identify  host, or a co-host in the call; note: up to 200 characters, needed with "other"
  * @typedef {{type: "request_id"}} RequestId                            guests only
+ * @typedef {{type: "share", on: boolean}} Share                        a window in place of the camera; guests only with VISITT_PATIENTS_MAY_SHARE
+ * @typedef {{type: "ask_unmute", to: string}} AskUnmute                 host, or a co-host in the call
  * @typedef {{type: "late", minutes: number}} Late                      host only: 0-240, 0 means on time again
  * @typedef {{type: "offer" | "answer" | "rollback" | "pranswer", sdp?: string}} Description
  * @typedef {{candidate: string, sdpMid?: string|null, sdpMLineIndex?: number|null, usernameFragment?: string|null}} Candidate
  * @typedef {{type: "signal", to: string, description?: Description, candidate?: Candidate}} SignalOut
  * @typedef {"cant_hear" | "cant_see" | "turn_on_microphone" | "turn_on_camera" | "one_moment"} Phrase
  * @typedef {{type: "chat", text: string} | {type: "chat", phrase: Phrase}} ChatOut   text: 1-500 characters
- * @typedef {Hello | Heartbeat | Knock | Rejoin | Enter | Admit | Deny | Remove | RoomAction | Leave | Media | PauseOut | Resume | Identify | Late | RequestId | SignalOut | ChatOut} ClientMessage
+ * @typedef {Hello | Heartbeat | Knock | Rejoin | Enter | Admit | Deny | Remove | RoomAction | Leave | Media | PauseOut | Resume | Identify | Late | RequestId | Share | AskUnmute | SignalOut | ChatOut} ClientMessage
  *
  * Server to client.
  * @typedef {"host" | "patient" | "companion" | "interpreter" | "colleague"} Role   host: the clinician who hosts the room; else the invitation's kind
- * @typedef {{id: string, name: string, role: Role, cohost?: boolean, audio: boolean, video: boolean, identified: IdMethod | null}} PeerInfo   cohost: a colleague with the host's powers (not end)
+ * @typedef {{id: string, name: string, role: Role, cohost?: boolean, audio: boolean, video: boolean, sharing: boolean, identified: IdMethod | null}} PeerInfo   cohost: a colleague with the host's powers (not end); sharing: a window in place of the camera
  * @typedef {{by: string, name: string, reason: PauseReason | null}} PauseInfo
  * @typedef {{room: string, id: string, name: string, kind: Role, since: string, starts_at?: string|null, unscheduled: boolean}} WaitingInfo   kind: the invitation's, never "host"; unscheduled: came by the portal
  * @typedef {{type: "welcome", version: number, id: string, role: Role, name: string, state: "ready" | "denied" | "ended"}} Welcome
@@ -57,11 +62,12 @@ export const CHAT_MAX = 500;
  * @typedef {{type: "paused"} & PauseInfo} Paused
  * @typedef {{type: "resumed", by: string}} Resumed
  * @typedef {{type: "id_requested", participant: string}} IdRequested   host only
+ * @typedef {{type: "unmute_requested", from: string}} UnmuteRequested   the asked participant only; the page asks its user
  * @typedef {{type: "signal", from: string, description?: Description, candidate?: Candidate}} SignalIn
  * @typedef {{type: "chat", from: string, name: string, text?: string, phrase?: Phrase, at: string}} ChatIn
  * @typedef {{type: "error", code: string, message: string}} ErrorMessage
  * @typedef {{type: "bye"}} Bye
- * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | RoomInfo | Ended | Paused | Resumed | IdRequested | SignalIn | ChatIn | ErrorMessage | Bye | Heartbeat} ServerMessage
+ * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | RoomInfo | Ended | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | ChatIn | ErrorMessage | Bye | Heartbeat} ServerMessage
  */
 
 /**
@@ -69,7 +75,8 @@ export const CHAT_MAX = 500;
  * dispatched as an event named after its `type`, with the message as `detail`. Besides those:
  * `reconnecting` when the socket dropped and a new one is being tried (every `welcome` after the
  * first means it is back), and `close` when it is gone for good: refused (1008), closed by
- * this page, or not back within `giveUpAfter` ms.
+ * this page, or not back within `giveUpAfter` ms. A server that answers "try again later" (1013:
+ * its database is away) is tried for as long as the page is open.
  */
 export class Signaling extends EventTarget {
   /** @param {string} path e.g. "/ws/staff" */
@@ -83,6 +90,14 @@ export class Signaling extends EventTarget {
     this.attempts = 0;
     /** @type {number | null} */ this.downSince = null;
     this.giveUpAfter = 90_000;
+    /** @type {ReturnType<typeof setTimeout> | null} */ this.retry = null;
+    // The network is back (a phone out of a tunnel): try at once rather than at the end of the back-off.
+    globalThis.addEventListener?.("online", () => {
+      if (this.retry === null || this.stopped) return;
+      clearTimeout(this.retry);
+      this.retry = null;
+      this.connect().catch(() => {});
+    });
   }
 
   /** Open the socket; resolves with the first `welcome`. @returns {Promise<Welcome>} */
@@ -112,13 +127,17 @@ export class Signaling extends EventTarget {
   /** @param {number} code */
   dropped(code) {
     this.downSince = this.downSince ?? Date.now();
-    if (this.stopped || code === 1008 || Date.now() - this.downSince > this.giveUpAfter) {
+    const tooLong = code !== TRY_AGAIN_LATER && Date.now() - this.downSince > this.giveUpAfter;
+    if (this.stopped || code === REFUSED || tooLong) {
       this.dispatchEvent(new CustomEvent("close", { detail: { code } }));
       return;
     }
     this.dispatchEvent(new CustomEvent("reconnecting", { detail: { code } }));
     const delay = Math.min(5000, 250 * 2 ** this.attempts++);
-    setTimeout(() => { if (!this.stopped) this.connect().catch(() => {}); }, delay);
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      if (!this.stopped) this.connect().catch(() => {});
+    }, delay);
   }
 
   /** @param {ClientMessage} message */

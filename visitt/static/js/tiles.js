@@ -17,6 +17,17 @@ export class Tiles {
     this.tiles = new Map();
     /** @type {string | null} */ this.speaker = null;
     /** @type {string | null} */ this.pinned = null;
+    /** The loudspeaker chosen in the device panel ("": the system's). */
+    this.sinkId = "";
+  }
+
+  /** Play everyone's sound on this output device (where the browser has setSinkId). @param {string} sinkId */
+  async setSink(sinkId) {
+    this.sinkId = sinkId;
+    for (const tile of this.tiles.values()) {
+      const video = /** @type {any} */ (tile.querySelector("video"));
+      if (!tile.classList.contains("self") && video.setSinkId) await video.setSinkId(sinkId);
+    }
   }
 
   /** The active speaker changed (SpeakerDetector). @param {string | null} id */
@@ -55,6 +66,7 @@ export class Tiles {
       video.muted = Boolean(options.self);
       const caption = document.createElement("figcaption");
       tile.append(video, caption);
+      if (!options.self && this.sinkId) /** @type {any} */ (video).setSinkId?.(this.sinkId).catch(() => {});
       if (!options.self) {
         const pin = document.createElement("button");
         pin.type = "button";
@@ -79,10 +91,17 @@ export class Tiles {
     if (video && video.srcObject !== stream) video.srcObject = stream;
   }
 
-  /** @param {string} id @param {{audio: boolean, video: boolean, identified?: string | null}} state */
+  /** Show `stream` again after one of its tracks was swapped (another camera). @param {string} id @param {MediaStream} stream */
+  refresh(id, stream) {
+    const video = this.tiles.get(id)?.querySelector("video");
+    if (video) { video.srcObject = null; video.srcObject = stream; }
+  }
+
+  /** @param {string} id @param {{audio: boolean, video: boolean, sharing?: boolean, identified?: string | null}} state */
   mark(id, state) {
     const tile = this.tiles.get(id);
     if (!tile) return;
+    tile.classList.toggle("sharing", Boolean(state.sharing));  // a window: shown whole, not cropped
     tile.classList.toggle("muted", !state.audio);
     tile.classList.toggle("camera-off", !state.video);
     let badge = tile.querySelector(".id-badge");

@@ -1,0 +1,207 @@
+"""Media back after a 5-s outage: the patient's socket back → remote frames flowing again, both sides.
+
+    python bench/reconnect.py [--runs 10] [--no-write]
+
+Starts Visitt on a loopback port (SQLite) and coturn from Debian on another, with every call relayed
+through coturn (``VISITT_ICE_TRANSPORT_POLICY=relay``), and a clinician's and a phone-sized patient's page
+in Chromium with fake camera and microphone. Each run books, knocks, admits, waits for media both ways,
+then cuts the patient off for 5 s the way a phone that loses its network is cut off:
+
+- the media path goes: coturn is killed, so every relayed packet is lost and its allocations with it
+  (when it comes back, ICE must gather new relay candidates: an ICE restart);
+- the signaling socket goes: the server closes the patient's socket, and the patient's page is offline
+  (Chromium's network emulation), so it cannot reconnect until the outage ends.
+
+Then coturn starts again and the page is online. Timed: from the patient's page taking its place in the
+call again (the resumed ``admitted``) until each page decodes new remote video frames (``framesDecoded``
+growing). Prints p50/p95 and rewrites its section of docs/performance.md. Target: ≤ 2 s p95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import BrowserContext, Page, sync_playwright
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.report import percentile, write_section  # noqa: E402
+from tests.browser import DESK, PHONE, sign_in, wait_for_media  # noqa: E402
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, make_settings  # noqa: E402
+from visitt import turn  # noqa: E402
+from visitt.testing import LiveServer  # noqa: E402
+
+OUTAGE_S = 5.0
+SECRET = "bench secret shared by coturn and Visitt"
+
+# Leaves in window.backAt the wall-clock time the page takes its place in the call again.
+WATCH_BACK = """() => {
+  window.backAt = null;
+  window.visittCall.signaling.on("admitted", (m) => { if (m.resumed) window.backAt = performance.timeOrigin + performance.now(); });
+}"""
+# Leaves in window.framesAt a promise of the wall-clock time the page decodes a remote frame it had not before.
+WATCH_FRAMES = """() => {
+  const decoded = async () => {
+    let sum = 0;
+    for (const {pc} of window.visittCall.peers.values())
+      (await pc.getStats()).forEach((r) => { if (r.type === "inbound-rtp" && r.kind === "video") sum += r.framesDecoded || 0; });
+    return sum;
+  };
+  window.framesAt = decoded().then((start) => new Promise((resolve, reject) => {
+    const until = Date.now() + 60000;
+    const poll = async () => {
+      if ((await decoded()) > start) { resolve(performance.timeOrigin + performance.now()); return; }
+      if (Date.now() > until) { reject(new Error("no new remote frame within 60 s")); return; }
+      setTimeout(poll, 20);
+    };
+    poll();
+  }));
+}"""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Coturn:
+    """coturn on a loopback port, configured by ``visitt turn-config --allow-loopback``; killed and started again."""
+
+    def __init__(self, directory: Path) -> None:
+        binary = shutil.which("turnserver")
+        if binary is None:
+            raise SystemExit("coturn is missing: apt-get install -y coturn")
+        self.port = free_port()
+        self.directory = directory
+        config = directory / "turnserver.conf"
+        config.write_text(turn.coturn_config(make_settings(directory, turn_secret=SECRET), listening_port=self.port,
+                                             allow_loopback=True))
+        self.command = [binary, "-c", str(config), "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1",
+                        "--no-tls", "--no-dtls", "--userdb", str(directory / "turndb"), "--pidfile",
+                        str(directory / "turn.pid"), "--log-file", str(directory / "turn.log"), "--simple-log",
+                        "--min-port", "50000", "--max-port", "50999"]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:  # ready once it holds its TCP listener too
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("coturn did not start") from None
+                time.sleep(0.02)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+            self.process = None
+
+
+def one_run(server: LiveServer, coturn: Coturn, host: Page, patient: Page,
+            phone: BrowserContext) -> tuple[float, float, float]:
+    starts = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)).isoformat()
+    booked = httpx.post(f"{server.url}/api/v1/appointments", headers={"Authorization": f"Bearer {server.token}"},
+                        json={"patient_name": "Bench Patient", "patient_phone": "+4741234567", "starts_at": starts})
+    booked.raise_for_status()
+    patient.goto(booked.json()["join_url"])
+    patient.get_by_label("Your full name").fill("Bench Patient")
+    patient.get_by_role("button", name="Join").click()
+    host.locator("#waiting li .admit").click()
+    wait_for_media(host)
+    wait_for_media(patient)
+    patient.evaluate(WATCH_BACK)
+
+    coturn.kill()
+    phone.set_offline(True)
+    (dropped,) = [c for c in server.app.state.connections.open if c.role == "patient"]
+    server.call(dropped.websocket.close(4000))
+    time.sleep(OUTAGE_S)
+    for page in (host, patient):
+        page.evaluate(WATCH_FRAMES)  # no frame has come for seconds: the next one is the path back
+    coturn.start()
+    online = patient.evaluate("() => performance.timeOrigin + performance.now()")
+    phone.set_offline(False)
+
+    patient.wait_for_function("() => window.backAt !== null", timeout=30_000)
+    back = patient.evaluate("() => window.backAt")
+    host_ms = host.evaluate("() => window.framesAt") - back
+    patient_ms = patient.evaluate("() => window.framesAt") - back
+    host.get_by_role("button", name="End consultation").click()
+    patient.get_by_text("The consultation has ended").wait_for()
+    return host_ms, patient_ms, back - online
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as data, sync_playwright() as playwright:
+        coturn = Coturn(Path(data))
+        coturn.start()
+        settings = make_settings(Path(data), reconnect_grace=30.0, turn_secret=SECRET, turn_ttl=600,
+                                 turn_urls=(f"turn:127.0.0.1:{coturn.port}?transport=udp",),
+                                 ice_transport_policy="relay")
+        server = LiveServer(settings).start()
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            host = browser.new_context(**DESK).new_page()
+            sign_in(host, server.url)
+            phone = browser.new_context(**PHONE)
+            patient = phone.new_page()
+            results = []
+            for run in range(args.runs):
+                results.append(one_run(server, coturn, host, patient, phone))
+                host_ms, patient_ms, socket_ms = results[-1]
+                print(f"run {run + 1}: socket back {socket_ms:.0f} ms after the network, then clinician sees the "
+                      f"patient after {host_ms:.0f} ms, patient the clinician after {patient_ms:.0f} ms", flush=True)
+        finally:
+            browser.close()
+            server.stop()
+            coturn.kill()
+    host_ms = [r[0] for r in results]
+    patient_ms = [r[1] for r in results]
+    both = [max(r[:2]) for r in results]
+    socket_ms = [r[2] for r in results]
+    total = [max(r[:2]) + r[2] for r in results]
+    lines = [f"| {label} | {percentile(v, 0.5):.0f} | {percentile(v, 0.95):.0f} | {min(v):.0f} | {max(v):.0f} |"
+             for label, v in (("socket back → clinician sees patient again", host_ms),
+                              ("socket back → patient sees clinician again", patient_ms),
+                              ("socket back → both see each other again", both),
+                              ("network back → socket back", socket_ms),
+                              ("network back → both see each other again", total))]
+    body = "\n".join([
+        "## Reconnect: socket back → media flowing again (`bench/reconnect.py`)",
+        "",
+        f"Chromium, two pages on loopback, every call relayed by coturn, {args.runs} runs. Each run cuts the "
+        f"patient off for {OUTAGE_S:.0f} s: coturn killed (relayed media and allocations lost), the patient's "
+        "socket closed by the server and the page offline. Then coturn is started and the page is online again. "
+        "Timed from the patient's page taking its place again (resumed `admitted`) to the first newly decoded "
+        "remote video frame on each page. Target: ≤ 2 s p95.",
+        "",
+        "| ms | p50 | p95 | min | max |",
+        "|---|---|---|---|---|",
+        *lines,
+    ])
+    print(body)
+    if not args.no_write:
+        write_section("reconnect", body)
+
+
+if __name__ == "__main__":
+    main()
