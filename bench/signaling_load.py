@@ -460,13 +460,14 @@ One `visitt serve` process (one uvicorn worker, {database}); the clients are sep
 | patient sockets held at once | {held} of {args.participants} (`/metrics`: {figures['gauge']}; {figures['failed']} failed) | ≥ 10,000 ({mark(held >= 10_000)}) |
 | worker memory per socket | {per_socket:.1f} KiB (RSS {figures['rss_before_kib'] / 1024:.0f} → {figures['rss_after_kib'] / 1024:.0f} MiB) | ≤ 25 KiB ({mark(per_socket <= 25)}) |
 | knock → clinician notified, p50 / p99 / max | {percentile(latencies, 0.5):.1f} / {percentile(latencies, 0.99):.1f} / {max(latencies):.1f} ms | p99 ≤ 50 ms ({mark(percentile(latencies, 0.99) <= 50)}) |
-| knock rate achieved | {achieved:.0f} a second ({len(latencies)} knocks in {knocks['seconds']:.1f} s, {knocks['errors']} errors) | 1,000 ({mark(achieved >= 0.98 * args.knock_rate)}) |
+| knock rate achieved | {achieved:.0f} a second of {args.knock_rate:,.0f} asked ({len(latencies)} knocks in {knocks['seconds']:.1f} s, {knocks['errors']} errors) | 1,000 ({mark(achieved >= 980)}) |
 | admit → both admitted, p50 / p99 | {percentile(admit_ms, 0.5):.1f} / {percentile(admit_ms, 0.99):.1f} ms | |
 | whole consultations ({LANES} at once) | {len(admit_ms)} in {consulted['seconds']:.1f} s | |
 
 Worker CPU (share of one core): {figures['cpu_empty']:.1f} % before any socket, {figures['cpu_connecting']:.0f} % while
 {held} sockets connected ({figures['connect_seconds']:.0f} s), {figures['cpu_idle']:.1f} % idle with them all open,
-{figures['cpu_knocking']:.0f} % while knocking. Each knock is followed by the patient leaving again; the knocks come
+{figures['cpu_knocking']:.0f} % while knocking. When knocks are asked for faster than the worker takes them they
+queue, and the latency measures the queue. Each knock is followed by the patient leaving again; the knocks come
 from {KNOCKERS} patients of the signed-in clinician's, while the {held} others (patients of
 {-(-held // args.per_clinician)} other clinicians, {args.per_clinician} each) stay connected.
 """
