@@ -57,7 +57,7 @@ EMAIL = "lege.legesen@sykehuset.example"
 HELLO = '{"type":"hello","version":1}'
 SOCKETS_PER_PROCESS = 2500
 KNOCKERS = 400  # the driver's own patients, reused knock after knock
-LANES = 4  # consultations at once: one clinician socket each
+LANES = 4  # consultations at once
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -268,14 +268,15 @@ async def _drive(url: str, cookie: str, tokens: list[str], rate: float, duration
     knocked = time.perf_counter() - started
     report.put(("knocked", {"latencies": latencies, "seconds": knocked, "errors": errors, "sent": number}))
 
-    # whole consultations: a clinician socket per lane, patients from the same pool
-    lanes = [await _open(url, "/ws/staff", host_headers) for _ in range(LANES)]
+    # whole consultations, patients from the same pool; a clinician's page (socket) for each, as one
+    # socket running forty consultations a second would trip the server's per-socket message rate
     admitted: list[float] = []
     remaining = list(range(consultations))
 
-    async def consult(lane: Patient) -> None:
+    async def consult() -> None:
         while remaining:
             remaining.pop()
+            lane = await _open(url, "/ws/staff", host_headers)
             patient = await free.get()
             await patient.send(type="knock", name="Bench Pasient")
             await patient.expect("waiting")
@@ -305,6 +306,7 @@ async def _drive(url: str, cookie: str, tokens: list[str], rate: float, duration
             await patient.send(type="leave")
             await patient.expect("bye")
             await lane.expect("left")
+            await lane.socket.close()
             free.put_nowait(patient)
 
     async def _room_of(lane: Patient, peer_id: str) -> str:
@@ -314,7 +316,7 @@ async def _drive(url: str, cookie: str, tokens: list[str], rate: float, duration
                 return str(message["room"])
 
     started = time.perf_counter()
-    await asyncio.gather(*(consult(lane) for lane in lanes))
+    await asyncio.gather(*(consult() for _ in range(LANES)))
     report.put(("consulted", {"admit_ms": admitted, "seconds": time.perf_counter() - started}))
 
 
