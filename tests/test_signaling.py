@@ -6,19 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable
+import time
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from websockets.exceptions import InvalidStatus
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from visitt import audit, demo
 from visitt.models import Participant, ParticipantState, Room, RoomState, Staff
+from visitt.protocol import VERSION
 from visitt.testing import LiveServer
 
-from .peers import WsClient, book, run, staff_login
+from .conftest import make_settings
+from .peers import WsClient, book, run, staff_login, ws_url
 
 HOST_NAME = demo.PEOPLE[0][2]
 OFFER = {"type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n"}
@@ -499,3 +504,84 @@ def _token_of(server: LiveServer, public_id: str) -> str:
         assert participant is not None
         participant.token_hash = digest(token)
     return token
+
+
+@pytest.fixture
+def quick_pings(tmp_path: Path) -> Iterator[LiveServer]:
+    """A server that pings every 0.3 s and gives up after 0.6 s of silence (20 s and 40 s in production)."""
+    live = LiveServer(make_settings(tmp_path, ping_interval=0.3, ping_timeout=0.6)).start()
+    yield live
+    live.stop()
+
+
+def test_a_client_that_stops_answering_is_closed_with_4002_and_one_that_answers_stays(quick_pings: LiveServer) -> None:
+    async def scenario() -> None:
+        _url, silent_token = book(quick_pings, "Kari Nordmann")
+        _url, lively_token = book(quick_pings, "Ola Nordmann")
+        async with await WsClient.guest(quick_pings, lively_token) as lively, \
+                connect(ws_url(quick_pings, f"/ws/v/{silent_token}")) as silent:
+            await lively.hello()
+            await silent.send(json.dumps({"type": "hello", "version": VERSION}))
+            started = time.monotonic()
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:  # reads the pings, never answers them
+                    await asyncio.wait_for(silent.recv(), 5)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4002
+            assert closed.value.rcvd.reason == "ping timeout"
+            assert 0.6 <= time.monotonic() - started < 3
+            await asyncio.sleep(1)
+            assert lively.types.count("ping") >= 4 and not lively.closed  # the pongs keep it open
+            await lively.sync()
+
+    run(scenario())
+
+
+def test_a_socket_that_never_says_hello_is_closed_after_10_s_with_4002(server: LiveServer) -> None:
+    async def scenario() -> None:
+        _url, token = book(server)
+        async with connect(ws_url(server, f"/ws/v/{token}")) as mute:
+            started = time.monotonic()
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(mute.recv(), 15)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4002
+            assert closed.value.rcvd.reason == "no hello"
+            assert 10 <= time.monotonic() - started < 12
+
+    run(scenario())
+
+
+def test_a_client_that_does_not_read_is_closed_with_4001_and_the_room_goes_on(tmp_path: Path) -> None:
+    # a burst allowance big enough for the clinician to outrun a patient who stopped reading
+    live = LiveServer(make_settings(tmp_path, message_burst=1000, messages_per_second=1000)).start()
+
+    async def scenario() -> None:
+        _url, token = book(live)
+        async with await WsClient.staff(live, staff_login(live)) as host, \
+                connect(ws_url(live, f"/ws/v/{token}"), max_queue=1) as guest:
+            await host.hello()
+            await guest.send(json.dumps({"type": "hello", "version": VERSION}))
+            await guest.send(json.dumps({"type": "knock", "name": "Kari Nordmann"}))
+            knock = await host.expect("knock")
+            await host.send({"type": "admit", "room": knock["room"], "participant": knock["participant"]["id"]})
+            while json.loads(await asyncio.wait_for(guest.recv(), 5))["type"] != "admitted":
+                pass
+            # the guest stops reading; the clinician sends far more than the socket buffers hold
+            offer = {"type": "offer", "sdp": "v=0\r\n" + "a" * (32 * 1024 - 10)}
+            for _ in range(700):
+                await host.send({"type": "signal", "to": knock["participant"]["id"], "description": offer})
+            await host.sync()
+            received = 0
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(guest.recv(), 10)
+                    received += 1
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+            assert closed.value.rcvd.reason == "too slow"
+            assert received < 700  # what was still queued when it overflowed was dropped
+            await host.expect("away")  # the others are told, as for any dropped socket
+            await host.sync()
+
+    try:
+        run(scenario())
+    finally:
+        live.stop()

@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
                   openapi_url="/openapi.json")
     app.state.settings = settings
     app.state.database = database
-    app.state.connections = Connections()
+    app.state.connections = Connections(tick=min(1.0, settings.ping_interval / 4))
     app.state.remembered = signaling.Remembered()
     app.state.metrics = metrics.Metrics(database)
     app.state.readiness = health.Readiness(database)
@@ -167,9 +167,11 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(hooks.router)
-    app.add_api_websocket_route("/ws/v/{token}", signaling.guest_endpoint)
-    app.add_api_websocket_route("/ws/v", signaling.guest_endpoint)  # with the guest pass from code entry
-    app.add_api_websocket_route("/ws/staff", signaling.staff_endpoint)
-    app.add_api_websocket_route("/ws/cohost/{participant}", signaling.cohost_endpoint)
+    # Plain Starlette routes: the signaling endpoints take no dependencies, and FastAPI's (an exit
+    # stack and a dependency solve per socket) would stay in memory as long as each socket is open.
+    app.router.add_websocket_route("/ws/v/{token}", signaling.guest_endpoint)
+    app.router.add_websocket_route("/ws/v", signaling.guest_endpoint)  # with the guest pass from code entry
+    app.router.add_websocket_route("/ws/staff", signaling.staff_endpoint)
+    app.router.add_websocket_route("/ws/cohost/{participant}", signaling.cohost_endpoint)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -30,6 +30,7 @@ def _serve(settings: Settings, host: str, port: int, log_format: str) -> None:
 
     from .app import create_app
     from .shutdown import REQUEST_TIMEOUT, Server
+    from .signaling import UVICORN_WEBSOCKETS
 
     # Every logger, uvicorn's too (log_config=None below), writes through visitt.logs: its format, its privacy rule.
     logs.configure(settings.log_format or log_format)
@@ -37,8 +38,8 @@ def _serve(settings: Settings, host: str, port: int, log_format: str) -> None:
     # Access logs would carry invitation tokens in paths; they stay off. X-Forwarded-For is believed only
     # from the trusted proxies: code entry counts attempts per client address.
     config = uvicorn.Config(app, host=host, port=port, access_log=False, log_level="info", log_config=None,
-                            timeout_graceful_shutdown=int(REQUEST_TIMEOUT), ws_max_size=1 << 20,
-                            proxy_headers=True, forwarded_allow_ips=settings.trusted_proxies)
+                            timeout_graceful_shutdown=int(REQUEST_TIMEOUT), proxy_headers=True,
+                            forwarded_allow_ips=settings.trusted_proxies, **UVICORN_WEBSOCKETS)
     Server(config, app.state.connections, app.state.cluster).serve_until_stopped()
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from . import identity, protocol
 from .db import Database
 from .errors import Conflict, Forbidden, NotFound, ProtocolError, describe
-from .models import Room, RoomState, utcnow
+from .models import Participant, Room, RoomState, utcnow
 from .rooms import (
     P,
     knock_participant,
@@ -115,6 +115,7 @@ class Hub:
         # Told how many seconds each guest a clinician admits had waited since knocking (for /metrics).
         self.on_admit = on_admit or (lambda _seconds: None)
         self.rooms: dict[str, LiveRoom] = {}
+        self.by_host: dict[int, dict[str, LiveRoom]] = {}  # the same rooms by clinician: their lobby, their delay
         self.dashboards: dict[int, set[Peer]] = {}
 
     async def hold(self, public_id: str) -> LiveRoom:
@@ -122,6 +123,7 @@ class Hub:
         if live is None:
             loaded = await asyncio.to_thread(self._load, public_id)
             live = self.rooms.setdefault(public_id, loaded)
+            self.by_host.setdefault(live.host_id, {})[public_id] = live
         live.users += 1
         return live
 
@@ -133,6 +135,10 @@ class Hub:
         if room.users <= 0 and not room.in_call and not room.waiting:
             if self.rooms.get(room.public_id) is room:
                 del self.rooms[room.public_id]
+                hosted = self.by_host[room.host_id]
+                del hosted[room.public_id]
+                if not hosted:
+                    del self.by_host[room.host_id]
 
     def _load(self, public_id: str) -> LiveRoom:
         with self.database.session() as session:
@@ -169,7 +175,7 @@ class Hub:
         self.dashboards.get(staff_id, set()).discard(peer)
 
     def lobby(self, staff_id: int) -> str:
-        waiting = [room.waiting_info(waiter) for room in self.rooms.values() if room.host_id == staff_id
+        waiting = [room.waiting_info(waiter) for room in self.by_host.get(staff_id, {}).values()
                    for waiter in room.waiting.values()]
         return protocol.dump("lobby", waiting=waiting, gave_up=self.gave_up.get(staff_id, []))
 
@@ -194,9 +200,13 @@ class Hub:
 
     # guests -------------------------------------------------------------------------------------
 
-    async def knock(self, room: LiveRoom, guest: Peer, participant_id: int, name: str) -> None:
+    async def knock(self, room: LiveRoom, guest: Peer, participant_id: int, name: str,
+                    check: Callable[[Participant], None] | None = None) -> None:
         """The guest asks to come in. Someone who was in this call comes straight back while the
-        room is unlocked and the clinician is there; everyone else waits to be admitted."""
+        room is unlocked and the clinician is there; everyone else waits to be admitted.
+
+        ``check`` may refuse the knock (the link's window, :func:`visitt.joining.check_window`); it
+        runs in the knock's own transaction, on the participant row as it is now."""
         name = " ".join(name.split())
         if not name:
             raise ProtocolError("enter your full name", code="name_required")
@@ -205,7 +215,7 @@ class Hub:
                 raise Conflict("the consultation has ended", code="room_ended")
             if guest.id in room.waiting or guest.id in room.in_call:
                 raise Conflict("already knocked", code="already_knocked")
-            previous = await asyncio.to_thread(knock_participant, self.database, participant_id, name)
+            previous = await asyncio.to_thread(knock_participant, self.database, participant_id, name, check)
             guest.name = name
             gave_up = self.gave_up.get(room.host_id, [])
             gave_up[:] = [entry for entry in gave_up if entry.id != guest.id]  # back in the queue
@@ -245,11 +255,10 @@ class Hub:
         (and anyone who knocks later; 0: on time again); returns how many were told."""
         self.running_late[staff_id] = minutes
         told = 0
-        for room in self.rooms.values():
-            if room.host_id == staff_id:
-                for waiter in room.waiting.values():
-                    waiter.peer.send(protocol.dump("late", minutes=minutes))
-                    told += 1
+        for room in self.by_host.get(staff_id, {}).values():
+            for waiter in room.waiting.values():
+                waiter.peer.send(protocol.dump("late", minutes=minutes))
+                told += 1
         return told
 
     async def expire_waiting(self, now: dt.datetime | None = None) -> int:

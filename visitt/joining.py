@@ -59,13 +59,11 @@ def window(appointment: Appointment | None, settings: Settings) -> Window | None
                   ends_at + dt.timedelta(hours=settings.link_closes_hours))
 
 
-def check_knock(database: Database, participant_id: int, settings: Settings,
-                now: dt.datetime | None = None) -> None:
-    """Refuse a knock outside the window, read afresh so a moved appointment counts at once."""
-    with database.session() as session:
-        participant = session.get(Participant, participant_id)
-        span = window(participant.room.appointment, settings) if participant else None
-        timing = span.timing(now or utcnow()) if span else Timing.open
+def check_window(participant: Participant, settings: Settings, now: dt.datetime | None = None) -> None:
+    """Refuse a knock outside the window, read afresh (in the knock's transaction: see
+    :meth:`visitt.hub.Hub.knock`) so a moved appointment counts at once."""
+    span = window(participant.room.appointment, settings)
+    timing = span.timing(now or utcnow()) if span else Timing.open
     if timing is Timing.early:
         raise Forbidden("the link does not work yet: it opens shortly before the appointment", code="too_early")
     if timing is Timing.late:

@@ -8,11 +8,12 @@ write its audit row in one unit of work.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from . import audit, identity, protocol
 from .db import Database
@@ -111,24 +112,31 @@ def move_participant(database: Database, participant_id: int, target: Participan
         participant.state = target
         if name is not None:
             participant.display_name = name
-        room = participant.room
-        if target is P.admitted and room.appointment and room.appointment.state is AppointmentState.booked:
-            room.appointment.state = AppointmentState.in_progress
+        if target is P.admitted:
+            appointment = participant.room.appointment
+            if appointment and appointment.state is AppointmentState.booked:
+                appointment.state = AppointmentState.in_progress
         if action:
-            audit.record(session, actor, action, room_id=room.id, subject=f"participant:{participant.public_id}")
+            audit.record(session, actor, action, room_id=participant.room_id,
+                         subject=f"participant:{participant.public_id}")
 
 
-def knock_participant(database: Database, participant_id: int, name: str) -> ParticipantState:
-    """Move an invitee to ``waiting``; returns the state they came from.
+def knock_participant(database: Database, participant_id: int, name: str,
+                      check: Callable[[Participant], None] | None = None) -> ParticipantState:
+    """Move an invitee to ``waiting``; returns the state they came from. One transaction: the row
+    (with its room and appointment, for ``check``) is read, checked, moved and audited together.
 
     A participant whose row still says ``waiting`` or ``admitted`` has no live connection (the
     caller checked): the node that held it restarted or their socket died unseen. That stale
     state is closed first, audited, so the knock is always possible.
     """
     with database.session() as session:
-        participant = session.get(Participant, participant_id, with_for_update=True)
+        participant = session.get(Participant, participant_id, with_for_update={"of": Participant},
+                                  options=[joinedload(Participant.room).joinedload(Room.appointment)])
         if participant is None:
             raise NotFound("no such participant")
+        if check is not None:
+            check(participant)
         previous = participant.state
         actor, room_id = f"participant:{participant.public_id}", participant.room_id
         if previous in (P.waiting, P.admitted):

@@ -1,7 +1,8 @@
 """The WebSocket signaling endpoint: one socket per participant.
 
-Per connection: one reader (this coroutine), one writer task draining a bounded queue, and a
-ping timer. Identity is fixed at the handshake - the invitation token for a guest, the session
+Per connection: one reader (this coroutine) and a bounded list of messages to write, written by a
+task that exists only while there is something to write; one timer for all sockets keeps the hello
+deadline, the pings and the silence check. Identity is fixed at the handshake - the invitation token for a guest, the session
 cookie for staff - and never read from message fields. Errors become ``error`` messages in one
 place (:meth:`Connection.fail`); only :class:`~visitt.errors.VisittError` text reaches a client.
 
@@ -21,6 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -38,7 +40,7 @@ from .errors import (
     describe,
 )
 from .hub import Hub, LiveRoom
-from .joining import PASS_COOKIE, check_knock, guest
+from .joining import PASS_COOKIE, check_window, guest
 from .models import Participant, ParticipantState, RoomState
 from .rooms import GuestRecord, guest_for_token
 from .settings import Settings
@@ -51,6 +53,13 @@ CLOSE_TOO_SLOW = 4001
 CLOSE_TIMEOUT = 4002
 CLOSE_TRY_AGAIN = 1013  # RFC 6455: try again later; the page reconnects with its usual back-off
 HELLO_TIMEOUT = 10.0
+# What uvicorn is told about WebSockets (``visitt serve``, visitt.testing). No permessage-deflate:
+# its zlib state costs about 40 KiB a socket, for messages mostly under 1 KiB. No WebSocket-level
+# pings: the protocol's own ping (above) keeps the socket alive and finds dead ones.
+UVICORN_WEBSOCKETS: dict[str, Any] = {"ws_max_size": 1 << 20, "ws_per_message_deflate": False,
+                                      "ws_ping_interval": None, "ws_ping_timeout": None}
+PING = protocol.dump("ping")
+PONG = protocol.dump("pong")
 
 
 @dataclass
@@ -116,16 +125,31 @@ class PeerLink:
             self.send(protocol.dump("error", **INTERNAL))
 
 
+@dataclass(frozen=True)
+class Close:
+    """Queued after the messages a socket still has to write: then close it with ``code``."""
+
+    code: int
+    reason: str
+
+
 class Connection(PeerLink):
-    """One participant's socket on this node."""
+    """One participant's socket on this node.
+
+    No task of its own while idle: what it has to write waits in :attr:`pending`, written by a
+    task that runs only while there is something to write; the hello deadline and the pings are
+    kept by :class:`Connections`' one timer for every socket.
+    """
 
     def __init__(self, websocket: WebSocket, settings: Settings, *, peer_id: str, role: str,
                  name: str = "", staff_id: int | None = None, cohost: bool = False) -> None:
         super().__init__(peer_id=peer_id, role=role, name=name, staff_id=staff_id, cohost=cohost)
         self.websocket, self.settings = websocket, settings
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue(SEND_QUEUE)
+        self.pending: list[str | Close] = []  # written in order; at most SEND_QUEUE texts
+        self.writing: asyncio.Task[None] | None = None
         self.bucket = TokenBucket(settings.messages_per_second, settings.message_burst)
         self.last_heard = time.monotonic()
+        self.next_ping = self.last_heard + HELLO_TIMEOUT  # before hello: when to give up on it
         self.greeted = False
         self.closing = False
         self.going_away = False
@@ -133,48 +157,57 @@ class Connection(PeerLink):
     def send(self, text: str) -> None:
         if self.closing:
             return
-        try:
-            self.queue.put_nowait(text)
-        except asyncio.QueueFull:  # a peer that cannot keep up must not hold up the room
-            self.closing = True
-            self.queue = asyncio.Queue(1)
-            self.queue.put_nowait(None)
+        if len(self.pending) >= SEND_QUEUE:  # a peer that cannot keep up must not hold up the room
+            self.close(CLOSE_TOO_SLOW, "too slow")
+            return
+        self.pending.append(text)
+        self._write_soon()
+
+    def close(self, code: int, reason: str) -> None:
+        """Drop what is still to be written and close the socket with ``code``."""
+        self.closing = True
+        self.pending[:] = [Close(code, reason)]
+        self._write_soon()
 
     def go_away(self) -> None:
-        """The server is stopping: the writer sends what is queued, then closes with 1001 (going away)."""
+        """The server is stopping: what is queued is written, then the socket closes with 1001 (going away)."""
         if self.closing:
             return
         self.closing = self.going_away = True
+        self.pending.append(Close(CLOSE_GOING_AWAY, "server shutting down"))
+        self._write_soon()
+
+    def _write_soon(self) -> None:
+        if self.writing is None:
+            self.writing = asyncio.get_running_loop().create_task(self._write())
+
+    async def _write(self) -> None:
         try:
-            self.queue.put_nowait(None)
-        except asyncio.QueueFull:  # the writer is busy, not waiting on this queue: it reads the new one next
-            self.queue = asyncio.Queue(1)
-            self.queue.put_nowait(None)
-
-    async def writer(self) -> None:
-        while True:
-            text = await self.queue.get()
-            if text is None:
-                if self.going_away:
-                    await self.websocket.close(CLOSE_GOING_AWAY, "server shutting down")
-                else:
-                    await self.websocket.close(CLOSE_TOO_SLOW, "too slow")
-                return
-            await self.websocket.send_text(text)
-
-    async def pinger(self) -> None:
-        await asyncio.sleep(HELLO_TIMEOUT)
-        if not self.greeted:
+            while self.pending:
+                item = self.pending.pop(0)
+                if isinstance(item, Close):
+                    self.pending.clear()
+                    await self.websocket.close(item.code, item.reason)
+                    return
+                await self.websocket.send_text(item)
+        except Exception:  # the socket is gone; the reader sees it close and cleans up
             self.closing = True
-            await self.websocket.close(CLOSE_TIMEOUT, "no hello")
+            self.pending.clear()
+        finally:
+            self.writing = None
+
+    def beat(self, now: float) -> None:
+        """Called by :class:`Connections` about once a second: the hello deadline, then a ping every
+        ``ping_interval`` s and the silence check before it."""
+        if now < self.next_ping or self.closing:
             return
-        while True:
-            await asyncio.sleep(self.settings.ping_interval)
-            if time.monotonic() - self.last_heard > self.settings.ping_timeout:
-                self.closing = True
-                await self.websocket.close(CLOSE_TIMEOUT, "ping timeout")
-                return
-            self.send(protocol.dump("ping"))
+        if not self.greeted:
+            self.close(CLOSE_TIMEOUT, "no hello")
+        elif now - self.last_heard > self.settings.ping_timeout:
+            self.close(CLOSE_TIMEOUT, "ping timeout")
+        else:
+            self.send(PING)
+            self.next_ping = now + self.settings.ping_interval
 
     async def messages(self):  # type: ignore[no-untyped-def]
         """Yield parsed messages; bad ones are answered with an error and skipped."""
@@ -200,10 +233,11 @@ class Connection(PeerLink):
                         raise ProtocolError(f"this server speaks version {protocol.VERSION}",
                                             code="unsupported_version")
                     self.greeted = True
+                    self.next_ping = self.last_heard + self.settings.ping_interval
                 elif isinstance(message, protocol.Hello):
                     raise ProtocolError("hello was already said", code="already_greeted")
                 elif isinstance(message, protocol.Ping):
-                    self.send(protocol.dump("pong"))
+                    self.send(PONG)
                     continue
                 elif isinstance(message, protocol.Pong):
                     continue
@@ -215,11 +249,13 @@ class Connection(PeerLink):
 
 class Connections:
     """Every signaling socket open in this process (``app.state.connections``): counted by
-    ``/metrics`` and told to go away when the server stops."""
+    ``/metrics``, kept alive by one timer, and told to go away when the server stops."""
 
-    def __init__(self) -> None:
+    def __init__(self, tick: float = 1.0) -> None:
         self.open: set[Connection] = set()
         self.stopping = False
+        self.tick = tick  # seconds between heartbeats; a socket's deadlines are met within one tick
+        self.timer: asyncio.TimerHandle | None = None
 
     def __len__(self) -> int:
         return len(self.open)
@@ -228,9 +264,20 @@ class Connections:
         self.open.add(connection)
         if self.stopping:  # accepted in the moment the server stopped
             connection.go_away()
+        if self.timer is None:
+            self.timer = asyncio.get_running_loop().call_later(self.tick, self._beat)
 
     def discard(self, connection: Connection) -> None:
         self.open.discard(connection)
+
+    def _beat(self) -> None:
+        now = time.monotonic()
+        for connection in list(self.open):
+            try:
+                connection.beat(now)
+            except Exception as error:  # one socket's fault must not stop the others' heartbeat
+                log.error("heartbeat: %s", describe(error))
+        self.timer = asyncio.get_running_loop().call_later(self.tick, self._beat) if self.open else None
 
     async def close_all(self, timeout: float) -> None:
         """Close every socket with 1001 (going away) and wait up to ``timeout`` s for them to finish.
@@ -294,7 +341,6 @@ async def run(connection: Connection, handle, on_close) -> None:  # type: ignore
     connections: Connections = websocket.app.state.connections
     await websocket.accept()
     connections.add(connection)
-    tasks = [asyncio.create_task(connection.writer()), asyncio.create_task(connection.pinger())]
     try:
         async for message in connection.messages():
             try:
@@ -314,9 +360,10 @@ async def run(connection: Connection, handle, on_close) -> None:  # type: ignore
             log.error("signaling: closing: %s", describe(error))
         finally:
             connections.discard(connection)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            connection.pending.clear()
+            if connection.writing is not None:
+                connection.writing.cancel()
+                await asyncio.gather(connection.writing, return_exceptions=True)
 
 
 class GuestSession:
@@ -345,10 +392,10 @@ class GuestSession:
             connection.send(protocol.dump("welcome", version=protocol.VERSION, id=connection.id,
                                           role=connection.role, name=connection.name, state=state))
         elif isinstance(message, protocol.Knock):
-            await asyncio.to_thread(check_knock, self.state.database, record.participant_id, self.state.settings)
             # a co-host is who their staff account says, whatever the page sends
             name = connection.name if connection.cohost else message.name
-            await hub.knock(room, connection, record.participant_id, name)
+            await hub.knock(room, connection, record.participant_id, name,
+                            check=partial(check_window, settings=self.state.settings))
         elif isinstance(message, protocol.Rejoin):
             await hub.rejoin(room, connection, was_admitted=record.state is ParticipantState.admitted)
         elif isinstance(message, protocol.Leave):

@@ -25,6 +25,7 @@ from . import accounts, demo
 from .app import create_app
 from .outbox import Backend, FileBackend
 from .settings import Settings
+from .signaling import UVICORN_WEBSOCKETS
 
 T = TypeVar("T")
 
@@ -46,7 +47,7 @@ class LiveServer:
         self.outbox = self.settings.data_dir / "sms.jsonl"
         app = create_app(self.settings, sms_backend=self.sms_backend or FileBackend(self.outbox))
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False,
-                                ws_max_size=1 << 20, forwarded_allow_ips=self.settings.trusted_proxies)
+                                forwarded_allow_ips=self.settings.trusted_proxies, **UVICORN_WEBSOCKETS)
         self._server = uvicorn.Server(config)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, daemon=True)
