@@ -475,7 +475,7 @@ from {KNOCKERS} patients of the signed-in clinician's, while the {held} others (
 """
     print(body)
     if not args.no_write:
-        write_section("signaling_load", body)
+        write_section("signaling_load_postgres" if args.postgres else "signaling_load", body)
 
 
 if __name__ == "__main__":
