@@ -187,6 +187,20 @@ class WsClient:
         await self._reader
 
 
+async def in_call(server: LiveServer, cookie: str, token: str) -> tuple[WsClient, WsClient, str]:
+    """The clinician (signed in as ``cookie``) and the guest of ``token`` in a call: hello, knock,
+    admit. Returns both sockets and the room's id; the caller closes them."""
+    host = await WsClient.staff(server, cookie)
+    guest = await WsClient.guest(server, token)
+    await host.hello()
+    await guest.hello()
+    await guest.send({"type": "knock", "name": "Kari Nordmann"})
+    room = (await host.expect("knock"))["room"]
+    await host.send({"type": "admit", "room": room, "participant": guest.id})
+    await guest.expect("admitted")
+    return host, guest, room
+
+
 # --- the media side ---------------------------------------------------------------------------
 
 

@@ -26,7 +26,7 @@ from visitt.testing import LiveServer
 
 from .browser import DESK, PHONE, sign_in
 from .conftest import PG_ADMIN_URL, make_settings
-from .peers import TIMEOUT, WsClient, book, run, staff_login, ws_url
+from .peers import TIMEOUT, WsClient, book, in_call, run, staff_login, ws_url
 from .proxy import Proxy
 from .test_signaling import audit_trail
 
@@ -145,14 +145,8 @@ def test_nobody_is_admitted_or_knocks_without_the_database(server: LiveServer, p
 def test_a_call_goes_on_while_the_database_is_away(server: LiveServer, proxy: Proxy) -> None:
     async def scenario() -> None:
         _url, token = book(server)
-        async with (await WsClient.staff(server, staff_login(server)) as host,
-                    await WsClient.guest(server, token) as guest):
-            await host.hello()
-            await guest.hello()
-            await guest.send({"type": "knock", "name": "Kari Nordmann"})
-            room = (await host.expect("knock"))["room"]
-            await host.send({"type": "admit", "room": room, "participant": guest.id})
-            await guest.expect("admitted")
+        host, guest, _room = await in_call(server, staff_login(server), token)
+        async with host, guest:
             proxy.cut()
             await guest.send({"type": "signal", "to": host.id,
                               "candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host"}})
@@ -170,14 +164,7 @@ def test_someone_whose_socket_drops_comes_back_to_the_call_without_the_database(
     async def scenario() -> None:
         _url, token = book(server)
         cookie = staff_login(server)
-        host = await WsClient.staff(server, cookie)
-        guest = await WsClient.guest(server, token)
-        await host.hello()
-        await guest.hello()
-        await guest.send({"type": "knock", "name": "Kari Nordmann"})
-        room = (await host.expect("knock"))["room"]
-        await host.send({"type": "admit", "room": room, "participant": guest.id})
-        await guest.expect("admitted")
+        host, guest, room = await in_call(server, cookie, token)
         proxy.cut()
         await guest.close()  # the phone changes networks; this node saw her socket open a moment ago
         await host.expect("away")

@@ -12,7 +12,7 @@ import pytest
 from visitt.testing import LiveServer
 
 from .conftest import make_settings
-from .peers import WsClient, book, run, staff_login
+from .peers import WsClient, book, in_call, run, staff_login
 from .test_signaling import audit_trail
 
 
@@ -23,22 +23,10 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
     live.stop()
 
 
-async def _in_call(server: LiveServer, cookie: str, token: str) -> tuple[WsClient, WsClient, str]:
-    host = await WsClient.staff(server, cookie)
-    guest = await WsClient.guest(server, token)
-    await host.hello()
-    await guest.hello()
-    await guest.send({"type": "knock", "name": "Kari Nordmann"})
-    room = (await host.expect("knock"))["room"]
-    await host.send({"type": "admit", "room": room, "participant": guest.id})
-    await guest.expect("admitted")
-    return host, guest, room
-
-
 def test_a_dropped_guest_rejoins_without_knocking(server: LiveServer) -> None:
     async def scenario() -> None:
         _url, token = book(server)
-        host, guest, room = await _in_call(server, staff_login(server), token)
+        host, guest, room = await in_call(server, staff_login(server), token)
         async with host:
             await guest.close()  # the phone's connection drops
             assert (await host.expect("away"))["participant"] == guest.id
@@ -63,7 +51,7 @@ def test_a_dropped_guest_rejoins_without_knocking(server: LiveServer) -> None:
 def test_after_the_grace_the_guest_is_out_and_knocks_again(server: LiveServer) -> None:
     async def scenario() -> None:
         _url, token = book(server)
-        host, guest, room = await _in_call(server, staff_login(server), token)
+        host, guest, room = await in_call(server, staff_login(server), token)
         async with host:
             await guest.close()
             await host.expect("away")
@@ -85,7 +73,7 @@ def test_the_clinician_drops_and_comes_back(server: LiveServer) -> None:
     async def scenario() -> None:
         _url, token = book(server)
         cookie = staff_login(server)
-        host, guest, room = await _in_call(server, cookie, token)
+        host, guest, room = await in_call(server, cookie, token)
         async with guest:
             await host.close()
             assert (await guest.expect("away"))["participant"] == host.id
@@ -108,7 +96,7 @@ def test_after_a_server_restart_the_call_is_taken_up_again(tmp_path: Path) -> No
     cookie = staff_login(first)
 
     async def before() -> str:
-        host, guest, room = await _in_call(first, cookie, token)
+        host, guest, room = await in_call(first, cookie, token)
         await asyncio.to_thread(first.stop)  # the node goes away: sockets get 1001, nobody has left
         await host.close()
         await guest.close()
