@@ -21,10 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,11 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import percentile, write_section  # noqa: E402
 from tests.browser import DESK, PHONE, sign_in, wait_for_media  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, make_settings  # noqa: E402
-from visitt import turn  # noqa: E402
+from tests.turnserver import SECRET, Coturn  # noqa: E402
 from visitt.testing import LiveServer  # noqa: E402
 
 OUTAGE_S = 5.0
-SECRET = "bench secret shared by coturn and Visitt"
 
 # Leaves in window.backAt the wall-clock time the page takes its place in the call again.
 WATCH_BACK = """() => {
@@ -67,49 +62,6 @@ WATCH_FRAMES = """() => {
     poll();
   }));
 }"""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Coturn:
-    """coturn on a loopback port, configured by ``visitt turn-config --allow-loopback``; killed and started again."""
-
-    def __init__(self, directory: Path) -> None:
-        binary = shutil.which("turnserver")
-        if binary is None:
-            raise SystemExit("coturn is missing: apt-get install -y coturn")
-        self.port = free_port()
-        self.directory = directory
-        config = directory / "turnserver.conf"
-        config.write_text(turn.coturn_config(make_settings(directory, turn_secret=SECRET), listening_port=self.port,
-                                             allow_loopback=True))
-        self.command = [binary, "-c", str(config), "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1",
-                        "--no-tls", "--no-dtls", "--userdb", str(directory / "turndb"), "--pidfile",
-                        str(directory / "turn.pid"), "--log-file", str(directory / "turn.log"), "--simple-log",
-                        "--min-port", "50000", "--max-port", "50999"]
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:  # ready once it holds its TCP listener too
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("coturn did not start") from None
-                time.sleep(0.02)
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
-            self.process = None
 
 
 def one_run(server: LiveServer, coturn: Coturn, host: Page, patient: Page,
@@ -152,10 +104,10 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data, sync_playwright() as playwright:
-        coturn = Coturn(Path(data))
+        coturn = Coturn(Path(data), min_port=50000, max_port=50999)
         coturn.start()
         settings = make_settings(Path(data), reconnect_grace=30.0, turn_secret=SECRET, turn_ttl=600,
-                                 turn_urls=(f"turn:127.0.0.1:{coturn.port}?transport=udp",),
+                                 turn_urls=(coturn.url,),
                                  ice_transport_policy="relay")
         server = LiveServer(settings).start()
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)

@@ -257,7 +257,7 @@ async def _drive(url: str, cookie: str, tokens: list[str], rate: float, duration
     started = time.perf_counter()
     running = []
     number = 0
-    while (elapsed := time.perf_counter() - started) < duration:
+    while time.perf_counter() - started < duration:
         patient = await free.get()
         delay = started + number / rate - time.perf_counter()
         if delay > 0:

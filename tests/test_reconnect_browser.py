@@ -1,5 +1,6 @@
 """Chromium: the server drops the patient's signaling socket mid-call; the page reconnects by itself,
-takes its place again without knocking, and the picture keeps coming on both sides."""
+takes its place again without knocking, and the picture keeps coming on both sides - also when the
+sound and picture were cut off with it, which a new peer connection brings back."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from visitt.testing import LiveServer
 
 from .browser import INBOUND, call_between
 from .conftest import make_settings
+from .turnserver import SECRET, Coturn
 from .test_signaling import audit_trail
 
 pytestmark = pytest.mark.browser
@@ -64,3 +66,46 @@ def test_the_patient_reconnects_by_itself(server: LiveServer, browser) -> None: 
     public_room = next(iter(server.app.state.hub.rooms))
     actions = [action for action, _ in audit_trail(server, public_room)]
     assert actions.count("knock") == 1 and "leave" not in actions
+
+
+# Whether every peer connection the page made since the marked ones has decoded video.
+NEW_PEERS_DECODE = """async () => {
+  const peers = [...window.visittCall.peers.values()];
+  if (!peers.length || peers.some(({pc}) => pc.marked)) return false;
+  for (const {pc} of peers) {
+    let frames = 0;
+    (await pc.getStats()).forEach((r) => { if (r.type === "inbound-rtp" && r.kind === "video") frames += r.framesDecoded || 0; });
+    if (frames < 5) return false;
+  }
+  return true;
+}"""
+
+
+def test_after_sound_and_picture_were_cut_off_too_a_new_connection_brings_them_back(  # type: ignore[no-untyped-def]
+        tmp_path: Path, browser) -> None:
+    coturn = Coturn(tmp_path)  # every call relayed, so killing coturn cuts the media off for sure
+    coturn.start()
+    server = LiveServer(make_settings(tmp_path, reconnect_grace=30.0, turn_secret=SECRET, turn_urls=(coturn.url,),
+                                      ice_transport_policy="relay", turn_ttl=600)).start()
+    try:
+        with call_between(server, browser) as (host, patient):
+            for page in (host, patient):
+                page.evaluate("() => { for (const {pc} of window.visittCall.peers.values()) pc.marked = true; }")
+            coturn.kill()
+            patient.context.set_offline(True)  # a phone in a tunnel: no media, no socket
+            (socket,) = [c for c in server.app.state.connections.open if c.role == "patient"]
+            server.call(socket.websocket.close(4000))
+            patient.wait_for_timeout(2500)
+            coturn.start()
+            patient.context.set_offline(False)
+
+            deadline = time.monotonic() + 15
+            while not (host.evaluate(NEW_PEERS_DECODE) and patient.evaluate(NEW_PEERS_DECODE)):
+                assert time.monotonic() < deadline, "no picture on a new connection within 15 s"
+                patient.wait_for_timeout(200)
+            expect(patient.locator("#call")).to_be_visible()
+            expect(host.locator("#tiles figure.away")).to_have_count(0)
+            expect(host.locator("#waiting li")).to_have_count(0)  # nobody knocked
+    finally:
+        server.stop()
+        coturn.kill()

@@ -5,9 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +19,8 @@ from .browser import call_between
 from .conftest import make_settings
 from .peers import run
 from .test_signaling import consultation
+from .turnserver import SECRET, Coturn
 
-SECRET = "a shared secret only coturn and Visitt know"
 
 
 def test_credential_follows_the_turn_rest_scheme() -> None:
@@ -47,44 +44,18 @@ def test_coturn_config_denies_private_peers_unless_told_otherwise(tmp_path: Path
         turn.coturn_config(make_settings(tmp_path))
 
 
-def _free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
-def coturn(tmp_path: Path) -> Iterator[int]:
+def coturn(tmp_path: Path) -> Iterator[Coturn]:
     """coturn from Debian on a loopback port, configured by `visitt turn-config --allow-loopback`."""
-    binary = shutil.which("turnserver")
-    if binary is None:
-        pytest.fail("coturn is missing: apt-get install -y coturn")
-    port = _free_port()
-    config = tmp_path / "turnserver.conf"
-    config.write_text(turn.coturn_config(make_settings(tmp_path, turn_secret=SECRET), listening_port=port,
-                                         allow_loopback=True))
-    process = subprocess.Popen(
-        [binary, "-c", str(config), "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1", "--no-tls",
-         "--no-dtls", "--userdb", str(tmp_path / "turndb"), "--pidfile", str(tmp_path / "turn.pid"),
-         "--log-file", str(tmp_path / "turn.log"), "--simple-log", "--min-port", "49152", "--max-port", "49999"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:  # ready once it holds its TCP listener too
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            assert process.poll() is None, (tmp_path / "turn.log").read_text() if (tmp_path / "turn.log").exists() else ""
-            assert time.monotonic() < deadline, "coturn did not start"
-            time.sleep(0.05)
-    yield port
-    process.terminate()
-    process.wait(10)
+    server = Coturn(tmp_path)
+    server.start()
+    yield server
+    server.kill()
 
 
 @pytest.fixture
-def relay_server(tmp_path: Path, coturn: int) -> Iterator[LiveServer]:
-    settings = make_settings(tmp_path, turn_secret=SECRET, turn_urls=(f"turn:127.0.0.1:{coturn}?transport=udp",),
+def relay_server(tmp_path: Path, coturn: Coturn) -> Iterator[LiveServer]:
+    settings = make_settings(tmp_path, turn_secret=SECRET, turn_urls=(coturn.url,),
                              ice_transport_policy="relay", turn_ttl=600)
     live = LiveServer(settings).start()
     yield live

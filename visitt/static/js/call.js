@@ -7,7 +7,7 @@
 
 /**
  * @typedef {import("./protocol.js").Signaling} Signaling
- * @typedef {{pc: RTCPeerConnection, polite: boolean, makingOffer: boolean, ignoreOffer: boolean, restartedAt: number, stream: MediaStream}} Peer
+ * @typedef {{pc: RTCPeerConnection, polite: boolean, makingOffer: boolean, ignoreOffer: boolean, restartedAt: number, fingerprint: string, stream: MediaStream}} Peer
  */
 
 /** How long an ICE restart is given to find a path before a "disconnected" connection is restarted again. */
@@ -52,7 +52,7 @@ export class Call extends EventTarget {
     if (existing) return existing;
     const pc = new RTCPeerConnection(this.config);
     /** @type {Peer} */
-    const peer = { pc, polite: this.selfId < id, makingOffer: false, ignoreOffer: false, restartedAt: 0, stream: new MediaStream() };
+    const peer = { pc, polite: this.selfId < id, makingOffer: false, ignoreOffer: false, restartedAt: 0, fingerprint: "", stream: new MediaStream() };
     this.peers.set(id, peer);
     pc.onnegotiationneeded = async () => {
       try {
@@ -99,6 +99,7 @@ export class Call extends EventTarget {
 
   /** @param {import("./protocol.js").SignalIn} message */
   async onSignal({ from, description, candidate }) {
+    if (description && description.type === "offer") this.renewedByThem(from, description.sdp);
     const peer = this.peer(from);
     const pc = peer.pc;
     try {
@@ -107,6 +108,7 @@ export class Call extends EventTarget {
         peer.ignoreOffer = !peer.polite && collision;
         if (peer.ignoreOffer) return;
         await pc.setRemoteDescription(description);
+        peer.fingerprint = fingerprint(description.sdp);
         if (description.type === "offer") {
           await pc.setLocalDescription();
           this.send(from, { description: pc.localDescription.toJSON() });
@@ -133,9 +135,29 @@ export class Call extends EventTarget {
    */
   recover(ids) {
     for (const id of ids) {
-      if (!this.peers.has(id)) this.connect(id);
-      else this.restart(id);
+      const peer = this.peers.get(id);
+      if (!peer) this.connect(id);
+      else if (receiving(peer.pc)) this.restart(id);
+      else this.renew(id);
     }
+  }
+
+  /**
+   * Start a new connection with `id` in place of one that carries nothing. Quicker than an ICE
+   * restart after an outage: the browser still trusts the dead path and takes seconds to leave it,
+   * and the first key frame sent after the switch is often lost; a new connection starts with a
+   * key frame on its new path. The other side sees a new DTLS fingerprint in the offer and does
+   * the same (`renewedByThem`). @param {string} id
+   */
+  renew(id) {
+    this.remove(id);
+    this.connect(id);
+  }
+
+  /** An offer from a new connection of theirs (see `renew`): drop ours and answer with a new one. */
+  renewedByThem(id, sdp) {
+    const peer = this.peers.get(id);
+    if (peer && peer.fingerprint && fingerprint(sdp) !== peer.fingerprint) this.remove(id);
   }
 
   /**
@@ -247,4 +269,18 @@ export class Call extends EventTarget {
   report(where, id, error) {
     this.dispatchEvent(new CustomEvent("failure", { detail: { where, id, error } }));
   }
+}
+
+/** The DTLS certificate's fingerprint an SDP names: new for every RTCPeerConnection. @param {string} sdp */
+function fingerprint(sdp) {
+  const match = /^a=fingerprint:(.+)$/m.exec(sdp || "");
+  return match ? match[1].trim() : "";
+}
+
+/** Whether sound or picture has arrived from the other side within the last second. @param {RTCPeerConnection} pc */
+function receiving(pc) {
+  // Browsers disagree on the clock of a source's timestamp (the page's or the wall clock's): take the nearer.
+  const nows = [performance.now(), performance.timeOrigin + performance.now()];
+  return pc.getReceivers().some((receiver) => receiver.getSynchronizationSources().some(
+    (source) => Math.min(...nows.map((now) => Math.abs(now - source.timestamp))) < 1000));
 }
