@@ -70,7 +70,7 @@ export class QualityMonitor extends EventTarget {
   constructor(call) {
     super();
     this.call = call;
-    /** @type {Map<string, {stats: RTCStatsReport | null, poorCount: number}>} */
+    /** @type {Map<string, {stats: RTCStatsReport | null, pc: RTCPeerConnection | null, poorCount: number}>} */
     this.state = new Map();
     this.timer = setInterval(() => this.sample(), SAMPLE_MS);
   }
@@ -81,8 +81,11 @@ export class QualityMonitor extends EventTarget {
       if (pc.connectionState !== "connected") return;
       let stats;
       try { stats = await pc.getStats(); } catch { return; }  // closed meanwhile
-      const previous = this.state.get(id)?.stats ?? null;
-      this.entry(id).stats = stats;
+      const entry = this.entry(id);
+      // a new connection with the same person (Call.renew) starts its counters afresh
+      const previous = entry.pc === pc ? entry.stats : null;
+      entry.stats = stats;
+      entry.pc = pc;
       if (previous) this.ingest(id, measure(previous, stats));
     }));
   }
@@ -104,7 +107,7 @@ export class QualityMonitor extends EventTarget {
   /** @param {string} id */
   entry(id) {
     let entry = this.state.get(id);
-    if (!entry) this.state.set(id, entry = { stats: null, poorCount: 0 });
+    if (!entry) this.state.set(id, entry = { stats: null, pc: null, poorCount: 0 });
     return entry;
   }
 
