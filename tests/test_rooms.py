@@ -81,14 +81,19 @@ def _room(database: Database) -> tuple[int, int]:
 
 def test_moves_are_persisted_and_audited(database: Database) -> None:
     room_id, participant_id = _room(database)
-    rooms.move_participant(database, participant_id, P.waiting, actor="participant:p-1", action="knock", name="Kari")
-    rooms.move_participant(database, participant_id, P.admitted, actor="staff:1", action="admit")
-    rooms.move_room(database, room_id, RoomState.locked, actor="staff:1", action="lock")
+
+    def move(function, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        with database.session() as session:
+            function(session, *args, **kwargs)
+
+    move(rooms.move_participant, participant_id, P.waiting, actor="participant:p-1", action="knock", name="Kari")
+    move(rooms.move_participant, participant_id, P.admitted, actor="staff:1", action="admit")
+    move(rooms.move_room, room_id, RoomState.locked, actor="staff:1", action="lock")
     with pytest.raises(IllegalTransition):
-        rooms.move_participant(database, participant_id, P.denied, actor="staff:1", action="deny")
-    rooms.move_room(database, room_id, RoomState.ended, actor="staff:1", action="end")
+        move(rooms.move_participant, participant_id, P.denied, actor="staff:1", action="deny")
+    move(rooms.move_room, room_id, RoomState.ended, actor="staff:1", action="end")
     with pytest.raises(IllegalTransition):
-        rooms.move_room(database, room_id, RoomState.open, actor="staff:1", action="unlock")
+        move(rooms.move_room, room_id, RoomState.open, actor="staff:1", action="unlock")
 
     with database.session() as session:
         room = session.get(Room, room_id)

@@ -14,14 +14,16 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from . import identity, protocol
-from .db import Database
+from .db import Database, GroupCommit
 from .errors import Conflict, Forbidden, NotFound, ProtocolError, describe
-from .models import Participant, Room, RoomState, utcnow
+from .models import Participant, ParticipantState, Room, RoomState, utcnow
 from .rooms import (
     P,
     knock_participant,
+    lock_participants,
     move_participant,
     move_room,
     participant_row_id,
@@ -104,6 +106,7 @@ class Hub:
                  on_admit: Callable[[float], None] | None = None, grace: float = 60.0,
                  max_wait: dt.timedelta = dt.timedelta(minutes=15)) -> None:
         self.database = database
+        self.writes = GroupCommit(database, lock_participants)  # every change the hub makes: moves, audit rows
         self.grace = grace  # seconds a dropped participant keeps their place in the call
         self.max_wait = max_wait  # how long anyone waits before being sent home (001, 002: 15 minutes)
         self.gave_up: dict[int, list[protocol.GaveUpInfo]] = {}
@@ -117,6 +120,12 @@ class Hub:
         self.rooms: dict[str, LiveRoom] = {}
         self.by_host: dict[int, dict[str, LiveRoom]] = {}  # the same rooms by clinician: their lobby, their delay
         self.dashboards: dict[int, set[Peer]] = {}
+        self.lobbies_due: set[int] = set()  # clinicians whose dashboards are sent the waiting room soon
+        self.room_lobbies_due: dict[str, LiveRoom] = {}  # rooms whose co-hosts are
+
+    async def _move(self, participant_id: int, target: ParticipantState, *, actor: str, action: str) -> None:
+        await self.writes.run(move_participant, participant_id, target, actor=actor, action=action,
+                              locks=participant_id)
 
     async def hold(self, public_id: str) -> LiveRoom:
         live = self.rooms.get(public_id)
@@ -180,18 +189,34 @@ class Hub:
         return protocol.dump("lobby", waiting=waiting, gave_up=self.gave_up.get(staff_id, []))
 
     def _tell_host(self, room: LiveRoom, text: str | None = None) -> None:
-        """Tell the host's dashboards, and the co-hosts in the call, about a change in the waiting room."""
-        for peer in self.dashboards.get(room.host_id, ()):
-            if text:
-                peer.send(text)
-            peer.send(self.lobby(room.host_id))
+        """Tell the host's dashboards, and the co-hosts in the call, about a change in the waiting room:
+        ``text`` at once, and the waiting room as it then is. The waiting room is sent once for all the
+        changes made in one turn of the event loop (a knock per patient in one group commit, say), as
+        each copy lists everyone waiting."""
         cohosts = [peer for peer in room.in_call.values() if peer.cohost]
+        if text:
+            for peer in [*self.dashboards.get(room.host_id, ()), *cohosts]:
+                peer.send(text)
+        if not self.lobbies_due and not self.room_lobbies_due:
+            asyncio.get_running_loop().call_soon(self._send_lobbies)
+        self.lobbies_due.add(room.host_id)
         if cohosts:  # a co-host sees this room's waiting room only, and only while in the call
+            self.room_lobbies_due[room.public_id] = room
+
+    def _send_lobbies(self) -> None:
+        hosts, self.lobbies_due = self.lobbies_due, set()
+        rooms, self.room_lobbies_due = self.room_lobbies_due, {}
+        for host_id in hosts:
+            dashboards = self.dashboards.get(host_id)
+            if dashboards:
+                lobby = self.lobby(host_id)
+                for peer in dashboards:
+                    peer.send(lobby)
+        for room in rooms.values():
             lobby = self._room_lobby(room)
-            for peer in cohosts:
-                if text:
-                    peer.send(text)
-                peer.send(lobby)
+            for peer in room.in_call.values():
+                if peer.cohost:
+                    peer.send(lobby)
 
     @staticmethod
     def _room_lobby(room: LiveRoom) -> str:
@@ -215,7 +240,7 @@ class Hub:
                 raise Conflict("the consultation has ended", code="room_ended")
             if guest.id in room.waiting or guest.id in room.in_call:
                 raise Conflict("already knocked", code="already_knocked")
-            previous = await asyncio.to_thread(knock_participant, self.database, participant_id, name, check)
+            previous = await self.writes.run(knock_participant, participant_id, name, check, locks=participant_id)
             guest.name = name
             gave_up = self.gave_up.get(room.host_id, [])
             gave_up[:] = [entry for entry in gave_up if entry.id != guest.id]  # back in the queue
@@ -238,15 +263,13 @@ class Hub:
             if waiter is not None and waiter.peer is guest:
                 del room.waiting[guest.id]
                 try:
-                    await asyncio.to_thread(move_participant, self.database, participant_id, P.invited,
-                                            actor=f"participant:{guest.id}", action="leave")
+                    await self._move(participant_id, P.invited, actor=f"participant:{guest.id}", action="leave")
                 finally:
                     self._tell_host(room)
             elif room.in_call.get(guest.id) is guest:
                 del room.in_call[guest.id]
                 try:
-                    await asyncio.to_thread(move_participant, self.database, participant_id, P.left,
-                                            actor=f"participant:{guest.id}", action="leave")
+                    await self._move(participant_id, P.left, actor=f"participant:{guest.id}", action="leave")
                 finally:
                     room.broadcast(protocol.dump("left", participant=guest.id))
 
@@ -271,8 +294,7 @@ class Hub:
             async with room.lock:
                 late = [waiter for waiter in room.waiting.values() if now - waiter.since >= self.max_wait]
                 for waiter in late:  # recorded first: with the database away they wait on; the next sweep retries
-                    await asyncio.to_thread(move_participant, self.database, waiter.participant_id, P.invited,
-                                            actor="system", action="leave")
+                    await self._move(waiter.participant_id, P.invited, actor="system", action="leave")
                     del room.waiting[waiter.peer.id]
                     waiter.peer.send(protocol.dump("wait_expired", minutes=round(self.max_wait.total_seconds() / 60)))
                     gave_up = self.gave_up.setdefault(room.host_id, [])
@@ -321,8 +343,8 @@ class Hub:
             if len(room.in_call) + 1 + (host.id not in room.in_call) > self.max_participants:
                 raise Conflict(f"at most {self.max_participants} people can be in a call", code="room_full")
             if self.auto_lock and room.state is RoomState.open:
-                await asyncio.to_thread(move_room, self.database, room.db_id, RoomState.locked,
-                                        actor=_actor(room, host), action="lock")
+                await self.writes.run(move_room, room.db_id, RoomState.locked,
+                                      actor=_actor(room, host), action="lock")
                 room.state = RoomState.locked
                 room.broadcast(room.summary())
             self._enter_locked(room, host)  # a co-host is in the call already: nothing changes
@@ -331,8 +353,7 @@ class Hub:
 
     async def _admit_locked(self, room: LiveRoom, waiter: Waiter, *, actor: str) -> None:
         guest = waiter.peer
-        await asyncio.to_thread(move_participant, self.database, waiter.participant_id, P.admitted,
-                                actor=actor, action="admit")
+        await self._move(waiter.participant_id, P.admitted, actor=actor, action="admit")
         del room.waiting[guest.id]
         room.in_call[guest.id] = guest
         self._send_admitted(room, guest)
@@ -348,9 +369,14 @@ class Hub:
                 raise NotFound("that participant is not in the call", code="unknown_peer")
             if guest.cohost and host.role != "host":
                 raise Forbidden("only the consultation's clinician can remove a co-host", code="not_host")
-            participant_id = await asyncio.to_thread(participant_row_id, self.database, guest_id)
-            await asyncio.to_thread(move_participant, self.database, participant_id, P.removed,
-                                    actor=_actor(room, host), action="remove")
+            actor = _actor(room, host)
+
+            def take_out(session: Session) -> None:
+                participant_id = participant_row_id(session, guest_id)
+                lock_participants(session, [participant_id])
+                move_participant(session, participant_id, P.removed, actor=actor, action="remove")
+
+            await self.writes.run(take_out)
             del room.in_call[guest_id]
             handle = room.away.pop(guest_id, None)
             if handle is not None:
@@ -364,8 +390,7 @@ class Hub:
             waiter = room.waiting.get(guest_id)
             if waiter is None:
                 raise NotFound("that person is no longer waiting", code="not_waiting")
-            await asyncio.to_thread(move_participant, self.database, waiter.participant_id, P.denied,
-                                    actor=actor or f"staff:{room.host_id}", action="deny")
+            await self._move(waiter.participant_id, P.denied, actor=actor or f"staff:{room.host_id}", action="deny")
             del room.waiting[guest_id]
         waiter.peer.send(protocol.dump("denied"))
         self._tell_host(room)
@@ -373,15 +398,15 @@ class Hub:
     async def set_locked(self, room: LiveRoom, locked: bool, *, actor: str | None = None) -> None:
         target = RoomState.locked if locked else RoomState.open
         async with room.lock:
-            await asyncio.to_thread(move_room, self.database, room.db_id, target,
-                                    actor=actor or f"staff:{room.host_id}", action="lock" if locked else "unlock")
+            await self.writes.run(move_room, room.db_id, target,
+                                  actor=actor or f"staff:{room.host_id}", action="lock" if locked else "unlock")
             room.state = target
             room.broadcast(room.summary())
 
     async def end(self, room: LiveRoom) -> None:
         async with room.lock:
-            await asyncio.to_thread(move_room, self.database, room.db_id, RoomState.ended,
-                                    actor=f"staff:{room.host_id}", action="end")
+            await self.writes.run(move_room, room.db_id, RoomState.ended,
+                                  actor=f"staff:{room.host_id}", action="end")
             self._close(room, "host_ended")
 
     def ended_elsewhere(self, public_id: str, reason: str) -> None:
@@ -434,8 +459,7 @@ class Hub:
             del room.in_call[peer.id]
             if participant_id is not None:
                 try:
-                    await asyncio.to_thread(move_participant, self.database, participant_id, P.left,
-                                            actor="system", action="leave")
+                    await self._move(participant_id, P.left, actor="system", action="leave")
                 except Exception as error:  # the database away: they have left all the same
                     log.error("could not record a lapsed place: %s", describe(error))
             room.broadcast(protocol.dump("left", participant=peer.id))
@@ -458,8 +482,8 @@ class Hub:
                 return
             if not was_admitted:
                 raise Conflict("your place in the call has lapsed; knock again", code="not_resumable")
-            await asyncio.to_thread(record_event, self.database, "system", "admit", room_id=room.db_id,
-                                    subject=f"participant:{guest.id}")
+            await self.writes.run(record_event, "system", "admit", room_id=room.db_id,
+                                  subject=f"participant:{guest.id}")
             room.in_call[guest.id] = guest
             self._send_admitted(room, guest, resumed=True)
             room.broadcast(protocol.dump("back", participant=guest.info()), skip=guest.id)
@@ -492,7 +516,7 @@ class Hub:
         async with room.lock:
             _check_in_call(room, peer, "pause it")
             pause = protocol.PauseInfo(by=peer.id, name=peer.name, reason=reason)  # type: ignore[arg-type]
-            await asyncio.to_thread(set_paused, self.database, room.db_id, pause, actor=_actor(room, peer))
+            await self.writes.run(set_paused, room.db_id, pause, actor=_actor(room, peer))
             room.pause = pause
             room.broadcast(protocol.dump("paused", **pause.model_dump()))
 
@@ -500,7 +524,7 @@ class Hub:
         """The clinician lets sound and picture flow again; each participant's own choices return."""
         async with room.lock:
             _check_in_call(room, host, "resume it")
-            await asyncio.to_thread(set_paused, self.database, room.db_id, None, actor=_actor(room, host))
+            await self.writes.run(set_paused, room.db_id, None, actor=_actor(room, host))
             room.pause = None
             room.broadcast(protocol.dump("resumed", by=host.id))
 
@@ -511,8 +535,8 @@ class Hub:
             target = room.in_call.get(participant)
             if target is None or participant == host.id or target.role == "host":
                 raise NotFound("that participant is not in the call", code="unknown_peer")
-            chosen = await asyncio.to_thread(identity.record_check, self.database, room.db_id, participant, method,
-                                             note, staff_id=host.staff_id or room.host_id)
+            chosen = await self.writes.run(identity.record_check, room.db_id, participant, method,
+                                           note, staff_id=host.staff_id or room.host_id)
             target.identified = chosen.value
             room.broadcast(protocol.dump("updated", participant=target.info()))
 
@@ -522,8 +546,7 @@ class Hub:
         hosts = [peer for peer in room.in_call.values() if _powers(peer)]
         if not hosts:
             raise Conflict("the clinician is not in the call", code="host_absent")
-        await asyncio.to_thread(record_event, self.database, f"participant:{guest.id}", "id_requested",
-                                room_id=room.db_id)
+        await self.writes.run(record_event, f"participant:{guest.id}", "id_requested", room_id=room.db_id)
         for host in hosts:
             host.send(protocol.dump("id_requested", participant=guest.id))
 
@@ -541,8 +564,8 @@ class Hub:
         target = room.in_call.get(to)
         if target is None or to == host.id:
             raise NotFound("that participant is not in the call", code="unknown_peer")
-        await asyncio.to_thread(record_event, self.database, _actor(room, host), "ask_unmute", room_id=room.db_id,
-                                subject=f"participant:{to}" if target.role != "host" else f"staff:{room.host_id}")
+        await self.writes.run(record_event, _actor(room, host), "ask_unmute", room_id=room.db_id,
+                              subject=f"participant:{to}" if target.role != "host" else f"staff:{room.host_id}")
         target.send(protocol.dump("unmute_requested", **{"from": host.id}))
 
     def relay(self, room: LiveRoom, sender: Peer, message: protocol.Signal) -> None:

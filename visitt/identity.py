@@ -17,22 +17,21 @@ from .errors import NotFound, ProtocolError
 from .models import IdentityCheck, IdentityMethod, Participant
 
 
-def record_check(database: Database, room_id: int, participant: str, method: str, note: str, *,
+def record_check(session: Session, room_id: int, participant: str, method: str, note: str, *,
                  staff_id: int) -> IdentityMethod:
     """Store that ``staff_id`` established the identity of ``participant`` (a public id) by ``method``."""
     chosen = IdentityMethod(method)
     note = " ".join(note.split()) if chosen is IdentityMethod.other else ""
     if chosen is IdentityMethod.other and not note:
         raise ProtocolError("say briefly how identity was established", code="note_required")
-    with database.session() as session:
-        row = session.scalar(select(Participant).where(Participant.public_id == participant,
-                                                       Participant.room_id == room_id))
-        if row is None:
-            raise NotFound("that participant is not in the call", code="unknown_peer")
-        session.add(IdentityCheck(room_id=room_id, participant_id=row.id, method=chosen, note=note,
-                                  checked_by_id=staff_id))
-        audit.record(session, f"staff:{staff_id}", "identify", room_id=room_id, subject=f"participant:{participant}",
-                     method=chosen.value)
+    row = session.scalar(select(Participant).where(Participant.public_id == participant,
+                                                   Participant.room_id == room_id))
+    if row is None:
+        raise NotFound("that participant is not in the call", code="unknown_peer")
+    session.add(IdentityCheck(room_id=room_id, participant_id=row.id, method=chosen, note=note,
+                              checked_by_id=staff_id))
+    audit.record(session, f"staff:{staff_id}", "identify", room_id=room_id, subject=f"participant:{participant}",
+                 method=chosen.value)
     return chosen
 
 

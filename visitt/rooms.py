@@ -102,105 +102,109 @@ class GuestRecord:
         return cls(**{**data, "state": ParticipantState(data["state"])})
 
 
-def move_participant(database: Database, participant_id: int, target: ParticipantState, *, actor: str,
+def lock_participants(session: Session, participant_ids: list[int]) -> list[Participant]:
+    """Lock the rows of the participants about to be moved, and load them with their rooms and
+    appointments, in one statement: the first step of each of the hub's transactions
+    (:class:`visitt.db.GroupCommit`), which may move hundreds of participants at once."""
+    return list(session.scalars(select(Participant).where(Participant.id.in_(participant_ids))
+                    .options(joinedload(Participant.room).joinedload(Room.appointment))
+                    .with_for_update(of=Participant).execution_options(populate_existing=True)).unique())
+
+
+def move_participant(session: Session, participant_id: int, target: ParticipantState, *, actor: str,
                      action: str | None, name: str | None = None) -> None:
-    with database.session() as session:
-        participant = session.get(Participant, participant_id, with_for_update=True)
-        if participant is None:
-            raise NotFound("no such participant")
-        check_participant_move(participant.state, target)
-        participant.state = target
-        if name is not None:
-            participant.display_name = name
-        if target is P.admitted:
-            appointment = participant.room.appointment
-            if appointment and appointment.state is AppointmentState.booked:
-                appointment.state = AppointmentState.in_progress
-        if action:
-            audit.record(session, actor, action, room_id=participant.room_id,
-                         subject=f"participant:{participant.public_id}")
+    """Check, make and audit the move; the row was locked by :func:`lock_participants`."""
+    participant = session.get(Participant, participant_id)
+    if participant is None:
+        raise NotFound("no such participant")
+    check_participant_move(participant.state, target)
+    participant.state = target
+    if name is not None:
+        participant.display_name = name
+    if target is P.admitted:
+        appointment = participant.room.appointment
+        if appointment and appointment.state is AppointmentState.booked:
+            appointment.state = AppointmentState.in_progress
+    if action:
+        audit.record(session, actor, action, room_id=participant.room_id,
+                     subject=f"participant:{participant.public_id}")
 
 
-def knock_participant(database: Database, participant_id: int, name: str,
+def knock_participant(session: Session, participant_id: int, name: str,
                       check: Callable[[Participant], None] | None = None) -> ParticipantState:
-    """Move an invitee to ``waiting``; returns the state they came from. One transaction: the row
-    (with its room and appointment, for ``check``) is read, checked, moved and audited together.
+    """Move an invitee to ``waiting``; returns the state they came from. One unit of work: the row
+    (locked by :func:`lock_participants`, with its room and appointment for ``check``) is checked,
+    moved and audited together.
 
     A participant whose row still says ``waiting`` or ``admitted`` has no live connection (the
     caller checked): the node that held it restarted or their socket died unseen. That stale
     state is closed first, audited, so the knock is always possible.
     """
-    with database.session() as session:
-        participant = session.get(Participant, participant_id, with_for_update={"of": Participant},
-                                  options=[joinedload(Participant.room).joinedload(Room.appointment)])
-        if participant is None:
-            raise NotFound("no such participant")
-        if check is not None:
-            check(participant)
-        previous = participant.state
-        actor, room_id = f"participant:{participant.public_id}", participant.room_id
-        if previous in (P.waiting, P.admitted):
-            participant.state = P.invited if previous is P.waiting else P.left
-            audit.record(session, "system", "leave", room_id=room_id, subject=actor, reason="connection_lost")
-        check_participant_move(participant.state, P.waiting)
-        participant.state = P.waiting
-        participant.display_name = name
-        audit.record(session, actor, "knock", room_id=room_id, subject=actor)
-        return previous
+    participant = session.get(Participant, participant_id)
+    if participant is None:
+        raise NotFound("no such participant")
+    if check is not None:
+        check(participant)
+    previous = participant.state
+    actor, room_id = f"participant:{participant.public_id}", participant.room_id
+    if previous in (P.waiting, P.admitted):
+        participant.state = P.invited if previous is P.waiting else P.left
+        audit.record(session, "system", "leave", room_id=room_id, subject=actor, reason="connection_lost")
+    check_participant_move(participant.state, P.waiting)
+    participant.state = P.waiting
+    participant.display_name = name
+    audit.record(session, actor, "knock", room_id=room_id, subject=actor)
+    return previous
 
 
-def move_room(database: Database, room_id: int, target: RoomState, *, actor: str, action: str) -> None:
-    with database.session() as session:
-        room = session.get(Room, room_id, with_for_update=True)
-        if room is None:
-            raise NotFound("no such room")
-        check_room_move(room.state, target)
-        room.state = target
-        if target is RoomState.ended:
-            room.ended_at = utcnow()
-            appointment = room.appointment
-            if appointment is not None and appointment.state is AppointmentState.in_progress:
-                appointment.state = AppointmentState.completed
-        audit.record(session, actor, action, room_id=room.id)
-        if target is RoomState.ended:
-            for participant in room.participants:
-                if participant.state in (P.waiting, P.admitted):
-                    after = P.left if participant.state is P.admitted else P.invited
-                    check_participant_move(participant.state, after)
-                    participant.state = after
-                    audit.record(session, "system", "leave", room_id=room.id,
-                                 subject=f"participant:{participant.public_id}", reason="ended")
+def move_room(session: Session, room_id: int, target: RoomState, *, actor: str, action: str) -> None:
+    room = session.get(Room, room_id, with_for_update=True)
+    if room is None:
+        raise NotFound("no such room")
+    check_room_move(room.state, target)
+    room.state = target
+    if target is RoomState.ended:
+        room.ended_at = utcnow()
+        appointment = room.appointment
+        if appointment is not None and appointment.state is AppointmentState.in_progress:
+            appointment.state = AppointmentState.completed
+    audit.record(session, actor, action, room_id=room.id)
+    if target is RoomState.ended:
+        for participant in room.participants:
+            if participant.state in (P.waiting, P.admitted):
+                after = P.left if participant.state is P.admitted else P.invited
+                check_participant_move(participant.state, after)
+                participant.state = after
+                audit.record(session, "system", "leave", room_id=room.id,
+                             subject=f"participant:{participant.public_id}", reason="ended")
 
 
-def set_paused(database: Database, room_id: int, pause: protocol.PauseInfo | None, *, actor: str) -> None:
+def set_paused(session: Session, room_id: int, pause: protocol.PauseInfo | None, *, actor: str) -> None:
     """Pause (``pause`` given) or resume the consultation: check, store and audit the move."""
-    with database.session() as session:
-        room = session.get(Room, room_id, with_for_update=True)
-        if room is None:
-            raise NotFound("no such room")
-        if room.state is RoomState.ended:
-            raise Conflict("the consultation has ended", code="room_ended")
-        check_pause_move(room.paused_at is not None, pause is not None)
-        if pause is None:
-            room.paused_at = room.paused_by = room.pause_reason = None
-            audit.record(session, actor, "resume", room_id=room.id)
-        else:
-            room.paused_at, room.paused_by, room.pause_reason = utcnow(), pause.by, pause.reason
-            audit.record(session, actor, "pause", room_id=room.id, reason=pause.reason)
+    room = session.get(Room, room_id, with_for_update=True)
+    if room is None:
+        raise NotFound("no such room")
+    if room.state is RoomState.ended:
+        raise Conflict("the consultation has ended", code="room_ended")
+    check_pause_move(room.paused_at is not None, pause is not None)
+    if pause is None:
+        room.paused_at = room.paused_by = room.pause_reason = None
+        audit.record(session, actor, "resume", room_id=room.id)
+    else:
+        room.paused_at, room.paused_by, room.pause_reason = utcnow(), pause.by, pause.reason
+        audit.record(session, actor, "pause", room_id=room.id, reason=pause.reason)
 
 
-def record_event(database: Database, actor: str, action: str, *, room_id: int, subject: str = "") -> None:
+def record_event(session: Session, actor: str, action: str, *, room_id: int, subject: str = "") -> None:
     """An audit row for something that changes no state (a request between participants)."""
-    with database.session() as session:
-        audit.record(session, actor, action, room_id=room_id, subject=subject)
+    audit.record(session, actor, action, room_id=room_id, subject=subject)
 
 
-def participant_row_id(database: Database, public_id: str) -> int:
-    with database.session() as session:
-        row_id = session.scalar(select(Participant.id).where(Participant.public_id == public_id))
-        if row_id is None:
-            raise NotFound("no such participant")
-        return row_id
+def participant_row_id(session: Session, public_id: str) -> int:
+    row_id = session.scalar(select(Participant.id).where(Participant.public_id == public_id))
+    if row_id is None:
+        raise NotFound("no such participant")
+    return row_id
 
 
 def record_no_show(session: Session, appointment: Appointment, *, actor: str) -> None:

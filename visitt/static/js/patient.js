@@ -150,8 +150,10 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
   });
   signaling.on("admitted", (message) => startCall(message, selfId));
   signaling.on("joined", ({ participant }) => {
+    // Someone whose picture still comes (our connection to them outlived their node) is back, not new.
+    const back = call?.peers.has(participant.id);
     showPeer(participant);
-    $("call-status").textContent = strings.participant_joined.replace("{name}", participant.name);
+    $("call-status").textContent = back ? strings.in_call : strings.participant_joined.replace("{name}", participant.name);
   });
   signaling.on("updated", ({ participant }) => { tiles.mark(participant.id, participant); people.update(participant); });
   signaling.on("unmute_requested", ({ from }) => {
