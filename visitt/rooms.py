@@ -108,7 +108,7 @@ def lock_participants(session: Session, participant_ids: list[int]) -> list[Part
     (:class:`visitt.db.GroupCommit`), which may move hundreds of participants at once."""
     return list(session.scalars(select(Participant).where(Participant.id.in_(participant_ids))
                     .options(joinedload(Participant.room).joinedload(Room.appointment))
-                    .with_for_update(of=Participant).execution_options(populate_existing=True)).unique())
+                    .with_for_update(of=Participant)).unique())
 
 
 def move_participant(session: Session, participant_id: int, target: ParticipantState, *, actor: str,
