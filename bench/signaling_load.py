@@ -48,15 +48,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import percentile, write_section  # noqa: E402
 from tests.conftest import PG_ADMIN_URL  # noqa: E402
-from tests.peers import staff_login  # noqa: E402
-from tests.serve import STAFF_PASSWORD, ServeProcess  # noqa: E402
-from visitt.accounts import digest  # noqa: E402
+from tests.serve import ServeProcess  # noqa: E402
+from visitt.accounts import digest, open_session  # noqa: E402
+from visitt.db import Database  # noqa: E402
 from visitt.models import Appointment, Participant, Role, Room, Staff  # noqa: E402
 
 EMAIL = "lege.legesen@sykehuset.example"
 HELLO = '{"type":"hello","version":1}'
 SOCKETS_PER_PROCESS = 2500
 KNOCKERS = 400  # the driver's own patients, reused knock after knock
+KNOCK_CLINICIANS = 20  # whose patients they are: each has a dashboard open in the driver
 LANES = 4  # consultations at once
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -105,11 +106,14 @@ def connected_gauge(url: str) -> int:
 # --- invitations in bulk ----------------------------------------------------------------------------
 
 
-def invite_in_bulk(database_url: str, count: int, *, others: int = 0, per_clinician: int = 20) -> list[str]:
-    """Appointments starting in ten minutes, each with a room and a patient; returns the tokens.
+def invite_in_bulk(database_url: str, count: int, *, others: int = 0, per_clinician: int = 20,
+                   knock_clinicians: int = 1) -> tuple[list[str], list[int]]:
+    """Appointments starting in ten minutes, each with a room and a patient; returns the tokens and
+    each one's clinician (staff id).
 
-    The first ``count`` are the signed-in clinician's; ``others`` more are spread over clinicians of
-    their own, ``per_clinician`` each (a worker serves many clinicians; none sees 10,000 patients).
+    The first ``count`` are spread over ``knock_clinicians``: the signed-in clinician and colleagues
+    of theirs; ``others`` more over clinicians of their own, ``per_clinician`` each (a worker serves
+    many clinicians; none sees 10,000 patients).
     """
     engine = sqlalchemy.create_engine(database_url)
     starts = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=10)
@@ -117,14 +121,17 @@ def invite_in_bulk(database_url: str, count: int, *, others: int = 0, per_clinic
     with engine.begin() as connection:
         clinician, department = connection.execute(
             sqlalchemy.select(Staff.id, Staff.department_id).where(Staff.email == EMAIL)).one()
-        colleagues = -(-others // per_clinician)
+        colleagues = -(-others // per_clinician) + knock_clinicians - 1
         if colleagues:
             connection.execute(sqlalchemy.insert(Staff), [
                 {"email": f"lege{number}@bench.example", "full_name": f"Lege {number}", "role": Role.clinician,
                  "password_hash": "!", "department_id": department} for number in range(colleagues)])
         staff = connection.scalars(sqlalchemy.select(Staff.id).where(Staff.email.like("%@bench.example"))
                                    .order_by(Staff.id)).all()
-        hosts = [clinician] * count + [staff[number // per_clinician] for number in range(others)]
+        knocking = [clinician, *staff[:knock_clinicians - 1]]
+        staff = staff[knock_clinicians - 1:]
+        hosts = ([knocking[number % knock_clinicians] for number in range(count)]
+                 + [staff[number // per_clinician] for number in range(others)])
         first = connection.scalar(sqlalchemy.select(sqlalchemy.func.coalesce(sqlalchemy.func.max(Appointment.id), 0)))
         ids = range(first + 1, first + 1 + len(tokens))
         connection.execute(sqlalchemy.insert(Appointment), [
@@ -138,7 +145,16 @@ def invite_in_bulk(database_url: str, count: int, *, others: int = 0, per_clinic
             {"public_id": secrets.token_urlsafe(9), "room_id": i, "kind": "patient", "token_hash": digest(token),
              "code": f"{i % 1000000:06d}", "phone": "+4741234567"} for i, token in zip(ids, tokens)])
     engine.dispose()
-    return tokens
+    return tokens, hosts
+
+
+def signed_in(database_url: str, staff_ids: list[int]) -> dict[int, str]:
+    """A session cookie for each of these clinicians, as if they had signed in."""
+    database = Database(database_url)
+    with database.session() as session:
+        cookies = {staff_id: open_session(session, session.get_one(Staff, staff_id), 12) for staff_id in staff_ids}
+    database.dispose()
+    return cookies
 
 
 # --- client processes -----------------------------------------------------------------------------
@@ -193,6 +209,7 @@ class Patient:
         self.socket = socket
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.id = ""
+        self.clinician = ""  # a patient's: their clinician's session cookie
 
     async def read(self, on_knock: Any = None) -> None:
         async for text in self.socket:
@@ -222,20 +239,26 @@ async def _open(url: str, path: str, headers: dict[str, str] | None = None, on_k
     return peer
 
 
-async def _drive(url: str, cookie: str, tokens: list[str], rate: float, duration: float,
+def _as(cookie: str) -> dict[str, str]:
+    return {"Cookie": f"visitt_session={cookie}"}
+
+
+async def _drive(url: str, knockers: list[tuple[str, str]], rate: float, duration: float,
                  consultations: int, report: Any) -> None:
+    """``knockers``: each patient's token and their clinician's session cookie."""
     told: dict[str, asyncio.Future[float]] = {}
-    host_headers = {"Cookie": f"visitt_session={cookie}"}
 
     def on_knock(message: dict[str, Any]) -> None:
         future = told.get(message["participant"]["id"])
         if future is not None and not future.done():
             future.set_result(time.perf_counter())
 
-    await _open(url, "/ws/staff", host_headers, on_knock)
-    knockers = [await _open(url, f"/ws/v/{token}") for token in tokens[:KNOCKERS]]
+    for cookie in sorted({cookie for _token, cookie in knockers}):  # each clinician's dashboard
+        await _open(url, "/ws/staff", _as(cookie), on_knock)
     free: asyncio.Queue[Patient] = asyncio.Queue()
-    for patient in knockers:
+    for token, cookie in knockers:
+        patient = await _open(url, f"/ws/v/{token}")
+        patient.clinician = cookie
         free.put_nowait(patient)
     latencies: list[float] = []
     errors = 0
@@ -276,8 +299,8 @@ async def _drive(url: str, cookie: str, tokens: list[str], rate: float, duration
     async def consult() -> None:
         while remaining:
             remaining.pop()
-            lane = await _open(url, "/ws/staff", host_headers)
             patient = await free.get()
+            lane = await _open(url, "/ws/staff", _as(patient.clinician))
             await patient.send(type="knock", name="Bench Pasient")
             await patient.expect("waiting")
             room = await _room_of(lane, patient.id)
@@ -320,12 +343,12 @@ async def _drive(url: str, cookie: str, tokens: list[str], rate: float, duration
     report.put(("consulted", {"admit_ms": admitted, "seconds": time.perf_counter() - started}))
 
 
-def drive(url: str, cookie: str, tokens: list[str], rate: float, duration: float, consultations: int,
+def drive(url: str, knockers: list[tuple[str, str]], rate: float, duration: float, consultations: int,
           report: Any) -> None:
-    """The driver process: a clinician's dashboard, patients knocking, then whole consultations."""
+    """The driver process: the clinicians' dashboards, patients knocking, then whole consultations."""
     raise_fd_limit()
     try:
-        asyncio.run(_drive(url, cookie, tokens, rate, duration, consultations, report))
+        asyncio.run(_drive(url, knockers, rate, duration, consultations, report))
     except BaseException as error:
         report.put(("failed", repr(error)))
         raise
@@ -339,8 +362,9 @@ def run(args: argparse.Namespace, scratch: Path, database_url: str) -> dict[str,
     if database_url:
         env["VISITT_DATABASE_URL"] = database_url
     server = ServeProcess(scratch, email=EMAIL, name="Lege Legesen", **env)
-    tokens = invite_in_bulk(database_url or f"sqlite:///{scratch / 'visitt.sqlite3'}", KNOCKERS,
-                            others=args.participants, per_clinician=args.per_clinician)
+    url = database_url or f"sqlite:///{scratch / 'visitt.sqlite3'}"
+    tokens, hosts = invite_in_bulk(url, KNOCKERS, others=args.participants, per_clinician=args.per_clinician,
+                                   knock_clinicians=KNOCK_CLINICIANS)
     server.start()
     assert server.process is not None
     pid = server.process.pid
@@ -383,8 +407,9 @@ def run(args: argparse.Namespace, scratch: Path, database_url: str) -> dict[str,
               flush=True)
 
         # knocks and consultations, from the driver process
-        cookie = staff_login(server, EMAIL, STAFF_PASSWORD)  # type: ignore[arg-type]
-        driver = context.Process(target=drive, args=(server.url.replace("http", "ws"), cookie, tokens[:KNOCKERS],
+        cookies = signed_in(url, sorted(set(hosts[:KNOCKERS])))
+        knockers = [(token, cookies[host]) for token, host in zip(tokens[:KNOCKERS], hosts)]
+        driver = context.Process(target=drive, args=(server.url.replace("http", "ws"), knockers,
                                                      args.knock_rate, args.duration, args.consultations, report))
         driver.start()
         workers.append(driver)
@@ -470,7 +495,7 @@ Worker CPU (share of one core): {figures['cpu_empty']:.1f} % before any socket, 
 {held} sockets connected ({figures['connect_seconds']:.0f} s), {figures['cpu_idle']:.1f} % idle with them all open,
 {figures['cpu_knocking']:.0f} % while knocking. When knocks are asked for faster than the worker takes them they
 queue, and the latency measures the queue. Each knock is followed by the patient leaving again; the knocks come
-from {KNOCKERS} patients of the signed-in clinician's, while the {held} others (patients of
+from {KNOCKERS} patients of {KNOCK_CLINICIANS} clinicians, each with their dashboard open, while the {held} others (patients of
 {-(-held // args.per_clinician)} other clinicians, {args.per_clinician} each) stay connected.
 """
     print(body)
