@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 
 import pytest
+from sqlalchemy import select
 
 from visitt import accounts, audit, rooms
-from visitt.db import Database
-from visitt.errors import IllegalTransition
+from visitt.db import Database, GroupCommit
+from visitt.errors import Forbidden, IllegalTransition
 from visitt.models import (
     Appointment,
     AppointmentState,
@@ -107,3 +109,34 @@ def test_moves_are_persisted_and_audited(database: Database) -> None:
         ("leave", "system")]
     assert all(e.at.tzinfo is not None for e in events)
     assert events[1].actor == "staff:1" and events[1].subject == "participant:p-1"
+
+
+def test_knocks_written_together_fail_alone(database: Database) -> None:
+    """Knocks that reach the server at the same moment share a transaction; one refused knock (a link used
+    too early, here) is refused to that patient only: the others are in the waiting room, audited once each."""
+    room_id, first = _room(database)
+    with database.session() as session:
+        others = [Participant(public_id=f"p-{n}", room_id=room_id, token_hash=f"{n}" * 64, code="123456",
+                              phone="+4741234567") for n in (2, 3)]
+        session.add_all(others)
+        session.flush()
+        ids = [first, *(participant.id for participant in others)]
+
+    def too_early(participant: Participant) -> None:
+        if participant.public_id == "p-2":
+            raise Forbidden("the link does not work yet", code="too_early")
+
+    async def knock_at_once() -> list[object]:
+        writes = GroupCommit(database, rooms.lock_participants)
+        return await asyncio.gather(*(writes.run(rooms.knock_participant, participant_id, "Kari", too_early,
+                                                 locks=participant_id) for participant_id in ids),
+                                    return_exceptions=True)
+
+    outcomes = asyncio.run(knock_at_once())
+    assert outcomes[0] is P.invited and outcomes[2] is P.invited
+    assert isinstance(outcomes[1], Forbidden) and outcomes[1].code == "too_early"
+    with database.session() as session:
+        states = {p.public_id: p.state for p in session.scalars(select(Participant).order_by(Participant.id))}
+        knocks = [event.subject for event in audit.events(session, room_id=room_id, action="knock")]
+    assert states == {"p-1": P.waiting, "p-2": P.invited, "p-3": P.waiting}
+    assert sorted(knocks) == ["participant:p-1", "participant:p-3"]
