@@ -9,6 +9,7 @@ sender finish the SMS it is sending (``visitt.app``); the process exits with sta
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
 import sys
@@ -16,6 +17,7 @@ from types import FrameType
 
 import uvicorn
 
+from . import collector
 from .cluster import Cluster
 from .signaling import Connections
 
@@ -31,6 +33,13 @@ class Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, connections: Connections, cluster: Cluster) -> None:
         super().__init__(config)
         self.connections, self.cluster = connections, cluster
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        keeper = asyncio.create_task(collector.keep())  # the garbage collector's pauses kept short
+        try:
+            await super().serve(sockets)
+        finally:
+            keeper.cancel()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
