@@ -372,9 +372,8 @@ class Hub:
             actor = _actor(room, host)
 
             def take_out(session: Session) -> None:
-                participant_id = participant_row_id(session, guest_id)
-                lock_participants(session, [participant_id])
-                move_participant(session, participant_id, P.removed, actor=actor, action="remove")
+                (participant,) = lock_participants(session, [participant_row_id(session, guest_id)])
+                move_participant(session, participant.id, P.removed, actor=actor, action="remove")
 
             await self.writes.run(take_out)
             del room.in_call[guest_id]

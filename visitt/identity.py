@@ -12,7 +12,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import audit
-from .db import Database
 from .errors import NotFound, ProtocolError
 from .models import IdentityCheck, IdentityMethod, Participant
 
