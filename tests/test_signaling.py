@@ -300,6 +300,7 @@ def test_the_handshake_checks_origin_token_and_session(server: LiveServer) -> No
         await refused(WsClient.guest(server, "not-a-real-token", origin=server.url))
         await refused(WsClient.staff(server, "not-a-session", origin=server.url))
         await refused(WsClient.open(server, "/ws/staff", origin=server.url))
+        await refused(WsClient.open(server, "/ws/elsewhere", origin=server.url))  # not a socket of ours
         async with await WsClient.guest(server, token, origin=server.url) as guest, \
                 await WsClient.staff(server, cookie, origin=server.url) as host:
             assert (await guest.hello())["role"] == "patient"

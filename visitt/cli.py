@@ -30,7 +30,7 @@ def _serve(settings: Settings, host: str, port: int, log_format: str) -> None:
 
     from .app import create_app
     from .shutdown import REQUEST_TIMEOUT, Server
-    from .signaling import UVICORN_WEBSOCKETS
+    from .sockets import UVICORN_WEBSOCKETS
 
     # Every logger, uvicorn's too (log_config=None below), writes through visitt.logs: its format, its privacy rule.
     logs.configure(settings.log_format or log_format)

@@ -53,11 +53,6 @@ CLOSE_TOO_SLOW = 4001
 CLOSE_TIMEOUT = 4002
 CLOSE_TRY_AGAIN = 1013  # RFC 6455: try again later; the page reconnects with its usual back-off
 HELLO_TIMEOUT = 10.0
-# What uvicorn is told about WebSockets (``visitt serve``, visitt.testing). No permessage-deflate:
-# its zlib state costs about 40 KiB a socket, for messages mostly under 1 KiB. No WebSocket-level
-# pings: the protocol's own ping (above) keeps the socket alive and finds dead ones.
-UVICORN_WEBSOCKETS: dict[str, Any] = {"ws_max_size": 1 << 20, "ws_per_message_deflate": False,
-                                      "ws_ping_interval": None, "ws_ping_timeout": None}
 PING = protocol.dump("ping")
 PONG = protocol.dump("pong")
 

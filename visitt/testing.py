@@ -25,7 +25,7 @@ from . import accounts, demo
 from .app import create_app
 from .outbox import Backend, FileBackend
 from .settings import Settings
-from .signaling import UVICORN_WEBSOCKETS
+from .sockets import UVICORN_WEBSOCKETS
 
 T = TypeVar("T")
 

@@ -1,0 +1,135 @@
+"""The WebSocket protocol Visitt runs under uvicorn (visitt/sockets.py), through a real server on loopback.
+
+A tiny Starlette app stands in for the signaling endpoints: what these tests look at is the
+socket itself, that nothing a client sends or is sent goes missing or out of order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from visitt.sockets import UVICORN_WEBSOCKETS, Gate, Inbox, LeanWebSockets
+
+from .peers import run
+
+BIG = 64 * 1024  # one message; 256 of them (16 MiB) are past what the kernel and the transport buffer
+
+
+async def echo(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        while True:
+            text = await websocket.receive_text()
+            if text.startswith("flood "):  # write faster than the client reads: flow control shuts the gate
+                count = int(text.split()[1])
+                for number in range(count):
+                    await websocket.send_text(f"{number:08d}" + "x" * (BIG - 8))
+                await websocket.send_text("done")
+            else:
+                await websocket.send_text(text)
+    except WebSocketDisconnect:
+        pass
+
+
+async def refuse(websocket: WebSocket) -> None:
+    await websocket.close(1008)
+
+
+@contextlib.asynccontextmanager
+async def serving() -> AsyncIterator[str]:
+    app = Starlette(routes=[WebSocketRoute("/echo", echo), WebSocketRoute("/refuse", refuse)])
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", **UVICORN_WEBSOCKETS)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+def test_uvicorn_is_given_the_lean_protocol() -> None:
+    assert UVICORN_WEBSOCKETS["ws"] is LeanWebSockets
+    config = uvicorn.Config(Starlette(), **UVICORN_WEBSOCKETS)
+    config.load()
+    assert config.ws_protocol_class is LeanWebSockets
+
+
+def test_messages_a_client_sends_at_once_arrive_all_and_in_order() -> None:
+    async def scenario() -> list[str]:
+        async with serving() as url, connect(f"{url}/echo") as socket:
+            for number in range(500):
+                await socket.send(f"message {number}")
+            return [str(await socket.recv()) for _ in range(500)]
+
+    assert run(scenario()) == [f"message {number}" for number in range(500)]
+
+
+def test_a_client_that_reads_late_still_gets_everything_in_order() -> None:
+    """The server writes 16 MiB while the client reads nothing: the transport's buffer fills, the
+    writer waits at the gate, and carries on as the client reads."""
+    async def scenario() -> list[int]:
+        async with serving() as url, connect(f"{url}/echo", max_size=None, max_queue=1) as socket:
+            await socket.send("flood 256")
+            await asyncio.sleep(0.5)  # the server is stuck behind flow control by now
+            received = []
+            while (text := str(await socket.recv())) != "done":
+                received.append(int(text[:8]))
+            await socket.send("still here")
+            assert await socket.recv() == "still here"
+            return received
+
+    assert run(scenario()) == list(range(256))
+
+
+def test_a_socket_refused_before_accept_gets_403() -> None:
+    async def scenario() -> int:
+        async with serving() as url:
+            with pytest.raises(InvalidStatus) as refused:
+                await connect(f"{url}/refuse")
+            return refused.value.response.status_code
+
+    assert run(scenario()) == 403
+
+
+def test_inbox_keeps_what_arrives_while_a_receive_is_cancelled() -> None:
+    async def scenario() -> list[str]:
+        inbox = Inbox()
+        waiting = asyncio.ensure_future(inbox.get())
+        await asyncio.sleep(0)
+        waiting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+        inbox.put_nowait("first")
+        inbox.put_nowait("second")
+        return [await inbox.get(), await inbox.get()]
+
+    assert run(scenario()) == ["first", "second"]
+
+
+def test_gate_lets_every_waiting_writer_through_when_it_opens_and_forgets_a_cancelled_one() -> None:
+    async def scenario() -> tuple[list[bool], bool]:
+        gate = Gate()
+        gate.clear()
+        writers = [asyncio.ensure_future(gate.wait()) for _ in range(3)]
+        await asyncio.sleep(0)
+        writers[0].cancel()
+        await asyncio.sleep(0)
+        gate.set()
+        await asyncio.gather(*writers[1:])
+        return [writer.cancelled() for writer in writers], gate.waiters is None
+
+    assert run(scenario()) == ([True, False, False], True)
