@@ -122,7 +122,7 @@ def test_knocks_written_together_fail_alone(database: Database) -> None:
         session.flush()
         ids = [first, *(participant.id for participant in others)]
 
-    def too_early(participant: Participant) -> None:
+    def too_early(participant: rooms.Locked) -> None:
         if participant.public_id == "p-2":
             raise Forbidden("the link does not work yet", code="too_early")
 

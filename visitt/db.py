@@ -88,8 +88,8 @@ class GroupCommit:
     reached every unit of the batch gets that error, the others are not tried one by one.
 
     ``prepare(session, locks)`` runs first in each transaction with what its units said they
-    change (``run(..., locks=...)``): one statement that locks and loads the rows for all of them;
-    what it returns is kept until the units have run.
+    change (``run(..., locks=...)``): one statement that locks and reads the rows for all of them
+    (:func:`visitt.rooms.lock_participants` keeps them on the session for the units).
     """
 
     def __init__(self, database: Database, prepare: Callable[[Session, list[Any]], Any] | None = None) -> None:
@@ -140,11 +140,9 @@ class GroupCommit:
         # Units of different rooms never read each other's changes: one flush, at the commit.
         with self.database.session() as session, session.no_autoflush:
             locks = [unit.locks for unit in units if unit.locks is not None]
-            # what prepare loaded is held here: the session keeps unchanged objects only weakly
-            loaded = self.prepare(session, locks) if locks and self.prepare is not None else None
-            results = [unit.work(session) for unit in units]
-            del loaded
-            return results
+            if locks and self.prepare is not None:
+                self.prepare(session, locks)
+            return [unit.work(session) for unit in units]
 
 
 def outage(error: BaseException) -> ServiceUnavailable | None:

@@ -22,6 +22,7 @@ from .errors import Conflict, Forbidden, NotFound, ProtocolError, describe
 from .models import Participant, ParticipantState, Room, RoomState, utcnow
 from .rooms import (
     P,
+    Locked,
     knock_participant,
     lock_participants,
     move_participant,
@@ -226,7 +227,7 @@ class Hub:
     # guests -------------------------------------------------------------------------------------
 
     async def knock(self, room: LiveRoom, guest: Peer, participant_id: int, name: str,
-                    check: Callable[[Participant], None] | None = None) -> None:
+                    check: Callable[[Locked], None] | None = None) -> None:
         """The guest asks to come in. Someone who was in this call comes straight back while the
         room is unlocked and the clinician is there; everyone else waits to be admitted.
 

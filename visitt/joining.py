@@ -20,7 +20,7 @@ from .accounts import digest, new_secret
 from .db import Database
 from .errors import Forbidden
 from .models import Appointment, GuestPass, Participant, utcnow
-from .rooms import GuestRecord, guest_for_token
+from .rooms import Booked, GuestRecord, Locked, guest_for_token
 from .settings import Settings
 
 PASS_COOKIE = "visitt_guest"
@@ -50,7 +50,7 @@ class Window:
         return Timing.open if now < self.closes_at else Timing.late
 
 
-def window(appointment: Appointment | None, settings: Settings) -> Window | None:
+def window(appointment: Appointment | Booked | None, settings: Settings) -> Window | None:
     """The window of an appointment's invitations; ``None`` (always open) for a room without one."""
     if appointment is None:
         return None
@@ -59,10 +59,10 @@ def window(appointment: Appointment | None, settings: Settings) -> Window | None
                   ends_at + dt.timedelta(hours=settings.link_closes_hours))
 
 
-def check_window(participant: Participant, settings: Settings, now: dt.datetime | None = None) -> None:
+def check_window(participant: Locked, settings: Settings, now: dt.datetime | None = None) -> None:
     """Refuse a knock outside the window, read afresh (in the knock's transaction: see
     :meth:`visitt.hub.Hub.knock`) so a moved appointment counts at once."""
-    span = window(participant.room.appointment, settings)
+    span = window(participant.appointment, settings)
     timing = span.timing(now or utcnow()) if span else Timing.open
     if timing is Timing.early:
         raise Forbidden("the link does not work yet: it opens shortly before the appointment", code="too_early")

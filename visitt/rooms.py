@@ -8,12 +8,13 @@ write its audit row in one unit of work.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.orm import Session
 
 from . import audit, identity, protocol
 from .db import Database
@@ -102,57 +103,114 @@ class GuestRecord:
         return cls(**{**data, "state": ParticipantState(data["state"])})
 
 
-def lock_participants(session: Session, participant_ids: list[int]) -> list[Participant]:
-    """Lock the rows of the participants about to be moved, and load them with their rooms and
-    appointments, in one statement: the first step of each of the hub's transactions
+@dataclass(frozen=True)
+class Booked:
+    """The appointment of a locked participant's room, as much of it as a move needs."""
+
+    id: int
+    state: AppointmentState
+    starts_at: dt.datetime
+    duration_minutes: int
+
+
+@dataclass
+class Locked:
+    """A participant row locked for this transaction (:func:`lock_participants`): what the moves
+    read, kept up to date as they write. Plain values, not an ORM object: a knock or a leave is
+    checked, written and audited with a few statements (``docs/performance.md``)."""
+
+    id: int
+    public_id: str
+    room_id: int
+    state: ParticipantState
+    appointment: Booked | None
+
+
+PARTICIPANTS = cast(Table, Participant.__table__)
+APPOINTMENTS = cast(Table, Appointment.__table__)
+LOCKED = "visitt.locked"  # session.info: participant id → Locked, for the rest of the transaction
+# Built once: building a statement costs more than running it on a row.
+LOCK = (select(PARTICIPANTS.c.id, PARTICIPANTS.c.public_id, PARTICIPANTS.c.room_id, PARTICIPANTS.c.state,
+               APPOINTMENTS.c.id.label("appointment_id"), APPOINTMENTS.c.state.label("appointment_state"),
+               APPOINTMENTS.c.starts_at, APPOINTMENTS.c.duration_minutes)
+        .join(Room, Room.id == PARTICIPANTS.c.room_id)
+        .outerjoin(APPOINTMENTS, APPOINTMENTS.c.id == Room.appointment_id)
+        .where(PARTICIPANTS.c.id.in_(bindparam("ids", expanding=True)))
+        .with_for_update(of=PARTICIPANTS))
+SET_STATE = update(PARTICIPANTS).where(PARTICIPANTS.c.id == bindparam("participant")).values(state=bindparam("to"))
+SET_STATE_AND_NAME = SET_STATE.values(display_name=bindparam("name"))
+START_APPOINTMENT = (update(APPOINTMENTS).where(APPOINTMENTS.c.id == bindparam("appointment"))
+                     .values(state=AppointmentState.in_progress))
+
+
+def lock_participants(session: Session, participant_ids: list[int]) -> list[Locked]:
+    """Lock the rows of the participants about to be moved, and read them with their appointments,
+    in one statement: the first step of each of the hub's transactions
     (:class:`visitt.db.GroupCommit`), which may move hundreds of participants at once."""
-    return list(session.scalars(select(Participant).where(Participant.id.in_(participant_ids))
-                    .options(joinedload(Participant.room).joinedload(Room.appointment))
-                    .with_for_update(of=Participant)).unique())
+    known: dict[int, Locked] = session.info.setdefault(LOCKED, {})
+    found = []
+    for row in session.execute(LOCK, {"ids": participant_ids}):
+        booked = (Booked(row.appointment_id, row.appointment_state, row.starts_at, row.duration_minutes)
+                  if row.appointment_id is not None else None)
+        known[row.id] = locked = Locked(row.id, row.public_id, row.room_id, row.state, booked)
+        found.append(locked)
+    return found
+
+
+def _locked(session: Session, participant_id: int) -> Locked:
+    """The participant's row as locked in this transaction; locked now if nothing locked it yet."""
+    locked = session.info.get(LOCKED, {}).get(participant_id)
+    if locked is None:
+        (locked,) = lock_participants(session, [participant_id]) or (None,)
+    if locked is None:
+        raise NotFound("no such participant")
+    return locked
+
+
+def _write_state(session: Session, participant: Locked, target: ParticipantState, name: str | None = None) -> None:
+    if name is None:
+        session.execute(SET_STATE, {"participant": participant.id, "to": target})
+    else:
+        session.execute(SET_STATE_AND_NAME, {"participant": participant.id, "to": target, "name": name})
+    participant.state = target
 
 
 def move_participant(session: Session, participant_id: int, target: ParticipantState, *, actor: str,
                      action: str | None, name: str | None = None) -> None:
-    """Check, make and audit the move; the row was locked by :func:`lock_participants`."""
-    participant = session.get(Participant, participant_id)
-    if participant is None:
-        raise NotFound("no such participant")
+    """Check, make and audit the move, on the row :func:`lock_participants` locked (or locks now)."""
+    participant = _locked(session, participant_id)
     check_participant_move(participant.state, target)
-    participant.state = target
-    if name is not None:
-        participant.display_name = name
-    if target is P.admitted:
-        appointment = participant.room.appointment
-        if appointment and appointment.state is AppointmentState.booked:
-            appointment.state = AppointmentState.in_progress
+    _write_state(session, participant, target, name)
+    appointment = participant.appointment
+    if target is P.admitted and appointment is not None and appointment.state is AppointmentState.booked:
+        session.execute(START_APPOINTMENT, {"appointment": appointment.id})
+        participant.appointment = replace(appointment, state=AppointmentState.in_progress)
     if action:
         audit.record(session, actor, action, room_id=participant.room_id,
                      subject=f"participant:{participant.public_id}")
 
 
 def knock_participant(session: Session, participant_id: int, name: str,
-                      check: Callable[[Participant], None] | None = None) -> ParticipantState:
+                      check: Callable[[Locked], None] | None = None) -> ParticipantState:
     """Move an invitee to ``waiting``; returns the state they came from. One unit of work: the row
-    (locked by :func:`lock_participants`, with its room and appointment for ``check``) is checked,
-    moved and audited together.
+    (locked by :func:`lock_participants`, with its appointment for ``check``) is checked, moved and
+    audited together.
 
     A participant whose row still says ``waiting`` or ``admitted`` has no live connection (the
     caller checked): the node that held it restarted or their socket died unseen. That stale
     state is closed first, audited, so the knock is always possible.
     """
-    participant = session.get(Participant, participant_id)
-    if participant is None:
-        raise NotFound("no such participant")
+    participant = _locked(session, participant_id)
     if check is not None:
         check(participant)
     previous = participant.state
     actor, room_id = f"participant:{participant.public_id}", participant.room_id
+    state = previous
     if previous in (P.waiting, P.admitted):
-        participant.state = P.invited if previous is P.waiting else P.left
+        state = P.invited if previous is P.waiting else P.left
         audit.record(session, "system", "leave", room_id=room_id, subject=actor, reason="connection_lost")
-    check_participant_move(participant.state, P.waiting)
-    participant.state = P.waiting
-    participant.display_name = name
+    check_participant_move(state, P.waiting)
+    _write_state(session, participant, P.waiting, name)
     audit.record(session, actor, "knock", room_id=room_id, subject=actor)
     return previous
 
