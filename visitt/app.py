@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
                   openapi_url="/openapi.json")
     app.state.settings = settings
     app.state.database = database
-    app.state.connections = Connections(tick=min(1.0, settings.ping_interval / 4))
+    app.state.connections = Connections(tick=min(0.1, settings.ping_interval / 4))
     app.state.remembered = signaling.Remembered()
     app.state.metrics = metrics.Metrics(database)
     app.state.readiness = health.Readiness(database)

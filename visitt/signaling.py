@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -44,6 +46,7 @@ from .joining import PASS_COOKIE, check_window, guest
 from .models import Participant, ParticipantState, RoomState
 from .rooms import GuestRecord, guest_for_token
 from .settings import Settings
+from .sockets import SEND_NOW
 
 log = logging.getLogger("visitt.signaling")
 SEND_QUEUE = 256
@@ -131,15 +134,18 @@ class Close:
 class Connection(PeerLink):
     """One participant's socket on this node.
 
-    No task of its own while idle: what it has to write waits in :attr:`pending`, written by a
-    task that runs only while there is something to write; the hello deadline and the pings are
-    kept by :class:`Connections`' one timer for every socket.
+    No task of its own while idle: a message to an idle socket is written at once
+    (:meth:`visitt.sockets.LeanWebSockets.send_now`); what cannot be waits in :attr:`pending`,
+    written in order by a task that runs only while there is something to write. The hello
+    deadline and the pings are kept by :class:`Connections`' one timer for every socket.
     """
 
     def __init__(self, websocket: WebSocket, settings: Settings, *, peer_id: str, role: str,
                  name: str = "", staff_id: int | None = None, cohost: bool = False) -> None:
         super().__init__(peer_id=peer_id, role=role, name=name, staff_id=staff_id, cohost=cohost)
         self.websocket, self.settings = websocket, settings
+        # visitt.sockets' synchronous write, when the server offers it: no task for a message to an idle socket
+        self.send_now: Callable[[str], bool] | None = websocket.scope.get("extensions", {}).get(SEND_NOW)
         self.pending: list[str | Close] = []  # written in order; at most SEND_QUEUE texts
         self.writing: asyncio.Task[None] | None = None
         self.bucket = TokenBucket(settings.messages_per_second, settings.message_burst)
@@ -151,6 +157,8 @@ class Connection(PeerLink):
 
     def send(self, text: str) -> None:
         if self.closing:
+            return
+        if not self.pending and self.writing is None and self.send_now is not None and self.send_now(text):
             return
         if len(self.pending) >= SEND_QUEUE:  # a peer that cannot keep up must not hold up the room
             self.close(CLOSE_TOO_SLOW, "too slow")
@@ -192,7 +200,7 @@ class Connection(PeerLink):
             self.writing = None
 
     def beat(self, now: float) -> None:
-        """Called by :class:`Connections` about once a second: the hello deadline, then a ping every
+        """Called by :class:`Connections` at :attr:`next_ping`: the hello deadline, then a ping every
         ``ping_interval`` s and the silence check before it."""
         if now < self.next_ping or self.closing:
             return
@@ -244,34 +252,59 @@ class Connection(PeerLink):
 
 class Connections:
     """Every signaling socket open in this process (``app.state.connections``): counted by
-    ``/metrics``, kept alive by one timer, and told to go away when the server stops."""
+    ``/metrics``, kept alive by one timer, and told to go away when the server stops.
 
-    def __init__(self, tick: float = 1.0) -> None:
+    The timer visits only the sockets with a deadline due (the hello's, then each ping's): each
+    socket waits in the slot of its next deadline, ``tick`` seconds wide. With thousands of
+    sockets that is a few dozen a tick, not every socket every second.
+    """
+
+    def __init__(self, tick: float = 0.1) -> None:
         self.open: set[Connection] = set()
         self.stopping = False
         self.tick = tick  # seconds between heartbeats; a socket's deadlines are met within one tick
         self.timer: asyncio.TimerHandle | None = None
+        self.slots: dict[int, list[Connection]] = {}  # slot number → the sockets due in it
+        self.slot_order: list[int] = []  # the slot numbers, a heap
 
     def __len__(self) -> int:
         return len(self.open)
 
     def add(self, connection: Connection) -> None:
         self.open.add(connection)
+        self._wait(connection)
         if self.stopping:  # accepted in the moment the server stopped
             connection.go_away()
         if self.timer is None:
             self.timer = asyncio.get_running_loop().call_later(self.tick, self._beat)
 
     def discard(self, connection: Connection) -> None:
-        self.open.discard(connection)
+        self.open.discard(connection)  # its slot forgets it when the slot comes due
+
+    def _wait(self, connection: Connection) -> None:
+        deadline = connection.next_ping
+        if not connection.greeted:  # hello may come any moment, and the first ping is due a ping interval after it
+            deadline = min(deadline, time.monotonic() + connection.settings.ping_interval)
+        slot = math.ceil(deadline / self.tick)
+        waiting = self.slots.get(slot)
+        if waiting is None:
+            self.slots[slot] = waiting = []
+            heapq.heappush(self.slot_order, slot)
+        waiting.append(connection)
 
     def _beat(self) -> None:
         now = time.monotonic()
-        for connection in list(self.open):
-            try:
-                connection.beat(now)
-            except Exception as error:  # one socket's fault must not stop the others' heartbeat
-                log.error("heartbeat: %s", describe(error))
+        current = math.floor(now / self.tick)
+        while self.slot_order and self.slot_order[0] <= current:
+            for connection in self.slots.pop(heapq.heappop(self.slot_order)):
+                if connection not in self.open:
+                    continue
+                try:
+                    connection.beat(now)
+                except Exception as error:  # one socket's fault must not stop the others' heartbeat
+                    log.error("heartbeat: %s", describe(error))
+                if not connection.closing:
+                    self._wait(connection)  # at its next deadline, which may have moved (hello said)
         self.timer = asyncio.get_running_loop().call_later(self.tick, self._beat) if self.open else None
 
     async def close_all(self, timeout: float) -> None:

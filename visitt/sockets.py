@@ -16,6 +16,10 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
+from websockets.http11 import Request
+
+SEND_NOW = "visitt.send_now"  # the ASGI extension: scope["extensions"][SEND_NOW](text) -> bool
 
 
 class Inbox:
@@ -86,12 +90,37 @@ class Gate:
 
 class LeanWebSockets(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O WebSocket protocol, with :class:`Inbox` and :class:`Gate` for its queue
-    and its writable event, and the handshake let go once it is answered."""
+    and its writable event, the handshake let go once it is answered, and one ASGI extension,
+    ``visitt.send_now`` (:meth:`send_now`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.queue = Inbox()  # type: ignore[assignment]  # duck-typed: put_nowait, get, empty
         self.writable = Gate()  # type: ignore[assignment]  # duck-typed: set, clear, wait
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)  # none if the handshake was refused
+        if scope is not None:
+            scope["extensions"][SEND_NOW] = self.send_now
+
+    def send_now(self, text: str) -> bool:
+        """Write a text message now, from synchronous code, if nothing stands in the way; False if
+        something does (not yet accepted, closing, or the client not reading and the gate shut),
+        and the caller sends it the ASGI way, which waits or reports why.
+
+        A server pushes most messages to sockets that are otherwise idle (a knock to a clinician's
+        dashboard, a ping); through ASGI each needs a task of its own to await ``send``.
+        """
+        if (not self.handshake_complete or self.close_sent or self.disconnected or self.initial_response is not None
+                or not self.writable.is_set() or self.transport.is_closing()):
+            return False
+        try:
+            self.conn.send_text(text.encode())
+        except InvalidState:
+            return False
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        return True
 
     async def send(self, message: Any) -> None:
         await super().send(message)
