@@ -149,7 +149,7 @@ def lock_participants(session: Session, participant_ids: list[int]) -> list[Lock
     (:class:`visitt.db.GroupCommit`), which may move hundreds of participants at once."""
     known: dict[int, Locked] = session.info.setdefault(LOCKED, {})
     found = []
-    for row in session.execute(LOCK, {"ids": participant_ids}):
+    for row in session.connection().execute(LOCK, {"ids": participant_ids}):
         booked = (Booked(row.appointment_id, row.appointment_state, row.starts_at, row.duration_minutes)
                   if row.appointment_id is not None else None)
         known[row.id] = locked = Locked(row.id, row.public_id, row.room_id, row.state, booked)
@@ -168,10 +168,12 @@ def _locked(session: Session, participant_id: int) -> Locked:
 
 
 def _write_state(session: Session, participant: Locked, target: ParticipantState, name: str | None = None) -> None:
+    # Core on the session's connection: the session's own execute() adds ORM steps a plain UPDATE needs none of
+    connection = session.connection()
     if name is None:
-        session.execute(SET_STATE, {"participant": participant.id, "to": target})
+        connection.execute(SET_STATE, {"participant": participant.id, "to": target})
     else:
-        session.execute(SET_STATE_AND_NAME, {"participant": participant.id, "to": target, "name": name})
+        connection.execute(SET_STATE_AND_NAME, {"participant": participant.id, "to": target, "name": name})
     participant.state = target
 
 
@@ -183,7 +185,7 @@ def move_participant(session: Session, participant_id: int, target: ParticipantS
     _write_state(session, participant, target, name)
     appointment = participant.appointment
     if target is P.admitted and appointment is not None and appointment.state is AppointmentState.booked:
-        session.execute(START_APPOINTMENT, {"appointment": appointment.id})
+        session.connection().execute(START_APPOINTMENT, {"appointment": appointment.id})
         participant.appointment = replace(appointment, state=AppointmentState.in_progress)
     if action:
         audit.record(session, actor, action, room_id=participant.room_id,
