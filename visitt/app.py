@@ -45,7 +45,7 @@ from .i18n import N_, translations
 from .pages import language, render
 from .security import SecurityHeaders
 from .settings import Settings
-from .signaling import Connections
+from .connections import Connections
 
 log = logging.getLogger("visitt")
 STATIC = Path(__file__).parent / "static"

@@ -29,10 +29,9 @@ from .db import outage
 from .errors import describe
 from .rooms import GuestRecord
 from .settings import Settings
+from .connections import Connection, PeerLink
 from .signaling import (
-    Connection,
     GuestSession,
-    PeerLink,
     StaffIdentity,
     StaffSession,
     run,

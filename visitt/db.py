@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Engine, Executable, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import ServiceUnavailable
@@ -143,6 +143,43 @@ class GroupCommit:
             if locks and self.prepare is not None:
                 self.prepare(session, locks)
             return [unit.work(session) for unit in units]
+
+
+LATER = "visitt.later"  # session.info: statement → the parameters queued for it (:func:`later`)
+
+
+def later(session: Session, statement: Executable, params: dict[str, Any]) -> None:
+    """Queue ``statement`` to run with ``params`` after the session's next flush, or just before
+    its commit, together with every other run queued for the same statement object: one
+    ``executemany`` for all (a group commit holds hundreds of moves and audit rows), one round trip
+    to the server. Queued runs go in the order their statements were first queued. The statement
+    must be built once (a module constant): it is the key."""
+    session.info.setdefault(LATER, {}).setdefault(statement, []).append(params)
+
+
+def run_later(session: Session) -> None:
+    """Run what :func:`later` queued on ``session``, now."""
+    queued = session.info.pop(LATER, None)
+    if queued:
+        connection = session.connection()  # on the connection: no flush inside a flush
+        for statement, rows in queued.items():
+            connection.execute(statement, rows)
+
+
+@event.listens_for(Session, "after_flush")
+def _after_flush(session: Session, _context: Any) -> None:
+    run_later(session)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    session.flush()  # the session's own changes first: a queued row may name one (a room made in the same unit)
+    run_later(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, _previous: Any) -> None:
+    session.info.pop(LATER, None)
 
 
 def outage(error: BaseException) -> ServiceUnavailable | None:

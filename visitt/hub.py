@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from . import identity, protocol
 from .db import Database, GroupCommit
 from .errors import Conflict, Forbidden, NotFound, ProtocolError, describe
-from .models import Participant, ParticipantState, Room, RoomState, utcnow
+from .models import ParticipantState, Room, RoomState, utcnow
 from .rooms import (
     P,
     Locked,
@@ -36,7 +36,7 @@ log = logging.getLogger("visitt.hub")
 
 
 class Peer(Protocol):
-    """A connected participant, as the hub sees it (``signaling.Connection`` implements this)."""
+    """A connected participant, as the hub sees it (``connections.Connection`` implements this)."""
 
     id: str
     role: str  # "host" for the clinician who hosts the room; a guest's kind ("patient", "interpreter", ...)

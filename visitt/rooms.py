@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import String, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from . import audit, identity, protocol
-from .db import Database
+from .db import Database, later
 from .errors import Conflict, IllegalTransition, NotFound
 from .models import (
     Appointment,
@@ -137,8 +137,10 @@ LOCK = (select(PARTICIPANTS.c.id, PARTICIPANTS.c.public_id, PARTICIPANTS.c.room_
         .outerjoin(APPOINTMENTS, APPOINTMENTS.c.id == Room.appointment_id)
         .where(PARTICIPANTS.c.id.in_(bindparam("ids", expanding=True)))
         .with_for_update(of=PARTICIPANTS))
-SET_STATE = update(PARTICIPANTS).where(PARTICIPANTS.c.id == bindparam("participant")).values(state=bindparam("to"))
-SET_STATE_AND_NAME = SET_STATE.values(display_name=bindparam("name"))
+# a new name, or the one it had (name None)
+SET_STATE = (update(PARTICIPANTS).where(PARTICIPANTS.c.id == bindparam("participant"))
+             .values(state=bindparam("to"),
+                     display_name=func.coalesce(bindparam("name", type_=String), PARTICIPANTS.c.display_name)))
 START_APPOINTMENT = (update(APPOINTMENTS).where(APPOINTMENTS.c.id == bindparam("appointment"))
                      .values(state=AppointmentState.in_progress))
 
@@ -168,12 +170,8 @@ def _locked(session: Session, participant_id: int) -> Locked:
 
 
 def _write_state(session: Session, participant: Locked, target: ParticipantState, name: str | None = None) -> None:
-    # Core on the session's connection: the session's own execute() adds ORM steps a plain UPDATE needs none of
-    connection = session.connection()
-    if name is None:
-        connection.execute(SET_STATE, {"participant": participant.id, "to": target})
-    else:
-        connection.execute(SET_STATE_AND_NAME, {"participant": participant.id, "to": target, "name": name})
+    """Move the row; written with the transaction's other moves in one statement (:func:`visitt.db.later`)."""
+    later(session, SET_STATE, {"participant": participant.id, "to": target, "name": name})
     participant.state = target
 
 
@@ -185,7 +183,7 @@ def move_participant(session: Session, participant_id: int, target: ParticipantS
     _write_state(session, participant, target, name)
     appointment = participant.appointment
     if target is P.admitted and appointment is not None and appointment.state is AppointmentState.booked:
-        session.connection().execute(START_APPOINTMENT, {"appointment": appointment.id})
+        later(session, START_APPOINTMENT, {"appointment": appointment.id})
         participant.appointment = replace(appointment, state=AppointmentState.in_progress)
     if action:
         audit.record(session, actor, action, room_id=participant.room_id,

@@ -19,7 +19,7 @@ import uvicorn
 
 from . import collector
 from .cluster import Cluster
-from .signaling import Connections
+from .connections import Connections
 
 DRAIN_TIMEOUT = 5.0  # seconds for clients to answer the close frames
 REQUEST_TIMEOUT = 10.0  # seconds for HTTP requests in flight, after the drain

@@ -1,0 +1,293 @@
+"""A participant's signaling socket on this node (:class:`Connection`), and all of them (:class:`Connections`).
+
+Per connection: one reader (:meth:`Connection.messages`, driven by :func:`visitt.signaling.run`)
+and a bounded list of messages to write, written by a task that exists only while there is
+something to write; a message to an idle socket is written at once. One timer for all sockets
+keeps the hello deadline, the pings and the silence check. Errors become ``error`` messages in one
+place (:meth:`PeerLink.fail`); only :class:`~visitt.errors.VisittError` text reaches a client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from . import protocol
+from .db import outage
+from .errors import INTERNAL, ProtocolError, RateLimited, VisittError, describe
+from .settings import Settings
+from .sockets import SEND_NOW
+
+log = logging.getLogger("visitt.signaling")
+SEND_QUEUE = 256
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+CLOSE_TOO_SLOW = 4001
+CLOSE_TIMEOUT = 4002
+CLOSE_TRY_AGAIN = 1013  # RFC 6455: try again later; the page reconnects with its usual back-off
+HELLO_TIMEOUT = 10.0
+PING = protocol.dump("ping")
+PONG = protocol.dump("pong")
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class PeerLink:
+    """A participant as the sessions see them: who they are, what they show, and a way to reach
+    them. Implements :class:`visitt.hub.Peer`; :class:`Connection` is the socket on this node,
+    :class:`visitt.cluster.RemoteLink` a socket on another node."""
+
+    def __init__(self, *, peer_id: str, role: str, name: str = "", staff_id: int | None = None,
+                 cohost: bool = False) -> None:
+        self.id, self.role, self.name = peer_id, role, name
+        self.staff_id = staff_id  # the clinician's, or a co-host's, staff account; the audit trail's actor
+        self.cohost = cohost
+        self.audio = self.video = True
+        self.identified: str | None = None
+        self.sharing = False
+        self.last_rate_error = 0.0
+
+    def info(self) -> protocol.PeerInfo:
+        role = self.role if self.role in protocol.ROLES else "patient"
+        return protocol.PeerInfo(id=self.id, name=self.name, role=role, cohost=self.cohost,  # type: ignore[arg-type]
+                                 audio=self.audio, video=self.video, sharing=self.sharing,
+                                 identified=self.identified)  # type: ignore[arg-type]
+
+    def send(self, text: str) -> None:
+        raise NotImplementedError
+
+    def fail(self, error: BaseException) -> None:
+        """Report an error to this client: typed errors as they are, anything else as internal."""
+        if isinstance(error, RateLimited):
+            now = time.monotonic()
+            if now - self.last_rate_error < 1.0:  # one notice a second, not one per dropped message
+                return
+            self.last_rate_error = now
+        unavailable = outage(error)
+        if unavailable is not None:
+            log.warning("signaling: database unavailable: %s", describe(error))
+            error = unavailable
+        if isinstance(error, VisittError):
+            self.send(protocol.dump("error", **error.public()))
+        else:
+            log.error("signaling: %s", describe(error))
+            self.send(protocol.dump("error", **INTERNAL))
+
+
+@dataclass(frozen=True)
+class Close:
+    """Queued after the messages a socket still has to write: then close it with ``code``."""
+
+    code: int
+    reason: str
+
+
+class Connection(PeerLink):
+    """One participant's socket on this node.
+
+    No task of its own while idle: a message to an idle socket is written at once
+    (:meth:`visitt.sockets.LeanWebSockets.send_now`); what cannot be waits in :attr:`pending`,
+    written in order by a task that runs only while there is something to write. The hello
+    deadline and the pings are kept by :class:`Connections`' one timer for every socket.
+    """
+
+    def __init__(self, websocket: WebSocket, settings: Settings, *, peer_id: str, role: str,
+                 name: str = "", staff_id: int | None = None, cohost: bool = False) -> None:
+        super().__init__(peer_id=peer_id, role=role, name=name, staff_id=staff_id, cohost=cohost)
+        self.websocket, self.settings = websocket, settings
+        # visitt.sockets' synchronous write, when the server offers it: no task for a message to an idle socket
+        self.send_now: Callable[[str], bool] | None = websocket.scope.get("extensions", {}).get(SEND_NOW)
+        self.pending: list[str | Close] = []  # written in order; at most SEND_QUEUE texts
+        self.writing: asyncio.Task[None] | None = None
+        self.bucket = TokenBucket(settings.messages_per_second, settings.message_burst)
+        self.last_heard = time.monotonic()
+        self.next_ping = self.last_heard + HELLO_TIMEOUT  # before hello: when to give up on it
+        self.greeted = False
+        self.closing = False
+        self.going_away = False
+
+    def send(self, text: str) -> None:
+        if self.closing:
+            return
+        if not self.pending and self.writing is None and self.send_now is not None and self.send_now(text):
+            return
+        if len(self.pending) >= SEND_QUEUE:  # a peer that cannot keep up must not hold up the room
+            self.close(CLOSE_TOO_SLOW, "too slow")
+            return
+        self.pending.append(text)
+        self._write_soon()
+
+    def close(self, code: int, reason: str) -> None:
+        """Drop what is still to be written and close the socket with ``code``."""
+        self.closing = True
+        self.pending[:] = [Close(code, reason)]
+        self._write_soon()
+
+    def go_away(self) -> None:
+        """The server is stopping: what is queued is written, then the socket closes with 1001 (going away)."""
+        if self.closing:
+            return
+        self.closing = self.going_away = True
+        self.pending.append(Close(CLOSE_GOING_AWAY, "server shutting down"))
+        self._write_soon()
+
+    def _write_soon(self) -> None:
+        if self.writing is None:
+            self.writing = asyncio.get_running_loop().create_task(self._write())
+
+    async def _write(self) -> None:
+        try:
+            while self.pending:
+                item = self.pending.pop(0)
+                if isinstance(item, Close):
+                    self.pending.clear()
+                    await self.websocket.close(item.code, item.reason)
+                    return
+                await self.websocket.send_text(item)
+        except Exception:  # the socket is gone; the reader sees it close and cleans up
+            self.closing = True
+            self.pending.clear()
+        finally:
+            self.writing = None
+
+    def beat(self, now: float) -> None:
+        """Called by :class:`Connections` at :attr:`next_ping`: the hello deadline, then a ping every
+        ``ping_interval`` s and the silence check before it."""
+        if now < self.next_ping or self.closing:
+            return
+        if not self.greeted:
+            self.close(CLOSE_TIMEOUT, "no hello")
+        elif now - self.last_heard > self.settings.ping_timeout:
+            self.close(CLOSE_TIMEOUT, "ping timeout")
+        else:
+            self.send(PING)
+            self.next_ping = now + self.settings.ping_interval
+
+    async def messages(self):  # type: ignore[no-untyped-def]
+        """Yield parsed messages; bad ones are answered with an error and skipped."""
+        while True:
+            received = await self.websocket.receive()
+            if received["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(received.get("code", 1000), received.get("reason"))
+            text = received.get("text")
+            size = len(text.encode()) if text is not None else len(received.get("bytes") or b"")
+            self.last_heard = time.monotonic()
+            try:
+                if size > self.settings.max_message_bytes:
+                    raise ProtocolError("message too large", code="message_too_large")
+                if not self.bucket.take():
+                    raise RateLimited("too many messages; slow down")
+                if text is None:  # a binary frame: the protocol is JSON text only
+                    raise ProtocolError("malformed message: send JSON text, not binary", code="malformed")
+                message = protocol.parse(text)
+                if not self.greeted:
+                    if not isinstance(message, protocol.Hello):
+                        raise ProtocolError("say hello first", code="hello_required")
+                    if message.version != protocol.VERSION:
+                        raise ProtocolError(f"this server speaks version {protocol.VERSION}",
+                                            code="unsupported_version")
+                    self.greeted = True
+                    self.next_ping = self.last_heard + self.settings.ping_interval
+                elif isinstance(message, protocol.Hello):
+                    raise ProtocolError("hello was already said", code="already_greeted")
+                elif isinstance(message, protocol.Ping):
+                    self.send(PONG)
+                    continue
+                elif isinstance(message, protocol.Pong):
+                    continue
+            except VisittError as error:
+                self.fail(error)
+                continue
+            yield message
+
+
+class Connections:
+    """Every signaling socket open in this process (``app.state.connections``): counted by
+    ``/metrics``, kept alive by one timer, and told to go away when the server stops.
+
+    The timer visits only the sockets with a deadline due (the hello's, then each ping's): each
+    socket waits in the slot of its next deadline, ``tick`` seconds wide. With thousands of
+    sockets that is a few dozen a tick, not every socket every second.
+    """
+
+    def __init__(self, tick: float = 0.1) -> None:
+        self.open: set[Connection] = set()
+        self.stopping = False
+        self.tick = tick  # seconds between heartbeats; a socket's deadlines are met within one tick
+        self.timer: asyncio.TimerHandle | None = None
+        self.slots: dict[int, list[Connection]] = {}  # slot number → the sockets due in it
+        self.slot_order: list[int] = []  # the slot numbers, a heap
+
+    def __len__(self) -> int:
+        return len(self.open)
+
+    def add(self, connection: Connection) -> None:
+        self.open.add(connection)
+        self._wait(connection)
+        if self.stopping:  # accepted in the moment the server stopped
+            connection.go_away()
+        if self.timer is None:
+            self.timer = asyncio.get_running_loop().call_later(self.tick, self._beat)
+
+    def discard(self, connection: Connection) -> None:
+        self.open.discard(connection)  # its slot forgets it when the slot comes due
+
+    def _wait(self, connection: Connection) -> None:
+        deadline = connection.next_ping
+        if not connection.greeted:  # hello may come any moment, and the first ping is due a ping interval after it
+            deadline = min(deadline, time.monotonic() + connection.settings.ping_interval)
+        slot = math.ceil(deadline / self.tick)
+        waiting = self.slots.get(slot)
+        if waiting is None:
+            self.slots[slot] = waiting = []
+            heapq.heappush(self.slot_order, slot)
+        waiting.append(connection)
+
+    def _beat(self) -> None:
+        now = time.monotonic()
+        current = math.floor(now / self.tick)
+        while self.slot_order and self.slot_order[0] <= current:
+            for connection in self.slots.pop(heapq.heappop(self.slot_order)):
+                if connection not in self.open:
+                    continue
+                try:
+                    connection.beat(now)
+                except Exception as error:  # one socket's fault must not stop the others' heartbeat
+                    log.error("heartbeat: %s", describe(error))
+                if not connection.closing:
+                    self._wait(connection)  # at its next deadline, which may have moved (hello said)
+        self.timer = asyncio.get_running_loop().call_later(self.tick, self._beat) if self.open else None
+
+    async def close_all(self, timeout: float) -> None:
+        """Close every socket with 1001 (going away) and wait up to ``timeout`` s for them to finish.
+
+        Clients reconnect, to another node if there is one. Nobody has left their consultation,
+        so the durable state stays as it is (``waiting``, ``admitted``): the sockets' close
+        handlers, which would record a leave, do not run, just as when a node dies.
+        """
+        self.stopping = True
+        for connection in list(self.open):
+            connection.go_away()
+        deadline = time.monotonic() + timeout
+        while self.open and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
