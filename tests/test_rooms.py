@@ -140,3 +140,32 @@ def test_knocks_written_together_fail_alone(database: Database) -> None:
         knocks = [event.subject for event in audit.events(session, room_id=room_id, action="knock")]
     assert states == {"p-1": P.waiting, "p-2": P.invited, "p-3": P.waiting}
     assert sorted(knocks) == ["participant:p-1", "participant:p-3"]
+
+
+def test_knocks_and_leaves_arriving_together_each_land_once(database: Database) -> None:
+    """Sixty patients knock at the same moment and leave again: every move is written, in whichever
+    transaction took it (PostgreSQL writes two at a time), and audited once."""
+    room_id, first = _room(database)
+    with database.session() as session:
+        others = [Participant(public_id=f"p-{n}", room_id=room_id, token_hash=f"{n:064d}", code="123456",
+                              phone="+4741234567") for n in range(2, 61)]
+        session.add_all(others)
+        session.flush()
+        ids = [first, *(participant.id for participant in others)]
+
+    async def knock_and_leave(writes: GroupCommit, participant_id: int) -> None:
+        await writes.run(rooms.knock_participant, participant_id, "Kari", locks=participant_id)
+        await writes.run(rooms.move_participant, participant_id, P.invited, actor="system", action="leave",
+                         locks=participant_id)
+        await writes.run(rooms.knock_participant, participant_id, "Kari Nordmann", locks=participant_id)
+
+    async def everyone() -> None:
+        writes = GroupCommit(database, rooms.lock_participants)
+        await asyncio.gather(*(knock_and_leave(writes, participant_id) for participant_id in ids))
+
+    asyncio.run(everyone())
+    with database.session() as session:
+        rows = session.execute(select(Participant.state, Participant.display_name)).all()
+        actions = [event.action for event in audit.events(session, room_id=room_id)]
+    assert rows == [(P.waiting, "Kari Nordmann")] * 60
+    assert sorted(actions) == ["knock"] * 120 + ["leave"] * 60
