@@ -143,8 +143,8 @@ def test_knocks_written_together_fail_alone(database: Database) -> None:
 
 
 def test_knocks_and_leaves_arriving_together_each_land_once(database: Database) -> None:
-    """Sixty patients knock at the same moment and leave again: every move is written, in whichever
-    transaction took it (PostgreSQL writes two at a time), and audited once."""
+    """Sixty patients knock at the same moment, leave and knock again: every move is written, in
+    whichever transaction took it, and audited once."""
     room_id, first = _room(database)
     with database.session() as session:
         others = [Participant(public_id=f"p-{n}", room_id=room_id, token_hash=f"{n:064d}", code="123456",

@@ -82,8 +82,7 @@ class GroupCommit:
 
     A unit is a function of a session (``work(session, *args)``) that checks, changes and audits.
     With little traffic each unit has a transaction of its own and waits for nothing; under load
-    the units queue up behind the transactions being written (one on SQLite, two on PostgreSQL)
-    and go in the next transaction together, so
+    the units queue up behind the one being written and go in the next transaction together, so
     a knock costs a fraction of a commit and one thread hop. A batch is all or nothing: if one
     unit fails, each is run again alone, so only that unit fails. When the database cannot be
     reached every unit of the batch gets that error, the others are not tried one by one.
@@ -97,16 +96,13 @@ class GroupCommit:
         self.database = database
         self.prepare = prepare
         self.pending: list[Unit] = []
-        self.writers: set[asyncio.Task[None]] = set()
-        # PostgreSQL: while one transaction waits for its commit, the next can be written (their rows never
-        # overlap: the hub moves one participant, one room, at a time). SQLite has one writer at a time anyway.
-        self.most_writers = 1 if database.url.startswith("sqlite") else 2
+        self.writer: asyncio.Task[None] | None = None
 
     async def run(self, work: Callable[..., T], *args: Any, locks: Any = None, **kwargs: Any) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self.pending.append(Unit(lambda session: work(session, *args, **kwargs), locks, future))
-        if len(self.writers) < self.most_writers:
-            self.writers.add(asyncio.create_task(self._write()))
+        if self.writer is None:
+            self.writer = asyncio.create_task(self._write())
         return await future
 
     async def _write(self) -> None:
@@ -121,8 +117,8 @@ class GroupCommit:
                         unit.future.set_exception(value)
                     else:
                         unit.future.set_result(value)
-        finally:  # at once, not in a done callback: a unit queued meanwhile must find the place free
-            self.writers.discard(asyncio.current_task())  # type: ignore[arg-type]
+        finally:
+            self.writer = None
 
     def _commit(self, units: list[Unit]) -> list[tuple[bool, Any]]:
         """Each unit's outcome: (False, its result) or (True, the error it raised)."""
