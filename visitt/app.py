@@ -81,7 +81,7 @@ class Visitt(FastAPI):
     :attr:`sockets`, goes the usual way.
     """
 
-    sockets: list[WebSocketRoute] = []
+    sockets: tuple[WebSocketRoute, ...] = ()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -194,9 +194,9 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(hooks.router)
-    app.sockets = [WebSocketRoute("/ws/v/{token}", signaling.guest_endpoint),
+    app.sockets = (WebSocketRoute("/ws/v/{token}", signaling.guest_endpoint),
                    WebSocketRoute("/ws/v", signaling.guest_endpoint),  # with the guest pass from code entry
                    WebSocketRoute("/ws/staff", signaling.staff_endpoint),
-                   WebSocketRoute("/ws/cohost/{participant}", signaling.cohost_endpoint)]
+                   WebSocketRoute("/ws/cohost/{participant}", signaling.cohost_endpoint))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
