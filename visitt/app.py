@@ -77,7 +77,7 @@ class Visitt(FastAPI):
     A signaling socket stays open for the whole consultation, and every coroutine between uvicorn
     and its endpoint stays in memory with it. None of the middleware (security headers,
     compression, error pages) nor FastAPI's routing does anything for these sockets, so they skip
-    it: about 5 KiB less per open socket. Every other request, and any socket path not in
+    it: about 7 KiB less per open socket. Every other request, and any socket path not in
     :attr:`sockets`, goes the usual way.
     """
 
