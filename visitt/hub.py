@@ -372,9 +372,9 @@ class Hub:
                 raise Forbidden("only the consultation's clinician can remove a co-host", code="not_host")
             actor = _actor(room, host)
 
-            def take_out(session: Session) -> None:
-                (participant,) = lock_participants(session, [participant_row_id(session, guest_id)])
-                move_participant(session, participant.id, P.removed, actor=actor, action="remove")
+            def take_out(session: Session) -> None:  # move_participant locks the row
+                move_participant(session, participant_row_id(session, guest_id), P.removed, actor=actor,
+                                 action="remove")
 
             await self.writes.run(take_out)
             del room.in_call[guest_id]

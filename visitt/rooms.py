@@ -162,11 +162,12 @@ def lock_participants(session: Session, participant_ids: list[int]) -> list[Lock
 def _locked(session: Session, participant_id: int) -> Locked:
     """The participant's row as locked in this transaction; locked now if nothing locked it yet."""
     locked = session.info.get(LOCKED, {}).get(participant_id)
-    if locked is None:
-        (locked,) = lock_participants(session, [participant_id]) or (None,)
-    if locked is None:
+    if locked is not None:
+        return locked
+    found = lock_participants(session, [participant_id])
+    if not found:
         raise NotFound("no such participant")
-    return locked
+    return found[0]
 
 
 def _write_state(session: Session, participant: Locked, target: ParticipantState, name: str | None = None) -> None:
