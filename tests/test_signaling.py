@@ -17,7 +17,7 @@ from sqlalchemy import select
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from visitt import audit, demo
+from visitt import audit, demo, hub
 from visitt.models import Participant, ParticipantState, Room, RoomState, Staff
 from visitt.protocol import VERSION
 from visitt.testing import LiveServer
@@ -364,6 +364,49 @@ def test_admitting_lets_the_guest_in_locks_the_room_and_is_audited(server: LiveS
             with server.database.session() as session:
                 participant = session.scalar(select(Participant).where(Participant.public_id == guest.id))
                 assert participant is not None and participant.state is ParticipantState.admitted
+
+    run(scenario())
+
+
+def test_a_busy_waiting_room_reaches_the_dashboard_at_once_per_knock_and_in_rounds_as_a_list(
+        server: LiveServer) -> None:
+    """Twelve patients knock and leave as fast as the server answers, then knock again and half of
+    them leave. The clinician hears of each knock at once; the waiting room, which lists everyone
+    each time, comes in a few rounds instead of after every change (here 49 would go), and the last
+    round lists exactly who is waiting."""
+    names = [f"Pasient {number}" for number in range(12)]
+    tokens = [book(server, name)[1] for name in names]
+
+    async def scenario() -> None:
+        async with await WsClient.staff(server, staff_login(server)) as host:
+            await host.hello()
+            await host.expect("lobby")
+            guests = [await WsClient.guest(server, token) for token in tokens]
+            for guest in guests:
+                await guest.hello()
+            started = time.monotonic()
+            for again in (False, True):
+                for number, (guest, name) in enumerate(zip(guests, names, strict=True)):
+                    await guest.send({"type": "knock", "name": name})
+                    await guest.expect("waiting")
+                    if not again or number % 2 == 0:
+                        await guest.send({"type": "leave"})
+                        await guest.expect("bye")
+            took = time.monotonic() - started
+            still_waiting = sorted(names[1::2])
+            deadline = time.monotonic() + 5
+            while True:
+                await host.sync()
+                lobbies = [message for message in host.received if message["type"] == "lobby"]
+                if sorted(entry["name"] for entry in lobbies[-1]["waiting"]) == still_waiting:
+                    break
+                assert time.monotonic() < deadline, lobbies[-1]
+                await asyncio.sleep(0.05)
+            knocks = [message["participant"]["name"] for message in host.received if message["type"] == "knock"]
+            assert knocks == names + names
+            assert len(lobbies) <= 1 + hub.LOBBY_BURST + hub.LOBBY_ROUNDS * took + 1, (len(lobbies), took)
+            for guest in guests:
+                await guest.close()
 
     run(scenario())
 

@@ -51,6 +51,13 @@ class TokenBucket:
             return True
         return False
 
+    def reserve(self) -> float:
+        """Take a token, or the next one to come if there is none: the seconds until it comes."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate) - 1
+        self.stamp = now
+        return max(0.0, -self.tokens / self.rate)
+
 
 class PeerLink:
     """A participant as the sessions see them: who they are, what they show, and a way to reach

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import identity, protocol
+from .connections import TokenBucket
 from .db import Database, GroupCommit
 from .errors import Conflict, Forbidden, NotFound, ProtocolError, describe
 from .models import ParticipantState, Room, RoomState, utcnow
@@ -33,6 +34,10 @@ from .rooms import (
 )
 
 log = logging.getLogger("visitt.hub")
+# The waiting room goes to the dashboards in rounds: this many a second once a burst is spent (each
+# knock itself goes at once)
+LOBBY_ROUNDS = 4.0
+LOBBY_BURST = 8
 
 
 class Peer(Protocol):
@@ -110,8 +115,8 @@ class Hub:
         self.writes = GroupCommit(database, lock_participants)  # every change the hub makes: moves, audit rows
         self.grace = grace  # seconds a dropped participant keeps their place in the call
         self.max_wait = max_wait  # how long anyone waits before being sent home (001, 002: 15 minutes)
-        self.gave_up: dict[int, list[protocol.GaveUpInfo]] = {}
-        self.running_late: dict[int, int] = {}  # per clinician: minutes late, as they last said  # per clinician: who was sent home, newest last
+        self.gave_up: dict[int, list[protocol.GaveUpInfo]] = {}  # per clinician: who was sent home, newest last
+        self.running_late: dict[int, int] = {}  # per clinician: minutes late, as they last said
         self.auto_lock = auto_lock
         self.max_participants = max_participants
         # The RTCConfiguration (ICE servers, TURN credentials) for a peer id; handed out on admission only.
@@ -123,6 +128,7 @@ class Hub:
         self.dashboards: dict[int, set[Peer]] = {}
         self.lobbies_due: set[int] = set()  # clinicians whose dashboards are sent the waiting room soon
         self.room_lobbies_due: dict[str, LiveRoom] = {}  # rooms whose co-hosts are
+        self.lobby_rounds = TokenBucket(LOBBY_ROUNDS, LOBBY_BURST)  # rounds of sending the waiting rooms
 
     async def _move(self, participant_id: int, target: ParticipantState, *, actor: str, action: str) -> None:
         await self.writes.run(move_participant, participant_id, target, actor=actor, action=action,
@@ -191,15 +197,21 @@ class Hub:
 
     def _tell_host(self, room: LiveRoom, text: str | None = None) -> None:
         """Tell the host's dashboards, and the co-hosts in the call, about a change in the waiting room:
-        ``text`` at once, and the waiting room as it then is. The waiting room is sent once for all the
-        changes made in one turn of the event loop (a knock per patient in one group commit, say), as
-        each copy lists everyone waiting."""
+        ``text`` at once, and the waiting room as it then is. Each copy of the waiting room lists
+        everyone waiting, so one is sent for all the changes made in one turn of the event loop (a
+        knock per patient in one group commit, say). On a busy node the rounds are spaced out
+        (:data:`LOBBY_ROUNDS` a second after a burst of :data:`LOBBY_BURST`): the list follows the
+        knocks a moment later instead of once for each."""
         cohosts = [peer for peer in room.in_call.values() if peer.cohost]
         if text:
             for peer in [*self.dashboards.get(room.host_id, ()), *cohosts]:
                 peer.send(text)
         if not self.lobbies_due and not self.room_lobbies_due:
-            asyncio.get_running_loop().call_soon(self._send_lobbies)
+            wait = self.lobby_rounds.reserve()
+            if wait > 0:
+                asyncio.get_running_loop().call_later(wait, self._send_lobbies)
+            else:
+                asyncio.get_running_loop().call_soon(self._send_lobbies)
         self.lobbies_due.add(room.host_id)
         if cohosts:  # a co-host sees this room's waiting room only, and only while in the call
             self.room_lobbies_due[room.public_id] = room
