@@ -169,3 +169,28 @@ def test_knocks_and_leaves_arriving_together_each_land_once(database: Database) 
         actions = [event.action for event in audit.events(session, room_id=room_id)]
     assert rows == [(P.waiting, "Kari Nordmann")] * 60
     assert sorted(actions) == ["knock"] * 120 + ["leave"] * 60
+
+
+def test_a_transaction_that_moves_a_row_twice_ends_as_its_last_move_says_and_audits_each_in_order(
+        database: Database) -> None:
+    """Many moves in one transaction are written together (on PostgreSQL as one statement each for the
+    rows and the audit trail): a patient who knocks and leaves in it ends invited, under the name they
+    gave, and the trail keeps the order of what happened."""
+    room_id, first = _room(database)
+    with database.session() as session:
+        other = Participant(public_id="p-2", room_id=room_id, token_hash="2" * 64, code="123456",
+                            phone="+4741234567")
+        session.add(other)
+        session.flush()
+        second = other.id
+    with database.session() as session:
+        rooms.lock_participants(session, [first, second])
+        rooms.knock_participant(session, first, "Kari Nordmann")
+        rooms.knock_participant(session, second, "Ola Nordmann")
+        rooms.move_participant(session, first, P.invited, actor="participant:p-1", action="leave")
+    with database.session() as session:
+        rows = session.execute(select(Participant.public_id, Participant.state, Participant.display_name)
+                               .order_by(Participant.public_id)).all()
+        trail = [(event.action, event.subject) for event in audit.events(session, room_id=room_id)]
+    assert rows == [("p-1", P.invited, "Kari Nordmann"), ("p-2", P.waiting, "Ola Nordmann")]
+    assert trail == [("knock", "participant:p-1"), ("knock", "participant:p-2"), ("leave", "participant:p-1")]
