@@ -141,11 +141,13 @@ LOCK = (select(PARTICIPANTS.c.id, PARTICIPANTS.c.public_id, PARTICIPANTS.c.room_
 SET_STATE = (update(PARTICIPANTS).where(PARTICIPANTS.c.id == bindparam("participant"))
              .values(state=bindparam("to"),
                      display_name=func.coalesce(bindparam("name", type_=String), PARTICIPANTS.c.display_name)))
-# SET_STATE for many rows at once, on PostgreSQL (:data:`visitt.db.AT_ONCE`)
+# SET_STATE for many rows at once, on PostgreSQL (:data:`visitt.db.AT_ONCE`). ``p.id = ANY`` has the
+# rows found by their key whatever the planner thinks of the table's size (freshly filled, not yet
+# analysed, it scanned the whole table).
 SET_STATES = text(f"UPDATE {PARTICIPANTS.name} AS p SET state = v.state, "
                   "display_name = coalesce(v.name, p.display_name) "
                   "FROM unnest(CAST(:ids AS integer[]), CAST(:states AS varchar[]), CAST(:names AS varchar[])) "
-                  "AS v(id, state, name) WHERE p.id = v.id")
+                  "AS v(id, state, name) WHERE p.id = v.id AND p.id = ANY(CAST(:ids AS integer[]))")
 
 
 def _set_states(rows: list[dict[str, Any]]) -> tuple[TextClause, dict[str, Any]]:
