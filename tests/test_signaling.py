@@ -17,7 +17,7 @@ from sqlalchemy import select
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from visitt import audit, demo, hub
+from visitt import audit, dashboards, demo
 from visitt.models import Participant, ParticipantState, Room, RoomState, Staff
 from visitt.protocol import VERSION
 from visitt.testing import LiveServer
@@ -404,7 +404,7 @@ def test_a_busy_waiting_room_reaches_the_dashboard_at_once_per_knock_and_in_roun
                 await asyncio.sleep(0.05)
             knocks = [message["participant"]["name"] for message in host.received if message["type"] == "knock"]
             assert knocks == names + names
-            assert len(lobbies) <= 1 + hub.LOBBY_BURST + hub.LOBBY_ROUNDS * took + 1, (len(lobbies), took)
+            assert len(lobbies) <= 1 + dashboards.LOBBY_BURST + dashboards.LOBBY_ROUNDS * took + 1, (len(lobbies), took)
             for guest in guests:
                 await guest.close()
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import TextClause, insert, select, text
 from sqlalchemy.orm import Session
 
-from .db import AT_ONCE, later, run_later
+from .db import AT_ONCE, Rows, later, run_later
 from .models import AuditEvent, utcnow
 
 INSERT = insert(AuditEvent)
@@ -21,7 +21,7 @@ INSERT_ROWS = text(
     "WITH ORDINALITY AS v(at, actor, action, room_id, subject, detail, number) ORDER BY number")
 
 
-def _insert_rows(rows: list[dict[str, Any]]) -> tuple[TextClause, dict[str, Any]]:
+def _insert_rows(rows: Rows) -> tuple[TextClause, dict[str, Any]]:
     columns = {name: [row[name] for row in rows] for name in ("at", "actor", "action", "room_id", "subject")}
     return INSERT_ROWS, {**columns, "detail": [json.dumps(row["detail"]) for row in rows]}
 

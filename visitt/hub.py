@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import identity, protocol
-from .connections import TokenBucket
+from .dashboards import Dashboards
 from .db import Database, GroupCommit
 from .errors import Conflict, Forbidden, NotFound, ProtocolError, describe
 from .models import ParticipantState, Room, RoomState, utcnow
@@ -34,10 +34,6 @@ from .rooms import (
 )
 
 log = logging.getLogger("visitt.hub")
-# The waiting room goes to the dashboards in rounds: this many a second once a burst is spent (each
-# knock itself goes at once)
-LOBBY_ROUNDS = 4.0
-LOBBY_BURST = 8
 
 
 class Peer(Protocol):
@@ -125,10 +121,7 @@ class Hub:
         self.on_admit = on_admit or (lambda _seconds: None)
         self.rooms: dict[str, LiveRoom] = {}
         self.by_host: dict[int, dict[str, LiveRoom]] = {}  # the same rooms by clinician: their lobby, their delay
-        self.dashboards: dict[int, set[Peer]] = {}
-        self.lobbies_due: set[int] = set()  # clinicians whose dashboards are sent the waiting room soon
-        self.room_lobbies_due: dict[str, LiveRoom] = {}  # rooms whose co-hosts are
-        self.lobby_rounds = TokenBucket(LOBBY_ROUNDS, LOBBY_BURST)  # rounds of sending the waiting rooms
+        self.dashboards = Dashboards(self.by_host, self.gave_up)
 
     async def _move(self, participant_id: int, target: ParticipantState, *, actor: str, action: str) -> None:
         await self.writes.run(move_participant, participant_id, target, actor=actor, action=action,
@@ -181,61 +174,6 @@ class Hub:
             raise Conflict("the consultation has ended", code="room_ended")
         return room
 
-    # dashboards ---------------------------------------------------------------------------------
-
-    def watch(self, staff_id: int, peer: Peer) -> None:
-        self.dashboards.setdefault(staff_id, set()).add(peer)
-        peer.send(self.lobby(staff_id))
-
-    def unwatch(self, staff_id: int, peer: Peer) -> None:
-        self.dashboards.get(staff_id, set()).discard(peer)
-
-    def lobby(self, staff_id: int) -> str:
-        waiting = [room.waiting_info(waiter) for room in self.by_host.get(staff_id, {}).values()
-                   for waiter in room.waiting.values()]
-        return protocol.dump("lobby", waiting=waiting, gave_up=self.gave_up.get(staff_id, []))
-
-    def _tell_host(self, room: LiveRoom, text: str | None = None) -> None:
-        """Tell the host's dashboards, and the co-hosts in the call, about a change in the waiting room:
-        ``text`` at once, and the waiting room as it then is. Each copy of the waiting room lists
-        everyone waiting, so one is sent for all the changes made in one turn of the event loop (a
-        knock per patient in one group commit, say). On a busy node the rounds are spaced out
-        (:data:`LOBBY_ROUNDS` a second after a burst of :data:`LOBBY_BURST`): the list follows the
-        knocks a moment later instead of once for each."""
-        cohosts = [peer for peer in room.in_call.values() if peer.cohost]
-        if text:
-            for peer in [*self.dashboards.get(room.host_id, ()), *cohosts]:
-                peer.send(text)
-        if not self.lobbies_due and not self.room_lobbies_due:
-            wait = self.lobby_rounds.reserve()
-            if wait > 0:
-                asyncio.get_running_loop().call_later(wait, self._send_lobbies)
-            else:
-                asyncio.get_running_loop().call_soon(self._send_lobbies)
-        self.lobbies_due.add(room.host_id)
-        if cohosts:  # a co-host sees this room's waiting room only, and only while in the call
-            self.room_lobbies_due[room.public_id] = room
-
-    def _send_lobbies(self) -> None:
-        hosts, self.lobbies_due = self.lobbies_due, set()
-        rooms, self.room_lobbies_due = self.room_lobbies_due, {}
-        for host_id in hosts:
-            dashboards = self.dashboards.get(host_id)
-            if dashboards:
-                lobby = self.lobby(host_id)
-                for peer in dashboards:
-                    peer.send(lobby)
-        for room in rooms.values():
-            lobby = self._room_lobby(room)
-            for peer in room.in_call.values():
-                if peer.cohost:
-                    peer.send(lobby)
-
-    @staticmethod
-    def _room_lobby(room: LiveRoom) -> str:
-        return protocol.dump("lobby", waiting=[room.waiting_info(waiter) for waiter in room.waiting.values()],
-                             gave_up=[])
-
     # guests -------------------------------------------------------------------------------------
 
     async def knock(self, room: LiveRoom, guest: Peer, participant_id: int, name: str,
@@ -266,7 +204,7 @@ class Hub:
         guest.send(protocol.dump("waiting"))
         if self.running_late.get(room.host_id):
             guest.send(protocol.dump("late", minutes=self.running_late[room.host_id]))
-        self._tell_host(room, protocol.dump("knock", room=room.public_id, participant=room.waiting_info(waiter)))
+        self.dashboards.tell(room, protocol.dump("knock", room=room.public_id, participant=room.waiting_info(waiter)))
 
     async def guest_gone(self, room: LiveRoom, guest: Peer, participant_id: int) -> None:
         """The guest's connection closed or they pressed Leave. The others are told even if the
@@ -278,7 +216,7 @@ class Hub:
                 try:
                     await self._move(participant_id, P.invited, actor=f"participant:{guest.id}", action="leave")
                 finally:
-                    self._tell_host(room)
+                    self.dashboards.tell(room)
             elif room.in_call.get(guest.id) is guest:
                 del room.in_call[guest.id]
                 try:
@@ -316,7 +254,7 @@ class Hub:
                     del gave_up[:-20]
                 expired += len(late)
             if late:
-                self._tell_host(room)
+                self.dashboards.tell(room)
         return expired
 
     async def sweep(self, interval: float = 15.0) -> None:
@@ -371,7 +309,7 @@ class Hub:
         room.in_call[guest.id] = guest
         self._send_admitted(room, guest)
         room.broadcast(protocol.dump("joined", participant=guest.info()), skip=guest.id)
-        self._tell_host(room)
+        self.dashboards.tell(room)
 
     async def remove(self, room: LiveRoom, host: Peer, guest_id: str) -> None:
         """Take a guest out of the call (audit ``remove``). Their link then leads only to the
@@ -405,7 +343,7 @@ class Hub:
             await self._move(waiter.participant_id, P.denied, actor=actor or f"staff:{room.host_id}", action="deny")
             del room.waiting[guest_id]
         waiter.peer.send(protocol.dump("denied"))
-        self._tell_host(room)
+        self.dashboards.tell(room)
 
     async def set_locked(self, room: LiveRoom, locked: bool, *, actor: str | None = None) -> None:
         target = RoomState.locked if locked else RoomState.open
@@ -439,7 +377,7 @@ class Hub:
         for handle in room.away.values():
             handle.cancel()
         room.away.clear()
-        self._tell_host(room)
+        self.dashboards.tell(room)
 
     async def host_gone(self, room: LiveRoom, host: Peer) -> None:
         async with room.lock:
@@ -519,7 +457,7 @@ class Hub:
         peer.send(protocol.dump("admitted", room=room.public_id, locked=room.locked, participants=others,
                                 ice=self.ice(peer.id), paused=room.pause, resumed=resumed))
         if resumed and peer.cohost:  # back on a new socket: the waiting room as it is now
-            peer.send(self._room_lobby(room))
+            peer.send(self.dashboards.room_lobby(room))
 
     # in the call: privacy pause and identity checks ----------------------------------------------
 

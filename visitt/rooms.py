@@ -17,7 +17,7 @@ from sqlalchemy import String, Table, TextClause, bindparam, func, select, text,
 from sqlalchemy.orm import Session
 
 from . import audit, identity, protocol
-from .db import AT_ONCE, Database, later
+from .db import AT_ONCE, Database, Rows, later
 from .errors import Conflict, IllegalTransition, NotFound
 from .models import (
     Appointment,
@@ -150,7 +150,7 @@ SET_STATES = text(f"UPDATE {PARTICIPANTS.name} AS p SET state = v.state, "
                   "AS v(id, state, name) WHERE p.id = v.id AND p.id = ANY(CAST(:ids AS integer[]))")
 
 
-def _set_states(rows: list[dict[str, Any]]) -> tuple[TextClause, dict[str, Any]]:
+def _set_states(rows: Rows) -> tuple[TextClause, dict[str, Any]]:
     """:data:`SET_STATES` for these runs of :data:`SET_STATE`. A row moved twice in the transaction
     ends as its last move says, with the last name given (one statement updates a row only once)."""
     moves: dict[int, tuple[str, str | None]] = {}

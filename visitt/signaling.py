@@ -225,7 +225,7 @@ class StaffSession:
         if isinstance(message, protocol.Hello):
             connection.send(protocol.dump("welcome", version=protocol.VERSION, id=connection.id,
                                           role="host", name=connection.name, state="ready"))
-            hub.watch(identity.staff_id, connection)
+            hub.dashboards.watch(identity.staff_id, connection)
             return
         if isinstance(message, (protocol.Knock, protocol.Rejoin)):
             raise ProtocolError("staff do not knock; they enter", code="not_allowed")
@@ -289,7 +289,7 @@ class StaffSession:
             hub.release(room)
 
     async def close(self) -> None:
-        self.hub.unwatch(self.identity.staff_id, self.connection)
+        self.hub.dashboards.unwatch(self.identity.staff_id, self.connection)
         if self.current:
             room = self.current.pop()
             try:
