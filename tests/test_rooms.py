@@ -7,7 +7,8 @@ import datetime as dt
 import itertools
 
 import pytest
-from sqlalchemy import select
+import sqlalchemy
+from sqlalchemy import select, text
 
 from visitt import accounts, audit, rooms
 from visitt.db import Database, GroupCommit
@@ -127,10 +128,10 @@ def test_knocks_written_together_fail_alone(database: Database) -> None:
             raise Forbidden("the link does not work yet", code="too_early")
 
     async def knock_at_once() -> list[object]:
-        writes = GroupCommit(database, rooms.lock_participants)
-        return await asyncio.gather(*(writes.run(rooms.knock_participant, participant_id, "Kari", too_early,
-                                                 locks=participant_id) for participant_id in ids),
-                                    return_exceptions=True)
+        async with GroupCommit(database, rooms.lock_participants) as writes:
+            return await asyncio.gather(*(writes.run(rooms.knock_participant, participant_id, "Kari", too_early,
+                                                     locks=participant_id) for participant_id in ids),
+                                        return_exceptions=True)
 
     outcomes = asyncio.run(knock_at_once())
     assert outcomes[0] is P.invited and outcomes[2] is P.invited
@@ -160,8 +161,8 @@ def test_knocks_and_leaves_arriving_together_each_land_once(database: Database) 
         await writes.run(rooms.knock_participant, participant_id, "Kari Nordmann", locks=participant_id)
 
     async def everyone() -> None:
-        writes = GroupCommit(database, rooms.lock_participants)
-        await asyncio.gather(*(knock_and_leave(writes, participant_id) for participant_id in ids))
+        async with GroupCommit(database, rooms.lock_participants) as writes:
+            await asyncio.gather(*(knock_and_leave(writes, participant_id) for participant_id in ids))
 
     asyncio.run(everyone())
     with database.session() as session:
@@ -188,9 +189,38 @@ def test_a_transaction_that_moves_a_row_twice_ends_as_its_last_move_says_and_aud
         rooms.knock_participant(session, first, "Kari Nordmann")
         rooms.knock_participant(session, second, "Ola Nordmann")
         rooms.move_participant(session, first, P.invited, actor="participant:p-1", action="leave")
+        audit.record(session, "system", "leave", room_id=room_id, subject="participant:p-2", reason="connection_lost")
     with database.session() as session:
         rows = session.execute(select(Participant.public_id, Participant.state, Participant.display_name)
                                .order_by(Participant.public_id)).all()
-        trail = [(event.action, event.subject) for event in audit.events(session, room_id=room_id)]
+        trail = [(event.action, event.subject, event.detail) for event in audit.events(session, room_id=room_id)]
     assert rows == [("p-1", P.invited, "Kari Nordmann"), ("p-2", P.waiting, "Ola Nordmann")]
-    assert trail == [("knock", "participant:p-1"), ("knock", "participant:p-2"), ("leave", "participant:p-1")]
+    assert trail == [("knock", "participant:p-1", {}), ("knock", "participant:p-2", {}),
+                     ("leave", "participant:p-1", {}), ("leave", "participant:p-2", {"reason": "connection_lost"})]
+
+
+def test_after_the_database_server_closed_the_hubs_connection_the_next_knock_lands_all_the_same(
+        database: Database, request: pytest.FixtureRequest) -> None:
+    """PostgreSQL restarted, or ended an idle session, while the hub's writer held its connection: the
+    next patient to knock is not told the service is unavailable, and is in the waiting room once."""
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("a server that closes connections: PostgreSQL only")
+    admin: sqlalchemy.Engine = request.getfixturevalue("pg_admin")
+    room_id, first = _room(database)
+
+    async def knock_leave_and_knock_again() -> None:
+        async with GroupCommit(database, rooms.lock_participants) as writes:
+            await writes.run(rooms.knock_participant, first, "Kari", locks=first)
+            await writes.run(rooms.move_participant, first, P.invited, actor="system", action="leave", locks=first)
+            with admin.connect() as connection:
+                closed = connection.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                            "WHERE datname = :name AND pid <> pg_backend_pid()"),
+                                       {"name": database.engine.url.database}).scalar_one()
+            assert closed >= 1
+            assert await writes.run(rooms.knock_participant, first, "Kari Nordmann", locks=first) is P.invited
+
+    asyncio.run(knock_leave_and_knock_again())
+    with database.session() as session:
+        assert session.scalars(select(Participant.state)).all() == [P.waiting]
+        actions = [event.action for event in audit.events(session, room_id=room_id)]
+    assert actions == ["knock", "leave", "knock"]

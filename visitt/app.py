@@ -124,6 +124,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
             await asyncio.gather(task, reminder_task, sweeper, return_exceptions=True)
             await app.state.test_room.close()
             await app.state.cluster.close()
+            await app.state.hub.writes.close()
             database.dispose()
 
     app = Visitt(title="Visitt", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,

@@ -15,15 +15,13 @@ INSERT = insert(AuditEvent)
 # INSERT for many rows at once, in their order, on PostgreSQL (:data:`visitt.db.AT_ONCE`)
 INSERT_ROWS = text(
     f"INSERT INTO {AuditEvent.__tablename__} (at, actor, action, room_id, subject, detail) "
-    "SELECT at, actor, action, room_id, subject, detail FROM unnest(CAST(:at AS timestamptz[]), "
-    "CAST(:actor AS varchar[]), CAST(:action AS varchar[]), CAST(:room_id AS integer[]), "
-    "CAST(:subject AS varchar[]), CAST(:detail AS json[])) "
+    "SELECT at, actor, action, room_id, subject, detail FROM ROWS FROM (json_to_recordset(CAST(:rows AS json)) "
+    "AS (at timestamptz, actor varchar, action varchar, room_id integer, subject varchar, detail json)) "
     "WITH ORDINALITY AS v(at, actor, action, room_id, subject, detail, number) ORDER BY number")
 
 
 def _insert_rows(rows: Rows) -> tuple[TextClause, dict[str, Any]]:
-    columns = {name: [row[name] for row in rows] for name in ("at", "actor", "action", "room_id", "subject")}
-    return INSERT_ROWS, {**columns, "detail": [json.dumps(row["detail"]) for row in rows]}
+    return INSERT_ROWS, {"rows": json.dumps([{**row, "at": row["at"].isoformat()} for row in rows])}
 
 
 AT_ONCE[INSERT] = _insert_rows

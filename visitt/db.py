@@ -2,13 +2,14 @@
 
 When the database goes away, the driver's errors are turned into one typed error,
 :class:`~visitt.errors.ServiceUnavailable`, at the edges (:func:`outage`); the pool tests each
-connection before use, so everything resumes by itself once the database is back.
+connection before use (the hub's writer, :class:`GroupCommit`, tries a closed one's transaction
+again on a new one), so everything resumes by itself once the database is back.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, Executable, create_engine, event, exc
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import ServiceUnavailable
@@ -83,13 +85,20 @@ class GroupCommit:
     A unit is a function of a session (``work(session, *args)``) that checks, changes and audits.
     With little traffic each unit has a transaction of its own and waits for nothing; under load
     the units queue up behind the one being written and go in the next transaction together, so
-    a knock costs a fraction of a commit and one thread hop. A batch is all or nothing: if one
+    a knock costs a fraction of a commit. A batch is all or nothing: if one
     unit fails, each is run again alone, so only that unit fails. When the database cannot be
     reached every unit of the batch gets that error, the others are not tried one by one.
 
     ``prepare(session, locks)`` runs first in each transaction with what its units said they
     change (``run(..., locks=...)``): one statement that locks and reads the rows for all of them
     (:func:`visitt.rooms.lock_participants` keeps them on the session for the units).
+
+    SQLite's transactions run in a thread (``sqlite3`` has no asyncio). PostgreSQL's run on the
+    event loop, on a connection of their own (psycopg's asyncio connection, through SQLAlchemy's
+    greenlets), made in the loop that first writes; :meth:`close` lets it go. From a thread, each
+    of a transaction's six round trips waited for the GIL on its way back, up to the interpreter's
+    switch interval (5 ms) behind the busy loop: 96.7 ms p50 at 1,000 knocks a second, 23.3 ms
+    from the loop (``docs/performance.md``).
     """
 
     def __init__(self, database: Database, prepare: Callable[[Session, list[Any]], Any] | None = None) -> None:
@@ -97,6 +106,7 @@ class GroupCommit:
         self.prepare = prepare
         self.pending: list[Unit] = []
         self.writer: asyncio.Task[None] | None = None
+        self.engine: AsyncEngine | None = None  # PostgreSQL's, once it has written
 
     async def run(self, work: Callable[..., T], *args: Any, locks: Any = None, **kwargs: Any) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -105,11 +115,22 @@ class GroupCommit:
             self.writer = asyncio.create_task(self._write())
         return await future
 
+    async def __aenter__(self) -> "GroupCommit":
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self.engine is not None:
+            await self.engine.dispose()
+            self.engine = None
+
     async def _write(self) -> None:
         try:
             while self.pending:
                 batch, self.pending = self.pending, []
-                outcomes = await asyncio.to_thread(self._commit, batch)
+                outcomes = await self._commit(batch)
                 for unit, (failed, value) in zip(batch, outcomes, strict=True):
                     if unit.future.done():  # its caller was cancelled; the unit was written all the same
                         continue
@@ -120,25 +141,53 @@ class GroupCommit:
         finally:
             self.writer = None
 
-    def _commit(self, units: list[Unit]) -> list[tuple[bool, Any]]:
+    async def _commit(self, units: list[Unit]) -> list[tuple[bool, Any]]:
         """Each unit's outcome: (False, its result) or (True, the error it raised)."""
         if len(units) > 1:
             try:
-                return [(False, result) for result in self._transaction(units)]
+                return [(False, result) for result in await self._transaction(units)]
             except Exception as error:
                 if outage(error) is not None:
                     return [(True, error)] * len(units)
         outcomes: list[tuple[bool, Any]] = []
         for unit in units:
             try:
-                outcomes.append((False, self._transaction([unit])[0]))
+                outcomes.append((False, (await self._transaction([unit]))[0]))
             except Exception as error:
                 outcomes.append((True, error))
         return outcomes
 
-    def _transaction(self, units: list[Unit]) -> list[Any]:
+    async def _transaction(self, units: list[Unit]) -> list[Any]:
+        if self.database.engine.dialect.name == "sqlite":  # sqlite3 has no asyncio: a thread
+            return await asyncio.to_thread(self._in_session, units)
+        if self.engine is None:
+            # No ping before each transaction (a round trip of its own): a connection found closed is
+            # replaced when its first statement fails (below).
+            self.engine = create_async_engine(self.database.url, pool_size=1, max_overflow=0, pool_timeout=10,
+                                              connect_args={"connect_timeout": CONNECT_TIMEOUT})
+        return await self._in_async_session(units, again=True)
+
+    async def _in_async_session(self, units: list[Unit], again: bool) -> list[Any]:
+        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            try:
+                results = await session.run_sync(self._work, units)
+                await session.commit()
+                return results
+            except exc.DBAPIError as error:
+                # The server closed the connection while it waited (a restart, an idle timeout) and a
+                # statement failed: nothing is written, so once more on a new connection. A failed
+                # COMMIT (no statement) may have been written: that is reported, not repeated.
+                if not (again and error.connection_invalidated and error.statement is not None):
+                    raise
+        return await self._in_async_session(units, again=False)
+
+    def _in_session(self, units: list[Unit]) -> list[Any]:
+        with self.database.session() as session:
+            return self._work(session, units)
+
+    def _work(self, session: Session, units: list[Unit]) -> list[Any]:
         # Units of different rooms never read each other's changes: one flush, at the commit.
-        with self.database.session() as session, session.no_autoflush:
+        with session.no_autoflush:
             locks = [unit.locks for unit in units if unit.locks is not None]
             if locks and self.prepare is not None:
                 self.prepare(session, locks)
@@ -148,10 +197,18 @@ class GroupCommit:
 LATER = "visitt.later"  # session.info: statement → the parameters queued for it (:func:`later`)
 Rows = list[dict[str, Any]]
 # A statement queued with :func:`later` → how to write many of its rows with one statement on
-# PostgreSQL: arrays of values, one per column (``unnest``). psycopg runs an ``executemany`` as one
-# execution per row in a pipeline; with hundreds of rows in a transaction those took half of the
-# hub's database time. SQLite runs an ``executemany`` in C and keeps it.
+# PostgreSQL. psycopg runs an ``executemany`` as one execution per row in a pipeline; with hundreds
+# of rows in a transaction those took half of the hub's database time. The rows go as one JSON
+# text (``json_to_recordset``): psycopg turns a Python list into an array element by element, in
+# Python, and that was a sixth of the worker's CPU at 1,000 knocks a second. SQLite runs an
+# ``executemany`` in C and keeps it.
 AT_ONCE: dict[Executable, Callable[[Rows], tuple[Executable, dict[str, Any]]]] = {}
+
+
+def int_array(numbers: Iterable[int]) -> str:
+    """``numbers`` as a PostgreSQL array literal, for ``CAST(:ids AS integer[])``: one text
+    parameter, where a list would be converted element by element."""
+    return "{" + ",".join(str(int(number)) for number in numbers) + "}"
 
 
 def later(session: Session, statement: Executable, params: dict[str, Any]) -> None:

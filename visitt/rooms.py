@@ -9,15 +9,16 @@ write its audit row in one unit of work.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, cast
 
-from sqlalchemy import String, Table, TextClause, bindparam, func, select, text, update
+from sqlalchemy import ARRAY, Integer, String, Table, TextClause, any_, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from . import audit, identity, protocol
-from .db import AT_ONCE, Database, Rows, later
+from .db import AT_ONCE, Database, Rows, int_array, later
 from .errors import Conflict, IllegalTransition, NotFound
 from .models import (
     Appointment,
@@ -130,13 +131,16 @@ PARTICIPANTS = cast(Table, Participant.__table__)
 APPOINTMENTS = cast(Table, Appointment.__table__)
 LOCKED = "visitt.locked"  # session.info: participant id → Locked, for the rest of the transaction
 # Built once: building a statement costs more than running it on a row.
-LOCK = (select(PARTICIPANTS.c.id, PARTICIPANTS.c.public_id, PARTICIPANTS.c.room_id, PARTICIPANTS.c.state,
-               APPOINTMENTS.c.id.label("appointment_id"), APPOINTMENTS.c.state.label("appointment_state"),
-               APPOINTMENTS.c.starts_at, APPOINTMENTS.c.duration_minutes)
-        .join(Room, Room.id == PARTICIPANTS.c.room_id)
-        .outerjoin(APPOINTMENTS, APPOINTMENTS.c.id == Room.appointment_id)
-        .where(PARTICIPANTS.c.id.in_(bindparam("ids", expanding=True)))
-        .with_for_update(of=PARTICIPANTS))
+_LOCK_ROWS = (select(PARTICIPANTS.c.id, PARTICIPANTS.c.public_id, PARTICIPANTS.c.room_id, PARTICIPANTS.c.state,
+                     APPOINTMENTS.c.id.label("appointment_id"), APPOINTMENTS.c.state.label("appointment_state"),
+                     APPOINTMENTS.c.starts_at, APPOINTMENTS.c.duration_minutes)
+              .join(Room, Room.id == PARTICIPANTS.c.room_id)
+              .outerjoin(APPOINTMENTS, APPOINTMENTS.c.id == Room.appointment_id)
+              .with_for_update(of=PARTICIPANTS))
+LOCK = _LOCK_ROWS.where(PARTICIPANTS.c.id.in_(bindparam("ids", expanding=True)))
+# On PostgreSQL the ids go as one array (:func:`visitt.db.int_array`): one statement text whatever
+# their number, parsed and prepared once, where ``IN`` has a parameter for each.
+LOCK_ANY = _LOCK_ROWS.where(PARTICIPANTS.c.id == any_(bindparam("ids", type_=String).cast(ARRAY(Integer))))
 # a new name, or the one it had (name None)
 SET_STATE = (update(PARTICIPANTS).where(PARTICIPANTS.c.id == bindparam("participant"))
              .values(state=bindparam("to"),
@@ -146,20 +150,20 @@ SET_STATE = (update(PARTICIPANTS).where(PARTICIPANTS.c.id == bindparam("particip
 # analysed, it scanned the whole table).
 SET_STATES = text(f"UPDATE {PARTICIPANTS.name} AS p SET state = v.state, "
                   "display_name = coalesce(v.name, p.display_name) "
-                  "FROM unnest(CAST(:ids AS integer[]), CAST(:states AS varchar[]), CAST(:names AS varchar[])) "
-                  "AS v(id, state, name) WHERE p.id = v.id AND p.id = ANY(CAST(:ids AS integer[]))")
+                  "FROM json_to_recordset(CAST(:moves AS json)) AS v(id integer, state varchar, name varchar) "
+                  "WHERE p.id = v.id AND p.id = ANY(CAST(:ids AS integer[]))")
 
 
 def _set_states(rows: Rows) -> tuple[TextClause, dict[str, Any]]:
     """:data:`SET_STATES` for these runs of :data:`SET_STATE`. A row moved twice in the transaction
     ends as its last move says, with the last name given (one statement updates a row only once)."""
-    moves: dict[int, tuple[str, str | None]] = {}
+    moves: dict[int, dict[str, Any]] = {}
     for row in rows:
-        _state, name = moves.get(row["participant"], ("", None))
-        moves[row["participant"]] = (ParticipantState(row["to"]).name,
-                                     row["name"] if row["name"] is not None else name)
-    return SET_STATES, {"ids": list(moves), "states": [state for state, _name in moves.values()],
-                        "names": [name for _state, name in moves.values()]}
+        previous = moves.get(row["participant"])
+        moves[row["participant"]] = {"id": row["participant"], "state": ParticipantState(row["to"]).name,
+                                     "name": row["name"] if row["name"] is not None or previous is None
+                                     else previous["name"]}
+    return SET_STATES, {"moves": json.dumps(list(moves.values())), "ids": int_array(moves)}
 
 
 AT_ONCE[SET_STATE] = _set_states
@@ -173,7 +177,10 @@ def lock_participants(session: Session, participant_ids: list[int]) -> list[Lock
     (:class:`visitt.db.GroupCommit`), which may move hundreds of participants at once."""
     known: dict[int, Locked] = session.info.setdefault(LOCKED, {})
     found = []
-    for row in session.connection().execute(LOCK, {"ids": participant_ids}):
+    connection = session.connection()
+    found_by = ((LOCK_ANY, int_array(participant_ids)) if connection.dialect.name == "postgresql"
+                else (LOCK, participant_ids))
+    for row in connection.execute(found_by[0], {"ids": found_by[1]}):
         booked = (Booked(row.appointment_id, row.appointment_state, row.starts_at, row.duration_minutes)
                   if row.appointment_id is not None else None)
         known[row.id] = locked = Locked(row.id, row.public_id, row.room_id, row.state, booked)
