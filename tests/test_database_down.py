@@ -185,6 +185,38 @@ def test_someone_whose_socket_drops_comes_back_to_the_call_without_the_database(
     run(scenario())
 
 
+def test_a_place_that_lapses_while_the_database_is_away_is_not_taken_again_and_its_leave_is_written_later(
+        server: LiveServer, proxy: Proxy) -> None:
+    """Her socket drops during the outage and stays away past the grace period: she has left, though
+    the database could not be told. Once it is back, her page is told her place has lapsed (not let
+    in because the database still said admitted), and she knocks like anyone else at the locked room."""
+    async def scenario() -> None:
+        _url, token = book(server)
+        cookie = staff_login(server)
+        host, guest, room = await in_call(server, cookie, token)  # admitting her locked the room
+        proxy.cut()
+        await guest.close()
+        await host.expect("away")
+        assert (await host.expect("left", timeout=15))["participant"] == guest.id  # the grace (5 s) ran out
+        async with connect(ws_url(server, f"/ws/v/{token}"), open_timeout=TIMEOUT) as socket:  # her page tries
+            await asyncio.wait_for(socket.wait_closed(), TIMEOUT)
+            assert socket.close_code == 1013
+        proxy.restore()
+        async with await WsClient.guest(server, token) as back:  # the database still says admitted
+            await back.hello()
+            await back.send({"type": "rejoin"})
+            await back.expect_error("not_resumable")
+            await back.send({"type": "knock", "name": "Kari Nordmann"})
+            await back.expect("waiting")
+            assert (await host.expect("knock"))["participant"]["id"] == guest.id
+            assert "admitted" not in back.types
+            trail = [action for action, _ in audit_trail(server, room)]
+            assert trail[trail.index("admit"):] == ["admit", "leave", "knock"]
+        await host.close()
+
+    run(scenario())
+
+
 def test_a_new_socket_is_told_to_try_again_later_until_the_database_is_back(
         server: LiveServer, proxy: Proxy) -> None:
     async def scenario() -> None:

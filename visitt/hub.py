@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from . import identity, protocol
 from .dashboards import Dashboards
-from .db import Database, GroupCommit
+from .db import Database, GroupCommit, outage
 from .errors import Conflict, Forbidden, NotFound, ProtocolError, describe
 from .models import ParticipantState, Room, RoomState, utcnow
 from .rooms import (
@@ -59,6 +59,14 @@ class Waiter:
     peer: Peer
     participant_id: int
     since: dt.datetime
+
+
+@dataclass
+class Owed:
+    """A leave the database could not take when it happened (:attr:`Hub.owed`)."""
+    room: str  # its public id
+    target: ParticipantState
+    actor: str
 
 
 @dataclass
@@ -112,6 +120,10 @@ class Hub:
         self.grace = grace  # seconds a dropped participant keeps their place in the call
         self.max_wait = max_wait  # how long anyone waits before being sent home (001, 002: 15 minutes)
         self.gave_up: dict[int, list[protocol.GaveUpInfo]] = {}  # per clinician: who was sent home, newest last
+        # Leaves the database could not take (an outage), by participant id: written by the sweep once
+        # it is back, or before that participant's next knock or rejoin. Until then a lapsed place
+        # cannot be taken again: the database would still say admitted.
+        self.owed: dict[int, Owed] = {}
         self.running_late: dict[int, int] = {}  # per clinician: minutes late, as they last said
         self.auto_lock = auto_lock
         self.max_participants = max_participants
@@ -126,6 +138,36 @@ class Hub:
     async def _move(self, participant_id: int, target: ParticipantState, *, actor: str, action: str) -> None:
         await self.writes.run(move_participant, participant_id, target, actor=actor, action=action,
                               locks=participant_id)
+
+    async def _leave(self, room: LiveRoom, participant_id: int, target: ParticipantState, actor: str) -> None:
+        """Record a leave (under the room's lock). While the database is away it is owed, and the
+        error raised all the same."""
+        try:
+            await self._move(participant_id, target, actor=actor, action="leave")
+        except Exception as error:
+            if outage(error) is not None:
+                self.owed[participant_id] = Owed(room.public_id, target, actor)
+            raise
+
+    async def _settle(self, participant_id: int) -> bool:
+        """Write this participant's owed leave, if any (under its room's lock; raising while the
+        database is still away). True if there was one."""
+        owed = self.owed.get(participant_id)
+        if owed is None:
+            return False
+        await self._move(participant_id, owed.target, actor=owed.actor, action="leave")
+        del self.owed[participant_id]
+        return True
+
+    async def settle_owed(self) -> None:
+        """Write the leaves owed since an outage; the first that fails ends the round."""
+        for participant_id, owed in list(self.owed.items()):
+            room = self.rooms.get(owed.room)
+            if room is None:  # nobody holds the room here: nothing else moves them
+                await self._settle(participant_id)
+                continue
+            async with room.lock:
+                await self._settle(participant_id)
 
     async def hold(self, public_id: str) -> LiveRoom:
         live = self.rooms.get(public_id)
@@ -191,6 +233,7 @@ class Hub:
                 raise Conflict("the consultation has ended", code="room_ended")
             if guest.id in room.waiting or guest.id in room.in_call:
                 raise Conflict("already knocked", code="already_knocked")
+            await self._settle(participant_id)
             previous = await self.writes.run(knock_participant, participant_id, name, check, locks=participant_id)
             guest.name = name
             gave_up = self.gave_up.get(room.host_id, [])
@@ -214,13 +257,13 @@ class Hub:
             if waiter is not None and waiter.peer is guest:
                 del room.waiting[guest.id]
                 try:
-                    await self._move(participant_id, P.invited, actor=f"participant:{guest.id}", action="leave")
+                    await self._leave(room, participant_id, P.invited, f"participant:{guest.id}")
                 finally:
                     self.dashboards.tell(room)
             elif room.in_call.get(guest.id) is guest:
                 del room.in_call[guest.id]
                 try:
-                    await self._move(participant_id, P.left, actor=f"participant:{guest.id}", action="leave")
+                    await self._leave(room, participant_id, P.left, f"participant:{guest.id}")
                 finally:
                     room.broadcast(protocol.dump("left", participant=guest.id))
 
@@ -261,6 +304,7 @@ class Hub:
         while True:
             await asyncio.sleep(interval)
             try:
+                await self.settle_owed()
                 await self.expire_waiting()
             except Exception as error:  # the next sweep tries again
                 log.error("waiting-room sweep failed: %s", describe(error))
@@ -409,13 +453,13 @@ class Hub:
             del room.in_call[peer.id]
             if participant_id is not None:
                 try:
-                    await self._move(participant_id, P.left, actor="system", action="leave")
-                except Exception as error:  # the database away: they have left all the same
+                    await self._leave(room, participant_id, P.left, "system")
+                except Exception as error:  # the database away: they have left all the same (owed)
                     log.error("could not record a lapsed place: %s", describe(error))
             room.broadcast(protocol.dump("left", participant=peer.id))
             self._forget_if_idle(room)
 
-    async def rejoin(self, room: LiveRoom, guest: Peer, *, was_admitted: bool) -> None:
+    async def rejoin(self, room: LiveRoom, guest: Peer, participant_id: int, *, was_admitted: bool) -> None:
         """A guest whose socket dropped takes their place in the call again, without knocking.
 
         ``was_admitted``: the database still says admitted, which is what a node that restarted
@@ -430,7 +474,7 @@ class Hub:
             if current is not None:
                 self._take_place(room, current, guest)
                 return
-            if not was_admitted:
+            if not was_admitted or await self._settle(participant_id):  # lapsed while the database was away
                 raise Conflict("your place in the call has lapsed; knock again", code="not_resumable")
             await self.writes.run(record_event, "system", "admit", room_id=room.db_id,
                                   subject=f"participant:{guest.id}")

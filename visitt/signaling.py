@@ -152,7 +152,8 @@ class GuestSession:
             await hub.knock(room, connection, record.participant_id, name,
                             check=partial(check_window, settings=self.state.settings))
         elif isinstance(message, protocol.Rejoin):
-            await hub.rejoin(room, connection, was_admitted=record.state is ParticipantState.admitted)
+            await hub.rejoin(room, connection, record.participant_id,
+                            was_admitted=record.state is ParticipantState.admitted)
         elif isinstance(message, protocol.Leave):
             await hub.guest_gone(room, connection, record.participant_id)
             connection.send(protocol.dump("bye"))
