@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 from pathlib import Path
+
+import pytest
 
 from sqlalchemy import select, update
 
@@ -164,3 +167,30 @@ def test_stopping_finishes_the_message_being_sent_and_hands_back_the_rest(databa
     assert _states(database) == [OutboxState.sent, OutboxState.pending, OutboxState.pending]
     with database.session() as session:  # no lease left behind: the next sender takes them at once
         assert set(session.scalars(select(OutboxMessage.claimed_by))) == {None}
+
+
+def test_an_outage_is_logged_once_by_the_sender_and_its_end_too(
+        database: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Every pass fails alike while the database is away: the operator's log says so once, not once a
+    pass, and says when passes work again; the queued SMS then goes out."""
+    _queue(database, 1)
+    away = Database(f"sqlite:///{tmp_path / 'no such directory' / 'visitt.sqlite3'}")
+    backend = Recorder()
+    sender = outbox.Sender(away, backend, interval=0.01)
+
+    async def outage_then_back() -> None:
+        running = asyncio.create_task(sender.run())
+        await asyncio.sleep(0.5)  # some fifty passes
+        sender.database = database
+        while not backend.sent:
+            await asyncio.sleep(0.01)
+        sender.stop()
+        await running
+
+    with caplog.at_level(logging.INFO, logger="visitt.outbox"):
+        asyncio.run(outage_then_back())
+    said = [record.getMessage() for record in caplog.records if record.name == "visitt.outbox"]
+    assert len(said) == 2, said
+    assert said[0].startswith("outbox pass failed (OperationalError") and said[1] == "outbox passes work again"
+    assert _states(database) == [OutboxState.sent]
+    away.dispose()

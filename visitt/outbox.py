@@ -203,11 +203,19 @@ class Sender:
         return len(messages)
 
     async def run(self) -> None:
+        failing: str | None = None  # how the last pass failed
         while not self.stopping:
             try:
                 await self.run_once()
             except Exception as error:  # its message can carry a row's values: type and place only
-                log.error("outbox pass failed (%s); trying again", describe(error))
+                described = describe(error)
+                if described != failing:  # in an outage every pass fails alike: said once, and when it ends
+                    log.error("outbox pass failed (%s); trying again every %g s", described, self.interval)
+                failing = described
+            else:
+                if failing is not None:
+                    log.info("outbox passes work again")
+                failing = None
             try:
                 await asyncio.wait_for(self.wakeup.wait(), self.interval)
             except TimeoutError:
