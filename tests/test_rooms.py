@@ -25,6 +25,8 @@ from visitt.models import (
     utcnow,
 )
 
+from .conftest import PG_ADMIN_URL
+
 P = ParticipantState
 LEGAL_PARTICIPANT = {
     (P.invited, P.waiting), (P.waiting, P.admitted), (P.waiting, P.denied), (P.waiting, P.invited),
@@ -199,20 +201,19 @@ def test_a_transaction_that_moves_a_row_twice_ends_as_its_last_move_says_and_aud
                      ("leave", "participant:p-1", {}), ("leave", "participant:p-2", {"reason": "connection_lost"})]
 
 
+@pytest.mark.skipif(not PG_ADMIN_URL, reason="needs PostgreSQL (VISITT_TEST_POSTGRES)")
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite has no server to close it
 def test_after_the_database_server_closed_the_hubs_connection_the_next_knock_lands_all_the_same(
-        database: Database, request: pytest.FixtureRequest) -> None:
+        database: Database, pg_admin: sqlalchemy.Engine) -> None:
     """PostgreSQL restarted, or ended an idle session, while the hub's writer held its connection: the
     next patient to knock is not told the service is unavailable, and is in the waiting room once."""
-    if database.engine.dialect.name != "postgresql":
-        pytest.skip("a server that closes connections: PostgreSQL only")
-    admin: sqlalchemy.Engine = request.getfixturevalue("pg_admin")
     room_id, first = _room(database)
 
     async def knock_leave_and_knock_again() -> None:
         async with GroupCommit(database, rooms.lock_participants) as writes:
             await writes.run(rooms.knock_participant, first, "Kari", locks=first)
             await writes.run(rooms.move_participant, first, P.invited, actor="system", action="leave", locks=first)
-            with admin.connect() as connection:
+            with pg_admin.connect() as connection:
                 closed = connection.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                                             "WHERE datname = :name AND pid <> pg_backend_pid()"),
                                        {"name": database.engine.url.database}).scalar_one()
