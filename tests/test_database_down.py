@@ -217,6 +217,29 @@ def test_a_place_that_lapses_while_the_database_is_away_is_not_taken_again_and_i
     run(scenario())
 
 
+def test_a_leave_owed_since_the_outage_is_let_go_when_ending_the_consultation_has_written_it(
+        server: LiveServer, proxy: Proxy) -> None:
+    """The clinician ends the consultation once the database is back, before the sweep writes the
+    leave owed since the outage: the end writes her leave, and the owed one is let go, not tried
+    again and again."""
+    async def scenario() -> None:
+        _url, token = book(server)
+        host, guest, room = await in_call(server, staff_login(server), token)
+        proxy.cut()
+        await guest.close()
+        await host.expect("left", timeout=15)  # the grace ran out; her leave is owed
+        proxy.restore()
+        await host.send({"type": "end", "room": room})
+        await host.expect("ended")
+        hub = server.app.state.hub
+        await asyncio.to_thread(server.call, hub.settle_owed())
+        assert not hub.owed
+        assert [action for action, _ in audit_trail(server, room)][-3:] == ["admit", "end", "leave"]
+        await host.close()
+
+    run(scenario())
+
+
 def test_a_new_socket_is_told_to_try_again_later_until_the_database_is_back(
         server: LiveServer, proxy: Proxy) -> None:
     async def scenario() -> None:

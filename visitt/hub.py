@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from . import identity, protocol
 from .dashboards import Dashboards
 from .db import Database, GroupCommit, outage
-from .errors import Conflict, Forbidden, NotFound, ProtocolError, describe
+from .errors import Conflict, Forbidden, IllegalTransition, NotFound, ProtocolError, describe
 from .models import ParticipantState, Room, RoomState, utcnow
 from .rooms import (
     P,
@@ -155,7 +155,10 @@ class Hub:
         owed = self.owed.get(participant_id)
         if owed is None:
             return False
-        await self._move(participant_id, owed.target, actor=owed.actor, action="leave")
+        try:
+            await self._move(participant_id, owed.target, actor=owed.actor, action="leave")
+        except IllegalTransition:
+            pass  # moved on meanwhile (the consultation ended, which wrote their leave): nothing is owed
         del self.owed[participant_id]
         return True
 
