@@ -42,10 +42,13 @@ class TokenBucket:
         self.rate, self.burst = rate, float(burst)
         self.tokens, self.stamp = float(burst), time.monotonic()
 
-    def take(self) -> bool:
+    def _refill(self) -> None:
         now = time.monotonic()
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
+
+    def take(self) -> bool:
+        self._refill()
         if self.tokens >= 1:
             self.tokens -= 1
             return True
@@ -53,9 +56,8 @@ class TokenBucket:
 
     def reserve(self) -> float:
         """Take a token, or the next one to come if there is none: the seconds until it comes."""
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate) - 1
-        self.stamp = now
+        self._refill()
+        self.tokens -= 1
         return max(0.0, -self.tokens / self.rate)
 
 

@@ -7,6 +7,7 @@ connected people what changed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -165,11 +166,8 @@ class Hub:
     async def settle_owed(self) -> None:
         """Write the leaves owed since an outage; the first that fails ends the round."""
         for participant_id, owed in list(self.owed.items()):
-            room = self.rooms.get(owed.room)
-            if room is None:  # nobody holds the room here: nothing else moves them
-                await self._settle(participant_id)
-                continue
-            async with room.lock:
+            room = self.rooms.get(owed.room)  # None: nobody holds the room here, nothing else moves them
+            async with room.lock if room is not None else contextlib.nullcontext():
                 await self._settle(participant_id)
 
     async def hold(self, public_id: str) -> LiveRoom:
