@@ -36,6 +36,25 @@ def test_db_upgrade_users_add_and_tokens_create(tmp_path: Path) -> None:
     assert unknown.returncode == 2 and "No staff account" in unknown.stderr
 
 
+def test_turn_config_needs_the_secret_and_denies_private_peers(tmp_path: Path) -> None:
+    missing = _visitt(tmp_path, "turn-config", VISITT_TURN_SECRET="")
+    assert missing.returncode == 2 and missing.stdout == ""
+    assert missing.stderr.strip() == "visitt: set VISITT_TURN_SECRET first: coturn and Visitt must share it"
+
+    printed = _visitt(tmp_path, "turn-config", VISITT_TURN_SECRET="s3cret")
+    assert printed.returncode == 0
+    lines = printed.stdout.splitlines()
+    assert {"listening-port=3478", "tls-listening-port=443", "use-auth-secret", "static-auth-secret=s3cret",
+            "no-loopback-peers", "denied-peer-ip=127.0.0.0-127.255.255.255",
+            "denied-peer-ip=10.0.0.0-10.255.255.255", "denied-peer-ip=192.168.0.0-192.168.255.255"} <= set(lines)
+    assert "allow-loopback-peers" not in lines
+
+    loopback = _visitt(tmp_path, "turn-config", "--port", "3479", "--allow-loopback", VISITT_TURN_SECRET="s3cret")
+    lines = loopback.stdout.splitlines()
+    assert {"listening-port=3479", "allow-loopback-peers", "denied-peer-ip=10.0.0.0-10.255.255.255"} <= set(lines)
+    assert "denied-peer-ip=127.0.0.0-127.255.255.255" not in lines
+
+
 def test_demo_prints_logins_and_serves(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -1,6 +1,7 @@
 """Chromium: the server drops the patient's signaling socket mid-call; the page reconnects by itself,
 takes its place again without knocking, and the picture keeps coming on both sides - also when the
-sound and picture were cut off with it, which a new peer connection brings back."""
+sound and picture were cut off with it, which a new peer connection brings back, and while the
+server is away altogether, on the same peer connection."""
 
 from __future__ import annotations
 
@@ -68,6 +69,40 @@ def test_the_patient_reconnects_by_itself(server: LiveServer, browser) -> None: 
     assert actions.count("knock") == 1 and "leave" not in actions
 
 
+MARK_PEERS = "() => { for (const {pc} of window.visittCall.peers.values()) pc.marked = true; }"
+# Whether the page still has its marked peer connections, each of them connected.
+SAME_PEERS = """() => {
+  const peers = [...window.visittCall.peers.values()];
+  return peers.length > 0 && peers.every(({pc}) => pc.marked && pc.connectionState === "connected");
+}"""
+
+
+def test_while_the_server_is_away_the_picture_keeps_flowing_on_the_same_connection(  # type: ignore[no-untyped-def]
+        tmp_path: Path, browser) -> None:
+    settings = make_settings(tmp_path, reconnect_grace=30.0)
+    first = LiveServer(settings).start()
+    second: LiveServer | None = None
+    try:
+        with call_between(first, browser) as (host, patient):
+            for page in (host, patient):
+                page.evaluate(MARK_PEERS)
+            first.stop()  # the node is gone: no signaling for anyone
+            expect(patient.locator("#call-status")).to_have_text("Reconnecting…")
+            assert _grows(patient) and _grows(host)  # peer to peer: nothing of the picture went through it
+            assert patient.evaluate(SAME_PEERS) and host.evaluate(SAME_PEERS)
+
+            second = LiveServer(settings, port=first.port).start()
+            expect(patient.locator("#call-status")).to_have_text("In consultation", timeout=15_000)
+            assert _grows(patient) and _grows(host)
+            expect(host.locator("#waiting li")).to_have_count(0)  # nobody knocked
+        public_room = next(iter(second.app.state.hub.rooms))
+        assert [action for action, _ in audit_trail(second, public_room)].count("knock") == 1
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
 # Whether every peer connection the page made since the marked ones has decoded video.
 NEW_PEERS_DECODE = """async () => {
   const peers = [...window.visittCall.peers.values()];
@@ -90,7 +125,7 @@ def test_after_sound_and_picture_were_cut_off_too_a_new_connection_brings_them_b
     try:
         with call_between(server, browser) as (host, patient):
             for page in (host, patient):
-                page.evaluate("() => { for (const {pc} of window.visittCall.peers.values()) pc.marked = true; }")
+                page.evaluate(MARK_PEERS)
             coturn.kill()
             patient.context.set_offline(True)  # a phone in a tunnel: no media, no socket
             (socket,) = [c for c in server.app.state.connections.open if c.role == "patient"]

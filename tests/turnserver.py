@@ -4,16 +4,14 @@ media off."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
-
-from visitt import turn
-
-from .conftest import make_settings
 
 SECRET = "a shared secret only coturn and Visitt know"
 
@@ -34,8 +32,11 @@ class Coturn:
         self.port = free_port()
         self.log = directory / "turn.log"
         config = directory / "turnserver.conf"
-        config.write_text(turn.coturn_config(make_settings(directory, turn_secret=SECRET), listening_port=self.port,
-                                             allow_loopback=True))
+        generated = subprocess.run(
+            [sys.executable, "-m", "visitt", "turn-config", "--port", str(self.port), "--allow-loopback"],
+            env={**os.environ, "VISITT_DATA_DIR": str(directory), "VISITT_TURN_SECRET": SECRET},
+            capture_output=True, text=True, timeout=60, check=True)
+        config.write_text(generated.stdout)
         self.command = [binary, "-c", str(config), "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1",
                         "--no-tls", "--no-dtls", "--userdb", str(directory / "turndb"), "--pidfile",
                         str(directory / "turn.pid"), "--log-file", str(self.log), "--simple-log",

@@ -37,6 +37,7 @@ class LiveServer:
 
     settings: Settings
     sms_backend: Backend | None = None
+    port: int = 0  # 0: any free one; a restarted server takes its predecessor's, so pages find it again
     url: str = ""
     outbox: Path = field(default_factory=Path)
     token: str = ""
@@ -46,7 +47,7 @@ class LiveServer:
     def start(self) -> "LiveServer":
         self.outbox = self.settings.data_dir / "sms.jsonl"
         app = create_app(self.settings, sms_backend=self.sms_backend or FileBackend(self.outbox))
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False,
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
                                 forwarded_allow_ips=self.settings.trusted_proxies, **UVICORN_WEBSOCKETS)
         self._server = uvicorn.Server(config)
         self.loop = asyncio.new_event_loop()
@@ -57,8 +58,8 @@ class LiveServer:
             if time.monotonic() > deadline or not self._thread.is_alive():
                 raise RuntimeError("the test server did not start")
             time.sleep(0.02)
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
         self.database = app.state.database
         self.app = app
         with self.database.session() as session:
