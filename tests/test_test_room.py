@@ -7,13 +7,17 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import httpx
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
+from visitt import turn
 from visitt.testing import LiveServer
 
+from .conftest import make_settings
 from .peers import ColourTrack, ToneTrack, run
 
 
@@ -134,12 +138,41 @@ def test_one_address_may_start_only_so_many_round_trips(server: LiveServer) -> N
             "too_many_tests"
 
 
-def test_the_page_renders_with_ice_servers_and_its_own_script(server: LiveServer) -> None:
+def test_the_page_renders_with_its_own_script(server: LiveServer) -> None:
     response = httpx.get(f"{server.url}/test?lang=en")
     assert response.status_code == 200
     assert "Start the round trip" in response.text
     assert '/static/js/test_room.js' in response.text
-    assert 'id="ice"' in response.text
+
+
+def test_a_turn_credential_comes_only_with_a_round_trip_and_lasts_minutes(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, turn_secret="s3cret", turn_urls=("turn:turn.example:3478",),
+                             stun_urls=("stun:turn.example:3478",), turn_ttl=86_400)
+    live = LiveServer(settings).start()
+    try:
+        live.app.state.test_room.per_address = 3
+        with httpx.Client(base_url=live.url) as http:
+            page = http.get("/test?lang=en").text
+            assert "turn:" not in page and "credential" not in page  # anybody may load the page: no relay in it
+
+            before = time.time()
+            ice = http.post("/api/v1/test-room/ice").json()
+            assert ice["iceTransportPolicy"] == "all"
+            stun, relay = ice["iceServers"]
+            assert stun == {"urls": ["stun:turn.example:3478"]}
+            expires, user = relay["username"].split(":")
+            assert user.startswith("test-") and relay["urls"] == ["turn:turn.example:3478"]
+            assert before + 60 <= int(expires) <= time.time() + 180  # a round trip and two minutes, not a day
+            assert relay["credential"] == turn.credential("s3cret", user, 0, now=int(expires)).password
+
+            codes = [http.post("/api/v1/test-room/ice").status_code for _ in range(3)]
+            assert codes == [200, 200, 429]
+            refused = http.post("/api/v1/test-room/ice").json()["error"]
+            assert refused["code"] == "too_many_tests" and refused["message"]
+            # Credentials and round trips are counted apart: the visitor may still start the trip.
+            assert http.post("/api/v1/test-room/offer", json={"type": "offer", "sdp": "x"}).status_code == 422
+    finally:
+        live.stop()
 
 
 def test_without_aiortc_the_page_still_checks_devices_and_says_the_round_trip_is_unavailable(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -155,6 +188,8 @@ with TestClient(create_app(Settings(data_dir=__import__("pathlib").Path({str(tmp
     assert page.status_code == 200 and "The round trip is not available on this server" in page.text, page.text
     assert 'id="start"' not in page.text and "/static/js/test_room.js" in page.text
     refused = client.post("/api/v1/test-room/offer", json={{"type": "offer", "sdp": "v=0"}})
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "not_available", refused.text
+    refused = client.post("/api/v1/test-room/ice")
     assert refused.status_code == 503 and refused.json()["error"]["code"] == "not_available", refused.text
     assert "aiortc" not in [name for name, module in sys.modules.items() if module is not None]
 """

@@ -1,7 +1,10 @@
 """The test room in Chromium with fake camera and microphone: the device check, the speaker question,
-and the round trip, where the page reports the frames the server sent back and its verdict."""
+and the round trip, where the page reports the frames the server sent back and its verdict - also
+relayed through coturn, with the credential the page asked for."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -9,6 +12,8 @@ from playwright.sync_api import expect
 from visitt.testing import LiveServer
 
 from .browser import PHONE
+from .conftest import make_settings
+from .turnserver import SECRET, Coturn
 
 pytestmark = pytest.mark.browser
 
@@ -58,3 +63,23 @@ def test_a_busy_test_room_says_so_in_the_visitors_language(server: LiveServer, b
         expect(page.locator("#start")).to_be_enabled()
     finally:
         context.close()
+
+
+def test_relayed_only_the_round_trip_goes_through_coturn(tmp_path: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    coturn = Coturn(tmp_path)
+    coturn.start()
+    server = LiveServer(make_settings(tmp_path, turn_secret=SECRET, turn_urls=(coturn.url,),
+                                      ice_transport_policy="relay")).start()
+    context = browser.new_context(**PHONE)
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}/test")
+        page.wait_for_function("() => document.querySelector('#preview').videoWidth > 0")
+        page.get_by_role("button", name="Start the round trip").click()
+        expect(page.locator("#verdict")).to_have_text("Your equipment is ready", timeout=20_000)
+        expect(page.locator("#route")).to_have_text("relayed through a server")
+        assert int(page.locator("#frames").inner_text()) > 0
+    finally:
+        context.close()
+        server.stop()
+        coturn.kill()

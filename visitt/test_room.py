@@ -29,7 +29,7 @@ from .settings import Settings
 
 log = logging.getLogger("visitt.test_room")
 router = APIRouter()
-PER_ADDRESS = 10  # round trips one client address may start ...
+PER_ADDRESS = 10  # round trips (and TURN credentials) one client address may get ...
 PER_ADDRESS_WINDOW = 600.0  # ... within this many seconds
 KINDS = {"audio", "video"}
 
@@ -83,12 +83,20 @@ class Answer(BaseModel):
     seconds: float
 
 
+class Ice(BaseModel):
+    """An ``RTCConfiguration`` for one round trip: STUN, and TURN with a credential of a few minutes."""
+    iceServers: list[dict[str, Any]]  # noqa: N815 - the browser's own names
+    iceTransportPolicy: str  # noqa: N815
+
+
 class EchoRoom:
     """The live echo sessions: at most ``max_sessions`` at once, each closed after ``seconds``, and
-    at most ``per_address`` started by one client address within ``window`` seconds."""
+    at most ``per_address`` started by one client address within ``window`` seconds; as many TURN
+    credentials, each valid for a round trip and two minutes more."""
 
     def __init__(self, settings: Settings, *, max_sessions: int = 10, seconds: float = 60.0,
                  per_address: int = PER_ADDRESS, window: float = PER_ADDRESS_WINDOW) -> None:
+        self.settings = settings
         self.stun_urls = list(settings.stun_urls)
         self.max_sessions = max_sessions
         self.seconds = seconds
@@ -96,24 +104,34 @@ class EchoRoom:
         self.window = window
         self.sessions: dict[str, Any] = {}  # id -> aiortc RTCPeerConnection
         self._timers: dict[str, asyncio.Task[None]] = {}
-        self._starts: dict[str, deque[float]] = {}
+        self._starts: dict[tuple[str, str], deque[float]] = {}  # (what, address) -> when
 
-    def _count(self, address: str) -> None:
+    def _count(self, what: str, address: str) -> None:
         now = time.monotonic()
         for key in [key for key, starts in self._starts.items() if starts[-1] <= now - self.window]:
             del self._starts[key]  # forget addresses that have been quiet for a whole window
-        starts = self._starts.setdefault(address, deque())
+        starts = self._starts.setdefault((what, address), deque())
         while starts and starts[0] <= now - self.window:
             starts.popleft()
         if len(starts) >= self.per_address:
             raise RateLimited(N_("Too many test calls. Wait a few minutes and try again."), code="too_many_tests")
         starts.append(now)
 
+    def ice(self, address: str) -> Ice:
+        """ICE servers for one round trip. The page needs no booking, so its TURN credential is handed
+        out here, counted like the round trips, and never with the page itself."""
+        if not available():
+            raise NotAvailable(N_("The round trip is not available on this server."))
+        self._count("ice", address)
+        short = replace(self.settings, turn_ttl=int(self.seconds) + 120)
+        return Ice(iceServers=turn.ice_servers(short, f"test-{secrets.token_urlsafe(8)}"),
+                   iceTransportPolicy=self.settings.ice_transport_policy)
+
     async def start(self, offer: Offer, address: str) -> Answer:
         """Answer ``offer`` with a peer that returns every track it receives."""
         if not available():
             raise NotAvailable(N_("The round trip is not available on this server."))
-        self._count(address)
+        self._count("offer", address)
         if len(self.sessions) >= self.max_sessions:
             raise RateLimited(N_("The test room is busy. Try again in a minute."), code="test_room_busy")
         from aiortc import (
@@ -131,7 +149,7 @@ class EchoRoom:
         if not kinds & KINDS:
             raise ValidationFailed(N_("The offer carries no audio or video."), code="bad_sdp")
         # STUN only: the server needs its public address; a visitor behind a strict firewall relays
-        # through TURN from their own side, with the credential the page was given.
+        # through TURN from their own side, with the credential of :meth:`ice`.
         servers = [RTCIceServer(urls=self.stun_urls)] if self.stun_urls else []
         pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
         session_id = secrets.token_urlsafe(16)
@@ -176,15 +194,15 @@ class EchoRoom:
 
 @router.get("/test", include_in_schema=False)
 def page(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
-    room: EchoRoom = request.app.state.test_room
     gettext = translations(language(request)).gettext
-    # A credential that lasts only as long as a round trip may: the page needs no booking.
-    short = replace(settings, turn_ttl=int(room.seconds) + 120)
-    ice = {"iceServers": turn.ice_servers(short, f"test-{secrets.token_urlsafe(8)}"),
-           "iceTransportPolicy": settings.ice_transport_policy}
-    return render(request, "test_room.html", strings=client_text.translate(STRINGS, gettext),
-                  ice=ice, available=available())
+    return render(request, "test_room.html", strings=client_text.translate(STRINGS, gettext), available=available())
+
+
+@router.post("/api/v1/test-room/ice", response_model=Ice, tags=["test room"])
+def ice(request: Request) -> Ice:
+    """The ICE servers for one round trip, with a TURN credential valid for a few minutes."""
+    room: EchoRoom = request.app.state.test_room
+    return room.ice(request.client.host if request.client else "")
 
 
 @router.post("/api/v1/test-room/offer", response_model=Answer, tags=["test room"])

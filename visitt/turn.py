@@ -2,7 +2,8 @@
 
 coturn checks such a credential itself (``use-auth-secret``): the username is ``<expiry>:<user>``
 and the password is base64(HMAC-SHA1(secret, username)). Nothing is stored; a credential simply
-stops working at its expiry. Visitt hands them only to people who have been admitted into a call.
+stops working at its expiry. Visitt hands them only to people who have been admitted into a call,
+and one of a few minutes for each round trip of the test room (``test_room.EchoRoom.ice``).
 """
 
 from __future__ import annotations

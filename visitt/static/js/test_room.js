@@ -1,12 +1,10 @@
 // The test room (/test): camera, microphone and speaker check, then a round trip to the server's echo
-// peer (POST /api/v1/test-room/offer) with a plain verdict. Loaded on /test only, never on the patient page.
+// peer (POST /api/v1/test-room/ice, then /offer) with a plain verdict. Loaded on /test only, never on the patient page.
 
 import { DeviceCheck, levelMeter } from "./devices.js";
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 const strings = JSON.parse($("strings").textContent);
-/** @type {RTCConfiguration} */
-const ice = JSON.parse($("ice").textContent);
 const MEASURE_MS = 8000;  // long enough for the bitrate to settle, short enough to wait for
 const GATHER_MS = 5000;  // an unreachable STUN server must not hold the offer back for long
 const HIGH_LOSS = 0.05;  // above 5 % lost packets the picture breaks up
@@ -116,6 +114,22 @@ class Shown extends Error {}
 
 const sleep = (/** @type {number} */ ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * POST to the test room's API; an error answer becomes the visitor's message.
+ * @param {string} path @param {object} body @returns {Promise<any>}
+ */
+async function post(path, body) {
+  const response = await fetch(path, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  const answer = await response.json();
+  if (!response.ok) {
+    const code = answer.error && answer.error.code;
+    throw new Shown(code === "test_room_busy" ? strings.busy : code === "too_many_tests" ? strings.too_many : strings.failed);
+  }
+  return answer;
+}
+
 async function roundTrip() {
   const stream = devices.stream;
   if (!stream) {
@@ -126,28 +140,23 @@ async function roundTrip() {
   $("verdict").textContent = "";
   $("advice").replaceChildren();
   $("trip-status").textContent = strings.connecting;
-  const pc = new RTCPeerConnection(ice);
   const echoed = new MediaStream();
   let stopEcho = () => {};
+  /** @type {RTCPeerConnection | null} */ let pc = null;
   /** @type {string | null} */ let sessionId = null;
-  pc.addEventListener("track", (event) => {
-    echoed.addTrack(event.track);
-    $("echo").srcObject = echoed;
-    if (event.track.kind === "audio") { stopEcho(); stopEcho = levelMeter(echoed, $("echo-level")); }
-  });
-  for (const track of stream.getTracks()) pc.addTrack(track, stream);
   try {
+    // The TURN credential is asked for here, for this round trip only: the page itself carries none.
+    pc = new RTCPeerConnection(await post("/api/v1/test-room/ice", {}));
+    pc.addEventListener("track", (event) => {
+      echoed.addTrack(event.track);
+      $("echo").srcObject = echoed;
+      if (event.track.kind === "audio") { stopEcho(); stopEcho = levelMeter(echoed, $("echo-level")); }
+    });
+    for (const track of stream.getTracks()) pc.addTrack(track, stream);
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
-    const response = await fetch("/api/v1/test-room/offer", {
-      method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ type: "offer", sdp: /** @type {RTCSessionDescription} */ (pc.localDescription).sdp }),
-    });
-    const body = await response.json();
-    if (!response.ok) {
-      const code = body.error && body.error.code;
-      throw new Shown(code === "test_room_busy" ? strings.busy : code === "too_many_tests" ? strings.too_many : strings.failed);
-    }
+    const body = await post("/api/v1/test-room/offer",
+      { type: "offer", sdp: /** @type {RTCSessionDescription} */ (pc.localDescription).sdp });
     sessionId = body.id;
     await pc.setRemoteDescription({ type: "answer", sdp: body.sdp });
     $("trip-status").textContent = strings.measuring;
@@ -166,7 +175,7 @@ async function roundTrip() {
     $("trip-status").textContent = error instanceof Shown ? error.message : strings.failed;
   } finally {
     stopEcho();
-    pc.close();
+    pc?.close();
     if (sessionId) fetch(`/api/v1/test-room/${encodeURIComponent(sessionId)}`, { method: "DELETE", keepalive: true });
     $("start").disabled = false;
   }
