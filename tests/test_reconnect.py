@@ -112,8 +112,9 @@ def test_after_a_server_restart_the_call_is_taken_up_again(tmp_path: Path) -> No
                 admitted = await guest.expect("admitted")
                 assert admitted["resumed"] is True and admitted["participants"] == []
                 await host.hello()
-                await host.send({"type": "enter", "room": room})
+                await host.send({"type": "enter", "room": room, "resume": True})  # the page still has the call
                 entered = await host.expect("admitted")
+                assert entered["resumed"] is True  # so it keeps its peer connections
                 assert [p["id"] for p in entered["participants"]] == [guest.id]
                 await guest.expect("joined")
 

@@ -93,7 +93,9 @@ def test_while_the_server_is_away_the_picture_keeps_flowing_on_the_same_connecti
 
             second = LiveServer(settings, port=first.port).start()
             expect(patient.locator("#call-status")).to_have_text("In consultation", timeout=15_000)
+            expect(host.locator("#call-status")).to_have_text("In consultation")
             assert _grows(patient) and _grows(host)
+            assert patient.evaluate(SAME_PEERS) and host.evaluate(SAME_PEERS)  # taken up, not started again
             expect(host.locator("#waiting li")).to_have_count(0)  # nobody knocked
         public_room = next(iter(second.app.state.hub.rooms))
         assert [action for action, _ in audit_trail(second, public_room)].count("knock") == 1

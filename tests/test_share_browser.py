@@ -103,3 +103,27 @@ def test_where_the_clinic_allows_it_a_patient_at_a_computer_shares_too(tmp_path:
             receives(host, 16 / 9)
     finally:
         live.stop()
+
+
+def test_after_a_server_restart_the_patient_still_sees_who_is_sharing(tmp_path: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(tmp_path, reconnect_grace=30.0)
+    first = LiveServer(settings).start()
+    second: LiveServer | None = None
+    try:
+        with call_between(first, browser) as (host, patient):
+            host.get_by_role("button", name="Share a window").click()
+            clinician = patient.locator("#participants li.host")
+            expect(clinician).to_contain_text("Sharing a window")
+
+            first.stop()  # the new server knows nothing of the share
+            expect(patient.locator("#call-status")).to_have_text("Reconnecting…")
+            second = LiveServer(settings, port=first.port).start()
+            expect(patient.locator("#call-status")).to_have_text("In consultation", timeout=15_000)
+            expect(host.get_by_role("button", name="Stop sharing")).to_be_visible()
+            expect(clinician).to_contain_text("Sharing a window", timeout=15_000)
+            expect(patient.locator("#tiles figure.sharing")).to_have_count(1)
+            receives(patient, 16 / 9)
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()

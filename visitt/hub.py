@@ -312,11 +312,11 @@ class Hub:
 
     # host actions -------------------------------------------------------------------------------
 
-    async def enter(self, room: LiveRoom, host: Peer) -> None:
+    async def enter(self, room: LiveRoom, host: Peer, *, resume: bool = False) -> None:
         async with room.lock:
-            self._enter_locked(room, host)
+            self._enter_locked(room, host, resume)
 
-    def _enter_locked(self, room: LiveRoom, host: Peer) -> None:
+    def _enter_locked(self, room: LiveRoom, host: Peer, resume: bool = False) -> None:
         current = room.in_call.get(host.id)
         if current is host:
             return
@@ -328,7 +328,8 @@ class Hub:
             room.in_call.pop(host.id)
             room.broadcast(protocol.dump("left", participant=host.id))
         room.in_call[host.id] = host
-        self._send_admitted(room, host)
+        # Resumed: the page keeps its peer connections (a node that restarted forgot the clinician).
+        self._send_admitted(room, host, resumed=resume and current is None)
         room.broadcast(protocol.dump("joined", participant=host.info()), skip=host.id)
 
     async def admit(self, room: LiveRoom, host: Peer, guest_id: str) -> None:

@@ -56,6 +56,7 @@ class Knock(_Message):
 class Enter(_Message):
     type: Literal["enter"]
     room: ROOM_ID
+    resume: bool = False  # the page still has this room's call (its socket dropped, or the node restarted)
 
 
 class Admit(_Message):

@@ -266,7 +266,7 @@ class StaffSession:
             if isinstance(message, (protocol.Enter, protocol.Admit)):
                 previous = current[0] if current else None
                 if isinstance(message, protocol.Enter):
-                    await hub.enter(room, connection)
+                    await hub.enter(room, connection, resume=message.resume)
                 else:
                     await hub.admit(room, connection, message.participant)
                 # leave the call the host was in only once the new one has taken them: a failed

@@ -246,7 +246,7 @@ signaling.on("welcome", (welcome) => {  // the first, or back: take the place ag
   if ($("lobby-status").textContent === strings.reconnecting) $("lobby-status").textContent = "";
   if (cohostJoin && room) signaling.send({ type: "rejoin" });
   else if (cohostJoin && knocked) knock();
-  else if (room) signaling.send({ type: "enter", room });
+  else if (room) signaling.send({ type: "enter", room, resume: Boolean(call) });
 });
 // A co-host's way in: knock, wait, be let in (or not) like every guest.
 function knock() {

@@ -14,7 +14,7 @@ const TRY_AGAIN_LATER = 1013;
  * @typedef {{type: "hello", version: number}} Hello
  * @typedef {{type: "ping"} | {type: "pong"}} Heartbeat
  * @typedef {{type: "knock", name: string}} Knock                  guests only
- * @typedef {{type: "enter", room: string}} Enter                   host only
+ * @typedef {{type: "enter", room: string, resume?: boolean}} Enter                   host only
  * @typedef {{type: "admit", room: string, participant: string}} Admit   host, or a co-host in the call
  * @typedef {{type: "deny", room: string, participant: string}} Deny     host, or a co-host in the call
  * @typedef {{type: "remove", room: string, participant: string}} Remove host, or a co-host in the call: out of the call, back to the door

@@ -48,11 +48,17 @@ export class ScreenShare {
     this.stop();
     this.signaling = signaling;
     this.call = call;
-    this.unsubscribe = signaling.on("error", ({ code }) => {
+    const refused = signaling.on("error", ({ code }) => {
       if (code !== "share_not_allowed") return;
       this.end();
       this.say(this.strings.share_not_allowed);
     });
+    // Back in the call after a dropped socket: a server that restarted meanwhile has forgotten that
+    // this page shares, and would show the window to the others as a camera.
+    const resumed = signaling.on("admitted", ({ resumed }) => {
+      if (resumed && this.track) signaling.send({ type: "share", on: true });
+    });
+    this.unsubscribe = () => { refused(); resumed(); };
   }
 
   /** The call is over: stop sharing without a word to anyone. */
