@@ -97,6 +97,26 @@ class CpuMeter:
         return (cpu_seconds(self.pid) - self.cpu) / (time.monotonic() - self.wall) * 100
 
 
+class MachineMeter:
+    """The whole machine between :meth:`start` and :meth:`stop`, from ``/proc/stat``: the share of its
+    cores that was busy, and the share the hypervisor gave to other guests (steal), both in %."""
+
+    @staticmethod
+    def _ticks() -> list[int]:
+        # user nice system idle iowait irq softirq steal
+        return [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+    def start(self) -> MachineMeter:
+        self.before = self._ticks()
+        return self
+
+    def stop(self) -> tuple[float, float]:
+        spent = [after - before for after, before in zip(self._ticks(), self.before)]
+        total = max(sum(spent), 1)
+        idle = spent[3] + spent[4]
+        return (total - idle - spent[7]) / total * 100, spent[7] / total * 100
+
+
 def connected_gauge(url: str) -> int:
     for line in httpx.get(f"{url}/metrics", timeout=30).text.splitlines():
         if line.startswith("visitt_connected_participants "):
@@ -427,9 +447,10 @@ def run(args: argparse.Namespace, scratch: Path, database_url: str) -> dict[str,
             if step == "failed":
                 raise RuntimeError(f"the driver failed: {value}")
             if step == "knocking":
-                meter = CpuMeter(pid).start()
+                meter, machine = CpuMeter(pid).start(), MachineMeter().start()
             elif step == "knocked":
                 figures["cpu_knocking"] = meter.stop()
+                figures["machine_busy"], figures["machine_stolen"] = machine.stop()
                 figures["knocks"] = value
                 figures["rss_knocked_kib"] = rss_kib(pid)
             elif step == "consulted":
@@ -502,8 +523,10 @@ One `visitt serve` process (one uvicorn worker, {database}); the clients are sep
 
 Worker CPU (share of one core): {figures['cpu_empty']:.1f} % before any socket, {figures['cpu_connecting']:.0f} % while
 {held} sockets connected ({figures['connect_seconds']:.0f} s), {figures['cpu_idle']:.1f} % idle with them all open,
-{figures['cpu_knocking']:.0f} % while knocking. When knocks are asked for faster than the worker takes them they
-queue, and the latency measures the queue. Each knock is followed by the patient leaving again; the knocks come
+{figures['cpu_knocking']:.0f} % while knocking. The whole machine while knocking (`/proc/stat`):
+{figures['machine_busy']:.0f} % of its {os.cpu_count()} cores busy, {figures['machine_stolen']:.1f} % taken by the hypervisor for
+other guests (steal). When knocks are asked for faster than the worker takes them they queue, and the latency
+measures the queue. Each knock is followed by the patient leaving again; the knocks come
 from {KNOCKERS} patients of {KNOCK_CLINICIANS} clinicians, each with their dashboard open, while the {held} others (patients of
 {-(-held // args.per_clinician)} other clinicians, {args.per_clinician} each) stay connected.
 """
