@@ -1,15 +1,19 @@
 """More participants in Chromium: the clinician invites an interpreter during a running call; the
 interpreter opens the link from their SMS, knocks, is seen as "Interpreter" and let in, and all three
 see and hear each other (a mesh of three peer connections). And a colleague invited with their staff
-account joins as co-host: let in by the clinician, they turn away a knock themselves."""
+account joins as co-host: let in by the clinician, they turn away a knock themselves, or let the patient in,
+share a window and ask the patient to unmute."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from visitt import demo
@@ -55,7 +59,10 @@ def test_an_interpreter_invited_by_sms_is_admitted_into_a_running_call(server: L
             laptop.close()
 
 
-def test_a_colleague_joins_as_cohost_and_turns_a_knock_away(server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
+@contextmanager
+def cohost_in_room(server: LiveServer, browser: Any) -> Iterator[tuple[Page, Page, Page, str]]:
+    """The clinician with a room open and a colleague let in as co-host; a patient's phone, not yet
+    on the link. Yields (clinician's page, co-host's page, patient's page, the patient's link)."""
     with server.database.session() as session:
         ola = session.scalar(select(Staff.id).where(Staff.email == demo.PEOPLE[1][0]))
     starts_at = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).replace(microsecond=0).isoformat()
@@ -79,22 +86,52 @@ def test_a_colleague_joins_as_cohost_and_turns_a_knock_away(server: LiveServer, 
         knock = host.locator("#waiting li", has_text="Ola Hansen")
         expect(knock).to_contain_text("Colleague")
         knock.get_by_role("button", name="Admit").click()
-
         expect(cohost.locator("#call")).to_be_visible()
+        yield host, cohost, phone.new_page(), booked.json()["join_url"]
+    finally:
+        for context in (clinic, office, phone):
+            context.close()
+
+
+def knocks(patient: Page, join_url: str) -> None:
+    patient.goto(join_url)
+    patient.get_by_label("Your full name").fill("Kari Nordmann")
+    patient.get_by_role("button", name="Join").click()
+
+
+def test_a_colleague_joins_as_cohost_and_turns_a_knock_away(server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
+    with cohost_in_room(server, browser) as (host, cohost, patient, join_url):
         expect(cohost.get_by_role("button", name="End consultation")).to_have_count(0)
         expect(cohost.locator("#participants li.self")).to_contain_text("Colleague (co-host)")
         expect(cohost.locator("#participants li", has_text="Dr. Ingrid Berg")).to_contain_text("Clinician")
         expect(host.locator("#participants li", has_text="Ola Hansen")).to_contain_text("Colleague (co-host)")
 
-        patient = phone.new_page()
-        patient.goto(booked.json()["join_url"])
-        patient.get_by_label("Your full name").fill("Kari Nordmann")
-        patient.get_by_role("button", name="Join").click()
+        knocks(patient, join_url)
         seen = cohost.locator("#waiting li", has_text="Kari Nordmann")
         expect(seen).to_contain_text("Patient")
         seen.get_by_role("button", name="Deny").click()
         expect(patient.get_by_text("The clinician could not let you in")).to_be_visible()
         expect(host.get_by_text("Nobody is waiting.")).to_be_visible()
-    finally:
-        for context in (clinic, office, phone):
-            context.close()
+
+
+def test_a_cohost_lets_the_patient_in_shares_a_window_and_asks_them_to_unmute(server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
+    with cohost_in_room(server, browser) as (host, cohost, patient, join_url):
+        knocks(patient, join_url)
+        cohost.locator("#waiting li", has_text="Kari Nordmann").get_by_role("button", name="Admit").click()
+        for page in (host, cohost, patient):
+            wait_for_mesh(page, others=2, timeout=90)
+
+        cohost.get_by_role("button", name="Share a window").click()
+        expect(cohost.get_by_role("button", name="Stop sharing")).to_be_visible()
+        for page in (host, patient):
+            expect(page.locator("#participants li", has_text="Ola Hansen")).to_contain_text("Sharing a window")
+
+        patient.get_by_role("button", name="Microphone", exact=True).click()
+        in_list = cohost.locator("#participants li", has_text="Kari Nordmann")
+        expect(in_list).to_contain_text("Microphone off")
+        in_list.get_by_role("button", name="Ask to unmute").click()
+        prompt = patient.get_by_role("alertdialog")
+        expect(prompt).to_contain_text("Ola Hansen asks you to turn on your microphone.")
+        prompt.get_by_role("button", name="Turn on microphone").click()
+        expect(in_list).to_contain_text("Microphone on")
+        expect(host.locator("#participants li", has_text="Kari Nordmann")).to_contain_text("Microphone on")
