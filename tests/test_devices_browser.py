@@ -1,4 +1,5 @@
-"""The patient's device check when the browser blocks the camera or has none: specific help, in words.
+"""The patient's device check when the browser blocks the camera or has none: specific help, in words;
+and a microphone chosen before a reload is still the one used after it.
 
 Each case is a real Chromium set-up, not a simulation: without the flag that answers permission
 prompts, headless Chromium refuses camera access; without the fake devices, it finds none.
@@ -14,6 +15,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from visitt.testing import LiveServer
 
+from .browser import PHONE
 from .conftest import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
@@ -48,3 +50,26 @@ def test_device_problems_are_explained(server: LiveServer, left_out: str, help_t
             expect(page.locator("#call")).to_be_hidden()
         finally:
             browser.close()
+
+
+def test_the_microphone_chosen_before_a_reload_is_used_after_it(server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(**PHONE)
+    try:
+        page = context.new_page()
+        page.goto(_link(server))
+        in_use = "() => document.querySelector('#preview').srcObject?.getAudioTracks()[0]?.label"
+        page.wait_for_function(f"() => ({in_use})() === 'Fake Default Audio Input'")
+        page.get_by_text("Choose camera and microphone").click()
+        page.locator("#microphone").select_option(label="Fake Audio Input 2")
+        page.wait_for_function(f"() => ({in_use})() === 'Fake Audio Input 2'")
+
+        page.reload()  # the same tab: the choice is kept for its session
+        page.wait_for_function(f"() => ({in_use})() === 'Fake Audio Input 2'")
+        page.get_by_text("Choose camera and microphone").click()
+        expect(page.locator("#microphone option:checked")).to_have_text("Fake Audio Input 2")
+
+        fresh = context.new_page()  # another tab: a session of its own, the usual microphone
+        fresh.goto(page.url)
+        fresh.wait_for_function(f"() => ({in_use})() === 'Fake Default Audio Input'")
+    finally:
+        context.close()
