@@ -32,6 +32,24 @@ INBOUND = """async () => {
   }
   return out;
 }"""
+# Marks the page's peer connections, and whether it still has those, each of them connected: a call
+# taken up again on the same connections, not started afresh.
+MARK_PEERS = "() => { for (const {pc} of window.visittCall.peers.values()) pc.marked = true; }"
+SAME_PEERS = """() => {
+  const peers = [...window.visittCall.peers.values()];
+  return peers.length > 0 && peers.every(({pc}) => pc.marked && pc.connectionState === "connected");
+}"""
+
+
+def picture_grows(page: Page, timeout: float = 10.0) -> bool:
+    """Whether the page decodes more than 5 further frames of the others' video within ``timeout`` s."""
+    start = int(page.evaluate(INBOUND)["video"])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+        if int(page.evaluate(INBOUND)["video"]) > start + 5:
+            return True
+    return False
 
 
 def sign_in(page: Page, base: str, email: str = demo.PEOPLE[0][0]) -> None:

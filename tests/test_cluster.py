@@ -26,7 +26,7 @@ from websockets.asyncio.client import connect
 from visitt.bus import NODE_TTL, RedisBus
 from visitt.testing import LiveServer
 
-from .browser import DESK, INBOUND, PHONE, wait_for_media
+from .browser import DESK, PHONE, picture_grows, wait_for_media
 from .conftest import make_settings
 from .peers import TIMEOUT, CallPeer, WsClient, book, run, staff_login, ws_url
 from .serve import STAFF_PASSWORD, ServeProcess, free_port
@@ -330,18 +330,6 @@ STATUS_SEEN = """() => {
 }"""
 
 
-def _frames(page: Any) -> int:
-    return int(page.evaluate(INBOUND)["video"])
-
-
-def _grows(page: Any, timeout: float = 15.0) -> bool:
-    start = _frames(page)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        page.wait_for_timeout(200)
-        if _frames(page) > start + 5:
-            return True
-    return False
 
 
 @on_postgresql
@@ -380,7 +368,7 @@ def test_chromium_behind_nginx_a_node_dies_and_its_clients_move_to_the_other(
             for page in (host, patient):
                 page.wait_for_function("() => window.statusSeen.includes('Reconnecting…')", timeout=15_000)
                 page.wait_for_function("() => window.statusSeen.at(-1) === 'In consultation'", timeout=45_000)
-            assert _grows(patient) and _grows(host)  # the picture flows on both sides
+            assert picture_grows(patient, 15.0) and picture_grows(host, 15.0)  # the picture flows on both sides
             expect(host.locator("#waiting li")).to_have_count(0)  # nobody had to knock again
             metrics = httpx.get(f"{b.url}/metrics").text
             assert "visitt_connected_participants 2" in metrics, metrics  # both are on b now

@@ -8,6 +8,7 @@ records that the patient showed photo ID, and the patient asks to see the clinic
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,8 @@ from visitt import audit
 from visitt.models import IdentityCheck, IdentityMethod, Participant
 from visitt.testing import LiveServer
 
-from .browser import call_between
+from .browser import INBOUND, MARK_PEERS, SAME_PEERS, call_between, picture_grows
+from .conftest import make_settings
 
 pytestmark = pytest.mark.browser
 
@@ -118,3 +120,30 @@ def test_pause_stops_media_everywhere_and_the_clinician_resumes(server: LiveServ
         ("pause", "staff", "", {"reason": "someone_entered"}), ("resume", "staff", "", {}),
         ("identify", "staff", subject, {"method": "photo_id"}), ("id_requested", "participant", "", {}),
     ]
+
+
+def test_a_socket_that_drops_during_the_pause_comes_back_on_the_same_connection(  # type: ignore[no-untyped-def]
+        tmp_path: Path, browser) -> None:
+    server = LiveServer(make_settings(tmp_path, reconnect_grace=30.0)).start()
+    try:
+        with call_between(server, browser) as (host, patient):
+            patient.get_by_role("button", name="Pause", exact=True).click()
+            expect(host.locator("#paused")).to_be_visible()
+            for page in (host, patient):
+                page.evaluate(MARK_PEERS)
+            patient.wait_for_timeout(1500)  # more than a second without a packet either way: silence on purpose
+            (socket,) = [c for c in server.app.state.connections.open if c.role == "patient"]
+            server.call(socket.websocket.close(4000))
+            patient.wait_for_function("() => window.visittCall.peers.size > 0 && "
+                                      "[...window.visittCall.peers.values()].every((peer) => peer.restartedAt > 0)")
+            expect(patient.locator("#paused")).to_be_visible()
+            assert patient.evaluate(SAME_PEERS) and host.evaluate(SAME_PEERS)  # not renewed for a silence
+
+            host.get_by_role("button", name="Resume").click()
+            expect(patient.locator("#paused")).to_be_hidden()
+            for page in (host, patient):
+                page.wait_for_function(f"() => ({INBOUND})().then((r) => r.video > 0)")
+            assert picture_grows(patient) and picture_grows(host)
+            assert patient.evaluate(SAME_PEERS) and host.evaluate(SAME_PEERS)
+    finally:
+        server.stop()

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from visitt.testing import LiveServer
 
-from .browser import INBOUND, call_between
+from .browser import MARK_PEERS, SAME_PEERS, call_between, picture_grows
 from .conftest import make_settings
 from .turnserver import SECRET, Coturn
 from .test_signaling import audit_trail
@@ -27,20 +27,6 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
     live = LiveServer(make_settings(tmp_path, reconnect_grace=30.0)).start()
     yield live
     live.stop()
-
-
-def _frames(page: Page) -> int:
-    return int(page.evaluate(INBOUND)["video"])
-
-
-def _grows(page: Page, timeout: float = 10.0) -> bool:
-    start = _frames(page)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        page.wait_for_timeout(200)
-        if _frames(page) > start + 5:
-            return True
-    return False
 
 
 def test_the_patient_reconnects_by_itself(server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
@@ -61,20 +47,12 @@ def test_the_patient_reconnects_by_itself(server: LiveServer, browser) -> None: 
         expect(patient.locator("#call")).to_be_visible()
         (again,) = [c for c in server.app.state.connections.open if c.role == "patient"]
         assert again is not socket
-        assert _grows(patient) and _grows(host)  # the picture flows on both sides
+        assert picture_grows(patient) and picture_grows(host)  # the picture flows on both sides
         expect(host.locator("#tiles figure.away")).to_have_count(0)
         expect(host.locator("#waiting li")).to_have_count(0)  # nobody knocked
     public_room = next(iter(server.app.state.hub.rooms))
     actions = [action for action, _ in audit_trail(server, public_room)]
     assert actions.count("knock") == 1 and "leave" not in actions
-
-
-MARK_PEERS = "() => { for (const {pc} of window.visittCall.peers.values()) pc.marked = true; }"
-# Whether the page still has its marked peer connections, each of them connected.
-SAME_PEERS = """() => {
-  const peers = [...window.visittCall.peers.values()];
-  return peers.length > 0 && peers.every(({pc}) => pc.marked && pc.connectionState === "connected");
-}"""
 
 
 def test_while_the_server_is_away_the_picture_keeps_flowing_on_the_same_connection(  # type: ignore[no-untyped-def]
@@ -88,13 +66,13 @@ def test_while_the_server_is_away_the_picture_keeps_flowing_on_the_same_connecti
                 page.evaluate(MARK_PEERS)
             first.stop()  # the node is gone: no signaling for anyone
             expect(patient.locator("#call-status")).to_have_text("Reconnecting…")
-            assert _grows(patient) and _grows(host)  # peer to peer: nothing of the picture went through it
+            assert picture_grows(patient) and picture_grows(host)  # peer to peer: nothing of the picture went through it
             assert patient.evaluate(SAME_PEERS) and host.evaluate(SAME_PEERS)
 
             second = LiveServer(settings, port=first.port).start()
             expect(patient.locator("#call-status")).to_have_text("In consultation", timeout=15_000)
             expect(host.locator("#call-status")).to_have_text("In consultation")
-            assert _grows(patient) and _grows(host)
+            assert picture_grows(patient) and picture_grows(host)
             assert patient.evaluate(SAME_PEERS) and host.evaluate(SAME_PEERS)  # taken up, not started again
             expect(host.locator("#waiting li")).to_have_count(0)  # nobody knocked
         public_room = next(iter(second.app.state.hub.rooms))

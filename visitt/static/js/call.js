@@ -130,14 +130,16 @@ export class Call extends EventTarget {
    * and restart ICE with everyone else at once. Whatever dropped the socket (a network change) has
    * most likely broken the media path too, even where the browser has not noticed yet; and an offer
    * made while the socket was down was lost. A restart on a path that still works costs one offer
-   * and answer: the old path carries the media until the new one is ready.
+   * and answer: the old path carries the media until the new one is ready. A connection that
+   * carries nothing is renewed (`renew`), unless the consultation is paused: then nobody sends, on
+   * purpose, and silence says nothing about the path.
    * @param {string[]} ids
    */
   recover(ids) {
     for (const id of ids) {
       const peer = this.peers.get(id);
       if (!peer) this.connect(id);
-      else if (receiving(peer.pc)) this.restart(id);
+      else if (receiving(peer.pc) || this.paused) this.restart(id);
       else this.renew(id);
     }
   }
