@@ -159,10 +159,10 @@ def _set_states(rows: Rows) -> tuple[TextClause, dict[str, Any]]:
     ends as its last move says, with the last name given (one statement updates a row only once)."""
     moves: dict[int, dict[str, Any]] = {}
     for row in rows:
-        previous = moves.get(row["participant"])
-        moves[row["participant"]] = {"id": row["participant"], "state": ParticipantState(row["to"]).name,
-                                     "name": row["name"] if row["name"] is not None or previous is None
-                                     else previous["name"]}
+        previous = moves.get(row["participant"], {"name": None})
+        name = row["name"] if row["name"] is not None else previous["name"]
+        state = ParticipantState(row["to"]).name
+        moves[row["participant"]] = {"id": row["participant"], "state": state, "name": name}
     return SET_STATES, {"moves": json.dumps(list(moves.values())), "ids": int_array(moves)}
 
 
@@ -178,9 +178,11 @@ def lock_participants(session: Session, participant_ids: list[int]) -> list[Lock
     known: dict[int, Locked] = session.info.setdefault(LOCKED, {})
     found = []
     connection = session.connection()
-    found_by = ((LOCK_ANY, int_array(participant_ids)) if connection.dialect.name == "postgresql"
-                else (LOCK, participant_ids))
-    for row in connection.execute(found_by[0], {"ids": found_by[1]}):
+    if connection.dialect.name == "postgresql":
+        rows = connection.execute(LOCK_ANY, {"ids": int_array(participant_ids)})
+    else:
+        rows = connection.execute(LOCK, {"ids": participant_ids})
+    for row in rows:
         booked = (Booked(row.appointment_id, row.appointment_state, row.starts_at, row.duration_minutes)
                   if row.appointment_id is not None else None)
         known[row.id] = locked = Locked(row.id, row.public_id, row.room_id, row.state, booked)
