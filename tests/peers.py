@@ -94,6 +94,7 @@ class WsClient:
         self._arrived = asyncio.Condition()
         self.closed = False
         self.id = ""  # ours, as the server's welcome names it
+        self.key: str | None = None  # the place key the server gave our knock (``waiting``, ``admitted``)
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
@@ -124,6 +125,8 @@ class WsClient:
                 message = json.loads(text)
                 if message.get("type") == "ping":
                     await self.socket.send(json.dumps({"type": "pong"}))
+                if message.get("key"):
+                    self.key = message["key"]
                 async with self._arrived:
                     self.received.append(message)
                     self._arrived.notify_all()

@@ -183,8 +183,9 @@ async def _closed(client: WsClient, timeout: float) -> int | None:
     return client.socket.close_code
 
 
-async def _back_in_the_call(node: ServeProcess, cookie: str, token: str, room: str) -> None:
-    """Both reconnect to ``node``, as their pages do: the patient is back in the call without knocking."""
+async def _back_in_the_call(node: ServeProcess, cookie: str, token: str, room: str, key: str | None) -> None:
+    """Both reconnect to ``node``, as their pages do: the patient (with her page's place key) is back in the
+    call without knocking."""
     host = await WsClient.staff(node, cookie)  # type: ignore[arg-type]
     patient = await WsClient.guest(node, token)  # type: ignore[arg-type]
     try:
@@ -192,7 +193,7 @@ async def _back_in_the_call(node: ServeProcess, cookie: str, token: str, room: s
         await host.send({"type": "enter", "room": room})
         await host.expect("admitted")
         await patient.hello()
-        await patient.send({"type": "rejoin"})
+        await patient.send({"type": "rejoin", "key": key})
         again = await patient.expect("admitted")
         assert again["resumed"] is True and [p["id"] for p in again["participants"]] == [host.id]
         assert (await host.expect("back"))["participant"]["id"] == patient.id
@@ -222,7 +223,7 @@ def test_when_the_node_holding_the_room_goes_the_other_takes_over(tmp_path: Path
                 a.sigterm()
             # b relays the patient to a; when a goes, b sends the patient off to reconnect
             assert await _closed(patient, NODE_TTL + 10) == 1001
-            await _back_in_the_call(b, cookie, token, admitted["room"])
+            await _back_in_the_call(b, cookie, token, admitted["room"], patient.key)
 
         run(scenario())
     finally:

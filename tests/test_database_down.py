@@ -170,7 +170,7 @@ def test_someone_whose_socket_drops_comes_back_to_the_call_without_the_database(
         await host.expect("away")
         async with await WsClient.guest(server, token) as back:
             await back.hello()
-            await back.send({"type": "rejoin"})
+            await back.send({"type": "rejoin", "key": guest.key})
             assert (await back.expect("admitted"))["resumed"] is True
             assert (await host.expect("back"))["participant"]["id"] == guest.id
             await host.close()  # and the clinician's too
@@ -204,7 +204,7 @@ def test_a_place_that_lapses_while_the_database_is_away_is_not_taken_again_and_i
         proxy.restore()
         async with await WsClient.guest(server, token) as back:  # the database still says admitted
             await back.hello()
-            await back.send({"type": "rejoin"})
+            await back.send({"type": "rejoin", "key": guest.key})  # her own page: still too late
             await back.expect_error("not_resumable")
             await back.send({"type": "knock", "name": "Kari Nordmann"})
             await back.expect("waiting")

@@ -32,7 +32,7 @@ def test_a_dropped_guest_rejoins_without_knocking(server: LiveServer) -> None:
             assert (await host.expect("away"))["participant"] == guest.id
             async with await WsClient.guest(server, token) as back:
                 await back.hello()
-                await back.send({"type": "rejoin"})
+                await back.send({"type": "rejoin", "key": guest.key})
                 admitted = await back.expect("admitted")
                 assert admitted["resumed"] is True and [p["id"] for p in admitted["participants"]] == [host.id]
                 returned = await host.expect("back")
@@ -58,7 +58,7 @@ def test_after_the_grace_the_guest_is_out_and_knocks_again(server: LiveServer) -
             assert (await host.expect("left", timeout=5))["participant"] == guest.id
             async with await WsClient.guest(server, token) as late:
                 await late.hello()
-                await late.send({"type": "rejoin"})
+                await late.send({"type": "rejoin", "key": guest.key})
                 await late.expect_error("not_resumable")
                 await late.send({"type": "knock", "name": "Kari Nordmann"})
                 await late.expect("waiting")  # the room locked itself on admission: she waits
@@ -100,15 +100,22 @@ def test_after_a_server_restart_the_call_is_taken_up_again(tmp_path: Path) -> No
         await asyncio.to_thread(first.stop)  # the node goes away: sockets get 1001, nobody has left
         await host.close()
         await guest.close()
+        assert guest.key
+        keys.append(guest.key)
         return room
 
+    keys: list[str] = []
     room = run(before())
     second = LiveServer(settings).start()
     try:
         async def after() -> None:
+            async with await WsClient.guest(second, token) as intruder:  # the SMS on another phone: no key
+                await intruder.hello()
+                await intruder.send({"type": "rejoin"})
+                await intruder.expect_error("not_resumable")
             async with await WsClient.guest(second, token) as guest, await WsClient.staff(second, cookie) as host:
                 await guest.hello()
-                await guest.send({"type": "rejoin"})
+                await guest.send({"type": "rejoin", "key": keys[0]})  # the page kept it
                 admitted = await guest.expect("admitted")
                 assert admitted["resumed"] is True and admitted["participants"] == []
                 await host.hello()

@@ -28,7 +28,7 @@ def test_removed_guest_is_out_and_waits_to_come_back(server: LiveServer) -> None
             assert (await host.expect("left"))["participant"] == guest.id
             await guest.send({"type": "signal", "to": host.id, "candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host"}})
             await guest.expect_error("not_in_call")
-            await guest.send({"type": "rejoin"})
+            await guest.send({"type": "rejoin", "key": guest.key})  # her own page: out all the same
             await guest.expect_error("not_resumable")
             await guest.send({"type": "knock", "name": "Kari Nordmann"})
             await guest.expect("waiting")

@@ -30,7 +30,7 @@ ACTIONS = frozenset(
     {"login", "login_failed", "logout", "booking", "code_entry", "knock", "admit", "deny", "lock", "unlock",
      "end", "leave",
      "token_created", "user_created", "pause", "resume", "identify", "id_requested", "no_show", "remove", "move", "cancel",
-     "portal_visit", "invite", "ask_unmute"}
+     "portal_visit", "invite", "ask_unmute", "take_over"}
 )
 
 

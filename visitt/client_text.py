@@ -104,6 +104,9 @@ PATIENT = {  # and SHARE where guests may share (VISITT_PATIENTS_MAY_SHARE)
     "connecting": N_("Connecting…"),
     "in_call": N_("In consultation"),
     "error": N_("Something went wrong. Please reload the page."),
+    "replaced": N_("This consultation is now open in another window or on another device, and continues there."),
+    "not_admitted_yet": N_("This consultation is already open on another device. You have knocked: the clinician "
+                           "decides whether to let you in here."),
 }
 
 
@@ -140,6 +143,9 @@ HOST = {
     "late_sent": N_("Everyone waiting has been told."),
     "peer_reconnecting": N_("{name}'s connection dropped; waiting for them to reconnect."),
     "replaced": N_("You opened this consultation in another window; it continues there."),
+    "second_device_name": N_("{name} – second device"),
+    "place_taken_window": N_("{name} continued in another window of the same browser."),
+    "place_taken_device": N_("{name} now takes part from another device; the first one was disconnected."),
     "denied_permission": N_("The browser is blocking the camera or microphone. Allow them in the address bar and try again."),
     "no_device": N_("No camera or microphone was found."),
     "device_busy": N_("The camera or microphone is in use by another program."),

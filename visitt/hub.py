@@ -9,10 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
+import hmac
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,12 +29,14 @@ from .rooms import (
     P,
     Locked,
     knock_participant,
+    knock_second_device,
     lock_participants,
     move_participant,
     move_room,
     participant_row_id,
     record_event,
     set_paused,
+    take_over,
 )
 
 log = logging.getLogger("visitt.hub")
@@ -60,6 +65,22 @@ class Waiter:
     peer: Peer
     participant_id: int
     since: dt.datetime
+    # A second device: the id of the place another page holds on the same invitation. Its knock
+    # changes nothing durable; admitting it hands that place over (:meth:`Hub.admit`).
+    second_of: str | None = None
+    key: str | None = None  # a second device's place key, handed to it on admission
+
+
+def new_place_key() -> tuple[str, str]:
+    """A place key and the SHA-256 the server keeps of it."""
+    key = secrets.token_urlsafe(24)
+    return key, hashlib.sha256(key.encode()).hexdigest()
+
+
+def place_key_matches(key: str | None, key_hash: str | None) -> bool:
+    if key is None or key_hash is None:
+        return False
+    return hmac.compare_digest(hashlib.sha256(key.encode()).hexdigest(), key_hash)
 
 
 @dataclass
@@ -84,6 +105,8 @@ class LiveRoom:
     pause: protocol.PauseInfo | None = None  # set while the consultation is paused
     # People in the call whose socket dropped: they keep their place until the timer runs out.
     away: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    # Each guest place's key, hashed, as issued on this node (the database has it too, for a restart).
+    keys: dict[str, str] = field(default_factory=dict)
 
     @property
     def locked(self) -> bool:
@@ -102,7 +125,7 @@ class LiveRoom:
         return protocol.WaitingInfo(room=self.public_id, id=waiter.peer.id, name=waiter.peer.name,
                                     kind=waiter.peer.role, since=waiter.since.isoformat(),
                                     starts_at=self.starts_at.isoformat() if self.starts_at else None,
-                                    unscheduled=self.starts_at is None)
+                                    unscheduled=self.starts_at is None, second_device=waiter.second_of is not None)
 
 
 class Hub:
@@ -225,30 +248,58 @@ class Hub:
         room is unlocked and the clinician is there; everyone else waits to be admitted.
 
         ``check`` may refuse the knock (the link's window, :func:`visitt.joining.check_window`); it
-        runs in the knock's own transaction, on the participant row as it is now."""
+        runs in the knock's own transaction, on the participant row as it is now.
+
+        The page whose knock holds the place gets its place key (``waiting``, or ``admitted``): only
+        that browser takes the place back without an admission (:meth:`rejoin`). A knock while
+        another page holds the place is a second device: it waits, marked so on the dashboard, and
+        the place stays where it is until the host admits it."""
         name = " ".join(name.split())
         if not name:
             raise ProtocolError("enter your full name", code="name_required")
         async with room.lock:
             if room.state is RoomState.ended:
                 raise Conflict("the consultation has ended", code="room_ended")
-            if guest.id in room.waiting or guest.id in room.in_call:
+            mine = room.waiting.get(guest.id)
+            if (mine is not None and mine.peer is guest) or room.in_call.get(guest.id) is guest:
                 raise Conflict("already knocked", code="already_knocked")
-            await self._settle(participant_id)
-            previous = await self.writes.run(knock_participant, participant_id, name, check, locks=participant_id)
-            guest.name = name
-            gave_up = self.gave_up.get(room.host_id, [])
-            gave_up[:] = [entry for entry in gave_up if entry.id != guest.id]  # back in the queue
-            waiter = Waiter(guest, participant_id, utcnow())
-            room.waiting[guest.id] = waiter
-            host_present = any(_powers(peer) for peer in room.in_call.values())
-            if room.state is RoomState.open and previous in (P.left, P.admitted) and host_present:
-                await self._admit_locked(room, waiter, actor="system")
-                return
-        guest.send(protocol.dump("waiting"))
+            key: str | None = None
+            if guest.id in room.waiting or guest.id in room.in_call:
+                if guest.cohost:  # a staff account is who it says: its other window takes over by `rejoin`
+                    raise Conflict("already knocked", code="already_knocked")
+                waiter = await self._knock_second_device(room, guest, participant_id, name, check)
+            else:
+                await self._settle(participant_id)
+                key, key_hash = new_place_key()
+                previous = await self.writes.run(knock_participant, participant_id, name, check, key_hash=key_hash,
+                                                 locks=participant_id)
+                room.keys[guest.id] = key_hash
+                guest.name = name
+                gave_up = self.gave_up.get(room.host_id, [])
+                gave_up[:] = [entry for entry in gave_up if entry.id != guest.id]  # back in the queue
+                waiter = Waiter(guest, participant_id, utcnow())
+                room.waiting[guest.id] = waiter
+                host_present = any(_powers(peer) for peer in room.in_call.values())
+                if room.state is RoomState.open and previous in (P.left, P.admitted) and host_present:
+                    await self._admit_locked(room, waiter, actor="system", key=key)
+                    return
+        # a second device is told so; the page whose knock holds the place gets its key
+        guest.send(protocol.dump("waiting", **({"key": key} if key else {"second_device": True})))
         if self.running_late.get(room.host_id):
             guest.send(protocol.dump("late", minutes=self.running_late[room.host_id]))
         self.dashboards.tell(room, protocol.dump("knock", room=room.public_id, participant=room.waiting_info(waiter)))
+
+    async def _knock_second_device(self, room: LiveRoom, guest: Peer, participant_id: int, name: str,
+                                   check: Callable[[Locked], None] | None) -> Waiter:
+        """(Under the room's lock.) ``guest`` knocks on a place another page holds: it waits under an id
+        of its own, with nothing it could carry over from the place (no identity check)."""
+        await self.writes.run(knock_second_device, participant_id, check, locks=participant_id)
+        place = guest.id
+        guest.id = f"{place}~{secrets.token_hex(3)}"
+        guest.name, guest.identified = name, None
+        waiter = Waiter(guest, participant_id, utcnow(), second_of=place)
+        room.waiting[guest.id] = waiter
+        return waiter
 
     async def guest_gone(self, room: LiveRoom, guest: Peer, participant_id: int) -> None:
         """The guest's connection closed or they pressed Leave. The others are told even if the
@@ -258,7 +309,8 @@ class Hub:
             if waiter is not None and waiter.peer is guest:
                 del room.waiting[guest.id]
                 try:
-                    await self._leave(room, participant_id, P.invited, f"participant:{guest.id}")
+                    if waiter.second_of is None:  # a second device's knock moved nothing
+                        await self._leave(room, participant_id, P.invited, f"participant:{guest.id}")
                 finally:
                     self.dashboards.tell(room)
             elif room.in_call.get(guest.id) is guest:
@@ -289,7 +341,8 @@ class Hub:
             async with room.lock:
                 late = [waiter for waiter in room.waiting.values() if now - waiter.since >= self.max_wait]
                 for waiter in late:  # recorded first: with the database away they wait on; the next sweep retries
-                    await self._move(waiter.participant_id, P.invited, actor="system", action="leave")
+                    if waiter.second_of is None:
+                        await self._move(waiter.participant_id, P.invited, actor="system", action="leave")
                     del room.waiting[waiter.peer.id]
                     waiter.peer.send(protocol.dump("wait_expired", minutes=round(self.max_wait.total_seconds() / 60)))
                     gave_up = self.gave_up.setdefault(room.host_id, [])
@@ -337,7 +390,8 @@ class Hub:
             waiter = room.waiting.get(guest_id)
             if waiter is None:
                 raise NotFound("that person is no longer waiting", code="not_waiting")
-            if len(room.in_call) + 1 + (host.id not in room.in_call) > self.max_participants:
+            joining = 0 if waiter.second_of in room.in_call else 1  # a second device takes a place, adds none
+            if len(room.in_call) + joining + (host.id not in room.in_call) > self.max_participants:
                 raise Conflict(f"at most {self.max_participants} people can be in a call", code="room_full")
             if self.auto_lock and room.state is RoomState.open:
                 await self.writes.run(move_room, room.db_id, RoomState.locked,
@@ -345,17 +399,53 @@ class Hub:
                 room.state = RoomState.locked
                 room.broadcast(room.summary())
             self._enter_locked(room, host)  # a co-host is in the call already: nothing changes
-            await self._admit_locked(room, waiter, actor=_actor(room, host))
+            if waiter.second_of is not None:
+                await self._hand_over(room, waiter, actor=_actor(room, host))
+            else:
+                await self._admit_locked(room, waiter, actor=_actor(room, host))
         self.on_admit((utcnow() - waiter.since).total_seconds())
 
-    async def _admit_locked(self, room: LiveRoom, waiter: Waiter, *, actor: str) -> None:
+    async def _admit_locked(self, room: LiveRoom, waiter: Waiter, *, actor: str, key: str | None = None) -> None:
         guest = waiter.peer
         await self._move(waiter.participant_id, P.admitted, actor=actor, action="admit")
         del room.waiting[guest.id]
         room.in_call[guest.id] = guest
-        self._send_admitted(room, guest)
+        self._send_admitted(room, guest, key=key)
         room.broadcast(protocol.dump("joined", participant=guest.info()), skip=guest.id)
         self.dashboards.tell(room)
+
+    async def _hand_over(self, room: LiveRoom, waiter: Waiter, *, actor: str) -> None:
+        """(Under the room's lock.) The host admits a second device: it takes the place the first page
+        held, in the call or in the waiting room. The first page is told and can do nothing more in the
+        room; only the new page's place key is valid from now on. Everyone in the call sees the first
+        page leave and the new one join, and the hosts are told the place was taken over."""
+        guest, place = waiter.peer, cast(str, waiter.second_of)
+        key, key_hash = new_place_key()
+        await self.writes.run(take_over, waiter.participant_id, key_hash, actor=actor, locks=waiter.participant_id)
+        del room.waiting[guest.id]
+        room.keys[place] = key_hash
+        handle = room.away.pop(place, None)
+        if handle is not None:
+            handle.cancel()
+        first = room.in_call.pop(place, None)
+        if first is not None:
+            first.send(protocol.dump("error", code="replaced", message="taken over by another device"))
+            room.broadcast(protocol.dump("left", participant=place))
+        first_waiter = room.waiting.pop(place, None)
+        if first_waiter is not None:
+            first_waiter.peer.send(protocol.dump("error", code="replaced", message="taken over by another device"))
+        guest.id = place
+        room.in_call[place] = guest
+        self._send_admitted(room, guest, key=key)
+        room.broadcast(protocol.dump("joined", participant=guest.info()), skip=place)
+        self._tell_hosts(room, protocol.dump("place_taken", participant=place, name=guest.name, second_device=True))
+        self.dashboards.tell(room)
+
+    @staticmethod
+    def _tell_hosts(room: LiveRoom, text: str) -> None:
+        for peer in room.in_call.values():
+            if _powers(peer):
+                peer.send(text)
 
     async def remove(self, room: LiveRoom, host: Peer, guest_id: str) -> None:
         """Take a guest out of the call (audit ``remove``). Their link then leads only to the
@@ -386,7 +476,12 @@ class Hub:
             waiter = room.waiting.get(guest_id)
             if waiter is None:
                 raise NotFound("that person is no longer waiting", code="not_waiting")
-            await self._move(waiter.participant_id, P.denied, actor=actor or f"staff:{room.host_id}", action="deny")
+            who = actor or f"staff:{room.host_id}"
+            if waiter.second_of is None:
+                await self._move(waiter.participant_id, P.denied, actor=who, action="deny")
+            else:  # the place stays with the page that holds it
+                await self.writes.run(record_event, who, "deny", room_id=room.db_id,
+                                      subject=f"participant:{waiter.second_of}", device="second")
             del room.waiting[guest_id]
         waiter.peer.send(protocol.dump("denied"))
         self.dashboards.tell(room)
@@ -461,8 +556,16 @@ class Hub:
             room.broadcast(protocol.dump("left", participant=peer.id))
             self._forget_if_idle(room)
 
-    async def rejoin(self, room: LiveRoom, guest: Peer, participant_id: int, *, was_admitted: bool) -> None:
-        """A guest whose socket dropped takes their place in the call again, without knocking.
+    async def rejoin(self, room: LiveRoom, guest: Peer, participant_id: int, *, was_admitted: bool,
+                     key: str | None = None, stored_key: str | None = None) -> None:
+        """A guest's page on a new socket takes its place in the call or the waiting room again,
+        without knocking: its socket dropped, or the page was reloaded or opened in another tab of the
+        same browser (the older socket, if still open, is told it was replaced).
+
+        Only the page holding the place's key (``key``; checked against the key this node issued, else
+        ``stored_key``, the hash the database has) takes a place: another device with the same link or
+        code gets ``not_resumable`` and knocks, as a second device the host must admit. A co-host is
+        who their staff account says and needs no key.
 
         ``was_admitted``: the database still says admitted, which is what a node that restarted
         (or died) leaves behind; then the place is given back even with no live record of it.
@@ -473,8 +576,18 @@ class Hub:
             current = room.in_call.get(guest.id)
             if current is guest:
                 return
+            if not guest.cohost and not place_key_matches(key, room.keys.get(guest.id, stored_key)):
+                raise Conflict("this page holds no place here; knock to be let in", code="not_resumable")
             if current is not None:
                 self._take_place(room, current, guest)
+                return
+            waiter = room.waiting.get(guest.id)
+            if waiter is not None:  # still waiting: the same place in the queue
+                old, waiter.peer = waiter.peer, guest
+                guest.name = old.name
+                old.send(protocol.dump("error", code="replaced", message="opened in another window"))
+                guest.send(protocol.dump("waiting"))
+                self.dashboards.tell(room)
                 return
             if not was_admitted or await self._settle(participant_id):  # lapsed while the database was away
                 raise Conflict("your place in the call has lapsed; knock again", code="not_resumable")
@@ -485,11 +598,13 @@ class Hub:
             room.broadcast(protocol.dump("back", participant=guest.info()), skip=guest.id)
 
     def _take_place(self, room: LiveRoom, old: Peer, new: Peer) -> None:
-        """``new`` is the same person as ``old`` on a new socket: swap them, quietly for the others."""
+        """``new`` is the same person as ``old`` on a new socket (the same browser, or the same staff
+        sign-in): swap them. Back after a drop is quiet for the others; a socket that was still open is
+        told it was replaced, and the hosts are told the place moved to another window."""
         handle = room.away.pop(new.id, None)
         if handle is not None:
             handle.cancel()
-        else:  # the old socket is still open: the same link or sign-in in another window
+        else:
             old.send(protocol.dump("error", code="replaced", message="opened in another window"))
         new.name, new.audio, new.video, new.sharing = old.name, old.audio, old.video, old.sharing
         if hasattr(old, "identified"):
@@ -497,11 +612,15 @@ class Hub:
         room.in_call[new.id] = new
         self._send_admitted(room, new, resumed=True)
         room.broadcast(protocol.dump("back", participant=new.info()), skip=new.id)
+        if handle is None and new.role != "host":
+            self._tell_hosts(room, protocol.dump("place_taken", participant=new.id, name=new.name, second_device=False))
 
-    def _send_admitted(self, room: LiveRoom, peer: Peer, *, resumed: bool = False) -> None:
+    def _send_admitted(self, room: LiveRoom, peer: Peer, *, resumed: bool = False, key: str | None = None) -> None:
+        """``key``: a new place key for the page (a returning guest let straight in, a second device)."""
         others = [other.info() for other_id, other in room.in_call.items() if other_id != peer.id]
         peer.send(protocol.dump("admitted", room=room.public_id, locked=room.locked, participants=others,
-                                ice=self.ice(peer.id), paused=room.pause, resumed=resumed))
+                                ice=self.ice(peer.id), paused=room.pause, resumed=resumed,
+                                **({"key": key} if key else {})))
         if resumed and peer.cohost:  # back on a new socket: the waiting room as it is now
             peer.send(self.dashboards.room_lobby(room))
 

@@ -196,6 +196,9 @@ class Participant(Base):
     phone: Mapped[str] = mapped_column(String(32))
     display_name: Mapped[str] = mapped_column(String(200), default="")
     state: Mapped[ParticipantState] = mapped_column(_enum(ParticipantState), default=ParticipantState.invited)
+    # SHA-256 of the place key: the secret handed to the page whose knock holds the invitation's place,
+    # so that only that browser takes the place back without being admitted again (``hub.rejoin``)
+    place_key_hash: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     room: Mapped[Room] = relationship(back_populates="participants")

@@ -98,10 +98,17 @@ class Leave(_Message):
     type: Literal["leave"]
 
 
+PLACE_KEY = Annotated[str, Field(min_length=16, max_length=64)]
+
+
 class Rejoin(_Message):
-    """A guest whose socket dropped, on a new socket: take my place in the call again."""
+    """A guest's page on a new socket (it dropped, or the page was reloaded or opened in a second tab of
+    the same browser): take my place in the waiting room or the call again. ``key`` is the place key the
+    server gave the page whose knock holds the place (``waiting``, ``admitted``); without the right one
+    nothing is taken, and the page knocks instead."""
 
     type: Literal["rejoin"]
+    key: PLACE_KEY | None = None
 
 
 class Media(_Message):
@@ -276,6 +283,9 @@ class WaitingInfo(_Message):
     since: str
     starts_at: str | None = None
     unscheduled: bool = False
+    # Another device knocking on an invitation whose place a page already holds: admitting it hands the
+    # place over. Sent only when true.
+    second_device: bool = Field(False, exclude_if=lambda second: not second)
 
 
 def dump(type_: str, **fields: Any) -> str:

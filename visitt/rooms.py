@@ -95,6 +95,7 @@ class GuestRecord:
     name: str
     identified: str | None = None  # the newest identity check's method
     host_id: int = 0  # the room's clinician: whose shard the room is in (visitt.cluster)
+    place_key_hash: str | None = None  # the place key of the page whose knock holds the place, hashed
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "state": self.state.value}
@@ -167,6 +168,8 @@ def _set_states(rows: Rows) -> tuple[TextClause, dict[str, Any]]:
 
 
 AT_ONCE[SET_STATE] = _set_states
+SET_PLACE_KEY = (update(PARTICIPANTS).where(PARTICIPANTS.c.id == bindparam("participant"))
+                 .values(place_key_hash=bindparam("key_hash")))
 START_APPOINTMENT = (update(APPOINTMENTS).where(APPOINTMENTS.c.id == bindparam("appointment"))
                      .values(state=AppointmentState.in_progress))
 
@@ -223,7 +226,8 @@ def move_participant(session: Session, participant_id: int, target: ParticipantS
 
 
 def knock_participant(session: Session, participant_id: int, name: str,
-                      check: Callable[[Locked], None] | None = None) -> ParticipantState:
+                      check: Callable[[Locked], None] | None = None, *,
+                      key_hash: str | None = None) -> ParticipantState:
     """Move an invitee to ``waiting``; returns the state they came from. One unit of work: the row
     (locked by :func:`lock_participants`, with its appointment for ``check``) is checked, moved and
     audited together.
@@ -243,8 +247,37 @@ def knock_participant(session: Session, participant_id: int, name: str,
         audit.record(session, "system", "leave", room_id=room_id, subject=actor, reason="connection_lost")
     check_participant_move(state, P.waiting)
     _write_state(session, participant, P.waiting, name)
+    if key_hash is not None:
+        later(session, SET_PLACE_KEY, {"participant": participant.id, "key_hash": key_hash})
     audit.record(session, actor, "knock", room_id=room_id, subject=actor)
     return previous
+
+
+def knock_second_device(session: Session, participant_id: int,
+                        check: Callable[[Locked], None] | None = None) -> None:
+    """A knock on an invitation whose place another page holds (in the waiting room or the call): the
+    link's window is checked and the knock audited, and the place is left as it is. Only the host's
+    admission gives the place to the new device (:func:`take_over`)."""
+    participant = _locked(session, participant_id)
+    if check is not None:
+        check(participant)
+    actor = f"participant:{participant.public_id}"
+    audit.record(session, actor, "knock", room_id=participant.room_id, subject=actor, device="second")
+
+
+def take_over(session: Session, participant_id: int, key_hash: str, *, actor: str) -> None:
+    """The host admits a second device: it takes the invitation's place, whatever the first page's
+    state, and only its place key is valid from now on. Audited as ``take_over`` (and ``admit``
+    where the participant was not in the call)."""
+    participant = _locked(session, participant_id)
+    subject = f"participant:{participant.public_id}"
+    if participant.state is not P.admitted:
+        if participant.state is not P.waiting:  # the first page left meanwhile: the place is free
+            check_participant_move(participant.state, P.waiting)
+            _write_state(session, participant, P.waiting)
+        move_participant(session, participant_id, P.admitted, actor=actor, action="admit")
+    later(session, SET_PLACE_KEY, {"participant": participant.id, "key_hash": key_hash})
+    audit.record(session, actor, "take_over", room_id=participant.room_id, subject=subject)
 
 
 def move_room(session: Session, room_id: int, target: RoomState, *, actor: str, action: str) -> None:
@@ -285,9 +318,9 @@ def set_paused(session: Session, room_id: int, pause: protocol.PauseInfo | None,
         audit.record(session, actor, "pause", room_id=room.id, reason=pause.reason)
 
 
-def record_event(session: Session, actor: str, action: str, *, room_id: int, subject: str = "") -> None:
+def record_event(session: Session, actor: str, action: str, *, room_id: int, subject: str = "", **detail: Any) -> None:
     """An audit row for something that changes no state (a request between participants)."""
-    audit.record(session, actor, action, room_id=room_id, subject=subject)
+    audit.record(session, actor, action, room_id=room_id, subject=subject, **detail)
 
 
 def participant_row_id(session: Session, public_id: str) -> int:
@@ -319,4 +352,4 @@ def guest_for_token(database: Database, token_hash: str) -> GuestRecord | None:
         method = identity.current_method(session, participant.id)
         return GuestRecord(participant.id, participant.public_id, participant.room.public_id, participant.kind,
                            participant.state, participant.display_name, method.value if method else None,
-                           participant.room.host_id)
+                           participant.room.host_id, participant.place_key_hash)

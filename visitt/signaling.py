@@ -153,7 +153,8 @@ class GuestSession:
                             check=partial(check_window, settings=self.state.settings))
         elif isinstance(message, protocol.Rejoin):
             await hub.rejoin(room, connection, record.participant_id,
-                            was_admitted=record.state is ParticipantState.admitted)
+                             was_admitted=record.state is ParticipantState.admitted, key=message.key,
+                             stored_key=record.place_key_hash)
         elif isinstance(message, protocol.Leave):
             await hub.guest_gone(room, connection, record.participant_id)
             connection.send(protocol.dump("bye"))

@@ -107,6 +107,8 @@ function renderLobby({ waiting, gave_up }) {
     if (!before.has(entry.id)) item.classList.add("new");
     item.querySelector(".who").textContent = entry.name;
     item.querySelector(".unscheduled").hidden = !entry.unscheduled;  // came by the portal, no appointment
+    // the same link or code on another device while the place is held: admitting it hands the place over
+    item.querySelector(".second-device").hidden = !entry.second_device;
     item.querySelector(".kind").textContent = roleLabel(entry.kind);
     item.querySelector(".since").textContent = new Date(entry.since).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     item.querySelector(".admit").addEventListener("click", () => admit(entry.room, entry.id));
@@ -121,9 +123,10 @@ function renderLobby({ waiting, gave_up }) {
 
 function announce(/** @type {import("./protocol.js").KnockNotice} */ { participant }) {
   try { chime(); } catch { /* no sound until the page has been clicked once */ }
-  if (room) say(strings.waiting_in_call.replace("{name}", participant.name).replace("{role}", roleLabel(participant.kind)));
+  const name = participant.second_device ? strings.second_device_name.replace("{name}", participant.name) : participant.name;
+  if (room) say(strings.waiting_in_call.replace("{name}", name).replace("{role}", roleLabel(participant.kind)));
   if ("Notification" in window && Notification.permission === "granted") {
-    new Notification(strings.knocking, { body: participant.name, tag: participant.id });
+    new Notification(strings.knocking, { body: name, tag: participant.id });
   }
 }
 
@@ -235,6 +238,9 @@ signaling.on("back", ({ participant }) => {
   people.update(participant);
   call?.welcomeBack(participant.id);
   say(strings.in_call);
+});
+signaling.on("place_taken", ({ name, second_device }) => {
+  say((second_device ? strings.place_taken_device : strings.place_taken_window).replace("{name}", name));
 });
 signaling.on("reconnecting", () => {
   if (room) say(strings.reconnecting);

@@ -19,7 +19,7 @@ const socketPath = `/ws${location.pathname}`;
 /** @type {Call | null} */ let call = null;
 /** @type {Signaling | null} */ let signaling = null;
 let finished = false;
-let phase = "lobby";  // lobby → waiting → call; what to ask for when the socket comes back
+let phase = "lobby";  // lobby → waiting → call, or resume (reloaded); what to ask for when the socket comes back
 let knockName = "";
 const RETRY_MS = 5000;  // a knock or rejoin the server could not record (its database away) is tried again
 let retry = 0;
@@ -31,6 +31,23 @@ speaker.addEventListener("speaker", (event) => tiles.setSpeaker(/** @type {Custo
 // @ts-ignore a handle for diagnostics and the end-to-end tests (stop(), then feed levels)
 window.visittSpeaker = speaker;
 const names = new Map();
+
+// The place key: the server hands it to the page whose knock holds the place in the waiting room or the
+// call. Kept in this browser (a reload, a second tab), never on another device: with it the page takes
+// its place back without being let in again; without it a knock is a "second device" the clinician admits.
+const PLACE = `visitt.place:${location.pathname}`;
+/** @returns {{key: string, name: string} | null} */
+function savedPlace() {
+  try { return JSON.parse(localStorage.getItem(PLACE) || "null"); } catch { return null; }
+}
+/** @param {string | undefined} key */
+function keepPlace(key) {
+  if (!key) return;
+  try { localStorage.setItem(PLACE, JSON.stringify({ key, name: knockName })); } catch { /* private mode: no reload */ }
+}
+function forgetPlace() {
+  try { localStorage.removeItem(PLACE); } catch { /* nothing kept */ }
+}
 
 /** Someone in the call, on their tile and in the participant list. @param {import("./protocol.js").PeerInfo} peer */
 function showPeer(peer) {
@@ -61,8 +78,9 @@ const sharing = $("share") && navigator.mediaDevices?.getDisplayMedia
   ? import("./share.js").then(({ ScreenShare }) => new ScreenShare($("share"), strings, (text) => { $("call-status").textContent = text; }))
   : null;
 
-function finish(/** @type {string} */ text) {
+function finish(/** @type {string} */ text, { keep = false } = {}) {
   finished = true;
+  if (!keep) forgetPlace();  // the place is gone (ended, left, denied): a reload starts afresh
   sharing?.then((share) => share.stop());
   devicePanel.close();
   unmute.hide();
@@ -87,6 +105,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
     return;
   }
   if (call) leaveCall();  // the place in the call had lapsed: this is a new admission
+  keepPlace(message.key);
   phase = "call";
   devices.stopMeter();
   show("call");
@@ -140,13 +159,20 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
     signaling.send({ type: "knock", name });
     return;
   }
+  phase = "waiting";  // the first welcome knocks
+  openSocket();
+});
+
+/** Open the signaling socket; its first `welcome` knocks, or takes the place back (phase "resume"). */
+function openSocket() {
   $("status").textContent = strings.connecting;
   signaling = new Signaling(socketPath);
   let selfId = "";
-  signaling.on("waiting", () => {
+  signaling.on("waiting", ({ key, second_device }) => {
     phase = "waiting";
+    keepPlace(key);
     $("knock-form").hidden = true;
-    $("status").textContent = strings.waiting;
+    $("status").textContent = second_device ? strings.not_admitted_yet : strings.waiting;
   });
   signaling.on("admitted", (message) => startCall(message, selfId));
   signaling.on("joined", ({ participant }) => {
@@ -183,9 +209,11 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
   signaling.on("welcome", (welcome) => {  // the first, or the socket back: take up where we were
     selfId = welcome.id;
     selfRole = welcome.role;
+    const place = savedPlace();
     if (welcome.state === "ended") finish(strings.ended);
-    else if (phase === "call") signaling?.send({ type: "rejoin" });
-    else if (phase === "waiting") signaling?.send({ type: "knock", name: knockName });
+    else if (place && (phase === "call" || phase === "resume" || phase === "waiting")) {
+      signaling?.send({ type: "rejoin", key: place.key });  // not ours any more: not_resumable, then a knock
+    } else if (phase === "waiting" || phase === "resume") signaling?.send({ type: "knock", name: knockName });
   });
   signaling.on("denied", () => finish(strings.denied));
   signaling.on("removed", () => {  // taken out of the call: back to the waiting room's door
@@ -211,19 +239,26 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
       clearTimeout(retry);
       retry = setTimeout(() => {
         if (finished) return;
-        if (phase === "call") signaling?.send({ type: "rejoin" });
+        const place = savedPlace();
+        if (place && phase !== "lobby") signaling?.send({ type: "rejoin", key: place.key });
         else if (phase === "waiting") signaling?.send({ type: "knock", name: knockName });
       }, RETRY_MS);
       return;
     }
     if (code === "already_knocked") return;  // a retried knock that crossed the first: waiting all the same
     if (code === "host_absent") { $("call-status").textContent = strings.host_absent; return; }
-    if (code === "not_resumable") {  // too long away: back to the waiting room, knocking again
+    if (code === "not_resumable") {  // too long away, or the place is not this page's: knock (again)
       leaveCall();
       phase = "waiting";
       show("lobby");
-      $("status").textContent = strings.waiting;
+      $("knock-form").hidden = true;
+      $("status").textContent = strings.connecting;
       signaling?.send({ type: "knock", name: knockName });
+      return;
+    }
+    if (code === "replaced") {  // the newest window (or a device the clinician let in) has the place now
+      finish(strings.replaced, { keep: true });
+      $("take-back").hidden = false;
       return;
     }
     if (chat.failed(code)) return;
@@ -232,11 +267,10 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
     $("status").textContent = code === "name_required" ? strings.name_required : `${strings.error} (${message})`;
     $("join").disabled = false;
   });
-  signaling.on("close", () => { if (!finished) finish(strings.connection_lost); });
-  phase = "waiting";  // the first welcome knocks
+  signaling.on("close", () => { if (!finished) finish(strings.connection_lost, { keep: true }); });
   // a socket turned away is tried again ("reconnecting") until it is back or given up ("close")
   signaling.connect().catch(() => {});
-});
+}
 
 const sendMedia = () => signaling?.send({
   type: "media",
@@ -256,7 +290,18 @@ $("leave").addEventListener("click", () => {
   signaling?.send({ type: "leave" });
   finish(strings.left);
 });
+$("take-back").addEventListener("click", () => location.reload());  // the page, loaded again, takes the place
 askForId($("ask-id"), () => signaling, (text) => { $("call-status").textContent = text; }, strings.id_asked);
 
 show("lobby");
-devices.start();
+const resuming = savedPlace();  // reloaded, or a second tab: take the place back as soon as the camera is on
+if (resuming) {
+  knockName = resuming.name;
+  $("name").value = resuming.name;
+}
+devices.start().then(() => {
+  if (!resuming || signaling || !devices.stream) return;  // no camera: the lobby says why, and Join tries again
+  phase = "resume";
+  $("join").disabled = true;
+  openSocket();
+});

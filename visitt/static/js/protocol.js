@@ -20,7 +20,7 @@ const TRY_AGAIN_LATER = 1013;
  * @typedef {{type: "remove", room: string, participant: string}} Remove host, or a co-host in the call: out of the call, back to the door
  * @typedef {{type: "lock" | "unlock" | "end", room: string}} RoomAction host; lock and unlock also a co-host in the call
  * @typedef {{type: "leave"}} Leave
- * @typedef {{type: "rejoin"}} Rejoin                               guests only, after a dropped socket
+ * @typedef {{type: "rejoin", key?: string}} Rejoin                 guests only, on a new socket: key, the place key of the page whose knock holds the place
  * @typedef {{type: "media", audio: boolean, video: boolean}} Media
  * @typedef {"someone_entered" | "other"} PauseReason
  * @typedef {"photo_id" | "known" | "other"} IdMethod
@@ -42,21 +42,22 @@ const TRY_AGAIN_LATER = 1013;
  * @typedef {"host" | "patient" | "companion" | "interpreter" | "colleague"} Role   host: the clinician who hosts the room; else the invitation's kind
  * @typedef {{id: string, name: string, role: Role, cohost?: boolean, audio: boolean, video: boolean, sharing: boolean, identified: IdMethod | null}} PeerInfo   cohost: a colleague with the host's powers (not end); sharing: a window in place of the camera
  * @typedef {{by: string, name: string, reason: PauseReason | null}} PauseInfo
- * @typedef {{room: string, id: string, name: string, kind: Role, since: string, starts_at?: string|null, unscheduled: boolean}} WaitingInfo   kind: the invitation's, never "host"; unscheduled: came by the portal
+ * @typedef {{room: string, id: string, name: string, kind: Role, since: string, starts_at?: string|null, unscheduled: boolean, second_device?: boolean}} WaitingInfo   kind: the invitation's, never "host"; unscheduled: came by the portal; second_device: another device on an invitation whose place is held
  * @typedef {{type: "welcome", version: number, id: string, role: Role, name: string, state: "ready" | "denied" | "ended"}} Welcome
- * @typedef {{type: "waiting"}} Waiting
+ * @typedef {{type: "waiting", key?: string, second_device?: boolean}} Waiting   key: this page's place key (keep it for a reload); second_device: another page holds the place
  * @typedef {{room: string, id: string, name: string, at: string}} GaveUpInfo
  * @typedef {{type: "lobby", waiting: WaitingInfo[], gave_up: GaveUpInfo[]}} Lobby   host only; a co-host in the call gets their room's
  * @typedef {{type: "late", minutes: number}} LateNotice              to waiting guests: the clinician is running late
  * @typedef {{type: "wait_expired", minutes: number}} WaitExpired     the guest waited too long and is sent home
  * @typedef {{type: "knock", room: string, participant: WaitingInfo}} KnockNotice host, and a co-host in the call
- * @typedef {{type: "admitted", room: string, locked: boolean, participants: PeerInfo[], ice: RTCConfiguration, paused: PauseInfo | null, resumed: boolean}} Admitted
+ * @typedef {{type: "admitted", room: string, locked: boolean, participants: PeerInfo[], ice: RTCConfiguration, paused: PauseInfo | null, resumed: boolean, key?: string}} Admitted   key: a new place key for this page
  * @typedef {{type: "denied"}} Denied
  * @typedef {{type: "removed"}} Removed                              to a guest the clinician took out of the call
  * @typedef {{type: "joined" | "updated", participant: PeerInfo}} PeerChange
  * @typedef {{type: "left", participant: string}} Left
  * @typedef {{type: "away", participant: string}} Away              someone's socket dropped; they keep their place for a while
  * @typedef {{type: "back", participant: PeerInfo}} Back            ... and they are back
+ * @typedef {{type: "place_taken", participant: string, name: string, second_device: boolean}} PlaceTaken   hosts: someone's place moved to another window (or, admitted, another device)
  * @typedef {{type: "room", id: string, locked: boolean, state: string}} RoomInfo
  * @typedef {{type: "ended", reason: string}} Ended
  * @typedef {{type: "paused"} & PauseInfo} Paused
@@ -67,7 +68,7 @@ const TRY_AGAIN_LATER = 1013;
  * @typedef {{type: "chat", from: string, name: string, text?: string, phrase?: Phrase, at: string}} ChatIn
  * @typedef {{type: "error", code: string, message: string}} ErrorMessage
  * @typedef {{type: "bye"}} Bye
- * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | RoomInfo | Ended | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | ChatIn | ErrorMessage | Bye | Heartbeat} ServerMessage
+ * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | PlaceTaken | RoomInfo | Ended | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | ChatIn | ErrorMessage | Bye | Heartbeat} ServerMessage
  */
 
 /**
