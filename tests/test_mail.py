@@ -217,7 +217,9 @@ def test_without_an_smtp_server_the_mail_is_written_to_files(server: LiveServer)
 
 @pytest.mark.parametrize("address", ["kari", "kari@", "@example.no", "kari@example", "kari@@example.no",
                                      "kari nordmann@example.no", "kari@example.no\r\nBcc: x@y.no", "kari@-x.no",
-                                     "kari@example.123", ".kari@example.no", "a" * 65 + "@example.no"])
+                                     "kari@example.123", ".kari@example.no", "a" * 65 + "@example.no",
+                                     "kåri@example.no", '"kari"@example.no', "kari@[192.0.2.1]",
+                                     "Kari <kari@example.no>", "kari@localhost", "kari@mac.local"])
 def test_addresses_that_cannot_be_used(address: str) -> None:
     assert mail.normalise_address(address) is None
 
