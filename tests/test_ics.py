@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 from icalendar import Calendar
-from icalendar import Event as VEvent
+from icalendar import Component
 
 from visitt import ics
 
@@ -27,7 +27,7 @@ def _event(**changes: object) -> ics.Event:
     return ics.Event(**values)  # type: ignore[arg-type]
 
 
-def _read(text: str) -> tuple[Calendar, VEvent]:
+def _read(text: str) -> tuple[Calendar, Component]:
     """The calendar and its one event, parsed."""
     calendar = Calendar.from_ical(text)
     (event,) = calendar.walk("VEVENT")

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from icalendar import Calendar
-from icalendar import Event as VEvent
+from icalendar import Component
 from sqlalchemy import select
 
 from visitt import demo, mail, outbox
@@ -95,7 +95,7 @@ def _book(server: LiveServer, **fields: object) -> httpx.Response:
         "duration_minutes": 30, "language": "en", "patient_email": PATIENT, **fields})
 
 
-def _calendar(message: EmailMessage) -> tuple[str, Calendar, VEvent]:
+def _calendar(message: EmailMessage) -> tuple[str, Calendar, Component]:
     """The attached .ics, read with icalendar's parser: its Content-Type's method, the calendar and its one event."""
     (part,) = [part for part in message.iter_attachments() if part.get_content_type() == "text/calendar"]
     raw = part.get_payload(decode=True)
