@@ -107,6 +107,14 @@ def test_the_sms_comes_out_in_bokmal_with_every_value_filled_in() -> None:
     ("nb-NO", "en", "en"),
     ("en-US", "nb", "nb"),
     ("en-US", "xx", "en"),
+    ("nn-NO,en;q=0.5", None, "nb"),
+    ("no-NO", None, "nb"),
+    ("EN-gb", None, "en"),
+    ("en;q=0.5,nb-NO;q=0.9", None, "nb"),  # the weights count, not only the order
+    ("de,en;q=0.8,nb;q=0.8", None, "en"),  # equal weights: the order written
+    ("nb;q=0,en", None, "en"),             # q=0: not wanted at all
+    ("en;q=nonsense,de", None, "nb"),      # a malformed entry is left out
+    ("*", None, "nb"),
 ])
 def test_negotiate(accept_language: str | None, chosen: str | None, expected: str) -> None:
     assert i18n.negotiate(accept_language, chosen) == expected

@@ -10,6 +10,7 @@ import io
 from functools import lru_cache
 from pathlib import Path
 
+from babel import negotiate_locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -37,18 +38,36 @@ def translations(language: str) -> NullTranslations:
     return Translations(fp=buffer)
 
 
+# Norwegian as a browser may name it: "no" (the macrolanguage) and nynorsk, which has no catalogue yet and whose
+# readers read bokmål more easily than English.
+ALIASES = {"no": "nb", "nn": "nb"}
+
+
+def _preferred(accept_language: str) -> list[str]:
+    """The tags of an ``Accept-Language`` header, most wanted first (by ``q``, then in the order written; ``q=0``
+    and the ``*`` wildcard left out), each followed by its language alone so ``nn-NO`` finds the alias of ``nn``."""
+    weighted: list[tuple[float, str]] = []
+    for part in accept_language.split(","):
+        tag, _, parameters = part.partition(";")
+        tag = tag.strip().lower()
+        name, _, value = parameters.strip().partition("=")
+        try:
+            q = float(value) if name.strip() == "q" else 1.0
+        except ValueError:
+            continue
+        if tag and tag != "*" and q > 0:
+            weighted.append((q, tag))
+    weighted.sort(key=lambda entry: -entry[0])  # stable: equal weights keep the header's order
+    return [wanted for _, tag in weighted for wanted in (tag, tag.split("-")[0])]
+
+
 def negotiate(accept_language: str | None, chosen: str | None = None) -> str:
-    """The explicit choice if supported, else the browser's first supported language, else bokmål."""
+    """The explicit choice if supported, else the browser's most wanted supported language (Babel's
+    ``negotiate_locale``), else bokmål."""
     if chosen in LANGUAGES:
         return chosen  # type: ignore[return-value]
-    for part in (accept_language or "").split(","):
-        tag = part.split(";")[0].strip().lower()
-        primary = tag.split("-")[0]
-        if primary in ("no", "nn", "nb"):
-            return "nb"
-        if primary in LANGUAGES:
-            return primary
-    return DEFAULT
+    found = negotiate_locale(_preferred(accept_language or ""), list(LANGUAGES), sep="-", aliases=ALIASES)
+    return found or DEFAULT
 
 
 # The dashboard shows ``_(state.value.replace("_", " "))``; these entries put the state names in the catalogue.
