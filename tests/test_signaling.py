@@ -150,7 +150,7 @@ def test_a_guest_cannot_use_the_hosts_controls(server: LiveServer) -> None:
                 {"type": "end", "room": call.room},
             ):
                 await guest.send(message)
-                await guest.expect_error("not_host")
+                await guest.expect_error("forbidden")
 
             # The call goes on as before: both still in it, the room still locked, nothing announced.
             await guest.send({"type": "signal", "to": host.id, "description": OFFER})

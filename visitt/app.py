@@ -124,6 +124,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
             await asyncio.gather(task, reminder_task, sweeper, return_exceptions=True)
             await app.state.test_room.close()
             await app.state.cluster.close()
+            await app.state.hub.close_all()  # no grace timer or task outlives the event loop
             await app.state.hub.writes.close()
             database.dispose()
 
@@ -140,7 +141,8 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
                         ice=lambda peer_id: {"iceServers": turn.ice_servers(settings, peer_id),
                                              "iceTransportPolicy": settings.ice_transport_policy},
                         on_admit=app.state.metrics.knock_to_admit.observe, grace=settings.reconnect_grace,
-                        max_wait=dt.timedelta(minutes=settings.max_wait_minutes))
+                        max_wait=dt.timedelta(minutes=settings.max_wait_minutes),
+                        guests_may_share=settings.patients_may_share)
     app.state.cluster = Cluster.from_settings(app.state, settings)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(Compression)

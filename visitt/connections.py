@@ -73,6 +73,7 @@ class PeerLink:
         self.cohost = cohost
         self.audio = self.video = True
         self.identified: str | None = None
+        self.participant_id: int | None = None  # a guest's invitation (its database row), set by the session
         self.sharing = False
         self.last_rate_error = 0.0
 
