@@ -24,5 +24,8 @@ system-packages:
 	@{ command -v chromium && command -v turnserver && command -v nginx; } >/dev/null 2>&1 || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium coturn nginx-light; }
 
+# pyflakes and mypy --strict first: a name typo or a type error fails in seconds, not after the browser tests.
 test: $(VENV)/.test system-packages
+	$(VENV)/bin/python -m pyflakes visitt tests
+	$(VENV)/bin/mypy --strict visitt
 	$(VENV)/bin/python -m pytest

@@ -493,7 +493,7 @@ class Hub:
             old.send(protocol.dump("error", code="replaced", message="opened in another window"))
         new.name, new.audio, new.video, new.sharing = old.name, old.audio, old.video, old.sharing
         if hasattr(old, "identified"):
-            new.identified = old.identified  # type: ignore[attr-defined]
+            new.identified = old.identified
         room.in_call[new.id] = new
         self._send_admitted(room, new, resumed=True)
         room.broadcast(protocol.dump("back", participant=new.info()), skip=new.id)

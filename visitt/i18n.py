@@ -40,7 +40,7 @@ def translations(language: str) -> NullTranslations:
 def negotiate(accept_language: str | None, chosen: str | None = None) -> str:
     """The explicit choice if supported, else the browser's first supported language, else bokmål."""
     if chosen in LANGUAGES:
-        return chosen  # type: ignore[return-value]
+        return chosen
     for part in (accept_language or "").split(","):
         tag = part.split(";")[0].strip().lower()
         primary = tag.split("-")[0]
