@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
         try:
             yield
         finally:
+            await app.state.hub.close()  # first: no grace period may run out while the node stops
             sender.stop()  # not cancelled mid-send: a cancelled send may have gone out unrecorded
             done, _ = await asyncio.wait({task}, timeout=SENDER_GRACE)
             if not done:

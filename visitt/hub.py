@@ -119,6 +119,8 @@ class Hub:
         self.database = database
         self.writes = GroupCommit(database, lock_participants)  # every change the hub makes: moves, audit rows
         self.grace = grace  # seconds a dropped participant keeps their place in the call
+        self.lapsing: set[asyncio.Task[None]] = set()  # grace periods running out now (:meth:`close`)
+        self.closed = False
         self.max_wait = max_wait  # how long anyone waits before being sent home (001, 002: 15 minutes)
         self.gave_up: dict[int, list[protocol.GaveUpInfo]] = {}  # per clinician: who was sent home, newest last
         # Leaves the database could not take (an outage), by participant id: written by the sweep once
@@ -439,13 +441,30 @@ class Hub:
         waiting (their page knocks again when it is back)."""
         async with room.lock:
             if room.in_call.get(peer.id) is peer and room.state is not RoomState.ended:
-                loop = asyncio.get_running_loop()
-                room.away[peer.id] = loop.call_later(
-                    self.grace, lambda: asyncio.ensure_future(self._grace_over(room, peer, participant_id)))
+                if not self.closed:  # stopping: the place stays theirs, for the node they reach next
+                    room.away[peer.id] = asyncio.get_running_loop().call_later(
+                        self.grace, self._lapse, room, peer, participant_id)
                 room.broadcast(protocol.dump("away", participant=peer.id), skip=peer.id)
                 return
         if participant_id is not None:
             await self.guest_gone(room, peer, participant_id)
+
+    def _lapse(self, room: LiveRoom, peer: Peer, participant_id: int | None) -> None:
+        task = asyncio.ensure_future(self._grace_over(room, peer, participant_id))
+        self.lapsing.add(task)
+        task.add_done_callback(self.lapsing.discard)
+
+    async def close(self) -> None:
+        """The node stops: no grace period runs out here any more. The database still says admitted,
+        so whoever is away takes their place again after the restart, or on another node."""
+        self.closed = True
+        for room in self.rooms.values():
+            for handle in room.away.values():
+                handle.cancel()
+            room.away.clear()
+        for task in self.lapsing:
+            task.cancel()
+        await asyncio.gather(*self.lapsing, return_exceptions=True)
 
     async def _grace_over(self, room: LiveRoom, peer: Peer, participant_id: int | None) -> None:
         async with room.lock:
