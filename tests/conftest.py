@@ -141,3 +141,13 @@ def browser():  # type: ignore[no-untyped-def]
 
 def run(coro):  # type: ignore[no-untyped-def]
     return asyncio.run(coro)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test that launches Chromium is marked ``browser`` (so ``-m "not browser"`` leaves all of
+    them out): a test that uses the ``browser`` fixture without the mark stops the run here."""
+    unmarked = [item.nodeid for item in items
+                if "browser" in getattr(item, "fixturenames", ()) and item.get_closest_marker("browser") is None]
+    if unmarked:
+        raise pytest.UsageError("these tests launch Chromium but are not marked @pytest.mark.browser:\n  "
+                                + "\n  ".join(unmarked))

@@ -230,6 +230,7 @@ def test_when_the_node_holding_the_room_goes_the_other_takes_over(tmp_path: Path
 
 
 @on_postgresql
+@pytest.mark.browser
 def test_chromium_clinician_on_one_node_patient_on_another(tmp_path: Path, database_url: str, redis_url: str,
                                                            prefix: str, browser: Any) -> None:
     a, b = serve_nodes(tmp_path, database_url, redis_url, prefix)
@@ -332,6 +333,7 @@ STATUS_SEEN = """() => {
 
 
 @on_postgresql
+@pytest.mark.browser
 def test_chromium_behind_nginx_a_node_dies_and_its_clients_move_to_the_other(
         tmp_path: Path, database_url: str, redis_url: str, prefix: str, browser: Any) -> None:
     a, b = serve_nodes(tmp_path, database_url, redis_url, prefix)
