@@ -93,20 +93,20 @@ def test_a_server_stopping_while_a_guest_is_away_keeps_her_place_and_leaves_noth
     and the stop takes longer than the grace (an SMS is being sent). The grace period must not run
     out inside the stopping server: her place is still hers after the restart, and nothing the hub
     started is left pending when the event loop closes ("Task was destroyed", "Event loop is closed")."""
-    settings = make_settings(tmp_path, database_url, reconnect_grace=0.5)
-    operator = SlowOperator(seconds=1.5)  # three times the grace
+    settings = make_settings(tmp_path, database_url, reconnect_grace=1.5)
+    operator = SlowOperator(seconds=3.5)  # the stop waits for it, well past the grace
     first = LiveServer(settings, sms_backend=operator).start()
     _url, token = book(first)
     cookie = staff_login(first)
 
     async def before() -> str:
         host, guest, room = await in_call(first, cookie, token)
+        operator.slow_down()
+        book(first, "Ola Nordmann")  # an SMS the stopping server will wait for
+        assert await asyncio.to_thread(operator.sending.wait, 10)
         await guest.close()  # her phone's connection drops
         await host.expect("away")
-        operator.slow_down()
-        book(first, "Ola Nordmann")  # an SMS the stopping server waits for
-        assert await asyncio.to_thread(operator.sending.wait, 10)
-        await asyncio.to_thread(first.stop)
+        await asyncio.to_thread(first.stop)  # within her grace
         await host.close()
         return room
 
