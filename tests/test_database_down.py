@@ -40,8 +40,8 @@ WAITING = "The clinician has been notified that you are waiting."
 
 
 @pytest.fixture
-def proxy() -> Iterator[Proxy]:
-    admin = sqlalchemy.make_url(PG_ADMIN_URL)
+def proxy(pg_admin_url: str) -> Iterator[Proxy]:
+    admin = sqlalchemy.make_url(pg_admin_url)
     cut = Proxy(admin.host or "127.0.0.1", admin.port or 5432).start()
     yield cut
     cut.close()

@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
         try:
             yield
         finally:
+            await app.state.hub.close_all()  # first: no grace period may run out while the node stops
             sender.stop()  # not cancelled mid-send: a cancelled send may have gone out unrecorded
             done, _ = await asyncio.wait({task}, timeout=SENDER_GRACE)
             if not done:
@@ -124,7 +125,6 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
             await asyncio.gather(task, reminder_task, sweeper, return_exceptions=True)
             await app.state.test_room.close()
             await app.state.cluster.close()
-            await app.state.hub.close_all()  # no grace timer or task outlives the event loop
             await app.state.hub.writes.close()
             database.dispose()
 

@@ -65,7 +65,7 @@ def negotiate(accept_language: str | None, chosen: str | None = None) -> str:
     """The explicit choice if supported, else the browser's most wanted supported language (Babel's
     ``negotiate_locale``), else bokmål."""
     if chosen in LANGUAGES:
-        return chosen  # type: ignore[return-value]
+        return chosen
     found = negotiate_locale(_preferred(accept_language or ""), list(LANGUAGES), sep="-", aliases=ALIASES)
     return found or DEFAULT
 

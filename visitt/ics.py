@@ -85,4 +85,5 @@ def calendar(event: Event, method: str = "REQUEST") -> str:
     ical.add("calscale", "GREGORIAN")
     ical.add("method", method)
     ical.add_component(vevent)
-    return ical.to_ical().decode()
+    text: str = ical.to_ical().decode()
+    return text

@@ -99,9 +99,9 @@ class Presence:
         seconds, and the others are told they are reconnecting; a waiting guest simply stops
         waiting (their page knocks again when it is back)."""
         async with room.lock:
-            if room.in_call.get(peer.id) is peer and room.state is not RoomState.ended and not self.stopped:
-                loop = asyncio.get_running_loop()
-                room.away[peer.id] = loop.call_later(self.grace, self._lapse, room, peer)
+            if room.in_call.get(peer.id) is peer and room.state is not RoomState.ended:
+                if not self.stopped:  # stopping: the place stays theirs, for the node they reach next
+                    room.away[peer.id] = asyncio.get_running_loop().call_later(self.grace, self._lapse, room, peer)
                 room.broadcast(protocol.dump("away", participant=peer.id), skip=peer.id)
                 return
         if peer.participant_id is not None:

@@ -195,7 +195,7 @@ def lock_participants(session: Session, participant_ids: list[int]) -> list[Lock
 
 def _locked(session: Session, participant_id: int) -> Locked:
     """The participant's row as locked in this transaction; locked now if nothing locked it yet."""
-    locked = session.info.get(LOCKED, {}).get(participant_id)
+    locked: Locked | None = session.info.get(LOCKED, {}).get(participant_id)
     if locked is not None:
         return locked
     found = lock_participants(session, [participant_id])

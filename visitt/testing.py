@@ -101,6 +101,6 @@ class LiveServer:
         while True:
             files = sorted(directory.glob("*.eml"), key=lambda path: int(path.stem)) if directory.exists() else []
             if len(files) >= count or time.monotonic() > deadline:
-                return [email.message_from_bytes(path.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+                return [email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
                         for path in files]
             time.sleep(0.05)
