@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from . import audit
+from . import text as human
 from .errors import Conflict, NotAuthenticated, ValidationFailed
 from .i18n import N_
 from .models import ApiToken, Department, Role, Staff, WebSession, utcnow
@@ -51,7 +52,9 @@ def create_staff(session: Session, *, email: str, full_name: str, role: Role, pa
     errors = {}
     if "@" not in email or len(email) > 254:
         errors["email"] = N_("Enter a valid e-mail address.")
-    if not full_name.strip():
+    if human.refused(full_name):
+        errors["full_name"] = human.NAME_REFUSED
+    elif not full_name.strip():
         errors["full_name"] = N_("Enter the full name.")
     if len(password) < MIN_PASSWORD:
         errors["password"] = N_("Use at least 10 characters.")  # MIN_PASSWORD
