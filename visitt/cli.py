@@ -30,6 +30,7 @@ def _serve(settings: Settings, host: str, port: int, log_format: str) -> None:
 
     from .app import create_app
     from .shutdown import REQUEST_TIMEOUT, Server
+    from .slow_clients import uvicorn_options
     from .sockets import UVICORN_WEBSOCKETS
 
     # Every logger, uvicorn's too (log_config=None below), writes through visitt.logs: its format, its privacy rule.
@@ -39,7 +40,8 @@ def _serve(settings: Settings, host: str, port: int, log_format: str) -> None:
     # from the trusted proxies: code entry counts attempts per client address.
     config = uvicorn.Config(app, host=host, port=port, access_log=False, log_level="info", log_config=None,
                             timeout_graceful_shutdown=int(REQUEST_TIMEOUT), proxy_headers=True,
-                            forwarded_allow_ips=settings.trusted_proxies, **UVICORN_WEBSOCKETS)
+                            forwarded_allow_ips=settings.trusted_proxies, **uvicorn_options(settings),
+                            **UVICORN_WEBSOCKETS)
     Server(config, app.state.connections, app.state.cluster).serve_until_stopped()
 
 
