@@ -26,7 +26,7 @@ from visitt.testing import LiveServer
 
 from .conftest import make_settings
 from .peers import run
-from .serve import free_port
+from .serve import ServeProcess, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BODY_TIMEOUT = 1.0
@@ -159,6 +159,26 @@ def test_hundreds_of_idle_and_half_sent_connections_do_not_stop_real_requests(li
                 writer.close()
 
     run(scenario())
+
+
+def test_visitt_serve_takes_both_timeouts_from_its_environment(tmp_path: Path) -> None:
+    node = ServeProcess(tmp_path, email="lege@example.no", name="Kari Lege", VISITT_BODY_TIMEOUT="1",
+                        VISITT_KEEP_ALIVE_TIMEOUT="1").start()
+
+    async def scenario() -> None:
+        reader, writer = await connect(node.port, booking_head(node.token) + b"{")
+        data, took = await answer_and_close(reader, 1 + SLACK)
+        writer.close()
+        assert status_and_body(data)[0] == 408 and took < 1 + SLACK
+        reader, writer = await connect(node.port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        data, took = await answer_and_close(reader, 1 + SLACK)
+        writer.close()
+        assert status_and_body(data)[0] == 200 and took < 1 + SLACK  # uvicorn's default would be 5 s
+
+    try:
+        run(scenario())
+    finally:
+        node.stop()
 
 
 # --- nginx in front, as docs/deployment.md sets it up -------------------------------------------------------------

@@ -5,6 +5,7 @@ nothing of a refused message reaches anyone else."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from visitt.models import Participant, Role
 from visitt.testing import LiveServer
 
 from .peers import WsClient, book, run, staff_login
+from .test_cli import _visitt
 from .test_portal import door, visit, visitor
 from .test_signaling import consultation
 from .test_web_staff import _client, _csrf, _sign_in
@@ -162,6 +164,12 @@ def test_the_portal_refuses_such_a_name(server: LiveServer) -> None:
         assert "invisible control or text-direction characters" in page.text
     with server.database.session() as session:
         assert session.scalars(select(Participant).where(Participant.display_name.contains("Kari"))).all() == []
+
+
+def test_visitt_users_add_refuses_such_a_name_or_department(tmp_path: Path) -> None:
+    for args in (["--name", "Dr \u202eevE"], ["--name", "Eva Lege", "--department", "Hud\x1b[2J"]):  # NUL cannot be an argument; ESC can
+        refused = _visitt(tmp_path, "users", "add", "eva@example.no", *args, VISITT_NEW_PASSWORD="a long passphrase")
+        assert refused.returncode == 2 and "control or text-direction characters" in refused.stderr
 
 
 def test_a_staff_name_is_checked_too(server: LiveServer) -> None:

@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from . import accounts, demo, logs, turn
 from .db import Database
-from .errors import VisittError
+from . import text as human
+from .errors import ValidationFailed, VisittError
 from .models import Department, Role
 from .settings import Settings
 
@@ -82,6 +83,8 @@ def cmd_users_add(args: argparse.Namespace) -> None:
     password = os.environ.get("VISITT_NEW_PASSWORD") or getpass.getpass("Password (10 characters or more): ")
     with database.session() as session:
         department = None
+        if args.department and human.refused(args.department):  # shown to patients on the portal
+            raise ValidationFailed(human.NAME_REFUSED, fields={"department": human.NAME_REFUSED})
         if args.department:
             department = session.scalar(select(Department).where(Department.name == args.department))
             if department is None:
