@@ -154,7 +154,7 @@ def test_the_migration_gives_old_tokens_an_end_on_postgresql(pg_admin: sqlalchem
     with pg_admin.connect() as connection:
         connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
     try:
-        _tokens_made_before_expiry_get_90_days_from_the_upgrade(_pg_url(name))
+        _tokens_made_before_expiry_get_90_days_from_the_upgrade(_pg_url(pg_admin, name))
     finally:
         with pg_admin.connect() as connection:
             connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -162,7 +162,8 @@ async def restore(host: WsClient, clients: dict[str, WsClient], role: str, actio
     client = clients[role]
     if action is Action.UNLOCK:
         await host.send({"type": "lock", "room": room})
-        await host.expect("room")
+        while not (await host.expect("room"))["locked"]:  # the unlock's own notice may come first
+            pass
     elif action is Action.PAUSE:
         await host.send({"type": "resume"})
         await host.expect("resumed")
