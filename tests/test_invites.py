@@ -182,10 +182,10 @@ def test_peer_info_names_every_role_and_only_a_cohost_says_so() -> None:
         assert protocol.PeerInfo(id="a", name="N", role=role).role == role  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         protocol.PeerInfo(id="a", name="N", role="doctor")  # type: ignore[arg-type]
-    plain = json.loads(protocol.dump("joined", participant=protocol.PeerInfo(id="a", name="N", role="colleague")))
+    plain = json.loads(protocol.encode(protocol.Joined(participant=protocol.PeerInfo(id="a", name="N", role="colleague"))))
     assert "cohost" not in plain["participant"]
-    cohost = json.loads(protocol.dump("joined", participant=protocol.PeerInfo(id="a", name="N", role="colleague",
-                                                                             cohost=True)))
+    cohost = json.loads(protocol.encode(protocol.Joined(
+        participant=protocol.PeerInfo(id="a", name="N", role="colleague", cohost=True))))
     assert cohost["participant"]["cohost"] is True
 
 

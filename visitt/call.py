@@ -44,13 +44,13 @@ class Call:
             self.hub.presence.take_place(room, current, host)
             return
         if current is not None:  # the same clinician from another tab takes over
-            current.send(protocol.dump("error", code="replaced", message="opened in another window"))
+            current.send(protocol.encode(protocol.ErrorMessage(code="replaced", message="opened in another window")))
             room.in_call.pop(host.id)
-            room.broadcast(protocol.dump("left", participant=host.id))
+            room.broadcast(protocol.encode(protocol.Left(participant=host.id)))
         room.in_call[host.id] = host
         # Resumed: the page keeps its peer connections (a node that restarted forgot the clinician).
         self.hub.send_admitted(room, host, resumed=resume and current is None)
-        room.broadcast(protocol.dump("joined", participant=host.info()), skip=host.id)
+        room.broadcast(protocol.encode(protocol.Joined(participant=host.info())), skip=host.id)
 
     def relay(self, room: LiveRoom, sender: Peer, message: protocol.Signal) -> None:
         """Pass an offer, answer or candidate between two people who are both in the call."""
@@ -58,19 +58,15 @@ class Call:
         target = room.in_call.get(message.to)
         if target is None or message.to == sender.id:
             raise NotFound("that participant is not in the call", code="unknown_peer")
-        body: dict[str, object] = {"from": sender.id}
-        if message.description is not None:
-            body["description"] = message.description
-        if message.candidate is not None:
-            body["candidate"] = message.candidate
-        target.send(protocol.dump("signal", **body))
+        target.send(protocol.encode(protocol.SignalIn(from_=sender.id, description=message.description,
+                                                      candidate=message.candidate)))
 
     def media(self, room: LiveRoom, peer: Peer, message: protocol.Media) -> None:
         """What ``peer`` sends: microphone and camera on or off. The others in the call see it."""
         self.hub.check(room, peer, Action.MEDIA)
         peer.audio, peer.video = message.audio, message.video
         if room.in_call.get(peer.id) is peer:
-            room.broadcast(protocol.dump("updated", participant=peer.info()))
+            room.broadcast(protocol.encode(protocol.Updated(participant=peer.info())))
 
     def chat(self, room: LiveRoom, sender: Peer, message: protocol.Chat) -> None:
         self.hub.check(room, sender, Action.CHAT)
@@ -84,7 +80,7 @@ class Call:
         else:  # stopping is always allowed to whoever shares
             check(room, peer, Action.SHARE, guests_may_share=True)
         peer.sharing = on
-        room.broadcast(protocol.dump("updated", participant=peer.info()))
+        room.broadcast(protocol.encode(protocol.Updated(participant=peer.info())))
 
     async def pause(self, room: LiveRoom, peer: Peer, reason: str | None) -> None:
         """Anyone in the call stops everyone's sound and picture: someone came into their room."""
@@ -93,7 +89,7 @@ class Call:
             pause = protocol.PauseInfo(by=peer.id, name=peer.name, reason=reason)  # type: ignore[arg-type]
             await self.hub.writes.run(set_paused, room.db_id, pause, actor=actor_name(room, peer))
             room.pause = pause
-            room.broadcast(protocol.dump("paused", **pause.model_dump()))
+            room.broadcast(protocol.encode(protocol.Paused(**pause.model_dump())))
 
     async def resume(self, room: LiveRoom, host: Peer) -> None:
         """The clinician lets sound and picture flow again; each participant's own choices return."""
@@ -101,7 +97,7 @@ class Call:
         async with room.lock:
             await self.hub.writes.run(set_paused, room.db_id, None, actor=actor_name(room, host))
             room.pause = None
-            room.broadcast(protocol.dump("resumed", by=host.id))
+            room.broadcast(protocol.encode(protocol.Resumed(by=host.id)))
 
     async def identify(self, room: LiveRoom, host: Peer, participant: str, method: str, note: str) -> None:
         """The clinician records how ``participant``'s identity was established; everyone sees the badge."""
@@ -113,7 +109,7 @@ class Call:
             chosen = await self.hub.writes.run(identity.record_check, room.db_id, participant, method,
                                                note, staff_id=host.staff_id or room.host_id)
             target.identified = chosen.value
-            room.broadcast(protocol.dump("updated", participant=target.info()))
+            room.broadcast(protocol.encode(protocol.Updated(participant=target.info())))
 
     async def request_id(self, room: LiveRoom, guest: Peer) -> None:
         """A guest asks the clinician to show their ID: the clinician in the call is told."""
@@ -123,7 +119,7 @@ class Call:
             raise Conflict("the clinician is not in the call", code="host_absent")
         await self.hub.writes.run(record_event, f"participant:{guest.id}", "id_requested", room_id=room.db_id)
         for host in hosts:
-            host.send(protocol.dump("id_requested", participant=guest.id))
+            host.send(protocol.encode(protocol.IdRequested(participant=guest.id)))
 
     async def ask_unmute(self, room: LiveRoom, host: Peer, to: str) -> None:
         """The clinician asks someone to turn their microphone on: only the asked page hears of it, and only
@@ -134,7 +130,7 @@ class Call:
             raise NotFound("that participant is not in the call", code="unknown_peer")
         await self.hub.writes.run(record_event, actor_name(room, host), "ask_unmute", room_id=room.db_id,
                                   subject=f"participant:{to}" if target.role != "host" else f"staff:{room.host_id}")
-        target.send(protocol.dump("unmute_requested", **{"from": host.id}))
+        target.send(protocol.encode(protocol.UnmuteRequested(from_=host.id)))
 
     async def remove(self, room: LiveRoom, host: Peer, guest_id: str) -> None:
         """Take a guest out of the call (audit ``remove``). Their link then leads only to the
@@ -155,5 +151,5 @@ class Call:
             await self.hub.writes.run(take_out)
             del room.in_call[guest_id]
             self.hub.presence.back_in_time(room, guest_id)
-            guest.send(protocol.dump("removed"))
-            room.broadcast(protocol.dump("left", participant=guest_id))
+            guest.send(protocol.encode(protocol.Removed()))
+            room.broadcast(protocol.encode(protocol.Left(participant=guest_id)))

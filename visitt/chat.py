@@ -24,12 +24,8 @@ def deliver(room: LiveRoom, sender: Peer, message: protocol.Chat) -> None:
     """Send ``message`` to everyone in the call, the sender included as their confirmation."""
     if room.in_call.get(sender.id) is not sender:
         raise Forbidden("only people in the call can chat", code="not_in_call")
-    body: dict[str, object] = {"from": sender.id, "name": sender.name}
-    if message.text is not None:
-        if nationalid.contains(message.text):
-            raise ValidationFailed(PERSONAL_NUMBER, code="chat_personal_number")
-        body["text"] = message.text
-    else:
-        body["phrase"] = message.phrase
-    body["at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    room.broadcast(protocol.dump("chat", **body))
+    if message.text is not None and nationalid.contains(message.text):
+        raise ValidationFailed(PERSONAL_NUMBER, code="chat_personal_number")
+    at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    room.broadcast(protocol.encode(protocol.ChatIn(from_=sender.id, name=sender.name, text=message.text,
+                                                   phrase=message.phrase, at=at)))

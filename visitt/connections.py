@@ -33,8 +33,8 @@ CLOSE_TOO_SLOW = 4001
 CLOSE_TIMEOUT = 4002
 CLOSE_TRY_AGAIN = 1013  # RFC 6455: try again later; the page reconnects with its usual back-off
 HELLO_TIMEOUT = 10.0
-PING = protocol.dump("ping")
-PONG = protocol.dump("pong")
+PING = protocol.encode(protocol.PingOut())
+PONG = protocol.encode(protocol.PongOut())
 
 
 class TokenBucket:
@@ -98,10 +98,11 @@ class PeerLink:
             log.warning("signaling: database unavailable: %s", describe(error))
             error = unavailable
         if isinstance(error, VisittError):
-            self.send(protocol.dump("error", **error.public()))
+            self.send(protocol.encode(protocol.ErrorMessage(code=error.code, message=error.message,
+                                                            fields=error.fields or None)))
         else:
             log.error("signaling: %s", describe(error))
-            self.send(protocol.dump("error", **INTERNAL))
+            self.send(protocol.encode(protocol.ErrorMessage(code=INTERNAL["code"], message=INTERNAL["message"])))
 
 
 @dataclass(frozen=True)

@@ -47,13 +47,13 @@ class Dashboards:
     def lobby(self, staff_id: int) -> str:
         waiting = [room.waiting_info(waiter) for room in self.by_host.get(staff_id, {}).values()
                    for waiter in room.waiting.values()]
-        return protocol.dump("lobby", waiting=waiting, gave_up=self.gave_up.get(staff_id, []))
+        return protocol.encode(protocol.Lobby(waiting=waiting, gave_up=self.gave_up.get(staff_id, [])))
 
     @staticmethod
     def room_lobby(room: LiveRoom) -> str:
         """The waiting room as a co-host sees it: this room's only."""
-        return protocol.dump("lobby", waiting=[room.waiting_info(waiter) for waiter in room.waiting.values()],
-                             gave_up=[])
+        return protocol.encode(protocol.Lobby(waiting=[room.waiting_info(waiter) for waiter in room.waiting.values()],
+                             gave_up=[]))
 
     def tell(self, room: LiveRoom, text: str | None = None) -> None:
         """A change in ``room``'s waiting room: ``text`` to the host's dashboards and the co-hosts in

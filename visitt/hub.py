@@ -108,9 +108,9 @@ class Hub:
         """Tell ``peer`` they are in the call: who else is, the TURN credentials, the pause. ``key``: a
         new place key for a guest's page (a returning guest let straight in, a second device)."""
         others = [other.info() for other_id, other in room.in_call.items() if other_id != peer.id]
-        peer.send(protocol.dump("admitted", room=room.public_id, locked=room.locked, participants=others,
-                                ice=self.ice(peer.id), paused=room.pause, resumed=resumed,
-                                **({"key": key} if key else {})))
+        admitted = protocol.Admitted(room=room.public_id, locked=room.locked, participants=others,
+                                     ice=self.ice(peer.id), paused=room.pause, resumed=resumed, key=key)
+        peer.send(protocol.encode(admitted))
         if resumed and peer.cohost:  # back on a new socket: the waiting room as it is now
             peer.send(self.dashboards.room_lobby(room))
 
@@ -132,19 +132,19 @@ class Hub:
             await self.writes.run(move_room, room.db_id, RoomState.ended, actor=actor_name(room, actor), action="end")
             self.close(room, "host_ended")
 
-    def ended_elsewhere(self, public_id: str, reason: str) -> None:
+    def ended_elsewhere(self, public_id: str, reason: protocol.EndReason) -> None:
         """The room was ended by a change to its appointment (cancelled, no-show), already written:
         tell whoever is connected. Call on the event loop's thread."""
         room = self.rooms.get(public_id)
         if room is not None:
             self.close(room, reason)
 
-    def close(self, room: LiveRoom, reason: str) -> None:
+    def close(self, room: LiveRoom, reason: protocol.EndReason) -> None:
         """The room has ended (``reason``: host_ended, cancelled, no_show): everyone in it or waiting is
         told, nobody is held any longer, and nobody's grace period runs on. The durable side - the room
         ended, each participant's leave audited - is :func:`visitt.rooms.move_room`'s."""
         room.state = RoomState.ended
-        message = protocol.dump("ended", reason=reason)
+        message = protocol.encode(protocol.Ended(reason=reason))
         for peer in [*room.in_call.values(), *(waiter.peer for waiter in room.waiting.values())]:
             peer.send(message)
         room.in_call.clear()

@@ -110,7 +110,7 @@ class LiveRoom:
         return any(has_host_powers(peer) for peer in self.in_call.values())
 
     def summary(self) -> str:
-        return protocol.dump("room", id=self.public_id, locked=self.locked, state=self.state.value)
+        return protocol.encode(protocol.RoomInfo(id=self.public_id, locked=self.locked, state=self.state.value))
 
     def waiting_info(self, waiter: Waiter) -> protocol.WaitingInfo:
         # A room without an appointment is a portal visit (``portal.py``): the visitor is unscheduled.

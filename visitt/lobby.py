@@ -24,6 +24,9 @@ from .rooms import P, Locked, knock_participant, knock_second_device, move_parti
 if TYPE_CHECKING:
     from .hub import Hub
 
+# to the page that held a place a host has just handed to a second device
+TAKEN_OVER = protocol.encode(protocol.ErrorMessage(code="replaced", message="taken over by another device"))
+
 
 class Lobby:
     """The waiting rooms on this node. Owns who was sent home (per clinician, for their dashboard) and
@@ -87,10 +90,11 @@ class Lobby:
                     await self._admit_locked(room, waiter, actor="system", key=key)
                     return
         # a second device is told so; the page whose knock holds the place gets its key
-        guest.send(protocol.dump("waiting", **({"key": key} if key else {"second_device": True})))
+        guest.send(protocol.encode(protocol.Waiting(key=key, second_device=key is None)))
         if self.running_late.get(room.host_id):
-            guest.send(protocol.dump("late", minutes=self.running_late[room.host_id]))
-        self.hub.dashboards.tell(room, protocol.dump("knock", room=room.public_id, participant=room.waiting_info(waiter)))
+            guest.send(protocol.encode(protocol.LateNotice(minutes=self.running_late[room.host_id])))
+        knock = protocol.KnockNotice(room=room.public_id, participant=room.waiting_info(waiter))
+        self.hub.dashboards.tell(room, protocol.encode(knock))
 
     async def _knock_second_device(self, room: LiveRoom, guest: Peer, participant_id: int, name: str,
                                    check: Callable[[Locked], None] | None) -> Waiter:
@@ -133,7 +137,7 @@ class Lobby:
         del room.waiting[guest.id]
         room.in_call[guest.id] = guest
         self.hub.send_admitted(room, guest, key=key)
-        room.broadcast(protocol.dump("joined", participant=guest.info()), skip=guest.id)
+        room.broadcast(protocol.encode(protocol.Joined(participant=guest.info())), skip=guest.id)
         self.hub.dashboards.tell(room)
 
     async def _hand_over(self, room: LiveRoom, waiter: Waiter, *, actor: str) -> None:
@@ -149,16 +153,16 @@ class Lobby:
         self.hub.presence.back_in_time(room, place)
         first = room.in_call.pop(place, None)
         if first is not None:
-            first.send(protocol.dump("error", code="replaced", message="taken over by another device"))
-            room.broadcast(protocol.dump("left", participant=place))
+            first.send(TAKEN_OVER)
+            room.broadcast(protocol.encode(protocol.Left(participant=place)))
         first_waiter = room.waiting.pop(place, None)
         if first_waiter is not None:
-            first_waiter.peer.send(protocol.dump("error", code="replaced", message="taken over by another device"))
+            first_waiter.peer.send(TAKEN_OVER)
         guest.id = place
         room.in_call[place] = guest
         self.hub.send_admitted(room, guest, key=key)
-        room.broadcast(protocol.dump("joined", participant=guest.info()), skip=place)
-        room.tell_hosts(protocol.dump("place_taken", participant=place, name=guest.name, second_device=True))
+        room.broadcast(protocol.encode(protocol.Joined(participant=guest.info())), skip=place)
+        room.tell_hosts(protocol.encode(protocol.PlaceTaken(participant=place, name=guest.name, second_device=True)))
         self.hub.dashboards.tell(room)
 
     async def deny(self, room: LiveRoom, host: Peer, guest_id: str) -> None:
@@ -174,7 +178,7 @@ class Lobby:
                 await self.hub.writes.run(record_event, who, "deny", room_id=room.db_id,
                                           subject=f"participant:{waiter.second_of}", device="second")
             del room.waiting[guest_id]
-        waiter.peer.send(protocol.dump("denied"))
+        waiter.peer.send(protocol.encode(protocol.Denied()))
         self.hub.dashboards.tell(room)
 
     def stop_waiting(self, room: LiveRoom, guest: Peer) -> Waiter | None:
@@ -194,7 +198,7 @@ class Lobby:
         told = 0
         for room in self.hub.by_host.get(staff_id, {}).values():
             for waiter in room.waiting.values():
-                waiter.peer.send(protocol.dump("late", minutes=minutes))
+                waiter.peer.send(protocol.encode(protocol.LateNotice(minutes=minutes)))
                 told += 1
         return told
 
@@ -211,7 +215,8 @@ class Lobby:
                     if waiter.second_of is None:
                         await self._move(waiter.participant_id, P.invited, actor="system", action="leave")
                     del room.waiting[waiter.peer.id]
-                    waiter.peer.send(protocol.dump("wait_expired", minutes=round(self.max_wait.total_seconds() / 60)))
+                    minutes = round(self.max_wait.total_seconds() / 60)
+                    waiter.peer.send(protocol.encode(protocol.WaitExpired(minutes=minutes)))
                     gave_up = self.gave_up.setdefault(room.host_id, [])
                     gave_up.append(protocol.GaveUpInfo(room=room.public_id, id=waiter.peer.id, name=waiter.peer.name,
                                                        at=now.isoformat()))

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from .hub import Hub
 
 log = logging.getLogger("visitt.presence")
+# to a socket whose place a newer one of the same browser (or sign-in) took
+REPLACED = protocol.encode(protocol.ErrorMessage(code="replaced", message="opened in another window"))
 
 
 @dataclass
@@ -83,14 +85,14 @@ class Presence:
                 try:
                     await self._leave(room, participant_id, P.left, f"participant:{guest.id}")
                 finally:
-                    room.broadcast(protocol.dump("left", participant=guest.id))
+                    room.broadcast(protocol.encode(protocol.Left(participant=guest.id)))
 
     async def host_leaves(self, room: LiveRoom, host: Peer) -> None:
         """The clinician leaves the call (Leave, or into another consultation); the room goes on."""
         async with room.lock:
             if room.in_call.get(host.id) is host:
                 del room.in_call[host.id]
-                room.broadcast(protocol.dump("left", participant=host.id))
+                room.broadcast(protocol.encode(protocol.Left(participant=host.id)))
 
     # dropped sockets -----------------------------------------------------------------------------
 
@@ -102,7 +104,7 @@ class Presence:
             if room.in_call.get(peer.id) is peer and room.state is not RoomState.ended:
                 if not self.stopped:  # stopping: the place stays theirs, for the node they reach next
                     room.away[peer.id] = asyncio.get_running_loop().call_later(self.grace, self._lapse, room, peer)
-                room.broadcast(protocol.dump("away", participant=peer.id), skip=peer.id)
+                room.broadcast(protocol.encode(protocol.Away(participant=peer.id)), skip=peer.id)
                 return
         if peer.participant_id is not None:
             await self._gone(room, peer)
@@ -123,7 +125,7 @@ class Presence:
                     await self._leave(room, peer.participant_id, P.left, "system")
                 except Exception as error:  # the database away: they have left all the same (owed)
                     log.error("could not record a lapsed place: %s", describe(error))
-            room.broadcast(protocol.dump("left", participant=peer.id))
+            room.broadcast(protocol.encode(protocol.Left(participant=peer.id)))
             self.hub.forget_if_idle(room)
 
     def back_in_time(self, room: LiveRoom, peer_id: str) -> bool:
@@ -181,8 +183,8 @@ class Presence:
             if waiter is not None:  # still waiting: the same place in the queue
                 old, waiter.peer = waiter.peer, guest
                 guest.name = old.name
-                old.send(protocol.dump("error", code="replaced", message="opened in another window"))
-                guest.send(protocol.dump("waiting"))
+                old.send(REPLACED)
+                guest.send(protocol.encode(protocol.Waiting()))
                 self.hub.dashboards.tell(room)
                 return
             if not was_admitted or await self.settle(participant_id):  # lapsed while the database was away
@@ -191,7 +193,7 @@ class Presence:
                                       subject=f"participant:{guest.id}")
             room.in_call[guest.id] = guest
             self.hub.send_admitted(room, guest, resumed=True)
-            room.broadcast(protocol.dump("back", participant=guest.info()), skip=guest.id)
+            room.broadcast(protocol.encode(protocol.Back(participant=guest.info())), skip=guest.id)
 
     def take_place(self, room: LiveRoom, old: Peer, new: Peer) -> None:
         """(Under the room's lock.) ``new`` is the same person as ``old`` on a new socket (the same
@@ -200,14 +202,15 @@ class Presence:
         another window."""
         was_away = self.back_in_time(room, new.id)
         if not was_away:
-            old.send(protocol.dump("error", code="replaced", message="opened in another window"))
+            old.send(REPLACED)
         new.name, new.audio, new.video, new.sharing = old.name, old.audio, old.video, old.sharing
         new.identified = old.identified
         room.in_call[new.id] = new
         self.hub.send_admitted(room, new, resumed=True)
-        room.broadcast(protocol.dump("back", participant=new.info()), skip=new.id)
+        room.broadcast(protocol.encode(protocol.Back(participant=new.info())), skip=new.id)
         if not was_away and new.role != "host":
-            room.tell_hosts(protocol.dump("place_taken", participant=new.id, name=new.name, second_device=False))
+            taken = protocol.PlaceTaken(participant=new.id, name=new.name, second_device=False)
+            room.tell_hosts(protocol.encode(taken))
 
     # owed leaves ---------------------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ or an identity into a message: who sent it is always the connection's own identi
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (
@@ -292,13 +291,190 @@ class WaitingInfo(_Message):
     second_device: bool = Field(False, exclude_if=lambda second: not second)
 
 
-def dump(type_: str, **fields: Any) -> str:
-    """Serialise one server message; nested models become plain JSON."""
-    body: dict[str, Any] = {"type": type_}
-    for key, value in fields.items():
-        if isinstance(value, BaseModel):
-            value = value.model_dump()
-        elif isinstance(value, list):
-            value = [item.model_dump() if isinstance(item, BaseModel) else item for item in value]
-        body[key] = value
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+class _ServerMessage(BaseModel):
+    """A message to the browser. ``type`` is fixed per class; :func:`encode` makes the JSON."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _absent_unless_true(value: bool) -> bool:
+    return not value
+
+
+def _absent_if_none(value: object) -> bool:
+    return value is None
+
+
+class Welcome(_ServerMessage):
+    type: Literal["welcome"] = "welcome"
+    version: int
+    id: str
+    role: str
+    name: str
+    state: Literal["ready", "denied", "ended"]
+
+
+class Waiting(_ServerMessage):
+    """The knock was accepted. ``key``: this page's place key; ``second_device``: another page holds the place."""
+
+    type: Literal["waiting"] = "waiting"
+    key: str | None = Field(default=None, exclude_if=_absent_if_none)
+    second_device: bool = Field(default=False, exclude_if=_absent_unless_true)
+
+
+class Lobby(_ServerMessage):
+    type: Literal["lobby"] = "lobby"
+    waiting: list[WaitingInfo]
+    gave_up: list[GaveUpInfo]
+
+
+class LateNotice(_ServerMessage):
+    type: Literal["late"] = "late"
+    minutes: int
+
+
+class WaitExpired(_ServerMessage):
+    type: Literal["wait_expired"] = "wait_expired"
+    minutes: int
+
+
+class KnockNotice(_ServerMessage):
+    type: Literal["knock"] = "knock"
+    room: str
+    participant: WaitingInfo
+
+
+class Admitted(_ServerMessage):
+    type: Literal["admitted"] = "admitted"
+    room: str
+    locked: bool
+    participants: list[PeerInfo]
+    ice: dict[str, Any]
+    paused: PauseInfo | None
+    resumed: bool = False
+    key: str | None = Field(default=None, exclude_if=_absent_if_none)  # a new place key for a guest's page
+
+
+class Denied(_ServerMessage):
+    type: Literal["denied"] = "denied"
+
+
+class Removed(_ServerMessage):
+    type: Literal["removed"] = "removed"
+
+
+class Joined(_ServerMessage):
+    type: Literal["joined"] = "joined"
+    participant: PeerInfo
+
+
+class Updated(_ServerMessage):
+    type: Literal["updated"] = "updated"
+    participant: PeerInfo
+
+
+class Back(_ServerMessage):
+    type: Literal["back"] = "back"
+    participant: PeerInfo
+
+
+class Left(_ServerMessage):
+    type: Literal["left"] = "left"
+    participant: str
+
+
+class Away(_ServerMessage):
+    type: Literal["away"] = "away"
+    participant: str
+
+
+class PlaceTaken(_ServerMessage):
+    """To the hosts: someone's place moved to another window of their browser, or to a second device they admitted."""
+
+    type: Literal["place_taken"] = "place_taken"
+    participant: str
+    name: str
+    second_device: bool
+
+
+class RoomInfo(_ServerMessage):
+    type: Literal["room"] = "room"
+    id: str
+    locked: bool
+    state: Literal["open", "locked", "ended"]
+
+
+EndReason = Literal["host_ended", "cancelled", "no_show"]
+
+
+class Ended(_ServerMessage):
+    type: Literal["ended"] = "ended"
+    reason: EndReason
+
+
+class Paused(_ServerMessage):
+    type: Literal["paused"] = "paused"
+    by: str
+    name: str
+    reason: PAUSE_REASON | None = None
+
+
+class Resumed(_ServerMessage):
+    type: Literal["resumed"] = "resumed"
+    by: str
+
+
+class IdRequested(_ServerMessage):
+    type: Literal["id_requested"] = "id_requested"
+    participant: str
+
+
+class UnmuteRequested(_ServerMessage):
+    type: Literal["unmute_requested"] = "unmute_requested"
+    from_: str = Field(serialization_alias="from")
+
+
+class SignalIn(_ServerMessage):
+    type: Literal["signal"] = "signal"
+    from_: str = Field(serialization_alias="from")
+    description: Description | None = Field(default=None, exclude_if=_absent_if_none)
+    candidate: Candidate | None = Field(default=None, exclude_if=_absent_if_none)
+
+
+class ChatIn(_ServerMessage):
+    type: Literal["chat"] = "chat"
+    from_: str = Field(serialization_alias="from")
+    name: str
+    text: str | None = Field(default=None, exclude_if=_absent_if_none)
+    phrase: Phrase | None = Field(default=None, exclude_if=_absent_if_none)
+    at: str
+
+
+class ErrorMessage(_ServerMessage):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    fields: dict[str, str] | None = Field(default=None, exclude_if=_absent_if_none)
+
+
+class Bye(_ServerMessage):
+    type: Literal["bye"] = "bye"
+
+
+class PingOut(_ServerMessage):
+    type: Literal["ping"] = "ping"
+
+
+class PongOut(_ServerMessage):
+    type: Literal["pong"] = "pong"
+
+
+ServerMessage = Union[Welcome, Waiting, Lobby, LateNotice, WaitExpired, KnockNotice, Admitted, Denied, Removed,
+                      Joined, Updated, Back, Left, Away, PlaceTaken, RoomInfo, Ended, Paused, Resumed, IdRequested,
+                      UnmuteRequested, SignalIn, ChatIn, ErrorMessage, Bye, PingOut, PongOut]
+SERVER_MESSAGES: tuple[type[_ServerMessage], ...] = get_args(ServerMessage)
+
+
+def encode(message: _ServerMessage) -> str:
+    """One server message as JSON text: the wire's only way out."""
+    return message.model_dump_json(by_alias=True)

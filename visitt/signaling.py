@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -151,10 +151,10 @@ class GuestSession:
 
     def welcome(self) -> None:
         room, record, connection = self.room, self.record, self.connection
-        state = "ended" if room.state is RoomState.ended else (
+        state: Literal["ready", "denied", "ended"] = "ended" if room.state is RoomState.ended else (
             "denied" if record.state is ParticipantState.denied else "ready")
-        connection.send(protocol.dump("welcome", version=protocol.VERSION, id=connection.id,
-                                      role=connection.role, name=connection.name, state=state))
+        connection.send(protocol.encode(protocol.Welcome(version=protocol.VERSION, id=connection.id,
+                                                         role=connection.role, name=connection.name, state=state)))
 
     def knock(self, message: protocol.Knock) -> Awaitable[None]:
         # a co-host is who their staff account says, whatever the page sends
@@ -164,7 +164,7 @@ class GuestSession:
 
     async def leave(self) -> None:
         await self.hub.presence.leave(self.room, self.connection)
-        self.connection.send(protocol.dump("bye"))
+        self.connection.send(protocol.encode(protocol.Bye()))
 
     def own_room(self, message: Any) -> LiveRoom:
         """The room a host action names: only ever this guest's own (a co-host acts in the one consultation
@@ -198,8 +198,8 @@ class StaffSession:
         await _run(STAFF_OPERATIONS[type(message)](self, message))
 
     def welcome(self) -> None:
-        self.connection.send(protocol.dump("welcome", version=protocol.VERSION, id=self.connection.id,
-                                           role="host", name=self.connection.name, state="ready"))
+        self.connection.send(protocol.encode(protocol.Welcome(version=protocol.VERSION, id=self.connection.id,
+                                           role="host", name=self.connection.name, state="ready")))
         self.hub.dashboards.watch(self.identity.staff_id, self.connection)
 
     def in_call(self) -> LiveRoom:
@@ -244,7 +244,7 @@ class StaffSession:
         room = self.current.pop()
         await self.hub.presence.host_leaves(room, self.connection)
         self.hub.release(room)
-        self.connection.send(protocol.dump("bye"))
+        self.connection.send(protocol.encode(protocol.Bye()))
 
     async def close(self) -> None:
         self.hub.dashboards.unwatch(self.identity.staff_id, self.connection)
