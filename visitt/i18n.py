@@ -10,13 +10,22 @@ import io
 from functools import lru_cache
 from pathlib import Path
 
+from babel.core import negotiate_locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
 LOCALE_DIR = Path(__file__).parent / "locale"
-LANGUAGES = {"nb": "Norsk (bokmål)", "en": "English"}
-DEFAULT = "nb"
+# The languages the hospitals' guides require, each named in its own language for the switcher.
+# English is the source language; every other one has a catalogue at locale/<code>/LC_MESSAGES/messages.po.
+LANGUAGES = {"nb": "Norsk bokmål", "nn": "Norsk nynorsk", "en": "English", "ar": "العربية", "pl": "Polski",
+             "so": "Soomaali", "ur": "اردو"}
+RIGHT_TO_LEFT = frozenset({"ar", "ur"})
+SOURCE = "en"
+DEFAULT = "nb"  # when the browser states no language at all
+FALLBACK = "en"  # when the browser states only languages Visitt does not have
+# "no" is the macrolanguage; a browser set to plain Norwegian reads bokmål.
+ALIASES = {"no": "nb", "no-no": "nb"}
 
 
 def N_(text: str) -> str:
@@ -37,18 +46,21 @@ def translations(language: str) -> NullTranslations:
     return Translations(fp=buffer)
 
 
+def direction(language: str) -> str:
+    """``rtl`` for Arabic and Urdu, ``ltr`` for the rest: the ``dir`` of the page."""
+    return "rtl" if language in RIGHT_TO_LEFT else "ltr"
+
+
 def negotiate(accept_language: str | None, chosen: str | None = None) -> str:
-    """The explicit choice if supported, else the browser's first supported language, else bokmål."""
+    """The explicit choice if supported, else the browser's first supported language; English when the browser
+    names only languages Visitt does not have, bokmål when it names none."""
     if chosen in LANGUAGES:
         return chosen  # type: ignore[return-value]
-    for part in (accept_language or "").split(","):
-        tag = part.split(";")[0].strip().lower()
-        primary = tag.split("-")[0]
-        if primary in ("no", "nn", "nb"):
-            return "nb"
-        if primary in LANGUAGES:
-            return primary
-    return DEFAULT
+    preferred = [tag for tag in (part.split(";")[0].strip() for part in (accept_language or "").split(",")) if tag]
+    if not preferred:
+        return DEFAULT
+    found = negotiate_locale(preferred, list(LANGUAGES), sep="-", aliases=ALIASES)
+    return found.split("-")[0].lower() if found else FALLBACK
 
 
 # The dashboard shows ``_(state.value.replace("_", " "))``; these entries put the state names in the catalogue.
