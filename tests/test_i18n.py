@@ -11,12 +11,14 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
 from visitt import i18n, sms_segments
 from visitt.outbox import invitation_text
+from visitt.testing import LiveServer
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = i18n.LOCALE_DIR / "messages.pot"
@@ -202,3 +204,21 @@ def test_direction(language: str, direction: str) -> None:
 ])
 def test_negotiate(accept_language: str | None, chosen: str | None, expected: str) -> None:
     assert i18n.negotiate(accept_language, chosen) == expected
+
+
+def test_pages_offer_every_language_and_turn_right_to_left(server: LiveServer) -> None:
+    with httpx.Client(base_url=server.url) as client:
+        arabic = client.get("/?lang=ar")
+        assert '<html lang="ar" dir="rtl">' in arabic.text
+        assert client.cookies.get("visitt_lang") == "ar"
+        switcher = re.findall(r'<a href="\?lang=(\w+)" lang="\1" hreflang="\1"[^>]*>([^<]+)</a>', arabic.text)
+        assert switcher == list(i18n.LANGUAGES.items())
+        assert '<html lang="ur" dir="rtl">' in client.get("/?lang=ur").text
+        polish = client.get("/test?lang=pl").text
+        assert '<html lang="pl" dir="ltr">' in polish and "Sprawdź swój sprzęt" in polish
+        # The clinic's number stays left to right inside right-to-left text.
+        assert f'<bdi dir="ltr">{server.settings.clinic_phone}</bdi>' in client.get("/test?lang=ar").text
+    nynorsk = httpx.get(f"{server.url}/test", headers={"Accept-Language": "nn-NO,nb;q=0.8"}).text
+    assert '<html lang="nn" dir="ltr">' in nynorsk and "Test utstyret ditt" in nynorsk
+    german = httpx.get(f"{server.url}/test", headers={"Accept-Language": "de-DE,de;q=0.9"}).text
+    assert '<html lang="en" dir="ltr">' in german and "Test your equipment" in german
