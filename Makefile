@@ -19,10 +19,12 @@ $(VENV)/.test: pyproject.toml $(VENV)/.base
 demo: $(VENV)/.base
 	$(VENV)/bin/visitt demo --host 127.0.0.1 --port 8000
 
-# Debian's Chromium (browser tests), coturn (TURN relay tests) and nginx (the failover test's proxy).
+# Debian's Chromium (browser tests), coturn (TURN relay tests), nginx (the failover test's proxy) and the Noto
+# Naskh Arabic and Nastaliq Urdu fonts (the Arabic and Urdu screenshots in test-artefacts/).
 system-packages:
-	@{ command -v chromium && command -v turnserver && command -v nginx; } >/dev/null 2>&1 || { apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium coturn nginx-light; }
+	@{ command -v chromium && command -v turnserver && command -v nginx && fc-list | grep -q "Noto Nastaliq Urdu"; } \
+	  >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium coturn nginx-light fonts-noto-core; }
 
 test: $(VENV)/.test system-packages
 	$(VENV)/bin/python -m pytest

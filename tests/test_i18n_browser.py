@@ -33,8 +33,8 @@ def _join_url(server: LiveServer) -> str:
 
 @pytest.mark.parametrize(("language", "direction", "join"), [
     ("nn", "ltr", "Bli med"), ("pl", "ltr", "Dołącz"), ("ar", "rtl", None), ("ur", "rtl", None)])
-def test_the_lobby_on_a_phone(server: LiveServer, browser, language: str, direction: str,  # type: ignore[no-untyped-def]
-                              join: str | None) -> None:
+def test_the_lobby_on_a_phone(server: LiveServer, browser,  # type: ignore[no-untyped-def]
+                              language: str, direction: str, join: str | None) -> None:
     ARTEFACTS.mkdir(exist_ok=True)
     context = browser.new_context(**PHONE, locale=language)
     page = context.new_page()

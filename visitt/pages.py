@@ -43,7 +43,8 @@ def language(request: Request) -> str:
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     lang = language(request)
     settings = request.app.state.settings
-    values: dict[str, Any] = {"request": request, "lang": lang, "dir": i18n.direction(lang), "csrf": csrf_token(request),
+    values: dict[str, Any] = {"request": request, "lang": lang, "dir": i18n.direction(lang),
+                              "csrf": csrf_token(request),
                               "clinic_name": settings.clinic_name, "clinic_phone": settings.clinic_phone,
                               "demo": settings.demo, "portal_path": settings.portal_path}
     html = environment(lang).get_template(template).render({**values, **context})
