@@ -1,4 +1,4 @@
-"""The patient lobby on a 360 × 640 phone in nynorsk, Polish, Arabic and Urdu, in Chromium.
+"""The patient lobby on a 360 × 640 phone in nynorsk, Polish, Arabic and Urdu, and the call in Arabic and Urdu.
 
 Arabic and Urdu lay the page out right to left; every language's switcher opens on screen with all seven
 languages. Each state is saved as a screenshot under ``test-artefacts/`` (kept out of git) for a person to look at.
@@ -15,6 +15,8 @@ from playwright.sync_api import expect
 
 from visitt import i18n
 from visitt.testing import LiveServer
+
+from .browser import call_between
 
 pytestmark = pytest.mark.browser
 
@@ -65,3 +67,17 @@ def test_the_lobby_on_a_phone(server: LiveServer, browser,  # type: ignore[no-un
         expect(html).to_have_attribute("dir", "ltr")
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("language", ["ar", "ur"])
+def test_the_call_right_to_left_on_a_phone(server: LiveServer, browser, language: str) -> None:  # type: ignore[no-untyped-def]
+    """A phone set to Arabic or Urdu gets the call laid out right to left, media flowing; saved as a screenshot."""
+    ARTEFACTS.mkdir(exist_ok=True)
+    with call_between(server, browser, patient_locale=language, phone=PHONE) as (_host, patient):
+        expect(patient.locator("html")).to_have_attribute("dir", "rtl")
+        expect(patient.locator("#call")).to_be_visible()
+        assert patient.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "scrolls sideways"
+        # The self-view sits in the corner where the text starts: the left one, right to left.
+        own = patient.locator("#tiles figure.self").bounding_box()
+        assert own and own["x"] < 360 / 2, own
+        patient.screenshot(path=str(ARTEFACTS / f"call-{language}-360x640.png"))
