@@ -70,7 +70,8 @@ def test_the_lobby_on_a_phone(server: LiveServer, browser,  # type: ignore[no-un
 
 
 @pytest.mark.parametrize("language", ["ar", "ur"])
-def test_the_call_right_to_left_on_a_phone(server: LiveServer, browser, language: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_call_right_to_left_on_a_phone(server: LiveServer, browser,  # type: ignore[no-untyped-def]
+                                           language: str) -> None:
     """A phone set to Arabic or Urdu gets the call laid out right to left, media flowing; saved as a screenshot."""
     ARTEFACTS.mkdir(exist_ok=True)
     with call_between(server, browser, patient_locale=language, phone=PHONE) as (_host, patient):
