@@ -1,5 +1,6 @@
 # Two commands: `make demo` runs Visitt with demo data; `make test` runs every test.
-# Each installs what it needs (a virtual environment in .venv; Debian's Chromium and coturn for the tests).
+# Each installs what it needs (a virtual environment in .venv; for the tests, Debian's Chromium, coturn and
+# nginx, and PostgreSQL and Redis where none answers on this machine).
 
 VENV ?= .venv
 PYTHON ?= python3
@@ -20,11 +21,23 @@ demo: $(VENV)/.base
 	$(VENV)/bin/visitt demo --host 127.0.0.1 --port 8000
 
 # Debian's Chromium (browser tests), coturn (TURN relay tests), nginx (the failover test's proxy) and the Noto
-# Naskh Arabic and Nastaliq Urdu fonts (the Arabic and Urdu screenshots in test-artefacts/).
+# Naskh Arabic and Nastaliq Urdu fonts (the Arabic and Urdu screenshots in test-artefacts/); and
+# PostgreSQL and the Redis server where nothing answers on 127.0.0.1:5432 / :6379 and they are not installed:
+# the tests then start private ones on free ports (tests/services.py). VISITT_TEST_POSTGRES="" leaves both out.
+answers = $(PYTHON) -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 2)' $(1) 2>/dev/null
 system-packages:
 	@{ command -v chromium && command -v turnserver && command -v nginx && fc-list | grep -q "Noto Nastaliq Urdu"; } \
 	  >/dev/null 2>&1 || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium coturn nginx-light fonts-noto-core; }
+	@if [ -z "$${VISITT_TEST_POSTGRES+set}" ] || [ -n "$$VISITT_TEST_POSTGRES" ]; then \
+	  missing=""; \
+	  $(call answers,5432) || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="postgresql"; \
+	  $(call answers,6379) || command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	  [ -z "$$missing" ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; }; \
+	fi
 
+# pyflakes and mypy --strict first: a name typo or a type error fails in seconds, not after the browser tests.
 test: $(VENV)/.test system-packages
+	$(VENV)/bin/python -m pyflakes visitt tests
+	$(VENV)/bin/mypy --strict visitt
 	$(VENV)/bin/python -m pytest

@@ -16,9 +16,14 @@ from visitt.db import Database
 from visitt.settings import Settings
 from visitt.testing import LiveServer
 
-# PostgreSQL runs at 127.0.0.1:5432 on the development and CI machines. Set VISITT_TEST_POSTGRES=""
-# to leave PostgreSQL out on a machine without it.
+from . import services
+
+# The PostgreSQL and Redis the tests use; where nothing on this machine takes a connection at these
+# URLs, the tests start private ones (tests/services.py). VISITT_TEST_POSTGRES="" leaves the
+# PostgreSQL and Redis cases out: they are skipped.
 PG_ADMIN_URL = os.environ.get("VISITT_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("VISITT_TEST_REDIS", "redis://127.0.0.1:6379/0") if PG_ADMIN_URL else ""
+SKIPPED = 'left out by VISITT_TEST_POSTGRES=""'
 CHROMIUM = os.environ.get("VISITT_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -29,8 +34,26 @@ BACKENDS = ["sqlite", "postgresql"] if PG_ADMIN_URL else ["sqlite"]
 
 
 @pytest.fixture(scope="session")
-def pg_admin() -> Iterator[sqlalchemy.Engine]:
-    engine = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+def pg_admin_url() -> Iterator[str]:
+    """The PostgreSQL admin URL: VISITT_TEST_POSTGRES's, or a private server's (tests/services.py)."""
+    if not PG_ADMIN_URL:
+        pytest.skip(f"PostgreSQL {SKIPPED}")
+    with services.postgres(PG_ADMIN_URL) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The Redis URL: VISITT_TEST_REDIS's, or a private server's (tests/services.py)."""
+    if not REDIS_URL:
+        pytest.skip(f"Redis {SKIPPED}" if not PG_ADMIN_URL else 'Redis left out by VISITT_TEST_REDIS=""')
+    with services.redis(REDIS_URL) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_admin(pg_admin_url: str) -> Iterator[sqlalchemy.Engine]:
+    engine = sqlalchemy.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
     yield engine
     engine.dispose()
 
@@ -41,7 +64,7 @@ def pg_template(pg_admin: sqlalchemy.Engine) -> Iterator[str]:
     name = f"visitt_tpl_{secrets.token_hex(4)}"
     with pg_admin.connect() as connection:
         connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    database = Database(_pg_url(name))
+    database = Database(_pg_url(pg_admin, name))
     database.upgrade()
     database.dispose()
     yield name
@@ -49,8 +72,8 @@ def pg_template(pg_admin: sqlalchemy.Engine) -> Iterator[str]:
         connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def _pg_url(name: str) -> str:
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+def _pg_url(admin: sqlalchemy.Engine, name: str) -> str:
+    return admin.url.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -64,7 +87,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     name = f"visitt_test_{secrets.token_hex(6)}"
     with admin.connect() as connection:
         connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    yield _pg_url(name)
+    yield _pg_url(admin, name)
     with admin.connect() as connection:
         connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
@@ -118,3 +141,13 @@ def browser():  # type: ignore[no-untyped-def]
 
 def run(coro):  # type: ignore[no-untyped-def]
     return asyncio.run(coro)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test that launches Chromium is marked ``browser`` (so ``-m "not browser"`` leaves all of
+    them out): a test that uses the ``browser`` fixture without the mark stops the run here."""
+    unmarked = [item.nodeid for item in items
+                if "browser" in getattr(item, "fixturenames", ()) and item.get_closest_marker("browser") is None]
+    if unmarked:
+        raise pytest.UsageError("these tests launch Chromium but are not marked @pytest.mark.browser:\n  "
+                                + "\n  ".join(unmarked))

@@ -69,6 +69,14 @@ def test_cancel_through_the_api_tells_the_patient_and_closes_the_link(server: Li
     assert again.status_code == 409 and again.json()["error"]["code"] == "illegal_transition"
     moved = _api(server, "PATCH", f"/appointments/{booked['id']}", json={"starts_at": "2031-05-06T14:45"})
     assert moved.status_code == 409
+    # the cancellation ended the room the one way every ending goes: she left the waiting room, audited
+    with server.database.session() as session:
+        appointment = session.get(Appointment, int(booked["id"]))
+        assert appointment is not None
+        (patient,) = appointment.room.participants
+        assert patient.state.value == "invited"
+        trail = [(e.action, e.detail.get("reason")) for e in audit.events(session, room_id=appointment.room.id)]
+    assert trail[-3:] == [("end", "cancelled"), ("leave", "ended"), ("cancel", None)]
 
 
 def test_secretary_moves_and_cancels_in_the_staff_ui(server: LiveServer) -> None:

@@ -6,10 +6,11 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+
+from .eventually import eventually
 
 
 def _visitt(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -68,14 +69,8 @@ def test_demo_prints_logins_and_serves(tmp_path: Path) -> None:
         text = "".join(lines)
         assert f"http://localhost:{port}/staff" in text
         assert "lege@demo.visitt.no" in text and "sekretaer@demo.visitt.no" in text
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/staff/login")
-                break
-            except httpx.ConnectError:
-                assert time.monotonic() < deadline, "demo server did not answer"
-                time.sleep(0.1)
+        response = eventually(lambda: httpx.get(f"http://127.0.0.1:{port}/staff/login"), "the demo server answers",
+                              timeout=20, ignoring=(httpx.ConnectError,))
         assert response.status_code == 200 and 'name="password"' in response.text
         assert (tmp_path / "visitt.sqlite3").exists()
     finally:

@@ -34,17 +34,16 @@ from .test_call_aiortc import BLUE, HIGH, LOW, ORANGE, sees_and_hears
 from .test_invites import COLLEAGUE, invite, joined_by, staff_id
 from .test_nationalid import numbers
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 EMAIL = "lege.legesen@sykehuset.example"
 on_postgresql = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
 @pytest.fixture
-def prefix() -> Iterator[str]:
+def prefix(redis_url: str) -> Iterator[str]:
     """A Redis key prefix of this test's own; its keys are removed afterwards."""
     name = f"visitt-test-{secrets.token_hex(4)}"
     yield name
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(redis_url)
     keys = list(client.scan_iter(f"{name}:*"))
     if keys:
         client.delete(*keys)
@@ -52,13 +51,13 @@ def prefix() -> Iterator[str]:
 
 
 @pytest.fixture
-def nodes(tmp_path: Path, database_url: str, prefix: str) -> Iterator[tuple[LiveServer, LiveServer]]:
+def nodes(tmp_path: Path, database_url: str, redis_url: str, prefix: str) -> Iterator[tuple[LiveServer, LiveServer]]:
     """Two in-process nodes of one installation."""
     started = []
     try:
         for name in ("a", "b"):
             (tmp_path / name).mkdir()
-            settings = make_settings(tmp_path / name, database_url, redis_url=REDIS_URL, redis_prefix=prefix)
+            settings = make_settings(tmp_path / name, database_url, redis_url=redis_url, redis_prefix=prefix)
             started.append(LiveServer(settings).start())
         yield started[0], started[1]
     finally:
@@ -66,11 +65,11 @@ def nodes(tmp_path: Path, database_url: str, prefix: str) -> Iterator[tuple[Live
             node.stop()
 
 
-def serve_nodes(tmp_path: Path, database_url: str, prefix: str) -> tuple[ServeProcess, ServeProcess]:
+def serve_nodes(tmp_path: Path, database_url: str, redis_url: str, prefix: str) -> tuple[ServeProcess, ServeProcess]:
     """Two ``visitt serve`` processes of one installation, not yet started."""
     (tmp_path / "a").mkdir()
     first = ServeProcess(tmp_path / "a", email=EMAIL, name="Lege Legesen", VISITT_DATABASE_URL=database_url,
-                         VISITT_REDIS_URL=REDIS_URL, VISITT_REDIS_PREFIX=prefix, VISITT_RECONNECT_GRACE="30",
+                         VISITT_REDIS_URL=redis_url, VISITT_REDIS_PREFIX=prefix, VISITT_RECONNECT_GRACE="30",
                          VISITT_LINK_OPENS_MINUTES="60")
     return first, first.another(tmp_path / "b")
 
@@ -111,7 +110,7 @@ def test_a_call_across_two_nodes_works_as_on_one(nodes: tuple[LiveServer, LiveSe
             await patient.send({"type": "chat", "text": f"fnr {numbers(1)[0]}"})  # refused on the holder, told on b
             await patient.expect_error("chat_personal_number")
             await patient.send({"type": "lock", "room": admitted["room"]})
-            await patient.expect_error("not_host")
+            await patient.expect_error("forbidden")
             await patient.send({"type": "leave"})
             await patient.expect("bye")
             assert (await host.expect("left"))["participant"] == patient.id
@@ -144,9 +143,9 @@ def _api(node: LiveServer, method: str, path: str) -> Any:
     return response.json()
 
 
-def test_a_shard_has_one_holder_until_it_is_given_up_or_its_node_dies(prefix: str) -> None:
+def test_a_shard_has_one_holder_until_it_is_given_up_or_its_node_dies(redis_url: str, prefix: str) -> None:
     async def scenario() -> None:
-        first, second = RedisBus(REDIS_URL, prefix=prefix), RedisBus(REDIS_URL, prefix=prefix)
+        first, second = RedisBus(redis_url, prefix=prefix), RedisBus(redis_url, prefix=prefix)
 
         async def ignore(_message: dict[str, Any]) -> None:
             pass
@@ -165,7 +164,7 @@ def test_a_shard_has_one_holder_until_it_is_given_up_or_its_node_dies(prefix: st
             await other.redis.delete(f"{prefix}:alive:{other.node}")
             for task in other.tasks[1:]:
                 task.cancel()
-            fresh = RedisBus(REDIS_URL, prefix=prefix)
+            fresh = RedisBus(redis_url, prefix=prefix)
             await fresh.start(ignore)
             assert await fresh.owner("7") == fresh.node
             await fresh.release()
@@ -204,9 +203,9 @@ async def _back_in_the_call(node: ServeProcess, cookie: str, token: str, room: s
 
 @on_postgresql
 @pytest.mark.parametrize("how", ["killed", "stopped"])
-def test_when_the_node_holding_the_room_goes_the_other_takes_over(tmp_path: Path, database_url: str, prefix: str,
-                                                                  how: str) -> None:
-    a, b = serve_nodes(tmp_path, database_url, prefix)
+def test_when_the_node_holding_the_room_goes_the_other_takes_over(tmp_path: Path, database_url: str, redis_url: str,
+                                                                  prefix: str, how: str) -> None:
+    a, b = serve_nodes(tmp_path, database_url, redis_url, prefix)
     try:
         a.start()
         b.start()
@@ -232,9 +231,10 @@ def test_when_the_node_holding_the_room_goes_the_other_takes_over(tmp_path: Path
 
 
 @on_postgresql
-def test_chromium_clinician_on_one_node_patient_on_another(tmp_path: Path, database_url: str, prefix: str,
-                                                           browser: Any) -> None:
-    a, b = serve_nodes(tmp_path, database_url, prefix)
+@pytest.mark.browser
+def test_chromium_clinician_on_one_node_patient_on_another(tmp_path: Path, database_url: str, redis_url: str,
+                                                           prefix: str, browser: Any) -> None:
+    a, b = serve_nodes(tmp_path, database_url, redis_url, prefix)
     desk = browser.new_context(**DESK)
     phone = browser.new_context(**PHONE)
     try:
@@ -334,9 +334,10 @@ STATUS_SEEN = """() => {
 
 
 @on_postgresql
+@pytest.mark.browser
 def test_chromium_behind_nginx_a_node_dies_and_its_clients_move_to_the_other(
-        tmp_path: Path, database_url: str, prefix: str, browser: Any) -> None:
-    a, b = serve_nodes(tmp_path, database_url, prefix)
+        tmp_path: Path, database_url: str, redis_url: str, prefix: str, browser: Any) -> None:
+    a, b = serve_nodes(tmp_path, database_url, redis_url, prefix)
     desk = browser.new_context(**DESK)
     phone = browser.new_context(**PHONE)
     try:
@@ -424,7 +425,7 @@ def test_a_cohost_on_another_node_keeps_the_hosts_powers(nodes: tuple[LiveServer
                 await cohost.send({"type": "unlock", "room": admitted["room"]})  # a host power, from node b
                 assert (await host.expect("room"))["locked"] is False
                 await cohost.send({"type": "end", "room": admitted["room"]})
-                await cohost.expect_error("not_host")
+                await cohost.expect_error("forbidden")
             async with asyncio.timeout(5):  # the relay goes with the socket
                 while b.app.state.cluster.relays:
                     await asyncio.sleep(0.05)

@@ -8,6 +8,8 @@ import weakref
 
 from visitt import collector
 
+from .eventually import eventually_async
+
 
 class Node:
     def __init__(self) -> None:
@@ -23,8 +25,8 @@ def test_set_aside_objects_are_handed_back_and_their_cycles_freed() -> None:
             a, b = Node(), Node()
             a.other, b.other = b, a  # a cycle: reference counting alone never frees it
             weakref.finalize(a, freed.set)
-            await asyncio.sleep(0.1)
-            assert gc.get_freeze_count() > 0  # set aside: young collections no longer walk them
+            # set aside: young collections no longer walk them
+            await eventually_async(lambda: gc.get_freeze_count() > 0, "the objects are set aside", timeout=2)
             del a, b
             gc.collect()
             assert not freed.is_set()  # a cycle among set-aside objects waits for the thaw...

@@ -40,8 +40,8 @@ WAITING = "The clinician has been notified that you are waiting."
 
 
 @pytest.fixture
-def proxy() -> Iterator[Proxy]:
-    admin = sqlalchemy.make_url(PG_ADMIN_URL)
+def proxy(pg_admin_url: str) -> Iterator[Proxy]:
+    admin = sqlalchemy.make_url(pg_admin_url)
     cut = Proxy(admin.host or "127.0.0.1", admin.port or 5432).start()
     yield cut
     cut.close()
@@ -121,7 +121,7 @@ def test_nobody_is_admitted_or_knocks_without_the_database(server: LiveServer, p
             await host.expect_error("database_unavailable")
             await host.send({"type": "deny", "room": room, "participant": guest.id})
             await host.expect_error("database_unavailable")
-            sweep = server.app.state.hub.expire_waiting(now=utcnow() + dt.timedelta(minutes=20))
+            sweep = server.app.state.hub.lobby.expire_waiting(now=utcnow() + dt.timedelta(minutes=20))
             with pytest.raises(sqlalchemy.exc.OperationalError):  # the waiting-room limit cannot be recorded either
                 await asyncio.to_thread(server.call, sweep)
             await other.send({"type": "knock", "name": "Ola Nordmann"})  # cannot be recorded: not in the queue
@@ -232,8 +232,8 @@ def test_a_leave_owed_since_the_outage_is_let_go_when_ending_the_consultation_ha
         await host.send({"type": "end", "room": room})
         await host.expect("ended")
         hub = server.app.state.hub
-        await asyncio.to_thread(server.call, hub.settle_owed())
-        assert not hub.owed
+        await asyncio.to_thread(server.call, hub.presence.settle_owed())
+        assert not hub.presence.owed
         assert [action for action, _ in audit_trail(server, room)][-3:] == ["admit", "end", "leave"]
         await host.close()
 

@@ -196,11 +196,18 @@ def test_direction(language: str, direction: str) -> None:
     (None, None, "nb"),  # no language stated at all: the clinic's own
     ("", None, "nb"),
     ("de-DE,fr;q=0.9", None, "en"),  # only languages Visitt does not have: English, not bokmål
-    ("*", None, "en"),
     ("nb-NO", "en", "en"),
     ("en-US", "nb", "nb"),
     ("en-US", "nn", "nn"),
     ("en-US", "xx", "en"),
+    ("nn-NO,en;q=0.5", None, "nn"),
+    ("EN-gb", None, "en"),
+    ("en;q=0.5,nb-NO;q=0.9", None, "nb"),  # the weights count, not only the order
+    ("de,en;q=0.8,nb;q=0.8", None, "en"),  # equal weights: the order written
+    ("nb;q=0,en", None, "en"),             # q=0: not wanted at all
+    ("en;q=nonsense,de", None, "en"),      # a malformed entry is left out; German is not offered
+    ("nb;q=0", None, "en"),                # not bokmål, and nothing else named
+    ("*", None, "nb"),                     # any language: the clinic's own
 ])
 def test_negotiate(accept_language: str | None, chosen: str | None, expected: str) -> None:
     assert i18n.negotiate(accept_language, chosen) == expected

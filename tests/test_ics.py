@@ -1,10 +1,14 @@
-"""The calendar file's text: RFC 5545 escaping, folding at 75 octets, CRLF, and the iTIP methods."""
+"""The calendar file, read back with ``icalendar``'s parser as a patient's calendar would read it: the
+event's times, text and link, hostile text kept as text, and the iTIP method for an invitation and a
+cancellation."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
+from icalendar import Calendar
+from icalendar import Component
 
 from visitt import ics
 
@@ -23,66 +27,60 @@ def _event(**changes: object) -> ics.Event:
     return ics.Event(**values)  # type: ignore[arg-type]
 
 
-def _unfold(text: str) -> list[str]:
-    return text.replace("\r\n ", "").split("\r\n")[:-1]
+def _read(text: str) -> tuple[Calendar, Component]:
+    """The calendar and its one event, parsed."""
+    calendar = Calendar.from_ical(text)
+    (event,) = calendar.walk("VEVENT")
+    return calendar, event
 
 
-def test_text_is_escaped() -> None:
-    assert ics.escape_text("Hei, Kari; se C:\\mappe\nNy linje\r\nOg en til") == \
-        "Hei\\, Kari\\; se C:\\\\mappe\\nNy linje\\nOg en til"
-
-
-def test_parameter_values_are_quoted_when_they_must_be() -> None:
-    assert ics.param_value("Sykehuset Østfold") == "Sykehuset Østfold"
-    assert ics.param_value('Klinikk "Nord", avd. 2') == '"Klinikk Nord, avd. 2"'
-
-
-def test_long_lines_fold_at_75_octets_without_splitting_a_character() -> None:
-    line = "DESCRIPTION:" + "Blåbærsyltetøy på brødskiva " * 12
-    folded = ics.fold(line)
-    pieces = folded.split("\r\n")
-    assert len(pieces) > 3
-    assert all(len(piece.encode()) <= 75 for piece in pieces)
-    assert all(piece.startswith(" ") for piece in pieces[1:])
-    assert folded.replace("\r\n ", "") == line  # each piece is whole UTF-8: nothing was cut in two
-    assert ics.fold("SUMMARY:short") == "SUMMARY:short"
-
-
-def test_a_fold_falls_before_a_two_octet_character_that_would_cross_the_limit() -> None:
-    line = "X" * 74 + "ø" + "Y"  # "ø" would take octets 75 and 76
-    first, second = ics.fold(line).split("\r\n")
-    assert first == "X" * 74 and second == " øY"
-
-
-def test_request_calendar() -> None:
+def test_an_invitation_reads_back_with_its_times_text_and_link() -> None:
     text = ics.calendar(_event(), "REQUEST")
-    assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", "")
-    lines = _unfold(text)
-    assert lines[:5] == ["BEGIN:VCALENDAR", f"PRODID:{ics.PRODID}", "VERSION:2.0", "CALSCALE:GREGORIAN",
-                         "METHOD:REQUEST"]
-    assert "UID:0123456789abcdef0123456789abcdef@visitt" in lines
-    assert "SEQUENCE:0" in lines
-    assert "DTSTART:20261201T083000Z" in lines and "DTEND:20261201T090000Z" in lines  # in UTC
-    assert "DTSTAMP:20261102T120000Z" in lines
-    assert "SUMMARY:Video consultation – Sykehuset Østfold" in lines
-    assert "DESCRIPTION:Open the link: https://v.example/v/abc" in lines
-    assert "URL:https://v.example/v/abc" in lines
-    assert "ORGANIZER;CN=Sykehuset Østfold:mailto:video@sykehuset.example" in lines
-    assert "STATUS:CONFIRMED" in lines and lines[-2:] == ["END:VEVENT", "END:VCALENDAR"]
-    assert all(len(line.encode()) <= 75 for line in text.split("\r\n"))
+    calendar, event = _read(text)
+    assert (str(calendar["METHOD"]), str(calendar["VERSION"]), str(calendar["PRODID"])) == \
+        ("REQUEST", "2.0", ics.PRODID)
+    assert str(event["UID"]) == "0123456789abcdef0123456789abcdef@visitt"
+    assert event.decoded("SEQUENCE") == 0
+    assert event.decoded("DTSTART") == dt.datetime(2026, 12, 1, 8, 30, tzinfo=UTC)  # 09:30 in Oslo
+    assert event.decoded("DTEND") == dt.datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    assert event.decoded("DTSTAMP") == dt.datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+    assert "DTSTART:20261201T083000Z" in text  # written in UTC: the calendar needs no time zone definition
+    assert str(event["SUMMARY"]) == "Video consultation – Sykehuset Østfold"
+    assert str(event["DESCRIPTION"]) == "Open the link: https://v.example/v/abc"
+    assert str(event["LOCATION"]) == "https://v.example/v/abc" and str(event["URL"]) == "https://v.example/v/abc"
+    assert str(event["ORGANIZER"]) == "mailto:video@sykehuset.example"
+    assert event["ORGANIZER"].params["CN"] == "Sykehuset Østfold"
+    assert str(event["ATTENDEE"]) == "mailto:pasient@example.no"
+    assert str(event["STATUS"]) == "CONFIRMED"
 
 
-def test_cancel_calendar() -> None:
-    lines = _unfold(ics.calendar(_event(sequence=2), "CANCEL"))
-    assert "METHOD:CANCEL" in lines and "STATUS:CANCELLED" in lines and "SEQUENCE:2" in lines
+def test_a_cancellation_reads_back_as_one() -> None:
+    calendar, event = _read(ics.calendar(_event(sequence=2), "CANCEL"))
+    assert str(calendar["METHOD"]) == "CANCEL"
+    assert str(event["STATUS"]) == "CANCELLED" and event.decoded("SEQUENCE") == 2
 
 
-def test_a_long_description_with_a_link_survives_folding() -> None:
+def test_hostile_text_stays_text() -> None:
+    hostile = "Hei, Kari; se C:\\mappe\nNy linje\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nSUMMARY:injected"
+    text = ics.calendar(_event(summary=hostile, description=hostile,
+                               organizer_name="Klinikk Nord, avd. 2;\r\nATTENDEE:mailto:x@example.no"))
+    calendar, event = _read(text)  # still exactly one event
+    assert len(calendar.walk("VEVENT")) == 1
+    expected = hostile.replace("\r\n", "\n")  # a line break is a line break, however it was typed
+    assert str(event["SUMMARY"]) == expected and str(event["DESCRIPTION"]) == expected
+    assert str(event["ATTENDEE"]) == "mailto:pasient@example.no"  # the only attendee (several would be a list)
+    assert event["ORGANIZER"].params["CN"] == "Klinikk Nord, avd. 2;  ATTENDEE:mailto:x@example.no"
+    assert str(event["ORGANIZER"]) == "mailto:video@sykehuset.example"
+
+
+def test_long_text_comes_back_whole_from_lines_of_at_most_75_octets() -> None:
     description = ("Open this link shortly before the appointment: https://video.sykehuset.example/v/"
-                   "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4\n\nQuestions, or cannot attend? Call +47 22 11 80 80.")
+                   "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4\n\nQuestions, or cannot attend? "
+                   "Call +47 22 11 80 80. " + "Blåbærsyltetøy på brødskiva " * 12)
     text = ics.calendar(_event(description=description))
+    assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", "")
     assert all(len(line.encode()) <= 75 for line in text.split("\r\n"))
-    assert f"DESCRIPTION:{ics.escape_text(description)}" in _unfold(text)
+    assert str(_read(text)[1]["DESCRIPTION"]) == description
 
 
 def test_invalid_events_are_refused() -> None:

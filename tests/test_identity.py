@@ -69,9 +69,9 @@ def test_a_guest_cannot_record_identity_and_nobody_can_be_identified_outside_the
         async with consultation(server) as call:
             host, guest = call.host, call.guest
             await guest.send({"type": "identify", "participant": host.id, "method": "known"})
-            await guest.expect_error("not_host")
+            await guest.expect_error("forbidden")
             await guest.send({"type": "identify", "participant": guest.id, "method": "known"})
-            await guest.expect_error("not_host")
+            await guest.expect_error("forbidden")
             await host.send({"type": "identify", "participant": host.id, "method": "known"})
             await host.expect_error("unknown_peer")
             await host.send({"type": "identify", "participant": "nobody-here", "method": "known"})
@@ -120,7 +120,7 @@ def test_the_patient_asks_the_clinician_to_show_id(server: LiveServer) -> None:
             assert identify_events(server, call.room, "id_requested") == [(f"participant:{guest.id}", "", {})]
 
             await host.send({"type": "request_id"})
-            await host.expect_error("not_allowed")
+            await host.expect_error("forbidden")
             await host.send({"type": "leave"})
             await host.expect("bye")
             await guest.send({"type": "request_id"})

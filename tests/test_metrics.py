@@ -10,32 +10,40 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from visitt import outbox
-from visitt.metrics import CONTENT_TYPE, Histogram
 from visitt.models import OutboxMessage, OutboxState, utcnow
 from visitt.testing import LiveServer
 
 from .conftest import make_settings
 from .peers import WsClient, book, run, staff_login
 
-SAMPLE = re.compile(r'^([a-z_]+)(\{le="([^"]+)"\})? (\S+)$')
+OPERATIONS = Path(__file__).resolve().parent.parent / "docs" / "operations.md"
+
+
+def families(server: LiveServer, **headers: str) -> dict[str, str]:
+    """``{metric name: type}`` of one scrape, read by prometheus_client's own parser (a counter under its
+    sample name, ``..._total``)."""
+    response = httpx.get(f"{server.url}/metrics", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    return {family.name + ("_total" if family.type == "counter" else ""): family.type
+            for family in text_string_to_metric_families(response.text)}
 
 
 def scrape(server: LiveServer, **headers: str) -> dict[str, float]:
-    """``{"name" or "name{le}": value}``, checking every line is a comment or a well-formed sample."""
+    """``{"name" or "name{le}": value}`` of one scrape, parsed by prometheus_client's parser."""
     response = httpx.get(f"{server.url}/metrics", headers=headers)
     assert response.status_code == 200, response.text
-    assert response.headers["content-type"] == CONTENT_TYPE
     samples: dict[str, float] = {}
-    for line in response.text.splitlines():
-        if line.startswith("# "):
-            assert re.match(r"^# (HELP|TYPE) visitt_[a-z_]+ \S", line), line
-            continue
-        match = SAMPLE.match(line)
-        assert match, line
-        name, _, le, value = match.groups()
-        samples[f"{name}{{{le}}}" if le else name] = float(value)
+    for family in text_string_to_metric_families(response.text):
+        assert family.documentation, family.name  # every metric says what it means
+        for sample in family.samples:
+            key = sample.name
+            if "le" in sample.labels:  # le="1.0" -> name{1}, le="+Inf" -> name{+Inf}
+                key += "{" + format(float(sample.labels["le"]), "g").replace("inf", "+Inf") + "}"
+            samples[key] = sample.value
     return samples
 
 
@@ -99,10 +107,29 @@ def test_a_metrics_token_is_required_when_configured(tmp_path: Path) -> None:
         live.stop()
 
 
-def test_histogram_buckets_are_cumulative() -> None:
-    histogram = Histogram("visitt_test_seconds", "A test.", [1, 10])
-    for value in (0.5, 1, 3, 30):
-        histogram.observe(value)
-    assert histogram.render()[2:] == [
-        'visitt_test_seconds_bucket{le="1"} 2', 'visitt_test_seconds_bucket{le="10"} 3',
-        'visitt_test_seconds_bucket{le="+Inf"} 4', "visitt_test_seconds_sum 34.5", "visitt_test_seconds_count 4"]
+def test_the_metrics_served_are_the_ones_documented(server: LiveServer) -> None:
+    # the table in docs/operations.md: | `name` | type | meaning |
+    documented = dict(re.findall(r"^\| `(visitt_[a-z_]+)` +\| (\w+) +\|", OPERATIONS.read_text(), re.MULTILINE))
+    assert families(server) == documented
+
+
+def test_two_servers_in_one_process_keep_their_own_figures(server: LiveServer, tmp_path: Path) -> None:
+    other = LiveServer(make_settings(tmp_path / "other")).start()
+    try:
+        _, token = book(server)
+
+        async def knock() -> tuple[dict[str, float], dict[str, float]]:
+            async with await WsClient.guest(server, token) as patient:
+                await patient.hello()
+                await patient.send({"type": "knock", "name": "Kari Nordmann"})
+                deadline = time.monotonic() + 5
+                while (here := await asyncio.to_thread(scrape, server))["visitt_waiting_participants"] != 1 \
+                        and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+                return here, await asyncio.to_thread(scrape, other)
+
+        here, there = run(knock())
+        assert (here["visitt_connected_participants"], here["visitt_waiting_participants"]) == (1, 1)
+        assert (there["visitt_connected_participants"], there["visitt_waiting_participants"]) == (0, 0)
+    finally:
+        other.stop()

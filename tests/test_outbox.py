@@ -16,6 +16,8 @@ from visitt import outbox
 from visitt.db import Database
 from visitt.models import OutboxMessage, OutboxState, utcnow
 
+from .eventually import eventually_async
+
 
 class Recorder:
     """A backend that remembers what it was asked to send, and can be told to fail."""
@@ -180,10 +182,10 @@ def test_an_outage_is_logged_once_by_the_sender_and_its_end_too(
 
     async def outage_then_back() -> None:
         running = asyncio.create_task(sender.run())
-        await asyncio.sleep(0.5)  # some fifty passes
+        await eventually_async(lambda: [r for r in caplog.records if r.name == "visitt.outbox"], "a pass fails")
+        await asyncio.sleep(0.3)  # some thirty more passes fail: said once only
         sender.database = database
-        while not backend.sent:
-            await asyncio.sleep(0.01)
+        await eventually_async(lambda: backend.sent, "the queued SMS goes out")
         sender.stop()
         await running
 

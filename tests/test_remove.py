@@ -18,7 +18,7 @@ def test_removed_guest_is_out_and_waits_to_come_back(server: LiveServer) -> None
         async with consultation(server) as call:
             host, guest = call.host, call.guest
             await guest.send({"type": "remove", "room": call.room, "participant": host.id})
-            await guest.expect_error("not_host")
+            await guest.expect_error("forbidden")
             await host.send({"type": "unlock", "room": call.room})  # open room: still no way straight back
             await host.expect("room")
             await host.send({"type": "remove", "room": call.room, "participant": host.id})

@@ -1,72 +1,43 @@
-"""The participant, room and appointment state machines: every legal move, every illegal one refused."""
+"""The participant, room and appointment state machines, driven through the real operations on a real
+database: a patient knocks, is admitted, denied, removed, leaves and comes back; a room is locked, paused
+and ended; an appointment is started, marked no-show or cancelled. Each refused step raises
+``illegal_transition`` (409) and changes nothing: no state, no audit row."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
-from visitt import accounts, audit, rooms
+from visitt import accounts, appointments, audit, protocol, rooms
 from visitt.db import Database, GroupCommit
-from visitt.errors import Forbidden, IllegalTransition
+from visitt.errors import Conflict, Forbidden, IllegalTransition
 from visitt.models import (
     Appointment,
     AppointmentState,
+    AuditEvent,
     Department,
     Participant,
     ParticipantState,
     Role,
     Room,
     RoomState,
+    Staff,
     utcnow,
 )
 
 from .conftest import PG_ADMIN_URL
 
 P = ParticipantState
-LEGAL_PARTICIPANT = {
-    (P.invited, P.waiting), (P.waiting, P.admitted), (P.waiting, P.denied), (P.waiting, P.invited),
-    (P.admitted, P.left), (P.admitted, P.removed), (P.denied, P.waiting), (P.left, P.waiting),
-    (P.removed, P.waiting),
-}
-LEGAL_ROOM = {(RoomState.open, RoomState.locked), (RoomState.locked, RoomState.open),
-              (RoomState.open, RoomState.ended), (RoomState.locked, RoomState.ended)}
 A = AppointmentState
-LEGAL_APPOINTMENT = {(A.booked, A.in_progress), (A.booked, A.no_show), (A.booked, A.cancelled),
-                     (A.in_progress, A.completed), (A.in_progress, A.technical_failure)}
-
-
-@pytest.mark.parametrize(("current", "target"), list(itertools.product(P, P)))
-def test_participant_moves(current: ParticipantState, target: ParticipantState) -> None:
-    if (current, target) in LEGAL_PARTICIPANT:
-        rooms.check_participant_move(current, target)
-    else:
-        with pytest.raises(IllegalTransition) as raised:
-            rooms.check_participant_move(current, target)
-        assert str(raised.value) == f"participant cannot go from {current.value!r} to {target.value!r}"
-        assert raised.value.code == "illegal_transition" and raised.value.status == 409
-
-
-@pytest.mark.parametrize(("current", "target"), list(itertools.product(RoomState, RoomState)))
-def test_room_moves(current: RoomState, target: RoomState) -> None:
-    if (current, target) in LEGAL_ROOM:
-        rooms.check_room_move(current, target)
-    else:
-        with pytest.raises(IllegalTransition, match=f"room cannot go from '{current.value}' to '{target.value}'"):
-            rooms.check_room_move(current, target)
-
-
-@pytest.mark.parametrize(("current", "target"), list(itertools.product(A, A)))
-def test_appointment_moves(current: AppointmentState, target: AppointmentState) -> None:
-    if (current, target) in LEGAL_APPOINTMENT:
-        rooms.check_appointment_move(current, target)
-    else:
-        with pytest.raises(IllegalTransition, match="appointment cannot go from"):
-            rooms.check_appointment_move(current, target)
 
 
 def _room(database: Database) -> tuple[int, int]:
@@ -82,6 +53,238 @@ def _room(database: Database) -> tuple[int, int]:
         session.add_all([appointment, room, participant])
         session.flush()
         return room.id, participant.id
+
+
+@dataclass
+class Consultation:
+    """One booked consultation with one patient, and the operations that move it, each its own transaction."""
+
+    database: Database
+    room_id: int
+    patient_id: int
+
+    @classmethod
+    def booked(cls, database: Database) -> "Consultation":
+        return cls(database, *_room(database))
+
+    def run(self, operation: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        with self.database.session() as session:
+            return operation(session, *args, **kwargs)
+
+    # what the people involved do
+    def knock(self, name: str = "Kari Nordmann") -> Any:
+        return self.run(rooms.knock_participant, self.patient_id, name)
+
+    def move(self, target: ParticipantState, action: str) -> None:
+        self.run(rooms.move_participant, self.patient_id, target, actor="staff:1", action=action)
+
+    def admit(self) -> None:
+        self.move(P.admitted, "admit")
+
+    def room(self, target: RoomState, action: str) -> None:
+        self.run(rooms.move_room, self.room_id, target, actor="staff:1", action=action)
+
+    def pause(self, on: bool) -> None:
+        info = protocol.PauseInfo(by="staff-1", name="Lege", reason=None) if on else None
+        self.run(rooms.set_paused, self.room_id, info, actor="staff:1")
+
+    def no_show(self) -> None:
+        self.run(lambda session: rooms.record_no_show(session, self._appointment(session), actor="staff:1"))
+
+    def cancel(self) -> None:
+        def cancel(session: Session) -> None:
+            appointment = self._appointment(session)
+            staff = session.get(Staff, appointment.clinician_id)
+            assert staff is not None
+            appointments.cancel(session, appointment, staff=staff, tz=ZoneInfo("Europe/Oslo"),
+                                clinic_phone="+47 22 11 80 80")
+        self.run(cancel)
+
+    # what can be seen afterwards
+    def _appointment(self, session: Session) -> Appointment:
+        room = session.get(Room, self.room_id)
+        assert room is not None and room.appointment is not None
+        return room.appointment
+
+    def states(self) -> tuple[ParticipantState, RoomState, AppointmentState, bool]:
+        """The patient's, the room's and the appointment's state, and whether the consultation is paused."""
+        with self.database.session() as session:
+            room = session.get(Room, self.room_id)
+            patient = session.get(Participant, self.patient_id)
+            assert room is not None and patient is not None and room.appointment is not None
+            return patient.state, room.state, room.appointment.state, room.paused_at is not None
+
+    def trail(self) -> list[tuple[str, str]]:
+        with self.database.session() as session:
+            return [(event.action, event.actor) for event in audit.events(session, room_id=self.room_id)]
+
+    def refused(self, step: Callable[[], Any]) -> str:
+        """Run ``step``, which must be refused as an illegal transition leaving everything as it was; its message."""
+        with self.database.session() as session:
+            rows = session.scalar(select(func.count()).select_from(AuditEvent))
+        before = self.states()
+        with pytest.raises(IllegalTransition) as raised:
+            step()
+        assert raised.value.code == "illegal_transition" and raised.value.status == 409
+        assert self.states() == before
+        with self.database.session() as session:
+            assert session.scalar(select(func.count()).select_from(AuditEvent)) == rows
+        return str(raised.value)
+
+
+def test_a_patient_knocks_is_admitted_leaves_and_comes_back(database: Database) -> None:
+    consultation = Consultation.booked(database)
+    assert consultation.states() == (P.invited, RoomState.open, A.booked, False)
+    assert consultation.knock() is P.invited
+    assert consultation.states()[0] is P.waiting
+    consultation.admit()
+    assert consultation.states() == (P.admitted, RoomState.open, A.in_progress, False)  # the consultation began
+    consultation.move(P.left, "leave")
+    assert consultation.knock() is P.left
+    consultation.admit()
+    assert consultation.states() == (P.admitted, RoomState.open, A.in_progress, False)
+    assert [action for action, _ in consultation.trail()] == ["knock", "admit", "leave", "knock", "admit"]
+
+
+@pytest.mark.parametrize(("target", "action"), [(P.admitted, "admit"), (P.denied, "deny"), (P.left, "leave"),
+                                                (P.removed, "remove"), (P.invited, "leave")])
+def test_an_invitee_who_has_not_knocked_can_only_knock(database: Database, target: ParticipantState,
+                                                       action: str) -> None:
+    consultation = Consultation.booked(database)
+    assert consultation.refused(lambda: consultation.move(target, action)) == \
+        f"participant cannot go from 'invited' to {target.value!r}"
+    assert consultation.states()[2] is A.booked  # no admission, no consultation begun
+
+
+def test_a_waiting_patient_is_admitted_or_denied_and_a_denied_one_must_knock_again(database: Database) -> None:
+    consultation = Consultation.booked(database)
+    consultation.knock()
+    for target, action in ((P.removed, "remove"), (P.left, "leave"), (P.waiting, "knock")):
+        consultation.refused(lambda: consultation.move(target, action))
+    consultation.move(P.denied, "deny")
+    assert consultation.refused(consultation.admit) == "participant cannot go from 'denied' to 'admitted'"
+    consultation.knock()
+    consultation.admit()
+    assert consultation.states()[0] is P.admitted
+
+
+def test_closing_the_page_in_the_waiting_room_ends_the_wait(database: Database) -> None:
+    consultation = Consultation.booked(database)
+    consultation.knock()
+    consultation.move(P.invited, "leave")
+    assert consultation.refused(consultation.admit) == "participant cannot go from 'invited' to 'admitted'"
+    consultation.knock()
+    consultation.admit()
+
+
+def test_someone_in_the_call_leaves_or_is_removed_and_is_let_in_again_only_after_a_knock(
+        database: Database) -> None:
+    consultation = Consultation.booked(database)
+    consultation.knock()
+    consultation.admit()
+    for target, action in ((P.admitted, "admit"), (P.denied, "deny"), (P.invited, "leave")):
+        consultation.refused(lambda: consultation.move(target, action))
+    consultation.move(P.removed, "remove")
+    assert consultation.refused(consultation.admit) == "participant cannot go from 'removed' to 'admitted'"
+    assert consultation.knock() is P.removed
+    consultation.admit()
+    assert consultation.states()[0] is P.admitted
+
+
+def test_a_knock_from_someone_the_database_still_has_in_the_call_closes_that_first(database: Database) -> None:
+    """The node holding the call died: the row still says admitted, and the patient knocks again."""
+    consultation = Consultation.booked(database)
+    consultation.knock()
+    consultation.admit()
+    assert consultation.knock() is P.admitted
+    assert consultation.states()[0] is P.waiting
+    assert consultation.trail()[-2:] == [("leave", "system"), ("knock", "participant:p-1")]
+
+
+def test_the_host_locks_and_unlocks_and_ending_is_final(database: Database) -> None:
+    consultation = Consultation.booked(database)
+    consultation.room(RoomState.locked, "lock")
+    assert consultation.refused(lambda: consultation.room(RoomState.locked, "lock")) == \
+        "room cannot go from 'locked' to 'locked'"
+    consultation.room(RoomState.open, "unlock")
+    assert consultation.refused(lambda: consultation.room(RoomState.open, "unlock")) == \
+        "room cannot go from 'open' to 'open'"
+    consultation.knock()
+    consultation.admit()
+    consultation.room(RoomState.ended, "end")
+    assert consultation.states() == (P.left, RoomState.ended, A.completed, False)  # everyone is out
+    for target, action in ((RoomState.open, "unlock"), (RoomState.locked, "lock"), (RoomState.ended, "end")):
+        assert consultation.refused(lambda: consultation.room(target, action)) == \
+            f"room cannot go from 'ended' to {target.value!r}"
+    assert consultation.refused(consultation.no_show) == "appointment cannot go from 'completed' to 'no_show'"
+    assert consultation.refused(consultation.cancel) == "appointment cannot go from 'completed' to 'cancelled'"
+    with pytest.raises(Conflict) as ended:
+        consultation.pause(True)
+    assert ended.value.code == "room_ended"
+
+
+def test_ending_a_room_sends_the_waiting_back_and_the_admitted_out(database: Database) -> None:
+    consultation = Consultation.booked(database)
+    with database.session() as session:
+        waiting = Participant(public_id="p-2", room_id=consultation.room_id, token_hash="2" * 64, code="123456",
+                              phone="+4741234568")
+        session.add(waiting)
+        session.flush()
+        waiting_id = waiting.id
+    consultation.knock()
+    consultation.admit()
+    consultation.run(rooms.knock_participant, waiting_id, "Ola Nordmann")
+    consultation.room(RoomState.ended, "end")
+    with database.session() as session:
+        assert session.get(Participant, waiting_id).state is P.invited  # type: ignore[union-attr]
+        left = [(e.subject, e.detail) for e in audit.events(session, room_id=consultation.room_id, action="leave")]
+    assert consultation.states()[0] is P.left
+    assert sorted(left) == [("participant:p-1", {"reason": "ended"}), ("participant:p-2", {"reason": "ended"})]
+
+
+def test_the_privacy_pause_goes_on_and_off_once_each_whether_the_room_is_locked_or_not(
+        database: Database) -> None:
+    consultation = Consultation.booked(database)
+    consultation.pause(True)
+    assert consultation.refused(lambda: consultation.pause(True)) == \
+        "consultation cannot go from 'paused' to 'paused'"
+    consultation.room(RoomState.locked, "lock")  # lock and unlock go on working during a pause
+    assert consultation.states()[1:] == (RoomState.locked, A.booked, True)
+    consultation.pause(False)
+    assert consultation.refused(lambda: consultation.pause(False)) == \
+        "consultation cannot go from 'running' to 'running'"
+    assert [action for action, _ in consultation.trail()] == ["pause", "lock", "resume"]
+
+
+def test_a_patient_who_never_came_is_a_no_show_once(database: Database) -> None:
+    consultation = Consultation.booked(database)
+    consultation.no_show()
+    assert consultation.states()[1:3] == (RoomState.ended, A.no_show)
+    assert consultation.refused(consultation.no_show) == "appointment cannot go from 'no_show' to 'no_show'"
+    assert consultation.refused(consultation.cancel) == "appointment cannot go from 'no_show' to 'cancelled'"
+
+
+def test_a_cancelled_appointment_stays_cancelled(database: Database) -> None:
+    consultation = Consultation.booked(database)
+    consultation.room(RoomState.locked, "lock")
+    consultation.cancel()
+    assert consultation.states()[1:3] == (RoomState.ended, A.cancelled)
+    assert consultation.refused(consultation.cancel) == "appointment cannot go from 'cancelled' to 'cancelled'"
+    assert consultation.refused(consultation.no_show) == "appointment cannot go from 'cancelled' to 'no_show'"
+    assert consultation.refused(lambda: consultation.room(RoomState.open, "unlock")) == \
+        "room cannot go from 'ended' to 'open'"
+
+
+def test_once_the_patient_was_admitted_it_is_neither_a_no_show_nor_cancellable(database: Database) -> None:
+    consultation = Consultation.booked(database)
+    consultation.knock()
+    consultation.admit()
+    assert consultation.refused(consultation.no_show) == "appointment cannot go from 'in_progress' to 'no_show'"
+    assert consultation.refused(consultation.cancel) == "appointment cannot go from 'in_progress' to 'cancelled'"
+    consultation.move(P.left, "leave")
+    consultation.knock()
+    consultation.admit()  # a second admission does not start it again
+    assert consultation.states()[2] is A.in_progress
 
 
 def test_moves_are_persisted_and_audited(database: Database) -> None:

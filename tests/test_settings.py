@@ -11,7 +11,7 @@ import pytest
 from visitt.settings import Settings
 
 CONFIGURATION = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
-READ_ELSEWHERE = {"VISITT_NEW_PASSWORD", "VISITT_TEST_POSTGRES", "VISITT_TEST_CHROMIUM"}
+READ_ELSEWHERE = {"VISITT_NEW_PASSWORD", "VISITT_TEST_POSTGRES", "VISITT_TEST_REDIS", "VISITT_TEST_CHROMIUM"}
 
 
 def _documented() -> set[str]:

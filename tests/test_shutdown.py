@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import logging
+import threading
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from visitt.db import Database
-from visitt.models import Participant, ParticipantState
+from visitt.models import OutboxMessage, Participant, ParticipantState
+from visitt.testing import LiveServer
 
-from .peers import WsClient, run, staff_login
+from .conftest import make_settings
+from .peers import WsClient, book, in_call, run, staff_login
 from .serve import STAFF_PASSWORD, ServeProcess
+from .test_signaling import audit_trail
 
 EMAIL = "lege.legesen@sykehuset.example"
 
@@ -58,3 +65,68 @@ def test_sigterm_closes_every_socket_with_going_away_and_exits_zero(tmp_path: Pa
     with database.session() as session:
         assert session.scalars(select(Participant.state)).all() == [ParticipantState.waiting]
     database.dispose()
+
+
+class SlowOperator:
+    """An SMS operator that, once :meth:`slow_down` is called, takes ``seconds`` over each message:
+    a stopping server waits for the message it is sending, so its shutdown takes that long."""
+
+    name = "slow"
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.slow = False
+        self.sending = threading.Event()  # set when a slow send has begun
+
+    def slow_down(self) -> None:
+        self.slow = True
+
+    async def send(self, message: OutboxMessage) -> None:
+        if self.slow:
+            self.sending.set()
+            await asyncio.sleep(self.seconds)
+
+
+def test_a_server_stopping_while_a_guest_is_away_keeps_her_place_and_leaves_nothing_running(
+        tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The patient's socket dropped (her grace period is running) when the server is told to stop,
+    and the stop takes longer than the grace (an SMS is being sent). The grace period must not run
+    out inside the stopping server: her place is still hers after the restart, and nothing the hub
+    started is left pending when the event loop closes ("Task was destroyed", "Event loop is closed")."""
+    settings = make_settings(tmp_path, database_url, reconnect_grace=1.5)
+    operator = SlowOperator(seconds=3.5)  # the stop waits for it, well past the grace
+    first = LiveServer(settings, sms_backend=operator).start()
+    _url, token = book(first)
+    cookie = staff_login(first)
+
+    async def before() -> str:
+        host, guest, room = await in_call(first, cookie, token)
+        operator.slow_down()
+        book(first, "Ola Nordmann")  # an SMS the stopping server will wait for
+        assert await asyncio.to_thread(operator.sending.wait, 10)
+        await guest.close()  # her phone's connection drops
+        await host.expect("away")
+        await asyncio.to_thread(first.stop)  # within her grace
+        await host.close()
+        return room
+
+    with caplog.at_level(logging.WARNING):
+        room = run(before())
+        gc.collect()  # a task left pending is reported when it is collected
+    assert not first._thread.is_alive()  # type: ignore[union-attr]
+    problems = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+    assert problems == []
+
+    second = LiveServer(settings).start()
+    try:
+        assert ("leave", "system") not in audit_trail(second, room)
+
+        async def after() -> None:
+            async with await WsClient.guest(second, token) as guest:
+                await guest.hello()
+                await guest.send({"type": "rejoin"})
+                assert (await guest.expect("admitted"))["resumed"] is True
+
+        run(after())
+    finally:
+        second.stop()

@@ -20,9 +20,11 @@ from websockets.exceptions import InvalidStatus
 
 from visitt.sockets import UVICORN_WEBSOCKETS, Gate, Inbox, LeanWebSockets
 
+from .eventually import eventually_async
 from .peers import run
 
 BIG = 64 * 1024  # one message; 256 of them (16 MiB) are past what the kernel and the transport buffer
+FLOODED: list[int] = []  # the numbers of the flood's messages the server has written so far
 
 
 async def echo(websocket: WebSocket) -> None:
@@ -32,8 +34,10 @@ async def echo(websocket: WebSocket) -> None:
             text = await websocket.receive_text()
             if text.startswith("flood "):  # write faster than the client reads: flow control shuts the gate
                 count = int(text.split()[1])
+                FLOODED.clear()
                 for number in range(count):
                     await websocket.send_text(f"{number:08d}" + "x" * (BIG - 8))
+                    FLOODED.append(number)
                 await websocket.send_text("done")
             else:
                 await websocket.send_text(text)
@@ -84,7 +88,13 @@ def test_a_client_that_reads_late_still_gets_everything_in_order() -> None:
     async def scenario() -> list[int]:
         async with serving() as url, connect(f"{url}/echo", max_size=None, max_queue=1) as socket:
             await socket.send("flood 256")
-            await asyncio.sleep(0.5)  # the server is stuck behind flow control by now
+
+            async def stuck() -> bool:  # written part of it, and gets no further while nobody reads
+                written = len(FLOODED)
+                await asyncio.sleep(0.2)
+                return 0 < written == len(FLOODED) < 256
+
+            await eventually_async(stuck, "the server waits behind flow control")
             received = []
             while (text := str(await socket.recv())) != "done":
                 received.append(int(text[:8]))

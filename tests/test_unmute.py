@@ -39,7 +39,7 @@ def test_a_guest_cannot_ask_anyone_to_unmute(server: LiveServer) -> None:
         async with consultation(server) as call:
             host, guest = call.host, call.guest
             await guest.send({"type": "ask_unmute", "to": host.id})
-            await guest.expect_error("not_host")
+            await guest.expect_error("forbidden")
             await host.sync()
             assert "unmute_requested" not in host.types
 

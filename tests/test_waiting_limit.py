@@ -20,7 +20,7 @@ from .test_signaling import audit_trail, consultation
 
 def _expire(server: LiveServer, minutes: float) -> int:
     hub = server.app.state.hub
-    return server.call(hub.expire_waiting(now=utcnow() + dt.timedelta(minutes=minutes)))
+    return server.call(hub.lobby.expire_waiting(now=utcnow() + dt.timedelta(minutes=minutes)))
 
 
 def test_waiting_longer_than_the_limit_sends_the_guest_home(server: LiveServer) -> None:
@@ -60,7 +60,7 @@ def test_running_late_reaches_everyone_waiting_and_later_knocks(server: LiveServ
             await host.hello()
             await first.hello()
             await first.send({"type": "late", "minutes": 5})
-            await first.expect_error("not_host")
+            await first.expect_error("forbidden")
             await first.send({"type": "knock", "name": "Kari Nordmann"})
             await first.expect("waiting")
             await host.send({"type": "late", "minutes": 20})

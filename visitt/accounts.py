@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from . import audit
+from . import text as human
 from .errors import Conflict, NotAuthenticated, ValidationFailed
 from .i18n import N_
 from .models import ApiToken, Department, Role, Staff, WebSession, utcnow
@@ -24,6 +25,8 @@ _hasher = PasswordHasher()
 # Verifying against this keeps a login for an unknown e-mail as slow as one for a known e-mail.
 _DUMMY_HASH = _hasher.hash("not a password")
 MIN_PASSWORD = 10
+TOKEN_DAYS = 90  # how long a new API token lasts unless ``visitt tokens create --days`` says otherwise
+MAX_TOKEN_DAYS = 365
 
 
 def new_secret() -> str:
@@ -51,7 +54,9 @@ def create_staff(session: Session, *, email: str, full_name: str, role: Role, pa
     errors = {}
     if "@" not in email or len(email) > 254:
         errors["email"] = N_("Enter a valid e-mail address.")
-    if not full_name.strip():
+    if human.refused(full_name):
+        errors["full_name"] = human.NAME_REFUSED
+    elif not full_name.strip():
         errors["full_name"] = N_("Enter the full name.")
     if len(password) < MIN_PASSWORD:
         errors["password"] = N_("Use at least 10 characters.")  # MIN_PASSWORD
@@ -120,18 +125,77 @@ def close_session(session: Session, token: str | None) -> None:
             session.execute(delete(WebSession).where(WebSession.id == row.id))
 
 
-def create_api_token(session: Session, email: str) -> str:
+class TokenRefused(NotAuthenticated):
+    """A real API token that may no longer be used: expired or revoked. Whoever answers it records
+    the refusal in the audit trail (the request's own unit of work is rolled back)."""
+
+    def __init__(self, row: ApiToken, code: str, message: str) -> None:
+        super().__init__(message, code=code)
+        self.staff_id, self.token_id = row.staff_id, row.id
+
+
+def _staff_by_email(session: Session, email: str) -> Staff:
     staff = session.scalar(select(Staff).where(Staff.email == email.strip().lower()))
     if staff is None:
         raise ValidationFailed(N_("No staff account has that e-mail address."), fields={"email": N_("Unknown.")})
+    return staff
+
+
+def create_api_token(session: Session, email: str, days: int = TOKEN_DAYS) -> str:
+    """A new API token for the staff member with ``email``, valid for ``days`` days; only its hash is kept."""
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise ValidationFailed(N_("An API token lasts from 1 to 365 days."),  # MAX_TOKEN_DAYS
+                               fields={"days": N_("Choose from 1 to 365 days.")})
+    staff = _staff_by_email(session, email)
     token = new_secret()
-    session.add(ApiToken(staff_id=staff.id, token_hash=digest(token)))
-    audit.record(session, f"staff:{staff.id}", "token_created")
+    row = ApiToken(staff_id=staff.id, token_hash=digest(token), expires_at=utcnow() + dt.timedelta(days=days))
+    session.add(row)
+    session.flush()
+    audit.record(session, f"staff:{staff.id}", "token_created", subject=f"api_token:{row.id}", days=days)
     return token
 
 
+def api_tokens(session: Session, email: str | None = None) -> list[ApiToken]:
+    """Every API token (or one staff member's), oldest first: revoked and expired ones too."""
+    query = select(ApiToken).order_by(ApiToken.id)
+    if email is not None:
+        query = query.where(ApiToken.staff_id == _staff_by_email(session, email).id)
+    return list(session.scalars(query))
+
+
+def token_state(row: ApiToken, now: dt.datetime | None = None) -> str:
+    """``active``, ``expired`` or ``revoked``."""
+    if row.revoked_at is not None:
+        return "revoked"
+    return "expired" if row.expires_at <= (now or utcnow()) else "active"
+
+
+def revoke_api_tokens(session: Session, *, token_id: int | None = None, email: str | None = None) -> list[ApiToken]:
+    """Revoke one token by its id, or every token of one staff member; the ones revoked now (a token
+    revoked before stays as it was). Takes effect at the next request that uses it."""
+    if token_id is not None:
+        rows = list(session.scalars(select(ApiToken).where(ApiToken.id == token_id)))
+        if not rows:
+            raise ValidationFailed(N_("No API token has that number."), fields={"token": N_("Unknown.")})
+    else:
+        assert email is not None
+        rows = api_tokens(session, email)
+    revoked = [row for row in rows if row.revoked_at is None]
+    for row in revoked:
+        row.revoked_at = utcnow()
+        audit.record(session, "system", "token_revoked", subject=f"api_token:{row.id}", staff=row.staff_id)
+    return revoked
+
+
 def staff_for_api_token(session: Session, token: str) -> Staff | None:
+    """The staff member an API token belongs to; None for a token nobody was given (or whose owner
+    is no longer active); :class:`TokenRefused` for one that has expired or been revoked."""
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(token)))
     if row is None or not row.staff.active:
         return None
+    state = token_state(row)
+    if state == "revoked":
+        raise TokenRefused(row, "token_revoked", N_("The API token has been revoked. Ask for a new one."))
+    if state == "expired":
+        raise TokenRefused(row, "token_expired", N_("The API token has expired. Ask for a new one."))
     return row.staff

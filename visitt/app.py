@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import exc as sqlalchemy_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -44,6 +44,7 @@ from .hub import Hub
 from .i18n import N_, translations
 from .pages import language, render
 from .security import SecurityHeaders
+from .slow_clients import TIMED_OUT, BodyTimeout
 from .settings import Settings
 from .connections import Connections
 
@@ -57,7 +58,7 @@ def _wants_json(request: Request) -> bool:
 
 
 def error_response(request: Request, status: int, body: dict[str, object], *,
-                   retry_after: int | None = None) -> object:
+                   retry_after: int | None = None) -> Response:
     """The one error shape: ``{"error": {"code", "message", "fields"?}}`` for the API, a page otherwise."""
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
     if _wants_json(request):
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
         try:
             yield
         finally:
+            await app.state.hub.close_all()  # first: no grace period may run out while the node stops
             sender.stop()  # not cancelled mid-send: a cancelled send may have gone out unrecorded
             done, _ = await asyncio.wait({task}, timeout=SENDER_GRACE)
             if not done:
@@ -140,8 +142,12 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
                         ice=lambda peer_id: {"iceServers": turn.ice_servers(settings, peer_id),
                                              "iceTransportPolicy": settings.ice_transport_policy},
                         on_admit=app.state.metrics.knock_to_admit.observe, grace=settings.reconnect_grace,
-                        max_wait=dt.timedelta(minutes=settings.max_wait_minutes))
+                        max_wait=dt.timedelta(minutes=settings.max_wait_minutes),
+                        guests_may_share=settings.patients_may_share)
     app.state.cluster = Cluster.from_settings(app.state, settings)
+    # innermost of the three, so that its 408 gets the security headers too
+    app.add_middleware(BodyTimeout, seconds=settings.body_timeout,
+                       respond=lambda request: error_response(request, 408, dict(TIMED_OUT)))
     app.add_middleware(SecurityHeaders)
     app.add_middleware(Compression)
 

@@ -18,7 +18,7 @@ from .booking import MAX_DURATION, MIN_DURATION, parse_start
 from .errors import Conflict, ValidationFailed
 from .i18n import N_, translations
 from .models import Appointment, AppointmentState, RoomState, Staff, utcnow
-from .rooms import check_appointment_move, check_room_move
+from .rooms import check_appointment_move, move_room
 
 
 class AppointmentMove(BaseModel):
@@ -81,8 +81,7 @@ def cancel(session: Session, appointment: Appointment, *, staff: Staff, tz: Zone
     appointment.state = AppointmentState.cancelled
     room = appointment.room
     if room is not None and room.state is not RoomState.ended:
-        check_room_move(room.state, RoomState.ended)
-        room.state, room.ended_at = RoomState.ended, utcnow()
+        move_room(session, room.id, RoomState.ended, actor=f"staff:{staff.id}", action="end", reason="cancelled")
     _ = translations(appointment.language).gettext
     local = appointment.starts_at.astimezone(tz)
     body = _("Your video consultation on {date} at {time} has been cancelled. Questions? Call {phone}.").format(

@@ -29,7 +29,7 @@ AT_ONCE[INSERT] = _insert_rows
 ACTIONS = frozenset(
     {"login", "login_failed", "logout", "booking", "code_entry", "knock", "admit", "deny", "lock", "unlock",
      "end", "leave",
-     "token_created", "user_created", "pause", "resume", "identify", "id_requested", "no_show", "remove", "move", "cancel",
+     "token_created", "token_revoked", "token_refused", "user_created", "pause", "resume", "identify", "id_requested", "no_show", "remove", "move", "cancel",
      "portal_visit", "invite", "ask_unmute", "take_over"}
 )
 

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import audit, i18n, invites, mail, outbox
+from . import text as human
 from .accounts import digest, new_secret
 from .errors import Forbidden, ValidationFailed
 from .i18n import N_
@@ -75,8 +76,10 @@ def validate(session: Session, booker: Staff, data: AppointmentCreate, *, tz: Zo
     for the first other invitee's number)."""
     now = now or utcnow()
     errors: dict[str, str] = {}
-    name = " ".join(data.patient_name.split())
-    if not name:
+    name = human.one_line(data.patient_name)
+    if human.refused(data.patient_name):
+        errors["patient_name"] = human.NAME_REFUSED
+    elif not name:
         errors["patient_name"] = N_("Enter the patient's full name.")
     elif len(name) > 200:
         errors["patient_name"] = N_("The name is too long (200 characters at most).")

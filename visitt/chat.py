@@ -14,7 +14,7 @@ import datetime as dt
 
 from . import nationalid, protocol
 from .errors import Forbidden, ValidationFailed
-from .hub import LiveRoom, Peer
+from .live_room import LiveRoom, Peer
 
 PERSONAL_NUMBER = ("not sent: the message contains a national identity number or D-number; the chat is for "
                    "technical messages only, never for personal details")

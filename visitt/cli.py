@@ -1,4 +1,4 @@
-"""The ``visitt`` command: serve, demo, users add, users portal, tokens create, db upgrade."""
+"""The ``visitt`` command: serve, demo, users add, users portal, tokens create|list|revoke, db upgrade."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from . import accounts, demo, logs, turn
 from .db import Database
-from .errors import VisittError
+from . import text as human
+from .errors import ValidationFailed, VisittError
 from .models import Department, Role
 from .settings import Settings
 
@@ -30,6 +31,7 @@ def _serve(settings: Settings, host: str, port: int, log_format: str) -> None:
 
     from .app import create_app
     from .shutdown import REQUEST_TIMEOUT, Server
+    from .slow_clients import uvicorn_options
     from .sockets import UVICORN_WEBSOCKETS
 
     # Every logger, uvicorn's too (log_config=None below), writes through visitt.logs: its format, its privacy rule.
@@ -39,7 +41,8 @@ def _serve(settings: Settings, host: str, port: int, log_format: str) -> None:
     # from the trusted proxies: code entry counts attempts per client address.
     config = uvicorn.Config(app, host=host, port=port, access_log=False, log_level="info", log_config=None,
                             timeout_graceful_shutdown=int(REQUEST_TIMEOUT), proxy_headers=True,
-                            forwarded_allow_ips=settings.trusted_proxies, **UVICORN_WEBSOCKETS)
+                            forwarded_allow_ips=settings.trusted_proxies, **uvicorn_options(settings),
+                            **UVICORN_WEBSOCKETS)
     Server(config, app.state.connections, app.state.cluster).serve_until_stopped()
 
 
@@ -80,6 +83,8 @@ def cmd_users_add(args: argparse.Namespace) -> None:
     password = os.environ.get("VISITT_NEW_PASSWORD") or getpass.getpass("Password (10 characters or more): ")
     with database.session() as session:
         department = None
+        if args.department and human.refused(args.department):  # shown to patients on the portal
+            raise ValidationFailed(human.NAME_REFUSED, fields={"department": human.NAME_REFUSED})
         if args.department:
             department = session.scalar(select(Department).where(Department.name == args.department))
             if department is None:
@@ -104,9 +109,35 @@ def cmd_tokens_create(args: argparse.Namespace) -> None:
     database = Database.from_settings(_settings(args))
     database.upgrade()
     with database.session() as session:
-        token = accounts.create_api_token(session, args.email)
+        token = accounts.create_api_token(session, args.email, days=args.days)
     database.dispose()
-    print(token)
+    print(token)  # alone on stdout, for scripts; what it is, on stderr
+    print(f"valid for {args.days} days; only its hash is stored, so copy it now", file=sys.stderr)
+
+
+def cmd_tokens_list(args: argparse.Namespace) -> None:
+    database = Database.from_settings(_settings(args))
+    database.upgrade()
+    with database.session() as session:
+        rows = accounts.api_tokens(session, args.email)
+        print(f"{'id':>5}  {'state':<8} {'created (UTC)':<17} {'expires (UTC)':<17} staff")
+        for row in rows:
+            print(f"{row.id:>5}  {accounts.token_state(row):<8} {row.created_at:%Y-%m-%d %H:%M} "
+                  f"{row.expires_at:%Y-%m-%d %H:%M} {row.staff.email}")
+    database.dispose()
+
+
+def cmd_tokens_revoke(args: argparse.Namespace) -> None:
+    if (args.id is None) == (args.email is None):
+        print("visitt: name one token by its id, or --email for all of one staff member's", file=sys.stderr)
+        sys.exit(2)
+    database = Database.from_settings(_settings(args))
+    database.upgrade()
+    with database.session() as session:
+        revoked = accounts.revoke_api_tokens(session, token_id=args.id, email=args.email)
+        ids = ", ".join(str(row.id) for row in revoked)
+    database.dispose()
+    print(f"revoked {len(revoked)} token{'' if len(revoked) == 1 else 's'}{': ' + ids if ids else ''}")
 
 
 def cmd_turn_config(args: argparse.Namespace) -> None:
@@ -151,7 +182,16 @@ def parser() -> argparse.ArgumentParser:
     tokens = sub.add_parser("tokens", help="API tokens").add_subparsers(dest="tokens_command", required=True)
     create = with_data_dir(tokens.add_parser("create", help="print a new API token for a staff user"))
     create.add_argument("email")
+    create.add_argument("--days", type=int, default=accounts.TOKEN_DAYS,
+                        help=f"how long it lasts, 1-{accounts.MAX_TOKEN_DAYS} days (default {accounts.TOKEN_DAYS})")
     create.set_defaults(func=cmd_tokens_create)
+    token_list = with_data_dir(tokens.add_parser("list", help="list API tokens: id, state, dates, staff"))
+    token_list.add_argument("email", nargs="?", help="only this staff member's")
+    token_list.set_defaults(func=cmd_tokens_list)
+    revoke = with_data_dir(tokens.add_parser("revoke", help="revoke an API token by id, or all of one staff member's"))
+    revoke.add_argument("id", type=int, nargs="?", help="the token's id, from `visitt tokens list`")
+    revoke.add_argument("--email", help="revoke every token of this staff member")
+    revoke.set_defaults(func=cmd_tokens_revoke)
 
     turn_config = sub.add_parser("turn-config", help="print a coturn configuration matching VISITT_TURN_SECRET")
     turn_config.add_argument("--port", type=int, default=3478, help="TURN over UDP/TCP")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from . import text
 from .i18n import N_
 
 # The technical chat, on both pages. The quick phrases are keyed by their protocol code (protocol.PHRASES).
@@ -20,6 +21,7 @@ CHAT = {
     "chat_personal_number": N_("Not sent: the message contains a national identity number or D-number. Never write "
                                "personal details in the chat."),
     "chat_failed": N_("The message could not be sent."),
+    "chat_characters": text.REFUSED,
 }
 
 
@@ -89,6 +91,7 @@ PATIENT = {  # and SHARE where guests may share (VISITT_PATIENTS_MAY_SHARE)
     "device_busy": N_("The camera or microphone is in use by another program. Close it and reload the page."),
     "device_error": N_("The camera or microphone could not be started. Reload the page and try again."),
     "name_required": N_("Enter your full name."),
+    "name_characters": text.NAME_REFUSED,
     "waiting": N_("The clinician has been notified that you are waiting. You will be let in when they are ready."),
     "denied": N_("The clinician could not let you in. Please call the clinic."),
     "ended": N_("The consultation has ended. Thank you."),

@@ -14,7 +14,7 @@ import heapq
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -73,6 +73,7 @@ class PeerLink:
         self.cohost = cohost
         self.audio = self.video = True
         self.identified: str | None = None
+        self.participant_id: int | None = None  # a guest's invitation (its database row), set by the session
         self.sharing = False
         self.last_rate_error = 0.0
 
@@ -192,7 +193,7 @@ class Connection(PeerLink):
             self.send(PING)
             self.next_ping = now + self.settings.ping_interval
 
-    async def messages(self):  # type: ignore[no-untyped-def]
+    async def messages(self) -> AsyncIterator[object]:
         """Yield parsed messages; bad ones are answered with an error and skipped."""
         while True:
             received = await self.websocket.receive()

@@ -16,7 +16,7 @@ from . import protocol
 from .connections import TokenBucket
 
 if TYPE_CHECKING:
-    from .hub import LiveRoom, Peer
+    from .live_room import LiveRoom, Peer
 
 LOBBY_ROUNDS = 4.0  # rounds of sending the waiting rooms a second, once the burst is spent
 LOBBY_BURST = 8

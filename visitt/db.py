@@ -122,6 +122,9 @@ class GroupCommit:
         await self.close()
 
     async def close(self) -> None:
+        """Let the transaction being written finish (its callers may have gone), then the connection go."""
+        if self.writer is not None:
+            await asyncio.gather(self.writer, return_exceptions=True)
         if self.engine is not None:
             await self.engine.dispose()
             self.engine = None

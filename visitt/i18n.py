@@ -10,7 +10,7 @@ import io
 from functools import lru_cache
 from pathlib import Path
 
-from babel.core import negotiate_locale
+from babel import negotiate_locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -25,7 +25,7 @@ SOURCE = "en"
 DEFAULT = "nb"  # when the browser states no language at all
 FALLBACK = "en"  # when the browser states only languages Visitt does not have
 # "no" is the macrolanguage; a browser set to plain Norwegian reads bokmål.
-ALIASES = {"no": "nb", "no-no": "nb"}
+ALIASES = {"no": "nb"}
 
 
 def N_(text: str) -> str:
@@ -51,16 +51,36 @@ def direction(language: str) -> str:
     return "rtl" if language in RIGHT_TO_LEFT else "ltr"
 
 
+def _preferred(accept_language: str) -> list[str]:
+    """The tags of an ``Accept-Language`` header, most wanted first (by ``q``, then in the order written; ``q=0``
+    and the ``*`` wildcard left out), each followed by its language alone so ``no-NO`` finds the alias of ``no``."""
+    weighted: list[tuple[float, str]] = []
+    for part in accept_language.split(","):
+        tag, _, parameters = part.partition(";")
+        tag = tag.strip().lower()
+        name, _, value = parameters.strip().partition("=")
+        try:
+            q = float(value) if name.strip() == "q" else 1.0
+        except ValueError:
+            continue
+        if tag and tag != "*" and q > 0:
+            weighted.append((q, tag))
+    weighted.sort(key=lambda entry: -entry[0])  # stable: equal weights keep the header's order
+    return [wanted for _, tag in weighted for wanted in (tag, tag.split("-")[0])]
+
+
 def negotiate(accept_language: str | None, chosen: str | None = None) -> str:
-    """The explicit choice if supported, else the browser's first supported language; English when the browser
-    names only languages Visitt does not have, bokmål when it names none."""
+    """The explicit choice if supported, else the browser's most wanted supported language (Babel's
+    ``negotiate_locale``); English when the browser names only languages Visitt does not have, bokmål when it
+    names none (no header, or only ``*``)."""
     if chosen in LANGUAGES:
-        return chosen  # type: ignore[return-value]
-    preferred = [tag for tag in (part.split(";")[0].strip() for part in (accept_language or "").split(",")) if tag]
-    if not preferred:
-        return DEFAULT
-    found = negotiate_locale(preferred, list(LANGUAGES), sep="-", aliases=ALIASES)
-    return found.split("-")[0].lower() if found else FALLBACK
+        return chosen
+    preferred = _preferred(accept_language or "")
+    found = negotiate_locale(preferred, list(LANGUAGES), sep="-", aliases=ALIASES) if preferred else None
+    if found:
+        return found
+    stated = [part for part in (accept_language or "").split(",") if part.split(";")[0].strip() not in ("", "*")]
+    return FALLBACK if stated else DEFAULT
 
 
 # The dashboard shows ``_(state.value.replace("_", " "))``; these entries put the state names in the catalogue.

@@ -1,8 +1,8 @@
-"""iCalendar (RFC 5545) text for the calendar file sent with an e-mail invitation (iTIP, RFC 5546).
+"""The calendar file sent with an e-mail invitation (iCalendar, RFC 5545; iTIP, RFC 5546), written by ``icalendar``.
 
 Only what an invitation needs: one VEVENT in a VCALENDAR with a METHOD. ``REQUEST`` invites and, sent
-again with the same UID and a higher SEQUENCE, moves the event; ``CANCEL`` removes it. Text values are
-escaped, lines are folded at 75 octets and end in CRLF, as the RFC requires.
+again with the same UID and a higher SEQUENCE, moves the event; ``CANCEL`` removes it. The library
+escapes text values, quotes parameter values and folds lines at 75 octets with CRLF line ends.
 """
 
 from __future__ import annotations
@@ -10,46 +10,23 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from icalendar import Calendar, vCalAddress
+from icalendar import Event as VEvent
+
 PRODID = "-//Visitt//Visitt video consultations//EN"
-LINE_OCTETS = 75
+METHODS = ("REQUEST", "CANCEL")
 
 
-def escape_text(value: str) -> str:
-    """A TEXT value: backslash, semicolon and comma escaped, every line break written as ``\\n``."""
-    value = value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-    return value.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
-
-
-def param_value(value: str) -> str:
-    """A parameter value (``CN=...``): quoted when it holds ``:;,``; a double quote cannot appear at all."""
-    value = "".join(char for char in value if char != '"' and (char == "\t" or ord(char) >= 0x20))
-    return f'"{value}"' if any(char in value for char in ":;,") else value
-
-
-def fold(line: str) -> str:
-    """Split ``line`` into pieces of at most 75 octets, each after the first starting with one space.
-
-    A split never falls inside a UTF-8 sequence: "ø" stays whole.
-    """
-    if len(line.encode()) <= LINE_OCTETS:
-        return line
-    pieces, current, size = [], "", 0
-    for char in line:
-        width = len(char.encode())
-        if size + width > LINE_OCTETS:
-            pieces.append(current)
-            current, size = "", 1  # the continuation's leading space counts
-        current += char
-        size += width
-    pieces.append(current)
-    return "\r\n ".join(pieces)
-
-
-def utc(value: dt.datetime) -> str:
-    """A DATE-TIME in UTC form: ``20261201T083000Z``."""
+def utc(value: dt.datetime) -> dt.datetime:
+    """``value`` in UTC, written ``20261201T083000Z``: no VTIMEZONE needed for the patient's calendar."""
     if value.tzinfo is None:
         raise ValueError("a calendar time needs a time zone")
-    return value.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return value.astimezone(dt.timezone.utc)
+
+
+def _display_name(value: str) -> str:
+    # A CN is one line of text: a line break or other control character in the clinic's name becomes a space.
+    return "".join(" " if ord(char) < 0x20 or ord(char) == 0x7F else char for char in value).strip()
 
 
 @dataclass(frozen=True)
@@ -77,19 +54,36 @@ class Event:
 
 def calendar(event: Event, method: str = "REQUEST") -> str:
     """The whole ``.ics`` text for ``event``: ``REQUEST`` invites or updates, ``CANCEL`` withdraws it."""
-    if method not in ("REQUEST", "CANCEL"):
+    if method not in METHODS:
         raise ValueError(f"unsupported METHOD {method!r}")
-    lines = ["BEGIN:VCALENDAR", f"PRODID:{PRODID}", "VERSION:2.0", "CALSCALE:GREGORIAN", f"METHOD:{method}",
-             "BEGIN:VEVENT", f"UID:{event.uid}", f"SEQUENCE:{event.sequence}", f"DTSTAMP:{utc(event.stamp)}",
-             f"DTSTART:{utc(event.starts_at)}", f"DTEND:{utc(event.ends_at)}",
-             f"SUMMARY:{escape_text(event.summary)}", f"DESCRIPTION:{escape_text(event.description)}"]
+    vevent = VEvent()
+    vevent.add("uid", event.uid)
+    vevent.add("sequence", event.sequence)
+    vevent.add("dtstamp", utc(event.stamp))
+    vevent.add("dtstart", utc(event.starts_at))
+    vevent.add("dtend", utc(event.ends_at))
+    vevent.add("summary", event.summary)
+    vevent.add("description", event.description)
     if event.url:
-        lines += [f"LOCATION:{escape_text(event.url)}", f"URL:{event.url}"]
+        vevent.add("location", event.url)
+        vevent.add("url", event.url)
     if event.organizer:
-        name = f";CN={param_value(event.organizer_name)}" if event.organizer_name else ""
-        lines.append(f"ORGANIZER{name}:mailto:{event.organizer}")
+        organizer = vCalAddress(f"mailto:{event.organizer}")
+        if name := _display_name(event.organizer_name):
+            organizer.params["CN"] = name
+        vevent.add("organizer", organizer)
     if event.attendee:
-        lines.append(f"ATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=FALSE:mailto:{event.attendee}")
-    lines += [f"STATUS:{'CANCELLED' if method == 'CANCEL' else 'CONFIRMED'}", "TRANSP:OPAQUE",
-              "END:VEVENT", "END:VCALENDAR"]
-    return "".join(fold(line) + "\r\n" for line in lines)
+        attendee = vCalAddress(f"mailto:{event.attendee}")
+        attendee.params.update({"ROLE": "REQ-PARTICIPANT", "PARTSTAT": "NEEDS-ACTION", "RSVP": "FALSE"})
+        vevent.add("attendee", attendee)
+    vevent.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
+    vevent.add("transp", "OPAQUE")
+
+    ical = Calendar()
+    ical.add("prodid", PRODID)
+    ical.add("version", "2.0")
+    ical.add("calscale", "GREGORIAN")
+    ical.add("method", method)
+    ical.add_component(vevent)
+    text: str = ical.to_ical().decode()
+    return text

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import audit, i18n, outbox
+from . import text as human
 from .accounts import digest, new_secret
 from .errors import Conflict, ValidationFailed
 from .i18n import N_, translations
@@ -98,8 +99,10 @@ def check(session: Session, data: InviteCreate, *, region: str, errors: dict[str
           prefix: str = "") -> Invite | None:
     """Check one invitation; problems go into ``errors`` under ``prefix + field``."""
     before = len(errors)
-    name = " ".join(data.name.split())
-    if not name:
+    name = human.one_line(data.name)
+    if human.refused(data.name):
+        errors[prefix + "name"] = human.NAME_REFUSED
+    elif not name:
         errors[prefix + "name"] = N_("Enter their full name.")
     elif len(name) > 200:
         errors[prefix + "name"] = N_("The name is too long (200 characters at most).")

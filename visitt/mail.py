@@ -26,6 +26,7 @@ from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
 from . import ics, outbox
@@ -36,31 +37,23 @@ from .settings import Settings
 
 log = logging.getLogger("visitt.mail")
 KINDS = ("invitation", "update", "cancel")
-_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _ADDRESS_IN_TEXT = re.compile(r"<?[^\s<>@]+@[^\s<>@]+>?")
 
 
 def normalise_address(value: str) -> str | None:
     """``value`` as an e-mail address (domain in lower case), or None if it cannot be one.
 
-    Deliberately plain: a dot-atom local part, a domain of two or more labels (letters of any script,
-    digits, hyphens). No quoted local parts, no IP literals, no comments: nothing a patient types.
+    Checked by ``email-validator`` for syntax only (no DNS look-up) and deliberately plain: an ASCII
+    local part of at most 64 characters (``strict``; no SMTPUTF8, which not every SMTP server offers),
+    no quoted local parts, no IP literals, no display names - nothing a patient types. A domain may be
+    internationalised (``blåbær.no``) but must be one a message can reach (not ``localhost`` or
+    ``.local``).
     """
-    value = value.strip()
-    if len(value) > 254 or value.count("@") != 1:
+    try:
+        checked = validate_email(value.strip(), check_deliverability=False, allow_smtputf8=False, strict=True)
+    except EmailNotValidError:
         return None
-    local, domain = value.split("@")
-    if not (0 < len(local) <= 64 and _LOCAL.fullmatch(local)):
-        return None
-    labels = domain.lower().split(".")
-    if len(labels) < 2 or labels[-1].isdigit():
-        return None
-    for label in labels:
-        if not (0 < len(label) <= 63) or label[0] == "-" or label[-1] == "-":
-            return None
-        if not all(char == "-" or char.isalnum() for char in label):
-            return None
-    return f"{local}@{'.'.join(labels)}"
+    return checked.normalized
 
 
 @dataclass(frozen=True)

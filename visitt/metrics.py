@@ -1,22 +1,26 @@
-"""Prometheus metrics at ``/metrics``, in the text exposition format (version 0.0.4).
+"""Prometheus metrics at ``/metrics``, rendered by ``prometheus_client``.
 
 Gauges are read at scrape time from what the node holds - the live hub, the open signaling
 sockets - and from the outbox table; the one histogram, knock → admit, is fed by the hub. Every
 figure is a count or a duration: no names, numbers or ids. With ``VISITT_METRICS_TOKEN`` set, a
 scrape must send ``Authorization: Bearer <token>``.
+
+Each app has its own :class:`prometheus_client.CollectorRegistry` (never the process-wide default
+one), so several servers in one process - the tests start many - keep their figures apart.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import hmac
 import logging
-import math
-from collections.abc import Sequence
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from sqlalchemy import func, select
 
 from .db import Database
@@ -26,94 +30,84 @@ from .models import OutboxMessage, OutboxState
 
 log = logging.getLogger("visitt.metrics")
 router = APIRouter(include_in_schema=False)
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
 DATABASE_TIMEOUT = 2.0
 # A patient who opens the link early waits minutes; the buckets reach an hour.
 KNOCK_TO_ADMIT_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0)
 
 
-def _number(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+@dataclass(frozen=True)
+class Figures:
+    """What one scrape read from the node and the database (``outbox`` is None if the database did not answer)."""
+
+    connected: int
+    waiting: int
+    active_rooms: int
+    outbox: dict[OutboxState, int] | None
 
 
-def _family(name: str, kind: str, help: str, samples: Sequence[tuple[str, float]]) -> list[str]:
-    return [f"# HELP {name} {help}", f"# TYPE {name} {kind}", *(f"{s} {_number(v)}" for s, v in samples)]
+class _NodeCollector:
+    """A custom collector (``prometheus_client``'s documented ``collect()`` protocol) for the gauges,
+    which are read at scrape time rather than kept up to date."""
 
+    def __init__(self) -> None:
+        self.figures: Figures | None = None
 
-class Histogram:
-    """Observations counted into fixed, cumulative ``le`` buckets, with their sum and count."""
-
-    def __init__(self, name: str, help: str, buckets: Sequence[float]) -> None:
-        self.name, self.help = name, help
-        self.bounds = sorted(buckets)
-        self.counts = [0] * (len(self.bounds) + 1)  # the last one is +Inf
-        self.sum = 0.0
-        self.count = 0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
-        self.sum += value
-        self.count += 1
-
-    def render(self) -> list[str]:
-        samples: list[tuple[str, float]] = []
-        running = 0
-        for bound, count in zip([*self.bounds, math.inf], self.counts):
-            running += count
-            samples.append((f'{self.name}_bucket{{le="{_number(bound)}"}}', running))
-        samples += [(f"{self.name}_sum", self.sum), (f"{self.name}_count", self.count)]
-        return _family(self.name, "histogram", self.help, samples)
+    def collect(self) -> Iterator[Metric]:
+        figures = self.figures
+        if figures is None:
+            return
+        yield GaugeMetricFamily("visitt_connected_participants",
+                                "Signaling sockets open on this node: patients, other guests and clinicians.",
+                                value=figures.connected)
+        yield GaugeMetricFamily("visitt_waiting_participants",
+                                "People in a waiting room on this node, knocked and not yet admitted.",
+                                value=figures.waiting)
+        yield GaugeMetricFamily("visitt_active_rooms", "Rooms on this node with someone in the call or waiting.",
+                                value=figures.active_rooms)
+        if figures.outbox is not None:  # the figures that need the database are left out of this scrape
+            yield GaugeMetricFamily("visitt_sms_queue_depth",
+                                    "SMS in the outbox waiting to be sent (retries included).",
+                                    value=figures.outbox.get(OutboxState.pending, 0))
+            # the family is named without _total; the sample is visitt_sms_failed_total
+            yield CounterMetricFamily("visitt_sms_failed", "SMS the outbox gave up on (rows marked failed).",
+                                      value=figures.outbox.get(OutboxState.failed, 0))
+        yield GaugeMetricFamily("visitt_database_reachable",
+                                "1 if this scrape could read the database within 2 s, else 0.",
+                                value=0 if figures.outbox is None else 1)
 
 
 class Metrics:
-    """One node's metrics (``app.state.metrics``): the histogram it keeps, the gauges it reads."""
+    """One node's metrics (``app.state.metrics``): its own registry, the histogram it keeps, the gauges it reads."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
+        self.registry = CollectorRegistry()
+        self._node = _NodeCollector()
+        self.registry.register(self._node)
         self.knock_to_admit = Histogram(
             "visitt_knock_to_admit_seconds",
             "Time from a patient's knock to the clinician's admit, for admits by a clinician on this node.",
-            KNOCK_TO_ADMIT_BUCKETS)
+            buckets=KNOCK_TO_ADMIT_BUCKETS, registry=self.registry)
 
     def _outbox_counts(self) -> dict[OutboxState, int]:
         with self.database.session() as session:
             rows = session.execute(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state))
             return {state: count for state, count in rows}
 
-    async def exposition(self, hub: Hub, connected: int) -> str:
+    async def exposition(self, hub: Hub, connected: int) -> bytes:
         """The text a scrape gets."""
         waiting = sum(len(room.waiting) for room in hub.rooms.values())
         active = sum(1 for room in hub.rooms.values() if room.in_call or room.waiting)
-        lines = [
-            *_family("visitt_connected_participants", "gauge",
-                     "Signaling sockets open on this node: patients, other guests and clinicians.", [
-                         ("visitt_connected_participants", connected)]),
-            *_family("visitt_waiting_participants", "gauge",
-                     "People in a waiting room on this node, knocked and not yet admitted.", [
-                         ("visitt_waiting_participants", waiting)]),
-            *_family("visitt_active_rooms", "gauge",
-                     "Rooms on this node with someone in the call or waiting.", [("visitt_active_rooms", active)]),
-            *self.knock_to_admit.render(),
-        ]
+        counts: dict[OutboxState, int] | None
         try:
             counts = await asyncio.wait_for(asyncio.to_thread(self._outbox_counts), DATABASE_TIMEOUT)
-        except Exception as error:  # the figures that need the database are left out of this scrape
+        except Exception as error:
             log.warning("metrics: outbox counts unavailable: %s", describe(error))
-            reachable = 0
-        else:
-            reachable = 1
-            lines += [
-                *_family("visitt_sms_queue_depth", "gauge", "SMS in the outbox waiting to be sent (retries included).",
-                         [("visitt_sms_queue_depth", counts.get(OutboxState.pending, 0))]),
-                *_family("visitt_sms_failed_total", "counter", "SMS the outbox gave up on (rows marked failed).",
-                         [("visitt_sms_failed_total", counts.get(OutboxState.failed, 0))]),
-            ]
-        lines += _family("visitt_database_reachable", "gauge",
-                         "1 if this scrape could read the database within 2 s, else 0.",
-                         [("visitt_database_reachable", reachable)])
-        return "\n".join(lines) + "\n"
+            counts = None
+        # No await between setting the figures and rendering them: a concurrent scrape cannot interleave.
+        self._node.figures = Figures(connected, waiting, active, counts)
+        return generate_latest(self.registry)
 
 
 @router.get("/metrics")

@@ -1,11 +1,13 @@
 """Norwegian national identity numbers in free text: fødselsnummer, D-numbers and H-numbers.
 
 The technical chat refuses a message carrying one (``visitt.chat``). A number is 11 digits: a
-date of birth ``ddmmyy``, a three-digit individual number and two mod-11 control digits. A
-D-number (for people without a fødselsnummer) adds 4 to the first digit, so its day is 41-71.
-An H-number (a help number used by the health services) adds 4 to the third digit, and the test
-persons of NAV and Skatteetaten's Tenor add 40 and 80 to the month; all are personal data or
-look exactly like it, so the month may be 1-12, 41-52 or 81-92.
+date of birth ``ddmmyy``, a three-digit individual number and two mod-11 control digits. The
+checks are python-stdnum's (``stdnum.no.fodselsnummer``): control digits, a date that exists, a
+century the individual number allows, and a birth date not in the future. That module knows the
+D-number (for people without a fødselsnummer: 40 added to the day) and the H-number (a help number
+used by the health services: 40 added to the month). It does not know the synthetic test persons of
+Skatteetaten's Tenor (80 added to the month), which look exactly like real numbers; for those the
+control digits are still stdnum's, and the date is checked as the H-number with the same date.
 
 What is looked for is deliberately narrow, so a phone number or an order number is not refused by
 accident: 11 digits standing alone, written in one piece or as 6 + 5 with one space, dot or hyphen
@@ -14,55 +16,41 @@ some other way, or spelt out in words, is not found; the rule shown above the ch
 main protection, this check the safety net.
 
 Fødselsnummer issued from 2032 may use other values for the first control digit; those are not
-recognised yet.
+recognised yet (nor by python-stdnum).
 """
 
 from __future__ import annotations
 
-import calendar
+import datetime as dt
 import re
 import unicodedata
 
-FIRST_WEIGHTS = (3, 7, 6, 1, 8, 9, 4, 5, 2)
-SECOND_WEIGHTS = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+from stdnum.exceptions import ValidationError
+from stdnum.no import fodselsnummer
+
 _CANDIDATE = re.compile(r"(?<![0-9])([0-9]{6})[ .\-]?([0-9]{5})(?![0-9])")
-_MONTH_OFFSETS = (0, 40, 80)  # plain; H-number or NAV test person; Tenor test person
+_TENOR_MONTHS = range(81, 93)  # a Tenor test person's month: 80 + 1..12
 
 
-def _control(digits: str, weights: tuple[int, ...]) -> int | None:
-    remainder = sum(int(digit) * weight for digit, weight in zip(digits, weights)) % 11
-    control = (11 - remainder) % 11
-    return None if control == 10 else control  # 10: no number has these first digits
-
-
-def control_digits(first_nine: str) -> str | None:
-    """The two control digits for the first nine digits, or ``None`` if no valid number starts so."""
-    if len(first_nine) != 9 or not first_nine.isascii() or not first_nine.isdigit():
-        raise ValueError("expected nine digits")
-    first = _control(first_nine, FIRST_WEIGHTS)
-    if first is None:
-        return None
-    second = _control(first_nine + str(first), SECOND_WEIGHTS)
-    if second is None:
-        return None
-    return f"{first}{second}"
-
-
-def _plausible_date(digits: str) -> bool:
-    day, month = int(digits[0:2]), int(digits[2:4])
-    if day > 40:  # D-number
-        day -= 40
-    month = next((month - offset for offset in _MONTH_OFFSETS if 1 <= month - offset <= 12), 0)
-    if not month:
+def _tenor_test_person(number: str) -> bool:
+    month = int(number[2:4])
+    if month not in _TENOR_MONTHS:
         return False
-    return 1 <= day <= calendar.monthrange(2000, month)[1]  # a leap year: 29 February may be anyone's
+    if number[9] != fodselsnummer.calc_check_digit1(number[:9]) or \
+            number[10] != fodselsnummer.calc_check_digit2(number[:10]):
+        return False
+    as_h_number = f"{number[:2]}{month - 40:02d}{number[4:]}"
+    try:
+        return fodselsnummer.get_birth_date(as_h_number) <= dt.date.today()
+    except ValidationError:
+        return False
 
 
 def is_valid(number: str) -> bool:
-    """Whether ``number`` (exactly 11 ASCII digits) is a well-formed fødselsnummer, D-number or H-number."""
+    """Whether ``number`` (exactly 11 ASCII digits) is a fødselsnummer, D-number, H-number or test person's number."""
     if len(number) != 11 or not number.isascii() or not number.isdigit():
         return False
-    return _plausible_date(number) and control_digits(number[:9]) == number[9:]
+    return fodselsnummer.is_valid(number) or _tenor_test_person(number)
 
 
 def _normalise(text: str) -> str:

@@ -25,6 +25,7 @@ from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from . import audit
+from . import text as human
 from .accounts import digest, new_secret
 from .code_entry import address_label
 from .errors import RateLimited, ValidationFailed
@@ -61,7 +62,9 @@ def clinician(session: Session, department_id: int, clinician_id: int) -> Staff 
 
 def check_name(text: str) -> str:
     """The visitor's full name with spaces tidied, or :class:`ValidationFailed` for the ``name`` field."""
-    name = " ".join(text.split())
+    name = human.one_line(text)
+    if human.refused(text):
+        raise ValidationFailed(human.NAME_REFUSED, code=human.CODE, fields={"name": human.NAME_REFUSED})
     if not name:
         raise ValidationFailed(N_("Enter your full name."), fields={"name": N_("Enter your full name.")})
     if len(name) > MAX_NAME:

@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from . import text as human
 from .errors import ProtocolError
 
 VERSION = 1
@@ -50,7 +51,7 @@ class Pong(_Message):
 
 class Knock(_Message):
     type: Literal["knock"]
-    name: Annotated[str, Field(max_length=200)]
+    name: Annotated[str, Field(max_length=200), human.LINE]
 
 
 class Enter(_Message):
@@ -138,7 +139,7 @@ class Identify(_Message):
     type: Literal["identify"]
     participant: PEER_ID
     method: ID_METHOD
-    note: Annotated[str, Field(max_length=200)] = ""
+    note: Annotated[str, Field(max_length=200), human.LINES] = ""
 
 
 class Late(_Message):
@@ -203,7 +204,8 @@ class Chat(_Message):
     """A technical chat message: free text or a quick phrase's code, never both."""
 
     type: Literal["chat"]
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=CHAT_MAX)] | None = None
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=CHAT_MAX),
+                    human.LINES] | None = None
     phrase: Phrase | None = None
 
     @model_validator(mode="after")
@@ -230,7 +232,9 @@ def parse(text: str) -> Any:
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(part) for part in first["loc"]) or "message"
-        raise ProtocolError(f"malformed message: {where}: {first['msg']}", code="malformed") from None
+        # refused characters in a name or a chat message: a code of their own, which the pages explain
+        code = human.CODE if first["type"] == human.CODE else "malformed"
+        raise ProtocolError(f"malformed message: {where}: {first['msg']}", code=code) from None
 
 
 # --- server to client -------------------------------------------------------------------------

@@ -195,7 +195,7 @@ def lock_participants(session: Session, participant_ids: list[int]) -> list[Lock
 
 def _locked(session: Session, participant_id: int) -> Locked:
     """The participant's row as locked in this transaction; locked now if nothing locked it yet."""
-    locked = session.info.get(LOCKED, {}).get(participant_id)
+    locked: Locked | None = session.info.get(LOCKED, {}).get(participant_id)
     if locked is not None:
         return locked
     found = lock_participants(session, [participant_id])
@@ -280,7 +280,10 @@ def take_over(session: Session, participant_id: int, key_hash: str, *, actor: st
     audit.record(session, actor, "take_over", room_id=participant.room_id, subject=subject)
 
 
-def move_room(session: Session, room_id: int, target: RoomState, *, actor: str, action: str) -> None:
+def move_room(session: Session, room_id: int, target: RoomState, *, actor: str, action: str, **detail: Any) -> None:
+    """Check, make and audit the room's move (``detail`` goes into the audit row). Ending it is the one
+    transition every ending goes through - the host's End, a cancellation, a no-show: whoever was
+    waiting or in the call leaves too, each leave audited."""
     room = session.get(Room, room_id, with_for_update=True)
     if room is None:
         raise NotFound("no such room")
@@ -291,7 +294,7 @@ def move_room(session: Session, room_id: int, target: RoomState, *, actor: str, 
         appointment = room.appointment
         if appointment is not None and appointment.state is AppointmentState.in_progress:
             appointment.state = AppointmentState.completed
-    audit.record(session, actor, action, room_id=room.id)
+    audit.record(session, actor, action, room_id=room.id, **detail)
     if target is RoomState.ended:
         for participant in room.participants:
             if participant.state in (P.waiting, P.admitted):
@@ -337,9 +340,7 @@ def record_no_show(session: Session, appointment: Appointment, *, actor: str) ->
     appointment.state = AppointmentState.no_show
     room = appointment.room
     if room is not None and room.state is not RoomState.ended:
-        check_room_move(room.state, RoomState.ended)
-        room.state = RoomState.ended
-        room.ended_at = utcnow()
+        move_room(session, room.id, RoomState.ended, actor=actor, action="end", reason="no_show")
     audit.record(session, actor, "no_show", room_id=room.id if room else None,
                  subject=f"appointment:{appointment.id}")
 

@@ -10,7 +10,8 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .accounts import staff_for_api_token, staff_for_session
+from . import audit
+from .accounts import TokenRefused, staff_for_api_token, staff_for_session
 from .errors import Forbidden, NotAuthenticated
 from .models import Staff
 
@@ -81,7 +82,14 @@ def bearer_staff(request: Request, session: Session) -> Staff:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise NotAuthenticated("Send an API token: Authorization: Bearer <token>.")
-    staff = staff_for_api_token(session, token.strip())
+    try:
+        staff = staff_for_api_token(session, token.strip())
+    except TokenRefused as refused:
+        # in a unit of work of its own: the request's is rolled back with the error
+        with request.app.state.database.session() as own:
+            audit.record(own, f"staff:{refused.staff_id}", "token_refused", subject=f"api_token:{refused.token_id}",
+                         reason=refused.code)
+        raise
     if staff is None:
         raise NotAuthenticated("The API token is not valid.")
     return staff

@@ -106,6 +106,8 @@ class Settings:
     portal_path: str = "/portal"  # empty: no portal
     portal_visits_per_address: int = 5
     portal_visit_minutes: int = 30
+    body_timeout: float = 10.0  # seconds for a request's whole body to arrive after its headers; 0: no limit
+    keep_alive_timeout: int = 5  # seconds an idle connection stays open after a response (uvicorn)
 
     @property
     def effective_database_url(self) -> str:
@@ -154,6 +156,8 @@ class Settings:
             portal_path=_portal_path(get("VISITT_PORTAL_PATH", "/portal")),
             portal_visits_per_address=int(get("VISITT_PORTAL_VISITS_PER_ADDRESS", "5")),
             portal_visit_minutes=int(get("VISITT_PORTAL_VISIT_MINUTES", "30")),
+            body_timeout=float(get("VISITT_BODY_TIMEOUT", "10")),
+            keep_alive_timeout=int(get("VISITT_KEEP_ALIVE_TIMEOUT", "5")),
             sms_sender=get("VISITT_SMS_SENDER", "Visitt"),
             twilio_account_sid=get("VISITT_TWILIO_ACCOUNT_SID", ""),
             twilio_auth_token=get("VISITT_TWILIO_AUTH_TOKEN", ""),
@@ -177,6 +181,8 @@ class Settings:
         )
         if settings.ice_transport_policy not in ("all", "relay"):
             raise ValueError("VISITT_ICE_TRANSPORT_POLICY must be 'all' or 'relay'")
+        if settings.body_timeout < 0 or settings.keep_alive_timeout < 1:
+            raise ValueError("VISITT_BODY_TIMEOUT must be 0 or more, VISITT_KEEP_ALIVE_TIMEOUT 1 or more (seconds)")
         if settings.log_format not in ("", "json", "text"):
             raise ValueError("VISITT_LOG_FORMAT must be 'json' or 'text'")
         return replace(settings, **overrides)  # type: ignore[arg-type]

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from . import chat, protocol
+from . import protocol
 from .accounts import staff_for_session
 from .connections import (
     CLOSE_POLICY,
@@ -35,10 +36,12 @@ from .connections import (
     PeerLink,
 )
 from .db import outage
-from .errors import Forbidden, ProtocolError, describe
-from .hub import Hub, LiveRoom
+from .errors import Forbidden, describe
+from .hub import Hub
 from .joining import PASS_COOKIE, check_window, guest
+from .live_room import LiveRoom
 from .models import Participant, ParticipantState, RoomState
+from .permissions import Action
 from .rooms import GuestRecord, guest_for_token
 from .settings import Settings
 
@@ -122,7 +125,10 @@ async def run(connection: Connection, handle, on_close) -> None:  # type: ignore
 
 
 class GuestSession:
-    """What a guest's messages do, from the handshake to the socket closing.
+    """What a guest's messages do, from the handshake to the socket closing: each message type is an
+    operation of the lobby, the call or presence (:data:`GUEST_OPERATIONS`), which checks itself that
+    this guest may do it (:mod:`visitt.permissions`). A co-host is a guest session whose connection
+    carries their staff account: the same table gives them the host's powers while in the call.
 
     It runs where the room lives: on this node, or - with several nodes - on the node that holds
     the room's clinician (:mod:`visitt.cluster`), ``connection`` then standing in for a socket on
@@ -137,81 +143,47 @@ class GuestSession:
     async def open(cls, state: Any, connection: PeerLink, record: GuestRecord) -> GuestSession:
         room = await state.hub.hold(record.room)
         connection.identified = record.identified
+        connection.participant_id = record.participant_id
         return cls(state, connection, record, room)
 
     async def handle(self, message: object) -> None:
-        hub, room, record, connection = self.hub, self.room, self.record, self.connection
-        if isinstance(message, protocol.Hello):
-            state = "ended" if room.state is RoomState.ended else (
-                "denied" if record.state is ParticipantState.denied else "ready")
-            connection.send(protocol.dump("welcome", version=protocol.VERSION, id=connection.id,
-                                          role=connection.role, name=connection.name, state=state))
-        elif isinstance(message, protocol.Knock):
-            # a co-host is who their staff account says, whatever the page sends
-            name = connection.name if connection.cohost else message.name
-            await hub.knock(room, connection, record.participant_id, name,
-                            check=partial(check_window, settings=self.state.settings))
-        elif isinstance(message, protocol.Rejoin):
-            await hub.rejoin(room, connection, record.participant_id,
-                             was_admitted=record.state is ParticipantState.admitted, key=message.key,
-                             stored_key=record.place_key_hash)
-        elif isinstance(message, protocol.Leave):
-            await hub.guest_gone(room, connection, record.participant_id)
-            connection.send(protocol.dump("bye"))
-        elif isinstance(message, protocol.Media):
-            await _media(room, connection, message)
-        elif isinstance(message, protocol.Signal):
-            hub.relay(room, connection, message)
-        elif isinstance(message, protocol.Chat):
-            chat.deliver(room, connection, message)
-        elif isinstance(message, protocol.Pause):
-            await hub.pause(room, connection, message.reason)
-        elif isinstance(message, protocol.RequestId):
-            await hub.request_id(room, connection)
-        elif isinstance(message, protocol.Share):
-            if message.on and not (connection.cohost or self.state.settings.patients_may_share):
-                raise Forbidden("only the clinician can share a window", code="share_not_allowed")
-            hub.share(room, connection, message.on)
-        elif isinstance(message, protocol.HOST_ONLY):
-            if not connection.cohost:
-                raise Forbidden("only the clinician can do that", code="not_host")
-            await self._as_cohost(message)
+        await _run(GUEST_OPERATIONS[type(message)](self, message))
 
-    async def _as_cohost(self, message: object) -> None:
-        """A co-host's host powers: in their own room, while they are in the call, and never End (the
-        consultation belongs to the clinician who hosts it)."""
-        hub, room, connection = self.hub, self.room, self.connection
-        if isinstance(message, (protocol.End, protocol.Enter, protocol.Late)):
-            raise Forbidden("only the consultation's own clinician can do that", code="not_host")
-        if getattr(message, "room", room.public_id) != room.public_id:
-            raise Forbidden("a co-host acts only in the consultation they were invited to", code="not_host")
-        if room.in_call.get(connection.id) is not connection:
-            raise Forbidden("a co-host acts only while in the call", code="not_in_call")
-        actor = f"staff:{connection.staff_id}"
-        if isinstance(message, protocol.Admit):
-            await hub.admit(room, connection, message.participant)
-        elif isinstance(message, protocol.Deny):
-            await hub.deny(room, message.participant, actor=actor)
-        elif isinstance(message, protocol.Remove):
-            await hub.remove(room, connection, message.participant)
-        elif isinstance(message, (protocol.Lock, protocol.Unlock)):
-            await hub.set_locked(room, isinstance(message, protocol.Lock), actor=actor)
-        elif isinstance(message, protocol.Resume):
-            await hub.resume(room, connection)
-        elif isinstance(message, protocol.Identify):
-            await hub.identify(room, connection, message.participant, message.method, message.note)
-        elif isinstance(message, protocol.AskUnmute):
-            await hub.ask_unmute(room, connection, message.to)
+    def welcome(self) -> None:
+        room, record, connection = self.room, self.record, self.connection
+        state = "ended" if room.state is RoomState.ended else (
+            "denied" if record.state is ParticipantState.denied else "ready")
+        connection.send(protocol.dump("welcome", version=protocol.VERSION, id=connection.id,
+                                      role=connection.role, name=connection.name, state=state))
+
+    def knock(self, message: protocol.Knock) -> Awaitable[None]:
+        # a co-host is who their staff account says, whatever the page sends
+        name = self.connection.name if self.connection.cohost else message.name
+        return self.hub.lobby.knock(self.room, self.connection, name,
+                                    check=partial(check_window, settings=self.state.settings))
+
+    async def leave(self) -> None:
+        await self.hub.presence.leave(self.room, self.connection)
+        self.connection.send(protocol.dump("bye"))
+
+    def own_room(self, message: Any) -> LiveRoom:
+        """The room a host action names: only ever this guest's own (a co-host acts in the one consultation
+        they were invited to)."""
+        if message.room != self.room.public_id:
+            raise Forbidden("a co-host acts only in the consultation they were invited to", code="forbidden")
+        return self.room
 
     async def close(self) -> None:
         try:
-            await self.hub.dropped(self.room, self.connection, self.record.participant_id)
+            await self.hub.presence.dropped(self.room, self.connection)
         finally:
             self.hub.release(self.room)
 
 
 class StaffSession:
-    """What a clinician's messages do: the dashboard, and the call they are in (at most one)."""
+    """What a clinician's messages do: the dashboard, and the call they are in (at most one). Each
+    message type is an operation (:data:`STAFF_OPERATIONS`) on the room it names, or on the call the
+    clinician is in; the operation checks that this clinician hosts that room."""
 
     def __init__(self, state: Any, connection: PeerLink, identity: StaffIdentity) -> None:
         self.state, self.connection, self.identity = state, connection, identity
@@ -223,81 +195,124 @@ class StaffSession:
         return cls(state, connection, identity)
 
     async def handle(self, message: object) -> None:
-        hub, connection, identity, current = self.hub, self.connection, self.identity, self.current
-        if isinstance(message, protocol.Hello):
-            connection.send(protocol.dump("welcome", version=protocol.VERSION, id=connection.id,
-                                          role="host", name=connection.name, state="ready"))
-            hub.dashboards.watch(identity.staff_id, connection)
-            return
-        if isinstance(message, (protocol.Knock, protocol.Rejoin)):
-            raise ProtocolError("staff do not knock; they enter", code="not_allowed")
-        if isinstance(message, protocol.RequestId):
-            raise ProtocolError("only a guest asks the clinician for ID", code="not_allowed")
-        if isinstance(message, protocol.Late):
-            hub.late(identity.staff_id, message.minutes)
-            return
-        if isinstance(message, (protocol.Leave, protocol.Media, protocol.Signal, protocol.Pause, protocol.Resume,
-                                protocol.Identify, protocol.Chat, protocol.Share, protocol.AskUnmute)):
-            if not current:
-                raise ProtocolError("you are not in a call", code="not_in_call")
-            if isinstance(message, protocol.Leave):
-                room = current.pop()
-                await hub.host_gone(room, connection)
-                hub.release(room)
-                connection.send(protocol.dump("bye"))
-            elif isinstance(message, protocol.Media):
-                await _media(current[0], connection, message)
-            elif isinstance(message, protocol.Pause):
-                await hub.pause(current[0], connection, message.reason)
-            elif isinstance(message, protocol.Resume):
-                await hub.resume(current[0], connection)
-            elif isinstance(message, protocol.Identify):
-                await hub.identify(current[0], connection, message.participant, message.method, message.note)
-            elif isinstance(message, protocol.Chat):
-                chat.deliver(current[0], connection, message)
-            elif isinstance(message, protocol.Share):
-                hub.share(current[0], connection, message.on)
-            elif isinstance(message, protocol.AskUnmute):
-                await hub.ask_unmute(current[0], connection, message.to)
-            else:
-                hub.relay(current[0], connection, message)
-            return
-        room = await hub.host_room(identity.staff_id, message.room)  # type: ignore[attr-defined]
+        await _run(STAFF_OPERATIONS[type(message)](self, message))
+
+    def welcome(self) -> None:
+        self.connection.send(protocol.dump("welcome", version=protocol.VERSION, id=self.connection.id,
+                                           role="host", name=self.connection.name, state="ready"))
+        self.hub.dashboards.watch(self.identity.staff_id, self.connection)
+
+    def in_call(self) -> LiveRoom:
+        """The room of the call the clinician is in."""
+        if not self.current:
+            raise Forbidden("you are not in a call", code="not_in_call")
+        return self.current[0]
+
+    async def on_room(self, message: Any, operation: Callable[[LiveRoom], Awaitable[None]]) -> None:
+        """``operation`` on the room ``message`` names, held meanwhile."""
+        room = await self.hub.hold(message.room)
         try:
-            if isinstance(message, (protocol.Enter, protocol.Admit)):
-                previous = current[0] if current else None
-                if isinstance(message, protocol.Enter):
-                    await hub.enter(room, connection, resume=message.resume)
-                else:
-                    await hub.admit(room, connection, message.participant)
-                # leave the call the host was in only once the new one has taken them: a failed
-                # admit (the guest gave up a moment ago) must not drop the patient they talk to
-                if previous is not room:
-                    current[:] = [await hub.hold(room.public_id)]
-                    if previous is not None:
-                        await hub.host_gone(previous, connection)
-                        hub.release(previous)
-            elif isinstance(message, protocol.Deny):
-                await hub.deny(room, message.participant)
-            elif isinstance(message, protocol.Remove):
-                await hub.remove(room, connection, message.participant)
-            elif isinstance(message, (protocol.Lock, protocol.Unlock)):
-                await hub.set_locked(room, isinstance(message, protocol.Lock))
-            elif isinstance(message, protocol.End):
-                await hub.end(room)
-                if current and current[0] is room:
-                    hub.release(current.pop())
+            await operation(room)
         finally:
-            hub.release(room)
+            self.hub.release(room)
+
+    async def into_call(self, message: Any, operation: Callable[[LiveRoom], Awaitable[None]]) -> None:
+        """``operation`` (enter, admit) puts the clinician into the call of the room ``message`` names.
+        The call they were in is left only once the new one has taken them: a failed admit (the guest
+        gave up a moment ago) must not drop the patient they talk to."""
+        async def then_move(room: LiveRoom) -> None:
+            previous = self.current[0] if self.current else None
+            await operation(room)
+            if previous is not room and room.in_call.get(self.connection.id) is self.connection:
+                self.current[:] = [await self.hub.hold(room.public_id)]
+                if previous is not None:
+                    await self.hub.presence.host_leaves(previous, self.connection)
+                    self.hub.release(previous)
+
+        await self.on_room(message, then_move)
+
+    async def end(self, message: protocol.End) -> None:
+        async def end(room: LiveRoom) -> None:
+            await self.hub.end(room, self.connection)
+            if self.current and self.current[0] is room:
+                self.hub.release(self.current.pop())
+
+        await self.on_room(message, end)
+
+    async def leave(self) -> None:
+        self.hub.check(self.in_call(), self.connection, Action.LEAVE)
+        room = self.current.pop()
+        await self.hub.presence.host_leaves(room, self.connection)
+        self.hub.release(room)
+        self.connection.send(protocol.dump("bye"))
 
     async def close(self) -> None:
         self.hub.dashboards.unwatch(self.identity.staff_id, self.connection)
         if self.current:
             room = self.current.pop()
             try:
-                await self.hub.dropped(room, self.connection, None)
+                await self.hub.presence.dropped(room, self.connection)
             finally:
                 self.hub.release(room)
+
+
+async def _run(result: object) -> None:
+    """Wait for an operation that is a coroutine; the synchronous ones are done already."""
+    if inspect.isawaitable(result):
+        await result
+
+
+Operation = Callable[[Any, Any], object]
+# Message type → what it does; the operation checks the actor's role itself (visitt.permissions).
+GUEST_OPERATIONS: dict[type, Operation] = {
+    protocol.Hello: lambda s, m: s.welcome(),
+    protocol.Knock: lambda s, m: s.knock(m),
+    protocol.Rejoin: lambda s, m: s.hub.presence.rejoin(
+        s.room, s.connection, was_admitted=s.record.state is ParticipantState.admitted, key=m.key,
+        stored_key=s.record.place_key_hash),
+    protocol.Leave: lambda s, m: s.leave(),
+    protocol.Media: lambda s, m: s.hub.call.media(s.room, s.connection, m),
+    protocol.Signal: lambda s, m: s.hub.call.relay(s.room, s.connection, m),
+    protocol.Chat: lambda s, m: s.hub.call.chat(s.room, s.connection, m),
+    protocol.Pause: lambda s, m: s.hub.call.pause(s.room, s.connection, m.reason),
+    protocol.Resume: lambda s, m: s.hub.call.resume(s.room, s.connection),
+    protocol.RequestId: lambda s, m: s.hub.call.request_id(s.room, s.connection),
+    protocol.Share: lambda s, m: s.hub.call.share(s.room, s.connection, m.on),
+    protocol.Identify: lambda s, m: s.hub.call.identify(s.room, s.connection, m.participant, m.method, m.note),
+    protocol.AskUnmute: lambda s, m: s.hub.call.ask_unmute(s.room, s.connection, m.to),
+    protocol.Enter: lambda s, m: s.hub.call.enter(s.own_room(m), s.connection, resume=m.resume),
+    protocol.Admit: lambda s, m: s.hub.lobby.admit(s.own_room(m), s.connection, m.participant),
+    protocol.Deny: lambda s, m: s.hub.lobby.deny(s.own_room(m), s.connection, m.participant),
+    protocol.Remove: lambda s, m: s.hub.call.remove(s.own_room(m), s.connection, m.participant),
+    protocol.Lock: lambda s, m: s.hub.set_locked(s.own_room(m), s.connection, True),
+    protocol.Unlock: lambda s, m: s.hub.set_locked(s.own_room(m), s.connection, False),
+    protocol.End: lambda s, m: s.hub.end(s.own_room(m), s.connection),
+    protocol.Late: lambda s, m: s.hub.lobby.late(s.connection, m.minutes),
+}
+STAFF_OPERATIONS: dict[type, Operation] = {
+    protocol.Hello: lambda s, m: s.welcome(),
+    # the dashboard has no room of its own: a clinician may not knock, rejoin or ask for ID anywhere
+    protocol.Knock: lambda s, m: s.hub.check(None, s.connection, Action.KNOCK),
+    protocol.Rejoin: lambda s, m: s.hub.check(None, s.connection, Action.REJOIN),
+    protocol.RequestId: lambda s, m: s.hub.check(None, s.connection, Action.REQUEST_ID),
+    protocol.Late: lambda s, m: s.hub.lobby.late(s.connection, m.minutes),
+    protocol.Leave: lambda s, m: s.leave(),
+    protocol.Media: lambda s, m: s.hub.call.media(s.in_call(), s.connection, m),
+    protocol.Signal: lambda s, m: s.hub.call.relay(s.in_call(), s.connection, m),
+    protocol.Chat: lambda s, m: s.hub.call.chat(s.in_call(), s.connection, m),
+    protocol.Pause: lambda s, m: s.hub.call.pause(s.in_call(), s.connection, m.reason),
+    protocol.Resume: lambda s, m: s.hub.call.resume(s.in_call(), s.connection),
+    protocol.Identify: lambda s, m: s.hub.call.identify(s.in_call(), s.connection, m.participant, m.method, m.note),
+    protocol.Share: lambda s, m: s.hub.call.share(s.in_call(), s.connection, m.on),
+    protocol.AskUnmute: lambda s, m: s.hub.call.ask_unmute(s.in_call(), s.connection, m.to),
+    protocol.Enter: lambda s, m: s.into_call(m, lambda room: s.hub.call.enter(room, s.connection, resume=m.resume)),
+    protocol.Admit: lambda s, m: s.into_call(m, lambda room: s.hub.lobby.admit(room, s.connection, m.participant)),
+    protocol.Deny: lambda s, m: s.on_room(m, lambda room: s.hub.lobby.deny(room, s.connection, m.participant)),
+    protocol.Remove: lambda s, m: s.on_room(m, lambda room: s.hub.call.remove(room, s.connection, m.participant)),
+    protocol.Lock: lambda s, m: s.on_room(m, lambda room: s.hub.set_locked(room, s.connection, True)),
+    protocol.Unlock: lambda s, m: s.on_room(m, lambda room: s.hub.set_locked(room, s.connection, False)),
+    protocol.End: lambda s, m: s.end(m),
+}
 
 
 async def try_again_later(websocket: WebSocket) -> None:
@@ -390,12 +405,6 @@ def _in_a_call(hub: Hub, found: Any) -> bool:
         record: GuestRecord = found[0] if isinstance(found, tuple) else found  # a co-host: (record, identity)
         peer, rooms = record.public_id, [room for room in [hub.rooms.get(record.room)] if room is not None]
     return any(peer in room.in_call for room in rooms)
-
-
-async def _media(room: LiveRoom, connection: PeerLink, message: protocol.Media) -> None:
-    connection.audio, connection.video = message.audio, message.video
-    if room.in_call.get(connection.id) is connection:
-        room.broadcast(protocol.dump("updated", participant=connection.info()))
 
 
 def _cohost_record(database, participant: str,  # type: ignore[no-untyped-def]

@@ -25,6 +25,7 @@ from . import accounts, demo
 from .app import create_app
 from .outbox import Backend, FileBackend
 from .settings import Settings
+from .slow_clients import uvicorn_options
 from .sockets import UVICORN_WEBSOCKETS
 
 T = TypeVar("T")
@@ -48,7 +49,8 @@ class LiveServer:
         self.outbox = self.settings.data_dir / "sms.jsonl"
         app = create_app(self.settings, sms_backend=self.sms_backend or FileBackend(self.outbox))
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
-                                forwarded_allow_ips=self.settings.trusted_proxies, **UVICORN_WEBSOCKETS)
+                                forwarded_allow_ips=self.settings.trusted_proxies, **uvicorn_options(self.settings),
+                                **UVICORN_WEBSOCKETS)
         self._server = uvicorn.Server(config)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -101,6 +103,6 @@ class LiveServer:
         while True:
             files = sorted(directory.glob("*.eml"), key=lambda path: int(path.stem)) if directory.exists() else []
             if len(files) >= count or time.monotonic() > deadline:
-                return [email.message_from_bytes(path.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+                return [email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
                         for path in files]
             time.sleep(0.05)

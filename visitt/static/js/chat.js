@@ -170,6 +170,8 @@ export class ChatPanel {
   failed(code) {
     if (code === "chat_personal_number") {
       this.error.textContent = this.strings.chat_personal_number;
+    } else if (this.awaiting && code === "text_characters") {
+      this.error.textContent = this.strings.chat_characters;
     } else if (this.awaiting && SEND_ERRORS.includes(code)) {
       this.error.textContent = this.strings.chat_failed;
     } else {

@@ -264,7 +264,8 @@ function openSocket() {
     if (chat.failed(code)) return;
     // outside the link's window: the page, loaded again, says when to come back or whom to call
     if (code === "too_early" || code === "too_late") { finished = true; location.reload(); return; }
-    $("status").textContent = code === "name_required" ? strings.name_required : `${strings.error} (${message})`;
+    $("status").textContent = code === "name_required" ? strings.name_required
+      : code === "text_characters" ? strings.name_characters : `${strings.error} (${message})`;
     $("join").disabled = false;
   });
   signaling.on("close", () => { if (!finished) finish(strings.connection_lost, { keep: true }); });
