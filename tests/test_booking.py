@@ -8,9 +8,13 @@ import re
 import httpx
 import pytest
 
-from visitt import audit
+from visitt import audit, i18n
 from visitt.models import Appointment, Participant
 from visitt.testing import LiveServer
+
+# The patient's invitation SMS, as in visitt/outbox.py.
+OUTBOX_INVITATION = ("Video consultation {date} at {time}. Open the link shortly before: {url} "
+                     "Code: {code}. Questions or cannot attend? Call {phone}.")
 
 
 def _future(days: int = 2) -> str:
@@ -81,6 +85,32 @@ def test_booking_validation_names_the_field(server: LiveServer, fields: dict[str
     error = response.json()["error"]
     assert error["code"] == "validation_failed"
     assert text in error["fields"][field]
+    assert server.sms(wait=0.3) == []
+
+
+def test_every_language_gets_its_own_sms(server: LiveServer) -> None:
+    """The SMS opens with the language's own words, whichever of the seven the booking names."""
+    bodies = {}
+    for count, language in enumerate(i18n.LANGUAGES, start=1):
+        response = _book(server, language=language)
+        assert response.status_code == 201, response.text
+        bodies[language] = body = server.sms(count=count)[-1]["body"]
+        opening = i18n.translations(language).gettext(OUTBOX_INVITATION).split("{", 1)[0]
+        assert body.startswith(opening), (language, body)
+        assert response.json()["join_url"] in body
+    assert "Opne lenka litt før" in bodies["nn"] and "Link do otwarcia" in bodies["pl"]
+
+
+@pytest.mark.parametrize("language", ["de", "NB", "", "no", "nb-NO"])
+def test_a_language_visitt_does_not_have_gets_a_clear_422(server: LiveServer, language: str) -> None:
+    response = _book(server, language=language)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "validation_failed"
+    assert "nb, nn, en, ar, pl, so, ur" in error["fields"]["language"]
+    other = _book(server, participants=[{"name": "Ivan Petrov", "kind": "interpreter", "phone": "412 34 568",
+                                         "language": language}])
+    assert other.status_code == 422 and "participants.0.language" in other.json()["error"]["fields"]
     assert server.sms(wait=0.3) == []
 
 

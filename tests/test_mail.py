@@ -266,3 +266,23 @@ def test_smtp_failures_are_sorted_into_temporary_and_permanent(tmp_path: Path) -
     assert unreadable.value.permanent
     with pytest.raises(ValueError, match="VISITT_SMTP_FROM"):
         mail.backend_from_settings(make_settings(tmp_path, smtp_host="smtp.example"))
+
+
+@pytest.mark.parametrize(("language", "subject", "summary", "line"), [
+    ("nn", "Videokonsultasjon 04.03.2031 kl. 09:30", "Videokonsultasjon – Visitt", "Opne denne lenka litt før timen"),
+    ("pl", "Wideokonsultacja 04.03.2031, godz. 09:30", "Wideokonsultacja – Visitt",
+     "Prosimy otworzyć ten link chwilę przed wizytą"),
+])
+def test_the_e_mail_and_calendar_file_come_in_nynorsk_and_polish(language: str, subject: str, summary: str,
+                                                                  line: str) -> None:
+    clinic = mail.Clinic("Visitt", FROM, dt.timezone.utc)  # type: ignore[arg-type]
+    letter = mail.Letter(kind="invitation", language=language,
+                         starts_at=dt.datetime(2031, 3, 4, 9, 30, tzinfo=dt.timezone.utc), minutes=30, code="123456",
+                         phone="+47 22 00 00 00", address="https://v.example", uid="u@visitt", sequence=0,
+                         url="https://v.example/v/abc")
+    message = mail.compose(letter, PATIENT, clinic)
+    assert message["Subject"] == subject and message["Content-Language"] == language
+    text = message.get_body(("plain",))
+    assert text is not None and line in text.get_content() and "https://v.example/v/abc" in text.get_content()
+    _, _, event = _calendar(message)
+    assert str(event["SUMMARY"]) == summary

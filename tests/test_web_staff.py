@@ -7,7 +7,7 @@ import re
 
 import httpx
 
-from visitt import accounts, audit, demo
+from visitt import accounts, audit, demo, i18n
 from visitt.models import Department, Role
 from visitt.testing import LiveServer
 
@@ -60,6 +60,25 @@ def test_booking_form_shows_field_errors_and_keeps_input(server: LiveServer) -> 
         assert "Choose a time in the future." in page.text
         assert 'value="Kari Nordmann"' in page.text
         assert server.sms(wait=0.3) == []
+
+
+def test_booking_form_offers_every_language_and_refuses_others(server: LiveServer) -> None:
+    with _client(server) as client:
+        _sign_in(client)
+        form = client.get("/staff/book").text
+        select = form.split('id="language"', 1)[1].split("</select>", 1)[0]
+        offered = re.findall(r'<option value="(\w+)" lang="\1"[^>]*>([^<]+)</option>', select)
+        assert offered == list(i18n.LANGUAGES.items())
+        tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+        fields = {"patient_name": "Jan Kowalski", "patient_phone": "412 34 567", "date": tomorrow, "time": "09:00",
+                  "duration_minutes": "30"}
+        refused = client.post("/staff/book", data={**fields, "csrf": _csrf(client, "/staff/book"), "language": "de"})
+        assert refused.status_code == 422
+        assert "Choose one of these languages: nb, nn, en, ar, pl, so, ur." in refused.text
+        booked = client.post("/staff/book", data={**fields, "csrf": _csrf(client, "/staff/book"), "language": "pl"})
+        assert booked.status_code == 303
+    (sms,) = server.sms()
+    assert sms["body"].startswith("Wideokonsultacja ") and "Link do otwarcia" in sms["body"]
 
 
 def test_secretary_books_for_clinicians_of_her_department_only(server: LiveServer) -> None:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import audit, invites, mail, outbox
+from . import audit, i18n, invites, mail, outbox
 from . import text as human
 from .accounts import digest, new_secret
 from .errors import Forbidden, ValidationFailed
@@ -25,7 +25,7 @@ from .invites import new_code
 from .models import Appointment, Participant, Role, Room, Staff, utcnow
 
 MIN_DURATION, MAX_DURATION = 5, 240
-LANGUAGES = ("nb", "en")
+LANGUAGES = tuple(i18n.LANGUAGES)  # the SMS, the e-mail and the calendar file come in every page language
 
 
 class AppointmentCreate(BaseModel):
@@ -37,7 +37,7 @@ class AppointmentCreate(BaseModel):
     starts_at: str = Field("", description="Start time, ISO 8601.", examples=["2026-12-01T09:30"])
     duration_minutes: int = Field(30, description=f"{MIN_DURATION}–{MAX_DURATION} minutes.")
     clinician_id: int | None = Field(None, description="Host. Defaults to the booking clinician.")
-    language: str = Field("nb", description="Language of the SMS and the e-mail: nb or en.")
+    language: str = Field("nb", description="Language of the SMS and the e-mail: nb, nn, en, ar, pl, so or ur.")
     patient_email: str = Field("", description="Optional. When given, the invitation also goes by e-mail, "
                                "with a calendar file.", examples=["kari.nordmann@example.no"])
     participants: list[invites.InviteCreate] = Field(
@@ -91,7 +91,7 @@ def validate(session: Session, booker: Staff, data: AppointmentCreate, *, tz: Zo
     if not MIN_DURATION <= data.duration_minutes <= MAX_DURATION:
         errors["duration_minutes"] = N_("Choose between 5 and 240 minutes.")  # MIN_DURATION, MAX_DURATION
     if data.language not in LANGUAGES:
-        errors["language"] = N_("Choose nb or en.")
+        errors["language"] = N_("Choose one of these languages: nb, nn, en, ar, pl, so, ur.")
     email = mail.normalise_address(data.patient_email) if data.patient_email.strip() else ""
     if email is None:
         errors["patient_email"] = N_("Enter a valid e-mail address, for example kari.nordmann@example.no, "

@@ -16,8 +16,16 @@ from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
 LOCALE_DIR = Path(__file__).parent / "locale"
-LANGUAGES = {"nb": "Norsk (bokmål)", "en": "English"}
-DEFAULT = "nb"
+# The languages the hospitals' guides require, each named in its own language for the switcher.
+# English is the source language; every other one has a catalogue at locale/<code>/LC_MESSAGES/messages.po.
+LANGUAGES = {"nb": "Norsk bokmål", "nn": "Norsk nynorsk", "en": "English", "ar": "العربية", "pl": "Polski",
+             "so": "Soomaali", "ur": "اردو"}
+RIGHT_TO_LEFT = frozenset({"ar", "ur"})
+SOURCE = "en"
+DEFAULT = "nb"  # when the browser states no language at all
+FALLBACK = "en"  # when the browser states only languages Visitt does not have
+# "no" is the macrolanguage; a browser set to plain Norwegian reads bokmål.
+ALIASES = {"no": "nb"}
 
 
 def N_(text: str) -> str:
@@ -38,14 +46,14 @@ def translations(language: str) -> NullTranslations:
     return Translations(fp=buffer)
 
 
-# Norwegian as a browser may name it: "no" (the macrolanguage) and nynorsk, which has no catalogue yet and whose
-# readers read bokmål more easily than English.
-ALIASES = {"no": "nb", "nn": "nb"}
+def direction(language: str) -> str:
+    """``rtl`` for Arabic and Urdu, ``ltr`` for the rest: the ``dir`` of the page."""
+    return "rtl" if language in RIGHT_TO_LEFT else "ltr"
 
 
 def _preferred(accept_language: str) -> list[str]:
     """The tags of an ``Accept-Language`` header, most wanted first (by ``q``, then in the order written; ``q=0``
-    and the ``*`` wildcard left out), each followed by its language alone so ``nn-NO`` finds the alias of ``nn``."""
+    and the ``*`` wildcard left out), each followed by its language alone so ``no-NO`` finds the alias of ``no``."""
     weighted: list[tuple[float, str]] = []
     for part in accept_language.split(","):
         tag, _, parameters = part.partition(";")
@@ -63,11 +71,16 @@ def _preferred(accept_language: str) -> list[str]:
 
 def negotiate(accept_language: str | None, chosen: str | None = None) -> str:
     """The explicit choice if supported, else the browser's most wanted supported language (Babel's
-    ``negotiate_locale``), else bokmål."""
+    ``negotiate_locale``); English when the browser names only languages Visitt does not have, bokmål when it
+    names none (no header, or only ``*``)."""
     if chosen in LANGUAGES:
         return chosen
-    found = negotiate_locale(_preferred(accept_language or ""), list(LANGUAGES), sep="-", aliases=ALIASES)
-    return found or DEFAULT
+    preferred = _preferred(accept_language or "")
+    found = negotiate_locale(preferred, list(LANGUAGES), sep="-", aliases=ALIASES) if preferred else None
+    if found:
+        return found
+    stated = [part for part in (accept_language or "").split(",") if part.split(";")[0].strip() not in ("", "*")]
+    return FALLBACK if stated else DEFAULT
 
 
 # The dashboard shows ``_(state.value.replace("_", " "))``; these entries put the state names in the catalogue.

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import audit, outbox
+from . import audit, i18n, outbox
 from . import text as human
 from .accounts import digest, new_secret
 from .errors import Conflict, ValidationFailed
@@ -29,7 +29,7 @@ from .i18n import N_, translations
 from .models import AppointmentState, Participant, Role, Room, RoomState, Staff
 
 KINDS = ("companion", "interpreter", "colleague")
-LANGUAGES = ("nb", "en")
+LANGUAGES = tuple(i18n.LANGUAGES)  # the SMS, the e-mail and the calendar file come in every page language
 
 
 def mobile_number(value: str, region: str, errors: dict[str, str], key: str) -> str:
@@ -67,7 +67,8 @@ class InviteCreate(BaseModel):
                       examples=["Ivan Petrov"])
     kind: str = Field("", description="companion, interpreter or colleague.", examples=["interpreter"])
     phone: str = Field("", description="Mobile number; Norwegian unless it starts with +.", examples=["412 34 568"])
-    language: str | None = Field(None, description="Language of their SMS: nb or en. Defaults to the patient's.")
+    language: str | None = Field(None, description="Language of their SMS: nb, nn, en, ar, pl, so or ur. "
+                                                   "Defaults to the patient's.")
     staff_id: int | None = Field(None, description="A colleague's staff account (a clinician): signed in as "
                                                    "that account, they join as co-host.")
 
@@ -109,7 +110,7 @@ def check(session: Session, data: InviteCreate, *, region: str, errors: dict[str
         errors[prefix + "kind"] = N_("Choose companion, interpreter or colleague.")
     phone = mobile_number(data.phone, region, errors, prefix + "phone")
     if data.language is not None and data.language not in LANGUAGES:
-        errors[prefix + "language"] = N_("Choose nb or en.")
+        errors[prefix + "language"] = N_("Choose one of these languages: nb, nn, en, ar, pl, so, ur.")
     if data.staff_id is not None:
         staff = session.get(Staff, data.staff_id)
         if data.kind != "colleague":

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from . import i18n
 from .security import csrf_token, remember_csrf
@@ -25,7 +26,13 @@ def environment(language: str) -> Environment:
     env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.globals["languages"] = i18n.LANGUAGES
     env.filters["tojson_script"] = lambda value: json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
+    env.filters["ltr"] = left_to_right
     return env
+
+
+def left_to_right(value: object) -> Markup:
+    """A phone number, time or code kept left to right inside Arabic or Urdu text: ``{{ phone|ltr }}``."""
+    return Markup('<bdi dir="ltr">%s</bdi>') % value
 
 
 def language(request: Request) -> str:
@@ -36,7 +43,8 @@ def language(request: Request) -> str:
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     lang = language(request)
     settings = request.app.state.settings
-    values: dict[str, Any] = {"request": request, "lang": lang, "csrf": csrf_token(request),
+    values: dict[str, Any] = {"request": request, "lang": lang, "dir": i18n.direction(lang),
+                              "csrf": csrf_token(request),
                               "clinic_name": settings.clinic_name, "clinic_phone": settings.clinic_phone,
                               "demo": settings.demo, "portal_path": settings.portal_path}
     html = environment(lang).get_template(template).render({**values, **context})
