@@ -66,7 +66,7 @@ const TRY_AGAIN_LATER = 1013;
  * @typedef {{type: "unmute_requested", from: string}} UnmuteRequested   the asked participant only; the page asks its user
  * @typedef {{type: "signal", from: string, description?: Description, candidate?: Candidate}} SignalIn
  * @typedef {{type: "chat", from: string, name: string, text?: string, phrase?: Phrase, at: string}} ChatIn
- * @typedef {{type: "error", code: string, message: string}} ErrorMessage
+ * @typedef {{type: "error", code: string, message: string, fields?: Record<string, string>}} ErrorMessage   fields: per field, what is wrong
  * @typedef {{type: "bye"}} Bye
  * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | PlaceTaken | RoomInfo | Ended | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | ChatIn | ErrorMessage | Bye | Heartbeat} ServerMessage
  */
