@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from . import chat, protocol
+from . import access, chat, protocol
 from .accounts import staff_for_session
 from .connections import (
     CLOSE_POLICY,
@@ -403,7 +403,7 @@ def _cohost_record(database, participant: str,  # type: ignore[no-untyped-def]
     with database.session() as session:
         staff = staff_for_session(session, token)
         row = session.scalar(select(Participant).where(Participant.public_id == participant))
-        if staff is None or staff.role.value != "clinician" or row is None or row.staff_id != staff.id:
+        if staff is None or row is None or not access.may(staff, access.Action.cohost, row):
             return None
         token_hash, identity = row.token_hash, StaffIdentity(staff.id, staff.full_name)
     record = guest_for_token(database, token_hash)
