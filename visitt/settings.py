@@ -27,7 +27,8 @@ def _hours(value: str) -> tuple[int, int]:
 
 
 # First path segments other pages own: a portal there would hide them, or be hidden.
-_TAKEN = frozenset({"staff", "v", "ws", "api", "static", "test", "metrics", "healthz", "readyz", "openapi.json"})
+_TAKEN = frozenset({"staff", "v", "ws", "api", "static", "test", "metrics", "healthz", "readyz", "openapi.json",
+                    "scripts-off"})
 
 
 def _portal_path(value: str) -> str:
