@@ -72,7 +72,12 @@ def serve_nodes(tmp_path: Path, database_url: str, prefix: str, **env: str) -> t
     first = ServeProcess(tmp_path / "a", email=EMAIL, name="Lege Legesen", VISITT_DATABASE_URL=database_url,
                          VISITT_REDIS_URL=REDIS_URL, VISITT_REDIS_PREFIX=prefix, VISITT_RECONNECT_GRACE="30",
                          VISITT_LINK_OPENS_MINUTES="60", **env)
-    return first, first.another(tmp_path / "b")
+    second = first.another(tmp_path / "b")
+    # one installation, one public address (the first node's, or nginx's); pages opened on either node's
+    # own address may open their sockets too
+    for node in (first, second):
+        node.env["VISITT_ALLOWED_ORIGINS"] = f"{first.url},{second.url}"
+    return first, second
 
 
 async def _admitted_across(host: WsClient, patient: WsClient) -> dict[str, Any]:
