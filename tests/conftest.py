@@ -105,8 +105,10 @@ def make_settings(tmp_path: Path, database_url: str = "", **overrides: object) -
     # early here. tests/test_joining.py checks the real window with explicit settings.
     # A dropped socket keeps its place in the call for a moment only, so closing a test's socket
     # ends its part soon; tests/test_reconnect.py sets the grace it needs.
+    # /metrics is scraped without a token, as on a node whose port is private (tests/test_metrics.py checks
+    # that it is closed by default).
     settings = Settings(data_dir=tmp_path, database_url=database_url, outbox_interval=0.2,
-                        link_opens_minutes=31 * 24 * 60, reconnect_grace=0.3)
+                        link_opens_minutes=31 * 24 * 60, reconnect_grace=0.3, metrics_open=True)
     return replace(settings, **overrides)  # type: ignore[arg-type]
 
 

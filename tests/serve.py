@@ -39,9 +39,10 @@ class ServeProcess:
         self.email = email
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # its own address is its public URL, and /metrics is open as on a private port, unless ``env`` says otherwise
         self.env = {**os.environ, "VISITT_DATA_DIR": str(data_dir), "VISITT_OUTBOX_INTERVAL": "0.2",
                     "VISITT_SMS_BACKEND": f"file:{data_dir / 'sms.jsonl'}", "VISITT_NEW_PASSWORD": STAFF_PASSWORD,
-                    **env}
+                    "VISITT_PUBLIC_URL": self.url, "VISITT_METRICS_OPEN": "true", **env}
         self.stderr_path = data_dir / "stderr.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.token = token

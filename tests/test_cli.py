@@ -98,3 +98,13 @@ def test_users_on_the_portal(tmp_path: Path) -> None:
         "lege@example.no is off the portal")
     unknown = _visitt(tmp_path, "users", "portal", "nobody@example.no", "on")
     assert unknown.returncode == 2 and "No staff account" in unknown.stderr
+
+
+def test_serve_refuses_to_start_without_a_public_url(tmp_path: Path) -> None:
+    """Links in SMS would otherwise have to come from somewhere: never from a request's Host header."""
+    for value in ("", "video.sykehuset.example", "ftp://video.sykehuset.example"):
+        refused = _visitt(tmp_path, "serve", "--port", "1", VISITT_PUBLIC_URL=value)
+        assert refused.returncode == 2, refused.stderr
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("visitt: VISITT_PUBLIC_URL "), refused.stderr
+    assert not (tmp_path / "visitt.sqlite3").exists()  # refused before anything was done

@@ -65,13 +65,19 @@ def nodes(tmp_path: Path, database_url: str, redis_url: str, prefix: str) -> Ite
             node.stop()
 
 
-def serve_nodes(tmp_path: Path, database_url: str, redis_url: str, prefix: str) -> tuple[ServeProcess, ServeProcess]:
-    """Two ``visitt serve`` processes of one installation, not yet started."""
+def serve_nodes(tmp_path: Path, database_url: str, redis_url: str, prefix: str,
+                **env: str) -> tuple[ServeProcess, ServeProcess]:
+    """Two ``visitt serve`` processes of one installation, not yet started (``env``: more settings)."""
     (tmp_path / "a").mkdir()
     first = ServeProcess(tmp_path / "a", email=EMAIL, name="Lege Legesen", VISITT_DATABASE_URL=database_url,
                          VISITT_REDIS_URL=redis_url, VISITT_REDIS_PREFIX=prefix, VISITT_RECONNECT_GRACE="30",
-                         VISITT_LINK_OPENS_MINUTES="60")
-    return first, first.another(tmp_path / "b")
+                         VISITT_LINK_OPENS_MINUTES="60", **env)
+    second = first.another(tmp_path / "b")
+    # one installation, one public address (the first node's, or nginx's); pages opened on either node's
+    # own address may open their sockets too
+    for node in (first, second):
+        node.env["VISITT_ALLOWED_ORIGINS"] = f"{first.url},{second.url}"
+    return first, second
 
 
 async def _admitted_across(host: WsClient, patient: WsClient) -> dict[str, Any]:
@@ -296,11 +302,11 @@ http {{
 
 
 @contextmanager
-def nginx(tmp_path: Path, first: ServeProcess, second: ServeProcess) -> Iterator[str]:
-    """nginx from Debian in front of two nodes: everything to ``first`` while it answers, then ``second``."""
+def nginx(tmp_path: Path, first: ServeProcess, second: ServeProcess, port: int) -> Iterator[str]:
+    """nginx from Debian in front of two nodes on ``port``: everything to ``first`` while it answers, then
+    ``second``."""
     directory = tmp_path / "nginx"
     directory.mkdir()
-    port = free_port()
     config = directory / "nginx.conf"
     config.write_text(NGINX.format(dir=directory, first=first.port, second=second.port, port=port))
     with (directory / "stderr.log").open("wb") as stderr:
@@ -337,13 +343,14 @@ STATUS_SEEN = """() => {
 @pytest.mark.browser
 def test_chromium_behind_nginx_a_node_dies_and_its_clients_move_to_the_other(
         tmp_path: Path, database_url: str, redis_url: str, prefix: str, browser: Any) -> None:
-    a, b = serve_nodes(tmp_path, database_url, redis_url, prefix)
+    port = free_port()  # nginx's: the installation's public address
+    a, b = serve_nodes(tmp_path, database_url, redis_url, prefix, VISITT_PUBLIC_URL=f"http://127.0.0.1:{port}")
     desk = browser.new_context(**DESK)
     phone = browser.new_context(**PHONE)
     try:
         a.start()
         b.start()
-        with nginx(tmp_path, a, b) as url:
+        with nginx(tmp_path, a, b, port) as url:
             host = desk.new_page()
             host.goto(f"{url}/staff/login")
             host.get_by_label("E-mail").fill(EMAIL)

@@ -14,10 +14,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from visitt import outbox
 from visitt.models import OutboxMessage, OutboxState, utcnow
+from visitt.settings import Settings
 from visitt.testing import LiveServer
 
 from .conftest import make_settings
 from .peers import WsClient, book, run, staff_login
+from .serve import ServeProcess
 
 OPERATIONS = Path(__file__).resolve().parent.parent / "docs" / "operations.md"
 
@@ -93,6 +95,28 @@ def test_sms_queue_depth_and_failures_come_from_the_outbox(server: LiveServer) -
     assert samples["visitt_sms_queue_depth"] == 3
     assert samples["visitt_sms_failed_total"] == 1
     assert samples["visitt_database_reachable"] == 1
+
+
+def test_visitt_serve_keeps_metrics_closed_unless_told_otherwise(tmp_path: Path) -> None:
+    """No token and no VISITT_METRICS_OPEN: nobody can scrape. VISITT_METRICS_OPEN=true opens it."""
+    assert Settings.from_env({}).metrics_open is False
+    assert Settings.from_env({"VISITT_METRICS_OPEN": "true"}).metrics_open is True
+    (tmp_path / "a").mkdir()
+    node = ServeProcess(tmp_path / "a", email="lege@example.no", name="Lege Legesen", VISITT_METRICS_OPEN="").start()
+    try:
+        closed = httpx.get(f"{node.url}/metrics")
+        assert closed.status_code == 403 and closed.json()["error"]["code"] == "metrics_closed"
+        assert "visitt_" not in closed.text
+        assert httpx.get(f"{node.url}/metrics", headers={"Authorization": "Bearer guess"}).status_code == 403
+    finally:
+        node.stop()
+    (tmp_path / "b").mkdir()
+    node = ServeProcess(tmp_path / "b", email="lege@example.no", name="Lege Legesen",
+                        VISITT_METRICS_OPEN="true").start()
+    try:
+        assert "visitt_active_rooms" in httpx.get(f"{node.url}/metrics").text
+    finally:
+        node.stop()
 
 
 def test_a_metrics_token_is_required_when_configured(tmp_path: Path) -> None:

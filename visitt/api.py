@@ -10,10 +10,10 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import appointments, booking, invites
+from . import access, appointments, booking, invites
 from .deps import DB, api_staff, base_url, clinic_tz
-from .errors import NotFound
-from .models import Appointment, Role, Staff
+from .ids import RowId
+from .models import Appointment, Staff
 
 router = APIRouter(prefix="/api/v1", tags=["appointments"])
 TZ = Annotated[ZoneInfo, Depends(clinic_tz)]
@@ -67,21 +67,14 @@ class AppointmentSummary(BaseModel):
 def list_appointments(request: Request, session: DB) -> list[AppointmentSummary]:
     """Appointments the caller hosts (clinicians) or may book for (secretaries, admins)."""
     staff = api_staff(request, session)
-    query = select(Appointment).order_by(Appointment.starts_at)
-    if staff.role is Role.clinician:
-        query = query.where(Appointment.clinician_id == staff.id)
-    elif staff.role is Role.secretary:
-        query = query.where(Appointment.department_id == staff.department_id)
+    query = select(Appointment).where(access.managed_appointments(staff)).order_by(Appointment.starts_at)
     return [AppointmentSummary(id=a.id, starts_at=a.starts_at.isoformat(), duration_minutes=a.duration_minutes,
                                clinician_id=a.clinician_id, state=a.state.value) for a in session.scalars(query)]
 
 
 def _managed(request: Request, session: Session, appointment_id: int) -> tuple[Staff, Appointment]:
     staff = api_staff(request, session)
-    appointment = session.get(Appointment, appointment_id)
-    if appointment is None or not appointments.may_manage(staff, appointment):
-        raise NotFound("No such appointment.")
-    return staff, appointment
+    return staff, access.appointment(session, staff, appointment_id)
 
 
 def _summary(appointment: Appointment) -> AppointmentSummary:
@@ -92,7 +85,7 @@ def _summary(appointment: Appointment) -> AppointmentSummary:
 
 @router.patch("/appointments/{appointment_id}", response_model=AppointmentSummary,
               responses={**ERRORS, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
-async def move_appointment(appointment_id: int, change: appointments.AppointmentMove, request: Request, session: DB,
+async def move_appointment(appointment_id: RowId, change: appointments.AppointmentMove, request: Request, session: DB,
                            tz: TZ) -> AppointmentSummary:
     """Move a booked appointment to a new time; the patient gets an SMS (and an updated calendar event by
     e-mail, if booked with an address); the link and code stay."""
@@ -106,7 +99,7 @@ async def move_appointment(appointment_id: int, change: appointments.Appointment
 
 @router.post("/appointments/{appointment_id}/cancel", response_model=AppointmentSummary,
              responses={**ERRORS, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
-async def cancel_appointment(appointment_id: int, request: Request, session: DB, tz: TZ) -> AppointmentSummary:
+async def cancel_appointment(appointment_id: RowId, request: Request, session: DB, tz: TZ) -> AppointmentSummary:
     """Cancel an appointment; the patient gets an SMS (and a calendar cancellation by e-mail, if booked with
     an address); the link then says it was cancelled."""
     staff, appointment = _managed(request, session, appointment_id)
@@ -122,7 +115,7 @@ async def cancel_appointment(appointment_id: int, request: Request, session: DB,
 
 @router.post("/appointments/{appointment_id}/participants", status_code=201, response_model=invites.InvitePublic,
              responses={**ERRORS, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
-def invite_participant(appointment_id: int, data: invites.InviteCreate, request: Request, session: DB,
+def invite_participant(appointment_id: RowId, data: invites.InviteCreate, request: Request, session: DB,
                        tz: TZ) -> invites.InvitePublic:
     """Invite a companion, an interpreter or a colleague: they get their own SMS with a link and a code,
     and wait in the waiting room like the patient. Also during the consultation."""

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -43,7 +44,7 @@ from .cluster import Cluster
 from .hub import Hub
 from .i18n import N_, translations
 from .pages import language, render
-from .security import SecurityHeaders
+from .security import with_headers
 from .slow_clients import TIMED_OUT, BodyTimeout
 from .settings import Settings
 from .connections import Connections
@@ -72,8 +73,28 @@ def error_response(request: Request, status: int, body: dict[str, object], *,
     return response
 
 
+def trailing_slash(request: Request) -> str | None:
+    """For a page not found at ``/staff/``: ``/staff``, as a path only, so the redirect never names a host
+    (Starlette's own ``redirect_slashes`` takes the host from the request's Host header). Only plain paths:
+    ``//evil.example/`` or ``/\\evil.example/`` would be read by a browser as another site."""
+    path = request.url.path
+    stripped = path.rstrip("/")
+    if request.method not in ("GET", "HEAD") or stripped == path or not _PLAIN_PATH.fullmatch(stripped):
+        return None
+    query = request.url.query
+    return f"{stripped}?{query}" if query else stripped
+
+
+_PLAIN_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)+")
+
+
 class Visitt(FastAPI):
-    """The application, with the signaling sockets handed straight to their endpoints.
+    """The application, with the security headers outside everything and the signaling sockets handed
+    straight to their endpoints.
+
+    Starlette answers an unhandled exception in its outermost layer, outside any middleware added
+    with ``add_middleware``; the security headers are added here, around that layer, so a 500 carries
+    them like every other response.
 
     A signaling socket stays open for the whole consultation, and every coroutine between uvicorn
     and its endpoint stays in memory with it. None of the middleware (security headers,
@@ -93,6 +114,8 @@ class Visitt(FastAPI):
                     scope.update(child_scope)
                     await route.endpoint(WebSocket(scope, receive, send))
                     return
+        if scope["type"] == "http":
+            send = with_headers(scope, send)
         await super().__call__(scope, receive, send)
 
 
@@ -129,8 +152,9 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
             await app.state.hub.writes.close()
             database.dispose()
 
+    # redirect_slashes off: Starlette builds that redirect from the request's Host; see trailing_slash below
     app = Visitt(title="Visitt", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url="/openapi.json")
+                 openapi_url="/openapi.json", redirect_slashes=False)
     app.state.settings = settings
     app.state.database = database
     app.state.connections = Connections(tick=min(0.1, settings.ping_interval / 4))
@@ -145,10 +169,9 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
                         max_wait=dt.timedelta(minutes=settings.max_wait_minutes),
                         guests_may_share=settings.patients_may_share)
     app.state.cluster = Cluster.from_settings(app.state, settings)
-    # innermost of the three, so that its 408 gets the security headers too
+    # its 408 gets the security headers too: Visitt adds them outside every layer
     app.add_middleware(BodyTimeout, seconds=settings.body_timeout,
                        respond=lambda request: error_response(request, 408, dict(TIMED_OUT)))
-    app.add_middleware(SecurityHeaders)
     app.add_middleware(Compression)
 
     @app.exception_handler(LoginRequired)
@@ -172,6 +195,8 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):  # type: ignore[no-untyped-def]
+        if exc.status_code == 404 and (moved := trailing_slash(request)) is not None:
+            return RedirectResponse(moved, status_code=307)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(request, exc.status_code, {"code": code, "message": str(exc.detail)})
 

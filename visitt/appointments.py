@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from . import audit, mail, outbox
+from . import access, audit, mail, outbox
 from .booking import MAX_DURATION, MIN_DURATION, parse_start
 from .errors import Conflict, ValidationFailed
 from .i18n import N_, translations
@@ -26,15 +26,6 @@ class AppointmentMove(BaseModel):
 
     starts_at: str = Field("", examples=["2026-12-02T10:00"])
     duration_minutes: int | None = Field(None, description=f"{MIN_DURATION}–{MAX_DURATION} minutes; unchanged if absent.")
-
-
-def may_manage(staff: Staff, appointment: Appointment) -> bool:
-    """Clinicians manage their own appointments, secretaries their department's, admins all."""
-    if staff.role.value == "clinician":
-        return appointment.clinician_id == staff.id
-    if staff.role.value == "secretary":
-        return appointment.department_id == staff.department_id
-    return staff.role.value == "admin"
 
 
 def _phone(appointment: Appointment, clinic_phone: str) -> str:
@@ -51,6 +42,7 @@ def _code(appointment: Appointment) -> str:
 def move(session: Session, appointment: Appointment, change: AppointmentMove, *, staff: Staff, tz: ZoneInfo,
          clinic_phone: str, base_url: str = "", now: dt.datetime | None = None) -> None:
     """Give the appointment a new time, queue the SMS that says so, and audit it."""
+    access.require(staff, access.Action.manage, appointment)
     if appointment.state is not AppointmentState.booked:
         raise Conflict(N_("Only a booked appointment can be moved."), code="illegal_transition")
     errors: dict[str, str] = {}
@@ -77,6 +69,7 @@ def move(session: Session, appointment: Appointment, change: AppointmentMove, *,
 def cancel(session: Session, appointment: Appointment, *, staff: Staff, tz: ZoneInfo, clinic_phone: str,
            base_url: str = "") -> None:
     """Cancel the appointment and end its room; queue the SMS that says so, and audit it."""
+    access.require(staff, access.Action.manage, appointment)
     check_appointment_move(appointment.state, AppointmentState.cancelled)
     appointment.state = AppointmentState.cancelled
     room = appointment.room

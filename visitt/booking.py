@@ -21,11 +21,13 @@ from . import text as human
 from .accounts import digest, new_secret
 from .errors import Forbidden, ValidationFailed
 from .i18n import N_
+from .ids import RowId
 from .invites import new_code
 from .models import Appointment, Participant, Role, Room, Staff, utcnow
 
 MIN_DURATION, MAX_DURATION = 5, 240
 LANGUAGES = tuple(i18n.LANGUAGES)  # the SMS, the e-mail and the calendar file come in every page language
+MAX_AHEAD = dt.timedelta(days=10 * 366)  # how far ahead a consultation can be booked or moved
 
 
 class AppointmentCreate(BaseModel):
@@ -34,9 +36,10 @@ class AppointmentCreate(BaseModel):
     patient_name: str = Field("", description="The patient's full name.", examples=["Kari Nordmann"])
     patient_phone: str = Field("", description="Mobile number; Norwegian unless it starts with +.",
                                examples=["412 34 567"])
-    starts_at: str = Field("", description="Start time, ISO 8601.", examples=["2026-12-01T09:30"])
+    starts_at: str = Field("", description="Start time, ISO 8601: in the future, at most ten years ahead.",
+                           examples=["2026-12-01T09:30"])
     duration_minutes: int = Field(30, description=f"{MIN_DURATION}–{MAX_DURATION} minutes.")
-    clinician_id: int | None = Field(None, description="Host. Defaults to the booking clinician.")
+    clinician_id: RowId | None = Field(None, description="Host. Defaults to the booking clinician.")
     language: str = Field("nb", description="Language of the SMS and the e-mail: nb, nn, en, ar, pl, so or ur.")
     patient_email: str = Field("", description="Optional. When given, the invitation also goes by e-mail, "
                                "with a calendar file.", examples=["kari.nordmann@example.no"])
@@ -114,18 +117,28 @@ def validate(session: Session, booker: Staff, data: AppointmentCreate, *, tz: Zo
 
 
 def parse_start(value: str, tz: ZoneInfo, now: dt.datetime, errors: dict[str, str]) -> dt.datetime | None:
-    """A start time in the future, in UTC; or None with the reason in ``errors["starts_at"]``."""
+    """A start time in the future, at most :data:`MAX_AHEAD` away, in UTC; or None with the reason in
+    ``errors["starts_at"]``.
+
+    The bound keeps every time derived from an appointment (the link's window, the reminder, the
+    calendar event's end) far from the ends of the calendar: a date near 9999-12-31, or before year 1
+    once its offset is applied, is refused here and never overflows later.
+    """
     try:
         starts_at = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
+        if starts_at.tzinfo is None:
+            starts_at = starts_at.replace(tzinfo=tz)
+        starts_at = starts_at.astimezone(dt.timezone.utc)
+    except (ValueError, OverflowError):
         errors["starts_at"] = N_("Enter the date and time, for example 2026-12-01T09:30.")
         return None
-    if starts_at.tzinfo is None:
-        starts_at = starts_at.replace(tzinfo=tz)
     if starts_at <= now:
         errors["starts_at"] = N_("Choose a time in the future.")
         return None
-    return starts_at.astimezone(dt.timezone.utc)
+    if starts_at > now + MAX_AHEAD:
+        errors["starts_at"] = N_("Choose a time within the next ten years.")  # MAX_AHEAD
+        return None
+    return starts_at
 
 
 def _clinician(session: Session, booker: Staff, clinician_id: int | None, errors: dict[str, str]) -> Staff | None:

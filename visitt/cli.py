@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -46,8 +47,23 @@ def _serve(settings: Settings, host: str, port: int, log_format: str) -> None:
     Server(config, app.state.connections, app.state.cluster).serve_until_stopped()
 
 
+def _public_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be the address in patients' links, if it cannot."""
+    if not url:
+        return ("VISITT_PUBLIC_URL is not set: set it to the address patients open, "
+                "e.g. https://video.sykehuset.example (links are never built from a request's Host)")
+    if not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", url):
+        return "VISITT_PUBLIC_URL must be an http:// or https:// address, e.g. https://video.sykehuset.example"
+    return None
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
-    _serve(_settings(args), args.host, args.port, "json")
+    settings = _settings(args)
+    problem = _public_url_problem(settings.public_url)
+    if problem:
+        print(f"visitt: {problem}", file=sys.stderr)
+        sys.exit(2)
+    _serve(settings, args.host, args.port, "json")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -60,6 +76,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
         logins = demo.seed(session)
     database.dispose()
     address = settings.public_url or f"http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}"
+    if not settings.public_url:  # the demo's own address; the page may be opened as 127.0.0.1 too
+        settings = replace(settings, public_url=address,
+                           allowed_origins=(*settings.allowed_origins, f"http://127.0.0.1:{args.port}"))
     print(f"\nVisitt demo at {address}/staff  (data in {settings.data_dir.resolve()})")
     print(f"Password for every demo account: {demo.PASSWORD}")
     for email, role, name in logins:

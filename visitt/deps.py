@@ -35,8 +35,10 @@ def clinic_tz(request: Request) -> ZoneInfo:
 
 
 def base_url(request: Request) -> str:
-    configured = request.app.state.settings.public_url
-    return configured or str(request.base_url).rstrip("/")
+    """The address links in SMS, e-mails and calendar files start with: ``VISITT_PUBLIC_URL``, never the
+    request's ``Host`` header, which the caller can make say anything (``visitt serve`` refuses to start
+    without the setting)."""
+    return request.app.state.settings.public_url  # type: ignore[no-any-return]
 
 
 class LoginRequired(NotAuthenticated):

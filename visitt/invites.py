@@ -21,11 +21,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import audit, i18n, outbox
+from . import access, audit, i18n, outbox
 from . import text as human
 from .accounts import digest, new_secret
 from .errors import Conflict, ValidationFailed
 from .i18n import N_, translations
+from .ids import RowId
 from .models import AppointmentState, Participant, Role, Room, RoomState, Staff
 
 KINDS = ("companion", "interpreter", "colleague")
@@ -69,7 +70,7 @@ class InviteCreate(BaseModel):
     phone: str = Field("", description="Mobile number; Norwegian unless it starts with +.", examples=["412 34 568"])
     language: str | None = Field(None, description="Language of their SMS: nb, nn, en, ar, pl, so or ur. "
                                                    "Defaults to the patient's.")
-    staff_id: int | None = Field(None, description="A colleague's staff account (a clinician): signed in as "
+    staff_id: RowId | None = Field(None, description="A colleague's staff account (a clinician): signed in as "
                                                    "that account, they join as co-host.")
 
 
@@ -174,6 +175,7 @@ def create(session: Session, inviter: Staff, room: Room, invite: Invite, *, base
     At most ``max_participants`` people fit in a call, the clinician included, so a room holds at
     most ``max_participants - 1`` invitations, the patient's counted.
     """
+    access.require(inviter, access.Action.manage, room)
     appointment = room.appointment
     if room.state is RoomState.ended:
         raise Conflict(N_("The consultation has ended."), code="room_ended")

@@ -2,8 +2,9 @@
 
 Gauges are read at scrape time from what the node holds - the live hub, the open signaling
 sockets - and from the outbox table; the one histogram, knock → admit, is fed by the hub. Every
-figure is a count or a duration: no names, numbers or ids. With ``VISITT_METRICS_TOKEN`` set, a
-scrape must send ``Authorization: Bearer <token>``.
+figure is a count or a duration: no names, numbers or ids. A scrape must send
+``Authorization: Bearer <VISITT_METRICS_TOKEN>``; without a token set, ``/metrics`` answers no one
+unless ``VISITT_METRICS_OPEN`` says the node's port is private.
 
 Each app has its own :class:`prometheus_client.CollectorRegistry` (never the process-wide default
 one), so several servers in one process - the tests start many - keep their figures apart.
@@ -120,5 +121,9 @@ async def metrics(request: Request) -> Response:
             return JSONResponse({"error": {"code": "not_authenticated",
                                            "message": "Send the metrics token: Authorization: Bearer <token>."}},
                                 status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    elif not state.settings.metrics_open:
+        return JSONResponse({"error": {"code": "metrics_closed",
+                                       "message": "Set VISITT_METRICS_TOKEN to scrape /metrics (or VISITT_METRICS_OPEN=true "
+                                                  "on a node whose port is private)."}}, status_code=403)
     text = await state.metrics.exposition(state.hub, len(state.connections))
     return Response(text, media_type=CONTENT_TYPE)

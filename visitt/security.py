@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import Request
 from sqlalchemy.orm import Session
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Scope, Send
 
 from . import audit
 from .accounts import TokenRefused, staff_for_api_token, staff_for_session
@@ -28,28 +28,24 @@ HEADERS = [
 ]
 
 
-class SecurityHeaders:
-    """Pure ASGI middleware (leaves WebSockets alone)."""
+def with_headers(scope: Scope, send: Send) -> Send:
+    """``send`` for an HTTP request, applied by :class:`visitt.app.Visitt` outside everything that can
+    answer (Starlette's answer to an unhandled exception included), adding :data:`HEADERS` to its response, and ``Cache-Control: no-store``
+    to every response but a static file's (an error about a static file included)."""
+    static = scope["path"].startswith("/static/")
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            present = {name.lower() for name, _ in headers}
+            headers.extend(item for item in HEADERS if item[0] not in present)
+            if not static or message["status"] >= 400:
+                headers = [item for item in headers if item[0].lower() != b"cache-control"]
+                headers.append((b"cache-control", b"no-store"))
+            message["headers"] = headers
+        await send(message)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name for name, _ in headers}
-                headers.extend(item for item in HEADERS if item[0] not in present)
-                if not scope["path"].startswith("/static/"):
-                    headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    return send_with_headers
 
 
 def csrf_token(request: Request) -> str:

@@ -27,7 +27,8 @@ def _hours(value: str) -> tuple[int, int]:
 
 
 # First path segments other pages own: a portal there would hide them, or be hidden.
-_TAKEN = frozenset({"staff", "v", "ws", "api", "static", "test", "metrics", "healthz", "readyz", "openapi.json"})
+_TAKEN = frozenset({"staff", "v", "ws", "api", "static", "test", "metrics", "healthz", "readyz", "openapi.json",
+                    "scripts-off"})
 
 
 def _portal_path(value: str) -> str:
@@ -71,6 +72,7 @@ class Settings:
     session_hours: int = 12
     max_participants: int = 5
     metrics_token: str = ""
+    metrics_open: bool = False  # /metrics without a token: only for a node whose port is private
     log_format: str = ""  # json or text; empty: the command's own (json for serve, text for demo)
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
@@ -141,6 +143,7 @@ class Settings:
             session_hours=int(get("VISITT_SESSION_HOURS", "12")),
             max_participants=int(get("VISITT_MAX_PARTICIPANTS", "5")),
             metrics_token=get("VISITT_METRICS_TOKEN", ""),
+            metrics_open=_bool(get("VISITT_METRICS_OPEN", "0")),
             log_format=get("VISITT_LOG_FORMAT", "").strip().lower(),
             stun_urls=_list(get("VISITT_STUN_URLS", "")),
             turn_urls=_list(get("VISITT_TURN_URLS", "")),

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from . import protocol
+from . import access, protocol
 from .accounts import staff_for_session
 from .connections import (
     CLOSE_POLICY,
@@ -413,7 +413,7 @@ def _cohost_record(database, participant: str,  # type: ignore[no-untyped-def]
     with database.session() as session:
         staff = staff_for_session(session, token)
         row = session.scalar(select(Participant).where(Participant.public_id == participant))
-        if staff is None or staff.role.value != "clinician" or row is None or row.staff_id != staff.id:
+        if staff is None or row is None or not access.may(staff, access.Action.cohost, row):
             return None
         token_hash, identity = row.token_hash, StaffIdentity(staff.id, staff.full_name)
     record = guest_for_token(database, token_hash)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,7 +35,8 @@ T = TypeVar("T")
 @dataclass
 class LiveServer:
     """Visitt on a loopback port in a thread of this process, with the SMS written to a file (or sent
-    through ``sms_backend``, when given)."""
+    through ``sms_backend``, when given). Without a ``public_url`` in the settings, the server's own
+    address is its public URL (links in SMS and e-mails point back to it)."""
 
     settings: Settings
     sms_backend: Backend | None = None
@@ -47,21 +49,27 @@ class LiveServer:
 
     def start(self) -> "LiveServer":
         self.outbox = self.settings.data_dir / "sms.jsonl"
+        # the socket first: its port is in the public URL the app is created with
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        self.port = listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        if not self.settings.public_url:
+            self.settings = replace(self.settings, public_url=self.url)
         app = create_app(self.settings, sms_backend=self.sms_backend or FileBackend(self.outbox))
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
                                 forwarded_allow_ips=self.settings.trusted_proxies, **uvicorn_options(self.settings),
                                 **UVICORN_WEBSOCKETS)
         self._server = uvicorn.Server(config)
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(listener,), daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 20
         while not self._server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
                 raise RuntimeError("the test server did not start")
             time.sleep(0.02)
-        self.port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
         self.database = app.state.database
         self.app = app
         with self.database.session() as session:
@@ -69,10 +77,10 @@ class LiveServer:
             self.token = accounts.create_api_token(session, demo.PEOPLE[0][0])
         return self
 
-    def _run(self) -> None:
+    def _run(self, listener: socket.socket) -> None:
         assert self._server is not None
         try:
-            self.loop.run_until_complete(self._server.serve())
+            self.loop.run_until_complete(self._server.serve(sockets=[listener]))
         finally:
             self.loop.run_until_complete(self.loop.shutdown_default_executor())
             self.loop.close()

@@ -62,6 +62,17 @@ def enter_code(request: Request, session: DB, code: Annotated[str, Form()] = "",
     return response
 
 
+@router.post("/scripts-off")
+def scripts_off(request: Request) -> Response:
+    """Where the forms that scripts normally send (the knock, the chat, the invitation, the identity
+    check) lead when the browser runs no scripts: a page that says so. The form posts, so the name, the
+    number or the note never lands in an address, a history or a proxy's log; none of it is read or kept."""
+    gettext = translations(language(request)).gettext
+    return render(request, "message.html", status_code=400, title=gettext("This page needs JavaScript"),
+                  text=gettext("Nothing was sent. Turn on JavaScript in your browser, go back and reload the page, "
+                               "or call the clinic."))
+
+
 @router.get("/v")
 def pass_page(request: Request, session: DB, tz: TZ) -> Response:
     """The link's page for someone who entered the code on this device (the guest pass cookie)."""

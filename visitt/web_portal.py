@@ -17,15 +17,12 @@ from . import portal
 from .deps import DB
 from .errors import RateLimited, ValidationFailed
 from .i18n import translations
+from .ids import parse_id
 from .models import Department, Staff
 from .pages import language, render
 from .security import check_csrf
 
 router = APIRouter(include_in_schema=False)
-
-
-def _id(text: str) -> int | None:
-    return int(text) if text.isdigit() and len(text) <= 9 else None
 
 
 def _not_found(request: Request) -> Response:
@@ -38,7 +35,7 @@ def _not_found(request: Request) -> Response:
 
 
 def _door(session: Session, department_id: str, clinician_id: str) -> Staff | None:
-    department, clinician = _id(department_id), _id(clinician_id)
+    department, clinician = parse_id(department_id), parse_id(clinician_id)
     if department is None or clinician is None:
         return None
     return portal.clinician(session, department, clinician)
@@ -51,7 +48,7 @@ def departments_page(request: Request, session: DB) -> Response:
 
 @router.get("/{department_id}")
 def department_page(department_id: str, request: Request, session: DB) -> Response:
-    number = _id(department_id)
+    number = parse_id(department_id)
     clinicians = portal.clinicians(session, number) if number is not None else []
     if not clinicians:
         return _not_found(request)

@@ -4,6 +4,7 @@ department queue, outbox."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -12,10 +13,11 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import accounts, appointments, booking, client_text, delivery, department_queue, invites, mail, rooms
+from . import access, accounts, appointments, booking, client_text, delivery, department_queue, invites, mail, rooms
 from .deps import DB, base_url, clinic_tz, page_staff
 from .errors import Forbidden, NotAuthenticated, NotFound, ValidationFailed, VisittError
 from .i18n import N_, translations
+from .ids import RowId, parse_id
 from .models import Appointment, AppointmentState, OutboxMessage, Participant, Role, Room, RoomState, Staff, utcnow
 from .pages import language, render
 from .security import SESSION_COOKIE, check_csrf
@@ -65,23 +67,19 @@ def logout(request: Request, session: DB, csrf: Annotated[str, Form()] = "") -> 
 def _appointments(session: Session, staff: Staff) -> list[Appointment]:
     since = utcnow() - dt.timedelta(hours=12)
     query = select(Appointment).where(Appointment.starts_at >= since).order_by(Appointment.starts_at).limit(200)
-    if staff.role is Role.clinician:
-        query = query.where(Appointment.clinician_id == staff.id)
-    elif staff.role is Role.secretary:
-        query = query.where(Appointment.department_id == staff.department_id)
-    return list(session.scalars(query))
+    return list(session.scalars(query.where(access.managed_appointments(staff))))
 
 
 @router.get("/staff")
-def dashboard(request: Request, session: DB, tz: TZ) -> Response:
+def dashboard(request: Request, session: DB, tz: TZ, booked: RowId | None = None) -> Response:
+    """The staff member's consultations; ``booked``: the appointment just booked, shown with its link and code."""
     staff = page_staff(request, session)
-    booked = request.query_params.get("booked")
     strings = client_text.translate(client_text.HOST, translations(language(request)).gettext)
     settings = request.app.state.settings
     listed = _appointments(session, staff)
     return render(request, "dashboard.html", staff=staff, appointments=listed, tz=tz,
                   strings=strings, now=utcnow(), no_show_after=dt.timedelta(minutes=settings.no_show_minutes),
-                  booked=session.get(Appointment, int(booked)) if booked and booked.isdigit() else None,
+                  booked=access.appointment(session, staff, booked) if booked is not None else None,
                   failures=delivery.failures(session, [appointment.id for appointment in listed]),
                   cohost=None, cohost_invitations=_cohost_invitations(session, staff),
                   colleagues=invites.colleagues(session, staff.id))
@@ -101,9 +99,7 @@ def cohost_page(participant_id: str, request: Request, session: DB, tz: TZ) -> R
     """The dashboard's waiting room and call for a colleague invited as co-host: they knock, and once
     let in they admit, deny, remove, lock and check identities like the clinician (not End)."""
     staff = page_staff(request, session)
-    participant = session.scalar(select(Participant).where(Participant.public_id == participant_id))
-    if participant is None or participant.staff_id != staff.id or staff.role is not Role.clinician:
-        raise NotFound(N_("No such consultation."))
+    participant = access.cohost_invitation(session, staff, participant_id)
     if participant.room.state is RoomState.ended:
         raise NotFound(N_("The consultation has ended."))
     strings = client_text.translate(client_text.HOST, translations(language(request)).gettext)
@@ -120,14 +116,15 @@ async def invite_during_call(room_id: str, request: Request, session: DB, tz: TZ
     check_csrf(request, form.get("csrf"))
     gettext = translations(language(request)).gettext
     settings = request.app.state.settings
-    room = session.scalar(select(Room).where(Room.public_id == room_id))
     try:
-        if room is None or room.host_id != staff.id:
-            raise NotFound(N_("No such consultation."))
+        room = access.room(session, staff, room_id)
         staff_id = form.get("staff_id", "")
+        if staff_id and parse_id(staff_id) is None:
+            raise ValidationFailed(N_("The invitation could not be sent."),
+                                   fields={"staff_id": N_("Choose a clinician from the list.")})
         data = invites.InviteCreate(name=form.get("name", ""), kind=form.get("kind", ""), phone=form.get("phone", ""),
                                     language=form.get("language") or None,
-                                    staff_id=int(staff_id) if staff_id.isdigit() else None)
+                                    staff_id=parse_id(staff_id) if staff_id else None)
         invite = invites.validate(session, data, region=settings.default_region)
         invitation = invites.create(session, staff, room, invite, base_url=base_url(request),
                                     clinic_phone=settings.clinic_phone, tz=tz,
@@ -167,10 +164,7 @@ async def book(request: Request, session: DB, tz: TZ) -> Response:
     check_csrf(request, form.get("csrf"))
     if staff.role not in (Role.clinician, Role.secretary, Role.admin):
         raise Forbidden(N_("You cannot book consultations."))
-    try:
-        duration = int(form.get("duration_minutes", "") or 0)
-    except ValueError:
-        duration = 0
+    duration = _minutes(form.get("duration_minutes", ""))
     clinician = form.get("clinician_id", "")
     # One more participant may be invited on this form (more from the call, or through the API).
     others = [invites.InviteCreate(name=form.get("other_name", ""), kind=form.get("other_kind", ""),
@@ -179,9 +173,12 @@ async def book(request: Request, session: DB, tz: TZ) -> Response:
     data = booking.AppointmentCreate(
         patient_name=form.get("patient_name", ""), patient_phone=form.get("patient_phone", ""),
         starts_at=f"{form.get('date', '')}T{form.get('time', '')}", duration_minutes=duration,
-        clinician_id=int(clinician) if clinician.isdigit() else None, language=form.get("language", "nb"),
+        clinician_id=parse_id(clinician) if clinician else None, language=form.get("language", "nb"),
         patient_email=form.get("patient_email", ""), participants=others)
     settings = request.app.state.settings
+    if clinician and data.clinician_id is None:
+        return _book_page(request, session, staff, values=form, status_code=422,
+                          errors={"clinician_id": N_("Choose a clinician from the list.")})
     try:
         validated = booking.validate(session, staff, data, tz=tz, region=settings.default_region,
                                      max_participants=settings.max_participants)
@@ -200,12 +197,14 @@ async def book(request: Request, session: DB, tz: TZ) -> Response:
     return RedirectResponse(f"/staff?booked={appointment.id}", status_code=303)
 
 
+def _minutes(text: str) -> int:
+    """A duration typed into a form; 0 (refused by the validation) for anything but a few digits."""
+    return int(text) if re.fullmatch(r"[0-9]{1,4}", text) else 0
+
+
 def _managed(request: Request, session: Session, appointment_id: int) -> tuple[Staff, Appointment]:
     staff = page_staff(request, session)
-    appointment = session.get(Appointment, appointment_id)
-    if appointment is None or not appointments.may_manage(staff, appointment):
-        raise NotFound(N_("No such appointment."))
-    return staff, appointment
+    return staff, access.appointment(session, staff, appointment_id)
 
 
 async def _ended(request: Request, appointment: Appointment, reason: str) -> None:
@@ -215,7 +214,7 @@ async def _ended(request: Request, appointment: Appointment, reason: str) -> Non
 
 
 @router.post("/staff/appointments/{appointment_id}/no-show")
-async def no_show(appointment_id: int, request: Request, session: DB,
+async def no_show(appointment_id: RowId, request: Request, session: DB,
                   csrf: Annotated[str, Form()] = "") -> Response:
     """Record that the patient never came (after the clinician tried to call them)."""
     staff, appointment = _managed(request, session, appointment_id)
@@ -227,7 +226,7 @@ async def no_show(appointment_id: int, request: Request, session: DB,
 
 
 @router.get("/staff/appointments/{appointment_id}")
-def appointment_page(appointment_id: int, request: Request, session: DB, tz: TZ) -> Response:
+def appointment_page(appointment_id: RowId, request: Request, session: DB, tz: TZ) -> Response:
     staff, appointment = _managed(request, session, appointment_id)
     local = appointment.starts_at.astimezone(tz)
     values = {"date": local.date().isoformat(), "time": local.strftime("%H:%M"),
@@ -237,13 +236,13 @@ def appointment_page(appointment_id: int, request: Request, session: DB, tz: TZ)
 
 
 @router.post("/staff/appointments/{appointment_id}/move")
-async def move_appointment(appointment_id: int, request: Request, session: DB, tz: TZ) -> Response:
+async def move_appointment(appointment_id: RowId, request: Request, session: DB, tz: TZ) -> Response:
     staff, appointment = _managed(request, session, appointment_id)
     form = {key: str(value) for key, value in (await request.form()).items()}
     check_csrf(request, form.get("csrf"))
     duration = form.get("duration_minutes", "")
     change = appointments.AppointmentMove(starts_at=f"{form.get('date', '')}T{form.get('time', '')}",
-                                          duration_minutes=int(duration) if duration.isdigit() else 0)
+                                          duration_minutes=_minutes(duration))
     try:
         appointments.move(session, appointment, change, staff=staff, tz=tz,
                           clinic_phone=request.app.state.settings.clinic_phone, base_url=base_url(request))
@@ -261,7 +260,7 @@ async def move_appointment(appointment_id: int, request: Request, session: DB, t
 
 
 @router.post("/staff/appointments/{appointment_id}/cancel")
-async def cancel_appointment(appointment_id: int, request: Request, session: DB, tz: TZ,
+async def cancel_appointment(appointment_id: RowId, request: Request, session: DB, tz: TZ,
                              csrf: Annotated[str, Form()] = "") -> Response:
     staff, appointment = _managed(request, session, appointment_id)
     check_csrf(request, csrf)
@@ -305,7 +304,10 @@ def outbox_page(request: Request, session: DB) -> Response:
     staff = page_staff(request, session)
     if not request.app.state.settings.demo:
         raise Forbidden(N_("The outbox page is shown only in demo mode: messages carry personal data."))
-    messages = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(100)))
+    # the messages of the appointments this member of staff manages (messages carry links and codes)
+    managed = select(Appointment.id).where(access.managed_appointments(staff))
+    messages = list(session.scalars(select(OutboxMessage).where(OutboxMessage.appointment_id.in_(managed))
+                                    .order_by(OutboxMessage.id.desc()).limit(100)))
     clinic = mail.Clinic.from_settings(request.app.state.settings)
     texts = {message.id: mail.preview(message.body, clinic) if message.channel == "email" and message.body
              else message.body for message in messages}
