@@ -128,14 +128,18 @@ def test_bad_offers_get_422_with_the_error_shape(server: LiveServer) -> None:
     assert server.app.state.test_room.sessions == {}
 
 
-def test_one_address_may_start_only_so_many_round_trips(server: LiveServer) -> None:
-    server.app.state.test_room.per_address = 3
-    with httpx.Client(base_url=server.url) as http:
-        codes = [http.post("/api/v1/test-room/offer", json={"type": "offer", "sdp": "garbage"}).status_code
-                 for _ in range(5)]
-        assert codes == [422, 422, 422, 429, 429]
-        assert http.post("/api/v1/test-room/offer", json={"type": "offer", "sdp": "x"}).json()["error"]["code"] == \
-            "too_many_tests"
+def test_one_address_may_start_only_so_many_round_trips(tmp_path: Path) -> None:
+    server = LiveServer(make_settings(tmp_path, test_calls_per_address=3)).start()
+    try:
+        with httpx.Client(base_url=server.url) as http:
+            codes = [http.post("/api/v1/test-room/offer", json={"type": "offer", "sdp": "garbage"}).status_code
+                     for _ in range(5)]
+            assert codes == [422, 422, 422, 429, 429]
+            refused = http.post("/api/v1/test-room/offer", json={"type": "offer", "sdp": "x"})
+            assert refused.json()["error"]["code"] == "too_many_tests"
+            assert int(refused.headers["Retry-After"]) > 500  # the window is ten minutes
+    finally:
+        server.stop()
 
 
 def test_the_page_renders_with_its_own_script(server: LiveServer) -> None:
@@ -147,10 +151,9 @@ def test_the_page_renders_with_its_own_script(server: LiveServer) -> None:
 
 def test_a_turn_credential_comes_only_with_a_round_trip_and_lasts_minutes(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, turn_secret="s3cret", turn_urls=("turn:turn.example:3478",),
-                             stun_urls=("stun:turn.example:3478",), turn_ttl=86_400)
+                             stun_urls=("stun:turn.example:3478",), turn_ttl=86_400, test_calls_per_address=3)
     live = LiveServer(settings).start()
     try:
-        live.app.state.test_room.per_address = 3
         with httpx.Client(base_url=live.url) as http:
             page = http.get("/test?lang=en").text
             assert "turn:" not in page and "credential" not in page  # anybody may load the page: no relay in it

@@ -64,8 +64,7 @@ class Settings:
     demo: bool = False
     outbox_interval: float = 1.0
     max_message_bytes: int = 64 * 1024
-    messages_per_second: float = 50.0
-    message_burst: int = 200
+    messages_per_second: int = 50
     ping_interval: float = 20.0
     ping_timeout: float = 40.0
     session_hours: int = 12
@@ -106,6 +105,23 @@ class Settings:
     portal_path: str = "/portal"  # empty: no portal
     portal_visits_per_address: int = 5
     portal_visit_minutes: int = 30
+    # the rest of the limits (visitt/limiter.py has the table; docs/configuration.md documents it)
+    sockets_per_link: int = 8
+    sockets_per_address: int = 50
+    login_failures_per_account: int = 5
+    login_account_seconds: int = 60
+    login_failures_per_address: int = 30
+    login_address_minutes: int = 15
+    password_checks_at_once: int = 4
+    password_check_wait: float = 2.0
+    test_calls_per_address: int = 10
+    test_call_minutes: int = 10
+    test_room_places: int = 10
+    test_room_places_per_address: int = 2
+    test_room_media_seconds: float = 8.0
+    sms_per_number: int = 10
+    sms_per_staff: int = 300
+    sms_hours: int = 1
 
     @property
     def effective_database_url(self) -> str:
@@ -154,6 +170,22 @@ class Settings:
             portal_path=_portal_path(get("VISITT_PORTAL_PATH", "/portal")),
             portal_visits_per_address=int(get("VISITT_PORTAL_VISITS_PER_ADDRESS", "5")),
             portal_visit_minutes=int(get("VISITT_PORTAL_VISIT_MINUTES", "30")),
+            sockets_per_link=int(get("VISITT_SOCKETS_PER_LINK", "8")),
+            sockets_per_address=int(get("VISITT_SOCKETS_PER_ADDRESS", "50")),
+            login_failures_per_account=int(get("VISITT_LOGIN_FAILURES_PER_ACCOUNT", "5")),
+            login_account_seconds=int(get("VISITT_LOGIN_ACCOUNT_SECONDS", "60")),
+            login_failures_per_address=int(get("VISITT_LOGIN_FAILURES_PER_ADDRESS", "30")),
+            login_address_minutes=int(get("VISITT_LOGIN_ADDRESS_MINUTES", "15")),
+            password_checks_at_once=int(get("VISITT_PASSWORD_CHECKS_AT_ONCE", "4")),
+            password_check_wait=float(get("VISITT_PASSWORD_CHECK_WAIT", "2")),
+            test_calls_per_address=int(get("VISITT_TEST_CALLS_PER_ADDRESS", "10")),
+            test_call_minutes=int(get("VISITT_TEST_CALL_MINUTES", "10")),
+            test_room_places=int(get("VISITT_TEST_ROOM_PLACES", "10")),
+            test_room_places_per_address=int(get("VISITT_TEST_ROOM_PLACES_PER_ADDRESS", "2")),
+            test_room_media_seconds=float(get("VISITT_TEST_ROOM_MEDIA_SECONDS", "8")),
+            sms_per_number=int(get("VISITT_SMS_PER_NUMBER", "10")),
+            sms_per_staff=int(get("VISITT_SMS_PER_STAFF", "300")),
+            sms_hours=int(get("VISITT_SMS_HOURS", "1")),
             sms_sender=get("VISITT_SMS_SENDER", "Visitt"),
             twilio_account_sid=get("VISITT_TWILIO_ACCOUNT_SID", ""),
             twilio_auth_token=get("VISITT_TWILIO_AUTH_TOKEN", ""),
