@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter, RateLimiter
+from starlette.websockets import WebSocket
 
 from .errors import RateLimited
 from .settings import Settings
@@ -112,6 +113,16 @@ class Slots:
         finally:
             if got:
                 self.give_back(cap, key)
+
+
+CLOSE_TOO_MANY = 4029  # docs/protocol.md: too many sockets open on this link or from this address
+
+
+async def too_many_sockets(websocket: WebSocket) -> None:
+    """Close with :data:`CLOSE_TOO_MANY`. Accepted first: a socket refused during the handshake
+    reaches the browser as a failed connection (1006), with no code to act on."""
+    await websocket.accept()
+    await websocket.close(CLOSE_TOO_MANY, "too many connections")
 
 
 class Gate:
