@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from visitt import demo
 from visitt.limiter import CLOSE_TOO_MANY
 from visitt.testing import LiveServer
 
@@ -69,3 +71,68 @@ def test_open_sockets_are_capped_per_link_and_per_address_and_freed_on_close(cap
             await socket.close()
 
     run(scenario())
+
+
+# --- staff sign-in ----------------------------------------------------------------------------
+
+CLINICIAN = demo.PEOPLE[0][0]
+
+
+def sign_in(http: httpx.Client, email: str, password: str, address: str) -> httpx.Response:
+    if "visitt_csrf" not in http.cookies:
+        assert http.get("/staff/login").status_code == 200
+    return http.post("/staff/login", data={"email": email, "password": password, "csrf": http.cookies["visitt_csrf"]},
+                     headers={"X-Forwarded-For": address})
+
+
+def test_guessing_one_accounts_password_is_stopped_but_the_real_user_still_gets_in(server: LiveServer) -> None:
+    with httpx.Client(base_url=server.url, headers={"Accept-Language": "en"}) as attacker:
+        answers = [sign_in(attacker, CLINICIAN, f"guess number {n}", "198.51.100.66") for n in range(40)]
+        assert [answer.status_code for answer in answers] == [401] * 5 + [429] * 35  # VISITT_LOGIN_FAILURES_PER_ACCOUNT
+        refused = answers[-1]
+        assert "Too many failed sign-ins" in refused.text and 0 < int(refused.headers["Retry-After"]) <= 60
+        # the right password from the guessing address waits too: the guesser cannot tell a hit
+        assert sign_in(attacker, CLINICIAN, demo.PASSWORD, "198.51.100.66").status_code == 429
+    with httpx.Client(base_url=server.url) as clinician:  # the clinician, on a connection that has not failed
+        assert sign_in(clinician, CLINICIAN, demo.PASSWORD, "203.0.113.20").status_code == 303
+    with httpx.Client(base_url=server.url) as typo:  # ... and on one that failed once: refused while it lasts
+        assert sign_in(typo, CLINICIAN, "a typo in it", "203.0.113.21").status_code == 401
+        assert sign_in(typo, CLINICIAN, demo.PASSWORD, "203.0.113.21").status_code == 429
+
+
+def test_one_address_guessing_many_accounts_is_stopped(tmp_path: Path) -> None:
+    live = LiveServer(make_settings(tmp_path, login_failures_per_address=6)).start()
+    try:
+        with httpx.Client(base_url=live.url, headers={"Accept-Language": "nb"}) as http:
+            codes = [sign_in(http, f"user{n}@example.org", "not the password", "198.51.100.7").status_code
+                     for n in range(8)]
+            assert codes == [401] * 6 + [429] * 2
+            refused = sign_in(http, CLINICIAN, demo.PASSWORD, "198.51.100.7")  # any account, from that address
+            assert refused.status_code == 429 and "For mange mislykkede innlogginger" in refused.text
+            assert sign_in(http, CLINICIAN, demo.PASSWORD, "198.51.100.8").status_code == 303
+    finally:
+        live.stop()
+
+
+def test_parallel_sign_ins_do_not_all_check_passwords_at_once(tmp_path: Path) -> None:
+    """One password check at a time and no waiting for a turn: of twelve sign-ins sent together
+    (each from its own address, for its own account, so no count stops them), some are told to try
+    again in a moment instead of each taking an argon2 check's 64 MiB at once."""
+    live = LiveServer(make_settings(tmp_path, password_checks_at_once=1, password_check_wait=0.0)).start()
+    try:
+        async def attempts() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=live.url, headers={"Accept-Language": "en"}) as http:
+                await http.get("/staff/login")
+                csrf = http.cookies["visitt_csrf"]
+                return await asyncio.gather(*(
+                    http.post("/staff/login", data={"email": f"user{n}@example.org", "password": "wrong password",
+                                                    "csrf": csrf}, headers={"X-Forwarded-For": f"192.0.2.{n}"})
+                    for n in range(12)))
+
+        answers = run(attempts())
+        codes = sorted(answer.status_code for answer in answers)
+        assert 401 in codes and 503 in codes and set(codes) == {401, 503}, codes
+        busy = next(answer for answer in answers if answer.status_code == 503)
+        assert "Try again in a moment" in busy.text and busy.headers["Retry-After"] == "1"
+    finally:
+        live.stop()

@@ -10,37 +10,27 @@ wrong with a code - unknown, cancelled, ended, outside its window - the answer i
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import logging
 import re
-import secrets
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import joining
 from .i18n import N_
-from .limiter import Limiter
+from .limiter import Limiter, address_label
 from .models import AppointmentState, Participant, Room, RoomState, utcnow
 from .settings import Settings
 
 log = logging.getLogger("visitt.code_entry")
 CODE = re.compile(r"[0-9]{6}")
 JOINABLE = (AppointmentState.booked, AppointmentState.in_progress)
-# Log lines name an address by a keyed hash: the same address gives the same label within one process,
-# so an operator can follow one attacker, but a label cannot be turned back into an address.
-_LOG_KEY = secrets.token_bytes(16)
 
 
 def normalise(text: str) -> str | None:
     """The six digits typed, with spaces and dashes dropped; ``None`` if that is not six digits."""
     digits = re.sub(r"[\s-]", "", text)
     return digits if CODE.fullmatch(digits) else None
-
-
-def address_label(address: str) -> str:
-    return hmac.new(_LOG_KEY, address.encode(), hashlib.sha256).hexdigest()[:12]
 
 
 def find(session: Session, code: str, settings: Settings, now: dt.datetime) -> Participant | None:

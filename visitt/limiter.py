@@ -19,6 +19,8 @@ Both are per node. Keys that name a person or an address are hashed before they 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import secrets
 import threading
 import time
 from collections import Counter
@@ -79,6 +81,15 @@ def caps(settings: Settings) -> dict[str, int]:
     s = settings
     return {"sockets_link": s.sockets_per_link, "sockets_address": s.sockets_per_address,
             "test_room_address": s.test_room_places_per_address}
+
+
+# Log lines name an address by a keyed hash: the same address gives the same label within one process,
+# so an operator can follow one attacker, but a label cannot be turned back into an address.
+_LOG_KEY = secrets.token_bytes(16)
+
+
+def address_label(address: str) -> str:
+    return hmac.new(_LOG_KEY, address.encode(), hashlib.sha256).hexdigest()[:12]
 
 
 def _hashed(parts: tuple[str, ...]) -> str:
@@ -174,6 +185,11 @@ class Limiter:
         """Whether one more event would be within the limit (counts nothing)."""
         strategy, item, hashed = self._counted(name, key)
         return strategy.test(item, name, hashed)
+
+    def untouched(self, name: str, *key: str) -> bool:
+        """Whether nothing has been counted against rule ``name`` for ``key`` within its window."""
+        strategy, item, hashed = self._counted(name, key)
+        return strategy.get_window_stats(item, name, hashed).remaining >= item.amount
 
     def retry_after(self, name: str, *key: str) -> int:
         """Whole seconds until rule ``name`` lets ``key`` in again (at least 1)."""

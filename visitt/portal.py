@@ -24,10 +24,9 @@ from sqlalchemy.orm import Session
 
 from . import audit
 from .accounts import digest, new_secret
-from .code_entry import address_label
 from .errors import ValidationFailed
 from .i18n import N_
-from .limiter import Limiter
+from .limiter import Limiter, address_label
 from .models import Department, Participant, Role, Room, Staff
 from .settings import Settings
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from . import accounts, appointments, booking, client_text, delivery, department_queue, invites, mail, rooms
 from .deps import DB, base_url, clinic_tz, page_staff
-from .errors import Forbidden, NotAuthenticated, NotFound, ValidationFailed, VisittError
+from .errors import Busy, Forbidden, NotAuthenticated, NotFound, RateLimited, ValidationFailed, VisittError
 from .i18n import N_, translations
 from .models import Appointment, AppointmentState, OutboxMessage, Participant, Role, Room, RoomState, Staff, utcnow
 from .pages import language, render
@@ -38,11 +38,17 @@ def login_form(request: Request) -> Response:
 def login(request: Request, session: DB, email: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
           csrf: Annotated[str, Form()] = "") -> Response:
     check_csrf(request, csrf)
+    # the client's own address: uvicorn has already read X-Forwarded-For if a trusted proxy sent it
+    address = request.client.host if request.client else ""
     try:
-        staff = accounts.authenticate(session, email, password)
+        staff = accounts.authenticate(session, email, password, request.app.state.limiter, address)
     except NotAuthenticated as error:
         session.commit()  # keep the audit row of the failed attempt
         return render(request, "login.html", status_code=401, error=error.message, email=email)
+    except (RateLimited, Busy) as error:
+        response = render(request, "login.html", status_code=error.status, error=error.message, email=email)
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
     settings = request.app.state.settings
     token = accounts.open_session(session, staff, settings.session_hours)
     session.commit()
