@@ -4,15 +4,18 @@ link and per address, staff sign-in, outgoing SMS, and the shared counts in Redi
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from visitt import demo
 from visitt.limiter import CLOSE_TOO_MANY
+from visitt.models import OutboxMessage
 from visitt.testing import LiveServer
 
 from .conftest import make_settings
@@ -134,5 +137,53 @@ def test_parallel_sign_ins_do_not_all_check_passwords_at_once(tmp_path: Path) ->
         assert 401 in codes and 503 in codes and set(codes) == {401, 503}, codes
         busy = next(answer for answer in answers if answer.status_code == 503)
         assert "Try again in a moment" in busy.text and busy.headers["Retry-After"] == "1"
+    finally:
+        live.stop()
+
+
+# --- outgoing SMS -----------------------------------------------------------------------------
+
+
+def api_book(server: LiveServer, phone: str, *, days: int = 2) -> httpx.Response:
+    starts_at = (dt.datetime.now(dt.UTC) + dt.timedelta(days=days)).replace(microsecond=0)
+    return httpx.post(f"{server.url}/api/v1/appointments", headers={"Authorization": f"Bearer {server.token}",
+                                                                      "Accept-Language": "en"},
+                      json={"patient_name": "Kari Nordmann", "patient_phone": phone,
+                            "starts_at": starts_at.isoformat(), "duration_minutes": 30})
+
+
+def sms_queued(server: LiveServer) -> int:
+    with server.database.session() as session:
+        return session.scalar(select(func.count()).select_from(OutboxMessage)) or 0
+
+
+def test_an_api_token_cannot_send_unlimited_sms_to_one_number(tmp_path: Path) -> None:
+    live = LiveServer(make_settings(tmp_path, sms_per_number=3)).start()
+    try:
+        booked = [api_book(live, "412 34 567", days=2 + n) for n in range(3)]
+        assert [response.status_code for response in booked] == [201] * 3
+        refused = api_book(live, "+47 412 34 567")  # the same number, written otherwise
+        assert refused.status_code == 429 and 0 < int(refused.headers["Retry-After"]) <= 3600
+        error = refused.json()["error"]
+        assert error["code"] == "too_many_sms_to_number" and "Too many SMS" in error["message"]
+        moved = httpx.patch(f"{live.url}/api/v1/appointments/{booked[0].json()['id']}",
+                            headers={"Authorization": f"Bearer {live.token}"},
+                            json={"starts_at": (dt.datetime.now(dt.UTC) + dt.timedelta(days=9)).isoformat(),
+                                  "duration_minutes": 30})
+        assert moved.status_code == 429  # a move's SMS to that number too; and nothing was changed
+        assert sms_queued(live) == 3
+        assert api_book(live, "412 34 568").status_code == 201  # another number is not held up
+    finally:
+        live.stop()
+
+
+def test_one_staff_member_cannot_send_unlimited_sms(tmp_path: Path) -> None:
+    live = LiveServer(make_settings(tmp_path, sms_per_staff=4)).start()
+    try:
+        codes = [api_book(live, f"412 34 5{n:02d}").status_code for n in range(6)]
+        assert codes == [201] * 4 + [429] * 2
+        error = api_book(live, "412 34 599").json()["error"]
+        assert error["code"] == "too_many_sms" and error["message"]
+        assert sms_queued(live) == 4
     finally:
         live.stop()

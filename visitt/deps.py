@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from .errors import NotAuthenticated
+from .limiter import Limiter
 from .models import Staff
 from .security import bearer_staff, session_staff
 from .settings import Settings
@@ -37,6 +38,12 @@ def clinic_tz(request: Request) -> ZoneInfo:
 def base_url(request: Request) -> str:
     configured = request.app.state.settings.public_url
     return configured or str(request.base_url).rstrip("/")
+
+
+def app_limiter(request: Request) -> Limiter:
+    """The app's one limiter (:mod:`visitt.limiter`)."""
+    limiter: Limiter = request.app.state.limiter
+    return limiter
 
 
 class LoginRequired(NotAuthenticated):

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import accounts, appointments, booking, client_text, delivery, department_queue, invites, mail, rooms
-from .deps import DB, base_url, clinic_tz, page_staff
+from .deps import DB, app_limiter, base_url, clinic_tz, page_staff
 from .errors import Busy, Forbidden, NotAuthenticated, NotFound, RateLimited, ValidationFailed, VisittError
 from .i18n import N_, translations
 from .models import Appointment, AppointmentState, OutboxMessage, Participant, Role, Room, RoomState, Staff, utcnow
@@ -137,7 +137,7 @@ async def invite_during_call(room_id: str, request: Request, session: DB, tz: TZ
         invite = invites.validate(session, data, region=settings.default_region)
         invitation = invites.create(session, staff, room, invite, base_url=base_url(request),
                                     clinic_phone=settings.clinic_phone, tz=tz,
-                                    max_participants=settings.max_participants)
+                                    max_participants=settings.max_participants, limiter=app_limiter(request))
     except VisittError as error:
         session.rollback()
         body = error.public()
@@ -197,10 +197,11 @@ async def book(request: Request, session: DB, tz: TZ) -> Response:
             fields["date"] = fields.pop("starts_at")
         return _book_page(request, session, staff, values=form, errors=fields, status_code=422)
     appointment, _url, _code = booking.book(session, staff, validated, base_url=base_url(request),
-                                            clinic_phone=settings.clinic_phone, tz=tz)
+                                            clinic_phone=settings.clinic_phone, tz=tz, limiter=app_limiter(request))
     for invite in validated.invites:
         invites.create(session, staff, appointment.room, invite, base_url=base_url(request),
-                       clinic_phone=settings.clinic_phone, tz=tz, max_participants=settings.max_participants)
+                       clinic_phone=settings.clinic_phone, tz=tz, max_participants=settings.max_participants,
+                       limiter=app_limiter(request))
     session.commit()
     request.app.state.sender.wakeup.set()
     return RedirectResponse(f"/staff?booked={appointment.id}", status_code=303)
@@ -252,7 +253,8 @@ async def move_appointment(appointment_id: int, request: Request, session: DB, t
                                           duration_minutes=int(duration) if duration.isdigit() else 0)
     try:
         appointments.move(session, appointment, change, staff=staff, tz=tz,
-                          clinic_phone=request.app.state.settings.clinic_phone, base_url=base_url(request))
+                          clinic_phone=request.app.state.settings.clinic_phone, base_url=base_url(request),
+                          limiter=app_limiter(request))
     except ValidationFailed as error:
         session.rollback()
         fields = dict(error.fields)
@@ -272,7 +274,8 @@ async def cancel_appointment(appointment_id: int, request: Request, session: DB,
     staff, appointment = _managed(request, session, appointment_id)
     check_csrf(request, csrf)
     appointments.cancel(session, appointment, staff=staff, tz=tz,
-                        clinic_phone=request.app.state.settings.clinic_phone, base_url=base_url(request))
+                        clinic_phone=request.app.state.settings.clinic_phone, base_url=base_url(request),
+                        limiter=app_limiter(request))
     session.commit()
     request.app.state.sender.wakeup.set()
     await _ended(request, appointment, "cancelled")
