@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from sqlalchemy import func, select
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from visitt import demo
-from visitt.limiter import CLOSE_TOO_MANY
+from visitt.errors import ServiceUnavailable
+from visitt.limiter import CLOSE_TOO_MANY, Limiter
 from visitt.models import OutboxMessage
+from visitt.settings import Settings
 from visitt.testing import LiveServer
 
 from .conftest import make_settings
@@ -187,3 +192,60 @@ def test_one_staff_member_cannot_send_unlimited_sms(tmp_path: Path) -> None:
         assert sms_queued(live) == 4
     finally:
         live.stop()
+
+
+# --- several nodes: the counts in Redis -------------------------------------------------------
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    """A Redis key prefix of this test's own; its keys are removed afterwards."""
+    name = f"visitt-test-{secrets.token_hex(4)}"
+    yield name
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(f"{name}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def test_with_redis_the_counts_hold_across_nodes_and_restarts(tmp_path: Path, prefix: str) -> None:
+    def node(name: str) -> LiveServer:
+        return LiveServer(make_settings(tmp_path / name, redis_url=REDIS_URL, redis_prefix=prefix,
+                                        code_attempts_per_address=3)).start()
+
+    def try_code(server: LiveServer, code: str) -> int:
+        with httpx.Client(base_url=server.url) as client:
+            assert client.get("/").status_code == 200
+            return client.post("/", data={"code": code, "csrf": client.cookies["visitt_csrf"]},
+                               headers={"X-Forwarded-For": "198.51.100.77"}).status_code
+
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+    first, second = node("a"), node("b")
+    try:
+        assert [try_code(first, code) for code in ("100001", "100002", "100003")] == [422] * 3
+        assert try_code(second, "100004") == 429  # the other node knows
+    finally:
+        first.stop()
+        second.stop()
+    restarted = node("c")
+    try:
+        assert try_code(restarted, "100005") == 429  # and so does a node started afterwards
+    finally:
+        restarted.stop()
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        stored = [key.decode() for key in client.scan_iter(f"{prefix}:limits:*")]
+    finally:
+        client.close()
+    assert stored and not any("198.51.100.77" in key for key in stored)  # addresses are stored hashed
+
+
+def test_without_redis_a_limited_action_is_refused_with_503_not_let_through() -> None:
+    limiter = Limiter(Settings(), storage_uri="redis://127.0.0.1:1/0")  # nothing listens there
+    with pytest.raises(ServiceUnavailable):
+        limiter.hit("code_address", "198.51.100.1")
+    assert limiter.hit("messages", "a socket")  # the node's own counts do not need Redis

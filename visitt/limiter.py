@@ -29,11 +29,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.errors import StorageError
 from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter, RateLimiter
 from starlette.websockets import WebSocket
 
-from .errors import RateLimited
+from .errors import RateLimited, ServiceUnavailable
 from .settings import Settings
 
 
@@ -154,6 +155,16 @@ class Gate:
                 self._semaphore.release()
 
 
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    """Redis away: nothing that is limited can be done, and the client is told to try again soon
+    (503), as when the database is away - never let through uncounted, never a 500."""
+    try:
+        yield
+    except StorageError as error:
+        raise ServiceUnavailable() from error
+
+
 class Limiter:
     """Counts against :func:`rules` (``app.state.limiter``). ``storage_uri``: where the shared rules
     are counted, a `limits storage URI <https://limits.readthedocs.io/en/stable/storage.html>`_;
@@ -163,8 +174,12 @@ class Limiter:
         self.rules = rules(settings)
         self.local: Storage = MemoryStorage()
         uri = storage_uri if storage_uri is not None else settings.redis_url
-        self.shared: Storage = (storage_from_string(uri, key_prefix=f"{settings.redis_prefix}:limits")
-                                if uri else self.local)
+        self.shared: Storage = self.local
+        if uri:
+            shared = storage_from_string(uri, key_prefix=f"{settings.redis_prefix}:limits", wrap_exceptions=True)
+            if not isinstance(shared, Storage):  # an async storage (async+redis://): not for these callers
+                raise ValueError("the limiter needs a synchronous storage URI, such as redis://")
+            self.shared = shared
         self._strategies: dict[tuple[bool, bool], RateLimiter] = {
             (shared, moving): (MovingWindowRateLimiter if moving else FixedWindowRateLimiter)(
                 self.shared if shared else self.local)
@@ -179,22 +194,29 @@ class Limiter:
     def hit(self, name: str, *key: str) -> bool:
         """Count one event against rule ``name`` for ``key``; False (and not counted) if over the limit."""
         strategy, item, hashed = self._counted(name, key)
-        return strategy.hit(item, name, hashed)
+        with _storage_errors():
+            return strategy.hit(item, name, hashed)
 
     def test(self, name: str, *key: str) -> bool:
         """Whether one more event would be within the limit (counts nothing)."""
         strategy, item, hashed = self._counted(name, key)
-        return strategy.test(item, name, hashed)
+        with _storage_errors():
+            return strategy.test(item, name, hashed)
+
+    def _stats(self, name: str, key: tuple[str, ...]) -> tuple[float, int, int]:
+        strategy, item, hashed = self._counted(name, key)
+        with _storage_errors():
+            stats = strategy.get_window_stats(item, name, hashed)
+        return stats.reset_time, stats.remaining, item.amount
 
     def untouched(self, name: str, *key: str) -> bool:
         """Whether nothing has been counted against rule ``name`` for ``key`` within its window."""
-        strategy, item, hashed = self._counted(name, key)
-        return strategy.get_window_stats(item, name, hashed).remaining >= item.amount
+        _reset, remaining, amount = self._stats(name, key)
+        return remaining >= amount
 
     def retry_after(self, name: str, *key: str) -> int:
         """Whole seconds until rule ``name`` lets ``key`` in again (at least 1)."""
-        strategy, item, hashed = self._counted(name, key)
-        reset = strategy.get_window_stats(item, name, hashed).reset_time
+        reset, _remaining, _amount = self._stats(name, key)
         return max(1, int(reset - time.time() + 0.999))
 
     def refuse(self, name: str, *key: str, message: str, code: str) -> RateLimited:

@@ -86,11 +86,11 @@ def start_visit(department_id: str, clinician_id: str, request: Request, session
     try:
         _visitor, token = portal.open_visit(session, host, name, address, settings, request.app.state.limiter)
     except RateLimited as error:
-        response = render(request, "message.html", status_code=429, title=gettext("Too many visits"),
-                          text=gettext("Visits from this connection are paused for up to {minutes} minutes. If you "
-                                       "have started one already, go back to its page.").format(
-                              minutes=settings.portal_visit_minutes))
-        response.headers["Retry-After"] = str(error.retry_after)
-        return response
+        refused = render(request, "message.html", status_code=429, title=gettext("Too many visits"),
+                         text=gettext("Visits from this connection are paused for up to {minutes} minutes. If you "
+                                      "have started one already, go back to its page.").format(
+                             minutes=settings.portal_visit_minutes))
+        refused.headers["Retry-After"] = str(error.retry_after)
+        return refused
     session.commit()
     return RedirectResponse(f"/v/{token}", status_code=303)

@@ -46,9 +46,9 @@ def login(request: Request, session: DB, email: Annotated[str, Form()] = "", pas
         session.commit()  # keep the audit row of the failed attempt
         return render(request, "login.html", status_code=401, error=error.message, email=email)
     except (RateLimited, Busy) as error:
-        response = render(request, "login.html", status_code=error.status, error=error.message, email=email)
-        response.headers["Retry-After"] = str(error.retry_after)
-        return response
+        refused = render(request, "login.html", status_code=error.status, error=error.message, email=email)
+        refused.headers["Retry-After"] = str(error.retry_after)
+        return refused
     settings = request.app.state.settings
     token = accounts.open_session(session, staff, settings.session_hours)
     session.commit()
