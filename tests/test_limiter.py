@@ -17,7 +17,6 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from visitt import demo
-from visitt.errors import ServiceUnavailable
 from visitt.limiter import CLOSE_TOO_MANY, Limiter
 from visitt.models import OutboxMessage
 from visitt.settings import Settings
@@ -244,8 +243,9 @@ def test_with_redis_the_counts_hold_across_nodes_and_restarts(tmp_path: Path, pr
     assert stored and not any("198.51.100.77" in key for key in stored)  # addresses are stored hashed
 
 
-def test_without_redis_a_limited_action_is_refused_with_503_not_let_through() -> None:
-    limiter = Limiter(Settings(), storage_uri="redis://127.0.0.1:1/0")  # nothing listens there
-    with pytest.raises(ServiceUnavailable):
-        limiter.hit("code_address", "198.51.100.1")
-    assert limiter.hit("messages", "a socket")  # the node's own counts do not need Redis
+def test_while_redis_is_away_the_shared_limits_are_counted_on_the_node(caplog: pytest.LogCaptureFixture) -> None:
+    limiter = Limiter(Settings(code_attempts_per_address=3), storage_uri="redis://127.0.0.1:1/0")  # nobody there
+    assert [limiter.hit("code_address", "198.51.100.1") for _ in range(4)] == [True, True, True, False]
+    assert limiter.retry_after("code_address", "198.51.100.1") > 0
+    assert [record.getMessage() for record in caplog.records if record.name == "visitt.limiter"] == [
+        "limiter: Redis unreachable (ConnectionError); counting on this node only"]  # once, not per request

@@ -8,7 +8,8 @@ strategies and storages:
 - *shared* rules (what an attacker could spread over several nodes, or wait out by a restart) are
   kept in Redis when ``VISITT_REDIS_URL`` is set - the same Redis as the bus, under
   ``<VISITT_REDIS_PREFIX>:limits`` - so every node counts against the same limit; without Redis
-  (one node) in this process's memory;
+  (one node) in this process's memory. While Redis cannot be reached they are counted in memory
+  too, so the limits hold per node and nothing stops working for want of Redis;
 - *node* rules (a socket's message rate, a pace) always in memory: they are about this process.
 
 :class:`Slots` caps what is *open* rather than how often (sockets per link and per address, test
@@ -20,13 +21,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import math
 import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.errors import StorageError
@@ -34,8 +38,11 @@ from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter, RateLimiter
 from starlette.websockets import WebSocket
 
-from .errors import RateLimited, ServiceUnavailable
+from .errors import RateLimited
 from .settings import Settings
+
+log = logging.getLogger("visitt.limiter")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -155,16 +162,6 @@ class Gate:
                 self._semaphore.release()
 
 
-@contextmanager
-def _storage_errors() -> Iterator[None]:
-    """Redis away: nothing that is limited can be done, and the client is told to try again soon
-    (503), as when the database is away - never let through uncounted, never a 500."""
-    try:
-        yield
-    except StorageError as error:
-        raise ServiceUnavailable() from error
-
-
 class Limiter:
     """Counts against :func:`rules` (``app.state.limiter``). ``storage_uri``: where the shared rules
     are counted, a `limits storage URI <https://limits.readthedocs.io/en/stable/storage.html>`_;
@@ -184,6 +181,7 @@ class Limiter:
             (shared, moving): (MovingWindowRateLimiter if moving else FixedWindowRateLimiter)(
                 self.shared if shared else self.local)
             for shared in (True, False) for moving in (True, False)}
+        self._warned = -math.inf
         self.slots = Slots(caps(settings))
         self.password_checks = Gate(settings.password_checks_at_once, settings.password_check_wait)
 
@@ -191,23 +189,32 @@ class Limiter:
         rule = self.rules[name]
         return self._strategies[(rule.shared, rule.moving)], rule.item, _hashed((name, *key))
 
+    def _ask(self, name: str, key: tuple[str, ...], question: Callable[[RateLimiter, RateLimitItem, str], T]) -> T:
+        """``question`` of the rule's strategy; while Redis cannot be reached, of this node's memory instead:
+        the limits then hold per node, and nothing that needs no Redis stops working because of it."""
+        strategy, item, hashed = self._counted(name, key)
+        try:
+            return question(strategy, item, hashed)
+        except StorageError as error:
+            now = time.monotonic()
+            if now - self._warned > 60:  # one line a minute, not one per request
+                self._warned = now
+                cause = type(error.storage_error).__name__
+                log.warning("limiter: Redis unreachable (%s); counting on this node only", cause)
+            rule = self.rules[name]
+            return question(self._strategies[(False, rule.moving)], item, hashed)
+
     def hit(self, name: str, *key: str) -> bool:
         """Count one event against rule ``name`` for ``key``; False (and not counted) if over the limit."""
-        strategy, item, hashed = self._counted(name, key)
-        with _storage_errors():
-            return strategy.hit(item, name, hashed)
+        return self._ask(name, key, lambda strategy, item, hashed: strategy.hit(item, name, hashed))
 
     def test(self, name: str, *key: str) -> bool:
         """Whether one more event would be within the limit (counts nothing)."""
-        strategy, item, hashed = self._counted(name, key)
-        with _storage_errors():
-            return strategy.test(item, name, hashed)
+        return self._ask(name, key, lambda strategy, item, hashed: strategy.test(item, name, hashed))
 
     def _stats(self, name: str, key: tuple[str, ...]) -> tuple[float, int, int]:
-        strategy, item, hashed = self._counted(name, key)
-        with _storage_errors():
-            stats = strategy.get_window_stats(item, name, hashed)
-        return stats.reset_time, stats.remaining, item.amount
+        stats = self._ask(name, key, lambda strategy, item, hashed: strategy.get_window_stats(item, name, hashed))
+        return stats.reset_time, stats.remaining, self.rules[name].item.amount
 
     def untouched(self, name: str, *key: str) -> bool:
         """Whether nothing has been counted against rule ``name`` for ``key`` within its window."""
