@@ -23,7 +23,7 @@ from visitt.settings import Settings
 from visitt.testing import LiveServer
 
 from .conftest import make_settings
-from .peers import TIMEOUT, book, run, ws_url
+from .peers import TIMEOUT, WsClient, book, run, staff_login, ws_url
 
 
 async def guest_socket(server: LiveServer, token: str, address: str = "") -> ClientConnection:
@@ -66,6 +66,10 @@ def test_open_sockets_are_capped_per_link_and_per_address_and_freed_on_close(cap
         await b2.close()
         elsewhere = await guest_socket(capped, second, address="203.0.113.7")  # another client address
         assert await close_code(elsewhere) is None
+        async with await WsClient.staff(capped, staff_login(capped)) as clinician:  # same address, not a guest
+            await clinician.hello()
+            await clinician.expect("lobby")
+        assert httpx.get(f"{capped.url}/healthz").status_code == 200
         await a1.close()
         async with asyncio.timeout(TIMEOUT):
             while True:  # the server hears of the close a moment later: then link and address have room again

@@ -14,7 +14,8 @@ strategies and storages:
 
 :class:`Slots` caps what is *open* rather than how often (sockets per link and per address, test
 room places per address); :class:`Gate` bounds the heavy work running at once (password checks).
-Both are per node. Keys that name a person or an address are hashed before they are stored.
+Both are per node, in this process only. The rates' keys (addresses, codes, e-mail addresses,
+phone numbers) are hashed before they reach a storage.
 """
 
 from __future__ import annotations
