@@ -119,7 +119,7 @@ class Settings:
     test_room_places: int = 10
     test_room_places_per_address: int = 2
     test_room_media_seconds: float = 8.0
-    sms_per_number: int = 10
+    sms_per_number: int = 20
     sms_per_staff: int = 300
     sms_hours: int = 1
 
@@ -183,7 +183,7 @@ class Settings:
             test_room_places=int(get("VISITT_TEST_ROOM_PLACES", "10")),
             test_room_places_per_address=int(get("VISITT_TEST_ROOM_PLACES_PER_ADDRESS", "2")),
             test_room_media_seconds=float(get("VISITT_TEST_ROOM_MEDIA_SECONDS", "8")),
-            sms_per_number=int(get("VISITT_SMS_PER_NUMBER", "10")),
+            sms_per_number=int(get("VISITT_SMS_PER_NUMBER", "20")),
             sms_per_staff=int(get("VISITT_SMS_PER_STAFF", "300")),
             sms_hours=int(get("VISITT_SMS_HOURS", "1")),
             sms_sender=get("VISITT_SMS_SENDER", "Visitt"),
