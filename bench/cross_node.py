@@ -124,7 +124,9 @@ def main() -> None:
             (Path(scratch) / "a").mkdir()
             a = ServeProcess(Path(scratch) / "a", email=EMAIL, name="Lege Legesen", VISITT_DATABASE_URL=url,
                              VISITT_REDIS_URL="redis://127.0.0.1:6379/0", VISITT_REDIS_PREFIX=name,
-                             VISITT_LOG_FORMAT="json")
+                             VISITT_LOG_FORMAT="json",
+                             # many bench patients from one number and one address: lift the limits meant for one
+                             VISITT_SMS_PER_NUMBER="100000", VISITT_SOCKETS_PER_ADDRESS="100000")
             b = a.another(Path(scratch) / "b")
             nodes = [a.start(), b.start()]
             starts = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=10)).isoformat()

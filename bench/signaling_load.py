@@ -387,7 +387,8 @@ def drive(url: str, knockers: list[tuple[str, str]], rate: float, duration: floa
 
 
 def run(args: argparse.Namespace, scratch: Path, database_url: str) -> dict[str, Any]:
-    env = {"VISITT_LOG_FORMAT": "json"}
+    # every simulated patient connects from 127.0.0.1: lift the per-address socket cap meant for one real client
+    env = {"VISITT_LOG_FORMAT": "json", "VISITT_SOCKETS_PER_ADDRESS": "1000000"}
     if database_url:
         env["VISITT_DATABASE_URL"] = database_url
     server = ServeProcess(scratch, email=EMAIL, name="Lege Legesen", **env)

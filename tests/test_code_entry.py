@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from websockets.asyncio.client import connect
 from visitt import audit, code_entry
 from visitt.db import Database
 from visitt.errors import RateLimited
+from visitt.limiter import Limiter, Rule
 from visitt.models import (
     Appointment,
     AppointmentState,
@@ -174,20 +176,22 @@ def test_every_wrong_code_gets_the_same_answer(clinic: LiveServer) -> None:
 
 
 def test_limits_age_out_and_count_per_code(database: Database) -> None:
-    """The counters on their own, with an injected clock: no booking needed, since every try is wrong."""
-    settings = Settings(code_attempts_per_address=3, code_attempts_per_code=4, code_attempt_minutes=15)
-    now = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+    """The counters on their own, with a look-back of a second: no booking needed, since every try is wrong."""
+    settings = Settings(code_attempts_per_address=3, code_attempts_per_code=4)
+    limiter = Limiter(settings)
+    limiter.rules.update(code=Rule(4, 1), code_address=Rule(3, 1))
     with database.session() as session:
         for n in range(4):  # one code from four addresses
-            assert code_entry.enter(session, "424242", f"10.0.0.{n}", settings, now=now) is None
+            assert code_entry.enter(session, "424242", f"10.0.0.{n}", settings, limiter) is None
         with pytest.raises(RateLimited):
-            code_entry.enter(session, "424242", "10.0.0.99", settings, now=now)
-        assert code_entry.enter(session, "434343", "10.0.0.99", settings, now=now) is None
+            code_entry.enter(session, "424242", "10.0.0.99", settings, limiter)
+        assert code_entry.enter(session, "434343", "10.0.0.99", settings, limiter) is None
         for code in ("111111", "222222"):  # the address 10.0.0.99 fails its second and third time
-            assert code_entry.enter(session, code, "10.0.0.99", settings, now=now) is None
-        with pytest.raises(RateLimited):
-            code_entry.enter(session, "333333", "10.0.0.99", settings, now=now)
-        later = now + dt.timedelta(minutes=16)
-        assert code_entry.enter(session, "424242", "10.0.0.99", settings, now=later) is None  # both aged out
+            assert code_entry.enter(session, code, "10.0.0.99", settings, limiter) is None
+        with pytest.raises(RateLimited) as refused:
+            code_entry.enter(session, "333333", "10.0.0.99", settings, limiter)
+        assert refused.value.retry_after == 1
+        time.sleep(1.1)
+        assert code_entry.enter(session, "424242", "10.0.0.99", settings, limiter) is None  # both aged out
     assert code_entry.normalise(" 123-456 ") == "123456"
     assert code_entry.normalise("12345a") is None and code_entry.normalise("1234567") is None

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from visitt import accounts, demo, department_queue, portal
 from visitt.db import Database
+from visitt.limiter import Limiter
 from visitt.models import Department, ParticipantState, Role, Staff
 from visitt.settings import Settings
 from visitt.testing import LiveServer
@@ -116,7 +117,8 @@ def test_a_waiting_row_left_by_a_stopped_node_drops_out(database: Database) -> N
         demo.seed(session)
         ingrid = session.scalar(select(Staff).where(Staff.email == INGRID))
         assert ingrid is not None and ingrid.department_id is not None
-        visitor, _token = portal.open_visit(session, ingrid, "Nils Visitor", "192.0.2.1", Settings())
+        visitor, _token = portal.open_visit(session, ingrid, "Nils Visitor", "192.0.2.1", Settings(),
+                                            Limiter(Settings()))
         visitor.state = ParticipantState.waiting
         department = ingrid.department_id
     max_wait = dt.timedelta(minutes=15)

@@ -333,7 +333,7 @@ def test_a_flood_is_rate_limited_and_the_socket_survives(server: LiveServer) -> 
             assert limited and all(m["code"] == "rate_limited" for m in limited)
             assert len(limited) <= 1 + int(took)  # one notice a second, not one per dropped message
             assert guest.types.count("pong") < 400
-            await asyncio.sleep(0.2)  # the bucket refills at 50 messages a second
+            await asyncio.sleep(0.2)  # a new second's window of 50 messages has begun
             for _ in range(3):
                 await guest.sync()
             assert not guest.closed
@@ -606,7 +606,7 @@ def test_a_socket_that_never_says_hello_is_closed_after_10_s_with_4002(server: L
 
 def test_a_client_that_does_not_read_is_closed_with_4001_and_the_room_goes_on(tmp_path: Path) -> None:
     # a burst allowance big enough for the clinician to outrun a patient who stopped reading
-    live = LiveServer(make_settings(tmp_path, message_burst=1000, messages_per_second=1000)).start()
+    live = LiveServer(make_settings(tmp_path, messages_per_second=1000)).start()
 
     async def scenario() -> None:
         _url, token = book(live)

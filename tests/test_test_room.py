@@ -32,12 +32,15 @@ class Visitor:
             self.pc.addTrack(track)
         self.pc.on("track", lambda track: self.returned.__setitem__(track.kind, track))
 
-    async def offer(self, server: LiveServer) -> httpx.Response:
+    async def offer(self, server: LiveServer, *, address: str = "", connect: bool = True) -> httpx.Response:
+        """Post the offer (from ``address``, as a trusted proxy would say) and, if ``connect``, take
+        the answer and start sending; without, the offer brings no media at all."""
         await self.pc.setLocalDescription(await self.pc.createOffer())
-        async with httpx.AsyncClient(base_url=server.url) as http:
+        async with httpx.AsyncClient(base_url=server.url,
+                                     headers={"X-Forwarded-For": address} if address else None) as http:
             response = await http.post("/api/v1/test-room/offer",
                                        json={"type": "offer", "sdp": self.pc.localDescription.sdp})
-        if response.status_code == 200:
+        if response.status_code == 200 and connect:
             answer = response.json()
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
         return response
@@ -101,6 +104,47 @@ def test_sessions_beyond_the_cap_get_429_and_a_finished_one_frees_its_place(serv
     run(scenario())
 
 
+def test_one_address_holds_at_most_two_places_and_others_still_get_in(server: LiveServer) -> None:
+    async def scenario() -> None:
+        visitors = [Visitor() for _ in range(4)]
+        try:
+            codes = [(await visitor.offer(server)).status_code for visitor in visitors[:3]]
+            assert codes == [200, 200, 429]  # VISITT_TEST_ROOM_PLACES_PER_ADDRESS, though 10 places exist
+            other = await visitors[3].offer(server, address="203.0.113.40")
+            assert other.status_code == 200, other.text
+        finally:
+            for visitor in visitors:
+                await visitor.close()
+
+    run(scenario())
+
+
+def test_a_place_whose_offer_brings_no_media_is_freed_within_seconds(tmp_path: Path) -> None:
+    live = LiveServer(make_settings(tmp_path, test_room_media_seconds=1.0)).start()
+
+    async def scenario() -> None:
+        silent, real, later = Visitor(), Visitor(), Visitor()
+        try:
+            assert (await silent.offer(live, connect=False)).status_code == 200
+            assert (await real.offer(live)).status_code == 200
+            assert (await later.offer(live)).status_code == 429  # this address's two places are taken ...
+            async with asyncio.timeout(5):
+                while len(live.app.state.test_room.sessions) > 1:
+                    await asyncio.sleep(0.1)
+            assert (await later.offer(live)).status_code == 200  # ... until the silent one is freed
+            async with asyncio.timeout(5):  # the real visitor's picture keeps coming back meanwhile
+                frame = await real.returned["video"].recv()
+            assert frame.width > 0 and len(live.app.state.test_room.sessions) == 2
+        finally:
+            for visitor in (silent, real, later):
+                await visitor.close()
+
+    try:
+        run(scenario())
+    finally:
+        live.stop()
+
+
 def test_a_session_is_closed_at_its_time_limit(server: LiveServer) -> None:
     server.app.state.test_room.seconds = 0.5
 
@@ -128,14 +172,18 @@ def test_bad_offers_get_422_with_the_error_shape(server: LiveServer) -> None:
     assert server.app.state.test_room.sessions == {}
 
 
-def test_one_address_may_start_only_so_many_round_trips(server: LiveServer) -> None:
-    server.app.state.test_room.per_address = 3
-    with httpx.Client(base_url=server.url) as http:
-        codes = [http.post("/api/v1/test-room/offer", json={"type": "offer", "sdp": "garbage"}).status_code
-                 for _ in range(5)]
-        assert codes == [422, 422, 422, 429, 429]
-        assert http.post("/api/v1/test-room/offer", json={"type": "offer", "sdp": "x"}).json()["error"]["code"] == \
-            "too_many_tests"
+def test_one_address_may_start_only_so_many_round_trips(tmp_path: Path) -> None:
+    server = LiveServer(make_settings(tmp_path, test_calls_per_address=3)).start()
+    try:
+        with httpx.Client(base_url=server.url) as http:
+            codes = [http.post("/api/v1/test-room/offer", json={"type": "offer", "sdp": "garbage"}).status_code
+                     for _ in range(5)]
+            assert codes == [422, 422, 422, 429, 429]
+            refused = http.post("/api/v1/test-room/offer", json={"type": "offer", "sdp": "x"})
+            assert refused.json()["error"]["code"] == "too_many_tests"
+            assert int(refused.headers["Retry-After"]) > 500  # the window is ten minutes
+    finally:
+        server.stop()
 
 
 def test_the_page_renders_with_its_own_script(server: LiveServer) -> None:
@@ -147,10 +195,9 @@ def test_the_page_renders_with_its_own_script(server: LiveServer) -> None:
 
 def test_a_turn_credential_comes_only_with_a_round_trip_and_lasts_minutes(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, turn_secret="s3cret", turn_urls=("turn:turn.example:3478",),
-                             stun_urls=("stun:turn.example:3478",), turn_ttl=86_400)
+                             stun_urls=("stun:turn.example:3478",), turn_ttl=86_400, test_calls_per_address=3)
     live = LiveServer(settings).start()
     try:
-        live.app.state.test_room.per_address = 3
         with httpx.Client(base_url=live.url) as http:
             page = http.get("/test?lang=en").text
             assert "turn:" not in page and "credential" not in page  # anybody may load the page: no relay in it

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import secrets
 
 from argon2 import PasswordHasher
@@ -17,10 +18,12 @@ from sqlalchemy.orm import Session
 
 from . import audit
 from . import text as human
-from .errors import Conflict, NotAuthenticated, ValidationFailed
+from .errors import Busy, Conflict, NotAuthenticated, ValidationFailed
 from .i18n import N_
+from .limiter import Limiter, address_label
 from .models import ApiToken, Department, Role, Staff, WebSession, utcnow
 
+log = logging.getLogger("visitt.accounts")
 _hasher = PasswordHasher()
 # Verifying against this keeps a login for an unknown e-mail as slow as one for a known e-mail.
 _DUMMY_HASH = _hasher.hash("not a password")
@@ -88,14 +91,36 @@ def set_portal(session: Session, email: str, listed: bool) -> Staff:
     return staff
 
 
-def authenticate(session: Session, email: str, password: str) -> Staff:
-    staff = session.scalar(select(Staff).where(Staff.email == email.strip().lower(), Staff.active.is_(True)))
-    try:
-        _hasher.verify(staff.password_hash if staff else _DUMMY_HASH, password)
-    except (VerificationError, InvalidHashError):
-        staff = None
+def authenticate(session: Session, email: str, password: str, limiter: Limiter, address: str) -> Staff:
+    """The active account with this e-mail address and password, from the client ``address``.
+
+    Failed sign-ins are counted per client address and per account (``login_address``,
+    ``login_account``; docs/security.md says why). Over the address's limit, the address is refused
+    for every account; over the account's, the account is refused only from addresses that have
+    failed lately, so the real user on their own connection still gets in. Refused attempts cost no
+    password check and are not counted. At most ``VISITT_PASSWORD_CHECKS_AT_ONCE`` checks run at
+    once (argon2 takes 64 MiB each); a sign-in that cannot get its turn in time gets :class:`Busy`.
+    """
+    email = email.strip().lower()
+    message, code = N_("Too many failed sign-ins. Wait a few minutes and try again."), "too_many_sign_ins"
+    limiter.check("login_address", address, message=message, code=code)
+    if not limiter.test("login_account", email) and not limiter.untouched("login_address", address):
+        raise limiter.refuse("login_account", email, message=message, code=code)
+    staff = session.scalar(select(Staff).where(Staff.email == email, Staff.active.is_(True)))
+    with limiter.password_checks.turn() as turn:
+        if not turn:
+            raise Busy(N_("Many people are signing in right now. Try again in a moment."))
+        try:
+            _hasher.verify(staff.password_hash if staff else _DUMMY_HASH, password)
+        except (VerificationError, InvalidHashError):
+            staff = None
     if staff is None:
         audit.record(session, "anonymous", "login_failed")
+        limiter.hit("login_address", address)
+        limiter.hit("login_account", email)
+        if not limiter.test("login_account", email):
+            log.warning("sign-in limit reached for one account from address %s: refused from failing addresses "
+                        "for up to %d seconds", address_label(address), limiter.rules["login_account"].seconds)
         raise NotAuthenticated(N_("Wrong e-mail address or password."))
     audit.record(session, f"staff:{staff.id}", "login")
     return staff

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import access, appointments, booking, invites
-from .deps import DB, api_staff, base_url, clinic_tz
+from .deps import DB, api_staff, app_limiter, base_url, clinic_tz
 from .ids import RowId
 from .models import Appointment, Staff
 
@@ -42,9 +42,10 @@ def create_appointment(data: booking.AppointmentCreate, request: Request, sessio
     validated = booking.validate(session, staff, data, tz=tz, region=settings.default_region,
                                  max_participants=settings.max_participants)
     appointment, join_url, code = booking.book(session, staff, validated, base_url=base_url(request),
-                                               clinic_phone=settings.clinic_phone, tz=tz)
+                                               clinic_phone=settings.clinic_phone, tz=tz, limiter=app_limiter(request))
     invited = [invites.create(session, staff, appointment.room, invite, base_url=base_url(request),
-                              clinic_phone=settings.clinic_phone, tz=tz, max_participants=settings.max_participants)
+                              clinic_phone=settings.clinic_phone, tz=tz, max_participants=settings.max_participants,
+                              limiter=app_limiter(request))
                for invite in validated.invites]
     session.commit()
     request.app.state.sender.wakeup.set()
@@ -91,7 +92,8 @@ async def move_appointment(appointment_id: RowId, change: appointments.Appointme
     e-mail, if booked with an address); the link and code stay."""
     staff, appointment = _managed(request, session, appointment_id)
     appointments.move(session, appointment, change, staff=staff, tz=tz,
-                      clinic_phone=request.app.state.settings.clinic_phone, base_url=base_url(request))
+                      clinic_phone=request.app.state.settings.clinic_phone, base_url=base_url(request),
+                      limiter=app_limiter(request))
     session.commit()
     request.app.state.sender.wakeup.set()
     return _summary(appointment)
@@ -104,7 +106,8 @@ async def cancel_appointment(appointment_id: RowId, request: Request, session: D
     an address); the link then says it was cancelled."""
     staff, appointment = _managed(request, session, appointment_id)
     appointments.cancel(session, appointment, staff=staff, tz=tz,
-                        clinic_phone=request.app.state.settings.clinic_phone, base_url=base_url(request))
+                        clinic_phone=request.app.state.settings.clinic_phone, base_url=base_url(request),
+                        limiter=app_limiter(request))
     session.commit()
     request.app.state.sender.wakeup.set()
     if appointment.room is not None:
@@ -123,7 +126,8 @@ def invite_participant(appointment_id: RowId, data: invites.InviteCreate, reques
     settings = request.app.state.settings
     invite = invites.validate(session, data, region=settings.default_region)
     invitation = invites.create(session, staff, appointment.room, invite, base_url=base_url(request),
-                                clinic_phone=settings.clinic_phone, tz=tz, max_participants=settings.max_participants)
+                                clinic_phone=settings.clinic_phone, tz=tz, max_participants=settings.max_participants,
+                                limiter=app_limiter(request))
     session.commit()
     request.app.state.sender.wakeup.set()
     return invitation.public()

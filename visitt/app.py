@@ -43,6 +43,7 @@ from .errors import INTERNAL, VisittError, describe
 from .cluster import Cluster
 from .hub import Hub
 from .i18n import N_, translations
+from .limiter import Limiter
 from .pages import language, render
 from .security import with_headers
 from .slow_clients import TIMED_OUT, BodyTimeout
@@ -161,7 +162,8 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app.state.remembered = signaling.Remembered()
     app.state.metrics = metrics.Metrics(database)
     app.state.readiness = health.Readiness(database)
-    app.state.test_room = test_room.EchoRoom(settings)
+    app.state.limiter = Limiter(settings)
+    app.state.test_room = test_room.EchoRoom(settings, app.state.limiter)
     app.state.hub = Hub(database, auto_lock=settings.auto_lock, max_participants=settings.max_participants,
                         ice=lambda peer_id: {"iceServers": turn.ice_servers(settings, peer_id),
                                              "iceTransportPolicy": settings.ice_transport_policy},

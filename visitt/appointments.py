@@ -17,6 +17,7 @@ from . import access, audit, mail, outbox
 from .booking import MAX_DURATION, MIN_DURATION, parse_start
 from .errors import Conflict, ValidationFailed
 from .i18n import N_, translations
+from .limiter import Limiter
 from .models import Appointment, AppointmentState, RoomState, Staff, utcnow
 from .rooms import check_appointment_move, move_room
 
@@ -40,7 +41,7 @@ def _code(appointment: Appointment) -> str:
 
 
 def move(session: Session, appointment: Appointment, change: AppointmentMove, *, staff: Staff, tz: ZoneInfo,
-         clinic_phone: str, base_url: str = "", now: dt.datetime | None = None) -> None:
+         clinic_phone: str, base_url: str = "", now: dt.datetime | None = None, limiter: Limiter | None = None) -> None:
     """Give the appointment a new time, queue the SMS that says so, and audit it."""
     access.require(staff, access.Action.manage, appointment)
     if appointment.state is not AppointmentState.booked:
@@ -59,7 +60,8 @@ def move(session: Session, appointment: Appointment, change: AppointmentMove, *,
     body = _("Your video consultation has been moved to {date} at {time}. Use the same link and code as before. "
              "Questions? Call {phone}.").format(date=local.strftime("%d.%m.%Y"), time=local.strftime("%H:%M"),
                                                phone=_phone(appointment, clinic_phone))
-    outbox.enqueue(session, recipient=appointment.patient_phone, body=body, appointment_id=appointment.id)
+    outbox.enqueue(session, recipient=appointment.patient_phone, body=body, appointment_id=appointment.id,
+                   limiter=limiter, sender=staff.id)
     mail.queue(session, appointment, "update", code=_code(appointment), phone=_phone(appointment, clinic_phone),
                address=base_url)
     audit.record(session, f"staff:{staff.id}", "move", room_id=appointment.room.id if appointment.room else None,
@@ -67,7 +69,7 @@ def move(session: Session, appointment: Appointment, change: AppointmentMove, *,
 
 
 def cancel(session: Session, appointment: Appointment, *, staff: Staff, tz: ZoneInfo, clinic_phone: str,
-           base_url: str = "") -> None:
+           base_url: str = "", limiter: Limiter | None = None) -> None:
     """Cancel the appointment and end its room; queue the SMS that says so, and audit it."""
     access.require(staff, access.Action.manage, appointment)
     check_appointment_move(appointment.state, AppointmentState.cancelled)
@@ -79,7 +81,8 @@ def cancel(session: Session, appointment: Appointment, *, staff: Staff, tz: Zone
     local = appointment.starts_at.astimezone(tz)
     body = _("Your video consultation on {date} at {time} has been cancelled. Questions? Call {phone}.").format(
         date=local.strftime("%d.%m.%Y"), time=local.strftime("%H:%M"), phone=_phone(appointment, clinic_phone))
-    outbox.enqueue(session, recipient=appointment.patient_phone, body=body, appointment_id=appointment.id)
+    outbox.enqueue(session, recipient=appointment.patient_phone, body=body, appointment_id=appointment.id,
+                   limiter=limiter, sender=staff.id)
     mail.queue(session, appointment, "cancel", code=_code(appointment), phone=_phone(appointment, clinic_phone),
                address=base_url)
     audit.record(session, f"staff:{staff.id}", "cancel", room_id=room.id if room else None,

@@ -22,6 +22,7 @@ from .accounts import digest, new_secret
 from .errors import Forbidden, ValidationFailed
 from .i18n import N_
 from .ids import RowId
+from .limiter import Limiter
 from .invites import new_code
 from .models import Appointment, Participant, Role, Room, Staff, utcnow
 
@@ -169,7 +170,7 @@ def clinicians_for(session: Session, booker: Staff) -> list[Staff]:
 
 
 def book(session: Session, booker: Staff, booking: Booking, *, base_url: str, clinic_phone: str,
-         tz: ZoneInfo) -> tuple[Appointment, str, str]:
+         tz: ZoneInfo, limiter: Limiter | None = None) -> tuple[Appointment, str, str]:
     """Create the appointment and everything hanging on it; returns it with its join URL and code."""
     clinician = booking.clinician
     appointment = Appointment(
@@ -188,7 +189,8 @@ def book(session: Session, booker: Staff, booking: Booking, *, base_url: str, cl
     phone = clinician.department.phone if clinician.department and clinician.department.phone else clinic_phone
     body = outbox.invitation_text(booking.language, when=booking.starts_at.astimezone(tz), url=join_url, code=code,
                                   phone=phone)
-    outbox.enqueue(session, recipient=booking.patient_phone, body=body, appointment_id=appointment.id)
+    outbox.enqueue(session, recipient=booking.patient_phone, body=body, appointment_id=appointment.id,
+                   limiter=limiter, sender=booker.id)
     mail.queue(session, appointment, "invitation", code=code, phone=phone, address=base_url, url=join_url)
     audit.record(session, f"staff:{booker.id}", "booking", room_id=room.id, subject=f"appointment:{appointment.id}",
                  clinician=clinician.id)

@@ -13,6 +13,7 @@ import asyncio
 import heapq
 import logging
 import math
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -35,30 +36,6 @@ CLOSE_TRY_AGAIN = 1013  # RFC 6455: try again later; the page reconnects with it
 HELLO_TIMEOUT = 10.0
 PING = protocol.encode(protocol.PingOut())
 PONG = protocol.encode(protocol.PongOut())
-
-
-class TokenBucket:
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, float(burst)
-        self.tokens, self.stamp = float(burst), time.monotonic()
-
-    def _refill(self) -> None:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-
-    def take(self) -> bool:
-        self._refill()
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
-
-    def reserve(self) -> float:
-        """Take a token, or the next one to come if there is none: the seconds until it comes."""
-        self._refill()
-        self.tokens -= 1
-        return max(0.0, -self.tokens / self.rate)
 
 
 class PeerLink:
@@ -130,7 +107,8 @@ class Connection(PeerLink):
         self.send_now: Callable[[str], bool] | None = websocket.scope.get("extensions", {}).get(SEND_NOW)
         self.pending: list[str | Close] = []  # written in order; at most SEND_QUEUE texts
         self.writing: asyncio.Task[None] | None = None
-        self.bucket = TokenBucket(settings.messages_per_second, settings.message_burst)
+        self.limiter = websocket.app.state.limiter  # the rule "messages", counted per socket ...
+        self.rate_key = secrets.token_hex(8)  # ... under a key of its own
         self.last_heard = time.monotonic()
         self.next_ping = self.last_heard + HELLO_TIMEOUT  # before hello: when to give up on it
         self.greeted = False
@@ -206,7 +184,7 @@ class Connection(PeerLink):
             try:
                 if size > self.settings.max_message_bytes:
                     raise ProtocolError("message too large", code="message_too_large")
-                if not self.bucket.take():
+                if not self.limiter.hit("messages", self.rate_key):
                     raise RateLimited("too many messages; slow down")
                 if text is None:  # a binary frame: the protocol is JSON text only
                     raise ProtocolError("malformed message: send JSON text, not binary", code="malformed")

@@ -13,7 +13,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from . import protocol
-from .connections import TokenBucket
+from .limiter import Pace
 
 if TYPE_CHECKING:
     from .live_room import LiveRoom, Peer
@@ -35,7 +35,7 @@ class Dashboards:
         self.watching: dict[int, set[Peer]] = {}  # per clinician: their dashboard sockets
         self.hosts_due: set[int] = set()  # clinicians whose dashboards are sent the waiting room soon
         self.rooms_due: dict[str, LiveRoom] = {}  # rooms whose co-hosts in the call are
-        self.rounds = TokenBucket(LOBBY_ROUNDS, LOBBY_BURST)
+        self.rounds = Pace(LOBBY_ROUNDS, LOBBY_BURST)
 
     def watch(self, staff_id: int, peer: Peer) -> None:
         self.watching.setdefault(staff_id, set()).add(peer)

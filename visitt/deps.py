@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from .errors import NotAuthenticated
+from .limiter import Limiter
 from .models import Staff
 from .security import bearer_staff, session_staff
 from .settings import Settings
@@ -39,6 +40,12 @@ def base_url(request: Request) -> str:
     request's ``Host`` header, which the caller can make say anything (``visitt serve`` refuses to start
     without the setting)."""
     return request.app.state.settings.public_url  # type: ignore[no-any-return]
+
+
+def app_limiter(request: Request) -> Limiter:
+    """The app's one limiter (:mod:`visitt.limiter`)."""
+    limiter: Limiter = request.app.state.limiter
+    return limiter
 
 
 class LoginRequired(NotAuthenticated):

@@ -77,6 +77,14 @@ class RateLimited(VisittError):
     code = "rate_limited"
 
 
+class Busy(VisittError):
+    """Too much of some heavy work is running at once (password checks): try again in a moment."""
+
+    status = 503
+    code = "busy"
+    retry_after = 1
+
+
 UNAVAILABLE = N_("The service is temporarily unavailable. Please try again in a few minutes.")
 
 

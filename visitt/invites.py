@@ -27,6 +27,7 @@ from .accounts import digest, new_secret
 from .errors import Conflict, ValidationFailed
 from .i18n import N_, translations
 from .ids import RowId
+from .limiter import Limiter
 from .models import AppointmentState, Participant, Role, Room, RoomState, Staff
 
 KINDS = ("companion", "interpreter", "colleague")
@@ -169,7 +170,7 @@ class Invitation:
 
 
 def create(session: Session, inviter: Staff, room: Room, invite: Invite, *, base_url: str, clinic_phone: str,
-           tz: ZoneInfo, max_participants: int) -> Invitation:
+           tz: ZoneInfo, max_participants: int, limiter: Limiter | None = None) -> Invitation:
     """Add the invitee to ``room``, queue their SMS and audit it, in the caller's unit of work.
 
     At most ``max_participants`` people fit in a call, the clinician included, so a room holds at
@@ -202,7 +203,8 @@ def create(session: Session, inviter: Staff, room: Room, invite: Invite, *, base
     body = invitation_text(invite.language or appointment.language, invite.kind,
                            when=appointment.starts_at.astimezone(tz), url=join_url, code=code,
                            phone=department.phone if department and department.phone else clinic_phone)
-    outbox.enqueue(session, recipient=invite.phone, body=body, appointment_id=appointment.id)
+    outbox.enqueue(session, recipient=invite.phone, body=body, appointment_id=appointment.id, limiter=limiter,
+                   sender=inviter.id)
     audit.record(session, f"staff:{inviter.id}", "invite", room_id=room.id,
                  subject=f"participant:{participant.public_id}", kind=invite.kind,
                  cohost=invite.staff_id is not None)

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from .db import Database
 from .errors import describe
-from .i18n import translations
+from .i18n import N_, translations
+from .limiter import Limiter
 from .models import OutboxMessage, OutboxState, utcnow
 
 log = logging.getLogger("visitt.outbox")
@@ -105,10 +106,30 @@ class Channels:
 
 
 def enqueue(session: Session, *, recipient: str, body: str, appointment_id: int | None = None,
-            channel: str = "sms") -> OutboxMessage:
+            channel: str = "sms", limiter: Limiter | None = None, sender: int | None = None) -> OutboxMessage:
+    """Queue one message for the sender loop, in the caller's unit of work.
+
+    An SMS that staff send (``sender``: their account, an API token's owner) is counted by the
+    ``limiter`` per recipient number and per sender first, and refused with
+    :class:`~visitt.errors.RateLimited` over either limit - so nothing of the caller's unit of work
+    is kept. Reminders (no limiter) are the system's own and are not counted.
+    """
+    if channel == "sms" and limiter is not None:
+        count_sms(limiter, recipient, sender)
     message = OutboxMessage(channel=channel, recipient=recipient, body=body, appointment_id=appointment_id)
     session.add(message)
     return message
+
+
+def count_sms(limiter: Limiter, recipient: str, sender: int | None) -> None:
+    """Count one SMS to ``recipient`` from staff member ``sender``, or raise RateLimited (counting nothing)."""
+    by = str(sender)
+    limiter.check("sms_number", recipient, code="too_many_sms_to_number",
+                  message=N_("Too many SMS have gone to this number lately. Try again later, or call the patient."))
+    limiter.check("sms_staff", by, code="too_many_sms",
+                  message=N_("You have sent too many SMS lately. Try again later."))
+    limiter.hit("sms_number", recipient)
+    limiter.hit("sms_staff", by)
 
 
 def invitation_text(language: str, *, when: dt.datetime, url: str, code: str, phone: str) -> str:

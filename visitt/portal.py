@@ -10,27 +10,25 @@ A room per visit, not one room per clinician, because a room is one consultation
 shared a room would be let into each other's consultation, and an ended room would have to be
 reopened for the next. The clinician's "personal room" is the door, not a row.
 
-Visits are counted per client address in the database (like code entry's attempts), so the portal
-cannot be used to fill a clinician's waiting room from one machine. See ``docs/portal.md``.
+Visits are counted per client address by the limiter (rule ``portal_address``, like code entry's
+attempts), so the portal cannot be used to fill a clinician's waiting room from one machine. See ``docs/portal.md``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import logging
 import secrets
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from . import audit
 from . import text as human
 from .accounts import digest, new_secret
-from .code_entry import address_label
-from .errors import RateLimited, ValidationFailed
+from .errors import ValidationFailed
 from .i18n import N_
-from .models import Department, Participant, PortalVisit, Role, Room, Staff, utcnow
+from .limiter import Limiter, address_label
+from .models import Department, Participant, Role, Room, Staff
 from .settings import Settings
 
 log = logging.getLogger("visitt.portal")
@@ -73,35 +71,24 @@ def check_name(text: str) -> str:
     return name
 
 
-def _address_hash(address: str) -> str:
-    return hashlib.sha256(f"portal:{address}".encode()).hexdigest()
-
-
-def count_visit(session: Session, address: str, settings: Settings, now: dt.datetime) -> None:
-    """Count one visit from ``address``, or raise :class:`RateLimited` once it has made
+def count_visit(address: str, settings: Settings, limiter: Limiter) -> None:
+    """Count one visit from ``address``, or raise :class:`~visitt.errors.RateLimited` once it has made
     ``portal_visits_per_address`` within the look-back; refused visits are not counted."""
-    since = now - dt.timedelta(minutes=settings.portal_visit_minutes)
-    address_hash = _address_hash(address)
-    session.execute(delete(PortalVisit).where(PortalVisit.at < since))
-    made = session.scalar(select(func.count()).select_from(PortalVisit)
-                          .where(PortalVisit.at >= since, PortalVisit.address_hash == address_hash)) or 0
-    if made >= settings.portal_visits_per_address:
-        raise RateLimited(N_("Too many visits"), code="too_many_visits")
-    if made + 1 == settings.portal_visits_per_address:
+    limiter.count("portal_address", address, message=N_("Too many visits"), code="too_many_visits")
+    if not limiter.test("portal_address", address):
         log.warning("portal visit limit reached for address %s: %d visits; refused for up to %d minutes",
-                    address_label(address), made + 1, settings.portal_visit_minutes)
-    session.add(PortalVisit(at=now, address_hash=address_hash))
+                    address_label(address), settings.portal_visits_per_address, settings.portal_visit_minutes)
 
 
 def open_visit(session: Session, host: Staff, name: str, address: str, settings: Settings,
-               now: dt.datetime | None = None) -> tuple[Participant, str]:
+               limiter: Limiter) -> tuple[Participant, str]:
     """A new visit to ``host`` for the visitor ``name``: their room and invitation, counted against
     ``address`` and audited. Returns the invitation and its token (the only clear copy of it).
 
     The invitation has no six-digit code (``""`` never matches one) and no phone number: the visitor
     came by the portal, not by SMS.
     """
-    count_visit(session, address, settings, now or utcnow())
+    count_visit(address, settings, limiter)
     room = Room(public_id=secrets.token_urlsafe(12), host_id=host.id)
     token = new_secret()
     visitor = Participant(public_id=secrets.token_urlsafe(9), room=room, kind="patient", token_hash=digest(token),

@@ -65,8 +65,7 @@ class Settings:
     demo: bool = False
     outbox_interval: float = 1.0
     max_message_bytes: int = 64 * 1024
-    messages_per_second: float = 50.0
-    message_burst: int = 200
+    messages_per_second: int = 50
     ping_interval: float = 20.0
     ping_timeout: float = 40.0
     session_hours: int = 12
@@ -110,6 +109,23 @@ class Settings:
     portal_visit_minutes: int = 30
     body_timeout: float = 10.0  # seconds for a request's whole body to arrive after its headers; 0: no limit
     keep_alive_timeout: int = 5  # seconds an idle connection stays open after a response (uvicorn)
+    # the rest of the limits (visitt/limiter.py has the table; docs/configuration.md documents it)
+    sockets_per_link: int = 8
+    sockets_per_address: int = 50
+    login_failures_per_account: int = 5
+    login_account_seconds: int = 60
+    login_failures_per_address: int = 30
+    login_address_minutes: int = 15
+    password_checks_at_once: int = 4
+    password_check_wait: float = 2.0
+    test_calls_per_address: int = 10
+    test_call_minutes: int = 10
+    test_room_places: int = 10
+    test_room_places_per_address: int = 2
+    test_room_media_seconds: float = 8.0
+    sms_per_number: int = 20
+    sms_per_staff: int = 300
+    sms_hours: int = 1
 
     @property
     def effective_database_url(self) -> str:
@@ -161,6 +177,22 @@ class Settings:
             portal_visit_minutes=int(get("VISITT_PORTAL_VISIT_MINUTES", "30")),
             body_timeout=float(get("VISITT_BODY_TIMEOUT", "10")),
             keep_alive_timeout=int(get("VISITT_KEEP_ALIVE_TIMEOUT", "5")),
+            sockets_per_link=int(get("VISITT_SOCKETS_PER_LINK", "8")),
+            sockets_per_address=int(get("VISITT_SOCKETS_PER_ADDRESS", "50")),
+            login_failures_per_account=int(get("VISITT_LOGIN_FAILURES_PER_ACCOUNT", "5")),
+            login_account_seconds=int(get("VISITT_LOGIN_ACCOUNT_SECONDS", "60")),
+            login_failures_per_address=int(get("VISITT_LOGIN_FAILURES_PER_ADDRESS", "30")),
+            login_address_minutes=int(get("VISITT_LOGIN_ADDRESS_MINUTES", "15")),
+            password_checks_at_once=int(get("VISITT_PASSWORD_CHECKS_AT_ONCE", "4")),
+            password_check_wait=float(get("VISITT_PASSWORD_CHECK_WAIT", "2")),
+            test_calls_per_address=int(get("VISITT_TEST_CALLS_PER_ADDRESS", "10")),
+            test_call_minutes=int(get("VISITT_TEST_CALL_MINUTES", "10")),
+            test_room_places=int(get("VISITT_TEST_ROOM_PLACES", "10")),
+            test_room_places_per_address=int(get("VISITT_TEST_ROOM_PLACES_PER_ADDRESS", "2")),
+            test_room_media_seconds=float(get("VISITT_TEST_ROOM_MEDIA_SECONDS", "8")),
+            sms_per_number=int(get("VISITT_SMS_PER_NUMBER", "20")),
+            sms_per_staff=int(get("VISITT_SMS_PER_STAFF", "300")),
+            sms_hours=int(get("VISITT_SMS_HOURS", "1")),
             sms_sender=get("VISITT_SMS_SENDER", "Visitt"),
             twilio_account_sid=get("VISITT_TWILIO_ACCOUNT_SID", ""),
             twilio_auth_token=get("VISITT_TWILIO_AUTH_TOKEN", ""),

@@ -39,6 +39,7 @@ from .db import outage
 from .errors import Forbidden, describe
 from .hub import Hub
 from .joining import PASS_COOKIE, check_window, guest
+from .limiter import Slots, too_many_sockets
 from .live_room import LiveRoom
 from .models import Participant, ParticipantState, RoomState
 from .permissions import Action
@@ -355,13 +356,25 @@ async def guest_endpoint(websocket: WebSocket) -> None:
     if not origin_allowed(websocket, settings):
         await websocket.close(CLOSE_POLICY)
         return
-    # /ws/v/{token} from the SMS link, or /ws/v with the guest pass that a correct code earned
-    record: GuestRecord | None = await _look_up(websocket, guest, websocket.path_params.get("token"),
-                                                websocket.cookies.get(PASS_COOKIE))
-    if record is None:
-        return
-    connection = Connection(websocket, settings, peer_id=record.public_id, role=record.kind, name=record.name)
-    await app.state.cluster.serve(connection, shard=record.host_id, kind="guest", payload=record.to_json())
+    # open sockets are capped per client address (as uvicorn read it, X-Forwarded-For from a trusted
+    # proxy included) and per invitation; the places are given back when the socket closes
+    slots: Slots = app.state.limiter.slots
+    with slots.holding("sockets_address", websocket.client.host if websocket.client else "") as placed:
+        if not placed:
+            await too_many_sockets(websocket)
+            return
+        # /ws/v/{token} from the SMS link, or /ws/v with the guest pass that a correct code earned
+        record: GuestRecord | None = await _look_up(websocket, guest, websocket.path_params.get("token"),
+                                                    websocket.cookies.get(PASS_COOKIE))
+        if record is None:
+            return
+        with slots.holding("sockets_link", record.public_id) as placed:
+            if not placed:
+                await too_many_sockets(websocket)
+                return
+            connection = Connection(websocket, settings, peer_id=record.public_id, role=record.kind,
+                                    name=record.name)
+            await app.state.cluster.serve(connection, shard=record.host_id, kind="guest", payload=record.to_json())
 
 
 async def staff_endpoint(websocket: WebSocket) -> None:
@@ -391,10 +404,15 @@ async def cohost_endpoint(websocket: WebSocket) -> None:
     if found is None:
         return
     record, identity = found
-    connection = Connection(websocket, settings, peer_id=record.public_id, role=record.kind, name=identity.name,
-                            staff_id=identity.staff_id, cohost=True)
-    # the invitation's guest session, in the room's clinician's shard; the co-host powers go with the connection
-    await app.state.cluster.serve(connection, shard=record.host_id, kind="guest", payload=record.to_json())
+    slots: Slots = app.state.limiter.slots
+    with slots.holding("sockets_link", record.public_id) as placed:  # as a guest's: per invitation
+        if not placed:
+            await too_many_sockets(websocket)
+            return
+        connection = Connection(websocket, settings, peer_id=record.public_id, role=record.kind, name=identity.name,
+                                staff_id=identity.staff_id, cohost=True)
+        # the invitation's guest session, in the room's clinician's shard; the co-host powers go with the connection
+        await app.state.cluster.serve(connection, shard=record.host_id, kind="guest", payload=record.to_json())
 
 
 def _in_a_call(hub: Hub, found: Any) -> bool:

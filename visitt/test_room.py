@@ -12,8 +12,6 @@ import asyncio
 import importlib.util
 import logging
 import secrets
-import time
-from collections import deque
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -24,13 +22,12 @@ from pydantic import BaseModel, Field
 from . import client_text, turn
 from .errors import RateLimited, ValidationFailed, VisittError
 from .i18n import N_, translations
+from .limiter import Limiter
 from .pages import language, render
 from .settings import Settings
 
 log = logging.getLogger("visitt.test_room")
 router = APIRouter()
-PER_ADDRESS = 10  # round trips (and TURN credentials) one client address may get ...
-PER_ADDRESS_WINDOW = 600.0  # ... within this many seconds
 KINDS = {"audio", "video"}
 
 
@@ -90,39 +87,32 @@ class Ice(BaseModel):
 
 
 class EchoRoom:
-    """The live echo sessions: at most ``max_sessions`` at once, each closed after ``seconds``, and
-    at most ``per_address`` started by one client address within ``window`` seconds; as many TURN
-    credentials, each valid for a round trip and two minutes more."""
+    """The live echo sessions: at most ``max_sessions`` at once (``VISITT_TEST_ROOM_PLACES``), each
+    closed after ``seconds``; at most ``VISITT_TEST_ROOM_PLACES_PER_ADDRESS`` of them held by one
+    client address, and a place whose offer brings no media within ``media_seconds`` is freed. The
+    limiter counts the round trips and TURN credentials one address may get (``test_offer``,
+    ``test_ice``); each credential is valid for a round trip and two minutes more."""
 
-    def __init__(self, settings: Settings, *, max_sessions: int = 10, seconds: float = 60.0,
-                 per_address: int = PER_ADDRESS, window: float = PER_ADDRESS_WINDOW) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, limiter: Limiter, *, seconds: float = 60.0) -> None:
+        self.settings, self.limiter = settings, limiter
         self.stun_urls = list(settings.stun_urls)
-        self.max_sessions = max_sessions
+        self.max_sessions = settings.test_room_places
+        self.media_seconds = settings.test_room_media_seconds
         self.seconds = seconds
-        self.per_address = per_address
-        self.window = window
         self.sessions: dict[str, Any] = {}  # id -> aiortc RTCPeerConnection
         self._timers: dict[str, asyncio.Task[None]] = {}
-        self._starts: dict[tuple[str, str], deque[float]] = {}  # (what, address) -> when
+        self._addresses: dict[str, str] = {}  # id -> the client address holding the place
 
     def _count(self, what: str, address: str) -> None:
-        now = time.monotonic()
-        for key in [key for key, starts in self._starts.items() if starts[-1] <= now - self.window]:
-            del self._starts[key]  # forget addresses that have been quiet for a whole window
-        starts = self._starts.setdefault((what, address), deque())
-        while starts and starts[0] <= now - self.window:
-            starts.popleft()
-        if len(starts) >= self.per_address:
-            raise RateLimited(N_("Too many test calls. Wait a few minutes and try again."), code="too_many_tests")
-        starts.append(now)
+        self.limiter.count(what, address, message=N_("Too many test calls. Wait a few minutes and try again."),
+                           code="too_many_tests")
 
     def ice(self, address: str) -> Ice:
         """ICE servers for one round trip. The page needs no booking, so its TURN credential is handed
         out here, counted like the round trips, and never with the page itself."""
         if not available():
             raise NotAvailable(N_("The round trip is not available on this server."))
-        self._count("ice", address)
+        self._count("test_ice", address)
         short = replace(self.settings, turn_ttl=int(self.seconds) + 120)
         return Ice(iceServers=turn.ice_servers(short, f"test-{secrets.token_urlsafe(8)}"),
                    iceTransportPolicy=self.settings.ice_transport_policy)
@@ -131,7 +121,7 @@ class EchoRoom:
         """Answer ``offer`` with a peer that returns every track it receives."""
         if not available():
             raise NotAvailable(N_("The round trip is not available on this server."))
-        self._count("offer", address)
+        self._count("test_offer", address)
         if len(self.sessions) >= self.max_sessions:
             raise RateLimited(N_("The test room is busy. Try again in a minute."), code="test_room_busy")
         from aiortc import (
@@ -148,12 +138,15 @@ class EchoRoom:
             kinds = set()
         if not kinds & KINDS:
             raise ValidationFailed(N_("The offer carries no audio or video."), code="bad_sdp")
+        if not self.limiter.slots.take("test_room_address", address):  # given back by stop()
+            raise RateLimited(N_("Too many test calls. Wait a few minutes and try again."), code="too_many_tests")
         # STUN only: the server needs its public address; a visitor behind a strict firewall relays
         # through TURN from their own side, with the credential of :meth:`ice`.
         servers = [RTCIceServer(urls=self.stun_urls)] if self.stun_urls else []
         pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
         session_id = secrets.token_urlsafe(16)
-        self.sessions[session_id] = pc  # the slot is taken before the first await
+        self.sessions[session_id] = pc  # the places are taken before the first await
+        self._addresses[session_id] = address
 
         @pc.on("track")
         def echo(track: Any) -> None:
@@ -176,11 +169,30 @@ class EchoRoom:
         return Answer(id=session_id, type="answer", sdp=description.sdp, seconds=self.seconds)
 
     async def _expire(self, session_id: str) -> None:
-        await asyncio.sleep(self.seconds)
+        """Close the session at its time limit, or as soon as ``media_seconds`` have passed without a
+        packet of media from the visitor: an offer that never connects does not hold a place."""
+        if self.media_seconds < self.seconds:
+            await asyncio.sleep(self.media_seconds)
+            pc = self.sessions.get(session_id)
+            if pc is None:
+                return
+            stats = await pc.getStats()
+            received = sum(getattr(report, "packetsReceived", 0) for report in stats.values()
+                           if report.type == "inbound-rtp")
+            if not received:
+                log.info("test room session freed: no media within %.0f seconds", self.media_seconds)
+                await self.stop(session_id)
+                return
+            await asyncio.sleep(self.seconds - self.media_seconds)
+        else:
+            await asyncio.sleep(self.seconds)
         await self.stop(session_id)
 
     async def stop(self, session_id: str) -> None:
         pc = self.sessions.pop(session_id, None)
+        address = self._addresses.pop(session_id, None)
+        if address is not None:
+            self.limiter.slots.give_back("test_room_address", address)
         timer = self._timers.pop(session_id, None)
         if timer is not None and timer is not asyncio.current_task():
             timer.cancel()

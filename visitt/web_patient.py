@@ -41,11 +41,13 @@ def enter_code(request: Request, session: DB, code: Annotated[str, Form()] = "",
     # the client's own address: uvicorn has already read X-Forwarded-For if a trusted proxy sent it
     address = request.client.host if request.client else ""
     try:
-        participant = code_entry.enter(session, digits, address, settings)
-    except RateLimited:
-        return render(request, "message.html", status_code=429, title=gettext("Too many attempts"),
-                      text=gettext("Wait {minutes} minutes before you try a number again, or open the link in "
-                                   "the SMS.").format(minutes=settings.code_attempt_minutes))
+        participant = code_entry.enter(session, digits, address, settings, request.app.state.limiter)
+    except RateLimited as error:
+        refused = render(request, "message.html", status_code=429, title=gettext("Too many attempts"),
+                         text=gettext("Wait {minutes} minutes before you try a number again, or open the link in "
+                                      "the SMS.").format(minutes=settings.code_attempt_minutes))
+        refused.headers["Retry-After"] = str(error.retry_after)
+        return refused
     if participant is None:
         session.commit()  # count the attempt before the next one can arrive
         return render(request, "front.html", status_code=422,

@@ -81,11 +81,13 @@ def start_visit(department_id: str, clinician_id: str, request: Request, session
     # the client's own address: uvicorn has already read X-Forwarded-For if a trusted proxy sent it
     address = request.client.host if request.client else ""
     try:
-        _visitor, token = portal.open_visit(session, host, name, address, settings)
-    except RateLimited:
-        return render(request, "message.html", status_code=429, title=gettext("Too many visits"),
-                      text=gettext("Visits from this connection are paused for up to {minutes} minutes. If you have "
-                                   "started one already, go back to its page.").format(
-                          minutes=settings.portal_visit_minutes))
+        _visitor, token = portal.open_visit(session, host, name, address, settings, request.app.state.limiter)
+    except RateLimited as error:
+        refused = render(request, "message.html", status_code=429, title=gettext("Too many visits"),
+                         text=gettext("Visits from this connection are paused for up to {minutes} minutes. If you "
+                                      "have started one already, go back to its page.").format(
+                             minutes=settings.portal_visit_minutes))
+        refused.headers["Retry-After"] = str(error.retry_after)
+        return refused
     session.commit()
     return RedirectResponse(f"/v/{token}", status_code=303)

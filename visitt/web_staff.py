@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import access, accounts, appointments, booking, client_text, delivery, department_queue, invites, mail, rooms
-from .deps import DB, base_url, clinic_tz, page_staff
-from .errors import Forbidden, NotAuthenticated, NotFound, ValidationFailed, VisittError
+from .deps import DB, app_limiter, base_url, clinic_tz, page_staff
+from .errors import Busy, Forbidden, NotAuthenticated, NotFound, RateLimited, ValidationFailed, VisittError
 from .i18n import N_, translations
 from .ids import RowId, parse_id
 from .models import Appointment, AppointmentState, OutboxMessage, Participant, Role, Room, RoomState, Staff, utcnow
@@ -40,11 +40,17 @@ def login_form(request: Request) -> Response:
 def login(request: Request, session: DB, email: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
           csrf: Annotated[str, Form()] = "") -> Response:
     check_csrf(request, csrf)
+    # the client's own address: uvicorn has already read X-Forwarded-For if a trusted proxy sent it
+    address = request.client.host if request.client else ""
     try:
-        staff = accounts.authenticate(session, email, password)
+        staff = accounts.authenticate(session, email, password, request.app.state.limiter, address)
     except NotAuthenticated as error:
         session.commit()  # keep the audit row of the failed attempt
         return render(request, "login.html", status_code=401, error=error.message, email=email)
+    except (RateLimited, Busy) as error:
+        refused = render(request, "login.html", status_code=error.status, error=error.message, email=email)
+        refused.headers["Retry-After"] = str(error.retry_after)
+        return refused
     settings = request.app.state.settings
     token = accounts.open_session(session, staff, settings.session_hours)
     session.commit()
@@ -128,7 +134,7 @@ async def invite_during_call(room_id: str, request: Request, session: DB, tz: TZ
         invite = invites.validate(session, data, region=settings.default_region)
         invitation = invites.create(session, staff, room, invite, base_url=base_url(request),
                                     clinic_phone=settings.clinic_phone, tz=tz,
-                                    max_participants=settings.max_participants)
+                                    max_participants=settings.max_participants, limiter=app_limiter(request))
     except VisittError as error:
         session.rollback()
         body = error.public()
@@ -188,10 +194,11 @@ async def book(request: Request, session: DB, tz: TZ) -> Response:
             fields["date"] = fields.pop("starts_at")
         return _book_page(request, session, staff, values=form, errors=fields, status_code=422)
     appointment, _url, _code = booking.book(session, staff, validated, base_url=base_url(request),
-                                            clinic_phone=settings.clinic_phone, tz=tz)
+                                            clinic_phone=settings.clinic_phone, tz=tz, limiter=app_limiter(request))
     for invite in validated.invites:
         invites.create(session, staff, appointment.room, invite, base_url=base_url(request),
-                       clinic_phone=settings.clinic_phone, tz=tz, max_participants=settings.max_participants)
+                       clinic_phone=settings.clinic_phone, tz=tz, max_participants=settings.max_participants,
+                       limiter=app_limiter(request))
     session.commit()
     request.app.state.sender.wakeup.set()
     return RedirectResponse(f"/staff?booked={appointment.id}", status_code=303)
@@ -245,7 +252,8 @@ async def move_appointment(appointment_id: RowId, request: Request, session: DB,
                                           duration_minutes=_minutes(duration))
     try:
         appointments.move(session, appointment, change, staff=staff, tz=tz,
-                          clinic_phone=request.app.state.settings.clinic_phone, base_url=base_url(request))
+                          clinic_phone=request.app.state.settings.clinic_phone, base_url=base_url(request),
+                          limiter=app_limiter(request))
     except ValidationFailed as error:
         session.rollback()
         fields = dict(error.fields)
@@ -265,7 +273,8 @@ async def cancel_appointment(appointment_id: RowId, request: Request, session: D
     staff, appointment = _managed(request, session, appointment_id)
     check_csrf(request, csrf)
     appointments.cancel(session, appointment, staff=staff, tz=tz,
-                        clinic_phone=request.app.state.settings.clinic_phone, base_url=base_url(request))
+                        clinic_phone=request.app.state.settings.clinic_phone, base_url=base_url(request),
+                        limiter=app_limiter(request))
     session.commit()
     request.app.state.sender.wakeup.set()
     await _ended(request, appointment, "cancelled")
