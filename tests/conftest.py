@@ -153,3 +153,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if unmarked:
         raise pytest.UsageError("these tests launch Chromium but are not marked @pytest.mark.browser:\n  "
                                 + "\n  ".join(unmarked))
+
+
+@pytest.fixture
+def prefix(redis_url: str) -> Iterator[str]:
+    """A Redis key prefix of this test's own; its keys are removed afterwards."""
+    name = f"visitt-test-{secrets.token_hex(4)}"
+    yield name
+    import redis  # the redis extra: only the tests that use Redis need it
+
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(f"{name}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()

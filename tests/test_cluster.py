@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import secrets
 import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 from playwright.sync_api import expect
 from websockets.asyncio.client import connect
 
@@ -29,6 +25,7 @@ from visitt.testing import LiveServer
 from .browser import DESK, PHONE, picture_grows, wait_for_media
 from .conftest import make_settings
 from .peers import TIMEOUT, CallPeer, WsClient, book, run, staff_login, ws_url
+from .nginx import running as nginx_running
 from .serve import STAFF_PASSWORD, ServeProcess, free_port
 from .test_call_aiortc import BLUE, HIGH, LOW, ORANGE, sees_and_hears
 from .test_invites import COLLEAGUE, invite, joined_by, staff_id
@@ -38,16 +35,6 @@ EMAIL = "lege.legesen@sykehuset.example"
 on_postgresql = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
-@pytest.fixture
-def prefix(redis_url: str) -> Iterator[str]:
-    """A Redis key prefix of this test's own; its keys are removed afterwards."""
-    name = f"visitt-test-{secrets.token_hex(4)}"
-    yield name
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(f"{name}:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 @pytest.fixture
@@ -306,28 +293,9 @@ def nginx(tmp_path: Path, first: ServeProcess, second: ServeProcess, port: int) 
     """nginx from Debian in front of two nodes on ``port``: everything to ``first`` while it answers, then
     ``second``."""
     directory = tmp_path / "nginx"
-    directory.mkdir()
-    config = directory / "nginx.conf"
-    config.write_text(NGINX.format(dir=directory, first=first.port, second=second.port, port=port))
-    with (directory / "stderr.log").open("wb") as stderr:
-        process = subprocess.Popen(["nginx", "-p", str(directory), "-c", str(config), "-g", "daemon off;"],
-                                   stdout=subprocess.DEVNULL, stderr=stderr)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            assert process.poll() is None, (directory / "stderr.log").read_text()
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "nginx did not start"
-            time.sleep(0.1)
+    config = NGINX.format(dir=directory, first=first.port, second=second.port, port=port)
+    with nginx_running(directory, config, port) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 STATUS_SEEN = """() => {

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -199,24 +197,11 @@ def test_one_staff_member_cannot_send_unlimited_sms(tmp_path: Path) -> None:
 
 # --- several nodes: the counts in Redis -------------------------------------------------------
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    """A Redis key prefix of this test's own; its keys are removed afterwards."""
-    name = f"visitt-test-{secrets.token_hex(4)}"
-    yield name
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(f"{name}:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
-
-
-def test_with_redis_the_counts_hold_across_nodes_and_restarts(tmp_path: Path, prefix: str) -> None:
+def test_with_redis_the_counts_hold_across_nodes_and_restarts(tmp_path: Path, redis_url: str, prefix: str) -> None:
     def node(name: str) -> LiveServer:
-        return LiveServer(make_settings(tmp_path / name, redis_url=REDIS_URL, redis_prefix=prefix,
+        return LiveServer(make_settings(tmp_path / name, redis_url=redis_url, redis_prefix=prefix,
                                         code_attempts_per_address=3)).start()
 
     def try_code(server: LiveServer, code: str) -> int:
@@ -239,7 +224,7 @@ def test_with_redis_the_counts_hold_across_nodes_and_restarts(tmp_path: Path, pr
         assert try_code(restarted, "100005") == 429  # and so does a node started afterwards
     finally:
         restarted.stop()
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(redis_url)
     try:
         stored = [key.decode() for key in client.scan_iter(f"{prefix}:limits:*")]
     finally:

@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ import pytest
 from visitt.testing import LiveServer
 
 from .conftest import make_settings
+from .nginx import running as nginx_running
 from .peers import run
 from .serve import ServeProcess, free_port
 
@@ -228,29 +228,10 @@ def nginx(tmp_path: Path, upstream: int) -> Iterator[int]:
         assert directive in limits, directive
     limits = re.sub(r"(_timeout\s+)\d+s;", rf"\g<1>{NGINX_SHORT}s;", limits)
     limit_conn = re.sub(r"\d+;", f"{PER_ADDRESS};", limit_conn)
-    directory = tmp_path / "nginx"
-    directory.mkdir()
-    port = free_port()
-    config = directory / "nginx.conf"
-    config.write_text(NGINX.format(dir=directory, limits=limits, limit_conn=limit_conn, port=port, upstream=upstream))
-    with (directory / "stderr.log").open("wb") as stderr:
-        process = subprocess.Popen(["nginx", "-p", str(directory), "-c", str(config), "-g", "daemon off;"],
-                                   stdout=subprocess.DEVNULL, stderr=stderr)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            assert process.poll() is None, (directory / "stderr.log").read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "nginx did not start"
-            time.sleep(0.1)
+    directory, port = tmp_path / "nginx", free_port()
+    config = NGINX.format(dir=directory, limits=limits, limit_conn=limit_conn, port=port, upstream=upstream)
+    with nginx_running(directory, config, port):
         yield port
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 needs_nginx = pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed (make system-packages)")
