@@ -10,6 +10,7 @@ place (:meth:`PeerLink.fail`); only :class:`~visitt.errors.VisittError` text rea
 from __future__ import annotations
 
 import asyncio
+import enum
 import heapq
 import logging
 import math
@@ -90,6 +91,26 @@ class Close:
     reason: str
 
 
+class Lifecycle(enum.Enum):
+    """A socket's life on this node, as Starlette's ``WebSocketState`` is for the ASGI messages: open (accepted,
+    waiting for ``hello``) → greeted → closing (by us or the client); or going away, when the server stops
+    (what is queued is written, then 1001, and the socket's close handler does not run)."""
+
+    OPEN = "open"
+    GREETED = "greeted"
+    CLOSING = "closing"
+    GOING_AWAY = "going_away"
+
+
+MOVES: dict[Lifecycle, frozenset[Lifecycle]] = {
+    Lifecycle.OPEN: frozenset({Lifecycle.GREETED, Lifecycle.CLOSING, Lifecycle.GOING_AWAY}),
+    Lifecycle.GREETED: frozenset({Lifecycle.CLOSING, Lifecycle.GOING_AWAY}),
+    Lifecycle.CLOSING: frozenset(),
+    Lifecycle.GOING_AWAY: frozenset(),
+}
+ENDING = frozenset({Lifecycle.CLOSING, Lifecycle.GOING_AWAY})
+
+
 class Connection(PeerLink):
     """One participant's socket on this node.
 
@@ -111,9 +132,28 @@ class Connection(PeerLink):
         self.rate_key = secrets.token_hex(8)  # ... under a key of its own
         self.last_heard = time.monotonic()
         self.next_ping = self.last_heard + HELLO_TIMEOUT  # before hello: when to give up on it
-        self.greeted = False
-        self.closing = False
-        self.going_away = False
+        self.state = Lifecycle.OPEN
+
+    def advance(self, target: Lifecycle) -> None:
+        """Move the socket's life on; a socket already on its way out stays so (closing twice is one close)."""
+        if target is self.state or (target in ENDING and self.state in ENDING):
+            return
+        if target not in MOVES[self.state]:
+            raise RuntimeError(f"a signaling socket cannot go from {self.state.value!r} to {target.value!r}")
+        self.state = target
+
+    @property
+    def greeted(self) -> bool:
+        return self.state is Lifecycle.GREETED
+
+    @property
+    def closing(self) -> bool:
+        """Nothing more is sent: closed or closing, going away included."""
+        return self.state in ENDING
+
+    @property
+    def going_away(self) -> bool:
+        return self.state is Lifecycle.GOING_AWAY
 
     def send(self, text: str) -> None:
         if self.closing:
@@ -128,7 +168,7 @@ class Connection(PeerLink):
 
     def close(self, code: int, reason: str) -> None:
         """Drop what is still to be written and close the socket with ``code``."""
-        self.closing = True
+        self.advance(Lifecycle.CLOSING)
         self.pending[:] = [Close(code, reason)]
         self._write_soon()
 
@@ -136,7 +176,7 @@ class Connection(PeerLink):
         """The server is stopping: what is queued is written, then the socket closes with 1001 (going away)."""
         if self.closing:
             return
-        self.closing = self.going_away = True
+        self.advance(Lifecycle.GOING_AWAY)
         self.pending.append(Close(CLOSE_GOING_AWAY, "server shutting down"))
         self._write_soon()
 
@@ -154,7 +194,7 @@ class Connection(PeerLink):
                     return
                 await self.websocket.send_text(item)
         except Exception:  # the socket is gone; the reader sees it close and cleans up
-            self.closing = True
+            self.advance(Lifecycle.CLOSING)
             self.pending.clear()
         finally:
             self.writing = None
@@ -195,7 +235,7 @@ class Connection(PeerLink):
                     if message.version != protocol.VERSION:
                         raise ProtocolError(f"this server speaks version {protocol.VERSION}",
                                             code="unsupported_version")
-                    self.greeted = True
+                    self.advance(Lifecycle.GREETED)
                     self.next_ping = self.last_heard + self.settings.ping_interval
                 elif isinstance(message, protocol.Hello):
                     raise ProtocolError("hello was already said", code="already_greeted")

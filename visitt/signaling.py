@@ -33,6 +33,7 @@ from .connections import (
     CLOSE_TRY_AGAIN,
     Connection,
     Connections,
+    Lifecycle,
     PeerLink,
 )
 from .db import outage
@@ -111,7 +112,7 @@ async def run(connection: Connection, handle, on_close) -> None:  # type: ignore
     except Exception as error:  # never let one connection's fault escape into the server
         connection.fail(error)
     finally:
-        connection.closing = True
+        connection.advance(Lifecycle.CLOSING)
         try:
             if not connection.going_away:  # see Connections.close_all
                 await on_close()
