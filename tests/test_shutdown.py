@@ -108,8 +108,10 @@ def test_a_server_stopping_while_a_guest_is_away_keeps_her_place_and_leaves_noth
         await host.expect("away")
         await asyncio.to_thread(first.stop)  # within her grace
         await host.close()
+        keys.append(guest.key)
         return room
 
+    keys: list[str | None] = []  # her page's place key, which it keeps across the restart
     with caplog.at_level(logging.WARNING):
         room = run(before())
         gc.collect()  # a task left pending is reported when it is collected
@@ -124,7 +126,7 @@ def test_a_server_stopping_while_a_guest_is_away_keeps_her_place_and_leaves_noth
         async def after() -> None:
             async with await WsClient.guest(second, token) as guest:
                 await guest.hello()
-                await guest.send({"type": "rejoin"})
+                await guest.send({"type": "rejoin", "key": keys[0]})
                 assert (await guest.expect("admitted"))["resumed"] is True
 
         run(after())
