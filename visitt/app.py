@@ -15,9 +15,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import exc as sqlalchemy_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, WebSocketRoute
-from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
+from starlette.routing import BaseRoute, WebSocketRoute
 
 from . import (
     api,
@@ -71,30 +69,6 @@ def error_response(request: Request, status: int, body: dict[str, object], *,
     return response
 
 
-class Visitt(FastAPI):
-    """The application, with the signaling sockets handed straight to their endpoints.
-
-    A signaling socket stays open for the whole consultation, and every coroutine between uvicorn
-    and its endpoint stays in memory with it. None of the middleware (security headers,
-    compression, error pages) nor FastAPI's routing does anything for these sockets, so they skip
-    it: about 7 KiB less per open socket. Every other request, and any socket path not in
-    :attr:`sockets`, goes the usual way.
-    """
-
-    sockets: tuple[WebSocketRoute, ...] = ()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            for route in self.sockets:
-                match, child_scope = route.matches(scope)
-                if match is Match.FULL:
-                    scope["app"] = self
-                    scope.update(child_scope)
-                    await route.endpoint(WebSocket(scope, receive, send))
-                    return
-        await super().__call__(scope, receive, send)
-
-
 def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend | None = None,
                mail_backend: outbox.Backend | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
@@ -127,8 +101,17 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
             await app.state.hub.writes.close()
             database.dispose()
 
-    app = Visitt(title="Visitt", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url="/openapi.json")
+    # The signaling sockets: Starlette's plain WebSocketRoute (FastAPI's own would solve dependencies
+    # per socket and keep their exit stack open for the whole call), first in the route table. They
+    # pass the middleware (pure ASGI, handing ``websocket`` scopes straight on) and the router like
+    # any request; what that holds per open socket is measured in docs/performance.md.
+    sockets: list[BaseRoute] = [
+        WebSocketRoute("/ws/v/{token}", signaling.guest_endpoint),
+        WebSocketRoute("/ws/v", signaling.guest_endpoint),  # with the guest pass from code entry
+        WebSocketRoute("/ws/staff", signaling.staff_endpoint),
+        WebSocketRoute("/ws/cohost/{participant}", signaling.cohost_endpoint)]
+    app = FastAPI(title="Visitt", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url="/openapi.json", routes=sockets)
     app.state.settings = settings
     app.state.database = database
     app.state.connections = Connections(tick=min(0.1, settings.ping_interval / 4))
@@ -195,9 +178,5 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(hooks.router)
-    app.sockets = (WebSocketRoute("/ws/v/{token}", signaling.guest_endpoint),
-                   WebSocketRoute("/ws/v", signaling.guest_endpoint),  # with the guest pass from code entry
-                   WebSocketRoute("/ws/staff", signaling.staff_endpoint),
-                   WebSocketRoute("/ws/cohost/{participant}", signaling.cohost_endpoint))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

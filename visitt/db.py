@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config
@@ -169,9 +169,11 @@ class GroupCommit:
         return await self._in_async_session(units, again=True)
 
     async def _in_async_session(self, units: list[Unit], again: bool) -> list[Any]:
-        # the proxied session comes from the application's own factory, with its unit-of-work events
+        # The proxied session comes from the application's own factory, with its unit-of-work events.
+        # ``sync_session_class`` takes "a Session subclass or other callable" (SQLAlchemy's documentation);
+        # its annotation names only the class.
         async with AsyncSession(self.engine, expire_on_commit=False,
-                                sync_session_class=self.database.sessions) as session:
+                                sync_session_class=cast(type[Session], self.database.sessions)) as session:
             try:
                 results = await session.run_sync(self._work, units)
                 await session.commit()

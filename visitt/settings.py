@@ -10,6 +10,9 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+# VISITT_SERVER: the ASGI server and, for uvicorn, its WebSocket implementation (visitt.serving)
+SERVERS = ("uvicorn-websockets-sansio", "uvicorn-websockets", "uvicorn-wsproto", "hypercorn", "granian")
+
 
 def _list(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
@@ -72,6 +75,7 @@ class Settings:
     max_participants: int = 5
     metrics_token: str = ""
     log_format: str = ""  # json or text; empty: the command's own (json for serve, text for demo)
+    server: str = "uvicorn-websockets-sansio"  # the ASGI server and its WebSocket implementation (visitt.serving)
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
     turn_secret: str = ""
@@ -140,6 +144,7 @@ class Settings:
             max_participants=int(get("VISITT_MAX_PARTICIPANTS", "5")),
             metrics_token=get("VISITT_METRICS_TOKEN", ""),
             log_format=get("VISITT_LOG_FORMAT", "").strip().lower(),
+            server=get("VISITT_SERVER", "uvicorn-websockets-sansio").strip().lower(),
             stun_urls=_list(get("VISITT_STUN_URLS", "")),
             turn_urls=_list(get("VISITT_TURN_URLS", "")),
             turn_secret=get("VISITT_TURN_SECRET", ""),
@@ -179,4 +184,6 @@ class Settings:
             raise ValueError("VISITT_ICE_TRANSPORT_POLICY must be 'all' or 'relay'")
         if settings.log_format not in ("", "json", "text"):
             raise ValueError("VISITT_LOG_FORMAT must be 'json' or 'text'")
+        if settings.server not in SERVERS:
+            raise ValueError(f"VISITT_SERVER must be one of {', '.join(SERVERS)}")
         return replace(settings, **overrides)  # type: ignore[arg-type]

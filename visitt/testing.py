@@ -1,4 +1,5 @@
-"""A live Visitt server for tests and benchmarks: a real uvicorn on a loopback port, in a thread.
+"""A live Visitt server for tests and benchmarks: the default server (:data:`visitt.serving.DEFAULT`,
+uvicorn) on a loopback port, in a thread.
 
 The SMS backend writes to ``<data dir>/sms.jsonl`` so a test can read what a patient would receive;
 e-mail goes to ``<data dir>/mail/*.eml`` unless the settings name an SMTP server.
@@ -25,7 +26,7 @@ from . import accounts, demo
 from .app import create_app
 from .outbox import Backend, FileBackend
 from .settings import Settings
-from .sockets import UVICORN_WEBSOCKETS
+from .serving import uvicorn_config
 
 T = TypeVar("T")
 
@@ -47,8 +48,8 @@ class LiveServer:
     def start(self) -> "LiveServer":
         self.outbox = self.settings.data_dir / "sms.jsonl"
         app = create_app(self.settings, sms_backend=self.sms_backend or FileBackend(self.outbox))
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
-                                forwarded_allow_ips=self.settings.trusted_proxies, **UVICORN_WEBSOCKETS)
+        config = uvicorn_config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
+                                forwarded_allow_ips=self.settings.trusted_proxies)
         self._server = uvicorn.Server(config)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, daemon=True)
