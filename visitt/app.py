@@ -42,6 +42,7 @@ from .hub import Hub
 from .i18n import N_, translations
 from .pages import language, render
 from .security import SecurityHeaders
+from .socket_routes import SocketRoutes
 from .settings import Settings
 from .connections import Connections
 
@@ -102,16 +103,15 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
             database.dispose()
 
     # The signaling sockets: Starlette's plain WebSocketRoute (FastAPI's own would solve dependencies
-    # per socket and keep their exit stack open for the whole call), first in the route table. They
-    # pass the middleware (pure ASGI, handing ``websocket`` scopes straight on) and the router like
-    # any request; what that holds per open socket is measured in docs/performance.md.
+    # per socket and keep their exit stack open for the whole call), reached through SocketRoutes,
+    # ahead of the rest of the middleware (visitt/socket_routes.py; docs/performance.md).
     sockets: list[BaseRoute] = [
         WebSocketRoute("/ws/v/{token}", signaling.guest_endpoint),
         WebSocketRoute("/ws/v", signaling.guest_endpoint),  # with the guest pass from code entry
         WebSocketRoute("/ws/staff", signaling.staff_endpoint),
         WebSocketRoute("/ws/cohost/{participant}", signaling.cohost_endpoint)]
     app = FastAPI(title="Visitt", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url="/openapi.json", routes=sockets)
+                  openapi_url="/openapi.json")
     app.state.settings = settings
     app.state.database = database
     app.state.connections = Connections(tick=min(0.1, settings.ping_interval / 4))
@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app.state.cluster = Cluster.from_settings(app.state, settings)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(Compression)
+    app.add_middleware(SocketRoutes, routes=sockets)  # added last: the outermost of the application's own
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired):  # type: ignore[no-untyped-def]

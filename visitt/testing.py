@@ -26,7 +26,7 @@ from . import accounts, demo
 from .app import create_app
 from .outbox import Backend, FileBackend
 from .settings import Settings
-from .serving import uvicorn_config
+from .serving import DEFAULT, uvicorn_config
 
 T = TypeVar("T")
 
@@ -48,7 +48,8 @@ class LiveServer:
     def start(self) -> "LiveServer":
         self.outbox = self.settings.data_dir / "sms.jsonl"
         app = create_app(self.settings, sms_backend=self.sms_backend or FileBackend(self.outbox))
-        config = uvicorn_config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
+        config = uvicorn_config(app, self.settings.server if self.settings.server.startswith("uvicorn") else DEFAULT,
+                                host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
                                 forwarded_allow_ips=self.settings.trusted_proxies)
         self._server = uvicorn.Server(config)
         self.loop = asyncio.new_event_loop()
