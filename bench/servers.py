@@ -12,7 +12,10 @@ knocking (the clients run on the same machine; other people's work shows there t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -33,12 +36,20 @@ def run(server: str, database: str, timeout: float, extra: list[str]) -> dict[st
         command = [sys.executable, str(LOAD), "--server", server, "--no-write", "--json", out.name, *extra]
         if database == "postgresql":
             command.append("--postgres")
+        # a process group of its own: a run stopped at the timeout takes its server and clients with it
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                   start_new_session=True)
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+            _out, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
             return f"did not finish in {timeout:.0f} s"
-        if done.returncode != 0:
-            return (done.stderr.strip().splitlines() or ["failed"])[-1][:200]
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # anything of the run's still alive
+        if process.returncode != 0:
+            return (stderr.strip().splitlines() or ["failed"])[-1][:200]
         figures: dict[str, Any] = json.loads(Path(out.name).read_text())
         return figures
 
