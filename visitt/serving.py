@@ -1,8 +1,8 @@
 """The ASGI server Visitt runs under, through each server's public interface only.
 
 ``visitt serve`` and ``visitt demo`` run the server named by ``VISITT_SERVER`` (:data:`SERVERS`;
-:data:`DEFAULT` unless told otherwise); :class:`visitt.testing.LiveServer` runs the default.
-Figures for each, on the same benchmark, are in ``docs/performance.md``.
+:data:`DEFAULT` unless told otherwise, chosen on the figures in ``docs/performance.md``);
+:class:`visitt.testing.LiveServer` runs uvicorn, with the WebSocket implementation the settings name.
 
 What every server is told about WebSockets: no permessage-deflate where the server lets it be
 turned off (its zlib state costs about 40 KiB a socket, for messages mostly under 1 KiB); no
