@@ -14,7 +14,7 @@ $(VENV)/.base: pyproject.toml
 	touch $@
 
 $(VENV)/.test: pyproject.toml $(VENV)/.base
-	$(VENV)/bin/pip install -q -e '.[test,postgres,redis]'
+	$(VENV)/bin/pip install -q -e '.[test,postgres,redis,hypercorn,granian]'
 	touch $@
 
 demo: $(VENV)/.base

@@ -1,9 +1,10 @@
 """One signaling worker under load: sockets held, memory and CPU per socket, knock latency.
 
     python bench/signaling_load.py [--participants 10000] [--knock-rate 1000] [--duration 10]
-                                   [--consultations 200] [--postgres] [--no-write]
+                                   [--consultations 200] [--postgres] [--server NAME] [--no-write] [--json FILE]
 
-Starts one ``visitt serve`` process (one uvicorn worker; SQLite in a temporary directory, or a fresh
+Starts one ``visitt serve`` process (one worker of the server ``--server`` names, the default's
+unless told: ``VISITT_SERVER``, ``visitt.serving``; SQLite in a temporary directory, or a fresh
 PostgreSQL database with ``--postgres``) and inserts ``--participants`` booked appointments, each
 with its room and patient invitation, straight into the database, spread over clinicians
 (``--per-clinician`` patients each). Client processes of their own
@@ -12,6 +13,7 @@ browsers do) then open one patient socket per invitation, say hello and stay con
 the server's pings. Measured on the worker, from ``/proc/<pid>``:
 
 - sockets held at once (the clients' welcomes, checked against ``/metrics``);
+  (a server that runs its worker as a child process, as granian does, is measured with its children)
 - resident memory before and after connecting, divided by the sockets: memory per connection;
 - CPU while connecting, while idle with every socket open, and while knocking.
 
@@ -53,6 +55,7 @@ from tests.serve import ServeProcess  # noqa: E402
 from visitt.accounts import digest, open_session  # noqa: E402
 from visitt.db import Database  # noqa: E402
 from visitt.models import Appointment, Participant, Role, Room, Staff  # noqa: E402
+from visitt.settings import SERVERS, Settings  # noqa: E402
 
 EMAIL = "lege.legesen@sykehuset.example"
 HELLO = '{"type":"hello","version":1}'
@@ -71,16 +74,32 @@ def raise_fd_limit() -> None:
 # --- the worker, seen from /proc ------------------------------------------------------------------
 
 
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants: a server may run its worker as a child process."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            todo.extend(int(child) for child in task.read_text().split())
+    return found
+
+
 def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+    total = 0
+    for member in tree(pid):
+        for line in Path(f"/proc/{member}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+    total = 0.0
+    for member in tree(pid):
+        fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+    return total
 
 
 class CpuMeter:
@@ -388,7 +407,7 @@ def drive(url: str, knockers: list[tuple[str, str]], rate: float, duration: floa
 
 def run(args: argparse.Namespace, scratch: Path, database_url: str) -> dict[str, Any]:
     # every simulated patient connects from 127.0.0.1: lift the per-address socket cap meant for one real client
-    env = {"VISITT_LOG_FORMAT": "json", "VISITT_SOCKETS_PER_ADDRESS": "1000000"}
+    env = {"VISITT_LOG_FORMAT": "json", "VISITT_SOCKETS_PER_ADDRESS": "1000000", "VISITT_SERVER": args.server}
     if database_url:
         env["VISITT_DATABASE_URL"] = database_url
     server = ServeProcess(scratch, email=EMAIL, name="Lege Legesen", **env)
@@ -476,7 +495,10 @@ def main() -> None:
     parser.add_argument("--per-clinician", type=int, default=20,
                         help="the held sockets' patients per clinician (the knocking clinician has their own)")
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL on 127.0.0.1 instead of SQLite")
+    parser.add_argument("--server", choices=SERVERS, default=Settings.server,
+                        help="the ASGI server (VISITT_SERVER); its figures go to a section of their own")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
+    parser.add_argument("--json", help="also write the figures to this file, as JSON (bench/servers.py reads it)")
     args = parser.parse_args()
     raise_fd_limit()  # inherited by the worker and the client processes
 
@@ -510,7 +532,7 @@ def main() -> None:
 
     body = f"""## One worker under load (`bench/signaling_load.py`)
 
-One `visitt serve` process (one uvicorn worker, {database}); the clients are separate processes (Python,
+One `visitt serve` process (one worker, `VISITT_SERVER={args.server}`, {database}); the clients are separate processes (Python,
 `websockets`, offering permessage-deflate like a browser) on the same machine, sharing its cores with the worker.
 
 | | measured | target |
@@ -532,8 +554,18 @@ from {KNOCKERS} patients of {KNOCK_CLINICIANS} clinicians, each with their dashb
 {-(-held // args.per_clinician)} other clinicians, {args.per_clinician} each) stay connected.
 """
     print(body)
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "server": args.server, "database": "postgresql" if args.postgres else "sqlite", "held": held,
+            "failed": figures["failed"], "per_socket_kib": per_socket, "p50_ms": percentile(latencies, 0.5),
+            "p99_ms": percentile(latencies, 0.99), "max_ms": max(latencies), "rate": achieved,
+            "errors": knocks["errors"], "connect_seconds": figures["connect_seconds"],
+            "cpu_knocking": figures["cpu_knocking"], "cpu_idle": figures["cpu_idle"],
+            "machine_busy": figures["machine_busy"], "machine_stolen": figures["machine_stolen"],
+            "load": os.getloadavg()[0]}))
     if not args.no_write:
-        write_section("signaling_load_postgres" if args.postgres else "signaling_load", body)
+        name = "signaling_load_postgres" if args.postgres else "signaling_load"
+        write_section(name if args.server == Settings.server else f"{name}_{args.server}", body)
 
 
 if __name__ == "__main__":

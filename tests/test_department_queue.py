@@ -9,12 +9,13 @@ import datetime as dt
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
-from visitt import accounts, demo, department_queue, portal
-from visitt.db import Database
+from visitt import accounts, demo, department_queue, portal, rooms
+from visitt.db import Database, GroupCommit
 from visitt.limiter import Limiter
-from visitt.models import Department, ParticipantState, Role, Staff
+from visitt.models import Department, Participant, ParticipantState, Role, Room, Staff, utcnow
 from visitt.settings import Settings
 from visitt.testing import LiveServer
 
@@ -127,3 +128,33 @@ def test_a_waiting_row_left_by_a_stopped_node_drops_out(database: Database) -> N
             "Nils Visitor"]
         later = dt.datetime.now(dt.UTC) + max_wait + department_queue.STALE_MARGIN + dt.timedelta(seconds=5)
         assert department_queue.waiting_in(session, department, max_wait=max_wait, now=later) == []
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # the many-rows update is PostgreSQL's
+def test_patients_who_knock_at_the_same_moment_are_all_in_the_queue(database: Database) -> None:
+    """Invited yesterday, two patients knock together: their moves are written in one transaction
+    (one statement on PostgreSQL), and both are in the queue, as waiting since now - not dropped as
+    rows left behind by a stopped node because the batched update kept the invitation's time."""
+    yesterday = utcnow() - dt.timedelta(days=1)
+    with database.session() as session:
+        department = Department(name="Poliklinikk")
+        clinician = accounts.create_staff(session, email="lege@example.no", full_name="Lege Legesen",
+                                          role=Role.clinician, password=demo.PASSWORD, department=department)
+        room = Room(public_id="room-1", host_id=clinician.id)
+        patients = [Participant(public_id=f"p-{n}", room=room, token_hash=f"{n}" * 64, code="123456",
+                                phone="+4741234567", updated_at=yesterday) for n in (1, 2)]
+        session.add_all(patients)
+        session.flush()
+        ids, department_id = [patient.id for patient in patients], department.id
+
+    async def knock_together() -> None:
+        async with GroupCommit(database, rooms.lock_participants) as writes:
+            await asyncio.gather(*(writes.run(rooms.knock_participant, participant_id, name, locks=participant_id)
+                                   for participant_id, name in zip(ids, ("Kari Nordmann", "Ola Nordmann"))))
+
+    before = utcnow()
+    asyncio.run(knock_together())
+    with database.session() as session:
+        waiting = department_queue.waiting_in(session, department_id, max_wait=dt.timedelta(minutes=15))
+    assert sorted(entry.name for entry in waiting) == ["Kari Nordmann", "Ola Nordmann"]
+    assert all(entry.since >= before for entry in waiting)

@@ -16,9 +16,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import exc as sqlalchemy_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, WebSocketRoute
-from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
+from starlette.routing import BaseRoute, WebSocketRoute
 
 from . import (
     api,
@@ -45,8 +43,9 @@ from .hub import Hub
 from .i18n import N_, translations
 from .limiter import Limiter
 from .pages import language, render
-from .security import with_headers
+from .security import HEADERS, SecurityHeaders
 from .slow_clients import TIMED_OUT, BodyTimeout
+from .socket_routes import SocketRoutes
 from .settings import Settings
 from .connections import Connections
 
@@ -89,37 +88,6 @@ def trailing_slash(request: Request) -> str | None:
 _PLAIN_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)+")
 
 
-class Visitt(FastAPI):
-    """The application, with the security headers outside everything and the signaling sockets handed
-    straight to their endpoints.
-
-    Starlette answers an unhandled exception in its outermost layer, outside any middleware added
-    with ``add_middleware``; the security headers are added here, around that layer, so a 500 carries
-    them like every other response.
-
-    A signaling socket stays open for the whole consultation, and every coroutine between uvicorn
-    and its endpoint stays in memory with it. None of the middleware (security headers,
-    compression, error pages) nor FastAPI's routing does anything for these sockets, so they skip
-    it: about 7 KiB less per open socket. Every other request, and any socket path not in
-    :attr:`sockets`, goes the usual way.
-    """
-
-    sockets: tuple[WebSocketRoute, ...] = ()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            for route in self.sockets:
-                match, child_scope = route.matches(scope)
-                if match is Match.FULL:
-                    scope["app"] = self
-                    scope.update(child_scope)
-                    await route.endpoint(WebSocket(scope, receive, send))
-                    return
-        if scope["type"] == "http":
-            send = with_headers(scope, send)
-        await super().__call__(scope, receive, send)
-
-
 def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend | None = None,
                mail_backend: outbox.Backend | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
@@ -153,9 +121,17 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
             await app.state.hub.writes.close()
             database.dispose()
 
-    # redirect_slashes off: Starlette builds that redirect from the request's Host; see trailing_slash below
-    app = Visitt(title="Visitt", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
-                 openapi_url="/openapi.json", redirect_slashes=False)
+    # The signaling sockets: Starlette's plain WebSocketRoute (FastAPI's own would solve dependencies
+    # per socket and keep their exit stack open for the whole call), reached through SocketRoutes,
+    # ahead of the rest of the middleware (visitt/socket_routes.py; docs/performance.md).
+    sockets: list[BaseRoute] = [
+        WebSocketRoute("/ws/v/{token}", signaling.guest_endpoint),
+        WebSocketRoute("/ws/v", signaling.guest_endpoint),  # with the guest pass from code entry
+        WebSocketRoute("/ws/staff", signaling.staff_endpoint),
+        WebSocketRoute("/ws/cohost/{participant}", signaling.cohost_endpoint)]
+    # redirect_slashes off: Starlette builds that redirect from the request's Host; see trailing_slash
+    app = FastAPI(title="Visitt", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url="/openapi.json", redirect_slashes=False)
     app.state.settings = settings
     app.state.database = database
     app.state.connections = Connections(tick=min(0.1, settings.ping_interval / 4))
@@ -171,10 +147,14 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
                         max_wait=dt.timedelta(minutes=settings.max_wait_minutes),
                         guests_may_share=settings.patients_may_share)
     app.state.cluster = Cluster.from_settings(app.state, settings)
-    # its 408 gets the security headers too: Visitt adds them outside every layer
+    # innermost first: the body timeout's 408 passes through the security headers; a 500 from an unhandled
+    # exception is answered outside every middleware (Starlette's ServerErrorMiddleware), so `internal` below
+    # puts the headers on it itself
     app.add_middleware(BodyTimeout, seconds=settings.body_timeout,
                        respond=lambda request: error_response(request, 408, dict(TIMED_OUT)))
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(Compression)
+    app.add_middleware(SocketRoutes, routes=sockets)  # added last: the outermost of the application's own
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired):  # type: ignore[no-untyped-def]
@@ -206,7 +186,10 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     async def internal(request: Request, exc: Exception):  # type: ignore[no-untyped-def]
         route = request.scope.get("route")
         log.error("internal error on %s %s: %s", request.method, getattr(route, "path", "?"), describe(exc))
-        return error_response(request, 500, dict(INTERNAL))
+        response = error_response(request, 500, dict(INTERNAL))
+        response.headers.update({name.decode(): value.decode() for name, value in HEADERS})
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     # the database away: one typed error, whichever request met it (visitt.db.outage)
     @app.exception_handler(sqlalchemy_errors.DBAPIError)
@@ -228,9 +211,5 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(hooks.router)
-    app.sockets = (WebSocketRoute("/ws/v/{token}", signaling.guest_endpoint),
-                   WebSocketRoute("/ws/v", signaling.guest_endpoint),  # with the guest pass from code entry
-                   WebSocketRoute("/ws/staff", signaling.staff_endpoint),
-                   WebSocketRoute("/ws/cohost/{participant}", signaling.cohost_endpoint))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

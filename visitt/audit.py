@@ -8,11 +8,10 @@ from typing import Any
 from sqlalchemy import TextClause, insert, select, text
 from sqlalchemy.orm import Session
 
-from .db import AT_ONCE, Rows, later, run_later
+from .db import Deferred, Rows, later, run_later
 from .models import AuditEvent, utcnow
 
-INSERT = insert(AuditEvent)
-# INSERT for many rows at once, in their order, on PostgreSQL (:data:`visitt.db.AT_ONCE`)
+# INSERT for many rows at once, in their order, on PostgreSQL (:attr:`visitt.db.Deferred.many`)
 INSERT_ROWS = text(
     f"INSERT INTO {AuditEvent.__tablename__} (at, actor, action, room_id, subject, detail) "
     "SELECT at, actor, action, room_id, subject, detail FROM ROWS FROM (json_to_recordset(CAST(:rows AS json)) "
@@ -24,7 +23,7 @@ def _insert_rows(rows: Rows) -> tuple[TextClause, dict[str, Any]]:
     return INSERT_ROWS, {"rows": json.dumps([{**row, "at": row["at"].isoformat()} for row in rows])}
 
 
-AT_ONCE[INSERT] = _insert_rows
+INSERT = Deferred(insert(AuditEvent), many=_insert_rows)
 
 ACTIONS = frozenset(
     {"login", "login_failed", "logout", "booking", "code_entry", "knock", "admit", "deny", "lock", "unlock",

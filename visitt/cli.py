@@ -28,23 +28,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(settings: Settings, host: str, port: int, log_format: str) -> None:
-    import uvicorn
-
     from .app import create_app
-    from .shutdown import REQUEST_TIMEOUT, Server
-    from .slow_clients import uvicorn_options
-    from .sockets import UVICORN_WEBSOCKETS
+    from .serving import serve
 
-    # Every logger, uvicorn's too (log_config=None below), writes through visitt.logs: its format, its privacy rule.
+    # Every logger, the server's too, writes through visitt.logs: its format, its privacy rule.
     logs.configure(settings.log_format or log_format)
-    app = create_app(settings)
-    # Access logs would carry invitation tokens in paths; they stay off. X-Forwarded-For is believed only
-    # from the trusted proxies: code entry counts attempts per client address.
-    config = uvicorn.Config(app, host=host, port=port, access_log=False, log_level="info", log_config=None,
-                            timeout_graceful_shutdown=int(REQUEST_TIMEOUT), proxy_headers=True,
-                            forwarded_allow_ips=settings.trusted_proxies, **uvicorn_options(settings),
-                            **UVICORN_WEBSOCKETS)
-    Server(config, app.state.connections, app.state.cluster).serve_until_stopped()
+    serve(create_app(settings), settings, host, port)
 
 
 def _public_url_problem(url: str) -> str | None:

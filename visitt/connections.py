@@ -2,7 +2,7 @@
 
 Per connection: one reader (:meth:`Connection.messages`, driven by :func:`visitt.signaling.run`)
 and a bounded list of messages to write, written by a task that exists only while there is
-something to write; a message to an idle socket is written at once. One timer for all sockets
+something to write. One timer for all sockets
 keeps the hello deadline, the pings and the silence check. Errors become ``error`` messages in one
 place (:meth:`PeerLink.fail`); only :class:`~visitt.errors.VisittError` text reaches a client.
 """
@@ -16,7 +16,7 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -25,7 +25,6 @@ from . import protocol
 from .db import outage
 from .errors import INTERNAL, ProtocolError, RateLimited, VisittError, describe
 from .settings import Settings
-from .sockets import SEND_NOW
 
 log = logging.getLogger("visitt.signaling")
 SEND_QUEUE = 256
@@ -114,9 +113,8 @@ ENDING = frozenset({Lifecycle.CLOSING, Lifecycle.GOING_AWAY})
 class Connection(PeerLink):
     """One participant's socket on this node.
 
-    No task of its own while idle: a message to an idle socket is written at once
-    (:meth:`visitt.sockets.LeanWebSockets.send_now`); what cannot be waits in :attr:`pending`,
-    written in order by a task that runs only while there is something to write. The hello
+    No task of its own while idle: what is sent waits in :attr:`pending`, written in order through
+    the ASGI ``send`` by a task that runs only while there is something to write. The hello
     deadline and the pings are kept by :class:`Connections`' one timer for every socket.
     """
 
@@ -124,8 +122,6 @@ class Connection(PeerLink):
                  name: str = "", staff_id: int | None = None, cohost: bool = False) -> None:
         super().__init__(peer_id=peer_id, role=role, name=name, staff_id=staff_id, cohost=cohost)
         self.websocket, self.settings = websocket, settings
-        # visitt.sockets' synchronous write, when the server offers it: no task for a message to an idle socket
-        self.send_now: Callable[[str], bool] | None = websocket.scope.get("extensions", {}).get(SEND_NOW)
         self.pending: list[str | Close] = []  # written in order; at most SEND_QUEUE texts
         self.writing: asyncio.Task[None] | None = None
         self.limiter = websocket.app.state.limiter  # the rule "messages", counted per socket ...
@@ -157,8 +153,6 @@ class Connection(PeerLink):
 
     def send(self, text: str) -> None:
         if self.closing:
-            return
-        if not self.pending and self.writing is None and self.send_now is not None and self.send_now(text):
             return
         if len(self.pending) >= SEND_QUEUE:  # a peer that cannot keep up must not hold up the room
             self.close(CLOSE_TOO_SLOW, "too slow")

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config
@@ -41,6 +41,7 @@ class Database:
             self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=10,
                                         connect_args={"connect_timeout": CONNECT_TIMEOUT})
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        write_later_on(self.sessions)  # this application's sessions only, the hub's too (GroupCommit)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Database":
@@ -171,7 +172,11 @@ class GroupCommit:
         return await self._in_async_session(units, again=True)
 
     async def _in_async_session(self, units: list[Unit], again: bool) -> list[Any]:
-        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+        # The proxied session comes from the application's own factory, with its unit-of-work events.
+        # ``sync_session_class`` takes "a Session subclass or other callable" (SQLAlchemy's documentation);
+        # its annotation names only the class.
+        async with AsyncSession(self.engine, expire_on_commit=False,
+                                sync_session_class=cast(type[Session], self.database.sessions)) as session:
             try:
                 results = await session.run_sync(self._work, units)
                 await session.commit()
@@ -199,13 +204,23 @@ class GroupCommit:
 
 LATER = "visitt.later"  # session.info: statement → the parameters queued for it (:func:`later`)
 Rows = list[dict[str, Any]]
-# A statement queued with :func:`later` → how to write many of its rows with one statement on
-# PostgreSQL. psycopg runs an ``executemany`` as one execution per row in a pipeline; with hundreds
-# of rows in a transaction those took half of the hub's database time. The rows go as one JSON
-# text (``json_to_recordset``): psycopg turns a Python list into an array element by element, in
-# Python, and that was a sixth of the worker's CPU at 1,000 knocks a second. SQLite runs an
-# ``executemany`` in C and keeps it.
-AT_ONCE: dict[Executable, Callable[[Rows], tuple[Executable, dict[str, Any]]]] = {}
+
+
+@dataclass(frozen=True, eq=False)
+class Deferred:
+    """A statement for :func:`later`, built once (a module constant: it is the key its runs are
+    gathered under), with its own way to write many rows at once on PostgreSQL, where it has one.
+
+    ``many(rows)`` gives one statement and its parameters for all the rows. psycopg runs an
+    ``executemany`` as one execution per row in a pipeline; with hundreds of rows in a transaction
+    those took half of the hub's database time. The rows go as one JSON text
+    (``json_to_recordset``): psycopg turns a Python list into an array element by element, in
+    Python, and that was a sixth of the worker's CPU at 1,000 knocks a second. SQLite runs an
+    ``executemany`` in C and keeps it.
+    """
+
+    statement: Executable
+    many: Callable[[Rows], tuple[Executable, dict[str, Any]]] | None = field(default=None, kw_only=True)
 
 
 def int_array(numbers: Iterable[int]) -> str:
@@ -214,43 +229,49 @@ def int_array(numbers: Iterable[int]) -> str:
     return "{" + ",".join(str(int(number)) for number in numbers) + "}"
 
 
-def later(session: Session, statement: Executable, params: dict[str, Any]) -> None:
-    """Queue ``statement`` to run with ``params`` after the session's next flush, or just before
-    its commit, together with every other run queued for the same statement object: one
-    ``executemany`` for all (a group commit holds hundreds of moves and audit rows), one round trip
-    to the server. Queued runs go in the order their statements were first queued. The statement
-    must be built once (a module constant): it is the key."""
-    session.info.setdefault(LATER, {}).setdefault(statement, []).append(params)
+def later(session: Session, deferred: Deferred, params: dict[str, Any]) -> None:
+    """Queue ``deferred``'s statement to run with ``params`` after the session's next flush, or just
+    before its commit, together with every other run queued for the same :class:`Deferred`: one
+    ``executemany`` for all (a group commit holds hundreds of moves and audit rows), or its
+    ``many`` form on PostgreSQL, one round trip to the server. Queued runs go in the order their
+    statements were first queued. The session must come from :attr:`Database.sessions`, whose
+    events run the queue (:func:`write_later_on`)."""
+    session.info.setdefault(LATER, {}).setdefault(deferred, []).append(params)
 
 
 def run_later(session: Session) -> None:
     """Run what :func:`later` queued on ``session``, now."""
-    queued = session.info.pop(LATER, None)
+    queued: dict[Deferred, Rows] | None = session.info.pop(LATER, None)
     if queued:
         connection = session.connection()  # on the connection: no flush inside a flush
         at_once = connection.dialect.name == "postgresql"
-        for statement, rows in queued.items():
-            write = AT_ONCE.get(statement) if at_once and len(rows) > 1 else None
-            if write is None:
-                connection.execute(statement, rows)
+        for deferred, rows in queued.items():
+            if at_once and len(rows) > 1 and deferred.many is not None:
+                connection.execute(*deferred.many(rows))
             else:
-                connection.execute(*write(rows))
+                connection.execute(deferred.statement, rows)
 
 
-@event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, _context: Any) -> None:
     run_later(session)
 
 
-@event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
     session.flush()  # the session's own changes first: a queued row may name one (a room made in the same unit)
     run_later(session)
 
 
-@event.listens_for(Session, "after_soft_rollback")
 def _after_rollback(session: Session, _previous: Any) -> None:
     session.info.pop(LATER, None)
+
+
+def write_later_on(sessions: sessionmaker[Session]) -> None:
+    """Have the sessions ``sessions`` makes run what :func:`later` queued: after each flush and
+    before the commit, and forget it on a rollback. Listeners on this factory only (a documented
+    event target), not on every ``Session`` of the process."""
+    event.listen(sessions, "after_flush", _after_flush)
+    event.listen(sessions, "before_commit", _before_commit)
+    event.listen(sessions, "after_soft_rollback", _after_rollback)
 
 
 def outage(error: BaseException) -> ServiceUnavailable | None:

@@ -18,7 +18,7 @@ from sqlalchemy import ARRAY, Integer, String, Table, TextClause, any_, bindpara
 from sqlalchemy.orm import Session
 
 from . import audit, identity, protocol
-from .db import AT_ONCE, Database, Rows, int_array, later
+from .db import Database, Deferred, Rows, int_array, later
 from .errors import Conflict, IllegalTransition, NotFound
 from .models import (
     Appointment,
@@ -142,15 +142,12 @@ LOCK = _LOCK_ROWS.where(PARTICIPANTS.c.id.in_(bindparam("ids", expanding=True)))
 # On PostgreSQL the ids go as one array (:func:`visitt.db.int_array`): one statement text whatever
 # their number, parsed and prepared once, where ``IN`` has a parameter for each.
 LOCK_ANY = _LOCK_ROWS.where(PARTICIPANTS.c.id == any_(bindparam("ids", type_=String).cast(ARRAY(Integer))))
-# a new name, or the one it had (name None)
-SET_STATE = (update(PARTICIPANTS).where(PARTICIPANTS.c.id == bindparam("participant"))
-             .values(state=bindparam("to"),
-                     display_name=func.coalesce(bindparam("name", type_=String), PARTICIPANTS.c.display_name)))
-# SET_STATE for many rows at once, on PostgreSQL (:data:`visitt.db.AT_ONCE`). ``p.id = ANY`` has the
+# SET_STATE for many rows at once, on PostgreSQL (:attr:`visitt.db.Deferred.many`). ``p.id = ANY`` has the
 # rows found by their key whatever the planner thinks of the table's size (freshly filled, not yet
-# analysed, it scanned the whole table).
+# analysed, it scanned the whole table). ``updated_at`` as the single-row update sets it (the
+# column's ``onupdate``): the department queue orders and ages the waiting by it.
 SET_STATES = text(f"UPDATE {PARTICIPANTS.name} AS p SET state = v.state, "
-                  "display_name = coalesce(v.name, p.display_name) "
+                  "display_name = coalesce(v.name, p.display_name), updated_at = CAST(:now AS timestamptz) "
                   "FROM json_to_recordset(CAST(:moves AS json)) AS v(id integer, state varchar, name varchar) "
                   "WHERE p.id = v.id AND p.id = ANY(CAST(:ids AS integer[]))")
 
@@ -164,14 +161,18 @@ def _set_states(rows: Rows) -> tuple[TextClause, dict[str, Any]]:
         name = row["name"] if row["name"] is not None else previous["name"]
         state = ParticipantState(row["to"]).name
         moves[row["participant"]] = {"id": row["participant"], "state": state, "name": name}
-    return SET_STATES, {"moves": json.dumps(list(moves.values())), "ids": int_array(moves)}
+    return SET_STATES, {"moves": json.dumps(list(moves.values())), "ids": int_array(moves), "now": utcnow()}
 
 
-AT_ONCE[SET_STATE] = _set_states
-SET_PLACE_KEY = (update(PARTICIPANTS).where(PARTICIPANTS.c.id == bindparam("participant"))
-                 .values(place_key_hash=bindparam("key_hash")))
-START_APPOINTMENT = (update(APPOINTMENTS).where(APPOINTMENTS.c.id == bindparam("appointment"))
-                     .values(state=AppointmentState.in_progress))
+# a new name, or the one it had (name None); ``updated_at`` by the column's ``onupdate``
+SET_STATE = Deferred(update(PARTICIPANTS).where(PARTICIPANTS.c.id == bindparam("participant"))
+                     .values(state=bindparam("to"),
+                             display_name=func.coalesce(bindparam("name", type_=String), PARTICIPANTS.c.display_name)),
+                     many=_set_states)
+SET_PLACE_KEY = Deferred(update(PARTICIPANTS).where(PARTICIPANTS.c.id == bindparam("participant"))
+                         .values(place_key_hash=bindparam("key_hash")))
+START_APPOINTMENT = Deferred(update(APPOINTMENTS).where(APPOINTMENTS.c.id == bindparam("appointment"))
+                             .values(state=AppointmentState.in_progress))
 
 
 def lock_participants(session: Session, participant_ids: list[int]) -> list[Locked]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import Request
 from sqlalchemy.orm import Session
-from starlette.types import Message, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import audit
 from .accounts import TokenRefused, staff_for_api_token, staff_for_session
@@ -29,8 +29,7 @@ HEADERS = [
 
 
 def with_headers(scope: Scope, send: Send) -> Send:
-    """``send`` for an HTTP request, applied by :class:`visitt.app.Visitt` outside everything that can
-    answer (Starlette's answer to an unhandled exception included), adding :data:`HEADERS` to its response, and ``Cache-Control: no-store``
+    """``send`` for an HTTP request, adding :data:`HEADERS` to its response, and ``Cache-Control: no-store``
     to every response but a static file's (an error about a static file included)."""
     static = scope["path"].startswith("/static/")
 
@@ -46,6 +45,20 @@ def with_headers(scope: Scope, send: Send) -> Send:
         await send(message)
 
     return send_with_headers
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware: :func:`with_headers` on every HTTP response that passes through the
+    application's middleware (a 500 from an unhandled exception does not: ``visitt.app``'s handler for it
+    sets them itself)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            send = with_headers(scope, send)
+        await self.app(scope, receive, send)
 
 
 def csrf_token(request: Request) -> str:

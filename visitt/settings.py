@@ -10,6 +10,9 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+# VISITT_SERVER: the ASGI server and, for uvicorn, its WebSocket implementation (visitt.serving)
+SERVERS = ("uvicorn-websockets-sansio", "uvicorn-websockets", "uvicorn-wsproto", "hypercorn", "granian")
+
 
 def _list(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
@@ -73,6 +76,7 @@ class Settings:
     metrics_token: str = ""
     metrics_open: bool = False  # /metrics without a token: only for a node whose port is private
     log_format: str = ""  # json or text; empty: the command's own (json for serve, text for demo)
+    server: str = "uvicorn-websockets-sansio"  # the ASGI server and its WebSocket implementation (visitt.serving)
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
     turn_secret: str = ""
@@ -161,6 +165,7 @@ class Settings:
             metrics_token=get("VISITT_METRICS_TOKEN", ""),
             metrics_open=_bool(get("VISITT_METRICS_OPEN", "0")),
             log_format=get("VISITT_LOG_FORMAT", "").strip().lower(),
+            server=get("VISITT_SERVER", "uvicorn-websockets-sansio").strip().lower(),
             stun_urls=_list(get("VISITT_STUN_URLS", "")),
             turn_urls=_list(get("VISITT_TURN_URLS", "")),
             turn_secret=get("VISITT_TURN_SECRET", ""),
@@ -220,4 +225,6 @@ class Settings:
             raise ValueError("VISITT_BODY_TIMEOUT must be 0 or more, VISITT_KEEP_ALIVE_TIMEOUT 1 or more (seconds)")
         if settings.log_format not in ("", "json", "text"):
             raise ValueError("VISITT_LOG_FORMAT must be 'json' or 'text'")
+        if settings.server not in SERVERS:
+            raise ValueError(f"VISITT_SERVER must be one of {', '.join(SERVERS)}")
         return replace(settings, **overrides)  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""A live Visitt server for tests and benchmarks: a real uvicorn on a loopback port, in a thread.
+"""A live Visitt server for tests and benchmarks: the default server (:data:`visitt.serving.DEFAULT`,
+uvicorn) on a loopback port, in a thread.
 
 The SMS backend writes to ``<data dir>/sms.jsonl`` so a test can read what a patient would receive;
 e-mail goes to ``<data dir>/mail/*.eml`` unless the settings name an SMTP server.
@@ -26,8 +27,8 @@ from . import accounts, demo
 from .app import create_app
 from .outbox import Backend, FileBackend
 from .settings import Settings
+from .serving import DEFAULT, uvicorn_config
 from .slow_clients import uvicorn_options
-from .sockets import UVICORN_WEBSOCKETS
 
 T = TypeVar("T")
 
@@ -58,9 +59,9 @@ class LiveServer:
         if not self.settings.public_url:
             self.settings = replace(self.settings, public_url=self.url)
         app = create_app(self.settings, sms_backend=self.sms_backend or FileBackend(self.outbox))
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
-                                forwarded_allow_ips=self.settings.trusted_proxies, **uvicorn_options(self.settings),
-                                **UVICORN_WEBSOCKETS)
+        config = uvicorn_config(app, self.settings.server if self.settings.server.startswith("uvicorn") else DEFAULT,
+                                host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
+                                forwarded_allow_ips=self.settings.trusted_proxies, **uvicorn_options(self.settings))
         self._server = uvicorn.Server(config)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, args=(listener,), daemon=True)
