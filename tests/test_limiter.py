@@ -42,7 +42,7 @@ async def close_code(socket: ClientConnection) -> int | None:
 
 @pytest.fixture
 def capped(tmp_path: Path):  # type: ignore[no-untyped-def]
-    live = LiveServer(make_settings(tmp_path, sockets_per_link=2, sockets_per_address=3)).start()
+    live = LiveServer(make_settings(tmp_path, sockets_per_link=2, sockets_per_address=3, sockets_per_staff=3)).start()
     yield live
     live.stop()
 
@@ -67,6 +67,16 @@ def test_open_sockets_are_capped_per_link_and_per_address_and_freed_on_close(cap
         async with await WsClient.staff(capped, staff_login(capped)) as clinician:  # same address, not a guest
             await clinician.hello()
             await clinician.expect("lobby")
+            cookie = staff_login(capped)
+            desks = [await WsClient.staff(capped, cookie) for _ in range(2)]  # the account's cap is 3
+            for desk in desks:
+                await desk.hello()
+            extra = await connect(ws_url(capped, "/ws/staff"), additional_headers={"Cookie": f"visitt_session={cookie}"},
+                                  open_timeout=TIMEOUT)
+            assert await close_code(extra) == CLOSE_TOO_MANY  # one staff account cannot hold the node's sockets
+            await extra.close()
+            for desk in desks:
+                await desk.close()
         assert httpx.get(f"{capped.url}/healthz").status_code == 200
         await a1.close()
         async with asyncio.timeout(TIMEOUT):

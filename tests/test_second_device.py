@@ -7,6 +7,7 @@ participants, no signals), and the patient's call goes on untouched."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
@@ -209,3 +210,71 @@ def test_a_second_device_while_the_patient_waits_waits_beside_her(server: LiveSe
                 assert "admitted" not in phone.types
 
     run(scenario())
+
+
+def test_a_second_device_stays_one_after_leaving_or_being_denied(server: LiveServer) -> None:
+    """Leave, deny or knock again in any order: a device without the key never gets the place, a key or the call."""
+    async def scenario() -> None:
+        booked = book(server)
+        host, patient, room = await in_call(server, staff_login(server), booked["token"])
+        async with host, patient, await WsClient.guest(server, booked["token"]) as phone:
+            await phone.hello()
+            for undo in ("leave", "deny", "leave"):
+                await phone.send({"type": "knock", "name": "Some One"})
+                waiting = await phone.expect("waiting")
+                assert waiting.get("second_device") is True and "key" not in waiting
+                knock = (await host.expect("knock"))["participant"]
+                assert knock["second_device"] is True
+                if undo == "leave":
+                    await phone.send({"type": "leave"})
+                    await phone.expect("bye")
+                else:
+                    await host.send({"type": "deny", "room": room, "participant": knock["id"]})
+                    await phone.expect("denied")
+                await phone.send({"type": "rejoin", "key": "k" * 32})
+                await phone.expect_error("not_resumable")
+            await phone.sync()
+            assert phone.key is None and not {"admitted", "joined", "signal", "back"} & set(phone.types)
+            await patient.send({"type": "signal", "to": host.id, "candidate": CANDIDATE})
+            assert (await host.expect("signal"))["from"] == patient.id
+        trail = [action for action, _ in audit_trail(server, room)]
+        assert "leave" not in trail[:trail.index("admit") + 1] and trail.count("admit") == 1
+
+    run(scenario())
+
+
+def test_after_a_restart_another_device_knocks_as_a_second_device_and_she_takes_her_place_back(
+        tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, reconnect_grace=30.0)
+    first = LiveServer(settings).start()
+    booked = book(first)
+    cookie = staff_login(first)
+    keys: list[str] = []
+
+    async def before() -> None:
+        host, patient, _room = await in_call(first, cookie, booked["token"])
+        await asyncio.to_thread(first.stop)
+        await host.close()
+        await patient.close()
+        keys.append(str(patient.key))
+
+    run(before())
+    second = LiveServer(settings).start()
+    try:
+        async def after() -> None:
+            async with await WsClient.staff(second, cookie) as host, \
+                    await WsClient.guest(second, booked["token"]) as phone:
+                await host.hello()
+                await phone.hello()
+                await phone.send({"type": "knock", "name": "Some One"})  # first, before her page is back
+                assert (await phone.expect("waiting")).get("second_device") is True
+                assert (await host.expect("knock"))["participant"]["second_device"] is True
+                async with await WsClient.guest(second, booked["token"]) as patient:
+                    await patient.hello()
+                    await patient.send({"type": "rejoin", "key": keys[0]})
+                    assert (await patient.expect("admitted"))["resumed"] is True
+                assert "admitted" not in phone.types
+
+        run(after())
+    finally:
+        second.stop()

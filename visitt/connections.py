@@ -51,6 +51,8 @@ class PeerLink:
         self.audio = self.video = True
         self.identified: str | None = None
         self.participant_id: int | None = None  # a guest's invitation (its database row), set by the session
+        # the invitation's place in the room (its public id), whatever id this socket waits under meanwhile
+        self.place: str | None = None
         self.sharing = False
         self.last_rate_error = 0.0
 

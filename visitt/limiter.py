@@ -89,6 +89,7 @@ def caps(settings: Settings) -> dict[str, int]:
     """The table of caps on what is open at once on a node, by name."""
     s = settings
     return {"sockets_link": s.sockets_per_link, "sockets_address": s.sockets_per_address,
+            "sockets_staff": s.sockets_per_staff,
             "test_room_address": s.test_room_places_per_address}
 
 

@@ -33,6 +33,7 @@ class Peer(Protocol):
     staff_id: int | None  # a clinician's or a co-host's staff account: named in the audit trail
     cohost: bool  # a colleague signed in with their staff account: host powers while in the call, but End
     participant_id: int | None  # a guest's invitation (its database row); None for a clinician
+    place: str | None  # a guest's place in the room: the invitation's public id, which a second device waits beside
 
     def send(self, text: str) -> None: ...
 

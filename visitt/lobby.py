@@ -48,7 +48,7 @@ class Lobby:
                                   locks=participant_id)
 
     async def knock(self, room: LiveRoom, guest: Peer, name: str,
-                    check: Callable[[Locked], None] | None = None) -> None:
+                    check: Callable[[Locked], None] | None = None, *, held_elsewhere: bool = False) -> None:
         """The guest asks to come in. Someone who was in this call comes straight back while the
         room is unlocked and the clinician is there; everyone else waits to be admitted.
 
@@ -58,7 +58,9 @@ class Lobby:
         The page whose knock holds the place gets its place key (``waiting``, or ``admitted``): only
         that browser takes the place back without an admission (:meth:`visitt.presence.Presence.rejoin`).
         A knock while another page holds the place is a second device: it waits, marked so on the
-        dashboard, and the place stays where it is until the host admits it."""
+        dashboard, and the place stays where it is until the host admits it. ``held_elsewhere``: the
+        database gives the place to a page this node has no live record of (it restarted); a knock on it
+        is a second device too, until that page takes the place back with its key."""
         self.hub.check(room, guest, Action.KNOCK)
         participant_id = cast(int, guest.participant_id)
         name = " ".join(name.split())
@@ -70,17 +72,29 @@ class Lobby:
             mine = room.waiting.get(guest.id)
             if (mine is not None and mine.peer is guest) or room.in_call.get(guest.id) is guest:
                 raise Conflict("already knocked", code="already_knocked")
+            place = cast(str, guest.place)
             key: str | None = None
-            if guest.id in room.waiting or guest.id in room.in_call:
-                if guest.cohost:  # a staff account is who it says: its other window takes over by `rejoin`
-                    raise Conflict("already knocked", code="already_knocked")
-                waiter = await self._knock_second_device(room, guest, participant_id, name, check)
+            key_hash = ""
+            previous: ParticipantState | None = None
+            waiter: Waiter | None = None
+            held = place in room.waiting or place in room.in_call
+            if guest.cohost and held:  # a staff account is who it says: its other window takes over by `rejoin`
+                raise Conflict("already knocked", code="already_knocked")
+            if held:
+                await self.hub.writes.run(knock_second_device, participant_id, check, locks=participant_id)
+                waiter = self._wait_beside(room, guest, participant_id, name)
             else:
                 await self.hub.presence.settle(participant_id)
                 key, key_hash = new_place_key()
-                previous = await self.hub.writes.run(knock_participant, participant_id, name, check,
-                                                     key_hash=key_hash, locks=participant_id)
-                room.keys[guest.id] = key_hash
+                # the database read afresh: a place a page still holds after a node restart is not free
+                previous = await self.hub.writes.run(knock_participant, participant_id, name, check, key_hash=key_hash,
+                                                     held_elsewhere=held_elsewhere and not guest.cohost,
+                                                     locks=participant_id)
+                if previous is None:
+                    waiter, key = self._wait_beside(room, guest, participant_id, name), None
+            if waiter is None:
+                guest.id = place  # the place is free: knocking for it, under its own id (a former second device too)
+                room.keys[place] = key_hash
                 guest.name = name
                 gave_up = self.gave_up.get(room.host_id, [])
                 gave_up[:] = [entry for entry in gave_up if entry.id != guest.id]  # back in the queue
@@ -96,13 +110,12 @@ class Lobby:
         knock = protocol.KnockNotice(room=room.public_id, participant=room.waiting_info(waiter))
         self.hub.dashboards.tell(room, protocol.encode(knock))
 
-    async def _knock_second_device(self, room: LiveRoom, guest: Peer, participant_id: int, name: str,
-                                   check: Callable[[Locked], None] | None) -> Waiter:
-        """(Under the room's lock.) ``guest`` knocks on a place another page holds: it waits under an id
-        of its own, with nothing it could carry over from the place (no identity check)."""
-        await self.hub.writes.run(knock_second_device, participant_id, check, locks=participant_id)
-        place = guest.id
-        guest.id = f"{place}~{secrets.token_hex(3)}"
+    @staticmethod
+    def _wait_beside(room: LiveRoom, guest: Peer, participant_id: int, name: str) -> Waiter:
+        """(Under the room's lock, the knock written.) ``guest`` knocked on a place another page holds: it
+        waits under an id of its own, with nothing it could carry over from the place (no identity check)."""
+        place = cast(str, guest.place)
+        guest.id = f"{place}~{secrets.token_hex(3)}"  # a new one at every knock: never the place's own
         guest.name, guest.identified = name, None
         waiter = Waiter(guest, participant_id, utcnow(), second_of=place)
         room.waiting[guest.id] = waiter

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, cast
 from . import protocol
 from .db import outage
 from .errors import Conflict, IllegalTransition, describe
-from .live_room import LiveRoom, Peer, place_key_matches
-from .models import ParticipantState, RoomState
+from .live_room import LiveRoom, Peer, Waiter, place_key_matches
+from .models import ParticipantState, RoomState, utcnow
 from .permissions import Action
 from .rooms import P, move_participant, record_event
 
@@ -154,7 +154,7 @@ class Presence:
 
     # coming back ---------------------------------------------------------------------------------
 
-    async def rejoin(self, room: LiveRoom, guest: Peer, *, was_admitted: bool,
+    async def rejoin(self, room: LiveRoom, guest: Peer, *, stored_state: ParticipantState,
                      key: str | None = None, stored_key: str | None = None) -> None:
         """A guest's page on a new socket takes its place in the call or the waiting room again,
         without knocking: its socket dropped, or the page was reloaded or opened in another tab of the
@@ -165,21 +165,29 @@ class Presence:
         code gets ``not_resumable`` and knocks, as a second device the host must admit. A co-host is
         who their staff account says and needs no key.
 
-        ``was_admitted``: the database still says admitted, which is what a node that restarted
-        (or died) leaves behind; then the place is given back even with no live record of it.
+        ``stored_state``: what the database said of the place when this socket opened. ``admitted`` or
+        ``waiting`` with no live record is what a node that restarted (or died) leaves behind; then the
+        place is given back to the page with its key.
         """
         self.hub.check(room, guest, Action.REJOIN)
         participant_id = cast(int, guest.participant_id)
+        place = cast(str, guest.place)
         async with room.lock:
-            current = room.in_call.get(guest.id)
+            if room.in_call.get(guest.id) is guest:
+                return
+            if not guest.cohost and not place_key_matches(key, room.keys.get(place, stored_key)):
+                raise Conflict("this page holds no place here; knock to be let in", code="not_resumable")
+            mine = room.waiting.get(guest.id)
+            if guest.id != place and mine is not None and mine.peer is guest:
+                raise Conflict("this page is waiting as another device", code="not_resumable")
+            guest.id = place  # the key's holder, whatever id this socket had
+            current = room.in_call.get(place)
             if current is guest:
                 return
-            if not guest.cohost and not place_key_matches(key, room.keys.get(guest.id, stored_key)):
-                raise Conflict("this page holds no place here; knock to be let in", code="not_resumable")
             if current is not None:
                 self.take_place(room, current, guest)
                 return
-            waiter = room.waiting.get(guest.id)
+            waiter = room.waiting.get(place)
             if waiter is not None:  # still waiting: the same place in the queue
                 old, waiter.peer = waiter.peer, guest
                 guest.name = old.name
@@ -187,7 +195,15 @@ class Presence:
                 guest.send(protocol.encode(protocol.Waiting()))
                 self.hub.dashboards.tell(room)
                 return
-            if not was_admitted or await self.settle(participant_id):  # lapsed while the database was away
+            if stored_state is P.waiting and not guest.cohost and not await self.settle(participant_id):
+                # a node restarted while she waited: in the queue again
+                waiter = Waiter(guest, participant_id, utcnow())
+                room.waiting[place] = waiter
+                guest.send(protocol.encode(protocol.Waiting()))
+                knock = protocol.KnockNotice(room=room.public_id, participant=room.waiting_info(waiter))
+                self.hub.dashboards.tell(room, protocol.encode(knock))
+                return
+            if stored_state is not P.admitted or await self.settle(participant_id):  # lapsed, the database away
                 raise Conflict("your place in the call has lapsed; knock again", code="not_resumable")
             await self.hub.writes.run(record_event, "system", "admit", room_id=room.db_id,
                                       subject=f"participant:{guest.id}")

@@ -228,19 +228,25 @@ def move_participant(session: Session, participant_id: int, target: ParticipantS
 
 def knock_participant(session: Session, participant_id: int, name: str,
                       check: Callable[[Locked], None] | None = None, *,
-                      key_hash: str | None = None) -> ParticipantState:
+                      key_hash: str | None = None, held_elsewhere: bool = False) -> ParticipantState | None:
     """Move an invitee to ``waiting``; returns the state they came from. One unit of work: the row
     (locked by :func:`lock_participants`, with its appointment for ``check``) is checked, moved and
     audited together.
 
     A participant whose row still says ``waiting`` or ``admitted`` has no live connection (the
     caller checked): the node that held it restarted or their socket died unseen. That stale
-    state is closed first, audited, so the knock is always possible.
+    state is closed first, audited, so the knock is always possible - unless ``held_elsewhere``
+    (a page was given the place's key): then the place stays that page's, the knock is a second
+    device's (audited so), and None is returned.
     """
     participant = _locked(session, participant_id)
     if check is not None:
         check(participant)
     previous = participant.state
+    if held_elsewhere and previous in (P.waiting, P.admitted):
+        actor = f"participant:{participant.public_id}"
+        audit.record(session, actor, "knock", room_id=participant.room_id, subject=actor, device="second")
+        return None
     actor, room_id = f"participant:{participant.public_id}", participant.room_id
     state = previous
     if previous in (P.waiting, P.admitted):

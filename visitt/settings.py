@@ -116,6 +116,7 @@ class Settings:
     # the rest of the limits (visitt/limiter.py has the table; docs/configuration.md documents it)
     sockets_per_link: int = 8
     sockets_per_address: int = 50
+    sockets_per_staff: int = 20
     login_failures_per_account: int = 5
     login_account_seconds: int = 60
     login_failures_per_address: int = 30
@@ -184,6 +185,7 @@ class Settings:
             keep_alive_timeout=int(get("VISITT_KEEP_ALIVE_TIMEOUT", "5")),
             sockets_per_link=int(get("VISITT_SOCKETS_PER_LINK", "8")),
             sockets_per_address=int(get("VISITT_SOCKETS_PER_ADDRESS", "50")),
+            sockets_per_staff=int(get("VISITT_SOCKETS_PER_STAFF", "20")),
             login_failures_per_account=int(get("VISITT_LOGIN_FAILURES_PER_ACCOUNT", "5")),
             login_account_seconds=int(get("VISITT_LOGIN_ACCOUNT_SECONDS", "60")),
             login_failures_per_address=int(get("VISITT_LOGIN_FAILURES_PER_ADDRESS", "30")),

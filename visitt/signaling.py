@@ -146,6 +146,7 @@ class GuestSession:
         room = await state.hub.hold(record.room)
         connection.identified = record.identified
         connection.participant_id = record.participant_id
+        connection.place = record.public_id
         return cls(state, connection, record, room)
 
     async def handle(self, message: object) -> None:
@@ -161,8 +162,11 @@ class GuestSession:
     def knock(self, message: protocol.Knock) -> Awaitable[None]:
         # a co-host is who their staff account says, whatever the page sends
         name = self.connection.name if self.connection.cohost else message.name
+        # a place the database still gives a page (a node that restarted knows of no live one) is not free
+        held = self.record.state in (ParticipantState.waiting, ParticipantState.admitted) \
+            and self.record.place_key_hash is not None
         return self.hub.lobby.knock(self.room, self.connection, name,
-                                    check=partial(check_window, settings=self.state.settings))
+                                    check=partial(check_window, settings=self.state.settings), held_elsewhere=held)
 
     async def leave(self) -> None:
         await self.hub.presence.leave(self.room, self.connection)
@@ -270,8 +274,7 @@ GUEST_OPERATIONS: dict[type, Operation] = {
     protocol.Hello: lambda s, m: s.welcome(),
     protocol.Knock: lambda s, m: s.knock(m),
     protocol.Rejoin: lambda s, m: s.hub.presence.rejoin(
-        s.room, s.connection, was_admitted=s.record.state is ParticipantState.admitted, key=m.key,
-        stored_key=s.record.place_key_hash),
+        s.room, s.connection, stored_state=s.record.state, key=m.key, stored_key=s.record.place_key_hash),
     protocol.Leave: lambda s, m: s.leave(),
     protocol.Media: lambda s, m: s.hub.call.media(s.room, s.connection, m),
     protocol.Signal: lambda s, m: s.hub.call.relay(s.room, s.connection, m),
@@ -387,9 +390,16 @@ async def staff_endpoint(websocket: WebSocket) -> None:
     identity: StaffIdentity | None = await _look_up(websocket, _staff_identity, websocket.cookies.get("visitt_session"))
     if identity is None:
         return
-    connection = Connection(websocket, settings, peer_id=f"s{identity.staff_id}", role="host", name=identity.name,
-                            staff_id=identity.staff_id)
-    await app.state.cluster.serve(connection, shard=identity.staff_id, kind="staff", payload=asdict(identity))
+    # not per address (a hospital's staff often share one), but per account: a stolen or scripted sign-in
+    # cannot hold the node's sockets
+    slots: Slots = app.state.limiter.slots
+    with slots.holding("sockets_staff", str(identity.staff_id)) as placed:
+        if not placed:
+            await too_many_sockets(websocket)
+            return
+        connection = Connection(websocket, settings, peer_id=f"s{identity.staff_id}", role="host", name=identity.name,
+                                staff_id=identity.staff_id)
+        await app.state.cluster.serve(connection, shard=identity.staff_id, kind="staff", payload=asdict(identity))
 
 
 async def cohost_endpoint(websocket: WebSocket) -> None:
@@ -406,8 +416,9 @@ async def cohost_endpoint(websocket: WebSocket) -> None:
         return
     record, identity = found
     slots: Slots = app.state.limiter.slots
-    with slots.holding("sockets_link", record.public_id) as placed:  # as a guest's: per invitation
-        if not placed:
+    with slots.holding("sockets_link", record.public_id) as placed, \
+            slots.holding("sockets_staff", str(identity.staff_id)) as also:  # per invitation, and per account
+        if not (placed and also):
             await too_many_sockets(websocket)
             return
         connection = Connection(websocket, settings, peer_id=record.public_id, role=record.kind, name=identity.name,
