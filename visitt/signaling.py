@@ -37,7 +37,7 @@ from .connections import (
     PeerLink,
 )
 from .db import outage
-from .errors import Forbidden, describe
+from .errors import Forbidden, NotFound, describe
 from .hub import Hub
 from .joining import PASS_COOKIE, check_window, guest
 from .limiter import Slots, too_many_sockets
@@ -215,8 +215,12 @@ class StaffSession:
         return self.current[0]
 
     async def on_room(self, message: Any, operation: Callable[[LiveRoom], Awaitable[None]]) -> None:
-        """``operation`` on the room ``message`` names, held meanwhile."""
-        room = await self.hub.hold(message.room)
+        """``operation`` on the room ``message`` names, held meanwhile. A room that does not exist is answered
+        like one this clinician does not host, so room ids cannot be tried for existence."""
+        try:
+            room = await self.hub.hold(message.room)
+        except NotFound:
+            raise Forbidden("host may not act here", code="forbidden") from None
         try:
             await operation(room)
         finally:
