@@ -182,8 +182,6 @@ class Presence:
                 raise Conflict("this page is waiting as another device", code="not_resumable")
             guest.id = place  # the key's holder, whatever id this socket had
             current = room.in_call.get(place)
-            if current is guest:
-                return
             if current is not None:
                 self.take_place(room, current, guest)
                 return
