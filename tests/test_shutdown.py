@@ -6,6 +6,9 @@ import asyncio
 import gc
 import json
 import logging
+import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -132,3 +135,17 @@ def test_a_server_stopping_while_a_guest_is_away_keeps_her_place_and_leaves_noth
         run(after())
     finally:
         second.stop()
+
+
+def test_a_node_that_cannot_listen_exits_with_status_three_and_says_why(tmp_path: Path) -> None:
+    """An operator (or systemd) sees a failed start as one: status 3, and the reason in the log."""
+    node = ServeProcess(tmp_path, email=EMAIL, name="Lege Legesen")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", node.port))
+        taken.listen()
+        with node.stderr_path.open("wb") as stderr:
+            process = subprocess.Popen([sys.executable, "-m", "visitt", "serve", "--port", str(node.port)],
+                                       env=node.env, stdout=subprocess.DEVNULL, stderr=stderr)
+            status = process.wait(60)
+    assert status == 3
+    assert "address already in use" in node.stderr().lower()

@@ -105,9 +105,14 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
         reminder_task = asyncio.create_task(reminders.run(database, settings, sender.wakeup.set))
         sweeper = asyncio.create_task(app.state.hub.sweep())
         await app.state.cluster.start()
+        process = app.state.process  # set by visitt.serving.serve, in a serving process only
+        if process is not None:
+            process.started()
         try:
             yield
         finally:
+            if process is not None:
+                process.stopping()
             await app.state.hub.close_all()  # first: no grace period may run out while the node stops
             sender.stop()  # not cancelled mid-send: a cancelled send may have gone out unrecorded
             done, _ = await asyncio.wait({task}, timeout=SENDER_GRACE)
@@ -133,6 +138,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app = FastAPI(title="Visitt", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json", redirect_slashes=False)
     app.state.settings = settings
+    app.state.process = None  # visitt.serving.Process under `visitt serve`
     app.state.database = database
     app.state.connections = Connections(tick=min(0.1, settings.ping_interval / 4))
     app.state.remembered = signaling.Remembered()

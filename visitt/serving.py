@@ -30,27 +30,56 @@ DEFAULT = Settings.server
 MAX_MESSAGE = 1 << 20
 
 
+def uvicorn_websockets(server: str = DEFAULT) -> dict[str, Any]:
+    """uvicorn's options for the WebSocket implementation ``server`` names, as the module docstring says."""
+    return {"ws": UVICORN[server], "ws_max_size": MAX_MESSAGE, "ws_per_message_deflate": False,
+            "ws_ping_interval": None, "ws_ping_timeout": None}
+
+
 def uvicorn_config(app: ASGIApp, server: str = DEFAULT, **options: Any) -> Any:
     """A ``uvicorn.Config`` for ``app`` with the WebSocket implementation ``server`` names."""
     import uvicorn
 
-    return uvicorn.Config(app, ws=UVICORN[server], ws_max_size=MAX_MESSAGE, ws_per_message_deflate=False,
-                          ws_ping_interval=None, ws_ping_timeout=None, **options)
+    return uvicorn.Config(app, **uvicorn_websockets(server), **options)
+
+
+class Process:
+    """What only a serving process does, not a test server or a program that imports Visitt: catch
+    SIGTERM and SIGINT ahead of the server to drain the node (:class:`visitt.shutdown.Drain`), and
+    keep the garbage collector's pauses short (:mod:`visitt.collector`). The application's lifespan
+    calls :meth:`started` once the server is up and :meth:`stopping` first thing at shutdown."""
+
+    def __init__(self, connections: Connections, cluster: Cluster) -> None:
+        from .shutdown import Drain
+
+        self.drain = Drain(connections, cluster)
+        self.keeper: asyncio.Task[None] | None = None
+
+    def started(self) -> None:
+        self.drain.install()
+        self.keeper = asyncio.create_task(collector.keep())
+
+    def stopping(self) -> None:
+        if self.keeper is not None:
+            self.keeper.cancel()
 
 
 def serve(app: Any, settings: Settings, host: str, port: int) -> None:
-    """Run ``app`` on ``host:port`` under ``settings.server`` until SIGTERM or SIGINT; exit 0 then."""
-    from .shutdown import REQUEST_TIMEOUT, Server
+    """Run ``app`` on ``host:port`` under ``settings.server`` until SIGTERM or SIGINT; exit 0 then,
+    3 if the server could not start."""
+    from .shutdown import REQUEST_TIMEOUT, exit_zero_on_sigterm
 
-    connections: Connections = app.state.connections
-    cluster: Cluster = app.state.cluster
     if settings.server in UVICORN:
+        import uvicorn
+
+        app.state.process = Process(app.state.connections, app.state.cluster)
         # Access logs would carry invitation tokens in paths; they stay off. X-Forwarded-For is believed
         # only from the trusted proxies: code entry counts attempts per client address.
-        config = uvicorn_config(app, settings.server, host=host, port=port, access_log=False, log_level="info",
-                                log_config=None, timeout_graceful_shutdown=int(REQUEST_TIMEOUT), proxy_headers=True,
-                                forwarded_allow_ips=settings.trusted_proxies, **uvicorn_options(settings))
-        Server(config, connections, cluster).serve_until_stopped()
+        with exit_zero_on_sigterm():
+            uvicorn.run(app, **uvicorn_websockets(settings.server), host=host, port=port, access_log=False,
+                        log_level="info", log_config=None, timeout_graceful_shutdown=int(REQUEST_TIMEOUT),
+                        proxy_headers=True, forwarded_allow_ips=settings.trusted_proxies,
+                        **uvicorn_options(settings))
     elif settings.server == "hypercorn":
         asyncio.run(_hypercorn(app, settings, host, port, REQUEST_TIMEOUT))
     elif settings.server == "granian":
