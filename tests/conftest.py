@@ -6,14 +6,13 @@ import asyncio
 import os
 import secrets
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import sqlalchemy
 
 from visitt.db import Database
-from visitt.settings import Settings
+from visitt.settings import Settings, load
 from visitt.testing import LiveServer
 
 from . import services
@@ -31,6 +30,16 @@ CHROMIUM_ARGS = [
     "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required",
 ]
 BACKENDS = ["sqlite", "postgresql"] if PG_ADMIN_URL else ["sqlite"]
+# Settings() reads VISITT_* from the environment: the tests start from the defaults, whatever the shell has set.
+for _name in [name for name in os.environ if name.startswith("VISITT_") and not name.startswith("VISITT_TEST_")]:
+    del os.environ[_name]
+
+
+def settings_from(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Settings:
+    """The settings ``visitt serve`` would read with ``environment`` (``VISITT_*`` names) set."""
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return load()
 
 
 @pytest.fixture(scope="session")
@@ -109,7 +118,7 @@ def make_settings(tmp_path: Path, database_url: str = "", **overrides: object) -
     # that it is closed by default).
     settings = Settings(data_dir=tmp_path, database_url=database_url, outbox_interval=0.2,
                         link_opens_minutes=31 * 24 * 60, reconnect_grace=0.3, metrics_open=True)
-    return replace(settings, **overrides)  # type: ignore[arg-type]
+    return settings.but(**overrides)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -6,18 +6,17 @@ import asyncio
 import datetime as dt
 import re
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from visitt import outbox
 from visitt.models import OutboxMessage, OutboxState, utcnow
-from visitt.settings import Settings
 from visitt.testing import LiveServer
 
-from .conftest import make_settings
+from .conftest import make_settings, settings_from
 from .peers import WsClient, book, run, staff_login
 from .serve import ServeProcess
 
@@ -97,10 +96,11 @@ def test_sms_queue_depth_and_failures_come_from_the_outbox(server: LiveServer) -
     assert samples["visitt_database_reachable"] == 1
 
 
-def test_visitt_serve_keeps_metrics_closed_unless_told_otherwise(tmp_path: Path) -> None:
+def test_visitt_serve_keeps_metrics_closed_unless_told_otherwise(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """No token and no VISITT_METRICS_OPEN: nobody can scrape. VISITT_METRICS_OPEN=true opens it."""
-    assert Settings.from_env({}).metrics_open is False
-    assert Settings.from_env({"VISITT_METRICS_OPEN": "true"}).metrics_open is True
+    assert settings_from(monkeypatch).metrics_open is False
+    assert settings_from(monkeypatch, VISITT_METRICS_OPEN="true").metrics_open is True
     (tmp_path / "a").mkdir()
     node = ServeProcess(tmp_path / "a", email="lege@example.no", name="Lege Legesen", VISITT_METRICS_OPEN="").start()
     try:
@@ -120,7 +120,7 @@ def test_visitt_serve_keeps_metrics_closed_unless_told_otherwise(tmp_path: Path)
 
 
 def test_a_metrics_token_is_required_when_configured(tmp_path: Path) -> None:
-    live = LiveServer(replace(make_settings(tmp_path), metrics_token="s3cret-scrape")).start()
+    live = LiveServer(make_settings(tmp_path).but(metrics_token="s3cret-scrape")).start()
     try:
         refused = httpx.get(f"{live.url}/metrics")
         assert refused.status_code == 401

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -16,10 +15,9 @@ from sqlalchemy import select
 
 from visitt import accounts, audit, demo
 from visitt.models import Department, Participant, Role, Room, RoomState, Staff
-from visitt.settings import Settings
 from visitt.testing import LiveServer
 
-from .conftest import make_settings
+from .conftest import make_settings, settings_from
 from .peers import WsClient, book, run, staff_login
 
 INGRID, OLA, SARA = (email for email, _role, _name in demo.PEOPLE)
@@ -214,12 +212,13 @@ def test_visits_are_limited_per_address(strict: LiveServer, caplog: pytest.LogCa
         assert len(audit.events(session, action="portal_visit")) == 3
 
 
-def test_the_portal_path_is_configurable(tmp_path: Path) -> None:
-    assert Settings.from_env({"VISITT_PORTAL_PATH": "/besok/"}).portal_path == "/besok"
-    assert Settings.from_env({"VISITT_PORTAL_PATH": ""}).portal_path == ""
+def test_the_portal_path_is_configurable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert settings_from(monkeypatch, VISITT_PORTAL_PATH="/besok/").portal_path == "/besok"
+    assert settings_from(monkeypatch, VISITT_PORTAL_PATH="").portal_path == ""
     for taken in ("/staff", "/v/x", "/Besok", "besok", "/api", "/static/portal"):
         with pytest.raises(ValueError, match="VISITT_PORTAL_PATH"):
-            Settings.from_env({"VISITT_PORTAL_PATH": taken})
+            settings_from(monkeypatch, VISITT_PORTAL_PATH=taken)
+    monkeypatch.delenv("VISITT_PORTAL_PATH")  # the servers below are given their settings
 
     live = LiveServer(make_settings(tmp_path, portal_path="/besok")).start()
     try:
@@ -231,7 +230,7 @@ def test_the_portal_path_is_configurable(tmp_path: Path) -> None:
             assert f'href="/besok/{found["department"]}/{found[INGRID]}"' in page.text
             token_of(visit(client, f"/besok/{found['department']}/{found[INGRID]}", "Kari Nordmann"))
         live.stop()
-        live = LiveServer(replace(live.settings, portal_path="")).start()
+        live = LiveServer(live.settings.but(portal_path="")).start()
         assert httpx.get(live.url + "/portal").status_code == 404
         assert "/portal" not in httpx.get(live.url + "/").text
     finally:

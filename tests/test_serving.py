@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from visitt.settings import Settings
+from .conftest import settings_from
 
 from .peers import WsClient, run, staff_login
 from .serve import STAFF_PASSWORD, ServeProcess
@@ -18,9 +18,9 @@ from .serve import STAFF_PASSWORD, ServeProcess
 EMAIL = "lege.legesen@sykehuset.example"
 
 
-def test_an_unknown_server_is_refused_with_the_choices() -> None:
-    with pytest.raises(ValueError, match="VISITT_SERVER must be one of uvicorn-websockets-sansio"):
-        Settings.from_env({"VISITT_SERVER": "gunicorn"})
+def test_an_unknown_server_is_refused_with_the_choices(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="VISITT_SERVER: Input should be 'uvicorn-websockets-sansio'"):
+        settings_from(monkeypatch, VISITT_SERVER="gunicorn")
 
 
 @pytest.mark.parametrize("server", ["hypercorn", "granian", "uvicorn-wsproto"])

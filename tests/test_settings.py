@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from visitt.settings import Settings
+
+from .conftest import settings_from
 
 CONFIGURATION = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 READ_ELSEWHERE = {"VISITT_NEW_PASSWORD", "VISITT_TEST_POSTGRES", "VISITT_TEST_REDIS", "VISITT_TEST_CHROMIUM"}
@@ -19,23 +23,40 @@ def _documented() -> set[str]:
 
 
 @pytest.mark.parametrize("name", sorted(_documented()))
-def test_each_documented_variable_changes_a_setting(name: str) -> None:
-    default = Settings.from_env({})
+def test_each_documented_variable_changes_a_setting(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    default = Settings()
     samples = {"VISITT_QUIET_HOURS": "22-07", "VISITT_ICE_TRANSPORT_POLICY": "relay", "VISITT_LOG_FORMAT": "text",
                "VISITT_SECURE_COOKIES": "1", "VISITT_DEMO": "1", "VISITT_AUTO_LOCK": "0", "VISITT_PATIENTS_MAY_SHARE": "1",
                "VISITT_SMS_BACKEND": "file:/tmp/x.jsonl", "VISITT_DATA_DIR": "/tmp/visitt-x",
-               "VISITT_PORTAL_PATH": "/besok", "VISITT_METRICS_OPEN": "1", "VISITT_SERVER": "hypercorn"}
+               "VISITT_PORTAL_PATH": "/besok", "VISITT_METRICS_OPEN": "1", "VISITT_SERVER": "hypercorn",
+               "VISITT_SMTP_STARTTLS": "0"}
     value = samples.get(name, "7")
-    changed = Settings.from_env({name: value})
-    differences = [field.name for field in dataclasses.fields(Settings)
-                   if getattr(default, field.name) != getattr(changed, field.name)]
-    assert differences, f"{name} is documented but Settings.from_env does not read it"
+    changed = settings_from(monkeypatch, **{name: value})
+    differences = [field for field in Settings.model_fields if getattr(default, field) != getattr(changed, field)]
+    assert differences, f"{name} is documented but the settings do not read it"
 
 
-def test_quiet_hours_and_lists_parse() -> None:
-    settings = Settings.from_env({"VISITT_QUIET_HOURS": "22-07", "VISITT_TURN_URLS": "turn:a:3478, turns:b:443",
-                                  "VISITT_TWILIO_ACCOUNT_SID": "AC1", "VISITT_RECONNECT_GRACE": "30"})
+def test_quiet_hours_and_lists_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_from(monkeypatch, VISITT_QUIET_HOURS="22-07", VISITT_TURN_URLS="turn:a:3478, turns:b:443",
+                             VISITT_TWILIO_ACCOUNT_SID="AC1", VISITT_RECONNECT_GRACE="30")
     assert settings.quiet_hours == (22, 7) and settings.turn_urls == ("turn:a:3478", "turns:b:443")
     assert settings.twilio_account_sid == "AC1" and settings.reconnect_grace == 30.0
     with pytest.raises(ValueError, match="VISITT_QUIET_HOURS"):
-        Settings.from_env({"VISITT_QUIET_HOURS": "25-07"})
+        settings_from(monkeypatch, VISITT_QUIET_HOURS="25-07")
+
+
+def test_an_empty_flag_is_off_and_a_bad_value_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert settings_from(monkeypatch, VISITT_AUTO_LOCK="").auto_lock is False
+    with pytest.raises(ValueError) as refused:
+        settings_from(monkeypatch, VISITT_AUTO_LOCK="maybe", VISITT_MAX_PARTICIPANTS="five")
+    assert str(refused.value).splitlines() == [
+        "VISITT_AUTO_LOCK: Input should be a valid boolean, unable to interpret input",
+        "VISITT_MAX_PARTICIPANTS: Input should be a valid integer, unable to parse string as an integer"]
+
+
+def test_the_command_stops_at_a_bad_variable_with_one_line_for_it(tmp_path: Path) -> None:
+    environment = {**os.environ, "VISITT_DATA_DIR": str(tmp_path), "VISITT_BODY_TIMEOUT": "-1"}
+    done = subprocess.run([sys.executable, "-m", "visitt", "db", "upgrade"], env=environment, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "visitt: VISITT_BODY_TIMEOUT: Input should be greater than or equal to 0"

@@ -46,7 +46,7 @@ from .pages import language, render
 from .security import HEADERS, SecurityHeaders
 from .slow_clients import TIMED_OUT, BodyTimeout
 from .socket_routes import SocketRoutes
-from .settings import Settings
+from .settings import Settings, load
 from .connections import Connections
 
 log = logging.getLogger("visitt")
@@ -90,7 +90,7 @@ _PLAIN_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)+")
 
 def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend | None = None,
                mail_backend: outbox.Backend | None = None) -> FastAPI:
-    settings = settings or Settings.from_env()
+    settings = settings or load()
     database = Database.from_settings(settings)
     backend = outbox.Channels({"sms": sms_backend or sms.backend_from_settings(settings),
                                "email": mail_backend or mail.backend_from_settings(settings)})

@@ -7,7 +7,6 @@ import getpass
 import os
 import re
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy import select
@@ -17,13 +16,13 @@ from .db import Database
 from . import text as human
 from .errors import ValidationFailed, VisittError
 from .models import Department, Role
-from .settings import Settings
+from .settings import Settings, SettingsInvalid, load
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    settings = Settings.from_env()
+    settings = load()
     if getattr(args, "data_dir", None):
-        settings = replace(settings, data_dir=Path(args.data_dir))
+        settings = settings.but(data_dir=Path(args.data_dir))
     return settings
 
 
@@ -56,9 +55,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    settings = replace(_settings(args), demo=True)
+    settings = _settings(args).but(demo=True)
     if "VISITT_LINK_OPENS_MINUTES" not in os.environ:  # so a booking for tomorrow can be tried at once
-        settings = replace(settings, link_opens_minutes=14 * 24 * 60)
+        settings = settings.but(link_opens_minutes=14 * 24 * 60)
     database = Database.from_settings(settings)
     database.upgrade()
     with database.session() as session:
@@ -66,7 +65,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     database.dispose()
     address = settings.public_url or f"http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}"
     if not settings.public_url:  # the demo's own address; the page may be opened as 127.0.0.1 too
-        settings = replace(settings, public_url=address,
+        settings = settings.but(public_url=address,
                            allowed_origins=(*settings.allowed_origins, f"http://127.0.0.1:{args.port}"))
     print(f"\nVisitt demo at {address}/staff  (data in {settings.data_dir.resolve()})")
     print(f"Password for every demo account: {demo.PASSWORD}")
@@ -218,6 +217,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     try:
         args.func(args)
+    except SettingsInvalid as error:
+        print(f"visitt: {error}".replace("\n", "\nvisitt: "), file=sys.stderr)
+        sys.exit(2)
     except VisittError as error:
         detail = "; ".join(f"{k}: {v}" for k, v in error.fields.items())
         print(f"visitt: {error.message}{' (' + detail + ')' if detail else ''}", file=sys.stderr)

@@ -26,7 +26,7 @@ from .slow_clients import uvicorn_options
 
 UVICORN = {"uvicorn-websockets-sansio": "websockets-sansio", "uvicorn-websockets": "websockets",
            "uvicorn-wsproto": "wsproto"}  # VISITT_SERVER → uvicorn's ``ws`` option
-DEFAULT = Settings.server
+DEFAULT: str = Settings.model_fields["server"].default
 MAX_MESSAGE = 1 << 20
 
 

@@ -12,7 +12,6 @@ import asyncio
 import importlib.util
 import logging
 import secrets
-from dataclasses import replace
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -113,7 +112,7 @@ class EchoRoom:
         if not available():
             raise NotAvailable(N_("The round trip is not available on this server."))
         self._count("test_ice", address)
-        short = replace(self.settings, turn_ttl=int(self.seconds) + 120)
+        short = self.settings.but(turn_ttl=int(self.seconds) + 120)
         return Ice(iceServers=turn.ice_servers(short, f"test-{secrets.token_urlsafe(8)}"),
                    iceTransportPolicy=self.settings.ice_transport_policy)
 

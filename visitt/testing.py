@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,7 +57,7 @@ class LiveServer:
         self.port = listener.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         if not self.settings.public_url:
-            self.settings = replace(self.settings, public_url=self.url)
+            self.settings = self.settings.but(public_url=self.url)
         app = create_app(self.settings, sms_backend=self.sms_backend or FileBackend(self.outbox))
         config = uvicorn_config(app, self.settings.server if self.settings.server.startswith("uvicorn") else DEFAULT,
                                 host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
