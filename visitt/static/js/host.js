@@ -143,6 +143,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
   $("call").hidden = false;
   setLocked(message.locked);
   if (!call) {
+    $("call").focus();  // the Admit button just pressed is gone with the knock: the call takes focus
     tiles.ensure(selfId, strings.you, { self: true });
     tiles.attach(selfId, /** @type {MediaStream} */ (stream));
     people.update({ id: selfId, name: selfName, role: cohostJoin ? "colleague" : "host", cohost: Boolean(cohostJoin), identified: null,
@@ -195,6 +196,7 @@ function stopCall(/** @type {string} */ text) {
   room = null;
   $("call").hidden = true;
   $("lobby-status").textContent = text;
+  $("lobby-title").focus();  // focus was in the call, now hidden
   if (cohostJoin) cohostJoin.disabled = false;
 }
 

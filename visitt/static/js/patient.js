@@ -92,8 +92,9 @@ function finish(/** @type {string} */ text, { keep = false } = {}) {
   tiles.clear();
   people.clear();
   chat.stop();
+  show("done");  // shown first, then the text: a live region that appears with its text is not always read
   $("done-text").textContent = text;
-  show("done");
+  $("done-title").focus();  // the focused control is gone with the call: the new state's heading takes focus
   signaling?.close();
 }
 
@@ -109,6 +110,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
   phase = "call";
   devices.stopMeter();
   show("call");
+  $("call").focus();  // Join is gone: a keyboard or screen reader user starts at the top of the call
   tiles.ensure(selfId, $("you").textContent, { self: true });
   tiles.attach(selfId, /** @type {MediaStream} */ (devices.stream));
   people.update({ id: selfId, name: knockName, role: selfRole, identified: null, ...mediaState() }, { self: true });
@@ -171,8 +173,10 @@ function openSocket() {
   signaling.on("waiting", ({ key, second_device }) => {
     phase = "waiting";
     keepPlace(key);
+    const knocked = !$("knock-form").hidden;  // the form (and Join, which had focus) goes away now
     $("knock-form").hidden = true;
     $("status").textContent = second_device ? strings.not_admitted_yet : strings.waiting;
+    if (knocked) $("status").focus();
   });
   signaling.on("admitted", (message) => startCall(message, selfId));
   signaling.on("joined", ({ participant }) => {
