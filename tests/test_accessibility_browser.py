@@ -9,7 +9,9 @@ dashboard and booking form), collecting what axe finds in each state, and fails 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -17,7 +19,7 @@ from playwright.sync_api import Page, expect
 
 from visitt.testing import LiveServer
 
-from .browser import DESK, PHONE, wait_for_media
+from .browser import DESK, PHONE, link_in, wait_for_media
 from .conftest import CHROMIUM, CHROMIUM_ARGS, make_settings
 from .peers import book
 
@@ -177,3 +179,122 @@ def test_no_axe_violations_in_the_device_help(site: LiveServer, browser, lang: s
     finally:
         blocking.close()
     assert not found, f"axe found {len(found)} problem(s) in {lang}:\n" + "\n".join(found)
+
+
+# --- the keyboard alone ------------------------------------------------------------------------------------------
+
+# What the keyboard's focus looks like: the focused element, its outline, and the colour around it (the nearest
+# painted background outside it - the ring sits beside that - and the halo between ring and element).
+FOCUS = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body) return null;
+  const style = getComputedStyle(el);
+  let around = "rgb(255, 255, 255)";
+  for (let node = el.parentElement; node; node = node.parentElement) {
+    const bg = getComputedStyle(node).backgroundColor;
+    if (bg !== "transparent" && !bg.endsWith(", 0)")) { around = bg; break; }
+  }
+  return {id: el.id, cls: el.className, visible: el.matches(":focus-visible"), style: style.outlineStyle,
+          width: parseFloat(style.outlineWidth), color: style.outlineColor, around, halo: style.boxShadow};
+}"""
+TAB_LIMIT = 60  # presses of Tab before a control counts as unreachable
+
+
+def contrast(first: str, second: str) -> float:
+    """The WCAG contrast ratio of two CSS ``rgb(...)`` colours."""
+    def luminance(css: str) -> float:
+        channels = [int(value) / 255 for value in re.findall(r"\d+", css)[:3]]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def focus_is_visible(page: Page) -> dict[str, Any]:
+    """The focused element shows the custom ring: solid, at least 2 px, 3:1 against what is beside it."""
+    focus = page.evaluate(FOCUS)
+    assert focus and focus["visible"], f"no visible keyboard focus: {focus}"
+    assert focus["style"] == "solid" and focus["width"] >= 2, focus
+    halo = re.search(r"rgb\([^)]*\)", focus["halo"])
+    assert halo, focus
+    for neighbour in (focus["around"], halo.group(0)):
+        assert contrast(focus["color"], neighbour) >= 3, (focus, neighbour, contrast(focus["color"], neighbour))
+    return focus
+
+
+def tab_to(page: Page, selector: str) -> None:
+    """Press Tab (only) until ``selector`` has focus; every stop on the way shows the focus ring."""
+    for _ in range(TAB_LIMIT):
+        page.keyboard.press("Tab")
+        if page.evaluate("(selector) => document.activeElement?.matches(selector)", selector):
+            focus_is_visible(page)
+            return
+    raise AssertionError(f"{TAB_LIMIT} presses of Tab never reached {selector} on {page.url}")
+
+
+def live_text(page: Page, selector: str) -> str:
+    """The text of a live region (it, or an ancestor, is aria-live or role=status/alert)."""
+    live = page.evaluate("""(selector) => {
+      const el = document.querySelector(selector);
+      return Boolean(el.closest('[aria-live]:not([aria-live="off"]), [role=status], [role=alert]'));
+    }""", selector)
+    assert live, f"{selector} is not in a live region"
+    return page.locator(selector).inner_text()
+
+
+def test_keyboard_only_link_knock_admit_leave_end(site: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
+    """SMS link → knock → admitted → Leave, and the clinician's Admit and End, with Tab, Enter and Space only:
+    the focus ring shows at every stop, focus goes to the new state after each change, and the change is said
+    in a live region."""
+    clinic = browser.new_context(**{**DESK, "locale": "nb-NO"})
+    phone = browser.new_context(**{**PHONE, "locale": "nb-NO"})
+    try:
+        host = clinic.new_page()
+        sign_in(host, site.url)
+        sent = len(site.sms(wait=0))
+        book(site, "Kari Nordmann")
+        link = link_in(site.sms(count=sent + 1)[-1]["body"])
+
+        patient = phone.new_page()
+        patient.goto(link)
+        patient.wait_for_function("() => document.querySelector('#preview').videoWidth > 0")
+        waiting_before = live_text(patient, "#status")
+        tab_to(patient, "#name")
+        patient.keyboard.type("Kari Nordmann")
+        tab_to(patient, "#join")
+        patient.keyboard.press("Enter")
+        expect(patient.locator("#status")).to_be_focused()
+        expect(patient.locator("#status")).not_to_have_text(waiting_before)
+        focus_is_visible(patient)
+
+        tab_to(host, "#waiting li .admit")
+        call_before = live_text(host, "#call-status")
+        host.keyboard.press("Enter")
+        expect(host.locator("#call")).to_be_focused()
+        expect(host.locator("#call-status")).not_to_have_text(call_before)
+        focus_is_visible(host)
+        expect(patient.locator("#call")).to_be_focused()
+        expect(patient.locator("#call-status")).not_to_be_empty()
+        live_text(patient, "#call-status")
+        focus_is_visible(patient)
+        wait_for_media(host)
+        wait_for_media(patient)
+
+        tab_to(patient, "#leave")
+        done_before = live_text(patient, "#done-text")
+        patient.keyboard.press(" ")
+        expect(patient.locator("#done-title")).to_be_focused()
+        expect(patient.locator("#done-text")).not_to_have_text(done_before)
+        expect(patient.locator("#done-text")).not_to_be_empty()
+        focus_is_visible(patient)
+
+        tab_to(host, "#end")
+        ended_before = live_text(host, "#lobby-status")
+        host.keyboard.press("Enter")
+        expect(host.locator("#lobby-title")).to_be_focused()
+        expect(host.locator("#lobby-status")).not_to_have_text(ended_before)
+        expect(host.locator("#lobby-status")).not_to_be_empty()
+        focus_is_visible(host)
+    finally:
+        clinic.close()
+        phone.close()
