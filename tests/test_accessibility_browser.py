@@ -4,7 +4,8 @@ and finds nothing: no violation of any impact, best practices included. See docs
 
 One browser and one server for the module; each language walks the whole journey once (code entry, portal,
 test room, help, the patient's lobby → waiting room → call → pause → end, and the clinician's sign-in,
-dashboard and booking form), collecting what axe finds in each state, and fails with all of it listed.
+dashboard, booking form, department queue and an appointment), collecting what axe finds in each state, and
+fails with all of it listed. The keyboard-only test at the end drives a consultation with Tab, Enter and Space.
 """
 
 from __future__ import annotations
@@ -111,6 +112,12 @@ def test_no_axe_violations_on_any_page_state(site: LiveServer, browser, lang: st
         sign_in(host, site.url)
         host.goto(site.url + "/staff/book")
         found += violations(host, "booking form")
+        host.goto(site.url + "/staff/queue")
+        found += violations(host, "department queue")
+        host.goto(site.url + "/staff")
+        host.locator("a[href^='/staff/appointments/']").first.click()
+        expect(host.locator("form").first).to_be_visible()
+        found += violations(host, "appointment: move or cancel")
         host.goto(site.url + "/staff")
         expect(host.locator("#no-one")).to_be_visible()
         found += violations(host, "dashboard: idle")
