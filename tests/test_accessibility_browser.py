@@ -274,7 +274,17 @@ def test_keyboard_only_link_knock_admit_leave_end(site: LiveServer, browser) -> 
         expect(patient.locator("#status")).not_to_have_text(waiting_before)
         focus_is_visible(patient)
 
+        admit = host.locator("#waiting li", has_text="Kari Nordmann").locator(".admit")
+        expect(admit).to_be_visible()
         tab_to(host, "#waiting li .admit")
+        # another knock redraws the list: the clinician's focus stays on Kari's Admit
+        other, _token = book(site, "Ola Nordmann")
+        second = phone.new_page()
+        second.goto(other)
+        second.locator("#name").fill("Ola Nordmann")
+        second.locator("#join").click()
+        expect(host.locator("#waiting li", has_text="Ola Nordmann")).to_be_visible()
+        expect(admit).to_be_focused()
         call_before = live_text(host, "#call-status")
         host.keyboard.press("Enter")
         expect(host.locator("#call")).to_be_focused()

@@ -101,6 +101,11 @@ function renderLobby({ waiting, gave_up }) {
   $("gave-up-section").hidden = gave_up.length === 0;
   const list = $("waiting");
   const before = new Set([...list.children].map((item) => item.dataset.peer));
+  // The list is drawn afresh: a keyboard user on a knock's button keeps their place (that button, or the next
+  // knock's Admit, or the waiting room's heading when the list is empty), never thrown back to <body>.
+  const active = /** @type {HTMLElement | null} */ (document.activeElement);
+  const focused = active && list.contains(active)
+    ? { peer: active.closest("li")?.dataset.peer, button: active.classList.contains("deny") ? ".deny" : ".admit" } : null;
   list.replaceChildren(...waiting.map((entry) => {
     const item = /** @type {HTMLElement} */ ($("waiting-item").content.firstElementChild.cloneNode(true));
     item.dataset.peer = entry.id;
@@ -117,6 +122,10 @@ function renderLobby({ waiting, gave_up }) {
     return item;
   }));
   $("no-one").hidden = waiting.length > 0;
+  if (focused) {
+    const same = [...list.children].find((item) => item.dataset.peer === focused.peer);
+    (same?.querySelector(focused.button) || list.querySelector(".admit") || $("lobby-title")).focus();
+  }
   markNotArrived();
   document.title = waiting.length ? `(${waiting.length}) ${strings.knocking} – ${baseTitle}` : baseTitle;
 }

@@ -227,6 +227,7 @@ function openSocket() {
     $("knock-form").hidden = false;
     $("join").disabled = false;
     $("status").textContent = strings.removed;
+    $("join").focus();  // the call (and focus in it) is gone: Join knocks again
   });
   signaling.on("late", ({ minutes }) => {
     if (phase === "waiting") $("status").textContent = minutes ? strings.late.replace("{minutes}", String(minutes)) : strings.waiting;
@@ -257,6 +258,7 @@ function openSocket() {
       show("lobby");
       $("knock-form").hidden = true;
       $("status").textContent = strings.connecting;
+      $("status").focus();
       signaling?.send({ type: "knock", name: knockName });
       return;
     }
