@@ -149,8 +149,11 @@ def test_no_axe_violations_on_any_page_state(site: LiveServer, browser, lang: st
                 page.locator("#chat > summary").click()
             expect(page.locator("#chat-text")).to_be_visible()
             expect(page.locator("#device-panel")).to_be_visible()
+        host.locator("#checks summary").first.click()  # the identity check's form
+        host.locator("#invite > summary").click()  # inviting a companion, an interpreter or a colleague
+        expect(host.locator("#invite-name")).to_be_visible()
         found += violations(patient, "in call: devices and chat")
-        found += violations(host, "dashboard: devices and chat")
+        found += violations(host, "dashboard: devices, chat, identity check and invitation")
 
         patient.locator("#pause").click()
         expect(patient.locator("#paused")).to_be_visible()
