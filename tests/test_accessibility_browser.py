@@ -18,6 +18,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
+from visitt import demo
 from visitt.testing import LiveServer
 
 from .browser import DESK, PHONE, link_in, wait_for_media
@@ -52,8 +53,6 @@ def violations(page: Page, state: str) -> list[str]:
 
 def sign_in(page: Page, base: str) -> None:
     """Sign in as the first demo clinician through the form, whatever the page's language."""
-    from visitt import demo
-
     page.goto(f"{base}/staff/login")
     page.locator("#email").fill(demo.PEOPLE[0][0])
     page.locator("#password").fill(demo.PASSWORD)
