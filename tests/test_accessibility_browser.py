@@ -299,6 +299,19 @@ def test_keyboard_only_link_knock_admit_leave_end(site: LiveServer, browser) -> 
         wait_for_media(host)
         wait_for_media(patient)
 
+        tab_to(patient, "#pause")  # someone came into the room: the patient pauses, the clinician resumes
+        patient.keyboard.press("Enter")
+        expect(patient.locator("#paused")).to_be_focused()
+        expect(patient.locator("#paused-why")).not_to_be_empty()
+        live_text(patient, "#paused-why")
+        focus_is_visible(patient)
+        expect(host.locator("#paused")).to_be_visible()
+        tab_to(host, "#resume")
+        host.keyboard.press("Enter")
+        expect(host.locator("#pause")).to_be_focused()
+        expect(patient.locator("#pause")).to_be_focused()
+        expect(patient.locator("#call-status")).not_to_be_empty()
+
         tab_to(patient, "#leave")
         done_before = live_text(patient, "#done-text")
         patient.keyboard.press(" ")

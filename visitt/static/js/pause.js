@@ -58,10 +58,15 @@ export class PauseControl {
 
   /** @param {PauseInfo | null} info */
   show(info) {
+    // Pause is disabled while paused and Resume hidden after: focus on either would fall to <body>, so it
+    // moves on to what can be done now (the clinician's Resume, the patient's banner; Pause again after).
+    const active = document.activeElement;
+    const mine = active === this.button || active === this.reason || this.banner.contains(active);
     this.call?.setPaused(Boolean(info));
     this.banner.hidden = !info;
     this.banner.closest("section")?.classList.toggle("paused", Boolean(info));
     this.button.disabled = this.reason.disabled = Boolean(info);
+    if (mine) /** @type {HTMLElement} */ (info ? this.resume || this.banner : this.button).focus();
     if (!info) return;
     const who = info.by === this.selfId ? this.strings.pause_by_you
       : info.name ? this.strings.pause_by.replace("{name}", info.name) : "";
