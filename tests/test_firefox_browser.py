@@ -1,5 +1,6 @@
-"""A patient in Firefox: the lobby's device check, and a call with a clinician in Chromium (knock,
-admit, picture and sound both ways, chat, a dropped socket, the device panel, leave).
+"""A patient in Firefox: the lobby's device check, and a call with a clinician in Chromium (knock, admit,
+picture and sound both ways, the quality rating and sound only, chat, a dropped socket, the device panel,
+leave).
 
 Debian's Firefox ESR, headless, driven by the same Playwright API over WebDriver BiDi, with Firefox's
 own fake camera and microphone. Firefox plays Web Audio (the lobby's level meter) only through a sound
@@ -26,6 +27,7 @@ from .browser import DESK, picture_grows, sign_in, wait_for_media
 from .conftest import CHROMIUM, CHROMIUM_ARGS, make_settings
 from .eventually import eventually
 from .peers import book
+from .test_quality_browser import POOR, growth
 
 pytestmark = pytest.mark.browser
 
@@ -189,6 +191,26 @@ def test_firefox_patient_and_chromium_clinician(server: LiveServer, browser: Any
         assert picture_grows(patient), "the Firefox patient's picture of the clinician stalls"
         audio = patient.evaluate("() => document.querySelector('#tiles figure:not(.self) video')?.paused")
         assert audio is False, "the clinician's video and sound do not play in Firefox"
+
+        # Firefox's own statistics rate the connection; sound only, when the patient chooses it on a poor
+        # line (poor figures fed to the classifier, as in tests/test_quality_browser.py), stops the
+        # picture reaching the clinician while the sound goes on, and the picture comes back.
+        expect(patient.locator("#tiles .tile:not(.self)").get_by_role("img", name="Connection: good")) \
+            .to_be_visible(timeout=15_000)
+        patient.evaluate("() => window.visittQuality.stop()")
+        clinician = patient.evaluate("() => [...window.visittCall.peers.keys()][0]")
+        for _sample in range(3):
+            patient.evaluate(f"() => window.visittQuality.ingest({clinician!r}, {POOR})")
+        audio_only = patient.get_by_role("button", name="Audio only")
+        audio_only.click()
+        expect(audio_only).to_have_attribute("aria-pressed", "true")
+        # Firefox keeps a sender without a track alive with one black frame a second (Chromium sends none):
+        # no picture, a few hundred bytes; the camera's 2 s would be some 60 frames.
+        stopped = eventually(lambda: (lambda seen: seen if seen["video"] <= 4 else None)(growth(host)),
+                             "no picture from Firefox reaches the clinician", timeout=15)
+        assert stopped["audio"] > 0, stopped
+        audio_only.click()
+        eventually(lambda: growth(host)["video"] > 0, "the picture from Firefox reaches the clinician again", timeout=15)
 
         # The chat, both ways.
         patient.locator("#chat > summary").click()
