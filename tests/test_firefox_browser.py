@@ -114,12 +114,13 @@ def browser(playwright: Any) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def firefox(playwright: Any, pulse: dict[str, str]) -> Iterator[Any]:
+def firefox(playwright: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     """Debian's Firefox ESR, headless, with fake devices, launched as docs/browsers.md says."""
     if not Path(FIREFOX).exists():
         pytest.skip(f"Firefox ESR is missing at {FIREFOX}: apt-get install -y firefox-esr (make system-packages)")
     if reason := _playwright_drives_this_firefox():
         pytest.skip(reason)
+    pulse: dict[str, str] = request.getfixturevalue("pulse")  # only once Firefox can run at all
     instance = playwright.firefox.launch(channel="moz-firefox", executable_path=FIREFOX, headless=True,
                                          env={**os.environ, **pulse}, firefox_user_prefs=FIREFOX_PREFS)
     yield instance
