@@ -44,10 +44,12 @@ MESSAGES = "#chat .chat-messages li"
 LEVEL = "() => Number(document.querySelector('#level').value)"
 
 
-def _playwright_drives_this_firefox() -> str:
-    """Why Playwright cannot drive this Firefox, or ""."""
+def firefox_missing() -> str:
+    """Why the tests cannot drive Firefox here, or ""."""
     from importlib.metadata import version
 
+    if not Path(FIREFOX).exists():
+        return f"Firefox ESR is missing at {FIREFOX}: apt-get install -y firefox-esr (make system-packages)"
     installed = tuple(int(part) for part in version("playwright").split(".")[:2])
     if not (1, 58) <= installed < (1, 65):
         # 1.65 sends a WebDriver BiDi command that Firefox ESR 153 does not know (pyproject.toml's range)
@@ -116,9 +118,7 @@ def browser(playwright: Any) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def firefox(playwright: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     """Debian's Firefox ESR, headless, with fake devices, launched as docs/browsers.md says."""
-    if not Path(FIREFOX).exists():
-        pytest.skip(f"Firefox ESR is missing at {FIREFOX}: apt-get install -y firefox-esr (make system-packages)")
-    if reason := _playwright_drives_this_firefox():
+    if reason := firefox_missing():
         pytest.skip(reason)
     pulse: dict[str, str] = request.getfixturevalue("pulse")  # only once Firefox can run at all
     instance = playwright.firefox.launch(channel="moz-firefox", executable_path=FIREFOX, headless=True,
