@@ -124,3 +124,47 @@ def test_chromium_talks_to_an_ios_safari_in_its_own_order_otherwise(server: Live
         patient.wait_for_function(f"() => ({CODECS})().then((c) => c.sent.length > 0 && c.received.length > 0)")
         assert patient.evaluate(CODECS) == {"sent": ["video/VP8"], "received": ["video/VP8"]}
         assert host.evaluate(CODECS) == {"sent": ["video/VP8"], "received": ["video/VP8"]}
+
+
+# User agents as the browsers send them: WebKit's engine (Safari, and every browser on iOS, which
+# must use it), or not. An iPad asks for desktop sites as a Mac.
+USER_AGENTS = {
+    IPHONE: True,
+    "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/126.0.6478.54 "
+    "Mobile/15E148 Safari/604.1": True,  # Chrome on iOS
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) FxiOS/127.0 "
+    "Mobile/15E148 Safari/605.1.15": True,  # Firefox on iOS
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 "
+    "Safari/605.1.15": True,  # Safari on a Mac, or an iPad
+    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile "
+    "Safari/537.36": False,
+    "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/25.0 "
+    "Chrome/121.0.0.0 Mobile Safari/537.36": False,
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 "
+    "Safari/537.36 Edg/126.0.0.0": False,
+    "Mozilla/5.0 (X11; Linux x86_64; rv:153.0) Gecko/20100101 Firefox/153.0": False,
+    "Mozilla/5.0 (Android 14; Mobile; rv:127.0) Gecko/127.0 Firefox/127.0": False,
+}
+
+
+def test_which_browsers_count_as_webkit_and_which_offers_put_h264_first(server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}/static/js/call.js")
+        seen = page.evaluate("""async (agents) => {
+          const call = await import("/static/js/call.js");
+          return Object.fromEntries(agents.map((agent) => [agent, call.isWebKit(agent)]));
+        }""", list(USER_AGENTS))
+        assert seen == USER_AGENTS
+        # Safari's offer (H.264 first) and Chromium's (VP8 first), cut down to their video lines.
+        firsts = page.evaluate("""async () => {
+          const call = await import("/static/js/call.js");
+          const safari = "v=0\\r\\nm=audio 9 UDP/TLS/RTP/SAVPF 111\\r\\na=rtpmap:111 opus/48000/2\\r\\n"
+            + "m=video 9 UDP/TLS/RTP/SAVPF 96 97 98\\r\\na=rtpmap:96 H264/90000\\r\\na=rtpmap:97 rtx/90000\\r\\na=rtpmap:98 VP8/90000\\r\\n";
+          const chromium = "v=0\\r\\nm=video 9 UDP/TLS/RTP/SAVPF 96 102\\r\\na=rtpmap:102 H264/90000\\r\\na=rtpmap:96 VP8/90000\\r\\n";
+          return [call.firstVideoCodec(safari), call.firstVideoCodec(chromium), call.firstVideoCodec("v=0\\r\\n")];
+        }""")
+        assert firsts == ["h264", "vp8", ""]
+    finally:
+        context.close()
