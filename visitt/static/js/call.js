@@ -89,6 +89,7 @@ export class Call extends EventTarget {
       this.trackOf.set(sender, track);
       this.replace(id, sender, this.outgoing(track));
     }
+    if (WEBKIT) preferH264(pc);  // before the first offer: negotiationneeded fires after this task
     return peer;
   }
 
@@ -110,6 +111,7 @@ export class Call extends EventTarget {
         await pc.setRemoteDescription(description);
         peer.fingerprint = fingerprint(description.sdp);
         if (description.type === "offer") {
+          if (firstVideoCodec(description.sdp) === "h264") preferH264(pc);  // a Safari's offer: answer in kind
           await pc.setLocalDescription();
           this.send(from, { description: pc.localDescription.toJSON() });
         }
@@ -270,6 +272,45 @@ export class Call extends EventTarget {
 
   report(where, id, error) {
     this.dispatchEvent(new CustomEvent("failure", { detail: { where, id, error } }));
+  }
+}
+
+/**
+ * Safari, or any browser on an iPhone or iPad (all of them are WebKit there): H.264 is encoded and
+ * decoded in hardware, VP8 in software, which costs battery and heat on a long call.
+ */
+export const WEBKIT = isWebKit(globalThis.navigator?.userAgent || "");
+
+/** Whether a user agent string names WebKit's engine rather than Chromium's or Gecko's. @param {string} userAgent */
+export function isWebKit(userAgent) {
+  return /AppleWebKit/.test(userAgent) && !/Chrome|Chromium|Edg|Android/.test(userAgent);
+}
+
+/** The codec listed first for video in an SDP, lower case ("vp8", "h264"), or "". @param {string} sdp */
+export function firstVideoCodec(sdp) {
+  const line = /^m=video \S+ \S+ (\d+)/m.exec(sdp || "");
+  if (!line) return "";
+  const rtpmap = new RegExp(`^a=rtpmap:${line[1]} ([^/\\s]+)`, "m").exec(sdp);
+  return rtpmap ? rtpmap[1].toLowerCase() : "";
+}
+
+/**
+ * Put H.264 first on the connection's video transceivers, keeping every other codec after it (a
+ * peer without H.264, such as Firefox without its OpenH264 plug-in, still gets VP8). Where the
+ * browser cannot order codecs (`setCodecPreferences`), the call goes on in the browser's own order.
+ * @param {RTCPeerConnection} pc
+ */
+export function preferH264(pc) {
+  if (typeof RTCRtpTransceiver === "undefined" || !("setCodecPreferences" in RTCRtpTransceiver.prototype)) return;
+  const codecs = RTCRtpReceiver.getCapabilities?.("video")?.codecs || [];
+  const h264 = (/** @type {RTCRtpCodec} */ codec) => codec.mimeType.toLowerCase() === "video/h264";
+  if (!codecs.some(h264)) return;
+  const ordered = [...codecs.filter(h264), ...codecs.filter((codec) => !h264(codec))];
+  for (const transceiver of pc.getTransceivers()) {
+    if (transceiver.receiver.track.kind !== "video" || transceiver.currentDirection === "stopped") continue;
+    try {
+      transceiver.setCodecPreferences(ordered);
+    } catch { /* an engine that refuses a codec it listed: its own order stays */ }
   }
 }
 

@@ -83,6 +83,11 @@ export async function fillPickers(cameras, microphones, stream) {
 export function levelMeter(stream, meter) {
   if (!stream.getAudioTracks().length) return () => {};
   const context = new AudioContext();
+  // Safari (and Chromium without a user's gesture yet) starts a context suspended: the meter stood
+  // still until the page had been touched. It runs from the first tap or key press.
+  const resume = () => { if (context.state === "suspended") context.resume().catch(() => {}); };
+  resume();
+  for (const type of ["pointerdown", "keydown"]) document.addEventListener(type, resume, { once: true, capture: true });
   const analyser = context.createAnalyser();
   analyser.fftSize = 512;
   context.createMediaStreamSource(stream).connect(analyser);
@@ -96,7 +101,11 @@ export function levelMeter(stream, meter) {
     frame = requestAnimationFrame(tick);
   };
   tick();
-  return () => { cancelAnimationFrame(frame); context.close(); };
+  return () => {
+    cancelAnimationFrame(frame);
+    for (const type of ["pointerdown", "keydown"]) document.removeEventListener(type, resume, { capture: true });
+    if (context.state !== "closed") context.close().catch(() => {});
+  };
 }
 
 /** Stop every track of a stream (frees the camera light). @param {MediaStream | null} stream */

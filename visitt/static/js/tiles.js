@@ -88,7 +88,10 @@ export class Tiles {
   /** @param {string} id @param {MediaStream} stream */
   attach(id, stream) {
     const video = this.tiles.get(id)?.querySelector("video");
-    if (video && video.srcObject !== stream) video.srcObject = stream;
+    if (video && video.srcObject !== stream) {
+      video.srcObject = stream;
+      playAnyway(video);
+    }
   }
 
   /** Show `stream` again after one of its tracks was swapped (another camera). @param {string} id @param {MediaStream} stream */
@@ -128,6 +131,22 @@ export class Tiles {
   clear() {
     for (const id of [...this.tiles.keys()]) this.remove(id);
   }
+}
+
+/**
+ * Start a video that the browser would not play with its sound on (Safari plays a page's sound
+ * only after a tap, unless the page is using the camera): muted at once, so the picture shows,
+ * and with sound from the user's next tap or key press anywhere on the page.
+ * @param {HTMLVideoElement} video
+ */
+export function playAnyway(video) {
+  video.play()?.catch((error) => {
+    if (error.name !== "NotAllowedError" || video.muted) return;
+    video.muted = true;
+    video.play().catch(() => {});
+    const unmute = () => { video.muted = false; video.play().catch(() => {}); };
+    for (const type of ["pointerdown", "keydown"]) document.addEventListener(type, unmute, { once: true, capture: true });
+  });
 }
 
 /**
