@@ -292,6 +292,14 @@ $("leave").addEventListener("click", () => {
   finish(strings.left);
 });
 $("take-back").addEventListener("click", () => location.reload());  // the page, loaded again, takes the place
+// The language switcher changes the words in place, so a call goes on untouched (language.js, loaded then).
+document.querySelector("nav.languages")?.addEventListener("click", (event) => {
+  const link = /** @type {HTMLAnchorElement | null} */ (/** @type {Element} */ (event.target).closest("a[hreflang]"));
+  if (!link) return;
+  event.preventDefault();
+  import("./language.js").then(({ choose }) => choose(link, strings), () => { location.href = link.href; return false; })
+    .then((switched) => { if (switched) people.refresh(); });
+});
 askForId($("ask-id"), () => signaling, (text) => { $("call-status").textContent = text; }, strings.id_asked);
 
 show("lobby");
