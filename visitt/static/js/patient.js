@@ -167,6 +167,8 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
 function openSocket() {
   $("status").textContent = strings.connecting;
   signaling = new Signaling(socketPath);
+  // @ts-ignore a handle for diagnostics and the end-to-end tests
+  window.visittSignaling = signaling;
   let selfId = "";
   signaling.on("waiting", ({ key, second_device }) => {
     phase = "waiting";
