@@ -31,7 +31,7 @@ def _hours(value: str) -> tuple[int, int]:
 
 # First path segments other pages own: a portal there would hide them, or be hidden.
 _TAKEN = frozenset({"staff", "v", "ws", "api", "static", "test", "metrics", "healthz", "readyz", "openapi.json",
-                    "scripts-off"})
+                    "scripts-off", "help"})
 
 
 def _portal_path(value: str) -> str:
@@ -59,6 +59,7 @@ class Settings:
     public_url: str = ""
     clinic_name: str = "Visitt"
     clinic_phone: str = "+47 69 86 00 00"
+    helpdesk_phone: str = ""  # the IT helpdesk for technical trouble; empty: the help page names the clinic only
     default_region: str = "NO"
     timezone: str = "Europe/Oslo"
     secure_cookies: bool = False
@@ -151,6 +152,7 @@ class Settings:
             public_url=get("VISITT_PUBLIC_URL", "").rstrip("/"),
             clinic_name=get("VISITT_CLINIC_NAME", "Visitt"),
             clinic_phone=get("VISITT_CLINIC_PHONE", "+47 69 86 00 00"),
+            helpdesk_phone=get("VISITT_HELPDESK_PHONE", "").strip(),
             default_region=get("VISITT_DEFAULT_REGION", "NO"),
             timezone=get("VISITT_TIMEZONE", "Europe/Oslo"),
             secure_cookies=_bool(get("VISITT_SECURE_COOKIES", "0")),

@@ -23,9 +23,11 @@ function translate(here, there) {
     const value = there.getAttribute(name);
     if (value !== null && here.getAttribute(name) !== value) here.setAttribute(name, value);
   }
-  if (here.hasAttribute("hreflang")) {  // the chosen language in the switcher
+  if (here.closest("nav.languages")) {  // the chosen language in the switcher
     const current = there.getAttribute("aria-current");
     if (current === null) here.removeAttribute("aria-current"); else here.setAttribute("aria-current", current);
+  } else if (here.hasAttribute("hreflang")) {  // a link to a page in this language (the help page)
+    for (const name of ["href", "hreflang"]) here.setAttribute(name, /** @type {string} */ (there.getAttribute(name)));
   }
   const mine = [...here.childNodes].filter(counts);
   const theirs = [...there.childNodes].filter(counts);
