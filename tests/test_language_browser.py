@@ -1,6 +1,6 @@
 """Chromium: the patient changes language during the call (static/js/language.js). The words change in
 place - the page is not loaded again - and the call goes on, on the same peer connections, with no new
-knock; the next load of the page keeps the new language."""
+knock; the next load of the page keeps the new language. The help page opens beside the call."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ def test_changing_language_in_the_call_keeps_the_call(server: LiveServer, browse
         expect(patient.locator(".languages a[hreflang=nb]")).to_have_attribute("aria-current", "true")
         expect(patient.locator("#participants li:not(.self) .role")).to_have_text("★ Behandler")
         expect(patient.locator(".chat-phrases button").first).to_have_text("Jeg hører deg ikke.")
+        expect(patient.locator(".help-link")).to_have_attribute("href", "/help/nb")  # the help page follows
         assert patient.evaluate("() => window.notReloaded === true")  # the same page, not a new one
         assert picture_grows(patient) and picture_grows(host)
         assert patient.evaluate(SAME_PEERS)
@@ -63,3 +64,17 @@ def test_changing_language_in_the_call_keeps_the_call(server: LiveServer, browse
         expect(html).to_have_attribute("lang", "ar")
     public_room = next(iter(server.app.state.hub.rooms))
     assert [action for action, _ in audit_trail(server, public_room)].count("knock") == 1
+
+
+def test_the_help_link_in_the_call_opens_beside_it(server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
+    """The help page opens in a new tab: the call behind it goes on."""
+    with call_between(server, browser) as (host, patient):
+        patient.evaluate(MARK_PEERS)
+        with patient.context.expect_page() as opened:
+            patient.get_by_role("link", name="Help").click()
+        help_page = opened.value
+        expect(help_page.get_by_role("heading", level=1)).to_have_text("Help with your video consultation")
+        assert help_page.url.endswith("/help/en")
+        expect(patient.locator("#call")).to_be_visible()
+        assert picture_grows(patient) and picture_grows(host)
+        assert patient.evaluate(SAME_PEERS)
