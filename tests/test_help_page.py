@@ -105,3 +105,17 @@ def test_every_patient_page_links_the_help_page(server: LiveServer) -> None:
                 page = http.get(url)
             assert re.search(r'<a class="help-link" href="/help/ar" hreflang="ar"[^>]*>مساعدة</a>', page.text), name
         assert 'class="help-link"' not in http.get("/staff/login").text  # staff pages have their own help
+
+
+@pytest.mark.parametrize("language", ["nb", "ar", "so"])
+def test_the_help_page_is_light(server: LiveServer, language: str) -> None:
+    """The page and its stylesheet, compressed, are what a phone must fetch before it can read; the four
+    screenshots come only as the reader scrolls to them (``loading="lazy"``), each under 25 KB."""
+    wire = 0
+    with httpx.Client(base_url=server.url, headers={"Accept-Encoding": "gzip"}) as http:
+        for url in (f"/help/{language}", "/static/css/visitt.css"):
+            with http.stream("GET", url) as response:
+                assert response.status_code == 200 and response.headers.get("content-encoding") == "gzip", url
+                wire += sum(len(chunk) for chunk in response.iter_raw())
+    print(f"{language}: help page and stylesheet {wire} bytes on the wire")
+    assert wire <= 20_000
