@@ -78,3 +78,18 @@ def test_the_help_link_in_the_call_opens_beside_it(server: LiveServer, browser) 
         expect(patient.locator("#call")).to_be_visible()
         assert picture_grows(patient) and picture_grows(host)
         assert patient.evaluate(SAME_PEERS)
+
+
+def test_the_clinician_changes_language_in_the_call_too(server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
+    with call_between(server, browser) as (host, patient):
+        host.evaluate(MARK_PEERS)
+        host.evaluate("() => { window.notReloaded = true; }")
+        host.locator(".languages summary").click()
+        host.get_by_role("link", name="Norsk bokmål").click()
+        expect(host.locator("html")).to_have_attribute("lang", "nb")
+        expect(host.locator("#end")).to_have_text("Avslutt konsultasjonen")
+        expect(host.locator("#participants li.self .role")).to_have_text("★ Behandler")
+        assert host.evaluate("() => window.notReloaded === true")
+        assert picture_grows(host) and picture_grows(patient)
+        assert host.evaluate(SAME_PEERS)
+        expect(patient.locator("#call")).to_be_visible()
