@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from . import (
     api,
     health,
+    help_page,
     hooks,
     mail,
     metrics,
@@ -211,6 +212,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app.include_router(api.router)
     app.include_router(web_staff.router)
     app.include_router(web_patient.router)
+    app.include_router(help_page.router)
     if settings.portal_path:
         app.include_router(web_portal.router, prefix=settings.portal_path)
     app.include_router(test_room.router)

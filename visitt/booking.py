@@ -20,6 +20,7 @@ from . import audit, i18n, invites, mail, outbox
 from . import text as human
 from .accounts import digest, new_secret
 from .errors import Forbidden, ValidationFailed
+from .help_page import address as help_address
 from .i18n import N_
 from .ids import RowId
 from .limiter import Limiter
@@ -188,7 +189,7 @@ def book(session: Session, booker: Staff, booking: Booking, *, base_url: str, cl
     join_url = f"{base_url}/v/{token}"
     phone = clinician.department.phone if clinician.department and clinician.department.phone else clinic_phone
     body = outbox.invitation_text(booking.language, when=booking.starts_at.astimezone(tz), url=join_url, code=code,
-                                  phone=phone)
+                                  phone=phone, help_url=help_address(base_url, booking.language))
     outbox.enqueue(session, recipient=booking.patient_phone, body=body, appointment_id=appointment.id,
                    limiter=limiter, sender=booker.id)
     mail.queue(session, appointment, "invitation", code=code, phone=phone, address=base_url, url=join_url)
