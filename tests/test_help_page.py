@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from visitt import i18n
+from visitt.web import i18n
 from visitt.testing import LiveServer
 
 from .conftest import make_settings

@@ -10,9 +10,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from . import i18n
-from .i18n import translations
-from .pages import LANG_COOKIE, language, render
+from visitt.web import i18n
+from visitt.web.i18n import translations
+from visitt.web.pages import LANG_COOKIE, language, render
 
 router = APIRouter(include_in_schema=False)
 
