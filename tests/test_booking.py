@@ -15,7 +15,7 @@ from visitt.testing import LiveServer
 
 # The patient's invitation SMS, as in visitt/messaging/outbox.py.
 OUTBOX_INVITATION = ("Video consultation {date} at {time}. Open the link shortly before: {url} "
-                     "Code: {code}. Questions or cannot attend? Call {phone}.")
+                     "Code: {code}. How to prepare: {help} Questions or cannot attend? Call {phone}.")
 
 
 def _future(days: int = 2) -> str:
@@ -99,6 +99,7 @@ def test_every_language_gets_its_own_sms(server: LiveServer) -> None:
         opening = i18n.translations(language).gettext(OUTBOX_INVITATION).split("{", 1)[0]
         assert body.startswith(opening), (language, body)
         assert response.json()["join_url"] in body
+        assert f"{server.url}/help/{language} " in body  # the help page in the patient's language
     assert "Opne lenka litt før" in bodies["nn"] and "Link do otwarcia" in bodies["pl"]
 
 

@@ -16,9 +16,11 @@ import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
+from visitt.web import help_page
 from visitt.web import i18n
 from visitt.messaging import sms_segments
 from visitt.messaging.outbox import invitation_text
+from visitt.messaging.reminders import reminder_text
 from visitt.testing import LiveServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,21 +161,34 @@ def test_each_language_is_used_at_run_time() -> None:
 
 def test_the_sms_comes_out_in_bokmal_with_every_value_filled_in() -> None:
     text = invitation_text("nb", when=dt.datetime(2026, 12, 1, 9, 30), url="https://v.example/v/abc", code="123456",
-                           phone="22 11 80 80")
+                           phone="22 11 80 80", help_url="https://v.example/help/nb")
     assert text.startswith("Videokonsultasjon 01.12.2026 kl. 09:30.")
     assert "https://v.example/v/abc" in text and "123456" in text and text.endswith("Ring 22 11 80 80.")
+    assert "Slik forbereder du deg: https://v.example/help/nb " in text
 
 
 @pytest.mark.parametrize("language", list(i18n.LANGUAGES))
 def test_the_invitation_sms_fits_in_three_parts(language: str) -> None:
     """Measured as an operator sends it: GSM-7 when every character allows, else UCS-2 (Arabic, Urdu, Polish)."""
     url = "https://video.sykehuset.no/v/" + secrets.token_urlsafe(32)  # as long as a real link
+    guide = help_page.address("https://video.sykehuset.no", language)
     text = invitation_text(language, when=dt.datetime(2026, 12, 1, 9, 30), url=url, code="123456",
-                           phone="+47 61 27 10 00")
+                           phone="+47 61 27 10 00", help_url=guide)
     parts = sms_segments.count(text)
     print(f"{language}: {parts.count} SMS parts, {parts.encoding}, {parts.units} units, {len(text)} characters")
-    assert url in text and "123456" in text and "+47 61 27 10 00" in text
+    assert url in text and "123456" in text and "+47 61 27 10 00" in text and guide in text
     assert parts.count <= 3, f"The {language} invitation takes {parts.count} SMS parts ({parts.encoding}):\n{text}"
+
+
+@pytest.mark.parametrize("language", list(i18n.LANGUAGES))
+def test_the_reminder_sms_links_the_help_page_in_three_parts(language: str) -> None:
+    address = "https://video.sykehuset.no"
+    text = reminder_text(language, when=dt.datetime(2026, 12, 1, 9, 30), code="123456", address=address,
+                         phone="+47 61 27 10 00")
+    parts = sms_segments.count(text)
+    print(f"{language}: reminder in {parts.count} SMS parts, {parts.encoding}, {parts.units} units")
+    assert f"{address}/help/{language}" in text and "123456" in text and "+47 61 27 10 00" in text
+    assert parts.count <= 3, f"The {language} reminder takes {parts.count} SMS parts ({parts.encoding}):\n{text}"
 
 
 @pytest.mark.parametrize(("language", "direction"), [

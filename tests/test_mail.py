@@ -287,3 +287,22 @@ def test_the_e_mail_and_calendar_file_come_in_nynorsk_and_polish(language: str, 
     assert text is not None and line in text.get_content() and "https://v.example/v/abc" in text.get_content()
     _, _, event = _calendar(message)
     assert str(event["SUMMARY"]) == summary
+
+
+@pytest.mark.parametrize("helpdesk", ["", "+47 55 97 65 51"])
+def test_the_invitation_carries_the_help_pages_essentials(helpdesk: str) -> None:
+    """What to have ready, how to prepare, privacy, the help page in the patient's language, and the IT
+    helpdesk's number when the clinic has one (seeds 000-004)."""
+    clinic = mail.Clinic("Visitt", FROM, dt.timezone.utc, helpdesk)  # type: ignore[arg-type]
+    letter = mail.Letter(kind="invitation", language="en",
+                         starts_at=dt.datetime(2031, 3, 4, 9, 30, tzinfo=dt.timezone.utc), minutes=30, code="123456",
+                         phone="+47 22 00 00 00", address="https://v.example", uid="u@visitt", sequence=0,
+                         url="https://v.example/v/abc")
+    body = mail.compose(letter, PATIENT, clinic).get_body(("plain",))
+    assert body is not None
+    text = " ".join(body.get_content().split())
+    for words in ("a camera and a microphone", "charged battery", "not in a public place or on open Wi-Fi",
+                  "Have photo ID ready", "Nothing is recorded", "withdraw your consent",
+                  "Help, step by step: https://v.example/help/en"):
+        assert words in text, words
+    assert ("Call the IT helpdesk at +47 55 97 65 51." in text) == bool(helpdesk)

@@ -1,7 +1,8 @@
 """Chromium: the server drops the patient's signaling socket mid-call; the page reconnects by itself,
 takes its place again without knocking, and the picture keeps coming on both sides - also when the
 sound and picture were cut off with it, which a new peer connection brings back, and while the
-server is away altogether, on the same peer connection."""
+server is away altogether, on the same peer connection; and when the socket dropped while the page was
+hidden (a phone asleep), as soon as the page is shown again."""
 
 from __future__ import annotations
 
@@ -48,6 +49,46 @@ def test_the_patient_reconnects_by_itself(server: LiveServer, browser) -> None: 
         (again,) = [c for c in server.app.state.connections.open if c.role == "patient"]
         assert again is not socket
         assert picture_grows(patient) and picture_grows(host)  # the picture flows on both sides
+        expect(host.locator("#tiles figure.away")).to_have_count(0)
+        expect(host.locator("#waiting li")).to_have_count(0)  # nobody knocked
+    public_room = next(iter(server.app.state.hub.rooms))
+    actions = [action for action, _ in audit_trail(server, public_room)]
+    assert actions.count("knock") == 1 and "leave" not in actions
+
+
+# The page goes to the background (a phone put down, another tab in front) or comes back, as the
+# browser tells it: `document.visibilityState` and a `visibilitychange` event.
+SHOWN = """(state) => {
+  Object.defineProperty(document, "visibilityState", {configurable: true, get: () => state});
+  Object.defineProperty(document, "hidden", {configurable: true, get: () => state === "hidden"});
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+def test_a_socket_dropped_while_the_page_is_hidden_comes_back_when_it_is_shown(  # type: ignore[no-untyped-def]
+        server: LiveServer, browser) -> None:
+    with call_between(server, browser) as (host, patient):
+        for page in (host, patient):
+            page.evaluate(MARK_PEERS)
+        patient.evaluate("() => { window.visittSignaling.giveUpAfter = 500; }")  # hidden far longer than this
+        patient.evaluate(SHOWN, "hidden")
+        patient.context.set_offline(True)  # the phone's network is away while it sleeps
+        (socket,) = [c for c in server.app.state.connections.open if c.role == "patient"]
+        server.call(socket.websocket.close(4000))
+
+        # Several tries fail, long past giveUpAfter, while the page is hidden: it keeps its call.
+        patient.wait_for_function("() => window.visittSignaling.attempts >= 3", timeout=15_000)
+        expect(patient.locator("#call")).to_be_visible()
+        expect(patient.locator("#done")).to_be_hidden()
+        expect(patient.locator("#call-status")).to_have_text("Reconnecting…")
+
+        patient.context.set_offline(False)
+        patient.evaluate(SHOWN, "visible")
+        expect(patient.locator("#call-status")).to_have_text("In consultation", timeout=15_000)
+        (again,) = [c for c in server.app.state.connections.open if c.role == "patient"]
+        assert again is not socket
+        assert picture_grows(patient) and picture_grows(host)  # the picture flows on both sides
+        assert patient.evaluate(SAME_PEERS) and host.evaluate(SAME_PEERS)
         expect(host.locator("#tiles figure.away")).to_have_count(0)
         expect(host.locator("#waiting li")).to_have_count(0)  # nobody knocked
     public_room = next(iter(server.app.state.hub.rooms))

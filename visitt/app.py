@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 
 from visitt.web import api, patient as web_patient, portal as web_portal, staff as web_staff
 from visitt.ops import health, metrics
+from visitt.web import help_page
 from visitt.messaging import hooks, mail, outbox, reminders, sms
 from visitt.live import signaling, test_room, turn
 from visitt.web.compression import Compression
@@ -199,6 +200,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app.include_router(api.router)
     app.include_router(web_staff.router)
     app.include_router(web_patient.router)
+    app.include_router(help_page.router)
     if settings.portal_path:
         app.include_router(web_portal.router, prefix=settings.portal_path)
     app.include_router(test_room.router)

@@ -23,6 +23,7 @@ from visitt.messaging import mail, outbox
 from visitt import text as human
 from visitt.accounts import digest, new_secret
 from visitt.errors import Forbidden, ValidationFailed
+from visitt.web.help_page import address as help_address
 from visitt.web.i18n import N_
 from visitt.ids import RowId
 from visitt.limiter import Limiter
@@ -191,7 +192,7 @@ def book(session: Session, booker: Staff, booking: Booking, *, base_url: str, cl
     join_url = f"{base_url}/v/{token}"
     phone = clinician.department.phone if clinician.department and clinician.department.phone else clinic_phone
     body = outbox.invitation_text(booking.language, when=booking.starts_at.astimezone(tz), url=join_url, code=code,
-                                  phone=phone)
+                                  phone=phone, help_url=help_address(base_url, booking.language))
     outbox.enqueue(session, recipient=booking.patient_phone, body=body, appointment_id=appointment.id,
                    limiter=limiter, sender=booker.id)
     mail.queue(session, appointment, "invitation", code=code, phone=phone, address=base_url, url=join_url)

@@ -66,7 +66,7 @@ Flag = Annotated[bool, BeforeValidator(_flag)]
 
 # First path segments other pages own: a portal there would hide them, or be hidden.
 _TAKEN = frozenset({"staff", "v", "ws", "api", "static", "test", "metrics", "healthz", "readyz", "openapi.json",
-                    "scripts-off"})
+                    "scripts-off", "help"})
 
 
 def _portal_path(value: Any) -> Any:
@@ -96,6 +96,7 @@ class Settings(BaseSettings):
     public_url: Annotated[str, BeforeValidator(_no_trailing_slash)] = ""
     clinic_name: str = "Visitt"
     clinic_phone: str = "+47 69 86 00 00"
+    helpdesk_phone: str = ""  # the IT helpdesk for technical trouble; empty: the help page names the clinic only
     default_region: str = "NO"
     timezone: str = "Europe/Oslo"
     secure_cookies: Flag = False

@@ -30,6 +30,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
 from visitt.messaging import ics, outbox
+from visitt.web.help_page import address as help_address
 from visitt.web.i18n import translations
 from visitt.store.models import Appointment, OutboxMessage, utcnow
 from visitt.messaging.outbox import Backend, SendFailed
@@ -115,10 +116,12 @@ class Clinic:
     name: str
     mailbox: str
     tz: ZoneInfo
+    helpdesk: str = ""  # the IT helpdesk's number (VISITT_HELPDESK_PHONE), named in the invitation if set
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Clinic":
-        return cls(settings.clinic_name, settings.smtp_from or "visitt@localhost", ZoneInfo(settings.timezone))
+        return cls(settings.clinic_name, settings.smtp_from or "visitt@localhost", ZoneInfo(settings.timezone),
+                   settings.helpdesk_phone)
 
 
 def compose(letter: Letter, recipient: str, clinic: Clinic, *, now: dt.datetime | None = None) -> EmailMessage:
@@ -127,14 +130,28 @@ def compose(letter: Letter, recipient: str, clinic: Clinic, *, now: dt.datetime 
     _ = translations(letter.language).gettext
     local = letter.starts_at.astimezone(clinic.tz)
     values = {"date": local.strftime("%d.%m.%Y"), "time": local.strftime("%H:%M"), "url": letter.url,
-              "address": letter.address, "code": letter.code, "phone": letter.phone, "clinic": clinic.name}
+              "address": letter.address, "code": letter.code, "phone": letter.phone, "clinic": clinic.name,
+              "help": help_address(letter.address, letter.language), "helpdesk": clinic.helpdesk}
     call = _("Questions, or cannot attend? Call {phone}.")
     if letter.kind == "invitation":
         subject = _("Video consultation {date} at {time}")
         opening = _("You have a video consultation on {date} at {time}.")
         details = [_("Open this link shortly before the appointment: {url}"),
                    _("If the link does not work, go to {address} and enter the code {code}."), call]
-        closing = _("The attached calendar file puts the appointment in your calendar.")
+        # The essentials of the help page (seeds 000-004): what you need, how to prepare, privacy, whom to call.
+        guide = [_("What you need: a phone, tablet or PC with a camera and a microphone, a stable internet "
+                   "connection (your own Wi-Fi or 4G) and a charged battery. Use Chrome, Edge, Firefox, or Safari "
+                   "on iPhone and iPad; you do not need an app."),
+                 _("How to prepare: be alone in a room where nobody can hear you, not in a public place or on open "
+                   "Wi-Fi, with no bright light behind you. Have photo ID ready. If someone else is to take part, "
+                   "agree this with the clinic in advance."),
+                 _("Nothing is recorded. Joining is voluntary: you can withdraw your consent at any time by "
+                   "calling the clinic."),
+                 _("Help, step by step: {help}")]
+        if clinic.helpdesk:
+            guide.append(_("Technical problems? Call the IT helpdesk at {helpdesk}."))
+        closing = "\n\n".join(text.format(**values) for text in guide) + "\n\n" + _(
+            "The attached calendar file puts the appointment in your calendar.")
     elif letter.kind == "update":
         subject = _("Moved: video consultation {date} at {time}")
         opening = _("Your video consultation has been moved to {date} at {time}.")

@@ -132,11 +132,13 @@ def count_sms(limiter: Limiter, recipient: str, sender: int | None) -> None:
     limiter.hit("sms_staff", by)
 
 
-def invitation_text(language: str, *, when: dt.datetime, url: str, code: str, phone: str) -> str:
+def invitation_text(language: str, *, when: dt.datetime, url: str, code: str, phone: str, help_url: str) -> str:
+    """The invitation SMS: when, the link, the code, the help page (``help_url``) and whom to call."""
     _ = translations(language).gettext
     return _("Video consultation {date} at {time}. Open the link shortly before: {url} "
-             "Code: {code}. Questions or cannot attend? Call {phone}.").format(
-        date=when.strftime("%d.%m.%Y"), time=when.strftime("%H:%M"), url=url, code=code, phone=phone)
+             "Code: {code}. How to prepare: {help} Questions or cannot attend? Call {phone}.").format(
+        date=when.strftime("%d.%m.%Y"), time=when.strftime("%H:%M"), url=url, code=code, phone=phone,
+        help=help_url)
 
 
 class Sender:

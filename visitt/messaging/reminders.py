@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from visitt.messaging import outbox
 from visitt.store.db import Database
 from visitt.errors import describe
+from visitt.web.help_page import address as help_address
 from visitt.web.i18n import translations
 from visitt.store.models import Appointment, AppointmentState, Participant, utcnow
 from visitt.settings import Settings
@@ -38,11 +39,12 @@ def in_quiet_hours(local: dt.datetime, quiet: tuple[int, int]) -> bool:
 def reminder_text(language: str, *, when: dt.datetime, code: str, address: str, phone: str) -> str:
     _ = translations(language).gettext
     text = _("Reminder: video consultation {date} at {time}. Use the link in the SMS you received, "
-             "or go to {address} and enter the code {code}. Cannot attend? Call {phone}.") if address else _(
+             "or go to {address} and enter the code {code}. How to prepare: {help} Cannot attend? "
+             "Call {phone}.") if address else _(
         "Reminder: video consultation {date} at {time}. Use the link in the SMS you received. "
         "Cannot attend? Call {phone}.")
     return text.format(date=when.strftime("%d.%m.%Y"), time=when.strftime("%H:%M"), address=address, code=code,
-                       phone=phone)
+                       phone=phone, help=help_address(address, language))
 
 
 def queue_due(database: Database, settings: Settings, now: dt.datetime | None = None) -> int:

@@ -27,6 +27,7 @@ def environment(language: str) -> Environment:
     env.globals["languages"] = i18n.LANGUAGES
     env.filters["tojson_script"] = lambda value: json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
     env.filters["ltr"] = left_to_right
+    env.filters["tel"] = phone_link
     return env
 
 
@@ -35,17 +36,26 @@ def left_to_right(value: object) -> Markup:
     return Markup('<bdi dir="ltr">%s</bdi>') % value
 
 
+def phone_link(value: object) -> Markup:
+    """A phone number as a link that rings it, kept left to right: ``{{ phone|tel }}``."""
+    number = "".join(ch for ch in str(value) if ch.isdigit() or ch == "+")
+    return Markup('<a href="tel:%s" dir="ltr">%s</a>') % (number, value)
+
+
 def language(request: Request) -> str:
     return i18n.negotiate(request.headers.get("accept-language"),
                           request.query_params.get("lang") or request.cookies.get(LANG_COOKIE))
 
 
-def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    lang = language(request)
+def render(request: Request, template: str, status_code: int = 200, *, in_language: str | None = None,
+           **context: Any) -> HTMLResponse:
+    """``template`` in the request's language, or ``in_language`` when the address names one (``/help/ar``)."""
+    lang = in_language or language(request)
     settings = request.app.state.settings
     values: dict[str, Any] = {"request": request, "lang": lang, "dir": i18n.direction(lang),
                               "csrf": csrf_token(request),
                               "clinic_name": settings.clinic_name, "clinic_phone": settings.clinic_phone,
+                              "helpdesk_phone": settings.helpdesk_phone,
                               "demo": settings.demo, "portal_path": settings.portal_path}
     html = environment(lang).get_template(template).render({**values, **context})
     response = HTMLResponse(html, status_code=status_code)

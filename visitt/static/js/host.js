@@ -337,6 +337,14 @@ $("late-form")?.addEventListener("submit", (/** @type {Event} */ event) => {
   $("lobby-status").textContent = strings.late_sent;
 });
 $("end")?.addEventListener("click", () => { if (room) signaling.send({ type: "end", room }); });
+// The language switcher changes the words in place, so a call goes on untouched (language.js, loaded then).
+document.querySelector("nav.languages")?.addEventListener("click", (event) => {
+  const link = /** @type {HTMLAnchorElement | null} */ (/** @type {Element} */ (event.target).closest("a[hreflang]"));
+  if (!link) return;
+  event.preventDefault();
+  import("./language.js").then(({ choose }) => choose(link, strings), () => { location.href = link.href; return false; })
+    .then((switched) => { if (switched) people.refresh(); });
+});
 $("invite-kind")?.addEventListener("change", () => { $("invite-cohost").hidden = $("invite-kind").value !== "colleague"; });
 $("invite-form")?.addEventListener("submit", async (/** @type {Event} */ event) => {
   event.preventDefault();

@@ -16,11 +16,18 @@ export class ParticipantList {
     this.list = list;
     this.strings = strings;
     this.askUnmute = askUnmute;
+    /** @type {Map<string, PeerInfo>} */ this.shown = new Map();
+  }
+
+  /** Write everyone's line again from `strings` (the page's language changed). */
+  refresh() {
+    for (const peer of this.shown.values()) this.update(peer);
   }
 
   /** Add or refresh someone. @param {PeerInfo} peer @param {{self?: boolean}} [options] */
   update(peer, options = {}) {
     const s = this.strings;
+    this.shown.set(peer.id, peer);
     let item = /** @type {HTMLElement | null} */ (this.list.querySelector(`li[data-peer="${CSS.escape(peer.id)}"]`));
     if (!item) {
       item = document.createElement("li");

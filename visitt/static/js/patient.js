@@ -169,6 +169,8 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
 function openSocket() {
   $("status").textContent = strings.connecting;
   signaling = new Signaling(socketPath);
+  // @ts-ignore a handle for diagnostics and the end-to-end tests
+  window.visittSignaling = signaling;
   let selfId = "";
   signaling.on("waiting", ({ key, second_device }) => {
     phase = "waiting";
@@ -298,6 +300,14 @@ $("leave").addEventListener("click", () => {
   finish(strings.left);
 });
 $("take-back").addEventListener("click", () => location.reload());  // the page, loaded again, takes the place
+// The language switcher changes the words in place, so a call goes on untouched (language.js, loaded then).
+document.querySelector("nav.languages")?.addEventListener("click", (event) => {
+  const link = /** @type {HTMLAnchorElement | null} */ (/** @type {Element} */ (event.target).closest("a[hreflang]"));
+  if (!link) return;
+  event.preventDefault();
+  import("./language.js").then(({ choose }) => choose(link, strings), () => { location.href = link.href; return false; })
+    .then((switched) => { if (switched) people.refresh(); });
+});
 askForId($("ask-id"), () => signaling, (text) => { $("call-status").textContent = text; }, strings.id_asked);
 
 show("lobby");

@@ -76,8 +76,9 @@ const TRY_AGAIN_LATER = 1013;
  * dispatched as an event named after its `type`, with the message as `detail`. Besides those:
  * `reconnecting` when the socket dropped and a new one is being tried (every `welcome` after the
  * first means it is back), and `close` when it is gone for good: refused (1008), closed by
- * this page, or not back within `giveUpAfter` ms. A server that answers "try again later" (1013:
- * its database is away) is tried for as long as the page is open.
+ * this page, or not back within `giveUpAfter` ms of the page being visible. A server that answers
+ * "try again later" (1013: its database is away), and any server while the page is hidden, is tried
+ * for as long as the page is open.
  */
 export class Signaling extends EventTarget {
   /** @param {string} path e.g. "/ws/staff" */
@@ -97,6 +98,17 @@ export class Signaling extends EventTarget {
       if (this.retry === null || this.stopped) return;
       clearTimeout(this.retry);
       this.retry = null;
+      this.connect().catch(() => {});
+    });
+    // A phone asleep or a page in the background: its timers are slowed or stopped, and the time it
+    // spent hidden says nothing about the network. Hidden, the page does not give up; shown again,
+    // it tries at once and gives the network the whole `giveUpAfter` from then.
+    globalThis.document?.addEventListener("visibilitychange", () => {
+      if (document.visibilityState !== "visible" || this.retry === null || this.stopped) return;
+      clearTimeout(this.retry);
+      this.retry = null;
+      this.downSince = Date.now();
+      this.attempts = 0;
       this.connect().catch(() => {});
     });
   }
@@ -128,7 +140,8 @@ export class Signaling extends EventTarget {
   /** @param {number} code */
   dropped(code) {
     this.downSince = this.downSince ?? Date.now();
-    const tooLong = code !== TRY_AGAIN_LATER && Date.now() - this.downSince > this.giveUpAfter;
+    const hidden = globalThis.document?.visibilityState === "hidden";
+    const tooLong = code !== TRY_AGAIN_LATER && !hidden && Date.now() - this.downSince > this.giveUpAfter;
     if (this.stopped || code === REFUSED || tooLong) {
       this.dispatchEvent(new CustomEvent("close", { detail: { code } }));
       return;
