@@ -46,7 +46,8 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     values: dict[str, Any] = {"request": request, "lang": lang, "dir": i18n.direction(lang),
                               "csrf": csrf_token(request),
                               "clinic_name": settings.clinic_name, "clinic_phone": settings.clinic_phone,
-                              "demo": settings.demo, "portal_path": settings.portal_path}
+                              "demo": settings.demo, "portal_path": settings.portal_path,
+                              "zone": settings.timezone}  # the clinic's clocks, for times a script shows
     html = environment(lang).get_template(template).render({**values, **context})
     response = HTMLResponse(html, status_code=status_code)
     remember_csrf(request, response, settings.secure_cookies)

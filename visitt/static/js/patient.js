@@ -57,6 +57,16 @@ function showPeer(peer) {
   people.update(peer);
 }
 
+/** A time of day as the clinic's clocks show it (`<body data-zone>`), in the page's language. @param {string} iso */
+function clockTime(iso) {
+  const options = { hour: "2-digit", minute: "2-digit", timeZone: document.body.dataset.zone };
+  try {
+    return new Intl.DateTimeFormat(document.documentElement.lang, /** @type {any} */ (options)).format(new Date(iso));
+  } catch {  // a zone this browser does not know: its own clock
+    return new Date(iso).toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit" });
+  }
+}
+
 function mediaState() {
   return { audio: $("mic").getAttribute("aria-pressed") === "true", video: $("cam").getAttribute("aria-pressed") === "true" };
 }
@@ -224,8 +234,8 @@ function openSocket() {
     $("join").disabled = false;
     $("status").textContent = strings.removed;
   });
-  signaling.on("late", ({ minutes }) => {
-    if (phase === "waiting") $("status").textContent = minutes ? strings.late.replace("{minutes}", String(minutes)) : strings.waiting;
+  signaling.on("late", ({ expected }) => {
+    if (phase === "waiting") $("status").textContent = expected ? strings.late.replace("{time}", clockTime(expected)) : strings.waiting;
   });
   signaling.on("wait_expired", ({ minutes }) => {
     finish(strings.wait_expired.replace("{minutes}", String(minutes)));
