@@ -4,6 +4,7 @@
 
 import { Call } from "./call.js";
 import { ChatPanel } from "./chat.js";
+import { clockTime } from "./clock.js";
 import { ConnectionQuality } from "./connection.js";
 import { classify, DevicePanel, openMedia, stopMedia } from "./devices.js";
 import { IdentityChecks } from "./identity.js";
@@ -94,8 +95,7 @@ setInterval(markNotArrived, 15_000);
 function renderLobby({ waiting, gave_up }) {
   $("gave-up").replaceChildren(...gave_up.map((entry) => {
     const item = document.createElement("li");
-    const at = new Date(entry.at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    item.textContent = `${entry.name} – ${at}`;
+    item.textContent = `${entry.name} – ${clockTime(entry.at)}`;
     return item;
   }));
   $("gave-up-section").hidden = gave_up.length === 0;
@@ -110,7 +110,7 @@ function renderLobby({ waiting, gave_up }) {
     // the same link or code on another device while the place is held: admitting it hands the place over
     item.querySelector(".second-device").hidden = !entry.second_device;
     item.querySelector(".kind").textContent = roleLabel(entry.kind);
-    item.querySelector(".since").textContent = new Date(entry.since).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    item.querySelector(".since").textContent = clockTime(entry.since);
     item.querySelector(".admit").addEventListener("click", () => admit(entry.room, entry.id));
     item.querySelector(".deny").addEventListener("click", () => signaling.send({ type: "deny", room: entry.room, participant: entry.id }));
     names.set(entry.id, entry.name);

@@ -1,6 +1,7 @@
 // The patient's page: device check → name → knock → waiting room → call.
 
 import { Call } from "./call.js";
+import { clockTime } from "./clock.js";
 import { ChatPanel } from "./chat.js";
 import { ConnectionQuality } from "./connection.js";
 import { DeviceCheck, DevicePanel } from "./devices.js";
@@ -55,16 +56,6 @@ function showPeer(peer) {
   tiles.ensure(peer.id, peer.name);
   tiles.mark(peer.id, peer);
   people.update(peer);
-}
-
-/** A time of day as the clinic's clocks show it (`<body data-zone>`), in the page's language. @param {string} iso */
-function clockTime(iso) {
-  const options = { hour: "2-digit", minute: "2-digit", timeZone: document.body.dataset.zone };
-  try {
-    return new Intl.DateTimeFormat(document.documentElement.lang, /** @type {any} */ (options)).format(new Date(iso));
-  } catch {  // a zone this browser does not know: its own clock
-    return new Date(iso).toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit" });
-  }
 }
 
 function mediaState() {
