@@ -95,8 +95,10 @@ def test_early_and_late_visitors_are_told_when_to_come_or_whom_to_call(clinic: L
     assert (f"{starts.day}. {NORWEGIAN_MONTHS[starts.month - 1]} {starts.year} klokken {starts:%H:%M}. Lenken åpner 30 "
             "minutter før") in _text(norsk)
 
-    move(clinic, appointment_id, dt.timedelta(minutes=20))
-    assert "Your full name" in httpx.get(link, headers={"Accept-Language": "en"}).text  # inside the window
+    soon = move(clinic, appointment_id, dt.timedelta(minutes=20)).astimezone(OSLO)
+    lobby = httpx.get(link, headers={"Accept-Language": "en"})
+    assert "Your full name" in lobby.text  # inside the window, and the lobby says when, the month in words
+    assert f"{soon:%b} {soon.day}, {soon.year}, {_english_time(soon)}" in _text(lobby)
 
     starts = move(clinic, appointment_id, -dt.timedelta(hours=5)).astimezone(OSLO)  # the link closed 30 min ago
     late = httpx.get(link, headers={"Accept-Language": "en"})

@@ -199,6 +199,8 @@ def test_staff_pages_show_clinic_times_and_state_words_under_one_heading(tmp_pat
                         pages[f"{language} {path}"] = response.text
                 with httpx.Client(base_url=live.url, headers={"Accept-Language": language}, timeout=60) as client:
                     pages[f"{language} /staff/login"] = client.get("/staff/login").text
+                    _sign_in(client, demo.PEOPLE[2][0])  # a secretary's dashboard: appointments only
+                    pages[f"{language} /staff (secretary)"] = client.get("/staff").text
             return pages
 
         pages = run(knock_and_look())
@@ -209,7 +211,7 @@ def test_staff_pages_show_clinic_times_and_state_words_under_one_heading(tmp_pat
         assert len(re.findall(r"<h1\b", html)) == 1, name
     # on the clinic's clock, never UTC's
     utc_clock = f"{starts:%H:%M}"
-    for path in ("/staff", f"/staff/appointments/{waiting_id}"):
+    for path in ("/staff", "/staff (secretary)", f"/staff/appointments/{waiting_id}"):
         nb, en = _visible(pages[f"nb {path}"]), _visible(pages[f"en {path}"])
         assert f"{format_date(oslo, 'medium', locale='nb')}, {oslo:%H:%M}" in nb, (path, nb)  # "6. des. 2026, 14:05"
         assert utc_clock not in nb, path
