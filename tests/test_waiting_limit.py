@@ -103,6 +103,25 @@ def test_running_late_moves_the_limit_of_those_told_and_no_one_else(server: Live
     run(scenario())
 
 
+def test_nobody_waits_longer_than_the_cap_past_the_usual_limit(server: LiveServer) -> None:
+    """However late the clinician says they are, the page is not kept more than 120 minutes past the usual
+    limit, and the time it shows is never after the time it is sent home."""
+    async def scenario() -> None:
+        before = utcnow()
+        async with consultation(server, admit=False) as call:
+            await call.host.send({"type": "late", "minutes": 120})
+            notice = await call.guest.expect("late")
+            until, expected = _instant(notice["until"]), _instant(notice["expected"])
+            assert expected <= until <= before + dt.timedelta(minutes=15 + 120) + dt.timedelta(seconds=30)
+            await call.host.send({"type": "late", "minutes": 120})  # again: nothing more
+            assert _instant((await call.guest.expect("late"))["until"]) == until
+            assert await _async(_expire, server, 134) == 0
+            assert await _async(_expire, server, 136) == 1
+            assert (await call.guest.expect("wait_expired"))["minutes"] == 135
+
+    run(scenario())
+
+
 def test_a_page_taking_its_place_back_is_told_again(server: LiveServer) -> None:
     """A reload while waiting brings back the place in the queue and the running-late notice with it."""
     async def scenario() -> None:

@@ -3,9 +3,9 @@
 A guest knocks and waits; the clinician (or a co-host in the call) admits or denies them. Who has
 waited longer than the limit is sent home, and the clinician's dashboard lists them. A clinician
 running late tells everyone waiting for them at that moment, and each one's wait limit moves with the
-notice: it is theirs (a later knock is not told another patient's news, nor kept longer). The page whose knock holds an invitation's place gets
-its place key; a knock while another page holds the place is a *second device*, which only an
-admission lets in (it then takes the place over).
+notice: it is theirs (a later knock is not told another patient's news, nor kept longer). The page
+whose knock holds an invitation's place gets its place key; a knock while another page holds the
+place is a *second device*, which only an admission lets in (it then takes the place over).
 """
 
 from __future__ import annotations
@@ -208,8 +208,9 @@ class Lobby:
         """Tell everyone waiting for this clinician now that they are running about ``minutes`` late (0:
         on time again); returns how many were told. Each one's wait limit starts again from the time the
         clinician now expects (never earlier than it was), so nobody told to stay is sent home before
-        then. The notice is the waiter's: sent again when their page takes the place back, never to
-        whoever knocks later."""
+        then; but nobody waits longer than ``LATE_MAX_MINUTES`` past their usual limit, whatever the
+        notices said (then the expected time is that end, too). The notice is the waiter's: sent again
+        when their page takes the place back, never to whoever knocks later."""
         self.hub.check(None, host, Action.LATE)
         staff_id = cast(int, host.staff_id)
         now = utcnow()
@@ -219,9 +220,11 @@ class Lobby:
             for waiter in room.waiting.values():
                 waiter.notice = None
                 if minutes:
-                    waiter.until = max(self.deadline(waiter), expected + self.max_wait)
+                    longest = waiter.since + self.max_wait + dt.timedelta(minutes=protocol.LATE_MAX_MINUTES)
+                    waiter.until = min(max(self.deadline(waiter), expected + self.max_wait), longest)
                     waiter.notice = protocol.encode(protocol.LateNotice(
-                        minutes=minutes, expected=expected.isoformat(), until=waiter.until.isoformat()))
+                        minutes=minutes, expected=min(expected, waiter.until).isoformat(),
+                        until=waiter.until.isoformat()))
                 waiter.peer.send(waiter.notice or ON_TIME)
                 told += 1
         return told

@@ -30,7 +30,8 @@ def environment(language: str) -> Environment:
     env.filters["ltr"] = left_to_right
     # instants on the clinic's clock (the page's ``zone``), durations and instants in the page's language
     for name, write in (("when", clock.when), ("day", clock.day), ("clock", clock.time_of_day)):
-        env.filters[name] = pass_context(lambda context, instant, write=write: write(instant, language, context["zone"]))
+        env.filters[name] = pass_context(
+            lambda context, instant, write=write: write(instant, language, context["zone"]))
     env.filters["duration"] = lambda span: clock.duration(span, language)
     env.filters["minutes"] = lambda minutes: clock.duration(dt.timedelta(minutes=minutes), language, "short")
     env.filters["state"] = lambda value, kind: i18n.state_label(kind, value, language)
