@@ -88,11 +88,13 @@ def test_running_late_moves_the_limit_of_those_told_and_no_one_else(server: Live
                 await host.expect("knock")
                 await second.sync()
                 assert "late" not in second.types  # another patient's news
+                await host.send({"type": "late", "minutes": 0})  # on time again: nobody's limit shrinks
+                assert await first.expect("late") == {"type": "late", "minutes": 0, "expected": None, "until": None}
+                await second.sync()
+                assert "late" not in second.types  # nothing to take back from who was never told
                 assert await _async(_expire, server, 16) == 1  # the later patient keeps the usual limit
                 assert (await second.expect("wait_expired"))["minutes"] == 15
                 assert "wait_expired" not in first.types
-            await host.send({"type": "late", "minutes": 0})  # on time again: nobody's limit shrinks
-            assert await first.expect("late") == {"type": "late", "minutes": 0, "expected": None, "until": None}
             assert await _async(_expire, server, 34) == 0
             assert await _async(_expire, server, 36) == 1
             assert (await first.expect("wait_expired"))["minutes"] == 35

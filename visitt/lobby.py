@@ -218,14 +218,18 @@ class Lobby:
         told = 0
         for room in self.hub.by_host.get(staff_id, {}).values():
             for waiter in room.waiting.values():
-                waiter.notice = None
-                if minutes:
-                    longest = waiter.since + self.max_wait + dt.timedelta(minutes=protocol.LATE_MAX_MINUTES)
-                    waiter.until = min(max(self.deadline(waiter), expected + self.max_wait), longest)
-                    waiter.notice = protocol.encode(protocol.LateNotice(
-                        minutes=minutes, expected=min(expected, waiter.until).isoformat(),
-                        until=waiter.until.isoformat()))
-                waiter.peer.send(waiter.notice or ON_TIME)
+                if not minutes:  # on time again: for those told otherwise (their limit stays where it went)
+                    if waiter.notice is None:
+                        continue
+                    waiter.notice = None
+                    waiter.peer.send(ON_TIME)
+                    told += 1
+                    continue
+                longest = waiter.since + self.max_wait + dt.timedelta(minutes=protocol.LATE_MAX_MINUTES)
+                waiter.until = min(max(self.deadline(waiter), expected + self.max_wait), longest)
+                waiter.notice = protocol.encode(protocol.LateNotice(
+                    minutes=minutes, expected=min(expected, waiter.until).isoformat(), until=waiter.until.isoformat()))
+                waiter.peer.send(waiter.notice)
                 told += 1
         return told
 
