@@ -13,7 +13,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import access, accounts, appointments, booking, client_text, delivery, department_queue, invites, mail, rooms
+from . import (access, accounts, appointments, booking, client_text, delivery, department_queue, invites, mail, protocol,
+               rooms)
 from .deps import DB, app_limiter, base_url, clinic_tz, page_staff
 from .errors import Busy, Forbidden, NotAuthenticated, NotFound, RateLimited, ValidationFailed, VisittError
 from .i18n import N_, translations
@@ -284,8 +285,9 @@ async def cancel_appointment(appointment_id: RowId, request: Request, session: D
 def _queue(request: Request, session: Session, staff: Staff) -> list[department_queue.QueueEntry]:
     if staff.department_id is None:
         return []
-    max_wait = dt.timedelta(minutes=request.app.state.settings.max_wait_minutes)
-    return department_queue.waiting_in(session, staff.department_id, max_wait=max_wait)
+    # the longest anyone waits: the limit, moved at most by running-late notices (visitt.lobby.Lobby.late)
+    longest = dt.timedelta(minutes=request.app.state.settings.max_wait_minutes + protocol.LATE_MAX_MINUTES)
+    return department_queue.waiting_in(session, staff.department_id, max_wait=longest)
 
 
 @router.get("/staff/queue")
