@@ -16,8 +16,9 @@ import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
-from visitt import i18n, sms_segments
-from visitt.outbox import invitation_text
+from visitt.web import i18n
+from visitt.messaging import sms_segments
+from visitt.messaging.outbox import invitation_text
 from visitt.testing import LiveServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -233,8 +234,8 @@ def test_pages_offer_every_language_and_turn_right_to_left(server: LiveServer) -
 
 def test_every_state_has_words_on_the_staff_pages() -> None:
     """Each state a staff page can show has a label (``{{ value|state(kind) }}`` fails on a missing one)."""
-    from visitt import delivery
-    from visitt.models import AppointmentState, OutboxState, ParticipantState, RoomState
+    from visitt.messaging import delivery
+    from visitt.store.models import AppointmentState, OutboxState, ParticipantState, RoomState
 
     kinds = {"appointment": AppointmentState, "room": RoomState, "participant": ParticipantState,
              "outbox": OutboxState}

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
-from visitt.models import utcnow
+from visitt.store.models import utcnow
 from visitt.testing import LiveServer
 
 from .browser import DESK, PHONE, sign_in

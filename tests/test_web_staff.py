@@ -11,8 +11,11 @@ from zoneinfo import ZoneInfo
 import httpx
 from babel.dates import format_date
 
-from visitt import accounts, audit, delivery, demo, i18n
-from visitt.models import AppointmentState, Department, OutboxState, ParticipantState, Role, RoomState
+from visitt import accounts, demo
+from visitt.store import audit
+from visitt.messaging import delivery
+from visitt.web import i18n
+from visitt.store.models import AppointmentState, Department, OutboxState, ParticipantState, Role, RoomState
 from visitt.testing import LiveServer
 
 
