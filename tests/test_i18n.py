@@ -245,3 +245,17 @@ def test_pages_offer_every_language_and_turn_right_to_left(server: LiveServer) -
     assert '<html lang="nn" dir="ltr">' in nynorsk and "Test utstyret ditt" in nynorsk
     german = httpx.get(f"{server.url}/test", headers={"Accept-Language": "de-DE,de;q=0.9"}).text
     assert '<html lang="en" dir="ltr">' in german and "Test your equipment" in german
+
+
+def test_every_state_has_words_on_the_staff_pages() -> None:
+    """Each state a staff page can show has a label (``{{ value|state(kind) }}`` fails on a missing one)."""
+    from visitt.messaging import delivery
+    from visitt.store.models import AppointmentState, OutboxState, ParticipantState, RoomState
+
+    kinds = {"appointment": AppointmentState, "room": RoomState, "participant": ParticipantState,
+             "outbox": OutboxState}
+    expected = {(kind, state.value) for kind, enum in kinds.items() for state in enum}
+    expected |= {("delivery", status) for status in delivery.STATUSES}
+    assert set(i18n.STATE_LABELS) == expected
+    assert i18n.state_label("appointment", AppointmentState.no_show, "nb") == "ikke møtt"
+    assert i18n.state_label("delivery", "delivered", "ar") == "تم التسليم"

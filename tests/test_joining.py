@@ -65,6 +65,19 @@ def test_window_opens_before_the_start_and_closes_hours_after_the_end() -> None:
         joining.Window(START, START)
 
 
+NORWEGIAN_MONTHS = ("januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september", "oktober",
+                    "november", "desember")
+
+
+def _english_time(instant: dt.datetime) -> str:
+    return f"{instant:%-I:%M %p}"
+
+
+def _text(response: httpx.Response) -> str:
+    """What the reader sees: tags out, every kind of space one plain space (CLDR puts a narrow one before PM)."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", response.text))
+
+
 def test_early_and_late_visitors_are_told_when_to_come_or_whom_to_call(clinic: LiveServer) -> None:
     appointment_id, token = book(clinic, dt.timedelta(days=2))
     link = f"{clinic.url}/v/{token}"
@@ -72,19 +85,25 @@ def test_early_and_late_visitors_are_told_when_to_come_or_whom_to_call(clinic: L
     opens = starts - dt.timedelta(minutes=30)
     early = httpx.get(link, headers={"Accept-Language": "en"})
     assert early.status_code == 403 and "It is too early to join" in early.text
-    assert (f"Your consultation is on {starts:%d.%m.%Y} at {starts:%H:%M}. The link opens 30 minutes before, "
-            f"at {opens:%H:%M}. Please come back then.") in early.text
+    # dates with the month in words and times as each language writes them, on the clinic's clock
+    assert (f"Your consultation is on {starts:%B} {starts.day}, {starts.year} at {_english_time(starts)}. The link "
+            f"opens 30 minutes before, on {opens:%b} {opens.day}, {opens.year}, {_english_time(opens)}. Please come "
+            "back then.") in _text(early)
     assert "Your full name" not in early.text
     norsk = httpx.get(link, headers={"Accept-Language": "nb"})
-    assert norsk.status_code == 403 and "Lenken åpner 30 minutter før" in norsk.text
+    assert norsk.status_code == 403
+    assert (f"{starts.day}. {NORWEGIAN_MONTHS[starts.month - 1]} {starts.year} klokken {starts:%H:%M}. Lenken åpner 30 "
+            "minutter før") in _text(norsk)
 
-    move(clinic, appointment_id, dt.timedelta(minutes=20))
-    assert "Your full name" in httpx.get(link, headers={"Accept-Language": "en"}).text  # inside the window
+    soon = move(clinic, appointment_id, dt.timedelta(minutes=20)).astimezone(OSLO)
+    lobby = httpx.get(link, headers={"Accept-Language": "en"})
+    assert "Your full name" in lobby.text  # inside the window, and the lobby says when, the month in words
+    assert f"{soon:%b} {soon.day}, {soon.year}, {_english_time(soon)}" in _text(lobby)
 
     starts = move(clinic, appointment_id, -dt.timedelta(hours=5)).astimezone(OSLO)  # the link closed 30 min ago
     late = httpx.get(link, headers={"Accept-Language": "en"})
     assert late.status_code == 410 and "This link no longer works" in late.text
-    assert f"Your consultation was on {starts:%d.%m.%Y} at {starts:%H:%M}" in late.text
+    assert f"Your consultation was on {starts:%B} {starts.day}, {starts.year} at {_english_time(starts)}" in _text(late)
     # the department's phone (kept left to right inside any text: <bdi dir="ltr">)
     assert "Call the clinic at +47 69 86 00 00" in re.sub(r"<[^>]+>", "", late.text)
 

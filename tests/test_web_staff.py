@@ -1,16 +1,21 @@
-"""Staff pages over real HTTP: sign-in, CSRF, booking form errors, who may book for whom, sign-out."""
+"""Staff pages over real HTTP: sign-in, CSRF, booking form errors, who may book for whom, sign-out; times on
+the clinic's clock, states in words, one heading a page."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
+from zoneinfo import ZoneInfo
 
 import httpx
+from babel.dates import format_date
 
 from visitt import accounts, demo
 from visitt.store import audit
+from visitt.messaging import delivery
 from visitt.web import i18n
-from visitt.store.models import Department, Role
+from visitt.store.models import AppointmentState, Department, OutboxState, ParticipantState, Role, RoomState
 from visitt.testing import LiveServer
 
 
@@ -135,3 +140,97 @@ def test_demo_outbox_page_lists_the_sms(tmp_path) -> None:  # type: ignore[no-un
             assert booked.json()["join_url"] in page.text and "+4741234567" in page.text
     finally:
         live.stop()
+
+
+# --- times, states and headings as staff read them ----------------------------------------------
+
+STATE_TOKENS = {state.value for enum in (AppointmentState, ParticipantState, RoomState, OutboxState)
+                for state in enum} | set(delivery.STATUSES)
+
+
+def _visible(html: str) -> str:
+    """The page's words as read: no scripts (their JSON keys are tokens by design), no tags, plain spaces."""
+    html = re.sub(r"<script\b.*?</script>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def _book_at(server: LiveServer, starts_at: dt.datetime, patient: str) -> tuple[int, str]:
+    response = httpx.post(f"{server.url}/api/v1/appointments", headers={"Authorization": f"Bearer {server.token}"},
+                          json={"patient_name": patient, "patient_phone": "41234567",
+                                "starts_at": starts_at.isoformat(), "duration_minutes": 90}, timeout=60)
+    assert response.status_code == 201, response.text
+    return response.json()["id"], response.json()["join_url"].rsplit("/v/", 1)[1]
+
+
+def test_staff_pages_show_clinic_times_and_state_words_under_one_heading(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An appointment at a known UTC instant reads as Oslo time in the reader's language on the dashboard, the
+    appointment page, the queue and the outbox; every state reads as words, never a stored token; and each
+    staff page has exactly one h1."""
+    from .conftest import make_settings
+    from .peers import WsClient, run
+
+    live = LiveServer(make_settings(tmp_path, demo=True)).start()
+    try:
+        day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)
+        starts = dt.datetime.combine(day, dt.time(13, 5), tzinfo=dt.UTC)  # 14:05 or 15:05 in Oslo
+        oslo = starts.astimezone(ZoneInfo("Europe/Oslo"))
+        waiting_id, token = _book_at(live, starts, "Kari Nordmann")
+        cancelled_id, _ = _book_at(live, starts + dt.timedelta(hours=2), "Ola Normann")
+        no_show_id, _ = _book_at(live, starts + dt.timedelta(hours=4), "Per Hansen")
+        live.sms()
+
+        async def knock_and_look() -> dict[str, str]:
+            async with await WsClient.guest(live, token) as guest:  # waits while the pages are read
+                await guest.hello()
+                await guest.send({"type": "knock", "name": "Kari Nordmann"})
+                await guest.expect("waiting")
+                return await asyncio.to_thread(read_pages)
+
+        def read_pages() -> dict[str, str]:
+            pages: dict[str, str] = {}
+            for language in ("nb", "en"):
+                with httpx.Client(base_url=live.url, headers={"Accept-Language": language}, timeout=60) as client:
+                    _sign_in(client)
+                    if language == "nb":
+                        client.post(f"/staff/appointments/{cancelled_id}/cancel",
+                                    data={"csrf": _csrf(client, f"/staff/appointments/{cancelled_id}")})
+                        client.post(f"/staff/appointments/{no_show_id}/no-show", data={"csrf": _csrf(client, "/staff")})
+                    for path in ("/staff", f"/staff/appointments/{waiting_id}", "/staff/queue", "/staff/outbox",
+                                 "/staff/book"):
+                        response = client.get(path)
+                        assert response.status_code == 200, (path, response.status_code)
+                        pages[f"{language} {path}"] = response.text
+                with httpx.Client(base_url=live.url, headers={"Accept-Language": language}, timeout=60) as client:
+                    pages[f"{language} /staff/login"] = client.get("/staff/login").text
+                    _sign_in(client, demo.PEOPLE[2][0])  # a secretary's dashboard: appointments only
+                    pages[f"{language} /staff (secretary)"] = client.get("/staff").text
+            return pages
+
+        pages = run(knock_and_look())
+    finally:
+        live.stop()
+
+    for name, html in pages.items():
+        assert len(re.findall(r"<h1\b", html)) == 1, name
+    # on the clinic's clock, never UTC's
+    utc_clock = f"{starts:%H:%M}"
+    for path in ("/staff", "/staff (secretary)", f"/staff/appointments/{waiting_id}"):
+        nb, en = _visible(pages[f"nb {path}"]), _visible(pages[f"en {path}"])
+        assert f"{format_date(oslo, 'medium', locale='nb')}, {oslo:%H:%M}" in nb, (path, nb)  # "6. des. 2026, 14:05"
+        assert utc_clock not in nb, path
+        assert f"{oslo:%b} {oslo.day}, {oslo.year}, {oslo:%-I:%M} {oslo:%p}" in en, (path, en)
+        assert "90 min" in nb and "(90 min)" in en
+    assert "ikke møtt" in _visible(pages["nb /staff"]) and "avlyst" in _visible(pages["nb /staff"])
+    assert "bestilt" in _visible(pages["nb /staff"])
+    assert "Kari Nordmann: på venterommet" in _visible(pages[f"nb /staff/appointments/{waiting_id}"])
+    assert "Kari Nordmann: in the waiting room" in _visible(pages[f"en /staff/appointments/{waiting_id}"])
+    queue = _visible(pages["nb /staff/queue"])
+    assert f"Time kl. {oslo:%H:%M}" in queue, queue
+    outbox = _visible(pages["nb /staff/outbox"])
+    assert "UTC" not in outbox and "sendt" in outbox
+    # no stored state token in the words of any Norwegian page
+    for name, html in pages.items():
+        if name.startswith("nb"):
+            words = set(re.findall(r"[a-z_]+", _visible(html)))
+            assert not words & STATE_TOKENS, (name, words & STATE_TOKENS)
+        assert not {"no_show", "in_progress", "technical_failure"} & set(re.findall(r"[a-z_]+", _visible(html))), name

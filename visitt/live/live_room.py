@@ -48,6 +48,10 @@ class Waiter:
     # A second device: the id of the place another page holds on the same invitation. Its knock
     # changes nothing durable; admitting it hands that place over (:meth:`visitt.live.lobby.Lobby.admit`).
     second_of: str | None = None
+    # Moved by the clinician's running-late notice (:meth:`visitt.live.lobby.Lobby.late`): when this guest
+    # is sent home instead of ``since`` + the wait limit, and the notice itself, sent again on a rejoin.
+    until: dt.datetime | None = None
+    notice: str | None = None
 
 
 def new_place_key() -> tuple[str, str]:

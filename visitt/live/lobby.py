@@ -2,9 +2,10 @@
 
 A guest knocks and waits; the clinician (or a co-host in the call) admits or denies them. Who has
 waited longer than the limit is sent home, and the clinician's dashboard lists them. A clinician
-running late tells everyone waiting for them. The page whose knock holds an invitation's place gets
-its place key; a knock while another page holds the place is a *second device*, which only an
-admission lets in (it then takes the place over).
+running late tells everyone waiting for them at that moment, and each one's wait limit moves with the
+notice: it is theirs (a later knock is not told another patient's news, nor kept longer). The page
+whose knock holds an invitation's place gets its place key; a knock while another page holds the
+place is a *second device*, which only an admission lets in (it then takes the place over).
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ if TYPE_CHECKING:
 
 # to the page that held a place a host has just handed to a second device
 TAKEN_OVER = protocol.encode(protocol.ErrorMessage(code="replaced", message="taken over by another device"))
+ON_TIME = protocol.encode(protocol.LateNotice(minutes=0))  # the clinician is on time again
 
 
 class Lobby:
-    """The waiting rooms on this node. Owns who was sent home (per clinician, for their dashboard) and
-    how late each clinician says they are."""
+    """The waiting rooms on this node. Owns who was sent home (per clinician, for their dashboard)."""
 
     def __init__(self, hub: Hub, *, auto_lock: bool, max_participants: int, max_wait: dt.timedelta,
                  on_admit: Callable[[float], None] | None) -> None:
@@ -41,7 +42,6 @@ class Lobby:
         # Told how many seconds each guest a clinician admits had waited since knocking (for /metrics).
         self.on_admit = on_admit or (lambda _seconds: None)
         self.gave_up: dict[int, list[protocol.GaveUpInfo]] = {}  # per clinician: who was sent home, newest last
-        self.running_late: dict[int, int] = {}  # per clinician: minutes late, as they last said
 
     async def _move(self, participant_id: int, target: ParticipantState, *, actor: str, action: str) -> None:
         await self.hub.writes.run(move_participant, participant_id, target, actor=actor, action=action,
@@ -105,8 +105,6 @@ class Lobby:
                     return
         # a second device is told so; the page whose knock holds the place gets its key
         guest.send(protocol.encode(protocol.Waiting(key=key, second_device=key is None)))
-        if self.running_late.get(room.host_id):
-            guest.send(protocol.encode(protocol.LateNotice(minutes=self.running_late[room.host_id])))
         knock = protocol.KnockNotice(room=room.public_id, participant=room.waiting_info(waiter))
         self.hub.dashboards.tell(room, protocol.encode(knock))
 
@@ -202,33 +200,54 @@ class Lobby:
         del room.waiting[guest.id]
         return waiter
 
+    def deadline(self, waiter: Waiter) -> dt.datetime:
+        """When ``waiter`` is sent home: the wait limit after their knock, or later if told so."""
+        return waiter.until or waiter.since + self.max_wait
+
     def late(self, host: Peer, minutes: int) -> int:
-        """Tell everyone waiting for this clinician that they are running about ``minutes`` late
-        (and anyone who knocks later; 0: on time again); returns how many were told."""
+        """Tell everyone waiting for this clinician now that they are running about ``minutes`` late (0:
+        on time again); returns how many were told. Each one's wait limit starts again from the time the
+        clinician now expects (never earlier than it was), so nobody told to stay is sent home before
+        then; but nobody waits longer than ``LATE_MAX_MINUTES`` past their usual limit, whatever the
+        notices said (then the expected time is that end, too). The notice is the waiter's: sent again
+        when their page takes the place back, never to whoever knocks later."""
         self.hub.check(None, host, Action.LATE)
         staff_id = cast(int, host.staff_id)
-        self.running_late[staff_id] = minutes
+        now = utcnow()
+        expected = now + dt.timedelta(minutes=minutes)
         told = 0
         for room in self.hub.by_host.get(staff_id, {}).values():
             for waiter in room.waiting.values():
-                waiter.peer.send(protocol.encode(protocol.LateNotice(minutes=minutes)))
+                if not minutes:  # on time again: for those told otherwise (their limit stays where it went)
+                    if waiter.notice is None:
+                        continue
+                    waiter.notice = None
+                    waiter.peer.send(ON_TIME)
+                    told += 1
+                    continue
+                longest = waiter.since + self.max_wait + dt.timedelta(minutes=protocol.LATE_MAX_MINUTES)
+                waiter.until = min(max(self.deadline(waiter), expected + self.max_wait), longest)
+                waiter.notice = protocol.encode(protocol.LateNotice(
+                    minutes=minutes, expected=min(expected, waiter.until).isoformat(), until=waiter.until.isoformat()))
+                waiter.peer.send(waiter.notice)
                 told += 1
         return told
 
     async def expire_waiting(self, now: dt.datetime | None = None) -> int:
-        """Send home everyone who has waited longer than ``max_wait``: they are told the clinician
-        is delayed and that the same link puts them back in the queue; the clinician's dashboard
-        lists them. Returns how many were sent home."""
+        """Send home everyone who has waited longer than ``max_wait`` (or, told the clinician is running
+        late, past their limit as it moved): they are told the clinician is delayed and that the same
+        link puts them back in the queue; the clinician's dashboard lists them. Returns how many were
+        sent home."""
         now = now or utcnow()
         expired = 0
         for room in list(self.hub.rooms.values()):
             async with room.lock:
-                late = [waiter for waiter in room.waiting.values() if now - waiter.since >= self.max_wait]
+                late = [waiter for waiter in room.waiting.values() if now >= self.deadline(waiter)]
                 for waiter in late:  # recorded first: with the database away they wait on; the next sweep retries
                     if waiter.second_of is None:
                         await self._move(waiter.participant_id, P.invited, actor="system", action="leave")
                     del room.waiting[waiter.peer.id]
-                    minutes = round(self.max_wait.total_seconds() / 60)
+                    minutes = round((self.deadline(waiter) - waiter.since).total_seconds() / 60)
                     waiter.peer.send(protocol.encode(protocol.WaitExpired(minutes=minutes)))
                     gave_up = self.gave_up.setdefault(room.host_id, [])
                     gave_up.append(protocol.GaveUpInfo(room=room.public_id, id=waiter.peer.id, name=waiter.peer.name,

@@ -191,6 +191,8 @@ class Presence:
                 guest.name = old.name
                 old.send(REPLACED)
                 guest.send(protocol.encode(protocol.Waiting()))
+                if waiter.notice is not None:  # the clinician's running-late notice, still true
+                    guest.send(waiter.notice)
                 self.hub.dashboards.tell(room)
                 return
             if stored_state is P.waiting and not guest.cohost and not await self.settle(participant_id):

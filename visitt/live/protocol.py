@@ -141,11 +141,15 @@ class Identify(_Message):
     note: Annotated[str, Field(max_length=200), human.LINES] = ""
 
 
+LATE_MAX_MINUTES = 120  # a clinician later than two hours cancels instead: nobody should wait longer on a page
+
+
 class Late(_Message):
-    """The clinician tells everyone waiting for them: running about this many minutes late (0: on time)."""
+    """The clinician tells everyone waiting for them: running about this many minutes late (0: on time).
+    At most :data:`LATE_MAX_MINUTES`: each waiting guest's wait limit moves by as much."""
 
     type: Literal["late"]
-    minutes: Annotated[int, Field(ge=0, le=240)]
+    minutes: Annotated[int, Field(ge=0, le=LATE_MAX_MINUTES)]
 
 
 class Share(_Message):
@@ -329,8 +333,14 @@ class Lobby(_ServerMessage):
 
 
 class LateNotice(_ServerMessage):
+    """To a guest waiting when their clinician said they are running late: ``expected``, the instant the
+    clinician now expects to let them in, and ``until``, when their wait limit now ends (ISO 8601, UTC;
+    both ``None`` with ``minutes`` 0: on time again)."""
+
     type: Literal["late"] = "late"
     minutes: int
+    expected: str | None = None
+    until: str | None = None
 
 
 class WaitExpired(_ServerMessage):

@@ -98,7 +98,8 @@ PATIENT = {  # and SHARE where guests may share (VISITT_PATIENTS_MAY_SHARE)
     "left": N_("You have left the consultation. Open the link again to go back to the waiting room."),
     "connection_lost": N_("The connection to the service was lost. Check your internet and open the link again."),
     "removed": N_("The clinician has taken you out of the call. You can knock again if you need to."),
-    "late": N_("The clinician is running about {minutes} minutes late. Please stay on this page: you will be let in."),
+    "late": N_("The clinician is running late and expects to let you in at about {time}. Please stay on this page: "
+               "you will not be sent home before then."),
     "wait_expired": N_("You have waited {minutes} minutes: the clinician is delayed. Open the link again to get "
                        "back in the queue, or call the clinic."),
     "reconnecting": N_("Reconnecting…"),

@@ -83,6 +83,24 @@ def negotiate(accept_language: str | None, chosen: str | None = None) -> str:
     return FALLBACK if stated else DEFAULT
 
 
-# The dashboard shows ``_(state.value.replace("_", " "))``; these entries put the state names in the catalogue.
-APPOINTMENT_STATES = (N_("booked"), N_("in progress"), N_("completed"), N_("no show"), N_("technical failure"),
-                      N_("cancelled"))
+# What staff pages show for each state (``{{ appointment.state|state("appointment") }}``), never the stored token:
+# (kind, value) → the untranslated words. Checked against the models' enums by tests/test_i18n.py.
+STATE_LABELS: dict[tuple[str, str], str] = {
+    ("appointment", "booked"): N_("booked"), ("appointment", "in_progress"): N_("in progress"),
+    ("appointment", "completed"): N_("completed"), ("appointment", "no_show"): N_("no show"),
+    ("appointment", "technical_failure"): N_("technical failure"), ("appointment", "cancelled"): N_("cancelled"),
+    ("room", "open"): N_("open"), ("room", "locked"): N_("locked"), ("room", "ended"): N_("ended"),
+    ("participant", "invited"): N_("invited"), ("participant", "waiting"): N_("in the waiting room"),
+    ("participant", "admitted"): N_("in the call"), ("participant", "denied"): N_("not let in"),
+    ("participant", "left"): N_("left"), ("participant", "removed"): N_("taken out of the call"),
+    # an outbox message, and what the operator reported of it (``visitt.messaging.delivery.STATUSES``)
+    ("outbox", "pending"): N_("waiting to be sent"), ("outbox", "sent"): N_("sent"),
+    ("outbox", "failed"): N_("could not be sent"),
+    ("delivery", "queued"): N_("queued"), ("delivery", "sent"): N_("on its way"),
+    ("delivery", "delivered"): N_("delivered"), ("delivery", "failed"): N_("not delivered"),
+}
+
+
+def state_label(kind: str, value: str, language: str) -> str:
+    """The words ``language`` reads for a state of ``kind`` (an enum member or its value)."""
+    return translations(language).gettext(STATE_LABELS[kind, str(getattr(value, "value", value))])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -9,9 +10,10 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from markupsafe import Markup
 
+from visitt.web import clock
 from visitt.web import i18n
 from visitt.web.security import csrf_token, remember_csrf
 
@@ -28,6 +30,13 @@ def environment(language: str) -> Environment:
     env.filters["tojson_script"] = lambda value: json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
     env.filters["ltr"] = left_to_right
     env.filters["tel"] = phone_link
+    # instants on the clinic's clock (the page's ``zone``), durations and instants in the page's language
+    for name, write in (("when", clock.when), ("day", clock.day), ("clock", clock.time_of_day)):
+        env.filters[name] = pass_context(
+            lambda context, instant, write=write: write(instant, language, context["zone"]))
+    env.filters["duration"] = lambda span: clock.duration(span, language)
+    env.filters["minutes"] = lambda minutes: clock.duration(dt.timedelta(minutes=minutes), language, "short")
+    env.filters["state"] = lambda value, kind: i18n.state_label(kind, value, language)
     return env
 
 
@@ -56,7 +65,8 @@ def render(request: Request, template: str, status_code: int = 200, *, in_langua
                               "csrf": csrf_token(request),
                               "clinic_name": settings.clinic_name, "clinic_phone": settings.clinic_phone,
                               "helpdesk_phone": settings.helpdesk_phone,
-                              "demo": settings.demo, "portal_path": settings.portal_path}
+                              "demo": settings.demo, "portal_path": settings.portal_path,
+                              "zone": settings.timezone}  # the clinic's clocks, for times a script shows
     html = environment(lang).get_template(template).render({**values, **context})
     response = HTMLResponse(html, status_code=status_code)
     remember_csrf(request, response, settings.secure_cookies)

@@ -5,6 +5,7 @@ says when to come back or whom to call. See ``docs/joining.md``.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -13,7 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from visitt.store import audit
-from visitt.web import client_text
+from visitt.web import client_text, clock
 from visitt import code_entry, joining
 from visitt.accounts import digest
 from visitt.web.deps import DB, clinic_tz
@@ -34,7 +35,8 @@ def enter_code(request: Request, session: DB, code: Annotated[str, Form()] = "",
     """The front page's form. A correct code earns a guest pass and leads to ``/v``, the link's page;
     every wrong code - unknown, cancelled, ended, outside its window - gets the same answer."""
     check_csrf(request, csrf)
-    gettext = translations(language(request)).gettext
+    lang = language(request)
+    gettext = translations(lang).gettext
     settings = request.app.state.settings
     digits = code_entry.normalise(code)
     if digits is None:
@@ -46,16 +48,16 @@ def enter_code(request: Request, session: DB, code: Annotated[str, Form()] = "",
         participant = code_entry.enter(session, digits, address, settings, request.app.state.limiter)
     except RateLimited as error:
         refused = render(request, "message.html", status_code=429, title=gettext("Too many attempts"),
-                         text=gettext("Wait {minutes} minutes before you try a number again, or open the link in "
-                                      "the SMS.").format(minutes=settings.code_attempt_minutes))
+                         text=gettext("Wait {duration} before you try a number again, or open the link in "
+                                      "the SMS.").format(duration=_minutes(settings.code_attempt_minutes, lang)))
         refused.headers["Retry-After"] = str(error.retry_after)
         return refused
     if participant is None:
         session.commit()  # count the attempt before the next one can arrive
         return render(request, "front.html", status_code=422,
                       error=gettext("No consultation can be opened with this number now. Check the six digits "
-                                    "in your SMS. The number works from {minutes} minutes before your "
-                                    "appointment.").format(minutes=settings.link_opens_minutes))
+                                    "in your SMS. The number works from {duration} before your "
+                                    "appointment.").format(duration=_minutes(settings.link_opens_minutes, lang)))
     value, expires_at = joining.issue_pass(session, participant, settings)
     who = f"participant:{participant.public_id}"
     audit.record(session, who, "code_entry", room_id=participant.room_id, subject=who)
@@ -103,16 +105,22 @@ def join_page(token: str, request: Request, session: DB, tz: TZ) -> Response:
     return _patient_page(request, participant, tz)
 
 
+def _minutes(minutes: float, lang: str) -> str:
+    return clock.duration(dt.timedelta(minutes=minutes), lang)
+
+
 def _patient_page(request: Request, participant: Participant, tz: ZoneInfo) -> Response:
-    gettext = translations(language(request)).gettext
+    lang = language(request)
+    gettext = translations(lang).gettext
+    zone = request.app.state.settings.timezone
     room = participant.room
     if room.appointment is not None and room.appointment.state is AppointmentState.cancelled:
         cancelled_in = room.appointment.department
         return render(request, "message.html", status_code=410, title=gettext("The consultation has been cancelled"),
                       text=gettext("Your video consultation on {date} at {time} has been cancelled. Call the clinic if "
                                    "you have questions or need a new appointment.").format(
-                          date=room.appointment.starts_at.astimezone(tz).strftime("%d.%m.%Y"),
-                          time=room.appointment.starts_at.astimezone(tz).strftime("%H:%M")),
+                          date=clock.day(room.appointment.starts_at, lang, zone),
+                          time=clock.time_of_day(room.appointment.starts_at, lang, zone)),
                       clinic_phone=cancelled_in.phone if cancelled_in and cancelled_in.phone
                       else request.app.state.settings.clinic_phone)
     settings = request.app.state.settings
@@ -132,14 +140,14 @@ def _patient_page(request: Request, participant: Participant, tz: ZoneInfo) -> R
     span = joining.window(appointment, settings)
     timing = span.timing(utcnow()) if span else joining.Timing.open
     if appointment is not None and span is not None and timing is not joining.Timing.open:
-        starts = appointment.starts_at.astimezone(tz)
-        when = {"date": starts.strftime("%d.%m.%Y"), "time": starts.strftime("%H:%M")}
+        when = {"date": clock.day(appointment.starts_at, lang, zone),
+                "time": clock.time_of_day(appointment.starts_at, lang, zone)}
         if timing is joining.Timing.early:
-            text = gettext("Your consultation is on {date} at {time}. The link opens {minutes} minutes before, "
-                           "at {opens}. Please come back then.")
+            text = gettext("Your consultation is on {date} at {time}. The link opens {duration} before, on "
+                           "{opens}. Please come back then.")
             return render(request, "message.html", status_code=403, title=gettext("It is too early to join"),
-                          text=text.format(**when, minutes=settings.link_opens_minutes,
-                                           opens=span.opens_at.astimezone(tz).strftime("%H:%M")),
+                          text=text.format(**when, duration=_minutes(settings.link_opens_minutes, lang),
+                                           opens=clock.when(span.opens_at, lang, zone)),
                           clinic_phone=phone)
         return render(request, "message.html", status_code=410, title=gettext("This link no longer works"),
                       text=gettext("Your consultation was on {date} at {time}, and the link has closed. Call the "

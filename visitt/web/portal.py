@@ -7,6 +7,7 @@ clinician are named by id in the path; the visitor's name travels only in the fo
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -14,6 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from visitt import portal
+from visitt.web import clock
 from visitt.web.deps import DB
 from visitt.errors import RateLimited, ValidationFailed
 from visitt.web.i18n import translations
@@ -84,9 +86,10 @@ def start_visit(department_id: str, clinician_id: str, request: Request, session
         _visitor, token = portal.open_visit(session, host, name, address, settings, request.app.state.limiter)
     except RateLimited as error:
         refused = render(request, "message.html", status_code=429, title=gettext("Too many visits"),
-                         text=gettext("Visits from this connection are paused for up to {minutes} minutes. If you "
+                         text=gettext("Visits from this connection are paused for up to {duration}. If you "
                                       "have started one already, go back to its page.").format(
-                             minutes=settings.portal_visit_minutes))
+                             duration=clock.duration(dt.timedelta(minutes=settings.portal_visit_minutes),
+                                                     language(request))))
         refused.headers["Retry-After"] = str(error.retry_after)
         return refused
     session.commit()

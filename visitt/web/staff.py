@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from visitt import access, accounts, appointments, booking, invites, rooms
 from visitt.web import client_text
 from visitt.messaging import delivery, mail
-from visitt.live import department_queue
+from visitt.live import department_queue, protocol
 from visitt.web.deps import DB, app_limiter, base_url, clinic_tz, page_staff
 from visitt.errors import Busy, Forbidden, NotAuthenticated, NotFound, RateLimited, ValidationFailed, VisittError
 from visitt.web.i18n import N_, translations
@@ -287,8 +287,9 @@ async def cancel_appointment(appointment_id: RowId, request: Request, session: D
 def _queue(request: Request, session: Session, staff: Staff) -> list[department_queue.QueueEntry]:
     if staff.department_id is None:
         return []
-    max_wait = dt.timedelta(minutes=request.app.state.settings.max_wait_minutes)
-    return department_queue.waiting_in(session, staff.department_id, max_wait=max_wait)
+    # the longest anyone waits: the limit, moved at most by running-late notices (visitt.live.lobby.Lobby.late)
+    longest = dt.timedelta(minutes=request.app.state.settings.max_wait_minutes + protocol.LATE_MAX_MINUTES)
+    return department_queue.waiting_in(session, staff.department_id, max_wait=longest)
 
 
 @router.get("/staff/queue")

@@ -3,6 +3,7 @@
 // Messages live only in the panel while the call lasts; nothing is written to any storage, and
 // `stop` empties the panel when the call ends. The server refuses national identity numbers itself.
 
+import { clockTime } from "./clock.js";
 import { CHAT_MAX, PHRASES } from "./protocol.js";
 
 /** @typedef {"phone" | "email" | "date"} Concern */
@@ -143,7 +144,7 @@ export class ChatPanel {
     who.textContent = mine ? this.strings.chat_you : message.name;
     const time = document.createElement("time");
     time.dateTime = message.at;
-    time.textContent = new Date(message.at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    time.textContent = clockTime(message.at);
     const text = document.createElement("p");
     text.className = "text";
     if (message.phrase) {

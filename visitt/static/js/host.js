@@ -4,6 +4,7 @@
 
 import { Call } from "./call.js";
 import { ChatPanel } from "./chat.js";
+import { clockTime } from "./clock.js";
 import { ConnectionQuality } from "./connection.js";
 import { classify, DevicePanel, openMedia, stopMedia } from "./devices.js";
 import { IdentityChecks } from "./identity.js";
@@ -94,8 +95,7 @@ setInterval(markNotArrived, 15_000);
 function renderLobby({ waiting, gave_up }) {
   $("gave-up").replaceChildren(...gave_up.map((entry) => {
     const item = document.createElement("li");
-    const at = new Date(entry.at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    item.textContent = `${entry.name} – ${at}`;
+    item.textContent = `${entry.name} – ${clockTime(entry.at)}`;
     return item;
   }));
   $("gave-up-section").hidden = gave_up.length === 0;
@@ -115,7 +115,7 @@ function renderLobby({ waiting, gave_up }) {
     // the same link or code on another device while the place is held: admitting it hands the place over
     item.querySelector(".second-device").hidden = !entry.second_device;
     item.querySelector(".kind").textContent = roleLabel(entry.kind);
-    item.querySelector(".since").textContent = new Date(entry.since).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    item.querySelector(".since").textContent = clockTime(entry.since);
     item.querySelector(".admit").addEventListener("click", () => admit(entry.room, entry.id));
     item.querySelector(".deny").addEventListener("click", () => signaling.send({ type: "deny", room: entry.room, participant: entry.id }));
     names.set(entry.id, entry.name);
@@ -149,7 +149,14 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
   if (call && (room !== message.room || !message.resumed)) closeCall();
   room = message.room;
   knocked = false;
+  const opening = $("call").hidden;
   $("call").hidden = false;
+  document.body.classList.add("in-call");
+  if (opening) {  // the call is what matters now: above the waiting room (whose changes then move nothing), in view, focused
+    $("lobby").before($("call"));
+    $("call").scrollIntoView({ block: "start" });
+    $("call").focus({ preventScroll: true });
+  }
   setLocked(message.locked);
   if (!call) {
     $("call").focus();  // the Admit button just pressed is gone with the knock: the call takes focus
@@ -204,6 +211,7 @@ function stopCall(/** @type {string} */ text) {
   stream = null;
   room = null;
   $("call").hidden = true;
+  document.body.classList.remove("in-call");
   $("lobby-status").textContent = text;
   $("lobby-title").focus();  // focus was in the call, now hidden
   if (cohostJoin) cohostJoin.disabled = false;
@@ -299,12 +307,40 @@ signaling.on("close", () => {
   stopCall(strings.connection_lost);
 });
 
-$("enable-alerts").addEventListener("click", async () => {
+// "Turn on sound and desktop notifications" is asked once in this browser: whatever the answer (granted,
+// denied, or the browser's question dismissed), the button does not come back. The chime needs a click on
+// the page first (autoplay rules); any click or key does.
+const ALERTS = "visitt.alerts";
+function alertsAnswer() {
+  try { return localStorage.getItem(ALERTS); } catch { return null; }
+}
+if (alertsAnswer() || ("Notification" in window && Notification.permission !== "default")) $("enable-alerts").hidden = true;
+function unlockSound() {
   audio = audio || new AudioContext();
-  await audio.resume();
-  if ("Notification" in window && Notification.permission === "default") await Notification.requestPermission();
+  return audio.resume();
+}
+for (const type of ["pointerdown", "keydown"]) document.addEventListener(type, () => { unlockSound().catch(() => {}); }, { once: true });
+/** @param {string} answer */
+function rememberAlerts(answer) {
+  try { localStorage.setItem(ALERTS, answer); } catch { /* private mode: asked again next time */ }
+}
+$("enable-alerts").addEventListener("click", async () => {
   $("enable-alerts").hidden = true;
+  rememberAlerts("dismissed");  // answered, whatever the browser's own question brings
+  unlockSound().catch(() => {});
+  if (!("Notification" in window)) return;
+  const answer = Notification.permission === "default" ? await Notification.requestPermission() : Notification.permission;
+  rememberAlerts(answer === "default" ? "dismissed" : answer);
 });
+
+// While the call runs, its toolbar (End consultation) and the pause banner (Resume) are fixed to the screen's
+// edges (visitt.css, body.in-call): the page keeps their heights free so nothing hides behind them.
+const edges = new ResizeObserver(() => {
+  document.body.style.setProperty("--call-bar", `${$("call-toolbar").offsetHeight}px`);
+  document.body.style.setProperty("--paused-bar", `${$("paused").offsetHeight}px`);
+});
+edges.observe($("call-toolbar"));
+edges.observe($("paused"));
 for (const button of document.querySelectorAll("button[data-room]")) {
   button.addEventListener("click", async () => {
     try { await ensureMedia(); } catch { return; }

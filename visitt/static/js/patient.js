@@ -1,6 +1,7 @@
 // The patient's page: device check → name → knock → waiting room → call.
 
 import { Call } from "./call.js";
+import { clockTime } from "./clock.js";
 import { ChatPanel } from "./chat.js";
 import { ConnectionQuality } from "./connection.js";
 import { DeviceCheck, DevicePanel } from "./devices.js";
@@ -231,8 +232,8 @@ function openSocket() {
     $("status").textContent = strings.removed;
     $("join").focus();  // the call (and focus in it) is gone: Join knocks again
   });
-  signaling.on("late", ({ minutes }) => {
-    if (phase === "waiting") $("status").textContent = minutes ? strings.late.replace("{minutes}", String(minutes)) : strings.waiting;
+  signaling.on("late", ({ expected }) => {
+    if (phase === "waiting") $("status").textContent = expected ? strings.late.replace("{time}", clockTime(expected)) : strings.waiting;
   });
   signaling.on("wait_expired", ({ minutes }) => {
     finish(strings.wait_expired.replace("{minutes}", String(minutes)));

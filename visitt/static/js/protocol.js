@@ -30,7 +30,7 @@ const TRY_AGAIN_LATER = 1013;
  * @typedef {{type: "request_id"}} RequestId                            guests only
  * @typedef {{type: "share", on: boolean}} Share                        a window in place of the camera; guests only with VISITT_PATIENTS_MAY_SHARE
  * @typedef {{type: "ask_unmute", to: string}} AskUnmute                 host, or a co-host in the call
- * @typedef {{type: "late", minutes: number}} Late                      host only: 0-240, 0 means on time again
+ * @typedef {{type: "late", minutes: number}} Late                      host only: 0-120, 0 means on time again
  * @typedef {{type: "offer" | "answer" | "rollback" | "pranswer", sdp?: string}} Description
  * @typedef {{candidate: string, sdpMid?: string|null, sdpMLineIndex?: number|null, usernameFragment?: string|null}} Candidate
  * @typedef {{type: "signal", to: string, description?: Description, candidate?: Candidate}} SignalOut
@@ -47,7 +47,7 @@ const TRY_AGAIN_LATER = 1013;
  * @typedef {{type: "waiting", key?: string, second_device?: boolean}} Waiting   key: this page's place key (keep it for a reload); second_device: another page holds the place
  * @typedef {{room: string, id: string, name: string, at: string}} GaveUpInfo
  * @typedef {{type: "lobby", waiting: WaitingInfo[], gave_up: GaveUpInfo[]}} Lobby   host only; a co-host in the call gets their room's
- * @typedef {{type: "late", minutes: number}} LateNotice              to waiting guests: the clinician is running late
+ * @typedef {{type: "late", minutes: number, expected: string | null, until: string | null}} LateNotice   to guests waiting then: the clinician expects to let them in at `expected`; sent home no earlier than `until`
  * @typedef {{type: "wait_expired", minutes: number}} WaitExpired     the guest waited too long and is sent home
  * @typedef {{type: "knock", room: string, participant: WaitingInfo}} KnockNotice host, and a co-host in the call
  * @typedef {{type: "admitted", room: string, locked: boolean, participants: PeerInfo[], ice: RTCConfiguration, paused: PauseInfo | null, resumed: boolean, key?: string}} Admitted   key: a new place key for this page

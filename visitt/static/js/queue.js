@@ -1,10 +1,11 @@
 // The department queue: everyone waiting for a clinician of this department, refreshed every few seconds
 // from /staff/queue/waiting (read from the database, so it is the same whichever node holds a room).
 
+import { clockTime } from "./clock.js";
+
 const REFRESH_MS = 5000;
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 const strings = JSON.parse($("strings").textContent);
-const clock = (/** @type {string} */ iso) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 
 /**
  * @typedef {{name: string, clinician: string, yours: boolean, since: string, scheduled: boolean, starts_at: string | null}} Waiting
@@ -16,9 +17,9 @@ function render(waiting) {
     row.querySelector(".who").textContent = entry.name;
     row.querySelector(".clinician").textContent = entry.clinician;
     row.querySelector(".yours").hidden = !entry.yours;
-    row.querySelector(".since").textContent = clock(entry.since);
+    row.querySelector(".since").textContent = clockTime(entry.since);
     const kind = row.querySelector(".kind");
-    if (entry.scheduled && entry.starts_at) kind.textContent = strings.scheduled.replace("{time}", clock(entry.starts_at));
+    if (entry.scheduled && entry.starts_at) kind.textContent = strings.scheduled.replace("{time}", clockTime(entry.starts_at));
     else {
       const tag = document.createElement("span");
       tag.className = "tag";
@@ -37,7 +38,7 @@ async function refresh() {
     if (response.status === 401) { location.reload(); return; }  // signed out: the page sends to sign-in
     if (!response.ok) throw new Error(String(response.status));
     render((await response.json()).waiting);
-    $("queue-status").textContent = strings.updated.replace("{time}", clock(new Date().toISOString()));
+    $("queue-status").textContent = strings.updated.replace("{time}", clockTime(new Date().toISOString()));
   } catch {
     $("queue-status").textContent = strings.failed;
   } finally {
