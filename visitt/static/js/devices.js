@@ -173,14 +173,17 @@ export class DeviceCheck {
       this.stream = await openMedia(choice);
     } catch (error) {
       const problem = classify(error);
-      // the camera blocked or missing need not keep anyone out: try the microphone alone
-      if (problem !== "denied_permission" && problem !== "no_device") { this.help(problem); return; }
+      // the camera blocked or missing need not keep anyone out: try the microphone alone (where the page can
+      // say so; the test room tests both and names the problem)
+      const tryAudio = this.el("sound-only") && (problem === "denied_permission" || problem === "no_device");
+      if (!tryAudio) { this.help(problem); return; }
       try {
         this.stream = await openMedia(choice, { video: false });
         this.soundOnly = true;
       } catch (again) {
-        this.help(classify(again));
-        this.el("mic-help")?.toggleAttribute("hidden", classify(again) !== "denied_permission");
+        const blocked = classify(again) === "denied_permission";  // the microphone too: steps for this browser
+        this.help(blocked ? null : classify(again));
+        this.el("mic-help").hidden = !blocked;
         return;
       }
     }
