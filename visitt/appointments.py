@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from . import access, audit, mail, outbox
+from . import access, audit, mail, outbox, phones
 from .booking import MAX_DURATION, MIN_DURATION, parse_start
 from .errors import Conflict, ValidationFailed
 from .i18n import N_, translations
@@ -31,7 +31,7 @@ class AppointmentMove(BaseModel):
 
 def _phone(appointment: Appointment, clinic_phone: str) -> str:
     department = appointment.department
-    return department.phone if department and department.phone else clinic_phone
+    return phones.written(department.phone if department and department.phone else clinic_phone)
 
 
 def _code(appointment: Appointment) -> str:

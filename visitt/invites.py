@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import access, audit, i18n, outbox
+from . import access, audit, i18n, outbox, phones
 from . import text as human
 from .accounts import digest, new_secret
 from .errors import Conflict, ValidationFailed
@@ -152,7 +152,7 @@ def invitation_text(language: str, kind: str, *, when: dt.datetime, url: str, co
                         "shortly before: {url} Code: {code}. Questions? Call {phone}."),
     }
     return _(texts[kind]).format(date=when.strftime("%d.%m.%Y"), time=when.strftime("%H:%M"), url=url, code=code,
-                                 phone=phone)
+                                 phone=phones.written(phone))
 
 
 @dataclass(frozen=True)

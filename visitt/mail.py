@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
-from . import ics, outbox
+from . import ics, outbox, phones
 from .i18n import translations
 from .models import Appointment, OutboxMessage, utcnow
 from .outbox import Backend, SendFailed
@@ -127,7 +127,7 @@ def compose(letter: Letter, recipient: str, clinic: Clinic, *, now: dt.datetime 
     _ = translations(letter.language).gettext
     local = letter.starts_at.astimezone(clinic.tz)
     values = {"date": local.strftime("%d.%m.%Y"), "time": local.strftime("%H:%M"), "url": letter.url,
-              "address": letter.address, "code": letter.code, "phone": letter.phone, "clinic": clinic.name}
+              "address": letter.address, "code": letter.code, "phone": phones.written(letter.phone), "clinic": clinic.name}
     call = _("Questions, or cannot attend? Call {phone}.")
     if letter.kind == "invitation":
         subject = _("Video consultation {date} at {time}")

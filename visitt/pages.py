@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from . import i18n
+from . import i18n, phones
 from .security import csrf_token, remember_csrf
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -27,12 +27,20 @@ def environment(language: str) -> Environment:
     env.globals["languages"] = i18n.LANGUAGES
     env.filters["tojson_script"] = lambda value: json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
     env.filters["ltr"] = left_to_right
+    env.filters["tel"] = telephone
     return env
 
 
 def left_to_right(value: object) -> Markup:
     """A phone number, time or code kept left to right inside Arabic or Urdu text: ``{{ phone|ltr }}``."""
     return Markup('<bdi dir="ltr">%s</bdi>') % value
+
+
+def telephone(number: str) -> Markup:
+    """The clinic's number as a link that dials it, kept left to right in Arabic or Urdu: ``{{ phone|tel }}``."""
+    if not number:
+        return Markup("")
+    return Markup('<a class="tel" href="%s" dir="ltr">%s</a>') % (phones.tel_uri(number), phones.written(number))
 
 
 def language(request: Request) -> str:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
-from . import outbox
+from . import outbox, phones
 from .db import Database
 from .errors import describe
 from .i18n import translations
@@ -42,7 +42,7 @@ def reminder_text(language: str, *, when: dt.datetime, code: str, address: str, 
         "Reminder: video consultation {date} at {time}. Use the link in the SMS you received. "
         "Cannot attend? Call {phone}.")
     return text.format(date=when.strftime("%d.%m.%Y"), time=when.strftime("%H:%M"), address=address, code=code,
-                       phone=phone)
+                       phone=phones.written(phone))
 
 
 def queue_due(database: Database, settings: Settings, now: dt.datetime | None = None) -> int:
