@@ -8,8 +8,8 @@ import pytest
 
 from visitt import phones
 from visitt.invites import invitation_text
-from visitt.pages import telephone
-from visitt.reminders import reminder_text
+from visitt.web.pages import telephone
+from visitt.messaging.reminders import reminder_text
 
 
 @pytest.mark.parametrize("typed", ["+47 69 86 00 00", "69860000", "69 86-00 00", "(+47) 69.86.00.00", "0047 69860000"])
