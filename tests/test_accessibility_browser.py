@@ -272,7 +272,7 @@ def test_keyboard_only_link_knock_admit_leave_end(site: LiveServer, browser) -> 
         patient.keyboard.type("Kari Nordmann")
         tab_to(patient, "#join")
         patient.keyboard.press("Enter")
-        expect(patient.locator("#status")).to_be_focused()
+        expect(patient.locator("#waiting-title")).to_be_focused()
         expect(patient.locator("#status")).not_to_have_text(waiting_before)
         focus_is_visible(patient)
 
@@ -292,7 +292,7 @@ def test_keyboard_only_link_knock_admit_leave_end(site: LiveServer, browser) -> 
         expect(host.locator("#call")).to_be_focused()
         expect(host.locator("#call-status")).not_to_have_text(call_before)
         focus_is_visible(host)
-        expect(patient.locator("#call")).to_be_focused()
+        expect(patient.locator("#call-title")).to_be_focused()
         expect(patient.locator("#call-status")).not_to_be_empty()
         live_text(patient, "#call-status")
         focus_is_visible(patient)

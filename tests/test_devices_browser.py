@@ -30,7 +30,7 @@ def _link(server: LiveServer) -> str:
 
 @pytest.mark.parametrize(
     ("left_out", "help_text"),
-    [("--use-fake-ui-for-media-stream", "Your browser is blocking the camera or microphone"),
+    [("--use-fake-ui-for-media-stream", "Your browser is blocking the microphone"),
      ("--use-fake-device-for-media-stream", "No camera or microphone was found")],
     ids=["permission-denied", "no-device"],
 )

@@ -163,7 +163,7 @@ def test_the_sms_comes_out_in_bokmal_with_every_value_filled_in() -> None:
     text = invitation_text("nb", when=dt.datetime(2026, 12, 1, 9, 30), url="https://v.example/v/abc", code="123456",
                            phone="22 11 80 80", help_url="https://v.example/help/nb")
     assert text.startswith("Videokonsultasjon 01.12.2026 kl. 09:30.")
-    assert "https://v.example/v/abc" in text and "123456" in text and text.endswith("Ring 22 11 80 80.")
+    assert "https://v.example/v/abc" in text and "123456" in text and text.endswith("Ring +47 22 11 80 80.")  # written so a phone can dial it
     assert "Slik forbereder du deg: https://v.example/help/nb " in text
 
 
@@ -239,8 +239,8 @@ def test_pages_offer_every_language_and_turn_right_to_left(server: LiveServer) -
         assert '<html lang="ur" dir="rtl">' in client.get("/?lang=ur").text
         polish = client.get("/test?lang=pl").text
         assert '<html lang="pl" dir="ltr">' in polish and "Sprawdź swój sprzęt" in polish
-        # The clinic's number stays left to right inside right-to-left text.
-        assert f'<bdi dir="ltr">{server.settings.clinic_phone}</bdi>' in client.get("/test?lang=ar").text
+        # The clinic's number stays left to right inside right-to-left text, and dials when tapped.
+        assert f'href="tel:+4769860000" dir="ltr">{server.settings.clinic_phone}</a>' in client.get("/test?lang=ar").text
     nynorsk = httpx.get(f"{server.url}/test", headers={"Accept-Language": "nn-NO,nb;q=0.8"}).text
     assert '<html lang="nn" dir="ltr">' in nynorsk and "Test utstyret ditt" in nynorsk
     german = httpx.get(f"{server.url}/test", headers={"Accept-Language": "de-DE,de;q=0.9"}).text

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from visitt import access
+from visitt import access, phones
 from visitt.store import audit
 from visitt.messaging import mail, outbox
 from visitt.booking import MAX_DURATION, MIN_DURATION, parse_start
@@ -33,7 +33,7 @@ class AppointmentMove(BaseModel):
 
 def _phone(appointment: Appointment, clinic_phone: str) -> str:
     department = appointment.department
-    return department.phone if department and department.phone else clinic_phone
+    return phones.written(department.phone if department and department.phone else clinic_phone)
 
 
 def _code(appointment: Appointment) -> str:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from visitt import access
+from visitt import access, phones
 from visitt.store import audit
 from visitt.web import i18n
 from visitt.messaging import outbox
@@ -155,7 +155,7 @@ def invitation_text(language: str, kind: str, *, when: dt.datetime, url: str, co
                         "shortly before: {url} Code: {code}. Questions? Call {phone}."),
     }
     return _(texts[kind]).format(date=when.strftime("%d.%m.%Y"), time=when.strftime("%H:%M"), url=url, code=code,
-                                 phone=phone)
+                                 phone=phones.written(phone))
 
 
 @dataclass(frozen=True)

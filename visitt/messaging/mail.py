@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from visitt.messaging import ics, outbox
 from visitt.web.help_page import address as help_address
+from visitt import phones
 from visitt.web.i18n import translations
 from visitt.store.models import Appointment, OutboxMessage, utcnow
 from visitt.messaging.outbox import Backend, SendFailed
@@ -130,7 +131,7 @@ def compose(letter: Letter, recipient: str, clinic: Clinic, *, now: dt.datetime 
     _ = translations(letter.language).gettext
     local = letter.starts_at.astimezone(clinic.tz)
     values = {"date": local.strftime("%d.%m.%Y"), "time": local.strftime("%H:%M"), "url": letter.url,
-              "address": letter.address, "code": letter.code, "phone": letter.phone, "clinic": clinic.name,
+              "address": letter.address, "code": letter.code, "phone": phones.written(letter.phone), "clinic": clinic.name,
               "help": help_address(letter.address, letter.language), "helpdesk": clinic.helpdesk}
     call = _("Questions, or cannot attend? Call {phone}.")
     if letter.kind == "invitation":

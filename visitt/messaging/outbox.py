@@ -20,6 +20,7 @@ from typing import Protocol
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from visitt import phones
 from visitt.store.db import Database
 from visitt.errors import describe
 from visitt.web.i18n import N_, translations
@@ -137,7 +138,7 @@ def invitation_text(language: str, *, when: dt.datetime, url: str, code: str, ph
     _ = translations(language).gettext
     return _("Video consultation {date} at {time}. Open the link shortly before: {url} "
              "Code: {code}. How to prepare: {help} Questions or cannot attend? Call {phone}.").format(
-        date=when.strftime("%d.%m.%Y"), time=when.strftime("%H:%M"), url=url, code=code, phone=phone,
+        date=when.strftime("%d.%m.%Y"), time=when.strftime("%H:%M"), url=url, code=code, phone=phones.written(phone),
         help=help_url)
 
 

@@ -20,6 +20,7 @@ from visitt.messaging import outbox
 from visitt.store.db import Database
 from visitt.errors import describe
 from visitt.web.help_page import address as help_address
+from visitt import phones
 from visitt.web.i18n import translations
 from visitt.store.models import Appointment, AppointmentState, Participant, utcnow
 from visitt.settings import Settings
@@ -44,7 +45,7 @@ def reminder_text(language: str, *, when: dt.datetime, code: str, address: str, 
         "Reminder: video consultation {date} at {time}. Use the link in the SMS you received. "
         "Cannot attend? Call {phone}.")
     return text.format(date=when.strftime("%d.%m.%Y"), time=when.strftime("%H:%M"), address=address, code=code,
-                       phone=phone, help=help_address(address, language))
+                       phone=phones.written(phone), help=help_address(address, language))
 
 
 def queue_due(database: Database, settings: Settings, now: dt.datetime | None = None) -> int:

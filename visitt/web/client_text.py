@@ -40,6 +40,7 @@ PAUSE = {
 # The speaker layout and the participant list, on both pages.
 PARTICIPANTS = {
     "pin": N_("Pin {name}"),
+    "pin_short": N_("Pin"),
     "participant_you": N_("you"),
     "participant_clinician": N_("Clinician"),
     "participant_patient": N_("Patient"),

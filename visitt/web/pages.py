@@ -15,6 +15,7 @@ from markupsafe import Markup
 
 from visitt.web import clock
 from visitt.web import i18n
+from visitt import phones
 from visitt.web.security import csrf_token, remember_csrf
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
@@ -29,7 +30,7 @@ def environment(language: str) -> Environment:
     env.globals["languages"] = i18n.LANGUAGES
     env.filters["tojson_script"] = lambda value: json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
     env.filters["ltr"] = left_to_right
-    env.filters["tel"] = phone_link
+    env.filters["tel"] = telephone
     # instants on the clinic's clock (the page's ``zone``), durations and instants in the page's language
     for name, write in (("when", clock.when), ("day", clock.day), ("clock", clock.time_of_day)):
         env.filters[name] = pass_context(
@@ -45,10 +46,11 @@ def left_to_right(value: object) -> Markup:
     return Markup('<bdi dir="ltr">%s</bdi>') % value
 
 
-def phone_link(value: object) -> Markup:
-    """A phone number as a link that rings it, kept left to right: ``{{ phone|tel }}``."""
-    number = "".join(ch for ch in str(value) if ch.isdigit() or ch == "+")
-    return Markup('<a href="tel:%s" dir="ltr">%s</a>') % (number, value)
+def telephone(number: str) -> Markup:
+    """The clinic's number as a link that dials it, kept left to right in Arabic or Urdu: ``{{ phone|tel }}``."""
+    if not number:
+        return Markup("")
+    return Markup('<a class="tel" href="%s" dir="ltr">%s</a>') % (phones.tel_uri(number), phones.written(number))
 
 
 def language(request: Request) -> str:

@@ -153,6 +153,8 @@ def _patient_page(request: Request, participant: Participant, tz: ZoneInfo) -> R
                       text=gettext("Your consultation was on {date} at {time}, and the link has closed. Call the "
                                    "clinic if you need to talk to someone or want a new appointment.").format(**when),
                       clinic_phone=phone)
+    # whom the patient meets: the clinician's name and department, as on the staff badge they will see
     return render(request, "patient.html", starts_at=appointment.starts_at.astimezone(tz) if appointment else None,
+                  clinician_name=room.host.full_name, department_name=department.name if department else "",
                   strings=strings, clinic_phone=phone, name=participant.display_name,
                   may_share=settings.patients_may_share)

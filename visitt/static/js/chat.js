@@ -82,7 +82,8 @@ export class ChatPanel {
   }
 
   /**
-   * Show the panel for a call that has just begun; open on a desk, folded away on a phone.
+   * Show the panel for a call that has just begun; open on a desk, folded away on a phone and where the
+   * page folds it (`data-folded`: the patient's full-screen call, where it would cover the picture).
    * @param {import("./protocol.js").Signaling} signaling @param {string} selfId
    */
   start(signaling, selfId) {
@@ -90,7 +91,7 @@ export class ChatPanel {
     this.signaling = signaling;
     this.selfId = selfId;
     this.off = signaling.on("chat", (message) => this.show(message));
-    this.root.open = !matchMedia("(max-width: 480px)").matches;
+    this.root.open = !("folded" in this.root.dataset) && !matchMedia("(max-width: 480px)").matches;
   }
 
   /** The call is over: forget every message. */

@@ -40,14 +40,15 @@ export function classify(error) {
 
 /**
  * Open camera and microphone: the ones chosen (by default those remembered), else the usual ones
- * when a chosen device is gone.
+ * when a chosen device is gone. With `video` false, the microphone alone (sound only).
  * @param {{audioId?: string, videoId?: string}} [choice]
+ * @param {{video?: boolean}} [options]
  * @returns {Promise<MediaStream>}
  */
-export async function openMedia(choice = remembered()) {
+export async function openMedia(choice = remembered(), { video = true } = {}) {
   const open = (/** @type {{audioId?: string, videoId?: string}} */ which) => navigator.mediaDevices.getUserMedia({
     audio: which.audioId ? { deviceId: { exact: which.audioId } } : true,
-    video: { ...(which.videoId ? { deviceId: { exact: which.videoId } } : { facingMode: "user" }), ...SIZE },
+    video: video && { ...(which.videoId ? { deviceId: { exact: which.videoId } } : { facingMode: "user" }), ...SIZE },
   });
   try {
     return await open(choice);
@@ -101,7 +102,10 @@ export function levelMeter(stream, meter) {
     frame = requestAnimationFrame(tick);
   };
   tick();
+  let stopped = false;  // stopped when the call starts and again when the page ends: close the context once
   return () => {
+    if (stopped) return;
+    stopped = true;
     cancelAnimationFrame(frame);
     for (const type of ["pointerdown", "keydown"]) document.removeEventListener(type, resume, { capture: true });
     if (context.state !== "closed") context.close().catch(() => {});
@@ -143,13 +147,17 @@ export async function openNextCamera(current) {
 /**
  * The device check the patient's page and the test room both show: the camera preview, the
  * microphone level, the pickers, and help in words when something is wrong. It uses the elements
- * #preview, #level, #camera, #microphone, #retry-devices and #device-help of the page.
+ * #preview, #level, #camera, #microphone, #retry-devices and #device-help of the page, and where the
+ * page has them #sound-only (the camera is blocked or missing, the microphone works: sound only) and
+ * #mic-help (the microphone is blocked: step-by-step help for the browser).
  */
 export class DeviceCheck {
   /** @param {Record<string, string>} strings the page's texts (the help keys of `classify`) */
   constructor(strings) {
     this.strings = strings;
     /** @type {MediaStream | null} */ this.stream = null;
+    /** The camera is blocked or missing and the microphone works: sound only. */
+    this.soundOnly = false;
     this.stopMeter = () => {};
     const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
     this.el = $;
@@ -166,13 +174,28 @@ export class DeviceCheck {
   /** @param {{audioId?: string, videoId?: string}} [choice] */
   async start(choice = remembered()) {
     this.stop();
+    this.soundOnly = false;
     try {
       this.stream = await openMedia(choice);
     } catch (error) {
-      this.help(classify(error));
-      return;
+      const problem = classify(error);
+      // the camera blocked or missing need not keep anyone out: try the microphone alone (where the page can
+      // say so; the test room tests both and names the problem)
+      const tryAudio = this.el("sound-only") && (problem === "denied_permission" || problem === "no_device");
+      if (!tryAudio) { this.help(problem); return; }
+      try {
+        this.stream = await openMedia(choice, { video: false });
+        this.soundOnly = true;
+      } catch (again) {
+        const blocked = classify(again) === "denied_permission";  // the microphone too: steps for this browser
+        this.help(blocked ? null : classify(again));
+        this.el("mic-help").hidden = !blocked;
+        return;
+      }
     }
     this.help(null);
+    this.el("mic-help")?.setAttribute("hidden", "");
+    this.el("sound-only")?.toggleAttribute("hidden", !this.soundOnly);
     this.el("preview").srcObject = this.stream;
     this.stopMeter = levelMeter(this.stream, this.el("level"));
     await fillPickers(this.el("camera"), this.el("microphone"), this.stream);

@@ -25,7 +25,7 @@ let knockName = "";
 const RETRY_MS = 5000;  // a knock or rejoin the server could not record (its database away) is tried again
 let retry = 0;
 /** @type {import("./protocol.js").Role} */ let selfRole = "patient";  // or companion, interpreter, colleague
-const tiles = new Tiles($("tiles"), { photo_id: strings.id_photo_id, known: strings.id_known, other: strings.id_other }, strings.pin);
+const tiles = new Tiles($("tiles"), { photo_id: strings.id_photo_id, known: strings.id_known, other: strings.id_other }, strings.pin, strings.pin_short);
 const people = new ParticipantList($("participants"), strings);
 const speaker = new SpeakerDetector();
 speaker.addEventListener("speaker", (event) => tiles.setSpeaker(/** @type {CustomEvent} */ (event).detail.id));
@@ -37,14 +37,15 @@ const names = new Map();
 // call. Kept in this browser (a reload, a second tab), never on another device: with it the page takes
 // its place back without being let in again; without it a knock is a "second device" the clinician admits.
 const PLACE = `visitt.place:${location.pathname}`;
-/** @returns {{key: string, name: string} | null} */
+/** @returns {{key: string, name: string, since?: number} | null} */
 function savedPlace() {
   try { return JSON.parse(localStorage.getItem(PLACE) || "null"); } catch { return null; }
 }
 /** @param {string | undefined} key */
 function keepPlace(key) {
   if (!key) return;
-  try { localStorage.setItem(PLACE, JSON.stringify({ key, name: knockName })); } catch { /* private mode: no reload */ }
+  const place = { key, name: knockName, since: waitingSince };
+  try { localStorage.setItem(PLACE, JSON.stringify(place)); } catch { /* private mode: no reload */ }
 }
 function forgetPlace() {
   try { localStorage.removeItem(PLACE); } catch { /* nothing kept */ }
@@ -65,8 +66,38 @@ const pause = new PauseControl(strings);
 const chat = new ChatPanel($("chat"), strings);
 const quality = new ConnectionQuality(strings, tiles, (on) => setAudioOnly(on));
 
-function show(/** @type {string} */ section) {
+/**
+ * Show one state of the page: the lobby (device check and name), the waiting room, the call or the end.
+ * Focus moves to the new state's heading, so a screen reader (and the keyboard) follows the change.
+ * @param {"lobby" | "waiting" | "call" | "done"} state
+ */
+function show(state, { focus = true } = {}) {
+  const section = state === "waiting" ? "lobby" : state;
   for (const id of ["lobby", "call", "done"]) $(id).hidden = id !== section;
+  $("meet").hidden = state !== "lobby";
+  $("waiting-room").hidden = state !== "waiting";
+  if (state === "waiting") countWaiting(); else stopCounting();
+  const heading = { lobby: "lobby-title", waiting: "waiting-title", call: "call-title", done: "done-title" }[state];
+  if (focus && document.activeElement !== $(heading)) $(heading).focus();
+}
+
+// The waiting room's clock: how long this patient has waited, kept across a reload with the place.
+let waitingSince = 0;
+let waitingTimer = 0;
+function countWaiting() {
+  if (!waitingSince) waitingSince = savedPlace()?.since || Date.now();
+  const tick = () => {
+    const seconds = Math.max(0, Math.floor((Date.now() - waitingSince) / 1000));
+    const minutes = Math.floor(seconds / 60);
+    $("waited").textContent = `${minutes}:${String(seconds % 60).padStart(2, "0")}`;
+    $("waited").setAttribute("datetime", `PT${minutes}M${seconds % 60}S`);
+  };
+  tick();
+  clearInterval(waitingTimer);
+  waitingTimer = setInterval(tick, 1000);
+}
+function stopCounting() {
+  clearInterval(waitingTimer);
 }
 
 const devices = new DeviceCheck(strings);
@@ -111,9 +142,9 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
   phase = "call";
   devices.stopMeter();
   show("call");
-  $("call").focus();  // Join is gone: a keyboard or screen reader user starts at the top of the call
   tiles.ensure(selfId, $("you").textContent, { self: true });
   tiles.attach(selfId, /** @type {MediaStream} */ (devices.stream));
+  tiles.mark(selfId, mediaState());
   people.update({ id: selfId, name: knockName, role: selfRole, identified: null, ...mediaState() }, { self: true });
   call = new Call(/** @type {Signaling} */ (signaling), selfId, /** @type {MediaStream} */ (devices.stream), message.ice);
   // @ts-ignore a handle for diagnostics and the end-to-end tests
@@ -132,6 +163,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
   speaker.start(call);
   quality.start(call, selfId);
   chat.start(/** @type {Signaling} */ (signaling), selfId);
+  if (devices.soundOnly) sendMedia();  // no camera: the clinician's list says so from the start
   $("call-status").textContent = strings.in_call;
 }
 
@@ -156,6 +188,7 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
   $("name-error").textContent = name ? "" : strings.name_required;
   if (!name) { $("name").focus(); return; }
   if (!devices.stream) { await devices.start(); if (!devices.stream) return; }
+  soundOnly();
   $("join").disabled = true;
   if (signaling) {  // knocking again on the socket we have (after being taken out of the call)
     phase = "waiting";
@@ -175,11 +208,9 @@ function openSocket() {
   let selfId = "";
   signaling.on("waiting", ({ key, second_device }) => {
     phase = "waiting";
+    show("waiting");
     keepPlace(key);
-    const knocked = !$("knock-form").hidden;  // the form (and Join, which had focus) goes away now
-    $("knock-form").hidden = true;
     $("status").textContent = second_device ? strings.not_admitted_yet : strings.waiting;
-    if (knocked) $("status").focus();
   });
   signaling.on("admitted", (message) => startCall(message, selfId));
   signaling.on("joined", ({ participant }) => {
@@ -226,8 +257,8 @@ function openSocket() {
   signaling.on("removed", () => {  // taken out of the call: back to the waiting room's door
     leaveCall();
     phase = "lobby";
+    waitingSince = 0;
     show("lobby");
-    $("knock-form").hidden = false;
     $("join").disabled = false;
     $("status").textContent = strings.removed;
     $("join").focus();  // the call (and focus in it) is gone: Join knocks again
@@ -258,10 +289,8 @@ function openSocket() {
     if (code === "not_resumable") {  // too long away, or the place is not this page's: knock (again)
       leaveCall();
       phase = "waiting";
-      show("lobby");
-      $("knock-form").hidden = true;
+      show("waiting");
       $("status").textContent = strings.connecting;
-      $("status").focus();
       signaling?.send({ type: "knock", name: knockName });
       return;
     }
@@ -311,13 +340,31 @@ document.querySelector("nav.languages")?.addEventListener("click", (event) => {
 });
 askForId($("ask-id"), () => signaling, (text) => { $("call-status").textContent = text; }, strings.id_asked);
 
-show("lobby");
+/** Sound only (no camera): the camera button is off and cannot be turned on in this call. */
+function soundOnly() {
+  $("cam").setAttribute("aria-pressed", String(!devices.soundOnly));
+  $("cam").disabled = devices.soundOnly;
+}
+
+show("lobby", { focus: false });
+/** The patient's browser from its user agent, for the microphone help: their own steps first, open. */
+function browserName() {
+  const agent = navigator.userAgent;
+  if (/Edg\//.test(agent)) return "edge";
+  if (/Firefox\/|FxiOS/.test(agent)) return "firefox";
+  if (/iPhone|iPad|iPod/.test(agent) || (/Safari\//.test(agent) && !/Chrome|Chromium|CriOS|Android/.test(agent))) return "safari";
+  return "chrome";
+}
+const ownBrowser = $("mic-help").querySelector(`[data-browser="${browserName()}"]`);
+ownBrowser.open = true;
+$("mic-help").querySelector("details").before(ownBrowser);
 const resuming = savedPlace();  // reloaded, or a second tab: take the place back as soon as the camera is on
 if (resuming) {
   knockName = resuming.name;
   $("name").value = resuming.name;
 }
 devices.start().then(() => {
+  soundOnly();
   if (!resuming || signaling || !devices.stream) return;  // no camera: the lobby says why, and Join tries again
   phase = "resume";
   $("join").disabled = true;

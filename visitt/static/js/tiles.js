@@ -7,12 +7,14 @@
  * @param {HTMLElement} container
  * @param {Record<string, string>} [badges] the identity-check badge's text for each method
  * @param {string} [pinLabel] the pin button's accessible name, "{name}" replaced
+ * @param {string} [pinText] the pin button's visible word (its name begins with it)
  */
 export class Tiles {
-  constructor(container, badges = {}, pinLabel = "Pin {name}") {
+  constructor(container, badges = {}, pinLabel = "Pin {name}", pinText = "Pin") {
     this.container = container;
     this.badges = badges;
     this.pinLabel = pinLabel;
+    this.pinText = pinText;
     /** @type {Map<string, HTMLElement>} */
     this.tiles = new Map();
     /** @type {string | null} */ this.speaker = null;
@@ -71,7 +73,13 @@ export class Tiles {
         const pin = document.createElement("button");
         pin.type = "button";
         pin.className = "pin";
-        pin.textContent = "📌";
+        const symbol = document.createElement("span");
+        symbol.textContent = "📌";
+        symbol.setAttribute("aria-hidden", "true");
+        const word = document.createElement("span");
+        word.className = "pin-text";
+        word.textContent = this.pinText;
+        pin.append(symbol, word);
         pin.setAttribute("aria-pressed", "false");
         pin.addEventListener("click", () => this.pin(this.pinned === id ? null : id));
         tile.append(pin);
@@ -81,6 +89,7 @@ export class Tiles {
     }
     /** @type {HTMLElement} */ (tile.querySelector("figcaption")).textContent = name;
     tile.querySelector(".pin")?.setAttribute("aria-label", this.pinLabel.replace("{name}", name));
+    tile.querySelector(".pin")?.setAttribute("title", this.pinLabel.replace("{name}", name));
     this.layout();
     return tile;
   }
