@@ -183,7 +183,7 @@ def test_no_axe_violations_in_the_device_help(site: LiveServer, browser, lang: s
     try:
         page = blocking.new_context(**{**PHONE, "locale": LOCALES[lang]}).new_page()
         page.goto(link)
-        expect(page.locator("#device-help")).to_be_visible()
+        expect(page.locator("#mic-help")).to_be_visible()
         found = violations(page, "device help")
     finally:
         blocking.close()

@@ -38,8 +38,8 @@ def test_every_language_has_its_help_page(server: LiveServer, language: str) -> 
                     "Privacy and consent", "Phone numbers"):
         assert f">{gettext(heading)}</h2>" in page.text, heading
     # the numbers ring when tapped, and stay left to right in Arabic and Urdu
-    assert '<a href="tel:+4769860000" dir="ltr">+47 69 86 00 00</a>' in page.text
-    assert '<a href="tel:+4755976551" dir="ltr">+47 55 97 65 51</a>' in page.text
+    assert '<a class="tel" href="tel:+4769860000" dir="ltr">+47 69 86 00 00</a>' in page.text
+    assert '<a class="tel" href="tel:+4755976551" dir="ltr">+47 55 97 65 51</a>' in page.text
     images = re.findall(r'<img src="([^"]+)"[^>]*>', page.text)
     assert len(images) == 4
     for tag in re.findall(r"<img [^>]*>", page.text):

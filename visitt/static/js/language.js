@@ -31,10 +31,22 @@ function translate(here, there) {
   }
   const mine = [...here.childNodes].filter(counts);
   const theirs = [...there.childNodes].filter(counts);
-  if (mine.length !== theirs.length) return;  // built or filled by the scripts: theirs to keep up to date
+  const fresh = /** @type {Document} */ (there.ownerDocument);
+  /** The element `node` is in the fresh page: by its id where it has one (the scripts may have moved it). */
+  const counterpart = (/** @type {Node} */ node, /** @type {Node | undefined} */ other) => {
+    const id = node.nodeType === Node.ELEMENT_NODE ? /** @type {Element} */ (node).id : "";
+    return id ? fresh.getElementById(id) ?? undefined : other;
+  };
+  if (mine.length !== theirs.length) {  // built or filled by the scripts: only what has an id is swapped
+    for (const node of mine) {
+      const other = counterpart(node, undefined);
+      if (other && other.nodeName === node.nodeName) translate(/** @type {Element} */ (node), /** @type {Element} */ (other));
+    }
+    return;
+  }
   mine.forEach((node, index) => {
-    const other = theirs[index];
-    if (node.nodeType !== other.nodeType) return;
+    const other = counterpart(node, theirs[index]);
+    if (!other || node.nodeType !== other.nodeType) return;
     if (node.nodeType === Node.TEXT_NODE) {
       if (node.textContent !== other.textContent) node.textContent = other.textContent;
     } else if (node.nodeName === other.nodeName && /** @type {Element} */ (node).id === /** @type {Element} */ (other).id) {
@@ -77,7 +89,8 @@ export async function switchLanguage(code, strings) {
     return false;
   }
   const json = fresh.getElementById("strings");
-  if (!json || fresh.body.className !== document.body.className) return false;  // another page now (ended, closed)
+  // another page now (ended, closed)? The scripts may have added classes of their own (in-call), never removed one.
+  if (!json || ![...fresh.body.classList].every((name) => document.body.classList.contains(name))) return false;
   const after = JSON.parse(json.textContent || "{}");
   document.documentElement.lang = fresh.documentElement.lang;
   document.documentElement.dir = fresh.documentElement.dir;

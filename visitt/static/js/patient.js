@@ -77,9 +77,17 @@ function show(state, { focus = true } = {}) {
   $("meet").hidden = state !== "lobby";
   $("waiting-room").hidden = state !== "waiting";
   if (state === "waiting") countWaiting(); else stopCounting();
+  if (state === "call") fitBelowHeader();
   const heading = { lobby: "lobby-title", waiting: "waiting-title", call: "call-title", done: "done-title" }[state];
   if (focus && document.activeElement !== $(heading)) $(heading).focus();
 }
+
+// The call fills the screen below the header, which keeps Help and the language switch within reach.
+const topbar = /** @type {HTMLElement | null} */ (document.querySelector(".topbar"));
+function fitBelowHeader() {
+  if (topbar) document.documentElement.style.setProperty("--topbar", `${topbar.offsetHeight}px`);
+}
+addEventListener("resize", fitBelowHeader);
 
 // The waiting room's clock: how long this patient has waited, kept across a reload with the place.
 let waitingSince = 0;
