@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import os
 import sys
 import tempfile
@@ -86,7 +87,7 @@ PRESS_JOIN = "() => { window.steps.pressed = performance.now(); document.querySe
 SLOW_NETWORK = {"offline": False, "latency": 150, "downloadThroughput": 1_600_000 / 8, "uploadThroughput": 750_000 / 8}
 SLOW_CPU = 4
 # The clinician's page has its camera on and a connection ready for each waiting patient (host.js getReady).
-READY = """() => document.querySelector('#ready-preview video').videoWidth > 0
+READY = """() => (!document.querySelector('#ready-preview') || document.querySelector('#ready-preview video').videoWidth > 0)
   && document.querySelectorAll('#waiting li').length > 0"""
 
 
@@ -100,10 +101,14 @@ def new_phone_page(context: BrowserContext, network: str) -> Page:
     return page
 
 
+BOOKED = itertools.count()
+
+
 def book(server: LiveServer) -> str:
     starts = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)).isoformat()
+    phone = f"+4741{next(BOOKED) % 1_000_000:06d}"  # a number of its own each time: SMS to one number are limited
     booked = httpx.post(f"{server.url}/api/v1/appointments", headers={"Authorization": f"Bearer {server.token}"},
-                        json={"patient_name": "Bench Patient", "patient_phone": "+4741234567", "starts_at": starts})
+                        json={"patient_name": "Bench Patient", "patient_phone": phone, "starts_at": starts})
     booked.raise_for_status()
     return str(booked.json()["join_url"])
 
