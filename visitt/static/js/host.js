@@ -153,7 +153,7 @@ function renderLobby({ waiting, gave_up }) {
   }));
   $("no-one").hidden = waiting.length > 0;
   waitingNow = waiting;
-  getReady();
+  getReady().catch(() => {});  // no camera or no WebRTC: Admit says why
   markNotArrived();
   document.title = waiting.length ? `(${waiting.length}) ${strings.knocking} – ${baseTitle}` : baseTitle;
 }
@@ -236,7 +236,7 @@ function stopCall(/** @type {string} */ text) {
   $("ready-preview").hidden = true;
   room = null;
   $("call").hidden = true;
-  if (!cohostJoin) getReady();  // others still waiting: ready for the next one
+  if (!cohostJoin) getReady().catch(() => {});  // others still waiting: ready for the next one
   $("lobby-status").textContent = text;
   if (cohostJoin) cohostJoin.disabled = false;
 }
