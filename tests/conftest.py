@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from visitt.db import Database
+from visitt.store.db import Database
 from visitt.settings import Settings, load
 from visitt.testing import LiveServer
 

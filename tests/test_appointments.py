@@ -8,8 +8,9 @@ import datetime as dt
 
 import httpx
 
-from visitt import audit, demo
-from visitt.models import Appointment, AppointmentState, RoomState
+from visitt.store import audit
+from visitt import demo
+from visitt.store.models import Appointment, AppointmentState, RoomState
 from visitt.testing import LiveServer
 
 from .peers import WsClient, run

@@ -14,8 +14,8 @@ from urllib.parse import urljoin
 
 import httpx
 
-from visitt import i18n
-from visitt.compression import MINIMUM_SIZE
+from visitt.web import i18n
+from visitt.web.compression import MINIMUM_SIZE
 from visitt.modules import static_imports
 from visitt.testing import LiveServer
 

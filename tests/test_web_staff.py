@@ -7,8 +7,10 @@ import re
 
 import httpx
 
-from visitt import accounts, audit, demo, i18n
-from visitt.models import Department, Role
+from visitt import accounts, demo
+from visitt.store import audit
+from visitt.web import i18n
+from visitt.store.models import Department, Role
 from visitt.testing import LiveServer
 
 

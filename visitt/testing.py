@@ -1,4 +1,4 @@
-"""A live Visitt server for tests and benchmarks: the default server (:data:`visitt.serving.DEFAULT`,
+"""A live Visitt server for tests and benchmarks: the default server (:data:`visitt.ops.serving.DEFAULT`,
 uvicorn) on a loopback port, in a thread.
 
 The SMS backend writes to ``<data dir>/sms.jsonl`` so a test can read what a patient would receive;
@@ -23,12 +23,12 @@ from email.message import EmailMessage
 
 import uvicorn
 
-from . import accounts, demo
-from .app import create_app
-from .outbox import Backend, FileBackend
-from .settings import Settings
-from .serving import DEFAULT, uvicorn_config
-from .slow_clients import uvicorn_options
+from visitt import accounts, demo
+from visitt.app import create_app
+from visitt.messaging.outbox import Backend, FileBackend
+from visitt.settings import Settings
+from visitt.ops.serving import DEFAULT, uvicorn_config
+from visitt.web.slow_clients import uvicorn_options
 
 T = TypeVar("T")
 
