@@ -23,6 +23,8 @@ from visitt.live.permissions import Action
 from visitt.rooms import P, Locked, knock_participant, knock_second_device, move_participant, move_room, record_event, take_over
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from visitt.live.hub import Hub
 
 # to the page that held a place a host has just handed to a second device
@@ -130,21 +132,30 @@ class Lobby:
             joining = 0 if waiter.second_of in room.in_call else 1  # a second device takes a place, adds none
             if len(room.in_call) + joining + (host.id not in room.in_call) > self.max_participants:
                 raise Conflict(f"at most {self.max_participants} people can be in a call", code="room_full")
-            if self.auto_lock and room.state is RoomState.open:
+            locking = self.auto_lock and room.state is RoomState.open
+            written = locking and waiter.second_of is None
+            if written:  # the lock and the admission in one unit: one commit before the guest hears of it
+                await self.hub.writes.run(_lock_and_admit, room.db_id, waiter.participant_id,
+                                          actor=actor_name(room, host), locks=waiter.participant_id)
+            elif locking:
                 await self.hub.writes.run(move_room, room.db_id, RoomState.locked,
                                           actor=actor_name(room, host), action="lock")
+            if locking:
                 room.state = RoomState.locked
                 room.broadcast(room.summary())
             self.hub.call.seat_host(room, host)  # a co-host is in the call already: nothing changes
             if waiter.second_of is not None:
                 await self._hand_over(room, waiter, actor=actor_name(room, host))
             else:
-                await self._admit_locked(room, waiter, actor=actor_name(room, host))
+                await self._admit_locked(room, waiter, actor=actor_name(room, host), written=written)
         self.on_admit((utcnow() - waiter.since).total_seconds())
 
-    async def _admit_locked(self, room: LiveRoom, waiter: Waiter, *, actor: str, key: str | None = None) -> None:
+    async def _admit_locked(self, room: LiveRoom, waiter: Waiter, *, actor: str, key: str | None = None,
+                            written: bool = False) -> None:
+        """(Under the room's lock.) ``written``: the move to admitted is in the database already."""
         guest = waiter.peer
-        await self._move(waiter.participant_id, P.admitted, actor=actor, action="admit")
+        if not written:
+            await self._move(waiter.participant_id, P.admitted, actor=actor, action="admit")
         del room.waiting[guest.id]
         room.in_call[guest.id] = guest
         self.hub.send_admitted(room, guest, key=key)
@@ -257,3 +268,10 @@ class Lobby:
             if late:
                 self.hub.dashboards.tell(room)
         return expired
+
+
+def _lock_and_admit(session: Session, room_id: int, participant_id: int, *, actor: str) -> None:
+    """The room's auto-lock and the admission that causes it, as one unit of work: both or neither, and
+    one commit fewer before the guest hears ``admitted`` (the join's critical path, docs/performance.md)."""
+    move_room(session, room_id, RoomState.locked, actor=actor, action="lock")
+    move_participant(session, participant_id, P.admitted, actor=actor, action="admit")

@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 from markupsafe import Markup
 
 from visitt.web import clock
-from visitt.web import i18n
+from visitt.web import i18n, modules
 from visitt import phones
 from visitt.web.security import csrf_token, remember_csrf
 
@@ -28,6 +28,7 @@ def environment(language: str) -> Environment:
                       extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
     env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.globals["languages"] = i18n.LANGUAGES
+    env.globals["module_preloads"] = modules.preloads
     env.filters["tojson_script"] = lambda value: json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
     env.filters["ltr"] = left_to_right
     env.filters["tel"] = telephone

@@ -7,11 +7,25 @@
 
 /**
  * @typedef {import("./protocol.js").Signaling} Signaling
- * @typedef {{pc: RTCPeerConnection, polite: boolean, makingOffer: boolean, ignoreOffer: boolean, restartedAt: number, fingerprint: string, stream: MediaStream}} Peer
+ * @typedef {{pc: RTCPeerConnection, polite: boolean, makingOffer: boolean, ignoreOffer: boolean, restartedAt: number, fingerprint: string, stream: MediaStream, adopted?: boolean}} Peer
  */
 
 /** How long an ICE restart is given to find a path before a "disconnected" connection is restarted again. */
 const RESTART_SETTLE_MS = 5000;
+
+/**
+ * A peer connection made ready while someone waits to be let in, so the admit does not wait for it:
+ * the connection object, its DTLS certificate and the senders of the local tracks. It has no ICE
+ * servers (those are handed out only at admission), no handlers and no description, so it gathers
+ * nothing and sends nothing; a `Call` takes it over (`Call.peer`), or it is closed.
+ * @param {MediaStream} local
+ * @returns {RTCPeerConnection}
+ */
+export function prepareConnection(local) {
+  const pc = new RTCPeerConnection();
+  for (const track of local.getTracks()) pc.addTrack(track, local);
+  return pc;
+}
 
 export class Call extends EventTarget {
   /**
@@ -19,9 +33,12 @@ export class Call extends EventTarget {
    * @param {string} selfId
    * @param {MediaStream} local
    * @param {RTCConfiguration} [config]
+   * @param {Map<string, RTCPeerConnection>} [prepared] connections made ready for these peers (`prepareConnection`):
+   *   each is taken over by the first connection to that peer, or closed with the call
    */
-  constructor(signaling, selfId, local, config = {}) {
+  constructor(signaling, selfId, local, config = {}, prepared = new Map()) {
     super();
+    this.prepared = prepared;
     this.signaling = signaling;
     this.selfId = selfId;
     this.local = local;
@@ -43,28 +60,22 @@ export class Call extends EventTarget {
 
   /** Start a connection to someone already in the call. @param {string} id */
   connect(id) {
-    this.peer(id);
+    const known = this.peers.has(id);
+    const peer = this.peer(id);
+    // A prepared connection's tracks were added before anyone listened: its "negotiationneeded" went unheard.
+    if (!known && peer.adopted) this.offer(id, peer);
   }
 
   /** @param {string} id @returns {Peer} */
   peer(id) {
     const existing = this.peers.get(id);
     if (existing) return existing;
-    const pc = new RTCPeerConnection(this.config);
+    const ready = this.adopt(id);
+    const pc = ready || new RTCPeerConnection(this.config);
     /** @type {Peer} */
     const peer = { pc, polite: this.selfId < id, makingOffer: false, ignoreOffer: false, restartedAt: 0, fingerprint: "", stream: new MediaStream() };
     this.peers.set(id, peer);
-    pc.onnegotiationneeded = async () => {
-      try {
-        peer.makingOffer = true;
-        await pc.setLocalDescription();
-        this.send(id, { description: pc.localDescription.toJSON() });
-      } catch (error) {
-        this.report("negotiation", id, error);
-      } finally {
-        peer.makingOffer = false;
-      }
-    };
+    pc.onnegotiationneeded = () => this.offer(id, peer);
     pc.onicecandidate = ({ candidate }) => {
       if (candidate && candidate.candidate) this.send(id, { candidate: candidate.toJSON() });
     };
@@ -84,13 +95,47 @@ export class Call extends EventTarget {
         }, 2000);
       }
     };
-    for (const track of this.local.getTracks()) {
-      const sender = pc.addTrack(track, this.local);
+    const senders = ready ? ready.getSenders() : this.local.getTracks().map((track) => pc.addTrack(track, this.local));
+    for (const sender of senders) {
+      const track = /** @type {MediaStreamTrack} */ (sender.track);
       this.trackOf.set(sender, track);
       this.replace(id, sender, this.outgoing(track));
     }
     if (WEBKIT) preferH264(pc);  // before the first offer: negotiationneeded fires after this task
+    peer.adopted = Boolean(ready);
     return peer;
+  }
+
+  /** Offer to `id` (the browser asked for a negotiation, or a prepared connection starts). @param {string} id @param {Peer} peer */
+  async offer(id, peer) {
+    try {
+      peer.makingOffer = true;
+      await peer.pc.setLocalDescription();
+      this.send(id, { description: peer.pc.localDescription.toJSON() });
+    } catch (error) {
+      this.report("negotiation", id, error);
+    } finally {
+      peer.makingOffer = false;
+    }
+  }
+
+  /**
+   * The connection prepared for `id`, with this call's ICE servers, if it still carries exactly the
+   * local tracks; any other prepared one for `id` is closed. @param {string} id
+   * @returns {RTCPeerConnection | null}
+   */
+  adopt(id) {
+    const pc = this.prepared.get(id);
+    this.prepared.delete(id);
+    if (!pc) return null;
+    const tracks = pc.getSenders().map((sender) => sender.track);
+    const same = pc.signalingState === "stable" && !pc.localDescription && tracks.length === this.local.getTracks().length
+      && this.local.getTracks().every((track) => tracks.includes(track));
+    try {
+      if (same) { pc.setConfiguration({ ...pc.getConfiguration(), ...this.config }); return pc; }
+    } catch { /* a configuration it cannot take: start afresh */ }
+    pc.close();
+    return null;
   }
 
   /** @param {string} id @param {object} body */
@@ -268,6 +313,8 @@ export class Call extends EventTarget {
   close() {
     this.unsubscribe();
     for (const id of [...this.peers.keys()]) this.remove(id);
+    for (const pc of this.prepared.values()) pc.close();
+    this.prepared.clear();
   }
 
   report(where, id, error) {

@@ -2,7 +2,7 @@
 // The same page serves a colleague invited as co-host (/staff/cohost/<id>): they knock on their
 // invitation's socket, and once let in see this room's waiting room and have the host's controls.
 
-import { Call } from "./call.js";
+import { Call, prepareConnection } from "./call.js";
 import { ChatPanel } from "./chat.js";
 import { clockTime } from "./clock.js";
 import { ConnectionQuality } from "./connection.js";
@@ -36,6 +36,14 @@ const signaling = new Signaling(cohostJoin ? cohostJoin.dataset.ws : "/ws/staff"
 let knocked = false;  // a co-host waiting to be let in: knocks again when the socket comes back
 const checks = new IdentityChecks($("checks"), $("check-item"), signaling, strings);
 /** @type {MediaStream | null} */ let stream = null;
+/** @type {Promise<MediaStream> | null} */ let opening = null;
+/**
+ * Connections made ready for the people waiting (call.js `prepareConnection`), by their id: the admit
+ * then waits for neither the camera nor a new connection. They send nothing before the call takes them.
+ */
+const prepared = new Map();
+/** @type {import("./protocol.js").WaitingInfo[]} */ let waitingNow = [];
+let entering = false;  // Admit or Open room clicked: the camera stays on for the call on its way
 /** @type {Call | null} */ let call = null;
 /** @type {string | null} */ let room = null;
 /** @type {AudioContext | null} */ let audio = null;
@@ -57,13 +65,40 @@ const roleLabel = (kind) => strings[`participant_${kind}`] || strings.participan
 
 async function ensureMedia() {
   if (stream) return stream;
+  opening = opening || openMedia();
   try {
-    stream = await openMedia();
+    stream = await opening;
   } catch (error) {
     $("lobby-status").textContent = strings[classify(error)];
     throw error;
+  } finally {
+    opening = null;
   }
+  $("ready-preview").querySelector("video").srcObject = stream;
+  $("ready-preview").hidden = Boolean(call);
   return stream;
+}
+
+/**
+ * Someone is waiting: the camera on (its preview shows the clinician it is) and a connection ready for
+ * each of them, so the admit click goes straight to the server. Called with every waiting room list.
+ */
+async function getReady() {
+  const ids = new Set(waitingNow.map((entry) => entry.id));
+  for (const [id, pc] of prepared) {  // gone, or let in (a tile) and not connected yet: kept for its offer
+    if (!ids.has(id) && !tiles.tiles.has(id)) { pc.close(); prepared.delete(id); }
+  }
+  if (ids.size === 0 && !call && !room && !entering && stream) {  // nobody left to let in: the camera off again
+    stopMedia(stream);
+    stream = null;
+    $("ready-preview").hidden = true;
+  }
+  if (ids.size === 0 || (cohostJoin && !call)) return;
+  let local;
+  try { local = await ensureMedia(); } catch { return; }  // the lobby status says why; Admit tries again
+  for (const id of ids) {
+    if (!prepared.has(id) && !call?.peers.has(id) && local === stream) prepared.set(id, prepareConnection(local));
+  }
 }
 
 function chime() {
@@ -126,6 +161,8 @@ function renderLobby({ waiting, gave_up }) {
     const same = [...list.children].find((item) => item.dataset.peer === focused.peer);
     (same?.querySelector(focused.button) || list.querySelector(".admit") || $("lobby-title")).focus();
   }
+  waitingNow = waiting;
+  getReady().catch(() => {});  // no camera or no WebRTC: Admit says why
   markNotArrived();
   document.title = waiting.length ? `(${waiting.length}) ${strings.knocking} – ${baseTitle}` : baseTitle;
 }
@@ -140,7 +177,8 @@ function announce(/** @type {import("./protocol.js").KnockNotice} */ { participa
 }
 
 async function admit(/** @type {string} */ roomId, /** @type {string} */ id) {
-  try { await ensureMedia(); } catch { return; }
+  entering = true;
+  try { await ensureMedia(); } catch { entering = false; return; }
   signaling.send({ type: "admit", room: roomId, participant: id });
 }
 
@@ -164,7 +202,8 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
     tiles.attach(selfId, /** @type {MediaStream} */ (stream));
     people.update({ id: selfId, name: selfName, role: cohostJoin ? "colleague" : "host", cohost: Boolean(cohostJoin), identified: null,
       audio: $("mic").getAttribute("aria-pressed") === "true", video: $("cam").getAttribute("aria-pressed") === "true" }, { self: true });
-    call = new Call(signaling, selfId, /** @type {MediaStream} */ (stream), message.ice);
+    $("ready-preview").hidden = true;
+    call = new Call(signaling, selfId, /** @type {MediaStream} */ (stream), message.ice, prepared);
     // @ts-ignore a handle for diagnostics and the end-to-end tests
     window.visittCall = call;
     pause.start(signaling, call, selfId, message.paused);
@@ -178,6 +217,9 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
     speaker.start(call);
     quality.start(call, selfId);
   }
+  // the connections first: the pictures come sooner, the page is drawn meanwhile
+  if (message.resumed) call.recover(message.participants.map((peer) => peer.id));
+  else for (const peer of message.participants) call.connect(peer.id);
   for (const peer of message.participants) {
     names.set(peer.id, peer.name);
     tiles.ensure(peer.id, peer.name);
@@ -185,8 +227,6 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
     people.update(peer);
     if (peer.role !== "host") checks.mark(peer);  // a co-host neither checks nor removes the clinician
   }
-  if (message.resumed) call.recover(message.participants.map((peer) => peer.id));
-  else for (const peer of message.participants) call.connect(peer.id);
   say(strings.in_call);
 }
 
@@ -206,12 +246,15 @@ function closeCall() {
 }
 
 function stopCall(/** @type {string} */ text) {
+  entering = false;
   closeCall();
   stopMedia(stream);
   stream = null;
+  $("ready-preview").hidden = true;
   room = null;
   $("call").hidden = true;
   document.body.classList.remove("in-call");
+  if (!cohostJoin) getReady().catch(() => {});  // others still waiting: ready for the next one
   $("lobby-status").textContent = text;
   $("lobby-title").focus();  // focus was in the call, now hidden
   if (cohostJoin) cohostJoin.disabled = false;
@@ -240,6 +283,8 @@ signaling.on("updated", ({ participant }) => {
   if (participant.id !== selfId && participant.role !== "host") checks.mark(participant);
 });
 signaling.on("left", ({ participant }) => {
+  prepared.get(participant)?.close();
+  prepared.delete(participant);
   call?.remove(participant);
   tiles.remove(participant);
   people.remove(participant);
@@ -303,6 +348,7 @@ signaling.on("error", ({ code, message }) => {
   else $("lobby-status").textContent = message;
 });
 signaling.on("close", () => {
+  waitingNow = [];  // nobody can be let in on a socket that is gone: the camera goes off
   $("lobby-status").textContent = strings.connection_lost;
   stopCall(strings.connection_lost);
 });
@@ -343,7 +389,8 @@ edges.observe($("call-toolbar"));
 edges.observe($("paused"));
 for (const button of document.querySelectorAll("button[data-room]")) {
   button.addEventListener("click", async () => {
-    try { await ensureMedia(); } catch { return; }
+    entering = true;
+    try { await ensureMedia(); } catch { entering = false; return; }
     signaling.send({ type: "enter", room: /** @type {HTMLElement} */ (button).dataset.room });
   });
 }

@@ -1,6 +1,6 @@
 // The patient's page: device check → name → knock → waiting room → call.
 
-import { Call } from "./call.js";
+import { Call, prepareConnection } from "./call.js";
 import { clockTime } from "./clock.js";
 import { ChatPanel } from "./chat.js";
 import { ConnectionQuality } from "./connection.js";
@@ -19,6 +19,9 @@ const socketPath = `/ws${location.pathname}`;
 
 /** @type {Call | null} */ let call = null;
 /** @type {Signaling | null} */ let signaling = null;
+let welcomed = false;  // the socket is open and has said who we are: a knock can go at once
+/** Made ready while waiting (call.js `prepareConnection`), by the clinician's id once admitted; sends nothing before. */
+/** @type {RTCPeerConnection | null} */ let ready = null;
 let finished = false;
 let phase = "lobby";  // lobby → waiting → call, or resume (reloaded); what to ask for when the socket comes back
 let knockName = "";
@@ -128,6 +131,8 @@ function finish(/** @type {string} */ text, { keep = false } = {}) {
   speaker.stop();
   quality.stop();
   call?.close();
+  ready?.close();
+  ready = null;
   devices.stop();
   tiles.clear();
   people.clear();
@@ -148,13 +153,19 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
   if (call) leaveCall();  // the place in the call had lapsed: this is a new admission
   keepPlace(message.key);
   phase = "call";
+  // The connection first, on the one made ready while waiting if there is one: the offer goes before the page is drawn.
+  const prepared = new Map();
+  if (ready && message.participants.length === 1) prepared.set(message.participants[0].id, ready);
+  else ready?.close();
+  ready = null;
+  call = new Call(/** @type {Signaling} */ (signaling), selfId, /** @type {MediaStream} */ (devices.stream), message.ice, prepared);
+  for (const peer of message.participants) call.connect(peer.id);
   devices.stopMeter();
   show("call");
   tiles.ensure(selfId, $("you").textContent, { self: true });
   tiles.attach(selfId, /** @type {MediaStream} */ (devices.stream));
   tiles.mark(selfId, mediaState());
   people.update({ id: selfId, name: knockName, role: selfRole, identified: null, ...mediaState() }, { self: true });
-  call = new Call(/** @type {Signaling} */ (signaling), selfId, /** @type {MediaStream} */ (devices.stream), message.ice);
   // @ts-ignore a handle for diagnostics and the end-to-end tests
   window.visittCall = call;
   pause.start(/** @type {Signaling} */ (signaling), call, selfId, message.paused);
@@ -164,10 +175,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
     const { id, stream: remote } = /** @type {CustomEvent} */ (event).detail;
     tiles.attach(id, remote);
   });
-  for (const peer of message.participants) {
-    showPeer(peer);
-    call.connect(peer.id);
-  }
+  for (const peer of message.participants) showPeer(peer);
   speaker.start(call);
   quality.start(call, selfId);
   chat.start(/** @type {Signaling} */ (signaling), selfId);
@@ -198,18 +206,20 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
   if (!devices.stream) { await devices.start(); if (!devices.stream) return; }
   soundOnly();
   $("join").disabled = true;
-  if (signaling) {  // knocking again on the socket we have (after being taken out of the call)
-    phase = "waiting";
-    signaling.send({ type: "knock", name });
-    return;
+  phase = "waiting";
+  if (welcomed) signaling?.send({ type: "knock", name });  // the socket opened with the page
+  else {
+    $("status").textContent = strings.connecting;  // its welcome knocks
+    if (!signaling) openSocket();
   }
-  phase = "waiting";  // the first welcome knocks
-  openSocket();
 });
 
-/** Open the signaling socket; its first `welcome` knocks, or takes the place back (phase "resume"). */
+/**
+ * Open the signaling socket, with the page: the knock then costs one message, not a connection. Each
+ * `welcome` knocks, or takes the place back (phase "resume"), if the patient asked by then; in the
+ * lobby it does nothing, and the waiting room knows nothing of this page until the knock.
+ */
 function openSocket() {
-  $("status").textContent = strings.connecting;
   signaling = new Signaling(socketPath);
   // @ts-ignore a handle for diagnostics and the end-to-end tests
   window.visittSignaling = signaling;
@@ -219,6 +229,8 @@ function openSocket() {
     show("waiting");
     keepPlace(key);
     $("status").textContent = second_device ? strings.not_admitted_yet : strings.waiting;
+    // (not on a second device: the clinician has to decide about it first, and it gets nothing till then)
+    if (!ready && !call && !second_device && devices.stream) ready = prepareConnection(devices.stream);
   });
   signaling.on("admitted", (message) => startCall(message, selfId));
   signaling.on("joined", ({ participant }) => {
@@ -250,16 +262,15 @@ function openSocket() {
     $("call-status").textContent = strings.in_call;
   });
   signaling.on("reconnecting", () => {
-    $(phase === "call" ? "call-status" : "status").textContent = strings.reconnecting;
+    welcomed = false;
+    if (phase !== "lobby") $(phase === "call" ? "call-status" : "status").textContent = strings.reconnecting;
   });
   signaling.on("welcome", (welcome) => {  // the first, or the socket back: take up where we were
     selfId = welcome.id;
     selfRole = welcome.role;
-    const place = savedPlace();
+    welcomed = true;
     if (welcome.state === "ended") finish(strings.ended);
-    else if (place && (phase === "call" || phase === "resume" || phase === "waiting")) {
-      signaling?.send({ type: "rejoin", key: place.key });  // not ours any more: not_resumable, then a knock
-    } else if (phase === "waiting" || phase === "resume") signaling?.send({ type: "knock", name: knockName });
+    else takeUp();
   });
   signaling.on("denied", () => finish(strings.denied));
   signaling.on("removed", () => {  // taken out of the call: back to the waiting room's door
@@ -319,6 +330,14 @@ function openSocket() {
   signaling.connect().catch(() => {});
 }
 
+/** Knock, or take the place back, as the phase asks; nothing in the lobby. */
+function takeUp() {
+  const place = savedPlace();
+  if (place && (phase === "call" || phase === "resume" || phase === "waiting")) {
+    signaling?.send({ type: "rejoin", key: place.key });  // not ours any more: not_resumable, then a knock
+  } else if (phase === "waiting" || phase === "resume") signaling?.send({ type: "knock", name: knockName });
+}
+
 const sendMedia = () => signaling?.send({
   type: "media",
   audio: $("mic").getAttribute("aria-pressed") === "true",
@@ -371,10 +390,11 @@ if (resuming) {
   knockName = resuming.name;
   $("name").value = resuming.name;
 }
+openSocket();
 devices.start().then(() => {
   soundOnly();
-  if (!resuming || signaling || !devices.stream) return;  // no camera: the lobby says why, and Join tries again
+  if (!resuming || phase !== "lobby" || !devices.stream) return;  // no camera: the lobby says why, and Join tries again
   phase = "resume";
   $("join").disabled = true;
-  openSocket();
+  if (welcomed) takeUp();  // else the welcome does
 });

@@ -1,0 +1,151 @@
+"""Ready before the admit, in Chromium: the clinician's camera and a peer connection for each waiting
+patient are made while they wait (``call.js`` ``prepareConnection``), and the waiting patient's page
+opens its socket and a connection of its own - yet nothing reaches the waiting patient before the
+clinician lets them in: no offer, no ICE candidate, no media, and no ICE servers either.
+
+The pages' ``RTCPeerConnection`` objects are observed by wrapping the browser's constructor in an
+init script (the page's own code is untouched): each one is kept in ``window.connections``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from visitt.testing import LiveServer
+
+from .browser import DESK, PHONE, sign_in, wait_for_media
+from .peers import book
+
+pytestmark = pytest.mark.browser
+
+OBSERVE = """(() => {
+  window.connections = [];
+  const Native = window.RTCPeerConnection;
+  window.RTCPeerConnection = function (...args) {
+    const pc = new Native(...args);
+    window.connections.push(pc);
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = Native.prototype;
+  window.RTCPeerConnection.generateCertificate = Native.generateCertificate;
+})()"""
+# Each connection's state, and the RTP and ICE figures of its statistics.
+CONNECTIONS = """async () => Promise.all(window.connections.map(async (pc) => {
+  const seen = {bytesSent: 0, bytesReceived: 0, candidatePairs: 0, localCandidates: 0};
+  (await pc.getStats()).forEach((r) => {
+    if (r.type === "outbound-rtp") seen.bytesSent += r.bytesSent || 0;
+    if (r.type === "inbound-rtp") seen.bytesReceived += r.bytesReceived || 0;
+    if (r.type === "candidate-pair") seen.candidatePairs += 1;
+    if (r.type === "local-candidate") seen.localCandidates += 1;
+  });
+  return {signaling: pc.signalingState, ice: pc.iceConnectionState, gathering: pc.iceGatheringState,
+          local: Boolean(pc.localDescription), remote: Boolean(pc.remoteDescription),
+          servers: pc.getConfiguration().iceServers.length, senders: pc.getSenders().length, ...seen};
+}))"""
+
+
+def untouched(connection: dict[str, Any]) -> bool:
+    """Made ready and nothing more: no description either way, nothing gathered, nothing sent or received."""
+    return (connection["signaling"] == "stable" and connection["ice"] == "new" and connection["gathering"] == "new"
+            and not connection["local"] and not connection["remote"] and connection["servers"] == 0
+            and connection["bytesSent"] == connection["bytesReceived"] == 0
+            and connection["candidatePairs"] == connection["localCandidates"] == 0)
+
+
+def messages_received(page: Page) -> list[str]:
+    """Records the type of every message the page's signaling socket receives, from now on."""
+    received: list[str] = []
+
+    def on_socket(socket: Any) -> None:
+        socket.on("framereceived", lambda payload: received.append(_type(payload)))
+    page.on("websocket", on_socket)
+    return received
+
+
+def _type(payload: str | bytes) -> str:
+    return str(json.loads(payload).get("type"))
+
+
+def test_clinician_and_patient_are_ready_before_the_admit_and_the_patient_gets_nothing(  # type: ignore[no-untyped-def]
+        server: LiveServer, browser) -> None:
+    clinic = browser.new_context(**DESK)
+    phone = browser.new_context(**PHONE)
+    clinic.add_init_script(OBSERVE)
+    phone.add_init_script(OBSERVE)
+    try:
+        host = clinic.new_page()
+        sign_in(host, server.url)
+        preview = host.locator("#ready-preview")
+        expect(preview).to_be_hidden()  # nobody waiting: the camera is off
+        assert host.evaluate("() => window.connections.length") == 0
+
+        join_url, _ = book(server)
+        patient = phone.new_page()
+        received = messages_received(patient)
+        patient.goto(join_url)
+        patient.wait_for_function("() => document.querySelector('#preview').videoWidth > 0")
+        patient.get_by_label("Your full name").fill("Kari Nordmann")
+        patient.get_by_role("button", name="Join").click()
+        expect(patient.get_by_role("status").filter(has_text="has been notified")).to_be_visible()
+
+        # The knock turns the clinician's camera on, with its preview, and makes a connection ready.
+        expect(host.locator("#waiting li", has_text="Kari Nordmann")).to_be_visible()
+        expect(preview).to_be_visible()
+        expect(preview).to_contain_text("Your camera is on")
+        host.wait_for_function("() => document.querySelector('#ready-preview video').videoWidth > 0")
+        host.wait_for_function("() => window.connections.length === 1")
+        # ... and the patient's page one of its own, once its knock was heard.
+        patient.wait_for_function("() => window.connections.length === 1")
+        for page in (host, patient):
+            (connection,) = page.evaluate(CONNECTIONS)
+            assert untouched(connection), connection
+            assert connection["senders"] == 2  # the camera and the microphone, not sending
+
+        # What the waiting patient's page has heard: who it is and that it waits; nothing of the call.
+        assert set(received) <= {"welcome", "waiting", "ping", "pong"}, received
+        assert "waiting" in received
+
+        host.locator("#waiting li", has_text="Kari Nordmann").get_by_role("button", name="Admit").click()
+        wait_for_media(host)
+        wait_for_media(patient)
+        # The call runs on the connections made while waiting: none was made at the admit.
+        for page in (host, patient):
+            (connection,) = page.evaluate(CONNECTIONS)
+            assert connection["ice"] in ("connected", "completed") and connection["bytesReceived"] > 0, connection
+        expect(preview).to_be_hidden()  # the self-view of the call shows the camera now
+        assert "admitted" in received and "signal" in received
+    finally:
+        clinic.close()
+        phone.close()
+
+
+def test_the_clinicians_camera_goes_off_when_nobody_is_waiting_any_more(  # type: ignore[no-untyped-def]
+        server: LiveServer, browser) -> None:
+    clinic = browser.new_context(**DESK)
+    phone = browser.new_context(**PHONE)
+    clinic.add_init_script(OBSERVE)
+    try:
+        host = clinic.new_page()
+        sign_in(host, server.url)
+        join_url, _ = book(server)
+        patient = phone.new_page()
+        patient.goto(join_url)
+        patient.get_by_label("Your full name").fill("Kari Nordmann")
+        patient.get_by_role("button", name="Join").click()
+        expect(host.locator("#ready-preview")).to_be_visible()
+        host.wait_for_function("() => window.connections.length === 1")
+
+        patient.close()  # gave up waiting
+        expect(host.locator("#waiting li")).to_have_count(0)
+        expect(host.locator("#ready-preview")).to_be_hidden()
+        host.wait_for_function("() => window.connections.every((pc) => pc.signalingState === 'closed')")
+        host.wait_for_function("() => !document.querySelector('#ready-preview video').srcObject"
+                               " || document.querySelector('#ready-preview video').srcObject.getTracks()"
+                               ".every((track) => track.readyState === 'ended')")
+    finally:
+        clinic.close()
+        phone.close()
