@@ -107,8 +107,11 @@ def make_settings(tmp_path: Path, database_url: str = "", **overrides: object) -
     # ends its part soon; tests/test_reconnect.py sets the grace it needs.
     # /metrics is scraped without a token, as on a node whose port is private (tests/test_metrics.py checks
     # that it is closed by default).
+    # Passwords are hashed with argon2-cffi's cheapest profile: the real one costs most of a second per
+    # demo account and sign-in on a busy machine (tests/test_limiter.py keeps the real one where it counts).
     settings = Settings(data_dir=tmp_path, database_url=database_url, outbox_interval=0.2,
-                        link_opens_minutes=31 * 24 * 60, reconnect_grace=0.3, metrics_open=True)
+                        link_opens_minutes=31 * 24 * 60, reconnect_grace=0.3, metrics_open=True,
+                        password_hashing="cheapest")
     return replace(settings, **overrides)  # type: ignore[arg-type]
 
 

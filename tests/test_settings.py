@@ -24,7 +24,8 @@ def test_each_documented_variable_changes_a_setting(name: str) -> None:
     samples = {"VISITT_QUIET_HOURS": "22-07", "VISITT_ICE_TRANSPORT_POLICY": "relay", "VISITT_LOG_FORMAT": "text",
                "VISITT_SECURE_COOKIES": "1", "VISITT_DEMO": "1", "VISITT_AUTO_LOCK": "0", "VISITT_PATIENTS_MAY_SHARE": "1",
                "VISITT_SMS_BACKEND": "file:/tmp/x.jsonl", "VISITT_DATA_DIR": "/tmp/visitt-x",
-               "VISITT_PORTAL_PATH": "/besok", "VISITT_METRICS_OPEN": "1", "VISITT_SERVER": "hypercorn"}
+               "VISITT_PORTAL_PATH": "/besok", "VISITT_METRICS_OPEN": "1", "VISITT_SERVER": "hypercorn",
+               "VISITT_PASSWORD_HASHING": "cheapest"}
     value = samples.get(name, "7")
     changed = Settings.from_env({name: value})
     differences = [field.name for field in dataclasses.fields(Settings)

@@ -24,6 +24,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings.from_env()
     if getattr(args, "data_dir", None):
         settings = replace(settings, data_dir=Path(args.data_dir))
+    accounts.use_hashing(settings.password_hashing)
     return settings
 
 

@@ -123,6 +123,7 @@ class Settings:
     login_address_minutes: int = 15
     password_checks_at_once: int = 4
     password_check_wait: float = 2.0
+    password_hashing: str = "standard"  # argon2 profile (visitt.accounts.HASHING); "cheapest" only for tests
     test_calls_per_address: int = 10
     test_call_minutes: int = 10
     test_room_places: int = 10
@@ -192,6 +193,7 @@ class Settings:
             login_address_minutes=int(get("VISITT_LOGIN_ADDRESS_MINUTES", "15")),
             password_checks_at_once=int(get("VISITT_PASSWORD_CHECKS_AT_ONCE", "4")),
             password_check_wait=float(get("VISITT_PASSWORD_CHECK_WAIT", "2")),
+            password_hashing=get("VISITT_PASSWORD_HASHING", "standard").strip().lower(),
             test_calls_per_address=int(get("VISITT_TEST_CALLS_PER_ADDRESS", "10")),
             test_call_minutes=int(get("VISITT_TEST_CALL_MINUTES", "10")),
             test_room_places=int(get("VISITT_TEST_ROOM_PLACES", "10")),
@@ -227,6 +229,8 @@ class Settings:
             raise ValueError("VISITT_BODY_TIMEOUT must be 0 or more, VISITT_KEEP_ALIVE_TIMEOUT 1 or more (seconds)")
         if settings.log_format not in ("", "json", "text"):
             raise ValueError("VISITT_LOG_FORMAT must be 'json' or 'text'")
+        if settings.password_hashing not in ("standard", "cheapest"):
+            raise ValueError("VISITT_PASSWORD_HASHING must be 'standard' or 'cheapest' (cheapest only for tests)")
         if settings.server not in SERVERS:
             raise ValueError(f"VISITT_SERVER must be one of {', '.join(SERVERS)}")
         return replace(settings, **overrides)  # type: ignore[arg-type]
