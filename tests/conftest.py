@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -76,11 +79,33 @@ def _pg_url(admin: sqlalchemy.Engine, name: str) -> str:
     return admin.url.set(database=name).render_as_string(hide_password=False)
 
 
+_sqlite_template: Path | None = None
+
+
+def migrated_sqlite(path: Path) -> Path:
+    """``path`` made a copy of an empty SQLite database migrated once per test process: a fresh
+    migration costs from a third of a second to seconds on a busy machine, a copy milliseconds. The
+    server's own ``upgrade`` at start-up still runs (and finds nothing to do); tests/test_cli.py and
+    the migration tests start from nothing."""
+    global _sqlite_template
+    if _sqlite_template is None:
+        directory = Path(tempfile.mkdtemp(prefix="visitt-template-"))
+        atexit.register(shutil.rmtree, directory, True)
+        template = directory / "visitt.sqlite3"
+        database = Database(f"sqlite:///{template}")
+        database.upgrade()
+        database.dispose()  # the last connection closed: the write-ahead log is folded into the file
+        _sqlite_template = template
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_sqlite_template, path)
+    return path
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of an empty, migrated database: once on SQLite, once on PostgreSQL."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'visitt.sqlite3'}"
+        yield f"sqlite:///{migrated_sqlite(tmp_path / 'visitt.sqlite3')}"
         return
     admin: sqlalchemy.Engine = request.getfixturevalue("pg_admin")
     template: str = request.getfixturevalue("pg_template")
@@ -109,6 +134,9 @@ def make_settings(tmp_path: Path, database_url: str = "", **overrides: object) -
     # that it is closed by default).
     # Passwords are hashed with argon2-cffi's cheapest profile: the real one costs most of a second per
     # demo account and sign-in on a busy machine (tests/test_limiter.py keeps the real one where it counts).
+    # Without a database URL, the data directory's SQLite database starts as a migrated copy (migrated_sqlite).
+    if not database_url and not (tmp_path / "visitt.sqlite3").exists():
+        migrated_sqlite(tmp_path / "visitt.sqlite3")
     settings = Settings(data_dir=tmp_path, database_url=database_url, outbox_interval=0.2,
                         link_opens_minutes=31 * 24 * 60, reconnect_grace=0.3, metrics_open=True,
                         password_hashing="cheapest")
