@@ -17,7 +17,7 @@ import sqlalchemy
 
 from visitt.db import Database
 from visitt.settings import Settings
-from visitt.testing import LiveServer
+from visitt.testing import InProcess, LiveServer
 
 from . import services
 
@@ -156,6 +156,22 @@ def pg_server(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
     live = LiveServer(make_settings(tmp_path, database_url)).start()
     yield live
     live.stop()
+
+
+@pytest.fixture
+def in_process(tmp_path: Path) -> Iterator[InProcess]:
+    """The ``server`` fixture's Visitt without the server, for tests that need only HTTP (visitt/testing.py)."""
+    node = InProcess(make_settings(tmp_path)).start()
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+def pg_in_process(tmp_path: Path, database_url: str) -> Iterator[InProcess]:
+    """``pg_server`` without the server: once on SQLite, once on PostgreSQL."""
+    node = InProcess(make_settings(tmp_path, database_url)).start()
+    yield node
+    node.stop()
 
 
 @pytest.fixture(scope="module")
