@@ -143,33 +143,26 @@ def make_settings(tmp_path: Path, database_url: str = "", **overrides: object) -
     return replace(settings, **overrides)  # type: ignore[arg-type]
 
 
+def _node(request: pytest.FixtureRequest, settings: Settings) -> LiveServer | InProcess:
+    """A LiveServer; for a test marked ``in_process`` (it needs only HTTP), the same application in
+    process (visitt.testing.InProcess): no server to start and stop."""
+    if request.node.get_closest_marker("in_process") is not None:
+        return InProcess(settings).start()
+    return LiveServer(settings).start()
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServer]:
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer | InProcess]:
     """A live server on SQLite, with the demo staff and an API token for the first clinician."""
-    live = LiveServer(make_settings(tmp_path)).start()
-    yield live
-    live.stop()
-
-
-@pytest.fixture
-def pg_server(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
-    live = LiveServer(make_settings(tmp_path, database_url)).start()
-    yield live
-    live.stop()
-
-
-@pytest.fixture
-def in_process(tmp_path: Path) -> Iterator[InProcess]:
-    """The ``server`` fixture's Visitt without the server, for tests that need only HTTP (visitt/testing.py)."""
-    node = InProcess(make_settings(tmp_path)).start()
+    node = _node(request, make_settings(tmp_path))
     yield node
     node.stop()
 
 
 @pytest.fixture
-def pg_in_process(tmp_path: Path, database_url: str) -> Iterator[InProcess]:
-    """``pg_server`` without the server: once on SQLite, once on PostgreSQL."""
-    node = InProcess(make_settings(tmp_path, database_url)).start()
+def pg_server(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Iterator[LiveServer | InProcess]:
+    """``server`` once on SQLite, once on PostgreSQL."""
+    node = _node(request, make_settings(tmp_path, database_url))
     yield node
     node.stop()
 

@@ -17,15 +17,7 @@ OUTBOX_INVITATION = ("Video consultation {date} at {time}. Open the link shortly
                      "Code: {code}. Questions or cannot attend? Call {phone}.")
 
 
-# Only HTTP: Visitt in process, without a server (tests/conftest.py).
-@pytest.fixture
-def server(in_process: InProcess) -> InProcess:
-    return in_process
-
-
-@pytest.fixture
-def pg_server(pg_in_process: InProcess) -> InProcess:
-    return pg_in_process
+pytestmark = pytest.mark.in_process  # only HTTP: Visitt in process, without a server (tests/conftest.py)
 
 
 def _future(days: int = 2) -> str:

@@ -30,6 +30,8 @@ from visitt.testing import InProcess
 
 from .conftest import make_settings
 
+pytestmark = pytest.mark.in_process  # only HTTP: Visitt in process, without a server (tests/conftest.py)
+
 FROM = "video@sykehuset.example"
 PATIENT = "pasient@example.no"
 UNKNOWN = "finnes.ikke@example.no"
@@ -58,12 +60,6 @@ class Mailbox:
             time.sleep(0.05)
         return [email.message_from_bytes(content, policy=email.policy.default)  # type: ignore[misc]
                 for _, content in self.received]
-
-
-# Only HTTP: Visitt in process, without a server (tests/conftest.py).
-@pytest.fixture
-def server(in_process: InProcess) -> InProcess:
-    return in_process
 
 
 def _free_port() -> int:

@@ -15,10 +15,7 @@ from .peers import book
 from .test_web_staff import _client, _csrf, _sign_in
 
 
-# Only HTTP: Visitt in process, without a server (tests/conftest.py).
-@pytest.fixture
-def server(in_process: InProcess) -> InProcess:
-    return in_process
+pytestmark = pytest.mark.in_process  # only HTTP: Visitt in process, without a server (tests/conftest.py)
 
 
 def _started_minutes_ago(server: InProcess, minutes: int) -> int:

@@ -14,10 +14,7 @@ from visitt.models import Department, Role
 from visitt.testing import Client, InProcess
 
 
-# Only HTTP: Visitt in process, without a server (tests/conftest.py).
-@pytest.fixture
-def server(in_process: InProcess) -> InProcess:
-    return in_process
+pytestmark = pytest.mark.in_process  # only HTTP: Visitt in process, without a server (tests/conftest.py)
 
 
 def _client(server: InProcess) -> AbstractContextManager[Client]:
