@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from contextlib import AbstractContextManager
 
 import httpx
 import pytest
@@ -17,7 +16,7 @@ from visitt.testing import Client, InProcess
 pytestmark = pytest.mark.in_process  # only HTTP: Visitt in process, without a server (tests/conftest.py)
 
 
-def _client(server: InProcess) -> AbstractContextManager[Client]:
+def _client(server: InProcess) -> Client:
     return server.client(headers={"Accept-Language": "en"}, follow_redirects=False)
 
 

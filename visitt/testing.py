@@ -15,8 +15,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Coroutine, Iterator
-from contextlib import contextmanager
+from collections.abc import Coroutine
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -162,11 +161,9 @@ class LiveServer(_Node):
         """``httpx.request`` to this server (``url`` may be a path)."""
         return httpx.request(method, httpx.URL(self.url).join(url), **options)
 
-    @contextmanager
-    def client(self, **options: Any) -> Iterator[httpx.Client]:
+    def client(self, **options: Any) -> httpx.Client:
         """``httpx.Client(base_url=self.url, **options)``."""
-        with httpx.Client(base_url=self.url, **options) as client:
-            yield client
+        return httpx.Client(base_url=self.url, **options)
 
 
 @dataclass
@@ -244,15 +241,10 @@ class InProcess(_Node):
                 return await client.request(method, url, **options)
         return self.call(send())
 
-    @contextmanager
-    def client(self, **options: Any) -> Iterator["Client"]:
+    def client(self, **options: Any) -> "Client":
         """A client that keeps its cookies, like ``httpx.Client(base_url=self.url, **options)``: the
-        same methods, run on the application's loop."""
-        client = Client(self, httpx.AsyncClient(transport=self.transport, base_url=self.url, **options))
-        try:
-            yield client
-        finally:
-            self.call(client.async_client.aclose())
+        same methods, run on the application's loop; close it, or use it in a ``with`` block."""
+        return Client(self, httpx.AsyncClient(transport=self.transport, base_url=self.url, **options))
 
 
 @dataclass
@@ -272,3 +264,12 @@ class Client(_Requests):
 
     def request(self, method: str, url: str, **options: Any) -> httpx.Response:
         return self.node.call(self.async_client.request(method, url, **options))
+
+    def close(self) -> None:
+        self.node.call(self.async_client.aclose())
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
