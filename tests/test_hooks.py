@@ -52,7 +52,7 @@ def _live(tmp_path: Path, backend: sms.Backend, **settings: object) -> Iterator[
 def _book(server: InProcess) -> int:
     response = server.post(f"{server.url}/api/v1/appointments", headers={"Authorization": f"Bearer {server.token}"},
                            json={"patient_name": "Kari Nordmann", "patient_phone": "412 34 567",
-                                "starts_at": (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)).isoformat()})
+                                 "starts_at": (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)).isoformat()})
     assert response.status_code == 201, response.text
     return int(response.json()["id"])
 

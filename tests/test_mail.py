@@ -209,7 +209,7 @@ def test_an_unknown_address_is_shown_to_the_clinician(smtp_server: InProcess) ->
 def test_without_an_smtp_server_the_mail_is_written_to_files(server: InProcess) -> None:
     booked = server.post(f"{server.url}/api/v1/appointments", headers={"Authorization": f"Bearer {server.token}"},
                          json={"patient_name": "Kari Nordmann", "patient_phone": "41234567",
-                              "starts_at": "2031-03-04T09:30", "patient_email": "  Pasient@Example.NO "})
+                               "starts_at": "2031-03-04T09:30", "patient_email": "  Pasient@Example.NO "})
     assert booked.status_code == 201
     (message,) = server.mail()
     assert message["To"] == "Pasient@example.no"
@@ -234,7 +234,7 @@ def test_addresses_that_can() -> None:
 def test_a_bad_address_gets_a_clear_error_in_the_api_and_the_form(server: InProcess) -> None:
     response = server.post(f"{server.url}/api/v1/appointments", headers={"Authorization": f"Bearer {server.token}"},
                            json={"patient_name": "Kari Nordmann", "patient_phone": "41234567",
-                                "starts_at": "2031-03-04T09:30", "patient_email": "kari@example"})
+                                 "starts_at": "2031-03-04T09:30", "patient_email": "kari@example"})
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "validation_failed" and list(error["fields"]) == ["patient_email"]
