@@ -236,8 +236,10 @@ class InProcess(_Node):
 
     def request(self, method: str, url: str, **options: Any) -> httpx.Response:
         """One request, as ``httpx.request`` would send it: a client of its own, so no cookies kept."""
+        cookies = options.pop("cookies", None)  # as httpx.request takes them: the client's, not the request's
+
         async def send() -> httpx.Response:
-            async with httpx.AsyncClient(transport=self.transport, base_url=self.url) as client:
+            async with httpx.AsyncClient(transport=self.transport, base_url=self.url, cookies=cookies) as client:
                 return await client.request(method, url, **options)
         return self.call(send())
 
