@@ -11,14 +11,13 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import httpx
 import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
 from visitt import i18n, sms_segments
 from visitt.outbox import invitation_text
-from visitt.testing import LiveServer
+from visitt.testing import InProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = i18n.LOCALE_DIR / "messages.pot"
@@ -85,6 +84,7 @@ def _ids(catalog: Catalog) -> set[str]:
     return {message.id if isinstance(message.id, str) else message.id[0] for message in catalog if message.id}
 
 
+@pytest.mark.in_process
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_every_supported_language_has_a_catalogue(language: str) -> None:
     assert _path(language).exists(), (
@@ -213,8 +213,8 @@ def test_negotiate(accept_language: str | None, chosen: str | None, expected: st
     assert i18n.negotiate(accept_language, chosen) == expected
 
 
-def test_pages_offer_every_language_and_turn_right_to_left(server: LiveServer) -> None:
-    with httpx.Client(base_url=server.url) as client:
+def test_pages_offer_every_language_and_turn_right_to_left(server: InProcess) -> None:
+    with server.client() as client:
         arabic = client.get("/?lang=ar")
         assert '<html lang="ar" dir="rtl">' in arabic.text
         assert client.cookies.get("visitt_lang") == "ar"
@@ -225,7 +225,7 @@ def test_pages_offer_every_language_and_turn_right_to_left(server: LiveServer) -
         assert '<html lang="pl" dir="ltr">' in polish and "Sprawdź swój sprzęt" in polish
         # The clinic's number stays left to right inside right-to-left text.
         assert f'<bdi dir="ltr">{server.settings.clinic_phone}</bdi>' in client.get("/test?lang=ar").text
-    nynorsk = httpx.get(f"{server.url}/test", headers={"Accept-Language": "nn-NO,nb;q=0.8"}).text
+    nynorsk = server.get(f"{server.url}/test", headers={"Accept-Language": "nn-NO,nb;q=0.8"}).text
     assert '<html lang="nn" dir="ltr">' in nynorsk and "Test utstyret ditt" in nynorsk
-    german = httpx.get(f"{server.url}/test", headers={"Accept-Language": "de-DE,de;q=0.9"}).text
+    german = server.get(f"{server.url}/test", headers={"Accept-Language": "de-DE,de;q=0.9"}).text
     assert '<html lang="en" dir="ltr">' in german and "Test your equipment" in german
