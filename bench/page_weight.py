@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import write_section  # noqa: E402
 from tests.browser import DESK, PHONE, sign_in, wait_for_media  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, make_settings  # noqa: E402
-from visitt.logs import redact  # noqa: E402
+from visitt.ops.logs import redact  # noqa: E402
 from visitt.testing import LiveServer  # noqa: E402
 
 TARGET = 60_000  # bytes

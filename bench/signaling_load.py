@@ -4,7 +4,7 @@
                                    [--consultations 200] [--postgres] [--server NAME] [--no-write] [--json FILE]
 
 Starts one ``visitt serve`` process (one worker of the server ``--server`` names, the default's
-unless told: ``VISITT_SERVER``, ``visitt.serving``; SQLite in a temporary directory, or a fresh
+unless told: ``VISITT_SERVER``, ``visitt.ops.serving``; SQLite in a temporary directory, or a fresh
 PostgreSQL database with ``--postgres``) and inserts ``--participants`` booked appointments, each
 with its room and patient invitation, straight into the database, spread over clinicians
 (``--per-clinician`` patients each). Client processes of their own
@@ -53,8 +53,8 @@ from bench.report import percentile, write_section  # noqa: E402
 from tests.conftest import PG_ADMIN_URL  # noqa: E402
 from tests.serve import ServeProcess  # noqa: E402
 from visitt.accounts import digest, open_session  # noqa: E402
-from visitt.db import Database  # noqa: E402
-from visitt.models import Appointment, Participant, Role, Room, Staff  # noqa: E402
+from visitt.store.db import Database  # noqa: E402
+from visitt.store.models import Appointment, Participant, Role, Room, Staff  # noqa: E402
 from visitt.settings import SERVERS, Settings  # noqa: E402
 
 EMAIL = "lege.legesen@sykehuset.example"

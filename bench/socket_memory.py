@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import write_section  # noqa: E402
 from bench.signaling_load import EMAIL, hold, invite_in_bulk, raise_fd_limit  # noqa: E402
 from visitt import accounts  # noqa: E402
-from visitt.models import Department, Role  # noqa: E402
+from visitt.store.models import Department, Role  # noqa: E402
 from visitt.settings import SERVERS, Settings  # noqa: E402
 from visitt.testing import LiveServer  # noqa: E402
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from visitt.db import Database
+from visitt.store.db import Database
 from visitt.settings import Settings, load
 from visitt.testing import InProcess, LiveServer
 

@@ -29,7 +29,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from visitt import demo
-from visitt.protocol import VERSION
+from visitt.live.protocol import VERSION
 from visitt.testing import InProcess, LiveServer
 
 TIMEOUT = 5.0

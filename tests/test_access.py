@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from websockets.exceptions import InvalidStatus
 
 from visitt import accounts, demo
-from visitt.models import AuditEvent, Department, OutboxMessage, Participant, Role, Room, Staff
+from visitt.store.models import AuditEvent, Department, OutboxMessage, Participant, Role, Room, Staff
 from visitt.testing import InProcess, LiveServer
 
 from .peers import WsClient, run

@@ -15,9 +15,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import select, update
 
-from visitt import audit, demo
-from visitt.db import MIGRATIONS, Database
-from visitt.models import ApiToken, utcnow
+from visitt.store import audit
+from visitt import demo
+from visitt.store.db import MIGRATIONS, Database
+from visitt.store.models import ApiToken, utcnow
 from visitt.testing import InProcess
 
 from .conftest import PG_ADMIN_URL, _pg_url, make_settings

@@ -9,8 +9,9 @@ import datetime as dt
 import httpx
 import pytest
 
-from visitt import audit, demo
-from visitt.models import Appointment, AppointmentState, RoomState
+from visitt.store import audit
+from visitt import demo
+from visitt.store.models import Appointment, AppointmentState, RoomState
 from visitt.testing import InProcess, LiveServer
 
 from .peers import WsClient, run

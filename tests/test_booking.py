@@ -8,11 +8,12 @@ import re
 import httpx
 import pytest
 
-from visitt import audit, i18n
-from visitt.models import Appointment, Participant
+from visitt.store import audit
+from visitt.web import i18n
+from visitt.store.models import Appointment, Participant
 from visitt.testing import InProcess
 
-# The patient's invitation SMS, as in visitt/outbox.py.
+# The patient's invitation SMS, as in visitt/messaging/outbox.py.
 OUTBOX_INVITATION = ("Video consultation {date} at {time}. Open the link shortly before: {url} "
                      "Code: {code}. Questions or cannot attend? Call {phone}.")
 

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from visitt import client_text, demo, protocol
+from visitt.web import client_text
+from visitt import demo
+from visitt.live import protocol
 from visitt.testing import LiveServer
 
 from .peers import WsClient, run, staff_login

@@ -1,4 +1,4 @@
-"""Several nodes against one PostgreSQL and one Redis (visitt/cluster.py, visitt/bus.py).
+"""Several nodes against one PostgreSQL and one Redis (visitt/live/cluster.py, visitt/live/bus.py).
 
 The clinician's socket reaches one node and the patient's another, as a load balancer would
 send them; everything they do must work as on one node, and survive either node going away.
@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import expect
 from websockets.asyncio.client import connect
 
-from visitt.bus import NODE_TTL, RedisBus
+from visitt.live.bus import NODE_TTL, RedisBus
 from visitt.testing import LiveServer
 
 from .browser import DESK, PHONE, picture_grows, wait_for_media

@@ -16,11 +16,12 @@ import pytest
 from sqlalchemy import func, select
 from websockets.asyncio.client import connect
 
-from visitt import audit, code_entry
-from visitt.db import Database
+from visitt.store import audit
+from visitt import code_entry
+from visitt.store.db import Database
 from visitt.errors import RateLimited
 from visitt.limiter import Limiter, Rule
-from visitt.models import (
+from visitt.store.models import (
     Appointment,
     AppointmentState,
     GuestPass,

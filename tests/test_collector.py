@@ -6,7 +6,7 @@ import asyncio
 import gc
 import weakref
 
-from visitt import collector
+from visitt.ops import collector
 
 from .eventually import eventually_async
 

@@ -1,4 +1,4 @@
-"""Gzip (visitt/compression.py): patient-facing text compressed, staff pages and WebSockets left alone."""
+"""Gzip (visitt/web/compression.py): patient-facing text compressed, staff pages and WebSockets left alone."""
 
 from __future__ import annotations
 

@@ -15,8 +15,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from visitt import protocol
-from visitt.connections import Connection, Lifecycle
+from visitt.live import protocol
+from visitt.live.connections import Connection, Lifecycle
 from visitt.limiter import Limiter
 from visitt.settings import Settings
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from visitt import audit
-from visitt.models import Appointment, AppointmentState, RoomState
+from visitt.store import audit
+from visitt.store.models import Appointment, AppointmentState, RoomState
 from visitt.testing import LiveServer
 
 from .browser import DESK, PHONE, link_in, sign_in, wait_for_media

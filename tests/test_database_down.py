@@ -20,8 +20,8 @@ import sqlalchemy
 from playwright.sync_api import expect
 from websockets.asyncio.client import connect
 
-from visitt.db import CONNECT_TIMEOUT
-from visitt.models import utcnow
+from visitt.store.db import CONNECT_TIMEOUT
+from visitt.store.models import utcnow
 from visitt.testing import LiveServer
 
 from .browser import DESK, PHONE, sign_in

@@ -12,10 +12,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from visitt import accounts, demo, department_queue, portal, rooms
-from visitt.db import Database, GroupCommit
+from visitt import accounts, demo, portal, rooms
+from visitt.live import department_queue
+from visitt.store.db import Database, GroupCommit
 from visitt.limiter import Limiter
-from visitt.models import Department, Participant, ParticipantState, Role, Room, Staff, utcnow
+from visitt.store.models import Department, Participant, ParticipantState, Role, Room, Staff, utcnow
 from visitt.settings import Settings
 from visitt.testing import InProcess, LiveServer
 

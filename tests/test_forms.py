@@ -12,7 +12,7 @@ import pytest
 from starlette.routing import Match
 
 from visitt.app import create_app
-from visitt.pages import TEMPLATES
+from visitt.web.pages import TEMPLATES
 from visitt.testing import LiveServer
 
 from .conftest import make_settings

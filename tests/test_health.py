@@ -1,4 +1,4 @@
-"""Liveness and readiness (visitt/health.py)."""
+"""Liveness and readiness (visitt/ops/health.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import httpx
 from fastapi import FastAPI
 
 from visitt.app import create_app
-from visitt.db import Database
-from visitt.health import Readiness, head_revision
+from visitt.store.db import Database
+from visitt.ops.health import Readiness, head_revision
 from visitt.testing import LiveServer
 
 from .conftest import make_settings

@@ -18,9 +18,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from visitt import delivery, demo, sms
-from visitt.db import Database
-from visitt.models import OutboxMessage, OutboxState
+from visitt.messaging import delivery, sms
+from visitt import demo
+from visitt.store.db import Database
+from visitt.store.models import OutboxMessage, OutboxState
 from visitt.testing import InProcess
 
 from .conftest import make_settings

@@ -15,8 +15,9 @@ import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
-from visitt import i18n, sms_segments
-from visitt.outbox import invitation_text
+from visitt.web import i18n
+from visitt.messaging import sms_segments
+from visitt.messaging.outbox import invitation_text
 from visitt.testing import InProcess
 
 ROOT = Path(__file__).resolve().parent.parent

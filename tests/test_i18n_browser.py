@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from visitt import i18n
+from visitt.web import i18n
 from visitt.testing import LiveServer
 
 from .browser import call_between

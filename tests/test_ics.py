@@ -10,7 +10,7 @@ import pytest
 from icalendar import Calendar
 from icalendar import Component
 
-from visitt import ics
+from visitt.messaging import ics
 
 UTC = dt.timezone.utc
 OSLO = dt.timezone(dt.timedelta(hours=1))

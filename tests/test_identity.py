@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from visitt import audit
-from visitt.models import IdentityCheck, IdentityMethod
+from visitt.store import audit
+from visitt.store.models import IdentityCheck, IdentityMethod
 from visitt.testing import LiveServer
 
 from .peers import WsClient, run

@@ -14,8 +14,10 @@ import pytest
 from sqlalchemy import select
 from websockets.exceptions import InvalidStatus
 
-from visitt import audit, demo, protocol
-from visitt.models import Appointment, Participant, Room, Staff
+from visitt.store import audit
+from visitt import demo
+from visitt.live import protocol
+from visitt.store.models import Appointment, Participant, Room, Staff
 from visitt.testing import InProcess, LiveServer
 
 from .browser import link_in

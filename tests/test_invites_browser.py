@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from visitt import demo
-from visitt.models import Staff
+from visitt.store.models import Staff
 from visitt.testing import LiveServer
 
 from .browser import DESK, PHONE, call_between, link_in, sign_in, wait_for_mesh

@@ -14,7 +14,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from visitt import joining
-from visitt.models import Appointment, Participant
+from visitt.store.models import Appointment, Participant
 from visitt.settings import Settings
 from visitt.testing import LiveServer
 

@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 
 from visitt import demo
 from visitt.limiter import CLOSE_TOO_MANY, Limiter
-from visitt.models import OutboxMessage
+from visitt.store.models import OutboxMessage
 from visitt.settings import Settings
 from visitt.testing import LiveServer
 

@@ -1,4 +1,4 @@
-"""Structured logs with no personal data (visitt/logs.py), read from a real ``visitt serve`` process.
+"""Structured logs with no personal data (visitt/ops/logs.py), read from a real ``visitt serve`` process.
 
 A whole consultation runs against the subprocess - booking, a failed sign-in, invalid requests,
 the patient page, a knock that is denied, a knock that is admitted, leave and end - and then its
@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from visitt import logs
+from visitt.ops import logs
 
 from .peers import WsClient, run, staff_login
 from .serve import STAFF_PASSWORD, ServeProcess

@@ -24,8 +24,9 @@ from icalendar import Calendar
 from icalendar import Component
 from sqlalchemy import select
 
-from visitt import demo, mail, outbox
-from visitt.models import OutboxMessage, OutboxState
+from visitt import demo
+from visitt.messaging import mail, outbox
+from visitt.store.models import OutboxMessage, OutboxState
 from visitt.testing import InProcess
 
 from .conftest import make_settings

@@ -1,4 +1,4 @@
-"""Prometheus metrics (visitt/metrics.py): scraped from a live server while a consultation happens."""
+"""Prometheus metrics (visitt/ops/metrics.py): scraped from a live server while a consultation happens."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from visitt import outbox
-from visitt.models import OutboxMessage, OutboxState, utcnow
+from visitt.messaging import outbox
+from visitt.store.models import OutboxMessage, OutboxState, utcnow
 from visitt.testing import InProcess, LiveServer
 
 from .conftest import make_settings, settings_from

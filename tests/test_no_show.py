@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
-from visitt import audit
-from visitt.models import Appointment, AppointmentState, RoomState, utcnow
+from visitt.store import audit
+from visitt.store.models import Appointment, AppointmentState, RoomState, utcnow
 from visitt.testing import InProcess
 
 from .peers import book

@@ -50,6 +50,6 @@ def test_the_lower_bounds_install_and_visitt_imports(tmp_path: Path) -> None:
                               *floors()], capture_output=True, text=True, timeout=1200)
     assert install.returncode == 0, install.stderr[-3000:]
     imported = subprocess.run(
-        [python, "-c", "import visitt.app, visitt.cli, visitt.serving, hypercorn.middleware, granian.utils.proxies"],
+        [python, "-c", "import visitt.app, visitt.cli, visitt.ops.serving, hypercorn.middleware, granian.utils.proxies"],
         capture_output=True, text=True, timeout=120, cwd=ROOT)  # visitt from the source tree
     assert imported.returncode == 0, imported.stderr[-3000:]

@@ -13,7 +13,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from visitt.compression import MINIMUM_SIZE
+from visitt.web.compression import MINIMUM_SIZE
 from visitt.testing import LiveServer
 
 from .peers import book

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from visitt import audit, rooms
+from visitt.store import audit
+from visitt import rooms
 from visitt.errors import IllegalTransition
-from visitt.models import Room
+from visitt.store.models import Room
 from visitt.testing import LiveServer
 
 from .eventually import eventually_async

@@ -15,8 +15,8 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from visitt import audit
-from visitt.models import IdentityCheck, IdentityMethod, Participant
+from visitt.store import audit
+from visitt.store.models import IdentityCheck, IdentityMethod, Participant
 from visitt.testing import LiveServer
 
 from .browser import INBOUND, MARK_PEERS, SAME_PEERS, call_between, picture_grows

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from visitt import audit
-from visitt.models import Participant, Room
-from visitt.permissions import GUESTS, TABLE, Action, Role
+from visitt.store import audit
+from visitt.store.models import Participant, Room
+from visitt.live.permissions import GUESTS, TABLE, Action, Role
 from visitt.testing import LiveServer
 
 from .conftest import make_settings

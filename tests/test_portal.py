@@ -13,8 +13,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from visitt import accounts, audit, demo
-from visitt.models import Department, Participant, Role, Room, RoomState, Staff
+from visitt import accounts, demo
+from visitt.store import audit
+from visitt.store.models import Department, Participant, Role, Room, RoomState, Staff
 from visitt.testing import InProcess, LiveServer
 
 from .conftest import make_settings, settings_from

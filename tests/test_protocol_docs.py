@@ -1,5 +1,5 @@
 """The protocol is written in three places - the prose (docs/protocol.md), the server's message models
-(visitt/protocol.py) and the browser's JSDoc typedefs (static/js/protocol.js) - and they must agree: every
+(visitt/live/protocol.py) and the browser's JSDoc typedefs (static/js/protocol.js) - and they must agree: every
 message in each direction, with the same fields, in all three. A field added to a model and not to the
 docs, or a message the docs describe and the server never sends, fails here."""
 
@@ -11,7 +11,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel
 
-from visitt import protocol
+from visitt.live import protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = (ROOT / "docs" / "protocol.md").read_text()

@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from visitt import accounts, booking, reminders
-from visitt.db import Database
-from visitt.models import (
+from visitt import accounts, booking
+from visitt.messaging import reminders
+from visitt.store.db import Database
+from visitt.store.models import (
     Appointment,
     AppointmentState,
     Department,

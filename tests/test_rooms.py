@@ -17,10 +17,12 @@ import sqlalchemy
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from visitt import accounts, appointments, audit, protocol, rooms
-from visitt.db import Database, GroupCommit
+from visitt import accounts, appointments, rooms
+from visitt.store import audit
+from visitt.live import protocol
+from visitt.store.db import Database, GroupCommit
 from visitt.errors import Conflict, Forbidden, IllegalTransition
-from visitt.models import (
+from visitt.store.models import (
     Appointment,
     AppointmentState,
     AuditEvent,

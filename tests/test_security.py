@@ -1,5 +1,5 @@
 """Security headers on every response, errors included; links and redirects never built from a request's
-Host (visitt/security.py, visitt/app.py, visitt/deps.py)."""
+Host (visitt/web/security.py, visitt/app.py, visitt/web/deps.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``visitt serve`` under the other ASGI servers ``VISITT_SERVER`` can name (visitt/serving.py): a patient
+"""``visitt serve`` under the other ASGI servers ``VISITT_SERVER`` can name (visitt/ops/serving.py): a patient
 knocks and the clinician's dashboard hears it, and SIGTERM stops the server with status 0. Each case needs its
 server's extra installed (``pip install 'visitt[hypercorn]'``, ``'visitt[granian]'``) and is skipped without it."""
 

@@ -1,4 +1,4 @@
-"""Graceful shutdown (visitt/shutdown.py): SIGTERM to ``visitt serve`` while people are connected."""
+"""Graceful shutdown (visitt/ops/shutdown.py): SIGTERM to ``visitt serve`` while people are connected."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from visitt.db import Database
-from visitt.models import OutboxMessage, Participant, ParticipantState
+from visitt.store.db import Database
+from visitt.store.models import OutboxMessage, Participant, ParticipantState
 from visitt.testing import LiveServer
 
 from .conftest import make_settings

@@ -17,9 +17,11 @@ from sqlalchemy import select
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from visitt import audit, dashboards, demo
-from visitt.models import AuditEvent, Participant, ParticipantState, Room, RoomState, Staff
-from visitt.protocol import VERSION
+from visitt.store import audit
+from visitt.live import dashboards
+from visitt import demo
+from visitt.store.models import AuditEvent, Participant, ParticipantState, Room, RoomState, Staff
+from visitt.live.protocol import VERSION
 from visitt.testing import LiveServer
 
 from .conftest import make_settings

@@ -1,4 +1,4 @@
-"""Slow clients over raw sockets on loopback (visitt/slow_clients.py, docs/deployment.md "Slow clients").
+"""Slow clients over raw sockets on loopback (visitt/web/slow_clients.py, docs/deployment.md "Slow clients").
 
 Visitt alone: a body that stalls or trickles gets 408 in the one error shape and the connection closes; an idle
 connection closes after the keep-alive; hundreds of idle and half-sent connections do not stop real requests.

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from visitt import outbox, sms
-from visitt.db import Database
-from visitt.models import OutboxMessage, OutboxState, utcnow
+from visitt.messaging import outbox, sms
+from visitt.store.db import Database
+from visitt.store.models import OutboxMessage, OutboxState, utcnow
 
 from .conftest import make_settings
 from .operators import FakeOperator

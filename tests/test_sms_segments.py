@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from visitt import sms_segments
+from visitt.messaging import sms_segments
 
 
 @pytest.mark.parametrize(("text", "encoding", "units", "count"), [

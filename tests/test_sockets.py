@@ -1,4 +1,4 @@
-"""WebSockets under the server Visitt runs (visitt/serving.py: uvicorn, its configuration as given), through a
+"""WebSockets under the server Visitt runs (visitt/ops/serving.py: uvicorn, its configuration as given), through a
 real server on loopback.
 
 A tiny Starlette app stands in for the signaling endpoints: what these tests look at is the
@@ -19,7 +19,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from visitt.serving import uvicorn_config
+from visitt.ops.serving import uvicorn_config
 
 from .eventually import eventually_async
 from .peers import run

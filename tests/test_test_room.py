@@ -14,7 +14,7 @@ import httpx
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
-from visitt import turn
+from visitt.live import turn
 from visitt.testing import LiveServer
 
 from .conftest import make_settings

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from visitt import accounts, text
 from visitt.errors import ValidationFailed
-from visitt.models import Participant, Role
+from visitt.store.models import Participant, Role
 from visitt.testing import InProcess, LiveServer
 
 from .peers import WsClient, book, run, staff_login

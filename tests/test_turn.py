@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from visitt import turn
+from visitt.live import turn
 from visitt.testing import LiveServer
 
 from .browser import call_between

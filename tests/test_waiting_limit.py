@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 from playwright.sync_api import expect
 
-from visitt.models import utcnow
+from visitt.store.models import utcnow
 from visitt.testing import LiveServer
 
 from .browser import DESK, PHONE, sign_in

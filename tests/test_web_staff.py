@@ -8,8 +8,10 @@ import re
 import httpx
 import pytest
 
-from visitt import accounts, audit, demo, i18n
-from visitt.models import Department, Role
+from visitt import accounts, demo
+from visitt.store import audit
+from visitt.web import i18n
+from visitt.store.models import Department, Role
 from visitt.testing import Client, InProcess
 
 

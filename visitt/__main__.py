@@ -1,3 +1,3 @@
-from .cli import main
+from visitt.cli import main
 
 main()

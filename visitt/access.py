@@ -25,9 +25,9 @@ import enum
 from sqlalchemy import ColumnElement, false, select, true
 from sqlalchemy.orm import Session
 
-from .errors import Forbidden, NotFound
-from .i18n import N_
-from .models import Appointment, Participant, Role, Room, Staff
+from visitt.errors import Forbidden, NotFound
+from visitt.web.i18n import N_
+from visitt.store.models import Appointment, Participant, Role, Room, Staff
 
 
 class Action(str, enum.Enum):

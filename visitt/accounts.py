@@ -16,12 +16,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from . import audit
-from . import text as human
-from .errors import Busy, Conflict, NotAuthenticated, ValidationFailed
-from .i18n import N_
-from .limiter import Limiter, address_label
-from .models import ApiToken, Department, Role, Staff, WebSession, utcnow
+from visitt.store import audit
+from visitt import text as human
+from visitt.errors import Busy, Conflict, NotAuthenticated, ValidationFailed
+from visitt.web.i18n import N_
+from visitt.limiter import Limiter, address_label
+from visitt.store.models import ApiToken, Department, Role, Staff, WebSession, utcnow
 
 log = logging.getLogger("visitt.accounts")
 # VISITT_PASSWORD_HASHING: argon2-cffi's profiles. "cheapest" is argon2-cffi's profile for tests (a hash in

@@ -18,37 +18,25 @@ from sqlalchemy import exc as sqlalchemy_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, WebSocketRoute
 
-from . import (
-    accounts,
-    api,
-    health,
-    hooks,
-    mail,
-    metrics,
-    outbox,
-    reminders,
-    signaling,
-    sms,
-    test_room,
-    turn,
-    web_patient,
-    web_portal,
-    web_staff,
-)
-from .compression import Compression
-from .db import Database, outage
-from .deps import LoginRequired
-from .errors import INTERNAL, VisittError, describe
-from .cluster import Cluster
-from .hub import Hub
-from .i18n import N_, translations
-from .limiter import Limiter
-from .pages import language, render
-from .security import HEADERS, SecurityHeaders
-from .slow_clients import TIMED_OUT, BodyTimeout
-from .socket_routes import SocketRoutes
-from .settings import Settings, load
-from .connections import Connections
+from visitt import accounts
+from visitt.web import api, patient as web_patient, portal as web_portal, staff as web_staff
+from visitt.ops import health, metrics
+from visitt.messaging import hooks, mail, outbox, reminders, sms
+from visitt.live import signaling, test_room, turn
+from visitt.web.compression import Compression
+from visitt.store.db import Database, outage
+from visitt.web.deps import LoginRequired
+from visitt.errors import INTERNAL, VisittError, describe
+from visitt.live.cluster import Cluster
+from visitt.live.hub import Hub
+from visitt.web.i18n import N_, translations
+from visitt.limiter import Limiter
+from visitt.web.pages import language, render
+from visitt.web.security import HEADERS, SecurityHeaders
+from visitt.web.slow_clients import TIMED_OUT, BodyTimeout
+from visitt.live.socket_routes import SocketRoutes
+from visitt.settings import Settings, load
+from visitt.live.connections import Connections
 
 log = logging.getLogger("visitt")
 STATIC = Path(__file__).parent / "static"
@@ -107,7 +95,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
         reminder_task = asyncio.create_task(reminders.run(database, settings, sender.wakeup.set))
         sweeper = asyncio.create_task(app.state.hub.sweep())
         await app.state.cluster.start()
-        process = app.state.process  # set by visitt.serving.serve, in a serving process only
+        process = app.state.process  # set by visitt.ops.serving.serve, in a serving process only
         if process is not None:
             process.started()
         try:
@@ -130,7 +118,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
 
     # The signaling sockets: Starlette's plain WebSocketRoute (FastAPI's own would solve dependencies
     # per socket and keep their exit stack open for the whole call), reached through SocketRoutes,
-    # ahead of the rest of the middleware (visitt/socket_routes.py; docs/performance.md).
+    # ahead of the rest of the middleware (visitt/live/socket_routes.py; docs/performance.md).
     sockets: list[BaseRoute] = [
         WebSocketRoute("/ws/v/{token}", signaling.guest_endpoint),
         WebSocketRoute("/ws/v", signaling.guest_endpoint),  # with the guest pass from code entry
@@ -140,7 +128,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app = FastAPI(title="Visitt", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json", redirect_slashes=False)
     app.state.settings = settings
-    app.state.process = None  # visitt.serving.Process under `visitt serve`
+    app.state.process = None  # visitt.ops.serving.Process under `visitt serve`
     app.state.database = database
     app.state.connections = Connections(tick=min(0.1, settings.ping_interval / 4))
     app.state.remembered = signaling.Remembered()
@@ -199,7 +187,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    # the database away: one typed error, whichever request met it (visitt.db.outage)
+    # the database away: one typed error, whichever request met it (visitt.store.db.outage)
     @app.exception_handler(sqlalchemy_errors.DBAPIError)
     @app.exception_handler(sqlalchemy_errors.TimeoutError)
     async def database_error(request: Request, exc: Exception):  # type: ignore[no-untyped-def]

@@ -13,13 +13,15 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from . import access, audit, mail, outbox
-from .booking import MAX_DURATION, MIN_DURATION, parse_start
-from .errors import Conflict, ValidationFailed
-from .i18n import N_, translations
-from .limiter import Limiter
-from .models import Appointment, AppointmentState, RoomState, Staff, utcnow
-from .rooms import check_appointment_move, move_room
+from visitt import access
+from visitt.store import audit
+from visitt.messaging import mail, outbox
+from visitt.booking import MAX_DURATION, MIN_DURATION, parse_start
+from visitt.errors import Conflict, ValidationFailed
+from visitt.web.i18n import N_, translations
+from visitt.limiter import Limiter
+from visitt.store.models import Appointment, AppointmentState, RoomState, Staff, utcnow
+from visitt.rooms import check_appointment_move, move_room
 
 
 class AppointmentMove(BaseModel):

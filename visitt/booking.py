@@ -16,15 +16,18 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import audit, i18n, invites, mail, outbox
-from . import text as human
-from .accounts import digest, new_secret
-from .errors import Forbidden, ValidationFailed
-from .i18n import N_
-from .ids import RowId
-from .limiter import Limiter
-from .invites import new_code
-from .models import Appointment, Participant, Role, Room, Staff, utcnow
+from visitt.store import audit
+from visitt.web import i18n
+from visitt import invites
+from visitt.messaging import mail, outbox
+from visitt import text as human
+from visitt.accounts import digest, new_secret
+from visitt.errors import Forbidden, ValidationFailed
+from visitt.web.i18n import N_
+from visitt.ids import RowId
+from visitt.limiter import Limiter
+from visitt.invites import new_code
+from visitt.store.models import Appointment, Participant, Role, Room, Staff, utcnow
 
 MIN_DURATION, MAX_DURATION = 5, 240
 LANGUAGES = tuple(i18n.LANGUAGES)  # the SMS, the e-mail and the calendar file come in every page language

@@ -11,12 +11,14 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from . import accounts, demo, logs, turn
-from .db import Database
-from . import text as human
-from .errors import ValidationFailed, VisittError
-from .models import Department, Role
-from .settings import Settings, SettingsInvalid, load
+from visitt import accounts, demo
+from visitt.ops import logs
+from visitt.live import turn
+from visitt.store.db import Database
+from visitt import text as human
+from visitt.errors import ValidationFailed, VisittError
+from visitt.store.models import Department, Role
+from visitt.settings import Settings, SettingsInvalid, load
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -28,10 +30,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(settings: Settings, host: str, port: int, log_format: str) -> None:
-    from .app import create_app
-    from .serving import serve
+    from visitt.app import create_app
+    from visitt.ops.serving import serve
 
-    # Every logger, the server's too, writes through visitt.logs: its format, its privacy rule.
+    # Every logger, the server's too, writes through visitt.ops.logs: its format, its privacy rule.
     logs.configure(settings.log_format or log_format)
     serve(create_app(settings), settings, host, port)
 

@@ -16,11 +16,11 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import joining
-from .i18n import N_
-from .limiter import Limiter, address_label
-from .models import AppointmentState, Participant, Room, RoomState, utcnow
-from .settings import Settings
+from visitt import joining
+from visitt.web.i18n import N_
+from visitt.limiter import Limiter, address_label
+from visitt.store.models import AppointmentState, Participant, Room, RoomState, utcnow
+from visitt.settings import Settings
 
 log = logging.getLogger("visitt.code_entry")
 CODE = re.compile(r"[0-9]{6}")

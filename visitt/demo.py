@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import accounts
-from .models import Department, Role, Staff
+from visitt import accounts
+from visitt.store.models import Department, Role, Staff
 
 PASSWORD = "visitt-demo-2026"
 DEPARTMENT = ("Poliklinikk for psykisk helse", "+47 69 86 00 00")

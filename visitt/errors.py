@@ -1,6 +1,6 @@
 """The small, typed set of errors Visitt reports, each with a stable machine-readable code.
 
-They become HTTP responses in ``visitt.app`` and wire messages in ``visitt.signaling``; both
+They become HTTP responses in ``visitt.app`` and wire messages in ``visitt.live.signaling``; both
 use :meth:`VisittError.public`, so the two shapes never drift apart. Anything that is not a
 ``VisittError`` reaches a client only as ``internal_error``.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import traceback
 from typing import Any
 
-from .i18n import N_
+from visitt.web.i18n import N_
 
 
 class VisittError(Exception):
@@ -91,7 +91,7 @@ UNAVAILABLE = N_("The service is temporarily unavailable. Please try again in a 
 class ServiceUnavailable(VisittError):
     """The database cannot be reached: nothing that needs it can be done, and nothing is done
     without it. The edges (HTTP, the signaling socket) turn the driver's errors into this one; see
-    :func:`visitt.db.outage`."""
+    :func:`visitt.store.db.outage`."""
 
     status = 503
     code = "database_unavailable"

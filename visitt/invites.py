@@ -21,14 +21,17 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import access, audit, i18n, outbox
-from . import text as human
-from .accounts import digest, new_secret
-from .errors import Conflict, ValidationFailed
-from .i18n import N_, translations
-from .ids import RowId
-from .limiter import Limiter
-from .models import AppointmentState, Participant, Role, Room, RoomState, Staff
+from visitt import access
+from visitt.store import audit
+from visitt.web import i18n
+from visitt.messaging import outbox
+from visitt import text as human
+from visitt.accounts import digest, new_secret
+from visitt.errors import Conflict, ValidationFailed
+from visitt.web.i18n import N_, translations
+from visitt.ids import RowId
+from visitt.limiter import Limiter
+from visitt.store.models import AppointmentState, Participant, Role, Room, RoomState, Staff
 
 KINDS = ("companion", "interpreter", "colleague")
 LANGUAGES = tuple(i18n.LANGUAGES)  # the SMS, the e-mail and the calendar file come in every page language

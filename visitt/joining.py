@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from .accounts import digest, new_secret
-from .db import Database
-from .errors import Forbidden
-from .models import Appointment, GuestPass, Participant, utcnow
-from .rooms import Booked, GuestRecord, Locked, guest_for_token
-from .settings import Settings
+from visitt.accounts import digest, new_secret
+from visitt.store.db import Database
+from visitt.errors import Forbidden
+from visitt.store.models import Appointment, GuestPass, Participant, utcnow
+from visitt.rooms import Booked, GuestRecord, Locked, guest_for_token
+from visitt.settings import Settings
 
 PASS_COOKIE = "visitt_guest"
 PASS_HOURS = 12  # a pass for a participant without an appointment (and so without a window)
@@ -61,7 +61,7 @@ def window(appointment: Appointment | Booked | None, settings: Settings) -> Wind
 
 def check_window(participant: Locked, settings: Settings, now: dt.datetime | None = None) -> None:
     """Refuse a knock outside the window, read afresh (in the knock's transaction: see
-    :meth:`visitt.hub.Hub.knock`) so a moved appointment counts at once."""
+    :meth:`visitt.live.hub.Hub.knock`) so a moved appointment counts at once."""
     span = window(participant.appointment, settings)
     timing = span.timing(now or utcnow()) if span else Timing.open
     if timing is Timing.early:

@@ -39,8 +39,8 @@ from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter, RateLimiter
 from starlette.websockets import WebSocket
 
-from .errors import RateLimited
-from .settings import Settings
+from visitt.errors import RateLimited
+from visitt.settings import Settings
 
 log = logging.getLogger("visitt.limiter")
 T = TypeVar("T")

@@ -1,6 +1,6 @@
 """Norwegian national identity numbers in free text: fødselsnummer, D-numbers and H-numbers.
 
-The technical chat refuses a message carrying one (``visitt.chat``). A number is 11 digits: a
+The technical chat refuses a message carrying one (``visitt.live.chat``). A number is 11 digits: a
 date of birth ``ddmmyy``, a three-digit individual number and two mod-11 control digits. The
 checks are python-stdnum's (``stdnum.no.fodselsnummer``): control digits, a date that exists, a
 century the individual number allows, and a birth date not in the future. That module knows the

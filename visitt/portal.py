@@ -22,14 +22,14 @@ import secrets
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from . import audit
-from . import text as human
-from .accounts import digest, new_secret
-from .errors import ValidationFailed
-from .i18n import N_
-from .limiter import Limiter, address_label
-from .models import Department, Participant, Role, Room, Staff
-from .settings import Settings
+from visitt.store import audit
+from visitt import text as human
+from visitt.accounts import digest, new_secret
+from visitt.errors import ValidationFailed
+from visitt.web.i18n import N_
+from visitt.limiter import Limiter, address_label
+from visitt.store.models import Department, Participant, Role, Room, Staff
+from visitt.settings import Settings
 
 log = logging.getLogger("visitt.portal")
 MAX_NAME = 200

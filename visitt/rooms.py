@@ -1,7 +1,7 @@
 """Rooms and the people in them: the state machines and their durable side.
 
 The database holds the durable state (room open/locked/ended, each invitation's participant
-state) and the audit trail; :mod:`visitt.hub` holds who is connected right now. Every transition
+state) and the audit trail; :mod:`visitt.live.hub` holds who is connected right now. Every transition
 goes through :func:`move_participant` or :func:`move_room`, which check the move, persist it and
 write its audit row in one unit of work.
 """
@@ -17,10 +17,11 @@ from typing import Any, cast
 from sqlalchemy import ARRAY, Integer, String, Table, TextClause, any_, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
-from . import audit, identity, protocol
-from .db import Database, Deferred, Rows, int_array, later
-from .errors import Conflict, IllegalTransition, NotFound
-from .models import (
+from visitt.store import audit
+from visitt.live import identity, protocol
+from visitt.store.db import Database, Deferred, Rows, int_array, later
+from visitt.errors import Conflict, IllegalTransition, NotFound
+from visitt.store.models import (
     Appointment,
     AppointmentState,
     Participant,
@@ -94,7 +95,7 @@ class GuestRecord:
     state: ParticipantState
     name: str
     identified: str | None = None  # the newest identity check's method
-    host_id: int = 0  # the room's clinician: whose shard the room is in (visitt.cluster)
+    host_id: int = 0  # the room's clinician: whose shard the room is in (visitt.live.cluster)
     place_key_hash: str | None = None  # the place key of the page whose knock holds the place, hashed
 
     def to_json(self) -> dict[str, Any]:
@@ -139,10 +140,10 @@ _LOCK_ROWS = (select(PARTICIPANTS.c.id, PARTICIPANTS.c.public_id, PARTICIPANTS.c
               .outerjoin(APPOINTMENTS, APPOINTMENTS.c.id == Room.appointment_id)
               .with_for_update(of=PARTICIPANTS))
 LOCK = _LOCK_ROWS.where(PARTICIPANTS.c.id.in_(bindparam("ids", expanding=True)))
-# On PostgreSQL the ids go as one array (:func:`visitt.db.int_array`): one statement text whatever
+# On PostgreSQL the ids go as one array (:func:`visitt.store.db.int_array`): one statement text whatever
 # their number, parsed and prepared once, where ``IN`` has a parameter for each.
 LOCK_ANY = _LOCK_ROWS.where(PARTICIPANTS.c.id == any_(bindparam("ids", type_=String).cast(ARRAY(Integer))))
-# SET_STATE for many rows at once, on PostgreSQL (:attr:`visitt.db.Deferred.many`). ``p.id = ANY`` has the
+# SET_STATE for many rows at once, on PostgreSQL (:attr:`visitt.store.db.Deferred.many`). ``p.id = ANY`` has the
 # rows found by their key whatever the planner thinks of the table's size (freshly filled, not yet
 # analysed, it scanned the whole table). ``updated_at`` as the single-row update sets it (the
 # column's ``onupdate``): the department queue orders and ages the waiting by it.
@@ -178,7 +179,7 @@ START_APPOINTMENT = Deferred(update(APPOINTMENTS).where(APPOINTMENTS.c.id == bin
 def lock_participants(session: Session, participant_ids: list[int]) -> list[Locked]:
     """Lock the rows of the participants about to be moved, and read them with their appointments,
     in one statement: the first step of each of the hub's transactions
-    (:class:`visitt.db.GroupCommit`), which may move hundreds of participants at once."""
+    (:class:`visitt.store.db.GroupCommit`), which may move hundreds of participants at once."""
     known: dict[int, Locked] = session.info.setdefault(LOCKED, {})
     found = []
     connection = session.connection()
@@ -206,7 +207,7 @@ def _locked(session: Session, participant_id: int) -> Locked:
 
 
 def _write_state(session: Session, participant: Locked, target: ParticipantState, name: str | None = None) -> None:
-    """Move the row; written with the transaction's other moves in one statement (:func:`visitt.db.later`)."""
+    """Move the row; written with the transaction's other moves in one statement (:func:`visitt.store.db.later`)."""
     later(session, SET_STATE, {"participant": participant.id, "to": target, "name": name})
     participant.state = target
 

@@ -16,7 +16,7 @@ from pydantic import BeforeValidator, Field, ValidationError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PREFIX = "VISITT_"
-# VISITT_SERVER: the ASGI server and, for uvicorn, its WebSocket implementation (visitt.serving)
+# VISITT_SERVER: the ASGI server and, for uvicorn, its WebSocket implementation (visitt.ops.serving)
 Server = Literal["uvicorn-websockets-sansio", "uvicorn-websockets", "uvicorn-wsproto", "hypercorn", "granian"]
 SERVERS: tuple[str, ...] = get_args(Server)
 
@@ -90,7 +90,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("./visitt-data")
     database_url: str = ""
-    redis_url: str = ""  # several nodes: the bus between them (visitt.bus); empty: one node, in-process
+    redis_url: str = ""  # several nodes: the bus between them (visitt.live.bus); empty: one node, in-process
     redis_prefix: str = "visitt"
     sms_backend: str = "console"
     public_url: Annotated[str, BeforeValidator(_no_trailing_slash)] = ""
@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     metrics_open: Flag = False  # /metrics without a token: only for a node whose port is private
     # json or text; empty: the command's own (json for serve, text for demo)
     log_format: Annotated[Literal["", "json", "text"], BeforeValidator(_lower)] = ""
-    # the ASGI server and its WebSocket implementation (visitt.serving)
+    # the ASGI server and its WebSocket implementation (visitt.ops.serving)
     server: Annotated[Server, BeforeValidator(_lower)] = "uvicorn-websockets-sansio"
     stun_urls: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_list)] = ()
     turn_urls: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_list)] = ()

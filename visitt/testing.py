@@ -1,5 +1,5 @@
 """Visitt for tests and benchmarks, two ways: :class:`LiveServer`, the default server
-(:data:`visitt.serving.DEFAULT`, uvicorn) on a loopback port in a thread, for browsers, aiortc peers,
+(:data:`visitt.ops.serving.DEFAULT`, uvicorn) on a loopback port in a thread, for browsers, aiortc peers,
 sockets and anything that needs a real connection; and :class:`InProcess`, the same application reached
 through httpx's ASGI transport without a server, for tests that need only HTTP requests and answers
 (no start-up of a server, no sockets: faster).
@@ -29,12 +29,12 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.types import Message
 
-from . import accounts, demo
-from .app import create_app
-from .outbox import Backend, FileBackend
-from .settings import Settings
-from .serving import DEFAULT, uvicorn_config
-from .slow_clients import uvicorn_options
+from visitt import accounts, demo
+from visitt.app import create_app
+from visitt.messaging.outbox import Backend, FileBackend
+from visitt.settings import Settings
+from visitt.ops.serving import DEFAULT, uvicorn_config
+from visitt.web.slow_clients import uvicorn_options
 
 T = TypeVar("T")
 

@@ -23,7 +23,7 @@ import unicodedata
 from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
-from .i18n import N_
+from visitt.web.i18n import N_
 
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 WHITESPACE_CONTROLS = frozenset("\t\n\r")

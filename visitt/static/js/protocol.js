@@ -1,5 +1,5 @@
 // Visitt signaling protocol, version 1: the browser's side. DOM-free.
-// The same protocol is written in docs/protocol.md and visitt/protocol.py; change all three together.
+// The same protocol is written in docs/protocol.md and visitt/live/protocol.py; change all three together.
 
 export const VERSION = 1;
 /** The quick phrases' codes, in the order the pages offer them; each page shows its own text for them. */

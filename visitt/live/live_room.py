@@ -1,0 +1,121 @@
+"""One live room on this node: who waits, who is in the call, and how to reach them.
+
+The durable state (the room's and each invitation's) lives in the database (:mod:`visitt.rooms`); a
+:class:`LiveRoom` is what this node knows of the people connected to it right now. The lobby, the
+call and presence (:mod:`visitt.live.lobby`, :mod:`visitt.live.call`, :mod:`visitt.live.presence`) change it, each
+under the room's lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from visitt.live import protocol
+from visitt.store.models import RoomState
+
+
+class Peer(Protocol):
+    """A connected participant, as the live room sees them (``connections.PeerLink`` implements this)."""
+
+    id: str
+    role: str  # "host" for a clinician's socket; a guest's kind ("patient", "interpreter", ...)
+    name: str
+    audio: bool
+    video: bool
+    identified: str | None
+    sharing: bool  # sending a window in place of their camera
+    staff_id: int | None  # a clinician's or a co-host's staff account: named in the audit trail
+    cohost: bool  # a colleague signed in with their staff account: host powers while in the call, but End
+    participant_id: int | None  # a guest's invitation (its database row); None for a clinician
+    place: str | None  # a guest's place in the room: the invitation's public id, which a second device waits beside
+
+    def send(self, text: str) -> None: ...
+
+    def info(self) -> protocol.PeerInfo: ...
+
+
+@dataclass
+class Waiter:
+    peer: Peer
+    participant_id: int
+    since: dt.datetime
+    # A second device: the id of the place another page holds on the same invitation. Its knock
+    # changes nothing durable; admitting it hands that place over (:meth:`visitt.live.lobby.Lobby.admit`).
+    second_of: str | None = None
+
+
+def new_place_key() -> tuple[str, str]:
+    """A place key and the SHA-256 the server keeps of it: the secret only the page whose knock holds
+    the place gets, with which a reload or a second tab of the same browser takes it back."""
+    key = secrets.token_urlsafe(24)
+    return key, hashlib.sha256(key.encode()).hexdigest()
+
+
+def place_key_matches(key: str | None, key_hash: str | None) -> bool:
+    if key is None or key_hash is None:
+        return False
+    return hmac.compare_digest(hashlib.sha256(key.encode()).hexdigest(), key_hash)
+
+
+def has_host_powers(peer: Peer) -> bool:
+    """The room's clinician or a co-host: admits, denies, removes, locks, resumes, checks identities."""
+    return peer.role == "host" or peer.cohost
+
+
+def actor_name(room: LiveRoom, peer: Peer) -> str:
+    """The audit trail's name for someone in the room: a staff account if they have one."""
+    if peer.staff_id is not None:
+        return f"staff:{peer.staff_id}"
+    return f"staff:{room.host_id}" if peer.role == "host" else f"participant:{peer.id}"
+
+
+@dataclass
+class LiveRoom:
+    db_id: int
+    public_id: str
+    host_id: int
+    state: RoomState
+    starts_at: dt.datetime | None
+    in_call: dict[str, Peer] = field(default_factory=dict)
+    waiting: dict[str, Waiter] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0  # connections holding this room; it is forgotten when none do
+    pause: protocol.PauseInfo | None = None  # set while the consultation is paused
+    # People in the call whose socket dropped: they keep their place until the timer runs out (presence's).
+    away: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    # Each guest place's key, hashed, as issued on this node (the database has it too, for a restart).
+    keys: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def locked(self) -> bool:
+        return self.state is RoomState.locked
+
+    def broadcast(self, text: str, *, skip: str | None = None) -> None:
+        for peer_id, peer in list(self.in_call.items()):
+            if peer_id != skip:
+                peer.send(text)
+
+    def tell_hosts(self, text: str) -> None:
+        """Tell the clinician and the co-hosts in the call."""
+        for peer in list(self.in_call.values()):
+            if has_host_powers(peer):
+                peer.send(text)
+
+    def host_present(self) -> bool:
+        return any(has_host_powers(peer) for peer in self.in_call.values())
+
+    def summary(self) -> str:
+        return protocol.encode(protocol.RoomInfo(id=self.public_id, locked=self.locked, state=self.state.value))
+
+    def waiting_info(self, waiter: Waiter) -> protocol.WaitingInfo:
+        # A room without an appointment is a portal visit (``portal.py``): the visitor is unscheduled.
+        return protocol.WaitingInfo(room=self.public_id, id=waiter.peer.id, name=waiter.peer.name,
+                                    kind=waiter.peer.role, since=waiter.since.isoformat(),
+                                    starts_at=self.starts_at.isoformat() if self.starts_at else None,
+                                    unscheduled=self.starts_at is None, second_device=waiter.second_of is not None)

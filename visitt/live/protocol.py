@@ -1,0 +1,480 @@
+"""The signaling protocol's message types, version 1.
+
+Written once in prose (``docs/protocol.md``), once here, once as JSDoc in
+``static/js/protocol.js``; change all three together. JSON becomes typed objects only at the edge
+(:func:`parse` and :func:`dump`). Unknown fields are dropped, so a client cannot smuggle a ``from``
+or an identity into a message: who sent it is always the connection's own identity.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union, get_args
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+from visitt import text as human
+from visitt.errors import ProtocolError
+
+VERSION = 1
+ROOM_ID = Annotated[str, Field(min_length=1, max_length=64)]
+PEER_ID = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# --- client to server -------------------------------------------------------------------------
+
+
+class Hello(_Message):
+    type: Literal["hello"]
+    version: int
+
+
+class Ping(_Message):
+    type: Literal["ping"]
+
+
+class Pong(_Message):
+    type: Literal["pong"]
+
+
+class Knock(_Message):
+    type: Literal["knock"]
+    name: Annotated[str, Field(max_length=200), human.LINE]
+
+
+class Enter(_Message):
+    type: Literal["enter"]
+    room: ROOM_ID
+    resume: bool = False  # the page still has this room's call (its socket dropped, or the node restarted)
+
+
+class Admit(_Message):
+    type: Literal["admit"]
+    room: ROOM_ID
+    participant: PEER_ID
+
+
+class Deny(_Message):
+    type: Literal["deny"]
+    room: ROOM_ID
+    participant: PEER_ID
+
+
+class Remove(_Message):
+    """The clinician takes someone out of the call; their link then leads to the waiting room only."""
+
+    type: Literal["remove"]
+    room: ROOM_ID
+    participant: PEER_ID
+
+
+class Lock(_Message):
+    type: Literal["lock"]
+    room: ROOM_ID
+
+
+class Unlock(_Message):
+    type: Literal["unlock"]
+    room: ROOM_ID
+
+
+class End(_Message):
+    type: Literal["end"]
+    room: ROOM_ID
+
+
+class Leave(_Message):
+    type: Literal["leave"]
+
+
+PLACE_KEY = Annotated[str, Field(min_length=16, max_length=64)]
+
+
+class Rejoin(_Message):
+    """A guest's page on a new socket (it dropped, or the page was reloaded or opened in a second tab of
+    the same browser): take my place in the waiting room or the call again. ``key`` is the place key the
+    server gave the page whose knock holds the place (``waiting``, ``admitted``); without the right one
+    nothing is taken, and the page knocks instead."""
+
+    type: Literal["rejoin"]
+    key: PLACE_KEY | None = None
+
+
+class Media(_Message):
+    type: Literal["media"]
+    audio: bool
+    video: bool
+
+
+PAUSE_REASON = Literal["someone_entered", "other"]
+ID_METHOD = Literal["photo_id", "known", "other"]
+
+
+class Pause(_Message):
+    """Anyone in the call: stop everyone's sound and picture now (someone came into the room)."""
+
+    type: Literal["pause"]
+    reason: PAUSE_REASON | None = None
+
+
+class Resume(_Message):
+    type: Literal["resume"]
+
+
+class Identify(_Message):
+    """The clinician records how a participant's identity was established."""
+
+    type: Literal["identify"]
+    participant: PEER_ID
+    method: ID_METHOD
+    note: Annotated[str, Field(max_length=200), human.LINES] = ""
+
+
+class Late(_Message):
+    """The clinician tells everyone waiting for them: running about this many minutes late (0: on time)."""
+
+    type: Literal["late"]
+    minutes: Annotated[int, Field(ge=0, le=240)]
+
+
+class Share(_Message):
+    """Someone starts (``on``) or stops sending one window in place of their camera."""
+
+    type: Literal["share"]
+    on: bool
+
+
+class AskUnmute(_Message):
+    """The clinician asks a participant whose microphone is off to turn it on; it never turns it on by itself."""
+
+    type: Literal["ask_unmute"]
+    to: PEER_ID
+
+
+class RequestId(_Message):
+    """The patient asks the clinician to show their ID."""
+
+    type: Literal["request_id"]
+
+
+class Description(_Message):
+    type: Literal["offer", "answer", "rollback", "pranswer"]
+    sdp: Annotated[str, Field(max_length=32 * 1024)] = ""
+
+
+class Candidate(_Message):
+    candidate: Annotated[str, Field(max_length=1024)]
+    sdpMid: Annotated[str, Field(max_length=64)] | None = None
+    sdpMLineIndex: Annotated[int, Field(ge=0, le=64)] | None = None
+    usernameFragment: Annotated[str, Field(max_length=256)] | None = None
+
+
+class Signal(_Message):
+    type: Literal["signal"]
+    to: PEER_ID
+    description: Description | None = None
+    candidate: Candidate | None = None
+
+    @model_validator(mode="after")
+    def _carries_something(self) -> "Signal":
+        if self.description is None and self.candidate is None:
+            raise ValueError("a signal carries a description or a candidate")
+        return self
+
+
+CHAT_MAX = 500
+# The quick phrases: sent as codes, shown by each reader's page in its own language (client_text.py).
+Phrase = Literal["cant_hear", "cant_see", "turn_on_microphone", "turn_on_camera", "one_moment"]
+PHRASES: tuple[str, ...] = get_args(Phrase)
+
+
+class Chat(_Message):
+    """A technical chat message: free text or a quick phrase's code, never both."""
+
+    type: Literal["chat"]
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=CHAT_MAX),
+                    human.LINES] | None = None
+    phrase: Phrase | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "Chat":
+        if (self.text is None) == (self.phrase is None):
+            raise ValueError("a chat message carries either text or a phrase")
+        return self
+
+
+ClientMessage = Annotated[
+    Union[Hello, Ping, Pong, Knock, Rejoin, Enter, Admit, Deny, Remove, Lock, Unlock, End, Leave, Media, Pause,
+          Resume, Identify,
+          Late, RequestId, Share, AskUnmute, Signal, Chat],
+    Field(discriminator="type"),
+]
+_client: TypeAdapter[Any] = TypeAdapter(ClientMessage)
+HOST_ONLY = (Enter, Admit, Deny, Remove, Lock, Unlock, End, Resume, Identify, Late, AskUnmute)
+
+
+def parse(text: str) -> Any:
+    """One client message from JSON, or :class:`ProtocolError` saying what is wrong."""
+    try:
+        return _client.validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "message"
+        # refused characters in a name or a chat message: a code of their own, which the pages explain
+        code = human.CODE if first["type"] == human.CODE else "malformed"
+        raise ProtocolError(f"malformed message: {where}: {first['msg']}", code=code) from None
+
+
+# --- server to client -------------------------------------------------------------------------
+
+
+# Who someone is in the call: the clinician who hosts it, or an invitee's kind (``models.Participant.kind``).
+Role = Literal["host", "patient", "companion", "interpreter", "colleague"]
+ROLES: tuple[str, ...] = get_args(Role)
+
+
+class PeerInfo(_Message):
+    """What an admitted participant may know about another one in the call."""
+
+    id: str
+    name: str
+    role: Role
+    # A colleague signed in with their staff account: the host's powers but End. Sent only when true.
+    cohost: bool = Field(False, exclude_if=lambda cohost: not cohost)
+    audio: bool = True
+    video: bool = True
+    identified: ID_METHOD | None = None  # how the clinician established who this is; None: not yet
+    sharing: bool = False  # sending a window in place of their camera
+
+
+class GaveUpInfo(_Message):
+    """Someone the waiting room sent home after the longest wait, as the clinician sees it."""
+
+    room: str
+    id: str
+    name: str
+    at: str
+
+
+class PauseInfo(_Message):
+    """Why the consultation is paused: who pressed Pause (id and name) and the reason they chose."""
+
+    by: str
+    name: str
+    reason: PAUSE_REASON | None = None
+
+
+class WaitingInfo(_Message):
+    """A knock, as the host sees it in the lobby. ``unscheduled``: a visitor who came by the portal,
+    without an appointment."""
+
+    room: str
+    id: str
+    name: str
+    kind: str
+    since: str
+    starts_at: str | None = None
+    unscheduled: bool = False
+    # Another device knocking on an invitation whose place a page already holds: admitting it hands the
+    # place over. Sent only when true.
+    second_device: bool = Field(False, exclude_if=lambda second: not second)
+
+
+class _ServerMessage(BaseModel):
+    """A message to the browser. ``type`` is fixed per class; :func:`encode` makes the JSON."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _absent_unless_true(value: bool) -> bool:
+    return not value
+
+
+def _absent_if_none(value: object) -> bool:
+    return value is None
+
+
+class Welcome(_ServerMessage):
+    type: Literal["welcome"] = "welcome"
+    version: int
+    id: str
+    role: str
+    name: str
+    state: Literal["ready", "denied", "ended"]
+
+
+class Waiting(_ServerMessage):
+    """The knock was accepted. ``key``: this page's place key; ``second_device``: another page holds the place."""
+
+    type: Literal["waiting"] = "waiting"
+    key: str | None = Field(default=None, exclude_if=_absent_if_none)
+    second_device: bool = Field(default=False, exclude_if=_absent_unless_true)
+
+
+class Lobby(_ServerMessage):
+    type: Literal["lobby"] = "lobby"
+    waiting: list[WaitingInfo]
+    gave_up: list[GaveUpInfo]
+
+
+class LateNotice(_ServerMessage):
+    type: Literal["late"] = "late"
+    minutes: int
+
+
+class WaitExpired(_ServerMessage):
+    type: Literal["wait_expired"] = "wait_expired"
+    minutes: int
+
+
+class KnockNotice(_ServerMessage):
+    type: Literal["knock"] = "knock"
+    room: str
+    participant: WaitingInfo
+
+
+class Admitted(_ServerMessage):
+    type: Literal["admitted"] = "admitted"
+    room: str
+    locked: bool
+    participants: list[PeerInfo]
+    ice: dict[str, Any]
+    paused: PauseInfo | None
+    resumed: bool = False
+    key: str | None = Field(default=None, exclude_if=_absent_if_none)  # a new place key for a guest's page
+
+
+class Denied(_ServerMessage):
+    type: Literal["denied"] = "denied"
+
+
+class Removed(_ServerMessage):
+    type: Literal["removed"] = "removed"
+
+
+class Joined(_ServerMessage):
+    type: Literal["joined"] = "joined"
+    participant: PeerInfo
+
+
+class Updated(_ServerMessage):
+    type: Literal["updated"] = "updated"
+    participant: PeerInfo
+
+
+class Back(_ServerMessage):
+    type: Literal["back"] = "back"
+    participant: PeerInfo
+
+
+class Left(_ServerMessage):
+    type: Literal["left"] = "left"
+    participant: str
+
+
+class Away(_ServerMessage):
+    type: Literal["away"] = "away"
+    participant: str
+
+
+class PlaceTaken(_ServerMessage):
+    """To the hosts: someone's place moved to another window of their browser, or to a second device they admitted."""
+
+    type: Literal["place_taken"] = "place_taken"
+    participant: str
+    name: str
+    second_device: bool
+
+
+class RoomInfo(_ServerMessage):
+    type: Literal["room"] = "room"
+    id: str
+    locked: bool
+    state: Literal["open", "locked", "ended"]
+
+
+EndReason = Literal["host_ended", "cancelled", "no_show"]
+
+
+class Ended(_ServerMessage):
+    type: Literal["ended"] = "ended"
+    reason: EndReason
+
+
+class Paused(_ServerMessage):
+    type: Literal["paused"] = "paused"
+    by: str
+    name: str
+    reason: PAUSE_REASON | None = None
+
+
+class Resumed(_ServerMessage):
+    type: Literal["resumed"] = "resumed"
+    by: str
+
+
+class IdRequested(_ServerMessage):
+    type: Literal["id_requested"] = "id_requested"
+    participant: str
+
+
+class UnmuteRequested(_ServerMessage):
+    type: Literal["unmute_requested"] = "unmute_requested"
+    from_: str = Field(serialization_alias="from")
+
+
+class SignalIn(_ServerMessage):
+    type: Literal["signal"] = "signal"
+    from_: str = Field(serialization_alias="from")
+    description: Description | None = Field(default=None, exclude_if=_absent_if_none)
+    candidate: Candidate | None = Field(default=None, exclude_if=_absent_if_none)
+
+
+class ChatIn(_ServerMessage):
+    type: Literal["chat"] = "chat"
+    from_: str = Field(serialization_alias="from")
+    name: str
+    text: str | None = Field(default=None, exclude_if=_absent_if_none)
+    phrase: Phrase | None = Field(default=None, exclude_if=_absent_if_none)
+    at: str
+
+
+class ErrorMessage(_ServerMessage):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    fields: dict[str, str] | None = Field(default=None, exclude_if=_absent_if_none)
+
+
+class Bye(_ServerMessage):
+    type: Literal["bye"] = "bye"
+
+
+class PingOut(_ServerMessage):
+    type: Literal["ping"] = "ping"
+
+
+class PongOut(_ServerMessage):
+    type: Literal["pong"] = "pong"
+
+
+ServerMessage = Union[Welcome, Waiting, Lobby, LateNotice, WaitExpired, KnockNotice, Admitted, Denied, Removed,
+                      Joined, Updated, Back, Left, Away, PlaceTaken, RoomInfo, Ended, Paused, Resumed, IdRequested,
+                      UnmuteRequested, SignalIn, ChatIn, ErrorMessage, Bye, PingOut, PongOut]
+SERVER_MESSAGES: tuple[type[_ServerMessage], ...] = get_args(ServerMessage)
+
+
+def encode(message: _ServerMessage) -> str:
+    """One server message as JSON text: the wire's only way out."""
+    return message.model_dump_json(by_alias=True)

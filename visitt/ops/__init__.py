@@ -1,0 +1,1 @@
+"""Running a node: the server, graceful shutdown, health, metrics, logs and the garbage collector."""

@@ -1,0 +1,295 @@
+"""Database tables. Alembic owns the schema (``visitt/store/migrations``); these classes mirror it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(dt.timezone.utc)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+class Role(str, enum.Enum):
+    clinician = "clinician"
+    secretary = "secretary"
+    admin = "admin"
+
+
+class AppointmentState(str, enum.Enum):
+    booked = "booked"
+    in_progress = "in_progress"
+    completed = "completed"
+    no_show = "no_show"
+    technical_failure = "technical_failure"
+    cancelled = "cancelled"
+
+
+class RoomState(str, enum.Enum):
+    open = "open"
+    locked = "locked"
+    ended = "ended"
+
+
+class IdentityMethod(str, enum.Enum):
+    """How the clinician established who a participant is (002, 003 §2.3–2.4)."""
+
+    photo_id = "photo_id"  # photo ID held up to the camera
+    known = "known"  # personally known to the clinician
+    other = "other"  # described in the check's note
+
+
+class ParticipantState(str, enum.Enum):
+    invited = "invited"
+    waiting = "waiting"
+    admitted = "admitted"
+    denied = "denied"
+    left = "left"
+    removed = "removed"
+
+
+class OutboxState(str, enum.Enum):
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    return Enum(cls, native_enum=False, length=32, validate_strings=True)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Department(Base):
+    __tablename__ = "departments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    phone: Mapped[str] = mapped_column(String(40), default="")
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Listed on the portal: a clinician who takes unscheduled video visitors (``portal.py``).
+    portal: Mapped[bool] = mapped_column(default=False)
+
+    department: Mapped[Department | None] = relationship()
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    staff: Mapped[Staff] = relationship()
+
+
+class WebSession(Base):
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    staff: Mapped[Staff] = relationship()
+
+
+class Appointment(Base):
+    __tablename__ = "appointments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    clinician_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    booked_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    patient_name: Mapped[str] = mapped_column(String(200))
+    patient_phone: Mapped[str] = mapped_column(String(32))
+    state: Mapped[AppointmentState] = mapped_column(_enum(AppointmentState), default=AppointmentState.booked)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    language: Mapped[str] = mapped_column(String(8), default="nb")  # of the SMS the patient gets
+    reminder_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # when the reminder was queued
+    patient_email: Mapped[str] = mapped_column(String(254), default="")  # empty: no e-mail invitation
+    calendar_sequence: Mapped[int] = mapped_column(Integer, default=0)  # SEQUENCE of the last .ics sent
+
+    clinician: Mapped[Staff] = relationship(foreign_keys=[clinician_id])
+    department: Mapped[Department] = relationship()
+    room: Mapped["Room"] = relationship(back_populates="appointment", uselist=False)
+
+
+class Room(Base):
+    __tablename__ = "rooms"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id"), unique=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    state: Mapped[RoomState] = mapped_column(_enum(RoomState), default=RoomState.open)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The privacy pause, kept apart from ``state``: it stops the media, not who may come in. All
+    # three are set while paused and null otherwise (see rooms.set_paused).
+    paused_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    paused_by: Mapped[str | None] = mapped_column(String(64))  # the peer id of who pressed Pause
+    pause_reason: Mapped[str | None] = mapped_column(String(32))
+
+    appointment: Mapped[Appointment | None] = relationship(back_populates="room")
+    host: Mapped[Staff] = relationship()
+    participants: Mapped[list["Participant"]] = relationship(back_populates="room", order_by="Participant.id")
+
+
+class Participant(Base):
+    """Someone invited into a room by link: the patient, or a companion, interpreter or colleague
+    (``kind``; see :mod:`visitt.invites`). A colleague's invitation may name their staff account
+    (``staff_id``): signed in as that account, they join as co-host."""
+
+    __tablename__ = "participants"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32), default="patient")
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code: Mapped[str] = mapped_column(String(6), index=True)
+    phone: Mapped[str] = mapped_column(String(32))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    state: Mapped[ParticipantState] = mapped_column(_enum(ParticipantState), default=ParticipantState.invited)
+    # SHA-256 of the place key: the secret handed to the page whose knock holds the invitation's place,
+    # so that only that browser takes the place back without being admitted again (``hub.rejoin``)
+    place_key_hash: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    room: Mapped[Room] = relationship(back_populates="participants")
+
+
+class IdentityCheck(Base):
+    """How a participant's identity was established, recorded by the clinician during the call.
+
+    Rows are only added: the newest one for a participant is the current check.
+    """
+
+    __tablename__ = "identity_checks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"))
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+    method: Mapped[IdentityMethod] = mapped_column(_enum(IdentityMethod))
+    note: Mapped[str] = mapped_column(String(200), default="")  # only with method "other"; never health data
+    checked_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    checked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), default="sms")
+    recipient: Mapped[str] = mapped_column(String(254))
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[OutboxState] = mapped_column(_enum(OutboxState), default=OutboxState.pending, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What the operator said about it (visitt/messaging/delivery.py): its own id for the message, the last status
+    # it reported and when, and - for a message that failed, at sending or later - the reason as a code.
+    provider_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
+    delivery_status_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    failure_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class AuditEvent(Base):
+    """Append-only: rows are inserted, never updated or deleted. No personal data in ``detail``."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id"))
+    subject: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class GuestPass(Base):
+    """What a correct six-digit code earns: a cookie standing in for the link's token (``joining.py``)."""
+
+    __tablename__ = "guest_passes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+    participant: Mapped[Participant] = relationship()
+
+
+class CodeAttempt(Base):
+    """One try at a six-digit code, kept only as long as the attempt limits look back (``code_entry.py``).
+
+    The address and the code are kept as SHA-256 hashes, which keeps them out of sight in a dump but
+    is no real protection: both come from small sets. That is why the rows live for minutes only.
+    """
+
+    __tablename__ = "code_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    address_hash: Mapped[str] = mapped_column(String(64), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), index=True)
+    ok: Mapped[bool] = mapped_column(default=False)
+
+
+class PortalVisit(Base):
+    """One visitor entry made on the portal, kept only as long as the per-address limit looks back
+    (``portal.py``). The address is a SHA-256 hash, as in :class:`CodeAttempt`, for the same reasons."""
+
+    __tablename__ = "portal_visits"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    address_hash: Mapped[str] = mapped_column(String(64), index=True)

@@ -1,0 +1,133 @@
+"""The JSON API under ``/api/v1``, authenticated with ``Authorization: Bearer <token>``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from visitt import access, appointments, booking, invites
+from visitt.web.deps import DB, api_staff, app_limiter, base_url, clinic_tz
+from visitt.ids import RowId
+from visitt.store.models import Appointment, Staff
+
+router = APIRouter(prefix="/api/v1", tags=["appointments"])
+TZ = Annotated[ZoneInfo, Depends(clinic_tz)]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    fields: dict[str, str] | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorResponse} for status in (401, 403, 422)}
+
+
+@router.post("/appointments", status_code=201, response_model=booking.AppointmentPublic, responses=ERRORS)
+def create_appointment(data: booking.AppointmentCreate, request: Request, session: DB,
+                       tz: TZ) -> booking.AppointmentPublic:
+    """Book a video consultation: creates the room and the invitation and queues the SMS (and the e-mail
+    with a calendar file, when ``patient_email`` is given)."""
+    staff = api_staff(request, session)
+    settings = request.app.state.settings
+    validated = booking.validate(session, staff, data, tz=tz, region=settings.default_region,
+                                 max_participants=settings.max_participants)
+    appointment, join_url, code = booking.book(session, staff, validated, base_url=base_url(request),
+                                               clinic_phone=settings.clinic_phone, tz=tz, limiter=app_limiter(request))
+    invited = [invites.create(session, staff, appointment.room, invite, base_url=base_url(request),
+                              clinic_phone=settings.clinic_phone, tz=tz, max_participants=settings.max_participants,
+                              limiter=app_limiter(request))
+               for invite in validated.invites]
+    session.commit()
+    request.app.state.sender.wakeup.set()
+    return booking.AppointmentPublic(id=appointment.id, starts_at=appointment.starts_at,
+                                     duration_minutes=appointment.duration_minutes,
+                                     clinician=validated.clinician.full_name, state=appointment.state.value,
+                                     join_url=join_url, code=code,
+                                     participants=[invitation.public() for invitation in invited])
+
+
+class AppointmentSummary(BaseModel):
+    id: int
+    starts_at: str
+    duration_minutes: int
+    clinician_id: int
+    state: str
+
+
+@router.get("/appointments", response_model=list[AppointmentSummary], responses=ERRORS)
+def list_appointments(request: Request, session: DB) -> list[AppointmentSummary]:
+    """Appointments the caller hosts (clinicians) or may book for (secretaries, admins)."""
+    staff = api_staff(request, session)
+    query = select(Appointment).where(access.managed_appointments(staff)).order_by(Appointment.starts_at)
+    return [AppointmentSummary(id=a.id, starts_at=a.starts_at.isoformat(), duration_minutes=a.duration_minutes,
+                               clinician_id=a.clinician_id, state=a.state.value) for a in session.scalars(query)]
+
+
+def _managed(request: Request, session: Session, appointment_id: int) -> tuple[Staff, Appointment]:
+    staff = api_staff(request, session)
+    return staff, access.appointment(session, staff, appointment_id)
+
+
+def _summary(appointment: Appointment) -> AppointmentSummary:
+    return AppointmentSummary(id=appointment.id, starts_at=appointment.starts_at.isoformat(),
+                              duration_minutes=appointment.duration_minutes, clinician_id=appointment.clinician_id,
+                              state=appointment.state.value)
+
+
+@router.patch("/appointments/{appointment_id}", response_model=AppointmentSummary,
+              responses={**ERRORS, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
+async def move_appointment(appointment_id: RowId, change: appointments.AppointmentMove, request: Request, session: DB,
+                           tz: TZ) -> AppointmentSummary:
+    """Move a booked appointment to a new time; the patient gets an SMS (and an updated calendar event by
+    e-mail, if booked with an address); the link and code stay."""
+    staff, appointment = _managed(request, session, appointment_id)
+    appointments.move(session, appointment, change, staff=staff, tz=tz,
+                      clinic_phone=request.app.state.settings.clinic_phone, base_url=base_url(request),
+                      limiter=app_limiter(request))
+    session.commit()
+    request.app.state.sender.wakeup.set()
+    return _summary(appointment)
+
+
+@router.post("/appointments/{appointment_id}/cancel", response_model=AppointmentSummary,
+             responses={**ERRORS, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
+async def cancel_appointment(appointment_id: RowId, request: Request, session: DB, tz: TZ) -> AppointmentSummary:
+    """Cancel an appointment; the patient gets an SMS (and a calendar cancellation by e-mail, if booked with
+    an address); the link then says it was cancelled."""
+    staff, appointment = _managed(request, session, appointment_id)
+    appointments.cancel(session, appointment, staff=staff, tz=tz,
+                        clinic_phone=request.app.state.settings.clinic_phone, base_url=base_url(request),
+                        limiter=app_limiter(request))
+    session.commit()
+    request.app.state.sender.wakeup.set()
+    if appointment.room is not None:
+        room = appointment.room
+        await request.app.state.cluster.room_ended(room.host_id, room.public_id, "cancelled")
+    return _summary(appointment)
+
+
+@router.post("/appointments/{appointment_id}/participants", status_code=201, response_model=invites.InvitePublic,
+             responses={**ERRORS, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
+def invite_participant(appointment_id: RowId, data: invites.InviteCreate, request: Request, session: DB,
+                       tz: TZ) -> invites.InvitePublic:
+    """Invite a companion, an interpreter or a colleague: they get their own SMS with a link and a code,
+    and wait in the waiting room like the patient. Also during the consultation."""
+    staff, appointment = _managed(request, session, appointment_id)
+    settings = request.app.state.settings
+    invite = invites.validate(session, data, region=settings.default_region)
+    invitation = invites.create(session, staff, appointment.room, invite, base_url=base_url(request),
+                                clinic_phone=settings.clinic_phone, tz=tz, max_participants=settings.max_participants,
+                                limiter=app_limiter(request))
+    session.commit()
+    request.app.state.sender.wakeup.set()
+    return invitation.public()

@@ -1,0 +1,64 @@
+"""FastAPI dependencies: the unit of work for a request and the staff member behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from visitt.errors import NotAuthenticated
+from visitt.limiter import Limiter
+from visitt.store.models import Staff
+from visitt.web.security import bearer_staff, session_staff
+from visitt.settings import Settings
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    with request.app.state.database.session() as session:
+        yield session
+
+
+# The unit of work ends - committed, or rolled back - before the response is sent ("function" scope; the
+# default would commit after it): a commit that fails, the database gone mid-request, is answered with 503,
+# never with a success that was not saved.
+DB = Annotated[Session, Depends(db_session, scope="function")]
+
+
+def settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def clinic_tz(request: Request) -> ZoneInfo:
+    return ZoneInfo(request.app.state.settings.timezone)
+
+
+def base_url(request: Request) -> str:
+    """The address links in SMS, e-mails and calendar files start with: ``VISITT_PUBLIC_URL``, never the
+    request's ``Host`` header, which the caller can make say anything (``visitt serve`` refuses to start
+    without the setting)."""
+    return request.app.state.settings.public_url  # type: ignore[no-any-return]
+
+
+def app_limiter(request: Request) -> Limiter:
+    """The app's one limiter (:mod:`visitt.limiter`)."""
+    limiter: Limiter = request.app.state.limiter
+    return limiter
+
+
+class LoginRequired(NotAuthenticated):
+    """Raised for a page that needs a signed-in member of staff; the app answers it with a redirect to
+    the sign-in page (JSON callers get the 401 error shape)."""
+
+
+def page_staff(request: Request, session: Session) -> Staff:
+    staff = session_staff(request, session)
+    if staff is None:
+        raise LoginRequired("Please sign in.")
+    return staff
+
+
+def api_staff(request: Request, session: Session) -> Staff:
+    return bearer_staff(request, session)

@@ -1,0 +1,104 @@
+"""Headers every response carries, CSRF for form posts, and who the caller is."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from visitt.store import audit
+from visitt.accounts import TokenRefused, staff_for_api_token, staff_for_session
+from visitt.errors import Forbidden, NotAuthenticated
+from visitt.store.models import Staff
+
+SESSION_COOKIE = "visitt_session"
+CSRF_COOKIE = "visitt_csrf"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"permissions-policy", b"camera=(self), microphone=(self), display-capture=(self), geolocation=()"),
+]
+
+
+def with_headers(scope: Scope, send: Send) -> Send:
+    """``send`` for an HTTP request, adding :data:`HEADERS` to its response, and ``Cache-Control: no-store``
+    to every response but a static file's (an error about a static file included)."""
+    static = scope["path"].startswith("/static/")
+
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            present = {name.lower() for name, _ in headers}
+            headers.extend(item for item in HEADERS if item[0] not in present)
+            if not static or message["status"] >= 400:
+                headers = [item for item in headers if item[0].lower() != b"cache-control"]
+                headers.append((b"cache-control", b"no-store"))
+            message["headers"] = headers
+        await send(message)
+
+    return send_with_headers
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware: :func:`with_headers` on every HTTP response that passes through the
+    application's middleware (a 500 from an unhandled exception does not: ``visitt.app``'s handler for it
+    sets them itself)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            send = with_headers(scope, send)
+        await self.app(scope, receive, send)
+
+
+def csrf_token(request: Request) -> str:
+    """The token to put in a form; set as a cookie by :func:`remember_csrf` on the response."""
+    token = request.cookies.get(CSRF_COOKIE)
+    if not token:
+        token = getattr(request.state, "new_csrf", None) or secrets.token_urlsafe(24)
+        request.state.new_csrf = token
+    return token
+
+
+def remember_csrf(request: Request, response: Any, secure: bool) -> None:
+    token = getattr(request.state, "new_csrf", None)
+    if token:
+        response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure, path="/")
+
+
+def check_csrf(request: Request, submitted: str | None) -> None:
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    if not cookie or not submitted or not hmac.compare_digest(cookie, submitted):
+        raise Forbidden("The form has expired. Please reload the page and try again.", code="csrf_failed")
+
+
+def session_staff(request: Request, session: Session) -> Staff | None:
+    return staff_for_session(session, request.cookies.get(SESSION_COOKIE))
+
+
+def bearer_staff(request: Request, session: Session) -> Staff:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise NotAuthenticated("Send an API token: Authorization: Bearer <token>.")
+    try:
+        staff = staff_for_api_token(session, token.strip())
+    except TokenRefused as refused:
+        # in a unit of work of its own: the request's is rolled back with the error
+        with request.app.state.database.session() as own:
+            audit.record(own, f"staff:{refused.staff_id}", "token_refused", subject=f"api_token:{refused.token_id}",
+                         reason=refused.code)
+        raise
+    if staff is None:
+        raise NotAuthenticated("The API token is not valid.")
+    return staff

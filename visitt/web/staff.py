@@ -1,0 +1,328 @@
+"""Staff pages: sign in and out, the dashboard (with the live waiting room and the call), booking, the
+department queue, outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from visitt import access, accounts, appointments, booking, invites, rooms
+from visitt.web import client_text
+from visitt.messaging import delivery, mail
+from visitt.live import department_queue
+from visitt.web.deps import DB, app_limiter, base_url, clinic_tz, page_staff
+from visitt.errors import Busy, Forbidden, NotAuthenticated, NotFound, RateLimited, ValidationFailed, VisittError
+from visitt.web.i18n import N_, translations
+from visitt.ids import RowId, parse_id
+from visitt.store.models import Appointment, AppointmentState, OutboxMessage, Participant, Role, Room, RoomState, Staff, utcnow
+from visitt.web.pages import language, render
+from visitt.web.security import SESSION_COOKIE, check_csrf
+
+router = APIRouter(include_in_schema=False)
+TZ = Annotated[ZoneInfo, Depends(clinic_tz)]
+
+
+@router.get("/")
+def front(request: Request) -> Response:
+    return render(request, "front.html")
+
+
+@router.get("/staff/login")
+def login_form(request: Request) -> Response:
+    return render(request, "login.html", error="", email="")
+
+
+@router.post("/staff/login")
+def login(request: Request, session: DB, email: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
+          csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf)
+    # the client's own address: uvicorn has already read X-Forwarded-For if a trusted proxy sent it
+    address = request.client.host if request.client else ""
+    try:
+        staff = accounts.authenticate(session, email, password, request.app.state.limiter, address)
+    except NotAuthenticated as error:
+        session.commit()  # keep the audit row of the failed attempt
+        return render(request, "login.html", status_code=401, error=error.message, email=email)
+    except (RateLimited, Busy) as error:
+        refused = render(request, "login.html", status_code=error.status, error=error.message, email=email)
+        refused.headers["Retry-After"] = str(error.retry_after)
+        return refused
+    settings = request.app.state.settings
+    token = accounts.open_session(session, staff, settings.session_hours)
+    session.commit()
+    response = RedirectResponse("/staff", status_code=303)
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=settings.secure_cookies,
+                        max_age=settings.session_hours * 3600, path="/")
+    return response
+
+
+@router.post("/staff/logout")
+def logout(request: Request, session: DB, csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf)
+    accounts.close_session(session, request.cookies.get(SESSION_COOKIE))
+    session.commit()
+    response = RedirectResponse("/staff/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def _appointments(session: Session, staff: Staff) -> list[Appointment]:
+    since = utcnow() - dt.timedelta(hours=12)
+    query = select(Appointment).where(Appointment.starts_at >= since).order_by(Appointment.starts_at).limit(200)
+    return list(session.scalars(query.where(access.managed_appointments(staff))))
+
+
+@router.get("/staff")
+def dashboard(request: Request, session: DB, tz: TZ, booked: RowId | None = None) -> Response:
+    """The staff member's consultations; ``booked``: the appointment just booked, shown with its link and code."""
+    staff = page_staff(request, session)
+    strings = client_text.translate(client_text.HOST, translations(language(request)).gettext)
+    settings = request.app.state.settings
+    listed = _appointments(session, staff)
+    return render(request, "dashboard.html", staff=staff, appointments=listed, tz=tz,
+                  strings=strings, now=utcnow(), no_show_after=dt.timedelta(minutes=settings.no_show_minutes),
+                  booked=access.appointment(session, staff, booked) if booked is not None else None,
+                  failures=delivery.failures(session, [appointment.id for appointment in listed]),
+                  cohost=None, cohost_invitations=_cohost_invitations(session, staff),
+                  colleagues=invites.colleagues(session, staff.id))
+
+
+def _cohost_invitations(session: Session, staff: Staff) -> list[Participant]:
+    """The consultations ``staff`` is invited to as co-host that have not ended."""
+    return list(session.scalars(
+        select(Participant).join(Room).join(Appointment).where(
+            Participant.staff_id == staff.id, Room.state != RoomState.ended,
+            Appointment.state.in_((AppointmentState.booked, AppointmentState.in_progress)))
+        .order_by(Appointment.starts_at)))
+
+
+@router.get("/staff/cohost/{participant_id}")
+def cohost_page(participant_id: str, request: Request, session: DB, tz: TZ) -> Response:
+    """The dashboard's waiting room and call for a colleague invited as co-host: they knock, and once
+    let in they admit, deny, remove, lock and check identities like the clinician (not End)."""
+    staff = page_staff(request, session)
+    participant = access.cohost_invitation(session, staff, participant_id)
+    if participant.room.state is RoomState.ended:
+        raise NotFound(N_("The consultation has ended."))
+    strings = client_text.translate(client_text.HOST, translations(language(request)).gettext)
+    return render(request, "dashboard.html", staff=staff, appointments=[], tz=tz, strings=strings, now=utcnow(), failures={},
+                  booked=None, cohost=participant, cohost_invitations=[], colleagues=[])
+
+
+@router.post("/staff/rooms/{room_id}/participants")
+async def invite_during_call(room_id: str, request: Request, session: DB, tz: TZ) -> Response:
+    """The clinician in the call invites a companion, an interpreter or a colleague (JSON, for host.js).
+    Errors come back in the one error shape, translated for the page."""
+    staff = page_staff(request, session)
+    form = {key: str(value) for key, value in (await request.form()).items()}
+    check_csrf(request, form.get("csrf"))
+    gettext = translations(language(request)).gettext
+    settings = request.app.state.settings
+    try:
+        room = access.room(session, staff, room_id)
+        staff_id = form.get("staff_id", "")
+        if staff_id and parse_id(staff_id) is None:
+            raise ValidationFailed(N_("The invitation could not be sent."),
+                                   fields={"staff_id": N_("Choose a clinician from the list.")})
+        data = invites.InviteCreate(name=form.get("name", ""), kind=form.get("kind", ""), phone=form.get("phone", ""),
+                                    language=form.get("language") or None,
+                                    staff_id=parse_id(staff_id) if staff_id else None)
+        invite = invites.validate(session, data, region=settings.default_region)
+        invitation = invites.create(session, staff, room, invite, base_url=base_url(request),
+                                    clinic_phone=settings.clinic_phone, tz=tz,
+                                    max_participants=settings.max_participants, limiter=app_limiter(request))
+    except VisittError as error:
+        session.rollback()
+        body = error.public()
+        body["message"] = gettext(error.message)
+        if error.fields:
+            body["fields"] = {key: gettext(text) for key, text in error.fields.items()}
+        return JSONResponse({"error": body}, status_code=error.status)
+    session.commit()
+    request.app.state.sender.wakeup.set()
+    participant = invitation.participant
+    return JSONResponse({"id": participant.public_id, "kind": participant.kind, "name": participant.display_name,
+                         "cohost": participant.staff_id is not None, "code": invitation.code}, status_code=201)
+
+
+def _book_page(request: Request, session: Session, staff: Staff, *, values: dict[str, str],
+               errors: dict[str, str], status_code: int = 200) -> Response:
+    return render(request, "book.html", status_code=status_code, staff=staff, values=values, errors=errors,
+                  clinicians=booking.clinicians_for(session, staff))
+
+
+@router.get("/staff/book")
+def book_form(request: Request, session: DB, tz: TZ) -> Response:
+    staff = page_staff(request, session)
+    tomorrow = (dt.datetime.now(tz) + dt.timedelta(days=1)).date().isoformat()
+    values = {"date": tomorrow, "time": "09:00", "duration_minutes": "30", "language": "nb"}
+    return _book_page(request, session, staff, values=values, errors={})
+
+
+@router.post("/staff/book")
+async def book(request: Request, session: DB, tz: TZ) -> Response:
+    staff = page_staff(request, session)
+    form = {key: str(value) for key, value in (await request.form()).items()}
+    check_csrf(request, form.get("csrf"))
+    if staff.role not in (Role.clinician, Role.secretary, Role.admin):
+        raise Forbidden(N_("You cannot book consultations."))
+    duration = _minutes(form.get("duration_minutes", ""))
+    clinician = form.get("clinician_id", "")
+    # One more participant may be invited on this form (more from the call, or through the API).
+    others = [invites.InviteCreate(name=form.get("other_name", ""), kind=form.get("other_kind", ""),
+                                   phone=form.get("other_phone", ""), language=None, staff_id=None)] \
+        if form.get("other_name", "").strip() or form.get("other_phone", "").strip() else []
+    data = booking.AppointmentCreate(
+        patient_name=form.get("patient_name", ""), patient_phone=form.get("patient_phone", ""),
+        starts_at=f"{form.get('date', '')}T{form.get('time', '')}", duration_minutes=duration,
+        clinician_id=parse_id(clinician) if clinician else None, language=form.get("language", "nb"),
+        patient_email=form.get("patient_email", ""), participants=others)
+    settings = request.app.state.settings
+    if clinician and data.clinician_id is None:
+        return _book_page(request, session, staff, values=form, status_code=422,
+                          errors={"clinician_id": N_("Choose a clinician from the list.")})
+    try:
+        validated = booking.validate(session, staff, data, tz=tz, region=settings.default_region,
+                                     max_participants=settings.max_participants)
+    except ValidationFailed as error:
+        fields = {key.replace("participants.0.", "other_"): text for key, text in error.fields.items()}
+        if "starts_at" in fields:
+            fields["date"] = fields.pop("starts_at")
+        return _book_page(request, session, staff, values=form, errors=fields, status_code=422)
+    appointment, _url, _code = booking.book(session, staff, validated, base_url=base_url(request),
+                                            clinic_phone=settings.clinic_phone, tz=tz, limiter=app_limiter(request))
+    for invite in validated.invites:
+        invites.create(session, staff, appointment.room, invite, base_url=base_url(request),
+                       clinic_phone=settings.clinic_phone, tz=tz, max_participants=settings.max_participants,
+                       limiter=app_limiter(request))
+    session.commit()
+    request.app.state.sender.wakeup.set()
+    return RedirectResponse(f"/staff?booked={appointment.id}", status_code=303)
+
+
+def _minutes(text: str) -> int:
+    """A duration typed into a form; 0 (refused by the validation) for anything but a few digits."""
+    return int(text) if re.fullmatch(r"[0-9]{1,4}", text) else 0
+
+
+def _managed(request: Request, session: Session, appointment_id: int) -> tuple[Staff, Appointment]:
+    staff = page_staff(request, session)
+    return staff, access.appointment(session, staff, appointment_id)
+
+
+async def _ended(request: Request, appointment: Appointment, reason: str) -> None:
+    if appointment.room is not None:
+        room = appointment.room
+        await request.app.state.cluster.room_ended(room.host_id, room.public_id, reason)
+
+
+@router.post("/staff/appointments/{appointment_id}/no-show")
+async def no_show(appointment_id: RowId, request: Request, session: DB,
+                  csrf: Annotated[str, Form()] = "") -> Response:
+    """Record that the patient never came (after the clinician tried to call them)."""
+    staff, appointment = _managed(request, session, appointment_id)
+    check_csrf(request, csrf)
+    rooms.record_no_show(session, appointment, actor=f"staff:{staff.id}")
+    session.commit()
+    await _ended(request, appointment, "no_show")
+    return RedirectResponse("/staff", status_code=303)
+
+
+@router.get("/staff/appointments/{appointment_id}")
+def appointment_page(appointment_id: RowId, request: Request, session: DB, tz: TZ) -> Response:
+    staff, appointment = _managed(request, session, appointment_id)
+    local = appointment.starts_at.astimezone(tz)
+    values = {"date": local.date().isoformat(), "time": local.strftime("%H:%M"),
+              "duration_minutes": str(appointment.duration_minutes)}
+    return render(request, "appointment.html", staff=staff, appointment=appointment, values=values, errors={},
+                  tz=tz, failures=delivery.failures(session, [appointment.id]).get(appointment.id, []))
+
+
+@router.post("/staff/appointments/{appointment_id}/move")
+async def move_appointment(appointment_id: RowId, request: Request, session: DB, tz: TZ) -> Response:
+    staff, appointment = _managed(request, session, appointment_id)
+    form = {key: str(value) for key, value in (await request.form()).items()}
+    check_csrf(request, form.get("csrf"))
+    duration = form.get("duration_minutes", "")
+    change = appointments.AppointmentMove(starts_at=f"{form.get('date', '')}T{form.get('time', '')}",
+                                          duration_minutes=_minutes(duration))
+    try:
+        appointments.move(session, appointment, change, staff=staff, tz=tz,
+                          clinic_phone=request.app.state.settings.clinic_phone, base_url=base_url(request),
+                          limiter=app_limiter(request))
+    except ValidationFailed as error:
+        session.rollback()
+        fields = dict(error.fields)
+        if "starts_at" in fields:
+            fields["date"] = fields.pop("starts_at")
+        return render(request, "appointment.html", status_code=422, staff=staff, appointment=appointment,
+                      values=form, errors=fields or {"date": error.message}, tz=tz,
+                      failures=delivery.failures(session, [appointment.id]).get(appointment.id, []))
+    session.commit()
+    request.app.state.sender.wakeup.set()
+    return RedirectResponse(f"/staff/appointments/{appointment_id}?moved=1", status_code=303)
+
+
+@router.post("/staff/appointments/{appointment_id}/cancel")
+async def cancel_appointment(appointment_id: RowId, request: Request, session: DB, tz: TZ,
+                             csrf: Annotated[str, Form()] = "") -> Response:
+    staff, appointment = _managed(request, session, appointment_id)
+    check_csrf(request, csrf)
+    appointments.cancel(session, appointment, staff=staff, tz=tz,
+                        clinic_phone=request.app.state.settings.clinic_phone, base_url=base_url(request),
+                        limiter=app_limiter(request))
+    session.commit()
+    request.app.state.sender.wakeup.set()
+    await _ended(request, appointment, "cancelled")
+    return RedirectResponse(f"/staff/appointments/{appointment_id}", status_code=303)
+
+
+def _queue(request: Request, session: Session, staff: Staff) -> list[department_queue.QueueEntry]:
+    if staff.department_id is None:
+        return []
+    max_wait = dt.timedelta(minutes=request.app.state.settings.max_wait_minutes)
+    return department_queue.waiting_in(session, staff.department_id, max_wait=max_wait)
+
+
+@router.get("/staff/queue")
+def queue_page(request: Request, session: DB, tz: TZ) -> Response:
+    """Everyone waiting in the staff member's department; the page refreshes it from ``/staff/queue/waiting``."""
+    staff = page_staff(request, session)
+    strings = client_text.translate(client_text.QUEUE, translations(language(request)).gettext)
+    return render(request, "queue.html", staff=staff, entries=_queue(request, session, staff), tz=tz,
+                  strings=strings)
+
+
+@router.get("/staff/queue/waiting")
+def queue_waiting(request: Request, session: DB) -> JSONResponse:
+    """The department queue as JSON, for the queue page's refresh: ``{"waiting": [...]}``, longest wait first."""
+    staff = page_staff(request, session)
+    return JSONResponse({"waiting": [
+        {"name": entry.name, "clinician": entry.clinician, "yours": entry.clinician_id == staff.id,
+         "since": entry.since.isoformat(), "scheduled": entry.scheduled,
+         "starts_at": entry.starts_at.isoformat() if entry.starts_at else None}
+        for entry in _queue(request, session, staff)]})
+
+
+@router.get("/staff/outbox")
+def outbox_page(request: Request, session: DB) -> Response:
+    staff = page_staff(request, session)
+    if not request.app.state.settings.demo:
+        raise Forbidden(N_("The outbox page is shown only in demo mode: messages carry personal data."))
+    # the messages of the appointments this member of staff manages (messages carry links and codes)
+    managed = select(Appointment.id).where(access.managed_appointments(staff))
+    messages = list(session.scalars(select(OutboxMessage).where(OutboxMessage.appointment_id.in_(managed))
+                                    .order_by(OutboxMessage.id.desc()).limit(100)))
+    clinic = mail.Clinic.from_settings(request.app.state.settings)
+    texts = {message.id: mail.preview(message.body, clinic) if message.channel == "email" and message.body
+             else message.body for message in messages}
+    return render(request, "outbox.html", staff=staff, messages=messages, texts=texts,
+                  failed={message.id for message in messages if delivery.is_failed(message)},
+                  reason_text=delivery.reason_text)
