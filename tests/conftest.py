@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +16,7 @@ import sqlalchemy
 
 from visitt.store.db import Database
 from visitt.settings import Settings, load
-from visitt.testing import LiveServer
+from visitt.testing import InProcess, LiveServer
 
 from . import services
 
@@ -85,11 +88,33 @@ def _pg_url(admin: sqlalchemy.Engine, name: str) -> str:
     return admin.url.set(database=name).render_as_string(hide_password=False)
 
 
+_sqlite_template: Path | None = None
+
+
+def migrated_sqlite(path: Path) -> Path:
+    """``path`` made a copy of an empty SQLite database migrated once per test process: a fresh
+    migration costs from a third of a second to seconds on a busy machine, a copy milliseconds. The
+    server's own ``upgrade`` at start-up still runs (and finds nothing to do); tests/test_cli.py and
+    the migration tests start from nothing."""
+    global _sqlite_template
+    if _sqlite_template is None:
+        directory = Path(tempfile.mkdtemp(prefix="visitt-template-"))
+        atexit.register(shutil.rmtree, directory, True)
+        template = directory / "visitt.sqlite3"
+        database = Database(f"sqlite:///{template}")
+        database.upgrade()
+        database.dispose()  # the last connection closed: the write-ahead log is folded into the file
+        _sqlite_template = template
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_sqlite_template, path)
+    return path
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of an empty, migrated database: once on SQLite, once on PostgreSQL."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'visitt.sqlite3'}"
+        yield f"sqlite:///{migrated_sqlite(tmp_path / 'visitt.sqlite3')}"
         return
     admin: sqlalchemy.Engine = request.getfixturevalue("pg_admin")
     template: str = request.getfixturevalue("pg_template")
@@ -116,24 +141,39 @@ def make_settings(tmp_path: Path, database_url: str = "", **overrides: object) -
     # ends its part soon; tests/test_reconnect.py sets the grace it needs.
     # /metrics is scraped without a token, as on a node whose port is private (tests/test_metrics.py checks
     # that it is closed by default).
+    # Passwords are hashed with argon2-cffi's cheapest profile: the real one costs most of a second per
+    # demo account and sign-in on a busy machine (tests/test_limiter.py keeps the real one where it counts).
+    # Without a database URL, the data directory's SQLite database starts as a migrated copy (migrated_sqlite).
+    if not database_url and not (tmp_path / "visitt.sqlite3").exists():
+        migrated_sqlite(tmp_path / "visitt.sqlite3")
     settings = Settings(data_dir=tmp_path, database_url=database_url, outbox_interval=0.2,
-                        link_opens_minutes=31 * 24 * 60, reconnect_grace=0.3, metrics_open=True)
-    return settings.but(**overrides)  # type: ignore[arg-type]
+                        link_opens_minutes=31 * 24 * 60, reconnect_grace=0.3, metrics_open=True,
+                        password_hashing="cheapest")
+    return settings.but(**overrides)
+
+
+def _node(request: pytest.FixtureRequest, settings: Settings) -> LiveServer | InProcess:
+    """A LiveServer; for a test marked ``in_process`` (it needs only HTTP), the same application in
+    process (visitt.testing.InProcess): no server to start and stop."""
+    if request.node.get_closest_marker("in_process") is not None:
+        return InProcess(settings).start()
+    return LiveServer(settings).start()
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServer]:
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer | InProcess]:
     """A live server on SQLite, with the demo staff and an API token for the first clinician."""
-    live = LiveServer(make_settings(tmp_path)).start()
-    yield live
-    live.stop()
+    node = _node(request, make_settings(tmp_path))
+    yield node
+    node.stop()
 
 
 @pytest.fixture
-def pg_server(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
-    live = LiveServer(make_settings(tmp_path, database_url)).start()
-    yield live
-    live.stop()
+def pg_server(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Iterator[LiveServer | InProcess]:
+    """``server`` once on SQLite, once on PostgreSQL."""
+    node = _node(request, make_settings(tmp_path, database_url))
+    yield node
+    node.stop()
 
 
 @pytest.fixture(scope="module")

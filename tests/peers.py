@@ -20,7 +20,6 @@ from collections.abc import Coroutine
 from typing import Any, Self, TypeVar
 
 import av
-import httpx
 import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
@@ -31,7 +30,7 @@ from websockets.exceptions import ConnectionClosed
 
 from visitt import demo
 from visitt.live.protocol import VERSION
-from visitt.testing import LiveServer
+from visitt.testing import InProcess, LiveServer
 
 TIMEOUT = 5.0
 T = TypeVar("T")
@@ -50,21 +49,21 @@ def run(scenario: Coroutine[Any, Any, T]) -> T:
 # --- HTTP: booking and signing in -------------------------------------------------------------
 
 
-def book(server: LiveServer, patient_name: str = "Kari Nordmann", *, days: int = 2) -> tuple[str, str]:
+def book(server: LiveServer | InProcess, patient_name: str = "Kari Nordmann", *, days: int = 2) -> tuple[str, str]:
     """Book an appointment for the first demo clinician over the API; returns ``(join_url, token)``."""
     starts_at = (dt.datetime.now(dt.UTC) + dt.timedelta(days=days)).replace(microsecond=0)
     body = {"patient_name": patient_name, "patient_phone": "412 34 567", "starts_at": starts_at.isoformat(),
             "duration_minutes": 30}
-    response = httpx.post(f"{server.url}/api/v1/appointments", json=body,
-                          headers={"Authorization": f"Bearer {server.token}"})
+    response = server.post(f"{server.url}/api/v1/appointments", json=body,
+                           headers={"Authorization": f"Bearer {server.token}"})
     assert response.status_code == 201, response.text
     join_url: str = response.json()["join_url"]
     return join_url, join_url.rsplit("/v/", 1)[1]
 
 
-def staff_login(server: LiveServer, email: str = demo.PEOPLE[0][0], password: str = demo.PASSWORD) -> str:
+def staff_login(server: LiveServer | InProcess, email: str = demo.PEOPLE[0][0], password: str = demo.PASSWORD) -> str:
     """Sign in through the login form, as a browser would; returns the ``visitt_session`` cookie."""
-    with httpx.Client(base_url=server.url) as http:
+    with server.client() as http:
         form = http.get("/staff/login")
         assert form.status_code == 200
         csrf = http.cookies["visitt_csrf"]

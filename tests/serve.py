@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -42,7 +43,8 @@ class ServeProcess:
         # its own address is its public URL, and /metrics is open as on a private port, unless ``env`` says otherwise
         self.env = {**os.environ, "VISITT_DATA_DIR": str(data_dir), "VISITT_OUTBOX_INTERVAL": "0.2",
                     "VISITT_SMS_BACKEND": f"file:{data_dir / 'sms.jsonl'}", "VISITT_NEW_PASSWORD": STAFF_PASSWORD,
-                    "VISITT_PUBLIC_URL": self.url, "VISITT_METRICS_OPEN": "true", **env}
+                    "VISITT_PUBLIC_URL": self.url, "VISITT_METRICS_OPEN": "true",
+                    "VISITT_PASSWORD_HASHING": "cheapest", **env}  # as the other tests' settings (conftest)
         self.stderr_path = data_dir / "stderr.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.token = token
@@ -102,6 +104,16 @@ class ServeProcess:
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+
+    # requests as on visitt.testing's nodes, so tests/peers.py's helpers (staff_login, book) take this one too
+    def get(self, url: str, **options: Any) -> httpx.Response:
+        return httpx.get(url, **options)
+
+    def post(self, url: str, **options: Any) -> httpx.Response:
+        return httpx.post(url, **options)
+
+    def client(self, **options: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, **options)
 
     def book(self, patient_name: str, phone: str = "412 34 567") -> tuple[str, str]:
         """Book over the API, starting in ten minutes (the link is open); returns ``(join_url, token)``."""

@@ -15,7 +15,7 @@ from websockets.exceptions import InvalidStatus
 
 from visitt import accounts, demo
 from visitt.store.models import AuditEvent, Department, OutboxMessage, Participant, Role, Room, Staff
-from visitt.testing import LiveServer
+from visitt.testing import InProcess, LiveServer
 
 from .peers import WsClient, run
 
@@ -33,7 +33,7 @@ def _future(days: int = 3) -> dt.datetime:
     return (dt.datetime.now(dt.UTC) + dt.timedelta(days=days)).replace(microsecond=0, second=0)
 
 
-def _setup(server: LiveServer) -> dict[str, Any]:
+def _setup(server: LiveServer | InProcess) -> dict[str, Any]:
     """Another department with its staff, a colleague to invite, and the first clinician's appointment with
     its patient and a co-host invitation."""
     with server.database.session() as session:
@@ -48,11 +48,11 @@ def _setup(server: LiveServer) -> dict[str, Any]:
         tokens = {email: accounts.create_api_token(session, email) for email in STRANGERS}
         colleague_id = session.scalar(select(Staff.id).where(Staff.email == COLLEAGUE))
     owner = {"Authorization": f"Bearer {server.token}"}
-    booked = httpx.post(f"{server.url}/api/v1/appointments", headers=owner, json={
+    booked = server.post(f"{server.url}/api/v1/appointments", headers=owner, json={
         "patient_name": PATIENT, "patient_phone": PATIENT_PHONE, "starts_at": _future().isoformat()})
     assert booked.status_code == 201, booked.text
-    cohost = httpx.post(f"{server.url}/api/v1/appointments/{booked.json()['id']}/participants", headers=owner,
-                        json={"name": "Kollega", "kind": "colleague", "phone": "412 34 568", "staff_id": colleague_id})
+    cohost = server.post(f"{server.url}/api/v1/appointments/{booked.json()['id']}/participants", headers=owner,
+                         json={"name": "Kollega", "kind": "colleague", "phone": "412 34 568", "staff_id": colleague_id})
     assert cohost.status_code == 201, cohost.text
     with server.database.session() as session:
         room = session.scalar(select(Room).where(Room.appointment_id == booked.json()["id"]))
@@ -61,7 +61,7 @@ def _setup(server: LiveServer) -> dict[str, Any]:
     return {"appointment": booked.json(), "cohost": cohost.json(), "room": room_id, "tokens": tokens}
 
 
-def _snapshot(server: LiveServer, appointment_id: int) -> dict[str, Any]:
+def _snapshot(server: LiveServer | InProcess, appointment_id: int) -> dict[str, Any]:
     """Everything about the appointment that a change would show in."""
     with server.database.session() as session:
         room = session.scalar(select(Room).where(Room.appointment_id == appointment_id))
@@ -79,9 +79,9 @@ def _snapshot(server: LiveServer, appointment_id: int) -> dict[str, Any]:
         }
 
 
-def _signed_in(server: LiveServer, email: str) -> tuple[httpx.Client, str]:
-    client = httpx.Client(base_url=server.url, follow_redirects=False,
-                          headers={"Accept": "application/json", "Accept-Language": "en"})
+def _signed_in(server: LiveServer | InProcess, email: str) -> tuple[httpx.Client, str]:
+    client = server.client(follow_redirects=False,
+                           headers={"Accept": "application/json", "Accept-Language": "en"})
     client.get("/staff/login")
     csrf = client.cookies["visitt_csrf"]
     response = client.post("/staff/login", data={"email": email, "password": demo.PASSWORD, "csrf": csrf})
@@ -101,7 +101,7 @@ def _all_routes(routes: list[Any]) -> list[APIRoute]:
     return flat
 
 
-def _staff_routes(server: LiveServer) -> list[APIRoute]:
+def _staff_routes(server: LiveServer | InProcess) -> list[APIRoute]:
     """Every staff page and staff API route, from the app's own route table."""
     routes = [route for route in _all_routes(server.app.routes)
               if route.path.startswith(("/staff", "/api/v1/")) and not route.path.startswith("/api/v1/test-room")
@@ -171,7 +171,8 @@ def test_every_staff_route_refuses_an_object_the_caller_may_not_manage(server: L
     assert _snapshot(server, appointment["id"]) == before
 
 
-def test_a_secretary_of_the_department_manages_it(server: LiveServer) -> None:
+@pytest.mark.in_process
+def test_a_secretary_of_the_department_manages_it(server: InProcess) -> None:
     """The rule's other side: the department's secretary sees the booking and may move it."""
     found = _setup(server)
     appointment = found["appointment"]
@@ -191,7 +192,8 @@ def test_a_secretary_of_the_department_manages_it(server: LiveServer) -> None:
 HOSTILE_IDS = ("9223372036854775808", "99999999999999999999999", "2147483648", "0", "-1", "1e3", "²", "0x10")
 
 
-def test_hostile_ids_get_a_4xx_in_the_error_shape(pg_server: LiveServer) -> None:
+@pytest.mark.in_process
+def test_hostile_ids_get_a_4xx_in_the_error_shape(pg_server: InProcess) -> None:
     """Every route with an id, on SQLite and PostgreSQL: a number no row can have, or no number, is refused."""
     server = pg_server
     found = _setup(server)
@@ -233,19 +235,20 @@ def test_hostile_ids_get_a_4xx_in_the_error_shape(pg_server: LiveServer) -> None
                     assert "internal" not in response.text.lower()
 
 
+@pytest.mark.in_process
 @pytest.mark.parametrize("starts_at", ["9999-12-31T23:59", "9999-12-31T23:59-14:00", "9999-12-31T23:59:59+00:00",
                                        "0001-01-01T00:00", "0001-01-01T00:30+14:00", "2040-01-01T10:00+23:59",
                                        "2030-01-01T10:00+24:00", "10000-01-01T00:00", "2030-02-30T10:00"])
-def test_hostile_dates_get_a_4xx(pg_server: LiveServer, starts_at: str) -> None:
+def test_hostile_dates_get_a_4xx(pg_server: InProcess, starts_at: str) -> None:
     server = pg_server
     owner = {"Authorization": f"Bearer {server.token}"}
-    booked = httpx.post(f"{server.url}/api/v1/appointments", headers=owner, json={
+    booked = server.post(f"{server.url}/api/v1/appointments", headers=owner, json={
         "patient_name": "Kari Nordmann", "patient_phone": "41234567", "starts_at": starts_at})
     assert booked.status_code == 422 and "starts_at" in booked.json()["error"]["fields"], booked.text
-    valid = httpx.post(f"{server.url}/api/v1/appointments", headers=owner, json={
+    valid = server.post(f"{server.url}/api/v1/appointments", headers=owner, json={
         "patient_name": "Kari Nordmann", "patient_phone": "41234567", "starts_at": _future().isoformat()})
-    moved = httpx.patch(f"{server.url}/api/v1/appointments/{valid.json()['id']}", headers=owner,
-                        json={"starts_at": starts_at})
+    moved = server.patch(f"{server.url}/api/v1/appointments/{valid.json()['id']}", headers=owner,
+                         json={"starts_at": starts_at})
     assert moved.status_code == 422 and "starts_at" in moved.json()["error"]["fields"], moved.text
     client, csrf = _signed_in(server, demo.PEOPLE[0][0])
     date, _, time = starts_at.partition("T")

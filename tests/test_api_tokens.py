@@ -19,7 +19,7 @@ from visitt.store import audit
 from visitt import demo
 from visitt.store.db import MIGRATIONS, Database
 from visitt.store.models import ApiToken, utcnow
-from visitt.testing import LiveServer
+from visitt.testing import InProcess
 
 from .conftest import PG_ADMIN_URL, _pg_url, make_settings
 from .test_cli import _visitt
@@ -27,8 +27,8 @@ from .test_cli import _visitt
 EMAIL = demo.PEOPLE[0][0]
 
 
-def _get(server: LiveServer, token: str) -> httpx.Response:
-    return httpx.get(f"{server.url}/api/v1/appointments", headers={"Authorization": f"Bearer {token}"})
+def _get(server: InProcess, token: str) -> httpx.Response:
+    return server.get(f"{server.url}/api/v1/appointments", headers={"Authorization": f"Bearer {token}"})
 
 
 def _listed(tmp_path: Path, *args: str) -> dict[int, list[str]]:
@@ -40,13 +40,13 @@ def _listed(tmp_path: Path, *args: str) -> dict[int, list[str]]:
 
 
 @pytest.fixture
-def live(tmp_path: Path) -> LiveServer:
-    server = LiveServer(make_settings(tmp_path)).start()
+def live(tmp_path: Path) -> InProcess:
+    server = InProcess(make_settings(tmp_path)).start()
     yield server  # type: ignore[misc]
     server.stop()
 
 
-def test_a_token_lasts_90_days_and_works_until_then(live: LiveServer, tmp_path: Path) -> None:
+def test_a_token_lasts_90_days_and_works_until_then(live: InProcess, tmp_path: Path) -> None:
     created = _visitt(tmp_path, "tokens", "create", EMAIL)
     assert created.returncode == 0 and "valid for 90 days" in created.stderr
     token = created.stdout.strip()
@@ -59,7 +59,7 @@ def test_a_token_lasts_90_days_and_works_until_then(live: LiveServer, tmp_path: 
         < dt.timedelta(minutes=2)
 
 
-def test_an_expired_token_gets_401_and_the_refusal_is_audited(live: LiveServer, tmp_path: Path) -> None:
+def test_an_expired_token_gets_401_and_the_refusal_is_audited(live: InProcess, tmp_path: Path) -> None:
     token = _visitt(tmp_path, "tokens", "create", EMAIL, "--days", "1").stdout.strip()
     assert _get(live, token).status_code == 200
     newest = max(_listed(tmp_path))
@@ -78,7 +78,7 @@ def test_an_expired_token_gets_401_and_the_refusal_is_audited(live: LiveServer, 
                                                                           {"reason": "token_expired"})]
 
 
-def test_revoking_one_token_by_id_and_then_all_of_a_staff_members(live: LiveServer, tmp_path: Path) -> None:
+def test_revoking_one_token_by_id_and_then_all_of_a_staff_members(live: InProcess, tmp_path: Path) -> None:
     token = _visitt(tmp_path, "tokens", "create", EMAIL).stdout.strip()
     newest = max(_listed(tmp_path))
     revoked = _visitt(tmp_path, "tokens", "revoke", str(newest))

@@ -7,22 +7,23 @@ import asyncio
 import datetime as dt
 
 import httpx
+import pytest
 
 from visitt.store import audit
 from visitt import demo
 from visitt.store.models import Appointment, AppointmentState, RoomState
-from visitt.testing import LiveServer
+from visitt.testing import InProcess, LiveServer
 
 from .peers import WsClient, run
 from .test_web_staff import _client, _csrf, _sign_in
 
 
-def _api(server: LiveServer, method: str, path: str, **kwargs: object) -> httpx.Response:
-    return httpx.request(method, f"{server.url}/api/v1{path}", headers={"Authorization": f"Bearer {server.token}"},
-                         **kwargs)  # type: ignore[arg-type]
+def _api(server: LiveServer | InProcess, method: str, path: str, **kwargs: object) -> httpx.Response:
+    return server.request(method, f"{server.url}/api/v1{path}", headers={"Authorization": f"Bearer {server.token}"},
+                          **kwargs)  # type: ignore[arg-type]
 
 
-def _book(server: LiveServer) -> dict[str, str]:
+def _book(server: LiveServer | InProcess) -> dict[str, str]:
     starts = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)).isoformat()
     response = _api(server, "POST", "/appointments", json={"patient_name": "Kari Nordmann",
                                                            "patient_phone": "41234567", "starts_at": starts,
@@ -30,14 +31,15 @@ def _book(server: LiveServer) -> dict[str, str]:
     return response.json()  # type: ignore[no-any-return]
 
 
-def test_move_through_the_api(pg_server: LiveServer) -> None:
+@pytest.mark.in_process
+def test_move_through_the_api(pg_server: InProcess) -> None:
     booked = _book(pg_server)
     moved = _api(pg_server, "PATCH", f"/appointments/{booked['id']}", json={"starts_at": "2031-05-06T14:45"})
     assert moved.status_code == 200, moved.text
     assert moved.json()["starts_at"].startswith("2031-05-06T12:45")  # 14:45 in Oslo, summer time
     sms = pg_server.sms(count=2)[-1]
     assert sms["body"].startswith("Your video consultation has been moved to 06.05.2031 at 14:45.")
-    page = httpx.get(booked["join_url"], headers={"Accept-Language": "en"})
+    page = pg_server.get(booked["join_url"], headers={"Accept-Language": "en"})
     # the old link shows the new time (here on the "too early" page: the link opens shortly before)
     assert page.status_code == 403 and "May 6, 2031 at 2:45\u202fPM" in page.text
     past = _api(pg_server, "PATCH", f"/appointments/{booked['id']}", json={"starts_at": "2020-01-01T10:00"})
@@ -64,7 +66,7 @@ def test_cancel_through_the_api_tells_the_patient_and_closes_the_link(server: Li
     run(waiting_when_cancelled())
     sms = server.sms(count=2)[-1]
     assert "has been cancelled" in sms["body"] and "+47 69 86 00 00" in sms["body"]
-    page = httpx.get(booked["join_url"], headers={"Accept-Language": "en"})
+    page = server.get(booked["join_url"], headers={"Accept-Language": "en"})
     assert page.status_code == 410 and "The consultation has been cancelled" in page.text
     again = _api(server, "POST", f"/appointments/{booked['id']}/cancel")
     assert again.status_code == 409 and again.json()["error"]["code"] == "illegal_transition"
@@ -80,7 +82,8 @@ def test_cancel_through_the_api_tells_the_patient_and_closes_the_link(server: Li
     assert trail[-3:] == [("end", "cancelled"), ("leave", "ended"), ("cancel", None)]
 
 
-def test_secretary_moves_and_cancels_in_the_staff_ui(server: LiveServer) -> None:
+@pytest.mark.in_process
+def test_secretary_moves_and_cancels_in_the_staff_ui(server: InProcess) -> None:
     booked = _book(server)
     with _client(server) as client:
         _sign_in(client, demo.PEOPLE[2][0])
@@ -104,7 +107,8 @@ def test_secretary_moves_and_cancels_in_the_staff_ui(server: LiveServer) -> None
     assert "moved to 07.01.2031 at 08:15" in bodies[1] and "cancelled" in bodies[2]
 
 
-def test_other_clinicians_cannot_touch_it(server: LiveServer) -> None:
+@pytest.mark.in_process
+def test_other_clinicians_cannot_touch_it(server: InProcess) -> None:
     booked = _book(server)
     with _client(server) as client:
         _sign_in(client, demo.PEOPLE[1][0])

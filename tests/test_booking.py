@@ -11,25 +11,28 @@ import pytest
 from visitt.store import audit
 from visitt.web import i18n
 from visitt.store.models import Appointment, Participant
-from visitt.testing import LiveServer
+from visitt.testing import InProcess
 
 # The patient's invitation SMS, as in visitt/messaging/outbox.py.
 OUTBOX_INVITATION = ("Video consultation {date} at {time}. Open the link shortly before: {url} "
                      "Code: {code}. How to prepare: {help} Questions or cannot attend? Call {phone}.")
 
 
+pytestmark = pytest.mark.in_process  # only HTTP: Visitt in process, without a server (tests/conftest.py)
+
+
 def _future(days: int = 2) -> str:
     return (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days)).replace(microsecond=0).isoformat()
 
 
-def _book(server: LiveServer, **fields: object) -> httpx.Response:
+def _book(server: InProcess, **fields: object) -> httpx.Response:
     body = {"patient_name": "Kari Nordmann", "patient_phone": "412 34 567", "starts_at": _future(),
             "duration_minutes": 30, **fields}
-    return httpx.post(f"{server.url}/api/v1/appointments", json=body,
-                      headers={"Authorization": f"Bearer {server.token}"})
+    return server.post(f"{server.url}/api/v1/appointments", json=body,
+                       headers={"Authorization": f"Bearer {server.token}"})
 
 
-def test_booking_creates_room_invitation_and_sms(pg_server: LiveServer) -> None:
+def test_booking_creates_room_invitation_and_sms(pg_server: InProcess) -> None:
     response = _book(pg_server, starts_at="2031-03-04T09:30")
     assert response.status_code == 201, response.text
     body = response.json()
@@ -55,15 +58,15 @@ def test_booking_creates_room_invitation_and_sms(pg_server: LiveServer) -> None:
         assert [e.action for e in audit.events(session, room_id=appointment.room.id)] == ["booking"]
 
 
-def test_patient_page_opens_from_the_link(server: LiveServer) -> None:
+def test_patient_page_opens_from_the_link(server: InProcess) -> None:
     body = _book(server).json()
-    page = httpx.get(body["join_url"], headers={"Accept-Language": "en"})
+    page = server.get(body["join_url"], headers={"Accept-Language": "en"})
     assert page.status_code == 200
     assert "Your full name" in page.text
     assert "Kari" not in page.text  # the page does not reveal who the appointment is for
     assert "no-referrer" == page.headers["referrer-policy"]
     assert "script-src 'self'" in page.headers["content-security-policy"]
-    unknown = httpx.get(f"{server.url}/v/not-a-real-token", headers={"Accept-Language": "en"})
+    unknown = server.get(f"{server.url}/v/not-a-real-token", headers={"Accept-Language": "en"})
     assert unknown.status_code == 404 and "This link is not valid" in unknown.text
 
 
@@ -79,7 +82,7 @@ def test_patient_page_opens_from_the_link(server: LiveServer) -> None:
         ({"duration_minutes": 0}, "duration_minutes", "between 5 and 240"),
     ],
 )
-def test_booking_validation_names_the_field(server: LiveServer, fields: dict[str, object], field: str,
+def test_booking_validation_names_the_field(server: InProcess, fields: dict[str, object], field: str,
                                             text: str) -> None:
     response = _book(server, **fields)
     assert response.status_code == 422
@@ -89,7 +92,7 @@ def test_booking_validation_names_the_field(server: LiveServer, fields: dict[str
     assert server.sms(wait=0.3) == []
 
 
-def test_every_language_gets_its_own_sms(server: LiveServer) -> None:
+def test_every_language_gets_its_own_sms(server: InProcess) -> None:
     """The SMS opens with the language's own words, whichever of the seven the booking names."""
     bodies = {}
     for count, language in enumerate(i18n.LANGUAGES, start=1):
@@ -104,7 +107,7 @@ def test_every_language_gets_its_own_sms(server: LiveServer) -> None:
 
 
 @pytest.mark.parametrize("language", ["de", "NB", "", "no", "nb-NO"])
-def test_a_language_visitt_does_not_have_gets_a_clear_422(server: LiveServer, language: str) -> None:
+def test_a_language_visitt_does_not_have_gets_a_clear_422(server: InProcess, language: str) -> None:
     response = _book(server, language=language)
     assert response.status_code == 422
     error = response.json()["error"]
@@ -116,25 +119,25 @@ def test_a_language_visitt_does_not_have_gets_a_clear_422(server: LiveServer, la
     assert server.sms(wait=0.3) == []
 
 
-def test_booking_reports_every_bad_field_at_once(server: LiveServer) -> None:
+def test_booking_reports_every_bad_field_at_once(server: InProcess) -> None:
     response = _book(server, patient_name="", patient_phone="x", starts_at="2020-01-01T00:00")
     assert set(response.json()["error"]["fields"]) == {"patient_name", "patient_phone", "starts_at"}
 
 
-def test_booking_needs_a_valid_token(server: LiveServer) -> None:
-    response = httpx.post(f"{server.url}/api/v1/appointments", json={}, headers={"Authorization": "Bearer nope"})
+def test_booking_needs_a_valid_token(server: InProcess) -> None:
+    response = server.post(f"{server.url}/api/v1/appointments", json={}, headers={"Authorization": "Bearer nope"})
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
-    missing = httpx.post(f"{server.url}/api/v1/appointments", json={})
+    missing = server.post(f"{server.url}/api/v1/appointments", json={})
     assert missing.status_code == 401
 
 
-def test_wrong_types_get_the_same_error_shape(server: LiveServer) -> None:
+def test_wrong_types_get_the_same_error_shape(server: InProcess) -> None:
     response = _book(server, duration_minutes="half an hour")
     assert response.status_code == 422
     assert "duration_minutes" in response.json()["error"]["fields"]
 
 
-def test_openapi_documents_the_booking_endpoint(server: LiveServer) -> None:
-    spec = httpx.get(f"{server.url}/openapi.json").json()
+def test_openapi_documents_the_booking_endpoint(server: InProcess) -> None:
+    spec = server.get(f"{server.url}/openapi.json").json()
     assert "post" in spec["paths"]["/api/v1/appointments"]

@@ -14,7 +14,8 @@ from .eventually import eventually
 
 
 def _visitt(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, "VISITT_DATA_DIR": str(tmp_path), **env}
+    # the cheapest password hashing, as in the other tests (conftest.make_settings)
+    environ = {**os.environ, "VISITT_DATA_DIR": str(tmp_path), "VISITT_PASSWORD_HASHING": "cheapest", **env}
     environ.pop("VISITT_DATABASE_URL", None)
     return subprocess.run([sys.executable, "-m", "visitt", *args], env=environ, capture_output=True, text=True,
                           timeout=60)

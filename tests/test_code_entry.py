@@ -29,7 +29,7 @@ from visitt.store.models import (
     RoomState,
 )
 from visitt.settings import Settings
-from visitt.testing import LiveServer
+from visitt.testing import InProcess, LiveServer
 
 from .conftest import make_settings
 from .peers import WsClient, run, staff_login, ws_url
@@ -47,17 +47,17 @@ def clinic(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
 
 def book(server: LiveServer, minutes: int = 10) -> dict[str, object]:
     starts_at = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)
-    response = httpx.post(f"{server.url}/api/v1/appointments", headers={"Authorization": f"Bearer {server.token}"},
-                          json={"patient_name": "Kari Nordmann", "patient_phone": "412 34 567",
-                                "starts_at": starts_at.isoformat(), "duration_minutes": 30})
+    response = server.post(f"{server.url}/api/v1/appointments", headers={"Authorization": f"Bearer {server.token}"},
+                           json={"patient_name": "Kari Nordmann", "patient_phone": "412 34 567",
+                                 "starts_at": starts_at.isoformat(), "duration_minutes": 30})
     assert response.status_code == 201, response.text
     return dict(response.json())
 
 
 @contextmanager
-def visitor(server: LiveServer, language: str = "en") -> Iterator[httpx.Client]:
+def visitor(server: LiveServer | InProcess, language: str = "en") -> Iterator[httpx.Client]:
     """A visitor on the front page, with the CSRF cookie a browser would get there."""
-    with httpx.Client(base_url=server.url, headers={"Accept-Language": language}) as client:
+    with server.client(headers={"Accept-Language": language}) as client:
         assert client.get("/").status_code == 200
         yield client
 
@@ -73,8 +73,9 @@ def wrong_codes(count: int, real: str) -> list[str]:
     return sorted(codes)[:count]
 
 
-def test_front_page_asks_for_the_code(server: LiveServer) -> None:
-    page = httpx.get(server.url + "/", headers={"Accept-Language": "en"})
+@pytest.mark.in_process
+def test_front_page_asks_for_the_code(server: InProcess) -> None:
+    page = server.get(server.url + "/", headers={"Accept-Language": "en"})
     assert "Enter the six-digit number from your SMS" in page.text
     assert 'inputmode="numeric"' in page.text and 'autocomplete="one-time-code"' in page.text
     with visitor(server, "nb") as client:
@@ -96,7 +97,7 @@ def test_code_leads_to_the_patient_page_and_a_knock(pg_server: LiveServer) -> No
         page = client.get("/v")
         assert page.status_code == 200 and "Your full name" in page.text and "Kari" not in page.text
         guest_pass = client.cookies["visitt_guest"]
-    assert httpx.get(pg_server.url + "/v", headers={"Accept-Language": "en"}).status_code == 404  # no pass
+    assert pg_server.get(pg_server.url + "/v", headers={"Accept-Language": "en"}).status_code == 404  # no pass
 
     async def knock() -> None:
         async with await WsClient.staff(pg_server, staff_login(pg_server)) as host:

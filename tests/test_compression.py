@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
-import httpx
+import pytest
 
-from visitt.testing import LiveServer
+from visitt.testing import InProcess, LiveServer
 
 from .peers import WsClient, book, run
 
 GZIP = {"Accept-Encoding": "gzip"}
 
 
-def test_patient_page_and_static_files_are_compressed(server: LiveServer) -> None:
+@pytest.mark.in_process
+def test_patient_page_and_static_files_are_compressed(server: InProcess) -> None:
     join_url, _ = book(server)
     for url in (join_url, f"{server.url}/static/js/call.js", f"{server.url}/static/css/visitt.css"):
-        response = httpx.get(url, headers=GZIP)
+        response = server.get(url, headers=GZIP)
         assert response.headers.get("content-encoding") == "gzip", url
         assert "accept-encoding" in response.headers["vary"].lower()
-    plain = httpx.get(f"{server.url}/static/js/call.js", headers={"Accept-Encoding": "identity"})
+    plain = server.get(f"{server.url}/static/js/call.js", headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers
 
 
-def test_staff_pages_and_small_responses_are_not(server: LiveServer) -> None:
+@pytest.mark.in_process
+def test_staff_pages_and_small_responses_are_not(server: InProcess) -> None:
     for path in ("/staff/login", "/healthz"):
-        response = httpx.get(f"{server.url}{path}", headers=GZIP)
+        response = server.get(f"{server.url}{path}", headers=GZIP)
         assert response.status_code == 200
         assert "content-encoding" not in response.headers, path
 

@@ -18,7 +18,7 @@ from visitt.store.db import Database, GroupCommit
 from visitt.limiter import Limiter
 from visitt.store.models import Department, Participant, ParticipantState, Role, Room, Staff, utcnow
 from visitt.settings import Settings
-from visitt.testing import LiveServer
+from visitt.testing import InProcess, LiveServer
 
 from .peers import WsClient, run, staff_login
 
@@ -31,7 +31,7 @@ def book_for(server: LiveServer, token: str, name: str, clinician_id: int | None
     starts_at = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).replace(microsecond=0)
     body: dict[str, Any] = {"patient_name": name, "patient_phone": "412 34 567", "starts_at": starts_at.isoformat(),
                             "duration_minutes": 30, "clinician_id": clinician_id}
-    response = httpx.post(f"{server.url}/api/v1/appointments", json=body, headers={"Authorization": f"Bearer {token}"})
+    response = server.post(f"{server.url}/api/v1/appointments", json=body, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 201, response.text
     return str(response.json()["join_url"]).rsplit("/v/", 1)[1]
 
@@ -41,16 +41,16 @@ def portal_visit(server: LiveServer, name: str) -> str:
         ingrid = session.scalar(select(Staff).where(Staff.email == INGRID))
         assert ingrid is not None
         door = f"/portal/{ingrid.department_id}/{ingrid.id}"
-    with httpx.Client(base_url=server.url) as client:
+    with server.client() as client:
         client.get(door)
         response = client.post(door, data={"name": name, "csrf": client.cookies["visitt_csrf"]})
         assert response.status_code == 303, response.text
         return response.headers["location"].rsplit("/v/", 1)[1]
 
 
-def queue(server: LiveServer, cookie: str) -> list[dict[str, Any]]:
-    response = httpx.get(f"{server.url}/staff/queue/waiting", cookies={"visitt_session": cookie},
-                         headers={"Accept": "application/json"})
+def queue(server: LiveServer | InProcess, cookie: str) -> list[dict[str, Any]]:
+    response = server.get(f"{server.url}/staff/queue/waiting", cookies={"visitt_session": cookie},
+                          headers={"Accept": "application/json"})
     assert response.status_code == 200, response.text
     return list(response.json()["waiting"])
 
@@ -106,10 +106,11 @@ def test_staff_see_who_waits_in_their_own_department(pg_server: LiveServer) -> N
     run(scenario())
 
 
-def test_the_queue_needs_a_sign_in(server: LiveServer) -> None:
-    response = httpx.get(f"{server.url}/staff/queue/waiting", headers={"Accept": "application/json"})
+@pytest.mark.in_process
+def test_the_queue_needs_a_sign_in(server: InProcess) -> None:
+    response = server.get(f"{server.url}/staff/queue/waiting", headers={"Accept": "application/json"})
     assert response.status_code == 401 and response.json()["error"]["code"] == "not_authenticated"
-    page = httpx.get(f"{server.url}/staff/queue")
+    page = server.get(f"{server.url}/staff/queue")
     assert page.status_code == 303 and page.headers["location"] == "/staff/login"
 
 

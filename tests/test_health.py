@@ -32,7 +32,8 @@ def test_a_running_node_is_alive_and_ready(server: LiveServer) -> None:
 
 
 def test_not_ready_until_the_schema_is_at_the_newest_migration(tmp_path: Path) -> None:
-    app = create_app(make_settings(tmp_path))
+    # a database of its own: make_settings's own starts migrated
+    app = create_app(make_settings(tmp_path, f"sqlite:///{tmp_path / 'empty.sqlite3'}"))
     ready, alive = get(app, "/readyz", "/healthz")
     assert ready.status_code == 503
     assert ready.json() == {"error": {"code": "not_ready", "message": (

@@ -1,4 +1,4 @@
-"""Operators' delivery reports through the public /hooks/ endpoints of a live server: each operator's real
+"""Operators' delivery reports through the public /hooks/ endpoints of Visitt (in process): each operator's real
 backend sends to a local fake of its API, the report comes back correctly or wrongly signed, and the
 clinician sees the failure on the pages."""
 
@@ -22,7 +22,7 @@ from visitt.messaging import delivery, sms
 from visitt import demo
 from visitt.store.db import Database
 from visitt.store.models import OutboxMessage, OutboxState
-from visitt.testing import LiveServer
+from visitt.testing import InProcess
 
 from .conftest import make_settings
 from .operators import FakeOperator
@@ -42,23 +42,23 @@ def operator() -> Iterator[FakeOperator]:
 
 
 @contextlib.contextmanager
-def _live(tmp_path: Path, backend: sms.Backend, **settings: object) -> Iterator[LiveServer]:
-    live = LiveServer(make_settings(tmp_path, **settings), sms_backend=backend).start()
+def _live(tmp_path: Path, backend: sms.Backend, **settings: object) -> Iterator[InProcess]:
+    live = InProcess(make_settings(tmp_path, **settings), sms_backend=backend).start()
     try:
         yield live
     finally:
         live.stop()
 
 
-def _book(server: LiveServer) -> int:
-    response = httpx.post(f"{server.url}/api/v1/appointments", headers={"Authorization": f"Bearer {server.token}"},
-                          json={"patient_name": "Kari Nordmann", "patient_phone": "412 34 567",
-                                "starts_at": (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)).isoformat()})
+def _book(server: InProcess) -> int:
+    response = server.post(f"{server.url}/api/v1/appointments", headers={"Authorization": f"Bearer {server.token}"},
+                           json={"patient_name": "Kari Nordmann", "patient_phone": "412 34 567",
+                                 "starts_at": (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)).isoformat()})
     assert response.status_code == 201, response.text
     return int(response.json()["id"])
 
 
-def _sms_row(server: LiveServer, done: bool = True) -> OutboxMessage:
+def _sms_row(server: InProcess, done: bool = True) -> OutboxMessage:
     """The one SMS row, once the sender has finished with it."""
     deadline = time.monotonic() + 15
     while True:
@@ -70,8 +70,8 @@ def _sms_row(server: LiveServer, done: bool = True) -> OutboxMessage:
 
 
 @contextlib.contextmanager
-def _clinician(server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, headers={"Accept-Language": "en"}) as client:
+def _clinician(server: InProcess) -> Iterator[httpx.Client]:
+    with server.client(headers={"Accept-Language": "en"}) as client:
         csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/staff/login").text)
         assert csrf
         signed_in = client.post("/staff/login", data={"email": demo.PEOPLE[0][0], "password": demo.PASSWORD,
@@ -88,9 +88,9 @@ def _warnings(page: str) -> list[str]:
 # --- Twilio -----------------------------------------------------------------------------------
 
 
-def _twilio_callback(server: LiveServer, params: dict[str, str], token: str = TOKEN) -> httpx.Response:
+def _twilio_callback(server: InProcess, params: dict[str, str], token: str = TOKEN) -> httpx.Response:
     url = f"{server.url}/hooks/twilio"
-    return httpx.post(url, data=params, headers={"X-Twilio-Signature": sms.twilio_signature(token, url, params.items())})
+    return server.post(url, data=params, headers={"X-Twilio-Signature": sms.twilio_signature(token, url, params.items())})
 
 
 def test_twilio_signature_matches_twilios_own_example() -> None:
@@ -114,10 +114,10 @@ def test_twilio_reports_undelivered_and_the_clinician_sees_it(tmp_path: Path, op
         assert forged.status_code == 403
         assert forged.json() == {"error": {"code": "forbidden", "message": "The signature is not valid."}}
         url = f"{server.url}/hooks/twilio"
-        tampered = httpx.post(url, data={**report, "ErrorCode": "30003"},
-                              headers={"X-Twilio-Signature": sms.twilio_signature(TOKEN, url, report.items())})
+        tampered = server.post(url, data={**report, "ErrorCode": "30003"},
+                               headers={"X-Twilio-Signature": sms.twilio_signature(TOKEN, url, report.items())})
         assert tampered.status_code == 403
-        assert httpx.post(url, data=report).status_code == 403  # unsigned
+        assert server.post(url, data=report).status_code == 403  # unsigned
         assert _sms_row(server).delivery_status is None
 
         sent = _twilio_callback(server, {**report, "MessageStatus": "sent", "ErrorCode": ""})
@@ -144,7 +144,7 @@ def test_twilio_refusing_the_number_at_sending_is_shown_too(tmp_path: Path, oper
         appointment_id = _book(server)
         row = _sms_row(server)
         assert row.state is OutboxState.failed and row.failure_reason == "not_mobile"
-        assert httpx.post(f"{server.url}/hooks/twilio", data={}).status_code == 404  # no auth token: no endpoint
+        assert server.post(f"{server.url}/hooks/twilio", data={}).status_code == 404  # no auth token: no endpoint
         with _clinician(server) as client:
             page = client.get(f"/staff/appointments/{appointment_id}").text
             assert _warnings(page) == [WARNING.format(reason="the number cannot receive SMS") + " +4741234567"]
@@ -165,20 +165,20 @@ def test_sveve_delivery_reports(tmp_path: Path, operator: FakeOperator) -> None:
         assert _sms_row(server).provider_id == "98765"
         failed = {"id": "98765", "number": "4741234567", "status": "false", "errorCode": "2",
                   "errorDesc": "Ukjent nummer"}
-        wrong_token = httpx.get(f"{server.url}/hooks/sveve/guessed-token", params=failed)
+        wrong_token = server.get(f"{server.url}/hooks/sveve/guessed-token", params=failed)
         assert wrong_token.status_code == 403
-        other_number = httpx.get(f"{server.url}/hooks/sveve/{SVEVE_TOKEN}", params={**failed, "number": "4799999999"})
+        other_number = server.get(f"{server.url}/hooks/sveve/{SVEVE_TOKEN}", params={**failed, "number": "4799999999"})
         assert other_number.status_code == 200 and _sms_row(server).delivery_status is None
-        malformed = httpx.get(f"{server.url}/hooks/sveve/{SVEVE_TOKEN}", params={"id": "x", "status": "maybe"})
+        malformed = server.get(f"{server.url}/hooks/sveve/{SVEVE_TOKEN}", params={"id": "x", "status": "maybe"})
         assert malformed.status_code == 200 and _sms_row(server).delivery_status is None
 
-        reported = httpx.get(f"{server.url}/hooks/sveve/{SVEVE_TOKEN}", params=failed)
+        reported = server.get(f"{server.url}/hooks/sveve/{SVEVE_TOKEN}", params=failed)
         assert reported.status_code == 200
         row = _sms_row(server)
         assert row.delivery_status == "failed" and row.failure_reason == "not_delivered"
         assert row.last_error == "Sveve: 2 Ukjent nummer"
         # a later success report for the same message does not undo the first final word
-        posted = httpx.post(f"{server.url}/hooks/sveve/{SVEVE_TOKEN}", data={**failed, "status": "true"})
+        posted = server.post(f"{server.url}/hooks/sveve/{SVEVE_TOKEN}", data={**failed, "status": "true"})
         assert posted.status_code == 200 and _sms_row(server).delivery_status == "failed"
         with _clinician(server) as client:
             assert _warnings(client.get("/staff").text) == [
@@ -188,11 +188,11 @@ def test_sveve_delivery_reports(tmp_path: Path, operator: FakeOperator) -> None:
 # --- the generic signed webhook ---------------------------------------------------------------
 
 
-def _signed(server: LiveServer, report: object, *, secret: str = SECRET, age: int = 0) -> httpx.Response:
+def _signed(server: InProcess, report: object, *, secret: str = SECRET, age: int = 0) -> httpx.Response:
     body = json.dumps(report).encode()
     timestamp = str(int(time.time()) - age)
     mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return httpx.post(f"{server.url}/hooks/webhook", content=body, headers={
+    return server.post(f"{server.url}/hooks/webhook", content=body, headers={
         "content-type": "application/json", "x-visitt-timestamp": timestamp, "x-visitt-signature": f"sha256={mac}"})
 
 

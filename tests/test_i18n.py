@@ -11,7 +11,6 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import httpx
 import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
@@ -21,7 +20,7 @@ from visitt.web import i18n
 from visitt.messaging import sms_segments
 from visitt.messaging.outbox import invitation_text
 from visitt.messaging.reminders import reminder_text
-from visitt.testing import LiveServer
+from visitt.testing import InProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = i18n.LOCALE_DIR / "messages.pot"
@@ -88,6 +87,7 @@ def _ids(catalog: Catalog) -> set[str]:
     return {message.id if isinstance(message.id, str) else message.id[0] for message in catalog if message.id}
 
 
+@pytest.mark.in_process
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_every_supported_language_has_a_catalogue(language: str) -> None:
     assert _path(language).exists(), (
@@ -229,8 +229,8 @@ def test_negotiate(accept_language: str | None, chosen: str | None, expected: st
     assert i18n.negotiate(accept_language, chosen) == expected
 
 
-def test_pages_offer_every_language_and_turn_right_to_left(server: LiveServer) -> None:
-    with httpx.Client(base_url=server.url) as client:
+def test_pages_offer_every_language_and_turn_right_to_left(server: InProcess) -> None:
+    with server.client() as client:
         arabic = client.get("/?lang=ar")
         assert '<html lang="ar" dir="rtl">' in arabic.text
         assert client.cookies.get("visitt_lang") == "ar"
@@ -241,9 +241,9 @@ def test_pages_offer_every_language_and_turn_right_to_left(server: LiveServer) -
         assert '<html lang="pl" dir="ltr">' in polish and "Sprawdź swój sprzęt" in polish
         # The clinic's number stays left to right inside right-to-left text, and dials when tapped.
         assert f'href="tel:+4769860000" dir="ltr">{server.settings.clinic_phone}</a>' in client.get("/test?lang=ar").text
-    nynorsk = httpx.get(f"{server.url}/test", headers={"Accept-Language": "nn-NO,nb;q=0.8"}).text
+    nynorsk = server.get(f"{server.url}/test", headers={"Accept-Language": "nn-NO,nb;q=0.8"}).text
     assert '<html lang="nn" dir="ltr">' in nynorsk and "Test utstyret ditt" in nynorsk
-    german = httpx.get(f"{server.url}/test", headers={"Accept-Language": "de-DE,de;q=0.9"}).text
+    german = server.get(f"{server.url}/test", headers={"Accept-Language": "de-DE,de;q=0.9"}).text
     assert '<html lang="en" dir="ltr">' in german and "Test your equipment" in german
 
 

@@ -18,7 +18,7 @@ from visitt.store import audit
 from visitt import demo
 from visitt.live import protocol
 from visitt.store.models import Appointment, Participant, Room, Staff
-from visitt.testing import LiveServer
+from visitt.testing import InProcess, LiveServer
 
 from .browser import link_in
 from .conftest import make_settings
@@ -33,7 +33,7 @@ def _future(days: int = 2) -> str:
 
 
 def _api(server: LiveServer, path: str, body: dict[str, Any]) -> httpx.Response:
-    return httpx.post(f"{server.url}/api/v1{path}", json=body, headers={"Authorization": f"Bearer {server.token}"})
+    return server.post(f"{server.url}/api/v1{path}", json=body, headers={"Authorization": f"Bearer {server.token}"})
 
 
 def appointment_of(server: LiveServer, room: str) -> int:
@@ -73,7 +73,8 @@ def token_of(invitation: dict[str, Any]) -> str:
 # --- inviting ---------------------------------------------------------------------------------
 
 
-def test_each_invitee_gets_their_own_sms_link_and_code(pg_server: LiveServer) -> None:
+@pytest.mark.in_process
+def test_each_invitee_gets_their_own_sms_link_and_code(pg_server: InProcess) -> None:
     response = _api(pg_server, "/appointments", {
         "patient_name": "Kari Nordmann", "patient_phone": "412 34 567", "starts_at": "2031-03-04T09:30",
         "participants": [{"name": "Ivan Petrov", "kind": "interpreter", "phone": "+47 412 34 568", "language": "en"},
@@ -109,7 +110,8 @@ def test_each_invitee_gets_their_own_sms_link_and_code(pg_server: LiveServer) ->
                                                           {"kind": "companion", "cohost": False}]
 
 
-def test_bad_invitations_get_the_one_error_shape(server: LiveServer) -> None:
+@pytest.mark.in_process
+def test_bad_invitations_get_the_one_error_shape(server: InProcess) -> None:
     booked = _api(server, "/appointments", {"patient_name": "Kari Nordmann", "patient_phone": "412 34 567",
                                             "starts_at": _future()})
     path = f"/appointments/{booked.json()['id']}/participants"
@@ -147,7 +149,7 @@ def test_bad_invitations_get_the_one_error_shape(server: LiveServer) -> None:
 
     with server.database.session() as session:
         assert len(list(session.scalars(select(Appointment)))) == 1
-    assert httpx.post(f"{server.url}/api/v1{path}", json={}).status_code == 401
+    assert server.post(f"{server.url}/api/v1{path}", json={}).status_code == 401
 
 
 # --- roles in the waiting room and the call ---------------------------------------------------
@@ -270,15 +272,16 @@ def test_a_cohost_has_the_hosts_powers_in_the_call_but_end(server: LiveServer) -
 # --- the staff pages ---------------------------------------------------------------------------
 
 
-def _signed_in(server: LiveServer, email: str) -> tuple[httpx.Client, str]:
-    http = httpx.Client(base_url=server.url)
+def _signed_in(server: LiveServer | InProcess, email: str) -> tuple[httpx.Client, str]:
+    http = server.client()
     http.get("/staff/login")
     csrf = http.cookies["visitt_csrf"]
     assert http.post("/staff/login", data={"email": email, "password": demo.PASSWORD, "csrf": csrf}).status_code == 303
     return http, csrf
 
 
-def test_inviting_from_the_call_needs_the_host_and_the_form_token(server: LiveServer) -> None:
+@pytest.mark.in_process
+def test_inviting_from_the_call_needs_the_host_and_the_form_token(server: InProcess) -> None:
     join_url, _token = book(server)
     with server.database.session() as session:
         room = session.scalars(select(Room)).one().public_id
@@ -315,7 +318,7 @@ def test_inviting_from_the_call_needs_the_host_and_the_form_token(server: LiveSe
         (ola_sms,) = [sms for sms in server.sms(count=3) if sms["to"] == "+4741234569"]
         opened = ola.get(link_in(ola_sms["body"]).removeprefix(server.url))
         assert opened.status_code == 303 and opened.headers["location"] == page
-        assert httpx.get(link_in(ola_sms["body"])).status_code == 200  # not signed in: the guest page
+        assert server.get(link_in(ola_sms["body"])).status_code == 200  # not signed in: the guest page
     finally:
         ingrid.close()
         ola.close()
@@ -325,7 +328,8 @@ def test_inviting_from_the_call_needs_the_host_and_the_form_token(server: LiveSe
     assert kinds == ["patient", "interpreter", "colleague"]
 
 
-def test_the_booking_form_invites_one_more(server: LiveServer) -> None:
+@pytest.mark.in_process
+def test_the_booking_form_invites_one_more(server: InProcess) -> None:
     ingrid, csrf = _signed_in(server, demo.PEOPLE[0][0])
     tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
     form = {"csrf": csrf, "patient_name": "Kari Nordmann", "patient_phone": "412 34 567", "date": tomorrow,

@@ -137,7 +137,9 @@ def test_parallel_sign_ins_do_not_all_check_passwords_at_once(tmp_path: Path) ->
     """One password check at a time and no waiting for a turn: of twelve sign-ins sent together
     (each from its own address, for its own account, so no count stops them), some are told to try
     again in a moment instead of each taking an argon2 check's 64 MiB at once."""
-    live = LiveServer(make_settings(tmp_path, password_checks_at_once=1, password_check_wait=0.0)).start()
+    # the real argon2 cost: checks long enough to overlap
+    live = LiveServer(make_settings(tmp_path, password_checks_at_once=1, password_check_wait=0.0,
+                                    password_hashing="standard")).start()
     try:
         async def attempts() -> list[httpx.Response]:
             async with httpx.AsyncClient(base_url=live.url, headers={"Accept-Language": "en"}) as http:

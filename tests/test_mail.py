@@ -27,9 +27,11 @@ from sqlalchemy import select
 from visitt import demo
 from visitt.messaging import mail, outbox
 from visitt.store.models import OutboxMessage, OutboxState
-from visitt.testing import LiveServer
+from visitt.testing import InProcess
 
 from .conftest import make_settings
+
+pytestmark = pytest.mark.in_process  # only HTTP: Visitt in process, without a server (tests/conftest.py)
 
 FROM = "video@sykehuset.example"
 PATIENT = "pasient@example.no"
@@ -77,20 +79,20 @@ def smtp() -> Iterator[tuple[Mailbox, int]]:
 
 
 @pytest.fixture
-def smtp_server(tmp_path: Path, smtp: tuple[Mailbox, int]) -> Iterator[LiveServer]:
+def smtp_server(tmp_path: Path, smtp: tuple[Mailbox, int]) -> Iterator[InProcess]:
     settings = make_settings(tmp_path, smtp_host="127.0.0.1", smtp_port=smtp[1], smtp_starttls=False,
                              smtp_from=FROM, clinic_name="Sykehuset Østfold")
-    live = LiveServer(settings).start()
+    live = InProcess(settings).start()
     yield live
     live.stop()
 
 
-def _api(server: LiveServer, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    return httpx.request(method, f"{server.url}/api/v1{path}", headers={"Authorization": f"Bearer {server.token}"},
-                         **kwargs)
+def _api(server: InProcess, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    return server.request(method, f"{server.url}/api/v1{path}", headers={"Authorization": f"Bearer {server.token}"},
+                          **kwargs)
 
 
-def _book(server: LiveServer, **fields: object) -> httpx.Response:
+def _book(server: InProcess, **fields: object) -> httpx.Response:
     return _api(server, "POST", "/appointments", json={
         "patient_name": "Kari Nordmann", "patient_phone": "412 34 567", "starts_at": "2031-03-04T09:30",
         "duration_minutes": 30, "language": "en", "patient_email": PATIENT, **fields})
@@ -106,7 +108,7 @@ def _calendar(message: EmailMessage) -> tuple[str, Calendar, Component]:
     return str(part.get_param("method")), calendar, event
 
 
-def test_invitation_move_and_cancel_arrive_over_smtp(smtp_server: LiveServer, smtp: tuple[Mailbox, int]) -> None:
+def test_invitation_move_and_cancel_arrive_over_smtp(smtp_server: InProcess, smtp: tuple[Mailbox, int]) -> None:
     mailbox, _ = smtp
     booked = _book(smtp_server)
     assert booked.status_code == 201, booked.text
@@ -157,7 +159,7 @@ def test_invitation_move_and_cancel_arrive_over_smtp(smtp_server: LiveServer, sm
     assert {row.body for row in rows} == {""}  # the link is not kept once the e-mail is out
 
 
-def test_the_invitation_is_in_the_patients_language(smtp_server: LiveServer, smtp: tuple[Mailbox, int]) -> None:
+def test_the_invitation_is_in_the_patients_language(smtp_server: InProcess, smtp: tuple[Mailbox, int]) -> None:
     assert _book(smtp_server, language="nb").status_code == 201
     (invitation,) = smtp[0].wait(1)
     assert invitation["Subject"] == "Videokonsultasjon 04.03.2031 kl. 09:30"
@@ -169,9 +171,9 @@ def test_the_invitation_is_in_the_patients_language(smtp_server: LiveServer, smt
 
 
 @contextlib.contextmanager
-def _client(server: LiveServer) -> Iterator[httpx.Client]:
+def _client(server: InProcess) -> Iterator[httpx.Client]:
     """The first demo clinician, signed in to the staff pages."""
-    with httpx.Client(base_url=server.url, headers={"Accept-Language": "en"}) as client:
+    with server.client(headers={"Accept-Language": "en"}) as client:
         csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/staff/login").text)
         assert csrf
         signed_in = client.post("/staff/login", data={"email": demo.PEOPLE[0][0], "password": demo.PASSWORD,
@@ -180,7 +182,7 @@ def _client(server: LiveServer) -> Iterator[httpx.Client]:
         yield client
 
 
-def test_an_unknown_address_is_shown_to_the_clinician(smtp_server: LiveServer) -> None:
+def test_an_unknown_address_is_shown_to_the_clinician(smtp_server: InProcess) -> None:
     booked = _book(smtp_server, patient_email=UNKNOWN)
     assert booked.status_code == 201
     appointment_id = booked.json()["id"]
@@ -205,10 +207,10 @@ def test_an_unknown_address_is_shown_to_the_clinician(smtp_server: LiveServer) -
         assert "The SMS to the patient could not be delivered" not in dashboard  # the SMS went out
 
 
-def test_without_an_smtp_server_the_mail_is_written_to_files(server: LiveServer) -> None:
-    booked = httpx.post(f"{server.url}/api/v1/appointments", headers={"Authorization": f"Bearer {server.token}"},
-                        json={"patient_name": "Kari Nordmann", "patient_phone": "41234567",
-                              "starts_at": "2031-03-04T09:30", "patient_email": "  Pasient@Example.NO "})
+def test_without_an_smtp_server_the_mail_is_written_to_files(server: InProcess) -> None:
+    booked = server.post(f"{server.url}/api/v1/appointments", headers={"Authorization": f"Bearer {server.token}"},
+                         json={"patient_name": "Kari Nordmann", "patient_phone": "41234567",
+                               "starts_at": "2031-03-04T09:30", "patient_email": "  Pasient@Example.NO "})
     assert booked.status_code == 201
     (message,) = server.mail()
     assert message["To"] == "Pasient@example.no"
@@ -230,10 +232,10 @@ def test_addresses_that_can() -> None:
     assert mail.normalise_address("ola@blåbær.no") == "ola@blåbær.no"
 
 
-def test_a_bad_address_gets_a_clear_error_in_the_api_and_the_form(server: LiveServer) -> None:
-    response = httpx.post(f"{server.url}/api/v1/appointments", headers={"Authorization": f"Bearer {server.token}"},
-                          json={"patient_name": "Kari Nordmann", "patient_phone": "41234567",
-                                "starts_at": "2031-03-04T09:30", "patient_email": "kari@example"})
+def test_a_bad_address_gets_a_clear_error_in_the_api_and_the_form(server: InProcess) -> None:
+    response = server.post(f"{server.url}/api/v1/appointments", headers={"Authorization": f"Bearer {server.token}"},
+                           json={"patient_name": "Kari Nordmann", "patient_phone": "41234567",
+                                 "starts_at": "2031-03-04T09:30", "patient_email": "kari@example"})
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "validation_failed" and list(error["fields"]) == ["patient_email"]

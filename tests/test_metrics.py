@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from visitt.messaging import outbox
 from visitt.store.models import OutboxMessage, OutboxState, utcnow
-from visitt.testing import LiveServer
+from visitt.testing import InProcess, LiveServer
 
 from .conftest import make_settings, settings_from
 from .peers import WsClient, book, run, staff_login
@@ -26,7 +26,7 @@ OPERATIONS = Path(__file__).resolve().parent.parent / "docs" / "operations.md"
 def families(server: LiveServer, **headers: str) -> dict[str, str]:
     """``{metric name: type}`` of one scrape, read by prometheus_client's own parser (a counter under its
     sample name, ``..._total``)."""
-    response = httpx.get(f"{server.url}/metrics", headers=headers)
+    response = server.get(f"{server.url}/metrics", headers=headers)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain; version=")
     return {family.name + ("_total" if family.type == "counter" else ""): family.type
@@ -35,7 +35,7 @@ def families(server: LiveServer, **headers: str) -> dict[str, str]:
 
 def scrape(server: LiveServer, **headers: str) -> dict[str, float]:
     """``{"name" or "name{le}": value}`` of one scrape, parsed by prometheus_client's parser."""
-    response = httpx.get(f"{server.url}/metrics", headers=headers)
+    response = server.get(f"{server.url}/metrics", headers=headers)
     assert response.status_code == 200, response.text
     samples: dict[str, float] = {}
     for family in text_string_to_metric_families(response.text):
@@ -83,7 +83,8 @@ def test_gauges_follow_a_consultation_and_admits_are_timed(server: LiveServer) -
     assert (after["visitt_connected_participants"], after["visitt_active_rooms"]) == (0, 0)
 
 
-def test_sms_queue_depth_and_failures_come_from_the_outbox(server: LiveServer) -> None:
+@pytest.mark.in_process
+def test_sms_queue_depth_and_failures_come_from_the_outbox(server: InProcess) -> None:
     later = utcnow() + dt.timedelta(hours=1)
     with server.database.session() as session:
         for number in range(3):  # waiting for a retry: pending, not yet due
@@ -120,18 +121,19 @@ def test_visitt_serve_keeps_metrics_closed_unless_told_otherwise(tmp_path: Path,
 
 
 def test_a_metrics_token_is_required_when_configured(tmp_path: Path) -> None:
-    live = LiveServer(make_settings(tmp_path).but(metrics_token="s3cret-scrape")).start()
+    live = InProcess(make_settings(tmp_path).but(metrics_token="s3cret-scrape")).start()
     try:
-        refused = httpx.get(f"{live.url}/metrics")
+        refused = live.get(f"{live.url}/metrics")
         assert refused.status_code == 401
         assert refused.json()["error"]["code"] == "not_authenticated"
-        assert httpx.get(f"{live.url}/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert live.get(f"{live.url}/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert "visitt_active_rooms" in scrape(live, Authorization="Bearer s3cret-scrape")
     finally:
         live.stop()
 
 
-def test_the_metrics_served_are_the_ones_documented(server: LiveServer) -> None:
+@pytest.mark.in_process
+def test_the_metrics_served_are_the_ones_documented(server: InProcess) -> None:
     # the table in docs/operations.md: | `name` | type | meaning |
     documented = dict(re.findall(r"^\| `(visitt_[a-z_]+)` +\| (\w+) +\|", OPERATIONS.read_text(), re.MULTILINE))
     assert families(server) == documented

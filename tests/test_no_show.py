@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 
-import httpx
+import pytest
 
 from visitt.store import audit
 from visitt.store.models import Appointment, AppointmentState, RoomState, utcnow
-from visitt.testing import LiveServer
+from visitt.testing import InProcess
 
 from .peers import book
 from .test_web_staff import _client, _csrf, _sign_in
 
 
-def _started_minutes_ago(server: LiveServer, minutes: int) -> int:
+pytestmark = pytest.mark.in_process  # only HTTP: Visitt in process, without a server (tests/conftest.py)
+
+
+def _started_minutes_ago(server: InProcess, minutes: int) -> int:
     book(server)
     with server.database.session() as session:
         appointment = session.query(Appointment).one()
@@ -23,7 +26,7 @@ def _started_minutes_ago(server: LiveServer, minutes: int) -> int:
         return appointment.id
 
 
-def test_not_arrived_is_shown_and_no_show_recorded(server: LiveServer) -> None:
+def test_not_arrived_is_shown_and_no_show_recorded(server: InProcess) -> None:
     appointment_id = _started_minutes_ago(server, 7)
     with _client(server) as client:
         _sign_in(client)
@@ -43,7 +46,7 @@ def test_not_arrived_is_shown_and_no_show_recorded(server: LiveServer) -> None:
         assert [e.action for e in audit.events(session, room_id=appointment.room.id)][-1] == "no_show"
 
 
-def test_not_marked_before_the_grace_minutes(server: LiveServer) -> None:
+def test_not_marked_before_the_grace_minutes(server: InProcess) -> None:
     _started_minutes_ago(server, 2)
     with _client(server) as client:
         _sign_in(client)
@@ -51,7 +54,7 @@ def test_not_marked_before_the_grace_minutes(server: LiveServer) -> None:
         assert '<div class="not-arrived" hidden>' in page  # the page reveals it when the time comes
 
 
-def test_only_staff_of_the_appointment_may_record_it(server: LiveServer) -> None:
+def test_only_staff_of_the_appointment_may_record_it(server: InProcess) -> None:
     from visitt import demo
 
     appointment_id = _started_minutes_ago(server, 7)
@@ -60,4 +63,4 @@ def test_only_staff_of_the_appointment_may_record_it(server: LiveServer) -> None
         response = client.post(f"/staff/appointments/{appointment_id}/no-show",
                                data={"csrf": _csrf(client, "/staff")}, headers={"Accept": "application/json"})
         assert response.status_code == 404
-    assert httpx.get(f"{server.url}/staff", follow_redirects=False).status_code == 303
+    assert server.get(f"{server.url}/staff", follow_redirects=False).status_code == 303

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from visitt import accounts, demo
 from visitt.store import audit
 from visitt.store.models import Department, Participant, Role, Room, RoomState, Staff
-from visitt.testing import LiveServer
+from visitt.testing import InProcess, LiveServer
 
 from .conftest import make_settings, settings_from
 from .peers import WsClient, book, run, staff_login
@@ -24,7 +24,7 @@ from .peers import WsClient, book, run, staff_login
 INGRID, OLA, SARA = (email for email, _role, _name in demo.PEOPLE)
 
 
-def ids(server: LiveServer) -> dict[str, int]:
+def ids(server: LiveServer | InProcess) -> dict[str, int]:
     with server.database.session() as session:
         found = {staff.email: staff.id for staff in session.scalars(select(Staff))}
         found["department"] = session.scalar(select(Department.id).where(Department.name == demo.DEPARTMENT[0]))
@@ -32,9 +32,9 @@ def ids(server: LiveServer) -> dict[str, int]:
 
 
 @contextmanager
-def visitor(server: LiveServer, path: str = "/portal") -> Iterator[httpx.Client]:
+def visitor(server: LiveServer | InProcess, path: str = "/portal") -> Iterator[httpx.Client]:
     """Someone on the portal's first page, with the CSRF cookie a browser would get there."""
-    with httpx.Client(base_url=server.url, headers={"Accept-Language": "en"}) as client:
+    with server.client(headers={"Accept-Language": "en"}) as client:
         assert client.get(path).status_code == 200
         yield client
 
@@ -44,7 +44,7 @@ def visit(client: httpx.Client, door: str, name: str, address: str | None = None
     return client.post(door, data={"name": name, "csrf": client.cookies["visitt_csrf"]}, headers=headers)
 
 
-def door(server: LiveServer, email: str = INGRID) -> str:
+def door(server: LiveServer | InProcess, email: str = INGRID) -> str:
     found = ids(server)
     return f"/portal/{found['department']}/{found[email]}"
 
@@ -56,12 +56,13 @@ def token_of(response: httpx.Response) -> str:
     return match.group(1)
 
 
-def test_the_portal_lists_departments_and_clinicians_who_take_visitors(server: LiveServer) -> None:
+@pytest.mark.in_process
+def test_the_portal_lists_departments_and_clinicians_who_take_visitors(server: InProcess) -> None:
     found = ids(server)
     with server.database.session() as session:  # a department with nobody on the portal is not listed
         accounts.create_staff(session, email="hud@example.no", full_name="Per Hud", role=Role.clinician,
                               password=demo.PASSWORD, department=Department(name="Hudavdelingen"))
-    front = httpx.get(server.url + "/", headers={"Accept-Language": "en"})
+    front = server.get(server.url + "/", headers={"Accept-Language": "en"})
     assert 'href="/portal"' in front.text
 
     with visitor(server) as client:
@@ -79,10 +80,12 @@ def test_the_portal_lists_departments_and_clinicians_who_take_visitors(server: L
         assert 'name="name"' in page.text and 'autocomplete="name"' in page.text
 
 
+@pytest.mark.in_process
+@pytest.mark.in_process
 @pytest.mark.parametrize("path", ["/portal/999999", "/portal/abc", "/portal/{department}/{ola}",
                                   "/portal/{department}/{sara}", "/portal/{department}/999999",
                                   "/portal/{department}/x", "/portal/999999/{ingrid}"])
-def test_unknown_and_unlisted_ids_get_the_same_not_found_page(server: LiveServer, path: str) -> None:
+def test_unknown_and_unlisted_ids_get_the_same_not_found_page(server: InProcess, path: str) -> None:
     found = ids(server)
     url = path.format(department=found["department"], ola=found[OLA], sara=found[SARA], ingrid=found[INGRID])
     with visitor(server) as client:
@@ -95,7 +98,7 @@ def test_unknown_and_unlisted_ids_get_the_same_not_found_page(server: LiveServer
         assert session.scalars(select(Participant)).all() == []
 
 
-def test_the_name_is_required_and_checked(server: LiveServer) -> None:
+def test_the_name_is_required_and_checked(server: InProcess) -> None:
     with visitor(server) as client:
         empty = visit(client, door(server), "   ")
         assert empty.status_code == 422
@@ -185,7 +188,7 @@ def test_an_ended_visit_does_not_block_the_next_visitor(server: LiveServer) -> N
                 assert [peer["name"] for peer in admitted["participants"]] == ["Dr. Ingrid Berg"]
 
     run(scenario())
-    ended = httpx.get(f"{server.url}/v/{first}", headers={"Accept-Language": "en"})
+    ended = server.get(f"{server.url}/v/{first}", headers={"Accept-Language": "en"})
     assert ended.status_code == 410 and "start a new visit on the portal" in ended.text
     assert 'href="/portal"' in ended.text
     with server.database.session() as session:
@@ -221,18 +224,18 @@ def test_the_portal_path_is_configurable(tmp_path: Path, monkeypatch: pytest.Mon
             settings_from(monkeypatch, VISITT_PORTAL_PATH=taken)
     monkeypatch.delenv("VISITT_PORTAL_PATH")  # the servers below are given their settings
 
-    live = LiveServer(make_settings(tmp_path, portal_path="/besok")).start()
+    live = InProcess(make_settings(tmp_path, portal_path="/besok")).start()
     try:
-        assert httpx.get(live.url + "/besok").status_code == 200
-        assert httpx.get(live.url + "/portal").status_code == 404
+        assert live.get(live.url + "/besok").status_code == 200
+        assert live.get(live.url + "/portal").status_code == 404
         with visitor(live, "/besok") as client:
             found = ids(live)
             page = client.get(f"/besok/{found['department']}")
             assert f'href="/besok/{found["department"]}/{found[INGRID]}"' in page.text
             token_of(visit(client, f"/besok/{found['department']}/{found[INGRID]}", "Kari Nordmann"))
         live.stop()
-        live = LiveServer(live.settings.but(portal_path="")).start()
-        assert httpx.get(live.url + "/portal").status_code == 404
-        assert "/portal" not in httpx.get(live.url + "/").text
+        live = InProcess(live.settings.but(portal_path="")).start()
+        assert live.get(live.url + "/portal").status_code == 404
+        assert "/portal" not in live.get(live.url + "/").text
     finally:
         live.stop()

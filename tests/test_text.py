@@ -15,7 +15,7 @@ from sqlalchemy import select
 from visitt import accounts, text
 from visitt.errors import ValidationFailed
 from visitt.store.models import Participant, Role
-from visitt.testing import LiveServer
+from visitt.testing import InProcess, LiveServer
 
 from .peers import WsClient, book, run, staff_login
 from .test_cli import _visitt
@@ -28,6 +28,12 @@ REFUSED = ["Kari \u202ennamdroN", "Kari\x00 Nordmann", "Kari \u2066Nordmann\u206
            "Kari\x85Nordmann", "Kari\x7f"]
 
 
+@pytest.mark.in_process
+@pytest.mark.in_process
+@pytest.mark.in_process
+@pytest.mark.in_process
+@pytest.mark.in_process
+@pytest.mark.in_process
 @pytest.mark.parametrize("value", REFUSED)
 def test_control_and_direction_characters_are_refused(value: str) -> None:
     assert text.refused(value) is not None
@@ -106,8 +112,8 @@ def test_an_identity_note_with_an_override_is_refused(server: LiveServer) -> Non
 
 
 def _api(server: LiveServer, body: dict[str, Any]) -> httpx.Response:
-    return httpx.post(f"{server.url}/api/v1/appointments", json=body,
-                      headers={"Authorization": f"Bearer {server.token}", "Accept-Language": "en"})
+    return server.post(f"{server.url}/api/v1/appointments", json=body,
+                       headers={"Authorization": f"Bearer {server.token}", "Accept-Language": "en"})
 
 
 def _booking(**changes: Any) -> dict[str, Any]:
@@ -116,14 +122,14 @@ def _booking(**changes: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("name", REFUSED[:3])
-def test_the_booking_api_refuses_such_a_patient_name(server: LiveServer, name: str) -> None:
+def test_the_booking_api_refuses_such_a_patient_name(server: InProcess, name: str) -> None:
     response = _api(server, _booking(patient_name=name))
     assert response.status_code == 422, response.text
     assert response.json()["error"]["fields"] == {"patient_name": text.NAME_REFUSED}
     assert server.sms(wait=0.3) == []
 
 
-def test_the_booking_api_refuses_such_an_invitee_name(server: LiveServer) -> None:
+def test_the_booking_api_refuses_such_an_invitee_name(server: InProcess) -> None:
     response = _api(server, _booking(participants=[{"name": "Ivan\u2067 Petrov", "kind": "interpreter",
                                                     "phone": "412 34 568"}]))
     assert response.status_code == 422, response.text
@@ -131,18 +137,18 @@ def test_the_booking_api_refuses_such_an_invitee_name(server: LiveServer) -> Non
     assert server.sms(wait=0.3) == []
 
 
-def test_the_invite_api_refuses_such_a_name(server: LiveServer) -> None:
+def test_the_invite_api_refuses_such_a_name(server: InProcess) -> None:
     booked = _api(server, _booking())
     assert booked.status_code == 201
-    response = httpx.post(f"{server.url}/api/v1/appointments/{booked.json()['id']}/participants",
-                          json={"name": "Per\x00", "kind": "companion", "phone": "412 34 569"},
-                          headers={"Authorization": f"Bearer {server.token}"})
+    response = server.post(f"{server.url}/api/v1/appointments/{booked.json()['id']}/participants",
+                           json={"name": "Per\x00", "kind": "companion", "phone": "412 34 569"},
+                           headers={"Authorization": f"Bearer {server.token}"})
     assert response.status_code == 422, response.text
     assert response.json()["error"]["fields"] == {"name": text.NAME_REFUSED}
     assert len(server.sms(wait=0.3)) == 1  # the patient's invitation only
 
 
-def test_the_booking_form_refuses_such_a_name_in_the_readers_language(server: LiveServer) -> None:
+def test_the_booking_form_refuses_such_a_name_in_the_readers_language(server: InProcess) -> None:
     with _client(server) as client:
         _sign_in(client)
         csrf = _csrf(client, "/staff/book")
@@ -157,7 +163,7 @@ def test_the_booking_form_refuses_such_a_name_in_the_readers_language(server: Li
     assert server.sms(wait=0.3) == []
 
 
-def test_the_portal_refuses_such_a_name(server: LiveServer) -> None:
+def test_the_portal_refuses_such_a_name(server: InProcess) -> None:
     with visitor(server) as client:
         page = visit(client, door(server), "Kari\u202d Nordmann")
         assert page.status_code == 422
@@ -172,7 +178,7 @@ def test_visitt_users_add_refuses_such_a_name_or_department(tmp_path: Path) -> N
         assert refused.returncode == 2 and "control or text-direction characters" in refused.stderr
 
 
-def test_a_staff_name_is_checked_too(server: LiveServer) -> None:
+def test_a_staff_name_is_checked_too(server: InProcess) -> None:
     with server.database.session() as session, pytest.raises(ValidationFailed) as refused:
         accounts.create_staff(session, email="ny@example.no", full_name="Dr \u202eevE", role=Role.clinician,
                               password="a long passphrase", department=None)

@@ -1,5 +1,5 @@
-"""Staff pages over real HTTP: sign-in, CSRF, booking form errors, who may book for whom, sign-out; times on
-the clinic's clock, states in words, one heading a page."""
+"""Staff pages through HTTP (in process): sign-in, CSRF, booking form errors, who may book for whom, sign-out;
+times on the clinic's clock, states in words, one heading a page."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import re
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from babel.dates import format_date
 
 from visitt import accounts, demo
@@ -16,11 +17,14 @@ from visitt.store import audit
 from visitt.messaging import delivery
 from visitt.web import i18n
 from visitt.store.models import AppointmentState, Department, OutboxState, ParticipantState, Role, RoomState
-from visitt.testing import LiveServer
+from visitt.testing import Client, InProcess, LiveServer
 
 
-def _client(server: LiveServer) -> httpx.Client:
-    return httpx.Client(base_url=server.url, headers={"Accept-Language": "en"}, follow_redirects=False)
+pytestmark = pytest.mark.in_process  # only HTTP: Visitt in process, without a server (tests/conftest.py)
+
+
+def _client(server: InProcess) -> Client:
+    return server.client(headers={"Accept-Language": "en"}, follow_redirects=False)
 
 
 def _csrf(client: httpx.Client, path: str) -> str:
@@ -37,7 +41,7 @@ def _sign_in(client: httpx.Client, email: str = demo.PEOPLE[0][0]) -> None:
     assert "httponly" in cookie and "samesite=lax" in cookie
 
 
-def test_sign_in_wrong_password_and_csrf(server: LiveServer) -> None:
+def test_sign_in_wrong_password_and_csrf(server: InProcess) -> None:
     with _client(server) as client:
         assert client.get("/staff").status_code == 303  # to the sign-in page
         token = _csrf(client, "/staff/login")
@@ -55,7 +59,7 @@ def test_sign_in_wrong_password_and_csrf(server: LiveServer) -> None:
     assert actions == ["login_failed", "login", "logout"]
 
 
-def test_booking_form_shows_field_errors_and_keeps_input(server: LiveServer) -> None:
+def test_booking_form_shows_field_errors_and_keeps_input(server: InProcess) -> None:
     with _client(server) as client:
         _sign_in(client)
         csrf = _csrf(client, "/staff/book")
@@ -69,7 +73,7 @@ def test_booking_form_shows_field_errors_and_keeps_input(server: LiveServer) -> 
         assert server.sms(wait=0.3) == []
 
 
-def test_booking_form_offers_every_language_and_refuses_others(server: LiveServer) -> None:
+def test_booking_form_offers_every_language_and_refuses_others(server: InProcess) -> None:
     with _client(server) as client:
         _sign_in(client)
         form = client.get("/staff/book").text
@@ -88,7 +92,7 @@ def test_booking_form_offers_every_language_and_refuses_others(server: LiveServe
     assert sms["body"].startswith("Wideokonsultacja ") and "Link do otwarcia" in sms["body"]
 
 
-def test_secretary_books_for_clinicians_of_her_department_only(server: LiveServer) -> None:
+def test_secretary_books_for_clinicians_of_her_department_only(server: InProcess) -> None:
     with server.database.session() as session:
         other = accounts.create_staff(session, email="annen@example.no", full_name="Annen Lege",
                                       role=Role.clinician, password="a long password",
@@ -112,14 +116,14 @@ def test_secretary_books_for_clinicians_of_her_department_only(server: LiveServe
     assert len(server.sms()) == 1
 
 
-def test_outbox_page_exists_only_in_demo_mode(server: LiveServer) -> None:
+def test_outbox_page_exists_only_in_demo_mode(server: InProcess) -> None:
     with _client(server) as client:
         _sign_in(client)
         assert client.get("/staff/outbox").status_code == 403
 
 
-def test_unknown_paths_use_the_error_shape(server: LiveServer) -> None:
-    response = httpx.get(f"{server.url}/api/v1/nothing")
+def test_unknown_paths_use_the_error_shape(server: InProcess) -> None:
+    response = server.get(f"{server.url}/api/v1/nothing")
     assert response.status_code == 404
     assert response.json() == {"error": {"code": "not_found", "message": "Not Found"}}
 
@@ -127,11 +131,11 @@ def test_unknown_paths_use_the_error_shape(server: LiveServer) -> None:
 def test_demo_outbox_page_lists_the_sms(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from .conftest import make_settings
 
-    live = LiveServer(make_settings(tmp_path, demo=True)).start()
+    live = InProcess(make_settings(tmp_path, demo=True)).start()
     try:
         starts = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)).isoformat()
-        booked = httpx.post(f"{live.url}/api/v1/appointments", headers={"Authorization": f"Bearer {live.token}"},
-                            json={"patient_name": "Kari Nordmann", "patient_phone": "41234567", "starts_at": starts})
+        booked = live.post(f"{live.url}/api/v1/appointments", headers={"Authorization": f"Bearer {live.token}"},
+                           json={"patient_name": "Kari Nordmann", "patient_phone": "41234567", "starts_at": starts})
         live.sms()
         with _client(live) as client:
             _sign_in(client)

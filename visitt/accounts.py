@@ -11,7 +11,7 @@ import hashlib
 import logging
 import secrets
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -24,9 +24,22 @@ from visitt.limiter import Limiter, address_label
 from visitt.store.models import ApiToken, Department, Role, Staff, WebSession, utcnow
 
 log = logging.getLogger("visitt.accounts")
-_hasher = PasswordHasher()
+# VISITT_PASSWORD_HASHING: argon2-cffi's profiles. "cheapest" is argon2-cffi's profile for tests (a hash in
+# microseconds instead of a good part of a second): never for real passwords.
+HASHING = {"standard": profiles.RFC_9106_LOW_MEMORY, "cheapest": profiles.CHEAPEST}
+_hasher = PasswordHasher.from_parameters(HASHING["standard"])
 # Verifying against this keeps a login for an unknown e-mail as slow as one for a known e-mail.
 _DUMMY_HASH = _hasher.hash("not a password")
+
+
+def use_hashing(name: str) -> None:
+    """Hash new passwords with the named profile (``HASHING``); the process's choice, set by
+    :func:`visitt.app.create_app` and the command line from ``VISITT_PASSWORD_HASHING``. A stored hash
+    carries its own parameters, so passwords hashed under either profile still verify."""
+    global _hasher, _DUMMY_HASH
+    hasher = PasswordHasher.from_parameters(HASHING[name])
+    if hasher.time_cost != _hasher.time_cost or hasher.memory_cost != _hasher.memory_cost:
+        _hasher, _DUMMY_HASH = hasher, hasher.hash("not a password")
 MIN_PASSWORD = 10
 TOKEN_DAYS = 90  # how long a new API token lasts unless ``visitt tokens create --days`` says otherwise
 MAX_TOKEN_DAYS = 365

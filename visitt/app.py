@@ -18,6 +18,7 @@ from sqlalchemy import exc as sqlalchemy_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, WebSocketRoute
 
+from visitt import accounts
 from visitt.web import api, patient as web_patient, portal as web_portal, staff as web_staff
 from visitt.ops import health, metrics
 from visitt.web import help_page
@@ -80,6 +81,7 @@ _PLAIN_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)+")
 def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend | None = None,
                mail_backend: outbox.Backend | None = None) -> FastAPI:
     settings = settings or load()
+    accounts.use_hashing(settings.password_hashing)
     database = Database.from_settings(settings)
     backend = outbox.Channels({"sms": sms_backend or sms.backend_from_settings(settings),
                                "email": mail_backend or mail.backend_from_settings(settings)})

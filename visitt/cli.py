@@ -25,6 +25,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     settings = load()
     if getattr(args, "data_dir", None):
         settings = settings.but(data_dir=Path(args.data_dir))
+    accounts.use_hashing(settings.password_hashing)
     return settings
 
 

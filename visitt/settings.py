@@ -163,6 +163,7 @@ class Settings(BaseSettings):
     login_address_minutes: int = 15
     password_checks_at_once: int = 4
     password_check_wait: float = 2.0
+    password_hashing: Literal["standard", "cheapest"] = "standard"  # argon2 profile (visitt.accounts.HASHING); "cheapest" only for tests
     test_calls_per_address: int = 10
     test_call_minutes: int = 10
     test_room_places: int = 10
