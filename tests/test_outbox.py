@@ -182,16 +182,16 @@ def test_an_outage_is_logged_once_by_the_sender_and_its_end_too(
 
     async def outage_then_back() -> None:
         running = asyncio.create_task(sender.run())
-        await eventually_async(lambda: [r for r in caplog.records if r.name == "visitt.messaging.outbox"], "a pass fails")
+        await eventually_async(lambda: [r for r in caplog.records if r.name == "visitt.outbox"], "a pass fails")
         await asyncio.sleep(0.3)  # some thirty more passes fail: said once only
         sender.database = database
         await eventually_async(lambda: backend.sent, "the queued SMS goes out")
         sender.stop()
         await running
 
-    with caplog.at_level(logging.INFO, logger="visitt.messaging.outbox"):
+    with caplog.at_level(logging.INFO, logger="visitt.outbox"):
         asyncio.run(outage_then_back())
-    said = [record.getMessage() for record in caplog.records if record.name == "visitt.messaging.outbox"]
+    said = [record.getMessage() for record in caplog.records if record.name == "visitt.outbox"]
     assert len(said) == 2, said
     assert said[0].startswith("outbox pass failed (OperationalError") and said[1] == "outbox passes work again"
     assert _states(database) == [OutboxState.sent]
