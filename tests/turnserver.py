@@ -40,7 +40,10 @@ class Coturn:
         self.command = [binary, "-c", str(config), "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1",
                         "--no-tls", "--no-dtls", "--userdb", str(directory / "turndb"), "--pidfile",
                         str(directory / "turn.pid"), "--log-file", str(self.log), "--simple-log",
-                        "--min-port", str(min_port), "--max-port", str(max_port)]
+                        "--min-port", str(min_port), "--max-port", str(max_port),
+                        # coturn also listens on an alternative port, its own plus one unless told: a free one
+                        # of its own, so that two suites (or benchmarks) running at once never collide there
+                        "--alt-listening-port", str(free_port())]
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
