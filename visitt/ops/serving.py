@@ -88,13 +88,6 @@ def serve(app: Any, settings: Settings, host: str, port: int) -> None:
         raise ValueError(f"VISITT_SERVER must be one of {', '.join(SERVERS)}")
 
 
-async def _drain(connections: Connections, cluster: Cluster) -> None:
-    from visitt.ops.shutdown import DRAIN_TIMEOUT
-
-    await cluster.leave()
-    await connections.close_all(DRAIN_TIMEOUT)
-
-
 async def _hypercorn(app: Any, settings: Settings, host: str, port: int, grace: float) -> None:
     from hypercorn.asyncio import serve as hypercorn_serve
     from hypercorn.config import Config
@@ -113,7 +106,9 @@ async def _hypercorn(app: Any, settings: Settings, host: str, port: int, grace: 
 
     async def stopped() -> None:
         await stop.wait()
-        await _drain(app.state.connections, app.state.cluster)
+        from visitt.ops.shutdown import Drain
+
+        await Drain(app.state.connections, app.state.cluster).drain()
 
     keeper = asyncio.create_task(collector.keep())
     try:
