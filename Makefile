@@ -3,6 +3,8 @@
 # nginx, and PostgreSQL and Redis where none answers on this machine).
 
 VENV ?= .venv
+# pytest-xdist workers: the suite's processes run side by side, one per core of a 2-core machine
+TEST_WORKERS ?= 2
 PYTHON ?= python3
 
 .PHONY: demo test system-packages
@@ -42,4 +44,4 @@ system-packages:
 test: $(VENV)/.test system-packages
 	$(VENV)/bin/python -m pyflakes visitt tests
 	$(VENV)/bin/mypy --strict visitt
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist worksteal

@@ -70,7 +70,7 @@ class ServeProcess:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "visitt", "serve", "--port", str(self.port)], env=self.env,
                 stdout=subprocess.DEVNULL, stderr=stderr)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # a loaded machine: two test workers and other work
         while True:
             assert self.process.poll() is None, f"visitt serve exited:\n{self.stderr()}"
             try:
