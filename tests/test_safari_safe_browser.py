@@ -56,6 +56,7 @@ CODECS = """async () => {
   return out;
 }"""
 REMOTE_VIDEO = "#tiles figure:not(.self) video"
+ARTEFACTS = Path(__file__).resolve().parent.parent / "test-artefacts"
 
 
 @pytest.fixture
@@ -96,8 +97,13 @@ def test_a_patient_on_ios_safari_has_a_working_call_without_what_safari_lacks(sh
         video = patient.locator(REMOTE_VIDEO)
         patient.wait_for_function(f"() => !document.querySelector('{REMOTE_VIDEO}').paused")
         expect(video).to_have_js_property("muted", True)
-        patient.locator("#tiles").click()
+        hint = patient.get_by_role("button", name="Tap to turn on sound")  # says why there is no sound
+        expect(hint).to_be_visible()
+        ARTEFACTS.mkdir(exist_ok=True)
+        patient.screenshot(path=str(ARTEFACTS / "call-sound-hint-390x844.png"))
+        hint.click()
         expect(video).to_have_js_property("muted", False)
+        expect(hint).to_have_count(0)
         patient.wait_for_function(f"() => !document.querySelector('{REMOTE_VIDEO}').paused")
 
         # No sharing on the phone (the clinician, in a desktop browser, has it); no loudspeaker choice,

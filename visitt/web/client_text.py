@@ -41,6 +41,7 @@ PAUSE = {
 PARTICIPANTS = {
     "pin": N_("Pin {name}"),
     "pin_short": N_("Pin"),
+    "sound_on_tap": N_("Tap to turn on sound"),
     "participant_you": N_("you"),
     "participant_clinician": N_("Clinician"),
     "participant_patient": N_("Patient"),

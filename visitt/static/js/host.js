@@ -17,7 +17,7 @@ import { Tiles, toggle } from "./tiles.js";
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 const strings = JSON.parse($("strings").textContent);
 const baseTitle = document.title;
-const tiles = new Tiles($("tiles"), { photo_id: strings.id_photo_id, known: strings.id_known, other: strings.id_other }, strings.pin, strings.pin_short);
+const tiles = new Tiles($("tiles"), { photo_id: strings.id_photo_id, known: strings.id_known, other: strings.id_other }, strings.pin, strings.pin_short, strings.sound_on_tap);
 const people = new ParticipantList($("participants"), strings, (id) => {
   signaling.send({ type: "ask_unmute", to: id });
   say(strings.unmute_asked.replace("{name}", names.get(id) || ""));

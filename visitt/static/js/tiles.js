@@ -8,13 +8,15 @@
  * @param {Record<string, string>} [badges] the identity-check badge's text for each method
  * @param {string} [pinLabel] the pin button's accessible name, "{name}" replaced
  * @param {string} [pinText] the pin button's visible word (its name begins with it)
+ * @param {string} [soundText] the button on a picture the browser would only play without its sound
  */
 export class Tiles {
-  constructor(container, badges = {}, pinLabel = "Pin {name}", pinText = "Pin") {
+  constructor(container, badges = {}, pinLabel = "Pin {name}", pinText = "Pin", soundText = "Tap to turn on sound") {
     this.container = container;
     this.badges = badges;
     this.pinLabel = pinLabel;
     this.pinText = pinText;
+    this.soundText = soundText;
     /** @type {Map<string, HTMLElement>} */
     this.tiles = new Map();
     /** @type {string | null} */ this.speaker = null;
@@ -99,8 +101,24 @@ export class Tiles {
     const video = this.tiles.get(id)?.querySelector("video");
     if (video && video.srcObject !== stream) {
       video.srcObject = stream;
-      playAnyway(video);
+      playAnyway(video, (unmute) => this.soundHint(id, unmute));
     }
+  }
+
+  /**
+   * A picture playing without its sound (the browser's autoplay rule): say so on it, with a button
+   * that turns the sound on. Any other tap does too (playAnyway); the button goes with it.
+   * @param {string} id @param {() => void} unmute
+   */
+  soundHint(id, unmute) {
+    const tile = this.tiles.get(id);
+    if (!tile || tile.querySelector(".sound-hint")) return;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "sound-hint";
+    button.textContent = this.soundText;
+    button.addEventListener("click", unmute);
+    tile.append(button);
   }
 
   /** Show `stream` again after one of its tracks was swapped (another camera). @param {string} id @param {MediaStream} stream */
@@ -147,14 +165,20 @@ export class Tiles {
  * only after a tap, unless the page is using the camera): muted at once, so the picture shows,
  * and with sound from the user's next tap or key press anywhere on the page.
  * @param {HTMLVideoElement} video
+ * @param {(unmute: () => void) => void} [onMuted] told when the picture plays without its sound
  */
-export function playAnyway(video) {
+export function playAnyway(video, onMuted) {
   video.play()?.catch((error) => {
     if (error.name !== "NotAllowedError" || video.muted) return;
     video.muted = true;
     video.play().catch(() => {});
-    const unmute = () => { video.muted = false; video.play().catch(() => {}); };
+    const unmute = () => {
+      video.muted = false;
+      video.play().catch(() => {});
+      video.parentElement?.querySelector(".sound-hint")?.remove();
+    };
     for (const type of ["pointerdown", "keydown"]) document.addEventListener(type, unmute, { once: true, capture: true });
+    onMuted?.(unmute);
   });
 }
 
