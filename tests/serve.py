@@ -50,6 +50,7 @@ class ServeProcess:
         self.token = token
         if not token:  # a new installation; with a token, another node of ``another``'s
             self._visitt("users", "add", email, "--name", name, "--role", "clinician", "--department", "Poliklinikk")
+            self._visitt("users", "trained", email)  # the training gate: this clinician hosts calls
             self.token = self._visitt("tokens", "create", email).strip()
 
     def another(self, data_dir: Path) -> ServeProcess:

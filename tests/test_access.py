@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import func, select
 from websockets.exceptions import InvalidStatus
 
-from visitt import accounts, demo
+from visitt import accounts, demo, training
 from visitt.store.models import AuditEvent, Department, OutboxMessage, Participant, Role, Room, Staff
 from visitt.testing import InProcess, LiveServer
 
@@ -43,8 +43,10 @@ def _setup(server: LiveServer | InProcess) -> dict[str, Any]:
         for email, role, department in ((OTHER_SECRETARY, Role.secretary, surgery),
                                         (OTHER_CLINICIAN, Role.clinician, surgery),
                                         (COLLEAGUE, Role.clinician, home)):
-            accounts.create_staff(session, email=email, full_name=email.split("@")[0].title(), role=role,
-                                  password=demo.PASSWORD, department=department)
+            made = accounts.create_staff(session, email=email, full_name=email.split("@")[0].title(), role=role,
+                                         password=demo.PASSWORD, department=department)
+            if email == COLLEAGUE:  # the training gate: only a trained clinician is made co-host
+                training.record_training(session, made, by=None)
         tokens = {email: accounts.create_api_token(session, email) for email in STRANGERS}
         colleague_id = session.scalar(select(Staff.id).where(Staff.email == COLLEAGUE))
     owner = {"Authorization": f"Bearer {server.token}"}

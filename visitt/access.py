@@ -3,16 +3,20 @@ an object in its URL, and used as the filter of every list of them.
 
 The rule (role × action):
 
-========== ============================================ ===========================================
-role       ``manage`` an appointment, its room and its   ``cohost`` an invitation
-           participants (see it and its code, move,
+========== ============================================ =========================================== ==================
+role       ``manage`` an appointment, its room and its   ``cohost`` an invitation                     ``host`` its room
+           participants (see it and its code, move,                                                  (the live call)
            cancel, record a no-show, invite)
-========== ============================================ ===========================================
-clinician  their own (they are its clinician; for a     the invitation that names their account
-           portal visit: its host)
-secretary  their department's                           never
-admin      all                                          never
-========== ============================================ ===========================================
+========== ============================================ =========================================== ==================
+clinician  their own (they are its clinician; for a     the invitation that names their account,     their own, once
+           portal visit: its host)                      once trained                                 trained
+secretary  their department's                           never                                        never
+admin      all                                          never                                        never
+========== ============================================ =========================================== ==================
+
+"Trained" is the training gate (``visitt/training.py``, routine 003 §3.1): until their training is
+recorded, a clinician neither hosts nor joins as co-host; :func:`require` says so with
+``training_required``.
 
 An object the caller may not manage is answered exactly as one that does not exist (404): the
 answer does not tell a stranger which ids are in use.
@@ -25,6 +29,7 @@ import enum
 from sqlalchemy import ColumnElement, false, select, true
 from sqlalchemy.orm import Session
 
+from visitt import training
 from visitt.errors import Forbidden, NotFound
 from visitt.web.i18n import N_
 from visitt.store.models import Appointment, Participant, Role, Room, Staff
@@ -33,6 +38,7 @@ from visitt.store.models import Appointment, Participant, Role, Room, Staff
 class Action(str, enum.Enum):
     manage = "manage"
     cohost = "cohost"
+    host = "host"
 
 
 Thing = Appointment | Room | Participant
@@ -48,6 +54,12 @@ def may(staff: Staff, action: Action, thing: Thing) -> bool:
     """Whether ``staff`` may do ``action`` to ``thing``: the one permission rule (see the module's table)."""
     if not staff.active:
         return False
+    if action in (Action.cohost, Action.host) and not training.is_trained(staff):
+        return False
+    if action is Action.host:
+        owner = thing.room.host_id if isinstance(thing, Participant) else (
+            thing.host_id if isinstance(thing, Room) else thing.clinician_id)
+        return staff.role is Role.clinician and owner == staff.id
     if action is Action.cohost:
         return (isinstance(thing, Participant) and staff.role is Role.clinician
                 and thing.staff_id is not None and thing.staff_id == staff.id)
@@ -97,6 +109,8 @@ def room(session: Session, staff: Staff, public_id: str) -> Room:
 def cohost_invitation(session: Session, staff: Staff, public_id: str) -> Participant:
     """The invitation (by its public id) naming ``staff`` as co-host, or :class:`NotFound`."""
     found = session.scalar(select(Participant).where(Participant.public_id == public_id))
+    if found is not None and found.staff_id == staff.id:
+        training.require_trained(staff)  # theirs, but not yet: say why
     if found is None or not may(staff, Action.cohost, found):
         raise NotFound(N_("No such consultation."))
     return found
@@ -104,5 +118,13 @@ def cohost_invitation(session: Session, staff: Staff, public_id: str) -> Partici
 
 def require(staff: Staff, action: Action, thing: Thing) -> None:
     """Inside an operation: refuse it (403) if its caller did not load ``thing`` through the checks above."""
+    if action in (Action.cohost, Action.host):
+        training.require_trained(staff)
     if not may(staff, action, thing):
         raise Forbidden(N_("You may not change this consultation."))
+
+
+def may_host(staff: Staff) -> bool:
+    """Whether ``staff`` may host calls at all (the staff socket that carries their rooms): an active,
+    trained clinician. Each room is then checked against its host (``visitt.live.permissions``)."""
+    return staff.active and staff.role is Role.clinician and training.is_trained(staff)

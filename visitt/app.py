@@ -18,8 +18,8 @@ from sqlalchemy import exc as sqlalchemy_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, WebSocketRoute
 
-from visitt import accounts
-from visitt.web import api, patient as web_patient, portal as web_portal, staff as web_staff
+from visitt import accounts, retention
+from visitt.web import api, patient as web_patient, portal as web_portal, staff as web_staff, training as web_training
 from visitt.ops import health, metrics
 from visitt.web import help_page
 from visitt.messaging import hooks, mail, outbox, reminders, sms
@@ -94,6 +94,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
         app.state.sender = sender
         task = asyncio.create_task(sender.run())
         reminder_task = asyncio.create_task(reminders.run(database, settings, sender.wakeup.set))
+        retention_task = asyncio.create_task(retention.run(database, settings))
         sweeper = asyncio.create_task(app.state.hub.sweep())
         await app.state.cluster.start()
         process = app.state.process  # set by visitt.ops.serving.serve, in a serving process only
@@ -110,8 +111,9 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
             if not done:
                 task.cancel()
             reminder_task.cancel()
+            retention_task.cancel()
             sweeper.cancel()
-            await asyncio.gather(task, reminder_task, sweeper, return_exceptions=True)
+            await asyncio.gather(task, reminder_task, retention_task, sweeper, return_exceptions=True)
             await app.state.test_room.close()
             await app.state.cluster.close()
             await app.state.hub.writes.close()
@@ -201,6 +203,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
 
     app.include_router(api.router)
     app.include_router(web_staff.router)
+    app.include_router(web_training.router)
     app.include_router(web_patient.router)
     app.include_router(help_page.router)
     if settings.portal_path:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from visitt.store import audit
 from visitt.web import i18n
-from visitt import invites
+from visitt import codes, invites, training
 from visitt.messaging import mail, outbox
 from visitt import text as human
 from visitt.accounts import digest, new_secret
@@ -27,7 +27,6 @@ from visitt.web.help_page import address as help_address
 from visitt.web.i18n import N_
 from visitt.ids import RowId
 from visitt.limiter import Limiter
-from visitt.invites import new_code
 from visitt.store.models import Appointment, Participant, Role, Room, Staff, utcnow
 
 MIN_DURATION, MAX_DURATION = 5, 240
@@ -53,6 +52,25 @@ class AppointmentCreate(BaseModel):
                                           "or a colleague.")
 
 
+class BookingWarning(BaseModel):
+    """Something the booker should know; the booking is made all the same."""
+
+    code: str = Field(examples=["clinician_untrained"])
+    message: str
+
+
+UNTRAINED = N_("The clinician has not completed the training yet and cannot host the consultation until it is "
+               "recorded.")
+
+
+def warnings(booking: "Booking") -> list[BookingWarning]:
+    """What to tell whoever booked ``booking``: a clinician not yet trained cannot host it (the training
+    gate, ``training.py``) - a secretary may book ahead of the training, so this warns and does not refuse."""
+    if not training.is_trained(booking.clinician):
+        return [BookingWarning(code="clinician_untrained", message=UNTRAINED)]
+    return []
+
+
 class AppointmentPublic(BaseModel):
     id: int
     starts_at: dt.datetime
@@ -62,6 +80,7 @@ class AppointmentPublic(BaseModel):
     join_url: str
     code: str
     participants: list[invites.InvitePublic] = []
+    warnings: list[BookingWarning] = Field(default_factory=list, description="Things to know; the booking is made.")
 
 
 @dataclass(frozen=True)
@@ -184,7 +203,8 @@ def book(session: Session, booker: Staff, booking: Booking, *, base_url: str, cl
         patient_email=booking.patient_email, calendar_sequence=0,
     )
     room = Room(public_id=secrets.token_urlsafe(12), host_id=clinician.id, appointment=appointment)
-    token, code = new_secret(), new_code(session)
+    session.add_all([appointment, room])
+    token, code = new_secret(), codes.draw(session, room)
     patient = Participant(public_id=secrets.token_urlsafe(9), room=room, kind="patient", token_hash=digest(token),
                           code=code, phone=booking.patient_phone)
     session.add_all([appointment, room, patient])

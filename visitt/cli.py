@@ -1,4 +1,5 @@
-"""The ``visitt`` command: serve, demo, users add, users portal, tokens create|list|revoke, db upgrade."""
+"""The ``visitt`` command: serve, demo, users add|portal|trained, tokens create|list|revoke, retention run,
+db upgrade."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from visitt import accounts, demo
+from visitt import accounts, demo, retention, training
 from visitt.ops import logs
 from visitt.live import turn
 from visitt.store.db import Database
 from visitt import text as human
 from visitt.errors import ValidationFailed, VisittError
-from visitt.store.models import Department, Role
+from visitt.store.models import Department, Role, Staff
 from visitt.settings import Settings, SettingsInvalid, load
 
 
@@ -115,6 +116,29 @@ def cmd_users_portal(args: argparse.Namespace) -> None:
     database.dispose()
 
 
+def cmd_users_trained(args: argparse.Namespace) -> None:
+    database = Database.from_settings(_settings(args))
+    database.upgrade()
+    with database.session() as session:
+        staff = session.scalar(select(Staff).where(Staff.email == args.email.strip().lower()))
+        if staff is None:
+            raise ValidationFailed("No staff account has that e-mail address.", fields={"email": "Unknown."})
+        already = training.is_trained(staff)
+        training.record_training(session, staff, by=None)
+        print(f"{staff.email} was already trained ({staff.training_source})" if already
+              else f"{staff.email} is recorded as trained")
+    database.dispose()
+
+
+def cmd_retention_run(args: argparse.Namespace) -> None:
+    settings = _settings(args)
+    database = Database.from_settings(settings)
+    database.upgrade()
+    done = retention.run_once(database, settings)
+    database.dispose()
+    print(f"personal data removed from {done} consultation(s) older than {settings.retention_days} days")
+
+
 def cmd_tokens_create(args: argparse.Namespace) -> None:
     database = Database.from_settings(_settings(args))
     database.upgrade()
@@ -188,6 +212,9 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("email")
     listing.add_argument("listed", choices=["on", "off"])
     listing.set_defaults(func=cmd_users_portal)
+    trained = with_data_dir(users.add_parser("trained", help="record training done elsewhere (the training gate)"))
+    trained.add_argument("email")
+    trained.set_defaults(func=cmd_users_trained)
 
     tokens = sub.add_parser("tokens", help="API tokens").add_subparsers(dest="tokens_command", required=True)
     create = with_data_dir(tokens.add_parser("create", help="print a new API token for a staff user"))
@@ -210,6 +237,11 @@ def parser() -> argparse.ArgumentParser:
     turn_config.add_argument("--allow-loopback", action="store_true",
                              help="relay to 127.0.0.1 too (tests on one machine only)")
     turn_config.set_defaults(func=cmd_turn_config)
+
+    kept = sub.add_parser("retention", help="personal data of old consultations").add_subparsers(
+        dest="retention_command", required=True)
+    with_data_dir(kept.add_parser("run", help="remove it now (the server does it daily)")).set_defaults(
+        func=cmd_retention_run)
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     with_data_dir(db.add_parser("upgrade", help="apply migrations")).set_defaults(func=cmd_db_upgrade)

@@ -1,12 +1,13 @@
-"""Demo data: one department, two clinicians (one on the portal) and a secretary. Idempotent."""
+"""Demo data: one department, two clinicians (one on the portal) and a secretary, their training recorded
+(source "demo data") so that the demo can host at once. Idempotent."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from visitt import accounts
-from visitt.store.models import Department, Role, Staff
+from visitt import accounts, training
+from visitt.store.models import Department, Role, Staff, utcnow
 
 PASSWORD = "visitt-demo-2026"
 DEPARTMENT = ("Poliklinikk for psykisk helse", "+47 69 86 00 00")
@@ -28,8 +29,10 @@ def seed(session: Session) -> list[tuple[str, str, str]]:
     for email, role, name in PEOPLE:
         staff = session.scalar(select(Staff).where(Staff.email == email))
         if staff is None:
-            accounts.create_staff(session, email=email, full_name=name, role=role, password=PASSWORD,
-                                  department=department, portal=email in PORTAL)
+            staff = accounts.create_staff(session, email=email, full_name=name, role=role, password=PASSWORD,
+                                          department=department, portal=email in PORTAL)
         else:  # demo data from before the portal
             staff.portal = email in PORTAL
+        if staff.trained_at is None:
+            staff.trained_at, staff.training_source = utcnow(), training.DEMO
     return [(email, role.value, name) for email, role, name in PEOPLE]

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from visitt import access, phones
+from visitt import access, codes, phones, training
 from visitt.store import audit
 from visitt.web import i18n
 from visitt.messaging import outbox
@@ -52,17 +52,6 @@ def mobile_number(value: str, region: str, errors: dict[str, str], key: str) -> 
         errors[key] = N_("Enter a mobile number that can receive SMS.")
         return ""
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-
-
-def new_code(session: Session) -> str:
-    """A six-digit code not held by any invitation to a room that is still open."""
-    while True:
-        code = f"{secrets.randbelow(1_000_000):06d}"
-        taken = session.scalar(
-            select(Participant.id).join(Room).where(Participant.code == code, Room.state != RoomState.ended)
-        )
-        if taken is None:
-            return code
 
 
 class InviteCreate(BaseModel):
@@ -195,7 +184,11 @@ def create(session: Session, inviter: Staff, room: Room, invite: Invite, *, base
         if invite.staff_id == room.host_id or taken is not None:
             raise ValidationFailed(N_("The invitation could not be sent."),
                                    fields={"staff_id": N_("This clinician is already in the consultation.")})
-    token, code = new_secret(), new_code(session)
+        colleague = session.get(Staff, invite.staff_id)
+        if colleague is not None and not training.is_trained(colleague):  # the training gate: no co-host before
+            raise training.TrainingRequired(N_("The invitation could not be sent."), fields={
+                "staff_id": N_("This clinician has not completed the training yet and cannot be co-host.")})
+    token, code = new_secret(), codes.draw(session, room)
     participant = Participant(public_id=secrets.token_urlsafe(9), room=room, kind=invite.kind,
                               token_hash=digest(token), code=code, phone=invite.phone, display_name=invite.name,
                               staff_id=invite.staff_id)

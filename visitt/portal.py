@@ -36,9 +36,10 @@ MAX_NAME = 200
 
 
 def _listed() -> Select[Staff]:
-    """Clinicians the portal lists: active, clinician, taking visitors, in a department."""
+    """Clinicians the portal lists: active, clinician, taking visitors, in a department - and trained (the
+    training gate: an untrained clinician has no waiting room to take a visitor into)."""
     return select(Staff).where(Staff.role == Role.clinician, Staff.active.is_(True), Staff.portal.is_(True),
-                               Staff.department_id.is_not(None))
+                               Staff.department_id.is_not(None), Staff.trained_at.is_not(None))
 
 
 def departments(session: Session) -> list[Department]:

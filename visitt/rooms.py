@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, cast
 
-from sqlalchemy import ARRAY, Integer, String, Table, TextClause, any_, bindparam, func, select, text, update
+from sqlalchemy import ARRAY, Integer, String, Table, TextClause, any_, bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from visitt.store import audit
@@ -22,6 +22,7 @@ from visitt.live import identity, protocol
 from visitt.store.db import Database, Deferred, Rows, int_array, later
 from visitt.errors import Conflict, IllegalTransition, NotFound
 from visitt.store.models import (
+    ActiveCode,
     Appointment,
     AppointmentState,
     Participant,
@@ -302,6 +303,8 @@ def move_room(session: Session, room_id: int, target: RoomState, *, actor: str, 
         appointment = room.appointment
         if appointment is not None and appointment.state is AppointmentState.in_progress:
             appointment.state = AppointmentState.completed
+        # its invitations' codes open nothing any more: free them to be drawn again (visitt/codes.py)
+        session.execute(delete(ActiveCode).where(ActiveCode.room_id == room.id))
     audit.record(session, actor, action, room_id=room.id, **detail)
     if target is RoomState.ended:
         for participant in room.participants:

@@ -138,6 +138,7 @@ class Settings(BaseSettings):
     smtp_starttls: Flag = True
     smtp_from: str = ""
     reminder_days: int = 3
+    retention_days: int = Field(default=90, ge=1)  # personal data of a consultation is removed this long after it
     reconnect_grace: float = 60.0
     max_wait_minutes: float = 15.0
     no_show_minutes: float = 5.0

@@ -458,6 +458,6 @@ def _cohost_record(database, participant: str,  # type: ignore[no-untyped-def]
 def _staff_identity(database, token: str | None) -> StaffIdentity | None:  # type: ignore[no-untyped-def]
     with database.session() as session:
         staff = staff_for_session(session, token)
-        if staff is None or staff.role.value != "clinician":
+        if staff is None or not access.may_host(staff):  # an active clinician, trained (the training gate)
             return None
         return StaffIdentity(staff.id, staff.full_name)

@@ -55,6 +55,9 @@ STRINGS = {
     "busy": N_("The test room is busy. Try again in a minute."),
     "too_many": N_("Too many test calls. Wait a few minutes and try again."),
     "failed": N_("The round trip could not be started. Reload the page and try again."),
+    # on the training's test call (/test?training=1, for a signed-in member of staff)
+    "training_recorded": N_("Your test call is recorded in your training."),
+    "training_not_recorded": N_("Your test call could not be recorded. Try the round trip again."),
 }
 
 
@@ -188,6 +191,18 @@ class EchoRoom:
             await asyncio.sleep(self.seconds)
         await self.stop(session_id)
 
+    async def completed(self, session_id: str) -> bool:
+        """Whether the round trip ``session_id``, still open, carried media both ways: packets received
+        from the visitor and sent back to them, by the echo peer's own statistics (the training's test
+        call, ``visitt/web/training.py``, counts only such a round trip)."""
+        pc = self.sessions.get(session_id)
+        if pc is None:
+            return False
+        stats = (await pc.getStats()).values()
+        received = sum(getattr(report, "packetsReceived", 0) for report in stats if report.type == "inbound-rtp")
+        sent = sum(getattr(report, "packetsSent", 0) for report in stats if report.type == "outbound-rtp")
+        return received > 0 and sent > 0
+
     async def stop(self, session_id: str) -> None:
         pc = self.sessions.pop(session_id, None)
         address = self._addresses.pop(session_id, None)
@@ -207,7 +222,8 @@ class EchoRoom:
 @router.get("/test", include_in_schema=False)
 def page(request: Request) -> Response:
     gettext = translations(language(request)).gettext
-    return render(request, "test_room.html", strings=client_text.translate(STRINGS, gettext), available=available())
+    return render(request, "test_room.html", strings=client_text.translate(STRINGS, gettext), available=available(),
+                  training=request.query_params.get("training") == "1")
 
 
 @router.post("/api/v1/test-room/ice", response_model=Ice, tags=["test room"])

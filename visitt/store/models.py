@@ -115,6 +115,13 @@ class Staff(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Listed on the portal: a clinician who takes unscheduled video visitors (``portal.py``).
     portal: Mapped[bool] = mapped_column(default=False)
+    # The training gate (``training.py``): when the training was recorded, and how ("course", "recorded by
+    # <admin>", "before the training gate"); null until then. The three steps of the built-in course.
+    trained_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    training_source: Mapped[str] = mapped_column(String(300), default="")
+    course_read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    quiz_passed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    test_call_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     department: Mapped[Department | None] = relationship()
 
@@ -293,3 +300,22 @@ class PortalVisit(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     address_hash: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class ActiveCode(Base):
+    """A six-digit code held by an invitation whose room is open (``codes.py``). The primary key makes two
+    open invitations with one code impossible, whatever two nodes draw at the same moment; the row goes
+    when the room ends or its link window has closed."""
+
+    __tablename__ = "active_codes"
+    code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"), index=True)
+
+
+class Retention(Base):
+    """When the personal data of a room (and its appointment, if any) was removed (``retention.py``): one
+    row per room, so a second pass, or another node's, skips it."""
+
+    __tablename__ = "retention"
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"), primary_key=True)
+    done_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

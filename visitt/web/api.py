@@ -53,7 +53,8 @@ def create_appointment(data: booking.AppointmentCreate, request: Request, sessio
                                      duration_minutes=appointment.duration_minutes,
                                      clinician=validated.clinician.full_name, state=appointment.state.value,
                                      join_url=join_url, code=code,
-                                     participants=[invitation.public() for invitation in invited])
+                                     participants=[invitation.public() for invitation in invited],
+                                     warnings=booking.warnings(validated))
 
 
 class AppointmentSummary(BaseModel):

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from visitt import access, accounts, appointments, booking, invites, rooms
 from visitt.web import client_text
+from visitt.web import training as web_training
 from visitt.messaging import delivery, mail
 from visitt.live import department_queue, protocol
 from visitt.web.deps import DB, app_limiter, base_url, clinic_tz, page_staff
@@ -91,7 +92,7 @@ def dashboard(request: Request, session: DB, tz: TZ, booked: RowId | None = None
                   booked=access.appointment(session, staff, booked) if booked is not None else None,
                   failures=delivery.failures(session, [appointment.id for appointment in listed]),
                   cohost=None, cohost_invitations=_cohost_invitations(session, staff),
-                  colleagues=invites.colleagues(session, staff.id))
+                  colleagues=invites.colleagues(session, staff.id), training_missing=web_training.missing_for(staff))
 
 
 def _cohost_invitations(session: Session, staff: Staff) -> list[Participant]:
@@ -113,7 +114,7 @@ def cohost_page(participant_id: str, request: Request, session: DB, tz: TZ) -> R
         raise NotFound(N_("The consultation has ended."))
     strings = client_text.translate(client_text.HOST, translations(language(request)).gettext)
     return render(request, "dashboard.html", staff=staff, appointments=[], tz=tz, strings=strings, now=utcnow(), failures={},
-                  booked=None, cohost=participant, cohost_invitations=[], colleagues=[])
+                  booked=None, cohost=participant, cohost_invitations=[], colleagues=[], training_missing=[])
 
 
 @router.post("/staff/rooms/{room_id}/participants")

@@ -130,6 +130,18 @@ async function post(path, body) {
   return answer;
 }
 
+/**
+ * The training's test call (/test?training=1): the server checks the round trip on its own side, while it is open.
+ * @param {string} id
+ */
+async function recordTraining(id) {
+  const { csrf } = JSON.parse(/** @type {HTMLElement} */ ($("training")).textContent || "{}");
+  const response = await fetch("/staff/training/test-call", {
+    method: "POST", body: new URLSearchParams({ id, csrf }), credentials: "same-origin",
+  });
+  $("training-status").textContent = response.ok ? strings.training_recorded : strings.training_not_recorded;
+}
+
 async function roundTrip() {
   const stream = devices.stream;
   if (!stream) {
@@ -171,6 +183,7 @@ async function roundTrip() {
     }
     $("trip-status").textContent = "";
     verdict(last, kbps(first, last));
+    if ($("verdict").dataset.ready === "true" && $("training") && sessionId) await recordTraining(sessionId);
   } catch (error) {
     $("trip-status").textContent = error instanceof Shown ? error.message : strings.failed;
   } finally {
