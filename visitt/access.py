@@ -14,6 +14,9 @@ secretary  their department's                           never
 admin      all                                          never
 ========== ============================================ ===========================================
 
+Staff accounts: only an ``admin`` may ``administer`` one (deactivate, reactivate, make a password-reset
+link, take its second factor away), and not their own (an administrator cannot lock themself out).
+
 An object the caller may not manage is answered exactly as one that does not exist (404): the
 answer does not tell a stranger which ids are in use.
 """
@@ -33,6 +36,7 @@ from visitt.store.models import Appointment, Participant, Role, Room, Staff
 class Action(str, enum.Enum):
     manage = "manage"
     cohost = "cohost"
+    administer = "administer"  # a staff account (``require_administer``)
 
 
 Thing = Appointment | Room | Participant
@@ -106,3 +110,14 @@ def require(staff: Staff, action: Action, thing: Thing) -> None:
     """Inside an operation: refuse it (403) if its caller did not load ``thing`` through the checks above."""
     if not may(staff, action, thing):
         raise Forbidden(N_("You may not change this consultation."))
+
+
+def may_administer(staff: Staff, target: Staff) -> bool:
+    """Whether ``staff`` may administer the account ``target`` (see the module's rule)."""
+    return staff.active and staff.role is Role.admin and staff.id != target.id
+
+
+def require_administer(staff: Staff, target: Staff) -> None:
+    """Inside an account operation: refuse it (403) unless :func:`may_administer`."""
+    if not may_administer(staff, target):
+        raise Forbidden(N_("Only an administrator may change another staff member's account."))

@@ -29,7 +29,10 @@ ACTIONS = frozenset(
     {"login", "login_failed", "logout", "booking", "code_entry", "knock", "admit", "deny", "lock", "unlock",
      "end", "leave",
      "token_created", "token_revoked", "token_refused", "user_created", "pause", "resume", "identify", "id_requested", "no_show", "remove", "move", "cancel",
-     "portal_visit", "invite", "ask_unmute", "take_over"}
+     "portal_visit", "invite", "ask_unmute", "take_over",
+     # local accounts (issue 18): second factor, sessions, password reset, deactivation
+     "password_accepted", "second_factor_failed", "second_factor_enrolled", "second_factor_removed",
+     "session_ended", "reset_link_created", "password_reset", "user_deactivated", "user_reactivated"}
 )
 
 
