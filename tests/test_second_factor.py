@@ -102,7 +102,8 @@ def test_sign_in_with_a_code_refuses_it_twice_and_takes_a_recovery_code_once(ser
     with _client(server) as client:
         asked = _password(client)
         assert asked.status_code == 303 and asked.headers["location"] == "/staff/login/code"
-        assert client.get("/staff").status_code == 303  # not signed in yet
+        waiting = client.get("/staff")  # not signed in yet: back to the code
+        assert waiting.status_code == 303 and waiting.headers["location"] == "/staff/login/code"
         replayed = _code(client, totp.now())  # the code that set it up, in the same 30 seconds
         assert replayed.status_code == 401 and "That code has been used already" in replayed.text
         signed = _code(client, totp.at(time.time() + 30))  # the next step's (clocks drift: one step either side)

@@ -13,13 +13,12 @@ from visitt.errors import Busy, NotAuthenticated, NotFound, RateLimited, Validat
 from visitt.store import audit
 from visitt.store.models import Staff, WebSession
 from visitt.web import clock
-from visitt.web.deps import DB, ENROL_PAGE, app_limiter
+from visitt.web.deps import CODE_PAGE, DB, ENROL_PAGE, app_limiter
 from visitt.web.i18n import translations
 from visitt.web.pages import language, render
 from visitt.web.security import SESSION_COOKIE, check_csrf
 
 router = APIRouter(include_in_schema=False)
-CODE_PAGE = "/staff/login/code"
 
 
 def signed_in(request: Request, token: str) -> Response:

@@ -59,6 +59,7 @@ class LoginRequired(NotAuthenticated):
 
 
 ENROL_PAGE = "/staff/account/second-factor"
+CODE_PAGE = "/staff/login/code"
 
 
 def page_staff(request: Request, session: Session) -> Staff:
@@ -70,8 +71,9 @@ def page_staff(request: Request, session: Session) -> Staff:
         if found.ended is not None:
             session.commit()  # the audit row of the time-out
             raise LoginRequired("Please sign in.", f"/staff/login?ended={found.ended}")
-        if sessions.pending(session, request.cookies.get(SESSION_COOKIE), "enrol") is not None:
-            raise LoginRequired("Set up a second factor first.", ENROL_PAGE)
+        row = sessions.pending(session, request.cookies.get(SESSION_COOKIE), "enrol", "second_factor")
+        if row is not None:  # half-way through signing in: back to the step that is missing
+            raise LoginRequired("Sign in first.", ENROL_PAGE if row.stage == "enrol" else CODE_PAGE)
         raise LoginRequired("Please sign in.")
     if found.staff.role is Role.admin and found.staff.totp_secret is None:
         raise LoginRequired("Set up a second factor first.", ENROL_PAGE)

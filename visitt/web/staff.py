@@ -17,7 +17,7 @@ from visitt import access, accounts, appointments, booking, invites, rooms, sess
 from visitt.web import account, client_text
 from visitt.messaging import delivery, mail
 from visitt.live import department_queue, protocol
-from visitt.web.deps import DB, ENROL_PAGE, app_limiter, base_url, clinic_tz, page_staff
+from visitt.web.deps import CODE_PAGE, DB, ENROL_PAGE, app_limiter, base_url, clinic_tz, page_staff
 from visitt.errors import Busy, Forbidden, NotAuthenticated, NotFound, RateLimited, ValidationFailed, VisittError
 from visitt.web.i18n import N_, translations
 from visitt.ids import RowId, parse_id
@@ -64,7 +64,7 @@ def login(request: Request, session: DB, email: Annotated[str, Form()] = "", pas
     stage = "second_factor" if staff.totp_secret else "enrol" if staff.role is Role.admin else "full"
     token = sessions.open_session(session, staff, settings.session_hours, stage, settings.session_idle_minutes)
     session.commit()
-    response = RedirectResponse({"full": "/staff", "second_factor": account.CODE_PAGE, "enrol": ENROL_PAGE}[stage],
+    response = RedirectResponse({"full": "/staff", "second_factor": CODE_PAGE, "enrol": ENROL_PAGE}[stage],
                                 status_code=303)
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=settings.secure_cookies,
                         max_age=settings.session_hours * 3600, path="/")
