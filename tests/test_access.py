@@ -25,8 +25,9 @@ OTHER_SECRETARY, OTHER_CLINICIAN = "sekretaer@kirurgi.example", "lege@kirurgi.ex
 # who may not manage the first demo clinician's appointment: a clinician of the same department who does
 # not own it, and a secretary and a clinician of another department
 STRANGERS = (demo.PEOPLE[1][0], OTHER_SECRETARY, OTHER_CLINICIAN)
-# routes that name no object and need no access rule: the sign-in and sign-out forms
-UNGUARDED = {"/staff/login", "/staff/logout"}
+# routes that name no object and need no access rule: the sign-in and sign-out forms, the second-factor step
+# (for a password just accepted) and the set-password page (its one-time link is the credential)
+UNGUARDED = {"/staff/login", "/staff/logout", "/staff/login/code", "/staff/reset/{token}"}
 
 
 def _future(days: int = 3) -> dt.datetime:
@@ -60,7 +61,9 @@ def _setup(server: LiveServer | InProcess) -> dict[str, Any]:
         room = session.scalar(select(Room).where(Room.appointment_id == booked.json()["id"]))
         assert room is not None
         room_id = room.public_id
-    return {"appointment": booked.json(), "cohost": cohost.json(), "room": room_id, "tokens": tokens}
+        owner_id = session.scalar(select(Staff.id).where(Staff.email == demo.PEOPLE[0][0]))
+    return {"appointment": booked.json(), "cohost": cohost.json(), "room": room_id, "tokens": tokens,
+            "owner_id": owner_id}
 
 
 def _snapshot(server: LiveServer | InProcess, appointment_id: int) -> dict[str, Any]:
@@ -117,7 +120,7 @@ def test_every_staff_route_refuses_an_object_the_caller_may_not_manage(server: L
     appointment, cohost = found["appointment"], found["cohost"]
     # what a route may name, by its parameter's name; a new kind of object needs its line here
     objects = {"appointment_id": str(appointment["id"]), "room_id": found["room"], "participant_id": cohost["id"],
-               "booked": str(appointment["id"])}
+               "booked": str(appointment["id"]), "staff_id": str(found["owner_id"])}
     secrets = [PATIENT, appointment["code"], cohost["code"], appointment["join_url"].rsplit("/", 1)[1], "41234567"]
     before = _snapshot(server, appointment["id"])
 

@@ -18,6 +18,9 @@ admin      all                                          never                   
 recorded, a clinician neither hosts nor joins as co-host; :func:`require` says so with
 ``training_required``.
 
+Staff accounts: only an ``admin`` may ``administer`` one (deactivate, reactivate, make a password-reset
+link, take its second factor away), and not their own (an administrator cannot lock themself out).
+
 An object the caller may not manage is answered exactly as one that does not exist (404): the
 answer does not tell a stranger which ids are in use.
 """
@@ -39,6 +42,7 @@ class Action(str, enum.Enum):
     manage = "manage"
     cohost = "cohost"
     host = "host"
+    administer = "administer"  # a staff account (``require_administer``)
 
 
 Thing = Appointment | Room | Participant
@@ -128,3 +132,12 @@ def may_host(staff: Staff) -> bool:
     """Whether ``staff`` may host calls at all (the staff socket that carries their rooms): an active,
     trained clinician. Each room is then checked against its host (``visitt.live.permissions``)."""
     return staff.active and staff.role is Role.clinician and training.is_trained(staff)
+def may_administer(staff: Staff, target: Staff) -> bool:
+    """Whether ``staff`` may administer the account ``target`` (see the module's rule)."""
+    return staff.active and staff.role is Role.admin and staff.id != target.id
+
+
+def require_administer(staff: Staff, target: Staff) -> None:
+    """Inside an account operation: refuse it (403) unless :func:`may_administer`."""
+    if not may_administer(staff, target):
+        raise Forbidden(N_("Only an administrator may change another staff member's account."))

@@ -13,15 +13,16 @@ import secrets
 
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from visitt import access, sessions
 from visitt.store import audit
 from visitt import text as human
-from visitt.errors import Busy, Conflict, NotAuthenticated, ValidationFailed
+from visitt.errors import Busy, Conflict, NotAuthenticated, NotFound, ValidationFailed
 from visitt.web.i18n import N_
 from visitt.limiter import Limiter, address_label
-from visitt.store.models import ApiToken, Department, Role, Staff, WebSession, utcnow
+from visitt.store.models import ApiToken, Department, Role, Staff, utcnow
 
 log = logging.getLogger("visitt.accounts")
 # VISITT_PASSWORD_HASHING: argon2-cffi's profiles. "cheapest" is argon2-cffi's profile for tests (a hash in
@@ -104,21 +105,47 @@ def set_portal(session: Session, email: str, listed: bool) -> Staff:
     return staff
 
 
+TOO_MANY = N_("Too many failed sign-ins. Wait {duration} and try again.")
+
+
+def throttle(limiter: Limiter, email: str, address: str) -> None:
+    """Refuse a sign-in step for ``email`` from ``address`` while either is locked out (docs/administration.md,
+    "Wrong passwords"): the address for every account; the account only from addresses that have failed
+    lately, so the real user on their own connection still gets in."""
+    code = "too_many_sign_ins"
+    limiter.check("login_address", address, message=TOO_MANY, code=code)
+    if limiter.locked_for("login_account", email) and not limiter.untouched("login_address", address):
+        raise limiter.refuse_locked("login_account", email, message=TOO_MANY, code=code)
+
+
+def count_failure(session: Session, limiter: Limiter, email: str, address: str, actor: str = "anonymous",
+                  action: str = "login_failed") -> None:
+    """One wrong password or second-factor code for ``email`` from ``address``: counted, and audited
+    (with the lock-out it caused, if any)."""
+    limiter.hit("login_address", address)
+    wait = limiter.fail("login_account", email)
+    if wait:
+        audit.record(session, actor, action, locked_seconds=wait)
+    else:
+        audit.record(session, actor, action)
+    if wait:
+        log.warning("sign-in limit reached for one account from address %s: refused from failing addresses "
+                    "for %d seconds", address_label(address), wait)
+
+
 def authenticate(session: Session, email: str, password: str, limiter: Limiter, address: str) -> Staff:
     """The active account with this e-mail address and password, from the client ``address``.
 
     Failed sign-ins are counted per client address and per account (``login_address``,
-    ``login_account``; docs/security.md says why). Over the address's limit, the address is refused
-    for every account; over the account's, the account is refused only from addresses that have
-    failed lately, so the real user on their own connection still gets in. Refused attempts cost no
-    password check and are not counted. At most ``VISITT_PASSWORD_CHECKS_AT_ONCE`` checks run at
-    once (argon2 takes 64 MiB each); a sign-in that cannot get its turn in time gets :class:`Busy`.
+    ``login_account``; docs/administration.md says why). Over the address's limit, the address is refused
+    for every account; over the account's, the account is locked out for a wait that doubles with each
+    lock-out (capped), but only for addresses that have failed lately, so the real user on their own
+    connection still gets in. Refused attempts cost no password check and are not counted. At most
+    ``VISITT_PASSWORD_CHECKS_AT_ONCE`` checks run at once (argon2 takes 64 MiB each); a sign-in that
+    cannot get its turn in time gets :class:`Busy`.
     """
     email = email.strip().lower()
-    message, code = N_("Too many failed sign-ins. Wait a few minutes and try again."), "too_many_sign_ins"
-    limiter.check("login_address", address, message=message, code=code)
-    if not limiter.test("login_account", email) and not limiter.untouched("login_address", address):
-        raise limiter.refuse("login_account", email, message=message, code=code)
+    throttle(limiter, email, address)
     staff = session.scalar(select(Staff).where(Staff.email == email, Staff.active.is_(True)))
     with limiter.password_checks.turn() as turn:
         if not turn:
@@ -128,39 +155,37 @@ def authenticate(session: Session, email: str, password: str, limiter: Limiter, 
         except (VerificationError, InvalidHashError):
             staff = None
     if staff is None:
-        audit.record(session, "anonymous", "login_failed")
-        limiter.hit("login_address", address)
-        limiter.hit("login_account", email)
-        if not limiter.test("login_account", email):
-            log.warning("sign-in limit reached for one account from address %s: refused from failing addresses "
-                        "for up to %d seconds", address_label(address), limiter.rules["login_account"].seconds)
+        count_failure(session, limiter, email, address)
         raise NotAuthenticated(N_("Wrong e-mail address or password."))
-    audit.record(session, f"staff:{staff.id}", "login")
+    # signed in now, or (a second factor to come, or to set up first) once that is done (``second_factor.py``)
+    further = staff.totp_secret is not None or staff.role is Role.admin
+    audit.record(session, f"staff:{staff.id}", "password_accepted" if further else "login")
     return staff
 
 
-def open_session(session: Session, staff: Staff, hours: int) -> str:
-    token = new_secret()
-    session.add(WebSession(staff_id=staff.id, token_hash=digest(token),
-                           expires_at=utcnow() + dt.timedelta(hours=hours)))
-    return token
+def set_password(staff: Staff, password: str) -> None:
+    """Give ``staff`` a new password (checked here: :class:`ValidationFailed` if too short)."""
+    if len(password) < MIN_PASSWORD:
+        raise ValidationFailed(N_("The password could not be set."),
+                               fields={"password": N_("Use at least 10 characters.")})  # MIN_PASSWORD
+    if len(password) > 1024:
+        raise ValidationFailed(N_("The password could not be set."),
+                               fields={"password": N_("Use at most 1024 characters.")})
+    staff.password_hash = _hasher.hash(password)
+
+
+def open_session(session: Session, staff: Staff, hours: int, stage: str = "full") -> str:
+    """A new browser session for ``staff`` (:func:`visitt.sessions.open_session`)."""
+    return sessions.open_session(session, staff, hours, stage)
 
 
 def staff_for_session(session: Session, token: str | None) -> Staff | None:
-    if not token:
-        return None
-    row = session.scalar(select(WebSession).where(WebSession.token_hash == digest(token)))
-    if row is None or row.expires_at < utcnow() or not row.staff.active:
-        return None
-    return row.staff
+    """The staff member fully signed in with the session ``token`` (:func:`visitt.sessions.look_up`)."""
+    return sessions.look_up(session, token).staff
 
 
 def close_session(session: Session, token: str | None) -> None:
-    if token:
-        row = session.scalar(select(WebSession).where(WebSession.token_hash == digest(token)))
-        if row is not None:
-            audit.record(session, f"staff:{row.staff_id}", "logout")
-            session.execute(delete(WebSession).where(WebSession.id == row.id))
+    sessions.close_session(session, token)
 
 
 class TokenRefused(NotAuthenticated):
@@ -237,3 +262,40 @@ def staff_for_api_token(session: Session, token: str) -> Staff | None:
     if state == "expired":
         raise TokenRefused(row, "token_expired", N_("The API token has expired. Ask for a new one."))
     return row.staff
+
+
+def staff_by_id(session: Session, staff_id: int) -> Staff:
+    staff = session.get(Staff, staff_id)
+    if staff is None:
+        raise NotFound(N_("No such staff member."))
+    return staff
+
+
+def staff_by_email(session: Session, email: str) -> Staff:
+    """The account with ``email``, or :class:`ValidationFailed` naming the field."""
+    return _staff_by_email(session, email)
+
+
+def deactivate(session: Session, actor: Staff | None, staff: Staff) -> None:
+    """Deactivate ``staff``'s account, by ``actor`` (None: the command line): they cannot sign in, every
+    web session and API token of theirs ends now, and each node closes their live sockets within a
+    second (:mod:`visitt.live.deactivation`)."""
+    if actor is not None:
+        access.require_administer(actor, staff)
+    if not staff.active:
+        raise Conflict(N_("The account is already deactivated."), code="already_deactivated")
+    staff.active = False
+    ended = sessions.end_all(session, staff)
+    revoked = revoke_api_tokens(session, email=staff.email)
+    audit.record(session, f"staff:{actor.id}" if actor else "system", "user_deactivated",
+                 subject=f"staff:{staff.id}", sessions_ended=ended, tokens_revoked=len(revoked))
+
+
+def reactivate(session: Session, actor: Staff | None, staff: Staff) -> None:
+    """Let ``staff`` sign in again (their old sessions and API tokens stay ended)."""
+    if actor is not None:
+        access.require_administer(actor, staff)
+    if staff.active:
+        raise Conflict(N_("The account is already active."), code="already_active")
+    staff.active = True
+    audit.record(session, f"staff:{actor.id}" if actor else "system", "user_reactivated", subject=f"staff:{staff.id}")

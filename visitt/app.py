@@ -28,6 +28,8 @@ from visitt.web.compression import Compression
 from visitt.store.db import Database, outage
 from visitt.web.deps import LoginRequired
 from visitt.errors import INTERNAL, VisittError, describe
+from visitt.live import deactivation
+from visitt.web import account as web_account, staff_accounts_api
 from visitt.live.cluster import Cluster
 from visitt.live.hub import Hub
 from visitt.web.i18n import N_, translations
@@ -96,6 +98,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
         reminder_task = asyncio.create_task(reminders.run(database, settings, sender.wakeup.set))
         retention_task = asyncio.create_task(retention.run(database, settings))
         sweeper = asyncio.create_task(app.state.hub.sweep())
+        deactivations = asyncio.create_task(deactivation.watch(app.state))
         await app.state.cluster.start()
         process = app.state.process  # set by visitt.ops.serving.serve, in a serving process only
         if process is not None:
@@ -113,7 +116,8 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
             reminder_task.cancel()
             retention_task.cancel()
             sweeper.cancel()
-            await asyncio.gather(task, reminder_task, retention_task, sweeper, return_exceptions=True)
+            deactivations.cancel()
+            await asyncio.gather(task, reminder_task, retention_task, sweeper, deactivations, return_exceptions=True)
             await app.state.test_room.close()
             await app.state.cluster.close()
             await app.state.hub.writes.close()
@@ -159,7 +163,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     async def login_required(request: Request, exc: LoginRequired):  # type: ignore[no-untyped-def]
         if _wants_json(request):
             return error_response(request, exc.status, exc.public())
-        return RedirectResponse("/staff/login", status_code=303)
+        return RedirectResponse(exc.location, status_code=303)
 
     @app.exception_handler(VisittError)
     async def visitt_error(request: Request, exc: VisittError):  # type: ignore[no-untyped-def]
@@ -204,6 +208,8 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app.include_router(api.router)
     app.include_router(web_staff.router)
     app.include_router(web_training.router)
+    app.include_router(web_account.router)
+    app.include_router(staff_accounts_api.router)
     app.include_router(web_patient.router)
     app.include_router(help_page.router)
     if settings.portal_path:

@@ -1,5 +1,5 @@
-"""The ``visitt`` command: serve, demo, users add|portal|trained, tokens create|list|revoke, retention run,
-db upgrade."""
+"""The ``visitt`` command: serve, demo, users add|portal|trained|deactivate|reactivate|reset-link|
+reset-second-factor, tokens create|list|revoke, retention run, db upgrade."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from visitt import accounts, demo, retention, training
+from visitt import accounts, demo, password_reset, retention, second_factor, training
 from visitt.ops import logs
 from visitt.live import turn
 from visitt.store.db import Database
@@ -137,6 +137,39 @@ def cmd_retention_run(args: argparse.Namespace) -> None:
     done = retention.run_once(database, settings)
     database.dispose()
     print(f"personal data removed from {done} consultation(s) older than {settings.retention_days} days")
+def _account(args: argparse.Namespace, change: str) -> None:
+    """``visitt users deactivate|reactivate|reset-second-factor EMAIL``: run as the server's operator."""
+    database = Database.from_settings(_settings(args))
+    database.upgrade()
+    with database.session() as session:
+        staff = accounts.staff_by_email(session, args.email)
+        if change == "deactivate":
+            accounts.deactivate(session, None, staff)
+            done = "deactivated: sessions and API tokens ended, live sockets close within a second"
+        elif change == "reactivate":
+            accounts.reactivate(session, None, staff)
+            done = "reactivated"
+        else:
+            second_factor.remove(session, staff, "system")
+            done = "has no second factor now; it is set up again at the next sign-in (required for administrators)"
+        print(f"{staff.email} {done}")
+    database.dispose()
+
+
+def cmd_users_reset_link(args: argparse.Namespace) -> None:
+    settings = _settings(args)
+    problem = _public_url_problem(settings.public_url)
+    if problem:
+        print(f"visitt: {problem}", file=sys.stderr)
+        sys.exit(2)
+    database = Database.from_settings(settings)
+    database.upgrade()
+    with database.session() as session:
+        url = password_reset.create_link(session, None, accounts.staff_by_email(session, args.email),
+                                         base_url=settings.public_url, hours=settings.reset_link_hours)
+    database.dispose()
+    print(url)  # alone on stdout, for scripts; what it is, on stderr
+    print(f"works once, for {settings.reset_link_hours} hours: give it to the person yourself", file=sys.stderr)
 
 
 def cmd_tokens_create(args: argparse.Namespace) -> None:
@@ -215,6 +248,15 @@ def parser() -> argparse.ArgumentParser:
     trained = with_data_dir(users.add_parser("trained", help="record training done elsewhere (the training gate)"))
     trained.add_argument("email")
     trained.set_defaults(func=cmd_users_trained)
+    for name, text in (("deactivate", "deactivate an account: ends its sessions, API tokens and live sockets"),
+                       ("reactivate", "let a deactivated account sign in again"),
+                       ("reset-second-factor", "take an account's second factor away (lost phone and codes)")):
+        change = with_data_dir(users.add_parser(name, help=text))
+        change.add_argument("email")
+        change.set_defaults(func=lambda args, name=name: _account(args, name))
+    reset = with_data_dir(users.add_parser("reset-link", help="print a one-time link to set a new password"))
+    reset.add_argument("email")
+    reset.set_defaults(func=cmd_users_reset_link)
 
     tokens = sub.add_parser("tokens", help="API tokens").add_subparsers(dest="tokens_command", required=True)
     create = with_data_dir(tokens.add_parser("create", help="print a new API token for a staff user"))

@@ -71,8 +71,9 @@ def rules(settings: Settings) -> dict[str, Rule]:
         "code": Rule(s.code_attempts_per_code, s.code_attempt_minutes * 60),
         # portal visits per client address (docs/portal.md)
         "portal_address": Rule(s.portal_visits_per_address, s.portal_visit_minutes * 60),
-        # staff sign-in: failed passwords per account (short), per client address (longer)
-        "login_account": Rule(s.login_failures_per_account, s.login_account_seconds),
+        # staff sign-in: failed passwords (and second-factor codes) per account, then a lock-out that grows
+        # (``backoffs``); per client address, any accounts, a longer look-back
+        "login_account": Rule(s.login_failures_per_account, s.login_account_max_minutes * 60),
         "login_address": Rule(s.login_failures_per_address, s.login_address_minutes * 60),
         # test room round trips and TURN credentials per client address (docs/test-room.md)
         "test_offer": Rule(s.test_calls_per_address, s.test_call_minutes * 60, shared=False),
@@ -83,6 +84,26 @@ def rules(settings: Settings) -> dict[str, Rule]:
         # signaling messages per socket, in windows of a second (docs/protocol.md)
         "messages": Rule(round(s.messages_per_second), 1, shared=False, moving=False),
     }
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Once a rule's limit is reached: refused for ``first`` seconds, twice as long for each further
+    lock-out within ``memory`` seconds, but never longer than ``longest``."""
+
+    first: int
+    longest: int
+    memory: int = 24 * 3600
+
+    def wait(self, lockouts: int) -> int:
+        doublings: int = min(max(0, lockouts - 1), 30)
+        return min(self.longest, self.first << doublings)
+
+
+def backoffs(settings: Settings) -> dict[str, Backoff]:
+    """The rules whose limit locks a key out for a growing time, by rule name."""
+    s = settings
+    return {"login_account": Backoff(s.login_account_seconds, s.login_account_max_minutes * 60)}
 
 
 def caps(settings: Settings) -> dict[str, int]:
@@ -171,6 +192,7 @@ class Limiter:
 
     def __init__(self, settings: Settings, storage_uri: str | None = None) -> None:
         self.rules = rules(settings)
+        self.backoffs = backoffs(settings)
         self.local: Storage = MemoryStorage()
         uri = storage_uri if storage_uri is not None else settings.redis_url
         self.shared: Storage = self.local
@@ -227,6 +249,50 @@ class Limiter:
         """Whole seconds until rule ``name`` lets ``key`` in again (at least 1)."""
         reset, _remaining, _amount = self._stats(name, key)
         return max(1, int(reset - time.time() + 0.999))
+
+    def _backoff_storage(self, name: str) -> Storage:
+        return self.shared if self.rules[name].shared else self.local
+
+    def _with_storage(self, name: str, action: Callable[[Storage], T]) -> T:
+        try:
+            return action(self._backoff_storage(name))
+        except StorageError:  # Redis away: as in :meth:`_ask`, this node's memory
+            return action(self.local)
+
+    def locked_for(self, name: str, *key: str) -> int:
+        """Whole seconds left of ``key``'s lock-out under the backoff of rule ``name`` (0: not locked)."""
+        lock = "lock:" + _hashed((name, *key))
+
+        def left(storage: Storage) -> int:
+            if storage.get(lock) <= 0:
+                return 0
+            return max(0, int(storage.get_expiry(lock) - time.time() + 0.999))
+        return self._with_storage(name, left)
+
+    def fail(self, name: str, *key: str) -> int:
+        """Count one failure against rule ``name`` (which has a backoff) for ``key``. If that reaches
+        the limit, the count starts again and ``key`` is locked out for the backoff's next wait: the
+        seconds returned (0: not locked out)."""
+        self.hit(name, *key)
+        if self.test(name, *key):
+            return 0
+        hashed, backoff = _hashed((name, *key)), self.backoffs[name]
+
+        def lock_out(storage: Storage) -> int:
+            lockouts = storage.incr("lockouts:" + hashed, backoff.memory)
+            wait = backoff.wait(lockouts)
+            storage.clear("lock:" + hashed)
+            storage.incr("lock:" + hashed, wait)
+            return wait
+        wait = self._with_storage(name, lock_out)
+        self._ask(name, key, lambda strategy, item, hashed: strategy.clear(item, name, hashed))
+        return wait
+
+    def refuse_locked(self, name: str, *key: str, message: str, code: str) -> RateLimited:
+        """The :class:`RateLimited` for ``key`` locked out under rule ``name``, with its Retry-After."""
+        error = RateLimited(message, code=code)
+        error.retry_after = max(1, self.locked_for(name, *key))
+        return error
 
     def refuse(self, name: str, *key: str, message: str, code: str) -> RateLimited:
         """The :class:`RateLimited` for ``key`` over rule ``name``, with its Retry-After."""

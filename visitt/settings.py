@@ -109,7 +109,9 @@ class Settings(BaseSettings):
     messages_per_second: int = 50
     ping_interval: float = 20.0
     ping_timeout: float = 40.0
-    session_hours: int = 12
+    session_hours: int = 12  # the absolute time-out of a staff session
+    session_idle_minutes: int = Field(default=30, ge=1)  # a staff session unused this long ends
+    reset_link_hours: int = Field(default=24, ge=1)  # how long an administrator's password-reset link works
     max_participants: int = 5
     metrics_token: str = ""
     metrics_open: Flag = False  # /metrics without a token: only for a node whose port is private
@@ -159,7 +161,8 @@ class Settings(BaseSettings):
     sockets_per_address: int = 50
     sockets_per_staff: int = 20
     login_failures_per_account: int = 5
-    login_account_seconds: int = 60
+    login_account_seconds: int = 30  # the first lock-out of an account; doubled for each further one
+    login_account_max_minutes: int = 15  # the longest lock-out, and the look-back of the failures counted
     login_failures_per_address: int = 30
     login_address_minutes: int = 15
     password_checks_at_once: int = 4

@@ -30,7 +30,10 @@ ACTIONS = frozenset(
      "end", "leave",
      "token_created", "token_revoked", "token_refused", "user_created", "pause", "resume", "identify", "id_requested", "no_show", "remove", "move", "cancel",
      "portal_visit", "invite", "ask_unmute", "take_over",
-     "training_step", "trained", "retention"}
+     "training_step", "trained", "retention",
+     # local accounts (issue 18): second factor, sessions, password reset, deactivation
+     "password_accepted", "second_factor_failed", "second_factor_enrolled", "second_factor_removed",
+     "session_ended", "reset_link_created", "password_reset", "user_deactivated", "user_reactivated"}
 )
 
 

@@ -122,6 +122,10 @@ class Staff(Base):
     course_read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     quiz_passed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     test_call_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The TOTP second factor (``second_factor.py``): the base32 secret once enrolled, and the last
+    # time step a code was accepted for, so the same code cannot be used twice.
+    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     department: Mapped[Department | None] = relationship()
 
@@ -144,6 +148,11 @@ class WebSession(Base):
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # ``full``: signed in; ``second_factor``: the password was right, the code is still to come;
+    # ``enrol``: an administrator who must set up a second factor before anything else (``sessions.py``)
+    stage: Mapped[str] = mapped_column(String(16), default="full", server_default="full")
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    idle_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: no idle time-out
 
     staff: Mapped[Staff] = relationship()
 
@@ -319,3 +328,25 @@ class Retention(Base):
     __tablename__ = "retention"
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"), primary_key=True)
     done_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+class RecoveryCode(Base):
+    """One of a staff member's ten recovery codes (``second_factor.py``): a SHA-256 hash, usable once."""
+
+    __tablename__ = "recovery_codes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class PasswordReset(Base):
+    """A one-time link to set a new password, made by an administrator (``password_reset.py``)."""
+
+    __tablename__ = "password_resets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    staff: Mapped[Staff] = relationship()

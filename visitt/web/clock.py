@@ -51,3 +51,10 @@ def duration(span: dt.timedelta, language: str, length: Literal["long", "short"]
     seconds = max(60, -(-int(span.total_seconds()) // 60) * 60)
     unit, size = next((unit, size) for unit, size in _UNITS if seconds % size == 0)  # minutes at least
     return format_unit(seconds // size, unit, length=length, locale=language)
+
+
+def wait(seconds: int, language: str) -> str:
+    """How long to wait, in the reader's language: ``30 sekunder`` under a minute, else :func:`duration`."""
+    if seconds < 60:
+        return format_unit(max(1, seconds), "duration-second", length="long", locale=language)
+    return duration(dt.timedelta(seconds=seconds), language)

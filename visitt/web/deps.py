@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from visitt import sessions
 from visitt.errors import NotAuthenticated
 from visitt.limiter import Limiter
-from visitt.store.models import Staff
-from visitt.web.security import bearer_staff, session_staff
+from visitt.store.models import Role, Staff
+from visitt.web.security import SESSION_COOKIE, bearer_staff
 from visitt.settings import Settings
 
 
@@ -50,14 +51,33 @@ def app_limiter(request: Request) -> Limiter:
 
 class LoginRequired(NotAuthenticated):
     """Raised for a page that needs a signed-in member of staff; the app answers it with a redirect to
-    the sign-in page (JSON callers get the 401 error shape)."""
+    ``location``, the sign-in page unless said otherwise (JSON callers get the 401 error shape)."""
+
+    def __init__(self, message: str, location: str = "/staff/login") -> None:
+        super().__init__(message)
+        self.location = location
+
+
+ENROL_PAGE = "/staff/account/second-factor"
+CODE_PAGE = "/staff/login/code"
 
 
 def page_staff(request: Request, session: Session) -> Staff:
-    staff = session_staff(request, session)
-    if staff is None:
+    """The staff member signed in with the session cookie. Otherwise, back to the sign-in page (saying
+    so if the session has just timed out); an administrator still without a second factor, to its
+    set-up, which they must finish before anything else."""
+    found = sessions.look_up(session, request.cookies.get(SESSION_COOKIE))
+    if found.staff is None:
+        if found.ended is not None:
+            session.commit()  # the audit row of the time-out
+            raise LoginRequired("Please sign in.", f"/staff/login?ended={found.ended}")
+        row = sessions.pending(session, request.cookies.get(SESSION_COOKIE), "enrol", "second_factor")
+        if row is not None:  # half-way through signing in: back to the step that is missing
+            raise LoginRequired("Sign in first.", ENROL_PAGE if row.stage == "enrol" else CODE_PAGE)
         raise LoginRequired("Please sign in.")
-    return staff
+    if found.staff.role is Role.admin and found.staff.totp_secret is None:
+        raise LoginRequired("Set up a second factor first.", ENROL_PAGE)
+    return found.staff
 
 
 def api_staff(request: Request, session: Session) -> Staff:

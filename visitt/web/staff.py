@@ -13,12 +13,12 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from visitt import access, accounts, appointments, booking, invites, rooms
-from visitt.web import client_text
+from visitt import access, accounts, appointments, booking, invites, rooms, sessions
+from visitt.web import account, client_text
 from visitt.web import training as web_training
 from visitt.messaging import delivery, mail
 from visitt.live import department_queue, protocol
-from visitt.web.deps import DB, app_limiter, base_url, clinic_tz, page_staff
+from visitt.web.deps import CODE_PAGE, DB, ENROL_PAGE, app_limiter, base_url, clinic_tz, page_staff
 from visitt.errors import Busy, Forbidden, NotAuthenticated, NotFound, RateLimited, ValidationFailed, VisittError
 from visitt.web.i18n import N_, translations
 from visitt.ids import RowId, parse_id
@@ -35,9 +35,16 @@ def front(request: Request) -> Response:
     return render(request, "front.html")
 
 
+# why the sign-in page was shown again (``?ended=``), in the page's words
+ENDED = {"idle": N_("You were signed out because the page was not used for a while. Sign in again."),
+         "expired": N_("Your session has reached its time limit. Sign in again."),
+         "step": N_("The sign-in took too long. Start again."),
+         "password_set": N_("Your new password is set. Sign in with it.")}
+
+
 @router.get("/staff/login")
-def login_form(request: Request) -> Response:
-    return render(request, "login.html", error="", email="")
+def login_form(request: Request, ended: str = "") -> Response:
+    return render(request, "login.html", error="", email="", notice=ENDED.get(ended, ""))
 
 
 @router.post("/staff/login")
@@ -52,13 +59,14 @@ def login(request: Request, session: DB, email: Annotated[str, Form()] = "", pas
         session.commit()  # keep the audit row of the failed attempt
         return render(request, "login.html", status_code=401, error=error.message, email=email)
     except (RateLimited, Busy) as error:
-        refused = render(request, "login.html", status_code=error.status, error=error.message, email=email)
-        refused.headers["Retry-After"] = str(error.retry_after)
-        return refused
+        return account.refused(request, "login.html", error, email=email)
     settings = request.app.state.settings
-    token = accounts.open_session(session, staff, settings.session_hours)
+    # with a second factor, its code comes next; an administrator without one sets it up first (web/account.py)
+    stage = "second_factor" if staff.totp_secret else "enrol" if staff.role is Role.admin else "full"
+    token = sessions.open_session(session, staff, settings.session_hours, stage, settings.session_idle_minutes)
     session.commit()
-    response = RedirectResponse("/staff", status_code=303)
+    response = RedirectResponse({"full": "/staff", "second_factor": CODE_PAGE, "enrol": ENROL_PAGE}[stage],
+                                status_code=303)
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=settings.secure_cookies,
                         max_age=settings.session_hours * 3600, path="/")
     return response
