@@ -10,9 +10,17 @@ role       ``manage`` an appointment, its room and its   ``cohost`` an invitatio
 ========== ============================================ ===========================================
 clinician  their own (they are its clinician; for a     the invitation that names their account
            portal visit: its host)
-secretary  their department's                           never
+secretary  their departments'                          never
+department their departments'                          never
+admin
 admin      all                                          never
 ========== ============================================ ===========================================
+
+The admin console (``administer``: see and change staff accounts, departments, API tokens, and read the
+audit trail) is for two roles: ``admin`` everywhere, ``department_admin`` for the departments they
+belong to - the accounts with a department among theirs, those departments, those accounts' API tokens
+and the audit events about them. A department admin never changes an admin, makes anyone an admin, or
+gives a department that is not theirs.
 
 An object the caller may not manage is answered exactly as one that does not exist (404): the
 answer does not tell a stranger which ids are in use.
@@ -27,7 +35,11 @@ from sqlalchemy.orm import Session
 
 from visitt.errors import Forbidden, NotFound
 from visitt.web.i18n import N_
-from visitt.store.models import Appointment, Participant, Role, Room, Staff
+from visitt.store.models import Appointment, Department, Participant, Role, Room, Staff, staff_departments
+
+# Roles that work for departments: they see their departments' appointments (and book for them).
+DEPARTMENT_ROLES = (Role.secretary, Role.department_admin)
+ADMIN_ROLES = (Role.admin, Role.department_admin)
 
 
 class Action(str, enum.Enum):
@@ -42,6 +54,14 @@ def _department_of(thing: Appointment | Room) -> int | None:
     if isinstance(thing, Appointment):
         return thing.department_id
     return thing.host.department_id  # a portal visit's room: its clinician's department
+
+
+def department_ids(staff: Staff) -> set[int]:
+    """Every department ``staff`` belongs to: the home one and the others."""
+    ids = {department.id for department in staff.departments}
+    if staff.department_id is not None:
+        ids.add(staff.department_id)
+    return ids
 
 
 def may(staff: Staff, action: Action, thing: Thing) -> bool:
@@ -60,8 +80,8 @@ def may(staff: Staff, action: Action, thing: Thing) -> bool:
     if staff.role is Role.clinician:
         owner = thing.clinician_id if isinstance(thing, Appointment) else thing.host_id
         return owner == staff.id
-    if staff.role is Role.secretary:
-        return staff.department_id is not None and _department_of(thing) == staff.department_id
+    if staff.role in DEPARTMENT_ROLES:
+        return _department_of(thing) in department_ids(staff)
     return False
 
 
@@ -73,8 +93,8 @@ def managed_appointments(staff: Staff) -> ColumnElement[bool]:
         return true()
     if staff.role is Role.clinician:
         return Appointment.clinician_id == staff.id
-    if staff.role is Role.secretary and staff.department_id is not None:
-        return Appointment.department_id == staff.department_id
+    if staff.role in DEPARTMENT_ROLES:
+        return Appointment.department_id.in_(department_ids(staff))
     return false()
 
 
@@ -106,3 +126,73 @@ def require(staff: Staff, action: Action, thing: Thing) -> None:
     """Inside an operation: refuse it (403) if its caller did not load ``thing`` through the checks above."""
     if not may(staff, action, thing):
         raise Forbidden(N_("You may not change this consultation."))
+
+
+# The admin console -----------------------------------------------------------------------------------
+
+def administers(staff: Staff) -> bool:
+    """Whether ``staff`` may open the admin console at all."""
+    return staff.active and staff.role in ADMIN_ROLES
+
+
+def require_admin(staff: Staff) -> None:
+    if not administers(staff):
+        raise Forbidden(N_("Only administrators may use the admin console."))
+
+
+def administered_departments(staff: Staff) -> ColumnElement[bool]:
+    """The departments ``staff`` administers, as a filter on :class:`Department`."""
+    if not administers(staff):
+        return false()
+    if staff.role is Role.admin:
+        return true()
+    return Department.id.in_(department_ids(staff))
+
+
+def administered_staff(staff: Staff) -> ColumnElement[bool]:
+    """The accounts ``staff`` administers, as a filter on :class:`Staff`: for a department admin, every
+    account with a department among theirs (home or other)."""
+    if not administers(staff):
+        return false()
+    if staff.role is Role.admin:
+        return true()
+    ids = department_ids(staff)
+    return Staff.id.in_(select(staff_departments.c.staff_id).where(staff_departments.c.department_id.in_(ids))) \
+        | Staff.department_id.in_(ids)
+
+
+def may_administer(staff: Staff, thing: Staff | Department) -> bool:
+    """Whether ``staff`` may see and change this account or department in the admin console."""
+    if not administers(staff):
+        return False
+    if staff.role is Role.admin:
+        return True
+    if isinstance(thing, Department):
+        return thing.id in department_ids(staff)
+    return thing.role is not Role.admin and bool(department_ids(thing) & department_ids(staff))
+
+
+def administered_account(session: Session, staff: Staff, staff_id: int) -> Staff:
+    """The account ``staff_id`` if ``staff`` administers it, else :class:`NotFound`."""
+    require_admin(staff)
+    found = session.get(Staff, staff_id)
+    if found is None or not may_administer(staff, found):
+        raise NotFound(N_("No such staff account."))
+    return found
+
+
+def administered_department(session: Session, staff: Staff, department_id: int) -> Department:
+    """The department ``department_id`` if ``staff`` administers it, else :class:`NotFound`."""
+    require_admin(staff)
+    found = session.get(Department, department_id)
+    if found is None or not may_administer(staff, found):
+        raise NotFound(N_("No such department."))
+    return found
+
+
+def may_grant(staff: Staff, role: Role, departments: set[int]) -> bool:
+    """Whether ``staff`` may give an account ``role`` in ``departments`` (only an admin makes admins;
+    a department admin gives only their own departments)."""
+    if staff.role is Role.admin:
+        return administers(staff)
+    return administers(staff) and role is not Role.admin and departments <= department_ids(staff)

@@ -85,7 +85,7 @@ def create_staff(session: Session, *, email: str, full_name: str, role: Role, pa
         raise Conflict(N_("An account with that e-mail address already exists."),
                        fields={"email": N_("Already in use.")})
     staff = Staff(email=email, full_name=full_name.strip(), role=role, password_hash=_hasher.hash(password),
-                  department=department, portal=portal)
+                  department=department, portal=portal, departments=[department] if department else [])
     session.add(staff)
     session.flush()
     audit.record(session, "system", "user_created", subject=f"staff:{staff.id}", role=role.value)
@@ -136,6 +136,7 @@ def authenticate(session: Session, email: str, password: str, limiter: Limiter, 
                         "for up to %d seconds", address_label(address), limiter.rules["login_account"].seconds)
         raise NotAuthenticated(N_("Wrong e-mail address or password."))
     audit.record(session, f"staff:{staff.id}", "login")
+    staff.last_sign_in_at = utcnow()
     return staff
 
 
@@ -237,3 +238,8 @@ def staff_for_api_token(session: Session, token: str) -> Staff | None:
     if state == "expired":
         raise TokenRefused(row, "token_expired", N_("The API token has expired. Ask for a new one."))
     return row.staff
+
+
+def hash_password(password: str) -> str:
+    """``password`` hashed with the process's profile (:func:`use_hashing`)."""
+    return _hasher.hash(password)

@@ -36,9 +36,10 @@ MAX_NAME = 200
 
 
 def _listed() -> Select[Staff]:
-    """Clinicians the portal lists: active, clinician, taking visitors, in a department."""
+    """Clinicians the portal lists: active, clinician, taking visitors, in a department that offers video."""
+    offering = select(Department.id).where(Department.offers_video.is_(True))
     return select(Staff).where(Staff.role == Role.clinician, Staff.active.is_(True), Staff.portal.is_(True),
-                               Staff.department_id.is_not(None))
+                               Staff.department_id.in_(offering))
 
 
 def departments(session: Session) -> list[Department]:

@@ -29,7 +29,10 @@ ACTIONS = frozenset(
     {"login", "login_failed", "logout", "booking", "code_entry", "knock", "admit", "deny", "lock", "unlock",
      "end", "leave",
      "token_created", "token_revoked", "token_refused", "user_created", "pause", "resume", "identify", "id_requested", "no_show", "remove", "move", "cancel",
-     "portal_visit", "invite", "ask_unmute", "take_over"}
+     "portal_visit", "invite", "ask_unmute", "take_over",
+     # the admin console (visitt/staff_admin.py, departments.py, api_tokens.py, audit_trail.py)
+     "staff_invited", "staff_changed", "staff_deactivated", "staff_reactivated", "password_link",
+     "account_set_up", "department_created", "department_changed", "audit_viewed", "audit_exported"}
 )
 
 
