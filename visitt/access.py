@@ -151,14 +151,14 @@ def administered_departments(staff: Staff) -> ColumnElement[bool]:
 
 def administered_staff(staff: Staff) -> ColumnElement[bool]:
     """The accounts ``staff`` administers, as a filter on :class:`Staff`: for a department admin, every
-    account with a department among theirs (home or other)."""
+    account but an admin's with a department among theirs (home or other)."""
     if not administers(staff):
         return false()
     if staff.role is Role.admin:
         return true()
     ids = department_ids(staff)
-    return Staff.id.in_(select(staff_departments.c.staff_id).where(staff_departments.c.department_id.in_(ids))) \
-        | Staff.department_id.in_(ids)
+    members = select(staff_departments.c.staff_id).where(staff_departments.c.department_id.in_(ids))
+    return (Staff.id.in_(members) | Staff.department_id.in_(ids)) & (Staff.role != Role.admin)
 
 
 def may_administer(staff: Staff, thing: Staff | Department) -> bool:

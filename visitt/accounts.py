@@ -180,14 +180,15 @@ def _staff_by_email(session: Session, email: str) -> Staff:
     return staff
 
 
-def create_api_token(session: Session, email: str, days: int = TOKEN_DAYS) -> str:
+def create_api_token(session: Session, email: str, days: int = TOKEN_DAYS, name: str = "") -> str:
     """A new API token for the staff member with ``email``, valid for ``days`` days; only its hash is kept."""
     if not 1 <= days <= MAX_TOKEN_DAYS:
         raise ValidationFailed(N_("An API token lasts from 1 to 365 days."),  # MAX_TOKEN_DAYS
                                fields={"days": N_("Choose from 1 to 365 days.")})
     staff = _staff_by_email(session, email)
     token = new_secret()
-    row = ApiToken(staff_id=staff.id, token_hash=digest(token), expires_at=utcnow() + dt.timedelta(days=days))
+    row = ApiToken(staff_id=staff.id, token_hash=digest(token), expires_at=utcnow() + dt.timedelta(days=days),
+                   name=" ".join(name.split())[:100])
     session.add(row)
     session.flush()
     audit.record(session, f"staff:{staff.id}", "token_created", subject=f"api_token:{row.id}", days=days)

@@ -1,4 +1,5 @@
-"""The ``visitt`` command: serve, demo, users add, users portal, tokens create|list|revoke, db upgrade."""
+"""The ``visitt`` command: serve, demo, users add, users portal, tokens create|list|revoke, db upgrade, and the
+admin console's commands (users list|invite|set|…, departments, audit: :mod:`visitt.admin_cli`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from visitt import accounts, demo
+from visitt import accounts, admin_cli, demo
 from visitt.ops import logs
 from visitt.live import turn
 from visitt.store.db import Database
@@ -119,7 +120,7 @@ def cmd_tokens_create(args: argparse.Namespace) -> None:
     database = Database.from_settings(_settings(args))
     database.upgrade()
     with database.session() as session:
-        token = accounts.create_api_token(session, args.email, days=args.days)
+        token = accounts.create_api_token(session, args.email, days=args.days, name=args.name)
     database.dispose()
     print(token)  # alone on stdout, for scripts; what it is, on stderr
     print(f"valid for {args.days} days; only its hash is stored, so copy it now", file=sys.stderr)
@@ -188,12 +189,14 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("email")
     listing.add_argument("listed", choices=["on", "off"])
     listing.set_defaults(func=cmd_users_portal)
+    admin_cli.add_commands(sub, users, with_data_dir, lambda func: lambda args: func(_settings(args), args))
 
     tokens = sub.add_parser("tokens", help="API tokens").add_subparsers(dest="tokens_command", required=True)
     create = with_data_dir(tokens.add_parser("create", help="print a new API token for a staff user"))
     create.add_argument("email")
     create.add_argument("--days", type=int, default=accounts.TOKEN_DAYS,
                         help=f"how long it lasts, 1-{accounts.MAX_TOKEN_DAYS} days (default {accounts.TOKEN_DAYS})")
+    create.add_argument("--name", default="", help="what uses it, e.g. \"Booking system\"")
     create.set_defaults(func=cmd_tokens_create)
     token_list = with_data_dir(tokens.add_parser("list", help="list API tokens: id, state, dates, staff"))
     token_list.add_argument("email", nargs="?", help="only this staff member's")

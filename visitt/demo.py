@@ -1,4 +1,4 @@
-"""Demo data: one department, two clinicians (one on the portal) and a secretary. Idempotent."""
+"""Demo data: one department, two clinicians (one on the portal), a secretary and an admin. Idempotent."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ PEOPLE = (
     ("psykolog@demo.visitt.no", Role.clinician, "Ola Hansen"),
     ("sekretaer@demo.visitt.no", Role.secretary, "Sara Lie"),
 )
+ADMIN = ("admin@demo.visitt.no", Role.admin, "Eva Dahl")  # the admin console (/staff/admin)
 PORTAL = frozenset({"lege@demo.visitt.no"})  # takes unscheduled video visitors; Ola Hansen does not
 
 
@@ -25,11 +26,11 @@ def seed(session: Session) -> list[tuple[str, str, str]]:
         department = Department(name=DEPARTMENT[0], phone=DEPARTMENT[1])
         session.add(department)
         session.flush()
-    for email, role, name in PEOPLE:
+    for email, role, name in (*PEOPLE, ADMIN):
         staff = session.scalar(select(Staff).where(Staff.email == email))
         if staff is None:
             accounts.create_staff(session, email=email, full_name=name, role=role, password=PASSWORD,
                                   department=department, portal=email in PORTAL)
         else:  # demo data from before the portal
             staff.portal = email in PORTAL
-    return [(email, role.value, name) for email, role, name in PEOPLE]
+    return [(email, role.value, name) for email, role, name in (*PEOPLE, ADMIN)]
