@@ -12,8 +12,8 @@ import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy.orm import Session, object_session
 
 from visitt import access, accounts
 from visitt import text as human
@@ -70,11 +70,21 @@ class StaffInvited(BaseModel):
     link: LinkPublic
 
 
+def _open_invitation() -> ColumnElement[bool]:
+    """An account that has never set a password and has an invitation link that still works."""
+    return (Staff.password_hash == "") & select(StaffLink.id).where(
+        StaffLink.staff_id == Staff.id, StaffLink.purpose == "invite", StaffLink.used_at.is_(None),
+        StaffLink.expires_at > utcnow()).exists()
+
+
 def status(staff: Staff) -> str:
-    """``active``, ``invited`` (has never set a password) or ``inactive``."""
+    """``active``, ``invited`` (never signed in; the invitation link still works) or ``inactive``
+    (deactivated, or an invitation withdrawn or run out)."""
     if staff.active:
         return "active"
-    return "invited" if not staff.password_hash else "inactive"
+    session = object_session(staff)
+    invited = session is not None and session.scalar(select(Staff.id).where(Staff.id == staff.id, _open_invitation()))
+    return "invited" if invited else "inactive"
 
 
 def public(staff: Staff) -> StaffPublic:
@@ -107,9 +117,9 @@ def search(session: Session, actor: Staff, *, text: str = "", role: Role | None 
     if state == "active":
         query = query.where(Staff.active.is_(True))
     elif state == "invited":
-        query = query.where(Staff.active.is_(False), Staff.password_hash == "")
+        query = query.where(Staff.active.is_(False), _open_invitation())
     elif state == "inactive":
-        query = query.where(Staff.active.is_(False), Staff.password_hash != "")
+        query = query.where(Staff.active.is_(False), ~_open_invitation())
     return list(session.scalars(query))
 
 
@@ -221,9 +231,7 @@ def deactivate(session: Session, actor: Staff, staff: Staff) -> Staff:
     """No more sign-ins, sessions, API tokens or open links for the account; its data stays."""
     if staff.id == actor.id:
         raise Forbidden(N_("You cannot deactivate your own account."))
-    if not staff.active and not staff.password_hash:
-        _spend_links(session, staff)  # an invitation withdrawn
-    elif not staff.active:
+    if status(staff) == "inactive":
         raise Conflict(N_("The account is already inactive."))
     staff.active = False
     staff.portal = False
