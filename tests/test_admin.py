@@ -326,3 +326,33 @@ def test_the_migration_gives_every_account_its_department_in_the_list(tmp_path: 
         assert connection.execute(sqlalchemy.text("SELECT count(*) FROM staff_departments")).scalar() == 1
         assert connection.execute(sqlalchemy.text("SELECT offers_video FROM departments")).scalar() in (1, True)
     engine.dispose()
+
+
+@pytest.mark.in_process
+def test_the_console_forms_check_their_input_and_csrf(server: InProcess) -> None:
+    ids = _ids(server)
+    client, csrf, signed_in = _sign_in(server, ADMIN)
+    clinician, _csrf, _ = _sign_in(server, INGRID)
+    with client, clinician:
+        assert signed_in.status_code == 303
+        assert ">Admin</a>" in client.get("/staff").text and ">Admin</a>" not in clinician.get("/staff").text
+        assert clinician.get("/staff/admin").status_code == 403
+        bad = client.post("/staff/admin/invite", data={"csrf": csrf, "full_name": "", "email": "nei", "role": "boss"})
+        assert bad.status_code == 422 and "Choose a role." in bad.text
+        bad = client.post("/staff/admin/invite", data={"csrf": csrf, "full_name": "", "email": "nei",
+                                                       "role": "clinician"})
+        assert bad.status_code == 422 and "Enter a valid e-mail address." in bad.text and "Enter the full name." in bad.text
+        forged = client.post("/staff/admin/invite", data={"csrf": "forged", "full_name": "Ny", "role": "clinician",
+                                                          "email": "ny@demo.visitt.no"})
+        assert forged.status_code == 403
+        phone = client.post(f"/staff/admin/departments/{ids[demo.DEPARTMENT[0]]}",
+                            data={"csrf": csrf, "name": demo.DEPARTMENT[0], "phone": "12", "offers_video": "on"})
+        assert phone.status_code == 422 and "Enter a phone number" in phone.text
+        days = client.post("/staff/admin/tokens", data={"csrf": csrf, "name": "X", "owner_id": str(ids[INGRID]),
+                                                        "days": "9999"})
+        assert days.status_code == 422 and "Choose from 1 to 365 days." in days.text
+    with server.database.session() as session:
+        assert session.scalar(select(func.count(Staff.id)).where(Staff.email == "ny@demo.visitt.no")) == 0
+        assert session.scalar(select(Department.phone).where(Department.name == demo.DEPARTMENT[0])) == \
+            demo.DEPARTMENT[1]
+        assert session.scalar(select(func.count(ApiToken.id)).where(ApiToken.name == "X")) == 0
