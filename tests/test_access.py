@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from websockets.exceptions import InvalidStatus
 
 from visitt import accounts, demo, training
-from visitt.store.models import AuditEvent, Department, OutboxMessage, Participant, Role, Room, Staff
+from visitt.store.models import ApiToken, AuditEvent, Department, OutboxMessage, Participant, Role, Room, Staff
 from visitt.testing import InProcess, LiveServer
 
 from .peers import WsClient, run
@@ -115,12 +115,23 @@ def _staff_routes(server: LiveServer | InProcess) -> list[APIRoute]:
     return routes
 
 
+def _admin_objects(server: LiveServer | InProcess) -> dict[str, str]:
+    """What the admin console's routes name: the first demo clinician's account, department and API token,
+    an operation on an account, and a one-time link's token that was never given."""
+    with server.database.session() as session:
+        owner = session.scalar(select(Staff).where(Staff.email == demo.PEOPLE[0][0]))
+        assert owner is not None and owner.department_id is not None
+        token = session.scalar(select(ApiToken.id).where(ApiToken.staff_id == owner.id))
+        return {"staff_id": str(owner.id), "department_id": str(owner.department_id), "token_id": str(token),
+                "operation": "deactivate", "token": accounts.new_secret()}
+
+
 def test_every_staff_route_refuses_an_object_the_caller_may_not_manage(server: LiveServer) -> None:
     found = _setup(server)
     appointment, cohost = found["appointment"], found["cohost"]
     # what a route may name, by its parameter's name; a new kind of object needs its line here
     objects = {"appointment_id": str(appointment["id"]), "room_id": found["room"], "participant_id": cohost["id"],
-               "booked": str(appointment["id"]), "staff_id": str(found["owner_id"])}
+               "booked": str(appointment["id"]), **_admin_objects(server)}
     secrets = [PATIENT, appointment["code"], cohost["code"], appointment["join_url"].rsplit("/", 1)[1], "41234567"]
     before = _snapshot(server, appointment["id"])
 

@@ -10,7 +10,9 @@ role       ``manage`` an appointment, its room and its   ``cohost`` an invitatio
 ========== ============================================ =========================================== ==================
 clinician  their own (they are its clinician; for a     the invitation that names their account,     their own, once
            portal visit: its host)                      once trained                                 trained
-secretary  their department's                           never                                        never
+secretary  their departments'                           never                                        never
+department their departments'                           never                                        never
+admin
 admin      all                                          never                                        never
 ========== ============================================ =========================================== ==================
 
@@ -18,8 +20,15 @@ admin      all                                          never                   
 recorded, a clinician neither hosts nor joins as co-host; :func:`require` says so with
 ``training_required``.
 
-Staff accounts: only an ``admin`` may ``administer`` one (deactivate, reactivate, make a password-reset
-link, take its second factor away), and not their own (an administrator cannot lock themself out).
+Staff accounts (deactivate, reactivate, make a password-reset link, take the second factor away) are
+administered by whoever may administer them in the admin console (below), but never one's own (an
+administrator cannot lock themself out).
+
+The admin console (``administer``: see and change staff accounts, departments, API tokens, and read the
+audit trail) is for two roles: ``admin`` everywhere, ``department_admin`` for the departments they
+belong to - the accounts with a department among theirs, those departments, those accounts' API tokens
+and the audit events about them. A department admin never changes an admin, makes anyone an admin, or
+gives a department that is not theirs.
 
 An object the caller may not manage is answered exactly as one that does not exist (404): the
 answer does not tell a stranger which ids are in use.
@@ -35,7 +44,11 @@ from sqlalchemy.orm import Session
 from visitt import training
 from visitt.errors import Forbidden, NotFound
 from visitt.web.i18n import N_
-from visitt.store.models import Appointment, Participant, Role, Room, Staff
+from visitt.store.models import Appointment, Department, Participant, Role, Room, Staff, staff_departments
+
+# Roles that work for departments: they see their departments' appointments (and book for them).
+DEPARTMENT_ROLES = (Role.secretary, Role.department_admin)
+ADMIN_ROLES = (Role.admin, Role.department_admin)
 
 
 class Action(str, enum.Enum):
@@ -52,6 +65,14 @@ def _department_of(thing: Appointment | Room) -> int | None:
     if isinstance(thing, Appointment):
         return thing.department_id
     return thing.host.department_id  # a portal visit's room: its clinician's department
+
+
+def department_ids(staff: Staff) -> set[int]:
+    """Every department ``staff`` belongs to: the home one and the others."""
+    ids = {department.id for department in staff.departments}
+    if staff.department_id is not None:
+        ids.add(staff.department_id)
+    return ids
 
 
 def may(staff: Staff, action: Action, thing: Thing) -> bool:
@@ -76,8 +97,8 @@ def may(staff: Staff, action: Action, thing: Thing) -> bool:
     if staff.role is Role.clinician:
         owner = thing.clinician_id if isinstance(thing, Appointment) else thing.host_id
         return owner == staff.id
-    if staff.role is Role.secretary:
-        return staff.department_id is not None and _department_of(thing) == staff.department_id
+    if staff.role in DEPARTMENT_ROLES:
+        return _department_of(thing) in department_ids(staff)
     return False
 
 
@@ -89,8 +110,8 @@ def managed_appointments(staff: Staff) -> ColumnElement[bool]:
         return true()
     if staff.role is Role.clinician:
         return Appointment.clinician_id == staff.id
-    if staff.role is Role.secretary and staff.department_id is not None:
-        return Appointment.department_id == staff.department_id
+    if staff.role in DEPARTMENT_ROLES:
+        return Appointment.department_id.in_(department_ids(staff))
     return false()
 
 
@@ -132,12 +153,79 @@ def may_host(staff: Staff) -> bool:
     """Whether ``staff`` may host calls at all (the staff socket that carries their rooms): an active,
     trained clinician. Each room is then checked against its host (``visitt.live.permissions``)."""
     return staff.active and staff.role is Role.clinician and training.is_trained(staff)
-def may_administer(staff: Staff, target: Staff) -> bool:
-    """Whether ``staff`` may administer the account ``target`` (see the module's rule)."""
-    return staff.active and staff.role is Role.admin and staff.id != target.id
+
+# The admin console -----------------------------------------------------------------------------------
+
+def administers(staff: Staff) -> bool:
+    """Whether ``staff`` may open the admin console at all."""
+    return staff.active and staff.role in ADMIN_ROLES
+
+
+def require_admin(staff: Staff) -> None:
+    if not administers(staff):
+        raise Forbidden(N_("Only administrators may use the admin console."))
+
+
+def administered_departments(staff: Staff) -> ColumnElement[bool]:
+    """The departments ``staff`` administers, as a filter on :class:`Department`."""
+    if not administers(staff):
+        return false()
+    if staff.role is Role.admin:
+        return true()
+    return Department.id.in_(department_ids(staff))
+
+
+def administered_staff(staff: Staff) -> ColumnElement[bool]:
+    """The accounts ``staff`` administers, as a filter on :class:`Staff`: for a department admin, every
+    account but an admin's with a department among theirs (home or other)."""
+    if not administers(staff):
+        return false()
+    if staff.role is Role.admin:
+        return true()
+    ids = department_ids(staff)
+    members = select(staff_departments.c.staff_id).where(staff_departments.c.department_id.in_(ids))
+    return (Staff.id.in_(members) | Staff.department_id.in_(ids)) & (Staff.role != Role.admin)
+
+
+def may_administer(staff: Staff, thing: Staff | Department) -> bool:
+    """Whether ``staff`` may see and change this account or department in the admin console."""
+    if not administers(staff):
+        return False
+    if staff.role is Role.admin:
+        return True
+    if isinstance(thing, Department):
+        return thing.id in department_ids(staff)
+    return thing.role is not Role.admin and bool(department_ids(thing) & department_ids(staff))
+
+
+def administered_account(session: Session, staff: Staff, staff_id: int) -> Staff:
+    """The account ``staff_id`` if ``staff`` administers it, else :class:`NotFound`."""
+    require_admin(staff)
+    found = session.get(Staff, staff_id)
+    if found is None or not may_administer(staff, found):
+        raise NotFound(N_("No such staff account."))
+    return found
+
+
+def administered_department(session: Session, staff: Staff, department_id: int) -> Department:
+    """The department ``department_id`` if ``staff`` administers it, else :class:`NotFound`."""
+    require_admin(staff)
+    found = session.get(Department, department_id)
+    if found is None or not may_administer(staff, found):
+        raise NotFound(N_("No such department."))
+    return found
+
+
+def may_grant(staff: Staff, role: Role, departments: set[int]) -> bool:
+    """Whether ``staff`` may give an account ``role`` in ``departments`` (only an admin makes admins;
+    a department admin gives only their own departments)."""
+    if staff.role is Role.admin:
+        return administers(staff)
+    return administers(staff) and role is not Role.admin and departments <= department_ids(staff)
 
 
 def require_administer(staff: Staff, target: Staff) -> None:
-    """Inside an account operation: refuse it (403) unless :func:`may_administer`."""
-    if not may_administer(staff, target):
+    """Inside an account operation (deactivate, reactivate, reset link, second factor): refuse it (403)
+    unless ``staff`` administers ``target`` (:func:`may_administer`) and it is not their own."""
+    if not may_administer(staff, target) or staff.id == target.id:
         raise Forbidden(N_("Only an administrator may change another staff member's account."))

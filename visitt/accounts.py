@@ -86,7 +86,7 @@ def create_staff(session: Session, *, email: str, full_name: str, role: Role, pa
         raise Conflict(N_("An account with that e-mail address already exists."),
                        fields={"email": N_("Already in use.")})
     staff = Staff(email=email, full_name=full_name.strip(), role=role, password_hash=_hasher.hash(password),
-                  department=department, portal=portal)
+                  department=department, portal=portal, departments=[department] if department else [])
     session.add(staff)
     session.flush()
     audit.record(session, "system", "user_created", subject=f"staff:{staff.id}", role=role.value)
@@ -204,14 +204,15 @@ def _staff_by_email(session: Session, email: str) -> Staff:
     return staff
 
 
-def create_api_token(session: Session, email: str, days: int = TOKEN_DAYS) -> str:
+def create_api_token(session: Session, email: str, days: int = TOKEN_DAYS, name: str = "") -> str:
     """A new API token for the staff member with ``email``, valid for ``days`` days; only its hash is kept."""
     if not 1 <= days <= MAX_TOKEN_DAYS:
         raise ValidationFailed(N_("An API token lasts from 1 to 365 days."),  # MAX_TOKEN_DAYS
                                fields={"days": N_("Choose from 1 to 365 days.")})
     staff = _staff_by_email(session, email)
     token = new_secret()
-    row = ApiToken(staff_id=staff.id, token_hash=digest(token), expires_at=utcnow() + dt.timedelta(days=days))
+    row = ApiToken(staff_id=staff.id, token_hash=digest(token), expires_at=utcnow() + dt.timedelta(days=days),
+                   name=" ".join(name.split())[:100])
     session.add(row)
     session.flush()
     audit.record(session, f"staff:{staff.id}", "token_created", subject=f"api_token:{row.id}", days=days)
@@ -299,3 +300,6 @@ def reactivate(session: Session, actor: Staff | None, staff: Staff) -> None:
         raise Conflict(N_("The account is already active."), code="already_active")
     staff.active = True
     audit.record(session, f"staff:{actor.id}" if actor else "system", "user_reactivated", subject=f"staff:{staff.id}")
+def hash_password(password: str) -> str:
+    """``password`` hashed with the process's profile (:func:`use_hashing`)."""
+    return _hasher.hash(password)

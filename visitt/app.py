@@ -22,6 +22,7 @@ from visitt import accounts, retention
 from visitt.web import api, patient as web_patient, portal as web_portal, staff as web_staff, training as web_training
 from visitt.ops import health, metrics
 from visitt.web import help_page
+from visitt.web import admin as web_admin, admin_api
 from visitt.messaging import hooks, mail, outbox, reminders, sms
 from visitt.live import signaling, test_room, turn
 from visitt.web.compression import Compression
@@ -206,6 +207,8 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
         return await visitt_error(request, unavailable)
 
     app.include_router(api.router)
+    app.include_router(admin_api.router)
+    app.include_router(web_admin.router)
     app.include_router(web_staff.router)
     app.include_router(web_training.router)
     app.include_router(web_account.router)

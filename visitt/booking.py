@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from visitt.store import audit
 from visitt.web import i18n
-from visitt import codes, invites, training
+from visitt import access, codes, invites, training
 from visitt.messaging import mail, outbox
 from visitt import text as human
 from visitt.accounts import digest, new_secret
@@ -168,7 +168,7 @@ def parse_start(value: str, tz: ZoneInfo, now: dt.datetime, errors: dict[str, st
 def _clinician(session: Session, booker: Staff, clinician_id: int | None, errors: dict[str, str]) -> Staff | None:
     if clinician_id is None:
         if booker.role is Role.clinician:
-            return booker
+            return _offering_video(booker, errors)
         errors["clinician_id"] = N_("Choose the clinician.")
         return None
     clinician = session.get(Staff, clinician_id)
@@ -177,8 +177,16 @@ def _clinician(session: Session, booker: Staff, clinician_id: int | None, errors
         return None
     if booker.role is Role.clinician and clinician.id != booker.id:
         raise Forbidden(N_("Clinicians book their own consultations; a secretary books for others."))
-    if booker.role is Role.secretary and clinician.department_id != booker.department_id:
+    if booker.role in access.DEPARTMENT_ROLES and clinician.department_id not in access.department_ids(booker):
         raise Forbidden(N_("A secretary books only for clinicians in their own department."))
+    return _offering_video(clinician, errors)
+
+
+def _offering_video(clinician: Staff, errors: dict[str, str]) -> Staff | None:
+    """``clinician``, unless their department does not offer video consultations (seed 000)."""
+    if clinician.department is not None and not clinician.department.offers_video:
+        errors["clinician_id"] = N_("This clinician's department does not offer video consultations.")
+        return None
     return clinician
 
 
@@ -187,8 +195,8 @@ def clinicians_for(session: Session, booker: Staff) -> list[Staff]:
     query = select(Staff).where(Staff.role == Role.clinician, Staff.active.is_(True)).order_by(Staff.full_name)
     if booker.role is Role.clinician:
         query = query.where(Staff.id == booker.id)
-    elif booker.role is Role.secretary:
-        query = query.where(Staff.department_id == booker.department_id)
+    elif booker.role in access.DEPARTMENT_ROLES:
+        query = query.where(Staff.department_id.in_(access.department_ids(booker)))
     return list(session.scalars(query))
 
 

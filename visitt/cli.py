@@ -1,5 +1,6 @@
 """The ``visitt`` command: serve, demo, users add|portal|trained|deactivate|reactivate|reset-link|
-reset-second-factor, tokens create|list|revoke, retention run, db upgrade."""
+reset-second-factor, tokens create|list|revoke, retention run, db upgrade, and the admin console's commands
+(users list|invite|set, departments, audit: :mod:`visitt.admin_cli`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from visitt import accounts, demo, password_reset, retention, second_factor, training
+from visitt import accounts, admin_cli, demo, password_reset, retention, second_factor, training
 from visitt.ops import logs
 from visitt.live import turn
 from visitt.store.db import Database
@@ -176,7 +177,7 @@ def cmd_tokens_create(args: argparse.Namespace) -> None:
     database = Database.from_settings(_settings(args))
     database.upgrade()
     with database.session() as session:
-        token = accounts.create_api_token(session, args.email, days=args.days)
+        token = accounts.create_api_token(session, args.email, days=args.days, name=args.name)
     database.dispose()
     print(token)  # alone on stdout, for scripts; what it is, on stderr
     print(f"valid for {args.days} days; only its hash is stored, so copy it now", file=sys.stderr)
@@ -257,12 +258,14 @@ def parser() -> argparse.ArgumentParser:
     reset = with_data_dir(users.add_parser("reset-link", help="print a one-time link to set a new password"))
     reset.add_argument("email")
     reset.set_defaults(func=cmd_users_reset_link)
+    admin_cli.add_commands(sub, users, with_data_dir, lambda func: lambda args: func(_settings(args), args))
 
     tokens = sub.add_parser("tokens", help="API tokens").add_subparsers(dest="tokens_command", required=True)
     create = with_data_dir(tokens.add_parser("create", help="print a new API token for a staff user"))
     create.add_argument("email")
     create.add_argument("--days", type=int, default=accounts.TOKEN_DAYS,
                         help=f"how long it lasts, 1-{accounts.MAX_TOKEN_DAYS} days (default {accounts.TOKEN_DAYS})")
+    create.add_argument("--name", default="", help="what uses it, e.g. \"Booking system\"")
     create.set_defaults(func=cmd_tokens_create)
     token_list = with_data_dir(tokens.add_parser("list", help="list API tokens: id, state, dates, staff"))
     token_list.add_argument("email", nargs="?", help="only this staff member's")

@@ -1,5 +1,5 @@
-"""Demo data: one department, two clinicians (one on the portal) and a secretary, their training recorded
-(source "demo data") so that the demo can host at once. Idempotent."""
+"""Demo data: one department, two clinicians (one on the portal), a secretary and an admin, their training
+recorded (source "demo data") so that the demo can host at once. Idempotent."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ PEOPLE = (
     ("psykolog@demo.visitt.no", Role.clinician, "Ola Hansen"),
     ("sekretaer@demo.visitt.no", Role.secretary, "Sara Lie"),
 )
+ADMIN = ("admin@demo.visitt.no", Role.admin, "Eva Dahl")  # the admin console (/staff/admin)
 PORTAL = frozenset({"lege@demo.visitt.no"})  # takes unscheduled video visitors; Ola Hansen does not
 
 
@@ -26,7 +27,7 @@ def seed(session: Session) -> list[tuple[str, str, str]]:
         department = Department(name=DEPARTMENT[0], phone=DEPARTMENT[1])
         session.add(department)
         session.flush()
-    for email, role, name in PEOPLE:
+    for email, role, name in (*PEOPLE, ADMIN):
         staff = session.scalar(select(Staff).where(Staff.email == email))
         if staff is None:
             staff = accounts.create_staff(session, email=email, full_name=name, role=role, password=PASSWORD,
@@ -35,4 +36,4 @@ def seed(session: Session) -> list[tuple[str, str, str]]:
             staff.portal = email in PORTAL
         if staff.trained_at is None:
             staff.trained_at, staff.training_source = utcnow(), training.DEMO
-    return [(email, role.value, name) for email, role, name in PEOPLE]
+    return [(email, role.value, name) for email, role, name in (*PEOPLE, ADMIN)]

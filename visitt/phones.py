@@ -31,3 +31,11 @@ def written(number: str, region: str = REGION) -> str:
 def tel_uri(number: str, region: str = REGION) -> str:
     """The ``tel:`` address of ``number``: ``"tel:+4769860000"``."""
     return "tel:" + re.sub(r"[^0-9+]", "", written(number, region))
+
+
+def possible(number: str, region: str = REGION) -> bool:
+    """Whether ``number`` can be a phone number at all (``phonenumbers``' length and prefix check)."""
+    try:
+        return phonenumbers.is_possible_number(phonenumbers.parse(number, region))
+    except phonenumbers.NumberParseException:
+        return False

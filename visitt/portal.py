@@ -36,10 +36,11 @@ MAX_NAME = 200
 
 
 def _listed() -> Select[Staff]:
-    """Clinicians the portal lists: active, clinician, taking visitors, in a department - and trained (the
-    training gate: an untrained clinician has no waiting room to take a visitor into)."""
+    """Clinicians the portal lists: active, clinician, taking visitors, in a department that offers video -
+    and trained (the training gate: an untrained clinician has no waiting room to take a visitor into)."""
+    offering = select(Department.id).where(Department.offers_video.is_(True))
     return select(Staff).where(Staff.role == Role.clinician, Staff.active.is_(True), Staff.portal.is_(True),
-                               Staff.department_id.is_not(None), Staff.trained_at.is_not(None))
+                               Staff.department_id.in_(offering), Staff.trained_at.is_not(None))
 
 
 def departments(session: Session) -> list[Department]:

@@ -52,6 +52,8 @@ def open_session(session: Session, staff: Staff, hours: int, stage: str = "full"
     ends = now + (dt.timedelta(hours=hours) if stage == "full" else dt.timedelta(minutes=PENDING_MINUTES))
     session.add(WebSession(staff_id=staff.id, token_hash=_digest(token), expires_at=ends, stage=stage,
                            last_seen_at=now, idle_minutes=idle_minutes))
+    if stage == "full":
+        staff.last_sign_in_at = now  # the admin console's "last sign-in"
     session.flush()
     return token
 

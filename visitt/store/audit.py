@@ -33,7 +33,10 @@ ACTIONS = frozenset(
      "training_step", "trained", "retention",
      # local accounts (issue 18): second factor, sessions, password reset, deactivation
      "password_accepted", "second_factor_failed", "second_factor_enrolled", "second_factor_removed",
-     "session_ended", "reset_link_created", "password_reset", "user_deactivated", "user_reactivated"}
+     "session_ended", "reset_link_created", "password_reset", "user_deactivated", "user_reactivated",
+     # the admin console (visitt/staff_admin.py, departments.py, api_tokens.py, audit_trail.py)
+     "staff_invited", "staff_changed", "staff_deactivated", "staff_reactivated", "password_link",
+     "account_set_up", "department_created", "department_changed", "audit_viewed", "audit_exported"}
 )
 
 

@@ -8,11 +8,13 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Column,
     DateTime,
     Enum,
     ForeignKey,
     Integer,
     String,
+    Table,
     Text,
     TypeDecorator,
 )
@@ -48,6 +50,7 @@ class Role(str, enum.Enum):
     clinician = "clinician"
     secretary = "secretary"
     admin = "admin"
+    department_admin = "department_admin"  # the admin console for their own departments only (``access.py``)
 
 
 class AppointmentState(str, enum.Enum):
@@ -101,6 +104,8 @@ class Department(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     phone: Mapped[str] = mapped_column(String(40), default="")
+    # Not every department offers video consultations (seed 000): booking for one that does not is refused.
+    offers_video: Mapped[bool] = mapped_column(default=True)
 
 
 class Staff(Base):
@@ -126,8 +131,12 @@ class Staff(Base):
     # time step a code was accepted for, so the same code cannot be used twice.
     totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
     totp_last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
+    # ``department`` is the home department (an appointment's, the portal's, the queue's); ``departments``
+    # every department the account belongs to, the home one included (``staff_admin.set_departments``).
     department: Mapped[Department | None] = relationship()
+    departments: Mapped[list[Department]] = relationship(secondary="staff_departments", order_by=Department.name)
 
 
 class ApiToken(Base):
@@ -138,6 +147,7 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    name: Mapped[str] = mapped_column(String(100), default="")  # what it is for: "Booking system"
 
     staff: Mapped[Staff] = relationship()
 
@@ -328,6 +338,8 @@ class Retention(Base):
     __tablename__ = "retention"
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"), primary_key=True)
     done_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class RecoveryCode(Base):
     """One of a staff member's ten recovery codes (``second_factor.py``): a SHA-256 hash, usable once."""
 
@@ -348,5 +360,28 @@ class PasswordReset(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    staff: Mapped[Staff] = relationship()
+
+
+staff_departments = Table(
+    "staff_departments", Base.metadata,
+    Column("staff_id", ForeignKey("staff.id"), primary_key=True),
+    Column("department_id", ForeignKey("departments.id"), primary_key=True),
+)
+
+
+class StaffLink(Base):
+    """A one-time link to set an account's password: an invitation (the account is inactive until it is
+    accepted) or a reset made by an administrator. Only its hash is kept; used once, then spent."""
+
+    __tablename__ = "staff_links"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # "invite" or "reset"
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     staff: Mapped[Staff] = relationship()

@@ -180,7 +180,7 @@ async def book(request: Request, session: DB, tz: TZ) -> Response:
     staff = page_staff(request, session)
     form = {key: str(value) for key, value in (await request.form()).items()}
     check_csrf(request, form.get("csrf"))
-    if staff.role not in (Role.clinician, Role.secretary, Role.admin):
+    if staff.role not in (Role.clinician, Role.secretary, Role.admin, Role.department_admin):
         raise Forbidden(N_("You cannot book consultations."))
     duration = _minutes(form.get("duration_minutes", ""))
     clinician = form.get("clinician_id", "")

@@ -1,5 +1,6 @@
-"""The JSON API for administering staff accounts (``/api/v1/staff/...``, role ``admin``): password-reset
-links, deactivation and reactivation. The admin console and ``visitt users`` call the same operations."""
+"""The JSON API's password-reset link (``/api/v1/staff/{id}/reset-link``, for whoever administers the
+account). Deactivation, reactivation and the rest of the account's administration are the admin
+console's routes (``visitt.web.admin_api``); ``visitt users`` calls the same operations."""
 
 from __future__ import annotations
 
@@ -22,11 +23,6 @@ class ResetLink(BaseModel):
     expires_in_hours: int
 
 
-class AccountState(BaseModel):
-    id: int
-    active: bool
-
-
 @router.post("/{staff_id}/reset-link", status_code=201, response_model=ResetLink, responses=RESPONSES)
 def create_reset_link(staff_id: RowId, request: Request, session: DB) -> ResetLink:
     """A one-time link (valid ``VISITT_RESET_LINK_HOURS``) to set a new password. Earlier unused links
@@ -37,24 +33,3 @@ def create_reset_link(staff_id: RowId, request: Request, session: DB) -> ResetLi
                                      base_url=base_url(request), hours=hours)
     session.commit()
     return ResetLink(url=url, expires_in_hours=hours)
-
-
-@router.post("/{staff_id}/deactivate", response_model=AccountState, responses=RESPONSES)
-def deactivate(staff_id: RowId, request: Request, session: DB) -> AccountState:
-    """Deactivate the account: its web sessions and API tokens end now, its live sockets close
-    within a second on every node (close code 4003)."""
-    actor = api_staff(request, session)
-    staff = accounts.staff_by_id(session, staff_id)
-    accounts.deactivate(session, actor, staff)
-    session.commit()  # every node's watch (visitt.live.deactivation) closes the sockets within a second
-    return AccountState(id=staff.id, active=staff.active)
-
-
-@router.post("/{staff_id}/reactivate", response_model=AccountState, responses=RESPONSES)
-def reactivate(staff_id: RowId, request: Request, session: DB) -> AccountState:
-    """Let the account sign in again (old sessions and API tokens stay ended)."""
-    actor = api_staff(request, session)
-    staff = accounts.staff_by_id(session, staff_id)
-    accounts.reactivate(session, actor, staff)
-    session.commit()
-    return AccountState(id=staff.id, active=staff.active)
