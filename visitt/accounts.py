@@ -139,10 +139,11 @@ def authenticate(session: Session, email: str, password: str, limiter: Limiter, 
     return staff
 
 
-def open_session(session: Session, staff: Staff, hours: int) -> str:
+def open_session(session: Session, staff: Staff, hours: int, *, id_token: str | None = None) -> str:
+    """A new browser session for ``staff``; ``id_token``: the one single sign-on opened it with."""
     token = new_secret()
     session.add(WebSession(staff_id=staff.id, token_hash=digest(token),
-                           expires_at=utcnow() + dt.timedelta(hours=hours)))
+                           expires_at=utcnow() + dt.timedelta(hours=hours), id_token=id_token))
     return token
 
 
@@ -155,12 +156,15 @@ def staff_for_session(session: Session, token: str | None) -> Staff | None:
     return row.staff
 
 
-def close_session(session: Session, token: str | None) -> None:
+def close_session(session: Session, token: str | None) -> str | None:
+    """End the session; the ID token it was opened with by single sign-on, if it was."""
     if token:
         row = session.scalar(select(WebSession).where(WebSession.token_hash == digest(token)))
         if row is not None:
             audit.record(session, f"staff:{row.staff_id}", "logout")
             session.execute(delete(WebSession).where(WebSession.id == row.id))
+            return row.id_token
+    return None
 
 
 class TokenRefused(NotAuthenticated):

@@ -1,9 +1,11 @@
-"""The ``visitt`` command: serve, demo, users add, users portal, tokens create|list|revoke, db upgrade."""
+"""The ``visitt`` command: serve, demo, users add, users portal, tokens create|list|revoke, sso jwks|link|auto-create,
+db upgrade."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
 import re
 import sys
@@ -11,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from visitt import accounts, demo
+from visitt import accounts, demo, sso
 from visitt.ops import logs
 from visitt.live import turn
 from visitt.store.db import Database
@@ -160,6 +162,35 @@ def cmd_turn_config(args: argparse.Namespace) -> None:
         sys.exit(2)
 
 
+def cmd_sso_jwks(args: argparse.Namespace) -> None:
+    """The public half of the private_key_jwt key, as the JWKS to register at the identity provider."""
+    path = args.key or _settings(args).oidc_private_key_file
+    if not path:
+        print("visitt: name the key: --key FILE or VISITT_OIDC_PRIVATE_KEY_FILE", file=sys.stderr)
+        sys.exit(2)
+    print(json.dumps(sso.public_jwks(path), indent=2))
+
+
+def cmd_sso_link(args: argparse.Namespace) -> None:
+    database = Database.from_settings(_settings(args))
+    database.upgrade()
+    with database.session() as session:
+        staff = sso.link(session, args.email, args.sso_id)
+        print(f"{staff.email} signs in by single sign-on as {staff.sso_id}" if staff.sso_id
+              else f"{staff.email} has no single sign-on id")
+    database.dispose()
+
+
+def cmd_sso_auto_create(args: argparse.Namespace) -> None:
+    database = Database.from_settings(_settings(args))
+    database.upgrade()
+    with database.session() as session:
+        department = sso.allow_accounts(session, args.department, args.allowed == "on")
+        print(f"single sign-on {'makes' if department.sso_auto_create else 'does not make'} accounts in "
+              f"{department.name}")
+    database.dispose()
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="visitt", description="Self-hosted video consultations.")
     sub = root.add_subparsers(dest="command", required=True)
@@ -210,6 +241,21 @@ def parser() -> argparse.ArgumentParser:
     turn_config.add_argument("--allow-loopback", action="store_true",
                              help="relay to 127.0.0.1 too (tests on one machine only)")
     turn_config.set_defaults(func=cmd_turn_config)
+
+    single = sub.add_parser("sso", help="single sign-on (OpenID Connect)").add_subparsers(dest="sso_command",
+                                                                                            required=True)
+    jwks = single.add_parser("jwks", help="print the public JWKS of the private_key_jwt key, to register at the provider")
+    jwks.add_argument("--key", help="PEM file of the private key (default: VISITT_OIDC_PRIVATE_KEY_FILE)")
+    jwks.set_defaults(func=cmd_sso_jwks)
+    linked = with_data_dir(single.add_parser("link", help="record the VISITT_OIDC_CLAIM value that names a staff "
+                                                          "member at the provider (empty: none)"))
+    linked.add_argument("email")
+    linked.add_argument("sso_id", help="e.g. the HPR number")
+    linked.set_defaults(func=cmd_sso_link)
+    auto = with_data_dir(single.add_parser("auto-create", help="let single sign-on make accounts in a department"))
+    auto.add_argument("department")
+    auto.add_argument("allowed", choices=["on", "off"])
+    auto.set_defaults(func=cmd_sso_auto_create)
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     with_data_dir(db.add_parser("upgrade", help="apply migrations")).set_defaults(func=cmd_db_upgrade)

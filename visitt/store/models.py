@@ -101,6 +101,8 @@ class Department(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     phone: Mapped[str] = mapped_column(String(40), default="")
+    # Single sign-on may make an account for someone the provider places here (visitt/web/sso.py).
+    sso_auto_create: Mapped[bool] = mapped_column(default=False)
 
 
 class Staff(Base):
@@ -115,6 +117,9 @@ class Staff(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Listed on the portal: a clinician who takes unscheduled video visitors (``portal.py``).
     portal: Mapped[bool] = mapped_column(default=False)
+    # The value of VISITT_OIDC_CLAIM that names this person at the identity provider, when that claim is
+    # not ``email`` (HelseID's HPR number, Entra's oid); unique, so one person is one account.
+    sso_id: Mapped[str | None] = mapped_column(String(254), unique=True, nullable=True)
 
     department: Mapped[Department | None] = relationship()
 
@@ -137,6 +142,8 @@ class WebSession(Base):
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # A session opened by single sign-on: the provider's ID token, the hint for signing out there too.
+    id_token: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     staff: Mapped[Staff] = relationship()
 
