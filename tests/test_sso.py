@@ -6,12 +6,15 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy
+from alembic import command
+from alembic.config import Config
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
@@ -20,10 +23,11 @@ from visitt import cli, demo
 from visitt.settings import SettingsInvalid
 from visitt.sso import public_jwks
 from visitt.store import audit
-from visitt.store.models import Department, Staff, WebSession
+from visitt.store.db import MIGRATIONS, Database
+from visitt.store.models import Department, Role, Staff, WebSession
 from visitt.testing import Client, InProcess, LiveServer
 
-from .conftest import make_settings, settings_from
+from .conftest import make_settings, migrated_sqlite, settings_from
 from .oidc_provider import HPR, Provider, follow_to, running
 from .services import free_port
 
@@ -290,6 +294,29 @@ def test_an_account_is_made_only_where_the_department_allows_it(basic_node: InPr
 
 
 @pytest.mark.in_process
+def test_a_callback_without_its_sign_in_is_refused(node: InProcess) -> None:
+    """A redirect this browser did not start (login CSRF, or a link sent to someone) signs nobody in."""
+    before = _refusals(node)
+    with node.client(headers=ENGLISH) as client:
+        answer = client.get("/staff/sso/callback", params={"code": "abc", "state": "def"})
+        _refused(node, answer, "state", before)
+        assert "started elsewhere" in answer.text
+
+
+@pytest.mark.in_process
+def test_a_provider_that_does_not_answer(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, oidc_issuer=f"http://127.0.0.1:{free_port()}", oidc_client_id="visitt",
+                             oidc_client_auth="client_secret_basic", oidc_client_secret=SECRET)
+    node = InProcess(settings).start()
+    try:
+        answer = node.get("/staff/sso", headers=ENGLISH)
+        assert answer.status_code == 503 and "not available right now" in answer.text
+        assert _refusals(node) == ["provider"]
+    finally:
+        node.stop()
+
+
+@pytest.mark.in_process
 def test_without_an_issuer_there_is_no_single_sign_on(server: InProcess) -> None:
     assert "single sign-on" not in server.get("/staff/login", headers=ENGLISH).text
     assert server.get("/staff/sso").status_code == 404
@@ -338,6 +365,7 @@ def test_the_command_prints_the_public_key_and_links_accounts(tmp_path: Path, ke
     assert key["kty"] == "RSA" and key["alg"] == "RS256" and key["kid"] and "d" not in key
     monkeypatch.setenv("VISITT_PASSWORD_HASHING", "cheapest")
     monkeypatch.setenv("VISITT_NEW_PASSWORD", demo.PASSWORD)
+    migrated_sqlite(tmp_path / "visitt.sqlite3")
     data = ["--data-dir", str(tmp_path)]
     cli.main(["users", "add", INGRID, "--name", "Dr. Ingrid Berg", "--department", demo.DEPARTMENT[0], *data])
     cli.main(["sso", "link", INGRID, "9144900", *data])
@@ -346,3 +374,39 @@ def test_the_command_prints_the_public_key_and_links_accounts(tmp_path: Path, ke
     assert "signs in by single sign-on as 9144900" in out and "makes accounts in" in out
     with pytest.raises(SystemExit):
         cli.main(["sso", "auto-create", "No such place", "on", *data])
+
+
+def test_the_migration_goes_down_and_up_again(database_url: str) -> None:
+    """0010_sso on SQLite (batch mode) and PostgreSQL: down to 0009 and back, an HPR number kept unique."""
+    def migrate(step: Callable[[Config, str], None], revision: str) -> None:
+        engine = sqlalchemy.create_engine(database_url)
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            step(config, revision)
+        engine.dispose()
+
+    def columns(table: str) -> set[str]:
+        engine = sqlalchemy.create_engine(database_url)
+        with engine.connect() as connection:
+            names = {column["name"] for column in sqlalchemy.inspect(connection).get_columns(table)}
+        engine.dispose()
+        return names
+
+    migrate(command.downgrade, "0009")
+    assert "sso_id" not in columns("staff") and "id_token" not in columns("web_sessions")
+    migrate(command.upgrade, "head")
+    assert "sso_id" in columns("staff") and "sso_auto_create" in columns("departments")
+    database = Database(database_url)
+    with database.session() as session:
+        department = Department(name="Hud")
+        session.add(department)
+        session.flush()
+        assert department.sso_auto_create is False
+        session.add_all([Staff(email=f"{n}@example.no", full_name="A", role=Role.clinician, password_hash="x",
+                               sso_id="9144900") for n in "ab"])
+        with pytest.raises(sqlalchemy.exc.IntegrityError):
+            session.flush()
+        session.rollback()
+    database.dispose()

@@ -5,8 +5,9 @@ The authorization code flow with PKCE (S256), ``state`` and ``nonce``; pushed au
 key from ``VISITT_OIDC_PRIVATE_KEY_FILE``) or ``client_secret_basic``. Authlib talks to the provider;
 joserfc checks the ID token's signature against the provider's JWKS (fetched again when a token names
 a key it has not seen: the provider rotated its keys) and its ``iss``, ``aud``, ``exp``, ``iat`` and
-``nonce``. Which staff member signed in is :mod:`visitt.web.sso`'s business; this module only says
-what the provider vouched for, or :class:`SignInRefused` with the reason.
+``nonce``: :class:`RelyingParty` says what the provider vouched for, or :class:`SignInRefused` with the
+reason. :func:`staff_for` says which staff member that is (matched by ``VISITT_OIDC_CLAIM``), and makes
+an account only where a department allows it; :mod:`visitt.web.sso` has the pages.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class Pending:
 @dataclass(frozen=True)
 class SignedIn:
     """What the provider vouched for: the ID token's claims (with the userinfo endpoint's, when the ID
-    token lacked the matching claim) and the ID token itself, kept for signing out at the provider."""
+    token lacked one that is needed) and the ID token itself, kept for signing out at the provider."""
 
     claims: dict[str, Any]
     id_token: str
@@ -97,6 +98,10 @@ class RelyingParty:
         self.auth_method = settings.oidc_client_auth
         self.scopes = " ".join(settings.oidc_scopes)
         self.claim = settings.oidc_claim
+        # the claims a sign-in needs: asked of the userinfo endpoint when the ID token lacks one
+        self.wanted = {settings.oidc_claim}
+        if settings.oidc_department_claim:
+            self.wanted |= {settings.oidc_department_claim, "email", "name"}
         self.redirect_uri = f"{settings.public_url}/staff/sso/callback"
         self.signed_out_uri = f"{settings.public_url}/staff/login"
         self._secret: Any = settings.oidc_client_secret
@@ -195,7 +200,7 @@ class RelyingParty:
         if not isinstance(id_token, str):
             raise SignInRefused("claims")
         claims = await self.validate(id_token, pending.nonce)
-        if self.claim not in claims and metadata.get("userinfo_endpoint") and isinstance(access_token, str):
+        if not self.wanted <= claims.keys() and metadata.get("userinfo_endpoint") and isinstance(access_token, str):
             claims = {**await self._userinfo(metadata["userinfo_endpoint"], access_token, claims["sub"]), **claims}
         return SignedIn(claims, id_token)
 
