@@ -16,7 +16,7 @@ import sqlalchemy
 from alembic import command
 from alembic.config import Config
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import select
 
 from visitt import cli, demo
@@ -363,6 +363,11 @@ def test_the_command_prints_the_public_key_and_links_accounts(tmp_path: Path, ke
     cli.main(["sso", "jwks", "--key", str(key_file)])
     (key,) = json.loads(capsys.readouterr().out)["keys"]
     assert key["kty"] == "RSA" and key["alg"] == "RS256" and key["kid"] and "d" not in key
+    ec_file = tmp_path / "ec.pem"
+    ec_file.write_bytes(ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (ec_key,) = public_jwks(str(ec_file))["keys"]
+    assert ec_key["kty"] == "EC" and ec_key["alg"] == "ES256" and "d" not in ec_key
     monkeypatch.setenv("VISITT_PASSWORD_HASHING", "cheapest")
     monkeypatch.setenv("VISITT_NEW_PASSWORD", demo.PASSWORD)
     migrated_sqlite(tmp_path / "visitt.sqlite3")

@@ -267,13 +267,14 @@ class RelyingParty:
 def _private_key(path: str) -> tuple[Any, str]:
     """The client's signing key from a PEM file, with its ``kid`` (the RFC 7638 thumbprint, which the
     provider finds in the public JWKS it was given) and the algorithm its kind signs with."""
+    from joserfc.errors import InvalidKeyTypeError
     from joserfc.jwk import ECKey, RSAKey
 
     pem = Path(path).read_bytes()
     try:
         key: Any = RSAKey.import_key(pem)
         alg = "RS256"
-    except ValueError:
+    except InvalidKeyTypeError:
         key = ECKey.import_key(pem)
         alg = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}[key.curve_name]
     return key.__class__.import_key(pem, {"kid": key.thumbprint()}), alg
