@@ -22,7 +22,7 @@ $(VENV)/.test: pyproject.toml $(VENV)/.base
 demo: $(VENV)/.base
 	$(VENV)/bin/visitt demo --host 127.0.0.1 --port 8000
 
-# Debian's Chromium (browser tests), Firefox ESR and PulseAudio (tests/test_firefox_browser.py: Firefox's Web
+# Debian's Node.js and npm (the OpenID provider of tests/test_sso.py), Chromium (browser tests), Firefox ESR and PulseAudio (tests/test_firefox_browser.py: Firefox's Web
 # Audio needs a sound server; the test starts a private one with a null sink), coturn (TURN relay tests), nginx
 # (the failover test's proxy) and the Noto Naskh Arabic and Nastaliq Urdu fonts (the Arabic and Urdu
 # screenshots in test-artefacts/); and PostgreSQL and the Redis server where nothing answers on 127.0.0.1:5432 / :6379 and they are not installed:
@@ -30,9 +30,9 @@ demo: $(VENV)/.base
 answers = $(PYTHON) -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 2)' $(1) 2>/dev/null
 system-packages:
 	@{ command -v chromium && command -v firefox-esr && command -v pulseaudio && command -v turnserver && \
-	  command -v nginx && fc-list | grep -q "Noto Nastaliq Urdu"; } \
+	  command -v nginx && command -v node && command -v npm && fc-list | grep -q "Noto Nastaliq Urdu"; } \
 	  >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	  chromium firefox-esr pulseaudio coturn nginx-light fonts-noto-core; }
+	  chromium firefox-esr pulseaudio coturn nginx-light fonts-noto-core nodejs npm; }
 	@if [ -z "$${VISITT_TEST_POSTGRES+set}" ] || [ -n "$$VISITT_TEST_POSTGRES" ]; then \
 	  missing=""; \
 	  $(call answers,5432) || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="postgresql"; \
@@ -40,8 +40,15 @@ system-packages:
 	  [ -z "$$missing" ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; }; \
 	fi
 
+# The OpenID provider tests/test_sso.py signs in with: the certified oidc-provider from the npm registry, at the
+# version tests/oidc/package-lock.json names, run with Debian's Node.js (never committed: .gitignore)
+OIDC_PROVIDER = tests/oidc/node_modules/.installed
+$(OIDC_PROVIDER): tests/oidc/package.json tests/oidc/package-lock.json
+	npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
+	touch $@
+
 # pyflakes and mypy --strict first: a name typo or a type error fails in seconds, not after the browser tests.
-test: $(VENV)/.test system-packages
+test: $(VENV)/.test system-packages $(OIDC_PROVIDER)
 	$(VENV)/bin/python -m pyflakes visitt tests
 	$(VENV)/bin/mypy --strict visitt
 	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist worksteal

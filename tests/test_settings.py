@@ -29,9 +29,13 @@ def test_each_documented_variable_changes_a_setting(name: str, monkeypatch: pyte
                "VISITT_SECURE_COOKIES": "1", "VISITT_DEMO": "1", "VISITT_AUTO_LOCK": "0", "VISITT_PATIENTS_MAY_SHARE": "1",
                "VISITT_SMS_BACKEND": "file:/tmp/x.jsonl", "VISITT_DATA_DIR": "/tmp/visitt-x",
                "VISITT_PORTAL_PATH": "/besok", "VISITT_METRICS_OPEN": "1", "VISITT_SERVER": "hypercorn",
-               "VISITT_SMTP_STARTTLS": "0", "VISITT_PASSWORD_HASHING": "cheapest"}
+               "VISITT_SMTP_STARTTLS": "0", "VISITT_PASSWORD_HASHING": "cheapest",
+               "VISITT_OIDC_CLIENT_AUTH": "client_secret_basic"}
+    # variables that are read only together with others
+    alongside = {"VISITT_OIDC_ISSUER": {"VISITT_OIDC_CLIENT_ID": "visitt", "VISITT_OIDC_CLIENT_SECRET": "s",
+                                        "VISITT_OIDC_CLIENT_AUTH": "client_secret_basic"}}
     value = samples.get(name, "7")
-    changed = settings_from(monkeypatch, **{name: value})
+    changed = settings_from(monkeypatch, **alongside.get(name, {}), **{name: value})
     differences = [field for field in Settings.model_fields if getattr(default, field) != getattr(changed, field)]
     assert differences, f"{name} is documented but the settings do not read it"
 

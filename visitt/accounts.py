@@ -174,9 +174,11 @@ def set_password(staff: Staff, password: str) -> None:
     staff.password_hash = _hasher.hash(password)
 
 
-def open_session(session: Session, staff: Staff, hours: int, stage: str = "full") -> str:
-    """A new browser session for ``staff`` (:func:`visitt.sessions.open_session`)."""
-    return sessions.open_session(session, staff, hours, stage)
+def open_session(session: Session, staff: Staff, hours: int, stage: str = "full", idle_minutes: int | None = None,
+                 *, id_token: str | None = None) -> str:
+    """A new browser session for ``staff`` (:func:`visitt.sessions.open_session`); ``id_token``: the one
+    single sign-on opened it with."""
+    return sessions.open_session(session, staff, hours, stage, idle_minutes, id_token=id_token)
 
 
 def staff_for_session(session: Session, token: str | None) -> Staff | None:
@@ -184,8 +186,9 @@ def staff_for_session(session: Session, token: str | None) -> Staff | None:
     return sessions.look_up(session, token).staff
 
 
-def close_session(session: Session, token: str | None) -> None:
-    sessions.close_session(session, token)
+def close_session(session: Session, token: str | None) -> str | None:
+    """End the session; the ID token it was opened with by single sign-on, if it was."""
+    return sessions.close_session(session, token)
 
 
 class TokenRefused(NotAuthenticated):

@@ -20,6 +20,8 @@ from starlette.routing import BaseRoute, WebSocketRoute
 
 from visitt import accounts, retention
 from visitt.web import api, patient as web_patient, portal as web_portal, staff as web_staff, training as web_training
+from visitt.web import sso as web_sso
+from visitt.sso import RelyingParty
 from visitt.ops import health, metrics
 from visitt.web import help_page
 from visitt.web import admin as web_admin, admin_api
@@ -36,7 +38,7 @@ from visitt.live.hub import Hub
 from visitt.web.i18n import N_, translations
 from visitt.limiter import Limiter
 from visitt.web.pages import language, render
-from visitt.web.security import HEADERS, SecurityHeaders
+from visitt.web.security import HEADERS, SecurityHeaders, headers_for
 from visitt.web.slow_clients import TIMED_OUT, BodyTimeout
 from visitt.live.socket_routes import SocketRoutes
 from visitt.settings import Settings, load
@@ -143,6 +145,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app.state.metrics = metrics.Metrics(database)
     app.state.readiness = health.Readiness(database)
     app.state.limiter = Limiter(settings)
+    app.state.sso = RelyingParty(settings) if settings.oidc_issuer else None  # single sign-on (visitt/sso.py)
     app.state.test_room = test_room.EchoRoom(settings, app.state.limiter)
     app.state.hub = Hub(database, auto_lock=settings.auto_lock, max_participants=settings.max_participants,
                         ice=lambda peer_id: {"iceServers": turn.ice_servers(settings, peer_id),
@@ -156,7 +159,8 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     # puts the headers on it itself
     app.add_middleware(BodyTimeout, seconds=settings.body_timeout,
                        respond=lambda request: error_response(request, 408, dict(TIMED_OUT)))
-    app.add_middleware(SecurityHeaders)
+    # single sign-on's provider is where the sign-in and sign-out forms end (Content-Security-Policy form-action)
+    app.add_middleware(SecurityHeaders, headers=headers_for((settings.oidc_issuer,) if settings.oidc_issuer else ()))
     app.add_middleware(Compression)
     app.add_middleware(SocketRoutes, routes=sockets)  # added last: the outermost of the application's own
 
@@ -213,6 +217,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app.include_router(web_training.router)
     app.include_router(web_account.router)
     app.include_router(staff_accounts_api.router)
+    app.include_router(web_sso.router)
     app.include_router(web_patient.router)
     app.include_router(help_page.router)
     if settings.portal_path:

@@ -1,11 +1,12 @@
 """The ``visitt`` command: serve, demo, users add|portal|trained|deactivate|reactivate|reset-link|
-reset-second-factor, tokens create|list|revoke, retention run, db upgrade, and the admin console's commands
-(users list|invite|set, departments, audit: :mod:`visitt.admin_cli`)."""
+reset-second-factor, tokens create|list|revoke, retention run, sso jwks|link|auto-create, db upgrade, and the
+admin console's commands (users list|invite|set, departments, audit: :mod:`visitt.admin_cli`)."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
 import re
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from visitt import accounts, admin_cli, demo, password_reset, retention, second_factor, training
+from visitt import accounts, admin_cli, demo, password_reset, retention, second_factor, sso, training
 from visitt.ops import logs
 from visitt.live import turn
 from visitt.store.db import Database
@@ -218,6 +219,35 @@ def cmd_turn_config(args: argparse.Namespace) -> None:
         sys.exit(2)
 
 
+def cmd_sso_jwks(args: argparse.Namespace) -> None:
+    """The public half of the private_key_jwt key, as the JWKS to register at the identity provider."""
+    path = args.key or _settings(args).oidc_private_key_file
+    if not path:
+        print("visitt: name the key: --key FILE or VISITT_OIDC_PRIVATE_KEY_FILE", file=sys.stderr)
+        sys.exit(2)
+    print(json.dumps(sso.public_jwks(path), indent=2))
+
+
+def cmd_sso_link(args: argparse.Namespace) -> None:
+    database = Database.from_settings(_settings(args))
+    database.upgrade()
+    with database.session() as session:
+        staff = sso.link(session, args.email, args.sso_id)
+        print(f"{staff.email} signs in by single sign-on as {staff.sso_id}" if staff.sso_id
+              else f"{staff.email} has no single sign-on id")
+    database.dispose()
+
+
+def cmd_sso_auto_create(args: argparse.Namespace) -> None:
+    database = Database.from_settings(_settings(args))
+    database.upgrade()
+    with database.session() as session:
+        department = sso.allow_accounts(session, args.department, args.allowed == "on")
+        print(f"single sign-on {'makes' if department.sso_auto_create else 'does not make'} accounts in "
+              f"{department.name}")
+    database.dispose()
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="visitt", description="Self-hosted video consultations.")
     sub = root.add_subparsers(dest="command", required=True)
@@ -287,6 +317,20 @@ def parser() -> argparse.ArgumentParser:
         dest="retention_command", required=True)
     with_data_dir(kept.add_parser("run", help="remove it now (the server does it daily)")).set_defaults(
         func=cmd_retention_run)
+    single = sub.add_parser("sso", help="single sign-on (OpenID Connect)").add_subparsers(dest="sso_command",
+                                                                                            required=True)
+    jwks = single.add_parser("jwks", help="print the public JWKS of the private_key_jwt key, to register at the provider")
+    jwks.add_argument("--key", help="PEM file of the private key (default: VISITT_OIDC_PRIVATE_KEY_FILE)")
+    jwks.set_defaults(func=cmd_sso_jwks)
+    linked = with_data_dir(single.add_parser("link", help="record the VISITT_OIDC_CLAIM value that names a staff "
+                                                          "member at the provider (empty: none)"))
+    linked.add_argument("email")
+    linked.add_argument("sso_id", help="e.g. the HPR number")
+    linked.set_defaults(func=cmd_sso_link)
+    auto = with_data_dir(single.add_parser("auto-create", help="let single sign-on make accounts in a department"))
+    auto.add_argument("department")
+    auto.add_argument("allowed", choices=["on", "off"])
+    auto.set_defaults(func=cmd_sso_auto_create)
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     with_data_dir(db.add_parser("upgrade", help="apply migrations")).set_defaults(func=cmd_db_upgrade)

@@ -43,7 +43,7 @@ class Lookup:
 
 
 def open_session(session: Session, staff: Staff, hours: int, stage: str = "full",
-                 idle_minutes: int | None = None) -> str:
+                 idle_minutes: int | None = None, *, id_token: str | None = None) -> str:
     """A new session for ``staff``; its token, for the cookie. A pending stage lasts
     :data:`PENDING_MINUTES` at most."""
     if stage not in STAGES:
@@ -51,7 +51,7 @@ def open_session(session: Session, staff: Staff, hours: int, stage: str = "full"
     token, now = secrets.token_urlsafe(32), utcnow()
     ends = now + (dt.timedelta(hours=hours) if stage == "full" else dt.timedelta(minutes=PENDING_MINUTES))
     session.add(WebSession(staff_id=staff.id, token_hash=_digest(token), expires_at=ends, stage=stage,
-                           last_seen_at=now, idle_minutes=idle_minutes))
+                           last_seen_at=now, idle_minutes=idle_minutes, id_token=id_token))
     if stage == "full":
         staff.last_sign_in_at = now  # the admin console's "last sign-in"
     session.flush()
@@ -103,12 +103,16 @@ def complete(session: Session, row: WebSession, hours: int, idle_minutes: int | 
     return open_session(session, staff, hours, "full", idle_minutes)
 
 
-def close_session(session: Session, token: str | None) -> None:
+def close_session(session: Session, token: str | None) -> str | None:
+    """End the session ``token``; the ID token single sign-on opened it with, if it did (for signing
+    out at the provider too)."""
     if token:
         row = session.scalar(select(WebSession).where(WebSession.token_hash == _digest(token)))
         if row is not None:
             audit.record(session, f"staff:{row.staff_id}", "logout")
             session.execute(delete(WebSession).where(WebSession.id == row.id))
+            return row.id_token
+    return None
 
 
 def end_all(session: Session, staff: Staff) -> int:

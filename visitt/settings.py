@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PREFIX = "VISITT_"
@@ -176,6 +176,30 @@ class Settings(BaseSettings):
     sms_per_number: int = 20
     sms_per_staff: int = 300
     sms_hours: int = 1
+    # single sign-on by OpenID Connect (visitt/sso.py; docs/administration.md): empty issuer = off
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_auth: Literal["private_key_jwt", "client_secret_basic"] = "private_key_jwt"
+    oidc_private_key_file: str = ""  # PEM, RSA or EC: the key private_key_jwt signs with
+    oidc_client_secret: str = ""
+    oidc_claim: str = "email"  # "email" matches Staff.email; any other claim matches Staff.sso_id
+    oidc_scopes: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_list)] = ("openid", "email", "profile")
+    oidc_department_claim: str = ""  # names the department of someone unknown (accounts made only where allowed)
+
+    @model_validator(mode="after")
+    def _sso_complete(self) -> "Settings":
+        """Single sign-on needs a client id and the client's key or secret."""
+        if not self.oidc_issuer:
+            return self
+        if not self.oidc_client_id:
+            raise ValueError("VISITT_OIDC_CLIENT_ID must be set when VISITT_OIDC_ISSUER is")
+        if self.oidc_client_auth == "private_key_jwt" and not Path(self.oidc_private_key_file).is_file():
+            raise ValueError("VISITT_OIDC_PRIVATE_KEY_FILE must name a PEM file for private_key_jwt")
+        if self.oidc_client_auth == "client_secret_basic" and not self.oidc_client_secret:
+            raise ValueError("VISITT_OIDC_CLIENT_SECRET must be set for client_secret_basic")
+        if "openid" not in self.oidc_scopes:
+            raise ValueError("VISITT_OIDC_SCOPES must include openid")
+        return self
 
     @property
     def effective_database_url(self) -> str:

@@ -36,7 +36,9 @@ ACTIONS = frozenset(
      "session_ended", "reset_link_created", "password_reset", "user_deactivated", "user_reactivated",
      # the admin console (visitt/staff_admin.py, departments.py, api_tokens.py, audit_trail.py)
      "staff_invited", "staff_changed", "staff_deactivated", "staff_reactivated", "password_link",
-     "account_set_up", "department_created", "department_changed", "audit_viewed", "audit_exported"}
+     "account_set_up", "department_created", "department_changed", "audit_viewed", "audit_exported",
+     # single sign-on (visitt/web/sso.py)
+     "sso_login", "sso_refused", "sso_user_created"}
 )
 
 

@@ -106,6 +106,8 @@ class Department(Base):
     phone: Mapped[str] = mapped_column(String(40), default="")
     # Not every department offers video consultations (seed 000): booking for one that does not is refused.
     offers_video: Mapped[bool] = mapped_column(default=True)
+    # Single sign-on may make an account for someone the provider places here (visitt/web/sso.py).
+    sso_auto_create: Mapped[bool] = mapped_column(default=False)
 
 
 class Staff(Base):
@@ -132,6 +134,9 @@ class Staff(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
     totp_last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
     last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The value of VISITT_OIDC_CLAIM that names this person at the identity provider, when that claim is
+    # not ``email`` (HelseID's HPR number, Entra's oid); unique, so one person is one account.
+    sso_id: Mapped[str | None] = mapped_column(String(254), unique=True, nullable=True)
 
     # ``department`` is the home department (an appointment's, the portal's, the queue's); ``departments``
     # every department the account belongs to, the home one included (``staff_admin.set_departments``).
@@ -163,6 +168,8 @@ class WebSession(Base):
     stage: Mapped[str] = mapped_column(String(16), default="full", server_default="full")
     last_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     idle_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: no idle time-out
+    # A session opened by single sign-on: the provider's ID token, the hint for signing out there too.
+    id_token: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     staff: Mapped[Staff] = relationship()
 

@@ -6,6 +6,7 @@ import hmac
 import secrets
 from typing import Any
 
+import httpx
 from fastapi import Request
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,16 +29,27 @@ HEADERS = [
 ]
 
 
-def with_headers(scope: Scope, send: Send) -> Send:
-    """``send`` for an HTTP request, adding :data:`HEADERS` to its response, and ``Cache-Control: no-store``
-    to every response but a static file's (an error about a static file included)."""
+def headers_for(form_targets: tuple[str, ...] = ()) -> list[tuple[bytes, bytes]]:
+    """:data:`HEADERS`, with the origins of ``form_targets`` where a form may lead besides Visitt itself:
+    single sign-on's provider, where signing in and out (a form, then a redirect) ends."""
+    if not form_targets:
+        return HEADERS
+    origins = " ".join(sorted({str(httpx.URL(target).copy_with(path="/", query=None)).rstrip("/")
+                               for target in form_targets}))
+    csp = CSP.replace("form-action 'self'", f"form-action 'self' {origins}")
+    return [(b"content-security-policy", csp.encode()), *HEADERS[1:]]
+
+
+def with_headers(scope: Scope, send: Send, headers_to_add: list[tuple[bytes, bytes]] = HEADERS) -> Send:
+    """``send`` for an HTTP request, adding ``headers_to_add`` (:data:`HEADERS`) to its response, and
+    ``Cache-Control: no-store`` to every response but a static file's (an error about a static file included)."""
     static = scope["path"].startswith("/static/")
 
     async def send_with_headers(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = list(message.get("headers", []))
             present = {name.lower() for name, _ in headers}
-            headers.extend(item for item in HEADERS if item[0] not in present)
+            headers.extend(item for item in headers_to_add if item[0] not in present)
             if not static or message["status"] >= 400:
                 headers = [item for item in headers if item[0].lower() != b"cache-control"]
                 headers.append((b"cache-control", b"no-store"))
@@ -52,12 +64,13 @@ class SecurityHeaders:
     application's middleware (a 500 from an unhandled exception does not: ``visitt.app``'s handler for it
     sets them itself)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, headers: list[tuple[bytes, bytes]] = HEADERS) -> None:
         self.app = app
+        self.headers = headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            send = with_headers(scope, send)
+            send = with_headers(scope, send, self.headers)
         await self.app(scope, receive, send)
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from visitt import access, accounts, appointments, booking, invites, rooms, sessions
-from visitt.web import account, client_text
+from visitt.web import account, client_text, sso
 from visitt.web import training as web_training
 from visitt.messaging import delivery, mail
 from visitt.live import department_queue, protocol
@@ -75,9 +75,10 @@ def login(request: Request, session: DB, email: Annotated[str, Form()] = "", pas
 @router.post("/staff/logout")
 def logout(request: Request, session: DB, csrf: Annotated[str, Form()] = "") -> Response:
     check_csrf(request, csrf)
-    accounts.close_session(session, request.cookies.get(SESSION_COOKIE))
+    id_token = accounts.close_session(session, request.cookies.get(SESSION_COOKIE))
     session.commit()
-    response = RedirectResponse("/staff/login", status_code=303)
+    # a session single sign-on opened ends at the identity provider too (RP-initiated logout)
+    response = RedirectResponse(sso.signed_out_target(request, id_token), status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
