@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
+from visitt import phone_fallback
 from visitt.live import protocol
 from visitt.live.call import Call
 from visitt.live.dashboards import Dashboards
@@ -132,6 +133,20 @@ class Hub:
             await self.writes.run(move_room, room.db_id, RoomState.ended, actor=actor_name(room, actor), action="end")
             self.close(room, "host_ended")
 
+    async def continue_by_phone(self, room: LiveRoom, actor: Peer) -> None:
+        """The clinician ends the video for everyone and will phone the patient: the patient's page says so,
+        with their number partly masked; the clinician's page gets the number as a ``tel:`` link."""
+        self.check(room, actor, Action.CONTINUE_BY_PHONE)
+        async with room.lock:
+            call = await self.writes.run(phone_fallback.continue_by_phone, room.db_id, actor=actor_name(room, actor))
+            if call is not None:
+                told = protocol.encode(protocol.PhoneCall(phone=call.masked))
+                for peer in [*room.in_call.values(), *(waiter.peer for waiter in room.waiting.values())]:
+                    if peer.role == "patient":
+                        peer.send(told)
+                actor.send(protocol.encode(protocol.PhoneCall(phone=call.masked, tel=call.tel)))
+            self.close(room, "by_phone")
+
     def ended_elsewhere(self, public_id: str, reason: protocol.EndReason) -> None:
         """The room was ended by a change to its appointment (cancelled, no-show), already written:
         tell whoever is connected. Call on the event loop's thread."""
@@ -140,7 +155,7 @@ class Hub:
             self.close(room, reason)
 
     def close(self, room: LiveRoom, reason: protocol.EndReason) -> None:
-        """The room has ended (``reason``: host_ended, cancelled, no_show): everyone in it or waiting is
+        """The room has ended (``reason``: host_ended, by_phone, cancelled, no_show): everyone in it or waiting is
         told, nobody is held any longer, and nobody's grace period runs on. The durable side - the room
         ended, each participant's leave audited - is :func:`visitt.rooms.move_room`'s."""
         room.state = RoomState.ended

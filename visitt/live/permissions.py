@@ -40,6 +40,7 @@ class Action(enum.StrEnum):
     LOCK = "lock"
     UNLOCK = "unlock"
     END = "end"
+    CONTINUE_BY_PHONE = "continue_by_phone"
     LATE = "late"
     MEDIA = "media"
     SIGNAL = "signal"
@@ -76,6 +77,7 @@ TABLE: dict[Action, dict[Role, Where]] = {
     Action.LOCK: HOST_POWER,
     Action.UNLOCK: HOST_POWER,
     Action.END: {Role.HOST: "room"},  # the consultation belongs to the clinician who hosts it
+    Action.CONTINUE_BY_PHONE: {Role.HOST: "call"},  # ends the video: the host's alone, as End
     Action.LATE: {Role.HOST: "room"},
     Action.MEDIA: {Role.HOST: "room", Role.COHOST: "room", **_each(GUESTS, "room")},
     Action.SIGNAL: EVERYONE_IN_CALL,

@@ -98,6 +98,13 @@ class Leave(_Message):
     type: Literal["leave"]
 
 
+class ContinueByPhone(_Message):
+    """The clinician who hosts the room ends the video for everyone and will phone the patient instead."""
+
+    type: Literal["continue_by_phone"]
+    room: ROOM_ID
+
+
 PLACE_KEY = Annotated[str, Field(min_length=16, max_length=64)]
 
 
@@ -219,13 +226,14 @@ class Chat(_Message):
 
 
 ClientMessage = Annotated[
-    Union[Hello, Ping, Pong, Knock, Rejoin, Enter, Admit, Deny, Remove, Lock, Unlock, End, Leave, Media, Pause,
+    Union[Hello, Ping, Pong, Knock, Rejoin, Enter, Admit, Deny, Remove, Lock, Unlock, End, ContinueByPhone, Leave,
+          Media, Pause,
           Resume, Identify,
           Late, RequestId, Share, AskUnmute, Signal, Chat],
     Field(discriminator="type"),
 ]
 _client: TypeAdapter[Any] = TypeAdapter(ClientMessage)
-HOST_ONLY = (Enter, Admit, Deny, Remove, Lock, Unlock, End, Resume, Identify, Late, AskUnmute)
+HOST_ONLY = (Enter, Admit, Deny, Remove, Lock, Unlock, End, ContinueByPhone, Resume, Identify, Late, AskUnmute)
 
 
 def parse(text: str) -> Any:
@@ -414,12 +422,23 @@ class RoomInfo(_ServerMessage):
     state: Literal["open", "locked", "ended"]
 
 
-EndReason = Literal["host_ended", "cancelled", "no_show"]
+EndReason = Literal["host_ended", "cancelled", "no_show", "by_phone"]
 
 
 class Ended(_ServerMessage):
     type: Literal["ended"] = "ended"
     reason: EndReason
+
+
+class PhoneCall(_ServerMessage):
+    """Sent just before ``ended`` with reason ``by_phone``: the clinician will now phone the patient on
+    ``phone``, shown partly masked (``+47 ••• •• 678``). To the patient and the hosts; only the host who
+    pressed Continue by phone gets ``tel`` (the full number as a ``tel:`` link). Nothing for a room's
+    patient without a number: then only ``ended``."""
+
+    type: Literal["phone_call"] = "phone_call"
+    phone: str
+    tel: str | None = Field(default=None, exclude_if=_absent_if_none)
 
 
 class Paused(_ServerMessage):
@@ -480,7 +499,7 @@ class PongOut(_ServerMessage):
 
 
 ServerMessage = Union[Welcome, Waiting, Lobby, LateNotice, WaitExpired, KnockNotice, Admitted, Denied, Removed,
-                      Joined, Updated, Back, Left, Away, PlaceTaken, RoomInfo, Ended, Paused, Resumed, IdRequested,
+                      Joined, Updated, Back, Left, Away, PlaceTaken, RoomInfo, Ended, PhoneCall, Paused, Resumed, IdRequested,
                       UnmuteRequested, SignalIn, ChatIn, ErrorMessage, Bye, PingOut, PongOut]
 SERVER_MESSAGES: tuple[type[_ServerMessage], ...] = get_args(ServerMessage)
 

@@ -242,9 +242,12 @@ class StaffSession:
 
         await self.on_room(message, then_move)
 
-    async def end(self, message: protocol.End) -> None:
+    async def end(self, message: protocol.End | protocol.ContinueByPhone, *, by_phone: bool = False) -> None:
         async def end(room: LiveRoom) -> None:
-            await self.hub.end(room, self.connection)
+            if by_phone:
+                await self.hub.continue_by_phone(room, self.connection)
+            else:
+                await self.hub.end(room, self.connection)
             if self.current and self.current[0] is room:
                 self.hub.release(self.current.pop())
 
@@ -297,6 +300,7 @@ GUEST_OPERATIONS: dict[type, Operation] = {
     protocol.Lock: lambda s, m: s.hub.set_locked(s.own_room(m), s.connection, True),
     protocol.Unlock: lambda s, m: s.hub.set_locked(s.own_room(m), s.connection, False),
     protocol.End: lambda s, m: s.hub.end(s.own_room(m), s.connection),
+    protocol.ContinueByPhone: lambda s, m: s.hub.continue_by_phone(s.own_room(m), s.connection),
     protocol.Late: lambda s, m: s.hub.lobby.late(s.connection, m.minutes),
 }
 STAFF_OPERATIONS: dict[type, Operation] = {
@@ -322,6 +326,7 @@ STAFF_OPERATIONS: dict[type, Operation] = {
     protocol.Lock: lambda s, m: s.on_room(m, lambda room: s.hub.set_locked(room, s.connection, True)),
     protocol.Unlock: lambda s, m: s.on_room(m, lambda room: s.hub.set_locked(room, s.connection, False)),
     protocol.End: lambda s, m: s.end(m),
+    protocol.ContinueByPhone: lambda s, m: s.end(m, by_phone=True),
 }
 
 

@@ -29,7 +29,8 @@ ACTIONS = frozenset(
     {"login", "login_failed", "logout", "booking", "code_entry", "knock", "admit", "deny", "lock", "unlock",
      "end", "leave",
      "token_created", "token_revoked", "token_refused", "user_created", "pause", "resume", "identify", "id_requested", "no_show", "remove", "move", "cancel",
-     "portal_visit", "invite", "ask_unmute", "take_over"}
+     "portal_visit", "invite", "ask_unmute", "take_over",
+     "continue_by_phone", "export", "export_download"}
 )
 
 

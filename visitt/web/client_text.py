@@ -96,6 +96,8 @@ PATIENT = {  # and SHARE where guests may share (VISITT_PATIENTS_MAY_SHARE)
     "waiting": N_("The clinician has been notified that you are waiting. You will be let in when they are ready."),
     "denied": N_("The clinician could not let you in. Please call the clinic."),
     "ended": N_("The consultation has ended. Thank you."),
+    "by_phone": N_("The video has ended. Your clinician will call you now on {phone}. Keep your phone at hand."),
+    "by_phone_no_number": N_("The video has ended. Your clinician will call you now. Keep your phone at hand."),
     "left": N_("You have left the consultation. Open the link again to go back to the waiting room."),
     "connection_lost": N_("The connection to the service was lost. Check your internet and open the link again."),
     "removed": N_("The clinician has taken you out of the call. You can knock again if you need to."),
@@ -137,6 +139,8 @@ HOST = {
     "joined": N_("{name} joined the consultation."),
     "left": N_("{name} left the consultation."),
     "ended": N_("The consultation has ended."),
+    "ended_by_phone": N_("The video has ended for everyone. Call the patient now; the outcome is set to continued "
+                         "by phone until you confirm it."),
     "lock": N_("Lock room"),
     "unlock": N_("Unlock room"),
     "locked": N_("Room locked: nobody comes in without being admitted."),

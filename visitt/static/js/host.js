@@ -196,6 +196,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
     $("call").focus({ preventScroll: true });
   }
   setLocked(message.locked);
+  showPatientPhone(message.room);
   if (!call) {
     $("call").focus();  // the Admit button just pressed is gone with the knock: the call takes focus
     tiles.ensure(selfId, strings.you, { self: true });
@@ -258,6 +259,17 @@ function stopCall(/** @type {string} */ text) {
   $("lobby-status").textContent = text;
   $("lobby-title").focus();  // focus was in the call, now hidden
   if (cohostJoin) cohostJoin.disabled = false;
+}
+
+/** The patient's number as a tel: link in the call, from the room's row of the appointments table (none for a portal visit). */
+function showPatientPhone(/** @type {string} */ roomId) {
+  const row = [...document.querySelectorAll("button[data-room]")].find((button) => /** @type {HTMLElement} */ (button).dataset.room === roomId);
+  const link = row?.parentElement?.querySelector(".patient-tel a");
+  $("call-phone").hidden = !link;
+  if (link) {
+    $("call-phone").querySelector("a").href = link.getAttribute("href");
+    $("call-phone").querySelector("a").textContent = link.textContent;
+  }
 }
 
 function setLocked(/** @type {boolean} */ locked) {
@@ -339,7 +351,14 @@ signaling.on("unmute_requested", ({ from }) => {  // a co-host, asked by the cli
   if ($("mic").getAttribute("aria-pressed") !== "true") unmute.show(names.get(from) || "");
 });
 signaling.on("id_requested", ({ participant }) => checks.requested(names.get(participant) || ""));
-signaling.on("ended", () => stopCall(strings.ended));
+signaling.on("ended", ({ reason }) => stopCall(reason === "by_phone" ? strings.ended_by_phone : strings.ended));
+// Continue by phone: the video has ended; the clinician gets the patient's number to call now.
+signaling.on("phone_call", ({ tel }) => {
+  if (!tel) return;
+  $("phone-call").querySelector("a").href = tel;
+  $("phone-call").querySelector("a").textContent = tel.replace(/^tel:/, "");
+  $("phone-call").hidden = false;
+});
 signaling.on("error", ({ code, message }) => {
   if (chat.failed(code)) return;
   if (code === "replaced") stopCall(strings.replaced);
@@ -420,6 +439,9 @@ $("late-form")?.addEventListener("submit", (/** @type {Event} */ event) => {
   $("lobby-status").textContent = strings.late_sent;
 });
 $("end")?.addEventListener("click", () => { if (room) signaling.send({ type: "end", room }); });
+$("continue-by-phone")?.addEventListener("click", () => {
+  if (room) signaling.send({ type: "continue_by_phone", room });
+});
 // The language switcher changes the words in place, so a call goes on untouched (language.js, loaded then).
 document.querySelector("nav.languages")?.addEventListener("click", (event) => {
   const link = /** @type {HTMLAnchorElement | null} */ (/** @type {Element} */ (event.target).closest("a[hreflang]"));

@@ -290,7 +290,13 @@ function openSocket() {
     $("again").href = location.href;  // the same link puts them back in the queue
     $("again").hidden = false;
   });
-  signaling.on("ended", () => finish(strings.ended));
+  /** Continue by phone: the clinician's number for the patient, masked, sent just before "ended". */
+  let phoneCall = "";
+  signaling.on("phone_call", ({ phone }) => { phoneCall = phone; });
+  signaling.on("ended", ({ reason }) => {
+    finish(reason === "by_phone" && phoneCall ? strings.by_phone.replace("{phone}", phoneCall)
+      : reason === "by_phone" ? strings.by_phone_no_number : strings.ended);
+  });
   signaling.on("error", ({ code, message }) => {
     if (code === "database_unavailable") {  // nothing could be recorded: nobody is let in now; try again
       $(phase === "call" ? "call-status" : "status").textContent = strings.unavailable;

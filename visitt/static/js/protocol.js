@@ -18,7 +18,7 @@ const TRY_AGAIN_LATER = 1013;
  * @typedef {{type: "admit", room: string, participant: string}} Admit   host, or a co-host in the call
  * @typedef {{type: "deny", room: string, participant: string}} Deny     host, or a co-host in the call
  * @typedef {{type: "remove", room: string, participant: string}} Remove host, or a co-host in the call: out of the call, back to the door
- * @typedef {{type: "lock" | "unlock" | "end", room: string}} RoomAction host; lock and unlock also a co-host in the call
+ * @typedef {{type: "lock" | "unlock" | "end" | "continue_by_phone", room: string}} RoomAction host; lock and unlock also a co-host in the call; continue_by_phone: the host in the call
  * @typedef {{type: "leave"}} Leave
  * @typedef {{type: "rejoin", key?: string}} Rejoin                 guests only, on a new socket: key, the place key of the page whose knock holds the place
  * @typedef {{type: "media", audio: boolean, video: boolean}} Media
@@ -59,7 +59,8 @@ const TRY_AGAIN_LATER = 1013;
  * @typedef {{type: "back", participant: PeerInfo}} Back            ... and they are back
  * @typedef {{type: "place_taken", participant: string, name: string, second_device: boolean}} PlaceTaken   hosts: someone's place moved to another window (or, admitted, another device)
  * @typedef {{type: "room", id: string, locked: boolean, state: string}} RoomInfo
- * @typedef {{type: "ended", reason: string}} Ended
+ * @typedef {{type: "ended", reason: string}} Ended   reason: "host_ended" | "by_phone" | "cancelled" | "no_show"
+ * @typedef {{type: "phone_call", phone: string, tel?: string}} PhoneCall   before ended "by_phone": the patient's number masked; tel: to the host who pressed Continue by phone
  * @typedef {{type: "paused"} & PauseInfo} Paused
  * @typedef {{type: "resumed", by: string}} Resumed
  * @typedef {{type: "id_requested", participant: string}} IdRequested   host only
@@ -68,7 +69,7 @@ const TRY_AGAIN_LATER = 1013;
  * @typedef {{type: "chat", from: string, name: string, text?: string, phrase?: Phrase, at: string}} ChatIn
  * @typedef {{type: "error", code: string, message: string, fields?: Record<string, string>}} ErrorMessage   fields: per field, what is wrong
  * @typedef {{type: "bye"}} Bye
- * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | PlaceTaken | RoomInfo | Ended | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | ChatIn | ErrorMessage | Bye | Heartbeat} ServerMessage
+ * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | PlaceTaken | RoomInfo | Ended | PhoneCall | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | ChatIn | ErrorMessage | Bye | Heartbeat} ServerMessage
  */
 
 /**
