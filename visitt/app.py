@@ -22,7 +22,7 @@ from visitt import accounts
 from visitt.web import api, patient as web_patient, portal as web_portal, staff as web_staff
 from visitt.ops import health, metrics
 from visitt.web import help_page
-from visitt.messaging import hooks, mail, outbox, reminders, sms
+from visitt.messaging import fhir, hooks, mail, outbox, reminders, sms
 from visitt.live import signaling, test_room, turn
 from visitt.web.compression import Compression
 from visitt.store.db import Database, outage
@@ -84,7 +84,9 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     accounts.use_hashing(settings.password_hashing)
     database = Database.from_settings(settings)
     backend = outbox.Channels({"sms": sms_backend or sms.backend_from_settings(settings),
-                               "email": mail_backend or mail.backend_from_settings(settings)})
+                               "email": mail_backend or mail.backend_from_settings(settings),
+                               **({fhir.CHANNEL: fhir.FhirBackend.from_settings(settings)}
+                                  if fhir.configured(settings) else {})})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
