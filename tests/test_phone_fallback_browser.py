@@ -55,3 +55,5 @@ def test_continue_by_phone_ends_the_video_and_tells_the_patient_the_clinician_ca
         assert [event.actor for event in audit.events(session, room_id=room.id, action="continue_by_phone")] \
             == [f"staff:{room.host_id}"]
         assert audit.events(session, room_id=room.id, action="end") == []
+        assert room.appointment is not None
+        assert (room.appointment.outcome, room.appointment.outcome_confirmed) == ("continued_by_phone", False)

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, WebSocketRoute
 
 from visitt import accounts
-from visitt.web import api, patient as web_patient, portal as web_portal, staff as web_staff
+from visitt.web import api, exports, patient as web_patient, portal as web_portal, staff as web_staff
 from visitt.ops import health, metrics
 from visitt.web import help_page
 from visitt.messaging import fhir, hooks, mail, outbox, reminders, sms
@@ -202,6 +202,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
         return await visitt_error(request, unavailable)
 
     app.include_router(api.router)
+    app.include_router(exports.router)
     app.include_router(web_staff.router)
     app.include_router(web_patient.router)
     app.include_router(help_page.router)

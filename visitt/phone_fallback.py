@@ -58,5 +58,9 @@ def continue_by_phone(session: Session, room_id: int, *, actor: str) -> PhoneCal
     room = session.get(Room, room_id)
     if room is None:
         raise NotFound("no such room")
+    if room.appointment is not None:  # pre-filled; the clinician confirms it in the outcome dialog
+        room.appointment.outcome = "continued_by_phone"
+        room.appointment.failure_reason = None
+        room.appointment.outcome_confirmed = False
     number = patient_number(room)
     return PhoneCall(masked=masked(number), tel=phones.tel_uri(number)) if number else None

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from visitt import access, accounts, appointments, booking, invites, rooms
+from visitt import access, accounts, appointments, booking, invites, journal_note, rooms
 from visitt.web import client_text
 from visitt.messaging import delivery, mail
 from visitt.live import department_queue, protocol
@@ -241,8 +241,11 @@ def appointment_page(appointment_id: RowId, request: Request, session: DB, tz: T
     local = appointment.starts_at.astimezone(tz)
     values = {"date": local.date().isoformat(), "time": local.strftime("%H:%M"),
               "duration_minutes": str(appointment.duration_minutes)}
+    ended = appointment.room is not None and appointment.room.state is RoomState.ended
+    journal = journal_note.note(session, appointment, language(request), tz) if ended else None
     return render(request, "appointment.html", staff=staff, appointment=appointment, values=values, errors={},
-                  tz=tz, failures=delivery.failures(session, [appointment.id]).get(appointment.id, []))
+                  tz=tz, failures=delivery.failures(session, [appointment.id]).get(appointment.id, []),
+                  journal=journal)
 
 
 @router.post("/staff/appointments/{appointment_id}/move")
