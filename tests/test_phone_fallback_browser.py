@@ -19,9 +19,17 @@ from .peers import book
 pytestmark = pytest.mark.browser
 
 
+def appointment_id(server: LiveServer) -> int:
+    with server.app.state.database.session() as session:
+        room = session.scalars(select(Room)).one()
+        assert room.appointment_id is not None
+        return room.appointment_id
+
+
 def test_continue_by_phone_ends_the_video_and_tells_the_patient_the_clinician_calls(server: LiveServer,
                                                                                      browser) -> None:  # type: ignore[no-untyped-def]
     clinic, mobile = browser.new_context(**DESK), browser.new_context(**PHONE)
+    clinic.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
     try:
         join_url, _token = book(server, "Kari Nordmann")
         host = clinic.new_page()
@@ -44,6 +52,14 @@ def test_continue_by_phone_ends_the_video_and_tells_the_patient_the_clinician_ca
         expect(link).to_have_attribute("href", "tel:+4741234567")
         expect(host.locator("#call")).to_be_hidden()
         expect(host.locator("#lobby-status")).to_contain_text("Call the patient now")
+
+        # after the call: the journal note, copied in one click
+        host.goto(f"{server.url}/staff/appointments/{appointment_id(server)}")
+        note = host.get_by_role("textbox", name="Journal note")
+        expect(note).to_contain_text("Outcome: Continued by phone (not confirmed).")
+        host.get_by_role("button", name="Copy").click()
+        expect(host.locator("#journal-status")).to_have_text("Copied. Paste it into the journal.")
+        assert host.evaluate("navigator.clipboard.readText()") == note.input_value()
     finally:
         clinic.close()
         mobile.close()
