@@ -206,3 +206,25 @@ def test_nothing_is_queued_without_a_fhir_server(database: Database) -> None:
         assert appointment is not None
         assert fhir.export_on_outcome(session, appointment, Settings(database_url=database.url)) is None
 
+
+
+@SQLITE_ONLY
+def test_a_static_token_and_an_expired_access_token_both_get_through(database: Database,
+                                                                    receiver: FhirReceiver) -> None:
+    settings = fhir_settings(receiver, database)
+    queue_exports(database, settings, [add_consultation(database, number=0), add_consultation(database, number=1)])
+    receiver.tokens.add("static-token-from-it")
+    static = fhir.FhirBackend(receiver.url, token="static-token-from-it")
+    oauth = fhir.FhirBackend.from_settings(settings)
+
+    async def send() -> None:
+        with database.session() as session:
+            first, second = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
+        await static.send(first)
+        await oauth.send(second)  # fetches an access token
+        receiver.tokens.discard(oauth.access_token)  # the server forgets it: 401, a fresh one, sent
+        await oauth.send(second)
+
+    asyncio.run(send())
+    assert len(receiver.requests) == 3
+    assert oauth.access_token in receiver.tokens
