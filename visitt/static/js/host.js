@@ -197,6 +197,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
   }
   setLocked(message.locked);
   showPatientPhone(message.room);
+  $("phone-call").hidden = true;  // the last call's number: this is another call
   if (!call) {
     $("call").focus();  // the Admit button just pressed is gone with the knock: the call takes focus
     tiles.ensure(selfId, strings.you, { self: true });

@@ -294,8 +294,10 @@ function openSocket() {
   let phoneCall = "";
   signaling.on("phone_call", ({ phone }) => { phoneCall = phone; });
   signaling.on("ended", ({ reason }) => {
-    finish(reason === "by_phone" && phoneCall ? strings.by_phone.replace("{phone}", phoneCall)
-      : reason === "by_phone" ? strings.by_phone_no_number : strings.ended);
+    // only the patient is called: a companion or an interpreter reads that the consultation has ended
+    const called = reason === "by_phone" && selfRole === "patient";
+    finish(called && phoneCall ? strings.by_phone.replace("{phone}", phoneCall)
+      : called ? strings.by_phone_no_number : strings.ended);
   });
   signaling.on("error", ({ code, message }) => {
     if (code === "database_unavailable") {  // nothing could be recorded: nobody is let in now; try again
