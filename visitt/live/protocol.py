@@ -51,6 +51,22 @@ class Pong(_Message):
 class Knock(_Message):
     type: Literal["knock"]
     name: Annotated[str, Field(max_length=200), human.LINE]
+    # The language of the page, whose consent text the guest saw: knocking is consenting (visitt.consent)
+    language: Annotated[str, Field(max_length=8, pattern=r"^[a-z]{2,3}$")] | None = None
+
+
+class Withdraw(_Message):
+    """The patient does not want video: video ends for this appointment, and the clinic contacts them
+    another way (``visitt.consent``). Before or during the call."""
+
+    type: Literal["withdraw"]
+
+
+class Flowing(_Message):
+    """The host's page saw sound or picture flow both ways in the call of ``room``: once per call."""
+
+    type: Literal["flowing"]
+    room: ROOM_ID
 
 
 class Enter(_Message):
@@ -221,11 +237,11 @@ class Chat(_Message):
 ClientMessage = Annotated[
     Union[Hello, Ping, Pong, Knock, Rejoin, Enter, Admit, Deny, Remove, Lock, Unlock, End, Leave, Media, Pause,
           Resume, Identify,
-          Late, RequestId, Share, AskUnmute, Signal, Chat],
+          Late, RequestId, Share, AskUnmute, Signal, Chat, Withdraw, Flowing],
     Field(discriminator="type"),
 ]
 _client: TypeAdapter[Any] = TypeAdapter(ClientMessage)
-HOST_ONLY = (Enter, Admit, Deny, Remove, Lock, Unlock, End, Resume, Identify, Late, AskUnmute)
+HOST_ONLY = (Enter, Admit, Deny, Remove, Lock, Unlock, End, Resume, Identify, Late, AskUnmute, Flowing)
 
 
 def parse(text: str) -> Any:
@@ -414,12 +430,21 @@ class RoomInfo(_ServerMessage):
     state: Literal["open", "locked", "ended"]
 
 
-EndReason = Literal["host_ended", "cancelled", "no_show"]
+EndReason = Literal["host_ended", "cancelled", "no_show", "withdrawn"]
 
 
 class Ended(_ServerMessage):
     type: Literal["ended"] = "ended"
     reason: EndReason
+
+
+class Withdrawn(_ServerMessage):
+    """To the clinician (dashboard and call) and co-hosts: the patient withdrew from video, from their page."""
+
+    type: Literal["withdrawn"] = "withdrawn"
+    room: str
+    participant: str
+    name: str
 
 
 class Paused(_ServerMessage):
@@ -481,7 +506,7 @@ class PongOut(_ServerMessage):
 
 ServerMessage = Union[Welcome, Waiting, Lobby, LateNotice, WaitExpired, KnockNotice, Admitted, Denied, Removed,
                       Joined, Updated, Back, Left, Away, PlaceTaken, RoomInfo, Ended, Paused, Resumed, IdRequested,
-                      UnmuteRequested, SignalIn, ChatIn, ErrorMessage, Bye, PingOut, PongOut]
+                      UnmuteRequested, SignalIn, ChatIn, ErrorMessage, Bye, PingOut, PongOut, Withdrawn]
 SERVER_MESSAGES: tuple[type[_ServerMessage], ...] = get_args(ServerMessage)
 
 

@@ -29,7 +29,10 @@ ACTIONS = frozenset(
     {"login", "login_failed", "logout", "booking", "code_entry", "knock", "admit", "deny", "lock", "unlock",
      "end", "leave",
      "token_created", "token_revoked", "token_refused", "user_created", "pause", "resume", "identify", "id_requested", "no_show", "remove", "move", "cancel",
-     "portal_visit", "invite", "ask_unmute", "take_over"}
+     "portal_visit", "invite", "ask_unmute", "take_over",
+     # the consultation's record (issue 19): a withdrawal from video, an outcome confirmed by staff (consent
+     # given is the patient's knock, Visitt's suggested outcome the end's: named in those rows)
+     "withdraw", "outcome"}
 )
 
 
