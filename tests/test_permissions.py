@@ -28,8 +28,8 @@ from .test_invites import COLLEAGUE, invite, staff_id, token_of
 GUEST_KINDS = ("companion", "interpreter", "colleague")
 # Actions naming a room; the rest act in the call the sender is in.
 NAMES_ROOM = {Action.ENTER, Action.ADMIT, Action.DENY, Action.REMOVE, Action.LOCK, Action.UNLOCK, Action.END,
-             Action.CONTINUE_BY_PHONE}
-ENDINGS = (Action.LEAVE, Action.END, Action.CONTINUE_BY_PHONE)  # walked last: they end someone's part
+              Action.FLOWING, Action.CONTINUE_BY_PHONE}
+ENDINGS = (Action.LEAVE, Action.END, Action.WITHDRAW, Action.CONTINUE_BY_PHONE)  # walked last: they end someone's part, or the call
 CANDIDATE = {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host"}
 
 
@@ -64,6 +64,8 @@ def message(action: Action, room: str) -> dict[str, Any]:
         Action.REQUEST_ID: {"type": "request_id"},
         Action.SHARE: {"type": "share", "on": True},
         Action.ASK_UNMUTE: {"type": "ask_unmute", "to": "nobody"},
+        Action.WITHDRAW: {"type": "withdraw"},
+        Action.FLOWING: {"type": "flowing", "room": room},
     }[action]
 
 
@@ -123,7 +125,7 @@ def test_every_action_from_every_role_as_the_table_says(server: LiveServer) -> N
             for role, client in clients.items():
                 for action in Action:
                     if action in ENDINGS:
-                        continue  # walked last: they end someone's part
+                        continue
                     before = snapshot(server, room)
                     await client.send(message(action, room))
                     expected = refusal(role, action)
@@ -146,6 +148,9 @@ def test_every_action_from_every_role_as_the_table_says(server: LiveServer) -> N
                 for ending in ("end", "continue_by_phone"):
                     await clients[role].send({"type": ending, "room": room})
                     assert (await clients[role].expect("error"))["code"] == "forbidden"
+            for role in (*GUEST_KINDS, "cohost", "host", "staff"):  # only the patient withdraws their consent
+                await clients[role].send({"type": "withdraw"})
+                assert (await clients[role].expect("error"))["code"] == "forbidden", role
             await clients["staff"].send({"type": "leave"})
             assert (await clients["staff"].expect("error"))["code"] == "not_in_call"
             for role in (*GUEST_KINDS, "cohost"):

@@ -51,6 +51,8 @@ class Action(enum.StrEnum):
     REQUEST_ID = "request_id"
     SHARE = "share"
     ASK_UNMUTE = "ask_unmute"
+    WITHDRAW = "withdraw"
+    FLOWING = "flowing"
 
 
 Where = Literal["room", "call"]  # anywhere in the room (waiting, or not yet there), or only while in the call
@@ -88,6 +90,8 @@ TABLE: dict[Action, dict[Role, Where]] = {
     Action.REQUEST_ID: _each(GUESTS, "call"),
     Action.SHARE: EVERYONE_IN_CALL,
     Action.ASK_UNMUTE: {Role.HOST: "call", Role.COHOST: "call"},
+    Action.WITHDRAW: {Role.PATIENT: "room"},  # only the patient withdraws their own consent
+    Action.FLOWING: {Role.HOST: "call", Role.COHOST: "call"},
 }
 # What an ended room still allows: saying goodbye and telling the others what one shows.
 AFTER_THE_END = frozenset({Action.LEAVE, Action.MEDIA})

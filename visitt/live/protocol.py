@@ -51,6 +51,22 @@ class Pong(_Message):
 class Knock(_Message):
     type: Literal["knock"]
     name: Annotated[str, Field(max_length=200), human.LINE]
+    # The language of the page, whose consent text the guest saw: knocking is consenting (visitt.consent)
+    language: Annotated[str, Field(max_length=8, pattern=r"^[a-z]{2,3}$")] | None = None
+
+
+class Withdraw(_Message):
+    """The patient does not want video: video ends for this appointment, and the clinic contacts them
+    another way (``visitt.consent``). Before or during the call."""
+
+    type: Literal["withdraw"]
+
+
+class Flowing(_Message):
+    """The host's page saw sound or picture flow both ways in the call of ``room``: once per call."""
+
+    type: Literal["flowing"]
+    room: ROOM_ID
 
 
 class Enter(_Message):
@@ -229,11 +245,12 @@ ClientMessage = Annotated[
     Union[Hello, Ping, Pong, Knock, Rejoin, Enter, Admit, Deny, Remove, Lock, Unlock, End, ContinueByPhone, Leave,
           Media, Pause,
           Resume, Identify,
-          Late, RequestId, Share, AskUnmute, Signal, Chat],
+          Late, RequestId, Share, AskUnmute, Signal, Chat, Withdraw, Flowing],
     Field(discriminator="type"),
 ]
 _client: TypeAdapter[Any] = TypeAdapter(ClientMessage)
-HOST_ONLY = (Enter, Admit, Deny, Remove, Lock, Unlock, End, ContinueByPhone, Resume, Identify, Late, AskUnmute)
+HOST_ONLY = (Enter, Admit, Deny, Remove, Lock, Unlock, End, ContinueByPhone, Resume, Identify, Late, AskUnmute,
+             Flowing)
 
 
 def parse(text: str) -> Any:
@@ -422,7 +439,7 @@ class RoomInfo(_ServerMessage):
     state: Literal["open", "locked", "ended"]
 
 
-EndReason = Literal["host_ended", "cancelled", "no_show", "by_phone"]
+EndReason = Literal["host_ended", "cancelled", "no_show", "withdrawn", "by_phone"]
 
 
 class Ended(_ServerMessage):
@@ -439,6 +456,13 @@ class PhoneCall(_ServerMessage):
     type: Literal["phone_call"] = "phone_call"
     phone: str
     tel: str | None = Field(default=None, exclude_if=_absent_if_none)
+class Withdrawn(_ServerMessage):
+    """To the clinician (dashboard and call) and co-hosts: the patient withdrew from video, from their page."""
+
+    type: Literal["withdrawn"] = "withdrawn"
+    room: str
+    participant: str
+    name: str
 
 
 class Paused(_ServerMessage):
@@ -499,8 +523,8 @@ class PongOut(_ServerMessage):
 
 
 ServerMessage = Union[Welcome, Waiting, Lobby, LateNotice, WaitExpired, KnockNotice, Admitted, Denied, Removed,
-                      Joined, Updated, Back, Left, Away, PlaceTaken, RoomInfo, Ended, PhoneCall, Paused, Resumed, IdRequested,
-                      UnmuteRequested, SignalIn, ChatIn, ErrorMessage, Bye, PingOut, PongOut]
+                      Joined, Updated, Back, Left, Away, PlaceTaken, RoomInfo, Ended, PhoneCall, Paused, Resumed,
+                      IdRequested, UnmuteRequested, SignalIn, ChatIn, ErrorMessage, Bye, PingOut, PongOut, Withdrawn]
 SERVER_MESSAGES: tuple[type[_ServerMessage], ...] = get_args(ServerMessage)
 
 

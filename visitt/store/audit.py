@@ -30,7 +30,9 @@ ACTIONS = frozenset(
      "end", "leave",
      "token_created", "token_revoked", "token_refused", "user_created", "pause", "resume", "identify", "id_requested", "no_show", "remove", "move", "cancel",
      "portal_visit", "invite", "ask_unmute", "take_over",
-     "continue_by_phone", "export", "export_download"}
+     # the consultation's record (issue 19): a withdrawal from video, an outcome confirmed by staff (consent
+     # given is the patient's knock, Visitt's suggested outcome the end's: named in those rows)
+     "withdraw", "outcome", "continue_by_phone", "export", "export_download"}
 )
 
 

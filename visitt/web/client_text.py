@@ -98,6 +98,7 @@ PATIENT = {  # and SHARE where guests may share (VISITT_PATIENTS_MAY_SHARE)
     "ended": N_("The consultation has ended. Thank you."),
     "by_phone": N_("The video has ended. Your clinician will call you now on {phone}. Keep your phone at hand."),
     "by_phone_no_number": N_("The video has ended. Your clinician will call you now. Keep your phone at hand."),
+    "withdrawn": N_("Video has ended. The clinic will contact you another way. This does not affect your treatment."),
     "left": N_("You have left the consultation. Open the link again to go back to the waiting room."),
     "connection_lost": N_("The connection to the service was lost. Check your internet and open the link again."),
     "removed": N_("The clinician has taken you out of the call. You can knock again if you need to."),
@@ -141,6 +142,8 @@ HOST = {
     "ended": N_("The consultation has ended."),
     "ended_by_phone": N_("The video has ended for everyone. Call the patient now; the outcome is set to continued "
                          "by phone until you confirm it."),
+    "withdrawn": N_("{name} does not want video and has withdrawn. Contact them another way."),
+    "withdrawn_ended": N_("The patient withdrew from video: the consultation has ended. Contact them another way."),
     "lock": N_("Lock room"),
     "unlock": N_("Unlock room"),
     "locked": N_("Room locked: nobody comes in without being admitted."),
