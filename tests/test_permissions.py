@@ -29,7 +29,8 @@ GUEST_KINDS = ("companion", "interpreter", "colleague")
 # Actions naming a room; the rest act in the call the sender is in.
 NAMES_ROOM = {Action.ENTER, Action.ADMIT, Action.DENY, Action.REMOVE, Action.LOCK, Action.UNLOCK, Action.END,
               Action.FLOWING, Action.CONTINUE_BY_PHONE}
-ENDINGS = (Action.LEAVE, Action.END, Action.WITHDRAW, Action.CONTINUE_BY_PHONE)  # walked last: they end someone's part, or the call
+# walked last: they end someone's part, or the call
+ENDINGS = (Action.LEAVE, Action.END, Action.WITHDRAW, Action.CONTINUE_BY_PHONE)
 CANDIDATE = {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host"}
 
 
