@@ -27,7 +27,10 @@ from .test_invites import COLLEAGUE, invite, staff_id, token_of
 
 GUEST_KINDS = ("companion", "interpreter", "colleague")
 # Actions naming a room; the rest act in the call the sender is in.
-NAMES_ROOM = {Action.ENTER, Action.ADMIT, Action.DENY, Action.REMOVE, Action.LOCK, Action.UNLOCK, Action.END}
+NAMES_ROOM = {Action.ENTER, Action.ADMIT, Action.DENY, Action.REMOVE, Action.LOCK, Action.UNLOCK, Action.END,
+              Action.FLOWING, Action.CONTINUE_BY_PHONE}
+# walked last: they end someone's part, or the call
+ENDINGS = (Action.LEAVE, Action.END, Action.WITHDRAW, Action.CONTINUE_BY_PHONE)
 CANDIDATE = {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host"}
 
 
@@ -51,6 +54,7 @@ def message(action: Action, room: str) -> dict[str, Any]:
         Action.LOCK: {"type": "lock", "room": room},
         Action.UNLOCK: {"type": "unlock", "room": room},
         Action.END: {"type": "end", "room": room},
+        Action.CONTINUE_BY_PHONE: {"type": "continue_by_phone", "room": room},
         Action.LATE: {"type": "late", "minutes": 0},
         Action.MEDIA: {"type": "media", "audio": True, "video": True},
         Action.SIGNAL: {"type": "signal", "to": "nobody", "candidate": CANDIDATE},
@@ -61,6 +65,8 @@ def message(action: Action, room: str) -> dict[str, Any]:
         Action.REQUEST_ID: {"type": "request_id"},
         Action.SHARE: {"type": "share", "on": True},
         Action.ASK_UNMUTE: {"type": "ask_unmute", "to": "nobody"},
+        Action.WITHDRAW: {"type": "withdraw"},
+        Action.FLOWING: {"type": "flowing", "room": room},
     }[action]
 
 
@@ -119,8 +125,8 @@ def test_every_action_from_every_role_as_the_table_says(server: LiveServer) -> N
         try:
             for role, client in clients.items():
                 for action in Action:
-                    if action in (Action.LEAVE, Action.END):
-                        continue  # walked last: they end someone's part
+                    if action in ENDINGS:
+                        continue
                     before = snapshot(server, room)
                     await client.send(message(action, room))
                     expected = refusal(role, action)
@@ -140,8 +146,12 @@ def test_every_action_from_every_role_as_the_table_says(server: LiveServer) -> N
 
             # the endings: everyone may leave their own part; only the clinician ends the consultation
             for role in ("patient", "cohost"):
-                await clients[role].send({"type": "end", "room": room})
-                assert (await clients[role].expect("error"))["code"] == "forbidden"
+                for ending in ("end", "continue_by_phone"):
+                    await clients[role].send({"type": ending, "room": room})
+                    assert (await clients[role].expect("error"))["code"] == "forbidden"
+            for role in (*GUEST_KINDS, "cohost", "host", "staff"):  # only the patient withdraws their consent
+                await clients[role].send({"type": "withdraw"})
+                assert (await clients[role].expect("error"))["code"] == "forbidden", role
             await clients["staff"].send({"type": "leave"})
             assert (await clients["staff"].expect("error"))["code"] == "not_in_call"
             for role in (*GUEST_KINDS, "cohost"):
@@ -152,7 +162,7 @@ def test_every_action_from_every_role_as_the_table_says(server: LiveServer) -> N
         finally:
             for client in clients.values():
                 await client.close()
-        assert walked == len(clients) * (len(Action) - 2)
+        assert walked == len(clients) * (len(Action) - len(ENDINGS))
 
     run(scenario())
 

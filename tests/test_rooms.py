@@ -214,12 +214,14 @@ def test_the_host_locks_and_unlocks_and_ending_is_final(database: Database) -> N
     consultation.knock()
     consultation.admit()
     consultation.room(RoomState.ended, "end")
-    assert consultation.states() == (P.left, RoomState.ended, A.completed, False)  # everyone is out
+    # everyone is out; no media was seen flowing, so never "completed" (visitt.outcomes)
+    assert consultation.states() == (P.left, RoomState.ended, A.technical_failure, False)
     for target, action in ((RoomState.open, "unlock"), (RoomState.locked, "lock"), (RoomState.ended, "end")):
         assert consultation.refused(lambda: consultation.room(target, action)) == \
             f"room cannot go from 'ended' to {target.value!r}"
-    assert consultation.refused(consultation.no_show) == "appointment cannot go from 'completed' to 'no_show'"
-    assert consultation.refused(consultation.cancel) == "appointment cannot go from 'completed' to 'cancelled'"
+    assert consultation.refused(consultation.no_show) == "appointment cannot go from 'technical_failure' to 'no_show'"
+    assert consultation.refused(consultation.cancel) == \
+        "appointment cannot go from 'technical_failure' to 'cancelled'"
     with pytest.raises(Conflict) as ended:
         consultation.pause(True)
     assert ended.value.code == "room_ended"
@@ -308,13 +310,17 @@ def test_moves_are_persisted_and_audited(database: Database) -> None:
     with database.session() as session:
         room = session.get(Room, room_id)
         assert room is not None and room.state is RoomState.ended and room.ended_at is not None
-        assert room.appointment is not None and room.appointment.state is AppointmentState.completed
+        # no media was seen flowing: Visitt's suggestion is a technical failure, unconfirmed (visitt.outcomes)
+        assert room.appointment is not None and room.appointment.state is AppointmentState.technical_failure
+        assert room.appointment.outcome == "technical_failure" and not room.appointment.outcome_confirmed
         assert room.participants[0].state is P.left and room.participants[0].display_name == "Kari"
         events = audit.events(session, room_id=room_id)
     # refused moves leave no row; ending moves the patient out, audited as the system's
     assert [(e.action, e.actor) for e in events] == [
         ("knock", "participant:p-1"), ("admit", "staff:1"), ("lock", "staff:1"), ("end", "staff:1"),
         ("leave", "system")]
+    # the end's row names the outcome Visitt suggested
+    assert (events[3].detail["outcome"], events[3].detail["failure"]) == ("technical_failure", "no_connection")
     assert all(e.at.tzinfo is not None for e in events)
     assert events[1].actor == "staff:1" and events[1].subject == "participant:p-1"
 

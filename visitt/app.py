@@ -19,13 +19,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, WebSocketRoute
 
 from visitt import accounts, retention
-from visitt.web import api, patient as web_patient, portal as web_portal, staff as web_staff, training as web_training
+from visitt.web import api, exports, patient as web_patient, portal as web_portal, staff as web_staff, training as web_training
 from visitt.web import sso as web_sso
 from visitt.sso import RelyingParty
 from visitt.ops import health, metrics
 from visitt.web import help_page
 from visitt.web import admin as web_admin, admin_api
-from visitt.messaging import hooks, mail, outbox, reminders, sms
+from visitt.messaging import fhir, hooks, mail, outbox, reminders, sms
 from visitt.live import signaling, test_room, turn
 from visitt.web.compression import Compression
 from visitt.store.db import Database, outage
@@ -89,7 +89,9 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     accounts.use_hashing(settings.password_hashing)
     database = Database.from_settings(settings)
     backend = outbox.Channels({"sms": sms_backend or sms.backend_from_settings(settings),
-                               "email": mail_backend or mail.backend_from_settings(settings)})
+                               "email": mail_backend or mail.backend_from_settings(settings),
+                               **({fhir.CHANNEL: fhir.FhirBackend.from_settings(settings)}
+                                  if fhir.configured(settings) else {})})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -213,6 +215,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app.include_router(api.router)
     app.include_router(admin_api.router)
     app.include_router(web_admin.router)
+    app.include_router(exports.router)
     app.include_router(web_staff.router)
     app.include_router(web_training.router)
     app.include_router(web_account.router)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from visitt.store import audit
 from visitt.web import i18n
-from visitt import access, codes, invites, training
+from visitt import access, codes, copayment, invites, patients, training
 from visitt.messaging import mail, outbox
 from visitt import text as human
 from visitt.accounts import digest, new_secret
@@ -50,6 +50,17 @@ class AppointmentCreate(BaseModel):
     participants: list[invites.InviteCreate] = Field(
         default_factory=list, description="Others to invite, each with their own SMS: a companion, an interpreter "
                                           "or a colleague.")
+    national_id: str = Field("", description="Optional: the patient's fødselsnummer or D-number (11 digits). "
+                             "Kept for the record only: never shown to the patient, never in a URL, log or SMS.")
+    external_ref: str = Field("", max_length=256, description="Optional: the hospital's own appointment or case "
+                              "id (at most 64 characters).")
+    video_suitable_confirmed: bool | None = Field(
+        None, description="The clinician (or a secretary on their behalf) confirms that video is clinically "
+                          "suitable for this consultation (routine 003). false refuses the booking.")
+    exemption: str | None = Field(None, description="Co-payment exemption: frikort, child_under_16, "
+                                                    "mental_health_under_18, pregnancy or other (with a reason).")
+    exemption_reason: str = Field("", max_length=800, description="With exemption other: why (200 characters "
+                                                                 "at most).")
 
 
 class BookingWarning(BaseModel):
@@ -63,12 +74,6 @@ UNTRAINED = N_("The clinician has not completed the training yet and cannot host
                "recorded.")
 
 
-def warnings(booking: "Booking") -> list[BookingWarning]:
-    """What to tell whoever booked ``booking``: a clinician not yet trained cannot host it (the training
-    gate, ``training.py``) - a secretary may book ahead of the training, so this warns and does not refuse."""
-    if not training.is_trained(booking.clinician):
-        return [BookingWarning(code="clinician_untrained", message=UNTRAINED)]
-    return []
 
 
 class AppointmentPublic(BaseModel):
@@ -95,6 +100,11 @@ class Booking:
     language: str
     patient_email: str = ""
     invites: tuple[invites.Invite, ...] = ()
+    national_id: str = ""
+    external_ref: str | None = None
+    video_suitable_confirmed: bool = False
+    exemption: str | None = None
+    exemption_reason: str = ""
 
 
 def validate(session: Session, booker: Staff, data: AppointmentCreate, *, tz: ZoneInfo, region: str,
@@ -133,11 +143,45 @@ def validate(session: Session, booker: Staff, data: AppointmentCreate, *, tz: Zo
         for index, other in enumerate(data.participants):
             if other.staff_id is not None and other.staff_id == clinician.id:
                 errors[f"participants.{index}.staff_id"] = N_("This clinician is already in the consultation.")
+    national_id = patients.clean_national_id(data.national_id)
+    if national_id is None:
+        errors["national_id"] = patients.NATIONAL_ID_REFUSED
+    reference = human.one_line(data.external_ref)
+    if human.refused(data.external_ref):
+        errors["external_ref"] = human.REFUSED
+    elif len(reference) > 64:
+        errors["external_ref"] = N_("The reference is too long (64 characters at most).")
+    if data.video_suitable_confirmed is False:
+        errors["video_suitable_confirmed"] = N_("Book video only when it is clinically suitable for this "
+                                                "consultation.")
+    exemption, exemption_reason = _exemption(session, data, starts_at, errors)
     if errors:
         raise ValidationFailed(N_("The appointment could not be booked."), fields=errors)
-    assert clinician is not None and starts_at is not None
+    assert clinician is not None and starts_at is not None and national_id is not None
     return Booking(name, phone, starts_at, data.duration_minutes, clinician, data.language, email or "",
-                   tuple(other for other in others if other is not None))
+                   tuple(other for other in others if other is not None), national_id, reference or None,
+                   bool(data.video_suitable_confirmed), exemption, exemption_reason)
+
+
+def _exemption(session: Session, data: AppointmentCreate, starts_at: dt.datetime | None,
+               errors: dict[str, str]) -> tuple[str | None, str]:
+    """The co-payment exemption, checked against the reasons valid on the appointment's day."""
+    code = (data.exemption or "").strip() or None
+    reason = human.one_line(data.exemption_reason)
+    if code is None:
+        return None, ""
+    day = (starts_at or utcnow()).astimezone(copayment.CLINIC_TZ).date()
+    known = copayment.exemptions_on(session, day)
+    if code not in known:
+        errors["exemption"] = N_("Choose an exemption from the list: %(codes)s.") % {"codes": ", ".join(known)}
+        return None, ""
+    if human.refused(data.exemption_reason):
+        errors["exemption_reason"] = human.REFUSED
+    elif known[code].needs_reason and not reason:
+        errors["exemption_reason"] = N_("Say why the patient is exempt.")
+    elif len(reason) > 200:
+        errors["exemption_reason"] = N_("The reason is too long (200 characters at most).")
+    return code, reason
 
 
 def parse_start(value: str, tz: ZoneInfo, now: dt.datetime, errors: dict[str, str]) -> dt.datetime | None:
@@ -204,18 +248,21 @@ def book(session: Session, booker: Staff, booking: Booking, *, base_url: str, cl
          tz: ZoneInfo, limiter: Limiter | None = None) -> tuple[Appointment, str, str]:
     """Create the appointment and everything hanging on it; returns it with its join URL and code."""
     clinician = booking.clinician
-    appointment = Appointment(
+    patient = patients.match(session, national_id=booking.national_id, phone=booking.patient_phone,
+                             name=booking.patient_name)
+    appointment = Appointment(patient=patient, external_ref=booking.external_ref,
+        video_suitable_confirmed=booking.video_suitable_confirmed, exemption=booking.exemption,
+        exemption_reason=booking.exemption_reason,
         department_id=clinician.department_id, clinician_id=clinician.id, booked_by_id=booker.id,
         starts_at=booking.starts_at, duration_minutes=booking.duration_minutes,
         patient_name=booking.patient_name, patient_phone=booking.patient_phone, language=booking.language,
         patient_email=booking.patient_email, calendar_sequence=0,
     )
     room = Room(public_id=secrets.token_urlsafe(12), host_id=clinician.id, appointment=appointment)
-    session.add_all([appointment, room])
     token, code = new_secret(), codes.draw(session, room)
-    patient = Participant(public_id=secrets.token_urlsafe(9), room=room, kind="patient", token_hash=digest(token),
-                          code=code, phone=booking.patient_phone)
-    session.add_all([appointment, room, patient])
+    invitation = Participant(public_id=secrets.token_urlsafe(9), room=room, kind="patient",
+                             token_hash=digest(token), code=code, phone=booking.patient_phone)
+    session.add_all([appointment, room, invitation])
     session.flush()
     join_url = f"{base_url}/v/{token}"
     phone = clinician.department.phone if clinician.department and clinician.department.phone else clinic_phone
@@ -227,3 +274,21 @@ def book(session: Session, booker: Staff, booking: Booking, *, base_url: str, cl
     audit.record(session, f"staff:{booker.id}", "booking", room_id=room.id, subject=f"appointment:{appointment.id}",
                  clinician=clinician.id)
     return appointment, join_url, code
+
+
+def warnings(appointment: Appointment) -> list[BookingWarning]:
+    """What to tell whoever booked ``appointment``; the booking is made all the same. A clinician not yet
+    trained cannot host it (the training gate, ``training.py``: a secretary may book ahead of the
+    training); a patient who withdrew from video before should be asked again. Messages untranslated:
+    the caller translates them."""
+    found = []
+    if not training.is_trained(appointment.clinician):
+        found.append(BookingWarning(code="clinician_untrained", message=UNTRAINED))
+    patient = appointment.patient
+    if patient is not None and patient.withdrew_video_at is not None:
+        found.append(BookingWarning(code="patient_withdrew_video", message=WITHDREW_WARNING))
+    return found
+
+
+WITHDREW_WARNING = N_("This patient has said before that they do not want video consultations. "
+                      "Check with them that video is all right this time.")

@@ -47,8 +47,9 @@ ROOM_MOVES: dict[RoomState, frozenset[RoomState]] = {
     RoomState.ended: frozenset(),
 }
 APPOINTMENT_MOVES: dict[AppointmentState, frozenset[AppointmentState]] = {
+    # technical failure from booked: the patient never got in (the host records it, docs/record.md)
     AppointmentState.booked: frozenset({AppointmentState.in_progress, AppointmentState.no_show,
-                                        AppointmentState.cancelled}),
+                                        AppointmentState.cancelled, AppointmentState.technical_failure}),
     AppointmentState.in_progress: frozenset({AppointmentState.completed, AppointmentState.technical_failure}),
     AppointmentState.completed: frozenset(),
     AppointmentState.no_show: frozenset(),
@@ -60,6 +61,21 @@ APPOINTMENT_MOVES: dict[AppointmentState, frozenset[AppointmentState]] = {
 def check_participant_move(current: ParticipantState, target: ParticipantState) -> None:
     if target not in PARTICIPANT_MOVES[current]:
         raise IllegalTransition("participant", current.value, target.value)
+
+
+# After the call, the host's outcome may correct the state Visitt suggested when it ended
+# (visitt.outcomes): between held and failed, or to withdrawn (cancelled). Only the outcome moves so.
+OUTCOME_CORRECTIONS: dict[AppointmentState, frozenset[AppointmentState]] = {
+    AppointmentState.completed: frozenset({AppointmentState.technical_failure, AppointmentState.cancelled}),
+    AppointmentState.technical_failure: frozenset({AppointmentState.completed, AppointmentState.cancelled}),
+}
+
+
+def check_outcome_move(current: AppointmentState, target: AppointmentState) -> None:
+    """An outcome may keep the state, make one of its ordinary moves, or one of the corrections above."""
+    if target is current or target in APPOINTMENT_MOVES[current] or target in OUTCOME_CORRECTIONS.get(current, ()):
+        return
+    raise IllegalTransition("appointment", current.value, target.value)
 
 
 def check_room_move(current: RoomState, target: RoomState) -> None:
@@ -174,7 +190,7 @@ SET_STATE = Deferred(update(PARTICIPANTS).where(PARTICIPANTS.c.id == bindparam("
 SET_PLACE_KEY = Deferred(update(PARTICIPANTS).where(PARTICIPANTS.c.id == bindparam("participant"))
                          .values(place_key_hash=bindparam("key_hash")))
 START_APPOINTMENT = Deferred(update(APPOINTMENTS).where(APPOINTMENTS.c.id == bindparam("appointment"))
-                             .values(state=AppointmentState.in_progress))
+                             .values(state=AppointmentState.in_progress, started_at=bindparam("now")))
 
 
 def lock_participants(session: Session, participant_ids: list[int]) -> list[Locked]:
@@ -221,7 +237,7 @@ def move_participant(session: Session, participant_id: int, target: ParticipantS
     _write_state(session, participant, target, name)
     appointment = participant.appointment
     if target is P.admitted and appointment is not None and appointment.state is AppointmentState.booked:
-        later(session, START_APPOINTMENT, {"appointment": appointment.id})
+        later(session, START_APPOINTMENT, {"appointment": appointment.id, "now": utcnow()})
         participant.appointment = replace(appointment, state=AppointmentState.in_progress)
     if action:
         audit.record(session, actor, action, room_id=participant.room_id,
@@ -230,7 +246,8 @@ def move_participant(session: Session, participant_id: int, target: ParticipantS
 
 def knock_participant(session: Session, participant_id: int, name: str,
                       check: Callable[[Locked], None] | None = None, *,
-                      key_hash: str | None = None, held_elsewhere: bool = False) -> ParticipantState | None:
+                      key_hash: str | None = None, held_elsewhere: bool = False,
+                      consent_language: str | None = None) -> ParticipantState | None:
     """Move an invitee to ``waiting``; returns the state they came from. One unit of work: the row
     (locked by :func:`lock_participants`, with its appointment for ``check``) is checked, moved and
     audited together.
@@ -240,6 +257,9 @@ def knock_participant(session: Session, participant_id: int, name: str,
     state is closed first, audited, so the knock is always possible - unless ``held_elsewhere``
     (a page was given the place's key): then the place stays that page's, the knock is a second
     device's (audited so), and None is returned.
+
+    ``consent_language``: the patient's knock is their consent to video (:func:`visitt.consent.record_given`),
+    recorded in the same unit of work and named in the knock's audit row (the text's version, the language).
     """
     participant = _locked(session, participant_id)
     if check is not None:
@@ -258,7 +278,13 @@ def knock_participant(session: Session, participant_id: int, name: str,
     _write_state(session, participant, P.waiting, name)
     if key_hash is not None:
         later(session, SET_PLACE_KEY, {"participant": participant.id, "key_hash": key_hash})
-    audit.record(session, actor, "knock", room_id=room_id, subject=actor)
+    consented: dict[str, str] = {}
+    if consent_language is not None and participant.appointment is not None:
+        from visitt import consent  # consent ends rooms through this module
+
+        if consent.record_given(session, participant.appointment.id, language=consent_language):
+            consented = {"consent": consent.TEXT_VERSION, "language": consent_language}
+    audit.record(session, actor, "knock", room_id=room_id, subject=actor, **consented)
     return previous
 
 
@@ -289,10 +315,13 @@ def take_over(session: Session, participant_id: int, key_hash: str, *, actor: st
     audit.record(session, actor, "take_over", room_id=participant.room_id, subject=subject)
 
 
-def move_room(session: Session, room_id: int, target: RoomState, *, actor: str, action: str, **detail: Any) -> None:
+def move_room(session: Session, room_id: int, target: RoomState, *, actor: str, action: str,
+              dropped: bool = False, **detail: Any) -> None:
     """Check, make and audit the room's move (``detail`` goes into the audit row). Ending it is the one
     transition every ending goes through - the host's End, a cancellation, a no-show: whoever was
-    waiting or in the call leaves too, each leave audited."""
+    waiting or in the call leaves too, each leave audited. A call that was going on gets Visitt's
+    suggested outcome (:func:`visitt.outcomes.call_ended`; ``dropped``: the live room saw a guest's
+    connection drop and not come back for long)."""
     room = session.get(Room, room_id, with_for_update=True)
     if room is None:
         raise NotFound("no such room")
@@ -302,7 +331,10 @@ def move_room(session: Session, room_id: int, target: RoomState, *, actor: str, 
         room.ended_at = utcnow()
         appointment = room.appointment
         if appointment is not None and appointment.state is AppointmentState.in_progress:
-            appointment.state = AppointmentState.completed
+            from visitt import outcomes  # outcomes builds on this module's checks
+
+            # the suggested outcome goes into the end's own audit row
+            detail["outcome"], detail["failure"] = outcomes.call_ended(session, appointment, dropped=dropped)
         # its invitations' codes open nothing any more: free them to be drawn again (visitt/codes.py)
         session.execute(delete(ActiveCode).where(ActiveCode.room_id == room.id))
     audit.record(session, actor, action, room_id=room.id, **detail)

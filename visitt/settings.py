@@ -139,6 +139,12 @@ class Settings(BaseSettings):
     smtp_password: str = ""
     smtp_starttls: Flag = True
     smtp_from: str = ""
+    # the consultation's record to the hospital's FHIR server (visitt/messaging/fhir.py); empty: download only
+    fhir_url: Annotated[str, BeforeValidator(_no_trailing_slash)] = ""
+    fhir_token: str = ""  # a static bearer token; or OAuth 2.0 client credentials:
+    fhir_token_url: str = ""
+    fhir_client_id: str = ""
+    fhir_client_secret: str = ""
     reminder_days: int = 3
     retention_days: int = Field(default=90, ge=1)  # personal data of a consultation is removed this long after it
     reconnect_grace: float = 60.0

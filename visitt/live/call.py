@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
+from visitt import outcomes
 from visitt.live import chat, identity, protocol
 from visitt.errors import Conflict, Forbidden, NotFound
 from visitt.live.live_room import LiveRoom, Peer, actor_name, has_host_powers
@@ -67,6 +68,14 @@ class Call:
         peer.audio, peer.video = message.audio, message.video
         if room.in_call.get(peer.id) is peer:
             room.broadcast(protocol.encode(protocol.Updated(participant=peer.info())))
+
+    async def flowing(self, room: LiveRoom, host: Peer) -> None:
+        """The host's page saw media flow both ways: stored once, so the call is never recorded as
+        completed without it (:mod:`visitt.outcomes`)."""
+        self.hub.check(room, host, Action.FLOWING)
+        if not room.media_flowed:
+            room.media_flowed = True
+            await self.hub.writes.run(outcomes.mark_media_flowed, room.db_id)
 
     def chat(self, room: LiveRoom, sender: Peer, message: protocol.Chat) -> None:
         self.hub.check(room, sender, Action.CHAT)

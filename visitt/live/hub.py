@@ -21,12 +21,13 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
+from visitt import consent, phone_fallback
 from visitt.live import protocol
 from visitt.live.call import Call
 from visitt.live.dashboards import Dashboards
 from visitt.store.db import Database, GroupCommit
 from visitt.errors import NotFound, describe
-from visitt.live.live_room import LiveRoom, Peer, actor_name
+from visitt.live.live_room import LiveRoom, Peer, actor_name, has_host_powers
 from visitt.live.lobby import Lobby
 from visitt.store.models import Room, RoomState
 from visitt.live.permissions import Action, Role, check
@@ -34,6 +35,7 @@ from visitt.live.presence import Presence
 from visitt.rooms import lock_participants, move_room
 
 log = logging.getLogger("visitt.hub")
+DROP_WINDOW = 60.0  # seconds: a call ended this soon after a guest's connection dropped is suggested "dropped"
 
 __all__ = ["Hub", "LiveRoom", "Peer"]
 
@@ -97,6 +99,7 @@ class Hub:
                 raise NotFound("no such room", code="unknown_room")
             starts_at = room.appointment.starts_at if room.appointment else None
             live = LiveRoom(room.id, room.public_id, room.host_id, room.state, starts_at)
+            live.media_flowed = room.appointment.media_flowed if room.appointment else False
             if room.paused_at is not None:  # paused before everyone left, or before a restart
                 names = {f"s{room.host_id}": room.host.full_name,
                          **{guest.public_id: guest.display_name for guest in room.participants}}
@@ -126,11 +129,49 @@ class Hub:
             room.broadcast(room.summary())
 
     async def end(self, room: LiveRoom, actor: Peer) -> None:
-        """The clinician ends the consultation for everyone."""
+        """The clinician ends the consultation for everyone. The call's suggested outcome takes in
+        whether a guest's connection dropped and did not come back (:func:`visitt.outcomes.suggestion`)."""
         self.check(room, actor, Action.END)
         async with room.lock:
-            await self.writes.run(move_room, room.db_id, RoomState.ended, actor=actor_name(room, actor), action="end")
+            await self.writes.run(move_room, room.db_id, RoomState.ended, actor=actor_name(room, actor), action="end",
+                                  dropped=self.dropped(room))
             self.close(room, "host_ended")
+
+    async def continue_by_phone(self, room: LiveRoom, actor: Peer) -> None:
+        """The clinician ends the video for everyone and will phone the patient: the patient's page says so,
+        with their number partly masked; the clinician's page gets the number as a ``tel:`` link."""
+        self.check(room, actor, Action.CONTINUE_BY_PHONE)
+        async with room.lock:
+            call = await self.writes.run(phone_fallback.continue_by_phone, room.db_id, actor=actor_name(room, actor))
+            if call is not None:
+                told = protocol.encode(protocol.PhoneCall(phone=call.masked))
+                for peer in [*room.in_call.values(), *(waiter.peer for waiter in room.waiting.values())]:
+                    if peer.role == "patient":
+                        peer.send(told)
+                actor.send(protocol.encode(protocol.PhoneCall(phone=call.masked, tel=call.tel)))
+            self.close(room, "by_phone")
+    @staticmethod
+    def dropped(room: LiveRoom) -> bool:
+        """Whether the call ends as a dropped one: a guest's reconnection gave up, or a guest's connection
+        dropped less than :data:`DROP_WINDOW` seconds ago (whether or not it came back)."""
+        if room.gave_up_reconnecting:
+            return True
+        return room.dropped_at is not None and asyncio.get_running_loop().time() - room.dropped_at < DROP_WINDOW
+
+    async def withdraw(self, room: LiveRoom, guest: Peer, language: str) -> None:
+        """The patient withdraws from video, before or during the call: recorded (:func:`visitt.consent.withdraw`),
+        the hosts told at once (``withdrawn``), and the room ended for everyone (``ended``, ``withdrawn``)."""
+        self.check(room, guest, Action.WITHDRAW)
+        async with room.lock:
+            await self.writes.run(consent.withdraw_in_room, room.db_id, guest.participant_id, language=language)
+            notice = protocol.encode(protocol.Withdrawn(room=room.public_id, participant=guest.id, name=guest.name))
+            hosts = [peer for peer in room.in_call.values() if has_host_powers(peer)]
+            for peer in {id(peer): peer for peer in [*hosts, *self.dashboards.watching.get(room.host_id, ())]}.values():
+                peer.send(notice)  # once each: the clinician's socket is their dashboard and their call
+            told = room.in_call.get(guest.id) is guest or guest.id in room.waiting
+            self.close(room, "withdrawn")
+            if not told:  # still on the page before knocking: the close above did not reach them
+                guest.send(protocol.encode(protocol.Ended(reason="withdrawn")))
 
     def ended_elsewhere(self, public_id: str, reason: protocol.EndReason) -> None:
         """The room was ended by a change to its appointment (cancelled, no-show), already written:
@@ -140,7 +181,7 @@ class Hub:
             self.close(room, reason)
 
     def close(self, room: LiveRoom, reason: protocol.EndReason) -> None:
-        """The room has ended (``reason``: host_ended, cancelled, no_show): everyone in it or waiting is
+        """The room has ended (``reason``: host_ended, by_phone, cancelled, no_show): everyone in it or waiting is
         told, nobody is held any longer, and nobody's grace period runs on. The durable side - the room
         ended, each participant's leave audited - is :func:`visitt.rooms.move_room`'s."""
         room.state = RoomState.ended

@@ -95,6 +95,12 @@ class LiveRoom:
     away: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     # Each guest place's key, hashed, as issued on this node (the database has it too, for a restart).
     keys: dict[str, str] = field(default_factory=dict)
+    # What the call's outcome is suggested from (visitt.outcomes): media seen flowing both ways (stored
+    # too), when a guest's socket in the call last dropped (the loop's clock), and whether a guest's
+    # reconnection gave up (their grace period ran out).
+    media_flowed: bool = False
+    dropped_at: float | None = None
+    gave_up_reconnecting: bool = False
 
     @property
     def locked(self) -> bool:

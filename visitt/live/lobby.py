@@ -50,7 +50,8 @@ class Lobby:
                                   locks=participant_id)
 
     async def knock(self, room: LiveRoom, guest: Peer, name: str,
-                    check: Callable[[Locked], None] | None = None, *, held_elsewhere: bool = False) -> None:
+                    check: Callable[[Locked], None] | None = None, *, held_elsewhere: bool = False,
+                    language: str | None = None) -> None:
         """The guest asks to come in. Someone who was in this call comes straight back while the
         room is unlocked and the clinician is there; everyone else waits to be admitted.
 
@@ -62,7 +63,10 @@ class Lobby:
         A knock while another page holds the place is a second device: it waits, marked so on the
         dashboard, and the place stays where it is until the host admits it. ``held_elsewhere``: the
         database gives the place to a page this node has no live record of (it restarted); a knock on it
-        is a second device too, until that page takes the place back with its key."""
+        is a second device too, until that page takes the place back with its key.
+
+        The patient's knock is their consent to video, recorded with the ``language`` of the page
+        whose consent text they saw (:func:`visitt.consent.record_given`)."""
         self.hub.check(room, guest, Action.KNOCK)
         participant_id = cast(int, guest.participant_id)
         name = " ".join(name.split())
@@ -91,6 +95,7 @@ class Lobby:
                 # the database read afresh: a place a page still holds after a node restart is not free
                 previous = await self.hub.writes.run(knock_participant, participant_id, name, check, key_hash=key_hash,
                                                      held_elsewhere=held_elsewhere and not guest.cohost,
+                                                     consent_language=language if guest.role == "patient" else None,
                                                      locks=participant_id)
                 if previous is None:
                     waiter, key = self._wait_beside(room, guest, participant_id, name), None

@@ -40,6 +40,7 @@ class Action(enum.StrEnum):
     LOCK = "lock"
     UNLOCK = "unlock"
     END = "end"
+    CONTINUE_BY_PHONE = "continue_by_phone"
     LATE = "late"
     MEDIA = "media"
     SIGNAL = "signal"
@@ -50,6 +51,8 @@ class Action(enum.StrEnum):
     REQUEST_ID = "request_id"
     SHARE = "share"
     ASK_UNMUTE = "ask_unmute"
+    WITHDRAW = "withdraw"
+    FLOWING = "flowing"
 
 
 Where = Literal["room", "call"]  # anywhere in the room (waiting, or not yet there), or only while in the call
@@ -76,6 +79,7 @@ TABLE: dict[Action, dict[Role, Where]] = {
     Action.LOCK: HOST_POWER,
     Action.UNLOCK: HOST_POWER,
     Action.END: {Role.HOST: "room"},  # the consultation belongs to the clinician who hosts it
+    Action.CONTINUE_BY_PHONE: {Role.HOST: "call"},  # ends the video: the host's alone, as End
     Action.LATE: {Role.HOST: "room"},
     Action.MEDIA: {Role.HOST: "room", Role.COHOST: "room", **_each(GUESTS, "room")},
     Action.SIGNAL: EVERYONE_IN_CALL,
@@ -86,6 +90,8 @@ TABLE: dict[Action, dict[Role, Where]] = {
     Action.REQUEST_ID: _each(GUESTS, "call"),
     Action.SHARE: EVERYONE_IN_CALL,
     Action.ASK_UNMUTE: {Role.HOST: "call", Role.COHOST: "call"},
+    Action.WITHDRAW: {Role.PATIENT: "room"},  # only the patient withdraws their own consent
+    Action.FLOWING: {Role.HOST: "call", Role.COHOST: "call"},
 }
 # What an ended room still allows: saying goodbye and telling the others what one shows.
 AFTER_THE_END = frozenset({Action.LEAVE, Action.MEDIA})

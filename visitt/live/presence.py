@@ -104,6 +104,8 @@ class Presence:
             if room.in_call.get(peer.id) is peer and room.state is not RoomState.ended:
                 if not self.stopped:  # stopping: the place stays theirs, for the node they reach next
                     room.away[peer.id] = asyncio.get_running_loop().call_later(self.grace, self._lapse, room, peer)
+                if peer.participant_id is not None:  # a guest's connection dropped: the outcome's evidence
+                    room.dropped_at = asyncio.get_running_loop().time()
                 room.broadcast(protocol.encode(protocol.Away(participant=peer.id)), skip=peer.id)
                 return
         if peer.participant_id is not None:
@@ -121,6 +123,7 @@ class Presence:
                 return  # came back in time
             del room.in_call[peer.id]
             if peer.participant_id is not None:
+                room.gave_up_reconnecting = True
                 try:
                     await self._leave(room, peer.participant_id, P.left, "system")
                 except Exception as error:  # the database away: they have left all the same (owed)

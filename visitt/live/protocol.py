@@ -51,6 +51,22 @@ class Pong(_Message):
 class Knock(_Message):
     type: Literal["knock"]
     name: Annotated[str, Field(max_length=200), human.LINE]
+    # The language of the page, whose consent text the guest saw: knocking is consenting (visitt.consent)
+    language: Annotated[str, Field(max_length=8, pattern=r"^[a-z]{2,3}$")] | None = None
+
+
+class Withdraw(_Message):
+    """The patient does not want video: video ends for this appointment, and the clinic contacts them
+    another way (``visitt.consent``). Before or during the call."""
+
+    type: Literal["withdraw"]
+
+
+class Flowing(_Message):
+    """The host's page saw sound or picture flow both ways in the call of ``room``: once per call."""
+
+    type: Literal["flowing"]
+    room: ROOM_ID
 
 
 class Enter(_Message):
@@ -96,6 +112,13 @@ class End(_Message):
 
 class Leave(_Message):
     type: Literal["leave"]
+
+
+class ContinueByPhone(_Message):
+    """The clinician who hosts the room ends the video for everyone and will phone the patient instead."""
+
+    type: Literal["continue_by_phone"]
+    room: ROOM_ID
 
 
 PLACE_KEY = Annotated[str, Field(min_length=16, max_length=64)]
@@ -219,13 +242,15 @@ class Chat(_Message):
 
 
 ClientMessage = Annotated[
-    Union[Hello, Ping, Pong, Knock, Rejoin, Enter, Admit, Deny, Remove, Lock, Unlock, End, Leave, Media, Pause,
+    Union[Hello, Ping, Pong, Knock, Rejoin, Enter, Admit, Deny, Remove, Lock, Unlock, End, ContinueByPhone, Leave,
+          Media, Pause,
           Resume, Identify,
-          Late, RequestId, Share, AskUnmute, Signal, Chat],
+          Late, RequestId, Share, AskUnmute, Signal, Chat, Withdraw, Flowing],
     Field(discriminator="type"),
 ]
 _client: TypeAdapter[Any] = TypeAdapter(ClientMessage)
-HOST_ONLY = (Enter, Admit, Deny, Remove, Lock, Unlock, End, Resume, Identify, Late, AskUnmute)
+HOST_ONLY = (Enter, Admit, Deny, Remove, Lock, Unlock, End, ContinueByPhone, Resume, Identify, Late, AskUnmute,
+             Flowing)
 
 
 def parse(text: str) -> Any:
@@ -414,12 +439,30 @@ class RoomInfo(_ServerMessage):
     state: Literal["open", "locked", "ended"]
 
 
-EndReason = Literal["host_ended", "cancelled", "no_show"]
+EndReason = Literal["host_ended", "cancelled", "no_show", "withdrawn", "by_phone"]
 
 
 class Ended(_ServerMessage):
     type: Literal["ended"] = "ended"
     reason: EndReason
+
+
+class PhoneCall(_ServerMessage):
+    """Sent just before ``ended`` with reason ``by_phone``: the clinician will now phone the patient on
+    ``phone``, shown partly masked (``+47 ••• •• 678``). To the patient and the hosts; only the host who
+    pressed Continue by phone gets ``tel`` (the full number as a ``tel:`` link). Nothing for a room's
+    patient without a number: then only ``ended``."""
+
+    type: Literal["phone_call"] = "phone_call"
+    phone: str
+    tel: str | None = Field(default=None, exclude_if=_absent_if_none)
+class Withdrawn(_ServerMessage):
+    """To the clinician (dashboard and call) and co-hosts: the patient withdrew from video, from their page."""
+
+    type: Literal["withdrawn"] = "withdrawn"
+    room: str
+    participant: str
+    name: str
 
 
 class Paused(_ServerMessage):
@@ -480,8 +523,8 @@ class PongOut(_ServerMessage):
 
 
 ServerMessage = Union[Welcome, Waiting, Lobby, LateNotice, WaitExpired, KnockNotice, Admitted, Denied, Removed,
-                      Joined, Updated, Back, Left, Away, PlaceTaken, RoomInfo, Ended, Paused, Resumed, IdRequested,
-                      UnmuteRequested, SignalIn, ChatIn, ErrorMessage, Bye, PingOut, PongOut]
+                      Joined, Updated, Back, Left, Away, PlaceTaken, RoomInfo, Ended, PhoneCall, Paused, Resumed,
+                      IdRequested, UnmuteRequested, SignalIn, ChatIn, ErrorMessage, Bye, PingOut, PongOut, Withdrawn]
 SERVER_MESSAGES: tuple[type[_ServerMessage], ...] = get_args(ServerMessage)
 
 

@@ -141,7 +141,7 @@ class GuestSession:
     def __init__(self, state: Any, connection: PeerLink, record: GuestRecord, room: LiveRoom) -> None:
         self.state, self.connection, self.record, self.room = state, connection, record, room
         self.hub: Hub = state.hub
-
+        self.language = "nb"  # of the page, as its knock said: the consent text it showed
     @classmethod
     async def open(cls, state: Any, connection: PeerLink, record: GuestRecord) -> GuestSession:
         room = await state.hub.hold(record.room)
@@ -163,11 +163,13 @@ class GuestSession:
     def knock(self, message: protocol.Knock) -> Awaitable[None]:
         # a co-host is who their staff account says, whatever the page sends
         name = self.connection.name if self.connection.cohost else message.name
+        self.language = message.language or self.language
         # a place the database still gives a page (a node that restarted knows of no live one) is not free
         held = self.record.state in (ParticipantState.waiting, ParticipantState.admitted) \
             and self.record.place_key_hash is not None
         return self.hub.lobby.knock(self.room, self.connection, name,
-                                    check=partial(check_window, settings=self.state.settings), held_elsewhere=held)
+                                    check=partial(check_window, settings=self.state.settings), held_elsewhere=held,
+                                    language=self.language)
 
     async def leave(self) -> None:
         await self.hub.presence.leave(self.room, self.connection)
@@ -242,9 +244,12 @@ class StaffSession:
 
         await self.on_room(message, then_move)
 
-    async def end(self, message: protocol.End) -> None:
+    async def end(self, message: protocol.End | protocol.ContinueByPhone, *, by_phone: bool = False) -> None:
         async def end(room: LiveRoom) -> None:
-            await self.hub.end(room, self.connection)
+            if by_phone:
+                await self.hub.continue_by_phone(room, self.connection)
+            else:
+                await self.hub.end(room, self.connection)
             if self.current and self.current[0] is room:
                 self.hub.release(self.current.pop())
 
@@ -290,6 +295,8 @@ GUEST_OPERATIONS: dict[type, Operation] = {
     protocol.Share: lambda s, m: s.hub.call.share(s.room, s.connection, m.on),
     protocol.Identify: lambda s, m: s.hub.call.identify(s.room, s.connection, m.participant, m.method, m.note),
     protocol.AskUnmute: lambda s, m: s.hub.call.ask_unmute(s.room, s.connection, m.to),
+    protocol.Withdraw: lambda s, m: s.hub.withdraw(s.room, s.connection, s.language),
+    protocol.Flowing: lambda s, m: s.hub.call.flowing(s.own_room(m), s.connection),
     protocol.Enter: lambda s, m: s.hub.call.enter(s.own_room(m), s.connection, resume=m.resume),
     protocol.Admit: lambda s, m: s.hub.lobby.admit(s.own_room(m), s.connection, m.participant),
     protocol.Deny: lambda s, m: s.hub.lobby.deny(s.own_room(m), s.connection, m.participant),
@@ -297,6 +304,7 @@ GUEST_OPERATIONS: dict[type, Operation] = {
     protocol.Lock: lambda s, m: s.hub.set_locked(s.own_room(m), s.connection, True),
     protocol.Unlock: lambda s, m: s.hub.set_locked(s.own_room(m), s.connection, False),
     protocol.End: lambda s, m: s.hub.end(s.own_room(m), s.connection),
+    protocol.ContinueByPhone: lambda s, m: s.hub.continue_by_phone(s.own_room(m), s.connection),
     protocol.Late: lambda s, m: s.hub.lobby.late(s.connection, m.minutes),
 }
 STAFF_OPERATIONS: dict[type, Operation] = {
@@ -315,6 +323,8 @@ STAFF_OPERATIONS: dict[type, Operation] = {
     protocol.Identify: lambda s, m: s.hub.call.identify(s.in_call(), s.connection, m.participant, m.method, m.note),
     protocol.Share: lambda s, m: s.hub.call.share(s.in_call(), s.connection, m.on),
     protocol.AskUnmute: lambda s, m: s.hub.call.ask_unmute(s.in_call(), s.connection, m.to),
+    protocol.Withdraw: lambda s, m: s.hub.check(None, s.connection, Action.WITHDRAW),
+    protocol.Flowing: lambda s, m: s.on_room(m, lambda room: s.hub.call.flowing(room, s.connection)),
     protocol.Enter: lambda s, m: s.into_call(m, lambda room: s.hub.call.enter(room, s.connection, resume=m.resume)),
     protocol.Admit: lambda s, m: s.into_call(m, lambda room: s.hub.lobby.admit(room, s.connection, m.participant)),
     protocol.Deny: lambda s, m: s.on_room(m, lambda room: s.hub.lobby.deny(room, s.connection, m.participant)),
@@ -322,6 +332,7 @@ STAFF_OPERATIONS: dict[type, Operation] = {
     protocol.Lock: lambda s, m: s.on_room(m, lambda room: s.hub.set_locked(room, s.connection, True)),
     protocol.Unlock: lambda s, m: s.on_room(m, lambda room: s.hub.set_locked(room, s.connection, False)),
     protocol.End: lambda s, m: s.end(m),
+    protocol.ContinueByPhone: lambda s, m: s.end(m, by_phone=True),
 }
 
 

@@ -34,6 +34,7 @@ REASONS: dict[str, str] = {
     "invalid_address": N_("the e-mail address does not exist"),
     "mailbox_full": N_("the patient's mailbox is full"),
     "configuration": N_("the message service is not set up correctly (tell IT)"),
+    "record_rejected": N_("the patient record system refused it (tell IT)"),
     "unavailable": N_("the message service could not be reached"),
 }
 # the statuses an operator can report, in the order they happen: a late "sent" never overwrites "delivered"

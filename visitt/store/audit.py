@@ -38,7 +38,10 @@ ACTIONS = frozenset(
      "staff_invited", "staff_changed", "staff_deactivated", "staff_reactivated", "password_link",
      "account_set_up", "department_created", "department_changed", "audit_viewed", "audit_exported",
      # single sign-on (visitt/web/sso.py)
-     "sso_login", "sso_refused", "sso_user_created"}
+     "sso_login", "sso_refused", "sso_user_created",
+     # the consultation's record (issue 19): a withdrawal from video, an outcome confirmed by staff (consent
+     # given is the patient's knock, Visitt's suggested outcome the end's: named in those rows)
+     "withdraw", "outcome", "continue_by_phone", "export", "export_download"}
 )
 
 

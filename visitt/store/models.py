@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Column,
+    Boolean,
+    Date,
     DateTime,
     Enum,
     ForeignKey,
     Integer,
+    Numeric,
     String,
     Table,
     Text,
@@ -190,10 +194,29 @@ class Appointment(Base):
     reminder_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # when the reminder was queued
     patient_email: Mapped[str] = mapped_column(String(254), default="")  # empty: no e-mail invitation
     calendar_sequence: Mapped[int] = mapped_column(Integer, default=0)  # SEQUENCE of the last .ics sent
+    # The record (issue 19, docs/record.md). The patient, when known; the hospital's own reference.
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    external_ref: Mapped[str | None] = mapped_column(String(64))
+    video_suitable_confirmed: Mapped[bool] = mapped_column(default=False)
+    exemption: Mapped[str | None] = mapped_column(String(32))  # a CopaymentExemption code
+    exemption_reason: Mapped[str] = mapped_column(String(200), default="")
+    # The outcome (outcomes.py): chosen by the host, or Visitt's suggestion while outcome_confirmed is false.
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    failure_reason: Mapped[str | None] = mapped_column(String(32))
+    outcome_confirmed: Mapped[bool] = mapped_column(default=False)
+    outcome_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    outcome_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    follow_up: Mapped[bool | None] = mapped_column(Boolean)
+    outcome_note: Mapped[str] = mapped_column(Text, default="")
+    # What the live room saw: media flowing both ways at least once; the call's first and last moment.
+    media_flowed: Mapped[bool] = mapped_column(default=False)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     clinician: Mapped[Staff] = relationship(foreign_keys=[clinician_id])
     department: Mapped[Department] = relationship()
     room: Mapped["Room"] = relationship(back_populates="appointment", uselist=False)
+    patient: Mapped["Patient | None"] = relationship()
 
 
 class Room(Base):
@@ -392,3 +415,58 @@ class StaffLink(Base):
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     staff: Mapped[Staff] = relationship()
+
+
+class Patient(Base):
+    """The person a consultation is for, so that consent and its withdrawal follow them to their next
+    booking (``patients.py``). Matched by national identity number when the booker gives one, else by
+    phone. The number is personal data of the strictest kind: never logged, never in a URL or SMS,
+    never shown to the patient."""
+
+    __tablename__ = "patients"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    national_id: Mapped[str | None] = mapped_column(String(11), unique=True)  # fødselsnummer or D-number, digits
+    phone: Mapped[str] = mapped_column(String(32), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # Set when the patient said they do not want video; a later video booking warns the booker.
+    withdrew_video_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConsentEvent(Base):
+    """Consent to video given (by knocking) or withdrawn. Rows are only added (``consent.py``)."""
+
+    __tablename__ = "consent_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "given" | "withdrawn"
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    text_version: Mapped[str] = mapped_column(String(32))  # of the consent text the patient saw
+    language: Mapped[str] = mapped_column(String(8))
+    recorded_by: Mapped[str] = mapped_column(String(16))  # "patient" | "staff"
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    how: Mapped[str] = mapped_column(String(32))  # "knock", "patient_page", "phone_to_secretary", ...
+
+
+class CopaymentRate(Base):
+    """The co-payment (egenandel) for a service over a period: configuration as data (``copayment.py``)."""
+
+    __tablename__ = "copayment_rates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service: Mapped[str] = mapped_column(String(32), default="video_consultation")
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)  # inclusive; null: until further notice
+    amount_nok: Mapped[Decimal] = mapped_column(Numeric(8, 2))
+
+
+class CopaymentExemption(Base):
+    """A reason a patient pays no co-payment, valid over a period (``copayment.py``). ``code`` is what
+    bookings carry in ``Appointment.exemption``; ``needs_reason``: the booker must say why."""
+
+    __tablename__ = "copayment_exemptions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), index=True)
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+    needs_reason: Mapped[bool] = mapped_column(default=False)

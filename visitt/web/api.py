@@ -10,7 +10,8 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from visitt import access, appointments, booking, invites
+from visitt import access, appointments, booking, invites, outcomes
+from visitt.messaging import fhir
 from visitt.web.deps import DB, api_staff, app_limiter, base_url, clinic_tz
 from visitt.ids import RowId
 from visitt.store.models import Appointment, Staff
@@ -54,7 +55,7 @@ def create_appointment(data: booking.AppointmentCreate, request: Request, sessio
                                      clinician=validated.clinician.full_name, state=appointment.state.value,
                                      join_url=join_url, code=code,
                                      participants=[invitation.public() for invitation in invited],
-                                     warnings=booking.warnings(validated))
+                                     warnings=booking.warnings(appointment))
 
 
 class AppointmentSummary(BaseModel):
@@ -132,3 +133,21 @@ def invite_participant(appointment_id: RowId, data: invites.InviteCreate, reques
     session.commit()
     request.app.state.sender.wakeup.set()
     return invitation.public()
+
+
+@router.post("/appointments/{appointment_id}/outcome", response_model=outcomes.OutcomePublic,
+             responses={**ERRORS, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
+async def record_outcome(appointment_id: RowId, data: outcomes.OutcomeSet, request: Request,
+                         session: DB) -> outcomes.OutcomePublic:
+    """Record what happened in a consultation that has ended (or never began): the outcome, what failed
+    for a technical failure, whether follow-up was agreed and a short note. The answer carries the
+    co-payment decision that follows (docs/record.md)."""
+    staff, appointment = _managed(request, session, appointment_id)
+    ended = outcomes.record(session, staff, appointment, data)
+    fhir.export_on_outcome(session, appointment, request.app.state.settings)  # the record, with the outcome
+    session.commit()
+    request.app.state.sender.wakeup.set()
+    if ended and appointment.room is not None:
+        room = appointment.room
+        await request.app.state.cluster.room_ended(room.host_id, room.public_id, "no_show")
+    return outcomes.public(session, appointment)

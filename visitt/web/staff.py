@@ -13,10 +13,11 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from visitt import access, accounts, appointments, booking, invites, rooms, sessions
+from visitt import access, accounts, appointments, booking, consent, copayment, invites, journal_note, outcomes, rooms
+from visitt import sessions
 from visitt.web import account, client_text, sso
 from visitt.web import training as web_training
-from visitt.messaging import delivery, mail
+from visitt.messaging import delivery, fhir, mail
 from visitt.live import department_queue, protocol
 from visitt.web.deps import CODE_PAGE, DB, ENROL_PAGE, app_limiter, base_url, clinic_tz, page_staff
 from visitt.errors import Busy, Forbidden, NotAuthenticated, NotFound, RateLimited, ValidationFailed, VisittError
@@ -101,7 +102,11 @@ def dashboard(request: Request, session: DB, tz: TZ, booked: RowId | None = None
                   booked=access.appointment(session, staff, booked) if booked is not None else None,
                   failures=delivery.failures(session, [appointment.id for appointment in listed]),
                   cohost=None, cohost_invitations=_cohost_invitations(session, staff),
-                  colleagues=invites.colleagues(session, staff.id), training_missing=web_training.missing_for(staff))
+                  colleagues=invites.colleagues(session, staff.id), training_missing=web_training.missing_for(staff),
+                  unconfirmed=outcomes.unconfirmed(session, staff), outcome_names=outcomes.NAMES,
+                  failure_names=outcomes.FAILURE_NAMES,
+                  booked_warnings=booking.warnings(access.appointment(session, staff, booked))
+                  if booked is not None else [])
 
 
 def _cohost_invitations(session: Session, staff: Staff) -> list[Participant]:
@@ -123,7 +128,9 @@ def cohost_page(participant_id: str, request: Request, session: DB, tz: TZ) -> R
         raise NotFound(N_("The consultation has ended."))
     strings = client_text.translate(client_text.HOST, translations(language(request)).gettext)
     return render(request, "dashboard.html", staff=staff, appointments=[], tz=tz, strings=strings, now=utcnow(), failures={},
-                  booked=None, cohost=participant, cohost_invitations=[], colleagues=[], training_missing=[])
+                  booked=None, cohost=participant, cohost_invitations=[], colleagues=[], training_missing=[],
+                  unconfirmed=[], outcome_names=outcomes.NAMES, failure_names=outcomes.FAILURE_NAMES,
+                  booked_warnings=[])
 
 
 @router.post("/staff/rooms/{room_id}/participants")
@@ -165,7 +172,7 @@ async def invite_during_call(room_id: str, request: Request, session: DB, tz: TZ
 def _book_page(request: Request, session: Session, staff: Staff, *, values: dict[str, str],
                errors: dict[str, str], status_code: int = 200) -> Response:
     return render(request, "book.html", status_code=status_code, staff=staff, values=values, errors=errors,
-                  clinicians=booking.clinicians_for(session, staff))
+                  clinicians=booking.clinicians_for(session, staff), exemptions=copayment.EXEMPTION_NAMES)
 
 
 @router.get("/staff/book")
@@ -193,7 +200,11 @@ async def book(request: Request, session: DB, tz: TZ) -> Response:
         patient_name=form.get("patient_name", ""), patient_phone=form.get("patient_phone", ""),
         starts_at=f"{form.get('date', '')}T{form.get('time', '')}", duration_minutes=duration,
         clinician_id=parse_id(clinician) if clinician else None, language=form.get("language", "nb"),
-        patient_email=form.get("patient_email", ""), participants=others)
+        patient_email=form.get("patient_email", ""), participants=others,
+        national_id=form.get("national_id", ""), external_ref=form.get("external_ref", ""),
+        # an unticked box is not sent: the form's own "required" asks for it; the record keeps what was said
+        video_suitable_confirmed=True if form.get("video_suitable_confirmed") else None,
+        exemption=form.get("exemption") or None, exemption_reason=form.get("exemption_reason", ""))
     settings = request.app.state.settings
     if clinician and data.clinician_id is None:
         return _book_page(request, session, staff, values=form, status_code=422,
@@ -215,6 +226,75 @@ async def book(request: Request, session: DB, tz: TZ) -> Response:
     session.commit()
     request.app.state.sender.wakeup.set()
     return RedirectResponse(f"/staff?booked={appointment.id}", status_code=303)
+
+
+def _form(fields: dict[str, str], name: str) -> str:
+    return fields.get(name, "")
+
+
+@router.post("/staff/appointments/{appointment_id}/outcome")
+async def record_outcome(appointment_id: RowId, request: Request, session: DB, tz: TZ) -> Response:
+    """The outcome from the appointment page, or from the dialog after the call (``Accept: application/json``)."""
+    staff, appointment = _managed(request, session, appointment_id)
+    form = {key: str(value) for key, value in (await request.form()).items()}
+    check_csrf(request, form.get("csrf"))
+    follow_up = {"yes": True, "no": False}.get(_form(form, "follow_up"))
+    data = outcomes.OutcomeSet(outcome=_form(form, "outcome"), failure_reason=_form(form, "failure_reason") or None,
+                               follow_up=follow_up, note=_form(form, "note")[:4 * outcomes.MAX_NOTE])
+    wants_json = "application/json" in request.headers.get("accept", "")
+    try:
+        ended = outcomes.record(session, staff, appointment, data)
+        fhir.export_on_outcome(session, appointment, request.app.state.settings)  # the record, with the outcome
+    except VisittError as error:
+        session.rollback()
+        if wants_json:
+            return _json_error(request, error)
+        fields = dict(error.fields or {}) or {"outcome": error.message}
+        return _appointment_page(request, session, staff, appointment, tz, errors=fields, values=form,
+                                 status_code=error.status)
+    session.commit()
+    request.app.state.sender.wakeup.set()  # the record to the FHIR server, when one is configured
+    if ended:
+        await _ended(request, appointment, "no_show" if data.outcome == "no_show" else "host_ended")
+    if wants_json:
+        return JSONResponse(outcomes.public(session, appointment).model_dump())
+    return RedirectResponse(f"/staff/appointments/{appointment_id}?recorded=1", status_code=303)
+
+
+@router.get("/staff/rooms/{room_id}/outcome")
+def room_outcome(room_id: str, request: Request, session: DB) -> JSONResponse:
+    """The outcome of the consultation in this room as it stands (Visitt's suggestion until confirmed),
+    for the dialog after the call (outcome.js)."""
+    staff = page_staff(request, session)
+    room = access.room(session, staff, room_id)
+    if room.appointment is None:
+        raise NotFound(N_("No such appointment."))
+    return JSONResponse(outcomes.public(session, room.appointment).model_dump())
+
+
+@router.post("/staff/appointments/{appointment_id}/withdraw")
+async def record_withdrawal(appointment_id: RowId, request: Request, session: DB, tz: TZ) -> Response:
+    """The patient phoned to say they do not want video (004): recorded by staff; video ends."""
+    staff, appointment = _managed(request, session, appointment_id)
+    form = {key: str(value) for key, value in (await request.form()).items()}
+    check_csrf(request, form.get("csrf"))
+    how = form.get("how", "phone_to_secretary")
+    if how not in consent.HOW or how in ("knock", "patient_page"):
+        how = "other"
+    ended = consent.withdraw(session, appointment, how=how, language=appointment.language, staff_id=staff.id)
+    session.commit()
+    if ended:
+        await _ended(request, appointment, "withdrawn")
+    return RedirectResponse(f"/staff/appointments/{appointment_id}?withdrawn=1", status_code=303)
+
+
+def _json_error(request: Request, error: VisittError) -> JSONResponse:
+    gettext = translations(language(request)).gettext
+    body = error.public()
+    body["message"] = gettext(error.message)
+    if error.fields:
+        body["fields"] = {key: gettext(text) for key, text in error.fields.items()}
+    return JSONResponse({"error": body}, status_code=error.status)
 
 
 def _minutes(text: str) -> int:
@@ -248,11 +328,23 @@ async def no_show(appointment_id: RowId, request: Request, session: DB,
 @router.get("/staff/appointments/{appointment_id}")
 def appointment_page(appointment_id: RowId, request: Request, session: DB, tz: TZ) -> Response:
     staff, appointment = _managed(request, session, appointment_id)
+    return _appointment_page(request, session, staff, appointment, tz)
+
+
+def _appointment_page(request: Request, session: Session, staff: Staff, appointment: Appointment, tz: ZoneInfo, *,
+                      errors: dict[str, str] | None = None, values: dict[str, str] | None = None,
+                      status_code: int = 200) -> Response:
     local = appointment.starts_at.astimezone(tz)
-    values = {"date": local.date().isoformat(), "time": local.strftime("%H:%M"),
-              "duration_minutes": str(appointment.duration_minutes)}
-    return render(request, "appointment.html", staff=staff, appointment=appointment, values=values, errors={},
-                  tz=tz, failures=delivery.failures(session, [appointment.id]).get(appointment.id, []))
+    values = values or {"date": local.date().isoformat(), "time": local.strftime("%H:%M"),
+                        "duration_minutes": str(appointment.duration_minutes)}
+    ended = appointment.room is not None and appointment.room.state is RoomState.ended
+    journal = journal_note.note(session, appointment, language(request), tz) if ended else None
+    return render(request, "appointment.html", status_code=status_code, staff=staff, appointment=appointment,
+                  values=values, errors=errors or {}, tz=tz,
+                  failures=delivery.failures(session, [appointment.id]).get(appointment.id, []),
+                  copayment=copayment.copayment_for(session, appointment), outcome_names=outcomes.NAMES,
+                  failure_names=outcomes.FAILURE_NAMES, exemption_names=copayment.EXEMPTION_NAMES,
+                  warnings=booking.warnings(appointment), journal=journal)
 
 
 @router.post("/staff/appointments/{appointment_id}/move")

@@ -7,7 +7,9 @@ import { ChatPanel } from "./chat.js";
 import { clockTime } from "./clock.js";
 import { ConnectionQuality } from "./connection.js";
 import { classify, DevicePanel, openMedia, stopMedia } from "./devices.js";
+import { watchFlow } from "./flow.js";
 import { IdentityChecks } from "./identity.js";
+import { OutcomeDialog } from "./outcome.js";
 import { ParticipantList, UnmutePrompt } from "./participants.js";
 import { PauseControl } from "./pause.js";
 import { Signaling } from "./protocol.js";
@@ -48,6 +50,9 @@ let entering = false;  // Admit or Open room clicked: the camera stays on for th
 /** @type {string | null} */ let room = null;
 /** @type {AudioContext | null} */ let audio = null;
 const names = new Map();
+/** @type {(() => void) | null} */ let stopFlow = null;
+let ending = "";  // the room this clinician pressed End in: the outcome dialog follows its end
+const outcome = $("outcome-dialog") ? new OutcomeDialog($("outcome-dialog")) : null;
 let selfId = "";
 let selfName = "";
 const devicePanel = new DevicePanel(strings, () => call, tiles);
@@ -196,6 +201,8 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
     $("call").focus({ preventScroll: true });
   }
   setLocked(message.locked);
+  showPatientPhone(message.room);
+  $("phone-call").hidden = true;  // the last call's number: this is another call
   if (!call) {
     $("call").focus();  // the Admit button just pressed is gone with the knock: the call takes focus
     tiles.ensure(selfId, strings.you, { self: true });
@@ -216,6 +223,8 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
     chat.start(signaling, selfId);
     speaker.start(call);
     quality.start(call, selfId);
+    const flowRoom = room;
+    if (!cohostJoin) stopFlow = watchFlow(started, () => signaling.send({ type: "flowing", room: flowRoom }));
   }
   // the connections first: the pictures come sooner, the page is drawn meanwhile
   if (message.resumed) call.recover(message.participants.map((peer) => peer.id));
@@ -237,6 +246,8 @@ function closeCall() {
   pause.stop();
   speaker.stop();
   quality.stop();
+  stopFlow?.();
+  stopFlow = null;
   checks.clear();
   call?.close();
   call = null;
@@ -258,6 +269,17 @@ function stopCall(/** @type {string} */ text) {
   $("lobby-status").textContent = text;
   $("lobby-title").focus();  // focus was in the call, now hidden
   if (cohostJoin) cohostJoin.disabled = false;
+}
+
+/** The patient's number as a tel: link in the call, from the room's row of the appointments table (none for a portal visit). */
+function showPatientPhone(/** @type {string} */ roomId) {
+  const row = [...document.querySelectorAll("button[data-room]")].find((button) => /** @type {HTMLElement} */ (button).dataset.room === roomId);
+  const link = row?.parentElement?.querySelector(".patient-tel a");
+  $("call-phone").hidden = !link;
+  if (link) {
+    $("call-phone").querySelector("a").href = link.getAttribute("href");
+    $("call-phone").querySelector("a").textContent = link.textContent;
+  }
 }
 
 function setLocked(/** @type {boolean} */ locked) {
@@ -339,7 +361,25 @@ signaling.on("unmute_requested", ({ from }) => {  // a co-host, asked by the cli
   if ($("mic").getAttribute("aria-pressed") !== "true") unmute.show(names.get(from) || "");
 });
 signaling.on("id_requested", ({ participant }) => checks.requested(names.get(participant) || ""));
-signaling.on("ended", () => stopCall(strings.ended));
+signaling.on("withdrawn", ({ name }) => {
+  const text = strings.withdrawn.replace("{name}", name);
+  if (room) say(text);
+  $("lobby-status").textContent = text;
+});
+signaling.on("ended", ({ reason }) => {
+  const ended = room;
+  stopCall(reason === "withdrawn" ? strings.withdrawn_ended : reason === "by_phone" ? strings.ended_by_phone : strings.ended);
+  // the clinician who ended it, or whose patient withdrew, records the outcome (pre-filled with Visitt's suggestion)
+  if (outcome && ended && (ended === ending || reason === "withdrawn")) outcome.open(ended);
+  ending = "";
+});
+// Continue by phone: the video has ended; the clinician gets the patient's number to call now.
+signaling.on("phone_call", ({ tel }) => {
+  if (!tel) return;
+  $("phone-call").querySelector("a").href = tel;
+  $("phone-call").querySelector("a").textContent = tel.replace(/^tel:/, "");
+  $("phone-call").hidden = false;
+});
 signaling.on("error", ({ code, message }) => {
   if (chat.failed(code)) return;
   if (code === "replaced") stopCall(strings.replaced);
@@ -419,7 +459,12 @@ $("late-form")?.addEventListener("submit", (/** @type {Event} */ event) => {
   signaling.send({ type: "late", minutes: Number($("late-minutes").value) });
   $("lobby-status").textContent = strings.late_sent;
 });
-$("end")?.addEventListener("click", () => { if (room) signaling.send({ type: "end", room }); });
+$("end")?.addEventListener("click", () => {
+  if (room) { ending = room; signaling.send({ type: "end", room }); }
+});
+$("continue-by-phone")?.addEventListener("click", () => {  // then the outcome dialog, pre-filled "continued by phone"
+  if (room) { ending = room; signaling.send({ type: "continue_by_phone", room }); }
+});
 // The language switcher changes the words in place, so a call goes on untouched (language.js, loaded then).
 document.querySelector("nav.languages")?.addEventListener("click", (event) => {
   const link = /** @type {HTMLAnchorElement | null} */ (/** @type {Element} */ (event.target).closest("a[hreflang]"));

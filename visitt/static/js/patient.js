@@ -25,6 +25,8 @@ let welcomed = false;  // the socket is open and has said who we are: a knock ca
 let finished = false;
 let phase = "lobby";  // lobby → waiting → call, or resume (reloaded); what to ask for when the socket comes back
 let knockName = "";
+let wantsWithdraw = false;  // the patient confirmed withdrawing before the socket was up
+const LANGUAGE = document.documentElement.lang;  // of the consent text shown: recorded with the knock
 const RETRY_MS = 5000;  // a knock or rejoin the server could not record (its database away) is tried again
 let retry = 0;
 /** @type {import("./protocol.js").Role} */ let selfRole = "patient";  // or companion, interpreter, colleague
@@ -207,7 +209,7 @@ $("knock-form").addEventListener("submit", async (/** @type {Event} */ event) =>
   soundOnly();
   $("join").disabled = true;
   phase = "waiting";
-  if (welcomed) signaling?.send({ type: "knock", name });  // the socket opened with the page
+  if (welcomed) signaling?.send({ type: "knock", name, language: LANGUAGE });  // the socket opened with the page
   else {
     $("status").textContent = strings.connecting;  // its welcome knocks
     if (!signaling) openSocket();
@@ -270,6 +272,7 @@ function openSocket() {
     selfRole = welcome.role;
     welcomed = true;
     if (welcome.state === "ended") finish(strings.ended);
+    else if (wantsWithdraw) signaling?.send({ type: "withdraw" });
     else takeUp();
   });
   signaling.on("denied", () => finish(strings.denied));
@@ -290,7 +293,15 @@ function openSocket() {
     $("again").href = location.href;  // the same link puts them back in the queue
     $("again").hidden = false;
   });
-  signaling.on("ended", () => finish(strings.ended));
+  /** Continue by phone: the clinician's number for the patient, masked, sent just before "ended". */
+  let phoneCall = "";
+  signaling.on("phone_call", ({ phone }) => { phoneCall = phone; });
+  signaling.on("ended", ({ reason }) => {
+    // only the patient is called: a companion or an interpreter reads that the consultation has ended
+    const called = reason === "by_phone" && selfRole === "patient";
+    finish(called && phoneCall ? strings.by_phone.replace("{phone}", phoneCall)
+      : called ? strings.by_phone_no_number : reason === "withdrawn" ? strings.withdrawn : strings.ended);
+  });
   signaling.on("error", ({ code, message }) => {
     if (code === "database_unavailable") {  // nothing could be recorded: nobody is let in now; try again
       $(phase === "call" ? "call-status" : "status").textContent = strings.unavailable;
@@ -299,7 +310,7 @@ function openSocket() {
         if (finished) return;
         const place = savedPlace();
         if (place && phase !== "lobby") signaling?.send({ type: "rejoin", key: place.key });
-        else if (phase === "waiting") signaling?.send({ type: "knock", name: knockName });
+        else if (phase === "waiting") signaling?.send({ type: "knock", name: knockName, language: LANGUAGE });
       }, RETRY_MS);
       return;
     }
@@ -310,7 +321,7 @@ function openSocket() {
       phase = "waiting";
       show("waiting");
       $("status").textContent = strings.connecting;
-      signaling?.send({ type: "knock", name: knockName });
+      signaling?.send({ type: "knock", name: knockName, language: LANGUAGE });
       return;
     }
     if (code === "replaced") {  // the newest window (or a device the clinician let in) has the place now
@@ -335,7 +346,7 @@ function takeUp() {
   const place = savedPlace();
   if (place && (phase === "call" || phase === "resume" || phase === "waiting")) {
     signaling?.send({ type: "rejoin", key: place.key });  // not ours any more: not_resumable, then a knock
-  } else if (phase === "waiting" || phase === "resume") signaling?.send({ type: "knock", name: knockName });
+  } else if (phase === "waiting" || phase === "resume") signaling?.send({ type: "knock", name: knockName, language: LANGUAGE });
 }
 
 const sendMedia = () => signaling?.send({
@@ -356,6 +367,22 @@ $("leave").addEventListener("click", () => {
   signaling?.send({ type: "leave" });
   finish(strings.left);
 });
+// Withdrawing from video (visitt.consent), before or during the call, after a confirmation: the server
+// ends video for this appointment and tells the clinician; the page then says the clinic will be in touch.
+const withdrawDialog = /** @type {HTMLDialogElement} */ ($("withdraw-dialog"));
+for (const button of document.querySelectorAll("[data-withdraw]")) {
+  button.addEventListener("click", () => withdrawDialog.showModal());
+}
+$("withdraw-cancel").addEventListener("click", () => withdrawDialog.close());
+$("withdraw-confirm").addEventListener("click", () => {
+  withdrawDialog.close();
+  if (welcomed) signaling?.send({ type: "withdraw" });
+  else {
+    wantsWithdraw = true;  // sent as soon as the socket has said hello
+    if (!signaling) openSocket();
+  }
+});
+
 $("take-back").addEventListener("click", () => location.reload());  // the page, loaded again, takes the place
 // The language switcher changes the words in place, so a call goes on untouched (language.js, loaded then).
 document.querySelector("nav.languages")?.addEventListener("click", (event) => {

@@ -13,12 +13,14 @@ const TRY_AGAIN_LATER = 1013;
  * Client to server.
  * @typedef {{type: "hello", version: number}} Hello
  * @typedef {{type: "ping"} | {type: "pong"}} Heartbeat
- * @typedef {{type: "knock", name: string}} Knock                  guests only
+ * @typedef {{type: "knock", name: string, language?: string}} Knock   guests only; language: the page's, whose consent text was shown
+ * @typedef {{type: "withdraw"}} Withdraw                          the patient only: no video, contact me another way
+ * @typedef {{type: "flowing", room: string}} Flowing              host: media has flowed both ways in this call
  * @typedef {{type: "enter", room: string, resume?: boolean}} Enter                   host only
  * @typedef {{type: "admit", room: string, participant: string}} Admit   host, or a co-host in the call
  * @typedef {{type: "deny", room: string, participant: string}} Deny     host, or a co-host in the call
  * @typedef {{type: "remove", room: string, participant: string}} Remove host, or a co-host in the call: out of the call, back to the door
- * @typedef {{type: "lock" | "unlock" | "end", room: string}} RoomAction host; lock and unlock also a co-host in the call
+ * @typedef {{type: "lock" | "unlock" | "end" | "continue_by_phone", room: string}} RoomAction host; lock and unlock also a co-host in the call; continue_by_phone: the host in the call
  * @typedef {{type: "leave"}} Leave
  * @typedef {{type: "rejoin", key?: string}} Rejoin                 guests only, on a new socket: key, the place key of the page whose knock holds the place
  * @typedef {{type: "media", audio: boolean, video: boolean}} Media
@@ -36,7 +38,7 @@ const TRY_AGAIN_LATER = 1013;
  * @typedef {{type: "signal", to: string, description?: Description, candidate?: Candidate}} SignalOut
  * @typedef {"cant_hear" | "cant_see" | "turn_on_microphone" | "turn_on_camera" | "one_moment"} Phrase
  * @typedef {{type: "chat", text: string} | {type: "chat", phrase: Phrase}} ChatOut   text: 1-500 characters
- * @typedef {Hello | Heartbeat | Knock | Rejoin | Enter | Admit | Deny | Remove | RoomAction | Leave | Media | PauseOut | Resume | Identify | Late | RequestId | Share | AskUnmute | SignalOut | ChatOut} ClientMessage
+ * @typedef {Hello | Heartbeat | Knock | Rejoin | Enter | Admit | Deny | Remove | RoomAction | Leave | Media | PauseOut | Resume | Identify | Late | RequestId | Share | AskUnmute | SignalOut | ChatOut | Withdraw | Flowing} ClientMessage
  *
  * Server to client.
  * @typedef {"host" | "patient" | "companion" | "interpreter" | "colleague"} Role   host: the clinician who hosts the room; else the invitation's kind
@@ -59,7 +61,9 @@ const TRY_AGAIN_LATER = 1013;
  * @typedef {{type: "back", participant: PeerInfo}} Back            ... and they are back
  * @typedef {{type: "place_taken", participant: string, name: string, second_device: boolean}} PlaceTaken   hosts: someone's place moved to another window (or, admitted, another device)
  * @typedef {{type: "room", id: string, locked: boolean, state: string}} RoomInfo
- * @typedef {{type: "ended", reason: string}} Ended
+ * @typedef {{type: "ended", reason: string}} Ended                 reason: host_ended, by_phone, cancelled, no_show or withdrawn
+ * @typedef {{type: "phone_call", phone: string, tel?: string}} PhoneCall   before ended "by_phone": the patient's number masked; tel: to the host who pressed Continue by phone
+ * @typedef {{type: "withdrawn", room: string, participant: string, name: string}} Withdrawn   hosts: the patient withdrew from video
  * @typedef {{type: "paused"} & PauseInfo} Paused
  * @typedef {{type: "resumed", by: string}} Resumed
  * @typedef {{type: "id_requested", participant: string}} IdRequested   host only
@@ -68,7 +72,7 @@ const TRY_AGAIN_LATER = 1013;
  * @typedef {{type: "chat", from: string, name: string, text?: string, phrase?: Phrase, at: string}} ChatIn
  * @typedef {{type: "error", code: string, message: string, fields?: Record<string, string>}} ErrorMessage   fields: per field, what is wrong
  * @typedef {{type: "bye"}} Bye
- * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | PlaceTaken | RoomInfo | Ended | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | ChatIn | ErrorMessage | Bye | Heartbeat} ServerMessage
+ * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | PlaceTaken | RoomInfo | Ended | PhoneCall | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | ChatIn | ErrorMessage | Bye | Heartbeat | Withdrawn} ServerMessage
  */
 
 /**
