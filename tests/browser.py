@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pyotp
 from playwright.sync_api import Page
 
-from visitt import demo
+from visitt import accounts, demo
+from visitt.store.db import Database
 from visitt.testing import LiveServer
 
 from .peers import book
@@ -52,11 +54,25 @@ def picture_grows(page: Page, timeout: float = 10.0) -> bool:
     return False
 
 
-def sign_in(page: Page, base: str, email: str = demo.PEOPLE[0][0]) -> None:
+def give_second_factor(database: Database, email: str) -> pyotp.TOTP:
+    """An authenticator app set up for ``email``'s account, as its owner would have done (an
+    administrator must have one: ``visitt/second_factor.py``)."""
+    secret = pyotp.random_base32()
+    with database.session() as session:
+        accounts.staff_by_email(session, email).totp_secret = secret
+    return pyotp.TOTP(secret)
+
+
+def sign_in(page: Page, base: str, email: str = demo.PEOPLE[0][0], totp: pyotp.TOTP | None = None) -> None:
+    """Sign in as ``email``; with ``totp``, the account's second factor too."""
     page.goto(f"{base}/staff/login")
     page.get_by_label("E-mail").fill(email)
     page.get_by_label("Password").fill(demo.PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    if totp is not None:
+        page.wait_for_url(f"{base}/staff/login/code")
+        page.get_by_label("The six digits from your authenticator app, or a recovery code").fill(totp.now())
+        page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{base}/staff")
 
 

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from visitt import demo
 from visitt.testing import LiveServer
 
-from .browser import sign_in
+from .browser import give_second_factor, sign_in
 
 pytestmark = pytest.mark.browser
 PAGES = ("/staff/admin", "/staff/admin/departments", "/staff/admin/tokens", "/staff/admin/audit?action=staff_changed")
@@ -29,7 +29,7 @@ def test_an_admin_walks_the_console(server: LiveServer, browser, tmp_path: Path)
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US", accept_downloads=True)
     page = context.new_page()
     try:
-        sign_in(page, server.url, demo.ADMIN[0])
+        sign_in(page, server.url, demo.ADMIN[0], give_second_factor(server.database, demo.ADMIN[0]))
         page.get_by_role("link", name="Admin", exact=True).click()
         expect(page.get_by_role("heading", name="Staff", exact=True)).to_be_visible()
 
@@ -39,7 +39,7 @@ def test_an_admin_walks_the_console(server: LiveServer, browser, tmp_path: Path)
         page.get_by_label(demo.DEPARTMENT[0]).check()
         page.get_by_role("button", name="Invite", exact=True).click()
         expect(page.get_by_text("Invitation for Nora Ny")).to_be_visible()
-        assert "/staff/account/" in page.locator("input.link-once").input_value()
+        assert "/staff/welcome/" in page.locator("input.link-once").input_value()
         row = page.locator("tr[data-email='nora.ny@demo.visitt.no']")
         expect(row).to_contain_text("Invited")
 

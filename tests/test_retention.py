@@ -16,6 +16,7 @@ from visitt.live import identity
 from visitt.store import audit
 from visitt.store.models import (
     Appointment,
+    Patient,
     AuditEvent,
     IdentityCheck,
     OutboxMessage,
@@ -31,11 +32,13 @@ from .conftest import settings_from
 from .eventually import eventually
 
 NAME, PHONE, EMAIL, COMPANION = "Kari Hemmelig-Nordmann", "412 34 567", "kari.hemmelig@example.no", "Ola Følge"
+NATIONAL_ID, REFERENCE = "15058545640", "DIPS-4711"  # a valid fødselsnummer, nobody's; the hospital's own id
 
 
 def _book(server: InProcess, starts_at: dt.datetime) -> int:
     booked = server.post(f"{server.url}/api/v1/appointments", headers={"Authorization": f"Bearer {server.token}"},
                          json={"patient_name": NAME, "patient_phone": PHONE, "patient_email": EMAIL,
+                               "national_id": NATIONAL_ID, "external_ref": REFERENCE,
                                "starts_at": starts_at.isoformat(),
                                "participants": [{"name": COMPANION, "kind": "companion", "phone": "412 34 568"}]})
     assert booked.status_code == 201, booked.text
@@ -47,7 +50,8 @@ def _personal(server: InProcess, appointment_id: int) -> list[str]:
     with server.database.session() as session:
         appointment = session.get(Appointment, appointment_id)
         assert appointment is not None
-        values = [appointment.patient_name, appointment.patient_phone, appointment.patient_email]
+        values = [appointment.patient_name, appointment.patient_phone, appointment.patient_email,
+                  appointment.external_ref]
         for participant in session.scalars(select(Participant).where(Participant.room_id == appointment.room.id)):
             values += [participant.display_name, participant.phone]
         for message in session.scalars(select(OutboxMessage).where(OutboxMessage.appointment_id == appointment_id)):
@@ -55,6 +59,13 @@ def _personal(server: InProcess, appointment_id: int) -> list[str]:
         values += [check.note for check in session.scalars(
             select(IdentityCheck).where(IdentityCheck.room_id == appointment.room.id))]
         return [value for value in values if value]
+
+
+def _patient_record(server: InProcess) -> list[str | None]:
+    """The patient's own record (``patients.py``), which both bookings share: one patient, one number."""
+    with server.database.session() as session:
+        patient = session.scalars(select(Patient)).one()
+        return [value for value in (patient.name, patient.phone, patient.national_id) if value]
 
 
 @pytest.mark.in_process
@@ -93,6 +104,7 @@ def test_personal_data_goes_after_the_retention_time(pg_server: InProcess) -> No
     assert retention.run_once(server.database, server.settings, now=after) == 1
     assert _personal(server, old) == []
     assert NAME in _personal(server, recent) and EMAIL in _personal(server, recent)  # two days younger: kept
+    assert NATIONAL_ID in _patient_record(server)  # the patient's record goes with their last consultation
     with server.database.session() as session:
         assert session.scalar(select(Participant.display_name).where(Participant.room_id == visit_id)) == ""
         appointment = session.get(Appointment, old)
@@ -105,6 +117,7 @@ def test_personal_data_goes_after_the_retention_time(pg_server: InProcess) -> No
     assert retention.run_once(server.database, server.settings, now=after + dt.timedelta(days=1)) == 0  # done once
     assert retention.run_once(server.database, server.settings, now=after + dt.timedelta(days=3)) == 1  # the recent
     assert _personal(server, recent) == []
+    assert _patient_record(server) == []
 
 
 @pytest.mark.in_process

@@ -170,8 +170,7 @@ def test_training_recorded_by_an_administrator_or_on_the_command_line(server: In
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
     first, second = _new_clinician(server), _new_clinician(server, "to@demo.visitt.no")
     with server.database.session() as session:
-        admin = accounts.create_staff(session, email="admin@demo.visitt.no", full_name="Ada Admin", role=Role.admin,
-                                      password=demo.PASSWORD, department=None)
+        admin = accounts.staff_by_email(session, demo.ADMIN[0])  # the demo's administrator
         secretary = session.scalar(select(Staff).where(Staff.email == demo.PEOPLE[2][0]))
         staff = session.get(Staff, first)
         assert staff is not None and secretary is not None

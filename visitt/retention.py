@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, delete, false, or_, select, update
+from sqlalchemy import ColumnElement, delete, exists, false, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -41,6 +41,7 @@ from visitt.store.models import (
     IdentityCheck,
     OutboxMessage,
     Participant,
+    Patient,
     Retention,
     Room,
     utcnow,
@@ -54,11 +55,12 @@ DAY = 24 * 3600.0
 @dataclass(frozen=True)
 class Personal:
     """Personal data of a room: the rows of ``model`` that ``rows(room)`` selects, and what happens to them -
-    ``blank`` sets each of ``fields`` to the empty string, ``delete`` deletes the rows."""
+    ``blank`` sets each of ``fields`` to the empty string, ``null`` to null (a unique or optional column),
+    ``delete`` deletes the rows."""
 
     model: type[Any]
     fields: tuple[str, ...]
-    how: Literal["blank", "delete"]
+    how: Literal["blank", "null", "delete"]
     rows: Callable[[Room], ColumnElement[bool]]
 
 
@@ -68,8 +70,25 @@ def _of_appointment(column: Any) -> Callable[[Room], ColumnElement[bool]]:
     return rows
 
 
+def _patient_of(room: Room) -> ColumnElement[bool]:
+    """The room's patient (``patients.py``), once none of their other consultations is still kept: the
+    record follows the patient from booking to booking, so it goes with their last one. Their consent
+    events stay, with nothing in them that names the patient."""
+    appointment = room.appointment
+    if appointment is None or appointment.patient_id is None:
+        return false()
+    kept = (select(Room.id).join(Appointment, Room.appointment_id == Appointment.id)
+            .where(Appointment.patient_id == appointment.patient_id, Room.id != room.id,
+                   Room.id.not_in(select(Retention.room_id))))
+    return (Patient.id == appointment.patient_id) & ~exists(kept)
+
+
 PERSONAL: list[Personal] = [
-    Personal(Appointment, ("patient_name", "patient_phone", "patient_email"), "blank", _of_appointment(Appointment.id)),
+    Personal(Appointment, ("patient_name", "patient_phone", "patient_email", "outcome_note", "exemption_reason"),
+             "blank", _of_appointment(Appointment.id)),
+    Personal(Appointment, ("external_ref",), "null", _of_appointment(Appointment.id)),
+    Personal(Patient, ("name", "phone"), "blank", _patient_of),
+    Personal(Patient, ("national_id",), "null", _patient_of),
     Personal(Participant, ("display_name", "phone"), "blank", lambda room: Participant.room_id == room.id),
     Personal(OutboxMessage, ("recipient", "body", "last_error"), "blank", _of_appointment(OutboxMessage.appointment_id)),
     Personal(IdentityCheck, ("note",), "blank", lambda room: IdentityCheck.room_id == room.id),
@@ -123,7 +142,8 @@ def forget(session: Session, room: Room, *, mail_dir: Path | None = None, now: d
         if personal.how == "delete":
             session.execute(delete(personal.model).where(where).execution_options(synchronize_session=False))
         else:
-            session.execute(update(personal.model).where(where).values({field: "" for field in personal.fields})
+            empty = None if personal.how == "null" else ""
+            session.execute(update(personal.model).where(where).values({field: empty for field in personal.fields})
                             .execution_options(synchronize_session=False))
     subject = f"appointment:{room.appointment_id}" if room.appointment_id is not None else ""
     audit.record(session, "system", "retention", room_id=room.id, subject=subject)

@@ -151,7 +151,7 @@ def _new_link(session: Session, staff: Staff, purpose: str, base_url: str) -> Li
     link = StaffLink(staff_id=staff.id, purpose=purpose, token_hash=accounts.digest(token),
                      expires_at=utcnow() + dt.timedelta(days=LINK_DAYS))
     session.add(link)
-    return LinkPublic(url=f"{base_url}/staff/account/{token}", expires_at=link.expires_at)
+    return LinkPublic(url=f"{base_url}/staff/welcome/{token}", expires_at=link.expires_at)
 
 
 def _spend_links(session: Session, staff: Staff) -> None:

@@ -3,7 +3,7 @@ trail, for admins (everything) and department admins (their departments). The pa
 and show answers; the operations, their permissions and audit rows are in :mod:`visitt.staff_admin`,
 :mod:`visitt.departments`, :mod:`visitt.api_tokens` and :mod:`visitt.audit_trail` - the same ones the
 JSON API (:mod:`visitt.web.admin_api`) and the command line use. Also the page behind a one-time link
-(``/staff/account/<token>``), where an invited member of staff, or one whose password an administrator
+(``/staff/welcome/<token>``), where an invited member of staff, or one whose password an administrator
 reset, chooses a password."""
 
 from __future__ import annotations
@@ -297,13 +297,13 @@ def audit_csv(request: Request, session: DB, tz: TZ) -> StreamingResponse:
 
 # The one-time link -------------------------------------------------------------------------------------
 
-@router.get("/staff/account/{token}")
+@router.get("/staff/welcome/{token}")
 def account_form(token: str, request: Request, session: DB) -> Response:
     link = staff_admin.open_link(session, token[:100])
     return render(request, "account_link.html", person=link.staff, purpose=link.purpose, errors={})
 
 
-@router.post("/staff/account/{token}")
+@router.post("/staff/welcome/{token}")
 def set_password(token: str, request: Request, session: DB, password: Annotated[str, Form()] = "",
                  repeated: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "") -> Response:
     check_csrf(request, csrf)
