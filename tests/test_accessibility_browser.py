@@ -113,6 +113,8 @@ def test_no_axe_violations_on_any_page_state(site: LiveServer, browser, lang: st
         found += violations(host, "booking form")
         host.goto(site.url + "/staff/queue")
         found += violations(host, "department queue")
+        host.goto(site.url + "/staff/training")
+        found += violations(host, "training")
         host.goto(site.url + "/staff")
         host.locator("a[href^='/staff/appointments/']").first.click()
         expect(host.locator("form").first).to_be_visible()

@@ -13,6 +13,7 @@ from visitt.store.models import Department, Role, Staff
 from visitt.testing import LiveServer
 
 from .browser import DESK, sign_in
+from .test_accessibility_browser import violations
 
 pytestmark = pytest.mark.browser
 NEW = "ny.lege@demo.visitt.no"
@@ -41,6 +42,7 @@ def test_the_course_records_the_training_and_the_dashboard_lets_the_clinician_ho
         expect(page.locator("#wrong-answers")).to_be_visible()
         expect(questions.nth(0).locator(".explanation")).to_have_text(
             "Recording is never allowed, by the patient or by the clinician.")
+        assert violations(page, "training: answers explained") == []
         for label in ("No: nobody may record a consultation, neither the patient nor you.",
                       "Only the window with the leaflet.", "Lock the room and check the patient's photo ID.",
                       "Stop, and agree on another time or a phone call.",

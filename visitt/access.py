@@ -4,8 +4,8 @@ an object in its URL, and used as the filter of every list of them.
 The rule (role × action):
 
 ========== ============================================ =========================================== ==================
-role       ``manage`` an appointment, its room and its   ``cohost`` an invitation                     ``host`` its room
-           participants (see it and its code, move,                                                  (the live call)
+role       ``manage`` an appointment, its room and its   ``cohost`` an invitation                     host calls
+           participants (see it and its code, move,                                                  (:func:`may_host`)
            cancel, record a no-show, invite)
 ========== ============================================ =========================================== ==================
 clinician  their own (they are its clinician; for a     the invitation that names their account,     their own, once
@@ -17,8 +17,8 @@ admin      all                                          never                   
 ========== ============================================ =========================================== ==================
 
 "Trained" is the training gate (``visitt/training.py``, routine 003 §3.1): until their training is
-recorded, a clinician neither hosts nor joins as co-host; :func:`require` says so with
-``training_required``.
+recorded, a clinician neither hosts nor joins as co-host; :func:`require` and
+:func:`cohost_invitation` say so with ``training_required``.
 
 Staff accounts (deactivate, reactivate, make a password-reset link, take the second factor away) are
 administered by whoever may administer them in the admin console (below), but never one's own (an
@@ -54,8 +54,6 @@ ADMIN_ROLES = (Role.admin, Role.department_admin)
 class Action(str, enum.Enum):
     manage = "manage"
     cohost = "cohost"
-    host = "host"
-    administer = "administer"  # a staff account (``require_administer``)
 
 
 Thing = Appointment | Room | Participant
@@ -79,14 +77,8 @@ def may(staff: Staff, action: Action, thing: Thing) -> bool:
     """Whether ``staff`` may do ``action`` to ``thing``: the one permission rule (see the module's table)."""
     if not staff.active:
         return False
-    if action in (Action.cohost, Action.host) and not training.is_trained(staff):
-        return False
-    if action is Action.host:
-        owner = thing.room.host_id if isinstance(thing, Participant) else (
-            thing.host_id if isinstance(thing, Room) else thing.clinician_id)
-        return staff.role is Role.clinician and owner == staff.id
     if action is Action.cohost:
-        return (isinstance(thing, Participant) and staff.role is Role.clinician
+        return (isinstance(thing, Participant) and staff.role is Role.clinician and training.is_trained(staff)
                 and thing.staff_id is not None and thing.staff_id == staff.id)
     if isinstance(thing, Participant):
         thing = thing.room
@@ -143,7 +135,7 @@ def cohost_invitation(session: Session, staff: Staff, public_id: str) -> Partici
 
 def require(staff: Staff, action: Action, thing: Thing) -> None:
     """Inside an operation: refuse it (403) if its caller did not load ``thing`` through the checks above."""
-    if action in (Action.cohost, Action.host):
+    if action is Action.cohost:
         training.require_trained(staff)
     if not may(staff, action, thing):
         raise Forbidden(N_("You may not change this consultation."))

@@ -35,14 +35,15 @@ class CodesExhausted(RuntimeError):
     """No free code after :data:`MAX_DRAWS` draws: far more open invitations than codes can tell apart."""
 
 
-def draw(session: Session, room: Room, *, pick: Callable[[], str] = random_code) -> str:
-    """A code no other open invitation holds, claimed for ``room`` in this unit of work.
+def draw(session: Session, room: Room, *, pick: Callable[[], str] = random_code, tries: int = MAX_DRAWS) -> str:
+    """A code no other open invitation holds, claimed for ``room`` in this unit of work; at most ``tries``
+    draws, then :class:`CodesExhausted`.
 
     ``pick`` draws a candidate (a test passes one that repeats itself, to force collisions)."""
     if room.id is None:
         session.add(room)
         session.flush()
-    for _ in range(MAX_DRAWS):
+    for _ in range(tries):
         code = pick()
         try:
             with session.begin_nested():
