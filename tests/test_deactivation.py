@@ -28,9 +28,7 @@ def _post(server: InProcess, path: str, token: str) -> tuple[int, dict[str, obje
 
 
 @pytest.mark.in_process
-def test_deactivation_ends_sessions_and_tokens_and_reactivation_lets_them_back(pg_server: InProcess) -> None:
-    """On SQLite and PostgreSQL (migration 0010 on both)."""
-    server = pg_server
+def test_deactivation_ends_sessions_and_tokens_and_reactivation_lets_them_back(server: InProcess) -> None:
     admin, clinician, clinician_id = _tokens(server)
     with server.database.session() as session:
         admin_id = accounts.staff_by_email(session, "admin@example.no").id
