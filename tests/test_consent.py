@@ -17,6 +17,7 @@ from .peers import WsClient, book, run, staff_login
 def test_knocking_consents_and_withdrawing_in_the_call_tells_the_clinician(server: LiveServer) -> None:
     async def scenario() -> str:
         _url, token = book(server)
+        _url, other_token = book(server, "Ola Nordmann")  # booked first: the scenario below only talks on sockets
         host = await WsClient.staff(server, staff_login(server))
         patient = await WsClient.guest(server, token)
         await host.hello()
@@ -34,7 +35,6 @@ def test_knocking_consents_and_withdrawing_in_the_call_tells_the_clinician(serve
         assert (await patient.expect("error"))["code"] == "room_ended"
         await patient.close()
         # another patient withdraws from the lobby, before knocking: their page and the dashboard are told
-        _url, other_token = book(server, "Ola Nordmann")
         async with await WsClient.guest(server, other_token) as other:
             await other.hello()
             await other.send({"type": "withdraw"})
