@@ -61,6 +61,7 @@ def message(action: Action, room: str) -> dict[str, Any]:
         Action.REQUEST_ID: {"type": "request_id"},
         Action.SHARE: {"type": "share", "on": True},
         Action.ASK_UNMUTE: {"type": "ask_unmute", "to": "nobody"},
+        Action.SFU: {"type": "sfu_subscribe", "participant": "nobody"},
     }[action]
 
 

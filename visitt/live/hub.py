@@ -31,6 +31,7 @@ from visitt.live.lobby import Lobby
 from visitt.store.models import Room, RoomState
 from visitt.live.permissions import Action, Role, check
 from visitt.live.presence import Presence
+from visitt.live.sfu import Sfu
 from visitt.rooms import lock_participants, move_room
 
 log = logging.getLogger("visitt.hub")
@@ -61,6 +62,17 @@ class Hub:
                            on_admit=on_admit)
         self.call = Call(self)
         self.dashboards = Dashboards(self.by_host, self.lobby.gave_up)
+        # Group calls through Janus; without VISITT_JANUS_URL (use_janus) they get media_server_unavailable.
+        self.sfu = Sfu(self, "", "")
+
+    def use_janus(self, url: str, api_secret: str, *, record_dir: str | None = None) -> Sfu:
+        """Group calls go through the Janus at ``url`` (opened at first use)."""
+        self.sfu = Sfu(self, url, api_secret, record_dir=record_dir)
+        return self.sfu
+
+    def out_of_call(self, room: LiveRoom, peer_id: str) -> None:
+        """``peer_id`` is no longer in the call: the media server lets them go too."""
+        self.sfu.left(room, peer_id)
 
     def check(self, room: LiveRoom | None, actor: Peer, action: Action) -> Role:
         """:func:`visitt.live.permissions.check`, with this node's settings; the actor's role."""
@@ -149,6 +161,7 @@ class Hub:
             peer.send(message)
         room.in_call.clear()
         room.waiting.clear()
+        self.sfu.ended(room)
         self.presence.forget_away(room)
         self.dashboards.tell(room)
 
@@ -166,3 +179,4 @@ class Hub:
     async def close_all(self) -> None:
         """At shutdown: no grace timer fires, and no grace task outlives the event loop."""
         await self.presence.stop()
+        await self.sfu.close()

@@ -177,6 +177,7 @@ class Lobby:
         if first is not None:
             first.send(TAKEN_OVER)
             room.broadcast(protocol.encode(protocol.Left(participant=place)))
+            self.hub.out_of_call(room, place)  # the first device's media, on the media server
         first_waiter = room.waiting.pop(place, None)
         if first_waiter is not None:
             first_waiter.peer.send(TAKEN_OVER)

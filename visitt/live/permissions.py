@@ -50,6 +50,7 @@ class Action(enum.StrEnum):
     REQUEST_ID = "request_id"
     SHARE = "share"
     ASK_UNMUTE = "ask_unmute"
+    SFU = "sfu"  # publish to, and subscribe from, the media server of a group call
 
 
 Where = Literal["room", "call"]  # anywhere in the room (waiting, or not yet there), or only while in the call
@@ -86,6 +87,7 @@ TABLE: dict[Action, dict[Role, Where]] = {
     Action.REQUEST_ID: _each(GUESTS, "call"),
     Action.SHARE: EVERYONE_IN_CALL,
     Action.ASK_UNMUTE: {Role.HOST: "call", Role.COHOST: "call"},
+    Action.SFU: EVERYONE_IN_CALL,
 }
 # What an ended room still allows: saying goodbye and telling the others what one shows.
 AFTER_THE_END = frozenset({Action.LEAVE, Action.MEDIA})
