@@ -49,7 +49,8 @@ class Hub:
     def __init__(self, database: Database, *, auto_lock: bool = True, max_participants: int = 5,
                  ice: Callable[[str], dict[str, object]] | None = None,
                  on_admit: Callable[[float], None] | None = None, grace: float = 60.0,
-                 max_wait: dt.timedelta = dt.timedelta(minutes=15), guests_may_share: bool = False) -> None:
+                 max_wait: dt.timedelta = dt.timedelta(minutes=15), guests_may_share: bool = False,
+                 max_group_participants: int = 12) -> None:
         self.database = database
         self.writes = GroupCommit(database, lock_participants)  # every change the live rooms make: moves, audit rows
         self.guests_may_share = guests_may_share
@@ -59,7 +60,7 @@ class Hub:
         self.by_host: dict[int, dict[str, LiveRoom]] = {}  # the same rooms by clinician: their lobby, their delay
         self.presence = Presence(self, grace=grace)
         self.lobby = Lobby(self, auto_lock=auto_lock, max_participants=max_participants, max_wait=max_wait,
-                           on_admit=on_admit)
+                           on_admit=on_admit, max_group_participants=max_group_participants)
         self.call = Call(self)
         self.dashboards = Dashboards(self.by_host, self.lobby.gave_up)
         # Group calls through Janus; without VISITT_JANUS_URL (use_janus) they get media_server_unavailable.
@@ -108,7 +109,8 @@ class Hub:
             if room is None:
                 raise NotFound("no such room", code="unknown_room")
             starts_at = room.appointment.starts_at if room.appointment else None
-            live = LiveRoom(room.id, room.public_id, room.host_id, room.state, starts_at)
+            live = LiveRoom(room.id, room.public_id, room.host_id, room.state, starts_at,
+                            group=room.appointment is not None and room.appointment.kind == "group")
             if room.paused_at is not None:  # paused before everyone left, or before a restart
                 names = {f"s{room.host_id}": room.host.full_name,
                          **{guest.public_id: guest.display_name for guest in room.participants}}

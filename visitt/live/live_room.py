@@ -95,6 +95,7 @@ class LiveRoom:
     away: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     # Each guest place's key, hashed, as issued on this node (the database has it too, for a restart).
     keys: dict[str, str] = field(default_factory=dict)
+    group: bool = False  # a group consultation (visitt.groups): more people, media through Janus
 
     @property
     def locked(self) -> bool:

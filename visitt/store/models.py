@@ -157,6 +157,8 @@ class Appointment(Base):
     reminder_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # when the reminder was queued
     patient_email: Mapped[str] = mapped_column(String(254), default="")  # empty: no e-mail invitation
     calendar_sequence: Mapped[int] = mapped_column(Integer, default=0)  # SEQUENCE of the last .ics sent
+    # "consultation" (on the mesh) or "group": up to VISITT_MAX_GROUP_PARTICIPANTS through Janus (visitt.groups)
+    kind: Mapped[str] = mapped_column(String(16), default="consultation", server_default="consultation")
 
     clinician: Mapped[Staff] = relationship(foreign_keys=[clinician_id])
     department: Mapped[Department] = relationship()
