@@ -38,13 +38,14 @@ def janus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JanusServer]:
     server.stop()
 
 
-def _book_group(server: LiveServer) -> tuple[str, str]:
-    """An appointment with a companion invited: the patient's and the companion's tokens."""
+def _book_group(server: LiveServer, *, group: bool = True) -> tuple[str, str]:
+    """An appointment (a group consultation, or one-to-one) with a companion invited: the patient's and
+    the companion's tokens."""
     starts_at = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).replace(microsecond=0)
     owner = {"Authorization": f"Bearer {server.token}"}
     booked = server.post(f"{server.url}/api/v1/appointments", headers=owner, json={
         "patient_name": "Kari Nordmann", "patient_phone": "412 34 567", "starts_at": starts_at.isoformat(),
-        "duration_minutes": 30})
+        "duration_minutes": 30, "group": group})
     assert booked.status_code == 201, booked.text
     invited = server.post(f"{server.url}/api/v1/appointments/{booked.json()['id']}/participants", headers=owner,
                           json={"name": "Ola Nordmann", "kind": "companion", "phone": "412 34 568"})
@@ -128,8 +129,11 @@ async def group_call(server: LiveServer, janus: JanusServer) -> None:
         for guest in (patient, companion):
             await guest.send({"type": "knock", "name": "Kari Nordmann" if guest is patient else "Ola Nordmann"})
             knock = await host.expect("knock")
+            assert knock["participant"]["name"] in ("Kari Nordmann", "Ola Nordmann")  # the host knows who knocks
             await host.send({"type": "admit", "room": knock["room"], "participant": knock["participant"]["id"]})
-            await guest.expect("admitted")
+            assert (await guest.expect("admitted"))["group"] is True
+        # in the call, everyone sees the group's patients by their first names only
+        assert [(await host.expect("joined"))["participant"]["name"] for _ in range(2)] == ["Kari", "Ola"]
         room = knock["room"]
         peers = [GroupPeer(socket, colour) for socket, colour in ((host, BLUE), (patient, ORANGE), (companion, GREEN))]
         colours = dict(zip(ids, (BLUE, ORANGE, GREEN)))
@@ -169,7 +173,7 @@ def test_a_group_of_three_through_janus_sees_each_other_and_removal_kicks(janus:
 
 
 async def janus_down(server: LiveServer) -> None:
-    patient_token, _ = _book_group(server)
+    patient_token, _ = _book_group(server, group=False)
     async with await WsClient.staff(server, staff_login(server)) as host, \
             await WsClient.guest(server, patient_token) as patient:
         await host.hello()

@@ -123,7 +123,8 @@ class Hub:
         new place key for a guest's page (a returning guest let straight in, a second device)."""
         others = [other.info() for other_id, other in room.in_call.items() if other_id != peer.id]
         admitted = protocol.Admitted(room=room.public_id, locked=room.locked, participants=others,
-                                     ice=self.ice(peer.id), paused=room.pause, resumed=resumed, key=key)
+                                     ice=self.ice(peer.id), paused=room.pause, resumed=resumed, key=key,
+                                     group=room.group)
         peer.send(protocol.encode(admitted))
         if resumed and peer.cohost:  # back on a new socket: the waiting room as it is now
             peer.send(self.dashboards.room_lobby(room))

@@ -163,6 +163,8 @@ class Lobby:
         if not written:
             await self._move(waiter.participant_id, P.admitted, actor=actor, action="admit")
         del room.waiting[guest.id]
+        if room.group and not guest.cohost:  # patients in a group see each other's first names only
+            guest.name = guest.name.split()[0] if guest.name.split() else guest.name
         room.in_call[guest.id] = guest
         self.hub.send_admitted(room, guest, key=key)
         room.broadcast(protocol.encode(protocol.Joined(participant=guest.info())), skip=guest.id)

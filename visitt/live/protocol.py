@@ -392,6 +392,8 @@ class Admitted(_ServerMessage):
     paused: PauseInfo | None
     resumed: bool = False
     key: str | None = Field(default=None, exclude_if=_absent_if_none)  # a new place key for a guest's page
+    # a group consultation: media through the media server (sfu_*), not the mesh. Sent only when true.
+    group: bool = Field(False, exclude_if=lambda group: not group)
 
 
 class Denied(_ServerMessage):
