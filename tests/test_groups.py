@@ -58,7 +58,7 @@ def test_a_group_takes_its_limit_each_with_their_own_sms_and_not_one_more(janus:
         assert len({p["code"] for p in invited} | {booked.json()["code"]}) == 4  # a code each
         texts = node.sms(count=4)
         assert len(texts) == 4 and len({sms["to"] for sms in texts}) == 4
-        assert sum("group video consultation" in sms["body"] for sms in texts) == 3
+        assert sum("invitert til en gruppekonsultasjon" in sms["body"] for sms in texts) == 3  # in the booking's nb
         full = _post(node, f"/appointments/{booked.json()['id']}/participants",
                      {"name": "Deltaker 9", "kind": "patient", "phone": "412 35 999"})
         assert full.status_code == 409 and full.json()["error"]["code"] == "invites_full"

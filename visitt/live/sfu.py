@@ -60,6 +60,15 @@ class SfuRoom:
     members: dict[str, Member] = field(default_factory=dict)
 
 
+class _Locks(dict[str, asyncio.Lock]):
+    """One lock per room for its requests to Janus: not the live room's own, so a slow or hanging Janus
+    never holds up admitting, removing or ending in that room."""
+
+    def __missing__(self, key: str) -> asyncio.Lock:
+        lock = self[key] = asyncio.Lock()
+        return lock
+
+
 class Sfu:
     """The group calls of this node on one Janus (``VISITT_JANUS_URL``; empty: none), opened at first
     use, so a Janus that is down, or none, stops nothing but group calls."""
@@ -73,6 +82,7 @@ class Sfu:
         self._janus: Janus | None = None
         self._admin: VideoRoomAdmin | None = None
         self._opening = asyncio.Lock()
+        self._locks = _Locks()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def _session(self) -> tuple[Janus, VideoRoomAdmin]:
@@ -116,8 +126,9 @@ class Sfu:
         try:
             yield
         except JanusError as error:
-            if error.code == NO_SUCH_SESSION:
+            if error.code == NO_SUCH_SESSION:  # Janus restarted: its rooms are gone with our session
                 self._janus = self._admin = None
+                self.rooms.clear()
             log.warning("media server refused: %s", error)
             raise Conflict("the media server refused the request", code="media_server_refused") from None
         except MediaServerUnavailable:
@@ -127,7 +138,7 @@ class Sfu:
     async def publish(self, room: LiveRoom, peer: Peer, sdp: str) -> None:
         """``peer``'s offer to send to the call: joined to Janus, answered; the others are told once
         the media flows (``sfu_feed``)."""
-        async with room.lock, self._refusals():
+        async with self._locks[room.public_id], self._refusals():
             sfu_room, member = await self._member(room, peer)
             if member.publisher is not None:
                 raise Conflict("already sending to the media server", code="already_publishing")
@@ -140,6 +151,9 @@ class Sfu:
                 raise MediaServerUnavailable()
             member.feed, member.private_id = int(data["id"]), int(data.get("private_id", 0))
             member.audio_mids = [str(s["mid"]) for s in data.get("streams", []) if s.get("type") == "audio"]
+            if sfu_room.members.get(peer.id) is not member:  # they left the call while Janus answered
+                self._spawn(self._take_out(sfu_room.number, member, []))
+                return
             feeds = [other for other, m in sfu_room.members.items() if m.up and other != peer.id]
             peer.send(protocol.encode(protocol.SfuPublished(sdp=str(jsep["sdp"]), feeds=feeds)))
         self._spawn(self._announce_when_up(room, peer.id, member))
@@ -151,11 +165,12 @@ class Sfu:
             while (await handle.events.get()).get("janus") != "webrtcup":
                 pass
         member.up = True
-        room.broadcast(protocol.encode(protocol.SfuFeed(participant=peer_id)), skip=peer_id)
+        if room.in_call.get(peer_id) is not None:
+            room.broadcast(protocol.encode(protocol.SfuFeed(participant=peer_id)), skip=peer_id)
 
     async def subscribe(self, room: LiveRoom, peer: Peer, participant: str, video: bool) -> None:
         """Offer ``peer`` the streams of ``participant`` (their sound only without ``video``)."""
-        async with room.lock, self._refusals():
+        async with self._locks[room.public_id], self._refusals():
             sfu_room, member = await self._member(room, peer)
             feed = sfu_room.members.get(participant)
             if feed is None or not feed.up or participant == peer.id:
@@ -175,7 +190,7 @@ class Sfu:
 
     async def start(self, room: LiveRoom, peer: Peer, participant: str, sdp: str) -> None:
         """``peer``'s answer to the ``sfu_offer`` of ``participant``'s streams: they start."""
-        async with room.lock, self._refusals():
+        async with self._locks[room.public_id], self._refusals():
             _, member = await self._member(room, peer)
             handle = member.subscriptions.get(participant)
             if handle is None:
@@ -210,6 +225,7 @@ class Sfu:
     def ended(self, room: LiveRoom) -> None:
         """The room has ended: its Janus room is destroyed, which hangs everyone up."""
         sfu_room = self.rooms.pop(room.public_id, None)
+        self._locks.pop(room.public_id, None)
         if sfu_room is not None:
             self._spawn(self._destroy(sfu_room.number))
 
