@@ -49,7 +49,7 @@ class AppointmentCreate(BaseModel):
                                "with a calendar file.", examples=["kari.nordmann@example.no"])
     participants: list[invites.InviteCreate] = Field(
         default_factory=list, description="Others to invite, each with their own SMS: a companion, an interpreter "
-                                          "or a colleague.")
+                                          "or a colleague; in a group consultation also other patients.")
     national_id: str = Field("", description="Optional: the patient's fødselsnummer or D-number (11 digits). "
                              "Kept for the record only: never shown to the patient, never in a URL, log or SMS.")
     external_ref: str = Field("", max_length=256, description="Optional: the hospital's own appointment or case "
@@ -61,6 +61,9 @@ class AppointmentCreate(BaseModel):
                                                     "mental_health_under_18, pregnancy or other (with a reason).")
     exemption_reason: str = Field("", max_length=800, description="With exemption other: why (200 characters "
                                                                  "at most).")
+    group: bool = Field(default=False, description="A group consultation (group therapy, say): up to "
+                                           "VISITT_MAX_GROUP_PARTICIPANTS people besides the clinician, "
+                                           "the media through the media server (Janus), which must answer.")
 
 
 class BookingWarning(BaseModel):
@@ -105,12 +108,14 @@ class Booking:
     video_suitable_confirmed: bool = False
     exemption: str | None = None
     exemption_reason: str = ""
+    group: bool = False
 
 
 def validate(session: Session, booker: Staff, data: AppointmentCreate, *, tz: ZoneInfo, region: str,
-             now: dt.datetime | None = None, max_participants: int = 5) -> Booking:
+             now: dt.datetime | None = None, max_participants: int = 5, max_group: int = 12) -> Booking:
     """Check every field and report all problems at once, keyed by field name (``participants.0.phone``
-    for the first other invitee's number)."""
+    for the first other invitee's number). A group (``data.group``) takes ``max_group`` people besides
+    the clinician, other patients among them; any other consultation ``max_participants`` in all."""
     now = now or utcnow()
     errors: dict[str, str] = {}
     name = human.one_line(data.patient_name)
@@ -135,9 +140,12 @@ def validate(session: Session, booker: Staff, data: AppointmentCreate, *, tz: Zo
                                      "or leave the field empty.")
 
     clinician = _clinician(session, booker, data.clinician_id, errors)
-    others = [invites.check(session, other, region=region, errors=errors, prefix=f"participants.{index}.")
+    kinds = invites.GROUP_KINDS if data.group else invites.KINDS
+    others = [invites.check(session, other, region=region, errors=errors, prefix=f"participants.{index}.",
+                            kinds=kinds)
               for index, other in enumerate(data.participants)]
-    if len(data.participants) > max_participants - 2:  # the clinician and the patient are in the call too
+    room_for = max_group - 1 if data.group else max_participants - 2  # the patient is in it; the clinician too
+    if len(data.participants) > room_for:
         errors["participants"] = N_("No more participants fit in this consultation.")
     if clinician is not None:
         for index, other in enumerate(data.participants):
@@ -160,7 +168,7 @@ def validate(session: Session, booker: Staff, data: AppointmentCreate, *, tz: Zo
     assert clinician is not None and starts_at is not None and national_id is not None
     return Booking(name, phone, starts_at, data.duration_minutes, clinician, data.language, email or "",
                    tuple(other for other in others if other is not None), national_id, reference or None,
-                   bool(data.video_suitable_confirmed), exemption, exemption_reason)
+                   bool(data.video_suitable_confirmed), exemption, exemption_reason, data.group)
 
 
 def _exemption(session: Session, data: AppointmentCreate, starts_at: dt.datetime | None,
@@ -256,7 +264,7 @@ def book(session: Session, booker: Staff, booking: Booking, *, base_url: str, cl
         department_id=clinician.department_id, clinician_id=clinician.id, booked_by_id=booker.id,
         starts_at=booking.starts_at, duration_minutes=booking.duration_minutes,
         patient_name=booking.patient_name, patient_phone=booking.patient_phone, language=booking.language,
-        patient_email=booking.patient_email, calendar_sequence=0,
+        patient_email=booking.patient_email, calendar_sequence=0, kind="group" if booking.group else "consultation",
     )
     room = Room(public_id=secrets.token_urlsafe(12), host_id=clinician.id, appointment=appointment)
     token, code = new_secret(), codes.draw(session, room)

@@ -1,6 +1,7 @@
 """The ``visitt`` command: serve, demo, users add|portal|trained|deactivate|reactivate|reset-link|
-reset-second-factor, tokens create|list|revoke, retention run, sso jwks|link|auto-create, db upgrade, and the
-admin console's commands (users list|invite|set, departments, audit: :mod:`visitt.admin_cli`)."""
+reset-second-factor, tokens create|list|revoke, retention run, sso jwks|link|auto-create, turn-config,
+janus-config, db upgrade, and the admin console's commands (users list|invite|set, departments, audit:
+:mod:`visitt.admin_cli`)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sqlalchemy import select
 
 from visitt import accounts, admin_cli, demo, password_reset, retention, second_factor, sso, training
 from visitt.ops import logs
-from visitt.live import turn
+from visitt.live import janus_config, turn
 from visitt.store.db import Database
 from visitt import text as human
 from visitt.errors import ValidationFailed, VisittError
@@ -248,6 +249,20 @@ def cmd_sso_auto_create(args: argparse.Namespace) -> None:
     database.dispose()
 
 
+def cmd_janus_config(args: argparse.Namespace) -> None:
+    settings = _settings(args)
+    directory = Path(args.directory)
+    try:
+        janus_config.write_config(settings, directory, port=args.port, address=args.address,
+                                  rtp_ports=args.rtp_ports, turn_days=args.turn_days)
+    except ValueError as error:
+        print(f"visitt: {error}", file=sys.stderr)
+        sys.exit(2)
+    print(f"wrote the Janus configuration to {directory}; run it with:\n"
+          f"  janus -F {directory} -C {directory / 'janus.jcfg'}\n"
+          f"and set VISITT_JANUS_URL=http://{args.address}:{args.port}/janus")
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="visitt", description="Self-hosted video consultations.")
     sub = root.add_subparsers(dest="command", required=True)
@@ -331,6 +346,14 @@ def parser() -> argparse.ArgumentParser:
     auto.add_argument("department")
     auto.add_argument("allowed", choices=["on", "off"])
     auto.set_defaults(func=cmd_sso_auto_create)
+    janus = sub.add_parser("janus-config", help="write a Janus configuration directory matching VISITT_JANUS_API_SECRET")
+    janus.add_argument("directory", help="where to write janus.jcfg and the transport's and VideoRoom's files")
+    janus.add_argument("--port", type=int, default=8088, help="the Janus API's HTTP port")
+    janus.add_argument("--address", default="127.0.0.1", help="the one address the Janus API listens on")
+    janus.add_argument("--rtp-ports", default="20000-40000", help="UDP ports for media, e.g. 20000-40000")
+    janus.add_argument("--turn-days", type=int, default=365,
+                       help="how long Janus's own TURN credential lasts; write the configuration again before")
+    janus.set_defaults(func=cmd_janus_config)
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     with_data_dir(db.add_parser("upgrade", help="apply migrations")).set_defaults(func=cmd_db_upgrade)

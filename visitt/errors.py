@@ -101,6 +101,22 @@ class ServiceUnavailable(VisittError):
         super().__init__(message)
 
 
+MEDIA_SERVER_DOWN = N_("The media server for group calls cannot be reached, so group consultations and meetings "
+                       "cannot be booked or started now. One-to-one consultations still work. Please tell IT.")
+
+
+class MediaServerUnavailable(VisittError):
+    """Janus (``VISITT_JANUS_URL``) does not answer, or is not configured: what needs it (a group
+    call) cannot be done; a one-to-one call on the mesh does not need it."""
+
+    status = 503
+    code = "media_server_unavailable"
+    retry_after = 30
+
+    def __init__(self, message: str = MEDIA_SERVER_DOWN) -> None:
+        super().__init__(message)
+
+
 INTERNAL = {"code": "internal_error", "message": "internal server error"}
 
 

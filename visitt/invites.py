@@ -34,6 +34,7 @@ from visitt.limiter import Limiter
 from visitt.store.models import AppointmentState, Participant, Role, Room, RoomState, Staff
 
 KINDS = ("companion", "interpreter", "colleague")
+GROUP_KINDS = ("patient", *KINDS)  # a group consultation invites other patients too (visitt.groups)
 LANGUAGES = tuple(i18n.LANGUAGES)  # the SMS, the e-mail and the calendar file come in every page language
 
 
@@ -90,8 +91,9 @@ class Invite:
 
 
 def check(session: Session, data: InviteCreate, *, region: str, errors: dict[str, str],
-          prefix: str = "") -> Invite | None:
-    """Check one invitation; problems go into ``errors`` under ``prefix + field``."""
+          prefix: str = "", kinds: tuple[str, ...] = KINDS) -> Invite | None:
+    """Check one invitation; problems go into ``errors`` under ``prefix + field``. ``kinds``: those the
+    consultation takes (:data:`GROUP_KINDS` for a group)."""
     before = len(errors)
     name = human.one_line(data.name)
     if human.refused(data.name):
@@ -100,8 +102,9 @@ def check(session: Session, data: InviteCreate, *, region: str, errors: dict[str
         errors[prefix + "name"] = N_("Enter their full name.")
     elif len(name) > 200:
         errors[prefix + "name"] = N_("The name is too long (200 characters at most).")
-    if data.kind not in KINDS:
-        errors[prefix + "kind"] = N_("Choose companion, interpreter or colleague.")
+    if data.kind not in kinds:
+        errors[prefix + "kind"] = (N_("Choose patient, companion, interpreter or colleague.") if "patient" in kinds
+                                   else N_("Choose companion, interpreter or colleague."))
     phone = mobile_number(data.phone, region, errors, prefix + "phone")
     if data.language is not None and data.language not in LANGUAGES:
         errors[prefix + "language"] = N_("Choose one of these languages: nb, nn, en, ar, pl, so, ur.")
@@ -116,10 +119,10 @@ def check(session: Session, data: InviteCreate, *, region: str, errors: dict[str
     return Invite(name, data.kind, phone, data.language, data.staff_id)
 
 
-def validate(session: Session, data: InviteCreate, *, region: str) -> Invite:
+def validate(session: Session, data: InviteCreate, *, region: str, kinds: tuple[str, ...] = KINDS) -> Invite:
     """One invitation, checked; every problem reported at once, keyed by field name."""
     errors: dict[str, str] = {}
-    invite = check(session, data, region=region, errors=errors)
+    invite = check(session, data, region=region, errors=errors, kinds=kinds)
     if invite is None:
         raise ValidationFailed(N_("The invitation could not be sent."), fields=errors)
     return invite
@@ -142,6 +145,8 @@ def invitation_text(language: str, kind: str, *, when: dt.datetime, url: str, co
                           "shortly before: {url} Code: {code}. Questions? Call {phone}."),
         "colleague": N_("You are invited as a colleague to a video consultation {date} at {time}. Open the link "
                         "shortly before: {url} Code: {code}. Questions? Call {phone}."),
+        "patient": N_("You are invited to a group video consultation {date} at {time}. Open the link "
+                      "shortly before: {url} Code: {code}. Questions? Call {phone}."),
     }
     return _(texts[kind]).format(date=when.strftime("%d.%m.%Y"), time=when.strftime("%H:%M"), url=url, code=code,
                                  phone=phones.written(phone))
@@ -165,8 +170,8 @@ def create(session: Session, inviter: Staff, room: Room, invite: Invite, *, base
            tz: ZoneInfo, max_participants: int, limiter: Limiter | None = None) -> Invitation:
     """Add the invitee to ``room``, queue their SMS and audit it, in the caller's unit of work.
 
-    At most ``max_participants`` people fit in a call, the clinician included, so a room holds at
-    most ``max_participants - 1`` invitations, the patient's counted.
+    ``max_participants``: the invitations the room holds at most, the patient's counted
+    (:func:`visitt.groups.invitations`).
     """
     access.require(inviter, access.Action.manage, room)
     appointment = room.appointment
@@ -176,7 +181,7 @@ def create(session: Session, inviter: Staff, room: Room, invite: Invite, *, base
         raise Conflict(N_("Only a booked consultation, or one in progress, takes more participants."),
                        code="not_invitable")
     invited = session.scalar(select(func.count(Participant.id)).where(Participant.room_id == room.id)) or 0
-    if invited + 1 > max_participants - 1:
+    if invited + 1 > max_participants:
         raise Conflict(N_("No more participants fit in this consultation."), code="invites_full")
     if invite.staff_id is not None:
         taken = session.scalar(select(Participant.id).where(Participant.room_id == room.id,

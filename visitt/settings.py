@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     turn_secret: str = ""
     turn_ttl: int = 3600
     ice_transport_policy: Literal["all", "relay"] = "all"
+    # Janus, the media server for group calls and staff meetings (visitt.live.janus); empty: mesh only
+    janus_url: Annotated[str, BeforeValidator(_no_trailing_slash)] = ""
+    janus_api_secret: str = ""
+    max_group_participants: int = Field(default=12, ge=1, le=32)  # people besides the hosts in a group consultation
     sms_sender: str = "Visitt"
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""

@@ -162,3 +162,4 @@ class Call:
             self.hub.presence.back_in_time(room, guest_id)
             guest.send(protocol.encode(protocol.Removed()))
             room.broadcast(protocol.encode(protocol.Left(participant=guest_id)))
+            self.hub.out_of_call(room, guest_id)

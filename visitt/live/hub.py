@@ -32,6 +32,7 @@ from visitt.live.lobby import Lobby
 from visitt.store.models import Room, RoomState
 from visitt.live.permissions import Action, Role, check
 from visitt.live.presence import Presence
+from visitt.live.sfu import Sfu
 from visitt.rooms import lock_participants, move_room
 
 log = logging.getLogger("visitt.hub")
@@ -50,7 +51,8 @@ class Hub:
     def __init__(self, database: Database, *, auto_lock: bool = True, max_participants: int = 5,
                  ice: Callable[[str], dict[str, object]] | None = None,
                  on_admit: Callable[[float], None] | None = None, grace: float = 60.0,
-                 max_wait: dt.timedelta = dt.timedelta(minutes=15), guests_may_share: bool = False) -> None:
+                 max_wait: dt.timedelta = dt.timedelta(minutes=15), guests_may_share: bool = False,
+                 max_group_participants: int = 12) -> None:
         self.database = database
         self.writes = GroupCommit(database, lock_participants)  # every change the live rooms make: moves, audit rows
         self.guests_may_share = guests_may_share
@@ -60,9 +62,20 @@ class Hub:
         self.by_host: dict[int, dict[str, LiveRoom]] = {}  # the same rooms by clinician: their lobby, their delay
         self.presence = Presence(self, grace=grace)
         self.lobby = Lobby(self, auto_lock=auto_lock, max_participants=max_participants, max_wait=max_wait,
-                           on_admit=on_admit)
+                           on_admit=on_admit, max_group_participants=max_group_participants)
         self.call = Call(self)
         self.dashboards = Dashboards(self.by_host, self.lobby.gave_up)
+        # Group calls through Janus; without VISITT_JANUS_URL (use_janus) they get media_server_unavailable.
+        self.sfu = Sfu(self, "", "")
+
+    def use_janus(self, url: str, api_secret: str, *, record_dir: str | None = None) -> Sfu:
+        """Group calls go through the Janus at ``url`` (opened at first use)."""
+        self.sfu = Sfu(self, url, api_secret, record_dir=record_dir)
+        return self.sfu
+
+    def out_of_call(self, room: LiveRoom, peer_id: str) -> None:
+        """``peer_id`` is no longer in the call: the media server lets them go too."""
+        self.sfu.left(room, peer_id)
 
     def check(self, room: LiveRoom | None, actor: Peer, action: Action) -> Role:
         """:func:`visitt.live.permissions.check`, with this node's settings; the actor's role."""
@@ -98,7 +111,8 @@ class Hub:
             if room is None:
                 raise NotFound("no such room", code="unknown_room")
             starts_at = room.appointment.starts_at if room.appointment else None
-            live = LiveRoom(room.id, room.public_id, room.host_id, room.state, starts_at)
+            live = LiveRoom(room.id, room.public_id, room.host_id, room.state, starts_at,
+                            group=room.appointment is not None and room.appointment.kind == "group")
             live.media_flowed = room.appointment.media_flowed if room.appointment else False
             if room.paused_at is not None:  # paused before everyone left, or before a restart
                 names = {f"s{room.host_id}": room.host.full_name,
@@ -112,7 +126,8 @@ class Hub:
         new place key for a guest's page (a returning guest let straight in, a second device)."""
         others = [other.info() for other_id, other in room.in_call.items() if other_id != peer.id]
         admitted = protocol.Admitted(room=room.public_id, locked=room.locked, participants=others,
-                                     ice=self.ice(peer.id), paused=room.pause, resumed=resumed, key=key)
+                                     ice=self.ice(peer.id), paused=room.pause, resumed=resumed, key=key,
+                                     group=room.group)
         peer.send(protocol.encode(admitted))
         if resumed and peer.cohost:  # back on a new socket: the waiting room as it is now
             peer.send(self.dashboards.room_lobby(room))
@@ -190,6 +205,7 @@ class Hub:
             peer.send(message)
         room.in_call.clear()
         room.waiting.clear()
+        self.sfu.ended(room)
         self.presence.forget_away(room)
         self.dashboards.tell(room)
 
@@ -207,3 +223,4 @@ class Hub:
     async def close_all(self) -> None:
         """At shutdown: no grace timer fires, and no grace task outlives the event loop."""
         await self.presence.stop()
+        await self.sfu.close()

@@ -101,6 +101,7 @@ class LiveRoom:
     media_flowed: bool = False
     dropped_at: float | None = None
     gave_up_reconnecting: bool = False
+    group: bool = False  # a group consultation (visitt.groups): more people, media through Janus
 
     @property
     def locked(self) -> bool:

@@ -36,10 +36,11 @@ class Lobby:
     """The waiting rooms on this node. Owns who was sent home (per clinician, for their dashboard)."""
 
     def __init__(self, hub: Hub, *, auto_lock: bool, max_participants: int, max_wait: dt.timedelta,
-                 on_admit: Callable[[float], None] | None) -> None:
+                 on_admit: Callable[[float], None] | None, max_group_participants: int = 12) -> None:
         self.hub = hub
         self.auto_lock = auto_lock
         self.max_participants = max_participants
+        self.max_group_participants = max_group_participants  # besides the hosts (visitt.groups)
         self.max_wait = max_wait  # how long anyone waits before being sent home (001, 002: 15 minutes)
         # Told how many seconds each guest a clinician admits had waited since knocking (for /metrics).
         self.on_admit = on_admit or (lambda _seconds: None)
@@ -135,7 +136,12 @@ class Lobby:
             if waiter is None:
                 raise NotFound("that person is no longer waiting", code="not_waiting")
             joining = 0 if waiter.second_of in room.in_call else 1  # a second device takes a place, adds none
-            if len(room.in_call) + joining + (host.id not in room.in_call) > self.max_participants:
+            hosts = sum(1 for peer in room.in_call.values() if peer.role == "host" or peer.cohost)
+            if room.group:  # the hosts besides: a group call goes through Janus, not the mesh
+                if len(room.in_call) - hosts + joining > self.max_group_participants:
+                    raise Conflict(f"at most {self.max_group_participants} people besides the hosts can be in "
+                                   "a group call", code="room_full")
+            elif len(room.in_call) + joining + (host.id not in room.in_call) > self.max_participants:
                 raise Conflict(f"at most {self.max_participants} people can be in a call", code="room_full")
             locking = self.auto_lock and room.state is RoomState.open
             written = locking and waiter.second_of is None
@@ -162,6 +168,8 @@ class Lobby:
         if not written:
             await self._move(waiter.participant_id, P.admitted, actor=actor, action="admit")
         del room.waiting[guest.id]
+        if room.group and not guest.cohost:  # patients in a group see each other's first names only
+            guest.name = guest.name.split()[0] if guest.name.split() else guest.name
         room.in_call[guest.id] = guest
         self.hub.send_admitted(room, guest, key=key)
         room.broadcast(protocol.encode(protocol.Joined(participant=guest.info())), skip=guest.id)
@@ -182,6 +190,7 @@ class Lobby:
         if first is not None:
             first.send(TAKEN_OVER)
             room.broadcast(protocol.encode(protocol.Left(participant=place)))
+            self.hub.out_of_call(room, place)  # the first device's media, on the media server
         first_waiter = room.waiting.pop(place, None)
         if first_waiter is not None:
             first_waiter.peer.send(TAKEN_OVER)

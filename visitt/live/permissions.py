@@ -53,6 +53,7 @@ class Action(enum.StrEnum):
     ASK_UNMUTE = "ask_unmute"
     WITHDRAW = "withdraw"
     FLOWING = "flowing"
+    SFU = "sfu"  # publish to, and subscribe from, the media server of a group call
 
 
 Where = Literal["room", "call"]  # anywhere in the room (waiting, or not yet there), or only while in the call
@@ -92,6 +93,7 @@ TABLE: dict[Action, dict[Role, Where]] = {
     Action.ASK_UNMUTE: {Role.HOST: "call", Role.COHOST: "call"},
     Action.WITHDRAW: {Role.PATIENT: "room"},  # only the patient withdraws their own consent
     Action.FLOWING: {Role.HOST: "call", Role.COHOST: "call"},
+    Action.SFU: EVERYONE_IN_CALL,
 }
 # What an ended room still allows: saying goodbye and telling the others what one shows.
 AFTER_THE_END = frozenset({Action.LEAVE, Action.MEDIA})

@@ -86,6 +86,7 @@ class Presence:
                     await self._leave(room, participant_id, P.left, f"participant:{guest.id}")
                 finally:
                     room.broadcast(protocol.encode(protocol.Left(participant=guest.id)))
+                    self.hub.out_of_call(room, guest.id)
 
     async def host_leaves(self, room: LiveRoom, host: Peer) -> None:
         """The clinician leaves the call (Leave, or into another consultation); the room goes on."""
@@ -93,6 +94,7 @@ class Presence:
             if room.in_call.get(host.id) is host:
                 del room.in_call[host.id]
                 room.broadcast(protocol.encode(protocol.Left(participant=host.id)))
+                self.hub.out_of_call(room, host.id)
 
     # dropped sockets -----------------------------------------------------------------------------
 
@@ -129,6 +131,7 @@ class Presence:
                 except Exception as error:  # the database away: they have left all the same (owed)
                     log.error("could not record a lapsed place: %s", describe(error))
             room.broadcast(protocol.encode(protocol.Left(participant=peer.id)))
+            self.hub.out_of_call(room, peer.id)
             self.hub.forget_if_idle(room)
 
     def back_in_time(self, room: LiveRoom, peer_id: str) -> bool:

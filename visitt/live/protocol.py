@@ -241,11 +241,40 @@ class Chat(_Message):
         return self
 
 
+# Group calls through the media server (Janus; visitt.live.sfu): Visitt relays each admitted participant's
+# offers and answers, so the browser never talks to Janus itself.
+SDP = Annotated[str, Field(min_length=1, max_length=32 * 1024)]
+
+
+class SfuPublish(_Message):
+    """Send my microphone and camera to the media server: a WebRTC offer, every candidate in it."""
+
+    type: Literal["sfu_publish"]
+    sdp: SDP
+
+
+class SfuSubscribe(_Message):
+    """Receive one participant's streams from the media server, on a connection of their own (an
+    ``sfu_offer`` comes back). ``video: false``: their sound only (a phone's limit on pictures)."""
+
+    type: Literal["sfu_subscribe"]
+    participant: PEER_ID
+    video: bool = True
+
+
+class SfuStart(_Message):
+    """The answer to the media server's ``sfu_offer`` of ``participant``'s streams, every candidate in it."""
+
+    type: Literal["sfu_start"]
+    participant: PEER_ID
+    sdp: SDP
+
+
 ClientMessage = Annotated[
     Union[Hello, Ping, Pong, Knock, Rejoin, Enter, Admit, Deny, Remove, Lock, Unlock, End, ContinueByPhone, Leave,
           Media, Pause,
           Resume, Identify,
-          Late, RequestId, Share, AskUnmute, Signal, Chat, Withdraw, Flowing],
+          Late, RequestId, Share, AskUnmute, Signal, Chat, Withdraw, Flowing, SfuPublish, SfuSubscribe, SfuStart],
     Field(discriminator="type"),
 ]
 _client: TypeAdapter[Any] = TypeAdapter(ClientMessage)
@@ -388,6 +417,8 @@ class Admitted(_ServerMessage):
     paused: PauseInfo | None
     resumed: bool = False
     key: str | None = Field(default=None, exclude_if=_absent_if_none)  # a new place key for a guest's page
+    # a group consultation: media through the media server (sfu_*), not the mesh. Sent only when true.
+    group: bool = Field(False, exclude_if=lambda group: not group)
 
 
 class Denied(_ServerMessage):
@@ -503,6 +534,29 @@ class ChatIn(_ServerMessage):
     at: str
 
 
+class SfuPublished(_ServerMessage):
+    """The media server's answer to ``sfu_publish``; ``feeds``: who else sends to it already."""
+
+    type: Literal["sfu_published"] = "sfu_published"
+    sdp: str
+    feeds: list[str]
+
+
+class SfuOffer(_ServerMessage):
+    """The media server's offer of ``participant``'s streams; answer with ``sfu_start``."""
+
+    type: Literal["sfu_offer"] = "sfu_offer"
+    participant: str
+    sdp: str
+
+
+class SfuFeed(_ServerMessage):
+    """Someone in the call now sends to the media server: subscribe to see and hear them."""
+
+    type: Literal["sfu_feed"] = "sfu_feed"
+    participant: str
+
+
 class ErrorMessage(_ServerMessage):
     type: Literal["error"] = "error"
     code: str
@@ -524,7 +578,8 @@ class PongOut(_ServerMessage):
 
 ServerMessage = Union[Welcome, Waiting, Lobby, LateNotice, WaitExpired, KnockNotice, Admitted, Denied, Removed,
                       Joined, Updated, Back, Left, Away, PlaceTaken, RoomInfo, Ended, PhoneCall, Paused, Resumed,
-                      IdRequested, UnmuteRequested, SignalIn, ChatIn, ErrorMessage, Bye, PingOut, PongOut, Withdrawn]
+                      IdRequested, UnmuteRequested, SignalIn, ChatIn, SfuPublished, SfuOffer, SfuFeed, ErrorMessage, Bye,
+                      PingOut, PongOut, Withdrawn]
 SERVER_MESSAGES: tuple[type[_ServerMessage], ...] = get_args(ServerMessage)
 
 

@@ -212,6 +212,8 @@ class Appointment(Base):
     media_flowed: Mapped[bool] = mapped_column(default=False)
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # "consultation" (on the mesh) or "group": up to VISITT_MAX_GROUP_PARTICIPANTS through Janus (visitt.groups)
+    kind: Mapped[str] = mapped_column(String(16), default="consultation", server_default="consultation")
 
     clinician: Mapped[Staff] = relationship(foreign_keys=[clinician_id])
     department: Mapped[Department] = relationship()

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from visitt import access, appointments, booking, invites, outcomes
+from visitt import access, appointments, booking, groups, invites, outcomes
 from visitt.messaging import fhir
 from visitt.web.deps import DB, api_staff, app_limiter, base_url, clinic_tz
 from visitt.ids import RowId
@@ -41,12 +41,15 @@ def create_appointment(data: booking.AppointmentCreate, request: Request, sessio
     staff = api_staff(request, session)
     settings = request.app.state.settings
     validated = booking.validate(session, staff, data, tz=tz, region=settings.default_region,
-                                 max_participants=settings.max_participants)
+                                 max_participants=settings.max_participants,
+                                 max_group=settings.max_group_participants)
+    if validated.group:  # its call needs Janus: say so now, to the one booking, not later to the whole group
+        groups.require_media_server(settings)
     appointment, join_url, code = booking.book(session, staff, validated, base_url=base_url(request),
                                                clinic_phone=settings.clinic_phone, tz=tz, limiter=app_limiter(request))
     invited = [invites.create(session, staff, appointment.room, invite, base_url=base_url(request),
-                              clinic_phone=settings.clinic_phone, tz=tz, max_participants=settings.max_participants,
-                              limiter=app_limiter(request))
+                              clinic_phone=settings.clinic_phone, tz=tz,
+                              max_participants=groups.invitations(appointment, settings), limiter=app_limiter(request))
                for invite in validated.invites]
     session.commit()
     request.app.state.sender.wakeup.set()
@@ -126,9 +129,11 @@ def invite_participant(appointment_id: RowId, data: invites.InviteCreate, reques
     and wait in the waiting room like the patient. Also during the consultation."""
     staff, appointment = _managed(request, session, appointment_id)
     settings = request.app.state.settings
-    invite = invites.validate(session, data, region=settings.default_region)
+    kinds = invites.GROUP_KINDS if groups.is_group(appointment) else invites.KINDS
+    invite = invites.validate(session, data, region=settings.default_region, kinds=kinds)
     invitation = invites.create(session, staff, appointment.room, invite, base_url=base_url(request),
-                                clinic_phone=settings.clinic_phone, tz=tz, max_participants=settings.max_participants,
+                                clinic_phone=settings.clinic_phone, tz=tz,
+                                max_participants=groups.invitations(appointment, settings),
                                 limiter=app_limiter(request))
     session.commit()
     request.app.state.sender.wakeup.set()

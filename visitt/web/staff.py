@@ -13,8 +13,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from visitt import access, accounts, appointments, booking, consent, copayment, invites, journal_note, outcomes, rooms
-from visitt import sessions
+from visitt import access, accounts, appointments, booking, consent, copayment, groups, invites, journal_note
+from visitt import outcomes, rooms, sessions
 from visitt.web import account, client_text, sso
 from visitt.web import training as web_training
 from visitt.messaging import delivery, fhir, mail
@@ -151,10 +151,12 @@ async def invite_during_call(room_id: str, request: Request, session: DB, tz: TZ
         data = invites.InviteCreate(name=form.get("name", ""), kind=form.get("kind", ""), phone=form.get("phone", ""),
                                     language=form.get("language") or None,
                                     staff_id=parse_id(staff_id) if staff_id else None)
-        invite = invites.validate(session, data, region=settings.default_region)
+        kinds = invites.GROUP_KINDS if groups.is_group(room.appointment) else invites.KINDS
+        invite = invites.validate(session, data, region=settings.default_region, kinds=kinds)
         invitation = invites.create(session, staff, room, invite, base_url=base_url(request),
                                     clinic_phone=settings.clinic_phone, tz=tz,
-                                    max_participants=settings.max_participants, limiter=app_limiter(request))
+                                    max_participants=groups.invitations(room.appointment, settings),
+                                    limiter=app_limiter(request))
     except VisittError as error:
         session.rollback()
         body = error.public()
@@ -221,8 +223,8 @@ async def book(request: Request, session: DB, tz: TZ) -> Response:
                                             clinic_phone=settings.clinic_phone, tz=tz, limiter=app_limiter(request))
     for invite in validated.invites:
         invites.create(session, staff, appointment.room, invite, base_url=base_url(request),
-                       clinic_phone=settings.clinic_phone, tz=tz, max_participants=settings.max_participants,
-                       limiter=app_limiter(request))
+                       clinic_phone=settings.clinic_phone, tz=tz,
+                       max_participants=groups.invitations(appointment, settings), limiter=app_limiter(request))
     session.commit()
     request.app.state.sender.wakeup.set()
     return RedirectResponse(f"/staff?booked={appointment.id}", status_code=303)

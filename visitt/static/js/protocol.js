@@ -38,7 +38,10 @@ const TRY_AGAIN_LATER = 1013;
  * @typedef {{type: "signal", to: string, description?: Description, candidate?: Candidate}} SignalOut
  * @typedef {"cant_hear" | "cant_see" | "turn_on_microphone" | "turn_on_camera" | "one_moment"} Phrase
  * @typedef {{type: "chat", text: string} | {type: "chat", phrase: Phrase}} ChatOut   text: 1-500 characters
- * @typedef {Hello | Heartbeat | Knock | Rejoin | Enter | Admit | Deny | Remove | RoomAction | Leave | Media | PauseOut | Resume | Identify | Late | RequestId | Share | AskUnmute | SignalOut | ChatOut | Withdraw | Flowing} ClientMessage
+ * @typedef {{type: "sfu_publish", sdp: string}} SfuPublish         a group call: send to the media server (every candidate in the offer)
+ * @typedef {{type: "sfu_subscribe", participant: string, video?: boolean}} SfuSubscribe   receive one participant; video false: sound only
+ * @typedef {{type: "sfu_start", participant: string, sdp: string}} SfuStart   the answer to that participant's sfu_offer
+ * @typedef {Hello | Heartbeat | Knock | Rejoin | Enter | Admit | Deny | Remove | RoomAction | Leave | Media | PauseOut | Resume | Identify | Late | RequestId | Share | AskUnmute | SignalOut | ChatOut | Withdraw | Flowing | SfuPublish | SfuSubscribe | SfuStart} ClientMessage
  *
  * Server to client.
  * @typedef {"host" | "patient" | "companion" | "interpreter" | "colleague"} Role   host: the clinician who hosts the room; else the invitation's kind
@@ -52,7 +55,7 @@ const TRY_AGAIN_LATER = 1013;
  * @typedef {{type: "late", minutes: number, expected: string | null, until: string | null}} LateNotice   to guests waiting then: the clinician expects to let them in at `expected`; sent home no earlier than `until`
  * @typedef {{type: "wait_expired", minutes: number}} WaitExpired     the guest waited too long and is sent home
  * @typedef {{type: "knock", room: string, participant: WaitingInfo}} KnockNotice host, and a co-host in the call
- * @typedef {{type: "admitted", room: string, locked: boolean, participants: PeerInfo[], ice: RTCConfiguration, paused: PauseInfo | null, resumed: boolean, key?: string}} Admitted   key: a new place key for this page
+ * @typedef {{type: "admitted", room: string, locked: boolean, participants: PeerInfo[], ice: RTCConfiguration, paused: PauseInfo | null, resumed: boolean, key?: string, group?: boolean}} Admitted   key: a new place key for this page; group: media through the media server (sfu_*)
  * @typedef {{type: "denied"}} Denied
  * @typedef {{type: "removed"}} Removed                              to a guest the clinician took out of the call
  * @typedef {{type: "joined" | "updated", participant: PeerInfo}} PeerChange
@@ -70,9 +73,12 @@ const TRY_AGAIN_LATER = 1013;
  * @typedef {{type: "unmute_requested", from: string}} UnmuteRequested   the asked participant only; the page asks its user
  * @typedef {{type: "signal", from: string, description?: Description, candidate?: Candidate}} SignalIn
  * @typedef {{type: "chat", from: string, name: string, text?: string, phrase?: Phrase, at: string}} ChatIn
+ * @typedef {{type: "sfu_published", sdp: string, feeds: string[]}} SfuPublished   the media server's answer; feeds: who sends to it already
+ * @typedef {{type: "sfu_offer", participant: string, sdp: string}} SfuOffer   the media server's offer of one participant's streams
+ * @typedef {{type: "sfu_feed", participant: string}} SfuFeed       someone's media now reaches the media server
  * @typedef {{type: "error", code: string, message: string, fields?: Record<string, string>}} ErrorMessage   fields: per field, what is wrong
  * @typedef {{type: "bye"}} Bye
- * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | PlaceTaken | RoomInfo | Ended | PhoneCall | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | ChatIn | ErrorMessage | Bye | Heartbeat | Withdrawn} ServerMessage
+ * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | PlaceTaken | RoomInfo | Ended | PhoneCall | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | ChatIn | SfuPublished | SfuOffer | SfuFeed | ErrorMessage | Bye | Heartbeat | Withdrawn} ServerMessage
  */
 
 /**

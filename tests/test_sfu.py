@@ -1,0 +1,197 @@
+"""A group call through Janus, relayed by Visitt's signaling (visitt/live/sfu.py): three aiortc
+participants - the clinician, the patient and a companion - each send to the call's Janus room and
+receive the two others, told apart by colour; the companion removed in Visitt is out of Janus
+within a second; the ended call's Janus room is gone. And with Janus down, a group call is refused
+with a clear error while a one-to-one call on the mesh still works."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
+
+from visitt.live.janus import Janus, VideoRoomAdmin
+from visitt.live.janus_config import admin_key
+from visitt.testing import LiveServer
+
+from . import test_call_aiortc
+from .conftest import make_settings
+from .janus import SECRET, JanusServer, free_port
+from .peers import ColourTrack, ToneTrack, WsClient, run, staff_login
+
+BLUE, ORANGE, GREEN = (20, 60, 220), (240, 140, 20), (30, 200, 60)
+
+
+@pytest.fixture(scope="module")
+def janus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JanusServer]:
+    server = JanusServer(tmp_path_factory.mktemp("janus"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def _book_group(server: LiveServer, *, group: bool = True) -> tuple[str, str]:
+    """An appointment (a group consultation, or one-to-one) with a companion invited: the patient's and
+    the companion's tokens."""
+    starts_at = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).replace(microsecond=0)
+    owner = {"Authorization": f"Bearer {server.token}"}
+    booked = server.post(f"{server.url}/api/v1/appointments", headers=owner, json={
+        "patient_name": "Kari Nordmann", "patient_phone": "412 34 567", "starts_at": starts_at.isoformat(),
+        "duration_minutes": 30, "group": group})
+    assert booked.status_code == 201, booked.text
+    invited = server.post(f"{server.url}/api/v1/appointments/{booked.json()['id']}/participants", headers=owner,
+                          json={"name": "Ola Nordmann", "kind": "companion", "phone": "412 34 568"})
+    assert invited.status_code == 201, invited.text
+    return booked.json()["join_url"].rsplit("/v/", 1)[1], invited.json()["join_url"].rsplit("/v/", 1)[1]
+
+
+class GroupPeer:
+    """One participant's media through Janus: one connection sending, one receiving per other participant."""
+
+    def __init__(self, signaling: WsClient, colour: tuple[int, int, int]) -> None:
+        self.signaling = signaling
+        self.sending = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.receiving: dict[str, RTCPeerConnection] = {}
+        self.local: list[MediaStreamTrack] = [ToneTrack(), ColourTrack(colour)]
+        self.feeds: set[str] = set()
+
+    async def publish(self) -> None:
+        for track in self.local:
+            self.sending.addTrack(track)
+        await self.sending.setLocalDescription(await self.sending.createOffer())
+        await self.signaling.send({"type": "sfu_publish", "sdp": self.sending.localDescription.sdp})
+        published = await self.signaling.expect("sfu_published")
+        self.feeds |= set(published["feeds"])
+        await self.sending.setRemoteDescription(RTCSessionDescription(sdp=published["sdp"], type="answer"))
+
+    async def wait_for_feeds(self, others: set[str]) -> None:
+        while not others <= self.feeds:
+            self.feeds.add((await self.signaling.expect("sfu_feed", timeout=10))["participant"])
+
+    async def subscribe(self, other: str) -> dict[str, MediaStreamTrack]:
+        """Receive ``other``: their tracks, by kind."""
+        pc = self.receiving[other] = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        tracks: dict[str, MediaStreamTrack] = {}
+        pc.on("track", lambda track: tracks.__setitem__(track.kind, track))
+        await self.signaling.send({"type": "sfu_subscribe", "participant": other})
+        offer = await self.signaling.expect("sfu_offer")
+        assert offer["participant"] == other
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        await self.signaling.send({"type": "sfu_start", "participant": other, "sdp": pc.localDescription.sdp})
+        assert sorted(tracks) == ["audio", "video"]
+        return tracks
+
+    async def close(self) -> None:
+        for track in self.local:
+            track.stop()
+        await asyncio.gather(self.sending.close(), *(pc.close() for pc in self.receiving.values()))
+
+
+async def sees(track: MediaStreamTrack, colour: tuple[int, int, int]) -> None:
+    """``colour`` within 60 frames: the first ones, decoded before a key frame came through, are grey."""
+    for _ in range(60):
+        frame: Any = await asyncio.wait_for(track.recv(), 10)
+        picture = frame.to_ndarray(format="rgb24").reshape(-1, 3).mean(axis=0)
+        if np.all(np.abs(picture - colour) < 25):
+            return
+    raise AssertionError(f"saw {picture}, not {colour}")
+
+
+async def hears(track: MediaStreamTrack) -> None:
+    for _ in range(25):  # half a second: past the codec's start-up
+        sound: Any = await asyncio.wait_for(track.recv(), 10)
+    assert np.abs(sound.to_ndarray()).max() > 1000, "silence"
+
+
+async def janus_rooms(admin: VideoRoomAdmin) -> dict[int, list[str]]:
+    """Every room on Janus, private ones too, with who publishes in it (by their display: the peer id)."""
+    data, _ = await admin.handle.message({"request": "list", "admin_key": admin_key(SECRET)})
+    return {int(room["room"]): [p["display"] for p in await admin.participants(int(room["room"]))]
+            for room in data["list"]}
+
+
+async def group_call(server: LiveServer, janus: JanusServer) -> None:
+    patient_token, companion_token = _book_group(server)
+    cookie = staff_login(server)
+    async with await WsClient.staff(server, cookie) as host, await WsClient.guest(server, patient_token) as patient, \
+            await WsClient.guest(server, companion_token) as companion, Janus(janus.url, SECRET) as observer:
+        admin = await VideoRoomAdmin.attach(observer)  # the test's own look at Janus
+        ids = [(await socket.hello())["id"] for socket in (host, patient, companion)]
+        for guest in (patient, companion):
+            await guest.send({"type": "knock", "name": "Kari Nordmann" if guest is patient else "Ola Nordmann"})
+            knock = await host.expect("knock")
+            assert knock["participant"]["name"] in ("Kari Nordmann", "Ola Nordmann")  # the host knows who knocks
+            await host.send({"type": "admit", "room": knock["room"], "participant": knock["participant"]["id"]})
+            assert (await guest.expect("admitted"))["group"] is True
+        # in the call, everyone sees the group's patients by their first names only
+        assert [(await host.expect("joined"))["participant"]["name"] for _ in range(2)] == ["Kari", "Ola"]
+        room = knock["room"]
+        peers = [GroupPeer(socket, colour) for socket, colour in ((host, BLUE), (patient, ORANGE), (companion, GREEN))]
+        colours = dict(zip(ids, (BLUE, ORANGE, GREEN)))
+        try:
+            for peer in peers:
+                await peer.publish()
+            await asyncio.gather(*(peer.wait_for_feeds(set(ids) - {own}) for peer, own in zip(peers, ids)))
+            async def receive_the_others(peer: GroupPeer, own: str) -> list[tuple[str, dict[str, MediaStreamTrack]]]:
+                return [(other, await peer.subscribe(other)) for other in ids if other != own]
+
+            received = [pair for pairs in await asyncio.gather(*map(receive_the_others, peers, ids)) for pair in pairs]
+            await asyncio.gather(*(sees(tracks["video"], colours[who]) for who, tracks in received),
+                                 *(hears(tracks["audio"]) for _, tracks in received))
+            assert sorted((await janus_rooms(admin)).popitem()[1]) == sorted(ids)
+
+            await host.send({"type": "remove", "room": room, "participant": ids[2]})
+            removed_at = time.monotonic()
+            await companion.expect("removed")
+            while ids[2] in (await janus_rooms(admin)).popitem()[1]:
+                assert time.monotonic() - removed_at < 1.0, "still in Janus a second after the removal"
+            await host.send({"type": "end", "room": room})
+            await host.expect("ended")
+            deadline = time.monotonic() + 5
+            while await janus_rooms(admin):
+                assert time.monotonic() < deadline, "the ended call's Janus room is still there"
+                await asyncio.sleep(0.05)
+        finally:
+            await asyncio.gather(*(peer.close() for peer in peers))
+
+
+def test_a_group_of_three_through_janus_sees_each_other_and_removal_kicks(janus: JanusServer, tmp_path: Path) -> None:
+    server = LiveServer(make_settings(tmp_path, janus_url=janus.url, janus_api_secret=SECRET)).start()
+    try:
+        run(group_call(server, janus))
+    finally:
+        server.stop()
+
+
+async def janus_down(server: LiveServer) -> None:
+    patient_token, _ = _book_group(server, group=False)
+    async with await WsClient.staff(server, staff_login(server)) as host, \
+            await WsClient.guest(server, patient_token) as patient:
+        await host.hello()
+        await patient.hello()
+        await patient.send({"type": "knock", "name": "Kari Nordmann"})
+        knock = await host.expect("knock")
+        await host.send({"type": "admit", "room": knock["room"], "participant": knock["participant"]["id"]})
+        await patient.expect("admitted")
+        await patient.send({"type": "sfu_publish", "sdp": "v=0"})
+        error = await patient.expect_error("media_server_unavailable")
+        assert "One-to-one consultations still work" in error["message"]
+
+
+def test_janus_down_refuses_a_group_call_and_a_one_to_one_call_still_works(tmp_path: Path) -> None:
+    server = LiveServer(make_settings(tmp_path, janus_url=f"http://127.0.0.1:{free_port()}/janus",
+                                      janus_api_secret=SECRET)).start()
+    try:
+        run(janus_down(server))
+        run(test_call_aiortc.call(server))  # the mesh: media browser to browser, no Janus needed
+    finally:
+        server.stop()

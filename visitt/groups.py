@@ -1,0 +1,44 @@
+"""Group consultations: an appointment booked as a group (group therapy at a DPS, say) takes up to
+``VISITT_MAX_GROUP_PARTICIPANTS`` people besides its hosts, each invited by their own SMS and
+admitted one by one through the waiting room, and its media goes through Janus
+(:mod:`visitt.live.sfu`), so booking one needs a Janus that answers.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import httpx
+
+from visitt.errors import MediaServerUnavailable
+from visitt.settings import Settings
+from visitt.store.models import Appointment
+
+GROUP = "group"  # Appointment.kind of a group consultation
+CONSULTATION = "consultation"  # ... of an ordinary one, on the mesh
+PING_SECONDS = 3.0
+
+
+def is_group(appointment: Appointment | None) -> bool:
+    return appointment is not None and appointment.kind == GROUP
+
+
+def invitations(appointment: Appointment | None, settings: Settings) -> int:
+    """How many invitations (the patient's counted) the appointment's room may hold."""
+    if is_group(appointment):
+        return settings.max_group_participants
+    return settings.max_participants - 1  # the clinician is in the call too
+
+
+def require_media_server(settings: Settings) -> None:
+    """Raise :class:`MediaServerUnavailable` unless Janus is configured and answers Visitt's ``ping``
+    (with the API secret, so a wrong secret is found at booking too, not in the call)."""
+    if not settings.janus_url:
+        raise MediaServerUnavailable()
+    request = {"janus": "ping", "transaction": secrets.token_hex(8), "apisecret": settings.janus_api_secret}
+    try:
+        answer = httpx.post(settings.janus_url, json=request, timeout=PING_SECONDS).json()
+    except (httpx.HTTPError, ValueError):
+        raise MediaServerUnavailable() from None
+    if not isinstance(answer, dict) or answer.get("janus") != "pong":
+        raise MediaServerUnavailable()

@@ -1,0 +1,255 @@
+"""A small client for Janus's documented HTTP API and its VideoRoom plugin.
+
+Only Visitt talks to Janus (``VISITT_JANUS_URL``, every request carrying
+``VISITT_JANUS_API_SECRET``): browsers reach a room through Visitt's signaling, which relays what an
+admitted participant asks for (``docs/meetings.md`` says why). One :class:`Janus` is one Janus
+session: a keepalive every :data:`KEEPALIVE` seconds, and one long poll that hands each event to the
+request that waits for it (by transaction) or to its handle's queue. :class:`VideoRoomAdmin` runs
+the synchronous VideoRoom requests (create, allowed tokens, kick, destroy) on a handle of its own.
+
+Janus's replies are turned into typed errors here, at the edge: :class:`JanusError` (Janus said
+no, with its code) and :class:`visitt.errors.MediaServerUnavailable` (Janus cannot be reached).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from visitt.errors import MediaServerUnavailable
+from visitt.live.janus_config import admin_key
+
+log = logging.getLogger(__name__)
+
+KEEPALIVE = 25.0  # seconds; Janus ends a session after 60 s without a request (session_timeout)
+POLL_EVENTS = 10  # events one long poll may bring back at most (Janus's maxev)
+VIDEOROOM = "janus.plugin.videoroom"
+ROOM_NOT_FOUND = 426  # JANUS_VIDEOROOM_ERROR_NO_SUCH_ROOM
+ROOM_EXISTS = 427  # JANUS_VIDEOROOM_ERROR_ROOM_EXISTS
+
+
+class JanusError(Exception):
+    """Janus, or one of its plugins, refused a request; ``code`` is Janus's own number."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"Janus error {code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+def room_secret(api_secret: str, room: int) -> str:
+    """The per-room secret: different for every room (every meeting has a room of its own), derived
+    so that a restarted Visitt can still end a room it created."""
+    return hmac.new(api_secret.encode(), f"visitt janus room {room}".encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass
+class Handle:
+    """One handle attached to a plugin: its id, and the events that answer no request (a join's
+    publishers, ``webrtcup``, ``hangup``, being kicked)."""
+
+    janus: "Janus"
+    id: int
+    events: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+
+    async def message(self, body: dict[str, Any], jsep: dict[str, Any] | None = None,
+                      timeout: float = 10.0) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """Send a plugin request; its answer (``plugindata.data``) and JSEP, whether Janus answers at
+        once or acknowledges and answers by event."""
+        request: dict[str, Any] = {"janus": "message", "body": body}
+        if jsep is not None:
+            request["jsep"] = jsep
+        return await self.janus._plugin_request(self, request, timeout)
+
+    async def trickle(self, candidate: dict[str, Any] | None) -> None:
+        """An ICE candidate for this handle's PeerConnection; ``None``: gathering is complete."""
+        await self.janus._post(f"/{self.janus.session}/{self.id}",
+                               {"janus": "trickle", "candidate": candidate or {"completed": True}})
+
+    async def detach(self) -> None:
+        self.janus.handles.pop(self.id, None)
+        await self.janus._post(f"/{self.janus.session}/{self.id}", {"janus": "detach"})
+
+
+class Janus:
+    """One Janus session over HTTP. ``async with Janus(url, secret) as janus:`` opens it."""
+
+    def __init__(self, url: str, api_secret: str, *, timeout: float = 5.0) -> None:
+        self.url = url.rstrip("/")
+        self.api_secret = api_secret
+        self.timeout = timeout
+        self.session = 0
+        self.handles: dict[int, Handle] = {}
+        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, read=timeout + 35))
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> "Janus":
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Create the session and start its keepalive and its long poll."""
+        try:
+            reply = await self._post("", {"janus": "create"})
+        except BaseException:
+            await self._client.aclose()
+            raise
+        self.session = int(reply["data"]["id"])
+        self._tasks = [asyncio.create_task(self._keepalive()), asyncio.create_task(self._poll())]
+
+    async def close(self) -> None:
+        """Stop the keepalive and the poll, and end the session (Janus then detaches its handles)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self.session:
+            try:
+                await self._post(f"/{self.session}", {"janus": "destroy"})
+            except (JanusError, MediaServerUnavailable):
+                pass  # gone already: Janus ends sessions of its own accord after session_timeout
+            self.session = 0
+        await self._client.aclose()
+
+    async def attach(self, plugin: str = VIDEOROOM) -> Handle:
+        reply = await self._post(f"/{self.session}", {"janus": "attach", "plugin": plugin})
+        handle = Handle(self, int(reply["data"]["id"]))
+        self.handles[handle.id] = handle
+        return handle
+
+    async def _post(self, path: str, request: dict[str, Any]) -> dict[str, Any]:
+        transaction = request.setdefault("transaction", secrets.token_hex(8))
+        request["apisecret"] = self.api_secret
+        try:
+            response = await self._client.post(self.url + path, json=request)
+            reply: dict[str, Any] = response.json()
+        except (httpx.HTTPError, ValueError) as error:
+            log.warning("janus unreachable: %s", type(error).__name__)
+            raise MediaServerUnavailable() from None
+        if reply.get("janus") == "error":
+            self._waiting.pop(transaction, None)
+            raise JanusError(int(reply["error"]["code"]), str(reply["error"]["reason"]))
+        return reply
+
+    async def _plugin_request(self, handle: Handle, request: dict[str, Any],
+                              timeout: float) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        transaction = request["transaction"] = secrets.token_hex(8)
+        answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting[transaction] = answer  # before the POST: the event may arrive before its reply
+        try:
+            reply = await self._post(f"/{self.session}/{handle.id}", request)
+            if reply.get("janus") != "ack":
+                answer.set_result(reply)
+            event = await asyncio.wait_for(answer, timeout)
+        except TimeoutError:
+            raise MediaServerUnavailable() from None
+        finally:
+            self._waiting.pop(transaction, None)
+        data: dict[str, Any] = event.get("plugindata", {}).get("data", {})
+        if "error_code" in data:
+            raise JanusError(int(data["error_code"]), str(data.get("error", "")))
+        return data, event.get("jsep")
+
+    async def _keepalive(self) -> None:
+        while True:
+            await asyncio.sleep(KEEPALIVE)
+            try:
+                await self._post(f"/{self.session}", {"janus": "keepalive"})
+            except (JanusError, MediaServerUnavailable):
+                log.warning("janus keepalive failed")
+
+    async def _poll(self) -> None:
+        """The long poll: each event to the request waiting for its transaction, or to its handle."""
+        while True:
+            try:
+                response = await self._client.get(f"{self.url}/{self.session}",
+                                                  params={"maxev": POLL_EVENTS, "apisecret": self.api_secret})
+                events = response.json()
+            except (httpx.HTTPError, ValueError) as error:
+                log.warning("janus poll failed: %s", type(error).__name__)
+                await asyncio.sleep(1)
+                continue
+            for event in events if isinstance(events, list) else [events]:
+                self._deliver(event)
+
+    def _deliver(self, event: dict[str, Any]) -> None:
+        if event.get("janus") == "keepalive":
+            return
+        waiting = self._waiting.get(str(event.get("transaction", "")))
+        if waiting is not None and not waiting.done() and event.get("janus") in ("event", "error"):
+            waiting.set_result(event)
+            return
+        handle = self.handles.get(int(event.get("sender", 0)))
+        if handle is not None:
+            handle.events.put_nowait(event)
+
+
+class VideoRoomAdmin:
+    """Visitt's own VideoRoom handle: rooms created and destroyed, tokens allowed, participants kicked.
+    Every request carries the room's secret (:func:`room_secret`)."""
+
+    def __init__(self, janus: Janus, handle: Handle) -> None:
+        self.janus = janus
+        self.handle = handle
+
+    @classmethod
+    async def attach(cls, janus: Janus) -> "VideoRoomAdmin":
+        return cls(janus, await janus.attach())
+
+    def secret(self, room: int) -> str:
+        return room_secret(self.janus.api_secret, room)
+
+    async def create(self, room: int, *, publishers: int, description: str = "Visitt",
+                     record_dir: str | None = None) -> None:
+        """A room for ``publishers`` senders, VP8 with simulcast, Opus, open only with an allowed token.
+        ``record_dir``: Janus records every stream there (the end-to-end encryption test only)."""
+        body: dict[str, Any] = {
+            "request": "create", "room": room, "admin_key": admin_key(self.janus.api_secret),
+            "description": description, "secret": self.secret(room), "is_private": True,
+            "publishers": publishers, "videocodec": "vp8", "audiocodec": "opus", "bitrate": 512_000,
+            "fir_freq": 10, "audiolevel_event": True, "audio_active_packets": 50, "audio_level_average": 40,
+            "notify_joining": True, "require_pvtid": True, "allowed": [], "permanent": False,
+        }
+        if record_dir is not None:
+            body.update(record=True, rec_dir=record_dir)
+        await self.handle.message(body)
+
+    async def allow(self, room: int, tokens: list[str]) -> None:
+        """Let these tokens join (each admitted participant's own)."""
+        await self.handle.message({"request": "allowed", "room": room, "secret": self.secret(room),
+                                   "action": "add", "allowed": tokens})
+
+    async def disallow(self, room: int, tokens: list[str]) -> None:
+        await self.handle.message({"request": "allowed", "room": room, "secret": self.secret(room),
+                                   "action": "remove", "allowed": tokens})
+
+    async def kick(self, room: int, participant: int) -> None:
+        await self.handle.message({"request": "kick", "room": room, "secret": self.secret(room),
+                                   "id": participant})
+
+    async def participants(self, room: int) -> list[dict[str, Any]]:
+        data, _ = await self.handle.message({"request": "listparticipants", "room": room})
+        return list(data.get("participants", []))
+
+    async def exists(self, room: int) -> bool:
+        data, _ = await self.handle.message({"request": "exists", "room": room})
+        return bool(data.get("exists"))
+
+    async def destroy(self, room: int) -> None:
+        """End the room; everyone in it is hung up. A room already gone is no error."""
+        try:
+            await self.handle.message({"request": "destroy", "room": room, "secret": self.secret(room)})
+        except JanusError as error:
+            if error.code != ROOM_NOT_FOUND:
+                raise

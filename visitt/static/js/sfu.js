@@ -1,0 +1,122 @@
+// Group calls through the media server (Janus), the browser's side: DOM-free. Visitt relays the
+// three messages of docs/protocol.md#the-media-server; the page never talks to Janus itself.
+// Events: "track" ({id, stream, track}, as call.js's), "error" ({where, id, error}).
+
+/** Simulcast: three layers, so Janus can forward a lower one to a phone on a poor network. */
+export const LAYERS = [
+  { rid: "h", maxBitrate: 900_000 },
+  { rid: "m", maxBitrate: 300_000, scaleResolutionDownBy: 2 },
+  { rid: "l", maxBitrate: 100_000, scaleResolutionDownBy: 4 },
+];
+/** How long to wait for ICE gathering before sending what there is (host candidates come at once). */
+const GATHER_MS = 3000;
+
+/**
+ * Resolves when `pc` has gathered its candidates (Visitt relays whole SDPs: nothing is trickled),
+ * or after `timeout` ms with what it has. @param {RTCPeerConnection} pc @param {number} [timeout]
+ */
+export function gathered(pc, timeout = GATHER_MS) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { pc.removeEventListener("icegatheringstatechange", check); clearTimeout(timer); resolve(undefined); };
+    const check = () => { if (pc.iceGatheringState === "complete") done(); };
+    const timer = setTimeout(done, timeout);
+    pc.addEventListener("icegatheringstatechange", check);
+  });
+}
+
+export class SfuCall extends EventTarget {
+  /**
+   * @param {import("./protocol.js").Signaling} signaling an admitted participant's socket
+   * @param {MediaStream} local
+   * @param {RTCConfiguration} [config] `admitted.ice`
+   * @param {{maxVideo?: number}} [options] maxVideo: pictures received at most (a phone's limit); sound from all
+   */
+  constructor(signaling, local, config = {}, { maxVideo = Infinity } = {}) {
+    super();
+    this.signaling = signaling;
+    this.local = local;
+    this.config = config;
+    this.maxVideo = maxVideo;
+    /** @type {RTCPeerConnection | null} */
+    this.sending = null;
+    /** @type {Map<string, {pc: RTCPeerConnection, stream: MediaStream, video: boolean}>} one connection per participant received */
+    this.receiving = new Map();
+    this.unsubscribe = [
+      signaling.on("sfu_published", (message) => this.onPublished(message)),
+      signaling.on("sfu_feed", ({ participant }) => this.subscribe(participant)),
+      signaling.on("sfu_offer", (message) => this.onOffer(message)),
+      signaling.on("left", ({ participant }) => this.drop(participant)),
+    ];
+  }
+
+  /** Send the microphone and the camera (in three simulcast layers) to the media server. */
+  async publish() {
+    const pc = this.sending = new RTCPeerConnection(this.config);
+    for (const track of this.local.getTracks()) {
+      const init = { direction: /** @type {RTCRtpTransceiverDirection} */ ("sendonly"), streams: [this.local] };
+      pc.addTransceiver(track, track.kind === "video" ? { ...init, sendEncodings: LAYERS } : init);
+    }
+    await pc.setLocalDescription();
+    await gathered(pc);
+    this.signaling.send({ type: "sfu_publish", sdp: /** @type {RTCSessionDescription} */ (pc.localDescription).sdp });
+  }
+
+  /** @param {import("./protocol.js").SfuPublished} message */
+  async onPublished({ sdp, feeds }) {
+    try {
+      await this.sending?.setRemoteDescription({ type: "answer", sdp });
+    } catch (error) {
+      this.report("publish", "", error);
+    }
+    for (const id of feeds) this.subscribe(id);
+  }
+
+  /** Receive `id`: their picture too while fewer than `maxVideo` are shown. @param {string} id */
+  subscribe(id) {
+    if (this.receiving.has(id)) return;
+    const shown = [...this.receiving.values()].filter((entry) => entry.video).length;
+    const video = shown < this.maxVideo;
+    const pc = new RTCPeerConnection(this.config);
+    const stream = new MediaStream();
+    pc.ontrack = ({ track }) => {
+      stream.addTrack(track);
+      this.dispatchEvent(new CustomEvent("track", { detail: { id, stream, track } }));
+    };
+    this.receiving.set(id, { pc, stream, video });
+    this.signaling.send({ type: "sfu_subscribe", participant: id, video });
+  }
+
+  /** @param {import("./protocol.js").SfuOffer} message */
+  async onOffer({ participant, sdp }) {
+    const entry = this.receiving.get(participant);
+    if (!entry) return;
+    try {
+      await entry.pc.setRemoteDescription({ type: "offer", sdp });
+      await entry.pc.setLocalDescription();
+      await gathered(entry.pc);
+      const answer = /** @type {RTCSessionDescription} */ (entry.pc.localDescription).sdp;
+      this.signaling.send({ type: "sfu_start", participant, sdp: answer });
+    } catch (error) {
+      this.report("subscribe", participant, error);
+    }
+  }
+
+  /** `id` left the call: Visitt has taken them out of Janus; close what received them. @param {string} id */
+  drop(id) {
+    this.receiving.get(id)?.pc.close();
+    this.receiving.delete(id);
+  }
+
+  /** @param {string} where @param {string} id @param {unknown} error */
+  report(where, id, error) {
+    this.dispatchEvent(new CustomEvent("error", { detail: { where, id, error } }));
+  }
+
+  close() {
+    for (const off of this.unsubscribe) off();
+    for (const id of [...this.receiving.keys()]) this.drop(id);
+    this.sending?.close();
+    this.sending = null;
+  }
+}
