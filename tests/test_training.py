@@ -193,6 +193,17 @@ def test_training_recorded_by_an_administrator_or_on_the_command_line(server: In
     with pytest.raises(SystemExit):
         cli.main(["users", "trained", "nobody@demo.visitt.no", "--data-dir", str(server.settings.data_dir)])
 
+    # the admin console's API (the console's button posts to the same operation)
+    third = _new_clinician(server, "tre@demo.visitt.no")
+    with server.database.session() as session:
+        admin_token = accounts.create_api_token(session, demo.ADMIN[0])
+        clinician_token = accounts.create_api_token(session, demo.PEOPLE[0][0])
+    path = f"{server.url}/api/v1/staff/{third}/training"
+    assert server.post(path, headers={"Authorization": f"Bearer {clinician_token}"}).status_code == 403
+    recorded = server.post(path, headers={"Authorization": f"Bearer {admin_token}"})
+    assert recorded.status_code == 200, recorded.text
+    assert recorded.json()["trained_at"] and recorded.json()["training_source"] == f"recorded by {demo.ADMIN[0]}"
+
 
 def test_the_upgrade_records_existing_staff_as_trained_before_the_gate(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.sqlite3'}"

@@ -56,6 +56,8 @@ class StaffPublic(BaseModel):
     home_department_id: int | None
     portal: bool
     last_sign_in_at: dt.datetime | None
+    trained_at: dt.datetime | None = None  # the training gate (``training.py``): null until recorded
+    training_source: str = ""  # "course", "recorded by <e-mail>", "before the training gate", ...
 
 
 class LinkPublic(BaseModel):
@@ -91,7 +93,8 @@ def public(staff: Staff) -> StaffPublic:
     return StaffPublic(id=staff.id, email=staff.email, full_name=staff.full_name, role=staff.role,
                        status=status(staff), department_ids=sorted(access.department_ids(staff)),
                        home_department_id=staff.department_id, portal=staff.portal,
-                       last_sign_in_at=staff.last_sign_in_at)
+                       last_sign_in_at=staff.last_sign_in_at, trained_at=staff.trained_at,
+                       training_source=staff.training_source)
 
 
 def _facts(staff: Staff) -> dict[str, Any]:

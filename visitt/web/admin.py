@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
 
-from visitt import access, accounts, api_tokens, audit_trail, departments, staff_admin
+from visitt import access, accounts, api_tokens, audit_trail, departments, staff_admin, training
 from visitt.errors import ValidationFailed, VisittError
 from visitt.ids import RowId, parse_id
 from visitt.store import audit
@@ -52,8 +52,7 @@ def _common(session: Session, staff: Staff) -> dict[str, Any]:
     grantable = [role for role in ROLES if access.may_grant(staff, role, set())]
     return {"staff": staff, "roles": ROLES, "grantable": grantable, "statuses": STATUSES,
             "departments": departments.listed(session, staff), "status_of": staff_admin.status,
-            "department_ids_of": access.department_ids,
-            "training": hasattr(Staff, "trained_at")}  # shown once training is recorded on accounts
+            "department_ids_of": access.department_ids}
 
 
 def _failed(session: Session, error: VisittError) -> tuple[dict[str, str], str, int]:
@@ -138,7 +137,8 @@ async def change_person(staff_id: RowId, request: Request, session: DB) -> Respo
 
 @router.post("/staff/admin/staff/{staff_id}/{operation}")
 async def account_operation(staff_id: RowId, operation: str, request: Request, session: DB) -> Response:
-    """``deactivate``, ``reactivate`` or ``password-link`` (the link is shown on the page, once)."""
+    """``deactivate``, ``reactivate``, ``password-link`` (the link is shown on the page, once) or
+    ``training`` (record training done elsewhere: the training gate, ``visitt.training``)."""
     staff = _admin(request, session)
     person = access.administered_account(session, staff, staff_id)
     await _form(request)
@@ -148,6 +148,8 @@ async def account_operation(staff_id: RowId, operation: str, request: Request, s
             staff_admin.deactivate(session, staff, person)
         elif operation == "reactivate":
             staff_admin.reactivate(session, staff, person)
+        elif operation == "training":
+            training.record_training(session, person, by=staff)
         elif operation == "password-link":
             link = staff_admin.password_link(session, staff, person, base_url=base_url(request),
                                               hours=request.app.state.settings.reset_link_hours)

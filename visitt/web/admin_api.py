@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from visitt import access, api_tokens, audit_trail, departments, staff_admin
+from visitt import access, api_tokens, audit_trail, departments, staff_admin, training
 from visitt.ids import RowId
 from visitt.store.models import Role
 from visitt.web.api import ERRORS, ErrorResponse
@@ -72,6 +72,17 @@ def deactivate_staff(staff_id: RowId, request: Request, session: DB) -> staff_ad
 def reactivate_staff(staff_id: RowId, request: Request, session: DB) -> staff_admin.StaffPublic:
     actor = api_staff(request, session)
     staff = staff_admin.reactivate(session, actor, access.administered_account(session, actor, staff_id))
+    session.commit()
+    return staff_admin.public(staff)
+
+
+@router.post("/staff/{staff_id}/training", response_model=staff_admin.StaffPublic, responses=MORE)
+def record_training(staff_id: RowId, request: Request, session: DB) -> staff_admin.StaffPublic:
+    """Record training done elsewhere (the training gate: until it is recorded, a clinician cannot host or be
+    co-host). Recording it again changes nothing."""
+    actor = api_staff(request, session)
+    staff = access.administered_account(session, actor, staff_id)
+    training.record_training(session, staff, by=actor)
     session.commit()
     return staff_admin.public(staff)
 
