@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from visitt.errors import Forbidden, ValidationFailed
 from visitt.store import audit
-from visitt.store.models import Role, Staff, utcnow
+from visitt.store.models import Staff, utcnow
 from visitt.web.i18n import N_
 
 COURSE = "course"
