@@ -28,9 +28,9 @@ demo: $(VENV)/.base
 answers = $(PYTHON) -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 2)' $(1) 2>/dev/null
 system-packages:
 	@{ command -v chromium && command -v firefox-esr && command -v pulseaudio && command -v turnserver && \
-	  command -v nginx && fc-list | grep -q "Noto Nastaliq Urdu"; } \
+	  command -v nft && command -v ip && command -v openssl && command -v nginx && fc-list | grep -q "Noto Nastaliq Urdu"; } \
 	  >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	  chromium firefox-esr pulseaudio coturn nginx-light fonts-noto-core; }
+	  chromium firefox-esr pulseaudio coturn nginx-light fonts-noto-core nftables iproute2 openssl; }
 	@if [ -z "$${VISITT_TEST_POSTGRES+set}" ] || [ -n "$$VISITT_TEST_POSTGRES" ]; then \
 	  missing=""; \
 	  $(call answers,5432) || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="postgresql"; \
