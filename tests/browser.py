@@ -129,3 +129,31 @@ def wait_for_mesh(page: Page, others: int, timeout: float = 60.0) -> dict[str, A
             return stats
         page.wait_for_timeout(250)
     raise AssertionError(f"not every peer's media arrives on {page.url}: {stats}")
+
+
+@contextmanager
+def call_across(server: LiveServer, clinic_browser: Any, patient_browser: Any, *, base: str,
+                name: str = "Kari Nordmann", timeout: float = 30.0) -> Iterator[tuple[Page, Page, float]]:
+    """:func:`call_between` with the clinician and the patient in browsers of their own (each in its
+    own network namespace, tests/network.py), both opening Visitt at ``base``. Yields (clinician's
+    page, patient's page, seconds from the admit click until both pages receive media)."""
+    clinic = clinic_browser.new_context(**DESK)
+    mobile = patient_browser.new_context(**PHONE)
+    try:
+        host = clinic.new_page()
+        sign_in(host, base)
+        join_url, _token = book(server, name)
+        patient = mobile.new_page()
+        patient.goto(join_url)
+        patient.locator("#name").fill(name)
+        patient.locator("#join").click()
+        admit = host.locator("#waiting li", has_text=name).locator(".admit")
+        admit.wait_for(timeout=timeout * 1000)
+        started = time.monotonic()
+        admit.click()
+        wait_for_media(host, timeout)
+        wait_for_media(patient, timeout)
+        yield host, patient, time.monotonic() - started
+    finally:
+        clinic.close()
+        mobile.close()

@@ -34,6 +34,7 @@ and ``nftables``. Only the standard library here: ``bench/`` imports this file t
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import fcntl
 import heapq
@@ -374,3 +375,65 @@ def relay(device: str, delay_ms: float, jitter_ms: float) -> None:
 
 if __name__ == "__main__" and sys.argv[1:2] == ["relay"]:
     relay(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]))
+
+
+# --- coturn in the server namespace ----------------------------------------------------------------
+
+TURN_SECRET = "a shared secret only coturn and Visitt know"
+
+
+@dataclass
+class Certificate:
+    """A self-signed certificate for coturn's TLS listener, and the hash a browser is told to trust."""
+
+    cert: Path
+    key: Path
+    spki: str  # base64 SHA-256 of the public key: Chromium's --ignore-certificate-errors-spki-list
+
+
+def self_signed(directory: Path, address: str = SERVER) -> Certificate:
+    cert, key = directory / "turn.pem", directory / "turn.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-days", "2", "-subj", "/CN=turn.visitt.test", "-addext", f"subjectAltName=IP:{address}",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    public = subprocess.run(["openssl", "x509", "-in", str(cert), "-pubkey", "-noout"], check=True,
+                            capture_output=True, timeout=60).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=public, check=True,
+                         capture_output=True, timeout=60).stdout
+    digest = subprocess.run(["openssl", "dgst", "-sha256", "-binary"], input=der, check=True,
+                            capture_output=True, timeout=60).stdout
+    return Certificate(cert, key, base64.b64encode(digest).decode())
+
+
+def start_coturn(net: Network, directory: Path) -> tuple[Certificate, list[str]]:
+    """coturn in the server namespace as `visitt turn-config` configures it: TURN on 3478 (UDP and TCP)
+    and TURN over TLS on 443 with a self-signed certificate. Returns the certificate and the TURN URLs
+    Visitt hands out (``VISITT_TURN_URLS``)."""
+    binary = shutil.which("turnserver")
+    if binary is None:
+        raise RuntimeError("coturn is missing: apt-get install -y coturn")
+    certificate = self_signed(directory)
+    generated = subprocess.run(
+        [sys.executable, "-m", "visitt", "turn-config", "--port", "3478", "--tls-port", "443",
+         "--cert", str(certificate.cert), "--pkey", str(certificate.key), "--allow-peer", PRIVATE_PEERS],
+        env={**os.environ, "VISITT_DATA_DIR": str(directory), "VISITT_TURN_SECRET": TURN_SECRET},
+        capture_output=True, text=True, timeout=60, check=True)
+    config = directory / "turnserver.conf"
+    config.write_text(generated.stdout)
+    log = directory / "turn.log"
+    process = net.popen(net.server, binary, "-c", str(config), "--listening-ip", SERVER, "--relay-ip", SERVER,
+                        "--no-dtls", "--userdb", str(directory / "turndb"), "--pidfile", str(directory / "turn.pid"),
+                        "--log-file", str(log), "--simple-log", "--min-port", "49152", "--max-port", "49999",
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 15
+    for port in (3478, 443):
+        while True:
+            try:
+                net.connect(net.server, (SERVER, port), timeout=0.5).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    text = log.read_text() if log.exists() else ""
+                    raise RuntimeError(f"coturn did not start: {text[-2000:]}") from None
+                time.sleep(0.05)
+    return certificate, [f"turn:{SERVER}:3478?transport=udp", f"turns:{SERVER}:443?transport=tcp"]

@@ -10,6 +10,15 @@
  * @typedef {{pc: RTCPeerConnection, polite: boolean, makingOffer: boolean, ignoreOffer: boolean, restartedAt: number, fingerprint: string, stream: MediaStream, adopted?: boolean}} Peer
  */
 
+/**
+ * The most a camera's picture may use towards one person, in kbit/s, by how their connection looks
+ * (quality.js): the room's cap on a good line, less on a fair one, and on a poor one little enough
+ * that sound and a smaller, smoother picture still fit, rather than leaving the browser's estimate
+ * to collapse after the loss. Above quality.js's POOR.videoKbps, so the cap alone never makes the
+ * other side see a poor picture.
+ */
+export const VIDEO_KBPS = { good: 1200, fair: 600, poor: 250 };
+
 /** How long an ICE restart is given to find a path before a "disconnected" connection is restarted again. */
 const RESTART_SETTLE_MS = 5000;
 
@@ -85,6 +94,7 @@ export class Call extends EventTarget {
     };
     pc.onconnectionstatechange = () => {
       this.dispatchEvent(new CustomEvent("peerstate", { detail: { id, state: pc.connectionState } }));
+      if (pc.connectionState === "connected") this.capVideo(id, VIDEO_KBPS.good);  // until quality.js says otherwise
       // A network change (Wi-Fi to 4G) breaks the path: look for a new one. "disconnected" often
       // heals by itself, so it gets a moment first; and a restart of the last few seconds is left to
       // finish: a second one on top of it only delays it (the socket's return restarts anyway, recover).
@@ -102,6 +112,7 @@ export class Call extends EventTarget {
       this.replace(id, sender, this.outgoing(track));
     }
     if (WEBKIT) preferH264(pc);  // before the first offer: negotiationneeded fires after this task
+    preferRed(pc);
     peer.adopted = Boolean(ready);
     return peer;
   }
@@ -242,6 +253,23 @@ export class Call extends EventTarget {
     this.peers.delete(id);
   }
 
+  /**
+   * Cap the picture sent to `id` (`maxBitrate` of the video sender's encoding) without renegotiating.
+   * @param {string} id @param {number} kbps
+   */
+  capVideo(id, kbps) {
+    const peer = this.peers.get(id);
+    if (!peer) return;
+    for (const sender of peer.pc.getSenders()) {
+      if (this.trackOf.get(sender)?.kind !== "video") continue;
+      const parameters = sender.getParameters();
+      const encoding = parameters.encodings?.[0];
+      if (!encoding || encoding.maxBitrate === kbps * 1000) continue;
+      encoding.maxBitrate = kbps * 1000;
+      sender.setParameters(parameters).catch((error) => this.report("bitrate", id, error));
+    }
+  }
+
   /** Turn the outgoing microphone or camera on or off without renegotiating. */
   setEnabled(kind, enabled) {
     this.wanted[kind] = enabled;
@@ -355,6 +383,27 @@ export function preferH264(pc) {
   const ordered = [...codecs.filter(h264), ...codecs.filter((codec) => !h264(codec))];
   for (const transceiver of pc.getTransceivers()) {
     if (transceiver.receiver.track.kind !== "video" || transceiver.currentDirection === "stopped") continue;
+    try {
+      transceiver.setCodecPreferences(ordered);
+    } catch { /* an engine that refuses a codec it listed: its own order stays */ }
+  }
+}
+
+/**
+ * Put redundant audio (RED, RFC 2198: each packet also carries the one before) first on the
+ * connection's audio transceivers, Opus next: a packet lost on a lossy mobile network is then
+ * usually rebuilt from the next one instead of concealed. Offered and answered only where both
+ * browsers list `audio/red`; elsewhere the call goes on with plain Opus (in-band FEC on, the
+ * browsers' default `useinbandfec=1`). @param {RTCPeerConnection} pc
+ */
+export function preferRed(pc) {
+  if (typeof RTCRtpTransceiver === "undefined" || !("setCodecPreferences" in RTCRtpTransceiver.prototype)) return;
+  const codecs = RTCRtpReceiver.getCapabilities?.("audio")?.codecs || [];
+  const rank = (/** @type {RTCRtpCodec} */ codec) => ({ "audio/red": 0, "audio/opus": 1 })[codec.mimeType.toLowerCase()] ?? 2;
+  if (!codecs.some((codec) => rank(codec) === 0)) return;
+  const ordered = [...codecs].sort((a, b) => rank(a) - rank(b));
+  for (const transceiver of pc.getTransceivers()) {
+    if (transceiver.receiver.track.kind !== "audio" || transceiver.currentDirection === "stopped") continue;
     try {
       transceiver.setCodecPreferences(ordered);
     } catch { /* an engine that refuses a codec it listed: its own order stays */ }
