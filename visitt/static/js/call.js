@@ -19,6 +19,10 @@
  */
 export const VIDEO_KBPS = { good: 1200, fair: 600, poor: 250 };
 
+/** How often the watchdog looks at each connection, and how long a silent one is given (`Call.watch`). */
+const WATCH_MS = 250;
+const SILENT_MS = 1000;
+
 /** How long an ICE restart is given to find a path before a "disconnected" connection is restarted again. */
 const RESTART_SETTLE_MS = 5000;
 
@@ -65,6 +69,28 @@ export class Call extends EventTarget {
     /** @type {WeakMap<RTCRtpSender, MediaStreamTrack>} the local track each of our senders carries when not paused */
     this.trackOf = new WeakMap();
     this.unsubscribe = signaling.on("signal", (message) => this.onSignal(message));
+    /** @type {Map<string, number>} when each connection last received sound or picture */
+    this.heard = new Map();
+    this.watchdog = setInterval(() => this.watch(), WATCH_MS);
+  }
+
+  /**
+   * Notice a broken path before the browser does: sound flows all the time (a muted microphone sends
+   * silence), so a connected peer that has received nothing for SILENT_MS has lost its path (a new
+   * address, a network gone). Chromium calls such a path "connected" for seconds. Then the socket is
+   * checked: one stuck on an old address is replaced at once, and the page's rejoin renews the
+   * connection (`recover`); a path broken while the socket is fine is the browser's to restart
+   * (`disconnected`, `failed` above). Not while paused: nobody sends.
+   */
+  watch() {
+    const now = Date.now();
+    for (const [id, peer] of this.peers) {
+      if (peer.pc.connectionState !== "connected" || this.paused) { this.heard.delete(id); continue; }
+      if (receiving(peer.pc) || !this.heard.has(id)) { this.heard.set(id, now); continue; }
+      if (now - /** @type {number} */ (this.heard.get(id)) < SILENT_MS) continue;
+      this.heard.set(id, now);  // once per SILENT_MS
+      this.signaling.check?.();
+    }
   }
 
   /** Start a connection to someone already in the call. @param {string} id */
@@ -95,6 +121,9 @@ export class Call extends EventTarget {
     pc.onconnectionstatechange = () => {
       this.dispatchEvent(new CustomEvent("peerstate", { detail: { id, state: pc.connectionState } }));
       if (pc.connectionState === "connected") this.capVideo(id, VIDEO_KBPS.good);  // until quality.js says otherwise
+      // A broken path may mean a new address, and a signaling socket left on the old one: the offer
+      // of an ICE restart would vanish in it. Make sure it still carries (protocol.js Signaling.check).
+      if (pc.connectionState === "disconnected" || pc.connectionState === "failed") this.signaling.check?.();
       // A network change (Wi-Fi to 4G) breaks the path: look for a new one. "disconnected" often
       // heals by itself, so it gets a moment first; and a restart of the last few seconds is left to
       // finish: a second one on top of it only delays it (the socket's return restarts anyway, recover).
@@ -339,6 +368,7 @@ export class Call extends EventTarget {
   }
 
   close() {
+    clearInterval(this.watchdog);
     this.unsubscribe();
     for (const id of [...this.peers.keys()]) this.remove(id);
     for (const pc of this.prepared.values()) pc.close();
