@@ -50,7 +50,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -437,3 +438,56 @@ def start_coturn(net: Network, directory: Path) -> tuple[Certificate, list[str]]
                     raise RuntimeError(f"coturn did not start: {text[-2000:]}") from None
                 time.sleep(0.05)
     return certificate, [f"turn:{SERVER}:3478?transport=udp", f"turns:{SERVER}:443?transport=tcp"]
+
+
+# --- the whole site: the network, coturn, Visitt and a Chromium on each side ------------------------
+
+
+@dataclass
+class Site:
+    """Visitt (``server``; its address on the network ``base``), coturn, and Playwright browsers
+    launched inside the patient's and the clinic's namespaces."""
+
+    net: Network
+    server: Any
+    base: str
+    patient: Any
+    clinic: Any
+    certificate: Certificate
+
+
+@contextmanager
+def open_site(directory: Path) -> Iterator[Site]:
+    """Build the network with everything on it; all of it torn down on leaving, also on failure."""
+    from playwright.sync_api import sync_playwright
+
+    from visitt.testing import LiveServer
+
+    from .conftest import CHROMIUM, CHROMIUM_ARGS, make_settings
+
+    with Network() as net:
+        certificate, turn_urls = start_coturn(net, directory)
+        listener = net.listen(net.server, SERVER, 0)
+        base = f"http://{SERVER}:{listener.getsockname()[1]}"
+        settings = make_settings(directory, turn_secret=TURN_SECRET, turn_urls=tuple(turn_urls), turn_ttl=600,
+                                 public_url=base)
+        server = LiveServer(settings, extra_listeners=[listener]).start()
+        # the pages come from a plain-http address: the browsers may treat it as secure (camera), and they
+        # trust coturn's self-signed certificate by its public key's hash
+        args = [*CHROMIUM_ARGS, f"--unsafely-treat-insecure-origin-as-secure={base}",
+                f"--ignore-certificate-errors-spki-list={certificate.spki}"]
+        try:
+            with sync_playwright() as playwright:
+                patient = playwright.chromium.launch(
+                    executable_path=str(net.chromium(net.patient, directory, CHROMIUM)), args=args, headless=True)
+                try:
+                    clinic = playwright.chromium.launch(
+                        executable_path=str(net.chromium(net.clinic, directory, CHROMIUM)), args=args, headless=True)
+                    try:
+                        yield Site(net, server, base, patient, clinic, certificate)
+                    finally:
+                        clinic.close()
+                finally:
+                    patient.close()
+        finally:
+            server.stop()
