@@ -21,7 +21,9 @@ export const VIDEO_KBPS = { good: 1200, fair: 600, poor: 250 };
 
 /** How often the watchdog looks at each connection, and how long a silent one is given (`Call.watch`). */
 const WATCH_MS = 250;
-const SILENT_MS = 1000;
+const SILENT_MS = 500;
+/** At most one socket check in this long, however long the silence lasts. */
+const CHECK_EVERY_MS = 3000;
 
 /** How long an ICE restart is given to find a path before a "disconnected" connection is restarted again. */
 const RESTART_SETTLE_MS = 5000;
@@ -69,14 +71,14 @@ export class Call extends EventTarget {
     /** @type {WeakMap<RTCRtpSender, MediaStreamTrack>} the local track each of our senders carries when not paused */
     this.trackOf = new WeakMap();
     this.unsubscribe = signaling.on("signal", (message) => this.onSignal(message));
-    /** @type {Map<string, number>} when each connection last received sound or picture */
-    this.heard = new Map();
+    /** When the watchdog last had the socket checked. */
+    this.checkedAt = 0;
     this.watchdog = setInterval(() => this.watch(), WATCH_MS);
   }
 
   /**
    * Notice a broken path before the browser does: sound flows all the time (a muted microphone sends
-   * silence), so a connected peer that has received nothing for SILENT_MS has lost its path (a new
+   * silence, 50 packets a second), so a connected peer that has received nothing for SILENT_MS has lost its path (a new
    * address, a network gone). Chromium calls such a path "connected" for seconds. Then the socket is
    * checked: one stuck on an old address is replaced at once, and the page's rejoin renews the
    * connection (`recover`); a path broken while the socket is fine is the browser's to restart
@@ -84,14 +86,15 @@ export class Call extends EventTarget {
    */
   watch() {
     const now = Date.now();
-    for (const [id, peer] of this.peers) {
-      if (peer.pc.connectionState !== "connected" || this.paused) { this.heard.delete(id); continue; }
-      if (receiving(peer.pc) || !this.heard.has(id)) { this.heard.set(id, now); continue; }
-      if (now - /** @type {number} */ (this.heard.get(id)) < SILENT_MS) continue;
-      this.heard.set(id, now);  // once per SILENT_MS
+    for (const peer of this.peers.values()) {
+      if (peer.pc.connectionState !== "connected" || this.paused || receiving(peer.pc, SILENT_MS)) continue;
+      if (now - this.checkedAt < CHECK_EVERY_MS) return;
+      this.checkedAt = now;
       this.signaling.check?.();
+      return;
     }
   }
+
 
   /** Start a connection to someone already in the call. @param {string} id */
   connect(id) {
@@ -446,10 +449,13 @@ function fingerprint(sdp) {
   return match ? match[1].trim() : "";
 }
 
-/** Whether sound or picture has arrived from the other side within the last second. @param {RTCPeerConnection} pc */
-function receiving(pc) {
+/**
+ * Whether sound or picture has arrived from the other side within the last `within` ms.
+ * @param {RTCPeerConnection} pc @param {number} [within]
+ */
+function receiving(pc, within = 1000) {
   // Browsers disagree on the clock of a source's timestamp (the page's or the wall clock's): take the nearer.
   const nows = [performance.now(), performance.timeOrigin + performance.now()];
   return pc.getReceivers().some((receiver) => receiver.getSynchronizationSources().some(
-    (source) => Math.min(...nows.map((now) => Math.abs(now - source.timestamp))) < 1000));
+    (source) => Math.min(...nows.map((now) => Math.abs(now - source.timestamp))) < within));
 }
