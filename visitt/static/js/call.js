@@ -7,7 +7,7 @@
 
 /**
  * @typedef {import("./protocol.js").Signaling} Signaling
- * @typedef {{pc: RTCPeerConnection, polite: boolean, makingOffer: boolean, ignoreOffer: boolean, restartedAt: number, fingerprint: string, stream: MediaStream, adopted?: boolean}} Peer
+ * @typedef {{pc: RTCPeerConnection, polite: boolean, makingOffer: boolean, ignoreOffer: boolean, restartedAt: number, fingerprint: string, stream: MediaStream, adopted?: boolean, flowing?: boolean}} Peer
  */
 
 /**
@@ -87,7 +87,10 @@ export class Call extends EventTarget {
   watch() {
     const now = Date.now();
     for (const peer of this.peers.values()) {
-      if (peer.pc.connectionState !== "connected" || this.paused || receiving(peer.pc, SILENT_MS)) continue;
+      if (peer.pc.connectionState !== "connected" || this.paused) continue;
+      // only a connection that has carried sound: a new one (or one renewed just now) has nothing to miss yet
+      if (receiving(peer.pc, SILENT_MS)) { peer.flowing = true; continue; }
+      if (!peer.flowing) continue;
       if (now - this.checkedAt < CHECK_EVERY_MS) return;
       this.checkedAt = now;
       this.signaling.check?.();

@@ -12,7 +12,7 @@ const TRY_AGAIN_LATER = 1013;
  * How long `Signaling.check` waits for the server's answer to a ping before it takes the socket for
  * dead: above a satellite link's 600 ms round trip with room to spare, well below TCP's own minutes.
  */
-export const CHECK_MS = 1000;
+export const CHECK_MS = 1500;
 /** How long a reopened socket may take to open (plus 1 s for each failed try, up to 3) before another is tried. */
 export const OPEN_MS = 2000;
 
