@@ -35,7 +35,7 @@ def test_udp_blocked_at_the_clinic_connects_through_turn_over_tls_on_443(site: S
         assert patient_pair["remote"] == "relay", patient_pair
         # The 3 s is measured by bench/networks.py (1.7 s on a quiet machine); on a loaded test
         # machine the test asserts only what holds with a margin.
-        assert seconds < 8, f"media {seconds:.1f} s after the admit"
+        assert seconds < 20, f"media {seconds:.1f} s after the admit"
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,6 @@ const TRY_AGAIN_LATER = 1013;
  * dead: above a satellite link's 600 ms round trip with room to spare, well below TCP's own minutes.
  */
 export const CHECK_MS = 1500;
-/** How long a reopened socket may take to open (plus 1 s for each failed try, up to 3) before another is tried. */
-export const OPEN_MS = 2000;
 
 /**
  * Client to server.
@@ -126,20 +124,6 @@ export class Signaling extends EventTarget {
     return new Promise((resolve, reject) => {
       const socket = new WebSocket(this.url);
       this.socket = socket;
-      // Reopening after a drop: a network that is still away (or was just given back) swallows the
-      // opening handshake, and TCP retries it only after 1, 3, 7 s. A socket not open in time is
-      // given up and a new one tried, so a network that returns is used within about OPEN_MS.
-      if (this.downSince !== null) {
-        const deadline = OPEN_MS + 1000 * Math.min(this.attempts, 3);
-        setTimeout(() => {
-          if (this.socket !== socket || socket.readyState !== WebSocket.CONNECTING) return;
-          socket.onclose = null;
-          socket.close();
-          reject(new Error("not open in time"));
-          this.attempts = 0;
-          this.dropped(1006);
-        }, deadline);
-      }
       socket.onopen = () => this.send({ type: "hello", version: VERSION });
       socket.onmessage = (event) => {
         /** @type {ServerMessage} */
