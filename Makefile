@@ -31,9 +31,9 @@ answers = $(PYTHON) -c 'import socket, sys; socket.create_connection(("127.0.0.1
 system-packages:
 	@{ command -v chromium && command -v firefox-esr && command -v pulseaudio && command -v turnserver && \
 	  command -v nginx && command -v node && command -v npm && fc-list | grep -q "Noto Nastaliq Urdu" && \
-	  command -v janus; } \
+	  command -v janus && command -v nft && command -v ip && command -v openssl; } \
 	  >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	  chromium firefox-esr pulseaudio coturn nginx-light fonts-noto-core nodejs npm janus; }
+	  chromium firefox-esr pulseaudio coturn nginx-light fonts-noto-core nodejs npm janus nftables iproute2 openssl; }
 	@if [ -z "$${VISITT_TEST_POSTGRES+set}" ] || [ -n "$$VISITT_TEST_POSTGRES" ]; then \
 	  missing=""; \
 	  $(call answers,5432) || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="postgresql"; \

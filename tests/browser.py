@@ -145,3 +145,142 @@ def wait_for_mesh(page: Page, others: int, timeout: float = 60.0) -> dict[str, A
             return stats
         page.wait_for_timeout(250)
     raise AssertionError(f"not every peer's media arrives on {page.url}: {stats}")
+
+
+@contextmanager
+def call_across(server: LiveServer, clinic_browser: Any, patient_browser: Any, *, base: str,
+                name: str = "Kari Nordmann", timeout: float = 30.0) -> Iterator[tuple[Page, Page, float]]:
+    """:func:`call_between` with the clinician and the patient in browsers of their own (each in its
+    own network namespace, tests/network.py), both opening Visitt at ``base``. Yields (clinician's
+    page, patient's page, seconds from the admit click until both pages receive media)."""
+    clinic = clinic_browser.new_context(**DESK)
+    mobile = patient_browser.new_context(**PHONE)
+    for context in (clinic, mobile):
+        context.set_default_timeout(timeout * 1000)  # a page over a slow link loads slowly
+    try:
+        host = clinic.new_page()
+        sign_in(host, base)
+        join_url, _token = book(server, name)
+        patient = mobile.new_page()
+        patient.goto(join_url)
+        patient.locator("#name").fill(name)
+        patient.locator("#join").click()
+        admit = host.locator("#waiting li", has_text=name).locator(".admit")
+        admit.wait_for(timeout=timeout * 1000)
+        started = time.monotonic()
+        admit.click()
+        wait_for_media(host, timeout)
+        wait_for_media(patient, timeout)
+        yield host, patient, time.monotonic() - started
+    finally:
+        clinic.close()
+        mobile.close()
+
+
+# The selected candidate pair of the page's (first) peer connection: its local and remote candidates.
+SELECTED = """async () => {
+  for (const {pc} of window.visittCall.peers.values()) {
+    const stats = await pc.getStats();
+    for (const report of stats.values()) {
+      if (report.type !== "transport" || !report.selectedCandidatePairId) continue;
+      const pair = stats.get(report.selectedCandidatePairId);
+      const local = stats.get(pair.localCandidateId), remote = stats.get(pair.remoteCandidateId);
+      return {local: local.candidateType, relayProtocol: local.relayProtocol || null, remote: remote.candidateType,
+              state: pc.connectionState};
+    }
+  }
+  return null;
+}"""
+
+
+# Audio as received: concealed and received samples (summed over the page's connections), and the
+# codecs of the audio and video that arrive.
+AUDIO = """async () => {
+  const out = {concealed: 0, total: 0, recovered: 0, codec: null, fmtp: null, frames: 0, fps: null, width: null, height: null};
+  for (const {pc} of window.visittCall.peers.values()) {
+    const stats = await pc.getStats();
+    stats.forEach((r) => {
+      if (r.type !== "inbound-rtp") return;
+      if (r.kind === "audio") {
+        out.concealed += r.concealedSamples || 0;
+        out.recovered += r.fecPacketsReceived || 0;  // Chromium counts packets rebuilt from RED here
+        out.total += r.totalSamplesReceived || 0;
+        const codec = stats.get(r.codecId);
+        if (codec) { out.codec = codec.mimeType; out.fmtp = codec.sdpFmtpLine || ""; }
+      } else {
+        out.frames += r.framesDecoded || 0;
+        out.fps = r.framesPerSecond ?? null;
+        out.width = r.frameWidth ?? null;
+        out.height = r.frameHeight ?? null;
+      }
+    });
+  }
+  return out;
+}"""
+
+# The codec listed first for audio in the local and the remote description (the one sent).
+FIRST_AUDIO_CODEC = """() => {
+  const {pc} = [...window.visittCall.peers.values()][0];
+  const first = (sdp) => {
+    const type = /^m=audio \\S+ \\S+ (\\d+)/m.exec(sdp)[1];
+    return new RegExp(`^a=rtpmap:${type} ([^/]+)`, "m").exec(sdp)[1].toLowerCase();
+  };
+  return [first(pc.localDescription.sdp), first(pc.remoteDescription.sdp)];
+}"""
+
+
+def concealment(page: Page, seconds: float) -> tuple[float, dict[str, Any]]:
+    """The share of audio samples concealed over the next ``seconds`` (0..1), and the readings' difference."""
+    before = page.evaluate(AUDIO)
+    page.wait_for_timeout(seconds * 1000)
+    after = page.evaluate(AUDIO)
+    difference = {key: after[key] - before[key] for key in ("concealed", "total", "recovered", "frames")}
+    assert difference["total"] > 0, f"no audio received: {after}"
+    return difference["concealed"] / difference["total"], {**after, **difference}
+
+
+# Records on the page, every 50 ms, how much sound and picture has arrived (tests/browser.py INBOUND).
+FLOW = """() => {
+  if (window.visittFlow) return;
+  window.visittFlow = [];
+  const tick = async () => {
+    const out = {t: Date.now(), a: 0, v: 0};
+    try {
+      for (const {pc} of window.visittCall.peers.values()) {
+        // a closed connection's getStats() may never settle: a tick never waits more than 200 ms
+        const stats = await Promise.race([pc.getStats(), new Promise((_, reject) => setTimeout(reject, 200))]);
+        stats.forEach((r) => {
+          if (r.type === "inbound-rtp" && r.kind === "video") out.v += r.framesDecoded || 0;
+          if (r.type === "inbound-rtp" && r.kind === "audio") out.a += r.packetsReceived || 0;
+        });
+      }
+    } catch { out.a = -1; }  // a connection closed meanwhile (renewed): no reading this time
+    window.visittFlow.push(out);
+    if (window.visittFlow.length > 4000) window.visittFlow.splice(0, 2000);
+    setTimeout(tick, 50);
+  };
+  tick();
+}"""
+
+
+def flowing_again(page: Page, since: float, timeout: float = 30.0) -> float:
+    """Seconds from ``since`` (epoch seconds) until sound flows again on the page after a
+    break (counters that change: a renewed connection starts its own from zero); 0 when they never stopped."""
+    page.evaluate(FLOW)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ticks = [tick for tick in page.evaluate("() => window.visittFlow")
+                 if tick["t"] >= since * 1000 - 250 and tick["a"] >= 0]
+        # sound (50 packets a second, even from a muted microphone) over 250 ms; the picture's rate
+        # depends on the machine's load, so it is checked apart (picture_grows)
+        moving = [(later["t"], later["a"] != earlier["a"]) for earlier, later in zip(ticks, ticks[5:])]
+        stopped = next((index for index, (_t, flows) in enumerate(moving) if not flows), None)
+        if stopped is None:
+            if moving and moving[-1][0] - since * 1000 > 1500:
+                return 0.0
+        else:
+            back = next((t for t, flows in moving[stopped:] if flows), None)
+            if back is not None:
+                return back / 1000 - since
+        page.wait_for_timeout(200)
+    raise AssertionError(f"media did not come back on {page.url}")

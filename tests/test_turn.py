@@ -103,3 +103,14 @@ def test_a_call_relayed_through_coturn(relay_server: LiveServer, browser) -> Non
         assert host.evaluate(SELECTED_PAIR) == "relay"
         assert patient.evaluate(SELECTED_PAIR) == "relay"
         expect(host.get_by_role("button", name="End consultation")).to_be_visible()
+
+
+def test_coturn_config_takes_a_certificate_and_allowed_test_peers(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, turn_secret=SECRET)
+    production = turn.coturn_config(settings)
+    assert "# cert=" in production and "allowed-peer-ip" not in production
+    configured = turn.coturn_config(settings, cert="/etc/coturn/turn.pem", pkey="/etc/coturn/turn.key",
+                                    allowed_peers=("10.201.0.0-10.201.255.255",))
+    assert "\ncert=/etc/coturn/turn.pem\n" in configured and "\npkey=/etc/coturn/turn.key\n" in configured
+    assert "allowed-peer-ip=10.201.0.0-10.201.255.255" in configured
+    assert "denied-peer-ip=10.0.0.0-10.255.255.255" in configured  # the rest of 10/8 stays denied

@@ -214,7 +214,8 @@ def cmd_turn_config(args: argparse.Namespace) -> None:
     settings = _settings(args)
     try:
         print(turn.coturn_config(settings, listening_port=args.port, tls_port=args.tls_port,
-                                 allow_loopback=args.allow_loopback, realm=args.realm), end="")
+                                 allow_loopback=args.allow_loopback, realm=args.realm, cert=args.cert,
+                                 pkey=args.pkey, allowed_peers=tuple(args.allow_peer)), end="")
     except ValueError as error:
         print(f"visitt: {error}", file=sys.stderr)
         sys.exit(2)
@@ -326,6 +327,10 @@ def parser() -> argparse.ArgumentParser:
     turn_config.add_argument("--realm", default="visitt")
     turn_config.add_argument("--allow-loopback", action="store_true",
                              help="relay to 127.0.0.1 too (tests on one machine only)")
+    turn_config.add_argument("--cert", default="", help="PEM certificate (chain) for the TLS listener")
+    turn_config.add_argument("--pkey", default="", help="PEM private key for the TLS listener")
+    turn_config.add_argument("--allow-peer", action="append", default=[], metavar="RANGE",
+                             help="relay to this private range too, e.g. 10.201.0.0-10.201.255.255 (test networks only)")
     turn_config.set_defaults(func=cmd_turn_config)
 
     kept = sub.add_parser("retention", help="personal data of old consultations").add_subparsers(

@@ -106,6 +106,8 @@ class LiveServer(_Node):
     url: str = ""
     outbox: Path = field(default_factory=Path)
     token: str = ""
+    # further listening sockets served alongside the loopback one (a test network's address, tests/network.py)
+    extra_listeners: list[socket.socket] = field(default_factory=list)
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
 
@@ -142,7 +144,7 @@ class LiveServer(_Node):
     def _run(self, listener: socket.socket) -> None:
         assert self._server is not None
         try:
-            self.loop.run_until_complete(self._server.serve(sockets=[listener]))
+            self.loop.run_until_complete(self._server.serve(sockets=[listener, *self.extra_listeners]))
         finally:
             self.loop.run_until_complete(self.loop.shutdown_default_executor())
             self.loop.close()

