@@ -19,6 +19,7 @@ from visitt.settings import Settings, load
 from visitt.testing import InProcess, LiveServer
 
 from . import services
+from .janus import JanusServer
 
 # The PostgreSQL and Redis the tests use; where nothing on this machine takes a connection at these
 # URLs, the tests start private ones (tests/services.py). VISITT_TEST_POSTGRES="" leaves the
@@ -216,3 +217,13 @@ def prefix(redis_url: str) -> Iterator[str]:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.fixture(scope="module")
+def janus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JanusServer]:
+    """Debian's Janus on free local ports with a configuration ``visitt janus-config`` wrote (tests/janus.py),
+    once per test module."""
+    server = JanusServer(tmp_path_factory.mktemp("janus"))
+    server.start()
+    yield server
+    server.stop()

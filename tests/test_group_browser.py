@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,14 +58,6 @@ LAYERS_SENT = """async () => {
   });
   return sent.sort().join() === "h,l,m";
 }"""
-
-
-@pytest.fixture(scope="module")
-def janus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JanusServer]:
-    server = JanusServer(tmp_path_factory.mktemp("janus"))
-    server.start()
-    yield server
-    server.stop()
 
 
 async def clinician(server: LiveServer, patient_id: list[str], result: dict[str, Any]) -> None:

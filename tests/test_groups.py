@@ -5,7 +5,6 @@ group; and with Janus down (or not configured), a clear 503 for the group while 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,6 @@ from .conftest import make_settings
 from .janus import SECRET, JanusServer, free_port
 
 DOWN = "The media server for group calls cannot be reached"
-
-
-@pytest.fixture(scope="module")
-def janus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JanusServer]:
-    server = JanusServer(tmp_path_factory.mktemp("janus"))
-    server.start()
-    yield server
-    server.stop()
 
 
 def _node(tmp_path: Path, janus_url: str, **overrides: object) -> InProcess:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -24,14 +23,6 @@ from .peers import run
 UNAUTHORIZED = 403  # JANUS_ERROR_UNAUTHORIZED
 ROOM_UNAUTHORIZED = 433  # JANUS_VIDEOROOM_ERROR_UNAUTHORIZED
 MISSING = 429  # JANUS_VIDEOROOM_ERROR_MISSING_ELEMENT
-
-
-@pytest.fixture(scope="module")
-def janus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JanusServer]:
-    server = JanusServer(tmp_path_factory.mktemp("janus"))
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_the_configuration_locks_janus_to_visitt(tmp_path: Path) -> None:

@@ -9,12 +9,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
@@ -28,14 +26,6 @@ from .janus import SECRET, JanusServer, free_port
 from .peers import ColourTrack, ToneTrack, WsClient, run, staff_login
 
 BLUE, ORANGE, GREEN = (20, 60, 220), (240, 140, 20), (30, 200, 60)
-
-
-@pytest.fixture(scope="module")
-def janus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JanusServer]:
-    server = JanusServer(tmp_path_factory.mktemp("janus"))
-    server.start()
-    yield server
-    server.stop()
 
 
 def _book_group(server: LiveServer, *, group: bool = True) -> tuple[str, str]:

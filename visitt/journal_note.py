@@ -13,22 +13,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from visitt import outcomes
 from visitt.record_export import took_part
 from visitt.store.models import Appointment
 from visitt.web import clock
 from visitt.web.i18n import N_, translations
 
-# The same words as the outcome dialog's (visitt/outcomes.py), so each is translated once.
-OUTCOMES = {
-    "completed": N_("Completed"),
-    "technical_failure": N_("Technical failure"),
-    "continued_by_phone": N_("Continued by phone"),
-    "patient_withdrew": N_("Patient withdrew from video"),
-    "no_show": N_("No-show"),
-    "cancelled": N_("Cancelled by the clinic"),
-}
-FAILURES = {"no_connection": N_("No connection"), "poor_media": N_("Poor sound or picture"),
-            "dropped": N_("The connection dropped")}
 ROLES = {"patient": N_("patient"), "companion": N_("companion"), "interpreter": N_("interpreter"),
          "colleague": N_("colleague")}
 ID_METHODS = {"photo_id": N_("Photo ID shown on camera"), "known": N_("Personally known"), "other": N_("Other")}
@@ -63,9 +53,9 @@ def note(session: Session, appointment: Appointment, language: str, tz: ZoneInfo
     lines.append(_("Interpreter: {names}.").format(names=", ".join(interpreters)) if interpreters
                  else _("Interpreter: none."))
     if appointment.outcome:
-        outcome = _(OUTCOMES.get(appointment.outcome, appointment.outcome))
-        if appointment.failure_reason in FAILURES:
-            outcome += f" ({_(FAILURES[appointment.failure_reason])})"
+        outcome = _(outcomes.NAMES.get(appointment.outcome, appointment.outcome))
+        if appointment.failure_reason in outcomes.FAILURE_NAMES:
+            outcome += f" ({_(outcomes.FAILURE_NAMES[appointment.failure_reason])})"
         if not appointment.outcome_confirmed:
             outcome += " " + _("(not confirmed)")
         lines.append(_("Outcome: {outcome}.").format(outcome=outcome))
