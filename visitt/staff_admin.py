@@ -235,7 +235,12 @@ def deactivate(session: Session, actor: Staff, staff: Staff) -> Staff:
     on every node (:func:`visitt.accounts.deactivate`, audited there); its data stays."""
     if staff.id == actor.id:
         raise Forbidden(N_("You cannot deactivate your own account."))
-    accounts.deactivate(session, actor, staff)
+    if status(staff) == "invited":  # an invitation withdrawn: its link stops working (below)
+        access.require_administer(actor, staff)
+        audit.record(session, f"staff:{actor.id}", "user_deactivated", subject=f"staff:{staff.id}",
+                     sessions_ended=0, tokens_revoked=0)
+    else:
+        accounts.deactivate(session, actor, staff)
     staff.portal = False
     _spend_links(session, staff)
     return staff

@@ -144,7 +144,7 @@ def reset_form(token: str, request: Request, session: DB) -> Response:
         password_reset.find(session, token)
     except NotFound as error:
         return _link_gone(request, error)
-    return render(request, "set_password.html", errors={})
+    return render(request, "set_password.html", errors={}, token=token)
 
 
 def _link_gone(request: Request, error: NotFound) -> Response:
@@ -163,7 +163,7 @@ def reset(token: str, request: Request, session: DB, password: Annotated[str, Fo
     except NotFound as error:
         return _link_gone(request, error)
     except ValidationFailed as error:
-        return render(request, "set_password.html", status_code=422, errors=error.fields)
+        return render(request, "set_password.html", status_code=422, errors=error.fields, token=token)
     session.commit()
     response = RedirectResponse("/staff/login?ended=password_set", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")  # it was ended with the others, if it was theirs

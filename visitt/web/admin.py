@@ -302,7 +302,7 @@ def audit_csv(request: Request, session: DB, tz: TZ) -> StreamingResponse:
 @router.get("/staff/welcome/{token}")
 def account_form(token: str, request: Request, session: DB) -> Response:
     link = staff_admin.open_link(session, token[:100])
-    return render(request, "account_link.html", person=link.staff, purpose=link.purpose, errors={})
+    return render(request, "account_link.html", person=link.staff, purpose=link.purpose, errors={}, token=token[:100])
 
 
 @router.post("/staff/welcome/{token}")
@@ -315,6 +315,6 @@ def set_password(token: str, request: Request, session: DB, password: Annotated[
         session.rollback()
         link = staff_admin.open_link(session, token[:100])
         return render(request, "account_link.html", status_code=422, person=link.staff, purpose=link.purpose,
-                      errors=error.fields)
+                      errors=error.fields, token=token[:100])
     session.commit()
     return RedirectResponse("/staff/login?ready=1", status_code=303)

@@ -366,9 +366,8 @@ async def move_appointment(appointment_id: RowId, request: Request, session: DB,
         fields = dict(error.fields)
         if "starts_at" in fields:
             fields["date"] = fields.pop("starts_at")
-        return render(request, "appointment.html", status_code=422, staff=staff, appointment=appointment,
-                      values=form, errors=fields or {"date": error.message}, tz=tz,
-                      failures=delivery.failures(session, [appointment.id]).get(appointment.id, []))
+        return _appointment_page(request, session, staff, appointment, tz, values=form,
+                                 errors=fields or {"date": error.message}, status_code=422)
     session.commit()
     request.app.state.sender.wakeup.set()
     return RedirectResponse(f"/staff/appointments/{appointment_id}?moved=1", status_code=303)

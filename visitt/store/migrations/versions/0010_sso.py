@@ -17,13 +17,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("staff") as batch:
-        batch.add_column(sa.Column("sso_id", sa.String(254), nullable=True))
-        batch.create_unique_constraint("uq_staff_sso_id", ["sso_id"])
-    with op.batch_alter_table("departments") as batch:
-        batch.add_column(sa.Column("sso_auto_create", sa.Boolean(), nullable=False, server_default=sa.false()))
-    with op.batch_alter_table("web_sessions") as batch:
-        batch.add_column(sa.Column("id_token", sa.Text(), nullable=True))
+    # plain ALTER TABLE ... ADD COLUMN and a unique index, not a constraint: on SQLite a constraint means copying
+    # the table, which the rows that refer to it (staff_departments, api_tokens, ...) do not allow
+    op.add_column("staff", sa.Column("sso_id", sa.String(254), nullable=True))
+    op.create_index("uq_staff_sso_id", "staff", ["sso_id"], unique=True)
+    op.add_column("departments", sa.Column("sso_auto_create", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("web_sessions", sa.Column("id_token", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
@@ -31,6 +30,6 @@ def downgrade() -> None:
         batch.drop_column("id_token")
     with op.batch_alter_table("departments") as batch:
         batch.drop_column("sso_auto_create")
+    op.drop_index("uq_staff_sso_id", table_name="staff")
     with op.batch_alter_table("staff") as batch:
-        batch.drop_constraint("uq_staff_sso_id", type_="unique")
         batch.drop_column("sso_id")
