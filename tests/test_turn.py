@@ -100,6 +100,8 @@ SELECTED_PAIR = """async () => {
 @pytest.mark.browser
 def test_a_call_relayed_through_coturn(relay_server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
     with call_between(relay_server, browser) as (host, patient):
+        for page in (host, patient):  # a connection renewed meanwhile has a selected pair again soon
+            page.wait_for_function(f"() => ({SELECTED_PAIR})().then((type) => type !== null)", timeout=20_000)
         assert host.evaluate(SELECTED_PAIR) == "relay"
         assert patient.evaluate(SELECTED_PAIR) == "relay"
         expect(host.get_by_role("button", name="End consultation")).to_be_visible()
