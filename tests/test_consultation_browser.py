@@ -17,6 +17,7 @@ from visitt.store.models import Appointment, AppointmentState, RoomState
 from visitt.testing import LiveServer
 
 from .browser import DESK, PHONE, link_in, sign_in, wait_for_media
+from .eventually import eventually
 
 pytestmark = pytest.mark.browser
 
@@ -81,6 +82,12 @@ def test_book_knock_admit_call_leave(server: LiveServer, browser) -> None:  # ty
         expect(host.get_by_role("button", name="Lock room")).to_be_visible()
         host.get_by_role("button", name="Lock room").click()
         expect(host.get_by_role("button", name="Unlock room")).to_be_visible()
+
+        # The host's page tells the server once it has seen media flow both ways (the outcome depends on it).
+        def flowed() -> bool:
+            with server.database.session() as session:
+                return session.query(Appointment).one().media_flowed
+        eventually(flowed, "media reported flowing both ways", timeout=30)
 
         # The patient leaves; the clinician sees it.
         patient.get_by_role("button", name="Leave").click()
