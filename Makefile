@@ -26,15 +26,18 @@ demo: $(VENV)/.base
 # Debian's Node.js and npm (the OpenID provider of tests/test_sso.py), Chromium (browser tests), Firefox ESR and PulseAudio (tests/test_firefox_browser.py: Firefox's Web
 # Audio needs a sound server; the test starts a private one with a null sink), coturn (TURN relay tests), nginx
 # (the failover test's proxy), Janus (tests/test_janus.py: the media server for group calls) and the Noto Naskh Arabic and Nastaliq Urdu fonts (the Arabic and Urdu
-# screenshots in test-artefacts/); and PostgreSQL and the Redis server where nothing answers on 127.0.0.1:5432 / :6379 and they are not installed:
+# screenshots in test-artefacts/), each only where its command is missing (a Node.js from elsewhere that bundles
+# npm stays: Debian's npm conflicts with it); and PostgreSQL and the Redis server where nothing answers on 127.0.0.1:5432 / :6379 and they are not installed:
 # the tests then start private ones on free ports (tests/services.py). VISITT_TEST_POSTGRES="" leaves both out.
 answers = $(PYTHON) -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 2)' $(1) 2>/dev/null
 system-packages:
-	@{ command -v chromium && command -v firefox-esr && command -v pulseaudio && command -v turnserver && \
-	  command -v nginx && command -v node && command -v npm && fc-list | grep -q "Noto Nastaliq Urdu" && \
-	  command -v janus && command -v nft && command -v ip && command -v openssl; } \
-	  >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	  chromium firefox-esr pulseaudio coturn nginx-light fonts-noto-core nodejs npm janus nftables iproute2 openssl; }
+	@missing=""; \
+	for pair in chromium:chromium firefox-esr:firefox-esr pulseaudio:pulseaudio turnserver:coturn nginx:nginx-light \
+	            node:nodejs npm:npm janus:janus nft:nftables ip:iproute2 openssl:openssl; do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	fc-list 2>/dev/null | grep -q "Noto Nastaliq Urdu" || missing="$$missing fonts-noto-core"; \
+	[ -z "$$missing" ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; }
 	@if [ -z "$${VISITT_TEST_POSTGRES+set}" ] || [ -n "$$VISITT_TEST_POSTGRES" ]; then \
 	  missing=""; \
 	  $(call answers,5432) || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="postgresql"; \
