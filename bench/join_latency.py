@@ -66,7 +66,7 @@ CLICK_ADMIT = """() => {
 
 
 # In the patient's page from its start: when the preview first paints a frame, and when the knock form
-# goes (the page shows the waiting room), in milliseconds of the page's clock.
+# is acknowledged (the page shows the waiting room), in milliseconds of the page's clock.
 STEPS = """(() => {
   window.steps = {};
   new MutationObserver((changes, observer) => {
@@ -75,8 +75,8 @@ STEPS = """(() => {
       window.steps.watching = true;
       preview.requestVideoFrameCallback((now) => { window.steps.preview = now; });
     }
-    const form = document.querySelector('#knock-form');
-    if (form && form.hidden && window.steps.pressed) { window.steps.knocked = performance.now(); observer.disconnect(); }
+    const waiting = document.querySelector('#waiting-room');
+    if (waiting && !waiting.hidden && window.steps.pressed) { window.steps.knocked = performance.now(); observer.disconnect(); }
   }).observe(document, {childList: true, subtree: true, attributes: true, attributeFilter: ['hidden']});
 })()"""
 # Typed and pressed from inside the page, as a tap would: Playwright's own checks before a fill and a
