@@ -317,6 +317,26 @@ def test_a_provider_that_does_not_answer(tmp_path: Path) -> None:
 
 
 @pytest.mark.in_process
+def test_forged_returns_from_the_provider_are_limited_per_address(tmp_path: Path) -> None:
+    """Each return costs Visitt a request to the provider: refused ones count as failed sign-ins from the
+    address, and over the limit the address waits, told how long, before the provider is asked again."""
+    settings = make_settings(tmp_path, oidc_issuer=f"http://127.0.0.1:{free_port()}", oidc_client_id="visitt",
+                             oidc_client_auth="client_secret_basic", oidc_client_secret=SECRET,
+                             login_failures_per_address=2)
+    node = InProcess(settings).start()
+    try:
+        forged = {"code": "abc", "state": "def"}
+        for _ in range(2):
+            assert node.get("/staff/sso/callback", params=forged, headers=ENGLISH).status_code == 403
+        answer = node.get("/staff/sso/callback", params=forged, headers=ENGLISH)
+        assert answer.status_code == 429 and int(answer.headers["Retry-After"]) > 0
+        assert "Too many failed sign-ins. Wait" in answer.text
+        assert _refusals(node) == ["state", "state", "too_many"]
+    finally:
+        node.stop()
+
+
+@pytest.mark.in_process
 def test_without_an_issuer_there_is_no_single_sign_on(server: InProcess) -> None:
     assert "single sign-on" not in server.get("/staff/login", headers=ENGLISH).text
     assert server.get("/staff/sso").status_code == 404

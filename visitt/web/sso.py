@@ -14,9 +14,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
 from visitt import accounts
-from visitt.errors import NotFound
+from visitt.errors import NotFound, RateLimited
 from visitt.sso import NO_ACCESS, PENDING_SECONDS, Pending, RelyingParty, SignedIn, SignInRefused, staff_for
 from visitt.store import audit
+from visitt.web import clock
 from visitt.web.i18n import translations
 from visitt.web.pages import language, render
 from visitt.web.security import SESSION_COOKIE
@@ -39,6 +40,16 @@ def _refused(request: Request, refusal: SignInRefused) -> Response:
     response = render(request, "message.html", status_code=refusal.status, title=title,
                       text=gettext(refusal.message), link="/staff/login", link_text=gettext("Back to sign-in"))
     response.delete_cookie(PENDING_COOKIE, path=PENDING_PATH)
+    return response
+
+
+def _too_many(request: Request, error: RateLimited) -> Response:
+    lang = language(request)
+    gettext = translations(lang).gettext
+    text = gettext(error.message).format(duration=clock.wait(error.retry_after or 1, lang))
+    response = render(request, "message.html", status_code=error.status, title=gettext("Sign-in failed"), text=text,
+                      link="/staff/login", link_text=gettext("Back to sign-in"))
+    response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 
@@ -65,11 +76,20 @@ async def callback(request: Request) -> Response:
     """The provider sends the browser back here: the code is redeemed, the ID token checked, and the
     staff member it names signed in, or refused with a page that says why."""
     party = _relying_party(request)
+    # A refused return counts as a failed sign-in from this address, in the one limiter: each return costs a
+    # request to the provider, and a flood of forged ones must not become Visitt's flood of the provider.
+    limiter, address = request.app.state.limiter, request.client.host if request.client else ""
+    try:
+        limiter.check("login_address", address, message=accounts.TOO_MANY, code="too_many_sign_ins")
+    except RateLimited as error:
+        await run_in_threadpool(_record_refusal, request, "too_many")
+        return _too_many(request, error)
     try:
         pending = Pending.from_cookie(request.cookies.get(PENDING_COOKIE))
         signed_in = await party.finish(pending, dict(request.query_params))
         token = await run_in_threadpool(_sign_in, request, signed_in)
     except SignInRefused as refusal:
+        limiter.hit("login_address", address)
         await run_in_threadpool(_record_refusal, request, refusal.reason)
         return _refused(request, refusal)
     settings = request.app.state.settings
