@@ -216,6 +216,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
     people.update({ id: selfId, name: selfName, role: cohostJoin ? "colleague" : "host", cohost: Boolean(cohostJoin), identified: null,
       audio: $("mic").getAttribute("aria-pressed") === "true", video: $("cam").getAttribute("aria-pressed") === "true" }, { self: true });
     $("ready-preview").hidden = true;
+    $("tiles").classList.toggle("group", message.media === "sfu");  // your own picture among the others (visitt.css)
     call = message.media === "sfu"  // through the media server (a group): one connection out, one in per person
       ? new GroupCall(signaling, selfId, /** @type {MediaStream} */ (stream), message.ice, { maxVideo: message.max_video })
       : new Call(signaling, selfId, /** @type {MediaStream} */ (stream), message.ice, prepared);

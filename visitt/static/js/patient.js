@@ -171,6 +171,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
     : new Call(/** @type {Signaling} */ (signaling), selfId, local, message.ice, prepared);
   for (const peer of message.participants) call.connect(peer.id);
   devices.stopMeter();
+  $("tiles").classList.toggle("group", group);  // your own picture among the others (visitt.css)
   show("call");
   tiles.ensure(selfId, $("you").textContent, { self: true });
   tiles.attach(selfId, /** @type {MediaStream} */ (devices.stream));
