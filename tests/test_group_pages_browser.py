@@ -268,6 +268,14 @@ def test_janus_down_a_group_booking_shows_the_error_and_one_to_one_works(browser
             error = page.get_by_role("alert").filter(has_text="media server")
             error.wait_for(timeout=20000)
             assert "One-to-one consultations still work" in error.inner_text()
+            ARTEFACTS.mkdir(exist_ok=True)
+            for width, height in ((360, 640), (1280, 800)):
+                page.set_viewport_size({"width": width, "height": height})
+                page.screenshot(path=str(ARTEFACTS / f"group-booking-refused-{width}x{height}.png"))
+            page.set_viewport_size({"width": 360, "height": 640})
+            page.get_by_label("Group consultation").scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTEFACTS / "group-booking-choice-360x640.png"))
+            assert page.get_by_label("Group consultation").is_checked()  # the form kept what was typed
             owner = {"Authorization": f"Bearer {server.token}"}
             assert server.get(f"{server.url}/api/v1/appointments", headers=owner).json() == []  # nothing booked
         finally:
