@@ -3,6 +3,7 @@ department queue, outbox."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 from typing import Annotated
@@ -20,7 +21,8 @@ from visitt.web import training as web_training
 from visitt.messaging import delivery, fhir, mail
 from visitt.live import department_queue, protocol
 from visitt.web.deps import CODE_PAGE, DB, ENROL_PAGE, app_limiter, base_url, clinic_tz, page_staff
-from visitt.errors import Busy, Forbidden, NotAuthenticated, NotFound, RateLimited, ValidationFailed, VisittError
+from visitt.errors import Busy, Forbidden, MediaServerUnavailable, NotAuthenticated, NotFound, RateLimited, ValidationFailed
+from visitt.errors import VisittError
 from visitt.web.i18n import N_, translations
 from visitt.ids import RowId, parse_id
 from visitt.store.models import Appointment, AppointmentState, OutboxMessage, Participant, Role, Room, RoomState, Staff, utcnow
@@ -172,9 +174,11 @@ async def invite_during_call(room_id: str, request: Request, session: DB, tz: TZ
 
 
 def _book_page(request: Request, session: Session, staff: Staff, *, values: dict[str, str],
-               errors: dict[str, str], status_code: int = 200) -> Response:
+               errors: dict[str, str], status_code: int = 200, problem: str = "") -> Response:
+    """The booking form; ``problem``: why nothing was booked, when no field is to blame (untranslated)."""
     return render(request, "book.html", status_code=status_code, staff=staff, values=values, errors=errors,
-                  clinicians=booking.clinicians_for(session, staff), exemptions=copayment.EXEMPTION_NAMES)
+                  clinicians=booking.clinicians_for(session, staff), exemptions=copayment.EXEMPTION_NAMES,
+                  problem=problem, max_group=request.app.state.settings.max_group_participants)
 
 
 @router.get("/staff/book")
@@ -206,19 +210,27 @@ async def book(request: Request, session: DB, tz: TZ) -> Response:
         national_id=form.get("national_id", ""), external_ref=form.get("external_ref", ""),
         # an unticked box is not sent: the form's own "required" asks for it; the record keeps what was said
         video_suitable_confirmed=True if form.get("video_suitable_confirmed") else None,
-        exemption=form.get("exemption") or None, exemption_reason=form.get("exemption_reason", ""))
+        exemption=form.get("exemption") or None, exemption_reason=form.get("exemption_reason", ""),
+        group=bool(form.get("group")))
     settings = request.app.state.settings
     if clinician and data.clinician_id is None:
         return _book_page(request, session, staff, values=form, status_code=422,
                           errors={"clinician_id": N_("Choose a clinician from the list.")})
     try:
         validated = booking.validate(session, staff, data, tz=tz, region=settings.default_region,
-                                     max_participants=settings.max_participants)
+                                     max_participants=settings.max_participants,
+                                     max_group=settings.max_group_participants)
     except ValidationFailed as error:
         fields = {key.replace("participants.0.", "other_"): text for key, text in error.fields.items()}
         if "starts_at" in fields:
             fields["date"] = fields.pop("starts_at")
         return _book_page(request, session, staff, values=form, errors=fields, status_code=422)
+    if validated.group:  # its call needs Janus: say so now, on the form, and book nothing
+        try:
+            await asyncio.to_thread(groups.require_media_server, settings)
+        except MediaServerUnavailable as error:
+            return _book_page(request, session, staff, values=form, errors={}, status_code=error.status,
+                              problem=error.message)
     appointment, _url, _code = booking.book(session, staff, validated, base_url=base_url(request),
                                             clinic_phone=settings.clinic_phone, tz=tz, limiter=app_limiter(request))
     for invite in validated.invites:

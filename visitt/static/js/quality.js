@@ -86,7 +86,12 @@ export class QualityMonitor extends EventTarget {
       const previous = entry.pc === pc ? entry.stats : null;
       entry.stats = stats;
       entry.pc = pc;
-      if (previous) this.ingest(id, measure(previous, stats));
+      if (!previous) return;
+      const sample = measure(previous, stats);
+      // Through the media server (group_call.js) a picture's bitrate is the layer Janus forwards and
+      // what the sender's camera sees, not this path's quality: loss and round trip alone judge it.
+      if ("sending" in this.call) sample.videoKbps = null;
+      this.ingest(id, sample);
     }));
   }
 

@@ -72,11 +72,12 @@ export class SfuCall extends EventTarget {
     for (const id of feeds) this.subscribe(id);
   }
 
-  /** Receive `id`: their picture too while fewer than `maxVideo` are shown. @param {string} id */
-  subscribe(id) {
+  /**
+   * Receive `id`: their picture too while fewer than `maxVideo` are shown (or as `video` says).
+   * @param {string} id @param {boolean} [video]
+   */
+  subscribe(id, video = [...this.receiving.values()].filter((entry) => entry.video).length < this.maxVideo) {
     if (this.receiving.has(id)) return;
-    const shown = [...this.receiving.values()].filter((entry) => entry.video).length;
-    const video = shown < this.maxVideo;
     const pc = new RTCPeerConnection(this.config);
     const stream = new MediaStream();
     pc.ontrack = ({ track }) => {
