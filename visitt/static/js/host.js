@@ -202,6 +202,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
   }
   setLocked(message.locked);
   showPatientPhone(message.room);
+  showMeetingWarning(message.room);
   $("phone-call").hidden = true;  // the last call's number: this is another call
   if (!call) {
     $("call").focus();  // the Admit button just pressed is gone with the knock: the call takes focus
@@ -280,6 +281,12 @@ function showPatientPhone(/** @type {string} */ roomId) {
     $("call-phone").querySelector("a").href = link.getAttribute("href");
     $("call-phone").querySelector("a").textContent = link.textContent;
   }
+}
+
+/** A staff meeting's warning in its call: the page marks the rooms that are meetings (data-meeting-room). */
+function showMeetingWarning(/** @type {string} */ roomId) {
+  const marked = [...document.querySelectorAll("[data-meeting-room]")].map((element) => /** @type {HTMLElement} */ (element).dataset.meetingRoom);
+  $("meeting-call-warning").hidden = !marked.includes(roomId);
 }
 
 function setLocked(/** @type {boolean} */ locked) {
