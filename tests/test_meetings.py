@@ -197,3 +197,20 @@ def test_a_colleague_comes_in_without_knocking_and_a_guest_waits_for_the_host(se
     assert actions[0] == ("knock", f"participant:{ola['id']}") and actions[1] == ("admit", ola_actor)
     assert ("admit", host_actor) in actions and ("lock", host_actor) in actions
     assert meetings.uses_media_server(4, 5) is False and meetings.uses_media_server(5, 5) is True
+
+
+@pytest.mark.in_process
+def test_the_host_invites_another_guest_from_the_call(node: InProcess) -> None:
+    body = _meeting(node, colleagues=[], guests=[]).json()
+    with node.client(follow_redirects=False, headers={"Accept-Language": "en"}) as client:
+        client.get("/staff/login")
+        csrf = client.cookies["visitt_csrf"]
+        client.post("/staff/login", data={"email": demo.PEOPLE[0][0], "password": demo.PASSWORD, "csrf": csrf})
+        invited = client.post(f"/staff/rooms/{body['room']}/participants", data={
+            "csrf": csrf, "name": "Dr. Berit Fjell", "kind": "colleague", "phone": "412 34 572"})
+        assert invited.status_code == 201, invited.text
+        page = client.get("/staff")
+        assert TITLE in page.text and "Patient information is discussed in this meeting." in page.text
+    (sms,) = node.sms()
+    assert sms["to"] == "+4741234572" and sms["body"].startswith("Du er invitert til et videomøte")
+

@@ -283,10 +283,13 @@ function showPatientPhone(/** @type {string} */ roomId) {
   }
 }
 
-/** A staff meeting's warning in its call: the page marks the rooms that are meetings (data-meeting-room). */
+/** A staff meeting's warning in its call, and no Continue by phone: the page marks the rooms that are meetings (data-meeting-room). */
 function showMeetingWarning(/** @type {string} */ roomId) {
   const marked = [...document.querySelectorAll("[data-meeting-room]")].map((element) => /** @type {HTMLElement} */ (element).dataset.meetingRoom);
-  $("meeting-call-warning").hidden = !marked.includes(roomId);
+  const meeting = marked.includes(roomId);
+  $("meeting-call-warning").hidden = !meeting;
+  const byPhone = document.getElementById("continue-by-phone");  // no patient in a meeting to phone
+  if (byPhone) byPhone.hidden = meeting;
 }
 
 function setLocked(/** @type {boolean} */ locked) {
