@@ -14,8 +14,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from visitt import access, accounts, demo, meetings
-from visitt.store.models import AuditEvent, Department, Meeting, Participant, Role, Staff, utcnow
+from visitt import access, accounts, demo, meetings, retention
+from visitt.store.models import AuditEvent, Department, Meeting, OutboxMessage, Participant, Role, Staff, utcnow
 from visitt.testing import InProcess, LiveServer
 
 from .browser import link_in
@@ -213,4 +213,27 @@ def test_the_host_invites_another_guest_from_the_call(node: InProcess) -> None:
         assert TITLE in page.text and "Patient information is discussed in this meeting." in page.text
     (sms,) = node.sms()
     assert sms["to"] == "+4741234572" and sms["body"].startswith("Du er invitert til et videomøte")
+
+
+@pytest.mark.in_process
+def test_retention_removes_a_meetings_title_guests_and_messages(node: InProcess) -> None:
+    body = _meeting(node).json()
+    node.sms()
+    (_letter,) = node.mail()
+    with node.database.session() as session:
+        meeting = session.get(Meeting, body["id"])
+        assert meeting is not None
+        room_id, end = meeting.room_id, meeting.starts_at + dt.timedelta(minutes=meeting.duration_minutes)
+        sent = list(session.scalars(select(OutboxMessage).where(OutboxMessage.room_id == room_id)))
+        assert {message.recipient for message in sent} == {"+4741234570", "anne.vik@example.no"}
+    after = end + dt.timedelta(days=node.settings.retention_days)
+    assert retention.run_once(node.database, node.settings, now=after - dt.timedelta(minutes=1)) == 0  # not yet
+    assert retention.run_once(node.database, node.settings, now=after) == 1
+    with node.database.session() as session:
+        meeting = session.get(Meeting, body["id"])
+        assert meeting is not None and meeting.title == ""
+        assert {(p.display_name, p.phone) for p in meeting.room.participants} == {("", "")}
+        assert {(m.recipient, m.body) for m in session.scalars(
+            select(OutboxMessage).where(OutboxMessage.room_id == room_id))} == {("", "")}
+    assert list((node.settings.data_dir / "mail").glob("*.eml")) == []
 

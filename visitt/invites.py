@@ -223,7 +223,8 @@ def create(session: Session, inviter: Staff, room: Room, invite: Invite, *, base
         elif invite.phone:
             body = invitation_text(invite.language or "nb", "meeting", when=meeting.starts_at.astimezone(tz),
                                    url=join_url, code=code, phone=phone)
-            outbox.enqueue(session, recipient=invite.phone, body=body, limiter=limiter, sender=inviter.id)
+            outbox.enqueue(session, recipient=invite.phone, body=body, limiter=limiter, sender=inviter.id,
+                           room_id=room.id)
     else:
         assert appointment is not None
         body = invitation_text(invite.language or appointment.language, invite.kind,

@@ -117,7 +117,7 @@ def queue_meeting(session: Session, meeting: Meeting, recipient: str, *, languag
     uid = hashlib.sha256(f"visitt-calendar:{meeting.room.public_id}".encode()).hexdigest()[:32] + "@visitt"
     letter = Letter(kind="meeting", language=language, starts_at=meeting.starts_at, minutes=meeting.duration_minutes,
                     code=code, phone=phone, address=address, uid=uid, sequence=0, url=url)
-    return outbox.enqueue(session, recipient=recipient, body=letter.to_json(), channel="email")
+    return outbox.enqueue(session, recipient=recipient, body=letter.to_json(), channel="email", room_id=meeting.room_id)
 
 
 @dataclass(frozen=True)

@@ -311,6 +311,8 @@ class OutboxMessage(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str] = mapped_column(String(500), default="")
     appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id"), index=True)
+    # a staff meeting's invitation (visitt.meetings): no appointment, so its room, for retention to find it
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # What the operator said about it (visitt/messaging/delivery.py): its own id for the message, the last status
     # it reported and when, and - for a message that failed, at sending or later - the reason as a code.

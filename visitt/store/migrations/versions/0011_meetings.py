@@ -1,4 +1,4 @@
-"""Staff collaboration rooms: a meeting with no patient (issue 20 §1)
+"""Staff collaboration rooms: a meeting with no patient (issue 20 §1), and the outbox row's room
 
 Revision ID: 0011_meetings
 Revises: 0010_group_calls
@@ -24,8 +24,17 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_meetings_starts_at", "meetings", ["starts_at"])
+    # a meeting's invitations by SMS or e-mail have no appointment: their room, for retention
+    with op.batch_alter_table("outbox") as batch:
+        batch.add_column(sa.Column("room_id", sa.Integer(), nullable=True))
+        batch.create_foreign_key("fk_outbox_room_id", "rooms", ["room_id"], ["id"])
+        batch.create_index("ix_outbox_room_id", ["room_id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_index("ix_outbox_room_id")
+        batch.drop_constraint("fk_outbox_room_id", type_="foreignkey")
+        batch.drop_column("room_id")
     op.drop_index("ix_meetings_starts_at", "meetings")
     op.drop_table("meetings")
