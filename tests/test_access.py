@@ -20,6 +20,7 @@ from visitt.testing import InProcess, LiveServer
 from .peers import WsClient, run
 
 PATIENT, PATIENT_PHONE = "Kari Hemmelig-Nordmann", "412 34 567"
+MEETING = "Hemmelig fagmøte"  # a staff meeting's title: for its host and invited colleagues only
 COLLEAGUE = "kollega@demo.visitt.no"  # a clinician of the same department, invited as co-host
 OTHER_SECRETARY, OTHER_CLINICIAN = "sekretaer@kirurgi.example", "lege@kirurgi.example"
 # who may not manage the first demo clinician's appointment: a clinician of the same department who does
@@ -130,9 +131,13 @@ def test_every_staff_route_refuses_an_object_the_caller_may_not_manage(server: L
     found = _setup(server)
     appointment, cohost = found["appointment"], found["cohost"]
     # what a route may name, by its parameter's name; a new kind of object needs its line here
+    meeting = server.post(f"{server.url}/api/v1/meetings", headers={"Authorization": f"Bearer {server.token}"},
+                          json={"title": MEETING, "guests": [{"name": "Dr. Gjest", "phone": "412 34 570"}]})
+    assert meeting.status_code == 201, meeting.text
     objects = {"appointment_id": str(appointment["id"]), "room_id": found["room"], "participant_id": cohost["id"],
-               "booked": str(appointment["id"]), **_admin_objects(server)}
-    secrets = [PATIENT, appointment["code"], cohost["code"], appointment["join_url"].rsplit("/", 1)[1], "41234567"]
+               "booked": str(appointment["id"]), "meeting_id": str(meeting.json()["id"]), **_admin_objects(server)}
+    secrets = [PATIENT, appointment["code"], cohost["code"], appointment["join_url"].rsplit("/", 1)[1], "41234567",
+               MEETING, meeting.json()["invitations"][0]["code"]]
     before = _snapshot(server, appointment["id"])
 
     # the owner sees it: the requests below are well formed, and what they must not show is there to find

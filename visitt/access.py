@@ -16,6 +16,12 @@ admin
 admin      all                                          never                                        never
 ========== ============================================ =========================================== ==================
 
+A staff meeting (``visitt/meetings.py``: a room with no appointment and no patient, where health personnel
+discuss patients) is managed by its host alone, whatever the role of anyone else: not by the departments'
+secretaries, not by an administrator. A colleague invited by account takes part through ``cohost`` on their
+own invitation, as for a consultation; anyone else - a clinician of another department, say - finds no
+such meeting (:func:`meeting`).
+
 "Trained" is the training gate (``visitt/training.py``, routine 003 §3.1): until their training is
 recorded, a clinician neither hosts nor joins as co-host; :func:`require` and
 :func:`cohost_invitation` say so with ``training_required``.
@@ -44,7 +50,7 @@ from sqlalchemy.orm import Session
 from visitt import training
 from visitt.errors import Forbidden, NotFound
 from visitt.web.i18n import N_
-from visitt.store.models import Appointment, Department, Participant, Role, Room, Staff, staff_departments
+from visitt.store.models import Appointment, Department, Meeting, Participant, Role, Room, Staff, staff_departments
 
 # Roles that work for departments: they see their departments' appointments (and book for them).
 DEPARTMENT_ROLES = (Role.secretary, Role.department_admin)
@@ -82,6 +88,8 @@ def may(staff: Staff, action: Action, thing: Thing) -> bool:
                 and thing.staff_id is not None and thing.staff_id == staff.id)
     if isinstance(thing, Participant):
         thing = thing.room
+    if isinstance(thing, Room) and thing.meeting is not None:  # a staff meeting: its host's alone
+        return staff.role is Role.clinician and thing.host_id == staff.id
     if isinstance(thing, Room) and thing.appointment is not None:
         thing = thing.appointment
     if staff.role is Role.admin:
@@ -120,6 +128,22 @@ def room(session: Session, staff: Staff, public_id: str) -> Room:
     found = session.scalar(select(Room).where(Room.public_id == public_id))
     if found is None or not may(staff, Action.manage, found):
         raise NotFound(N_("No such consultation."))
+    return found
+
+
+def invited(staff: Staff, room: Room) -> Participant | None:
+    """``staff``'s own invitation into ``room`` as co-host, if they have one they may use."""
+    for participant in room.participants:
+        if participant.staff_id == staff.id and may(staff, Action.cohost, participant):
+            return participant
+    return None
+
+
+def meeting(session: Session, staff: Staff, meeting_id: int) -> Meeting:
+    """The staff meeting ``staff`` hosts or is invited to as co-host, or :class:`NotFound`."""
+    found = session.get(Meeting, meeting_id)
+    if found is None or not (may(staff, Action.manage, found.room) or invited(staff, found.room) is not None):
+        raise NotFound(N_("No such meeting."))
     return found
 
 

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 
 from visitt import accounts, retention
 from visitt.web import api, exports, patient as web_patient, portal as web_portal, staff as web_staff, training as web_training
-from visitt.web import sso as web_sso
+from visitt.web import meetings as web_meetings, sso as web_sso
 from visitt.sso import RelyingParty
 from visitt.ops import health, metrics
 from visitt.web import help_page
@@ -217,6 +217,8 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
         return await visitt_error(request, unavailable)
 
     app.include_router(api.router)
+    app.include_router(web_meetings.api)
+    app.include_router(web_meetings.pages)
     app.include_router(admin_api.router)
     app.include_router(web_admin.router)
     app.include_router(exports.router)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from visitt import access, codes, phones, training
 from visitt.store import audit
 from visitt.web import i18n
-from visitt.messaging import outbox
+from visitt.messaging import mail, outbox
 from visitt import text as human
 from visitt.accounts import digest, new_secret
 from visitt.errors import Conflict, ValidationFailed
@@ -53,6 +53,18 @@ def mobile_number(value: str, region: str, errors: dict[str, str], key: str) -> 
         errors[key] = N_("Enter a mobile number that can receive SMS.")
         return ""
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def full_name(value: str, errors: dict[str, str], key: str) -> str:
+    """An invitee's name on one line; problems go into ``errors[key]``."""
+    name = human.one_line(value)
+    if human.refused(value):
+        errors[key] = human.NAME_REFUSED
+    elif not name:
+        errors[key] = N_("Enter their full name.")
+    elif len(name) > 200:
+        errors[key] = N_("The name is too long (200 characters at most).")
+    return name
 
 
 class InviteCreate(BaseModel):
@@ -88,6 +100,7 @@ class Invite:
     phone: str
     language: str | None
     staff_id: int | None
+    email: str = ""  # a staff meeting's guest may be invited by e-mail instead of SMS (visitt.meetings)
 
 
 def check(session: Session, data: InviteCreate, *, region: str, errors: dict[str, str],
@@ -95,13 +108,7 @@ def check(session: Session, data: InviteCreate, *, region: str, errors: dict[str
     """Check one invitation; problems go into ``errors`` under ``prefix + field``. ``kinds``: those the
     consultation takes (:data:`GROUP_KINDS` for a group)."""
     before = len(errors)
-    name = human.one_line(data.name)
-    if human.refused(data.name):
-        errors[prefix + "name"] = human.NAME_REFUSED
-    elif not name:
-        errors[prefix + "name"] = N_("Enter their full name.")
-    elif len(name) > 200:
-        errors[prefix + "name"] = N_("The name is too long (200 characters at most).")
+    name = full_name(data.name, errors, prefix + "name")
     if data.kind not in kinds:
         errors[prefix + "kind"] = (N_("Choose patient, companion, interpreter or colleague.") if "patient" in kinds
                                    else N_("Choose companion, interpreter or colleague."))
@@ -147,6 +154,9 @@ def invitation_text(language: str, kind: str, *, when: dt.datetime, url: str, co
                         "shortly before: {url} Code: {code}. Questions? Call {phone}."),
         "patient": N_("You are invited to a group video consultation {date} at {time}. Open the link "
                       "shortly before: {url} Code: {code}. Questions? Call {phone}."),
+        # a staff meeting (visitt.meetings): neutral, never its title
+        "meeting": N_("You are invited to a video meeting {date} at {time}. Open the link shortly before: {url} "
+                      "Code: {code}. Questions? Call {phone}."),
     }
     return _(texts[kind]).format(date=when.strftime("%d.%m.%Y"), time=when.strftime("%H:%M"), url=url, code=code,
                                  phone=phones.written(phone))
@@ -168,16 +178,19 @@ class Invitation:
 
 def create(session: Session, inviter: Staff, room: Room, invite: Invite, *, base_url: str, clinic_phone: str,
            tz: ZoneInfo, max_participants: int, limiter: Limiter | None = None) -> Invitation:
-    """Add the invitee to ``room``, queue their SMS and audit it, in the caller's unit of work.
+    """Add the invitee to ``room``, queue their SMS (or e-mail) and audit it, in the caller's unit of work.
 
     ``max_participants``: the invitations the room holds at most, the patient's counted
-    (:func:`visitt.groups.invitations`).
+    (:func:`visitt.groups.invitations`). A staff meeting's room (:mod:`visitt.meetings`) takes invitations
+    too: its colleagues by account get no message (the meeting is on their dashboard), its guests a
+    neutral one.
     """
     access.require(inviter, access.Action.manage, room)
-    appointment = room.appointment
+    appointment, meeting = room.appointment, room.meeting
     if room.state is RoomState.ended:
         raise Conflict(N_("The consultation has ended."), code="room_ended")
-    if appointment is None or appointment.state not in (AppointmentState.booked, AppointmentState.in_progress):
+    if meeting is None and (appointment is None
+                            or appointment.state not in (AppointmentState.booked, AppointmentState.in_progress)):
         raise Conflict(N_("Only a booked consultation, or one in progress, takes more participants."),
                        code="not_invitable")
     invited = session.scalar(select(func.count(Participant.id)).where(Participant.room_id == room.id)) or 0
@@ -193,19 +206,31 @@ def create(session: Session, inviter: Staff, room: Room, invite: Invite, *, base
         if colleague is not None and not training.is_trained(colleague):  # the training gate: no co-host before
             raise training.TrainingRequired(N_("The invitation could not be sent."), fields={
                 "staff_id": N_("This clinician has not completed the training yet and cannot be co-host.")})
-    token, code = new_secret(), codes.draw(session, room)
+    by_message = bool(invite.phone or invite.email)  # a meeting's colleague by account has neither
+    token, code = new_secret(), codes.draw(session, room) if by_message else ""
     participant = Participant(public_id=secrets.token_urlsafe(9), room=room, kind=invite.kind,
                               token_hash=digest(token), code=code, phone=invite.phone, display_name=invite.name,
                               staff_id=invite.staff_id)
     session.add(participant)
     session.flush()
     join_url = f"{base_url}/v/{token}"
-    department = appointment.department
-    body = invitation_text(invite.language or appointment.language, invite.kind,
-                           when=appointment.starts_at.astimezone(tz), url=join_url, code=code,
-                           phone=department.phone if department and department.phone else clinic_phone)
-    outbox.enqueue(session, recipient=invite.phone, body=body, appointment_id=appointment.id, limiter=limiter,
-                   sender=inviter.id)
+    department = appointment.department if appointment is not None else room.host.department
+    phone = department.phone if department and department.phone else clinic_phone
+    if meeting is not None:
+        if invite.email:
+            mail.queue_meeting(session, meeting, invite.email, language=invite.language or "nb", code=code,
+                               phone=phone, address=base_url, url=join_url)
+        elif invite.phone:
+            body = invitation_text(invite.language or "nb", "meeting", when=meeting.starts_at.astimezone(tz),
+                                   url=join_url, code=code, phone=phone)
+            outbox.enqueue(session, recipient=invite.phone, body=body, limiter=limiter, sender=inviter.id,
+                           room_id=room.id)
+    else:
+        assert appointment is not None
+        body = invitation_text(invite.language or appointment.language, invite.kind,
+                               when=appointment.starts_at.astimezone(tz), url=join_url, code=code, phone=phone)
+        outbox.enqueue(session, recipient=invite.phone, body=body, appointment_id=appointment.id, limiter=limiter,
+                       sender=inviter.id)
     audit.record(session, f"staff:{inviter.id}", "invite", room_id=room.id,
                  subject=f"participant:{participant.public_id}", kind=invite.kind,
                  cohost=invite.staff_id is not None)

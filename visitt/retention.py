@@ -7,7 +7,8 @@ mail file backend), the identity checks' notes and any guest passes. What stays 
 time, state and clinician, the room's state, the audit trail - names people only by pseudonymous
 references (``appointment:<id>``, ``participant:<public id>``, ``staff:<id>``), which nothing links
 to a person any longer. A visit by the portal (a room without an appointment) is treated alike, aged
-from when it ended.
+from when it ended; a staff meeting (``meetings.py``) too, aged from its planned end if it never ended, its
+title blanked and its invitations' messages (found by their room) with it.
 
 A daily pass in every node (:func:`run`) and ``visitt retention run`` do it. Each room is claimed by a
 row in ``retention`` first, so the pass is idempotent, and two nodes never both do one room; each room
@@ -39,6 +40,7 @@ from visitt.store.models import (
     Appointment,
     GuestPass,
     IdentityCheck,
+    Meeting,
     OutboxMessage,
     Participant,
     Patient,
@@ -92,6 +94,9 @@ PERSONAL: list[Personal] = [
     Personal(Participant, ("display_name", "phone"), "blank", lambda room: Participant.room_id == room.id),
     Personal(OutboxMessage, ("recipient", "body", "last_error"), "blank", _of_appointment(OutboxMessage.appointment_id)),
     Personal(IdentityCheck, ("note",), "blank", lambda room: IdentityCheck.room_id == room.id),
+    # a staff meeting's invitations (no appointment) and its title, which may name a patient
+    Personal(OutboxMessage, ("recipient", "body", "last_error"), "blank", lambda room: OutboxMessage.room_id == room.id),
+    Personal(Meeting, ("title",), "blank", lambda room: Meeting.room_id == room.id),
     Personal(GuestPass, (), "delete", lambda room: GuestPass.participant_id.in_(
         select(Participant.id).where(Participant.room_id == room.id))),
 ]
@@ -104,6 +109,9 @@ def _over(room: Room) -> dt.datetime | None:
         return room.appointment.starts_at + dt.timedelta(minutes=room.appointment.duration_minutes)
     if room.ended_at is not None:
         return room.ended_at
+    if room.meeting is not None:  # a staff meeting never ended: its planned end, or later activity
+        end = room.meeting.starts_at + dt.timedelta(minutes=room.meeting.duration_minutes)
+        return max([end, *(participant.updated_at for participant in room.participants)])
     return max((participant.updated_at for participant in room.participants), default=None)
 
 
@@ -132,9 +140,10 @@ def forget(session: Session, room: Room, *, mail_dir: Path | None = None, now: d
             session.add(Retention(room_id=room.id, done_at=now or utcnow()))
     except IntegrityError:
         return False
-    if mail_dir is not None and room.appointment_id is not None:  # the mail file backend's copies
-        mails = session.scalars(select(OutboxMessage.id).where(OutboxMessage.appointment_id == room.appointment_id,
-                                                               OutboxMessage.channel == "email"))
+    if mail_dir is not None:  # the mail file backend's copies: the appointment's, or a staff meeting's
+        of_room = (OutboxMessage.appointment_id == room.appointment_id if room.appointment_id is not None
+                   else OutboxMessage.room_id == room.id)
+        mails = session.scalars(select(OutboxMessage.id).where(of_room, OutboxMessage.channel == "email"))
         for message_id in mails:
             (mail_dir / f"{message_id}.eml").unlink(missing_ok=True)
     for personal in PERSONAL:

@@ -33,6 +33,7 @@ from visitt.store.models import Room, RoomState
 from visitt.live.permissions import Action, Role, check
 from visitt.live.presence import Presence
 from visitt.live.sfu import Sfu
+from visitt.meetings import uses_media_server
 from visitt.rooms import lock_participants, move_room
 
 log = logging.getLogger("visitt.hub")
@@ -111,9 +112,13 @@ class Hub:
             room = session.scalar(select(Room).where(Room.public_id == public_id))
             if room is None:
                 raise NotFound("no such room", code="unknown_room")
-            starts_at = room.appointment.starts_at if room.appointment else None
-            live = LiveRoom(room.id, room.public_id, room.host_id, room.state, starts_at,
-                            group=room.appointment is not None and room.appointment.kind == "group")
+            meeting = room.meeting
+            starts_at = room.appointment.starts_at if room.appointment else meeting.starts_at if meeting else None
+            # a group consultation, or a staff meeting larger than the mesh (visitt.meetings.uses_media_server)
+            group = (room.appointment is not None and room.appointment.kind == "group") or (
+                meeting is not None and uses_media_server(len(room.participants), self.lobby.max_participants))
+            live = LiveRoom(room.id, room.public_id, room.host_id, room.state, starts_at, group=group,
+                            meeting=meeting is not None)
             live.media_flowed = room.appointment.media_flowed if room.appointment else False
             if room.paused_at is not None:  # paused before everyone left, or before a restart
                 names = {f"s{room.host_id}": room.host.full_name,

@@ -102,6 +102,8 @@ class LiveRoom:
     dropped_at: float | None = None
     gave_up_reconnecting: bool = False
     group: bool = False  # a group consultation (visitt.groups): more people, media through Janus
+    # a staff meeting (visitt.meetings): no patient; colleagues invited by account come in without knocking
+    meeting: bool = False
 
     @property
     def locked(self) -> bool:
@@ -125,7 +127,7 @@ class LiveRoom:
         return protocol.encode(protocol.RoomInfo(id=self.public_id, locked=self.locked, state=self.state.value))
 
     def waiting_info(self, waiter: Waiter) -> protocol.WaitingInfo:
-        # A room without an appointment is a portal visit (``portal.py``): the visitor is unscheduled.
+        # A room with no start is a portal visit (``portal.py``): the visitor is unscheduled.
         return protocol.WaitingInfo(room=self.public_id, id=waiter.peer.id, name=waiter.peer.name,
                                     kind=waiter.peer.role, since=waiter.since.isoformat(),
                                     starts_at=self.starts_at.isoformat() if self.starts_at else None,

@@ -111,6 +111,10 @@ class Lobby:
                 if room.state is RoomState.open and previous in (P.left, P.admitted) and room.host_present():
                     await self._admit_locked(room, waiter, actor="system", key=key)
                     return
+                if room.meeting and guest.cohost and self._fits(room, waiter):
+                    # invited to a staff meeting by their account: in without knocking, even when locked
+                    await self._admit_locked(room, waiter, actor=actor_name(room, guest), key=key)
+                    return
         # a second device is told so; the page whose knock holds the place gets its key
         guest.send(protocol.encode(protocol.Waiting(key=key, second_device=key is None)))
         knock = protocol.KnockNotice(room=room.public_id, participant=room.waiting_info(waiter))
@@ -135,14 +139,7 @@ class Lobby:
             waiter = room.waiting.get(guest_id)
             if waiter is None:
                 raise NotFound("that person is no longer waiting", code="not_waiting")
-            joining = 0 if waiter.second_of in room.in_call else 1  # a second device takes a place, adds none
-            hosts = sum(1 for peer in room.in_call.values() if peer.role == "host" or peer.cohost)
-            if room.group:  # the hosts besides: a group call goes through Janus, not the mesh
-                if len(room.in_call) - hosts + joining > self.max_group_participants:
-                    raise Conflict(f"at most {self.max_group_participants} people besides the hosts can be in "
-                                   "a group call", code="room_full")
-            elif len(room.in_call) + joining + (host.id not in room.in_call) > self.max_participants:
-                raise Conflict(f"at most {self.max_participants} people can be in a call", code="room_full")
+            self._check_room(room, waiter, joining_host=host.id not in room.in_call)
             locking = self.auto_lock and room.state is RoomState.open
             written = locking and waiter.second_of is None
             if written:  # the lock and the admission in one unit: one commit before the guest hears of it
@@ -161,6 +158,25 @@ class Lobby:
                 await self._admit_locked(room, waiter, actor=actor_name(room, host), written=written)
         self.on_admit((utcnow() - waiter.since).total_seconds())
 
+    def _check_room(self, room: LiveRoom, waiter: Waiter, *, joining_host: bool) -> None:
+        """(Under the room's lock.) Refuse with ``room_full`` if letting ``waiter`` in (and the host, if
+        ``joining_host``) would make the call larger than it may be."""
+        joining = 0 if waiter.second_of in room.in_call else 1  # a second device takes a place, adds none
+        hosts = sum(1 for peer in room.in_call.values() if peer.role == "host" or peer.cohost)
+        if room.group:  # the hosts besides: a group call goes through Janus, not the mesh
+            if len(room.in_call) - hosts + joining > self.max_group_participants:
+                raise Conflict(f"at most {self.max_group_participants} people besides the hosts can be in "
+                               "a group call", code="room_full")
+        elif len(room.in_call) + joining + joining_host > self.max_participants:
+            raise Conflict(f"at most {self.max_participants} people can be in a call", code="room_full")
+
+    def _fits(self, room: LiveRoom, waiter: Waiter) -> bool:
+        try:
+            self._check_room(room, waiter, joining_host=False)
+        except Conflict:
+            return False  # a full call: they wait, and the host decides
+        return True
+
     async def _admit_locked(self, room: LiveRoom, waiter: Waiter, *, actor: str, key: str | None = None,
                             written: bool = False) -> None:
         """(Under the room's lock.) ``written``: the move to admitted is in the database already."""
@@ -168,7 +184,7 @@ class Lobby:
         if not written:
             await self._move(waiter.participant_id, P.admitted, actor=actor, action="admit")
         del room.waiting[guest.id]
-        if room.group and not guest.cohost:  # patients in a group see each other's first names only
+        if room.group and not guest.cohost and not room.meeting:  # patients in a group: first names only
             guest.name = guest.name.split()[0] if guest.name.split() else guest.name
         room.in_call[guest.id] = guest
         self.hub.send_admitted(room, guest, key=key)

@@ -33,12 +33,12 @@ from visitt.messaging import ics, outbox
 from visitt.web.help_page import address as help_address
 from visitt import phones
 from visitt.web.i18n import translations
-from visitt.store.models import Appointment, OutboxMessage, utcnow
+from visitt.store.models import Appointment, Meeting, OutboxMessage, utcnow
 from visitt.messaging.outbox import Backend, SendFailed
 from visitt.settings import Settings
 
 log = logging.getLogger("visitt.mail")
-KINDS = ("invitation", "update", "cancel")
+KINDS = ("invitation", "update", "cancel", "meeting")  # meeting: a staff meeting's guest (visitt.meetings)
 _ADDRESS_IN_TEXT = re.compile(r"<?[^\s<>@]+@[^\s<>@]+>?")
 
 
@@ -62,7 +62,7 @@ def normalise_address(value: str) -> str | None:
 class Letter:
     """What one e-mail to a patient says; stored as JSON in the outbox row's body until it is sent."""
 
-    kind: str  # invitation, update or cancel
+    kind: str  # invitation, update, cancel or meeting
     language: str
     starts_at: dt.datetime  # UTC
     minutes: int
@@ -110,6 +110,16 @@ def queue(session: Session, appointment: Appointment, kind: str, *, code: str, p
                           appointment_id=appointment.id, channel="email")
 
 
+def queue_meeting(session: Session, meeting: Meeting, recipient: str, *, language: str, code: str, phone: str,
+                  address: str, url: str) -> OutboxMessage:
+    """Queue a staff meeting's invitation to a guest by e-mail (``visitt.meetings``). Neutral: it never
+    names the meeting's title, which is for staff only."""
+    uid = hashlib.sha256(f"visitt-calendar:{meeting.room.public_id}".encode()).hexdigest()[:32] + "@visitt"
+    letter = Letter(kind="meeting", language=language, starts_at=meeting.starts_at, minutes=meeting.duration_minutes,
+                    code=code, phone=phone, address=address, uid=uid, sequence=0, url=url)
+    return outbox.enqueue(session, recipient=recipient, body=letter.to_json(), channel="email", room_id=meeting.room_id)
+
+
 @dataclass(frozen=True)
 class Clinic:
     """Who the e-mail is from, and the time zone its times are written in."""
@@ -153,6 +163,14 @@ def compose(letter: Letter, recipient: str, clinic: Clinic, *, now: dt.datetime 
             guide.append(_("Technical problems? Call the IT helpdesk at {helpdesk}."))
         closing = "\n\n".join(text.format(**values) for text in guide) + "\n\n" + _(
             "The attached calendar file puts the appointment in your calendar.")
+    elif letter.kind == "meeting":
+        subject = _("Video meeting {date} at {time}")
+        opening = _("You are invited to a video meeting on {date} at {time}.")
+        details = [_("Open this link shortly before the meeting: {url}"),
+                   _("If the link does not work, go to {address} and enter the code {code}."), call]
+        closing = _("Patient information may be discussed in the meeting. Sit where nobody can overhear you or "
+                    "see your screen. Nothing is recorded.") + "\n\n" + _(
+            "The attached calendar file puts the meeting in your calendar.")
     elif letter.kind == "update":
         subject = _("Moved: video consultation {date} at {time}")
         opening = _("Your video consultation has been moved to {date} at {time}.")
@@ -168,7 +186,8 @@ def compose(letter: Letter, recipient: str, clinic: Clinic, *, now: dt.datetime 
 
     event = ics.Event(uid=letter.uid, sequence=letter.sequence, starts_at=letter.starts_at,
                       ends_at=letter.starts_at + dt.timedelta(minutes=letter.minutes),
-                      summary=_("Video consultation – {clinic}").format(**values),
+                      summary=(_("Video meeting – {clinic}") if letter.kind == "meeting"
+                               else _("Video consultation – {clinic}")).format(**values),
                       description="\n\n".join(details), stamp=now,
                       url=letter.url or (letter.address if letter.kind == "update" else ""),
                       organizer=clinic.mailbox, organizer_name=clinic.name, attendee=recipient)

@@ -107,17 +107,20 @@ class Channels:
 
 
 def enqueue(session: Session, *, recipient: str, body: str, appointment_id: int | None = None,
-            channel: str = "sms", limiter: Limiter | None = None, sender: int | None = None) -> OutboxMessage:
+            channel: str = "sms", limiter: Limiter | None = None, sender: int | None = None,
+            room_id: int | None = None) -> OutboxMessage:
     """Queue one message for the sender loop, in the caller's unit of work.
 
     An SMS that staff send (``sender``: their account, an API token's owner) is counted by the
     ``limiter`` per recipient number and per sender first, and refused with
     :class:`~visitt.errors.RateLimited` over either limit - so nothing of the caller's unit of work
-    is kept. Reminders (no limiter) are the system's own and are not counted.
+    is kept. Reminders (no limiter) are the system's own and are not counted. ``room_id``: the room of a message
+    with no appointment (a staff meeting's invitation), for retention to find it.
     """
     if channel == "sms" and limiter is not None:
         count_sms(limiter, recipient, sender)
-    message = OutboxMessage(channel=channel, recipient=recipient, body=body, appointment_id=appointment_id)
+    message = OutboxMessage(channel=channel, recipient=recipient, body=body, appointment_id=appointment_id,
+                            room_id=room_id)
     session.add(message)
     return message
 

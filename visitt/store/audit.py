@@ -41,7 +41,9 @@ ACTIONS = frozenset(
      "sso_login", "sso_refused", "sso_user_created",
      # the consultation's record (issue 19): a withdrawal from video, an outcome confirmed by staff (consent
      # given is the patient's knock, Visitt's suggested outcome the end's: named in those rows)
-     "withdraw", "outcome", "continue_by_phone", "export", "export_download"}
+     "withdraw", "outcome", "continue_by_phone", "export", "export_download",
+     # staff meetings (visitt/meetings.py): no patient present
+     "meeting_created"}
 )
 
 

@@ -236,8 +236,25 @@ class Room(Base):
     pause_reason: Mapped[str | None] = mapped_column(String(32))
 
     appointment: Mapped[Appointment | None] = relationship(back_populates="room")
+    meeting: Mapped["Meeting | None"] = relationship(back_populates="room", uselist=False)
     host: Mapped[Staff] = relationship()
     participants: Mapped[list["Participant"]] = relationship(back_populates="room", order_by="Participant.id")
+
+
+class Meeting(Base):
+    """A staff collaboration room (issue 20 §1, routine 003): health personnel discussing patients with
+    no patient present (``meetings.py``). Its room has no appointment; the title is for staff only."""
+
+    __tablename__ = "meetings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    room: Mapped[Room] = relationship(back_populates="meeting")
 
 
 class Participant(Base):
@@ -294,6 +311,8 @@ class OutboxMessage(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str] = mapped_column(String(500), default="")
     appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id"), index=True)
+    # a staff meeting's invitation (visitt.meetings): no appointment, so its room, for retention to find it
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # What the operator said about it (visitt/messaging/delivery.py): its own id for the message, the last status
     # it reported and when, and - for a message that failed, at sending or later - the reason as a code.

@@ -153,8 +153,12 @@ def _patient_page(request: Request, participant: Participant, tz: ZoneInfo) -> R
                       text=gettext("Your consultation was on {date} at {time}, and the link has closed. Call the "
                                    "clinic if you need to talk to someone or want a new appointment.").format(**when),
                       clinic_phone=phone)
-    # whom the patient meets: the clinician's name and department, as on the staff badge they will see
-    return render(request, "patient.html", starts_at=appointment.starts_at.astimezone(tz) if appointment else None,
+    # whom the patient meets: the clinician's name and department, as on the staff badge they will see. A staff
+    # meeting's guest sees its time and host, never its title, and the warning that patients are discussed.
+    meeting = room.meeting
+    starts_at = appointment.starts_at if appointment else meeting.starts_at if meeting else None
+    return render(request, "patient.html", starts_at=starts_at.astimezone(tz) if starts_at else None,
+                  meeting=meeting is not None,
                   clinician_name=room.host.full_name, department_name=department.name if department else "",
                   strings=strings, clinic_phone=phone, name=participant.display_name,
                   may_share=settings.patients_may_share)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from visitt import access, accounts, appointments, booking, consent, copayment, groups, invites, journal_note
-from visitt import outcomes, rooms, sessions
+from visitt import meetings, outcomes, rooms, sessions
 from visitt.web import account, client_text, sso
 from visitt.web import training as web_training
 from visitt.messaging import delivery, fhir, mail
@@ -93,13 +93,17 @@ def _appointments(session: Session, staff: Staff) -> list[Appointment]:
 
 
 @router.get("/staff")
-def dashboard(request: Request, session: DB, tz: TZ, booked: RowId | None = None) -> Response:
+def dashboard(request: Request, session: DB, tz: TZ, booked: RowId | None = None, meeting: str = "") -> Response:
     """The staff member's consultations; ``booked``: the appointment just booked, shown with its link and code."""
     staff = page_staff(request, session)
     strings = client_text.translate(client_text.HOST, translations(language(request)).gettext)
     settings = request.app.state.settings
     listed = _appointments(session, staff)
+    hosted_or_invited = meetings.listed(session, staff)
+    invitations = {meeting.id: invitation.public_id for meeting in hosted_or_invited
+                   if (invitation := access.invited(staff, meeting.room)) is not None}
     return render(request, "dashboard.html", staff=staff, appointments=listed, tz=tz,
+                  meetings=hosted_or_invited, meeting_invitations=invitations, meeting_created=meeting == "created",
                   strings=strings, now=utcnow(), no_show_after=dt.timedelta(minutes=settings.no_show_minutes),
                   booked=access.appointment(session, staff, booked) if booked is not None else None,
                   failures=delivery.failures(session, [appointment.id for appointment in listed]),
@@ -130,6 +134,7 @@ def cohost_page(participant_id: str, request: Request, session: DB, tz: TZ) -> R
         raise NotFound(N_("The consultation has ended."))
     strings = client_text.translate(client_text.HOST, translations(language(request)).gettext)
     return render(request, "dashboard.html", staff=staff, appointments=[], tz=tz, strings=strings, now=utcnow(), failures={},
+                  meetings=[], meeting_invitations={}, meeting_created=False,
                   booked=None, cohost=participant, cohost_invitations=[], colleagues=[], training_missing=[],
                   unconfirmed=[], outcome_names=outcomes.NAMES, failure_names=outcomes.FAILURE_NAMES,
                   booked_warnings=[])

@@ -208,6 +208,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
   }
   setLocked(message.locked);
   showPatientPhone(message.room);
+  showMeetingWarning(message.room);
   $("phone-call").hidden = true;  // the last call's number: this is another call
   if (!call) {
     $("call").focus();  // the Admit button just pressed is gone with the knock: the call takes focus
@@ -295,6 +296,15 @@ function showPatientPhone(/** @type {string} */ roomId) {
     $("call-phone").querySelector("a").href = link.getAttribute("href");
     $("call-phone").querySelector("a").textContent = link.textContent;
   }
+}
+
+/** A staff meeting's warning in its call, and no Continue by phone: the page marks the rooms that are meetings (data-meeting-room). */
+function showMeetingWarning(/** @type {string} */ roomId) {
+  const marked = [...document.querySelectorAll("[data-meeting-room]")].map((element) => /** @type {HTMLElement} */ (element).dataset.meetingRoom);
+  const meeting = marked.includes(roomId);
+  $("meeting-call-warning").hidden = !meeting;
+  const byPhone = document.getElementById("continue-by-phone");  // no patient in a meeting to phone
+  if (byPhone) byPhone.hidden = meeting;
 }
 
 function setLocked(/** @type {boolean} */ locked) {

@@ -1,0 +1,239 @@
+"""Staff meetings (visitt/meetings.py, issue 20 §1): created over the API with colleagues by account and guests
+by SMS or e-mail; no patient data anywhere; the title stays with staff; who may see a meeting (its host, the
+colleagues invited) and who may not (a clinician of another department, a secretary, an administrator); every
+decision audited; bad input a clear 422. And the live side: an invited colleague comes into the call without
+knocking, a guest knocks and waits for the host."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from visitt import access, accounts, demo, meetings, retention
+from visitt.store.models import AuditEvent, Department, Meeting, OutboxMessage, Participant, Role, Staff, utcnow
+from visitt.testing import InProcess, LiveServer
+
+from .browser import link_in
+from .conftest import make_settings
+from .peers import WsClient, run, staff_login
+
+TITLE = "MDT lunge: pasient 14"  # what only staff may see
+PATIENT_FIELDS = {"patient_name", "patient_phone", "national_id", "patient_email", "outcome", "copayment",
+                  "exemption", "external_ref", "journal", "consent"}
+
+
+def _api(node: InProcess | LiveServer, method: str, path: str, token: str, body: Any = None) -> httpx.Response:
+    return node.request(method, f"{node.url}/api/v1{path}", json=body, headers={"Authorization": f"Bearer {token}"})
+
+
+def _staff(node: InProcess | LiveServer, email: str) -> int:
+    with node.database.session() as session:
+        found = session.scalar(select(Staff.id).where(Staff.email == email))
+        assert found is not None
+        return found
+
+
+def _stranger(node: InProcess | LiveServer) -> str:
+    """A trained clinician of another department; their API token."""
+    with node.database.session() as session:
+        department = Department(name="Ortopedisk poliklinikk", phone="+4769860001")
+        session.add(department)
+        session.flush()
+        other = accounts.create_staff(session, email="ortoped@demo.visitt.no", full_name="Per Ortoped",
+                                      role=Role.clinician, password=demo.PASSWORD, department=department)
+        other.trained_at = utcnow()
+    with node.database.session() as session:
+        return accounts.create_api_token(session, "ortoped@demo.visitt.no")
+
+
+def _token(node: InProcess | LiveServer, email: str) -> str:
+    with node.database.session() as session:
+        return accounts.create_api_token(session, email)
+
+
+def _meeting(node: InProcess | LiveServer, **fields: Any) -> httpx.Response:
+    body = {"title": TITLE, "duration_minutes": 45, "colleagues": [_staff(node, demo.PEOPLE[1][0])],
+            "guests": [{"name": "Dr. Nils Lunde", "phone": "412 34 570", "language": "nb"},
+                       {"name": "Dr. Anne Vik", "email": "anne.vik@example.no", "language": "en"}], **fields}
+    return _api(node, "POST", "/meetings", node.token, body)
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Any:
+    started = InProcess(make_settings(tmp_path)).start()
+    yield started
+    started.stop()
+
+
+@pytest.mark.in_process
+def test_a_meeting_invites_colleagues_and_guests_and_holds_no_patient_data(node: InProcess) -> None:
+    created = _meeting(node)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["title"] == TITLE and body["state"] == "open" and body["uses_media_server"] is False
+    assert not PATIENT_FIELDS & set(body)
+    assert [(p["name"], p["cohost"]) for p in body["participants"]] == [
+        ("Ola Hansen", True), ("Dr. Nils Lunde", False), ("Dr. Anne Vik", False)]
+    invitations = body["invitations"]  # the guests', each with a link and a code of their own
+    assert [i["name"] for i in invitations] == ["Dr. Nils Lunde", "Dr. Anne Vik"]
+    assert len({i["code"] for i in invitations}) == 2 and all(len(i["code"]) == 6 for i in invitations)
+
+    (sms,) = node.sms()
+    assert sms["to"] == "+4741234570"
+    assert sms["body"].startswith("Du er invitert til et videomøte") and link_in(sms["body"]) == invitations[0]["join_url"]
+    assert invitations[0]["code"] in sms["body"] and "MDT" not in sms["body"]  # neutral: never the title
+    (letter,) = node.mail()
+    assert letter["To"] == "anne.vik@example.no" and letter["Subject"].startswith("Video meeting")
+    text = letter.get_body(("plain",)).get_content()
+    assert invitations[1]["join_url"] in text and "MDT" not in text and "overhear" in text
+
+    with node.database.session() as session:
+        meeting = session.scalar(select(Meeting))
+        assert meeting is not None and meeting.room.appointment is None  # no patient record attached
+        colleague = session.scalar(select(Participant).where(Participant.staff_id.is_not(None)))
+        assert colleague is not None and colleague.code == ""  # by account: no link or code sent
+        rows = [(event.action, event.actor) for event in session.scalars(
+            select(AuditEvent).where(AuditEvent.room_id == meeting.room_id).order_by(AuditEvent.id))]
+    host = f"staff:{_staff(node, demo.PEOPLE[0][0])}"
+    assert rows == [("meeting_created", host), ("invite", host), ("invite", host), ("invite", host)]
+
+    # the colleague invited by account sees it (list and one), with its title
+    ola = _token(node, demo.PEOPLE[1][0])
+    listed = _api(node, "GET", "/meetings", ola)
+    assert [m["title"] for m in listed.json()] == [TITLE]
+    assert _api(node, "GET", f"/meetings/{body['id']}", ola).json()["room"] == body["room"]
+
+
+@pytest.mark.in_process
+def test_nobody_else_sees_or_opens_a_meeting(node: InProcess) -> None:
+    body = _meeting(node, colleagues=[]).json()
+    stranger = _stranger(node)
+    for token in (stranger, _token(node, demo.PEOPLE[1][0]), _token(node, demo.PEOPLE[2][0])):
+        # another department's clinician, a colleague not invited, the department's secretary
+        assert _api(node, "GET", "/meetings", token).json() == []
+        refused = _api(node, "GET", f"/meetings/{body['id']}", token)
+        assert refused.status_code == 404 and refused.json()["error"]["message"] == "No such meeting."
+    with node.database.session() as session:
+        meeting = session.get(Meeting, body["id"])
+        assert meeting is not None
+        admin = accounts.create_staff(session, email="it@demo.visitt.no", full_name="IT", role=Role.admin,
+                                      password=demo.PASSWORD, department=None)
+        other = session.scalar(select(Staff).where(Staff.email == "ortoped@demo.visitt.no"))
+        assert other is not None
+        for who in (other, admin):  # the one rule: a meeting is managed by its host alone
+            assert not access.may(who, access.Action.manage, meeting.room)
+            with pytest.raises(Exception, match="No such consultation"):
+                access.room(session, who, meeting.room.public_id)
+        guest = meeting.room.participants[0]
+        assert not access.may(other, access.Action.cohost, guest)  # nor join on someone else's invitation
+
+
+@pytest.mark.in_process
+def test_bad_input_is_a_clear_422_and_creates_nothing(node: InProcess) -> None:
+    past = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
+    host = _staff(node, demo.PEOPLE[0][0])
+    refused = _meeting(node, title=" ", starts_at=past, duration_minutes=500, colleagues=[host, 999999],
+                       guests=[{"name": "", "phone": "123"}, {"name": "Dr. X", "phone": "412 34 571", "email": "x@example.no"},
+                               {"name": "Dr. Y", "email": "not an address"}, {"name": "Dr. Z", "language": "de"}])
+    assert refused.status_code == 422
+    error = refused.json()["error"]
+    assert error["code"] == "validation_failed" and error["message"] == "The meeting could not be created."
+    assert error["fields"] == {
+        "title": "Give the meeting a title.",
+        "starts_at": "Choose a time in the future.",
+        "duration_minutes": "Choose between 5 and 240 minutes.",
+        "colleagues.0": "Choose a clinician from the list.",
+        "colleagues.1": "Choose a clinician from the list.",
+        "guests.0.name": "Enter their full name.",
+        "guests.0.phone": "This is not a valid phone number.",
+        "guests.1.email": "Give a mobile number or an e-mail address, not both.",
+        "guests.2.email": "Enter a valid e-mail address, for example kari.nordmann@example.no.",
+        "guests.3.language": "Choose one of these languages: nb, nn, en, ar, pl, so, ur.",
+        "guests.3.phone": "Enter a mobile number, for example 412 34 567.",
+    }
+    secretary = _api(node, "POST", "/meetings", _token(node, demo.PEOPLE[2][0]), {"title": "Møte"})
+    assert secretary.status_code == 403
+    with node.database.session() as session:
+        assert session.scalar(select(Meeting)) is None
+
+
+def test_a_colleague_comes_in_without_knocking_and_a_guest_waits_for_the_host(server: LiveServer) -> None:
+    body = _meeting(server, guests=[{"name": "Dr. Nils Lunde", "phone": "412 34 570"}]).json()
+    room, ola = body["room"], next(p for p in body["participants"] if p["cohost"])
+    guest_link = body["invitations"][0]["join_url"]
+
+    async def scenario() -> None:
+        host = await WsClient.staff(server, staff_login(server, demo.PEOPLE[0][0]))
+        await host.hello()
+        colleague = await WsClient.open(server, f"/ws/cohost/{ola['id']}", cookie=staff_login(server, demo.PEOPLE[1][0]))
+        await colleague.hello()
+        await colleague.send({"type": "knock", "name": "ignored"})
+        admitted = await colleague.expect("admitted")  # no waiting room for a colleague invited by account
+        assert admitted["room"] == room and "group" not in admitted
+        assert "waiting" not in colleague.types
+        guest = await WsClient.guest(server, guest_link.rsplit("/", 1)[1])
+        await guest.hello()
+        await guest.send({"type": "knock", "name": "Nils Lunde"})
+        await guest.expect("waiting")
+        knock = await host.expect("knock")  # the guest waits: the host (and the co-host in the call) decide
+        assert knock["participant"]["name"] == "Nils Lunde" and knock["participant"]["kind"] == "colleague"
+        assert knock["participant"]["unscheduled"] is False
+        await host.send({"type": "admit", "room": room, "participant": knock["participant"]["id"]})
+        joined = await guest.expect("admitted")
+        assert {p["name"] for p in joined["participants"]} == {"Dr. Ingrid Berg", "Ola Hansen"}
+        for client in (host, colleague, guest):
+            await client.close()
+
+    run(scenario())
+    with server.database.session() as session:
+        actions = [(event.action, event.actor) for event in session.scalars(
+            select(AuditEvent).where(AuditEvent.action.in_(("knock", "admit", "lock"))).order_by(AuditEvent.id))]
+    ola_actor, host_actor = f"staff:{_staff(server, demo.PEOPLE[1][0])}", f"staff:{_staff(server, demo.PEOPLE[0][0])}"
+    assert actions[0] == ("knock", f"participant:{ola['id']}") and actions[1] == ("admit", ola_actor)
+    assert ("admit", host_actor) in actions and ("lock", host_actor) in actions
+    assert meetings.uses_media_server(4, 5) is False and meetings.uses_media_server(5, 5) is True
+
+
+@pytest.mark.in_process
+def test_the_host_invites_another_guest_from_the_call(node: InProcess) -> None:
+    body = _meeting(node, colleagues=[], guests=[]).json()
+    with node.client(follow_redirects=False, headers={"Accept-Language": "en"}) as client:
+        client.get("/staff/login")
+        csrf = client.cookies["visitt_csrf"]
+        client.post("/staff/login", data={"email": demo.PEOPLE[0][0], "password": demo.PASSWORD, "csrf": csrf})
+        invited = client.post(f"/staff/rooms/{body['room']}/participants", data={
+            "csrf": csrf, "name": "Dr. Berit Fjell", "kind": "colleague", "phone": "412 34 572"})
+        assert invited.status_code == 201, invited.text
+        page = client.get("/staff")
+        assert TITLE in page.text and "Patient information is discussed in this meeting." in page.text
+    (sms,) = node.sms()
+    assert sms["to"] == "+4741234572" and sms["body"].startswith("Du er invitert til et videomøte")
+
+
+@pytest.mark.in_process
+def test_retention_removes_a_meetings_title_guests_and_messages(node: InProcess) -> None:
+    body = _meeting(node).json()
+    node.sms()
+    (_letter,) = node.mail()
+    with node.database.session() as session:
+        meeting = session.get(Meeting, body["id"])
+        assert meeting is not None
+        room_id, end = meeting.room_id, meeting.starts_at + dt.timedelta(minutes=meeting.duration_minutes)
+        sent = list(session.scalars(select(OutboxMessage).where(OutboxMessage.room_id == room_id)))
+        assert {message.recipient for message in sent} == {"+4741234570", "anne.vik@example.no"}
+    after = end + dt.timedelta(days=node.settings.retention_days)
+    assert retention.run_once(node.database, node.settings, now=after - dt.timedelta(minutes=1)) == 0  # not yet
+    assert retention.run_once(node.database, node.settings, now=after) == 1
+    with node.database.session() as session:
+        meeting = session.get(Meeting, body["id"])
+        assert meeting is not None and meeting.title == ""
+        assert {(p.display_name, p.phone) for p in meeting.room.participants} == {("", "")}
+        assert {(m.recipient, m.body) for m in session.scalars(
+            select(OutboxMessage).where(OutboxMessage.room_id == room_id))} == {("", "")}
+    assert list((node.settings.data_dir / "mail").glob("*.eml")) == []
+

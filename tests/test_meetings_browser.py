@@ -1,0 +1,73 @@
+"""A staff meeting in Chromium (issue 20 §1): the clinician creates it on the New meeting form with an external
+guest; the guest opens the link from their SMS, sees a video *meeting* with the warning that patients are
+discussed (no consent text, no "I don't want video"), knocks and is admitted from the waiting room; both pages
+decode the other's frames. Each page is saved as a screenshot under ``test-artefacts/`` at 360×640 and
+1280×800 for a person to look at."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from visitt.testing import LiveServer
+
+from .browser import DESK, PHONE, link_in, sign_in, wait_for_media
+
+pytestmark = pytest.mark.browser
+ARTEFACTS = Path(__file__).resolve().parent.parent / "test-artefacts"
+WARNING = "Patient information is discussed in this meeting."
+
+
+def _shots(page: Page, name: str) -> None:
+    """``page`` at a phone's 360×640 and a desk's 1280×800, the whole page."""
+    ARTEFACTS.mkdir(exist_ok=True)
+    for width, height in ((360, 640), (1280, 800)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(ARTEFACTS / f"meeting-{name}-{width}x{height}.png"), full_page=True)
+
+
+def test_a_staff_meeting_with_an_external_guest_admitted_from_the_lobby(server: LiveServer,
+                                                                        browser) -> None:  # type: ignore[no-untyped-def]
+    clinic, mobile = browser.new_context(**DESK), browser.new_context(**PHONE)
+    try:
+        host = clinic.new_page()
+        sign_in(host, server.url)
+        host.get_by_role("link", name="New meeting").click()
+        host.get_by_label("Title (only staff see it)").fill("MDT lunge")
+        host.locator("#guest_0_name").fill("Dr. Nils Lunde")
+        host.locator("#guest_0_contact").fill("412 34 570")
+        expect(host.get_by_text(WARNING)).to_be_visible()
+        _shots(host, "new")
+        host.set_viewport_size(DESK["viewport"])
+        host.get_by_role("button", name="Create meeting and send invitations").click()
+        expect(host.get_by_text("Meeting created. The invitations have been queued.")).to_be_visible()
+        line = host.locator("#meetings li", has_text="MDT lunge")
+        expect(line).to_be_visible()
+
+        (sms,) = server.sms(wait=30)
+        assert "videomøte" in sms["body"] and "MDT" not in sms["body"]  # neutral, in the guest's language (nb)
+        guest = mobile.new_page()
+        guest.goto(link_in(sms["body"]))
+        expect(guest.get_by_role("heading", name="Video meeting")).to_be_visible()
+        expect(guest.locator("#meet").get_by_text(WARNING)).to_be_visible()
+        expect(guest.get_by_text("MDT lunge")).to_have_count(0)  # the title is for staff only
+        expect(guest.locator("[data-withdraw]")).to_have_count(0)  # no patient here: no consent to withdraw
+        guest.get_by_label("Your full name").fill("Nils Lunde")
+        guest.get_by_role("button", name="Join").click()
+        expect(guest.locator("#waiting-room")).to_be_visible()
+        expect(guest.locator("#waiting-room").get_by_text(WARNING)).to_be_visible()
+        _shots(guest, "guest-waiting")
+
+        knock = host.locator("#waiting li", has_text="Nils Lunde")
+        expect(knock).to_contain_text("Colleague", timeout=30_000)
+        knock.get_by_role("button", name="Admit").click()
+        wait_for_media(host, timeout=60)
+        wait_for_media(guest, timeout=60)
+        expect(host.locator("#meeting-call-warning")).to_be_visible()  # the host's call says it too
+        _shots(host, "host-call")
+        _shots(guest, "guest-call")
+    finally:
+        clinic.close()
+        mobile.close()
