@@ -119,10 +119,22 @@ class Member:
                 await peer.publish()
                 while len(peer.feeds) < 5:
                     peer.feeds.add((await socket.expect("sfu_feed", timeout=120))["participant"])
-                for other in sorted(peer.feeds):
+                async def receive(other: str) -> None:
+                    old = peer.receiving.get(other)
                     tracks = await peer.subscribe(other)
+                    if old is not None:
+                        await old.close()
                     takers.append(asyncio.create_task(self.take(other, tracks["video"])))
                     takers.append(asyncio.create_task(self.take(f"{other}/audio", tracks["audio"])))
+
+                for other in sorted(peer.feeds):
+                    await receive(other)
+
+                async def again() -> None:  # someone sends afresh (a reloaded page): receive the new feed
+                    while True:
+                        await receive((await socket.expect("sfu_feed", timeout=None))["participant"])
+
+                takers.append(asyncio.create_task(again()))
                 await asyncio.to_thread(release.wait, 600)  # the connections stay open until the test is done
             finally:
                 for task in takers:
@@ -139,7 +151,9 @@ class Member:
 
 @pytest.mark.browser
 def test_a_group_of_six_through_the_pages(browser: Browser, janus: JanusServer, tmp_path: Path) -> None:
-    server = LiveServer(make_settings(tmp_path, janus_url=janus.url, janus_api_secret=SECRET)).start()
+    # a reloaded page takes its place back within the grace (the tests' default is a moment)
+    server = LiveServer(make_settings(tmp_path, janus_url=janus.url, janus_api_secret=SECRET,
+                                      reconnect_grace=30)).start()
     clinic = browser.new_context(**DESK_1280)
     mobile = browser.new_context(**PHONE_360)
     release = threading.Event()
@@ -219,6 +233,24 @@ def test_a_group_of_six_through_the_pages(browser: Browser, janus: JanusServer, 
         wait_until(patient, lambda seen: seen.get(heard, {}).get("shown") is True and seen[heard]["video"] > 5
                    and sum(entry["shown"] for entry in seen.values()) == 4, "the speaker's picture not received")
         assert patient.locator(f'#tiles .tile.large[data-peer="{heard}"]').count() == 1
+
+        # the patient's page reloaded: it takes its place back, sends afresh, and everyone receives it again
+        kari = next(id for id in host.evaluate(SEEN) if id not in {m.id for m in members})
+        before = {m.name: m.frames.get(kari, 0) for m in members}
+        patient.reload()
+        wait_until(patient, everyone(5, 4), "the reloaded page does not see and hear everyone again")
+        deadline = time.monotonic() + 60
+        while not all(m.frames.get(kari, 0) > before[m.name] + 10 and m.receives(kari) for m in members):
+            assert time.monotonic() < deadline, ("the reloaded page's picture does not arrive again", before,
+                                                 {m.name: m.frames.get(kari) for m in members})
+            time.sleep(0.25)
+        host.wait_for_function("""async (id) => {
+          const entry = window.visittCall.peers.get(id);
+          if (!entry) return false;
+          let audio = 0;
+          (await entry.pc.getStats()).forEach((r) => { if (r.type === "inbound-rtp" && r.kind === "audio") audio += r.packetsReceived; });
+          return entry.pc.connectionState === "connected" && audio > 50;
+        }""", arg=kari, timeout=60000)
 
         # removal: the removed peer (its connections left open) stops receiving; nobody receives it any more
         victim = members[-1]
