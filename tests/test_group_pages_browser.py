@@ -96,6 +96,7 @@ class Member:
         self.frames: dict[str, int] = {}
         self.last: dict[str, float] = {}
         self.socket: WsClient | None = None
+        self.reloaded = threading.Event()  # the test has reloaded a page: a feed that comes now is a new one
 
     async def take(self, other: str, track: MediaStreamTrack) -> None:
         try:
@@ -119,10 +120,24 @@ class Member:
                 await peer.publish()
                 while len(peer.feeds) < 5:
                     peer.feeds.add((await socket.expect("sfu_feed", timeout=120))["participant"])
-                for other in sorted(peer.feeds):
+                async def receive(other: str) -> None:
+                    old = peer.receiving.get(other)
                     tracks = await peer.subscribe(other)
+                    if old is not None:
+                        await old.close()
                     takers.append(asyncio.create_task(self.take(other, tracks["video"])))
                     takers.append(asyncio.create_task(self.take(f"{other}/audio", tracks["audio"])))
+
+                for other in sorted(peer.feeds):
+                    await receive(other)
+
+                async def again() -> None:  # someone sends afresh (the reloaded page): receive the new feed
+                    while True:
+                        other = (await socket.expect("sfu_feed", timeout=None))["participant"]
+                        if self.reloaded.is_set():  # before, a second sfu_feed only repeats what published said
+                            await receive(other)
+
+                takers.append(asyncio.create_task(again()))
                 await asyncio.to_thread(release.wait, 600)  # the connections stay open until the test is done
             finally:
                 for task in takers:
@@ -139,7 +154,9 @@ class Member:
 
 @pytest.mark.browser
 def test_a_group_of_six_through_the_pages(browser: Browser, janus: JanusServer, tmp_path: Path) -> None:
-    server = LiveServer(make_settings(tmp_path, janus_url=janus.url, janus_api_secret=SECRET)).start()
+    # a reloaded page takes its place back within the grace (the tests' default is a moment)
+    server = LiveServer(make_settings(tmp_path, janus_url=janus.url, janus_api_secret=SECRET,
+                                      reconnect_grace=30)).start()
     clinic = browser.new_context(**DESK_1280)
     mobile = browser.new_context(**PHONE_360)
     release = threading.Event()
@@ -202,10 +219,12 @@ def test_a_group_of_six_through_the_pages(browser: Browser, janus: JanusServer, 
         for page, who in ((patient, "patient"), (host, "clinician")):
             for width, height in ((360, 640), (1280, 800)):
                 page.set_viewport_size({"width": width, "height": height})
+                toolbar_locator = page.locator("#call .toolbar").first
+                toolbar_locator.wait_for(timeout=60000)  # (a socket dropped on a loaded machine comes back first)
                 page.evaluate("() => document.getElementById('call').scrollIntoView()")  # admitting scrolled away
                 page.wait_for_timeout(500)
                 page.screenshot(path=str(ARTEFACTS / f"group-{who}-{width}x{height}.png"))
-                toolbar = page.locator("#call .toolbar").first.bounding_box()
+                toolbar = toolbar_locator.bounding_box()
                 assert toolbar is not None and toolbar["y"] + toolbar["height"] <= height + 1, (who, width, toolbar)
         patient.set_viewport_size({"width": 360, "height": 640})
         host.set_viewport_size({"width": 1280, "height": 800})
@@ -219,6 +238,53 @@ def test_a_group_of_six_through_the_pages(browser: Browser, janus: JanusServer, 
         wait_until(patient, lambda seen: seen.get(heard, {}).get("shown") is True and seen[heard]["video"] > 5
                    and sum(entry["shown"] for entry in seen.values()) == 4, "the speaker's picture not received")
         assert patient.locator(f'#tiles .tile.large[data-peer="{heard}"]').count() == 1
+
+        kari = next(id for id in host.evaluate(SEEN) if id not in {m.id for m in members})
+        # the patient pauses: nothing leaves either page for Janus, nobody receives her; the clinician resumes
+        patient.locator("#pause").click()
+        for page in (host, patient):
+            page.wait_for_function("() => window.visittCall.sending.getSenders().every((sender) => !sender.track)")
+        host.locator("#paused").wait_for()
+        deadline = time.monotonic() + 20
+        while any(m.receives(kari) for m in members):
+            assert time.monotonic() < deadline, "the paused page's picture still arrives"
+            time.sleep(0.25)
+        host.locator("#resume").click()
+        deadline = time.monotonic() + 30
+        while not all(m.receives(f"{kari}/audio") for m in members):
+            assert time.monotonic() < deadline, "the page's sound does not come back after the pause"
+            time.sleep(0.25)
+        # and a page's picture through Janus to another page (the clinician paused too: everyone does)
+        clinician = next(id for id in patient.evaluate(SEEN) if id not in {m.id for m in members})
+        if patient.evaluate(SEEN)[clinician]["shown"]:
+            assert grows(patient, {clinician}), "the clinician's picture does not come back after the pause"
+        # the clinician checks one patient's identity: that patient's tile says so on the patient's page too
+        check = host.locator("#checks li", has_text="Ola")
+        check.get_by_text("Check identity").click()
+        check.get_by_label("How was identity established?").select_option("known")
+        check.get_by_role("button", name="Save").click()
+        ola = next(m.id for m in members if m.name.startswith("Ola"))
+        patient.locator(f'#tiles [data-peer="{ola}"] .id-badge').filter(has_text="Personally known").wait_for(timeout=10000)
+        assert patient.locator("#tiles .id-badge:not(:empty)").count() == 1
+
+        # the patient's page reloaded: it takes its place back, sends afresh, and everyone receives it again
+        before = {m.name: m.frames.get(kari, 0) for m in members}
+        for member in members:
+            member.reloaded.set()
+        patient.reload()
+        wait_until(patient, everyone(5, 4), "the reloaded page does not see and hear everyone again")
+        deadline = time.monotonic() + 60
+        while not all(m.frames.get(kari, 0) > before[m.name] + 10 and m.receives(kari) for m in members):
+            assert time.monotonic() < deadline, ("the reloaded page's picture does not arrive again", before,
+                                                 {m.name: m.frames.get(kari) for m in members})
+            time.sleep(0.25)
+        host.wait_for_function("""async (id) => {
+          const entry = window.visittCall.peers.get(id);
+          if (!entry) return false;
+          let audio = 0;
+          (await entry.pc.getStats()).forEach((r) => { if (r.type === "inbound-rtp" && r.kind === "audio") audio += r.packetsReceived; });
+          return entry.pc.connectionState === "connected" && audio > 50;
+        }""", arg=kari, timeout=60000)
 
         # removal: the removed peer (its connections left open) stops receiving; nobody receives it any more
         victim = members[-1]

@@ -43,6 +43,7 @@ class Member:
 
     token: str
     publisher: Handle | None = None
+    sender: Peer | None = None  # the page (socket) that publishes: a reloaded page is a new one
     feed: int = 0  # Janus's id for what they publish; 0 until they publish
     private_id: int = 0
     audio_mids: list[str] = field(default_factory=list)  # which of their streams are sound
@@ -140,10 +141,14 @@ class Sfu:
         the media flows (``sfu_feed``)."""
         async with self._locks[room.public_id], self._refusals():
             sfu_room, member = await self._member(room, peer)
-            if member.publisher is not None:
+            if member.publisher is not None and member.sender is peer:
                 raise Conflict("already sending to the media server", code="already_publishing")
+            if member.publisher is not None:  # the place's page was reloaded: its old connection to Janus goes
+                old, member.publisher, member.up = member.publisher, None, False
+                with contextlib.suppress(JanusError):
+                    await old.detach()
             janus, _ = await self._session()
-            member.publisher = await janus.attach()
+            member.publisher, member.sender = await janus.attach(), peer
             data, jsep = await member.publisher.message(
                 {"request": "joinandconfigure", "ptype": "publisher", "room": sfu_room.number, "token": member.token,
                  "display": peer.id, "audio": True, "video": True}, jsep={"type": "offer", "sdp": sdp})

@@ -30,6 +30,12 @@ export class GroupCall extends SfuCall {
     this.shared = null;
     /** @type {WeakMap<RTCRtpSender, MediaStreamTrack>} the local track each sender carries when not paused */
     this.trackOf = new WeakMap();
+    // Someone we receive sends afresh (their page was reloaded): what we had of them is dead; receive the new.
+    // (SfuCall's own handler has subscribed to anyone new: that connection has no offer yet.)
+    this.unsubscribe.push(signaling.on("sfu_feed", ({ participant }) => {
+      const entry = this.receiving.get(participant);
+      if (entry?.pc.remoteDescription) this.resubscribe(participant, entry.video);
+    }));
   }
 
   /** The connections receiving each participant, by id: what the speaker detector and quality monitor read. */
