@@ -1,7 +1,8 @@
 """End-to-end encryption through Janus (static/js/e2ee.js, visitt/live/e2ee.py), with real Chromium pages
 and Debian's Janus, whose own recorder is on for this test's room (``record_dir``: never in production).
 
-Three patients' pages in a group consultation publish through sfu.js, which encrypts by default: each sees
+Three patients' pages in a group consultation publish through sfu.js, which encrypts by default (with
+RTCRtpScriptTransform, and again with Chromium's older createEncodedStreams): each sees
 (frames decoded) and hears (samples decoded, not concealed) the two others, and every page is told that the
 others encrypt. One leaves: the two who stay get a new key, switch to it, and keep seeing and hearing each
 other. Then Janus's recordings of the call, converted by ``janus-pp-rec``, do not decode: the VP8 decoder
@@ -25,6 +26,7 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from playwright.sync_api import Browser, Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from visitt.testing import LiveServer
 
@@ -104,18 +106,25 @@ async def clinician(server: LiveServer, result: dict[str, Any]) -> None:
 def wait_until_seen_and_heard(page: Page, others: list[str], since: dict[str, Any] | None = None) -> dict[str, Any]:
     """Until ``page`` has decoded 30 more frames and a second more of sound from each of ``others``."""
     since = since or {"seen": {}, "heard": {}}
-    page.wait_for_function("([others, before]) => others.every((id) => (window.seen[id] || 0) > (before[id] || 0) + 30)",
-                           arg=[others, since["seen"]], timeout=90000)  # generous: three pages on a loaded machine
-    page.wait_for_function(f"""async ([others, before]) => {{
-      const heard = await ({HEARD})();
-      return others.every((id) => (heard[id] || 0) > (before[id] || 0) + {SAMPLE_RATE});
-    }}""", arg=[others, since["heard"]], timeout=90000, polling=500)
+    try:
+        page.wait_for_function("([others, before]) => others.every((id) => (window.seen[id] || 0) > (before[id] || 0) + 30)",
+                               arg=[others, since["seen"]], timeout=90000)  # generous: three pages on a loaded machine
+        page.wait_for_function(f"""async ([others, before]) => {{
+          const heard = await ({HEARD})();
+          return others.every((id) => (heard[id] || 0) > (before[id] || 0) + {SAMPLE_RATE});
+        }}""", arg=[others, since["heard"]], timeout=90000, polling=500)
+    except PlaywrightTimeout:
+        state = page.evaluate("async () => ({seen: window.seen, counts: await window.sfuCall.crypto?.counts(), "
+                              "receiving: [...window.sfuCall.receiving.keys()], e2ee: window.e2ee})")
+        raise AssertionError(f"not seen and heard: {others} since {since}; {state}") from None
     return {"seen": page.evaluate("() => ({...window.seen})"), "heard": page.evaluate(HEARD)}
 
 
 @pytest.mark.browser
+@pytest.mark.parametrize("transform", ["script", "streams"])
 def test_janus_records_only_ciphertext_while_everyone_sees_and_hears_and_a_leave_renews_the_key(
-        browser: Browser, janus: JanusServer, tmp_path: Path) -> None:
+        browser: Browser, janus: JanusServer, tmp_path: Path, transform: str) -> None:
+    """``transform``: RTCRtpScriptTransform, or (as in a Chromium before 141) createEncodedStreams."""
     if shutil.which("janus-pp-rec") is None:
         raise RuntimeError("janus-pp-rec is missing: apt-get install -y janus-tools (make system-packages)")
     recordings = tmp_path / "recordings"
@@ -123,6 +132,9 @@ def test_janus_records_only_ciphertext_while_everyone_sees_and_hears_and_a_leave
     server = LiveServer(make_settings(tmp_path, janus_url=janus.url, janus_api_secret=SECRET)).start()
     server.app.state.hub.use_janus(janus.url, SECRET, record_dir=str(recordings))  # this test's rooms only
     contexts = [browser.new_context() for _ in range(3)]
+    if transform == "streams":
+        for context in contexts:
+            context.add_init_script("delete window.RTCRtpScriptTransform;")
     result: dict[str, Any] = {"done": threading.Event()}
     side = threading.Thread(target=lambda: run(clinician(server, result)))
     try:
@@ -133,7 +145,7 @@ def test_janus_records_only_ciphertext_while_everyone_sees_and_hears_and_a_leave
         for page, token, name in zip(pages, tokens, ["Kari Nordmann", "Ola Nordmann", "Per Hansen"]):
             page.goto(f"{server.url}/staff/login")
             ids.append(page.evaluate(OPEN, [token, name]))
-        assert [page.evaluate(PUBLISH) for page in pages] == ["script"] * 3  # Chromium 156: RTCRtpScriptTransform
+        assert [page.evaluate(PUBLISH) for page in pages] == [transform] * 3
         for page, own in zip(pages, ids):
             others = [other for other in ids if other != own]
             wait_until_seen_and_heard(page, others)

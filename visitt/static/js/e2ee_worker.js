@@ -102,16 +102,24 @@ async function setKeys({ keys: given, send }) {
     if (!ids.has(id)) setTimeout(() => { if (!current.has(id)) keys.delete(id); }, KEEP_MS);
   }
   current = ids;
+  const changed = (sending === null) !== (send === null) && sending !== undefined;
   sending = send;
+  // Someone receiving in clear cannot use the frames before this change, nor an encrypting one those before it:
+  // a key frame now rather than at the next request. (A new key needs none: receivers have both.)
+  if (changed) for (const transformer of senders) transformer.generateKeyFrame?.().catch(() => {});
   if (send !== null && !counts.keyIds.includes(send)) counts.keyIds.push(send);
 }
 /** @type {Set<number>} */
 let current = new Set();
 
+/** The senders' transformers (RTCRtpScriptTransform only): asked for a key frame when the call goes in clear or encrypted. */
+const senders = new Set();
+
 // RTCRtpScriptTransform (Firefox, Safari, Chromium from 141): the transform comes to the worker
 /** @param {any} event */
 self.onrtctransform = (event) => {
   const transformer = event.transformer;
+  if (transformer.options.operation === "encrypt") senders.add(transformer);
   transform(transformer.readable, transformer.writable, transformer.options);
 };
 
