@@ -25,7 +25,8 @@ demo: $(VENV)/.base
 
 # Debian's Node.js and npm (the OpenID provider of tests/test_sso.py), Chromium (browser tests), Firefox ESR and PulseAudio (tests/test_firefox_browser.py: Firefox's Web
 # Audio needs a sound server; the test starts a private one with a null sink), coturn (TURN relay tests), nginx
-# (the failover test's proxy), Janus (tests/test_janus.py: the media server for group calls) and the Noto Naskh Arabic and Nastaliq Urdu fonts (the Arabic and Urdu
+# (the failover test's proxy), Janus (tests/test_janus.py: the media server for group calls), its recordings' converter
+# janus-pp-rec (tests/test_e2ee_browser.py: what Janus recorded of an encrypted call) and the Noto Naskh Arabic and Nastaliq Urdu fonts (the Arabic and Urdu
 # screenshots in test-artefacts/), each only where its command is missing (a Node.js from elsewhere that bundles
 # npm stays: Debian's npm conflicts with it); and PostgreSQL and the Redis server where nothing answers on 127.0.0.1:5432 / :6379 and they are not installed:
 # the tests then start private ones on free ports (tests/services.py). VISITT_TEST_POSTGRES="" leaves both out.
@@ -33,7 +34,7 @@ answers = $(PYTHON) -c 'import socket, sys; socket.create_connection(("127.0.0.1
 system-packages:
 	@missing=""; \
 	for pair in chromium:chromium firefox-esr:firefox-esr pulseaudio:pulseaudio turnserver:coturn nginx:nginx-light \
-	            node:nodejs npm:npm janus:janus nft:nftables ip:iproute2 openssl:openssl; do \
+	            node:nodejs npm:npm janus:janus janus-pp-rec:janus-tools nft:nftables ip:iproute2 openssl:openssl; do \
 	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
 	done; \
 	fc-list 2>/dev/null | grep -q "Noto Nastaliq Urdu" || missing="$$missing fonts-noto-core"; \

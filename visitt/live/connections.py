@@ -54,13 +54,14 @@ class PeerLink:
         # the invitation's place in the room (its public id), whatever id this socket waits under meanwhile
         self.place: str | None = None
         self.sharing = False
+        self.e2ee: bool | None = None  # a group call: their page encrypts what it sends to Janus (None: sends nothing)
         self.last_rate_error = 0.0
 
     def info(self) -> protocol.PeerInfo:
         role = self.role if self.role in protocol.ROLES else "patient"
         return protocol.PeerInfo(id=self.id, name=self.name, role=role, cohost=self.cohost,  # type: ignore[arg-type]
                                  audio=self.audio, video=self.video, sharing=self.sharing,
-                                 identified=self.identified)  # type: ignore[arg-type]
+                                 identified=self.identified, e2ee=self.e2ee)  # type: ignore[arg-type]
 
     def send(self, text: str) -> None:
         raise NotImplementedError

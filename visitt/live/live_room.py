@@ -30,6 +30,7 @@ class Peer(Protocol):
     video: bool
     identified: str | None
     sharing: bool  # sending a window in place of their camera
+    e2ee: bool | None  # a group call: their page encrypts what it sends to Janus (None: sends nothing yet)
     staff_id: int | None  # a clinician's or a co-host's staff account: named in the audit trail
     cohost: bool  # a colleague signed in with their staff account: host powers while in the call, but End
     participant_id: int | None  # a guest's invitation (its database row); None for a clinician

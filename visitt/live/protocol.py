@@ -251,6 +251,8 @@ class SfuPublish(_Message):
 
     type: Literal["sfu_publish"]
     sdp: SDP
+    # The page encrypts its frames end to end (visitt.live.e2ee); false: it cannot (no encoded transforms)
+    e2ee: bool = False
 
 
 class SfuSubscribe(_Message):
@@ -314,6 +316,9 @@ class PeerInfo(_Message):
     video: bool = True
     identified: ID_METHOD | None = None  # how the clinician established who this is; None: not yet
     sharing: bool = False  # sending a window in place of their camera
+    # A group call's end-to-end encryption (visitt.live.e2ee): whether their page encrypts what it sends
+    # to the media server. Sent only once they send to it.
+    e2ee: bool | None = Field(None, exclude_if=lambda e2ee: e2ee is None)
 
 
 class GaveUpInfo(_Message):
@@ -559,6 +564,23 @@ class SfuFeed(_ServerMessage):
     participant: str
 
 
+class FrameKey(_Message):
+    """One key of a group call's frame encryption: its id (a byte in each frame) and the key (base64url)."""
+
+    id: int
+    key: str = Field(repr=False)  # never in a log line, not even by accident
+
+
+class SfuKeys(_ServerMessage):
+    """The keys of a group call's end-to-end encryption, to each admitted participant sending to the
+    media server: decrypt with any of ``keys``, encrypt with ``send`` (null: send in clear, as someone in
+    the call cannot encrypt). Sent when they publish, when someone leaves (a new key) and when it changes."""
+
+    type: Literal["sfu_keys"] = "sfu_keys"
+    keys: list[FrameKey]
+    send: int | None
+
+
 class ErrorMessage(_ServerMessage):
     type: Literal["error"] = "error"
     code: str
@@ -580,7 +602,8 @@ class PongOut(_ServerMessage):
 
 ServerMessage = Union[Welcome, Waiting, Lobby, LateNotice, WaitExpired, KnockNotice, Admitted, Denied, Removed,
                       Joined, Updated, Back, Left, Away, PlaceTaken, RoomInfo, Ended, PhoneCall, Paused, Resumed,
-                      IdRequested, UnmuteRequested, SignalIn, ChatIn, SfuPublished, SfuOffer, SfuFeed, ErrorMessage, Bye,
+                      IdRequested, UnmuteRequested, SignalIn, ChatIn, SfuPublished, SfuOffer, SfuFeed, SfuKeys, ErrorMessage,
+                      Bye,
                       PingOut, PongOut, Withdrawn]
 SERVER_MESSAGES: tuple[type[_ServerMessage], ...] = get_args(ServerMessage)
 

@@ -8,7 +8,8 @@ secret; each participant joins it with a token of their own, allowed when they f
 taken back when they leave, when they are also kicked (within a second: one HTTP request).
 
 The media itself goes browser ⇄ Janus; SDP carries every candidate (no trickle), as aiortc and the
-pages gather them before sending.
+pages gather them before sending. The pages encrypt it end to end with keys from Visitt, given to
+the admitted participants only and renewed when one leaves (:mod:`visitt.live.e2ee`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from visitt.errors import Conflict, MediaServerUnavailable, NotFound, describe
 from visitt.live import protocol
+from visitt.live.e2ee import SWITCH_AFTER, KeyRing
 from visitt.live.janus import ROOM_EXISTS, Handle, Janus, JanusError, VideoRoomAdmin
 from visitt.live.live_room import LiveRoom, Peer
 from visitt.live.permissions import Action
@@ -48,6 +50,7 @@ class Member:
     private_id: int = 0
     audio_mids: list[str] = field(default_factory=list)  # which of their streams are sound
     up: bool = False  # their connection to Janus carries media: others may subscribe
+    e2ee: bool | None = None  # their page encrypts what it sends (None: sends nothing yet)
     # What they receive: one subscriber handle (one connection) per participant they see or hear.
     # One each, not all streams on one connection: aiortc cannot yet tell apart two video streams
     # with one payload type on one connection, and a connection of its own is also what lets a page
@@ -59,6 +62,12 @@ class Member:
 class SfuRoom:
     number: int
     members: dict[str, Member] = field(default_factory=dict)
+    keys: KeyRing = field(default_factory=KeyRing)  # the frame encryption's (visitt.live.e2ee), in memory only
+
+    @property
+    def encrypted(self) -> bool:
+        """Everyone sending to Janus encrypts: one who cannot could not decrypt the others either."""
+        return all(member.e2ee is not False for member in self.members.values())
 
 
 class _Locks(dict[str, asyncio.Lock]):
@@ -136,9 +145,10 @@ class Sfu:
             self._janus = self._admin = None
             raise
 
-    async def publish(self, room: LiveRoom, peer: Peer, sdp: str) -> None:
+    async def publish(self, room: LiveRoom, peer: Peer, sdp: str, e2ee: bool = False) -> None:
         """``peer``'s offer to send to the call: joined to Janus, answered; the others are told once
-        the media flows (``sfu_feed``)."""
+        the media flows (``sfu_feed``). ``e2ee``: their page encrypts its frames; they get the call's
+        keys first, and everyone learns whether they encrypt (``updated``)."""
         async with self._locks[room.public_id], self._refusals():
             sfu_room, member = await self._member(room, peer)
             if member.publisher is not None and member.sender is peer:
@@ -147,6 +157,13 @@ class Sfu:
                 old, member.publisher, member.up = member.publisher, None, False
                 with contextlib.suppress(JanusError):
                     await old.detach()
+            was_encrypted = sfu_room.encrypted
+            member.e2ee = peer.e2ee = e2ee
+            if sfu_room.encrypted != was_encrypted:  # they cannot encrypt: the call goes in clear
+                self._tell_keys(room, sfu_room)
+            else:
+                peer.send(protocol.encode(sfu_room.keys.message(sfu_room.encrypted)))
+            room.broadcast(protocol.encode(protocol.Updated(participant=peer.info())))
             janus, _ = await self._session()
             member.publisher, member.sender = await janus.attach(), peer
             data, jsep = await member.publisher.message(
@@ -211,6 +228,26 @@ class Sfu:
         watching = [other.subscriptions.pop(peer_id) for other in sfu_room.members.values()
                     if peer_id in other.subscriptions]
         self._spawn(self._take_out(sfu_room.number, member, watching))
+        if sfu_room.members:
+            self._spawn(self._renew_key(room, sfu_room))
+
+    async def _renew_key(self, room: LiveRoom, sfu_room: SfuRoom) -> None:
+        """Someone left: a new key for those who stay, at once; senders switch to it once all have it,
+        so that nobody's frames are undecryptable meanwhile."""
+        new = sfu_room.keys.rotate()
+        self._tell_keys(room, sfu_room)
+        await asyncio.sleep(SWITCH_AFTER)
+        if self.rooms.get(room.public_id) is sfu_room and sfu_room.keys.switch(new):
+            self._tell_keys(room, sfu_room)
+
+    @staticmethod
+    def _tell_keys(room: LiveRoom, sfu_room: SfuRoom) -> None:
+        """The keys to everyone in the call who sends to Janus: admitted participants only."""
+        text = protocol.encode(sfu_room.keys.message(sfu_room.encrypted))
+        for peer_id in sfu_room.members:
+            peer = room.in_call.get(peer_id)
+            if peer is not None:
+                peer.send(text)
 
     async def _take_out(self, number: int, member: Member, watching: list[Handle]) -> None:
         _, admin = await self._session()

@@ -54,6 +54,8 @@ PARTICIPANTS = {
     "participant_cam_on": N_("Camera on"),
     "participant_cam_off": N_("Camera off"),
     "participant_sharing": N_("Sharing a window"),
+    # a group call: their browser cannot encrypt end to end, so the call goes in clear while they are in it
+    "participant_not_e2ee": N_("Not end-to-end encrypted"),
     "unmute_requested": N_("{name} asks you to turn on your microphone."),
     "participant_joined": N_("{name} joined the consultation."),
     "participant_left": N_("{name} left the consultation."),

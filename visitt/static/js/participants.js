@@ -1,6 +1,7 @@
 // The participant list, on both pages: everyone in the call with name, role (patient, companion,
 // interpreter, colleague; the clinician and a co-host marked with a host symbol), microphone and
-// camera state, who shares a window, and the identity-checked badge. On the clinician's page a
+// camera state, who shares a window, the identity-checked badge, and in a group call who is not end-to-end
+// encrypted (their browser cannot: the call goes in clear while they are in it, e2ee.js). On the clinician's page a
 // muted participant also has an "Ask to unmute" button; the asked participant's page shows the polite
 // prompt (UnmutePrompt). Only the user's own press turns the microphone on; a request never does (privacy).
 
@@ -33,7 +34,7 @@ export class ParticipantList {
       item = document.createElement("li");
       item.className = "participant";
       item.dataset.peer = peer.id;
-      for (const part of ["who", "role", "mic", "cam", "sharing", "id"]) {
+      for (const part of ["who", "role", "mic", "cam", "sharing", "id", "e2ee"]) {
         const span = document.createElement("span");
         span.className = part;
         item.append(span);
@@ -54,6 +55,7 @@ export class ParticipantList {
     part("cam").classList.toggle("off", !peer.video);
     part("sharing").textContent = peer.sharing ? s.participant_sharing : "";
     part("id").textContent = peer.identified ? s[`id_${peer.identified}`] || "✓" : "";
+    part("e2ee").textContent = peer.e2ee === false ? s.participant_not_e2ee : "";
     this.unmuteButton(item, peer);
   }
 

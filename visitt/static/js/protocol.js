@@ -43,14 +43,14 @@ export const CHECK_MS = 1500;
  * @typedef {{type: "signal", to: string, description?: Description, candidate?: Candidate}} SignalOut
  * @typedef {"cant_hear" | "cant_see" | "turn_on_microphone" | "turn_on_camera" | "one_moment"} Phrase
  * @typedef {{type: "chat", text: string} | {type: "chat", phrase: Phrase}} ChatOut   text: 1-500 characters
- * @typedef {{type: "sfu_publish", sdp: string}} SfuPublish         a group call: send to the media server (every candidate in the offer)
+ * @typedef {{type: "sfu_publish", sdp: string, e2ee?: boolean}} SfuPublish   a group call: send to the media server (every candidate in the offer); e2ee: this page encrypts its frames
  * @typedef {{type: "sfu_subscribe", participant: string, video?: boolean}} SfuSubscribe   receive one participant; video false: sound only
  * @typedef {{type: "sfu_start", participant: string, sdp: string}} SfuStart   the answer to that participant's sfu_offer
  * @typedef {Hello | Heartbeat | Knock | Rejoin | Enter | Admit | Deny | Remove | RoomAction | Leave | Media | PauseOut | Resume | Identify | Late | RequestId | Share | AskUnmute | SignalOut | ChatOut | Withdraw | Flowing | SfuPublish | SfuSubscribe | SfuStart} ClientMessage
  *
  * Server to client.
  * @typedef {"host" | "patient" | "companion" | "interpreter" | "colleague"} Role   host: the clinician who hosts the room; else the invitation's kind
- * @typedef {{id: string, name: string, role: Role, cohost?: boolean, audio: boolean, video: boolean, sharing: boolean, identified: IdMethod | null}} PeerInfo   cohost: a colleague with the host's powers (not end); sharing: a window in place of the camera
+ * @typedef {{id: string, name: string, role: Role, cohost?: boolean, audio: boolean, video: boolean, sharing: boolean, identified: IdMethod | null, e2ee?: boolean}} PeerInfo   cohost: a colleague with the host's powers (not end); sharing: a window in place of the camera; e2ee: a group call, once they send: whether their page encrypts
  * @typedef {{by: string, name: string, reason: PauseReason | null}} PauseInfo
  * @typedef {{room: string, id: string, name: string, kind: Role, since: string, starts_at?: string|null, unscheduled: boolean, second_device?: boolean}} WaitingInfo   kind: the invitation's, never "host"; unscheduled: came by the portal; second_device: another device on an invitation whose place is held
  * @typedef {{type: "welcome", version: number, id: string, role: Role, name: string, state: "ready" | "denied" | "ended"}} Welcome
@@ -81,9 +81,11 @@ export const CHECK_MS = 1500;
  * @typedef {{type: "sfu_published", sdp: string, feeds: string[]}} SfuPublished   the media server's answer; feeds: who sends to it already
  * @typedef {{type: "sfu_offer", participant: string, sdp: string}} SfuOffer   the media server's offer of one participant's streams
  * @typedef {{type: "sfu_feed", participant: string}} SfuFeed       someone's media now reaches the media server
+ * @typedef {{id: number, key: string}} FrameKey   one key of the frame encryption: its id (a byte in each frame), the key (base64url)
+ * @typedef {{type: "sfu_keys", keys: FrameKey[], send: number | null}} SfuKeys   the call's keys (decrypt with any); send: the id to encrypt with, null: in clear
  * @typedef {{type: "error", code: string, message: string, fields?: Record<string, string>}} ErrorMessage   fields: per field, what is wrong
  * @typedef {{type: "bye"}} Bye
- * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | PlaceTaken | RoomInfo | Ended | PhoneCall | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | ChatIn | SfuPublished | SfuOffer | SfuFeed | ErrorMessage | Bye | Heartbeat | Withdrawn} ServerMessage
+ * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | PlaceTaken | RoomInfo | Ended | PhoneCall | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | ChatIn | SfuPublished | SfuOffer | SfuFeed | SfuKeys | ErrorMessage | Bye | Heartbeat | Withdrawn} ServerMessage
  */
 
 /**

@@ -1,6 +1,9 @@
 // Group calls through the media server (Janus), the browser's side: DOM-free. Visitt relays the
 // three messages of docs/protocol.md#the-media-server; the page never talks to Janus itself.
-// Events: "track" ({id, stream, track}, as call.js's), "error" ({where, id, error}).
+// Its frames are encrypted end to end where the browser can (e2ee.js; the `e2ee` option).
+// Events: "track" ({id, stream, track}, as call.js's), "error" ({where, id, error}),
+// "e2ee" ({encrypted}: whether the call is end-to-end encrypted now, on each sfu_keys).
+import { FrameCrypto, transformSupport } from "./e2ee.js";
 
 /** Simulcast: three layers, so Janus can forward a lower one to a phone on a poor network. */
 export const LAYERS = [
@@ -30,36 +33,61 @@ export class SfuCall extends EventTarget {
    * @param {import("./protocol.js").Signaling} signaling an admitted participant's socket
    * @param {MediaStream} local
    * @param {RTCConfiguration} [config] `admitted.ice`
-   * @param {{maxVideo?: number}} [options] maxVideo: pictures received at most (a phone's limit); sound from all
+   * @param {{maxVideo?: number, e2ee?: boolean}} [options] maxVideo: pictures received at most (a phone's limit);
+   *   sound from all. e2ee: encrypt frames end to end (by default wherever the browser can; false: never)
    */
-  constructor(signaling, local, config = {}, { maxVideo = Infinity } = {}) {
+  constructor(signaling, local, config = {}, { maxVideo = Infinity, e2ee = true } = {}) {
     super();
     this.signaling = signaling;
     this.local = local;
     this.config = config;
     this.maxVideo = maxVideo;
+    const how = e2ee ? transformSupport() : null;
+    /** @type {FrameCrypto | null} null: this page sends in clear, and the others are told so */
+    this.crypto = how ? new FrameCrypto(how) : null;
     /** @type {RTCPeerConnection | null} */
     this.sending = null;
     /** @type {Map<string, {pc: RTCPeerConnection, stream: MediaStream, video: boolean}>} one connection per participant received */
     this.receiving = new Map();
+    // Janus lets a subscriber in only with the private id of its own publisher: someone who starts sending
+    // before this page's sfu_published is received after it
+    this.published = false;
+    /** @type {Set<string>} */
+    this.early = new Set();
     this.unsubscribe = [
       signaling.on("sfu_published", (message) => this.onPublished(message)),
-      signaling.on("sfu_feed", ({ participant }) => this.subscribe(participant)),
+      signaling.on("sfu_feed", ({ participant }) => this.published ? this.subscribe(participant) : this.early.add(participant)),
       signaling.on("sfu_offer", (message) => this.onOffer(message)),
       signaling.on("left", ({ participant }) => this.drop(participant)),
+      signaling.on("sfu_keys", (message) => {
+        this.crypto?.setKeys(message);
+        this.dispatchEvent(new CustomEvent("e2ee", { detail: { encrypted: this.encrypted } }));
+      }),
     ];
+  }
+
+  /** Whether what this page sends and receives is end-to-end encrypted now (everyone in the call encrypts). */
+  get encrypted() {
+    return typeof this.crypto?.sending === "number";
+  }
+
+  /** A connection to the media server, with what frame encryption needs. */
+  connection() {
+    return new RTCPeerConnection(this.crypto ? this.crypto.configure(this.config) : this.config);
   }
 
   /** Send the microphone and the camera (in three simulcast layers) to the media server. */
   async publish() {
-    const pc = this.sending = new RTCPeerConnection(this.config);
+    const pc = this.sending = this.connection();
     for (const track of this.local.getTracks()) {
       const init = { direction: /** @type {RTCRtpTransceiverDirection} */ ("sendonly"), streams: [this.local] };
-      pc.addTransceiver(track, track.kind === "video" ? { ...init, sendEncodings: LAYERS } : init);
+      const { sender } = pc.addTransceiver(track, track.kind === "video" ? { ...init, sendEncodings: LAYERS } : init);
+      this.crypto?.encrypt(sender);
     }
     await pc.setLocalDescription();
     await gathered(pc);
-    this.signaling.send({ type: "sfu_publish", sdp: /** @type {RTCSessionDescription} */ (pc.localDescription).sdp });
+    const sdp = /** @type {RTCSessionDescription} */ (pc.localDescription).sdp;
+    this.signaling.send({ type: "sfu_publish", sdp, e2ee: this.crypto !== null });
   }
 
   /** @param {import("./protocol.js").SfuPublished} message */
@@ -69,7 +97,9 @@ export class SfuCall extends EventTarget {
     } catch (error) {
       this.report("publish", "", error);
     }
-    for (const id of feeds) this.subscribe(id);
+    this.published = true;
+    for (const id of new Set([...feeds, ...this.early])) this.subscribe(id);
+    this.early.clear();
   }
 
   /**
@@ -78,9 +108,10 @@ export class SfuCall extends EventTarget {
    */
   subscribe(id, video = [...this.receiving.values()].filter((entry) => entry.video).length < this.maxVideo) {
     if (this.receiving.has(id)) return;
-    const pc = new RTCPeerConnection(this.config);
+    const pc = this.connection();
     const stream = new MediaStream();
-    pc.ontrack = ({ track }) => {
+    pc.ontrack = ({ track, receiver }) => {
+      this.crypto?.decrypt(receiver);
       stream.addTrack(track);
       this.dispatchEvent(new CustomEvent("track", { detail: { id, stream, track } }));
     };
@@ -119,5 +150,6 @@ export class SfuCall extends EventTarget {
     for (const id of [...this.receiving.keys()]) this.drop(id);
     this.sending?.close();
     this.sending = null;
+    this.crypto?.close();
   }
 }
