@@ -129,6 +129,8 @@ class Hub:
                                      ice=self.ice(peer.id), paused=room.pause, resumed=resumed, key=key,
                                      group=room.group)
         peer.send(protocol.encode(admitted))
+        if resumed:
+            self.sfu.resumed(room, peer)
         if resumed and peer.cohost:  # back on a new socket: the waiting room as it is now
             peer.send(self.dashboards.room_lobby(room))
 
