@@ -140,3 +140,36 @@ def test_keys_go_to_admitted_senders_only_change_when_someone_leaves_and_never_r
     assert keys
     for key in keys:
         assert base64.urlsafe_b64encode(key).decode() not in caplog.text and key.hex() not in caplog.text
+
+
+async def keys_again_after_a_drop(server: LiveServer) -> None:
+    patient_token, _ = test_sfu._book_group(server)
+    async with await WsClient.staff(server, staff_login(server)) as host:
+        patient = await WsClient.guest(server, patient_token)
+        await host.hello()
+        await patient.hello()
+        await patient.send({"type": "knock", "name": "Kari Nordmann"})
+        knock = await host.expect("knock")
+        await host.send({"type": "admit", "room": knock["room"], "participant": patient.id})
+        await patient.expect("admitted")
+        pc, keys = await publish(patient, True)
+        try:
+            await patient.close()  # the phone's connection drops, within its grace
+            await host.expect("away")
+            async with await WsClient.guest(server, patient_token) as back:
+                await back.hello()
+                await back.send({"type": "rejoin", "key": patient.key})
+                assert (await back.expect("admitted"))["resumed"] is True
+                assert (await back.expect("sfu_keys")) == keys  # any sent meanwhile went to the old socket
+                assert (await host.expect("back"))["participant"]["e2ee"] is True
+        finally:
+            await pc.close()
+
+
+def test_a_page_back_after_a_drop_gets_the_keys_again(janus: JanusServer, tmp_path: Path) -> None:
+    server = LiveServer(make_settings(tmp_path, janus_url=janus.url, janus_api_secret=SECRET,
+                                      reconnect_grace=10.0)).start()
+    try:
+        run(keys_again_after_a_drop(server))
+    finally:
+        server.stop()

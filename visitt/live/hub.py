@@ -136,6 +136,8 @@ class Hub:
                                      media="sfu" if room.group else "mesh",
                                      max_video=self.max_video_streams if room.group else None)
         peer.send(protocol.encode(admitted))
+        if resumed:
+            self.sfu.resumed(room, peer)
         if resumed and peer.cohost:  # back on a new socket: the waiting room as it is now
             peer.send(self.dashboards.room_lobby(room))
 

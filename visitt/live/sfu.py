@@ -249,6 +249,16 @@ class Sfu:
             if peer is not None:
                 peer.send(text)
 
+    def resumed(self, room: LiveRoom, peer: Peer) -> None:
+        """``peer`` took back their place on a new socket (after a drop, a reload): the keys as they are now,
+        as any sent meanwhile went to the old socket, and whether they encrypt, for the others' lists."""
+        sfu_room = self.rooms.get(room.public_id)
+        member = sfu_room.members.get(peer.id) if sfu_room else None
+        if sfu_room is None or member is None:
+            return
+        peer.e2ee = member.e2ee
+        peer.send(protocol.encode(sfu_room.keys.message(sfu_room.encrypted)))
+
     async def _take_out(self, number: int, member: Member, watching: list[Handle]) -> None:
         _, admin = await self._session()
         await admin.disallow(number, [member.token])

@@ -138,6 +138,7 @@ export class SfuCall extends EventTarget {
   drop(id) {
     this.receiving.get(id)?.pc.close();
     this.receiving.delete(id);
+    this.early.delete(id);
   }
 
   /** @param {string} where @param {string} id @param {unknown} error */
