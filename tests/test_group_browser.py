@@ -1,7 +1,8 @@
 """static/js/sfu.js in real Chromium, through Visitt and a real Janus: the patient's page of a group
 consultation publishes its (fake) camera in three simulcast layers (all three carrying bytes) and receives
 the clinician, an aiortc participant; the clinician receives the page's picture. Frames are decoded on both
-sides. The page drives sfu.js directly: the consultation pages do not use it yet."""
+sides. The page drives sfu.js directly, to see the simulcast layers on the wire; the consultation pages run it
+through group_call.js (tests/test_group_pages_browser.py)."""
 
 from __future__ import annotations
 
