@@ -237,3 +237,17 @@ def test_retention_removes_a_meetings_title_guests_and_messages(node: InProcess)
             select(OutboxMessage).where(OutboxMessage.room_id == room_id))} == {("", "")}
     assert list((node.settings.data_dir / "mail").glob("*.eml")) == []
 
+
+@pytest.mark.in_process
+def test_a_meeting_larger_than_the_mesh_needs_the_media_server(tmp_path: Path) -> None:
+    node = InProcess(make_settings(tmp_path, max_participants=3)).start()  # no Janus configured
+    try:
+        refused = _meeting(node)  # the host and three invitations: more than a mesh of three
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "media_server_unavailable"
+        fits = _meeting(node, guests=[{"name": "Dr. Nils Lunde", "phone": "412 34 570"}])
+        assert fits.status_code == 201 and fits.json()["uses_media_server"] is False
+        with node.database.session() as session:
+            assert session.query(Meeting).count() == 1  # the refused one left nothing behind
+    finally:
+        node.stop()
+

@@ -1,5 +1,6 @@
 """A staff meeting in Chromium (issue 20 §1): the clinician creates it on the New meeting form with an external
-guest; the guest opens the link from their SMS, sees a video *meeting* with the warning that patients are
+guest and a colleague by account (who finds it on their dashboard, with the warning); the guest opens the link
+from their SMS, sees a video *meeting* with the warning that patients are
 discussed (no consent text, no "I don't want video"), knocks and is admitted from the waiting room; both pages
 decode the other's frames. Each page is saved as a screenshot under ``test-artefacts/`` at 360×640 and
 1280×800 for a person to look at."""
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from visitt import demo
 from visitt.testing import LiveServer
 
 from .browser import DESK, PHONE, link_in, sign_in, wait_for_media
@@ -30,7 +32,7 @@ def _shots(page: Page, name: str) -> None:
 
 def test_a_staff_meeting_with_an_external_guest_admitted_from_the_lobby(server: LiveServer,
                                                                         browser) -> None:  # type: ignore[no-untyped-def]
-    clinic, mobile = browser.new_context(**DESK), browser.new_context(**PHONE)
+    clinic, office, mobile = browser.new_context(**DESK), browser.new_context(**DESK), browser.new_context(**PHONE)
     try:
         host = clinic.new_page()
         sign_in(host, server.url)
@@ -38,6 +40,7 @@ def test_a_staff_meeting_with_an_external_guest_admitted_from_the_lobby(server: 
         host.get_by_label("Title (only staff see it)").fill("MDT lunge")
         host.locator("#guest_0_name").fill("Dr. Nils Lunde")
         host.locator("#guest_0_contact").fill("412 34 570")
+        host.get_by_label("Ola Hansen").check()
         expect(host.get_by_text(WARNING)).to_be_visible()
         _shots(host, "new")
         host.set_viewport_size(DESK["viewport"])
@@ -45,6 +48,15 @@ def test_a_staff_meeting_with_an_external_guest_admitted_from_the_lobby(server: 
         expect(host.get_by_text("Meeting created. The invitations have been queued.")).to_be_visible()
         line = host.locator("#meetings li", has_text="MDT lunge")
         expect(line).to_be_visible()
+
+        # the colleague invited by account finds it on their dashboard, and its page warns them too
+        colleague = office.new_page()
+        sign_in(colleague, server.url, demo.PEOPLE[1][0])
+        colleague.locator("#meetings li", has_text="MDT lunge").get_by_role("link", name="Join the meeting").click()
+        expect(colleague.get_by_role("heading", name="MDT lunge")).to_be_visible()
+        expect(colleague.locator("#cohost").get_by_text(WARNING)).to_be_visible()
+        expect(colleague.get_by_role("button", name="Join the meeting")).to_be_visible()
+        _shots(colleague, "colleague")
 
         (sms,) = server.sms(wait=30)
         assert "videomøte" in sms["body"] and "MDT" not in sms["body"]  # neutral, in the guest's language (nb)
@@ -69,5 +81,5 @@ def test_a_staff_meeting_with_an_external_guest_admitted_from_the_lobby(server: 
         _shots(host, "host-call")
         _shots(guest, "guest-call")
     finally:
-        clinic.close()
-        mobile.close()
+        for context in (clinic, office, mobile):
+            context.close()

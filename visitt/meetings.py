@@ -179,14 +179,14 @@ def create(session: Session, host: Staff, new: NewMeeting, *, settings: Settings
     session.flush()
     audit.record(session, f"staff:{host.id}", "meeting_created", room_id=room.id, subject=f"meeting:{meeting.id}",
                  colleagues=len(new.colleagues), guests=len(new.guests))
-    limit = max(invited, 1)
-    options = {"base_url": base_url, "clinic_phone": settings.clinic_phone, "tz": tz, "max_participants": limit,
-               "limiter": limiter}
-    for colleague in new.colleagues:
-        invite = invites.Invite(colleague.full_name, "colleague", "", None, colleague.id)
-        invites.create(session, host, room, invite, **options)  # type: ignore[arg-type]
-    created = [invites.create(session, host, room, guest, **options)  # type: ignore[arg-type]
-               for guest in new.guests]
+
+    def send(invite: invites.Invite) -> invites.Invitation:
+        return invites.create(session, host, room, invite, base_url=base_url, clinic_phone=settings.clinic_phone,
+                              tz=tz, max_participants=max(invited, 1), limiter=limiter)
+
+    for colleague in new.colleagues:  # on their dashboard: no message
+        send(invites.Invite(colleague.full_name, "colleague", "", None, colleague.id))
+    created = [send(guest) for guest in new.guests]
     return meeting, created
 
 

@@ -87,9 +87,9 @@ def _minutes(text: str) -> int:
 @pages.post("/staff/meetings/new")
 async def new_meeting(request: Request, session: DB, tz: TZ) -> Response:
     staff = page_staff(request, session)
-    form = {key: str(value) for key, value in (await request.form()).items()}
-    check_csrf(request, form.get("csrf"))
     multi = await request.form()
+    form = {key: str(value) for key, value in multi.items()}
+    check_csrf(request, form.get("csrf"))
     colleague_ids = [parse_id(str(value)) for value in multi.getlist("colleague")]
     values = {**form, **{f"colleague_{value}": str(value) for value in multi.getlist("colleague")}}
     guests = []
