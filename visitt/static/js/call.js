@@ -158,6 +158,7 @@ export class Call extends EventTarget {
       peer.makingOffer = true;
       await peer.pc.setLocalDescription();
       this.send(id, { description: peer.pc.localDescription.toJSON() });
+      this.dispatchEvent(new CustomEvent("offered", { detail: { id } }));  // out: the page may draw now (patient.js)
     } catch (error) {
       this.report("negotiation", id, error);
     } finally {

@@ -27,7 +27,8 @@ let phase = "lobby";  // lobby → waiting → call, or resume (reloaded); what 
 let knockName = "";
 let wantsWithdraw = false;  // the patient confirmed withdrawing before the socket was up
 const LANGUAGE = document.documentElement.lang;  // of the consent text shown: recorded with the knock
-const RETRY_MS = 5000;  // a knock or rejoin the server could not record (its database away) is tried again
+const RETRY_MS = 5000;
+const DRAW_MS = 300;  // the longest the call's drawing waits for its offers to go out (startCall)  // a knock or rejoin the server could not record (its database away) is tried again
 let retry = 0;
 /** @type {import("./protocol.js").Role} */ let selfRole = "patient";  // or companion, interpreter, colleague
 const tiles = new Tiles($("tiles"), { photo_id: strings.id_photo_id, known: strings.id_known, other: strings.id_other }, strings.pin, strings.pin_short, strings.sound_on_tap);
@@ -161,27 +162,48 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
   else ready?.close();
   ready = null;
   call = new Call(/** @type {Signaling} */ (signaling), selfId, /** @type {MediaStream} */ (devices.stream), message.ice, prepared);
+  call.addEventListener("track", (event) => {
+    const { id, stream: remote } = /** @type {CustomEvent} */ (event).detail;
+    tiles.attach(id, remote);
+  });
   for (const peer of message.participants) call.connect(peer.id);
+  // @ts-ignore a handle for diagnostics and the end-to-end tests
+  window.visittCall = call;
+  pause.start(/** @type {Signaling} */ (signaling), call, selfId, message.paused);
+  chat.start(/** @type {Signaling} */ (signaling), selfId);
+  for (const peer of message.participants) showPeer(peer);  // their tiles, ready for their pictures
+  if (devices.soundOnly) sendMedia();  // no camera: the clinician's list says so from the start
+  const current = call;
+  sharing?.then((share) => { if (call === current) share.start(/** @type {Signaling} */ (signaling), current); });
+  // The call is drawn once the offers are out, while they travel: on a slow phone the drawing would
+  // hold the offer back (its last step waits for this page's main thread). At the latest after DRAW_MS.
+  let drawn = false;
+  const draw = () => {
+    if (drawn || finished || call !== current) return;
+    drawn = true;
+    drawCall(current, message, selfId);
+  };
+  if (message.participants.length === 0) draw();
+  else {
+    let offers = 0;
+    call.addEventListener("offered", () => { if (++offers >= message.participants.length) draw(); });
+    setTimeout(draw, DRAW_MS);
+  }
+}
+
+/**
+ * The call on the screen (startCall has started the connections, the pause and the chat). @param {Call} current
+ * @param {import("./protocol.js").Admitted} message @param {string} selfId
+ */
+function drawCall(current, message, selfId) {
   devices.stopMeter();
   show("call");
   tiles.ensure(selfId, $("you").textContent, { self: true });
   tiles.attach(selfId, /** @type {MediaStream} */ (devices.stream));
   tiles.mark(selfId, mediaState());
   people.update({ id: selfId, name: knockName, role: selfRole, identified: null, ...mediaState() }, { self: true });
-  // @ts-ignore a handle for diagnostics and the end-to-end tests
-  window.visittCall = call;
-  pause.start(/** @type {Signaling} */ (signaling), call, selfId, message.paused);
-  const started = call;
-  sharing?.then((share) => { if (call === started) share.start(/** @type {Signaling} */ (signaling), started); });
-  call.addEventListener("track", (event) => {
-    const { id, stream: remote } = /** @type {CustomEvent} */ (event).detail;
-    tiles.attach(id, remote);
-  });
-  for (const peer of message.participants) showPeer(peer);
-  speaker.start(call);
-  quality.start(call, selfId);
-  chat.start(/** @type {Signaling} */ (signaling), selfId);
-  if (devices.soundOnly) sendMedia();  // no camera: the clinician's list says so from the start
+  speaker.start(current);
+  quality.start(current, selfId);
   $("call-status").textContent = strings.in_call;
 }
 
