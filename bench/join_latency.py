@@ -10,8 +10,10 @@ together (a shared machine is noisy: one round proves little).
 ``--network slow``: the patient's page on an emulated slow phone - Chromium's DevTools network
 emulation (``Network.emulateNetworkConditions``: 1.6 Mbit/s down, 750 kbit/s up, 150 ms latency on
 every request and on the WebSocket's connection) and ``Emulation.setCPUThrottlingRate`` 4, through
-Playwright's ``new_cdp_session``. The clinician stays at a desk on loopback. Sound and picture (WebRTC)
-are not slowed by the emulation.
+Playwright's ``new_cdp_session``. The clinician stays at a desk on loopback. The emulation's latency
+holds up WebRTC's packets too (Chromium 156: two peer connections in one emulated page measured a round
+trip of 612 ms, 150 ms at each send and each receipt), so the patient's page is about 300 ms of round
+trip from the clinician's for ICE, DTLS and the pictures, as a phone on a slow mobile network would be.
 
 - Link → knocked: each run opens a new booking's SMS link in a fresh phone context (nothing
   cached, as on a phone that has never seen the site) and times the page's load event, the device
