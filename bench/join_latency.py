@@ -1,6 +1,6 @@
 """Joining, Chromium on loopback: SMS link opened → knocked, and admit click → first remote video frame.
 
-    python bench/join_latency.py [--runs 10] [--knock-runs 10] [--rounds 3] [--network loopback|slow]
+    python bench/join_latency.py [--runs 10] [--knock-runs 10] [--rounds 3] [--network loopback|slow] [--trace]
 
 Starts Visitt on a loopback port (SQLite), one clinician page and phone-sized patient pages in
 Debian's Chromium with fake camera and microphone. ``--rounds``: the whole measurement again, each
@@ -10,8 +10,10 @@ together (a shared machine is noisy: one round proves little).
 ``--network slow``: the patient's page on an emulated slow phone - Chromium's DevTools network
 emulation (``Network.emulateNetworkConditions``: 1.6 Mbit/s down, 750 kbit/s up, 150 ms latency on
 every request and on the WebSocket's connection) and ``Emulation.setCPUThrottlingRate`` 4, through
-Playwright's ``new_cdp_session``. The clinician stays at a desk on loopback. Sound and picture (WebRTC)
-are not slowed by the emulation.
+Playwright's ``new_cdp_session``. The clinician stays at a desk on loopback. The emulation's latency
+holds up WebRTC's packets too (Chromium 156: two peer connections in one emulated page measured a round
+trip of 612 ms, 150 ms at each send and each receipt), so the patient's page is about 300 ms of round
+trip from the clinician's for ICE, DTLS and the pictures, as a phone on a slow mobile network would be.
 
 - Link → knocked: each run opens a new booking's SMS link in a fresh phone context (nothing
   cached, as on a phone that has never seen the site) and times the page's load event, the device
@@ -22,6 +24,10 @@ are not slowed by the emulation.
   first remote frame each page paints (requestVideoFrameCallback), then ends the consultation. The
   clicks come once the clinician's page is ready (its camera on and a connection prepared for the
   patient, which it does by itself when someone knocks), as a clinician's would a moment after the chime.
+
+``--trace``: where the time of admit → first frame goes. Both pages note the wall-clock time of each
+step (a message in or out on the signaling socket, each description set, the ICE and connection
+states, the first frame), and a table gives each step's p50 after the click. Printed only.
 
 Prints p50/p95 and rewrites its section of docs/performance.md.
 """
@@ -91,6 +97,43 @@ READY = """() => (!document.querySelector('#ready-preview') || document.querySel
   && document.querySelectorAll('#waiting li').length > 0"""
 
 
+# In both pages from their start, for --trace: the wall-clock time of each step of a call's set-up, by name
+# (the first of each; "in admitted", "out signal offer", "set local answer", "ice checking", "connected" ...).
+TRACE = """(() => {
+  window.trace = {};
+  const at = () => performance.timeOrigin + performance.now();
+  const note = (step) => { if (!(step in window.trace)) window.trace[step] = at(); };
+  const what = (message) => [message.type, message.description?.type || (message.candidate ? 'candidate' : '')]
+    .filter(Boolean).join(' ');
+  const Socket = window.WebSocket;
+  window.WebSocket = class extends Socket {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('message', (event) => { try { note('in ' + what(JSON.parse(event.data))); } catch {} });
+    }
+    send(data) { try { note('out ' + what(JSON.parse(data))); } catch {} return super.send(data); }
+  };
+  const Connection = window.RTCPeerConnection;
+  window.RTCPeerConnection = class extends Connection {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('icegatheringstatechange', () => note('gathering ' + this.iceGatheringState));
+      this.addEventListener('iceconnectionstatechange', () => note('ice ' + this.iceConnectionState));
+      this.addEventListener('connectionstatechange', () => note('connection ' + this.connectionState));
+      this.addEventListener('track', () => note('track'));
+    }
+    async setLocalDescription(...args) {
+      note('setting local'); const done = await super.setLocalDescription(...args);
+      note('set local ' + this.localDescription.type); return done;
+    }
+    async setRemoteDescription(...args) {
+      note('setting remote'); const done = await super.setRemoteDescription(...args);
+      note('set remote ' + this.remoteDescription.type); return done;
+    }
+  };
+})()"""
+
+
 def new_phone_page(context: BrowserContext, network: str) -> Page:
     page = context.new_page()
     if network == "slow":
@@ -134,7 +177,10 @@ def knock_run(server: LiveServer, browser: Browser, network: str) -> dict[str, f
             "Join pressed": steps["pressed"], "knocked": steps["knocked"]}
 
 
-def one_run(server: LiveServer, host: Page, patient: Page) -> tuple[float, float]:
+Trace = list[tuple[str, float]]  # (page: step, ms after the click)
+
+
+def one_run(server: LiveServer, host: Page, patient: Page, traces: list[Trace] | None = None) -> tuple[float, float]:
     patient.goto(book(server))
     patient.wait_for_function("() => document.querySelector('#preview').videoWidth > 0")
     patient.get_by_label("Your full name").fill("Bench Patient")
@@ -143,25 +189,39 @@ def one_run(server: LiveServer, host: Page, patient: Page) -> tuple[float, float
     host.wait_for_function(READY)
     host.evaluate(FIRST_FRAME)
     patient.evaluate(FIRST_FRAME)
+    if traces is not None:
+        for page in (host, patient):
+            page.evaluate("() => { window.trace = {}; }")
     clicked = host.evaluate(CLICK_ADMIT)
     host_ms = host.evaluate("() => window.firstFrame") - clicked
     patient_ms = patient.evaluate("() => window.firstFrame") - clicked
+    if traces is not None:
+        traces.append(sorted([(f"{who}: {step}", at - clicked) for who, page in (("clinician", host), ("patient", patient))
+                              for step, at in page.evaluate("() => window.trace").items()]
+                             + [("clinician: first frame", host_ms), ("patient: first frame", patient_ms)],
+                             key=lambda item: item[1]))
     host.get_by_role("button", name="End consultation").click()
     patient.get_by_text("The consultation has ended").wait_for()
     return host_ms, patient_ms
 
 
-def measure(args: argparse.Namespace) -> tuple[list[tuple[float, float]], list[dict[str, float]]]:
-    """One round: a fresh server and browser, one warm-up, then the runs."""
+def measure(args: argparse.Namespace, traces: list[Trace] | None = None
+            ) -> tuple[list[tuple[float, float]], list[dict[str, float]]]:
+    """One round: a fresh server and browser, one warm-up, then the runs (``traces``: each run's steps)."""
     with tempfile.TemporaryDirectory() as data, sync_playwright() as playwright:
         server = LiveServer(make_settings(Path(data))).start()
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            host = browser.new_context(**DESK).new_page()
+            desk = browser.new_context(**DESK)
+            phone = browser.new_context(**PHONE)
+            if traces is not None:
+                desk.add_init_script(TRACE)
+                phone.add_init_script(TRACE)
+            host = desk.new_page()
             sign_in(host, server.url)
-            patient = new_phone_page(browser.new_context(**PHONE), args.network)
+            patient = new_phone_page(phone, args.network)
             one_run(server, host, patient)  # warm-up: first getUserMedia, codec set-up
-            results = [one_run(server, host, patient) for _ in range(args.runs)]
+            results = [one_run(server, host, patient, traces) for _ in range(args.runs)]
             knocks = [knock_run(server, browser, args.network) for _ in range(args.knock_runs)]
         finally:
             browser.close()
@@ -176,6 +236,22 @@ def row(label: str, rounds: list[list[float]]) -> str:
             f"{min(every):.0f} | {max(every):.0f} |")
 
 
+def print_trace(args: argparse.Namespace) -> None:
+    """Each step of admit → first frame on both pages: in how many runs it came, and its p50 and
+    spread after the click, in the order of the p50s."""
+    traces: list[Trace] = []
+    for _ in range(args.rounds):
+        measure(argparse.Namespace(**{**vars(args), "knock_runs": 0}), traces)
+    steps: dict[str, list[float]] = {}
+    for trace in traces:
+        for step, at in trace:
+            steps.setdefault(step, []).append(at)
+    print(f"admit → first frame, {args.network}, {len(traces)} runs; load average (1 min) {os.getloadavg()[0]:.1f}")
+    print("| step | runs | p50 ms after the click | min | max |\n|---|---|---|---|---|")
+    for step, values in sorted(steps.items(), key=lambda item: percentile(item[1], 0.5)):
+        print(f"| {step} | {len(values)} | {percentile(values, 0.5):.0f} | {min(values):.0f} | {max(values):.0f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="admit → first frame runs a round")
@@ -184,7 +260,12 @@ def main() -> None:
     parser.add_argument("--network", choices=("loopback", "slow"), default="loopback",
                         help="slow: the patient's page on an emulated slow phone network and CPU")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
+    parser.add_argument("--trace", action="store_true",
+                        help="print where admit → first frame goes, step by step (p50 after the click); writes nothing")
     args = parser.parse_args()
+    if args.trace:
+        print_trace(args)
+        return
     loads = []
     rounds = []
     for _ in range(args.rounds):
