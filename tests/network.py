@@ -308,10 +308,14 @@ class Network:
         self._cut = down
         self._filter(self.current, cut=down)
 
-    def move_patient(self) -> str:
-        """The patient's namespace gets a new address (the old one is gone), as on a move to 4G."""
+    def move_patient(self, overlap: float = 0) -> str:
+        """The patient's namespace gets a new address (the old one is gone), as on a move to 4G.
+        ``overlap``: seconds the new address is up before the old one goes (a phone whose 4G is up
+        before its Wi-Fi drops); 0: both at once (a Wi-Fi that vanishes)."""
         old, new = (PATIENT, PATIENT_MOVED) if self.patient_address == PATIENT else (PATIENT_MOVED, PATIENT)
         _ip("-n", self.patient, "addr", "add", f"{new}/24", "dev", "pat0")
+        if overlap:
+            time.sleep(overlap)
         _ip("-n", self.patient, "addr", "del", f"{old}/24", "dev", "pat0")
         _ip("-n", self.patient, "route", "replace", "default", "via", new.rsplit(".", 1)[0] + ".1")
         self.patient_address = new
