@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -88,7 +89,7 @@ def experience(name: str, impairment: Impairment) -> str:
     if impairment.rate_kbit == 300:
         return "Clean sound, a small picture; the advice to try Audio only appears."
     if impairment.rate_kbit:
-        return "Good sound, a good picture at a reduced size."
+        return "Good sound and picture; the picture may be smaller when others share the line."
     rtt = impairment.delay_ms * 2
     sound = {0: "Clean sound", 5: "Clean sound (lost packets rebuilt from the redundancy)",
              10: "Sound mostly clean, the odd clipped syllable", 20: "Understandable speech with audible gaps"}
@@ -176,6 +177,8 @@ def main() -> None:
     args = parser.parse_args()
     if (why := available()) is not None:
         sys.exit(f"bench/networks.py: {why}")
+    # stopped with SIGTERM (a long run cut short): unwind, so the network, coturn and the browsers go
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench/networks.py: stopped"))
     cells = [cell for cell in matrix() if (not args.quick or cell[0] in QUICK) and (not args.only or args.only in cell[0])]
     cells.sort(key=lambda cell: cell[0] not in QUICK)  # the quick subset first: a run cut short still has it
     rows, loads = [], [os.getloadavg()[0]]
