@@ -132,8 +132,16 @@ def test_600_ms_round_trip_knock_admit_and_call_work(site: Site) -> None:
                          name="Ola Nordmann") as (host, patient, seconds):
             print(f"600 ms: media {seconds:.1f} s after the admit (measured round trip {rtt:.0f} ms)")
             assert picture_grows(patient) and picture_grows(host)
+            # a socket check (as after a stall) keeps the healthy socket: its pong comes a round trip
+            # after the ping, the new socket's welcome could only come three round trips after
+            patient.evaluate("""() => {
+              window.reconnects = 0;
+              window.visittSignaling.addEventListener("reconnecting", () => { window.reconnects += 1; });
+              window.visittSignaling.check();
+            }""")
             host.wait_for_timeout(3000)
             # nothing timed out meanwhile: still in the call, no reconnecting notice
             assert patient.evaluate("() => window.visittCall.peers.size") == 1
+            assert patient.evaluate("() => window.reconnects") == 0
     finally:
         site.net.impair()

@@ -192,7 +192,8 @@ export class Signaling extends EventTarget {
       if (this.socket !== socket || this.stopped) { if (next) next.close(); return; }
       socket.onclose = null;  // its close handshake can never finish: we go on without it
       socket.close();
-      this.downSince = Date.now();
+      if (this.retry !== null) { clearTimeout(this.retry); this.retry = null; }  // it closed meanwhile: this is the retry
+      this.downSince = this.downSince ?? Date.now();
       this.dispatchEvent(new CustomEvent("reconnecting", { detail: { code: 1006 } }));
       if (next) this.attach(next, () => {}, () => {});
       else this.connect().catch(() => {});
@@ -203,7 +204,8 @@ export class Signaling extends EventTarget {
       /** @type {ServerMessage} */
       const message = JSON.parse(event.data);
       if (message.type === "ping") { fresh.send(JSON.stringify({ type: "pong" })); return; }
-      replace(fresh);  // before the old one answered: the new socket takes over, starting with this message
+      if (message.type !== "welcome") return;  // turned away (an error, then a close): the old one decides
+      replace(fresh);  // before the old one answered: the new socket takes over, starting with its welcome
       if (this.socket === fresh) /** @type {any} */ (fresh.onmessage)(event);
     };
     fresh.onclose = () => { fresh.onopen = fresh.onmessage = fresh.onclose = null; };  // refused: the old one decides
