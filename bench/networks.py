@@ -1,18 +1,32 @@
 """Calls on impaired networks: the matrix of issue 21, on the namespace network of tests/network.py.
 
-Each cell is one fresh call (clinician in the clinic's namespace, patient in the patient's, Visitt and
-coturn in the server's) on a network impaired one way at a time from a clean one: loss 0/5/10/20 %,
-round trip 50/150/300/600 ms, rate unlimited/1 Mbit/300 kbit, UDP open/blocked at the clinic, and
-an address change and a 5-s outage mid-call. Per cell: admit → media on both sides, the audio
-concealed at the patient and the clinician, the picture's frame rate and height at the patient, and
-the bytes the patient's browser sends and receives per minute. Each cell runs ``--repeat`` times;
-the table gives the range. ``--quick``: a subset with one run each. Needs root (namespaces).
-Rewrites its section of docs/performance.md.
+    python bench/networks.py [--quick] [--repeat 3] [--window 6] [--events 3] [--no-write]
+
+Each run of a cell is one fresh call (clinician in the clinic's namespace, patient in the patient's,
+Visitt and coturn in the server's) on the patient's link impaired as the cell says. The matrix:
+
+- **loss × round trip**, every combination: loss 0/5/10/20 % each way × RTT 50/150/300/600 ms (rate
+  unlimited, UDP open): the product, because loss and delay together are what a rural 4G link does;
+- **rate**, at 150 ms: 1 Mbit/s and 300 kbit/s each way (unlimited is the product's 150-ms row);
+- **UDP blocked at the clinic**, on a clean link and with 10 % loss at 150 ms on the patient's;
+- **events** mid-call, each ``--events`` times per call: an address change with both addresses
+  swapped at once (a Wi-Fi that vanishes) and with the new one up 3 s before the old goes (a phone
+  whose 4G is up before its Wi-Fi drops), and a 5-s outage on a clean link and on an impaired one
+  (10 % loss, 150 ms).
+
+Per cell: admit → media on both sides, media back after an event (from the new address being up - with
+"4G first", from the old one going - or the network's return; the later of the two sides), the audio concealed at the patient and the
+clinician, the picture's frame rate and height at the patient, and the bytes the patient's browser
+sends and receives per minute. Each cell runs ``--repeat`` times: p50 and p95 (nearest rank) of the
+times, ranges of the rest. ``--quick``: a subset of the cells (QUICK), still ``--repeat`` times.
+Needs root (namespaces). Rewrites its section of docs/performance.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 import tempfile
 import time
@@ -21,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import write_section  # noqa: E402
+from bench.report import percentile, write_section  # noqa: E402
 from tests.browser import AUDIO, SELECTED, FLOW, call_across, flowing_again  # noqa: E402
 from tests.network import Impairment, Site, available, open_site  # noqa: E402
 
@@ -37,59 +51,78 @@ BYTES = """async () => {
   return [sent, received];
 }"""
 
-CELLS: list[tuple[str, Impairment, str]] = [
-    ("clean", Impairment(), ""),
-    ("5 % loss", Impairment(loss=5), ""),
-    ("10 % loss", Impairment(loss=10), ""),
-    ("20 % loss", Impairment(loss=20), ""),
-    ("50 ms RTT", Impairment(delay_ms=25), ""),
-    ("150 ms RTT", Impairment(delay_ms=75), ""),
-    ("300 ms RTT", Impairment(delay_ms=150), ""),
-    ("600 ms RTT", Impairment(delay_ms=300), ""),
-    ("1 Mbit/s", Impairment(rate_kbit=1000), ""),
-    ("300 kbit/s + 150 ms", Impairment(rate_kbit=300, delay_ms=75), ""),
-    ("UDP blocked at the clinic", Impairment(clinic_udp=False), ""),
-    ("address change", Impairment(), "move"),
-    ("5-s outage", Impairment(), "outage"),
-]
-QUICK = {"clean", "10 % loss", "20 % loss", "600 ms RTT", "300 kbit/s + 150 ms", "UDP blocked at the clinic",
-         "address change", "5-s outage"}
-
-EXPERIENCE = {
-    "clean": "A normal video call.",
-    "5 % loss": "Sound clean (lost packets rebuilt from the redundancy); picture may freeze briefly.",
-    "10 % loss": "Sound mostly clean, the odd clipped syllable; picture at a lower rate.",
-    "20 % loss": "Understandable speech with audible gaps; picture choppy. Audio only helps.",
-    "50 ms RTT": "No difference from a clean line.",
-    "150 ms RTT": "No noticeable delay in conversation.",
-    "300 ms RTT": "Slight talk-over; people learn to pause.",
-    "600 ms RTT": "Joining works; conversation feels like a satellite phone: wait for the other to finish.",
-    "1 Mbit/s": "Good picture at a reduced size.",
-    "300 kbit/s + 150 ms": "Clean sound, a small picture; the advice to try Audio only may appear.",
-    "UDP blocked at the clinic": "No difference to the patient: the clinic's side goes through TURN over TLS on 443.",
-    "address change": "A short freeze, then the call goes on by itself: no new knock.",
-    "5-s outage": "The call freezes for the outage and resumes by itself when the network returns.",
-}
+LOSSES = (0, 5, 10, 20)
+RTTS = (50, 150, 300, 600)
+OUTAGE_S = 5
+IMPAIRED = Impairment(loss=10, delay_ms=75)  # 10 % loss and 150 ms: a poor rural 4G link
 
 
-def one_call(site: Site, impairment: Impairment, event: str, window: float) -> dict[str, Any]:
+def matrix() -> list[tuple[str, Impairment, str]]:
+    """(name, impairment, event) per cell; event "" (none), "move", "move-early" or "outage"."""
+    cells = [(f"{loss} % loss, {rtt} ms", Impairment(loss=loss, delay_ms=rtt / 2), "")
+             for loss in LOSSES for rtt in RTTS]
+    cells += [
+        ("1 Mbit/s, 150 ms", Impairment(rate_kbit=1000, delay_ms=75), ""),
+        ("300 kbit/s, 150 ms", Impairment(rate_kbit=300, delay_ms=75), ""),
+        ("UDP blocked at the clinic", Impairment(clinic_udp=False), ""),
+        ("UDP blocked, 10 % loss, 150 ms", Impairment(loss=10, delay_ms=75, clinic_udp=False), ""),
+        ("address change, at once", Impairment(), "move"),
+        ("address change, 4G first", Impairment(), "move-early"),
+        ("5-s outage, clean link", Impairment(), "outage"),
+        ("5-s outage, 10 % loss, 150 ms", IMPAIRED, "outage"),
+    ]
+    return cells
+
+
+QUICK = {"0 % loss, 50 ms", "10 % loss, 50 ms", "20 % loss, 50 ms", "10 % loss, 150 ms", "0 % loss, 600 ms",
+         "300 kbit/s, 150 ms", "UDP blocked at the clinic", "address change, at once", "address change, 4G first",
+         "5-s outage, clean link", "5-s outage, 10 % loss, 150 ms"}
+
+def experience(name: str, impairment: Impairment) -> str:
+    """What a patient on such a network experiences, in a sentence."""
+    if name.startswith("address change"):
+        return "A short freeze, then the call goes on by itself: no new knock."
+    if name.startswith("5-s outage"):
+        return "The call freezes for the outage and resumes by itself when the network returns."
+    if not impairment.clinic_udp:
+        return "No difference to the patient: the clinic's side goes through TURN over TLS on 443."
+    if impairment.rate_kbit == 300:
+        return "Clean sound, a small picture; the advice to try Audio only appears."
+    if impairment.rate_kbit:
+        return "Good sound and picture; the picture may be smaller when others share the line."
+    rtt = impairment.delay_ms * 2
+    sound = {0: "Clean sound", 5: "Clean sound (lost packets rebuilt from the redundancy)",
+             10: "Sound mostly clean, the odd clipped syllable", 20: "Understandable speech with audible gaps"}
+    picture = {0: "a normal picture", 5: "a picture that may freeze briefly", 10: "a picture at a lower rate",
+               20: "a choppy picture (Audio only helps)"}
+    talk = ("no noticeable delay" if rtt <= 150 else "slight talk-over; people learn to pause" if rtt <= 300
+            else "a satellite phone's delay: wait for the other to finish")
+    return f"{sound[impairment.loss]}, {picture[impairment.loss]}; {talk}."
+
+
+def one_call(site: Site, impairment: Impairment, event: str, window: float, events: int) -> dict[str, Any]:
     site.net.impair(impairment)
     rtt = site.net.rtt(3)
     with call_across(site.server, site.clinic, site.patient, base=site.base, timeout=90) as (host, patient, admit):
         out: dict[str, Any] = {"admit": admit, "rtt": rtt, "pair": host.evaluate(SELECTED)}
+        out["back"] = []
         if event:
             for page in (host, patient):
                 page.evaluate(FLOW)
-            host.wait_for_timeout(2000)
-            if event == "move":
-                since = time.time()
-                site.net.move_patient()
-            else:
-                site.net.cut(True)
-                host.wait_for_timeout(5000)
-                site.net.cut(False)
-                since = time.time()
-            out["back"] = max(flowing_again(page, since, timeout=60) for page in (host, patient))
+            for _ in range(events):
+                host.wait_for_timeout(2000)
+                if event == "move":  # from the new address being up, the old one gone at the same moment
+                    since = time.time()
+                    site.net.move_patient()
+                elif event == "move-early":  # the new one up 3 s before the old goes: from the old one going
+                    site.net.move_patient(overlap=3)
+                    since = time.time()
+                else:
+                    site.net.cut(True)
+                    host.wait_for_timeout(OUTAGE_S * 1000)
+                    site.net.cut(False)
+                    since = time.time()
+                out["back"].append(max(flowing_again(page, since, timeout=60) for page in (host, patient)))
         host.wait_for_timeout(3000)  # the senders settle
         before = {name: page.evaluate(AUDIO) for name, page in (("host", host), ("patient", patient))}
         bytes_before = patient.evaluate(BYTES)
@@ -114,55 +147,86 @@ def span(values: list[float], digits: int = 1) -> str:
     return f"{low:.{digits}f}" if round(low, digits) == round(high, digits) else f"{low:.{digits}f}–{high:.{digits}f}"
 
 
+def p50_p95(values: list[float]) -> str:
+    """Seconds as "p50 / p95" (nearest rank; with few values the p95 is the largest)."""
+    return f"{percentile(values, 0.5):.1f} / {percentile(values, 0.95):.1f} s"
+
+
+def row(name: str, impairment: Impairment, event: str, runs: list[dict[str, Any]], failed: int) -> str:
+    if not runs:
+        return f"| {name} | failed ×{failed} | | | | | | | {experience(name, impairment)} |"
+    backs = [back for run in runs for back in run["back"]]
+    back = f"{p50_p95(backs)} (n={len(backs)}, max {max(backs):.1f})" if event else "–"
+    pair = runs[-1]["pair"] or {}
+    path = (pair.get("local") or "?") + ("/" + pair["relayProtocol"] if pair.get("relayProtocol") else "")
+    return (f"| {name} | {span([run['rtt'] for run in runs], 0)} | {p50_p95([run['admit'] for run in runs])} | {back} "
+            f"| {span([run['concealed_patient'] for run in runs])} / {span([run['concealed_host'] for run in runs])} "
+            f"| {span([run['fps'] for run in runs])} fps, {span([run['height'] for run in runs], 0)} px "
+            f"| {span([run['up_mb_min'] for run in runs])} / {span([run['down_mb_min'] for run in runs])} "
+            f"| {path}{f' ({failed} failed)' if failed else ''} | {experience(name, impairment)} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a subset of the cells, once each")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--window", type=float, default=10.0, help="seconds of each measurement")
+    parser.add_argument("--quick", action="store_true", help="only the cells in QUICK")
+    parser.add_argument("--repeat", type=int, default=3, help="fresh calls per cell")
+    parser.add_argument("--events", type=int, default=3, help="address changes or outages per call, in event cells")
+    parser.add_argument("--window", type=float, default=6.0, help="seconds of each measurement")
+    parser.add_argument("--only", help="only the cells whose name contains this")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
     args = parser.parse_args()
     if (why := available()) is not None:
         sys.exit(f"bench/networks.py: {why}")
-    repeat = 1 if args.quick else args.repeat
-    cells = [cell for cell in CELLS if not args.quick or cell[0] in QUICK]
-    rows = []
+    # stopped with SIGTERM (a long run cut short): unwind, so the network, coturn and the browsers go
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench/networks.py: stopped"))
+    cells = [cell for cell in matrix() if (not args.quick or cell[0] in QUICK) and (not args.only or args.only in cell[0])]
+    cells.sort(key=lambda cell: cell[0] not in QUICK)  # the quick subset first: a run cut short still has it
+    rows, loads = [], [os.getloadavg()[0]]
+    started = time.monotonic()
     with tempfile.TemporaryDirectory() as directory, open_site(Path(directory)) as site:
         for name, impairment, event in cells:
-            runs = []
-            for _ in range(repeat):
+            runs, failed = [], 0
+            for _ in range(args.repeat):
                 try:
-                    runs.append(one_call(site, impairment, event, args.window))
+                    runs.append(one_call(site, impairment, event, args.window, args.events))
                 except Exception as error:  # a cell that fails is a result too
+                    failed += 1
                     print(f"{name}: failed: {error}", file=sys.stderr)
                     site.net.impair()
-            print(name, runs, flush=True)
-            if not runs:
-                rows.append(f"| {name} | failed | | | | | | | {EXPERIENCE[name]} |")
-                continue
-            back = span([run["back"] for run in runs]) + " s" if event else "–"
-            rows.append(
-                f"| {name} | {span([run['rtt'] for run in runs], 0)} | {span([run['admit'] for run in runs])} s | {back} "
-                f"| {span([run['concealed_patient'] for run in runs])} / {span([run['concealed_host'] for run in runs])} "
-                f"| {span([run['fps'] for run in runs])} fps, {span([run['height'] for run in runs], 0)} px "
-                f"| {span([run['up_mb_min'] for run in runs])} / {span([run['down_mb_min'] for run in runs])} "
-                f"| {runs[-1]['pair']['local'] if runs[-1]['pair'] else '?'}"
-                f"{'/' + runs[-1]['pair']['relayProtocol'] if runs[-1]['pair'] and runs[-1]['pair']['relayProtocol'] else ''} "
-                f"| {EXPERIENCE[name]} |")
+                    if site.net.patient_address != "10.201.1.2":
+                        site.net.move_patient()
+                loads.append(os.getloadavg()[0])
+            rows.append(row(name, impairment, event, runs, failed))
+            print(rows[-1], flush=True)
+            # written after every cell: a run stopped early leaves what it measured
+            report(args, rows, len(cells), loads, (time.monotonic() - started) / 60)
+
+
+def report(args: argparse.Namespace, rows: list[str], cells: int, loads: list[float], minutes: float) -> None:
+    scope = "The quick subset" if args.quick else "The whole matrix"
+    if args.only:
+        scope += f" (cells with “{args.only}”)"
+    if len(rows) < cells:
+        scope += f", {len(rows)} of its {cells} cells so far (the run was stopped or is still going)"
     body = "\n".join([
         "## Calls on impaired networks (`bench/networks.py`)",
         "",
-        f"{'Quick subset, one run per cell' if args.quick else f'{repeat} runs per cell, ranges'}; "
-        f"each a fresh call, measured over {args.window:.0f} s after 3 s to settle. RTT: measured patient ↔ server "
-        "round trip (TCP handshakes). Concealed: % of audio samples concealed at the patient / the clinician. "
-        "Picture: received at the patient. MB/min: the patient's browser, sent / received. Path: the clinician's "
-        "selected local candidate. See [networks](networks.md).",
+        f"{scope}; {args.repeat} fresh calls per cell, each measured over {args.window:.0f} s after 3 s to settle; "
+        f"events {args.events} times per call; {minutes:.0f} min in all, load average (1 min) "
+        f"{min(loads):.1f}–{max(loads):.1f} during the run. Loss × RTT is the product (rate unlimited, UDP open); "
+        "rate, UDP blocked and the events are one at a time. RTT: measured patient ↔ server round trip (TCP "
+        "handshakes). Admit → media and media back: p50 / p95 (nearest rank: of 20 values or fewer, the p95 is the "
+        "largest). Media back: sound flowing again on both sides, from the new address being up (4G first: from "
+        "the old one going) or the network's return. Concealed: % of audio samples concealed at the patient / "
+        "the clinician. Picture: received at the patient. MB/min: the patient's browser, sent / received. Path: "
+        "the clinician's selected local candidate. Ranges are over the runs. See [networks](networks.md).",
         "",
         "| Network (patient's link) | RTT ms | Admit → media | Media back | Concealed % | Picture | MB/min | Path "
         "| What a patient on such a network experiences |",
         "|---|---|---|---|---|---|---|---|---|",
         *rows,
     ])
-    print(body)
+    print(body, flush=True)
     if not args.no_write:
         write_section("networks", body)
 

@@ -308,10 +308,14 @@ class Network:
         self._cut = down
         self._filter(self.current, cut=down)
 
-    def move_patient(self) -> str:
-        """The patient's namespace gets a new address (the old one is gone), as on a move to 4G."""
+    def move_patient(self, overlap: float = 0) -> str:
+        """The patient's namespace gets a new address (the old one is gone), as on a move to 4G.
+        ``overlap``: seconds the new address is up before the old one goes (a phone whose 4G is up
+        before its Wi-Fi drops); 0: both at once (a Wi-Fi that vanishes)."""
         old, new = (PATIENT, PATIENT_MOVED) if self.patient_address == PATIENT else (PATIENT_MOVED, PATIENT)
         _ip("-n", self.patient, "addr", "add", f"{new}/24", "dev", "pat0")
+        if overlap:
+            time.sleep(overlap)
         _ip("-n", self.patient, "addr", "del", f"{old}/24", "dev", "pat0")
         _ip("-n", self.patient, "route", "replace", "default", "via", new.rsplit(".", 1)[0] + ".1")
         self.patient_address = new
@@ -471,8 +475,9 @@ def open_site(directory: Path) -> Iterator[Site]:
         certificate, turn_urls = start_coturn(net, directory)
         listener = net.listen(net.server, SERVER, 0)
         base = f"http://{SERVER}:{listener.getsockname()[1]}"
+        # every call books anew with the same phone number: a benchmark's hundred must not meet the SMS limit
         settings = make_settings(directory, turn_secret=TURN_SECRET, turn_urls=tuple(turn_urls), turn_ttl=600,
-                                 public_url=base)
+                                 public_url=base, sms_per_number=100_000)
         server = LiveServer(settings, extra_listeners=[listener]).start()
         # the pages come from a plain-http address: the browsers may treat it as secure (camera), and they
         # trust coturn's self-signed certificate by its public key's hash

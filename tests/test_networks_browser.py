@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from .browser import AUDIO, FIRST_AUDIO_CODEC, FLOW, SELECTED, call_across, concealment, flowing_again, picture_grows
 from .network import Site, available, open_site
@@ -89,8 +89,10 @@ def test_a_new_address_and_an_outage_heal_without_a_new_knock(site: Site, call: 
     print("network change", change, "outage", outage)
     assert picture_grows(host) and picture_grows(patient)
     assert len(host.locator("#waiting li").all()) == knocks  # nobody knocked again
-    # The issue's 2 s is measured by bench/networks.py; the test allows for a loaded machine.
-    assert max(change) < 8 and max(outage) < 8, (change, outage)
+    # The issue's 2 s p95 is measured by bench/networks.py (0.4-1.3 s on a quiet machine); a loaded
+    # machine's browsers may take twice that, so the test allows 4 s: still less than the old page's
+    # quickest (2.4 s, waiting 1.5 s for an unanswered ping) plus any load.
+    assert max(change) < 4 and max(outage) < 4, (change, outage)
 
 
 def test_300_kbit_and_150_ms_keep_a_smaller_picture_moving(site: Site, call: tuple[Page, Page]) -> None:
@@ -114,6 +116,9 @@ def test_300_kbit_and_150_ms_keep_a_smaller_picture_moving(site: Site, call: tup
         # network carries. Here: the picture keeps moving at a reduced resolution.
         assert any(fps > 0 and height and height < clean["height"] for fps, height in results), results
         assert dot in ("Connection: fair", "Connection: poor"), dot  # the struggling side is told
+        # ... and, once it has been poor for 6 s (three samples), offered Audio only
+        expect(patient.get_by_role("alert").filter(has_text="The connection is poor")).to_be_visible(timeout=30_000)
+        expect(patient.get_by_role("button", name="Audio only")).to_be_visible()
     finally:
         site.net.impair()
 
@@ -127,8 +132,16 @@ def test_600_ms_round_trip_knock_admit_and_call_work(site: Site) -> None:
                          name="Ola Nordmann") as (host, patient, seconds):
             print(f"600 ms: media {seconds:.1f} s after the admit (measured round trip {rtt:.0f} ms)")
             assert picture_grows(patient) and picture_grows(host)
+            # a socket check (as after a stall) keeps the healthy socket: its pong comes a round trip
+            # after the ping, the new socket's welcome could only come three round trips after
+            patient.evaluate("""() => {
+              window.reconnects = 0;
+              window.visittSignaling.addEventListener("reconnecting", () => { window.reconnects += 1; });
+              window.visittSignaling.check();
+            }""")
             host.wait_for_timeout(3000)
             # nothing timed out meanwhile: still in the call, no reconnecting notice
             assert patient.evaluate("() => window.visittCall.peers.size") == 1
+            assert patient.evaluate("() => window.reconnects") == 0
     finally:
         site.net.impair()

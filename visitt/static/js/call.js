@@ -232,7 +232,7 @@ export class Call extends EventTarget {
     for (const id of ids) {
       const peer = this.peers.get(id);
       if (!peer) this.connect(id);
-      else if (receiving(peer.pc) || this.paused) this.restart(id);
+      else if (receiving(peer.pc, SILENT_MS) || this.paused) this.restart(id);
       else this.renew(id);
     }
   }

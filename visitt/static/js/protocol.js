@@ -133,52 +133,85 @@ export class Signaling extends EventTarget {
 
   /** Open the socket; resolves with the first `welcome`. @returns {Promise<Welcome>} */
   connect() {
-    return new Promise((resolve, reject) => {
-      const socket = new WebSocket(this.url);
-      this.socket = socket;
-      socket.onopen = () => this.send({ type: "hello", version: VERSION });
-      socket.onmessage = (event) => {
-        /** @type {ServerMessage} */
-        const message = JSON.parse(event.data);
-        if (message.type === "ping") { this.send({ type: "pong" }); return; }
-        if (message.type === "welcome") {
-          this.attempts = 0;
-          this.downSince = null;
-          resolve(message);
-        }
-        this.dispatchEvent(new CustomEvent(message.type, { detail: message }));
-      };
-      socket.onclose = (event) => {
-        reject(new Error("closed"));
-        if (this.socket === socket) this.dropped(event.code);
-      };
-    });
+    return new Promise((resolve, reject) => this.attach(new WebSocket(this.url), resolve, reject));
+  }
+
+  /**
+   * Make `socket` this connection's: it says hello once open, its messages are dispatched and its
+   * close handled. @param {WebSocket} socket @param {(welcome: Welcome) => void} resolve @param {(error: Error) => void} reject
+   */
+  attach(socket, resolve, reject) {
+    this.socket = socket;
+    socket.onopen = () => this.send({ type: "hello", version: VERSION });
+    socket.onmessage = (event) => {
+      /** @type {ServerMessage} */
+      const message = JSON.parse(event.data);
+      if (message.type === "ping") { this.send({ type: "pong" }); return; }
+      if (message.type === "welcome") {
+        this.attempts = 0;
+        this.downSince = null;
+        resolve(message);
+      }
+      this.dispatchEvent(new CustomEvent(message.type, { detail: message }));
+    };
+    socket.onclose = (event) => {
+      reject(new Error("closed"));
+      if (this.socket === socket) this.dropped(event.code);
+    };
   }
 
   /**
    * Whether the socket still reaches the server. A phone that moved to another network (Wi-Fi to 4G)
    * keeps a socket on its old address that no longer carries anything, and TCP takes minutes to say
-   * so; the call's media notices first (call.js asks here when a connection breaks). A `ping` that
-   * gets no message back within CHECK_MS drops the socket and opens a new one at once: the page
-   * rejoins and the call recovers on the new address.
+   * so; the call's media notices first (call.js asks here when the sound stops or a connection
+   * breaks). The old socket gets a `ping`, and at the same moment a new socket is opened: whichever
+   * answers first wins. A socket on a dead address never answers, so the new one (a handshake and a
+   * `welcome`, a few round trips) takes over as soon as it can, and the page rejoins and the call
+   * recovers on the new address; a healthy old socket answers within one round trip, before a new
+   * one could, and the new one is closed unused (so a slow link, a satellite's 600 ms, keeps its
+   * socket). With no answer from either within CHECK_MS the old socket is dropped and the new one
+   * carries on as the next attempt.
    */
   check() {
     const socket = this.socket;
     if (!socket || socket.readyState !== WebSocket.OPEN || this.checking) return;
     this.checking = true;
-    const heard = () => { clearTimeout(timer); this.checking = false; };
-    socket.addEventListener("message", heard, { once: true });
-    const timer = setTimeout(() => {
+    const fresh = new WebSocket(this.url);
+    const settle = () => {
+      clearTimeout(timer);
       socket.removeEventListener("message", heard);
       this.checking = false;
-      if (this.socket !== socket || this.stopped) return;
+    };
+    /** The old socket answered: it carries. */
+    const heard = () => {
+      settle();
+      fresh.onopen = fresh.onmessage = fresh.onclose = null;
+      fresh.close();
+    };
+    /** The old socket is given up for the new one (`fresh` null: a new attempt of its own). */
+    const replace = (/** @type {WebSocket | null} */ next) => {
+      settle();
+      if (this.socket !== socket || this.stopped) { if (next) next.close(); return; }
       socket.onclose = null;  // its close handshake can never finish: we go on without it
       socket.close();
-      this.socket = null;
-      this.downSince = Date.now();
+      if (this.retry !== null) { clearTimeout(this.retry); this.retry = null; }  // it closed meanwhile: this is the retry
+      this.downSince = this.downSince ?? Date.now();
       this.dispatchEvent(new CustomEvent("reconnecting", { detail: { code: 1006 } }));
-      this.connect().catch(() => {});
-    }, CHECK_MS);
+      if (next) this.attach(next, () => {}, () => {});
+      else this.connect().catch(() => {});
+    };
+    socket.addEventListener("message", heard);
+    fresh.onopen = () => fresh.send(JSON.stringify({ type: "hello", version: VERSION }));
+    fresh.onmessage = (event) => {
+      /** @type {ServerMessage} */
+      const message = JSON.parse(event.data);
+      if (message.type === "ping") { fresh.send(JSON.stringify({ type: "pong" })); return; }
+      if (message.type !== "welcome") return;  // turned away (an error, then a close): the old one decides
+      replace(fresh);  // before the old one answered: the new socket takes over, starting with its welcome
+      if (this.socket === fresh) /** @type {any} */ (fresh.onmessage)(event);
+    };
+    fresh.onclose = () => { fresh.onopen = fresh.onmessage = fresh.onclose = null; };  // refused: the old one decides
+    const timer = setTimeout(() => replace(fresh.readyState <= WebSocket.OPEN ? fresh : null), CHECK_MS);
     this.send({ type: "ping" });
   }
 
