@@ -157,7 +157,8 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
                         guests_may_share=settings.patients_may_share,
                         max_group_participants=settings.max_group_participants)
     if settings.janus_url:
-        app.state.hub.use_janus(settings.janus_url, settings.janus_api_secret)
+        app.state.hub.use_janus(settings.janus_url, settings.janus_api_secret,
+                                max_video=settings.max_video_streams)
     app.state.cluster = Cluster.from_settings(app.state, settings)
     # innermost first: the body timeout's 408 passes through the security headers; a 500 from an unhandled
     # exception is answered outside every middleware (Starlette's ServerErrorMiddleware), so `internal` below

@@ -68,9 +68,10 @@ class Hub:
         # Group calls through Janus; without VISITT_JANUS_URL (use_janus) they get media_server_unavailable.
         self.sfu = Sfu(self, "", "")
 
-    def use_janus(self, url: str, api_secret: str, *, record_dir: str | None = None) -> Sfu:
-        """Group calls go through the Janus at ``url`` (opened at first use)."""
-        self.sfu = Sfu(self, url, api_secret, record_dir=record_dir)
+    def use_janus(self, url: str, api_secret: str, *, record_dir: str | None = None, max_video: int = 4) -> Sfu:
+        """Group calls go through the Janus at ``url`` (opened at first use); each participant receives
+        at most ``max_video`` pictures from it."""
+        self.sfu = Sfu(self, url, api_secret, record_dir=record_dir, max_video=max_video)
         return self.sfu
 
     def out_of_call(self, room: LiveRoom, peer_id: str) -> None:
@@ -127,7 +128,7 @@ class Hub:
         others = [other.info() for other_id, other in room.in_call.items() if other_id != peer.id]
         admitted = protocol.Admitted(room=room.public_id, locked=room.locked, participants=others,
                                      ice=self.ice(peer.id), paused=room.pause, resumed=resumed, key=key,
-                                     group=room.group)
+                                     group=room.group or room.sfu)
         peer.send(protocol.encode(admitted))
         if resumed and peer.cohost:  # back on a new socket: the waiting room as it is now
             peer.send(self.dashboards.room_lobby(room))

@@ -102,6 +102,7 @@ class LiveRoom:
     dropped_at: float | None = None
     gave_up_reconnecting: bool = False
     group: bool = False  # a group consultation (visitt.groups): more people, media through Janus
+    sfu: bool = False  # a consultation grown past the mesh (visitt.live.sfu.Sfu.move): media through Janus
 
     @property
     def locked(self) -> bool:

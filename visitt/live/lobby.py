@@ -137,12 +137,16 @@ class Lobby:
                 raise NotFound("that person is no longer waiting", code="not_waiting")
             joining = 0 if waiter.second_of in room.in_call else 1  # a second device takes a place, adds none
             hosts = sum(1 for peer in room.in_call.values() if peer.role == "host" or peer.cohost)
-            if room.group:  # the hosts besides: a group call goes through Janus, not the mesh
-                if len(room.in_call) - hosts + joining > self.max_group_participants:
-                    raise Conflict(f"at most {self.max_group_participants} people besides the hosts can be in "
-                                   "a group call", code="room_full")
-            elif len(room.in_call) + joining + (host.id not in room.in_call) > self.max_participants:
-                raise Conflict(f"at most {self.max_participants} people can be in a call", code="room_full")
+            if not (room.group or room.sfu) \
+                    and len(room.in_call) + joining + (host.id not in room.in_call) > self.max_participants:
+                # past the mesh: the call moves to Janus if it answers (issue 20), else the old refusal
+                if not await self.hub.sfu.can_carry(room):
+                    raise Conflict(f"at most {self.max_participants} people can be in a call", code="room_full")
+                self.hub.sfu.move(room)
+            if (room.group or room.sfu) and len(room.in_call) - hosts + joining > self.max_group_participants:
+                # the hosts besides: a call through Janus, not the mesh
+                raise Conflict(f"at most {self.max_group_participants} people besides the hosts can be in "
+                               "a call through the media server", code="room_full")
             locking = self.auto_lock and room.state is RoomState.open
             written = locking and waiter.second_of is None
             if written:  # the lock and the admission in one unit: one commit before the guest hears of it

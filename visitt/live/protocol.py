@@ -270,11 +270,21 @@ class SfuStart(_Message):
     sdp: SDP
 
 
+class SfuLayer(_Message):
+    """Which simulcast layer of ``participant``'s picture to receive: ``h`` (full resolution), ``m`` (half),
+    ``l`` (a quarter). A thumbnail, or a phone on a poor network, takes a lower one."""
+
+    type: Literal["sfu_layer"]
+    participant: PEER_ID
+    layer: Literal["h", "m", "l"]
+
+
 ClientMessage = Annotated[
     Union[Hello, Ping, Pong, Knock, Rejoin, Enter, Admit, Deny, Remove, Lock, Unlock, End, ContinueByPhone, Leave,
           Media, Pause,
           Resume, Identify,
-          Late, RequestId, Share, AskUnmute, Signal, Chat, Withdraw, Flowing, SfuPublish, SfuSubscribe, SfuStart],
+          Late, RequestId, Share, AskUnmute, Signal, Chat, Withdraw, Flowing, SfuPublish, SfuSubscribe, SfuStart,
+          SfuLayer],
     Field(discriminator="type"),
 ]
 _client: TypeAdapter[Any] = TypeAdapter(ClientMessage)
@@ -557,6 +567,13 @@ class SfuFeed(_ServerMessage):
     participant: str
 
 
+class SfuMove(_ServerMessage):
+    """The call has grown past the mesh: from now on its media goes through the media server. Publish there
+    (``sfu_publish``) and close the mesh's connections once the media server's pictures come."""
+
+    type: Literal["sfu_move"] = "sfu_move"
+
+
 class ErrorMessage(_ServerMessage):
     type: Literal["error"] = "error"
     code: str
@@ -578,7 +595,7 @@ class PongOut(_ServerMessage):
 
 ServerMessage = Union[Welcome, Waiting, Lobby, LateNotice, WaitExpired, KnockNotice, Admitted, Denied, Removed,
                       Joined, Updated, Back, Left, Away, PlaceTaken, RoomInfo, Ended, PhoneCall, Paused, Resumed,
-                      IdRequested, UnmuteRequested, SignalIn, ChatIn, SfuPublished, SfuOffer, SfuFeed, ErrorMessage, Bye,
+                      IdRequested, UnmuteRequested, SignalIn, ChatIn, SfuPublished, SfuOffer, SfuFeed, SfuMove, ErrorMessage, Bye,
                       PingOut, PongOut, Withdrawn]
 SERVER_MESSAGES: tuple[type[_ServerMessage], ...] = get_args(ServerMessage)
 
