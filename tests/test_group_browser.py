@@ -48,7 +48,7 @@ PUBLISH = """async () => {
     video.play();
   });
   await call.publish();
-  return { group: admitted.group, layers: call.sending.getSenders().find((s) => s.track.kind === "video")
+  return { media: admitted.media, layers: call.sending.getSenders().find((s) => s.track.kind === "video")
                                                  .getParameters().encodings.map((e) => e.rid) };
 }"""
 
@@ -129,7 +129,7 @@ def test_the_page_publishes_in_simulcast_and_both_sides_decode(browser: Browser,
                 page.wait_for_timeout(50)
             own_id = page.evaluate(OPEN, patient_token)
             published = page.evaluate(PUBLISH)
-            assert published == {"group": True, "layers": ["h", "m", "l"]}
+            assert published == {"media": "sfu", "layers": ["h", "m", "l"]}
             page.wait_for_function("(id) => (window.seen[id]?.frames || 0) > 10 && window.seen[id].width > 0",
                                    arg=result["host"], timeout=60000)  # generous: a loaded machine
             assert patient_id == [own_id]

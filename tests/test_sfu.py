@@ -121,7 +121,8 @@ async def group_call(server: LiveServer, janus: JanusServer) -> None:
             knock = await host.expect("knock")
             assert knock["participant"]["name"] in ("Kari Nordmann", "Ola Nordmann")  # the host knows who knocks
             await host.send({"type": "admit", "room": knock["room"], "participant": knock["participant"]["id"]})
-            assert (await guest.expect("admitted"))["group"] is True
+            admitted = await guest.expect("admitted")
+            assert (admitted["media"], admitted["max_video"]) == ("sfu", 4)
         # in the call, everyone sees the group's patients by their first names only
         assert [(await host.expect("joined"))["participant"]["name"] for _ in range(2)] == ["Kari", "Ola"]
         room = knock["room"]

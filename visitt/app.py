@@ -155,10 +155,10 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
                         on_admit=app.state.metrics.knock_to_admit.observe, grace=settings.reconnect_grace,
                         max_wait=dt.timedelta(minutes=settings.max_wait_minutes),
                         guests_may_share=settings.patients_may_share,
-                        max_group_participants=settings.max_group_participants)
+                        max_group_participants=settings.max_group_participants,
+                        max_video_streams=settings.max_video_streams)
     if settings.janus_url:
-        app.state.hub.use_janus(settings.janus_url, settings.janus_api_secret,
-                                max_video=settings.max_video_streams)
+        app.state.hub.use_janus(settings.janus_url, settings.janus_api_secret)
     app.state.cluster = Cluster.from_settings(app.state, settings)
     # innermost first: the body timeout's 408 passes through the security headers; a 500 from an unhandled
     # exception is answered outside every middleware (Starlette's ServerErrorMiddleware), so `internal` below

@@ -128,7 +128,7 @@ class Settings(BaseSettings):
     janus_url: Annotated[str, BeforeValidator(_no_trailing_slash)] = ""
     janus_api_secret: str = ""
     max_group_participants: int = Field(default=12, ge=1, le=32)  # people besides the hosts in a group consultation
-    max_video_streams: int = Field(default=4, ge=0, le=32)  # pictures one participant receives from Janus; sound from all
+    max_video_streams: int = Field(default=4, ge=1, le=32)  # pictures a page shows at most in a call through Janus
     sms_sender: str = "Visitt"
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""

@@ -52,8 +52,9 @@ class Hub:
                  ice: Callable[[str], dict[str, object]] | None = None,
                  on_admit: Callable[[float], None] | None = None, grace: float = 60.0,
                  max_wait: dt.timedelta = dt.timedelta(minutes=15), guests_may_share: bool = False,
-                 max_group_participants: int = 12) -> None:
+                 max_group_participants: int = 12, max_video_streams: int = 4) -> None:
         self.database = database
+        self.max_video_streams = max_video_streams  # the pictures a page of a call through Janus shows at most
         self.writes = GroupCommit(database, lock_participants)  # every change the live rooms make: moves, audit rows
         self.guests_may_share = guests_may_share
         # The RTCConfiguration (ICE servers, TURN credentials) for a peer id; handed out on admission only.
@@ -68,10 +69,9 @@ class Hub:
         # Group calls through Janus; without VISITT_JANUS_URL (use_janus) they get media_server_unavailable.
         self.sfu = Sfu(self, "", "")
 
-    def use_janus(self, url: str, api_secret: str, *, record_dir: str | None = None, max_video: int = 4) -> Sfu:
-        """Group calls go through the Janus at ``url`` (opened at first use); each participant receives
-        at most ``max_video`` pictures from it."""
-        self.sfu = Sfu(self, url, api_secret, record_dir=record_dir, max_video=max_video)
+    def use_janus(self, url: str, api_secret: str, *, record_dir: str | None = None) -> Sfu:
+        """Group calls go through the Janus at ``url`` (opened at first use)."""
+        self.sfu = Sfu(self, url, api_secret, record_dir=record_dir)
         return self.sfu
 
     def out_of_call(self, room: LiveRoom, peer_id: str) -> None:
@@ -128,7 +128,8 @@ class Hub:
         others = [other.info() for other_id, other in room.in_call.items() if other_id != peer.id]
         admitted = protocol.Admitted(room=room.public_id, locked=room.locked, participants=others,
                                      ice=self.ice(peer.id), paused=room.pause, resumed=resumed, key=key,
-                                     group=room.group or room.sfu)
+                                     media="sfu" if room.group or room.sfu else "mesh",
+                                     max_video=self.max_video_streams if room.group or room.sfu else None)
         peer.send(protocol.encode(admitted))
         if resumed and peer.cohost:  # back on a new socket: the waiting room as it is now
             peer.send(self.dashboards.room_lobby(room))

@@ -427,8 +427,10 @@ class Admitted(_ServerMessage):
     paused: PauseInfo | None
     resumed: bool = False
     key: str | None = Field(default=None, exclude_if=_absent_if_none)  # a new place key for a guest's page
-    # a group consultation: media through the media server (sfu_*), not the mesh. Sent only when true.
-    group: bool = Field(False, exclude_if=lambda group: not group)
+    # how the call's media goes: "sfu" through the media server (sfu_*, a group call), else the mesh
+    # ("mesh", not sent). max_video: the pictures a page shows at most (sound from all); sent with "sfu".
+    media: Literal["mesh", "sfu"] = Field("mesh", exclude_if=lambda media: media == "mesh")
+    max_video: int | None = Field(default=None, exclude_if=_absent_if_none)
 
 
 class Denied(_ServerMessage):
@@ -572,6 +574,7 @@ class SfuMove(_ServerMessage):
     (``sfu_publish``) and close the mesh's connections once the media server's pictures come."""
 
     type: Literal["sfu_move"] = "sfu_move"
+    max_video: int  # the pictures a page shows at most from now on (as ``admitted``'s); sound from all
 
 
 class ErrorMessage(_ServerMessage):

@@ -77,12 +77,10 @@ class Sfu:
     """The group calls of this node on one Janus (``VISITT_JANUS_URL``; empty: none), opened at first
     use, so a Janus that is down, or none, stops nothing but group calls."""
 
-    def __init__(self, hub: Hub, url: str, api_secret: str, *, record_dir: str | None = None,
-                 max_video: int = 4) -> None:
+    def __init__(self, hub: Hub, url: str, api_secret: str, *, record_dir: str | None = None) -> None:
         self.hub = hub
         self.url = url
         self.api_secret = api_secret
-        self.max_video = max_video  # pictures one participant receives at most (VISITT_MAX_VIDEO_STREAMS); sound from all
         self.record_dir = record_dir  # Janus records every room here: the end-to-end encryption test only
         self.rooms: dict[str, SfuRoom] = {}
         self._janus: Janus | None = None
@@ -176,7 +174,7 @@ class Sfu:
 
     async def subscribe(self, room: LiveRoom, peer: Peer, participant: str, video: bool) -> None:
         """Offer ``peer`` the streams of ``participant`` (their sound only without ``video``, or when
-        ``peer`` receives ``max_video`` pictures already: the offer then has no video)."""
+        ``peer`` receives ``VISITT_MAX_VIDEO_STREAMS`` pictures already: the offer then has no video)."""
         async with self._locks[room.public_id], self._refusals():
             sfu_room, member = await self._member(room, peer)
             feed = sfu_room.members.get(participant)
@@ -186,7 +184,7 @@ class Sfu:
             member.videos.pop(participant, None)
             if old is not None:  # asked again (say, sound only now): the old connection goes
                 await old.detach()
-            video = video and len(member.videos) < self.max_video
+            video = video and len(member.videos) < self.hub.max_video_streams  # pictures at most; sound from all
             streams = [{"feed": feed.feed}] if video else [{"feed": feed.feed, "mid": mid} for mid in feed.audio_mids]
             janus, _ = await self._session()
             handle = member.subscriptions[participant] = await janus.attach()
@@ -237,7 +235,7 @@ class Sfu:
         to publish there and close its mesh connections once the media server's pictures come."""
         room.sfu = True
         log.info("call moved to the media server: %d in the call", len(room.in_call))
-        room.broadcast(protocol.encode(protocol.SfuMove()))
+        room.broadcast(protocol.encode(protocol.SfuMove(max_video=self.hub.max_video_streams)))
 
     def left(self, room: LiveRoom, peer_id: str) -> None:
         """``peer_id`` is out of the call (left, removed, gone after their grace): out of Janus too, at once."""

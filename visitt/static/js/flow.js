@@ -9,13 +9,15 @@ const POLL_MS = 1000;
 
 /**
  * Poll `call`'s peer connections until one has media flowing both ways, then call `onFlowing` once.
- * @param {{peers: Map<string, {pc: RTCPeerConnection}>}} call
+ * @param {{peers: Map<string, {pc: RTCPeerConnection}>, sending?: RTCPeerConnection | null}} call `sending`: a call through the
+ *   media server (group_call.js), where ours goes on one connection and the others' come on their own
  * @param {() => void} onFlowing
  * @returns {() => void} stops watching
  */
 export function watchFlow(call, onFlowing) {
   let stopped = false;
   async function flowing() {
+    if (call.sending) return throughServer(call.sending, call.peers);
     for (const { pc } of call.peers.values()) {
       if (pc.connectionState !== "connected") continue;
       let received = false;
@@ -37,4 +39,22 @@ export function watchFlow(call, onFlowing) {
   }
   setTimeout(poll, POLL_MS);
   return () => { stopped = true; };
+}
+
+/**
+ * Both ways through the media server: Janus has received ours (its receiver reports on `sending`) and
+ * this page has received someone's. @param {RTCPeerConnection} sending @param {Map<string, {pc: RTCPeerConnection}>} peers
+ */
+async function throughServer(sending, peers) {
+  let theyReceived = false;
+  (await sending.getStats()).forEach((report) => {
+    if (report.type === "remote-inbound-rtp" && (report.packetsReceived === undefined || report.packetsReceived > 0)) theyReceived = true;
+  });
+  if (!theyReceived) return false;
+  for (const { pc } of peers.values()) {
+    let received = false;
+    (await pc.getStats()).forEach((report) => { if (report.type === "inbound-rtp" && report.bytesReceived > 0) received = true; });
+    if (received) return true;
+  }
+  return false;
 }

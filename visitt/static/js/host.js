@@ -7,6 +7,7 @@ import { ChatPanel } from "./chat.js";
 import { clockTime } from "./clock.js";
 import { ConnectionQuality } from "./connection.js";
 import { classify, DevicePanel, openMedia, stopMedia } from "./devices.js";
+import { GroupCall } from "./group_call.js";
 import { watchFlow } from "./flow.js";
 import { IdentityChecks } from "./identity.js";
 import { OutcomeDialog } from "./outcome.js";
@@ -25,7 +26,11 @@ const people = new ParticipantList($("participants"), strings, (id) => {
   say(strings.unmute_asked.replace("{name}", names.get(id) || ""));
 });
 const speaker = new SpeakerDetector();
-speaker.addEventListener("speaker", (event) => tiles.setSpeaker(/** @type {CustomEvent} */ (event).detail.id));
+speaker.addEventListener("speaker", (event) => {
+  const { id } = /** @type {CustomEvent} */ (event).detail;
+  tiles.setSpeaker(id);
+  if (call instanceof GroupCall) call.prefer(id);  // the large picture is the speaker's: received, not just heard
+});
 // @ts-ignore handles for diagnostics and the end-to-end tests (stop(), then feed levels)
 window.visittSpeaker = speaker;
 // @ts-ignore
@@ -46,7 +51,7 @@ const checks = new IdentityChecks($("checks"), $("check-item"), signaling, strin
 const prepared = new Map();
 /** @type {import("./protocol.js").WaitingInfo[]} */ let waitingNow = [];
 let entering = false;  // Admit or Open room clicked: the camera stays on for the call on its way
-/** @type {Call | null} */ let call = null;
+/** @type {Call | GroupCall | null} */ let call = null;  // a GroupCall when the media goes through Janus
 /** @type {string | null} */ let room = null;
 /** @type {AudioContext | null} */ let audio = null;
 const names = new Map();
@@ -101,6 +106,7 @@ async function getReady() {
   if (ids.size === 0 || (cohostJoin && !call)) return;
   let local;
   try { local = await ensureMedia(); } catch { return; }  // the lobby status says why; Admit tries again
+  if (call instanceof GroupCall) return;  // through Janus: nobody gets a connection of their own from us
   for (const id of ids) {
     if (!prepared.has(id) && !call?.peers.has(id) && local === stream) prepared.set(id, prepareConnection(local));
   }
@@ -210,10 +216,18 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
     people.update({ id: selfId, name: selfName, role: cohostJoin ? "colleague" : "host", cohost: Boolean(cohostJoin), identified: null,
       audio: $("mic").getAttribute("aria-pressed") === "true", video: $("cam").getAttribute("aria-pressed") === "true" }, { self: true });
     $("ready-preview").hidden = true;
-    call = new Call(signaling, selfId, /** @type {MediaStream} */ (stream), message.ice, prepared);
+    call = message.media === "sfu"  // through the media server (a group): one connection out, one in per person
+      ? new GroupCall(signaling, selfId, /** @type {MediaStream} */ (stream), message.ice, { maxVideo: message.max_video })
+      : new Call(signaling, selfId, /** @type {MediaStream} */ (stream), message.ice, prepared);
     // @ts-ignore a handle for diagnostics and the end-to-end tests
     window.visittCall = call;
     pause.start(signaling, call, selfId, message.paused);
+    if (call instanceof GroupCall) {  // after the pause is known: a call paused already sends nothing
+      for (const pc of prepared.values()) pc.close();  // made for a mesh: not needed through Janus
+      prepared.clear();
+      const publishing = call;
+      call.publish().catch((error) => publishing.report("publish", selfId, error));
+    }
     const started = call;
     sharing?.then((share) => { if (call === started) share.start(signaling, started); });
     call.addEventListener("track", (event) => {

@@ -5,6 +5,7 @@ import { clockTime } from "./clock.js";
 import { ChatPanel } from "./chat.js";
 import { ConnectionQuality } from "./connection.js";
 import { DeviceCheck, DevicePanel } from "./devices.js";
+import { GroupCall } from "./group_call.js";
 import { askForId } from "./identity.js";
 import { ParticipantList, UnmutePrompt } from "./participants.js";
 import { PauseControl } from "./pause.js";
@@ -17,7 +18,7 @@ const strings = JSON.parse($("strings").textContent);
 // /v/<token> from the SMS link, or /v after code entry (the guest pass cookie): the socket mirrors it
 const socketPath = `/ws${location.pathname}`;
 
-/** @type {Call | null} */ let call = null;
+/** @type {Call | GroupCall | null} */ let call = null;  // a GroupCall when the media goes through Janus
 /** @type {Signaling | null} */ let signaling = null;
 let welcomed = false;  // the socket is open and has said who we are: a knock can go at once
 /** Made ready while waiting (call.js `prepareConnection`), by the clinician's id once admitted; sends nothing before. */
@@ -33,7 +34,11 @@ let retry = 0;
 const tiles = new Tiles($("tiles"), { photo_id: strings.id_photo_id, known: strings.id_known, other: strings.id_other }, strings.pin, strings.pin_short, strings.sound_on_tap);
 const people = new ParticipantList($("participants"), strings);
 const speaker = new SpeakerDetector();
-speaker.addEventListener("speaker", (event) => tiles.setSpeaker(/** @type {CustomEvent} */ (event).detail.id));
+speaker.addEventListener("speaker", (event) => {
+  const { id } = /** @type {CustomEvent} */ (event).detail;
+  tiles.setSpeaker(id);
+  if (call instanceof GroupCall) call.prefer(id);  // the large picture is the speaker's: received, not just heard
+});
 // @ts-ignore a handle for diagnostics and the end-to-end tests (stop(), then feed levels)
 window.visittSpeaker = speaker;
 const names = new Map();
@@ -157,10 +162,13 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
   phase = "call";
   // The connection first, on the one made ready while waiting if there is one: the offer goes before the page is drawn.
   const prepared = new Map();
-  if (ready && message.participants.length === 1) prepared.set(message.participants[0].id, ready);
+  const group = message.media === "sfu";  // through the media server (a group): one connection out, one in per person
+  if (ready && !group && message.participants.length === 1) prepared.set(message.participants[0].id, ready);
   else ready?.close();
   ready = null;
-  call = new Call(/** @type {Signaling} */ (signaling), selfId, /** @type {MediaStream} */ (devices.stream), message.ice, prepared);
+  const local = /** @type {MediaStream} */ (devices.stream);
+  call = group ? new GroupCall(/** @type {Signaling} */ (signaling), selfId, local, message.ice, { maxVideo: message.max_video })
+    : new Call(/** @type {Signaling} */ (signaling), selfId, local, message.ice, prepared);
   for (const peer of message.participants) call.connect(peer.id);
   devices.stopMeter();
   show("call");
@@ -171,6 +179,10 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
   // @ts-ignore a handle for diagnostics and the end-to-end tests
   window.visittCall = call;
   pause.start(/** @type {Signaling} */ (signaling), call, selfId, message.paused);
+  if (call instanceof GroupCall) {  // after the pause is known: a call paused already sends nothing
+    const started = call;
+    call.publish().catch((error) => started.report("publish", selfId, error));
+  }
   const started = call;
   sharing?.then((share) => { if (call === started) share.start(/** @type {Signaling} */ (signaling), started); });
   call.addEventListener("track", (event) => {

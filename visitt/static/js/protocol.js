@@ -61,7 +61,7 @@ export const CHECK_MS = 1500;
  * @typedef {{type: "late", minutes: number, expected: string | null, until: string | null}} LateNotice   to guests waiting then: the clinician expects to let them in at `expected`; sent home no earlier than `until`
  * @typedef {{type: "wait_expired", minutes: number}} WaitExpired     the guest waited too long and is sent home
  * @typedef {{type: "knock", room: string, participant: WaitingInfo}} KnockNotice host, and a co-host in the call
- * @typedef {{type: "admitted", room: string, locked: boolean, participants: PeerInfo[], ice: RTCConfiguration, paused: PauseInfo | null, resumed: boolean, key?: string, group?: boolean}} Admitted   key: a new place key for this page; group: media through the media server (sfu_*)
+ * @typedef {{type: "admitted", room: string, locked: boolean, participants: PeerInfo[], ice: RTCConfiguration, paused: PauseInfo | null, resumed: boolean, key?: string, media?: "mesh" | "sfu", max_video?: number}} Admitted   key: a new place key for this page; media "sfu": through the media server (sfu_*), showing at most max_video pictures
  * @typedef {{type: "denied"}} Denied
  * @typedef {{type: "removed"}} Removed                              to a guest the clinician took out of the call
  * @typedef {{type: "joined" | "updated", participant: PeerInfo}} PeerChange
@@ -82,7 +82,7 @@ export const CHECK_MS = 1500;
  * @typedef {{type: "sfu_published", sdp: string, feeds: string[]}} SfuPublished   the media server's answer; feeds: who sends to it already
  * @typedef {{type: "sfu_offer", participant: string, sdp: string}} SfuOffer   the media server's offer of one participant's streams
  * @typedef {{type: "sfu_feed", participant: string}} SfuFeed       someone's media now reaches the media server
- * @typedef {{type: "sfu_move"}} SfuMove       the call grew past the mesh: its media goes through the media server now
+ * @typedef {{type: "sfu_move", max_video: number}} SfuMove   the call grew past the mesh: its media goes through the media server now, max_video pictures at most
  * @typedef {{type: "error", code: string, message: string, fields?: Record<string, string>}} ErrorMessage   fields: per field, what is wrong
  * @typedef {{type: "bye"}} Bye
  * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | PlaceTaken | RoomInfo | Ended | PhoneCall | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | ChatIn | SfuPublished | SfuOffer | SfuFeed | SfuMove | ErrorMessage | Bye | Heartbeat | Withdrawn} ServerMessage

@@ -170,21 +170,10 @@ export class SfuCall extends EventTarget {
 
   /**
    * `id` speaks (or is chosen): their picture large, in the high layer; the others thumbnails in the low one.
-   * Past `maxVideo`, the picture of someone else (not the speaker before) gives way to theirs.
-   * @param {string} id
+   * (Getting a picture for someone heard only is group_call.js's `prefer`.) @param {string} id
    */
   focus(id) {
-    const before = this.speaker;
     this.speaker = id;
-    const entry = this.receiving.get(id);
-    if (entry && !entry.video) {
-      const shown = this.shown();
-      if (shown.length >= this.maxVideo) {
-        const out = shown.find((other) => other !== before) ?? shown[0];
-        if (out !== undefined) this.subscribe(out, false);
-      }
-      this.subscribe(id, true);
-    }
     this.applyLayers();
   }
 

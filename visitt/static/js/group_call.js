@@ -1,0 +1,142 @@
+// A call through the media server in the consultation pages: sfu.js's SfuCall with the controls the
+// pages use on a mesh call (call.js's Call), so patient.js and host.js drive either the same way:
+// microphone and camera, the privacy pause, sound only, a shared window, another camera, and `peers`
+// (one connection per participant received) for the speaker detector and the quality monitor.
+// No DOM here.
+//
+// At most `maxVideo` pictures are received (admitted.max_video); sound comes from everyone. When
+// someone without a picture becomes the active speaker (`prefer`), they get one and the picture
+// received longest goes to sound only, so the large picture is always the speaker's.
+
+import { SfuCall } from "./sfu.js";
+
+export class GroupCall extends SfuCall {
+  /**
+   * @param {import("./protocol.js").Signaling} signaling an admitted participant's socket
+   * @param {string} selfId
+   * @param {MediaStream} local
+   * @param {RTCConfiguration} [config] `admitted.ice`
+   * @param {{maxVideo?: number}} [options] as SfuCall's
+   */
+  constructor(signaling, selfId, local, config = {}, options = {}) {
+    super(signaling, local, config, options);
+    this.selfId = selfId;
+    /** The user's own microphone and camera choice; a privacy pause overrides both without forgetting them. */
+    this.wanted = { audio: true, video: true };
+    for (const track of local.getTracks()) this.wanted[track.kind] = track.enabled;
+    this.paused = false;
+    this.audioOnly = false;
+    /** @type {MediaStreamTrack | null} a shared window, sent in place of the camera (share.js) */
+    this.shared = null;
+    /** @type {WeakMap<RTCRtpSender, MediaStreamTrack>} the local track each sender carries when not paused */
+    this.trackOf = new WeakMap();
+  }
+
+  /** The connections receiving each participant, by id: what the speaker detector and quality monitor read. */
+  get peers() {
+    return this.receiving;
+  }
+
+  /** Send to the media server; a pause already in force holds back every byte from the start. */
+  async publish() {
+    const publishing = super.publish();  // its senders exist at once: the offer is made after
+    for (const sender of this.sending?.getSenders() || []) if (sender.track) this.trackOf.set(sender, sender.track);
+    this.applyEnabled();
+    await publishing;
+  }
+
+  /** The mesh connects to each participant; here Janus says who sends (`sfu_published`, `sfu_feed`). */
+  connect() {}
+
+  /**
+   * Our socket is back (a resumed `admitted`): the connections to Janus never depended on it. Anyone
+   * whose `sfu_feed` came while it was down is received now. @param {string[]} ids
+   */
+  recover(ids) {
+    for (const id of ids) if (!this.receiving.has(id)) this.subscribe(id);
+  }
+
+  /** Someone's socket is back: their media to Janus never stopped. */
+  welcomeBack() {}
+
+  /** `id` left: their connection closes, and a picture slot it held goes to someone heard only. @param {string} id */
+  remove(id) {
+    const had = this.receiving.get(id)?.video;
+    this.drop(id);
+    const heard = [...this.receiving].find(([, entry]) => !entry.video);
+    if (had && heard) this.resubscribe(heard[0], true);
+  }
+
+  /**
+   * The active speaker (speaker.js): received with their picture, in place of the picture received
+   * longest, if they were heard only. @param {string | null} id
+   */
+  prefer(id) {
+    if (!id) return;
+    if (this.receiving.get(id)?.video === false) {
+      const oldest = [...this.receiving].find(([other, entry]) => entry.video && other !== id);
+      if (oldest) this.resubscribe(oldest[0], false);
+      this.resubscribe(id, true);
+    }
+    this.focus(id);  // the speaker's picture in the high simulcast layer, the thumbnails in the low one
+  }
+
+  /** @param {string} id @param {boolean} video */
+  resubscribe(id, video) {
+    this.drop(id);  // Janus replaces the old subscription with the new one (visitt/live/sfu.py)
+    this.subscribe(id, video);
+  }
+
+  /** Janus forwards the layer each receiver can take: nothing to cap per receiver here. */
+  capVideo() {}
+
+  /** @param {"audio" | "video"} kind @param {boolean} enabled */
+  setEnabled(kind, enabled) {
+    this.wanted[kind] = enabled;
+    this.applyEnabled();
+  }
+
+  /** @param {boolean} paused */
+  setPaused(paused) {
+    this.paused = paused;
+    this.applyEnabled();
+  }
+
+  /** @param {boolean} on */
+  setAudioOnly(on) {
+    this.audioOnly = on;
+    this.applyEnabled();
+  }
+
+  /** @param {MediaStreamTrack | null} track */
+  share(track) {
+    this.shared = track;
+    this.applyEnabled();
+  }
+
+  /** What a sender of the local `track` carries now (as call.js's). @param {MediaStreamTrack} track */
+  outgoing(track) {
+    if (this.paused) return null;
+    if (track.kind !== "video") return track;
+    return this.audioOnly ? null : this.shared || track;
+  }
+
+  applyEnabled() {
+    for (const track of this.local.getTracks()) track.enabled = this.wanted[track.kind] && !this.paused;
+    // while paused the senders carry no track at all: not one byte of sound or picture reaches Janus
+    for (const sender of this.sending?.getSenders() || []) {
+      const track = this.trackOf.get(sender);
+      const wanted = track ? this.outgoing(track) : null;
+      if (track && sender.track !== wanted) sender.replaceTrack(wanted).catch((error) => this.report("replace", this.selfId, error));
+    }
+  }
+
+  /** Another camera or microphone in place of the one of its kind; the old track is stopped. @param {MediaStreamTrack} track */
+  swapTrack(track) {
+    const old = this.local.getTracks().find((each) => each.kind === track.kind);
+    if (old) { this.local.removeTrack(old); old.stop(); }
+    this.local.addTrack(track);
+    for (const sender of this.sending?.getSenders() || []) if (old && this.trackOf.get(sender) === old) this.trackOf.set(sender, track);
+    this.applyEnabled();
+  }
+}
