@@ -226,3 +226,21 @@ def test_a_participant_receives_at_most_the_configured_pictures_and_sound_from_a
         run(video_limit(server))
     finally:
         server.stop()
+
+
+def test_without_janus_an_invitation_past_the_mesh_is_still_refused(tmp_path: Path) -> None:
+    """Growth needs a Janus that answers: with it down, the mesh's limit stands as before."""
+    server = LiveServer(make_settings(tmp_path, janus_url=f"http://127.0.0.1:{free_port()}/janus",
+                                      janus_api_secret=SECRET, max_participants=2)).start()
+    try:
+        starts_at = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).replace(microsecond=0)
+        owner = {"Authorization": f"Bearer {server.token}"}
+        booked = server.post(f"{server.url}/api/v1/appointments", headers=owner, json={
+            "patient_name": "Kari Nordmann", "patient_phone": "412 34 567", "starts_at": starts_at.isoformat(),
+            "duration_minutes": 30})
+        assert booked.status_code == 201, booked.text
+        invited = server.post(f"{server.url}/api/v1/appointments/{booked.json()['id']}/participants", headers=owner,
+                              json={"name": "Ola Nordmann", "kind": "companion", "phone": "412 34 568"})
+        assert invited.status_code == 409 and invited.json()["error"]["code"] == "invites_full", invited.text
+    finally:
+        server.stop()
