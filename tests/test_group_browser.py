@@ -1,8 +1,10 @@
 """static/js/sfu.js in real Chromium, through Visitt and a real Janus: the patient's page of a group
 consultation publishes its (fake) camera in three simulcast layers (all three carrying bytes) and receives
 the clinician, an aiortc participant; the clinician receives the page's picture. Frames are decoded on both
-sides. The page drives sfu.js directly, to see the simulcast layers on the wire; the consultation pages run it
-through group_call.js (tests/test_group_pages_browser.py)."""
+sides. The clinician switched to the page's low layer (``sfu_layer``) receives a picture a quarter as wide, and
+back on the high one the full width again. The page drives sfu.js directly, to see the simulcast layers on the wire;
+the consultation pages run it through group_call.js (tests/test_group_pages_browser.py). And sfu.js's choice of the
+layers' ceiling from a page's own statistics steps down at once and up slowly."""
 
 from __future__ import annotations
 
@@ -61,6 +63,27 @@ LAYERS_SENT = """async () => {
 }"""
 
 
+async def width(track: Any, wanted: Any) -> int:
+    """The width of the first frame that ``wanted`` accepts, within 60 s of frames (a switch waits for a key
+    frame; a loaded machine is slow)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while loop.time() < deadline:
+        frame: Any = await asyncio.wait_for(track.recv(), 15)
+        if wanted(frame.width):
+            return int(frame.width)
+    raise AssertionError("the picture's width did not change")
+
+
+CEILING = """async () => {
+  const { LayerCeiling } = await import("/static/js/sfu.js");
+  const ceiling = new LayerCeiling();
+  const steps = [0.2, 0.2, 0.2, 0, 0, 0.05, 0, 0, 0, 0, 0, 0].map((loss) => ceiling.update({ loss }));
+  const short = new LayerCeiling().update({ loss: 0, bitrate: 200_000, need: 900_000 });
+  return { steps, short };
+}"""
+
+
 async def clinician(server: LiveServer, patient_id: list[str], result: dict[str, Any]) -> None:
     """The clinician (aiortc): admits the page's patient, publishes, receives the page's picture."""
     async with await WsClient.staff(server, staff_login(server)) as host:
@@ -77,6 +100,13 @@ async def clinician(server: LiveServer, patient_id: list[str], result: dict[str,
             for _ in range(10):
                 frame = await asyncio.wait_for(tracks["video"].recv(), 15)
             result["frame"] = (frame.width, frame.height)
+            # the high layer first (Chromium's bandwidth estimate ramps up; wait generously), then the low one
+            high = await width(tracks["video"], lambda w: w >= 640)
+            await host.send({"type": "sfu_layer", "participant": patient_id[0], "layer": "l"})
+            low = await width(tracks["video"], lambda w: w <= high // 3)
+            await host.send({"type": "sfu_layer", "participant": patient_id[0], "layer": "h"})
+            back = await width(tracks["video"], lambda w: w >= 2 * low)
+            result["layers"] = (high, low, back)
             await asyncio.to_thread(result["done"].wait, 60)  # keep the call up until the page has seen the clinician
         finally:
             await peer.close()
@@ -110,6 +140,11 @@ def test_the_page_publishes_in_simulcast_and_both_sides_decode(browser: Browser,
             result["done"].set()
             side.join(60)
         assert result["frame"][0] >= 160, result  # the page's camera, decoded from Janus
+        high, low, back = result["layers"]
+        assert low <= high // 3 and back >= 2 * low, result  # 1280 → 320 → 1280 when the machine keeps up
+        # down one layer at once per lossy sample; up one only after three good ones in a row
+        assert page.evaluate(CEILING) == {"steps": ["m", "l", "l", "l", "l", "l", "l", "l", "m", "m", "m", "h"],
+                                          "short": "m"}
     finally:
         context.close()
         server.stop()

@@ -186,3 +186,61 @@ def test_janus_down_refuses_a_group_call_and_a_one_to_one_call_still_works(tmp_p
         run(test_call_aiortc.call(server))  # the mesh: media browser to browser, no Janus needed
     finally:
         server.stop()
+
+
+async def video_limit(server: LiveServer) -> None:
+    patient_token, companion_token = _book_group(server)
+    async with await WsClient.staff(server, staff_login(server)) as host, \
+            await WsClient.guest(server, patient_token) as patient, \
+            await WsClient.guest(server, companion_token) as companion:
+        ids = [(await socket.hello())["id"] for socket in (host, patient, companion)]
+        for guest in (patient, companion):
+            await guest.send({"type": "knock", "name": "Kari Nordmann"})
+            knock = await host.expect("knock")
+            await host.send({"type": "admit", "room": knock["room"], "participant": knock["participant"]["id"]})
+            assert (await guest.expect("admitted"))["max_video"] == 1
+        peers = [GroupPeer(socket, colour) for socket, colour in ((host, BLUE), (patient, ORANGE), (companion, GREEN))]
+        try:
+            for peer in peers:
+                await peer.publish()
+            await peers[0].wait_for_feeds(set(ids[1:]))
+            await peers[0].subscribe(ids[1])  # the one picture: sound and video
+            await host.send({"type": "sfu_subscribe", "participant": ids[2]})  # a second picture asked for
+            offer = await host.expect("sfu_offer")
+            assert offer["participant"] == ids[2]
+            assert "m=audio" in offer["sdp"] and "m=video" not in offer["sdp"]  # past the limit: sound only
+            await host.send({"type": "sfu_layer", "participant": ids[2], "layer": "l"})
+            await host.expect_error("no_video")
+            await host.send({"type": "sfu_layer", "participant": ids[1], "layer": "l"})  # the one picture: fine
+            await host.sync()
+            assert host.types.count("error") == 1  # the no_video above only
+        finally:
+            await asyncio.gather(*(peer.close() for peer in peers))
+
+
+def test_a_participant_receives_at_most_the_configured_pictures_and_sound_from_all(janus: JanusServer,
+                                                                                     tmp_path: Path) -> None:
+    server = LiveServer(make_settings(tmp_path, janus_url=janus.url, janus_api_secret=SECRET,
+                                      max_video_streams=1)).start()
+    try:
+        run(video_limit(server))
+    finally:
+        server.stop()
+
+
+def test_without_janus_an_invitation_past_the_mesh_is_still_refused(tmp_path: Path) -> None:
+    """Growth needs a Janus that answers: with it down, the mesh's limit stands as before."""
+    server = LiveServer(make_settings(tmp_path, janus_url=f"http://127.0.0.1:{free_port()}/janus",
+                                      janus_api_secret=SECRET, max_participants=2)).start()
+    try:
+        starts_at = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).replace(microsecond=0)
+        owner = {"Authorization": f"Bearer {server.token}"}
+        booked = server.post(f"{server.url}/api/v1/appointments", headers=owner, json={
+            "patient_name": "Kari Nordmann", "patient_phone": "412 34 567", "starts_at": starts_at.isoformat(),
+            "duration_minutes": 30})
+        assert booked.status_code == 201, booked.text
+        invited = server.post(f"{server.url}/api/v1/appointments/{booked.json()['id']}/participants", headers=owner,
+                              json={"name": "Ola Nordmann", "kind": "companion", "phone": "412 34 568"})
+        assert invited.status_code == 409 and invited.json()["error"]["code"] == "invites_full", invited.text
+    finally:
+        server.stop()

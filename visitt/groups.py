@@ -7,6 +7,7 @@ admitted one by one through the waiting room, and its media goes through Janus
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 
 import httpx
 
@@ -28,6 +29,22 @@ def invitations(appointment: Appointment | None, settings: Settings) -> int:
     if is_group(appointment):
         return settings.max_group_participants
     return settings.max_participants - 1  # the clinician is in the call too
+
+
+def growth(appointment: Appointment | None, settings: Settings) -> Callable[[], int] | None:
+    """For a consultation on the mesh while Janus is configured: the check, made only when an invitation
+    would pass the mesh, of how many invitations it may hold once its call moves to Janus (0: Janus does
+    not answer, and the mesh's limit stands). ``None``: it cannot grow."""
+    if is_group(appointment) or not settings.janus_url:
+        return None
+
+    def grown() -> int:
+        try:
+            require_media_server(settings)
+        except MediaServerUnavailable:
+            return 0
+        return settings.max_group_participants  # besides the clinician, the patient counted
+    return grown
 
 
 def require_media_server(settings: Settings) -> None:

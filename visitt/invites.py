@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -177,13 +178,15 @@ class Invitation:
 
 
 def create(session: Session, inviter: Staff, room: Room, invite: Invite, *, base_url: str, clinic_phone: str,
-           tz: ZoneInfo, max_participants: int, limiter: Limiter | None = None) -> Invitation:
+           tz: ZoneInfo, max_participants: int, limiter: Limiter | None = None,
+           growth: Callable[[], int] | None = None) -> Invitation:
     """Add the invitee to ``room``, queue their SMS (or e-mail) and audit it, in the caller's unit of work.
 
     ``max_participants``: the invitations the room holds at most, the patient's counted
-    (:func:`visitt.groups.invitations`). A staff meeting's room (:mod:`visitt.meetings`) takes invitations
-    too: its colleagues by account get no message (the meeting is on their dashboard), its guests a
-    neutral one.
+    (:func:`visitt.groups.invitations`); ``growth``: how many it may hold past that once its call
+    moves to the media server, asked only then (:func:`visitt.groups.growth`). A staff meeting's room
+    (:mod:`visitt.meetings`) takes invitations too: its colleagues by account get no message (the meeting
+    is on their dashboard), its guests a neutral one.
     """
     access.require(inviter, access.Action.manage, room)
     appointment, meeting = room.appointment, room.meeting
@@ -194,7 +197,7 @@ def create(session: Session, inviter: Staff, room: Room, invite: Invite, *, base
         raise Conflict(N_("Only a booked consultation, or one in progress, takes more participants."),
                        code="not_invitable")
     invited = session.scalar(select(func.count(Participant.id)).where(Participant.room_id == room.id)) or 0
-    if invited + 1 > max_participants:
+    if invited + 1 > max_participants and (growth is None or invited + 1 > growth()):
         raise Conflict(N_("No more participants fit in this consultation."), code="invites_full")
     if invite.staff_id is not None:
         taken = session.scalar(select(Participant.id).where(Participant.room_id == room.id,

@@ -133,8 +133,8 @@ class Hub:
         others = [other.info() for other_id, other in room.in_call.items() if other_id != peer.id]
         admitted = protocol.Admitted(room=room.public_id, locked=room.locked, participants=others,
                                      ice=self.ice(peer.id), paused=room.pause, resumed=resumed, key=key,
-                                     media="sfu" if room.group else "mesh",
-                                     max_video=self.max_video_streams if room.group else None)
+                                     media="sfu" if room.group or room.sfu else "mesh",
+                                     max_video=self.max_video_streams if room.group or room.sfu else None)
         peer.send(protocol.encode(admitted))
         if resumed:
             self.sfu.resumed(room, peer)

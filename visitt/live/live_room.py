@@ -105,6 +105,7 @@ class LiveRoom:
     group: bool = False  # a group consultation (visitt.groups): more people, media through Janus
     # a staff meeting (visitt.meetings): no patient; colleagues invited by account come in without knocking
     meeting: bool = False
+    sfu: bool = False  # a consultation grown past the mesh (visitt.live.sfu.Sfu.move): media through Janus
 
     @property
     def locked(self) -> bool:

@@ -139,7 +139,10 @@ class Lobby:
             waiter = room.waiting.get(guest_id)
             if waiter is None:
                 raise NotFound("that person is no longer waiting", code="not_waiting")
-            self._check_room(room, waiter, joining_host=host.id not in room.in_call)
+            joining_host = host.id not in room.in_call
+            if self._past_mesh(room, waiter, joining_host=joining_host) and await self.hub.sfu.can_carry(room):
+                self.hub.sfu.move(room)  # past the mesh: the call moves to Janus (issue 20), else the refusal below
+            self._check_room(room, waiter, joining_host=joining_host)
             locking = self.auto_lock and room.state is RoomState.open
             written = locking and waiter.second_of is None
             if written:  # the lock and the admission in one unit: one commit before the guest hears of it
@@ -163,12 +166,18 @@ class Lobby:
         ``joining_host``) would make the call larger than it may be."""
         joining = 0 if waiter.second_of in room.in_call else 1  # a second device takes a place, adds none
         hosts = sum(1 for peer in room.in_call.values() if peer.role == "host" or peer.cohost)
-        if room.group:  # the hosts besides: a group call goes through Janus, not the mesh
+        if room.group or room.sfu:  # the hosts besides: a call through Janus, not the mesh
             if len(room.in_call) - hosts + joining > self.max_group_participants:
                 raise Conflict(f"at most {self.max_group_participants} people besides the hosts can be in "
-                               "a group call", code="room_full")
-        elif len(room.in_call) + joining + joining_host > self.max_participants:
+                               "a call through the media server", code="room_full")
+        elif self._past_mesh(room, waiter, joining_host=joining_host):
             raise Conflict(f"at most {self.max_participants} people can be in a call", code="room_full")
+
+    def _past_mesh(self, room: LiveRoom, waiter: Waiter, *, joining_host: bool) -> bool:
+        """Whether letting ``waiter`` in (and the host, if ``joining_host``) would take a call on the mesh
+        past the mesh's size."""
+        joining = 0 if waiter.second_of in room.in_call else 1
+        return not (room.group or room.sfu) and len(room.in_call) + joining + joining_host > self.max_participants
 
     def _fits(self, room: LiveRoom, waiter: Waiter) -> bool:
         try:

@@ -272,11 +272,21 @@ class SfuStart(_Message):
     sdp: SDP
 
 
+class SfuLayer(_Message):
+    """Which simulcast layer of ``participant``'s picture to receive: ``h`` (full resolution), ``m`` (half),
+    ``l`` (a quarter). A thumbnail, or a phone on a poor network, takes a lower one."""
+
+    type: Literal["sfu_layer"]
+    participant: PEER_ID
+    layer: Literal["h", "m", "l"]
+
+
 ClientMessage = Annotated[
     Union[Hello, Ping, Pong, Knock, Rejoin, Enter, Admit, Deny, Remove, Lock, Unlock, End, ContinueByPhone, Leave,
           Media, Pause,
           Resume, Identify,
-          Late, RequestId, Share, AskUnmute, Signal, Chat, Withdraw, Flowing, SfuPublish, SfuSubscribe, SfuStart],
+          Late, RequestId, Share, AskUnmute, Signal, Chat, Withdraw, Flowing, SfuPublish, SfuSubscribe, SfuStart,
+          SfuLayer],
     Field(discriminator="type"),
 ]
 _client: TypeAdapter[Any] = TypeAdapter(ClientMessage)
@@ -581,6 +591,14 @@ class SfuKeys(_ServerMessage):
     send: int | None
 
 
+class SfuMove(_ServerMessage):
+    """The call has grown past the mesh: from now on its media goes through the media server. Publish there
+    (``sfu_publish``) and close the mesh's connections once the media server's pictures come."""
+
+    type: Literal["sfu_move"] = "sfu_move"
+    max_video: int  # the pictures a page shows at most from now on (as ``admitted``'s); sound from all
+
+
 class ErrorMessage(_ServerMessage):
     type: Literal["error"] = "error"
     code: str
@@ -602,8 +620,8 @@ class PongOut(_ServerMessage):
 
 ServerMessage = Union[Welcome, Waiting, Lobby, LateNotice, WaitExpired, KnockNotice, Admitted, Denied, Removed,
                       Joined, Updated, Back, Left, Away, PlaceTaken, RoomInfo, Ended, PhoneCall, Paused, Resumed,
-                      IdRequested, UnmuteRequested, SignalIn, ChatIn, SfuPublished, SfuOffer, SfuFeed, SfuKeys, ErrorMessage,
-                      Bye,
+                      IdRequested, UnmuteRequested, SignalIn, ChatIn, SfuPublished, SfuOffer, SfuFeed, SfuKeys, SfuMove,
+                      ErrorMessage, Bye,
                       PingOut, PongOut, Withdrawn]
 SERVER_MESSAGES: tuple[type[_ServerMessage], ...] = get_args(ServerMessage)
 

@@ -37,6 +37,9 @@ log = logging.getLogger("visitt.sfu")
 UP_TIMEOUT = 10.0  # seconds for a publisher's connection to Janus to come up before others are told of it
 NO_SUCH_SESSION = 458  # JANUS_ERROR_SESSION_NOT_FOUND: Janus restarted, or dropped our session
 PUBLISHERS = 13  # the host and 12 others (issue 20: up to 12 participants besides the host)
+# Janus's simulcast substreams, lowest first: the rids of sfu.js's LAYERS (quarter, half, full resolution)
+SUBSTREAMS = {"l": 0, "m": 1, "h": 2}
+ALL_TEMPORAL = 2  # every frame of the layer (VP8's temporal layers 0-2)
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Member:
     # with one payload type on one connection, and a connection of its own is also what lets a page
     # drop one picture without renegotiating the rest.
     subscriptions: dict[str, Handle] = field(default_factory=dict)
+    videos: dict[str, str] = field(default_factory=dict)  # whose picture they receive: its mid on that connection
 
 
 @dataclass
@@ -191,23 +195,29 @@ class Sfu:
             room.broadcast(protocol.encode(protocol.SfuFeed(participant=peer_id)), skip=peer_id)
 
     async def subscribe(self, room: LiveRoom, peer: Peer, participant: str, video: bool) -> None:
-        """Offer ``peer`` the streams of ``participant`` (their sound only without ``video``)."""
+        """Offer ``peer`` the streams of ``participant`` (their sound only without ``video``, or when
+        ``peer`` receives ``VISITT_MAX_VIDEO_STREAMS`` pictures already: the offer then has no video)."""
         async with self._locks[room.public_id], self._refusals():
             sfu_room, member = await self._member(room, peer)
             feed = sfu_room.members.get(participant)
             if feed is None or not feed.up or participant == peer.id:
                 raise NotFound("that participant sends nothing to the media server", code="unknown_feed")
             old = member.subscriptions.pop(participant, None)
+            member.videos.pop(participant, None)
             if old is not None:  # asked again (say, sound only now): the old connection goes
                 await old.detach()
+            video = video and len(member.videos) < self.hub.max_video_streams  # pictures at most; sound from all
             streams = [{"feed": feed.feed}] if video else [{"feed": feed.feed, "mid": mid} for mid in feed.audio_mids]
             janus, _ = await self._session()
             handle = member.subscriptions[participant] = await janus.attach()
-            _, jsep = await handle.message({"request": "join", "ptype": "subscriber", "room": sfu_room.number,
-                                            "token": member.token, "private_id": member.private_id,
-                                            "streams": streams})
+            data, jsep = await handle.message({"request": "join", "ptype": "subscriber", "room": sfu_room.number,
+                                               "token": member.token, "private_id": member.private_id,
+                                               "streams": streams})
             if jsep is None:
                 raise MediaServerUnavailable()
+            mids = [str(s["mid"]) for s in data.get("streams", []) if s.get("type") == "video"]
+            if mids:
+                member.videos[participant] = mids[0]
             peer.send(protocol.encode(protocol.SfuOffer(participant=participant, sdp=str(jsep["sdp"]))))
 
     async def start(self, room: LiveRoom, peer: Peer, participant: str, sdp: str) -> None:
@@ -219,6 +229,36 @@ class Sfu:
                 raise Conflict("no offer from the media server to answer", code="no_offer")
             await handle.message({"request": "start"}, jsep={"type": "answer", "sdp": sdp})
 
+    async def layer(self, room: LiveRoom, peer: Peer, participant: str, layer: str) -> None:
+        """``peer`` receives ``participant``'s picture in the simulcast ``layer`` from now on (``h``, ``m``,
+        ``l``). Janus switches at the layer's next key frame, which it asks the sender for."""
+        async with self._locks[room.public_id], self._refusals():
+            _, member = await self._member(room, peer)
+            handle, mid = member.subscriptions.get(participant), member.videos.get(participant)
+            if handle is None or mid is None:
+                raise Conflict("that participant's picture is not received", code="no_video")
+            await handle.message({"request": "configure", "streams": [
+                {"mid": mid, "substream": SUBSTREAMS[layer], "temporal": ALL_TEMPORAL}]})
+
+    async def can_carry(self, room: LiveRoom) -> bool:
+        """Whether a consultation that grows past the mesh can move to the media server: Janus is
+        configured and answers. (Under the room's lock: a Janus that hangs holds it up to the client's
+        timeout, on this one admission only.)"""
+        try:
+            async with self._refusals():
+                await self._session()
+        except (MediaServerUnavailable, Conflict):
+            return False
+        return True
+
+    def move(self, room: LiveRoom) -> None:
+        """(Under the room's lock.) Visitt's one decision to move a mesh call to the media server: the
+        room's media goes through Janus from now on, and every page in the call is told (``sfu_move``)
+        to publish there and close its mesh connections once the media server's pictures come."""
+        room.sfu = True
+        log.info("call moved to the media server: %d in the call", len(room.in_call))
+        room.broadcast(protocol.encode(protocol.SfuMove(max_video=self.hub.max_video_streams)))
+
     def left(self, room: LiveRoom, peer_id: str) -> None:
         """``peer_id`` is out of the call (left, removed, gone after their grace): out of Janus too, at once."""
         sfu_room = self.rooms.get(room.public_id)
@@ -227,6 +267,8 @@ class Sfu:
             return
         watching = [other.subscriptions.pop(peer_id) for other in sfu_room.members.values()
                     if peer_id in other.subscriptions]
+        for other in sfu_room.members.values():
+            other.videos.pop(peer_id, None)
         self._spawn(self._take_out(sfu_room.number, member, watching))
         if sfu_room.members:
             self._spawn(self._renew_key(room, sfu_room))

@@ -49,7 +49,8 @@ def create_appointment(data: booking.AppointmentCreate, request: Request, sessio
                                                clinic_phone=settings.clinic_phone, tz=tz, limiter=app_limiter(request))
     invited = [invites.create(session, staff, appointment.room, invite, base_url=base_url(request),
                               clinic_phone=settings.clinic_phone, tz=tz,
-                              max_participants=groups.invitations(appointment, settings), limiter=app_limiter(request))
+                              max_participants=groups.invitations(appointment, settings), limiter=app_limiter(request),
+                              growth=groups.growth(appointment, settings))
                for invite in validated.invites]
     session.commit()
     request.app.state.sender.wakeup.set()
@@ -134,7 +135,8 @@ def invite_participant(appointment_id: RowId, data: invites.InviteCreate, reques
     invitation = invites.create(session, staff, appointment.room, invite, base_url=base_url(request),
                                 clinic_phone=settings.clinic_phone, tz=tz,
                                 max_participants=groups.invitations(appointment, settings),
-                                limiter=app_limiter(request))
+                                limiter=app_limiter(request),
+                                growth=groups.growth(appointment, settings))
     session.commit()
     request.app.state.sender.wakeup.set()
     return invitation.public()

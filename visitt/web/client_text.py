@@ -114,6 +114,8 @@ PATIENT = {  # and SHARE where guests may share (VISITT_PATIENTS_MAY_SHARE)
     "host_reconnecting": N_("The clinician's connection dropped. Please wait: they are reconnecting."),
     "connecting": N_("Connecting…"),
     "in_call": N_("In consultation"),
+    "call_moved": N_("More people have joined, so the call now goes through the hospital's media server. You do "
+                     "not need to do anything."),
     "error": N_("Something went wrong. Please reload the page."),
     "replaced": N_("This consultation is now open in another window or on another device, and continues there."),
     "not_admitted_yet": N_("This consultation is already open on another device. You have knocked: the clinician "
@@ -141,6 +143,8 @@ HOST = {
     "you": N_("You"),
     "in_call": N_("In consultation"),
     "joined": N_("{name} joined the consultation."),
+    "call_moved": N_("More people have joined, so the call now goes through the hospital's media server. You do "
+                     "not need to do anything."),
     "left": N_("{name} left the consultation."),
     "ended": N_("The consultation has ended."),
     "ended_by_phone": N_("The video has ended for everyone. Call the patient now; the outcome is set to continued "

@@ -163,7 +163,8 @@ async def invite_during_call(room_id: str, request: Request, session: DB, tz: TZ
         invitation = invites.create(session, staff, room, invite, base_url=base_url(request),
                                     clinic_phone=settings.clinic_phone, tz=tz,
                                     max_participants=groups.invitations(room.appointment, settings),
-                                    limiter=app_limiter(request))
+                                    limiter=app_limiter(request),
+                                    growth=groups.growth(room.appointment, settings))
     except VisittError as error:
         session.rollback()
         body = error.public()
@@ -241,7 +242,8 @@ async def book(request: Request, session: DB, tz: TZ) -> Response:
     for invite in validated.invites:
         invites.create(session, staff, appointment.room, invite, base_url=base_url(request),
                        clinic_phone=settings.clinic_phone, tz=tz,
-                       max_participants=groups.invitations(appointment, settings), limiter=app_limiter(request))
+                       max_participants=groups.invitations(appointment, settings), limiter=app_limiter(request),
+                       growth=groups.growth(appointment, settings))
     session.commit()
     request.app.state.sender.wakeup.set()
     return RedirectResponse(f"/staff?booked={appointment.id}", status_code=303)

@@ -78,10 +78,13 @@ export class GroupCall extends SfuCall {
    * longest, if they were heard only. @param {string | null} id
    */
   prefer(id) {
-    if (!id || this.receiving.get(id)?.video !== false) return;
-    const oldest = [...this.receiving].find(([other, entry]) => entry.video && other !== id);
-    if (oldest) this.resubscribe(oldest[0], false);
-    this.resubscribe(id, true);
+    if (!id) return;
+    if (this.receiving.get(id)?.video === false) {
+      const oldest = [...this.receiving].find(([other, entry]) => entry.video && other !== id);
+      if (oldest) this.resubscribe(oldest[0], false);
+      this.resubscribe(id, true);
+    }
+    this.focus(id);  // the speaker's picture in the high simulcast layer, the thumbnails in the low one
   }
 
   /** @param {string} id @param {boolean} video */

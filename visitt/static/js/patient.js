@@ -6,6 +6,7 @@ import { ChatPanel } from "./chat.js";
 import { ConnectionQuality } from "./connection.js";
 import { DeviceCheck, DevicePanel } from "./devices.js";
 import { GroupCall } from "./group_call.js";
+import { moveToSfu } from "./growth.js";
 import { askForId } from "./identity.js";
 import { ParticipantList, UnmutePrompt } from "./participants.js";
 import { PauseControl } from "./pause.js";
@@ -253,6 +254,22 @@ function openSocket() {
     const back = call?.peers.has(participant.id);
     showPeer(participant);
     $("call-status").textContent = back ? strings.in_call : strings.participant_joined.replace("{name}", participant.name);
+  });
+  signaling.on("sfu_move", ({ max_video }) => {  // grown past the mesh: on through the media server, nobody leaves
+    if (!(call instanceof Call)) return;
+    const mesh = call;
+    $("call-status").textContent = strings.call_moved;
+    moveToSfu(mesh, /** @type {Signaling} */ (signaling), max_video).then((group) => {
+      if (call !== mesh) { group.close(); return; }
+      call = group;  // its tracks reach the tiles through the mesh call's "track" events (growth.js)
+      // @ts-ignore a handle for diagnostics and the end-to-end tests
+      window.visittCall = group;
+      pause.call = group;  // a pause in force holds back the media server's senders too (moveToSfu copied it)
+      speaker.stop();
+      speaker.start(group);
+      quality.stop();
+      quality.start(group, selfId);
+    }).catch((error) => mesh.report("move", selfId, error));
   });
   signaling.on("updated", ({ participant }) => { tiles.mark(participant.id, participant); people.update(participant); });
   signaling.on("unmute_requested", ({ from }) => {

@@ -46,7 +46,8 @@ export const CHECK_MS = 1500;
  * @typedef {{type: "sfu_publish", sdp: string, e2ee?: boolean}} SfuPublish   a group call: send to the media server (every candidate in the offer); e2ee: this page encrypts its frames
  * @typedef {{type: "sfu_subscribe", participant: string, video?: boolean}} SfuSubscribe   receive one participant; video false: sound only
  * @typedef {{type: "sfu_start", participant: string, sdp: string}} SfuStart   the answer to that participant's sfu_offer
- * @typedef {Hello | Heartbeat | Knock | Rejoin | Enter | Admit | Deny | Remove | RoomAction | Leave | Media | PauseOut | Resume | Identify | Late | RequestId | Share | AskUnmute | SignalOut | ChatOut | Withdraw | Flowing | SfuPublish | SfuSubscribe | SfuStart} ClientMessage
+ * @typedef {{type: "sfu_layer", participant: string, layer: "h" | "m" | "l"}} SfuLayer   the simulcast layer received of that participant's picture
+ * @typedef {Hello | Heartbeat | Knock | Rejoin | Enter | Admit | Deny | Remove | RoomAction | Leave | Media | PauseOut | Resume | Identify | Late | RequestId | Share | AskUnmute | SignalOut | ChatOut | Withdraw | Flowing | SfuPublish | SfuSubscribe | SfuStart | SfuLayer} ClientMessage
  *
  * Server to client.
  * @typedef {"host" | "patient" | "companion" | "interpreter" | "colleague"} Role   host: the clinician who hosts the room; else the invitation's kind
@@ -83,9 +84,10 @@ export const CHECK_MS = 1500;
  * @typedef {{type: "sfu_feed", participant: string}} SfuFeed       someone's media now reaches the media server
  * @typedef {{id: number, key: string}} FrameKey   one key of the frame encryption: its id (a byte in each frame), the key (base64url)
  * @typedef {{type: "sfu_keys", keys: FrameKey[], send: number | null}} SfuKeys   the call's keys (decrypt with any); send: the id to encrypt with, null: in clear
+ * @typedef {{type: "sfu_move", max_video: number}} SfuMove   the call grew past the mesh: its media goes through the media server now, max_video pictures at most
  * @typedef {{type: "error", code: string, message: string, fields?: Record<string, string>}} ErrorMessage   fields: per field, what is wrong
  * @typedef {{type: "bye"}} Bye
- * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | PlaceTaken | RoomInfo | Ended | PhoneCall | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | ChatIn | SfuPublished | SfuOffer | SfuFeed | SfuKeys | ErrorMessage | Bye | Heartbeat | Withdrawn} ServerMessage
+ * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | PlaceTaken | RoomInfo | Ended | PhoneCall | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | ChatIn | SfuPublished | SfuOffer | SfuFeed | SfuKeys | SfuMove | ErrorMessage | Bye | Heartbeat | Withdrawn} ServerMessage
  */
 
 /**

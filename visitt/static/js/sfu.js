@@ -13,6 +13,47 @@ export const LAYERS = [
 ];
 /** How long to wait for ICE gathering before sending what there is (host candidates come at once). */
 const GATHER_MS = 3000;
+/** The layers' rids, lowest first. */
+const ORDER = ["l", "m", "h"];
+/** How often the page looks at its own receiving statistics to choose the layers (`adapt`). */
+const ADAPT_MS = 2000;
+
+/**
+ * The highest simulcast layer this page's network carries, from its own receiving statistics, with hysteresis:
+ * one step down at once when a sample shows loss (or an available incoming bitrate, where the browser reports one,
+ * below what the pictures need), one step up only after `upAfter` good samples in a row. DOM-free.
+ */
+export class LayerCeiling {
+  /** @param {{downLoss?: number, upLoss?: number, upAfter?: number}} [options] loss as a fraction of packets */
+  constructor({ downLoss = 0.08, upLoss = 0.02, upAfter = 3 } = {}) {
+    this.downLoss = downLoss;
+    this.upLoss = upLoss;
+    this.upAfter = upAfter;
+    /** @type {"h" | "m" | "l"} */
+    this.layer = "h";
+    this.good = 0;
+  }
+
+  /**
+   * One sample: `loss` the fraction of video packets lost since the last one; `bitrate` the available incoming
+   * bitrate (bit/s) if known; `need` what the pictures at the current ceiling take (bit/s).
+   * @param {{loss: number, bitrate?: number, need?: number}} sample @returns {"h" | "m" | "l"} the ceiling now
+   */
+  update({ loss, bitrate, need = 0 }) {
+    const at = ORDER.indexOf(this.layer);
+    const short = bitrate !== undefined && need > 0 && bitrate < need;
+    if (loss > this.downLoss || short) {
+      this.good = 0;
+      if (at > 0) this.layer = /** @type {"h" | "m" | "l"} */ (ORDER[at - 1]);
+    } else if (loss >= this.upLoss) {
+      this.good = 0;  // between the two thresholds: stay, and start counting good samples again
+    } else if (++this.good >= this.upAfter) {
+      this.good = 0;
+      if (at < ORDER.length - 1) this.layer = /** @type {"h" | "m" | "l"} */ (ORDER[at + 1]);
+    }
+    return this.layer;
+  }
+}
 
 /**
  * Resolves when `pc` has gathered its candidates (Visitt relays whole SDPs: nothing is trickled),
@@ -47,10 +88,15 @@ export class SfuCall extends EventTarget {
     this.crypto = how ? new FrameCrypto(how) : null;
     /** @type {RTCPeerConnection | null} */
     this.sending = null;
-    /** @type {Map<string, {pc: RTCPeerConnection, stream: MediaStream, video: boolean}>} one connection per participant received */
+    /** @type {Map<string, {pc: RTCPeerConnection, stream: MediaStream, video: boolean, layer?: string}>} one connection per participant received */
     this.receiving = new Map();
-    // Janus lets a subscriber in only with the private id of its own publisher: someone who starts sending
-    // before this page's sfu_published is received after it
+    /** Whose picture is shown large (the active speaker): the high layer; the others are thumbnails, the low one. */
+    this.speaker = "";
+    this.ceiling = new LayerCeiling();
+    /** @type {Map<string, {lost: number, received: number}>} each connection's video packet counts at the last look */
+    this.counted = new Map();
+    this.adapting = setInterval(() => this.adapt(), ADAPT_MS);
+    /** Janus lets a participant receive only once they have joined as a sender: feeds told before wait. */
     this.published = false;
     /** @type {Set<string>} */
     this.early = new Set();
@@ -103,11 +149,17 @@ export class SfuCall extends EventTarget {
   }
 
   /**
-   * Receive `id`: their picture too while fewer than `maxVideo` are shown (or as `video` says).
+   * Receive `id`: their picture too while fewer than `maxVideo` are shown (Visitt holds to its own
+   * `VISITT_MAX_VIDEO_STREAMS` too). `video` given: asked again, picture on or off (a new connection).
    * @param {string} id @param {boolean} [video]
    */
-  subscribe(id, video = [...this.receiving.values()].filter((entry) => entry.video).length < this.maxVideo) {
-    if (this.receiving.has(id)) return;
+  subscribe(id, video) {
+    if (video === undefined) {
+      if (this.receiving.has(id)) return;
+      video = this.shown().length < this.maxVideo;
+    } else {
+      this.drop(id);
+    }
     const pc = this.connection();
     const stream = new MediaStream();
     pc.ontrack = ({ track, receiver }) => {
@@ -129,9 +181,69 @@ export class SfuCall extends EventTarget {
       await gathered(entry.pc);
       const answer = /** @type {RTCSessionDescription} */ (entry.pc.localDescription).sdp;
       this.signaling.send({ type: "sfu_start", participant, sdp: answer });
+      this.applyLayers();
     } catch (error) {
       this.report("subscribe", participant, error);
     }
+  }
+
+  /** @returns {string[]} whose pictures are received */
+  shown() {
+    return [...this.receiving].filter(([, entry]) => entry.video).map(([id]) => id);
+  }
+
+  /**
+   * `id` speaks (or is chosen): their picture large, in the high layer; the others thumbnails in the low one.
+   * (Getting a picture for someone heard only is group_call.js's `prefer`.) @param {string} id
+   */
+  focus(id) {
+    this.speaker = id;
+    this.applyLayers();
+  }
+
+  /** The layer `id`'s picture should come in: the speaker's (or a lone picture) high, thumbnails low, never above the ceiling. @param {string} id */
+  layerFor(id) {
+    const wanted = id === this.speaker || this.shown().length === 1 ? "h" : "l";
+    return ORDER[Math.min(ORDER.indexOf(wanted), ORDER.indexOf(this.ceiling.layer))];
+  }
+
+  /** Ask Visitt for each received picture's layer where it changed (`sfu_layer`). */
+  applyLayers() {
+    for (const [id, entry] of this.receiving) {
+      if (!entry.video || !entry.pc.remoteDescription) continue;
+      const layer = this.layerFor(id);
+      if (entry.layer === layer) continue;
+      entry.layer = layer;
+      this.signaling.send({ type: "sfu_layer", participant: id, layer: /** @type {"h" | "m" | "l"} */ (layer) });
+    }
+  }
+
+  /** Look at this page's own receiving statistics: loss and the available bitrate set the layers' ceiling. */
+  async adapt() {
+    let lost = 0, received = 0, pictures = 0;
+    /** @type {number | undefined} */
+    let bitrate;
+    for (const [id, entry] of this.receiving) {
+      if (!entry.video || entry.pc.connectionState !== "connected") continue;
+      pictures += 1;
+      const stats = await entry.pc.getStats();
+      let now = { lost: 0, received: 0 };
+      stats.forEach((report) => {
+        if (report.type === "inbound-rtp" && report.kind === "video") {
+          now = { lost: Math.max(0, report.packetsLost ?? 0), received: report.packetsReceived ?? 0 };
+        } else if (report.type === "candidate-pair" && report.nominated && report.availableIncomingBitrate) {
+          bitrate = (bitrate ?? 0) + report.availableIncomingBitrate;
+        }
+      });
+      const last = this.counted.get(id) ?? { lost: 0, received: 0 };
+      this.counted.set(id, now);
+      lost += Math.max(0, now.lost - last.lost);
+      received += Math.max(0, now.received - last.received);
+    }
+    if (pictures === 0 || lost + received === 0) return;
+    const need = (LAYERS.find((l) => l.rid === this.ceiling.layer)?.maxBitrate ?? 0) + (pictures - 1) * LAYERS[2].maxBitrate;
+    const before = this.ceiling.layer;
+    if (this.ceiling.update({ loss: lost / (lost + received), bitrate, need }) !== before) this.applyLayers();
   }
 
   /** `id` left the call: Visitt has taken them out of Janus; close what received them. @param {string} id */
@@ -139,6 +251,7 @@ export class SfuCall extends EventTarget {
     this.receiving.get(id)?.pc.close();
     this.receiving.delete(id);
     this.early.delete(id);
+    this.counted.delete(id);
   }
 
   /** @param {string} where @param {string} id @param {unknown} error */
@@ -147,6 +260,7 @@ export class SfuCall extends EventTarget {
   }
 
   close() {
+    clearInterval(this.adapting);
     for (const off of this.unsubscribe) off();
     for (const id of [...this.receiving.keys()]) this.drop(id);
     this.sending?.close();
