@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from .commands import visitt
+
 STAFF_PASSWORD = "correct horse battery"
 
 
@@ -61,8 +63,11 @@ class ServeProcess:
         return ServeProcess(data_dir, email=self.email, name="", token=self.token, **env)
 
     def _visitt(self, *args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "visitt", *args], env=self.env, capture_output=True,
-                              text=True, timeout=60)
+        """A set-up command (``users add``, ``tokens create``) with this node's settings, run in the test's
+        process (tests/commands.py): the process under test is ``serve``."""
+        settings = {name: value for name, value in self.env.items()
+                    if name.startswith("VISITT_") and not name.startswith("VISITT_TEST_")}
+        done = visitt(self.data_dir, *args, **settings)
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -71,7 +76,7 @@ class ServeProcess:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "visitt", "serve", "--port", str(self.port)], env=self.env,
                 stdout=subprocess.DEVNULL, stderr=stderr)
-        deadline = time.monotonic() + 60  # a loaded machine: two test workers and other work
+        deadline = time.monotonic() + 120  # a loaded machine: two test workers and other work (load 30 seen)
         while True:
             assert self.process.poll() is None, f"visitt serve exited:\n{self.stderr()}"
             try:
