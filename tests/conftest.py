@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import resource
 import secrets
+import time
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -227,3 +229,26 @@ def janus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JanusServer]:
     server.start()
     yield server
     server.stop()
+
+
+TIMINGS = os.environ.get("VISITT_TEST_TIMINGS", "")
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of the processes it has reaped (servers, Chromium once closed)."""
+    own, reaped = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + reaped.ru_utime + reaped.ru_stime
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, None, None]:
+    """With VISITT_TEST_TIMINGS=FILE: a line per test appended to FILE as it finishes (node id, wall
+    seconds, CPU seconds, the load average), setup and teardown included (docs/architecture.md#tests)."""
+    if not TIMINGS:
+        yield
+        return
+    wall, cpu = time.monotonic(), _cpu_seconds()
+    yield
+    with open(TIMINGS, "a") as timings:
+        timings.write(f"{item.nodeid}\t{time.monotonic() - wall:.2f}\t{_cpu_seconds() - cpu:.2f}"
+                      f"\t{os.getloadavg()[0]:.1f}\n")

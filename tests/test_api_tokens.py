@@ -1,6 +1,6 @@
 """API tokens end: they expire (90 days unless `visitt tokens create --days` says otherwise) and an operator
 revokes them with `visitt tokens revoke`. An expired or revoked token gets 401 in the one error shape, and the
-refusal is in the audit trail. Driven through the real command (a subprocess) and the real API."""
+refusal is in the audit trail. Driven through the real command (in this process: tests/commands.py) and the real API."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from visitt.store.db import MIGRATIONS, Database
 from visitt.store.models import ApiToken, utcnow
 from visitt.testing import InProcess
 
-from .conftest import PG_ADMIN_URL, _pg_url, make_settings
-from .test_cli import _visitt
+from .conftest import PG_ADMIN_URL, _pg_url, make_settings, migrated_sqlite
+from .commands import visitt as _visitt
 
 EMAIL = demo.PEOPLE[0][0]
 
@@ -106,6 +106,7 @@ def test_revoking_one_token_by_id_and_then_all_of_a_staff_members(live: InProces
 
 @pytest.mark.parametrize("days", ["0", "-5", "366"])
 def test_the_lifetime_is_from_one_day_to_a_year(tmp_path: Path, days: str) -> None:
+    migrated_sqlite(tmp_path / "visitt.sqlite3")  # a copy: tests/test_cli.py migrates from nothing
     assert _visitt(tmp_path, "users", "add", "lege@example.no", "--name", "Kari Lege",
                    VISITT_NEW_PASSWORD="a long enough password").returncode == 0
     refused = _visitt(tmp_path, "tokens", "create", "lege@example.no", "--days", days)

@@ -363,7 +363,7 @@ def test_without_redis_a_node_is_not_ready_and_turns_sockets_away(tmp_path: Path
     live = LiveServer(make_settings(tmp_path, redis_url=url)).start()
     try:
         _, token = book(live)
-        ready = httpx.get(f"{live.url}/readyz")
+        ready = live.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["error"] == {"code": "not_ready", "message": "the message bus (Redis) is not reachable"}
 

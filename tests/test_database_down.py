@@ -67,27 +67,27 @@ def test_pages_and_the_api_say_the_service_is_unavailable_until_the_database_is_
         bearer = {"Authorization": f"Bearer {server.token}"}
         proxy.cut()
 
-        page = httpx.get(f"{server.url}/v/{token}")  # Norwegian unless asked otherwise
+        page = server.get(f"{server.url}/v/{token}")  # Norwegian unless asked otherwise
         assert page.status_code == 503
         assert UNAVAILABLE_NB in page.text and server.settings.clinic_phone in page.text
         assert page.headers["Retry-After"] == "30" and '<meta http-equiv="refresh" content="30">' in page.text
-        english = httpx.get(f"{server.url}/v/{token}", headers={"Accept-Language": "en"})
+        english = server.get(f"{server.url}/v/{token}", headers={"Accept-Language": "en"})
         assert english.status_code == 503 and UNAVAILABLE_EN in english.text
         for response in (front.post("/", data={"code": "123 456", "csrf": csrf}), staff.get("/staff"),
-                         httpx.get(f"{server.url}/portal")):
+                         server.get(f"{server.url}/portal")):
             assert response.status_code == 503 and UNAVAILABLE_NB in response.text
 
-        api = httpx.get(f"{server.url}/api/v1/appointments", headers=bearer)
+        api = server.get(f"{server.url}/api/v1/appointments", headers=bearer)
         assert api.status_code == 503
         assert api.json() == {"error": {"code": "database_unavailable", "message": UNAVAILABLE_EN}}
         assert api.headers["Retry-After"] == "30"
-        ready = httpx.get(f"{server.url}/readyz")
+        ready = server.get(f"{server.url}/readyz")
         assert ready.status_code == 503 and ready.json()["error"]["code"] == "not_ready"
 
         proxy.restore()
-        assert httpx.get(f"{server.url}/v/{token}").status_code == 200
-        assert httpx.get(f"{server.url}/api/v1/appointments", headers=bearer).status_code == 200
-        assert httpx.get(f"{server.url}/readyz").status_code == 200
+        assert server.get(f"{server.url}/v/{token}").status_code == 200
+        assert server.get(f"{server.url}/api/v1/appointments", headers=bearer).status_code == 200
+        assert server.get(f"{server.url}/readyz").status_code == 200
         assert staff.get("/staff").status_code == 200
 
 
@@ -95,13 +95,13 @@ def test_a_database_that_hangs_is_given_up_on_within_seconds(server: LiveServer,
     _url, token = book(server)
     proxy.cut(silent=True)  # connections are accepted and never answered
     started = time.monotonic()
-    page = httpx.get(f"{server.url}/v/{token}", timeout=30)
+    page = server.get(f"{server.url}/v/{token}", timeout=30)
     assert page.status_code == 503 and UNAVAILABLE_NB in page.text
     assert time.monotonic() - started < CONNECT_TIMEOUT + 3
-    ready = httpx.get(f"{server.url}/readyz", timeout=30)
+    ready = server.get(f"{server.url}/readyz", timeout=30)
     assert ready.status_code == 503 and ready.json()["error"]["message"] == "the database did not answer within 2 s"
     proxy.restore()
-    assert httpx.get(f"{server.url}/v/{token}").status_code == 200
+    assert server.get(f"{server.url}/v/{token}").status_code == 200
 
 
 def test_nobody_is_admitted_or_knocks_without_the_database(server: LiveServer, proxy: Proxy) -> None:

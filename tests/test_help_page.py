@@ -29,7 +29,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.mark.parametrize("language", list(i18n.LANGUAGES))
 def test_every_language_has_its_help_page(server: LiveServer, language: str) -> None:
-    page = httpx.get(f"{server.url}/help/{language}")
+    page = server.get(f"{server.url}/help/{language}")
     assert page.status_code == 200
     direction = "rtl" if language in i18n.RIGHT_TO_LEFT else "ltr"
     assert f'<html lang="{language}" dir="{direction}">' in page.text
@@ -46,13 +46,13 @@ def test_every_language_has_its_help_page(server: LiveServer, language: str) -> 
         assert 'loading="lazy"' in tag and 'alt="' in tag and 'width="' in tag and 'height="' in tag
     for src in images:
         assert src.startswith(f"/static/help/{language}-")
-        image = httpx.get(f"{server.url}{src}")
+        image = server.get(f"{server.url}{src}")
         assert image.status_code == 200 and image.headers["content-type"] == "image/webp"
         assert len(image.content) < 25_000, (src, len(image.content))
 
 
 def test_the_troubleshooting_table_says_what_to_do(server: LiveServer) -> None:
-    text = " ".join(httpx.get(f"{server.url}/help/en").text.split())
+    text = " ".join(server.get(f"{server.url}/help/en").text.split())
     for problem, answer in [
         ("You cannot find a private place", "whether a phone consultation is good enough"),
         ("You cannot connect", "Open the link again. If that does not help, restart your phone or PC"),
@@ -67,7 +67,7 @@ def test_the_troubleshooting_table_says_what_to_do(server: LiveServer) -> None:
 def test_without_a_helpdesk_technical_trouble_goes_to_the_clinic(tmp_path: Path) -> None:
     live = LiveServer(make_settings(tmp_path)).start()
     try:
-        text = httpx.get(f"{live.url}/help/en").text
+        text = live.get(f"{live.url}/help/en").text
     finally:
         live.stop()
     assert "IT helpdesk" not in text
@@ -75,18 +75,18 @@ def test_without_a_helpdesk_technical_trouble_goes_to_the_clinic(tmp_path: Path)
 
 
 def test_help_without_a_language_is_the_readers(server: LiveServer) -> None:
-    assert httpx.get(f"{server.url}/help", headers={"Accept-Language": "pl-PL"}).headers["location"] == "/help/pl"
-    assert httpx.get(f"{server.url}/help", headers={"Accept-Language": "de-DE"}).headers["location"] == "/help/en"
-    assert httpx.get(f"{server.url}/help", cookies={"visitt_lang": "so"}).headers["location"] == "/help/so"
+    assert server.get(f"{server.url}/help", headers={"Accept-Language": "pl-PL"}).headers["location"] == "/help/pl"
+    assert server.get(f"{server.url}/help", headers={"Accept-Language": "de-DE"}).headers["location"] == "/help/en"
+    assert server.get(f"{server.url}/help", cookies={"visitt_lang": "so"}).headers["location"] == "/help/so"
     # the switcher's ?lang= leads to that language's own address, and is remembered
-    moved = httpx.get(f"{server.url}/help/nb?lang=ur")
+    moved = server.get(f"{server.url}/help/nb?lang=ur")
     assert moved.status_code == 303 and moved.headers["location"] == "/help/ur"
     assert moved.cookies.get("visitt_lang") == "ur"
 
 
 @pytest.mark.parametrize("wrong", ["de", "xx", "NB", "a" * 300])
 def test_a_language_without_a_help_page_gets_a_clear_404(server: LiveServer, wrong: str) -> None:
-    page = httpx.get(f"{server.url}/help/{wrong}", headers={"Accept-Language": "en"})
+    page = server.get(f"{server.url}/help/{wrong}", headers={"Accept-Language": "en"})
     assert page.status_code == 404
     assert "There is no help page in this language" in page.text and 'href="/help"' in page.text
 

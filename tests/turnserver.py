@@ -4,14 +4,14 @@ media off."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
+
+from .commands import visitt
 
 SECRET = "a shared secret only coturn and Visitt know"
 
@@ -32,10 +32,10 @@ class Coturn:
         self.port = free_port()
         self.log = directory / "turn.log"
         config = directory / "turnserver.conf"
-        generated = subprocess.run(
-            [sys.executable, "-m", "visitt", "turn-config", "--port", str(self.port), "--allow-loopback"],
-            env={**os.environ, "VISITT_DATA_DIR": str(directory), "VISITT_TURN_SECRET": SECRET},
-            capture_output=True, text=True, timeout=60, check=True)
+        # the configuration `visitt turn-config` writes, the command run in this process (tests/commands.py)
+        generated = visitt(directory, "turn-config", "--port", str(self.port), "--allow-loopback",
+                           VISITT_TURN_SECRET=SECRET)
+        assert generated.returncode == 0, generated.stderr
         config.write_text(generated.stdout)
         self.command = [binary, "-c", str(config), "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1",
                         "--no-tls", "--no-dtls", "--userdb", str(directory / "turndb"), "--pidfile",

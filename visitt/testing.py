@@ -37,6 +37,10 @@ from visitt.ops.serving import DEFAULT, uvicorn_config
 from visitt.web.slow_clients import uvicorn_options
 
 T = TypeVar("T")
+# How long a test's request to a LiveServer may take (httpx's default is 5 s): on a test machine whose
+# load is fifteen times its cores, a server thread is starved of the CPU that long, and the test would
+# fail on the time rather than on what it checks.
+TIMEOUT = 30.0
 
 
 class _Requests:
@@ -160,12 +164,13 @@ class LiveServer(_Node):
             self._thread.join(10)
 
     def request(self, method: str, url: str, **options: Any) -> httpx.Response:
-        """``httpx.request`` to this server (``url`` may be a path)."""
-        return httpx.request(method, httpx.URL(self.url).join(url), **options)
+        """``httpx.request`` to this server (``url`` may be a path), waiting up to :data:`TIMEOUT` s for it
+        unless ``timeout`` says otherwise."""
+        return httpx.request(method, httpx.URL(self.url).join(url), **{"timeout": TIMEOUT, **options})
 
     def client(self, **options: Any) -> httpx.Client:
-        """``httpx.Client(base_url=self.url, **options)``."""
-        return httpx.Client(base_url=self.url, **options)
+        """``httpx.Client(base_url=self.url, **options)``, with a :data:`TIMEOUT` unless ``timeout`` is given."""
+        return httpx.Client(base_url=self.url, **{"timeout": TIMEOUT, **options})
 
 
 @dataclass
