@@ -66,18 +66,18 @@ class GroupPeer:
         while not others <= self.feeds:
             self.feeds.add((await self.signaling.expect("sfu_feed", timeout=10))["participant"])
 
-    async def subscribe(self, other: str) -> dict[str, MediaStreamTrack]:
-        """Receive ``other``: their tracks, by kind."""
+    async def subscribe(self, other: str, video: bool = True) -> dict[str, MediaStreamTrack]:
+        """Receive ``other``: their tracks, by kind (sound only without ``video``)."""
         pc = self.receiving[other] = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         tracks: dict[str, MediaStreamTrack] = {}
         pc.on("track", lambda track: tracks.__setitem__(track.kind, track))
-        await self.signaling.send({"type": "sfu_subscribe", "participant": other})
+        await self.signaling.send({"type": "sfu_subscribe", "participant": other, "video": video})
         offer = await self.signaling.expect("sfu_offer")
         assert offer["participant"] == other
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
         await self.signaling.send({"type": "sfu_start", "participant": other, "sdp": pc.localDescription.sdp})
-        assert sorted(tracks) == ["audio", "video"]
+        assert sorted(tracks) == (["audio", "video"] if video else ["audio"]), sorted(tracks)
         return tracks
 
     async def close(self) -> None:

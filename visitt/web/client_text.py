@@ -56,6 +56,10 @@ PARTICIPANTS = {
     "participant_sharing": N_("Sharing a window"),
     # a group call: their browser cannot encrypt end to end, so the call goes in clear while they are in it
     "participant_not_e2ee": N_("Not end-to-end encrypted"),
+    # ... and the whole call's state, under the pictures of a call through the media server
+    "call_e2ee": N_("End-to-end encrypted: the media server cannot see or hear the call."),
+    "call_not_e2ee": N_("Not end-to-end encrypted: someone's browser cannot encrypt. The connection is still "
+                        "encrypted."),
     "unmute_requested": N_("{name} asks you to turn on your microphone."),
     "participant_joined": N_("{name} joined the consultation."),
     "participant_left": N_("{name} left the consultation."),

@@ -12,7 +12,7 @@ import { moveToSfu } from "./growth.js";
 import { watchFlow } from "./flow.js";
 import { IdentityChecks } from "./identity.js";
 import { OutcomeDialog } from "./outcome.js";
-import { ParticipantList, UnmutePrompt } from "./participants.js";
+import { ParticipantList, UnmutePrompt, showEncryption } from "./participants.js";
 import { PauseControl } from "./pause.js";
 import { Signaling } from "./protocol.js";
 import { SpeakerDetector } from "./speaker.js";
@@ -225,9 +225,11 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
     // @ts-ignore a handle for diagnostics and the end-to-end tests
     window.visittCall = call;
     pause.start(signaling, call, selfId, message.paused);
+    $("e2ee-state").hidden = true;
     if (call instanceof GroupCall) {  // after the pause is known: a call paused already sends nothing
       for (const pc of prepared.values()) pc.close();  // made for a mesh: not needed through Janus
       prepared.clear();
+      showEncryption(call, $("e2ee-state"), strings);
       const publishing = call;
       call.publish().catch((error) => publishing.report("publish", selfId, error));
     }
@@ -331,6 +333,7 @@ signaling.on("sfu_move", ({ max_video }) => {  // grown past the mesh: on throug
     speaker.start(group);
     quality.stop();
     quality.start(group, selfId);
+    showEncryption(group, $("e2ee-state"), strings);
   }).catch((error) => mesh.report("move", selfId, error));
 });
 signaling.on("joined", ({ participant }) => {

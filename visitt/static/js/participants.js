@@ -114,3 +114,21 @@ export class UnmutePrompt {
     this.box.hidden = true;
   }
 }
+
+/**
+ * Say under the pictures whether a call through the media server is end-to-end encrypted now (its `e2ee`
+ * event, sfu.js), and keep saying it as people come and go. A mesh call shows nothing here (`element` hidden).
+ * @param {EventTarget & {encrypted: boolean, keyed: boolean}} call a GroupCall
+ * @param {HTMLElement} element
+ * @param {Record<string, string>} strings call_e2ee, call_not_e2ee
+ */
+export function showEncryption(call, element, strings) {
+  const show = () => {
+    element.hidden = false;
+    element.textContent = call.encrypted ? strings.call_e2ee : strings.call_not_e2ee;
+    element.classList.toggle("not-e2ee", !call.encrypted);
+  };
+  call.addEventListener("e2ee", show);  // first with the call's keys, so never a wrong word before them
+  if (call.keyed) show();  // (a call moved from the mesh may have had them before this)
+}
+

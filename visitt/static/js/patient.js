@@ -8,7 +8,7 @@ import { DeviceCheck, DevicePanel } from "./devices.js";
 import { GroupCall } from "./group_call.js";
 import { moveToSfu } from "./growth.js";
 import { askForId } from "./identity.js";
-import { ParticipantList, UnmutePrompt } from "./participants.js";
+import { ParticipantList, UnmutePrompt, showEncryption } from "./participants.js";
 import { PauseControl } from "./pause.js";
 import { Signaling } from "./protocol.js";
 import { SpeakerDetector } from "./speaker.js";
@@ -181,8 +181,10 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
   // @ts-ignore a handle for diagnostics and the end-to-end tests
   window.visittCall = call;
   pause.start(/** @type {Signaling} */ (signaling), call, selfId, message.paused);
+  $("e2ee-state").hidden = true;
   if (call instanceof GroupCall) {  // after the pause is known: a call paused already sends nothing
     const started = call;
+    showEncryption(call, $("e2ee-state"), strings);
     call.publish().catch((error) => started.report("publish", selfId, error));
   }
   const started = call;
@@ -269,6 +271,7 @@ function openSocket() {
       speaker.start(group);
       quality.stop();
       quality.start(group, selfId);
+      showEncryption(group, $("e2ee-state"), strings);
     }).catch((error) => mesh.report("move", selfId, error));
   });
   signaling.on("updated", ({ participant }) => { tiles.mark(participant.id, participant); people.update(participant); });

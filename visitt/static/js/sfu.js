@@ -98,6 +98,8 @@ export class SfuCall extends EventTarget {
     this.adapting = setInterval(() => this.adapt(), ADAPT_MS);
     /** Janus lets a participant receive only once they have joined as a sender: feeds told before wait. */
     this.published = false;
+    /** Whether the call's keys (or the word that it goes in clear) have come. */
+    this.keyed = false;
     /** @type {Set<string>} */
     this.early = new Set();
     this.unsubscribe = [
@@ -107,6 +109,7 @@ export class SfuCall extends EventTarget {
       signaling.on("left", ({ participant }) => this.drop(participant)),
       signaling.on("sfu_keys", (message) => {
         this.crypto?.setKeys(message);
+        this.keyed = true;  // the call's encryption is known (see the encrypted getter)
         this.dispatchEvent(new CustomEvent("e2ee", { detail: { encrypted: this.encrypted } }));
       }),
     ];
@@ -201,10 +204,13 @@ export class SfuCall extends EventTarget {
     this.applyLayers();
   }
 
-  /** The layer `id`'s picture should come in: the speaker's (or a lone picture) high, thumbnails low, never above the ceiling. @param {string} id */
+  /** The layer `id`'s picture should come in: the speaker's (or a lone picture) high, thumbnails half size, never above the ceiling. @param {string} id */
   layerFor(id) {
-    const wanted = id === this.speaker || this.shown().length === 1 ? "h" : "l";
-    return ORDER[Math.min(ORDER.indexOf(wanted), ORDER.indexOf(this.ceiling.layer))];
+    const wanted = id === this.speaker || this.shown().length === 1 ? "h" : "m";
+    // Never "l": the pages' cameras are 640×480 (devices.js), and Chromium sends a third layer only from
+    // 960×540 up, so Janus would have no "l" to forward and the picture would stop. "m" (half size) is sent
+    // from 480×270 up.
+    return ORDER[Math.max(ORDER.indexOf("m"), Math.min(ORDER.indexOf(wanted), ORDER.indexOf(this.ceiling.layer)))];
   }
 
   /** Ask Visitt for each received picture's layer where it changed (`sfu_layer`). */
