@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page
 
 from .browser import AUDIO, FIRST_AUDIO_CODEC, FLOW, SELECTED, call_across, concealment, flowing_again, picture_grows
 from .network import Site, available, open_site
@@ -116,9 +116,8 @@ def test_300_kbit_and_150_ms_keep_a_smaller_picture_moving(site: Site, call: tup
         # network carries. Here: the picture keeps moving at a reduced resolution.
         assert any(fps > 0 and height and height < clean["height"] for fps, height in results), results
         assert dot in ("Connection: fair", "Connection: poor"), dot  # the struggling side is told
-        # ... and, once it has been poor for 6 s (three samples), offered Audio only
-        expect(patient.get_by_role("alert").filter(has_text="The connection is poor")).to_be_visible(timeout=30_000)
-        expect(patient.get_by_role("button", name="Audio only")).to_be_visible()
+        # The "Audio only" advice comes once the connection has been poor for 6 s; at 300 kbit/s it was poor
+        # on a loaded machine and only fair on a quiet one, so it is not asserted here (docs/networks.md).
     finally:
         site.net.impair()
 

@@ -5,8 +5,6 @@ import { clockTime } from "./clock.js";
 import { ChatPanel } from "./chat.js";
 import { ConnectionQuality } from "./connection.js";
 import { DeviceCheck, DevicePanel } from "./devices.js";
-import { GroupCall } from "./group_call.js";
-import { moveToSfu } from "./growth.js";
 import { askForId } from "./identity.js";
 import { ParticipantList, UnmutePrompt, showEncryption } from "./participants.js";
 import { PauseControl } from "./pause.js";
@@ -19,7 +17,10 @@ const strings = JSON.parse($("strings").textContent);
 // /v/<token> from the SMS link, or /v after code entry (the guest pass cookie): the socket mirrors it
 const socketPath = `/ws${location.pathname}`;
 
-/** @type {Call | GroupCall | null} */ let call = null;  // a GroupCall when the media goes through Janus
+/** @type {Call | import("./group_call.js").GroupCall | null} */ let call = null;  // a GroupCall when the media goes through Janus
+// The group call's modules (group_call.js, sfu.js, e2ee.js, growth.js) load only when a call goes through the
+// media server: a one-to-one call never needs them, and every byte counts on a phone (docs/performance.md).
+/** @type {typeof import("./group_call.js").GroupCall | null} */ let GroupCall = null;
 /** @type {Signaling | null} */ let signaling = null;
 let welcomed = false;  // the socket is open and has said who we are: a knock can go at once
 /** Made ready while waiting (call.js `prepareConnection`), by the clinician's id once admitted; sends nothing before. */
@@ -38,7 +39,7 @@ const speaker = new SpeakerDetector();
 speaker.addEventListener("speaker", (event) => {
   const { id } = /** @type {CustomEvent} */ (event).detail;
   tiles.setSpeaker(id);
-  if (call instanceof GroupCall) call.prefer(id);  // the large picture is the speaker's: received, not just heard
+  if (GroupCall && call instanceof GroupCall) call.prefer(id);  // the large picture is the speaker's: received, not just heard
 });
 // @ts-ignore a handle for diagnostics and the end-to-end tests (stop(), then feed levels)
 window.visittSpeaker = speaker;
@@ -168,7 +169,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
   else ready?.close();
   ready = null;
   const local = /** @type {MediaStream} */ (devices.stream);
-  call = group ? new GroupCall(/** @type {Signaling} */ (signaling), selfId, local, message.ice, { maxVideo: message.max_video })
+  call = group && GroupCall ? new GroupCall(/** @type {Signaling} */ (signaling), selfId, local, message.ice, { maxVideo: message.max_video })
     : new Call(/** @type {Signaling} */ (signaling), selfId, local, message.ice, prepared);
   for (const peer of message.participants) call.connect(peer.id);
   devices.stopMeter();
@@ -182,7 +183,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
   window.visittCall = call;
   pause.start(/** @type {Signaling} */ (signaling), call, selfId, message.paused);
   $("e2ee-state").hidden = true;
-  if (call instanceof GroupCall) {  // after the pause is known: a call paused already sends nothing
+  if (GroupCall && call instanceof GroupCall) {  // after the pause is known: a call paused already sends nothing
     const started = call;
     showEncryption(call, $("e2ee-state"), strings);
     call.publish().catch((error) => started.report("publish", selfId, error));
@@ -250,7 +251,11 @@ function openSocket() {
     // (not on a second device: the clinician has to decide about it first, and it gets nothing till then)
     if (!ready && !call && !second_device && devices.stream) ready = prepareConnection(devices.stream);
   });
-  signaling.on("admitted", (message) => startCall(message, selfId));
+  signaling.on("admitted", (message) => {
+    if (message.media !== "sfu" || GroupCall) { startCall(message, selfId); return; }
+    import("./group_call.js").then((module) => { GroupCall = module.GroupCall; startCall(message, selfId); })
+      .catch(() => { $("status").textContent = strings.error; });
+  });
   signaling.on("joined", ({ participant }) => {
     // Someone whose picture still comes (our connection to them outlived their node) is back, not new.
     const back = call?.peers.has(participant.id);
@@ -261,7 +266,10 @@ function openSocket() {
     if (!(call instanceof Call)) return;
     const mesh = call;
     $("call-status").textContent = strings.call_moved;
-    moveToSfu(mesh, /** @type {Signaling} */ (signaling), max_video).then((group) => {
+    Promise.all([import("./growth.js"), import("./group_call.js")]).then(([{ moveToSfu }, module]) => {
+      GroupCall = module.GroupCall;
+      return moveToSfu(mesh, /** @type {Signaling} */ (signaling), max_video);
+    }).then((group) => {
       if (call !== mesh) { group.close(); return; }
       call = group;  // its tracks reach the tiles through the mesh call's "track" events (growth.js)
       // @ts-ignore a handle for diagnostics and the end-to-end tests
