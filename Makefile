@@ -3,8 +3,8 @@
 # nginx, and PostgreSQL and Redis where none answers on this machine).
 
 VENV ?= .venv
-# pytest-xdist workers (make test TEST_WORKERS=2): the suite side by side in two processes, 18 minutes here
-# instead of about 30, but both cores stay saturated and timing-sensitive browser tests then flake; 0: one process
+# pytest-xdist workers (make test TEST_WORKERS=2): the suite side by side in two processes; both cores then stay
+# saturated and timing-sensitive browser tests flake. 0: one process (about 16 minutes on a quiet 2-core machine)
 TEST_WORKERS ?= 0
 PYTHON ?= python3
 
