@@ -223,7 +223,11 @@ def check_recordings(recordings: Path, keys: dict[int, bytes]) -> None:
         print(recording.name, len(packets), "packets; the sound as recorded and decrypted:",
               similarity(as_recorded, decrypted), "decrypted's tonality:", tonality(decrypted))
         assert tonality(decrypted) > 0.5  # Chromium's beep
-        assert all(abs(value) < 0.2 for value in similarity(as_recorded, decrypted))  # unrelated to it
+        waveform, loudness = similarity(as_recorded, decrypted)
+        # unrelated to it: the waveforms do not correlate. Their loudness from packet to packet may a little
+        # (0.26 seen in a 4.5 s recording): Opus's first byte stays in clear for Janus, and the packets' sizes
+        # follow the beep's on and off. That is the metadata docs/meetings.md says is not protected.
+        assert abs(waveform) < 0.2 and abs(loudness) < 0.5, (waveform, loudness)
 
 
 def decoded_frames(frames: list[bytes]) -> int:
