@@ -16,7 +16,7 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
-from visitt.live.janus import Janus, VideoRoomAdmin
+from visitt.live.janus import ROOM_NOT_FOUND, Janus, JanusError, VideoRoomAdmin
 from visitt.live.janus_config import admin_key
 from visitt.testing import LiveServer
 
@@ -105,8 +105,14 @@ async def hears(track: MediaStreamTrack) -> None:
 async def janus_rooms(admin: VideoRoomAdmin) -> dict[int, list[str]]:
     """Every room on Janus, private ones too, with who publishes in it (by their display: the peer id)."""
     data, _ = await admin.handle.message({"request": "list", "admin_key": admin_key(SECRET)})
-    return {int(room["room"]): [p["display"] for p in await admin.participants(int(room["room"]))]
-            for room in data["list"]}
+    rooms: dict[int, list[str]] = {}
+    for room in data["list"]:
+        try:
+            rooms[int(room["room"])] = [p["display"] for p in await admin.participants(int(room["room"]))]
+        except JanusError as error:
+            if error.code != ROOM_NOT_FOUND:  # a room destroyed between the list and the question is gone
+                raise
+    return rooms
 
 
 async def group_call(server: LiveServer, janus: JanusServer) -> None:
