@@ -104,6 +104,7 @@ def dashboard(request: Request, session: DB, tz: TZ, booked: RowId | None = None
                    if (invitation := access.invited(staff, meeting.room)) is not None}
     return render(request, "dashboard.html", staff=staff, appointments=listed, tz=tz,
                   meetings=hosted_or_invited, meeting_invitations=invitations, meeting_created=meeting == "created",
+                  meeting_cancelled=meeting == "cancelled",
                   strings=strings, now=utcnow(), no_show_after=dt.timedelta(minutes=settings.no_show_minutes),
                   booked=access.appointment(session, staff, booked) if booked is not None else None,
                   failures=delivery.failures(session, [appointment.id for appointment in listed]),
@@ -131,10 +132,14 @@ def cohost_page(participant_id: str, request: Request, session: DB, tz: TZ) -> R
     staff = page_staff(request, session)
     participant = access.cohost_invitation(session, staff, participant_id)
     if participant.room.state is RoomState.ended:
-        raise NotFound(N_("The consultation has ended."))
+        meeting = participant.room.meeting
+        raise NotFound(N_("The consultation has ended.") if meeting is None else
+                       N_("The meeting has been cancelled.") if meeting.cancelled_at is not None else
+                       N_("The meeting has ended."))
     strings = client_text.translate(client_text.HOST, translations(language(request)).gettext)
     return render(request, "dashboard.html", staff=staff, appointments=[], tz=tz, strings=strings, now=utcnow(), failures={},
                   meetings=[], meeting_invitations={}, meeting_created=False,
+                  meeting_cancelled=False,
                   booked=None, cohost=participant, cohost_invitations=[], colleagues=[], training_missing=[],
                   unconfirmed=[], outcome_names=outcomes.NAMES, failure_names=outcomes.FAILURE_NAMES,
                   booked_warnings=[])
