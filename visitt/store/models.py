@@ -288,6 +288,25 @@ class Participant(Base):
     room: Mapped[Room] = relationship(back_populates="participants")
 
 
+class PatientOutcome(Base):
+    """One patient's outcome in a group consultation (issue 20 §2), recorded by the host for each patient
+    separately (:func:`visitt.outcomes.record_for_patient`); the appointment's own outcome stays the group's."""
+
+    __tablename__ = "patient_outcomes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"), index=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), unique=True)
+    outcome: Mapped[str] = mapped_column(String(32))
+    failure_reason: Mapped[str | None] = mapped_column(String(32))
+    follow_up: Mapped[bool | None] = mapped_column()
+    note: Mapped[str] = mapped_column(String(500), default="", server_default="")  # never sent anywhere
+    exemption: Mapped[str | None] = mapped_column(String(32))  # a CopaymentExemption code
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    participant: Mapped[Participant] = relationship()
+
+
 class IdentityCheck(Base):
     """How a participant's identity was established, recorded by the clinician during the call.
 
