@@ -265,17 +265,21 @@ def record_for_patient(session: Session, staff: Staff, appointment: Appointment,
     return row
 
 
+def patient_rows(session: Session, appointment: Appointment) -> list[tuple[Participant, PatientOutcome | None]]:
+    """Each patient of a group consultation (the booked patient's invitation first) with their outcome, if any."""
+    rows = {row.participant_id: row for row in session.scalars(
+        select(PatientOutcome).where(PatientOutcome.appointment_id == appointment.id))}
+    room = appointment.room
+    return [(participant, rows.get(participant.id)) for participant in (room.participants if room else [])
+            if participant.kind == "patient"]
+
+
 def patients_public(session: Session, appointment: Appointment) -> list[PatientOutcomePublic]:
     """Each patient of a group consultation with their outcome (``None`` until recorded) and co-payment."""
     from visitt.copayment import copayment_for_patient
 
-    rows = {row.participant_id: row for row in session.scalars(
-        select(PatientOutcome).where(PatientOutcome.appointment_id == appointment.id))}
     shown = []
-    for participant in appointment.room.participants if appointment.room is not None else []:
-        if participant.kind != "patient":
-            continue
-        row = rows.get(participant.id)
+    for participant, row in patient_rows(session, appointment):
         decision = copayment_for_patient(session, appointment, row)
         shown.append(PatientOutcomePublic(
             participant=participant.public_id, name=participant.display_name or appointment.patient_name,
