@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from visitt import accounts, demo, outcomes, rooms
+from visitt.store.models import Appointment, AuditEvent, RoomState
 from visitt.testing import InProcess
 
 from .conftest import make_settings
@@ -84,5 +87,72 @@ def test_janus_down_refuses_a_group_booking_and_a_one_to_one_booking_goes_throug
         assert refused.json()["error"]["message"].startswith(DOWN)
         assert node.sms(wait=0) == []  # nothing booked, nobody told
         assert _post(node, "/appointments", _booking(0, group=False)).status_code == 201
+    finally:
+        node.stop()
+
+
+@pytest.mark.in_process
+def test_the_host_records_an_outcome_and_a_copayment_for_each_patient_of_a_group(janus: JanusServer,
+                                                                                   tmp_path: Path) -> None:
+    node = _node(tmp_path, janus.url)
+    try:
+        booked = _post(node, "/appointments", _booking(2)).json()
+        appointment_id = booked["id"]
+        with node.database.session() as session:
+            appointment = session.get(Appointment, appointment_id)
+            assert appointment is not None and appointment.room is not None
+            patients = [p.public_id for p in appointment.room.participants if p.kind == "patient"]
+        assert len(patients) == 3  # the booked patient and the two others, each their own invitation
+        path = f"/appointments/{appointment_id}/patients"
+
+        def put(participant: str, body: dict[str, Any], token: str | None = None) -> Any:
+            return node.request("PUT", f"{node.url}/api/v1{path}/{participant}/outcome", json=body,
+                                headers={"Authorization": f"Bearer {token or node.token}"})
+
+        never = put(patients[0], {"outcome": "completed"})  # no media yet: not completed by video
+        assert never.status_code == 422 and set(never.json()["error"]["fields"]) == {"outcome"}
+        # the call took place and ended (what the host's page reports, then End)
+        with node.database.session() as session:
+            appointment = session.get(Appointment, appointment_id)
+            assert appointment is not None and appointment.room is not None
+            rooms.move_room(session, appointment.room.id, RoomState.ended, actor="system", action="end")
+            outcomes.mark_media_flowed(session, appointment.room.id)
+        bad = put(patients[0], {"outcome": "cancelled", "exemption": "no_such", "note": "x" * 600})
+        assert bad.status_code == 422
+        assert set(bad.json()["error"]["fields"]) == {"outcome", "exemption", "note"}
+        assert put("no-such-invitation", {"outcome": "completed"}).status_code == 404
+        with node.database.session() as session:
+            other = accounts.create_api_token(session, demo.PEOPLE[1][0])  # another clinician: not theirs
+        assert put(patients[0], {"outcome": "completed"}, other).status_code == 404
+
+        assert put(patients[0], {"outcome": "completed", "follow_up": True}).status_code == 200
+        assert put(patients[1], {"outcome": "completed", "exemption": "frikort"}).status_code == 200
+        shown = put(patients[2], {"outcome": "no_show"})
+        assert shown.status_code == 200, shown.text
+        by_id = {row["participant"]: row for row in shown.json()}
+        first, second, third = (by_id[p] for p in patients)
+        assert (first["outcome"], first["follow_up"], first["copayment_exempt"]) == ("completed", True, False)
+        assert (second["outcome"], second["copayment_exempt"], second["copayment_reason"]) == (
+            "completed", True, "frikort")
+        assert (third["outcome"], third["copayment_nok"], third["copayment_reason"]) == ("no_show", "0.00", "no_show")
+        # recorded again: the newest stands; the list says the same
+        put(patients[2], {"outcome": "technical_failure", "failure_reason": "no_connection"})
+        listed = node.get(f"{node.url}/api/v1{path}/outcomes", headers={"Authorization": f"Bearer {node.token}"})
+        assert {row["participant"]: row["outcome"] for row in listed.json()} == {
+            patients[0]: "completed", patients[1]: "completed", patients[2]: "technical_failure"}
+        with node.database.session() as session:
+            rows = [event.subject for event in session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "outcome").order_by(AuditEvent.id))]
+        assert rows == [f"participant:{p}" for p in (*patients, patients[2])]
+
+        # a one-to-one consultation has one outcome, the appointment's
+        single = _post(node, "/appointments", _booking(0, group=False)).json()
+        with node.database.session() as session:
+            appointment = session.get(Appointment, single["id"])
+            assert appointment is not None and appointment.room is not None
+            patient = appointment.room.participants[0].public_id
+        refused = node.request("PUT", f"{node.url}/api/v1/appointments/{single['id']}/patients/{patient}/outcome",
+                               json={"outcome": "no_show"}, headers={"Authorization": f"Bearer {node.token}"})
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "not_group"
     finally:
         node.stop()

@@ -6,9 +6,11 @@ knocking, a guest knocks and waits for the host."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -232,7 +234,7 @@ def test_retention_removes_a_meetings_title_guests_and_messages(node: InProcess)
     with node.database.session() as session:
         meeting = session.get(Meeting, body["id"])
         assert meeting is not None and meeting.title == ""
-        assert {(p.display_name, p.phone) for p in meeting.room.participants} == {("", "")}
+        assert {(p.display_name, p.phone, p.email) for p in meeting.room.participants} == {("", "", "")}
         assert {(m.recipient, m.body) for m in session.scalars(
             select(OutboxMessage).where(OutboxMessage.room_id == room_id))} == {("", "")}
     assert list((node.settings.data_dir / "mail").glob("*.eml")) == []
@@ -251,3 +253,132 @@ def test_a_meeting_larger_than_the_mesh_needs_the_media_server(tmp_path: Path) -
     finally:
         node.stop()
 
+
+def _queued(node: InProcess) -> int:
+    with node.database.session() as session:
+        return session.query(OutboxMessage).count()
+
+
+def _page_client(node: InProcess, email: str) -> Any:
+    client = node.client(follow_redirects=False, headers={"Accept-Language": "en"})
+    client.get("/staff/login")
+    client.post("/staff/login", data={"email": email, "password": demo.PASSWORD, "csrf": client.cookies["visitt_csrf"]})
+    return client
+
+
+@pytest.mark.in_process
+def test_the_host_moves_a_meeting_and_the_guests_are_told_neutrally(node: InProcess) -> None:
+    starts = (utcnow() + dt.timedelta(days=2)).astimezone(dt.timezone.utc).replace(second=0, microsecond=0)
+    body = _meeting(node, starts_at=starts.isoformat(),
+                    guests=[{"name": "Dr. Nils Lunde", "phone": "412 34 570", "language": "pl"},
+                            {"name": "Dr. Anne Vik", "email": "anne.vik@example.no", "language": "nn"}]).json()
+    queued = _queued(node)
+    ola, stranger = _token(node, demo.PEOPLE[1][0]), _stranger(node)
+    path = f"/meetings/{body['id']}"
+    later = (starts + dt.timedelta(days=1, hours=2)).isoformat()
+    # only the host: the invited colleague (who sees it), a stranger and an administrator find no such meeting
+    admin = _token(node, demo.ADMIN[0])
+    for token in (ola, stranger, admin):
+        refused = _api(node, "PATCH", path, token, {"starts_at": later})
+        assert refused.status_code == 404 and refused.json()["error"]["message"] == "No such meeting."
+        assert _api(node, "POST", f"{path}/cancel", token).status_code == 404
+    # bad input: every problem named, nothing changed, nobody told
+    bad = _api(node, "PATCH", path, node.token, {"title": " ", "starts_at": "2001-01-01T10:00", "duration_minutes": 1})
+    assert bad.status_code == 422 and set(bad.json()["error"]["fields"]) == {"title", "starts_at", "duration_minutes"}
+    assert _api(node, "PATCH", path, node.token, {"duration_minutes": "long"}).status_code == 422
+    assert _queued(node) == queued
+
+    # a new title only: staff see it, guests are told nothing
+    renamed = _api(node, "PATCH", path, node.token, {"title": "MDT lunge, ny tittel"})
+    assert renamed.status_code == 200 and renamed.json()["title"] == "MDT lunge, ny tittel"
+    assert _queued(node) == queued
+    moved = _api(node, "PATCH", path, node.token, {"starts_at": later, "duration_minutes": 30})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["duration_minutes"] == 30 and moved.json()["state"] == "open"
+    local = dt.datetime.fromisoformat(later).astimezone(ZoneInfo(node.settings.timezone))
+    day, hour = local.strftime("%d.%m.%Y"), local.strftime("%H:%M")
+    sms = node.sms(count=2)[-1]  # in the guest's language, no title, no link (the old one still works)
+    assert sms["to"] == "+4741234570" and sms["body"].startswith("Spotkanie wideo zostało przeniesione")
+    assert day in sms["body"] and hour in sms["body"] and "MDT" not in sms["body"] and "http" not in sms["body"]
+    letter = node.mail(count=2)[-1]
+    assert letter["To"] == "anne.vik@example.no" and letter["Content-Language"] == "nn"
+    assert letter["Subject"] == f"Flytta: videomøte {day} kl. {hour}"
+    calendar = next(part for part in letter.iter_attachments()).get_content()
+    assert "SEQUENCE:1" in calendar and "METHOD:REQUEST" in calendar and "MDT" not in letter.as_string()
+    # the colleague's dashboard shows the new time; the guest's link still opens the meeting
+    with _page_client(node, demo.PEOPLE[1][0]) as client:
+        page = client.get("/staff")
+        assert "MDT lunge, ny tittel" in page.text and local.strftime("%H:%M") in page.text
+    with node.database.session() as session:
+        rows = [(event.action, event.detail) for event in session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "meeting_changed").order_by(AuditEvent.id))]
+    assert [action for action, _detail in rows] == ["meeting_changed", "meeting_changed"]
+    assert "MDT" not in str(rows)
+
+
+@pytest.mark.in_process
+def test_the_host_cancels_a_meeting_on_its_page_and_its_links_stop_working(node: InProcess) -> None:
+    body = _meeting(node).json()
+    guest_link = body["invitations"][0]["join_url"]
+    colleague_invitation = next(p["id"] for p in body["participants"] if p["cohost"])
+    with _page_client(node, demo.PEOPLE[1][0]) as colleague:  # invited, but not the host: no page to change it
+        assert colleague.get(f"/staff/meetings/{body['id']}").status_code == 404
+    with _page_client(node, demo.PEOPLE[0][0]) as client:
+        page = client.get(f"/staff/meetings/{body['id']}")
+        assert page.status_code == 200 and TITLE in page.text and "Cancel meeting and tell the guests" in page.text
+        changed = client.post(f"/staff/meetings/{body['id']}", data={
+            "csrf": client.cookies["visitt_csrf"], "title": "", "date": "", "time": "", "duration_minutes": "45"})
+        assert changed.status_code == 422 and "Give the meeting a title." in changed.text
+        assert client.post(f"/staff/meetings/{body['id']}/cancel", data={"csrf": "wrong"}).status_code == 403
+        cancelled = client.post(f"/staff/meetings/{body['id']}/cancel", data={"csrf": client.cookies["visitt_csrf"]})
+        assert cancelled.status_code == 303 and cancelled.headers["location"] == "/staff?meeting=cancelled"
+        dashboard = client.get(cancelled.headers["location"])
+        assert "Meeting cancelled. The guests have been told." in dashboard.text and TITLE not in dashboard.text
+        assert "This meeting has been cancelled." in client.get(f"/staff/meetings/{body['id']}").text
+    sms = node.sms(count=2)[-1]
+    assert sms["to"] == "+4741234570" and sms["body"].startswith("Videomøtet") and "avlyst" in sms["body"]
+    assert "MDT" not in sms["body"]
+    letter = node.mail(count=2)[-1]
+    assert letter["Subject"].startswith("Cancelled: video meeting") and "MDT" not in letter.as_string()
+    assert "METHOD:CANCEL" in next(part for part in letter.iter_attachments()).get_content()
+    # the links: the guest's says so, the colleague's too; the API says it is cancelled and refuses a second time
+    with node.client(follow_redirects=False, headers={"Accept-Language": "en"}) as anonymous:
+        opened = anonymous.get(guest_link.removeprefix(node.url))
+        assert opened.status_code == 410 and "The meeting has been cancelled" in opened.text
+        assert "consultation" not in opened.text.lower() and TITLE not in opened.text
+    with _page_client(node, demo.PEOPLE[1][0]) as colleague:
+        assert TITLE not in colleague.get("/staff").text  # gone from the colleague's dashboard
+        refused = colleague.get(f"/staff/cohost/{colleague_invitation}")
+        assert refused.status_code == 404 and "The meeting has been cancelled." in refused.text
+    shown = _api(node, "GET", f"/meetings/{body['id']}", node.token).json()
+    assert shown["cancelled"] is True and shown["state"] == "ended"
+    again = _api(node, "POST", f"/meetings/{body['id']}/cancel", node.token)
+    assert again.status_code == 409 and again.json()["error"]["message"] == "The meeting has been cancelled."
+    assert _api(node, "PATCH", f"/meetings/{body['id']}", node.token, {"title": "x"}).status_code == 409
+    with node.database.session() as session:
+        host = f"staff:{_staff(node, demo.PEOPLE[0][0])}"
+        rows = [(event.action, event.actor) for event in session.scalars(
+            select(AuditEvent).where(AuditEvent.action.in_(("end", "meeting_cancelled"))).order_by(AuditEvent.id))]
+    assert rows == [("end", host), ("meeting_cancelled", host)]
+
+
+def test_a_guest_waiting_is_told_when_the_meeting_is_cancelled(server: LiveServer) -> None:
+    body = _meeting(server, colleagues=[], guests=[{"name": "Dr. Nils Lunde", "phone": "412 34 570"}]).json()
+    guest_link = body["invitations"][0]["join_url"]
+
+    async def scenario() -> None:
+        host = await WsClient.staff(server, staff_login(server, demo.PEOPLE[0][0]))
+        await host.hello()
+        guest = await WsClient.guest(server, guest_link.rsplit("/", 1)[1])
+        await guest.hello()
+        await guest.send({"type": "knock", "name": "Nils Lunde"})
+        await guest.expect("waiting")
+        await host.expect("knock")
+        cancelled = await asyncio.to_thread(_api, server, "POST", f"/meetings/{body['id']}/cancel", server.token)
+        assert cancelled.status_code == 200, cancelled.text
+        ended = await guest.expect("ended")
+        assert ended["reason"] == "cancelled"
+        for client in (host, guest):
+            await client.close()
+
+    run(scenario())

@@ -7,6 +7,7 @@ decode the other's frames. Each page is saved as a screenshot under ``test-artef
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,18 @@ def _shots(page: Page, name: str) -> None:
     for width, height in ((360, 640), (1280, 800)):
         page.set_viewport_size({"width": width, "height": height})
         page.screenshot(path=str(ARTEFACTS / f"meeting-{name}-{width}x{height}.png"), full_page=True)
+
+
+def _meeting_words(page: Page) -> None:
+    """What a guest sees speaks of the host and the meeting, never of a clinician or a consultation (the
+    patient's page, its scripts' strings and the hidden parts that may show later included)."""
+    strings = json.loads(page.locator("#strings").text_content() or "{}")
+    shown = page.locator("body").inner_text() + " ".join(strings.values())
+    hidden = page.evaluate("() => [...document.querySelectorAll('main [hidden], dialog')].map(e => e.textContent)"
+                           ".join(' ')")
+    for text in (shown, " ".join(hidden) if isinstance(hidden, list) else str(hidden)):
+        lowered = text.lower()
+        assert "clinician" not in lowered and "consultation" not in lowered, text
 
 
 def test_a_staff_meeting_with_an_external_guest_admitted_from_the_lobby(server: LiveServer,
@@ -66,10 +79,16 @@ def test_a_staff_meeting_with_an_external_guest_admitted_from_the_lobby(server: 
         expect(guest.locator("#meet").get_by_text(WARNING)).to_be_visible()
         expect(guest.get_by_text("MDT lunge")).to_have_count(0)  # the title is for staff only
         expect(guest.locator("[data-withdraw]")).to_have_count(0)  # no patient here: no consent to withdraw
+        _meeting_words(guest)  # the lobby
         guest.get_by_label("Your full name").fill("Nils Lunde")
         guest.get_by_role("button", name="Join").click()
         expect(guest.locator("#waiting-room")).to_be_visible()
         expect(guest.locator("#waiting-room").get_by_text(WARNING)).to_be_visible()
+        expect(guest.locator("#waiting-room").get_by_text(
+            "The host lets you in when they are ready, and the meeting starts by itself.")).to_be_visible()
+        expect(guest.locator("#status")).to_have_text(
+            "The host has been told that you are waiting. You will be let in when they are ready.")
+        _meeting_words(guest)
         _shots(guest, "guest-waiting")
 
         knock = host.locator("#waiting li", has_text="Nils Lunde")
@@ -80,6 +99,16 @@ def test_a_staff_meeting_with_an_external_guest_admitted_from_the_lobby(server: 
         expect(host.locator("#meeting-call-warning")).to_be_visible()  # the host's call says it too
         _shots(host, "host-call")
         _shots(guest, "guest-call")
+        expect(guest.locator("#call-status")).to_have_text("In the meeting")
+        expect(guest.get_by_role("toolbar", name="Meeting")).to_be_visible()
+        expect(guest.locator("#ask-id")).to_have_text("Ask the host to show ID")
+        expect(guest.locator("#participants")).to_contain_text("Host")
+        _meeting_words(guest)
+        host.get_by_role("button", name="End consultation").click()
+        expect(guest.locator("#done")).to_be_visible(timeout=30_000)
+        expect(guest.get_by_role("heading", name="Video meeting")).to_be_visible()
+        expect(guest.locator("#done-text")).to_have_text("The meeting has ended. Thank you.")
+        _meeting_words(guest)
     finally:
         for context in (clinic, office, mobile):
             context.close()

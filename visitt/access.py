@@ -19,8 +19,8 @@ admin      all                                          never                   
 A staff meeting (``visitt/meetings.py``: a room with no appointment and no patient, where health personnel
 discuss patients) is managed by its host alone, whatever the role of anyone else: not by the departments'
 secretaries, not by an administrator. A colleague invited by account takes part through ``cohost`` on their
-own invitation, as for a consultation; anyone else - a clinician of another department, say - finds no
-such meeting (:func:`meeting`).
+own invitation, as for a consultation, and sees the meeting (:func:`meeting`) but may not move or cancel it
+(:func:`managed_meeting`); anyone else - a clinician of another department, say - finds no such meeting.
 
 "Trained" is the training gate (``visitt/training.py``, routine 003 §3.1): until their training is
 recorded, a clinician neither hosts nor joins as co-host; :func:`require` and
@@ -143,6 +143,15 @@ def meeting(session: Session, staff: Staff, meeting_id: int) -> Meeting:
     """The staff meeting ``staff`` hosts or is invited to as co-host, or :class:`NotFound`."""
     found = session.get(Meeting, meeting_id)
     if found is None or not (may(staff, Action.manage, found.room) or invited(staff, found.room) is not None):
+        raise NotFound(N_("No such meeting."))
+    return found
+
+
+def managed_meeting(session: Session, staff: Staff, meeting_id: int) -> Meeting:
+    """The staff meeting ``staff`` may change or cancel (its host alone), or :class:`NotFound`: an invited
+    colleague, who may see it, is answered as anyone else is."""
+    found = session.get(Meeting, meeting_id)
+    if found is None or not may(staff, Action.manage, found.room):
         raise NotFound(N_("No such meeting."))
     return found
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from visitt.store.models import Appointment, CopaymentExemption, CopaymentRate
+from visitt.store.models import Appointment, CopaymentExemption, CopaymentRate, PatientOutcome
 from visitt.web.i18n import N_
 
 SERVICE = "video_consultation"
@@ -78,5 +78,19 @@ def copayment_for(session: Session, appointment: Appointment) -> CopaymentDecisi
     if appointment.exemption:
         return CopaymentDecision(Decimal("0.00"), True, appointment.exemption, rate)
     if rate is None:  # no rate configured for that day: nothing can be charged, and the export says why
+        return CopaymentDecision(Decimal("0.00"), False, "no_rate", None)
+    return CopaymentDecision(Decimal(rate.amount_nok).quantize(Decimal("0.01")), False, None, rate)
+
+
+def copayment_for_patient(session: Session, appointment: Appointment,
+                          row: PatientOutcome | None) -> CopaymentDecision:
+    """One patient's co-payment in a group consultation (``visitt.outcomes.record_for_patient``): the same
+    rule as :func:`copayment_for`, from that patient's own outcome and exemption."""
+    rate = rate_on(session, day_of(appointment))
+    if row is None or row.outcome not in CHARGED:
+        return CopaymentDecision(Decimal("0.00"), True, row.outcome if row else "no_outcome", rate)
+    if row.exemption:
+        return CopaymentDecision(Decimal("0.00"), True, row.exemption, rate)
+    if rate is None:
         return CopaymentDecision(Decimal("0.00"), False, "no_rate", None)
     return CopaymentDecision(Decimal(rate.amount_nok).quantize(Decimal("0.01")), False, None, rate)

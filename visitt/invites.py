@@ -213,7 +213,7 @@ def create(session: Session, inviter: Staff, room: Room, invite: Invite, *, base
     token, code = new_secret(), codes.draw(session, room) if by_message else ""
     participant = Participant(public_id=secrets.token_urlsafe(9), room=room, kind=invite.kind,
                               token_hash=digest(token), code=code, phone=invite.phone, display_name=invite.name,
-                              staff_id=invite.staff_id)
+                              staff_id=invite.staff_id, email=invite.email, language=invite.language or "")
     session.add(participant)
     session.flush()
     join_url = f"{base_url}/v/{token}"

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from visitt import outcomes
 from visitt.record_export import took_part
-from visitt.store.models import Appointment
+from visitt.store.models import Appointment, PatientOutcome
 from visitt.web import clock
 from visitt.web.i18n import N_, translations
 
@@ -24,8 +24,10 @@ ROLES = {"patient": N_("patient"), "companion": N_("companion"), "interpreter": 
 ID_METHODS = {"photo_id": N_("Photo ID shown on camera"), "known": N_("Personally known"), "other": N_("Other")}
 
 
-def note(session: Session, appointment: Appointment, language: str, tz: ZoneInfo) -> str:
-    """The note's text for ``appointment`` in ``language``, times in the clinic's zone ``tz``."""
+def note(session: Session, appointment: Appointment, language: str, tz: ZoneInfo,
+         patient: PatientOutcome | None = None) -> str:
+    """The note's text for ``appointment`` in ``language``, times in the clinic's zone ``tz``. For one patient
+    of a group consultation (``patient``: their outcome), that patient's outcome and follow-up, for their journal."""
     _ = translations(language).gettext
     start = (appointment.started_at or appointment.starts_at).astimezone(tz)
     lines = []
@@ -52,7 +54,12 @@ def note(session: Session, appointment: Appointment, language: str, tz: ZoneInfo
     interpreters = [participant.display_name for participant, _check in guests if participant.kind == "interpreter"]
     lines.append(_("Interpreter: {names}.").format(names=", ".join(interpreters)) if interpreters
                  else _("Interpreter: none."))
-    if appointment.outcome:
+    if patient is not None:
+        outcome = _(outcomes.NAMES.get(patient.outcome, patient.outcome))
+        if patient.failure_reason in outcomes.FAILURE_NAMES:
+            outcome += f" ({_(outcomes.FAILURE_NAMES[patient.failure_reason])})"
+        lines.append(_("Outcome: {outcome}.").format(outcome=outcome))
+    elif appointment.outcome:
         outcome = _(outcomes.NAMES.get(appointment.outcome, appointment.outcome))
         if appointment.failure_reason in outcomes.FAILURE_NAMES:
             outcome += f" ({_(outcomes.FAILURE_NAMES[appointment.failure_reason])})"
@@ -62,6 +69,6 @@ def note(session: Session, appointment: Appointment, language: str, tz: ZoneInfo
     else:
         lines.append(_("Outcome: not recorded."))
     follow_up = {True: _("Follow-up: agreed."), False: _("Follow-up: none agreed."),
-                 None: _("Follow-up: not recorded.")}[appointment.follow_up]
+                 None: _("Follow-up: not recorded.")}[patient.follow_up if patient else appointment.follow_up]
     lines.append(follow_up)
     return "\n".join(lines)

@@ -21,17 +21,18 @@ from pydantic import BaseModel, Field
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from visitt import access, groups, invites
+from visitt import access, groups, invites, phones
 from visitt import text as human
 from visitt.booking import MAX_DURATION, MIN_DURATION, parse_start
-from visitt.errors import Forbidden, ValidationFailed
+from visitt.errors import Conflict, Forbidden, ValidationFailed
 from visitt.ids import RowId
 from visitt.limiter import Limiter
-from visitt.messaging import mail
+from visitt.messaging import mail, outbox
+from visitt.rooms import move_room
 from visitt.settings import Settings
 from visitt.store import audit
-from visitt.store.models import Meeting, Participant, Role, Room, RoomState, Staff, utcnow
-from visitt.web.i18n import N_
+from visitt.store.models import Meeting, Participant, ParticipantState, Role, Room, RoomState, Staff, utcnow
+from visitt.web.i18n import N_, translations
 
 MAX_TITLE = 200
 
@@ -61,6 +62,15 @@ class MeetingCreate(BaseModel):
                                                        "code; they knock and the host admits them.")
 
 
+class MeetingChange(BaseModel):
+    """A staff meeting's new title or time; what is absent stays as it is."""
+
+    title: str | None = Field(None, description="For staff only: never sent to the guests.")
+    starts_at: str | None = Field(None, description="ISO 8601 start, in the future; without an offset the "
+                                                    "clinic's local time.", examples=["2026-12-02T14:00"])
+    duration_minutes: int | None = Field(None, description=f"{MIN_DURATION}–{MAX_DURATION} minutes.")
+
+
 class MeetingParticipant(BaseModel):
     id: str = Field(description="The participant's id in the call (the peer id).")
     name: str
@@ -78,6 +88,7 @@ class MeetingPublic(BaseModel):
     duration_minutes: int
     host: str
     state: str = Field(description="The room's state: open, locked or ended.")
+    cancelled: bool = Field(description="Whether its host cancelled it (its room is then ended).")
     uses_media_server: bool = Field(description="Whether its call goes through the media server (Janus) rather "
                                                 "than the peer-to-peer mesh (docs/meetings.md).")
     participants: list[MeetingParticipant]
@@ -111,22 +122,31 @@ def require_host(staff: Staff) -> None:
         raise Forbidden(N_("Only a clinician who has completed the training can host a meeting."))
 
 
-def validate(session: Session, host: Staff, data: MeetingCreate, *, tz: ZoneInfo, region: str,
-             max_invitations: int) -> NewMeeting:
-    """Every problem at once, keyed by field (``guests.0.phone``); :class:`ValidationFailed` if any."""
-    require_host(host)
-    errors: dict[str, str] = {}
-    title = human.one_line(data.title)
-    if human.refused(data.title):
+def _title(value: str, errors: dict[str, str]) -> str:
+    title = human.one_line(value)
+    if human.refused(value):
         errors["title"] = human.REFUSED
     elif not title:
         errors["title"] = N_("Give the meeting a title.")
     elif len(title) > MAX_TITLE:
         errors["title"] = N_("The title is too long (200 characters at most).")
+    return title
+
+
+def _duration(minutes: int, errors: dict[str, str]) -> None:
+    if not MIN_DURATION <= minutes <= MAX_DURATION:
+        errors["duration_minutes"] = N_("Choose between 5 and 240 minutes.")
+
+
+def validate(session: Session, host: Staff, data: MeetingCreate, *, tz: ZoneInfo, region: str,
+             max_invitations: int) -> NewMeeting:
+    """Every problem at once, keyed by field (``guests.0.phone``); :class:`ValidationFailed` if any."""
+    require_host(host)
+    errors: dict[str, str] = {}
+    title = _title(data.title, errors)
     now = utcnow()
     starts_at = parse_start(data.starts_at, tz, now, errors) if data.starts_at.strip() else now
-    if not MIN_DURATION <= data.duration_minutes <= MAX_DURATION:
-        errors["duration_minutes"] = N_("Choose between 5 and 240 minutes.")
+    _duration(data.duration_minutes, errors)
     colleagues: list[Staff] = []
     for index, staff_id in enumerate(data.colleagues):
         colleague = session.get(Staff, staff_id)
@@ -190,6 +210,89 @@ def create(session: Session, host: Staff, new: NewMeeting, *, settings: Settings
     return meeting, created
 
 
+def _guests(meeting: Meeting) -> list[Participant]:
+    """The guests a notice about the meeting goes to: invited by SMS or e-mail, not turned away."""
+    return [participant for participant in meeting.room.participants
+            if participant.staff_id is None and (participant.phone or participant.email)
+            and participant.state not in (ParticipantState.denied, ParticipantState.removed)]
+
+
+def _notify(session: Session, meeting: Meeting, staff: Staff, kind: str, *, tz: ZoneInfo, clinic_phone: str,
+            base_url: str, limiter: Limiter | None) -> int:
+    """Queue the neutral notice of ``kind`` (``meeting_update`` or ``meeting_cancel``) to each guest, by SMS
+    or e-mail as they were invited, in their language; never the title. Returns how many were queued."""
+    meeting.calendar_sequence = (meeting.calendar_sequence or 0) + 1
+    department = meeting.room.host.department
+    phone = department.phone if department and department.phone else clinic_phone
+    local = meeting.starts_at.astimezone(tz)
+    guests = _guests(meeting)
+    for guest in guests:
+        language = guest.language if guest.language in invites.LANGUAGES else "nb"
+        if guest.email:
+            mail.queue_meeting(session, meeting, guest.email, language=language, code=guest.code, phone=phone,
+                               address=base_url, kind=kind)
+            continue
+        _ = translations(language).gettext
+        text = (_("Your video meeting has been moved to {date} at {time}. Use the same link and code as before. "
+                  "Questions? Call {phone}.") if kind == "meeting_update" else
+                _("The video meeting on {date} at {time} has been cancelled. Questions? Call {phone}."))
+        body = text.format(date=local.strftime("%d.%m.%Y"), time=local.strftime("%H:%M"),
+                           phone=phones.written(phone))
+        outbox.enqueue(session, recipient=guest.phone, body=body, limiter=limiter, sender=staff.id,
+                       room_id=meeting.room_id)
+    return len(guests)
+
+
+def _require_open(meeting: Meeting) -> None:
+    if meeting.room.state is RoomState.ended:
+        raise Conflict(N_("The meeting has been cancelled.") if meeting.cancelled_at is not None
+                       else N_("The meeting has ended."), code="room_ended")
+
+
+def change(session: Session, meeting: Meeting, data: MeetingChange, *, staff: Staff, tz: ZoneInfo,
+           clinic_phone: str, base_url: str = "", limiter: Limiter | None = None,
+           now: dt.datetime | None = None) -> bool:
+    """Give the meeting a new title or time (its host alone, as :func:`visitt.appointments.move` moves an
+    appointment): a new time is told to each guest in neutral words, a new title to nobody outside (only
+    staff see it); the links and codes stay. Audited as ``meeting_changed``. Returns whether the time moved."""
+    access.require(staff, access.Action.manage, meeting.room)
+    _require_open(meeting)
+    errors: dict[str, str] = {}
+    title = _title(data.title, errors) if data.title is not None else meeting.title
+    starts_at = meeting.starts_at
+    if data.starts_at is not None:
+        starts_at = parse_start(data.starts_at, tz, now or utcnow(), errors) or starts_at
+    duration = meeting.duration_minutes if data.duration_minutes is None else data.duration_minutes
+    _duration(duration, errors)
+    if errors:
+        raise ValidationFailed(N_("The meeting could not be changed."), fields=errors)
+    moved = (starts_at, duration) != (meeting.starts_at, meeting.duration_minutes)
+    fields = [name for name, differs in (("title", title != meeting.title), ("starts_at", starts_at != meeting.starts_at),
+                                         ("duration_minutes", duration != meeting.duration_minutes)) if differs]
+    meeting.title, meeting.starts_at, meeting.duration_minutes = title, starts_at, duration
+    told = _notify(session, meeting, staff, "meeting_update", tz=tz, clinic_phone=clinic_phone, base_url=base_url,
+                   limiter=limiter) if moved else 0
+    audit.record(session, f"staff:{staff.id}", "meeting_changed", room_id=meeting.room_id,
+                 subject=f"meeting:{meeting.id}", fields=fields, guests_told=told)
+    return moved
+
+
+def cancel(session: Session, meeting: Meeting, *, staff: Staff, tz: ZoneInfo, clinic_phone: str,
+           base_url: str = "", limiter: Limiter | None = None) -> None:
+    """Cancel the meeting (its host alone, as :func:`visitt.appointments.cancel` cancels an appointment): its
+    room ends, so the guests' links and codes then say it was cancelled; each guest gets a neutral notice;
+    the colleagues' dashboards no longer list it. Audited as ``meeting_cancelled`` (and the room's ``end``).
+    The caller tells the live room (``Cluster.room_ended``)."""
+    access.require(staff, access.Action.manage, meeting.room)
+    _require_open(meeting)
+    meeting.cancelled_at = utcnow()
+    move_room(session, meeting.room_id, RoomState.ended, actor=f"staff:{staff.id}", action="end", reason="cancelled")
+    told = _notify(session, meeting, staff, "meeting_cancel", tz=tz, clinic_phone=clinic_phone, base_url=base_url,
+                   limiter=limiter)
+    audit.record(session, f"staff:{staff.id}", "meeting_cancelled", room_id=meeting.room_id,
+                 subject=f"meeting:{meeting.id}", guests_told=told)
+
+
 def listed(session: Session, staff: Staff) -> list[Meeting]:
     """The meetings ``staff`` hosts or is invited to by account that have not ended, soonest first (the
     dashboard, ``GET /api/v1/meetings``)."""
@@ -207,6 +310,7 @@ def public(meeting: Meeting, max_participants: int) -> MeetingPublic:
     return MeetingPublic(
         id=meeting.id, room=room.public_id, title=meeting.title, starts_at=meeting.starts_at,
         duration_minutes=meeting.duration_minutes, host=room.host.full_name, state=room.state.value,
+        cancelled=meeting.cancelled_at is not None,
         uses_media_server=uses_media_server(len(room.participants), max_participants),
         participants=[MeetingParticipant(id=participant.public_id, name=participant.display_name,
                                          cohost=participant.staff_id is not None, state=participant.state.value)

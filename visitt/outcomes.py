@@ -20,10 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from visitt import access, text as human
-from visitt.errors import Conflict, ValidationFailed
+from visitt.errors import Conflict, NotFound, ValidationFailed
 from visitt.rooms import check_outcome_move, record_no_show
 from visitt.store import audit
-from visitt.store.models import Appointment, AppointmentState, RoomState, Staff, utcnow
+from visitt.store.models import (Appointment, AppointmentState, Participant, PatientOutcome, RoomState, Staff,
+                                 utcnow)
 from visitt.web.i18n import N_
 
 A = AppointmentState
@@ -189,3 +190,100 @@ def public(session: Session, appointment: Appointment) -> OutcomePublic:
                          follow_up=appointment.follow_up, media_flowed=appointment.media_flowed,
                          copayment_nok=str(decision.amount_nok), copayment_exempt=decision.exempt,
                          copayment_reason=decision.reason)
+
+
+# A group consultation (visitt/groups.py): the host records an outcome for each patient in it, separately.
+PATIENT_OUTCOMES = ("completed", "technical_failure", "continued_by_phone", "patient_withdrew", "no_show")
+
+
+class PatientOutcomeSet(OutcomeSet):
+    """One patient's outcome in a group consultation. ``cancelled`` is the whole appointment's (cancel it)."""
+
+    exemption: str | None = Field(None, description="This patient's co-payment exemption code (frikort, "
+                                                     "child_under_16, ...), if any.")
+
+
+class PatientOutcomePublic(BaseModel):
+    participant: str = Field(description="The patient's invitation (its id in the call).")
+    name: str
+    outcome: str | None
+    failure_reason: str | None
+    follow_up: bool | None
+    copayment_nok: str
+    copayment_exempt: bool
+    copayment_reason: str | None
+
+
+def group_patient(appointment: Appointment, participant_id: str) -> Participant:
+    """The patient (by their invitation's public id) of the group consultation ``appointment``, or 404."""
+    room = appointment.room
+    for participant in room.participants if room is not None else []:
+        if participant.public_id == participant_id and participant.kind == "patient":
+            return participant
+    raise NotFound(N_("No such patient in this consultation."))
+
+
+def record_for_patient(session: Session, staff: Staff, appointment: Appointment, participant: Participant,
+                       data: PatientOutcomeSet) -> PatientOutcome:
+    """The host's outcome for one patient of a group consultation, after the call (the same checks as
+    :func:`record`, whose outcome stays the group's); audited as ``outcome`` with the patient's invitation."""
+    from visitt import groups
+    from visitt.copayment import day_of, exemptions_on
+
+    access.require(staff, access.Action.manage, appointment)
+    if not groups.is_group(appointment):
+        raise Conflict(N_("Only a group consultation has an outcome for each patient."), code="not_group")
+    if participant.room_id != (appointment.room.id if appointment.room else None) or participant.kind != "patient":
+        raise NotFound(N_("No such patient in this consultation."))
+    room = appointment.room
+    if appointment.state is A.in_progress and room is not None and room.state is not RoomState.ended:
+        raise Conflict(N_("The consultation is still going on. Record the outcome when it has ended."),
+                       code="in_progress")
+    errors: dict[str, str] = {}
+    try:
+        outcome, reason, note = validate(data, appointment)
+    except ValidationFailed as error:
+        errors.update(error.fields)
+        outcome, reason, note = data.outcome, None, ""
+    if "outcome" not in errors and outcome not in PATIENT_OUTCOMES:
+        errors["outcome"] = N_("Choose one of these outcomes for a patient in a group: completed, "
+                               "technical_failure, continued_by_phone, patient_withdrew, no_show.")
+    exemption = data.exemption or None
+    if exemption is not None and exemption not in exemptions_on(session, day_of(appointment)):
+        errors["exemption"] = N_("Choose an exemption from the list.")
+    if errors:
+        raise ValidationFailed(N_("The outcome could not be recorded."), fields=errors)
+    row = session.scalar(select(PatientOutcome).where(PatientOutcome.participant_id == participant.id))
+    if row is None:
+        row = PatientOutcome(appointment_id=appointment.id, participant_id=participant.id, participant=participant,
+                             outcome=outcome, recorded_by_id=staff.id)
+        session.add(row)
+    row.outcome, row.failure_reason, row.follow_up, row.note = outcome, reason, data.follow_up, note
+    row.exemption, row.recorded_by_id, row.recorded_at = exemption, staff.id, utcnow()
+    audit.record(session, f"staff:{staff.id}", "outcome", room_id=participant.room_id,
+                 subject=f"participant:{participant.public_id}", outcome=outcome, reason=reason, confirmed=True)
+    return row
+
+
+def patient_rows(session: Session, appointment: Appointment) -> list[tuple[Participant, PatientOutcome | None]]:
+    """Each patient of a group consultation (the booked patient's invitation first) with their outcome, if any."""
+    rows = {row.participant_id: row for row in session.scalars(
+        select(PatientOutcome).where(PatientOutcome.appointment_id == appointment.id))}
+    room = appointment.room
+    return [(participant, rows.get(participant.id)) for participant in (room.participants if room else [])
+            if participant.kind == "patient"]
+
+
+def patients_public(session: Session, appointment: Appointment) -> list[PatientOutcomePublic]:
+    """Each patient of a group consultation with their outcome (``None`` until recorded) and co-payment."""
+    from visitt.copayment import copayment_for_patient
+
+    shown = []
+    for participant, row in patient_rows(session, appointment):
+        decision = copayment_for_patient(session, appointment, row)
+        shown.append(PatientOutcomePublic(
+            participant=participant.public_id, name=participant.display_name or appointment.patient_name,
+            outcome=row.outcome if row else None, failure_reason=row.failure_reason if row else None,
+            follow_up=row.follow_up if row else None, copayment_nok=str(decision.amount_nok),
+            copayment_exempt=decision.exempt, copayment_reason=decision.reason))
+    return shown

@@ -41,6 +41,7 @@ from visitt.store.models import (
     GuestPass,
     IdentityCheck,
     Meeting,
+    PatientOutcome,
     OutboxMessage,
     Participant,
     Patient,
@@ -91,9 +92,11 @@ PERSONAL: list[Personal] = [
     Personal(Appointment, ("external_ref",), "null", _of_appointment(Appointment.id)),
     Personal(Patient, ("name", "phone"), "blank", _patient_of),
     Personal(Patient, ("national_id",), "null", _patient_of),
-    Personal(Participant, ("display_name", "phone"), "blank", lambda room: Participant.room_id == room.id),
+    Personal(Participant, ("display_name", "phone", "email"), "blank", lambda room: Participant.room_id == room.id),
     Personal(OutboxMessage, ("recipient", "body", "last_error"), "blank", _of_appointment(OutboxMessage.appointment_id)),
     Personal(IdentityCheck, ("note",), "blank", lambda room: IdentityCheck.room_id == room.id),
+    Personal(PatientOutcome, ("note",), "blank", lambda room: PatientOutcome.participant_id.in_(
+        select(Participant.id).where(Participant.room_id == room.id))),
     # a staff meeting's invitations (no appointment) and its title, which may name a patient
     Personal(OutboxMessage, ("recipient", "body", "last_error"), "blank", lambda room: OutboxMessage.room_id == room.id),
     Personal(Meeting, ("title",), "blank", lambda room: Meeting.room_id == room.id),

@@ -38,7 +38,8 @@ from visitt.messaging.outbox import Backend, SendFailed
 from visitt.settings import Settings
 
 log = logging.getLogger("visitt.mail")
-KINDS = ("invitation", "update", "cancel", "meeting")  # meeting: a staff meeting's guest (visitt.meetings)
+# meeting, meeting_update, meeting_cancel: to a staff meeting's guest (visitt.meetings)
+KINDS = ("invitation", "update", "cancel", "meeting", "meeting_update", "meeting_cancel")
 _ADDRESS_IN_TEXT = re.compile(r"<?[^\s<>@]+@[^\s<>@]+>?")
 
 
@@ -111,12 +112,14 @@ def queue(session: Session, appointment: Appointment, kind: str, *, code: str, p
 
 
 def queue_meeting(session: Session, meeting: Meeting, recipient: str, *, language: str, code: str, phone: str,
-                  address: str, url: str) -> OutboxMessage:
-    """Queue a staff meeting's invitation to a guest by e-mail (``visitt.meetings``). Neutral: it never
-    names the meeting's title, which is for staff only."""
+                  address: str, url: str = "", kind: str = "meeting") -> OutboxMessage:
+    """Queue a staff meeting's e-mail to a guest (``visitt.meetings``): its invitation (``meeting``), or the
+    notice that it moved (``meeting_update``) or was cancelled (``meeting_cancel``) with the meeting's current
+    calendar SEQUENCE. Neutral: it never names the meeting's title, which is for staff only."""
     uid = hashlib.sha256(f"visitt-calendar:{meeting.room.public_id}".encode()).hexdigest()[:32] + "@visitt"
-    letter = Letter(kind="meeting", language=language, starts_at=meeting.starts_at, minutes=meeting.duration_minutes,
-                    code=code, phone=phone, address=address, uid=uid, sequence=0, url=url)
+    letter = Letter(kind=kind, language=language, starts_at=meeting.starts_at, minutes=meeting.duration_minutes,
+                    code=code, phone=phone, address=address, uid=uid, sequence=meeting.calendar_sequence or 0,
+                    url=url)
     return outbox.enqueue(session, recipient=recipient, body=letter.to_json(), channel="email", room_id=meeting.room_id)
 
 
@@ -171,6 +174,16 @@ def compose(letter: Letter, recipient: str, clinic: Clinic, *, now: dt.datetime 
         closing = _("Patient information may be discussed in the meeting. Sit where nobody can overhear you or "
                     "see your screen. Nothing is recorded.") + "\n\n" + _(
             "The attached calendar file puts the meeting in your calendar.")
+    elif letter.kind == "meeting_update":
+        subject = _("Moved: video meeting {date} at {time}")
+        opening = _("The video meeting has been moved to {date} at {time}.")
+        details = [_("Use the link from the first e-mail, or go to {address} and enter the code {code}."), call]
+        closing = _("The attached calendar file moves the meeting in your calendar.")
+    elif letter.kind == "meeting_cancel":
+        subject = _("Cancelled: video meeting {date} at {time}")
+        opening = _("The video meeting on {date} at {time} has been cancelled.")
+        details = [_("Questions? Call {phone}.")]
+        closing = _("The attached calendar file removes the meeting from your calendar.")
     elif letter.kind == "update":
         subject = _("Moved: video consultation {date} at {time}")
         opening = _("Your video consultation has been moved to {date} at {time}.")
@@ -186,12 +199,12 @@ def compose(letter: Letter, recipient: str, clinic: Clinic, *, now: dt.datetime 
 
     event = ics.Event(uid=letter.uid, sequence=letter.sequence, starts_at=letter.starts_at,
                       ends_at=letter.starts_at + dt.timedelta(minutes=letter.minutes),
-                      summary=(_("Video meeting – {clinic}") if letter.kind == "meeting"
+                      summary=(_("Video meeting – {clinic}") if letter.kind.startswith("meeting")
                                else _("Video consultation – {clinic}")).format(**values),
                       description="\n\n".join(details), stamp=now,
-                      url=letter.url or (letter.address if letter.kind == "update" else ""),
+                      url=letter.url or (letter.address if letter.kind in ("update", "meeting_update") else ""),
                       organizer=clinic.mailbox, organizer_name=clinic.name, attendee=recipient)
-    method = "CANCEL" if letter.kind == "cancel" else "REQUEST"
+    method = "CANCEL" if letter.kind in ("cancel", "meeting_cancel") else "REQUEST"
 
     message = EmailMessage()
     message["From"] = formataddr((clinic.name, clinic.mailbox))

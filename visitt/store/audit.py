@@ -43,7 +43,7 @@ ACTIONS = frozenset(
      # given is the patient's knock, Visitt's suggested outcome the end's: named in those rows)
      "withdraw", "outcome", "continue_by_phone", "export", "export_download",
      # staff meetings (visitt/meetings.py): no patient present
-     "meeting_created"}
+     "meeting_created", "meeting_changed", "meeting_cancelled"}
 )
 
 

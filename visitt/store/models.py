@@ -253,6 +253,9 @@ class Meeting(Base):
     duration_minutes: Mapped[int] = mapped_column(Integer)
     created_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # raised by each move or cancellation, so a guest's calendar replaces the event it has (RFC 5546)
+    calendar_sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # its room is ended too
 
     room: Mapped[Room] = relationship(back_populates="meeting")
 
@@ -272,6 +275,10 @@ class Participant(Base):
     code: Mapped[str] = mapped_column(String(6), index=True)
     phone: Mapped[str] = mapped_column(String(32))
     display_name: Mapped[str] = mapped_column(String(200), default="")
+    # the language of their messages, and a staff meeting's guest's e-mail address: what a later notice (the
+    # meeting moved or cancelled) is written in and sent to
+    language: Mapped[str] = mapped_column(String(8), default="", server_default="")
+    email: Mapped[str] = mapped_column(String(254), default="", server_default="")
     state: Mapped[ParticipantState] = mapped_column(_enum(ParticipantState), default=ParticipantState.invited)
     # SHA-256 of the place key: the secret handed to the page whose knock holds the invitation's place,
     # so that only that browser takes the place back without being admitted again (``hub.rejoin``)
@@ -279,6 +286,25 @@ class Participant(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     room: Mapped[Room] = relationship(back_populates="participants")
+
+
+class PatientOutcome(Base):
+    """One patient's outcome in a group consultation (issue 20 §2), recorded by the host for each patient
+    separately (:func:`visitt.outcomes.record_for_patient`); the appointment's own outcome stays the group's."""
+
+    __tablename__ = "patient_outcomes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"), index=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), unique=True)
+    outcome: Mapped[str] = mapped_column(String(32))
+    failure_reason: Mapped[str | None] = mapped_column(String(32))
+    follow_up: Mapped[bool | None] = mapped_column()
+    note: Mapped[str] = mapped_column(String(500), default="", server_default="")  # never sent anywhere
+    exemption: Mapped[str | None] = mapped_column(String(32))  # a CopaymentExemption code
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    participant: Mapped[Participant] = relationship()
 
 
 class IdentityCheck(Base):

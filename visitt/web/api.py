@@ -142,6 +142,29 @@ def invite_participant(appointment_id: RowId, data: invites.InviteCreate, reques
     return invitation.public()
 
 
+@router.put("/appointments/{appointment_id}/patients/{participant_id}/outcome",
+            response_model=list[outcomes.PatientOutcomePublic],
+            responses={**ERRORS, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
+def record_patient_outcome(appointment_id: RowId, participant_id: str, data: outcomes.PatientOutcomeSet,
+                           request: Request, session: DB) -> list[outcomes.PatientOutcomePublic]:
+    """In a group consultation that has ended: one patient's outcome, co-payment exemption, follow-up and
+    note, recorded separately for each patient (``participant_id``: their invitation's id). Returns every
+    patient's outcome and co-payment."""
+    staff, appointment = _managed(request, session, appointment_id)
+    participant = outcomes.group_patient(appointment, participant_id)
+    outcomes.record_for_patient(session, staff, appointment, participant, data)
+    session.commit()
+    return outcomes.patients_public(session, appointment)
+
+
+@router.get("/appointments/{appointment_id}/patients/outcomes", response_model=list[outcomes.PatientOutcomePublic],
+            responses={**ERRORS, 404: {"model": ErrorResponse}})
+def patient_outcomes(appointment_id: RowId, request: Request, session: DB) -> list[outcomes.PatientOutcomePublic]:
+    """Each patient of a group consultation with their own outcome and co-payment."""
+    _staff, appointment = _managed(request, session, appointment_id)
+    return outcomes.patients_public(session, appointment)
+
+
 @router.post("/appointments/{appointment_id}/outcome", response_model=outcomes.OutcomePublic,
              responses={**ERRORS, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
 async def record_outcome(appointment_id: RowId, data: outcomes.OutcomeSet, request: Request,

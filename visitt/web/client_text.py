@@ -127,6 +127,38 @@ PATIENT = {  # and SHARE where guests may share (VISITT_PATIENTS_MAY_SHARE)
 }
 
 
+# What a meeting has no part in (no patient: nobody to call by phone, no consent to withdraw): left out of a
+# staff meeting's guest's strings.
+CONSULTATION_ONLY = frozenset({"by_phone", "by_phone_no_number", "withdrawn"})
+
+# A staff meeting's guest (visitt/meetings.py: health personnel, no patient present) sees the patient's page with
+# these in place of the texts that speak of a clinician and a consultation: the meeting's host and the meeting.
+MEETING_GUEST = {
+    "pause_by": N_("{name} paused the meeting."),
+    "pause_by_you": N_("You paused the meeting."),
+    "participant_clinician": N_("Host"),
+    "participant_joined": N_("{name} joined the meeting."),
+    "participant_left": N_("{name} left the meeting."),
+    "share_not_allowed": N_("Only the host can share a window in this meeting."),
+    "id_asked": N_("The host has been asked to show their ID."),
+    "host_absent": N_("The host is not in the meeting right now."),
+    "waiting": N_("The host has been told that you are waiting. You will be let in when they are ready."),
+    "denied": N_("The host did not let you in. Call the number on this page if you have questions."),
+    "ended": N_("The meeting has ended. Thank you."),
+    "left": N_("You have left the meeting. Open the link again to go back to the waiting room."),
+    "removed": N_("The host has taken you out of the meeting. You can knock again if you need to."),
+    "late": N_("The host is running late and expects to let you in at about {time}. Please stay on this page: "
+               "you will not be sent away before then."),
+    "wait_expired": N_("You have waited {minutes} minutes: the host is delayed. Open the link again to get back "
+                       "in the queue, or call the number on this page."),
+    "host_reconnecting": N_("The host's connection dropped. Please wait: they are reconnecting."),
+    "in_call": N_("In the meeting"),
+    "replaced": N_("This meeting is now open in another window or on another device, and continues there."),
+    "not_admitted_yet": N_("This meeting is already open on another device. You have knocked: the host decides "
+                           "whether to let you in here."),
+}
+
+
 HOST = {
     **PAUSE,
     **SHARE,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -64,6 +64,46 @@ def get_meeting(meeting_id: RowId, request: Request, session: DB) -> meetings.Me
     staff = api_staff(request, session)
     meeting = access.meeting(session, staff, meeting_id)
     return meetings.public(meeting, request.app.state.settings.max_participants)
+
+
+@api.patch("/meetings/{meeting_id}", response_model=meetings.MeetingPublic,
+           responses={**ERRORS, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
+def change_meeting(meeting_id: RowId, data: meetings.MeetingChange, request: Request, session: DB,
+                   tz: TZ) -> meetings.MeetingPublic:
+    """Change a meeting's title or time (its host alone; anyone else gets 404). A new time is sent to each
+    guest by SMS or e-mail, in neutral words; the links and codes stay."""
+    staff = api_staff(request, session)
+    meeting = access.managed_meeting(session, staff, meeting_id)
+    _change(request, session, staff, meeting, data, tz)
+    session.commit()
+    request.app.state.sender.wakeup.set()
+    return meetings.public(meeting, request.app.state.settings.max_participants)
+
+
+@api.post("/meetings/{meeting_id}/cancel", response_model=meetings.MeetingPublic,
+          responses={**ERRORS, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
+async def cancel_meeting(meeting_id: RowId, request: Request, session: DB, tz: TZ) -> meetings.MeetingPublic:
+    """Cancel a meeting (its host alone; anyone else gets 404): its room ends, each guest gets a neutral
+    SMS or e-mail, and the guests' links then say it was cancelled."""
+    staff = api_staff(request, session)
+    meeting = access.managed_meeting(session, staff, meeting_id)
+    await _cancel(request, session, staff, meeting, tz)
+    return meetings.public(meeting, request.app.state.settings.max_participants)
+
+
+def _change(request: Request, session: Session, staff: Staff, meeting: Meeting, data: meetings.MeetingChange,
+            tz: ZoneInfo) -> None:
+    meetings.change(session, meeting, data, staff=staff, tz=tz, clinic_phone=request.app.state.settings.clinic_phone,
+                    base_url=base_url(request), limiter=app_limiter(request))
+
+
+async def _cancel(request: Request, session: Session, staff: Staff, meeting: Meeting, tz: ZoneInfo) -> None:
+    meetings.cancel(session, meeting, staff=staff, tz=tz, clinic_phone=request.app.state.settings.clinic_phone,
+                    base_url=base_url(request), limiter=app_limiter(request))
+    session.commit()
+    request.app.state.sender.wakeup.set()
+    room = meeting.room
+    await request.app.state.cluster.room_ended(room.host_id, room.public_id, "cancelled")
 
 
 def _form_page(request: Request, session: Session, staff: Staff, values: dict[str, str], errors: dict[str, str],
@@ -129,3 +169,51 @@ async def new_meeting(request: Request, session: DB, tz: TZ) -> Response:
     request.app.state.sender.wakeup.set()
     return RedirectResponse("/staff?meeting=created", status_code=303)
 
+
+# after /staff/meetings/new, which these paths would otherwise take
+def _meeting_page(request: Request, staff: Staff, meeting: Meeting, tz: ZoneInfo, values: dict[str, str] | None = None,
+                  errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
+    local = meeting.starts_at.astimezone(tz)
+    shown = values or {"title": meeting.title, "date": local.strftime("%Y-%m-%d"), "time": local.strftime("%H:%M"),
+                       "duration_minutes": str(meeting.duration_minutes)}
+    return render(request, "meeting.html", status_code=status_code, staff=staff, meeting=meeting, values=shown,
+                  errors=errors or {})
+
+
+@pages.get("/staff/meetings/{meeting_id}")
+def meeting_page(meeting_id: RowId, request: Request, session: DB, tz: TZ) -> Response:
+    """The host's page of one meeting: change its title or time, or cancel it."""
+    staff = page_staff(request, session)
+    return _meeting_page(request, staff, access.managed_meeting(session, staff, meeting_id), tz)
+
+
+@pages.post("/staff/meetings/{meeting_id}")
+async def change_meeting_form(meeting_id: RowId, request: Request, session: DB, tz: TZ) -> Response:
+    staff = page_staff(request, session)
+    meeting = access.managed_meeting(session, staff, meeting_id)
+    form = {key: str(value) for key, value in (await request.form()).items()}
+    check_csrf(request, form.get("csrf"))
+    local = meeting.starts_at.astimezone(tz)
+    when = f"{form.get('date', '')}T{form.get('time', '')}"
+    data = meetings.MeetingChange(title=form.get("title", ""), duration_minutes=_minutes(form.get("duration_minutes", "")),
+                                  starts_at=None if when == local.strftime("%Y-%m-%dT%H:%M") else when)
+    try:
+        _change(request, session, staff, meeting, data, tz)
+    except ValidationFailed as error:
+        session.rollback()
+        fields = {("date" if key == "starts_at" else key): text for key, text in error.fields.items()}
+        return _meeting_page(request, staff, meeting, tz, values=form, errors=fields or {"title": error.message},
+                             status_code=422)
+    session.commit()
+    request.app.state.sender.wakeup.set()
+    return RedirectResponse(f"/staff/meetings/{meeting_id}?changed=1", status_code=303)
+
+
+@pages.post("/staff/meetings/{meeting_id}/cancel")
+async def cancel_meeting_form(meeting_id: RowId, request: Request, session: DB, tz: TZ,
+                              csrf: Annotated[str, Form()] = "") -> Response:
+    staff = page_staff(request, session)
+    meeting = access.managed_meeting(session, staff, meeting_id)
+    check_csrf(request, csrf)
+    await _cancel(request, session, staff, meeting, tz)
+    return RedirectResponse("/staff?meeting=cancelled", status_code=303)

@@ -124,6 +124,19 @@ def _patient_page(request: Request, participant: Participant, tz: ZoneInfo) -> R
                       clinic_phone=cancelled_in.phone if cancelled_in and cancelled_in.phone
                       else request.app.state.settings.clinic_phone)
     settings = request.app.state.settings
+    meeting = room.meeting
+    if meeting is not None and room.state is RoomState.ended:  # a staff meeting's guest: meeting words
+        department = room.host.department
+        meeting_phone = department.phone if department and department.phone else settings.clinic_phone
+        if meeting.cancelled_at is not None:
+            return render(request, "message.html", status_code=410, title=gettext("The meeting has been cancelled"),
+                          text=gettext("The video meeting on {date} at {time} has been cancelled.").format(
+                              date=clock.day(meeting.starts_at, lang, zone),
+                              time=clock.time_of_day(meeting.starts_at, lang, zone)),
+                          clinic_phone=meeting_phone)
+        return render(request, "message.html", status_code=410, title=gettext("The meeting has ended"),
+                      text=gettext("This video meeting is over."),
+                      clinic_phone=meeting_phone)
     if room.state is RoomState.ended:
         if room.appointment is None and settings.portal_path:  # a portal visit: the portal is the way back
             return render(request, "message.html", status_code=410, title=gettext("The consultation has ended"),
@@ -133,6 +146,9 @@ def _patient_page(request: Request, participant: Participant, tz: ZoneInfo) -> R
                       text=gettext("If you need a new appointment, please call the clinic."))
     appointment = room.appointment
     texts = {**client_text.PATIENT, **client_text.SHARE} if settings.patients_may_share else client_text.PATIENT
+    if meeting is not None:  # health personnel in a staff meeting: the host and the meeting, not a consultation
+        texts = {key: text for key, text in {**texts, **client_text.MEETING_GUEST}.items()
+                 if key not in client_text.CONSULTATION_ONLY}
     strings = client_text.translate(texts, gettext)
     # a portal visit has no appointment: the clinician's own department is the one to call
     department = appointment.department if appointment else room.host.department
@@ -155,7 +171,6 @@ def _patient_page(request: Request, participant: Participant, tz: ZoneInfo) -> R
                       clinic_phone=phone)
     # whom the patient meets: the clinician's name and department, as on the staff badge they will see. A staff
     # meeting's guest sees its time and host, never its title, and the warning that patients are discussed.
-    meeting = room.meeting
     starts_at = appointment.starts_at if appointment else meeting.starts_at if meeting else None
     return render(request, "patient.html", starts_at=starts_at.astimezone(tz) if starts_at else None,
                   meeting=meeting is not None,

@@ -104,6 +104,7 @@ def dashboard(request: Request, session: DB, tz: TZ, booked: RowId | None = None
                    if (invitation := access.invited(staff, meeting.room)) is not None}
     return render(request, "dashboard.html", staff=staff, appointments=listed, tz=tz,
                   meetings=hosted_or_invited, meeting_invitations=invitations, meeting_created=meeting == "created",
+                  meeting_cancelled=meeting == "cancelled",
                   strings=strings, now=utcnow(), no_show_after=dt.timedelta(minutes=settings.no_show_minutes),
                   booked=access.appointment(session, staff, booked) if booked is not None else None,
                   failures=delivery.failures(session, [appointment.id for appointment in listed]),
@@ -131,10 +132,14 @@ def cohost_page(participant_id: str, request: Request, session: DB, tz: TZ) -> R
     staff = page_staff(request, session)
     participant = access.cohost_invitation(session, staff, participant_id)
     if participant.room.state is RoomState.ended:
-        raise NotFound(N_("The consultation has ended."))
+        meeting = participant.room.meeting
+        raise NotFound(N_("The consultation has ended.") if meeting is None else
+                       N_("The meeting has been cancelled.") if meeting.cancelled_at is not None else
+                       N_("The meeting has ended."))
     strings = client_text.translate(client_text.HOST, translations(language(request)).gettext)
     return render(request, "dashboard.html", staff=staff, appointments=[], tz=tz, strings=strings, now=utcnow(), failures={},
                   meetings=[], meeting_invitations={}, meeting_created=False,
+                  meeting_cancelled=False,
                   booked=None, cohost=participant, cohost_invitations=[], colleagues=[], training_missing=[],
                   unconfirmed=[], outcome_names=outcomes.NAMES, failure_names=outcomes.FAILURE_NAMES,
                   booked_warnings=[])
@@ -282,6 +287,29 @@ async def record_outcome(appointment_id: RowId, request: Request, session: DB, t
     return RedirectResponse(f"/staff/appointments/{appointment_id}?recorded=1", status_code=303)
 
 
+@router.post("/staff/appointments/{appointment_id}/patients/{participant_id}/outcome")
+async def record_patient_outcome(appointment_id: RowId, participant_id: str, request: Request, session: DB,
+                                 tz: TZ) -> Response:
+    """One patient's outcome in a group consultation, from their form on the appointment page."""
+    staff, appointment = _managed(request, session, appointment_id)
+    form = {key: str(value) for key, value in (await request.form()).items()}
+    check_csrf(request, form.get("csrf"))
+    participant = outcomes.group_patient(appointment, participant_id)
+    data = outcomes.PatientOutcomeSet(
+        outcome=_form(form, "outcome"), failure_reason=_form(form, "failure_reason") or None,
+        follow_up={"yes": True, "no": False}.get(_form(form, "follow_up")),
+        note=_form(form, "note")[:4 * outcomes.MAX_NOTE], exemption=_form(form, "exemption") or None)
+    try:
+        outcomes.record_for_patient(session, staff, appointment, participant, data)
+    except VisittError as error:
+        session.rollback()
+        fields = {f"{participant_id}.{key}": text for key, text in (error.fields or {"outcome": error.message}).items()}
+        return _appointment_page(request, session, staff, appointment, tz, errors=fields, status_code=error.status)
+    session.commit()
+    return RedirectResponse(f"/staff/appointments/{appointment_id}?patient={participant_id}#patient-{participant_id}",
+                            status_code=303)
+
+
 @router.get("/staff/rooms/{room_id}/outcome")
 def room_outcome(room_id: str, request: Request, session: DB) -> JSONResponse:
     """The outcome of the consultation in this room as it stands (Visitt's suggestion until confirmed),
@@ -360,7 +388,16 @@ def _appointment_page(request: Request, session: Session, staff: Staff, appointm
                         "duration_minutes": str(appointment.duration_minutes)}
     ended = appointment.room is not None and appointment.room.state is RoomState.ended
     journal = journal_note.note(session, appointment, language(request), tz) if ended else None
+    patients = []  # a group's: each patient's outcome, co-payment and journal note, recorded separately
+    if groups.is_group(appointment) and appointment.state is not AppointmentState.in_progress:
+        for participant, row in outcomes.patient_rows(session, appointment):
+            patients.append({"participant": participant, "outcome": row,
+                             "name": participant.display_name or appointment.patient_name,
+                             "copayment": copayment.copayment_for_patient(session, appointment, row),
+                             "journal": journal_note.note(session, appointment, language(request), tz, row)
+                             if ended and row is not None else None})
     return render(request, "appointment.html", status_code=status_code, staff=staff, appointment=appointment,
+                  patients=patients, patient_outcomes=outcomes.PATIENT_OUTCOMES,
                   values=values, errors=errors or {}, tz=tz,
                   failures=delivery.failures(session, [appointment.id]).get(appointment.id, []),
                   copayment=copayment.copayment_for(session, appointment), outcome_names=outcomes.NAMES,
