@@ -22,7 +22,7 @@ import base64
 import secrets
 from dataclasses import dataclass, field
 
-from visitt.live import protocol
+from visitt.live import protocol_sfu
 
 KEY_BYTES = 32  # AES-256-GCM
 IDS = 256  # a key id is one byte in each frame's trailer
@@ -58,9 +58,9 @@ class KeyRing:
         self.keys = self.keys[-1:]
         return True
 
-    def message(self, encrypt: bool) -> protocol.SfuKeys:
+    def message(self, encrypt: bool) -> protocol_sfu.SfuKeys:
         """What each admitted participant is told: every key in use, and the one to send with (none:
         in clear, as someone in the call cannot encrypt)."""
-        return protocol.SfuKeys(keys=[protocol.FrameKey(id=key_id, key=base64.urlsafe_b64encode(key).decode())
+        return protocol_sfu.SfuKeys(keys=[protocol_sfu.FrameKey(id=key_id, key=base64.urlsafe_b64encode(key).decode())
                                       for key_id, key in self.keys],
                                 send=self.sending if encrypt else None)

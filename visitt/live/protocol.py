@@ -1,8 +1,9 @@
 """The signaling protocol's message types, version 1.
 
 Written once in prose (``docs/protocol.md``), once here, once as JSDoc in
-``static/js/protocol.js``; change all three together. JSON becomes typed objects only at the edge
-(:func:`parse` and :func:`dump`). Unknown fields are dropped, so a client cannot smuggle a ``from``
+``static/js/protocol.js``; change all three together. The messages of a call through the media server
+(``sfu_*``, its frame keys, ``sfu_move``) are in :mod:`visitt.live.protocol_sfu`; the unions of both
+directions here name them. JSON becomes typed objects only at the edge (:func:`parse` and :func:`encode`). Unknown fields are dropped, so a client cannot smuggle a ``from``
 or an identity into a message: who sent it is always the connection's own identity.
 """
 
@@ -11,8 +12,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     TypeAdapter,
@@ -22,72 +21,78 @@ from pydantic import (
 
 from visitt import text as human
 from visitt.errors import ProtocolError
+from visitt.live.protocol_base import PEER_ID, ROOM_ID, ClientModel, ServerModel
+from visitt.live.protocol_sfu import (
+    SfuFeed,
+    SfuKeys,
+    SfuLayer,
+    SfuMove,
+    SfuOffer,
+    SfuPublish,
+    SfuPublished,
+    SfuStart,
+    SfuSubscribe,
+)
 
 VERSION = 1
-ROOM_ID = Annotated[str, Field(min_length=1, max_length=64)]
-PEER_ID = Annotated[str, Field(min_length=1, max_length=64)]
-
-
-class _Message(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 # --- client to server -------------------------------------------------------------------------
 
 
-class Hello(_Message):
+class Hello(ClientModel):
     type: Literal["hello"]
     version: int
 
 
-class Ping(_Message):
+class Ping(ClientModel):
     type: Literal["ping"]
 
 
-class Pong(_Message):
+class Pong(ClientModel):
     type: Literal["pong"]
 
 
-class Knock(_Message):
+class Knock(ClientModel):
     type: Literal["knock"]
     name: Annotated[str, Field(max_length=200), human.LINE]
     # The language of the page, whose consent text the guest saw: knocking is consenting (visitt.consent)
     language: Annotated[str, Field(max_length=8, pattern=r"^[a-z]{2,3}$")] | None = None
 
 
-class Withdraw(_Message):
+class Withdraw(ClientModel):
     """The patient does not want video: video ends for this appointment, and the clinic contacts them
     another way (``visitt.consent``). Before or during the call."""
 
     type: Literal["withdraw"]
 
 
-class Flowing(_Message):
+class Flowing(ClientModel):
     """The host's page saw sound or picture flow both ways in the call of ``room``: once per call."""
 
     type: Literal["flowing"]
     room: ROOM_ID
 
 
-class Enter(_Message):
+class Enter(ClientModel):
     type: Literal["enter"]
     room: ROOM_ID
     resume: bool = False  # the page still has this room's call (its socket dropped, or the node restarted)
 
 
-class Admit(_Message):
+class Admit(ClientModel):
     type: Literal["admit"]
     room: ROOM_ID
     participant: PEER_ID
 
 
-class Deny(_Message):
+class Deny(ClientModel):
     type: Literal["deny"]
     room: ROOM_ID
     participant: PEER_ID
 
 
-class Remove(_Message):
+class Remove(ClientModel):
     """The clinician takes someone out of the call; their link then leads to the waiting room only."""
 
     type: Literal["remove"]
@@ -95,26 +100,26 @@ class Remove(_Message):
     participant: PEER_ID
 
 
-class Lock(_Message):
+class Lock(ClientModel):
     type: Literal["lock"]
     room: ROOM_ID
 
 
-class Unlock(_Message):
+class Unlock(ClientModel):
     type: Literal["unlock"]
     room: ROOM_ID
 
 
-class End(_Message):
+class End(ClientModel):
     type: Literal["end"]
     room: ROOM_ID
 
 
-class Leave(_Message):
+class Leave(ClientModel):
     type: Literal["leave"]
 
 
-class ContinueByPhone(_Message):
+class ContinueByPhone(ClientModel):
     """The clinician who hosts the room ends the video for everyone and will phone the patient instead."""
 
     type: Literal["continue_by_phone"]
@@ -124,7 +129,7 @@ class ContinueByPhone(_Message):
 PLACE_KEY = Annotated[str, Field(min_length=16, max_length=64)]
 
 
-class Rejoin(_Message):
+class Rejoin(ClientModel):
     """A guest's page on a new socket (it dropped, or the page was reloaded or opened in a second tab of
     the same browser): take my place in the waiting room or the call again. ``key`` is the place key the
     server gave the page whose knock holds the place (``waiting``, ``admitted``); without the right one
@@ -134,7 +139,7 @@ class Rejoin(_Message):
     key: PLACE_KEY | None = None
 
 
-class Media(_Message):
+class Media(ClientModel):
     type: Literal["media"]
     audio: bool
     video: bool
@@ -144,18 +149,18 @@ PAUSE_REASON = Literal["someone_entered", "other"]
 ID_METHOD = Literal["photo_id", "known", "other"]
 
 
-class Pause(_Message):
+class Pause(ClientModel):
     """Anyone in the call: stop everyone's sound and picture now (someone came into the room)."""
 
     type: Literal["pause"]
     reason: PAUSE_REASON | None = None
 
 
-class Resume(_Message):
+class Resume(ClientModel):
     type: Literal["resume"]
 
 
-class Identify(_Message):
+class Identify(ClientModel):
     """The clinician records how a participant's identity was established."""
 
     type: Literal["identify"]
@@ -167,7 +172,7 @@ class Identify(_Message):
 LATE_MAX_MINUTES = 120  # a clinician later than two hours cancels instead: nobody should wait longer on a page
 
 
-class Late(_Message):
+class Late(ClientModel):
     """The clinician tells everyone waiting for them: running about this many minutes late (0: on time).
     At most :data:`LATE_MAX_MINUTES`: each waiting guest's wait limit moves by as much."""
 
@@ -175,39 +180,39 @@ class Late(_Message):
     minutes: Annotated[int, Field(ge=0, le=LATE_MAX_MINUTES)]
 
 
-class Share(_Message):
+class Share(ClientModel):
     """Someone starts (``on``) or stops sending one window in place of their camera."""
 
     type: Literal["share"]
     on: bool
 
 
-class AskUnmute(_Message):
+class AskUnmute(ClientModel):
     """The clinician asks a participant whose microphone is off to turn it on; it never turns it on by itself."""
 
     type: Literal["ask_unmute"]
     to: PEER_ID
 
 
-class RequestId(_Message):
+class RequestId(ClientModel):
     """The patient asks the clinician to show their ID."""
 
     type: Literal["request_id"]
 
 
-class Description(_Message):
+class Description(ClientModel):
     type: Literal["offer", "answer", "rollback", "pranswer"]
     sdp: Annotated[str, Field(max_length=32 * 1024)] = ""
 
 
-class Candidate(_Message):
+class Candidate(ClientModel):
     candidate: Annotated[str, Field(max_length=1024)]
     sdpMid: Annotated[str, Field(max_length=64)] | None = None
     sdpMLineIndex: Annotated[int, Field(ge=0, le=64)] | None = None
     usernameFragment: Annotated[str, Field(max_length=256)] | None = None
 
 
-class Signal(_Message):
+class Signal(ClientModel):
     type: Literal["signal"]
     to: PEER_ID
     description: Description | None = None
@@ -226,7 +231,7 @@ Phrase = Literal["cant_hear", "cant_see", "turn_on_microphone", "turn_on_camera"
 PHRASES: tuple[str, ...] = get_args(Phrase)
 
 
-class Chat(_Message):
+class Chat(ClientModel):
     """A technical chat message: free text or a quick phrase's code, never both."""
 
     type: Literal["chat"]
@@ -239,46 +244,6 @@ class Chat(_Message):
         if (self.text is None) == (self.phrase is None):
             raise ValueError("a chat message carries either text or a phrase")
         return self
-
-
-# Group calls through the media server (Janus; visitt.live.sfu): Visitt relays each admitted participant's
-# offers and answers, so the browser never talks to Janus itself.
-SDP = Annotated[str, Field(min_length=1, max_length=32 * 1024)]
-
-
-class SfuPublish(_Message):
-    """Send my microphone and camera to the media server: a WebRTC offer, every candidate in it."""
-
-    type: Literal["sfu_publish"]
-    sdp: SDP
-    # The page encrypts its frames end to end (visitt.live.e2ee); false: it cannot (no encoded transforms)
-    e2ee: bool = False
-
-
-class SfuSubscribe(_Message):
-    """Receive one participant's streams from the media server, on a connection of their own (an
-    ``sfu_offer`` comes back). ``video: false``: their sound only (a phone's limit on pictures)."""
-
-    type: Literal["sfu_subscribe"]
-    participant: PEER_ID
-    video: bool = True
-
-
-class SfuStart(_Message):
-    """The answer to the media server's ``sfu_offer`` of ``participant``'s streams, every candidate in it."""
-
-    type: Literal["sfu_start"]
-    participant: PEER_ID
-    sdp: SDP
-
-
-class SfuLayer(_Message):
-    """Which simulcast layer of ``participant``'s picture to receive: ``h`` (full resolution), ``m`` (half),
-    ``l`` (a quarter). A thumbnail, or a phone on a poor network, takes a lower one."""
-
-    type: Literal["sfu_layer"]
-    participant: PEER_ID
-    layer: Literal["h", "m", "l"]
 
 
 ClientMessage = Annotated[
@@ -314,7 +279,7 @@ Role = Literal["host", "patient", "companion", "interpreter", "colleague"]
 ROLES: tuple[str, ...] = get_args(Role)
 
 
-class PeerInfo(_Message):
+class PeerInfo(ClientModel):
     """What an admitted participant may know about another one in the call."""
 
     id: str
@@ -331,7 +296,7 @@ class PeerInfo(_Message):
     e2ee: bool | None = Field(None, exclude_if=lambda e2ee: e2ee is None)
 
 
-class GaveUpInfo(_Message):
+class GaveUpInfo(ClientModel):
     """Someone the waiting room sent home after the longest wait, as the clinician sees it."""
 
     room: str
@@ -340,7 +305,7 @@ class GaveUpInfo(_Message):
     at: str
 
 
-class PauseInfo(_Message):
+class PauseInfo(ClientModel):
     """Why the consultation is paused: who pressed Pause (id and name) and the reason they chose."""
 
     by: str
@@ -348,7 +313,7 @@ class PauseInfo(_Message):
     reason: PAUSE_REASON | None = None
 
 
-class WaitingInfo(_Message):
+class WaitingInfo(ClientModel):
     """A knock, as the host sees it in the lobby. ``unscheduled``: a visitor who came by the portal,
     without an appointment."""
 
@@ -364,12 +329,6 @@ class WaitingInfo(_Message):
     second_device: bool = Field(False, exclude_if=lambda second: not second)
 
 
-class _ServerMessage(BaseModel):
-    """A message to the browser. ``type`` is fixed per class; :func:`encode` makes the JSON."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
 def _absent_unless_true(value: bool) -> bool:
     return not value
 
@@ -378,7 +337,7 @@ def _absent_if_none(value: object) -> bool:
     return value is None
 
 
-class Welcome(_ServerMessage):
+class Welcome(ServerModel):
     type: Literal["welcome"] = "welcome"
     version: int
     id: str
@@ -387,7 +346,7 @@ class Welcome(_ServerMessage):
     state: Literal["ready", "denied", "ended"]
 
 
-class Waiting(_ServerMessage):
+class Waiting(ServerModel):
     """The knock was accepted. ``key``: this page's place key; ``second_device``: another page holds the place."""
 
     type: Literal["waiting"] = "waiting"
@@ -395,13 +354,13 @@ class Waiting(_ServerMessage):
     second_device: bool = Field(default=False, exclude_if=_absent_unless_true)
 
 
-class Lobby(_ServerMessage):
+class Lobby(ServerModel):
     type: Literal["lobby"] = "lobby"
     waiting: list[WaitingInfo]
     gave_up: list[GaveUpInfo]
 
 
-class LateNotice(_ServerMessage):
+class LateNotice(ServerModel):
     """To a guest waiting when their clinician said they are running late: ``expected``, the instant the
     clinician now expects to let them in, and ``until``, when their wait limit now ends (ISO 8601, UTC;
     both ``None`` with ``minutes`` 0: on time again)."""
@@ -412,18 +371,18 @@ class LateNotice(_ServerMessage):
     until: str | None = None
 
 
-class WaitExpired(_ServerMessage):
+class WaitExpired(ServerModel):
     type: Literal["wait_expired"] = "wait_expired"
     minutes: int
 
 
-class KnockNotice(_ServerMessage):
+class KnockNotice(ServerModel):
     type: Literal["knock"] = "knock"
     room: str
     participant: WaitingInfo
 
 
-class Admitted(_ServerMessage):
+class Admitted(ServerModel):
     type: Literal["admitted"] = "admitted"
     room: str
     locked: bool
@@ -438,40 +397,40 @@ class Admitted(_ServerMessage):
     max_video: int | None = Field(default=None, exclude_if=_absent_if_none)
 
 
-class Denied(_ServerMessage):
+class Denied(ServerModel):
     type: Literal["denied"] = "denied"
 
 
-class Removed(_ServerMessage):
+class Removed(ServerModel):
     type: Literal["removed"] = "removed"
 
 
-class Joined(_ServerMessage):
+class Joined(ServerModel):
     type: Literal["joined"] = "joined"
     participant: PeerInfo
 
 
-class Updated(_ServerMessage):
+class Updated(ServerModel):
     type: Literal["updated"] = "updated"
     participant: PeerInfo
 
 
-class Back(_ServerMessage):
+class Back(ServerModel):
     type: Literal["back"] = "back"
     participant: PeerInfo
 
 
-class Left(_ServerMessage):
+class Left(ServerModel):
     type: Literal["left"] = "left"
     participant: str
 
 
-class Away(_ServerMessage):
+class Away(ServerModel):
     type: Literal["away"] = "away"
     participant: str
 
 
-class PlaceTaken(_ServerMessage):
+class PlaceTaken(ServerModel):
     """To the hosts: someone's place moved to another window of their browser, or to a second device they admitted."""
 
     type: Literal["place_taken"] = "place_taken"
@@ -480,7 +439,7 @@ class PlaceTaken(_ServerMessage):
     second_device: bool
 
 
-class RoomInfo(_ServerMessage):
+class RoomInfo(ServerModel):
     type: Literal["room"] = "room"
     id: str
     locked: bool
@@ -490,12 +449,12 @@ class RoomInfo(_ServerMessage):
 EndReason = Literal["host_ended", "cancelled", "no_show", "withdrawn", "by_phone"]
 
 
-class Ended(_ServerMessage):
+class Ended(ServerModel):
     type: Literal["ended"] = "ended"
     reason: EndReason
 
 
-class PhoneCall(_ServerMessage):
+class PhoneCall(ServerModel):
     """Sent just before ``ended`` with reason ``by_phone``: the clinician will now phone the patient on
     ``phone``, shown partly masked (``+47 ••• •• 678``). To the patient and the hosts; only the host who
     pressed Continue by phone gets ``tel`` (the full number as a ``tel:`` link). Nothing for a room's
@@ -504,7 +463,7 @@ class PhoneCall(_ServerMessage):
     type: Literal["phone_call"] = "phone_call"
     phone: str
     tel: str | None = Field(default=None, exclude_if=_absent_if_none)
-class Withdrawn(_ServerMessage):
+class Withdrawn(ServerModel):
     """To the clinician (dashboard and call) and co-hosts: the patient withdrew from video, from their page."""
 
     type: Literal["withdrawn"] = "withdrawn"
@@ -513,36 +472,36 @@ class Withdrawn(_ServerMessage):
     name: str
 
 
-class Paused(_ServerMessage):
+class Paused(ServerModel):
     type: Literal["paused"] = "paused"
     by: str
     name: str
     reason: PAUSE_REASON | None = None
 
 
-class Resumed(_ServerMessage):
+class Resumed(ServerModel):
     type: Literal["resumed"] = "resumed"
     by: str
 
 
-class IdRequested(_ServerMessage):
+class IdRequested(ServerModel):
     type: Literal["id_requested"] = "id_requested"
     participant: str
 
 
-class UnmuteRequested(_ServerMessage):
+class UnmuteRequested(ServerModel):
     type: Literal["unmute_requested"] = "unmute_requested"
     from_: str = Field(serialization_alias="from")
 
 
-class SignalIn(_ServerMessage):
+class SignalIn(ServerModel):
     type: Literal["signal"] = "signal"
     from_: str = Field(serialization_alias="from")
     description: Description | None = Field(default=None, exclude_if=_absent_if_none)
     candidate: Candidate | None = Field(default=None, exclude_if=_absent_if_none)
 
 
-class ChatIn(_ServerMessage):
+class ChatIn(ServerModel):
     type: Literal["chat"] = "chat"
     from_: str = Field(serialization_alias="from")
     name: str
@@ -551,70 +510,22 @@ class ChatIn(_ServerMessage):
     at: str
 
 
-class SfuPublished(_ServerMessage):
-    """The media server's answer to ``sfu_publish``; ``feeds``: who else sends to it already."""
-
-    type: Literal["sfu_published"] = "sfu_published"
-    sdp: str
-    feeds: list[str]
-
-
-class SfuOffer(_ServerMessage):
-    """The media server's offer of ``participant``'s streams; answer with ``sfu_start``."""
-
-    type: Literal["sfu_offer"] = "sfu_offer"
-    participant: str
-    sdp: str
-
-
-class SfuFeed(_ServerMessage):
-    """Someone in the call now sends to the media server: subscribe to see and hear them."""
-
-    type: Literal["sfu_feed"] = "sfu_feed"
-    participant: str
-
-
-class FrameKey(_Message):
-    """One key of a group call's frame encryption: its id (a byte in each frame) and the key (base64url)."""
-
-    id: int
-    key: str = Field(repr=False)  # never in a log line, not even by accident
-
-
-class SfuKeys(_ServerMessage):
-    """The keys of a group call's end-to-end encryption, to each admitted participant sending to the
-    media server: decrypt with any of ``keys``, encrypt with ``send`` (null: send in clear, as someone in
-    the call cannot encrypt). Sent when they publish, when someone leaves (a new key) and when it changes."""
-
-    type: Literal["sfu_keys"] = "sfu_keys"
-    keys: list[FrameKey]
-    send: int | None
-
-
-class SfuMove(_ServerMessage):
-    """The call has grown past the mesh: from now on its media goes through the media server. Publish there
-    (``sfu_publish``) and close the mesh's connections once the media server's pictures come."""
-
-    type: Literal["sfu_move"] = "sfu_move"
-    max_video: int  # the pictures a page shows at most from now on (as ``admitted``'s); sound from all
-
-
-class ErrorMessage(_ServerMessage):
+class ErrorMessage(ServerModel):
     type: Literal["error"] = "error"
     code: str
     message: str
     fields: dict[str, str] | None = Field(default=None, exclude_if=_absent_if_none)
 
 
-class Bye(_ServerMessage):
+class Bye(ServerModel):
     type: Literal["bye"] = "bye"
 
 
-class PingOut(_ServerMessage):
+class PingOut(ServerModel):
     type: Literal["ping"] = "ping"
 
 
-class PongOut(_ServerMessage):
+class PongOut(ServerModel):
     type: Literal["pong"] = "pong"
 
 
@@ -623,9 +534,9 @@ ServerMessage = Union[Welcome, Waiting, Lobby, LateNotice, WaitExpired, KnockNot
                       IdRequested, UnmuteRequested, SignalIn, ChatIn, SfuPublished, SfuOffer, SfuFeed, SfuKeys, SfuMove,
                       ErrorMessage, Bye,
                       PingOut, PongOut, Withdrawn]
-SERVER_MESSAGES: tuple[type[_ServerMessage], ...] = get_args(ServerMessage)
+SERVER_MESSAGES: tuple[type[ServerModel], ...] = get_args(ServerMessage)
 
 
-def encode(message: _ServerMessage) -> str:
+def encode(message: ServerModel) -> str:
     """One server message as JSON text: the wire's only way out."""
     return message.model_dump_json(by_alias=True)

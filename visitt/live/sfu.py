@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from visitt.errors import Conflict, MediaServerUnavailable, NotFound, describe
-from visitt.live import protocol
+from visitt.live import protocol, protocol_sfu
 from visitt.live.e2ee import SWITCH_AFTER, KeyRing
 from visitt.live.janus import ROOM_EXISTS, Handle, Janus, JanusError, VideoRoomAdmin
 from visitt.live.live_room import LiveRoom, Peer
@@ -181,7 +181,7 @@ class Sfu:
                 self._spawn(self._take_out(sfu_room.number, member, []))
                 return
             feeds = [other for other, m in sfu_room.members.items() if m.up and other != peer.id]
-            peer.send(protocol.encode(protocol.SfuPublished(sdp=str(jsep["sdp"]), feeds=feeds)))
+            peer.send(protocol.encode(protocol_sfu.SfuPublished(sdp=str(jsep["sdp"]), feeds=feeds)))
         self._spawn(self._announce_when_up(room, peer.id, member))
 
     async def _announce_when_up(self, room: LiveRoom, peer_id: str, member: Member) -> None:
@@ -192,7 +192,7 @@ class Sfu:
                 pass
         member.up = True
         if room.in_call.get(peer_id) is not None:
-            room.broadcast(protocol.encode(protocol.SfuFeed(participant=peer_id)), skip=peer_id)
+            room.broadcast(protocol.encode(protocol_sfu.SfuFeed(participant=peer_id)), skip=peer_id)
 
     async def subscribe(self, room: LiveRoom, peer: Peer, participant: str, video: bool) -> None:
         """Offer ``peer`` the streams of ``participant`` (their sound only without ``video``, or when
@@ -218,7 +218,7 @@ class Sfu:
             mids = [str(s["mid"]) for s in data.get("streams", []) if s.get("type") == "video"]
             if mids:
                 member.videos[participant] = mids[0]
-            peer.send(protocol.encode(protocol.SfuOffer(participant=participant, sdp=str(jsep["sdp"]))))
+            peer.send(protocol.encode(protocol_sfu.SfuOffer(participant=participant, sdp=str(jsep["sdp"]))))
 
     async def start(self, room: LiveRoom, peer: Peer, participant: str, sdp: str) -> None:
         """``peer``'s answer to the ``sfu_offer`` of ``participant``'s streams: they start."""
@@ -257,7 +257,7 @@ class Sfu:
         to publish there and close its mesh connections once the media server's pictures come."""
         room.sfu = True
         log.info("call moved to the media server: %d in the call", len(room.in_call))
-        room.broadcast(protocol.encode(protocol.SfuMove(max_video=self.hub.max_video_streams)))
+        room.broadcast(protocol.encode(protocol_sfu.SfuMove(max_video=self.hub.max_video_streams)))
 
     def left(self, room: LiveRoom, peer_id: str) -> None:
         """``peer_id`` is out of the call (left, removed, gone after their grace): out of Janus too, at once."""

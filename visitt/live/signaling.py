@@ -27,7 +27,7 @@ from sqlalchemy import select
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from visitt import access
-from visitt.live import protocol
+from visitt.live import protocol, protocol_sfu
 from visitt.accounts import staff_for_session
 from visitt.live.connections import (
     CLOSE_POLICY,
@@ -289,10 +289,10 @@ GUEST_OPERATIONS: dict[type, Operation] = {
     protocol.Media: lambda s, m: s.hub.call.media(s.room, s.connection, m),
     protocol.Signal: lambda s, m: s.hub.call.relay(s.room, s.connection, m),
     protocol.Chat: lambda s, m: s.hub.call.chat(s.room, s.connection, m),
-    protocol.SfuPublish: lambda s, m: s.hub.sfu.publish(s.room, s.connection, m.sdp, m.e2ee),
-    protocol.SfuSubscribe: lambda s, m: s.hub.sfu.subscribe(s.room, s.connection, m.participant, m.video),
-    protocol.SfuStart: lambda s, m: s.hub.sfu.start(s.room, s.connection, m.participant, m.sdp),
-    protocol.SfuLayer: lambda s, m: s.hub.sfu.layer(s.room, s.connection, m.participant, m.layer),
+    protocol_sfu.SfuPublish: lambda s, m: s.hub.sfu.publish(s.room, s.connection, m.sdp, m.e2ee),
+    protocol_sfu.SfuSubscribe: lambda s, m: s.hub.sfu.subscribe(s.room, s.connection, m.participant, m.video),
+    protocol_sfu.SfuStart: lambda s, m: s.hub.sfu.start(s.room, s.connection, m.participant, m.sdp),
+    protocol_sfu.SfuLayer: lambda s, m: s.hub.sfu.layer(s.room, s.connection, m.participant, m.layer),
     protocol.Pause: lambda s, m: s.hub.call.pause(s.room, s.connection, m.reason),
     protocol.Resume: lambda s, m: s.hub.call.resume(s.room, s.connection),
     protocol.RequestId: lambda s, m: s.hub.call.request_id(s.room, s.connection),
@@ -322,10 +322,10 @@ STAFF_OPERATIONS: dict[type, Operation] = {
     protocol.Media: lambda s, m: s.hub.call.media(s.in_call(), s.connection, m),
     protocol.Signal: lambda s, m: s.hub.call.relay(s.in_call(), s.connection, m),
     protocol.Chat: lambda s, m: s.hub.call.chat(s.in_call(), s.connection, m),
-    protocol.SfuPublish: lambda s, m: s.hub.sfu.publish(s.in_call(), s.connection, m.sdp, m.e2ee),
-    protocol.SfuSubscribe: lambda s, m: s.hub.sfu.subscribe(s.in_call(), s.connection, m.participant, m.video),
-    protocol.SfuStart: lambda s, m: s.hub.sfu.start(s.in_call(), s.connection, m.participant, m.sdp),
-    protocol.SfuLayer: lambda s, m: s.hub.sfu.layer(s.in_call(), s.connection, m.participant, m.layer),
+    protocol_sfu.SfuPublish: lambda s, m: s.hub.sfu.publish(s.in_call(), s.connection, m.sdp, m.e2ee),
+    protocol_sfu.SfuSubscribe: lambda s, m: s.hub.sfu.subscribe(s.in_call(), s.connection, m.participant, m.video),
+    protocol_sfu.SfuStart: lambda s, m: s.hub.sfu.start(s.in_call(), s.connection, m.participant, m.sdp),
+    protocol_sfu.SfuLayer: lambda s, m: s.hub.sfu.layer(s.in_call(), s.connection, m.participant, m.layer),
     protocol.Pause: lambda s, m: s.hub.call.pause(s.in_call(), s.connection, m.reason),
     protocol.Resume: lambda s, m: s.hub.call.resume(s.in_call(), s.connection),
     protocol.Identify: lambda s, m: s.hub.call.identify(s.in_call(), s.connection, m.participant, m.method, m.note),

@@ -2,8 +2,11 @@
 // the browser's side: DOM-free. Nobody leaves the call: a GroupCall publishes the tracks the mesh sends
 // already, and each person's media from the media server replaces theirs from the mesh only once it flows
 // (frames decoded), when that mesh connection closes. The picture the page shows never waits for Janus.
+// `followMove` is what both consultation pages (host.js, patient.js) do on `sfu_move`: one place for it.
 
+import { Call } from "./call.js";
 import { GroupCall } from "./group_call.js";
+import { showEncryption } from "./participants.js";
 
 /** How often a new connection is looked at until its media flows, and for how long at most. */
 const LOOK_MS = 100;
@@ -58,5 +61,53 @@ export async function moveToSfu(mesh, signaling, maxVideo) {
     mesh.dispatchEvent(new CustomEvent("failure", { detail: /** @type {CustomEvent} */ (event).detail }));
   });
   await group.publish();
+  return group;
+}
+
+/**
+ * What a consultation page has that follows its call (host.js and patient.js alike).
+ * @typedef {object} MovingPage
+ * @property {() => Call | GroupCall | null} call  the page's call now
+ * @property {(group: GroupCall) => void} adopt  makes `group` the page's call from now on
+ * @property {(text: string) => void} notice  shows the brief notice (a live region the page has)
+ * @property {import("./protocol.js").Signaling} signaling
+ * @property {import("./pause.js").PauseControl} pause
+ * @property {import("./speaker.js").SpeakerDetector} speaker
+ * @property {import("./connection.js").ConnectionQuality} quality
+ * @property {HTMLElement} e2ee  where the page says whether the call is end-to-end encrypted
+ * @property {Record<string, string>} strings  the page's translated strings (`call_moved`, `call_e2ee`, …)
+ */
+
+/**
+ * A consultation page's side of `sfu_move`: the brief notice, then the move (`moveToSfu`); once made, the
+ * page drives the GroupCall: a pause in force holds back its senders too (moveToSfu copied it), and the
+ * active speaker, the connection quality and the encryption state follow it. A page whose call is not on
+ * the mesh (none, or through Janus already) does nothing; one whose call ended meanwhile closes the GroupCall.
+ * A move that fails is reported as the mesh call's "failure" (`report`).
+ * @param {import("./protocol.js").SfuMove} message
+ * @param {MovingPage} page
+ * @returns {Promise<GroupCall | null>} the page's call from now on, or null if it did not move
+ */
+export async function followMove(message, page) {
+  const mesh = page.call();
+  if (!(mesh instanceof Call)) return null;
+  page.notice(page.strings.call_moved);
+  let group;
+  try {
+    group = await moveToSfu(mesh, page.signaling, message.max_video);
+  } catch (error) {
+    mesh.report("move", mesh.selfId, error);
+    return null;
+  }
+  if (page.call() !== mesh) { group.close(); return null; }
+  page.adopt(group);  // its tracks reach the tiles through the mesh call's "track" events (moveToSfu)
+  // @ts-ignore a handle for diagnostics and the end-to-end tests
+  window.visittCall = group;
+  page.pause.call = group;
+  page.speaker.stop();
+  page.speaker.start(group);
+  page.quality.stop();
+  page.quality.start(group, mesh.selfId);
+  showEncryption(group, page.e2ee, page.strings);
   return group;
 }

@@ -8,7 +8,7 @@ import { clockTime } from "./clock.js";
 import { ConnectionQuality } from "./connection.js";
 import { classify, DevicePanel, openMedia, stopMedia } from "./devices.js";
 import { GroupCall } from "./group_call.js";
-import { moveToSfu } from "./growth.js";
+import { followMove } from "./growth.js";
 import { watchFlow } from "./flow.js";
 import { IdentityChecks } from "./identity.js";
 import { OutcomeDialog } from "./outcome.js";
@@ -57,6 +57,12 @@ let entering = false;  // Admit or Open room clicked: the camera stays on for th
 /** @type {AudioContext | null} */ let audio = null;
 const names = new Map();
 /** @type {(() => void) | null} */ let stopFlow = null;
+/** What follows the call when it moves to the media server (growth.js `followMove`). */
+/** @type {import("./growth.js").MovingPage} */
+const moving = {
+  call: () => call, adopt: (group) => { call = group; }, notice: (text) => say(text),
+  signaling, pause, speaker, quality, e2ee: $("e2ee-state"), strings,
+};
 let ending = "";  // the room this clinician pressed End in: the outcome dialog follows its end
 const outcome = $("outcome-dialog") ? new OutcomeDialog($("outcome-dialog")) : null;
 let selfId = "";
@@ -319,22 +325,8 @@ function setLocked(/** @type {boolean} */ locked) {
 signaling.on("lobby", renderLobby);
 signaling.on("knock", announce);
 signaling.on("admitted", startCall);
-signaling.on("sfu_move", ({ max_video }) => {  // grown past the mesh: on through the media server, nobody leaves
-  if (!(call instanceof Call)) return;
-  const mesh = call;
-  say(strings.call_moved);
-  moveToSfu(mesh, signaling, max_video).then((group) => {
-    if (call !== mesh) { group.close(); return; }
-    call = group;  // its tracks reach the tiles through the mesh call's "track" events (growth.js)
-    // @ts-ignore a handle for diagnostics and the end-to-end tests
-    window.visittCall = group;
-    pause.call = group;  // a pause in force holds back the media server's senders too (moveToSfu copied it)
-    speaker.stop();
-    speaker.start(group);
-    quality.stop();
-    quality.start(group, selfId);
-    showEncryption(group, $("e2ee-state"), strings);
-  }).catch((error) => mesh.report("move", selfId, error));
+signaling.on("sfu_move", (message) => {  // grown past the mesh: on through the media server, nobody leaves
+  followMove(message, moving);
 });
 signaling.on("joined", ({ participant }) => {
   names.set(participant.id, participant.name);

@@ -77,6 +77,12 @@ function mediaState() {
 const pause = new PauseControl(strings);
 const chat = new ChatPanel($("chat"), strings);
 const quality = new ConnectionQuality(strings, tiles, (on) => setAudioOnly(on));
+/** What follows the call when it moves to the media server (growth.js `followMove`), the socket besides. */
+const moving = {
+  call: () => call, adopt: (/** @type {import("./group_call.js").GroupCall} */ group) => { call = group; },
+  notice: (/** @type {string} */ text) => { $("call-status").textContent = text; },
+  pause, speaker, quality, e2ee: $("e2ee-state"), strings,
+};
 
 /**
  * Show one state of the page: the lobby (device check and name), the waiting room, the call or the end.
@@ -262,25 +268,12 @@ function openSocket() {
     showPeer(participant);
     $("call-status").textContent = back ? strings.in_call : strings.participant_joined.replace("{name}", participant.name);
   });
-  signaling.on("sfu_move", ({ max_video }) => {  // grown past the mesh: on through the media server, nobody leaves
-    if (!(call instanceof Call)) return;
+  signaling.on("sfu_move", (message) => {  // grown past the mesh: on through the media server, nobody leaves
     const mesh = call;
-    $("call-status").textContent = strings.call_moved;
-    Promise.all([import("./growth.js"), import("./group_call.js")]).then(([{ moveToSfu }, module]) => {
+    Promise.all([import("./growth.js"), import("./group_call.js")]).then(([{ followMove }, module]) => {
       GroupCall = module.GroupCall;
-      return moveToSfu(mesh, /** @type {Signaling} */ (signaling), max_video);
-    }).then((group) => {
-      if (call !== mesh) { group.close(); return; }
-      call = group;  // its tracks reach the tiles through the mesh call's "track" events (growth.js)
-      // @ts-ignore a handle for diagnostics and the end-to-end tests
-      window.visittCall = group;
-      pause.call = group;  // a pause in force holds back the media server's senders too (moveToSfu copied it)
-      speaker.stop();
-      speaker.start(group);
-      quality.stop();
-      quality.start(group, selfId);
-      showEncryption(group, $("e2ee-state"), strings);
-    }).catch((error) => mesh.report("move", selfId, error));
+      return followMove(message, { ...moving, signaling: /** @type {Signaling} */ (signaling) });
+    }).catch((error) => mesh?.report("move", mesh.selfId, error));  // the modules did not load
   });
   signaling.on("updated", ({ participant }) => { tiles.mark(participant.id, participant); people.update(participant); });
   signaling.on("unmute_requested", ({ from }) => {

@@ -1,0 +1,104 @@
+"""The signaling messages of a call through the media server (Janus; :mod:`visitt.live.sfu`), both ways:
+Visitt relays each admitted participant's offers and answers, so the browser never talks to Janus itself;
+the frame keys of its end-to-end encryption (:mod:`visitt.live.e2ee`); and the move of a mesh call that grew
+past the mesh (``sfu_move``). Part of the protocol of :mod:`visitt.live.protocol`, whose unions of each
+direction name these; written in prose in ``docs/protocol.md`` and as JSDoc in ``static/js/protocol.js``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from visitt.live.protocol_base import PEER_ID, ClientModel, ServerModel
+
+# --- client to server -------------------------------------------------------------------------
+
+SDP = Annotated[str, Field(min_length=1, max_length=32 * 1024)]
+
+
+class SfuPublish(ClientModel):
+    """Send my microphone and camera to the media server: a WebRTC offer, every candidate in it."""
+
+    type: Literal["sfu_publish"]
+    sdp: SDP
+    # The page encrypts its frames end to end (visitt.live.e2ee); false: it cannot (no encoded transforms)
+    e2ee: bool = False
+
+
+class SfuSubscribe(ClientModel):
+    """Receive one participant's streams from the media server, on a connection of their own (an
+    ``sfu_offer`` comes back). ``video: false``: their sound only (a phone's limit on pictures)."""
+
+    type: Literal["sfu_subscribe"]
+    participant: PEER_ID
+    video: bool = True
+
+
+class SfuStart(ClientModel):
+    """The answer to the media server's ``sfu_offer`` of ``participant``'s streams, every candidate in it."""
+
+    type: Literal["sfu_start"]
+    participant: PEER_ID
+    sdp: SDP
+
+
+class SfuLayer(ClientModel):
+    """Which simulcast layer of ``participant``'s picture to receive: ``h`` (full resolution), ``m`` (half),
+    ``l`` (a quarter). A thumbnail, or a phone on a poor network, takes a lower one."""
+
+    type: Literal["sfu_layer"]
+    participant: PEER_ID
+    layer: Literal["h", "m", "l"]
+
+
+# --- server to client -------------------------------------------------------------------------
+
+
+class SfuPublished(ServerModel):
+    """The media server's answer to ``sfu_publish``; ``feeds``: who else sends to it already."""
+
+    type: Literal["sfu_published"] = "sfu_published"
+    sdp: str
+    feeds: list[str]
+
+
+class SfuOffer(ServerModel):
+    """The media server's offer of ``participant``'s streams; answer with ``sfu_start``."""
+
+    type: Literal["sfu_offer"] = "sfu_offer"
+    participant: str
+    sdp: str
+
+
+class SfuFeed(ServerModel):
+    """Someone in the call now sends to the media server: subscribe to see and hear them."""
+
+    type: Literal["sfu_feed"] = "sfu_feed"
+    participant: str
+
+
+class FrameKey(ClientModel):
+    """One key of a group call's frame encryption: its id (a byte in each frame) and the key (base64url)."""
+
+    id: int
+    key: str = Field(repr=False)  # never in a log line, not even by accident
+
+
+class SfuKeys(ServerModel):
+    """The keys of a group call's end-to-end encryption, to each admitted participant sending to the
+    media server: decrypt with any of ``keys``, encrypt with ``send`` (null: send in clear, as someone in
+    the call cannot encrypt). Sent when they publish, when someone leaves (a new key) and when it changes."""
+
+    type: Literal["sfu_keys"] = "sfu_keys"
+    keys: list[FrameKey]
+    send: int | None
+
+
+class SfuMove(ServerModel):
+    """The call has grown past the mesh: from now on its media goes through the media server. Publish there
+    (``sfu_publish``) and close the mesh's connections once the media server's pictures come."""
+
+    type: Literal["sfu_move"] = "sfu_move"
+    max_video: int  # the pictures a page shows at most from now on (as ``admitted``'s); sound from all
