@@ -250,3 +250,54 @@ def test_without_janus_an_invitation_past_the_mesh_is_still_refused(tmp_path: Pa
         assert invited.status_code == 409 and invited.json()["error"]["code"] == "invites_full", invited.text
     finally:
         server.stop()
+
+
+async def late_and_reloaded(server: LiveServer) -> None:
+    patient_token, companion_token = _book_group(server)
+    async with await WsClient.staff(server, staff_login(server)) as host, \
+            await WsClient.guest(server, patient_token) as patient, \
+            await WsClient.guest(server, companion_token) as companion:
+        ids = [(await socket.hello())["id"] for socket in (host, patient, companion)]
+        for guest in (patient, companion):
+            await guest.send({"type": "knock", "name": "Kari Nordmann"})
+            knock = await host.expect("knock")
+            await host.send({"type": "admit", "room": knock["room"], "participant": knock["participant"]["id"]})
+            await guest.expect("admitted")
+        peers = [GroupPeer(socket, colour) for socket, colour in ((host, BLUE), (patient, ORANGE), (companion, GREEN))]
+        again: GroupPeer | None = None
+        try:
+            await peers[0].publish()
+            await peers[1].publish()
+            await peers[1].wait_for_feeds({ids[0]})
+            # the patient asks for the companion, who sends nothing yet: no error, the offer comes once they do
+            receiving = asyncio.create_task(peers[1].subscribe(ids[2]))
+            await patient.sync()
+            assert "error" not in patient.types and not receiving.done()
+            await peers[2].publish()
+            await sees((await receiving)["video"], GREEN)
+            assert "error" not in patient.types
+
+            # the patient's page reloaded: a new socket takes the place back and asks for the clinician's picture,
+            # the one picture it may have (max_video 1): what the old page received does not count against it
+            await patient.close()
+            async with await WsClient.guest(server, patient_token) as reloaded:
+                await reloaded.hello()
+                await reloaded.send({"type": "rejoin", "key": patient.key})
+                assert (await reloaded.expect("admitted"))["resumed"] is True
+                again = GroupPeer(reloaded, ORANGE)
+                await again.publish()
+                tracks = await again.subscribe(ids[0])
+                await sees(tracks["video"], BLUE)
+                await hears(tracks["audio"])
+        finally:
+            await asyncio.gather(*(peer.close() for peer in [*peers, *([again] if again else [])]))
+
+
+def test_a_participant_not_sending_yet_is_offered_once_they_do_and_a_reloaded_page_gets_its_pictures(
+        janus: JanusServer, tmp_path: Path) -> None:
+    server = LiveServer(make_settings(tmp_path, janus_url=janus.url, janus_api_secret=SECRET,
+                                      max_video_streams=1, reconnect_grace=30)).start()
+    try:
+        run(late_and_reloaded(server))
+    finally:
+        server.stop()

@@ -10,6 +10,9 @@ taken back when they leave, when they are also kicked (within a second: one HTTP
 The media itself goes browser ⇄ Janus; SDP carries every candidate (no trickle), as aiortc and the
 pages gather them before sending. The pages encrypt it end to end with keys from Visitt, given to
 the admitted participants only and renewed when one leaves (:mod:`visitt.live.e2ee`).
+
+A subscription asked for before that participant's media reaches Janus (they are still connecting,
+or their page was reloaded) is kept and offered once it does.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ log = logging.getLogger("visitt.sfu")
 
 UP_TIMEOUT = 10.0  # seconds for a publisher's connection to Janus to come up before others are told of it
 NO_SUCH_SESSION = 458  # JANUS_ERROR_SESSION_NOT_FOUND: Janus restarted, or dropped our session
+NO_SUCH_FEED = 428  # JANUS_VIDEOROOM_ERROR_NO_SUCH_FEED: that publisher's media no longer reaches Janus
 PUBLISHERS = 13  # the host and 12 others (issue 20: up to 12 participants besides the host)
 # Janus's simulcast substreams, lowest first: the rids of sfu.js's LAYERS (quarter, half, full resolution)
 SUBSTREAMS = {"l": 0, "m": 1, "h": 2}
@@ -60,6 +64,9 @@ class Member:
     # drop one picture without renegotiating the rest.
     subscriptions: dict[str, Handle] = field(default_factory=dict)
     videos: dict[str, str] = field(default_factory=dict)  # whose picture they receive: its mid on that connection
+    # Whom they asked to receive before that participant's media reached Janus (with their picture or not):
+    # offered once it does (Sfu._announce_when_up).
+    wanted: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass
@@ -157,10 +164,15 @@ class Sfu:
             sfu_room, member = await self._member(room, peer)
             if member.publisher is not None and member.sender is peer:
                 raise Conflict("already sending to the media server", code="already_publishing")
-            if member.publisher is not None:  # the place's page was reloaded: its old connection to Janus goes
-                old, member.publisher, member.up = member.publisher, None, False
-                with contextlib.suppress(JanusError):
-                    await old.detach()
+            if member.publisher is not None:  # the place's page was reloaded: its old connections to Janus go
+                stale = [member.publisher, *member.subscriptions.values()]
+                member.publisher, member.up = None, False
+                member.subscriptions.clear()  # what the old page received: the new one asks afresh
+                member.videos.clear()
+                member.wanted.clear()
+                for handle in stale:
+                    with contextlib.suppress(JanusError, MediaServerUnavailable):
+                        await handle.detach()
             was_encrypted = sfu_room.encrypted
             member.e2ee = peer.e2ee = e2ee
             if sfu_room.encrypted != was_encrypted:  # they cannot encrypt: the call goes in clear
@@ -190,35 +202,73 @@ class Sfu:
         async with asyncio.timeout(UP_TIMEOUT):
             while (await handle.events.get()).get("janus") != "webrtcup":
                 pass
+        if member.publisher is not handle:
+            return  # published afresh meanwhile: that one is announced
         member.up = True
-        if room.in_call.get(peer_id) is not None:
-            room.broadcast(protocol.encode(protocol_sfu.SfuFeed(participant=peer_id)), skip=peer_id)
+        if room.in_call.get(peer_id) is None:
+            return
+        room.broadcast(protocol.encode(protocol_sfu.SfuFeed(participant=peer_id)), skip=peer_id)
+        async with self._locks[room.public_id]:  # those who asked for them before: offered now
+            sfu_room = self.rooms.get(room.public_id)
+            if sfu_room is None or sfu_room.members.get(peer_id) is not member:
+                return
+            for other_id, other in list(sfu_room.members.items()):
+                video = other.wanted.pop(peer_id, None)
+                page = room.in_call.get(other_id)
+                if video is None or page is None or not member.up:
+                    continue
+                try:
+                    await self._offer(sfu_room, page, other, peer_id, video)
+                except (JanusError, MediaServerUnavailable) as error:
+                    log.warning("media server: an offer asked for earlier: %s", describe(error))
 
     async def subscribe(self, room: LiveRoom, peer: Peer, participant: str, video: bool) -> None:
         """Offer ``peer`` the streams of ``participant`` (their sound only without ``video``, or when
-        ``peer`` receives ``VISITT_MAX_VIDEO_STREAMS`` pictures already: the offer then has no video)."""
+        ``peer`` receives ``VISITT_MAX_VIDEO_STREAMS`` pictures already: the offer then has no video).
+        Someone in the call whose media does not reach Janus yet (still connecting, their page reloaded)
+        is offered once it does."""
         async with self._locks[room.public_id], self._refusals():
             sfu_room, member = await self._member(room, peer)
-            feed = sfu_room.members.get(participant)
-            if feed is None or not feed.up or participant == peer.id:
+            if participant == peer.id or room.in_call.get(participant) is None:
                 raise NotFound("that participant sends nothing to the media server", code="unknown_feed")
             old = member.subscriptions.pop(participant, None)
             member.videos.pop(participant, None)
+            member.wanted.pop(participant, None)
             if old is not None:  # asked again (say, sound only now): the old connection goes
                 await old.detach()
-            video = video and len(member.videos) < self.hub.max_video_streams  # pictures at most; sound from all
-            streams = [{"feed": feed.feed}] if video else [{"feed": feed.feed, "mid": mid} for mid in feed.audio_mids]
-            janus, _ = await self._session()
-            handle = member.subscriptions[participant] = await janus.attach()
+            feed = sfu_room.members.get(participant)
+            if feed is None or not feed.up:
+                member.wanted[participant] = video
+                return
+            await self._offer(sfu_room, peer, member, participant, video)
+
+    async def _offer(self, sfu_room: SfuRoom, peer: Peer, member: Member, participant: str, video: bool) -> None:
+        """(Under the room's lock.) Join ``member`` to ``participant``'s feed on a handle of its own; its offer to ``peer``."""
+        feed = sfu_room.members[participant]
+        video = video and len(member.videos) < self.hub.max_video_streams  # pictures at most; sound from all
+        streams = [{"feed": feed.feed}] if video else [{"feed": feed.feed, "mid": mid} for mid in feed.audio_mids]
+        janus, _ = await self._session()
+        handle = member.subscriptions[participant] = await janus.attach()
+        try:
             data, jsep = await handle.message({"request": "join", "ptype": "subscriber", "room": sfu_room.number,
                                                "token": member.token, "private_id": member.private_id,
                                                "streams": streams})
-            if jsep is None:
-                raise MediaServerUnavailable()
-            mids = [str(s["mid"]) for s in data.get("streams", []) if s.get("type") == "video"]
-            if mids:
-                member.videos[participant] = mids[0]
-            peer.send(protocol.encode(protocol_sfu.SfuOffer(participant=participant, sdp=str(jsep["sdp"]))))
+        except JanusError as error:
+            if error.code != NO_SUCH_FEED:
+                raise
+            # Janus dropped their media (their connection failed): offered when they publish again
+            del member.subscriptions[participant]
+            feed.up = False
+            member.wanted[participant] = video
+            with contextlib.suppress(JanusError, MediaServerUnavailable):
+                await handle.detach()
+            return
+        if jsep is None:
+            raise MediaServerUnavailable()
+        mids = [str(s["mid"]) for s in data.get("streams", []) if s.get("type") == "video"]
+        if mids:
+            member.videos[participant] = mids[0]
+        peer.send(protocol.encode(protocol_sfu.SfuOffer(participant=participant, sdp=str(jsep["sdp"]))))
 
     async def start(self, room: LiveRoom, peer: Peer, participant: str, sdp: str) -> None:
         """``peer``'s answer to the ``sfu_offer`` of ``participant``'s streams: they start."""
@@ -269,6 +319,7 @@ class Sfu:
                     if peer_id in other.subscriptions]
         for other in sfu_room.members.values():
             other.videos.pop(peer_id, None)
+            other.wanted.pop(peer_id, None)
         self._spawn(self._take_out(sfu_room.number, member, watching))
         if sfu_room.members:
             self._spawn(self._renew_key(room, sfu_room))

@@ -3,7 +3,9 @@
 //
 // Who offers: the newcomer connects to everyone already in the call (`connect`); the others
 // create their side when the first offer arrives. If both sides ever offer at once, the polite
-// peer (the one whose id sorts first) rolls back.
+// peer (the one whose id sorts first) rolls back. What is sent on every connection is outgoing.js's.
+
+import { Outgoing } from "./outgoing.js";
 
 /**
  * @typedef {import("./protocol.js").Signaling} Signaling
@@ -60,16 +62,8 @@ export class Call extends EventTarget {
     this.config = config;
     /** @type {Map<string, Peer>} */
     this.peers = new Map();
-    /** The user's own microphone and camera choice; a privacy pause overrides both without forgetting them. */
-    this.wanted = { audio: true, video: true };
-    for (const track of local.getTracks()) this.wanted[track.kind] = track.enabled;
-    this.paused = false;
-    /** Audio only (a poor connection): the camera's sender carries no track, so no picture is sent at all. */
-    this.audioOnly = false;
-    /** @type {MediaStreamTrack | null} a shared window, sent in place of the camera (share.js) */
-    this.shared = null;
-    /** @type {WeakMap<RTCRtpSender, MediaStreamTrack>} the local track each of our senders carries when not paused */
-    this.trackOf = new WeakMap();
+    /** What this page sends (outgoing.js): the same on every connection. */
+    this.media = new Outgoing(local, () => this.senders(), (where, id, error) => this.report(where, id, error));
     this.unsubscribe = signaling.on("signal", (message) => this.onSignal(message));
     /** When the watchdog last had the socket checked. */
     this.checkedAt = 0;
@@ -87,7 +81,7 @@ export class Call extends EventTarget {
   watch() {
     const now = Date.now();
     for (const peer of this.peers.values()) {
-      if (peer.pc.connectionState !== "connected" || this.paused) continue;
+      if (peer.pc.connectionState !== "connected" || this.media.paused) continue;
       // only a connection that has carried sound: a new one (or one renewed just now) has nothing to miss yet
       if (receiving(peer.pc, SILENT_MS)) { peer.flowing = true; continue; }
       if (!peer.flowing) continue;
@@ -141,11 +135,7 @@ export class Call extends EventTarget {
       }
     };
     const senders = ready ? ready.getSenders() : this.local.getTracks().map((track) => pc.addTrack(track, this.local));
-    for (const sender of senders) {
-      const track = /** @type {MediaStreamTrack} */ (sender.track);
-      this.trackOf.set(sender, track);
-      this.replace(id, sender, this.outgoing(track));
-    }
+    for (const sender of senders) this.media.carry(id, sender, /** @type {MediaStreamTrack} */ (sender.track));
     if (WEBKIT) preferH264(pc);  // before the first offer: negotiationneeded fires after this task
     preferRed(pc);
     peer.adopted = Boolean(ready);
@@ -232,7 +222,7 @@ export class Call extends EventTarget {
     for (const id of ids) {
       const peer = this.peers.get(id);
       if (!peer) this.connect(id);
-      else if (receiving(peer.pc, SILENT_MS) || this.paused) this.restart(id);
+      else if (receiving(peer.pc, SILENT_MS) || this.media.paused) this.restart(id);
       else this.renew(id);
     }
   }
@@ -296,7 +286,7 @@ export class Call extends EventTarget {
     const peer = this.peers.get(id);
     if (!peer) return;
     for (const sender of peer.pc.getSenders()) {
-      if (this.trackOf.get(sender)?.kind !== "video") continue;
+      if (this.media.trackOf.get(sender)?.kind !== "video") continue;
       const parameters = sender.getParameters();
       const encoding = parameters.encodings?.[0];
       if (!encoding || encoding.maxBitrate === kbps * 1000) continue;
@@ -305,72 +295,9 @@ export class Call extends EventTarget {
     }
   }
 
-  /** Turn the outgoing microphone or camera on or off without renegotiating. */
-  setEnabled(kind, enabled) {
-    this.wanted[kind] = enabled;
-    this.applyEnabled();
-  }
-
-  /**
-   * The privacy pause: while paused, no sound or picture leaves this browser, whatever the toggles
-   * say; afterwards each track is back to the user's own choice. @param {boolean} paused
-   */
-  setPaused(paused) {
-    this.paused = paused;
-    this.applyEnabled();
-  }
-
-  /** Send sound only, or sound and picture again, without renegotiating. @param {boolean} on */
-  setAudioOnly(on) {
-    this.audioOnly = on;
-    this.applyEnabled();
-  }
-
-  /**
-   * Send a window in place of the camera on every connection, or (null) the camera again, without
-   * renegotiating. @param {MediaStreamTrack | null} track
-   */
-  share(track) {
-    this.shared = track;
-    this.applyEnabled();
-  }
-
-  /** What a sender of the local `track` carries now. @param {MediaStreamTrack} track */
-  outgoing(track) {
-    if (this.paused) return null;
-    if (track.kind !== "video") return track;
-    return this.audioOnly ? null : this.shared || track;
-  }
-
-  applyEnabled() {
-    for (const track of this.local.getTracks()) track.enabled = this.wanted[track.kind] && !this.paused;
-    // A disabled track still sends silence and black frames; while paused the senders carry no
-    // track at all, so not one byte of sound or picture leaves (replaceTrack needs no renegotiation).
-    for (const [id, { pc }] of this.peers) {
-      for (const sender of pc.getSenders()) {
-        const track = this.trackOf.get(sender);
-        if (track) this.replace(id, sender, this.outgoing(track));
-      }
-    }
-  }
-
-  /**
-   * Put a new local track (another camera) in place of the one of its kind, on every connection,
-   * without renegotiating; the old track is stopped. @param {MediaStreamTrack} track
-   */
-  swapTrack(track) {
-    const old = this.local.getTracks().find((each) => each.kind === track.kind);
-    if (old) { this.local.removeTrack(old); old.stop(); }
-    this.local.addTrack(track);
-    for (const { pc } of this.peers.values()) {
-      for (const sender of pc.getSenders()) if (old && this.trackOf.get(sender) === old) this.trackOf.set(sender, track);
-    }
-    this.applyEnabled();
-  }
-
-  /** @param {string} id @param {RTCRtpSender} sender @param {MediaStreamTrack | null} track */
-  replace(id, sender, track) {
-    if (sender.track !== track) sender.replaceTrack(track).catch((error) => this.report("replace", id, error));
+  /** The senders of the local tracks on every connection, with whom each goes to. @returns {Iterable<[string, RTCRtpSender]>} */
+  *senders() {
+    for (const [id, { pc }] of this.peers) for (const sender of pc.getSenders()) yield [id, sender];
   }
 
   close() {

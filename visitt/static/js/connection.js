@@ -44,7 +44,7 @@ export class ConnectionQuality {
     button.onclick = async () => {
       button.disabled = true;
       try {
-        call.swapTrack(await openNextCamera(call.local.getVideoTracks()[0]));
+        call.media.swapTrack(await openNextCamera(call.local.getVideoTracks()[0]));
         this.tiles.refresh(selfId, call.local);  // the self-view follows
       } catch (error) {
         call.report("camera", selfId, error);

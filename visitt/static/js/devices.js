@@ -292,7 +292,7 @@ export class DevicePanel {
       }
     }
     const track = stream.getTracks()[0];
-    call.swapTrack(track);
+    call.media.swapTrack(track);
     if (kind === "video") this.tiles.refresh(call.selfId, call.local);  // the own picture follows
     const chosen = track.getSettings().deviceId;
     remember(kind === "video" ? { videoId: chosen } : { audioId: chosen });

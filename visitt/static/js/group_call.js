@@ -1,13 +1,14 @@
-// A call through the media server in the consultation pages: sfu.js's SfuCall with the controls the
-// pages use on a mesh call (call.js's Call), so patient.js and host.js drive either the same way:
-// microphone and camera, the privacy pause, sound only, a shared window, another camera, and `peers`
-// (one connection per participant received) for the speaker detector and the quality monitor.
+// A call through the media server in the consultation pages: sfu.js's SfuCall with what the pages
+// use on a mesh call (call.js's Call), so patient.js and host.js drive either the same way: `media`
+// (outgoing.js: microphone and camera, the privacy pause, sound only, a shared window, another camera),
+// and `peers` (one connection per participant received) for the speaker detector and the quality monitor.
 // No DOM here.
 //
 // At most `maxVideo` pictures are received (admitted.max_video); sound comes from everyone. When
 // someone without a picture becomes the active speaker (`prefer`), they get one and the picture
 // received longest goes to sound only, so the large picture is always the speaker's.
 
+import { Outgoing } from "./outgoing.js";
 import { SfuCall } from "./sfu.js";
 
 export class GroupCall extends SfuCall {
@@ -21,15 +22,9 @@ export class GroupCall extends SfuCall {
   constructor(signaling, selfId, local, config = {}, options = {}) {
     super(signaling, local, config, options);
     this.selfId = selfId;
-    /** The user's own microphone and camera choice; a privacy pause overrides both without forgetting them. */
-    this.wanted = { audio: true, video: true };
-    for (const track of local.getTracks()) this.wanted[track.kind] = track.enabled;
-    this.paused = false;
-    this.audioOnly = false;
-    /** @type {MediaStreamTrack | null} a shared window, sent in place of the camera (share.js) */
-    this.shared = null;
-    /** @type {WeakMap<RTCRtpSender, MediaStreamTrack>} the local track each sender carries when not paused */
-    this.trackOf = new WeakMap();
+    /** What this page sends (outgoing.js), on its one connection to the media server. */
+    this.media = new Outgoing(local, () => (this.sending?.getSenders() || []).map((sender) => [selfId, sender]),
+      (where, id, error) => this.report(where, id, error));
     // Someone we receive sends afresh (their page was reloaded): what we had of them is dead; receive the new.
     // (SfuCall's own handler has subscribed to anyone new: that connection has no offer yet.)
     this.unsubscribe.push(signaling.on("sfu_feed", ({ participant }) => {
@@ -46,8 +41,8 @@ export class GroupCall extends SfuCall {
   /** Send to the media server; a pause already in force holds back every byte from the start. */
   async publish() {
     const publishing = super.publish();  // its senders exist at once: the offer is made after
-    for (const sender of this.sending?.getSenders() || []) if (sender.track) this.trackOf.set(sender, sender.track);
-    this.applyEnabled();
+    for (const sender of this.sending?.getSenders() || []) if (sender.track) this.media.carry(this.selfId, sender, sender.track);
+    this.media.apply();
     await publishing;
   }
 
@@ -95,54 +90,4 @@ export class GroupCall extends SfuCall {
 
   /** Janus forwards the layer each receiver can take: nothing to cap per receiver here. */
   capVideo() {}
-
-  /** @param {"audio" | "video"} kind @param {boolean} enabled */
-  setEnabled(kind, enabled) {
-    this.wanted[kind] = enabled;
-    this.applyEnabled();
-  }
-
-  /** @param {boolean} paused */
-  setPaused(paused) {
-    this.paused = paused;
-    this.applyEnabled();
-  }
-
-  /** @param {boolean} on */
-  setAudioOnly(on) {
-    this.audioOnly = on;
-    this.applyEnabled();
-  }
-
-  /** @param {MediaStreamTrack | null} track */
-  share(track) {
-    this.shared = track;
-    this.applyEnabled();
-  }
-
-  /** What a sender of the local `track` carries now (as call.js's). @param {MediaStreamTrack} track */
-  outgoing(track) {
-    if (this.paused) return null;
-    if (track.kind !== "video") return track;
-    return this.audioOnly ? null : this.shared || track;
-  }
-
-  applyEnabled() {
-    for (const track of this.local.getTracks()) track.enabled = this.wanted[track.kind] && !this.paused;
-    // while paused the senders carry no track at all: not one byte of sound or picture reaches Janus
-    for (const sender of this.sending?.getSenders() || []) {
-      const track = this.trackOf.get(sender);
-      const wanted = track ? this.outgoing(track) : null;
-      if (track && sender.track !== wanted) sender.replaceTrack(wanted).catch((error) => this.report("replace", this.selfId, error));
-    }
-  }
-
-  /** Another camera or microphone in place of the one of its kind; the old track is stopped. @param {MediaStreamTrack} track */
-  swapTrack(track) {
-    const old = this.local.getTracks().find((each) => each.kind === track.kind);
-    if (old) { this.local.removeTrack(old); old.stop(); }
-    this.local.addTrack(track);
-    for (const sender of this.sending?.getSenders() || []) if (old && this.trackOf.get(sender) === old) this.trackOf.set(sender, track);
-    this.applyEnabled();
-  }
 }

@@ -42,10 +42,7 @@ async function flowing(pc, kind) {
  */
 export async function moveToSfu(mesh, signaling, maxVideo) {
   const group = new GroupCall(signaling, mesh.selfId, mesh.local, mesh.config, { maxVideo });
-  group.wanted = { ...mesh.wanted };
-  group.paused = mesh.paused;  // a call paused already sends nothing to the media server either
-  group.audioOnly = mesh.audioOnly;
-  group.shared = mesh.shared;
+  group.media.copy(mesh.media);  // a call paused already sends nothing to the media server either
   group.addEventListener("track", async (event) => {
     const { id, track } = /** @type {CustomEvent} */ (event).detail;
     const entry = group.receiving.get(id);

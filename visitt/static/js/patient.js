@@ -388,12 +388,12 @@ const sendMedia = () => signaling?.send({
   audio: $("mic").getAttribute("aria-pressed") === "true",
   video: $("cam").getAttribute("aria-pressed") === "true",
 });
-toggle($("mic"), (on) => { call?.setEnabled("audio", on); sendMedia(); if (on) unmute.hide(); });
-toggle($("cam"), (on) => { call?.setEnabled("video", on); sendMedia(); });
+toggle($("mic"), (on) => { call?.media.setEnabled("audio", on); sendMedia(); if (on) unmute.hide(); });
+toggle($("cam"), (on) => { call?.media.setEnabled("video", on); sendMedia(); });
 /** Audio only, for a poor connection: no picture is sent; the camera button shows it off. @param {boolean} on */
 function setAudioOnly(on) {
-  call?.setAudioOnly(on);
-  call?.setEnabled("video", !on);
+  call?.media.setAudioOnly(on);
+  call?.media.setEnabled("video", !on);
   $("cam").setAttribute("aria-pressed", String(!on));
   sendMedia();
 }

@@ -62,7 +62,7 @@ export class PauseControl {
     // moves on to what can be done now (the clinician's Resume, the patient's banner; Pause again after).
     const active = document.activeElement;
     const mine = active === this.button || active === this.reason || this.banner.contains(active);
-    this.call?.setPaused(Boolean(info));
+    this.call?.media.setPaused(Boolean(info));
     this.banner.hidden = !info;
     this.banner.closest("section")?.classList.toggle("paused", Boolean(info));
     this.button.disabled = this.reason.disabled = Boolean(info);

@@ -87,7 +87,7 @@ export class ScreenShare {
     track.contentHint = "detail";  // text stays sharp; the frame rate gives way first
     track.addEventListener("ended", () => { if (this.track === track) this.end(); });
     this.track = track;
-    this.call.share(track);
+    this.call.media.share(track);
     this.signaling?.send({ type: "share", on: true });
     this.label(true);
     this.say(this.strings.share_started);
@@ -98,7 +98,7 @@ export class ScreenShare {
     if (!track) return;
     this.track = null;
     track.stop();
-    this.call?.share(null);
+    this.call?.media.share(null);
     this.signaling?.send({ type: "share", on: false });
     this.label(false);
   }
