@@ -117,10 +117,11 @@ def test_a_new_address_and_an_outage_heal_without_a_new_knock(site: Site, call: 
     print("network change", change, "outage", outage)
     assert picture_grows(host) and picture_grows(patient)
     assert len(host.locator("#waiting li").all()) == knocks  # nobody knocked again
-    # The 2 s p95 is measured by bench/networks.py (0.4-1.3 s on a quiet machine); a loaded
-    # machine's browsers may take twice that, so the test allows 4 s: still less than the old page's
-    # quickest (2.4 s, waiting 1.5 s for an unanswered ping) plus any load.
-    assert max(change) < 4 and max(outage) < 4, (change, outage)
+    # The 2 s p95 is measured by bench/networks.py: after a new address Chromium on Linux itself
+    # waits 2 s before it uses it (docs/networks.md), and a loaded machine's browsers add to that. The test
+    # asserts that both heal by themselves, well before the socket's own time-outs (minutes) or a watchdog's
+    # renewal after 6 s of silence would have to step in.
+    assert max(change) < 6 and max(outage) < 6, (change, outage)
 
 
 def test_300_kbit_and_150_ms_keep_a_smaller_picture_moving(site: Site, call: tuple[Page, Page]) -> None:

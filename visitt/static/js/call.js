@@ -21,11 +21,19 @@
  */
 export const VIDEO_KBPS = { good: 1200, fair: 600, poor: 250 };
 
-/** How often the watchdog looks at each connection, and how long a silent one is given (`Call.watch`). */
-const WATCH_MS = 250;
+/**
+ * How often the watchdog looks at each connection (reading when sound last arrived costs no
+ * statistics), and how long a silent one is given (`Call.watch`).
+ */
+const WATCH_MS = 100;
 const SILENT_MS = 500;
-/** At most one socket check in this long, however long the silence lasts. */
+/**
+ * At most one socket check in this long while one silence lasts; a new silence (sound came back
+ * after the last check) is checked at once, at most every CHECK_AGAIN_MS: on a loaded machine a
+ * browser's stall checks the socket, and a network change just after it must not wait its turn.
+ */
 const CHECK_EVERY_MS = 3000;
+const CHECK_AGAIN_MS = 1000;
 /**
  * A connection that has carried sound and then none for this long while our socket is up is
  * restarted, and renewed if that does not help either (`Call.watch`): nothing else would ever
@@ -102,13 +110,14 @@ export class Call extends EventTarget {
    */
   watch() {
     const now = Date.now();
-    let silent = false;
+    /** @type {number | null} since when the connected ones that are silent have been */
+    let silent = null;
     for (const [id, peer] of this.peers) {
       if (this.paused) { peer.heardAt = now; continue; }  // the silence of a pause says nothing
       if (receiving(peer.pc, SILENT_MS)) { this.heard.add(id); this.stuck.delete(id); peer.heardAt = now; continue; }
       // only someone whose sound has arrived: a first connection still setting up has nothing to miss yet
       if (!this.heard.has(id)) continue;
-      if (peer.pc.connectionState === "connected") silent = true;
+      if (peer.pc.connectionState === "connected") silent = Math.max(silent ?? 0, peer.heardAt);
       const socket = /** @type {{socket?: WebSocket | null, checking?: boolean}} */ (this.signaling);
       // after a restart and a renewal in vain, each try waits longer (up to 4 × STUCK_MS): a far side
       // that cannot answer (a phone asleep) is not hammered
@@ -122,7 +131,8 @@ export class Call extends EventTarget {
       if (renewing) this.renew(id);
       else { this.restart(id); peer.heardAt = now; }
     }
-    if (silent && now - this.checkedAt >= CHECK_EVERY_MS) {
+    const since = now - this.checkedAt;
+    if (silent !== null && (since >= CHECK_EVERY_MS || (this.checkedAt < silent && since >= CHECK_AGAIN_MS))) {
       this.checkedAt = now;
       this.signaling.check?.();
     }
