@@ -268,7 +268,8 @@ FLOW = """() => {
 
 def flowing_again(page: Page, since: float, timeout: float = 30.0) -> float:
     """Seconds from ``since`` (epoch seconds) until sound flows again on the page after a
-    break (counters that change: a renewed connection starts its own from zero); 0 when they never stopped."""
+    break (counters that grow: a renewed connection starts its own from zero, and the drop to zero
+    when the page closes the old one is not sound); 0 when they never stopped."""
     page.evaluate(FLOW)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -276,7 +277,7 @@ def flowing_again(page: Page, since: float, timeout: float = 30.0) -> float:
                  if tick["t"] >= since * 1000 - 250 and tick["a"] >= 0]
         # sound (50 packets a second, even from a muted microphone) over 250 ms; the picture's rate
         # depends on the machine's load, so it is checked apart (picture_grows)
-        moving = [(later["t"], later["a"] != earlier["a"]) for earlier, later in zip(ticks, ticks[5:])]
+        moving = [(later["t"], later["a"] > earlier["a"]) for earlier, later in zip(ticks, ticks[5:])]
         stopped = next((index for index, (_t, flows) in enumerate(moving) if not flows), None)
         if stopped is None:
             if moving and moving[-1][0] - since * 1000 > 1500:

@@ -47,6 +47,34 @@ def call(site: Site) -> Iterator[tuple[Page, Page]]:
         yield host, patient
 
 
+# What each page's quality monitor reads of its connection: the browser's outgoing estimate and why it
+# holds back the picture it sends (quality.js's sendKbps), and the picture it sends.
+SENDING = """async () => {
+  const out = {estimate: null, reason: null, height: null, fps: null};
+  for (const {pc} of window.visittCall.peers.values()) {
+    (await pc.getStats()).forEach((r) => {
+      if (r.type === "candidate-pair" && r.nominated && r.state === "succeeded") out.estimate = r.availableOutgoingBitrate ?? null;
+      if (r.type === "outbound-rtp" && r.kind === "video") {
+        out.reason = r.qualityLimitationReason ?? null; out.height = r.frameHeight ?? null; out.fps = r.framesPerSecond ?? null;
+      }
+    });
+  }
+  return out;
+}"""
+
+
+def test_a_clean_network_brings_no_advice(site: Site, call: tuple[Page, Page]) -> None:
+    """The "Audio only" advice is for a line that struggles, not for everyone: on the clean network neither
+    side is told, over longer than the advice needs (6 s of poor)."""
+    host, patient = call
+    seen = []
+    for _ in range(24):  # 12 s
+        seen.append([page.locator("#quality-advice").is_visible() for page in (host, patient)])
+        host.wait_for_timeout(500)
+    print("clean network: clinician sends", host.evaluate(SENDING), "patient sends", patient.evaluate(SENDING))
+    assert not any(any(pair) for pair in seen), seen
+
+
 def test_red_and_fec_keep_audio_clean_at_10_and_20_percent_loss(site: Site, call: tuple[Page, Page]) -> None:
     host, patient = call
     for page in (host, patient):
@@ -89,10 +117,11 @@ def test_a_new_address_and_an_outage_heal_without_a_new_knock(site: Site, call: 
     print("network change", change, "outage", outage)
     assert picture_grows(host) and picture_grows(patient)
     assert len(host.locator("#waiting li").all()) == knocks  # nobody knocked again
-    # The issue's 2 s p95 is measured by bench/networks.py (0.4-1.3 s on a quiet machine); a loaded
-    # machine's browsers may take twice that, so the test allows 4 s: still less than the old page's
-    # quickest (2.4 s, waiting 1.5 s for an unanswered ping) plus any load.
-    assert max(change) < 4 and max(outage) < 4, (change, outage)
+    # The issue's 2 s p95 is measured by bench/networks.py: after a new address Chromium on Linux itself
+    # waits 2 s before it uses it (docs/networks.md), and a loaded machine's browsers add to that. The test
+    # asserts that both heal by themselves, well before the socket's own time-outs (minutes) or a watchdog's
+    # renewal after 6 s of silence would have to step in.
+    assert max(change) < 6 and max(outage) < 6, (change, outage)
 
 
 def test_300_kbit_and_150_ms_keep_a_smaller_picture_moving(site: Site, call: tuple[Page, Page]) -> None:
@@ -101,6 +130,10 @@ def test_300_kbit_and_150_ms_keep_a_smaller_picture_moving(site: Site, call: tup
     cap = host.evaluate("""() => [...window.visittCall.peers.values()][0].pc.getSenders()
       .filter((s) => s.track && s.track.kind === "video").map((s) => s.getParameters().encodings[0].maxBitrate)[0]""")
     assert cap is not None and cap <= 1_200_000, cap  # the room's cap, set once connected
+    patient.evaluate("""() => {
+      window.qualitySeen = [];
+      window.visittQuality.addEventListener("quality", (event) => window.qualitySeen.push(event.detail));
+    }""")
     try:
         site.net.impair(rate_kbit=300, delay_ms=75)
         rtt = site.net.rtt()
@@ -110,14 +143,20 @@ def test_300_kbit_and_150_ms_keep_a_smaller_picture_moving(site: Site, call: tup
             results.append((reading["frames"] / 3, reading["height"]))
             if reading["frames"] > 0 and reading["height"] and reading["height"] < clean["height"]:
                 break
+        # The struggling side is told: its browser holds back the picture it sends for want of bandwidth
+        # (quality.js sendKbps), so after 6 s of that the advice with Audio only appears, whatever the
+        # picture arriving from the clinic looks like.
+        advice = patient.locator("#quality-advice")
+        advice.wait_for(state="visible", timeout=40_000)
+        assert advice.get_by_role("button", name="Audio only").is_visible()
         dot = patient.locator("#tiles .tile:not(.self) .quality").get_attribute("aria-label")
-        print(f"300 kbit/s, {rtt:.0f} ms: fps and height {results} (clean {clean['height']}), patient sees {dot}")
+        print(f"300 kbit/s, {rtt:.0f} ms: fps and height {results} (clean {clean['height']}), patient sees {dot}, "
+              f"sends {patient.evaluate(SENDING)}; the clinician sends {host.evaluate(SENDING)}; the patient's "
+              f"last samples: {patient.evaluate('() => window.qualitySeen.slice(-4)')}")
         # fps >= 10 is measured by bench/networks.py: a loaded test machine decodes fewer frames than the
         # network carries. Here: the picture keeps moving at a reduced resolution.
         assert any(fps > 0 and height and height < clean["height"] for fps, height in results), results
-        assert dot in ("Connection: fair", "Connection: poor"), dot  # the struggling side is told
-        # The "Audio only" advice comes once the connection has been poor for 6 s; at 300 kbit/s it was poor
-        # on a loaded machine and only fair on a quiet one, so it is not asserted here (docs/networks.md).
+        assert dot in ("Connection: fair", "Connection: poor"), dot
     finally:
         site.net.impair()
 

@@ -165,3 +165,30 @@ def test_after_sound_and_picture_were_cut_off_too_a_new_connection_brings_them_b
     finally:
         server.stop()
         coturn.kill()
+
+
+def test_a_connection_that_carries_nothing_while_the_sockets_are_up_is_renewed(  # type: ignore[no-untyped-def]
+        server: LiveServer, browser) -> None:
+    """The call's watchdog: sound stopped and the sockets fine, so no rejoin renews the connection, and
+    nothing the browser does brings the sound back (here the patient's connection is closed behind the
+    call's back; on a real network, an ICE restart that crossed a renewal and left each side answering a
+    connection the other no longer has). After a while of silence the watchdog restarts and then renews it."""
+    with call_between(server, browser) as (host, patient):
+        for page in (host, patient):
+            page.evaluate(MARK_PEERS)
+            page.evaluate("""() => {
+              window.stuck = [];
+              window.visittCall.addEventListener("stuck", (event) => window.stuck.push(event.detail));
+            }""")
+        (socket,) = [c for c in server.app.state.connections.open if c.role == "patient"]
+        patient.evaluate("() => [...window.visittCall.peers.values()][0].pc.close()")
+        deadline = time.monotonic() + 60  # 6 s of silence, then a restart and a renewal; generous for a loaded machine
+        while not (host.evaluate(NEW_PEERS_DECODE) and patient.evaluate(NEW_PEERS_DECODE)):
+            assert time.monotonic() < deadline, "no picture on a new connection within 60 s"
+            patient.wait_for_timeout(500)
+        assert picture_grows(patient) and picture_grows(host)
+        stuck = patient.evaluate("() => window.stuck") + host.evaluate("() => window.stuck")
+        assert any(event["renewing"] for event in stuck), stuck
+        # the sockets carried on: no reconnect, nobody knocked
+        assert [c for c in server.app.state.connections.open if c.role == "patient"] == [socket]
+        expect(host.locator("#waiting li")).to_have_count(0)

@@ -9,7 +9,9 @@ import { Outgoing } from "./outgoing.js";
 
 /**
  * @typedef {import("./protocol.js").Signaling} Signaling
- * @typedef {{pc: RTCPeerConnection, polite: boolean, makingOffer: boolean, ignoreOffer: boolean, restartedAt: number, fingerprint: string, stream: MediaStream, adopted?: boolean, flowing?: boolean}} Peer
+ * @typedef {{pc: RTCPeerConnection, polite: boolean, makingOffer: boolean, ignoreOffer: boolean, restartedAt: number, fingerprint: string, stream: MediaStream, adopted?: boolean, heardAt: number, replaced?: string}} Peer
+ *   heardAt: when sound last arrived on this connection (or it was made, or the watchdog acted on it);
+ *   replaced: the other side's fingerprint on the connection this one renewed (`renew`)
  */
 
 /**
@@ -21,11 +23,26 @@ import { Outgoing } from "./outgoing.js";
  */
 export const VIDEO_KBPS = { good: 1200, fair: 600, poor: 250 };
 
-/** How often the watchdog looks at each connection, and how long a silent one is given (`Call.watch`). */
-const WATCH_MS = 250;
+/**
+ * How often the watchdog looks at each connection (reading when sound last arrived costs no
+ * statistics), and how long a silent one is given (`Call.watch`).
+ */
+const WATCH_MS = 100;
 const SILENT_MS = 500;
-/** At most one socket check in this long, however long the silence lasts. */
+/**
+ * At most one socket check in this long while one silence lasts; a new silence (sound came back
+ * after the last check) is checked at once, at most every CHECK_AGAIN_MS: on a loaded machine a
+ * browser's stall checks the socket, and a network change just after it must not wait its turn.
+ */
 const CHECK_EVERY_MS = 3000;
+const CHECK_AGAIN_MS = 1000;
+/**
+ * A connection that has carried sound and then none for this long while our socket is up is
+ * restarted, and renewed if that does not help either (`Call.watch`): nothing else would ever
+ * repair a connection stuck after crossed offers. Longer than the browser's own "disconnected"
+ * restart (2 s after it) and than a short outage, whose old path resumes by itself.
+ */
+const STUCK_MS = 6000;
 
 /** How long an ICE restart is given to find a path before a "disconnected" connection is restarted again. */
 const RESTART_SETTLE_MS = 5000;
@@ -67,6 +84,10 @@ export class Call extends EventTarget {
     this.unsubscribe = signaling.on("signal", (message) => this.onSignal(message));
     /** When the watchdog last had the socket checked. */
     this.checkedAt = 0;
+    /** @type {Set<string>} the people whose sound has arrived in this call (on any connection) */
+    this.heard = new Set();
+    /** @type {Map<string, number>} how often in a row the watchdog has acted on someone's silent connection */
+    this.stuck = new Map();
     this.watchdog = setInterval(() => this.watch(), WATCH_MS);
   }
 
@@ -76,19 +97,38 @@ export class Call extends EventTarget {
    * address, a network gone). Chromium calls such a path "connected" for seconds. Then the socket is
    * checked: one stuck on an old address is replaced at once, and the page's rejoin renews the
    * connection (`recover`); a path broken while the socket is fine is the browser's to restart
-   * (`disconnected`, `failed` above). Not while paused: nobody sends.
+   * (`disconnected`, `failed` above). Should none of that bring the sound back within STUCK_MS
+   * (offers lost or crossed on the way, a restart that never finds a path), the watchdog restarts
+   * the connection itself, and next time renews it: as long as our socket is up, an offer of ours
+   * reaches the other side. Not while paused: nobody sends.
    */
   watch() {
     const now = Date.now();
-    for (const peer of this.peers.values()) {
-      if (peer.pc.connectionState !== "connected" || this.media.paused) continue;
-      // only a connection that has carried sound: a new one (or one renewed just now) has nothing to miss yet
-      if (receiving(peer.pc, SILENT_MS)) { peer.flowing = true; continue; }
-      if (!peer.flowing) continue;
-      if (now - this.checkedAt < CHECK_EVERY_MS) return;
+    /** @type {number | null} since when the connected ones that are silent have been */
+    let silent = null;
+    for (const [id, peer] of this.peers) {
+      if (this.media.paused) { peer.heardAt = now; continue; }  // the silence of a pause says nothing
+      if (receiving(peer.pc, SILENT_MS)) { this.heard.add(id); this.stuck.delete(id); peer.heardAt = now; continue; }
+      // only someone whose sound has arrived: a first connection still setting up has nothing to miss yet
+      if (!this.heard.has(id)) continue;
+      if (peer.pc.connectionState === "connected") silent = Math.max(silent ?? 0, peer.heardAt);
+      const socket = /** @type {{socket?: WebSocket | null, checking?: boolean}} */ (this.signaling);
+      // after a restart and a renewal in vain, each try waits longer (up to 4 × STUCK_MS): a far side
+      // that cannot answer (a phone asleep) is not hammered
+      const tries = this.stuck.get(id) || 0;
+      if (now - peer.heardAt < STUCK_MS * Math.min(4, Math.max(1, tries))) continue;
+      if (socket.socket?.readyState !== WebSocket.OPEN || socket.checking) continue;
+      // restarted by now (by us, or by the browser's "failed"), or closed: renew
+      const renewing = peer.restartedAt >= peer.heardAt || peer.pc.signalingState === "closed";
+      this.stuck.set(id, tries + 1);
+      this.dispatchEvent(new CustomEvent("stuck", { detail: { id, renewing } }));
+      if (renewing) this.renew(id);
+      else { this.restart(id); peer.heardAt = now; }
+    }
+    const since = now - this.checkedAt;
+    if (silent !== null && (since >= CHECK_EVERY_MS || (this.checkedAt < silent && since >= CHECK_AGAIN_MS))) {
       this.checkedAt = now;
       this.signaling.check?.();
-      return;
     }
   }
 
@@ -108,7 +148,7 @@ export class Call extends EventTarget {
     const ready = this.adopt(id);
     const pc = ready || new RTCPeerConnection(this.config);
     /** @type {Peer} */
-    const peer = { pc, polite: this.selfId < id, makingOffer: false, ignoreOffer: false, restartedAt: 0, fingerprint: "", stream: new MediaStream() };
+    const peer = { pc, polite: this.selfId < id, makingOffer: false, ignoreOffer: false, restartedAt: 0, fingerprint: "", stream: new MediaStream(), heardAt: Date.now() };
     this.peers.set(id, peer);
     pc.onnegotiationneeded = () => this.offer(id, peer);
     pc.onicecandidate = ({ candidate }) => {
@@ -185,6 +225,13 @@ export class Call extends EventTarget {
     const peer = this.peer(from);
     const pc = peer.pc;
     try {
+      if (description && description.type === "offer" && !peer.fingerprint && peer.replaced === fingerprint(description.sdp)) {
+        // An offer from their side of the connection we have just renewed (their ICE restart crossed our
+        // new offer): taken on the new connection, it would leave each side answering a connection the
+        // other no longer has. Our offer makes them renew too; drop theirs, and the candidates after it.
+        peer.ignoreOffer = true;
+        return;
+      }
       if (description) {
         const collision = description.type === "offer" && (peer.makingOffer || pc.signalingState !== "stable");
         peer.ignoreOffer = !peer.polite && collision;
@@ -235,8 +282,11 @@ export class Call extends EventTarget {
    * the same (`renewedByThem`). @param {string} id
    */
   renew(id) {
+    const replaced = this.peers.get(id)?.fingerprint;
     this.remove(id);
     this.connect(id);
+    const peer = this.peers.get(id);
+    if (peer) peer.replaced = replaced;
   }
 
   /** An offer from a new connection of theirs (see `renew`): drop ours and answer with a new one. */

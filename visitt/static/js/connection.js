@@ -32,9 +32,9 @@ export class ConnectionQuality {
     // @ts-ignore a handle for diagnostics and the end-to-end tests (they feed it made-up figures)
     window.visittQuality = this.monitor;
     this.monitor.addEventListener("quality", (event) => {
-      const { id, level, poor } = /** @type {CustomEvent} */ (event).detail;
+      const { id, level, incoming, poor } = /** @type {CustomEvent} */ (event).detail;
       this.indicate(id, level);
-      call.capVideo(id, VIDEO_KBPS[/** @type {"good" | "fair" | "poor"} */ (level)]);
+      call.capVideo(id, VIDEO_KBPS[/** @type {"good" | "fair" | "poor"} */ (incoming)]);
       if (poor) this.poor.add(id);
       else if (level !== "poor") this.poor.delete(id);
       this.render();

@@ -3,29 +3,43 @@
 //
 // Every SAMPLE_MS the monitor reads each peer connection's statistics and compares them with the
 // previous reading: inbound packet loss over the interval (sound and picture together), the
-// round-trip time of the nominated candidate pair, and the inbound bitrate. `classify` turns those
-// figures into "good", "fair" or "poor" with the thresholds below; a "quality" event carries the
-// result per peer, and `poor` in it says whether the connection has been poor for POOR_FOR_MS.
+// round-trip time of the nominated candidate pair, the inbound bitrate, and whether the browser
+// holds back the picture this page sends for want of bandwidth (its outgoing estimate, when the
+// encoder says "bandwidth"). `classify` turns those figures into "good", "fair" or "poor" with the
+// thresholds below; a "quality" event carries the result per peer, and `poor` in it says whether
+// the connection has been poor for POOR_FOR_MS. `level` rates the path both ways (the dot and the
+// advice: a phone whose uplink is too thin to send a picture is told, although what it receives
+// looks fine); `incoming` rates only what arrives, and caps the picture sent (call.js capVideo):
+// a cap that followed our own sending's limit would keep the estimate low and itself in place.
 
 /** @typedef {"good" | "fair" | "poor"} Level */
 /**
  * Figures for one interval; `videoKbps` is null when no picture arrived (camera off, audio only,
- * paused), so a missing picture is never mistaken for a bad connection.
- * @typedef {{loss: number, rtt: number | null, kbps: number, videoKbps: number | null}} Sample
+ * paused), so a missing picture is never mistaken for a bad connection. `sendKbps`: the browser's
+ * estimate of the bandwidth out (`availableOutgoingBitrate`) when it limits the picture sent
+ * (`qualityLimitationReason` "bandwidth"), else null or absent: a camera held back by the CPU, or
+ * sending little on a wide line, says nothing about the network.
+ * @typedef {{loss: number, rtt: number | null, kbps: number, videoKbps: number | null, sendKbps?: number | null}} Sample
  */
 
 export const SAMPLE_MS = 2000;
 /** How long a connection must stay poor before the page offers advice (three samples). */
 export const POOR_FOR_MS = 6000;
-/** Worse than any one of these is poor: loss in percent, round trip in ms, picture in kbit/s. */
-export const POOR = { loss: 5, rtt: 400, videoKbps: 150 };
+/**
+ * Worse than any one of these is poor: loss in percent, round trip in ms, picture received and
+ * bandwidth out (when it limits the picture sent) in kbit/s. 400 kbit/s out is what a small picture
+ * and the sound with its redundancy need (VIDEO_KBPS.poor and ~100); a clean line's estimate is
+ * well above the good cap (1200).
+ */
+export const POOR = { loss: 5, rtt: 400, videoKbps: 150, sendKbps: 400 };
 /** Worse than any one of these (and not poor) is fair. */
-export const FAIR = { loss: 2, rtt: 200, videoKbps: 300 };
+export const FAIR = { loss: 2, rtt: 200, videoKbps: 300, sendKbps: 800 };
 
-/** @param {Sample} sample @returns {Level} */
-export function classify({ loss, rtt, videoKbps }) {
-  const worse = (/** @type {{loss: number, rtt: number, videoKbps: number}} */ limit) =>
-    loss > limit.loss || (rtt !== null && rtt > limit.rtt) || (videoKbps !== null && videoKbps < limit.videoKbps);
+/** @param {Sample} sample @param {boolean} [incoming] only what arrives: leave `sendKbps` out @returns {Level} */
+export function classify({ loss, rtt, videoKbps, sendKbps }, incoming = false) {
+  const worse = (/** @type {typeof POOR} */ limit) =>
+    loss > limit.loss || (rtt !== null && rtt > limit.rtt) || (videoKbps !== null && videoKbps < limit.videoKbps)
+    || (!incoming && sendKbps != null && sendKbps < limit.sendKbps);
   if (worse(POOR)) return "poor";
   if (worse(FAIR)) return "fair";
   return "good";
@@ -36,8 +50,9 @@ export function classify({ loss, rtt, videoKbps }) {
  * @param {RTCStatsReport | null} before @param {RTCStatsReport} after @returns {Sample}
  */
 export function measure(before, after) {
-  let received = 0, lost = 0, bytes = 0, videoBytes = 0, frames = 0, seconds = 0;
+  let received = 0, lost = 0, bytes = 0, videoBytes = 0, frames = 0, seconds = 0, limited = false;
   /** @type {number | null} */ let rtt = null;
+  /** @type {number | null} */ let out = null;
   after.forEach((report) => {
     if (report.type === "inbound-rtp") {
       const old = before?.get(report.id);
@@ -54,6 +69,9 @@ export function measure(before, after) {
     } else if (report.type === "candidate-pair" && report.nominated && report.state === "succeeded"
                && typeof report.currentRoundTripTime === "number") {
       rtt = report.currentRoundTripTime * 1000;
+      if (typeof report.availableOutgoingBitrate === "number") out = report.availableOutgoingBitrate / 1000;
+    } else if (report.type === "outbound-rtp" && report.kind === "video" && report.qualityLimitationReason === "bandwidth") {
+      limited = true;
     }
   });
   const kbps = (/** @type {number} */ count) => (seconds > 0 ? (count * 8) / 1000 / seconds : 0);
@@ -62,6 +80,7 @@ export function measure(before, after) {
     rtt,
     kbps: kbps(bytes),
     videoKbps: frames > 0 ? kbps(videoBytes) : null,
+    sendKbps: limited ? out : null,
   };
 }
 
@@ -90,7 +109,7 @@ export class QualityMonitor extends EventTarget {
       const sample = measure(previous, stats);
       // Through the media server (group_call.js) a picture's bitrate is the layer Janus forwards and
       // what the sender's camera sees, not this path's quality: loss and round trip alone judge it.
-      if ("sending" in this.call) sample.videoKbps = null;
+      if ("sending" in this.call) sample.videoKbps = sample.sendKbps = null;
       this.ingest(id, sample);
     }));
   }
@@ -106,7 +125,8 @@ export class QualityMonitor extends EventTarget {
     // each sample stands for one interval: POOR_FOR_MS / SAMPLE_MS poor ones in a row
     entry.poorCount = level === "poor" ? entry.poorCount + 1 : 0;
     const poor = entry.poorCount * SAMPLE_MS >= POOR_FOR_MS;
-    this.dispatchEvent(new CustomEvent("quality", { detail: { id, level, poor, ...sample } }));
+    const incoming = classify(sample, true);
+    this.dispatchEvent(new CustomEvent("quality", { detail: { id, level, incoming, poor, ...sample } }));
   }
 
   /** @param {string} id */
