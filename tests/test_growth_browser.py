@@ -224,9 +224,9 @@ def grown_past_the_mesh(browser: Browser, server: LiveServer) -> Iterator[Grown]
         # each page: on the GroupCall, the other's picture from Janus, and the brief notice says so
         patient.wait_for_function(FROM_JANUS, arg=clinician_id, timeout=120000)
         host.wait_for_function(FROM_JANUS, arg=kari_id, timeout=120000)
-        for page in (host, patient):
-            page.wait_for_function("(moved) => document.getElementById('call-status').textContent.startsWith(moved)",
-                                   arg=MOVED, timeout=30000)
+        for page in (host, patient):  # (the status line's history: a later line may follow it on a loaded machine)
+            page.wait_for_function("(moved) => window.watch.status.some(([, text]) => text.startsWith(moved))",
+                                   arg=MOVED, timeout=60000)
         assert frames_grow(patient, by=30) and frames_grow(host, by=30)
         yield Grown(host, patient, kari_id, clinician_id, state, patient.evaluate(GAP), host.evaluate(GAP))
     finally:
@@ -258,7 +258,6 @@ def test_the_pages_move_past_the_mesh_to_janus_and_the_call_goes_on(
                 page.wait_for_function("() => window.watch.mesh.peers.size === 0", timeout=60000)
             # both pages showed the brief notice; neither left the call, and nobody knocked again
             for page in (host, patient):
-                assert any(text.startswith(MOVED) for _, text in page.evaluate("() => window.watch.status")), page.url
                 assert page.evaluate("() => window.watch.callHidden") == 0, page.url
             assert not any("Kari" in text for text in host.evaluate("() => window.watch.waiting"))
             assert host.locator("#waiting li").count() == 0
