@@ -87,6 +87,19 @@ FROM_JANUS = """(peer) => {
   const shown = video?.srcObject?.getVideoTracks()[0];
   return Boolean(entry && shown && entry.pc.getReceivers().some((receiver) => receiver.track === shown));
 }"""
+# Where the page stands, when the picture from Janus does not come.
+STATE = """async (peer) => {
+  const call = window.visittCall;
+  const out = { group: Boolean(call?.sending), sending: call?.sending?.connectionState, status: window.watch.status.map(([, t]) => t) };
+  const entry = call?.receiving?.get(peer);
+  if (entry) {
+    out.receiving = { state: entry.pc.connectionState, video: entry.video, decoded: 0 };
+    (await entry.pc.getStats()).forEach((r) => { if (r.type === "inbound-rtp" && r.kind === "video") out.receiving.decoded += r.framesDecoded; });
+  }
+  out.feeds = call?.receiving ? [...call.receiving.keys()] : [];
+  out.meshPeers = window.watch.mesh.peers.size;
+  return out;
+}"""
 # Frames decoded and sound packets received from each participant, through the page's call.
 SEEN = """async () => {
   const out = {};
@@ -222,8 +235,11 @@ def grown_past_the_mesh(browser: Browser, server: LiveServer) -> Iterator[Grown]
         host.locator("#waiting li", has_text=interpreter).locator(".admit").click(timeout=90000)
         host.locator("#waiting li", has_text=interpreter).wait_for(state="detached", timeout=60000)
         # each page: on the GroupCall, the other's picture from Janus, and the brief notice says so
-        patient.wait_for_function(FROM_JANUS, arg=clinician_id, timeout=120000)
-        host.wait_for_function(FROM_JANUS, arg=kari_id, timeout=120000)
+        for page, other in ((patient, clinician_id), (host, kari_id)):
+            try:
+                page.wait_for_function(FROM_JANUS, arg=other, timeout=120000)
+            except Exception:
+                raise AssertionError(f"{page.url}: the picture not from Janus: {page.evaluate(STATE, other)}") from None
         for page in (host, patient):  # (the status line's history: a later line may follow it on a loaded machine)
             page.wait_for_function("(moved) => window.watch.status.some(([, text]) => text.startsWith(moved))",
                                    arg=MOVED, timeout=60000)
