@@ -287,29 +287,29 @@ def test_the_pages_move_past_the_mesh_to_janus_and_the_call_goes_on(
 
             # the controls act on the call through Janus. The patient's microphone: the clinician's page shows it off
             patient.locator("#mic").click()
-            host.locator(f'#tiles [data-peer="{kari_id}"].muted').wait_for(timeout=30000)
+            host.locator(f'#tiles [data-peer="{kari_id}"].muted').wait_for(timeout=90000)
             assert patient.evaluate("() => window.visittCall.local.getAudioTracks().every((t) => !t.enabled)")
             patient.locator("#mic").click()
-            host.locator(f'#tiles [data-peer="{kari_id}"]:not(.muted)').wait_for(timeout=30000)
+            host.locator(f'#tiles [data-peer="{kari_id}"]:not(.muted)').wait_for(timeout=90000)
             # the patient's camera: her picture stops on the clinician's page, and comes back
             patient.locator("#cam").click()
-            host.locator(f'#tiles [data-peer="{kari_id}"].camera-off').wait_for(timeout=30000)
-            host.wait_for_function(f"(id) => ({BRIGHTNESS})(id) < 8", arg=kari_id, timeout=30000)
+            host.locator(f'#tiles [data-peer="{kari_id}"].camera-off').wait_for(timeout=90000)
+            host.wait_for_function(f"(id) => ({BRIGHTNESS})(id) < 8", arg=kari_id, timeout=90000)
             patient.locator("#cam").click()
-            host.wait_for_function(f"(id) => ({BRIGHTNESS})(id) > 30", arg=kari_id, timeout=30000)
+            host.wait_for_function(f"(id) => ({BRIGHTNESS})(id) > 30", arg=kari_id, timeout=90000)
             assert frames_grow(host), "the patient's picture does not come back"
             # the clinician's camera: the same on the patient's page
             host.locator("#cam").click()
-            patient.locator(f'#tiles [data-peer="{clinician_id}"].camera-off').wait_for(timeout=30000)
-            patient.wait_for_function(f"(id) => ({BRIGHTNESS})(id) < 8", arg=clinician_id, timeout=30000)
+            patient.locator(f'#tiles [data-peer="{clinician_id}"].camera-off').wait_for(timeout=90000)
+            patient.wait_for_function(f"(id) => ({BRIGHTNESS})(id) < 8", arg=clinician_id, timeout=90000)
             host.locator("#cam").click()
-            patient.wait_for_function(f"(id) => ({BRIGHTNESS})(id) > 30", arg=clinician_id, timeout=30000)
+            patient.wait_for_function(f"(id) => ({BRIGHTNESS})(id) > 30", arg=clinician_id, timeout=90000)
             assert frames_grow(patient), "the clinician's picture does not come back"
             # Leave: the patient is out, the call goes on for the others
             patient.locator("#leave").click()
-            patient.locator("#done").wait_for(timeout=30000)
+            patient.locator("#done").wait_for(timeout=90000)
             host.wait_for_function("(id) => !document.querySelector(`#tiles [data-peer='${id}']`)", arg=kari_id,
-                                   timeout=30000)
+                                   timeout=90000)
             before = host.evaluate(SEEN)
             host.wait_for_function(f"""async (before) => {{
               const seen = await ({SEEN})();
