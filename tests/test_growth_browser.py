@@ -1,137 +1,327 @@
-"""A consultation on the mesh that grows past its limit moves to Janus without anyone leaving the call
-(issue 20 §3): the patient's page in Chromium (call.js on the mesh, growth.js for the move) sees the
-clinician (aiortc) on the mesh; a companion is admitted past ``VISITT_MAX_PARTICIPANTS`` (here 2), so
-Visitt moves the call to Janus and tells everyone (``sfu_move``); the page publishes there, receives the
-clinician's picture from Janus, and closes its mesh connection once those frames decode. The gap in the
-clinician's picture, measured with ``requestVideoFrameCallback`` timestamps on the page, stays within 2 s.
-Inviting the companion past the mesh's limit is allowed because Janus answers."""
+"""Growth past the mesh through the consultation pages themselves (issue 20 §3): the clinician's page
+(host.js) and the patient's page (patient.js) in Chromium are in a one-to-one call on the mesh
+(``VISITT_MAX_PARTICIPANTS`` 2 here, so the first newcomer passes it); an interpreter and two relatives,
+invited by the clinician through the API past the mesh (allowed: Janus answers), knock as aiortc peers and
+the clinician's page admits each. The interpreter's admission moves the call to Janus (``sfu_move``): on
+both pages the other's picture then comes from Janus (the tile's ``<video>`` shows the track of the
+connection to Janus, and its frames go on), the brief notice says so, neither person leaves the call or
+knocks again. Both pages then decode the newcomers' pictures and hear them, and the controls act on the
+call through Janus: microphone and camera (the other page sees it), Leave (the call goes on) and End (it
+ends for everyone).
+
+The longest gap in each page's picture of the other across the move (``requestVideoFrameCallback``
+timestamps) is printed, not asserted: a wall-clock figure on a loaded machine. bench/growth.py measures it
+over several rounds against the issue's 2 s (docs/performance.md)."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, Page
 
 from visitt.testing import LiveServer
 
-from . import test_sfu
+from .browser import DESK, PHONE, book, sign_in, wait_for_media
 from .conftest import make_settings
 from .janus import SECRET, JanusServer
-from .peers import CallPeer, WsClient, run, staff_login
+from .peers import WsClient, run
+from .test_sfu import GroupPeer
 
-OPEN = """async (token) => {
-  const { Signaling } = await import("/static/js/protocol.js");
-  const signaling = window.signaling = new Signaling(`/ws/v/${token}`);
-  window.admitted = new Promise((resolve) => signaling.addEventListener("admitted", (e) => resolve(e.detail), { once: true }));
-  const welcome = await signaling.connect();
-  window.selfId = welcome.id;
-  signaling.send({ type: "knock", name: "Kari Nordmann" });
-  return welcome.id;
+NEWCOMERS = [("Amina Yusuf", "interpreter", (240, 140, 20)), ("Ola Nordmann", "companion", (30, 200, 60)),
+             ("Liv Nordmann", "companion", (200, 40, 160))]
+MOVED = "More people have joined, so the call now goes through the hospital's media server."
+
+# What each page records from just before the move: the frames of the other page's picture as its tile's
+# <video> presents them, every text of the call's status line, whether the call section was ever hidden,
+# (the clinician's page) every entry the waiting room shows, and the call on the mesh.
+WATCH = """(peer) => {
+  const video = document.querySelector(`#tiles [data-peer="${peer}"] video`);
+  const watch = window.watch = { frames: [], status: [], callHidden: 0, waiting: [], mesh: window.visittCall };
+  let shown = video.srcObject;
+  const tick = (now) => {
+    watch.frames.push(now);
+    if (video.srcObject !== shown) { shown = video.srcObject; watch.switched = now; }  // from Janus now
+    video.requestVideoFrameCallback(tick);
+  };
+  video.requestVideoFrameCallback(tick);
+  const status = document.getElementById("call-status");
+  new MutationObserver(() => watch.status.push([performance.now(), status.textContent]))
+    .observe(status, { childList: true, characterData: true, subtree: true });
+  const call = document.getElementById("call");
+  new MutationObserver(() => { if (call.hidden) watch.callHidden++; })
+    .observe(call, { attributes: true, attributeFilter: ["hidden"] });
+  const waiting = document.getElementById("waiting");
+  if (waiting) new MutationObserver((records) => {
+    for (const record of records) for (const node of record.addedNodes) if (node.nodeType === 1) watch.waiting.push(node.textContent);
+  }).observe(waiting, { childList: true, subtree: true });
 }"""
-# the page's side as a consultation page has it: one <video> per person, fed by the call's "track" events
-CALL = """async () => {
-  const { Call } = await import("/static/js/call.js");
-  const { moveToSfu } = await import("/static/js/growth.js");
-  const admitted = await window.admitted;
-  const local = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 360 } });
-  const call = window.mesh = new Call(window.signaling, window.selfId, local, admitted.ice);
-  window.frames = {};
-  const videos = {};
-  call.addEventListener("track", ({ detail: { id, track } }) => {
-    if (track.kind !== "video") return;
-    let video = videos[id];
-    if (!video) {
-      video = videos[id] = document.createElement("video");
-      video.muted = true;
-      document.body.append(video);
-      const tick = (now) => { (window.frames[id] ||= []).push(now); video.requestVideoFrameCallback(tick); };
-      video.requestVideoFrameCallback(tick);
-    }
-    video.srcObject = new MediaStream([track]);
-    video.play();
-  });
-  window.signaling.on("sfu_move", ({ max_video }) => {
-    window.movedAt = performance.now();
-    moveToSfu(call, window.signaling, max_video).then((group) => { window.group = group; });
-  });
-  for (const peer of admitted.participants) call.connect(peer.id);
-  return admitted.participants.map((peer) => peer.id);
+# The longest gap between two presented frames of the other's picture, and how many came.
+GAP = """() => {
+  const { frames, admitAt } = window.watch;
+  const longest = (times) => {
+    let gap = 0, at = 0;
+    for (let i = 1; i < times.length; i++) if (times[i] - times[i - 1] > gap) { gap = times[i] - times[i - 1]; at = times[i - 1]; }
+    return [Math.round(gap), Math.round(at - admitAt)];
+  };
+  const [gap, at] = longest(frames);  // across the move: from a few seconds before the admission past the mesh
+  return {
+    gap, at,  // (at: when it began, in ms from the admission)
+    before: longest(frames.filter((t) => t <= admitAt))[0],  // on the mesh, before the admission
+    switched: Math.round(window.watch.switched - admitAt),  // the first frame from Janus, from the admission
+    frames: frames.length, seconds: Math.round((frames.at(-1) - frames[0]) / 100) / 10,
+  };
 }"""
-# the longest gap between two of the clinician's frames from a second before the move until now
-GAP = """(id) => {
-  const times = window.frames[id].filter((t) => t >= window.movedAt - 1000);
-  let gap = 0;
-  for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i] - times[i - 1]);
-  return { gap, after: times.length };
+# Moved: the page's call is the GroupCall, and the other's picture on the tile comes from Janus's connection.
+FROM_JANUS = """(peer) => {
+  const call = window.visittCall;
+  const entry = call && call.sending && call.receiving.get(peer);
+  const video = document.querySelector(`#tiles [data-peer="${peer}"] video`);
+  const shown = video?.srcObject?.getVideoTracks()[0];
+  return Boolean(entry && shown && entry.pc.getReceivers().some((receiver) => receiver.track === shown));
+}"""
+# Where the page stands, when the picture from Janus does not come.
+STATE = """async (peer) => {
+  const call = window.visittCall;
+  const out = { group: Boolean(call?.sending), sending: call?.sending?.connectionState, status: window.watch.status.map(([, t]) => t) };
+  const entry = call?.receiving?.get(peer);
+  if (entry) {
+    out.receiving = { state: entry.pc.connectionState, video: entry.video, decoded: 0 };
+    (await entry.pc.getStats()).forEach((r) => { if (r.type === "inbound-rtp" && r.kind === "video") out.receiving.decoded += r.framesDecoded; });
+  }
+  out.feeds = call?.receiving ? [...call.receiving.keys()] : [];
+  out.meshPeers = window.watch.mesh.peers.size;
+  return out;
+}"""
+# Frames decoded and sound packets received from each participant, through the page's call.
+SEEN = """async () => {
+  const out = {};
+  for (const [id, { pc }] of window.visittCall.peers.entries()) {
+    const seen = { video: 0, audio: 0 };
+    (await pc.getStats()).forEach((r) => {
+      if (r.type === "inbound-rtp" && r.kind === "video") seen.video += r.framesDecoded || 0;
+      if (r.type === "inbound-rtp" && r.kind === "audio") seen.audio += r.packetsReceived || 0;
+    });
+    out[id] = seen;
+  }
+  return out;
+}"""
+FRAMES = "() => window.watch.frames.length"
+
+
+def frames_grow(page: Page, by: int = 10, timeout: float = 60.0) -> bool:
+    """Whether the other's picture on ``page`` presents ``by`` more frames within ``timeout`` s."""
+    start = page.evaluate(FRAMES)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if page.evaluate(FRAMES) >= start + by:
+            return True
+        page.wait_for_timeout(200)
+    return False
+
+
+# How bright the other's picture on the tile is, 0-255 (a camera turned off sends black frames).
+BRIGHTNESS = """(peer) => {
+  const video = document.querySelector(`#tiles [data-peer="${peer}"] video`);
+  const canvas = document.createElement("canvas");
+  canvas.width = 32;
+  canvas.height = 24;
+  const context = canvas.getContext("2d");
+  context.drawImage(video, 0, 0, 32, 24);
+  const pixels = context.getImageData(0, 0, 32, 24).data;
+  let sum = 0;
+  for (let i = 0; i < pixels.length; i += 4) sum += pixels[i] + pixels[i + 1] + pixels[i + 2];
+  return sum / (pixels.length / 4) / 3;
 }"""
 
 
-async def clinician(server: LiveServer, companion_token: str, state: dict[str, Any]) -> None:
-    """The clinician (aiortc): on the mesh with the page, admits the companion past the mesh, then sends
-    to Janus."""
-    async with await WsClient.staff(server, staff_login(server)) as host, \
-            await WsClient.guest(server, companion_token) as companion:
-        state["host"] = (await host.hello())["id"]
-        await companion.hello()
-        async with CallPeer(host, colour=test_sfu.BLUE) as mesh:
-            knock = await host.expect("knock", timeout=30)
-            state["room"] = knock["room"]
-            await host.send({"type": "admit", "room": knock["room"], "participant": knock["participant"]["id"]})
-            await asyncio.to_thread(state["mesh_seen"].wait, 90)  # the page shows the clinician's picture
-            await companion.send({"type": "knock", "name": "Ola Nordmann"})
-            knock = await host.expect("knock")
-            await host.send({"type": "admit", "room": knock["room"], "participant": knock["participant"]["id"]})
-            state["moved"] = await host.expect("sfu_move")
-            state["companion"] = await companion.expect("admitted")
-            group = test_sfu.GroupPeer(host, test_sfu.BLUE)
+async def newcomer(server: LiveServer, token: str, name: str, colour: tuple[int, int, int],
+                   state: dict[str, Any], release: threading.Event) -> None:
+    """One aiortc newcomer: knocks, and once admitted (through Janus) sends a colour and a tone there until
+    ``release``; records its socket and its ``admitted``."""
+    async with await WsClient.guest(server, token) as socket:
+        state[f"{name}/socket"] = socket
+        await socket.hello()
+        await socket.send({"type": "knock", "name": name})
+        admitted = asyncio.create_task(socket.expect("admitted", timeout=180))
+        released = asyncio.create_task(asyncio.to_thread(release.wait, 600))
+        await asyncio.wait({admitted, released}, return_when=asyncio.FIRST_COMPLETED)
+        if not admitted.done():  # done before this one was let in (bench/growth.py lets in only the first)
+            admitted.cancel()
+            return
+        released.cancel()  # (the thread waits on: release is set at the end, always)
+        state[name] = admitted.result()
+        peer = GroupPeer(socket, colour)
+        try:
+            await peer.publish()
+            await asyncio.to_thread(release.wait, 600)
+        finally:
+            await peer.close()
+
+
+@dataclass
+class Grown:
+    """A consultation just moved past the mesh (:func:`grown_past_the_mesh`): the two pages, the patient's and
+    the clinician's ids, each newcomer's socket and ``admitted`` (``state``), and the longest gap in each
+    page's picture of the other across the move (``GAP``: on the patient's page, on the clinician's)."""
+
+    host: Page
+    patient: Page
+    kari_id: str
+    clinician_id: str
+    state: dict[str, Any]
+    patient_gap: dict[str, Any]
+    host_gap: dict[str, Any]
+
+
+@contextmanager
+def grown_past_the_mesh(browser: Browser, server: LiveServer) -> Iterator[Grown]:
+    """The clinician's and the patient's pages in a call on the mesh of ``server`` (``VISITT_MAX_PARTICIPANTS``
+    2, Janus configured), then the interpreter admitted past it; yields once both pages receive each other
+    through Janus and the brief notice shows on both. The two relatives wait, knocked, for the clinician.
+    Also used by bench/growth.py."""
+    clinic = browser.new_context(**DESK)
+    mobile = browser.new_context(**PHONE)
+    release = threading.Event()
+    state: dict[str, Any] = {}
+    sides: list[threading.Thread] = []
+    try:
+        # booked by the clinician (API); the interpreter and the relatives invited past the mesh: Janus answers
+        join_url, _token = book(server)
+        owner = {"Authorization": f"Bearer {server.token}"}
+        appointment = server.get(f"{server.url}/api/v1/appointments", headers=owner).json()[0]["id"]
+        tokens = []
+        for number, (name, kind, _) in enumerate(NEWCOMERS):
+            invited = server.post(f"{server.url}/api/v1/appointments/{appointment}/participants", headers=owner,
+                                  json={"name": name, "kind": kind, "phone": f"412 34 5{number}0"})
+            assert invited.status_code == 201, invited.text
+            tokens.append(invited.json()["join_url"].rsplit("/v/", 1)[1])
+
+        # the one-to-one call on the mesh, as every consultation starts
+        host = clinic.new_page()
+        sign_in(host, server.url)
+        patient = mobile.new_page()
+        patient.goto(join_url)
+        patient.locator("#name").fill("Kari Nordmann")
+        patient.locator("#join").click()
+        host.locator("#waiting li", has_text="Kari Nordmann").locator(".admit").click(timeout=60000)
+        wait_for_media(host, timeout=90)
+        wait_for_media(patient, timeout=90)
+        assert not host.evaluate("() => window.visittCall.sending") and not patient.evaluate("() => window.visittCall.sending")
+        kari = host.evaluate("() => [...window.visittCall.peers.keys()]")
+        clinician = patient.evaluate("() => [...window.visittCall.peers.keys()]")
+        assert len(kari) == 1 and len(clinician) == 1, (kari, clinician)
+        kari_id, clinician_id = kari[0], clinician[0]
+        patient.evaluate(WATCH, clinician_id)
+        host.evaluate(WATCH, kari_id)
+        assert frames_grow(patient) and frames_grow(host)
+
+        for (name, _, colour), token in zip(NEWCOMERS, tokens):
+            side = threading.Thread(target=run, args=(newcomer(server, token, name, colour, state, release),),
+                                    daemon=True)
+            side.start()
+            sides.append(side)
+        # the interpreter first: admitting them passes the mesh, and the call moves
+        interpreter = NEWCOMERS[0][0]
+        for page in (host, patient):
+            page.evaluate("() => { window.watch.admitAt = performance.now(); }")
+        host.locator("#waiting li", has_text=interpreter).locator(".admit").click(timeout=90000)
+        host.locator("#waiting li", has_text=interpreter).wait_for(state="detached", timeout=60000)
+        # each page: on the GroupCall, the other's picture from Janus, and the brief notice says so
+        for page, other in ((patient, clinician_id), (host, kari_id)):
             try:
-                await group.publish()
-                await asyncio.to_thread(state["done"].wait, 120)
-            finally:
-                await group.close()
-            assert mesh.connections  # (closed by the page: its own side is what the test measures)
+                page.wait_for_function(FROM_JANUS, arg=other, timeout=120000)
+            except Exception:
+                raise AssertionError(f"{page.url}: the picture not from Janus: {page.evaluate(STATE, other)}") from None
+        for page in (host, patient):  # (the status line's history: a later line may follow it on a loaded machine)
+            page.wait_for_function("(moved) => window.watch.status.some(([, text]) => text.startsWith(moved))",
+                                   arg=MOVED, timeout=60000)
+        assert frames_grow(patient, by=30) and frames_grow(host, by=30)
+        yield Grown(host, patient, kari_id, clinician_id, state, patient.evaluate(GAP), host.evaluate(GAP))
+    finally:
+        release.set()
+        for side in sides:
+            side.join(60)
+        clinic.close()
+        mobile.close()
 
 
 @pytest.mark.browser
-def test_a_call_grown_past_the_mesh_moves_to_janus_within_two_seconds_of_picture(
+def test_the_pages_move_past_the_mesh_to_janus_and_the_call_goes_on(
         browser: Browser, janus: JanusServer, tmp_path: Path) -> None:
     server = LiveServer(make_settings(tmp_path, janus_url=janus.url, janus_api_secret=SECRET,
                                       max_participants=2)).start()
-    context = browser.new_context()
     try:
-        # the companion's invitation passes the mesh (2: the clinician and the patient): allowed, Janus answers
-        patient_token, companion_token = test_sfu._book_group(server, group=False)
-        state: dict[str, Any] = {"mesh_seen": threading.Event(), "done": threading.Event()}
-        side = threading.Thread(target=lambda: run(clinician(server, companion_token, state)))
-        side.start()
-        try:
-            page = context.new_page()
-            page.goto(f"{server.url}/staff/login")
-            while "host" not in state:
-                page.wait_for_timeout(50)
-            page.evaluate(OPEN, patient_token)
-            assert page.evaluate(CALL) == [state["host"]]
-            page.wait_for_function("(id) => (window.frames[id]?.length || 0) > 20", arg=state["host"],
-                                   timeout=90000)  # generous: a loaded machine
-            state["mesh_seen"].set()
-            # the move: the page publishes to Janus, the clinician's picture comes from there, the mesh closes
-            page.wait_for_function("() => window.group && window.mesh.peers.size === 0", timeout=90000)
-            closed_at = page.evaluate("() => performance.now()")
-            page.wait_for_function("([id, t]) => window.frames[id].filter((f) => f > t).length > 30",
-                                   arg=[state["host"], closed_at], timeout=60000)
-            measured = page.evaluate(GAP, state["host"])
-            received = page.evaluate("(id) => window.group.receiving.has(id)", state["host"])
-        finally:
-            state["done"].set()
-            side.join(120)
-        assert state["moved"]["max_video"] == 4
-        assert state["companion"]["media"] == "sfu"
-        assert received  # the picture after the move is Janus's: the mesh's connection is closed
-        assert measured["gap"] <= 2000, measured
+        with grown_past_the_mesh(browser, server) as grown:
+            host, patient, kari_id, clinician_id, state = (grown.host, grown.patient, grown.kari_id,
+                                                           grown.clinician_id, grown.state)
+            patient_gap, host_gap = grown.patient_gap, grown.host_gap
+            print(f"longest gap across the move: clinician's picture on the patient's page {patient_gap}, "
+                  f"the patient's on the clinician's page {host_gap}")
+            # the two relatives later: admitted into the call through Janus
+            for name, _, _ in NEWCOMERS[1:]:
+                host.locator("#waiting li", has_text=name).locator(".admit").click(timeout=90000)
+                host.locator("#waiting li", has_text=name).wait_for(state="detached", timeout=60000)
+            assert all(state[name]["media"] == "sfu" for name, _, _ in NEWCOMERS)
+            for page in (host, patient):  # the mesh's connection closed, a moment after the picture from Janus came
+                page.wait_for_function("() => window.watch.mesh.peers.size === 0", timeout=60000)
+            # both pages showed the brief notice; neither left the call, and nobody knocked again
+            for page in (host, patient):
+                assert page.evaluate("() => window.watch.callHidden") == 0, page.url
+            assert not any("Kari" in text for text in host.evaluate("() => window.watch.waiting"))
+            assert host.locator("#waiting li").count() == 0
+            # everyone's picture and sound on both pages: the newcomers' through Janus too (3 pictures ≤ max_video 4)
+            for page in (host, patient):
+                page.wait_for_function(f"""async () => {{
+                  const seen = await ({SEEN})();
+                  const entries = Object.values(seen);
+                  return entries.length === 4 && entries.every((e) => e.video > 5 && e.audio > 5);
+                }}""", timeout=120000)
+
+            # the controls act on the call through Janus. The patient's microphone: the clinician's page shows it off
+            patient.locator("#mic").click()
+            host.locator(f'#tiles [data-peer="{kari_id}"].muted').wait_for(timeout=90000)
+            assert patient.evaluate("() => window.visittCall.local.getAudioTracks().every((t) => !t.enabled)")
+            patient.locator("#mic").click()
+            host.locator(f'#tiles [data-peer="{kari_id}"]:not(.muted)').wait_for(timeout=90000)
+            # the patient's camera: her picture stops on the clinician's page, and comes back
+            patient.locator("#cam").click()
+            host.locator(f'#tiles [data-peer="{kari_id}"].camera-off').wait_for(timeout=90000)
+            host.wait_for_function(f"(id) => ({BRIGHTNESS})(id) < 8", arg=kari_id, timeout=90000)
+            patient.locator("#cam").click()
+            host.wait_for_function(f"(id) => ({BRIGHTNESS})(id) > 30", arg=kari_id, timeout=90000)
+            assert frames_grow(host), "the patient's picture does not come back"
+            # the clinician's camera: the same on the patient's page
+            host.locator("#cam").click()
+            patient.locator(f'#tiles [data-peer="{clinician_id}"].camera-off').wait_for(timeout=90000)
+            patient.wait_for_function(f"(id) => ({BRIGHTNESS})(id) < 8", arg=clinician_id, timeout=90000)
+            host.locator("#cam").click()
+            patient.wait_for_function(f"(id) => ({BRIGHTNESS})(id) > 30", arg=clinician_id, timeout=90000)
+            assert frames_grow(patient), "the clinician's picture does not come back"
+            # Leave: the patient is out, the call goes on for the others
+            patient.locator("#leave").click()
+            patient.locator("#done").wait_for(timeout=90000)
+            host.wait_for_function("(id) => !document.querySelector(`#tiles [data-peer='${id}']`)", arg=kari_id,
+                                   timeout=90000)
+            before = host.evaluate(SEEN)
+            host.wait_for_function(f"""async (before) => {{
+              const seen = await ({SEEN})();
+              const ids = Object.keys(before).filter((id) => id in seen);
+              return ids.length === 3 && ids.every((id) => seen[id].video > before[id].video + 10);
+            }}""", arg=before, timeout=60000)
+            # End: the call ends for everyone
+            host.locator("#end").click()
+            deadline = time.monotonic() + 60
+            while not all(any(message.get("type") == "ended" for message in list(state[f"{name}/socket"].received))
+                          for name, _, _ in NEWCOMERS):
+                assert time.monotonic() < deadline, "End did not end the call for everyone"
+                time.sleep(0.25)
     finally:
-        context.close()
         server.stop()

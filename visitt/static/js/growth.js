@@ -8,24 +8,36 @@ import { Call } from "./call.js";
 import { GroupCall } from "./group_call.js";
 import { showEncryption } from "./participants.js";
 
-/** How often a new connection is looked at until its media flows, and for how long at most. */
+/**
+ * How often a new connection is looked at until its media flows: often at first, then seldom. It is looked
+ * at until it flows or closes: on a very busy machine Janus's first frame came after 20 s (bench/growth.py),
+ * and a page that gave up (after 30 s, before) would stay on the mesh for that person for good.
+ */
 const LOOK_MS = 100;
-const GIVE_UP_MS = 30_000;
+const LOOK_LATER_MS = 1000;
+const LATER_AFTER_MS = 30_000;
+/**
+ * How long a mesh connection is kept once the other's media from the media server flows here. It carries
+ * our media to them too, and they may not receive it from the media server yet (their page is slower, or
+ * their subscription came later): closed at once, their picture of us stopped for as long as that took
+ * (3.7 s measured on a loaded machine, tests/test_growth_browser.py). Both send twice meanwhile.
+ */
+export const MESH_GRACE_MS = 5_000;
 
 /**
- * Resolves when `pc` has decoded a frame of `kind` (video), or received sound (audio); false after GIVE_UP_MS.
+ * Resolves when `pc` has decoded a frame of `kind` (video), or received sound (audio); false once it closed.
  * @param {RTCPeerConnection} pc @param {string} kind @returns {Promise<boolean>}
  */
 async function flowing(pc, kind) {
-  const until = Date.now() + GIVE_UP_MS;
-  while (Date.now() < until && pc.connectionState !== "closed") {
+  const later = Date.now() + LATER_AFTER_MS;
+  while (pc.connectionState !== "closed") {
     let flows = false;
     (await pc.getStats()).forEach((report) => {
       if (report.type !== "inbound-rtp" || report.kind !== kind) return;
       if (kind === "video" ? report.framesDecoded > 0 : report.packetsReceived > 0) flows = true;
     });
     if (flows) return true;
-    await new Promise((resolve) => setTimeout(resolve, LOOK_MS));
+    await new Promise((resolve) => setTimeout(resolve, Date.now() < later ? LOOK_MS : LOOK_LATER_MS));
   }
   return false;
 }
@@ -49,11 +61,16 @@ export async function moveToSfu(mesh, signaling, maxVideo) {
     if (!entry || !(await flowing(entry.pc, track.kind))) return;
     mesh.dispatchEvent(new CustomEvent("track", { detail: /** @type {CustomEvent} */ (event).detail }));
     // their picture (or, sound only, their sound) comes from the media server now: the mesh's connection goes
+    // after a grace, in which their side may still need our media through it (MESH_GRACE_MS)
     if (track.kind === "video" || !entry.video) {
-      mesh.remove(id);
-      if (mesh.peers.size === 0) mesh.close();
+      setTimeout(() => {
+        mesh.remove(id);
+        if (mesh.peers.size === 0) mesh.close();
+      }, MESH_GRACE_MS);
     }
   });
+  // the page leaving or ending the call closes the GroupCall: what is left of the mesh goes with it, at once
+  group.unsubscribe.push(() => mesh.close());
   group.addEventListener("error", (event) => {
     mesh.dispatchEvent(new CustomEvent("failure", { detail: /** @type {CustomEvent} */ (event).detail }));
   });
@@ -76,10 +93,11 @@ export async function moveToSfu(mesh, signaling, maxVideo) {
  */
 
 /**
- * A consultation page's side of `sfu_move`: the brief notice, then the move (`moveToSfu`); once made, the
- * page drives the GroupCall: a pause in force holds back its senders too (moveToSfu copied it), and the
- * active speaker, the connection quality and the encryption state follow it. A page whose call is not on
- * the mesh (none, or through Janus already) does nothing; one whose call ended meanwhile closes the GroupCall.
+ * A consultation page's side of `sfu_move`: the move (`moveToSfu`); once made, the page drives the
+ * GroupCall: a pause in force holds back its senders too (moveToSfu copied it), the active speaker, the
+ * connection quality and the encryption state follow it, and the page shows the brief notice. A page
+ * whose call is not on the mesh (none, or through Janus already) does nothing; one whose call ended
+ * meanwhile closes the GroupCall.
  * A move that fails is reported as the mesh call's "failure" (`report`).
  * @param {import("./protocol.js").SfuMove} message
  * @param {MovingPage} page
@@ -88,7 +106,6 @@ export async function moveToSfu(mesh, signaling, maxVideo) {
 export async function followMove(message, page) {
   const mesh = page.call();
   if (!(mesh instanceof Call)) return null;
-  page.notice(page.strings.call_moved);
   let group;
   try {
     group = await moveToSfu(mesh, page.signaling, message.max_video);
@@ -106,5 +123,8 @@ export async function followMove(message, page) {
   page.quality.stop();
   page.quality.start(group, mesh.selfId);
   showEncryption(group, page.e2ee, page.strings);
+  // Said once the page sends to the media server, not on `sfu_move`: the newcomer's `joined` follows that at
+  // once, and its line took the notice's place within milliseconds (tests/test_growth_browser.py).
+  page.notice(page.strings.call_moved);
   return group;
 }
