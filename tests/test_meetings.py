@@ -291,6 +291,8 @@ def test_the_host_moves_a_meeting_and_the_guests_are_told_neutrally(node: InProc
     # a new title only: staff see it, guests are told nothing
     renamed = _api(node, "PATCH", path, node.token, {"title": "MDT lunge, ny tittel"})
     assert renamed.status_code == 200 and renamed.json()["title"] == "MDT lunge, ny tittel"
+    longer = _api(node, "PATCH", path, node.token, {"duration_minutes": 90})  # a new length only: no move
+    assert longer.status_code == 200 and longer.json()["duration_minutes"] == 90
     assert _queued(node) == queued
     moved = _api(node, "PATCH", path, node.token, {"starts_at": later, "duration_minutes": 30})
     assert moved.status_code == 200, moved.text
@@ -312,7 +314,8 @@ def test_the_host_moves_a_meeting_and_the_guests_are_told_neutrally(node: InProc
     with node.database.session() as session:
         rows = [(event.action, event.detail) for event in session.scalars(
             select(AuditEvent).where(AuditEvent.action == "meeting_changed").order_by(AuditEvent.id))]
-    assert [action for action, _detail in rows] == ["meeting_changed", "meeting_changed"]
+    assert [detail["fields"] for _action, detail in rows] == [
+        ["title"], ["duration_minutes"], ["starts_at", "duration_minutes"]]
     assert "MDT" not in str(rows)
 
 
