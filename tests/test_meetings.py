@@ -366,12 +366,20 @@ def test_the_host_cancels_a_meeting_on_its_page_and_its_links_stop_working(node:
 
 
 def test_a_guest_waiting_is_told_when_the_meeting_is_cancelled(server: LiveServer) -> None:
-    body = _meeting(server, colleagues=[], guests=[{"name": "Dr. Nils Lunde", "phone": "412 34 570"}]).json()
+    """... and the invited colleague's open dashboard is told to fetch its meetings again, at each change."""
+    body = _meeting(server, guests=[{"name": "Dr. Nils Lunde", "phone": "412 34 570"}]).json()
     guest_link = body["invitations"][0]["join_url"]
 
     async def scenario() -> None:
         host = await WsClient.staff(server, staff_login(server, demo.PEOPLE[0][0]))
         await host.hello()
+        colleague = await WsClient.staff(server, staff_login(server, demo.PEOPLE[1][0]))
+        await colleague.hello()
+        renamed = await asyncio.to_thread(_api, server, "PATCH", f"/meetings/{body['id']}", server.token,
+                                          {"title": "MDT lunge og hjerte"})
+        assert renamed.status_code == 200, renamed.text
+        told = await colleague.expect("meetings_changed")
+        assert set(told) == {"type"}  # no title, no time on the socket
         guest = await WsClient.guest(server, guest_link.rsplit("/", 1)[1])
         await guest.hello()
         await guest.send({"type": "knock", "name": "Nils Lunde"})
@@ -381,7 +389,9 @@ def test_a_guest_waiting_is_told_when_the_meeting_is_cancelled(server: LiveServe
         assert cancelled.status_code == 200, cancelled.text
         ended = await guest.expect("ended")
         assert ended["reason"] == "cancelled"
-        for client in (host, guest):
+        await colleague.expect("meetings_changed")
+        assert "meetings_changed" not in host.types  # the host changed it: nothing to tell them
+        for client in (host, colleague, guest):
             await client.close()
 
     run(scenario())

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
 
 from visitt import demo
+from visitt.store.models import Staff
 from visitt.testing import LiveServer
 
 from .browser import DESK, PHONE, link_in, sign_in, wait_for_media
@@ -120,12 +122,18 @@ def test_the_host_moves_then_cancels_a_meeting_from_the_dashboard(server: LiveSe
                                                                   browser) -> None:  # type: ignore[no-untyped-def]
     """**Change or cancel** on the dashboard: a new time saved on the meeting's page (which axe finds no fault
     with, in English and in Arabic), then the meeting cancelled; the guest's link then says so."""
+    with server.database.session() as session:
+        ola = session.scalar(select(Staff.id).where(Staff.email == demo.PEOPLE[1][0]))
     created = server.post(f"{server.url}/api/v1/meetings", headers={"Authorization": f"Bearer {server.token}"},
-                          json={"title": "MDT lunge", "guests": [{"name": "Dr. Nils Lunde", "phone": "412 34 570"}]})
+                          json={"title": "MDT lunge", "colleagues": [ola],
+                                "guests": [{"name": "Dr. Nils Lunde", "phone": "412 34 570"}]})
     assert created.status_code == 201, created.text
     guest_link = created.json()["invitations"][0]["join_url"]
-    clinic, mobile = browser.new_context(**DESK), browser.new_context(**PHONE)
+    clinic, office, mobile = browser.new_context(**DESK), browser.new_context(**DESK), browser.new_context(**PHONE)
     try:
+        colleague = office.new_page()  # the invited colleague's dashboard, open all along
+        sign_in(colleague, server.url, demo.PEOPLE[1][0])
+        expect(colleague.locator("#meetings li", has_text="MDT lunge")).to_be_visible()
         host = clinic.new_page()
         sign_in(host, server.url)
         host.locator("#meetings li", has_text="MDT lunge").get_by_role("link", name="Change or cancel").click()
@@ -138,6 +146,7 @@ def test_the_host_moves_then_cancels_a_meeting_from_the_dashboard(server: LiveSe
         expect(host.get_by_role("status")).to_have_text(
             "Saved. If the time changed, the guests get a message with the new time.")
         expect(host.get_by_role("heading", name="MDT lunge og hjerte")).to_be_visible()
+        expect(colleague.locator("#meetings li", has_text="MDT lunge og hjerte")).to_contain_text("2:30")
         moved = server.sms(wait=30, count=2)[-1]
         assert "flyttet" in moved["body"] and "14:30" in moved["body"] and "MDT" not in moved["body"]
 
@@ -147,6 +156,7 @@ def test_the_host_moves_then_cancels_a_meeting_from_the_dashboard(server: LiveSe
         guest = mobile.new_page()
         guest.goto(guest_link)
         expect(guest.get_by_role("heading", name="The meeting has been cancelled")).to_be_visible()
+        expect(colleague.locator("#meetings li", has_text="MDT")).to_have_count(0)  # gone without a reload
         expect(guest.get_by_text("MDT")).to_have_count(0)
 
         arabic = browser.new_context(**{**DESK, "locale": "ar"})
@@ -159,5 +169,5 @@ def test_the_host_moves_then_cancels_a_meeting_from_the_dashboard(server: LiveSe
         finally:
             arabic.close()
     finally:
-        for context in (clinic, mobile):
+        for context in (clinic, office, mobile):
             context.close()

@@ -599,6 +599,13 @@ class SfuMove(_ServerMessage):
     max_video: int  # the pictures a page shows at most from now on (as ``admitted``'s); sound from all
 
 
+class MeetingsChanged(_ServerMessage):
+    """To the dashboards of the colleagues invited to a staff meeting by account: the host moved or cancelled
+    it. The page fetches its list of meetings again; the socket never carries a meeting's title or time."""
+
+    type: Literal["meetings_changed"] = "meetings_changed"
+
+
 class ErrorMessage(_ServerMessage):
     type: Literal["error"] = "error"
     code: str
@@ -621,7 +628,7 @@ class PongOut(_ServerMessage):
 ServerMessage = Union[Welcome, Waiting, Lobby, LateNotice, WaitExpired, KnockNotice, Admitted, Denied, Removed,
                       Joined, Updated, Back, Left, Away, PlaceTaken, RoomInfo, Ended, PhoneCall, Paused, Resumed,
                       IdRequested, UnmuteRequested, SignalIn, ChatIn, SfuPublished, SfuOffer, SfuFeed, SfuKeys, SfuMove,
-                      ErrorMessage, Bye,
+                      MeetingsChanged, ErrorMessage, Bye,
                       PingOut, PongOut, Withdrawn]
 SERVER_MESSAGES: tuple[type[_ServerMessage], ...] = get_args(ServerMessage)
 
