@@ -291,6 +291,8 @@ def test_the_host_moves_a_meeting_and_the_guests_are_told_neutrally(node: InProc
     # a new title only: staff see it, guests are told nothing
     renamed = _api(node, "PATCH", path, node.token, {"title": "MDT lunge, ny tittel"})
     assert renamed.status_code == 200 and renamed.json()["title"] == "MDT lunge, ny tittel"
+    longer = _api(node, "PATCH", path, node.token, {"duration_minutes": 90})  # a new length only: no move
+    assert longer.status_code == 200 and longer.json()["duration_minutes"] == 90
     assert _queued(node) == queued
     moved = _api(node, "PATCH", path, node.token, {"starts_at": later, "duration_minutes": 30})
     assert moved.status_code == 200, moved.text
@@ -312,7 +314,8 @@ def test_the_host_moves_a_meeting_and_the_guests_are_told_neutrally(node: InProc
     with node.database.session() as session:
         rows = [(event.action, event.detail) for event in session.scalars(
             select(AuditEvent).where(AuditEvent.action == "meeting_changed").order_by(AuditEvent.id))]
-    assert [action for action, _detail in rows] == ["meeting_changed", "meeting_changed"]
+    assert [detail["fields"] for _action, detail in rows] == [
+        ["title"], ["duration_minutes"], ["starts_at", "duration_minutes"]]
     assert "MDT" not in str(rows)
 
 
@@ -363,12 +366,20 @@ def test_the_host_cancels_a_meeting_on_its_page_and_its_links_stop_working(node:
 
 
 def test_a_guest_waiting_is_told_when_the_meeting_is_cancelled(server: LiveServer) -> None:
-    body = _meeting(server, colleagues=[], guests=[{"name": "Dr. Nils Lunde", "phone": "412 34 570"}]).json()
+    """... and the invited colleague's open dashboard is told to fetch its meetings again, at each change."""
+    body = _meeting(server, guests=[{"name": "Dr. Nils Lunde", "phone": "412 34 570"}]).json()
     guest_link = body["invitations"][0]["join_url"]
 
     async def scenario() -> None:
         host = await WsClient.staff(server, staff_login(server, demo.PEOPLE[0][0]))
         await host.hello()
+        colleague = await WsClient.staff(server, staff_login(server, demo.PEOPLE[1][0]))
+        await colleague.hello()
+        renamed = await asyncio.to_thread(_api, server, "PATCH", f"/meetings/{body['id']}", server.token,
+                                          {"title": "MDT lunge og hjerte"})
+        assert renamed.status_code == 200, renamed.text
+        told = await colleague.expect("meetings_changed")
+        assert set(told) == {"type"}  # no title, no time on the socket
         guest = await WsClient.guest(server, guest_link.rsplit("/", 1)[1])
         await guest.hello()
         await guest.send({"type": "knock", "name": "Nils Lunde"})
@@ -378,7 +389,9 @@ def test_a_guest_waiting_is_told_when_the_meeting_is_cancelled(server: LiveServe
         assert cancelled.status_code == 200, cancelled.text
         ended = await guest.expect("ended")
         assert ended["reason"] == "cancelled"
-        for client in (host, guest):
+        await colleague.expect("meetings_changed")
+        assert "meetings_changed" not in host.types  # the host changed it: nothing to tell them
+        for client in (host, colleague, guest):
             await client.close()
 
     run(scenario())

@@ -7,16 +7,20 @@ decode the other's frames. Each page is saved as a screenshot under ``test-artef
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
 
 from visitt import demo
+from visitt.store.models import Staff
 from visitt.testing import LiveServer
 
 from .browser import DESK, PHONE, link_in, sign_in, wait_for_media
+from .test_accessibility_browser import sign_in as sign_in_any_language, violations
 
 pytestmark = pytest.mark.browser
 ARTEFACTS = Path(__file__).resolve().parent.parent / "test-artefacts"
@@ -109,6 +113,61 @@ def test_a_staff_meeting_with_an_external_guest_admitted_from_the_lobby(server: 
         expect(guest.get_by_role("heading", name="Video meeting")).to_be_visible()
         expect(guest.locator("#done-text")).to_have_text("The meeting has ended. Thank you.")
         _meeting_words(guest)
+    finally:
+        for context in (clinic, office, mobile):
+            context.close()
+
+
+def test_the_host_moves_then_cancels_a_meeting_from_the_dashboard(server: LiveServer,
+                                                                  browser) -> None:  # type: ignore[no-untyped-def]
+    """**Change or cancel** on the dashboard: a new time saved on the meeting's page (which axe finds no fault
+    with, in English and in Arabic), then the meeting cancelled; the guest's link then says so."""
+    with server.database.session() as session:
+        ola = session.scalar(select(Staff.id).where(Staff.email == demo.PEOPLE[1][0]))
+    created = server.post(f"{server.url}/api/v1/meetings", headers={"Authorization": f"Bearer {server.token}"},
+                          json={"title": "MDT lunge", "colleagues": [ola],
+                                "guests": [{"name": "Dr. Nils Lunde", "phone": "412 34 570"}]})
+    assert created.status_code == 201, created.text
+    guest_link = created.json()["invitations"][0]["join_url"]
+    clinic, office, mobile = browser.new_context(**DESK), browser.new_context(**DESK), browser.new_context(**PHONE)
+    try:
+        colleague = office.new_page()  # the invited colleague's dashboard, open all along
+        sign_in(colleague, server.url, demo.PEOPLE[1][0])
+        expect(colleague.locator("#meetings li", has_text="MDT lunge")).to_be_visible()
+        host = clinic.new_page()
+        sign_in(host, server.url)
+        host.locator("#meetings li", has_text="MDT lunge").get_by_role("link", name="Change or cancel").click()
+        expect(host.get_by_role("heading", name="MDT lunge")).to_be_visible()
+        assert not violations(host, "meeting page")
+        host.get_by_label("Title (only staff see it)").fill("MDT lunge og hjerte")
+        host.get_by_label("Date").fill((dt.date.today() + dt.timedelta(days=3)).isoformat())
+        host.get_by_label("Time").fill("14:30")
+        host.get_by_role("button", name="Save and tell the guests").click()
+        expect(host.get_by_role("status")).to_have_text(
+            "Saved. If the time changed, the guests get a message with the new time.")
+        expect(host.get_by_role("heading", name="MDT lunge og hjerte")).to_be_visible()
+        expect(colleague.locator("#meetings li", has_text="MDT lunge og hjerte")).to_contain_text("2:30")
+        moved = server.sms(wait=30, count=2)[-1]
+        assert "flyttet" in moved["body"] and "14:30" in moved["body"] and "MDT" not in moved["body"]
+
+        host.get_by_role("button", name="Cancel meeting and tell the guests").click()
+        expect(host.get_by_text("Meeting cancelled. The guests have been told.")).to_be_visible()
+        expect(host.locator("#meetings li", has_text="MDT lunge")).to_have_count(0)
+        guest = mobile.new_page()
+        guest.goto(guest_link)
+        expect(guest.get_by_role("heading", name="The meeting has been cancelled")).to_be_visible()
+        expect(colleague.locator("#meetings li", has_text="MDT")).to_have_count(0)  # gone without a reload
+        expect(guest.get_by_text("MDT")).to_have_count(0)
+
+        arabic = browser.new_context(**{**DESK, "locale": "ar"})
+        try:
+            page = arabic.new_page()
+            sign_in_any_language(page, server.url)
+            page.goto(f"{server.url}/staff/meetings/{created.json()['id']}")
+            expect(page.locator("html")).to_have_attribute("dir", "rtl")
+            assert not violations(page, "meeting page (ar), cancelled")
+        finally:
+            arabic.close()
     finally:
         for context in (clinic, office, mobile):
             context.close()

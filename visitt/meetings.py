@@ -254,7 +254,8 @@ def change(session: Session, meeting: Meeting, data: MeetingChange, *, staff: St
            now: dt.datetime | None = None) -> bool:
     """Give the meeting a new title or time (its host alone, as :func:`visitt.appointments.move` moves an
     appointment): a new time is told to each guest in neutral words, a new title to nobody outside (only
-    staff see it); the links and codes stay. Audited as ``meeting_changed``. Returns whether the time moved."""
+    staff see it) nor a new length alone; the links and codes stay. Audited as ``meeting_changed``. Returns
+    whether the start moved."""
     access.require(staff, access.Action.manage, meeting.room)
     _require_open(meeting)
     errors: dict[str, str] = {}
@@ -266,7 +267,7 @@ def change(session: Session, meeting: Meeting, data: MeetingChange, *, staff: St
     _duration(duration, errors)
     if errors:
         raise ValidationFailed(N_("The meeting could not be changed."), fields=errors)
-    moved = (starts_at, duration) != (meeting.starts_at, meeting.duration_minutes)
+    moved = starts_at != meeting.starts_at  # what the guests are told; a new length alone is not a move
     fields = [name for name, differs in (("title", title != meeting.title), ("starts_at", starts_at != meeting.starts_at),
                                          ("duration_minutes", duration != meeting.duration_minutes)) if differs]
     meeting.title, meeting.starts_at, meeting.duration_minutes = title, starts_at, duration

@@ -195,6 +195,8 @@ class Cluster:
                 relay.connection.go_away()
         elif op == "ended":
             self.state.hub.ended_elsewhere(message["room"], message["reason"])
+        elif op == "meetings_changed":
+            self.state.hub.dashboards.notify(int(message["staff"]), protocol.encode(protocol.MeetingsChanged()))
 
     def post(self, node: str, message: dict[str, Any]) -> None:
         """Queue ``message`` for ``node``; messages to one node leave in the order posted."""
@@ -223,6 +225,15 @@ class Cluster:
             self.state.hub.ended_elsewhere(public_id, reason)
         else:
             self.post(holder, {"op": "ended", "room": public_id, "reason": reason})
+
+    async def meetings_changed(self, staff_ids: list[int]) -> None:
+        """A staff meeting these colleagues are invited to was moved or cancelled: tell their dashboards."""
+        for staff_id in staff_ids:
+            holder = await self.bus.owner(str(staff_id))
+            if holder == self.node:
+                self.state.hub.dashboards.notify(staff_id, protocol.encode(protocol.MeetingsChanged()))
+            else:
+                self.post(holder, {"op": "meetings_changed", "staff": staff_id})
 
     # nodes coming and going ---------------------------------------------------------------------
 

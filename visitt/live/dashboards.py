@@ -44,6 +44,11 @@ class Dashboards:
     def unwatch(self, staff_id: int, peer: Peer) -> None:
         self.watching.get(staff_id, set()).discard(peer)
 
+    def notify(self, staff_id: int, text: str) -> None:
+        """``text`` to each dashboard socket of ``staff_id`` on this node, at once."""
+        for peer in list(self.watching.get(staff_id, ())):
+            peer.send(text)
+
     def lobby(self, staff_id: int) -> str:
         waiting = [room.waiting_info(waiter) for room in self.by_host.get(staff_id, {}).values()
                    for waiter in room.waiting.values()]

@@ -510,6 +510,13 @@ class ChatIn(ServerModel):
     at: str
 
 
+class MeetingsChanged(ServerModel):
+    """To the dashboards of the colleagues invited to a staff meeting by account: the host moved or cancelled
+    it. The page fetches its list of meetings again; the socket never carries a meeting's title or time."""
+
+    type: Literal["meetings_changed"] = "meetings_changed"
+
+
 class ErrorMessage(ServerModel):
     type: Literal["error"] = "error"
     code: str
@@ -532,7 +539,7 @@ class PongOut(ServerModel):
 ServerMessage = Union[Welcome, Waiting, Lobby, LateNotice, WaitExpired, KnockNotice, Admitted, Denied, Removed,
                       Joined, Updated, Back, Left, Away, PlaceTaken, RoomInfo, Ended, PhoneCall, Paused, Resumed,
                       IdRequested, UnmuteRequested, SignalIn, ChatIn, SfuPublished, SfuOffer, SfuFeed, SfuKeys, SfuMove,
-                      ErrorMessage, Bye,
+                      MeetingsChanged, ErrorMessage, Bye,
                       PingOut, PongOut, Withdrawn]
 SERVER_MESSAGES: tuple[type[ServerModel], ...] = get_args(ServerMessage)
 

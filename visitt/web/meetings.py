@@ -68,8 +68,8 @@ def get_meeting(meeting_id: RowId, request: Request, session: DB) -> meetings.Me
 
 @api.patch("/meetings/{meeting_id}", response_model=meetings.MeetingPublic,
            responses={**ERRORS, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
-def change_meeting(meeting_id: RowId, data: meetings.MeetingChange, request: Request, session: DB,
-                   tz: TZ) -> meetings.MeetingPublic:
+async def change_meeting(meeting_id: RowId, data: meetings.MeetingChange, request: Request, session: DB,
+                         tz: TZ) -> meetings.MeetingPublic:
     """Change a meeting's title or time (its host alone; anyone else gets 404). A new time is sent to each
     guest by SMS or e-mail, in neutral words; the links and codes stay."""
     staff = api_staff(request, session)
@@ -77,6 +77,7 @@ def change_meeting(meeting_id: RowId, data: meetings.MeetingChange, request: Req
     _change(request, session, staff, meeting, data, tz)
     session.commit()
     request.app.state.sender.wakeup.set()
+    await _tell_colleagues(request, meeting)
     return meetings.public(meeting, request.app.state.settings.max_participants)
 
 
@@ -97,6 +98,12 @@ def _change(request: Request, session: Session, staff: Staff, meeting: Meeting, 
                     base_url=base_url(request), limiter=app_limiter(request))
 
 
+async def _tell_colleagues(request: Request, meeting: Meeting) -> None:
+    """The invited colleagues' open dashboards fetch their list of meetings again."""
+    await request.app.state.cluster.meetings_changed(
+        [participant.staff_id for participant in meeting.room.participants if participant.staff_id is not None])
+
+
 async def _cancel(request: Request, session: Session, staff: Staff, meeting: Meeting, tz: ZoneInfo) -> None:
     meetings.cancel(session, meeting, staff=staff, tz=tz, clinic_phone=request.app.state.settings.clinic_phone,
                     base_url=base_url(request), limiter=app_limiter(request))
@@ -104,6 +111,7 @@ async def _cancel(request: Request, session: Session, staff: Staff, meeting: Mee
     request.app.state.sender.wakeup.set()
     room = meeting.room
     await request.app.state.cluster.room_ended(room.host_id, room.public_id, "cancelled")
+    await _tell_colleagues(request, meeting)
 
 
 def _form_page(request: Request, session: Session, staff: Staff, values: dict[str, str], errors: dict[str, str],
@@ -199,13 +207,14 @@ async def change_meeting_form(meeting_id: RowId, request: Request, session: DB, 
                                   starts_at=None if when == local.strftime("%Y-%m-%dT%H:%M") else when)
     try:
         _change(request, session, staff, meeting, data, tz)
-    except ValidationFailed as error:
+    except VisittError as error:
         session.rollback()
-        fields = {("date" if key == "starts_at" else key): text for key, text in error.fields.items()}
+        fields = {("date" if key == "starts_at" else key): text for key, text in (error.fields or {}).items()}
         return _meeting_page(request, staff, meeting, tz, values=form, errors=fields or {"title": error.message},
-                             status_code=422)
+                             status_code=error.status)
     session.commit()
     request.app.state.sender.wakeup.set()
+    await _tell_colleagues(request, meeting)
     return RedirectResponse(f"/staff/meetings/{meeting_id}?changed=1", status_code=303)
 
 

@@ -464,13 +464,28 @@ const edges = new ResizeObserver(() => {
 });
 edges.observe($("call-toolbar"));
 edges.observe($("paused"));
-for (const button of document.querySelectorAll("button[data-room]")) {
-  button.addEventListener("click", async () => {
-    entering = true;
-    try { await ensureMedia(); } catch { entering = false; return; }
-    signaling.send({ type: "enter", room: /** @type {HTMLElement} */ (button).dataset.room });
-  });
+/** Each row's Open room button (an appointment, a meeting one hosts) enters that room. @param {ParentNode} root */
+function bindRoomButtons(root) {
+  for (const button of root.querySelectorAll("button[data-room]")) {
+    button.addEventListener("click", async () => {
+      entering = true;
+      try { await ensureMedia(); } catch { entering = false; return; }
+      signaling.send({ type: "enter", room: /** @type {HTMLElement} */ (button).dataset.room });
+    });
+  }
 }
+bindRoomButtons(document);
+// A meeting this colleague is invited to was moved or cancelled: the list of meetings as the dashboard now shows it
+// (the socket carries no title or time).
+signaling.on("meetings_changed", async () => {
+  const list = document.getElementById("meetings");
+  const page = list ? await fetch("/staff").then((answer) => (answer.ok ? answer.text() : "")).catch(() => "") : "";
+  const fresh = page && new DOMParser().parseFromString(page, "text/html").getElementById("meetings");
+  if (list && fresh) {
+    list.replaceWith(fresh);
+    bindRoomButtons(fresh);
+  }
+});
 toggle($("mic"), (on) => { call?.media.setEnabled("audio", on); sendMedia(); if (on) unmute.hide(); });
 toggle($("cam"), (on) => { call?.media.setEnabled("video", on); sendMedia(); });
 /** Audio only, for a poor connection: no picture is sent; the camera button shows it off. @param {boolean} on */
