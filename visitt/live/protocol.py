@@ -599,6 +599,15 @@ class SfuMove(_ServerMessage):
     max_video: int  # the pictures a page shows at most from now on (as ``admitted``'s); sound from all
 
 
+class SfuServer(_ServerMessage):
+    """Whether the media server carries the call: ``lost`` (Janus restarted or stopped answering: pictures and
+    sound through it have stopped, and Visitt is reconnecting) or ``back`` (a new session and room: publish
+    again with ``sfu_publish`` and subscribe afresh; the call's keys are unchanged)."""
+
+    type: Literal["sfu_server"] = "sfu_server"
+    state: Literal["lost", "back"]
+
+
 class ErrorMessage(_ServerMessage):
     type: Literal["error"] = "error"
     code: str
@@ -621,6 +630,7 @@ class PongOut(_ServerMessage):
 ServerMessage = Union[Welcome, Waiting, Lobby, LateNotice, WaitExpired, KnockNotice, Admitted, Denied, Removed,
                       Joined, Updated, Back, Left, Away, PlaceTaken, RoomInfo, Ended, PhoneCall, Paused, Resumed,
                       IdRequested, UnmuteRequested, SignalIn, ChatIn, SfuPublished, SfuOffer, SfuFeed, SfuKeys, SfuMove,
+                      SfuServer,
                       ErrorMessage, Bye,
                       PingOut, PongOut, Withdrawn]
 SERVER_MESSAGES: tuple[type[_ServerMessage], ...] = get_args(ServerMessage)

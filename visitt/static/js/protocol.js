@@ -85,9 +85,10 @@ export const CHECK_MS = 1500;
  * @typedef {{id: number, key: string}} FrameKey   one key of the frame encryption: its id (a byte in each frame), the key (base64url)
  * @typedef {{type: "sfu_keys", keys: FrameKey[], send: number | null}} SfuKeys   the call's keys (decrypt with any); send: the id to encrypt with, null: in clear
  * @typedef {{type: "sfu_move", max_video: number}} SfuMove   the call grew past the mesh: its media goes through the media server now, max_video pictures at most
+ * @typedef {{type: "sfu_server", state: "lost" | "back"}} SfuServer   lost: the media server lost the call (its media stopped; Visitt reconnects); back: publish and subscribe afresh
  * @typedef {{type: "error", code: string, message: string, fields?: Record<string, string>}} ErrorMessage   fields: per field, what is wrong
  * @typedef {{type: "bye"}} Bye
- * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | PlaceTaken | RoomInfo | Ended | PhoneCall | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | ChatIn | SfuPublished | SfuOffer | SfuFeed | SfuKeys | SfuMove | ErrorMessage | Bye | Heartbeat | Withdrawn} ServerMessage
+ * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | PlaceTaken | RoomInfo | Ended | PhoneCall | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | ChatIn | SfuPublished | SfuOffer | SfuFeed | SfuKeys | SfuMove | SfuServer | ErrorMessage | Bye | Heartbeat | Withdrawn} ServerMessage
  */
 
 /**
