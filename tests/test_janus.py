@@ -1,6 +1,7 @@
 """Visitt's Janus client against a real Janus (Debian's), configured by ``visitt janus-config``:
 Janus answers no one without the API secret, rooms are created only with the admin key, a
-participant joins only with a token Visitt allowed, and a kick is felt within a second."""
+participant joins only with a token Visitt allowed, and a kick is felt within a second. A session Janus lost
+(it restarted, or it is down) is noticed within seconds."""
 
 from __future__ import annotations
 
@@ -139,3 +140,28 @@ def test_janus_down_is_a_clear_error() -> None:
         assert down.value.status == 503 and "One-to-one consultations still work" in down.value.message
 
     run(scenario())
+
+
+def test_a_session_janus_lost_is_noticed_within_seconds(tmp_path: Path) -> None:
+    """Janus restarted (it answers, but no longer knows the session: 458) and Janus stopped (no answer for
+    ``LOST_AFTER``): either way ``Janus.lost`` is set, which is what Visitt's group calls recover from."""
+    janus = JanusServer(tmp_path)
+    janus.start()
+
+    async def scenario() -> None:
+        async with Janus(janus.url, SECRET) as session:
+            janus.stop()
+            janus.start()  # the same ports: only the session is gone
+            await asyncio.wait_for(session.lost.wait(), 15)
+        async with Janus(janus.url, SECRET) as session:
+            await asyncio.sleep(1)
+            assert not session.lost.is_set()  # a session Janus keeps is not lost
+            janus.stop()
+            await asyncio.wait_for(session.lost.wait(), 15)
+            with pytest.raises(MediaServerUnavailable):
+                await session.attach()
+
+    try:
+        run(scenario())
+    finally:
+        janus.stop()

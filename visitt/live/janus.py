@@ -4,7 +4,9 @@ Only Visitt talks to Janus (``VISITT_JANUS_URL``, every request carrying
 ``VISITT_JANUS_API_SECRET``): browsers reach a room through Visitt's signaling, which relays what an
 admitted participant asks for (``docs/meetings.md`` says why). One :class:`Janus` is one Janus
 session: a keepalive every :data:`KEEPALIVE` seconds, and one long poll that hands each event to the
-request that waits for it (by transaction) or to its handle's queue. :class:`VideoRoomAdmin` runs
+request that waits for it (by transaction) or to its handle's queue. A session Janus no longer knows
+(it restarted: 458), or a poll failing for :data:`LOST_AFTER` seconds, sets :attr:`Janus.lost`: whoever
+holds it (:class:`visitt.live.sfu.Sfu`) opens a new one. :class:`VideoRoomAdmin` runs
 the synchronous VideoRoom requests (create, allowed tokens, kick, destroy) on a handle of its own.
 
 Janus's replies are turned into typed errors here, at the edge: :class:`JanusError` (Janus said
@@ -30,6 +32,9 @@ log = logging.getLogger(__name__)
 
 KEEPALIVE = 25.0  # seconds; Janus ends a session after 60 s without a request (session_timeout)
 POLL_EVENTS = 10  # events one long poll may bring back at most (Janus's maxev)
+LOST_AFTER = 2.0  # seconds of failing polls after which the session counts as lost (Janus gone or hanging)
+POLL_RETRY = 0.5  # seconds between polls that fail
+NO_SUCH_SESSION = 458  # JANUS_ERROR_SESSION_NOT_FOUND: Janus restarted, or ended our session
 VIDEOROOM = "janus.plugin.videoroom"
 ROOM_NOT_FOUND = 426  # JANUS_VIDEOROOM_ERROR_NO_SUCH_ROOM
 ROOM_EXISTS = 427  # JANUS_VIDEOROOM_ERROR_ROOM_EXISTS
@@ -90,6 +95,7 @@ class Janus:
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, read=timeout + 35))
         self._tasks: list[asyncio.Task[None]] = []
+        self.lost = asyncio.Event()  # set once Janus no longer has this session, or has not answered for a while
 
     async def __aenter__(self) -> "Janus":
         await self.open()
@@ -131,6 +137,8 @@ class Janus:
     async def _post(self, path: str, request: dict[str, Any]) -> dict[str, Any]:
         transaction = request.setdefault("transaction", secrets.token_hex(8))
         request["apisecret"] = self.api_secret
+        if self._client.is_closed:  # a request made on a session given up meanwhile
+            raise MediaServerUnavailable()
         try:
             response = await self._client.post(self.url + path, json=request)
             reply: dict[str, Any] = response.json()
@@ -139,7 +147,10 @@ class Janus:
             raise MediaServerUnavailable() from None
         if reply.get("janus") == "error":
             self._waiting.pop(transaction, None)
-            raise JanusError(int(reply["error"]["code"]), str(reply["error"]["reason"]))
+            code = int(reply["error"]["code"])
+            if code == NO_SUCH_SESSION:
+                self.lost.set()
+            raise JanusError(code, str(reply["error"]["reason"]))
         return reply
 
     async def _plugin_request(self, handle: Handle, request: dict[str, Any],
@@ -167,20 +178,33 @@ class Janus:
             try:
                 await self._post(f"/{self.session}", {"janus": "keepalive"})
             except (JanusError, MediaServerUnavailable):
-                log.warning("janus keepalive failed")
+                log.warning("janus keepalive failed")  # a lost session: _post has said so
 
     async def _poll(self) -> None:
-        """The long poll: each event to the request waiting for its transaction, or to its handle."""
-        while True:
+        """The long poll: each event to the request waiting for its transaction, or to its handle. It ends
+        when the session is lost (:attr:`lost`)."""
+        failing_since: float | None = None
+        loop = asyncio.get_running_loop()
+        while not self.lost.is_set():
             try:
                 response = await self._client.get(f"{self.url}/{self.session}",
                                                   params={"maxev": POLL_EVENTS, "apisecret": self.api_secret})
                 events = response.json()
             except (httpx.HTTPError, ValueError) as error:
                 log.warning("janus poll failed: %s", type(error).__name__)
-                await asyncio.sleep(1)
+                failing_since = loop.time() if failing_since is None else failing_since
+                if loop.time() - failing_since >= LOST_AFTER:
+                    log.warning("janus session lost: no answer for %.0f s", LOST_AFTER)
+                    self.lost.set()
+                    return
+                await asyncio.sleep(POLL_RETRY)
                 continue
+            failing_since = None
             for event in events if isinstance(events, list) else [events]:
+                if event.get("janus") == "error" and event.get("error", {}).get("code") == NO_SUCH_SESSION:
+                    log.warning("janus session lost: Janus no longer knows it")
+                    self.lost.set()
+                    return
                 self._deliver(event)
 
     def _deliver(self, event: dict[str, Any]) -> None:

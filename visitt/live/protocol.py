@@ -30,6 +30,7 @@ from visitt.live.protocol_sfu import (
     SfuOffer,
     SfuPublish,
     SfuPublished,
+    SfuServer,
     SfuStart,
     SfuSubscribe,
 )
@@ -539,7 +540,7 @@ class PongOut(ServerModel):
 ServerMessage = Union[Welcome, Waiting, Lobby, LateNotice, WaitExpired, KnockNotice, Admitted, Denied, Removed,
                       Joined, Updated, Back, Left, Away, PlaceTaken, RoomInfo, Ended, PhoneCall, Paused, Resumed,
                       IdRequested, UnmuteRequested, SignalIn, ChatIn, SfuPublished, SfuOffer, SfuFeed, SfuKeys, SfuMove,
-                      MeetingsChanged, ErrorMessage, Bye,
+                      SfuServer, MeetingsChanged, ErrorMessage, Bye,
                       PingOut, PongOut, Withdrawn]
 SERVER_MESSAGES: tuple[type[ServerModel], ...] = get_args(ServerMessage)
 

@@ -102,3 +102,12 @@ class SfuMove(ServerModel):
 
     type: Literal["sfu_move"] = "sfu_move"
     max_video: int  # the pictures a page shows at most from now on (as ``admitted``'s); sound from all
+
+
+class SfuServer(ServerModel):
+    """Whether the media server carries the call: ``lost`` (Janus restarted or stopped answering: pictures and
+    sound through it have stopped, and Visitt is reconnecting) or ``back`` (a new session and room: publish
+    again with ``sfu_publish`` and subscribe afresh; the call's keys are unchanged)."""
+
+    type: Literal["sfu_server"] = "sfu_server"
+    state: Literal["lost", "back"]

@@ -12,7 +12,10 @@ pages gather them before sending. The pages encrypt it end to end with keys from
 the admitted participants only and renewed when one leaves (:mod:`visitt.live.e2ee`).
 
 A subscription asked for before that participant's media reaches Janus (they are still connecting,
-or their page was reloaded) is kept and offered once it does.
+or their page was reloaded) is kept and offered once it does. When Janus loses Visitt's session (it
+restarted, or stopped answering: :attr:`visitt.live.janus.Janus.lost`), every group call is told
+(``sfu_server`` ``lost``), and as soon as Janus answers again each gets a new session and a new room
+(``sfu_server`` ``back``): the pages publish and subscribe afresh, with the call's keys unchanged.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from visitt.errors import Conflict, MediaServerUnavailable, NotFound, describe
 from visitt.live import protocol, protocol_sfu
@@ -38,8 +41,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("visitt.sfu")
 
 UP_TIMEOUT = 10.0  # seconds for a publisher's connection to Janus to come up before others are told of it
-NO_SUCH_SESSION = 458  # JANUS_ERROR_SESSION_NOT_FOUND: Janus restarted, or dropped our session
 NO_SUCH_FEED = 428  # JANUS_VIDEOROOM_ERROR_NO_SUCH_FEED: that publisher's media no longer reaches Janus
+RETRY = 2.0  # seconds between attempts to reach a Janus that lost Visitt's session
 PUBLISHERS = 13  # the host and 12 others (issue 20: up to 12 participants besides the host)
 # Janus's simulcast substreams, lowest first: the rids of sfu.js's LAYERS (quarter, half, full resolution)
 SUBSTREAMS = {"l": 0, "m": 1, "h": 2}
@@ -72,6 +75,7 @@ class Member:
 @dataclass
 class SfuRoom:
     number: int
+    live: LiveRoom
     members: dict[str, Member] = field(default_factory=dict)
     keys: KeyRing = field(default_factory=KeyRing)  # the frame encryption's (visitt.live.e2ee), in memory only
 
@@ -105,23 +109,85 @@ class Sfu:
         self._opening = asyncio.Lock()
         self._locks = _Locks()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._watchers: set[asyncio.Task[None]] = set()  # one per session: waits for it to be lost
+        self._recovery: asyncio.Task[None] | None = None
+
+    @property
+    def recovering(self) -> bool:
+        """Janus lost Visitt's session, and the group calls wait for a new one."""
+        return self._recovery is not None and not self._recovery.done()
 
     async def _session(self) -> tuple[Janus, VideoRoomAdmin]:
-        if not self.url:
+        if not self.url or self.recovering:  # being reopened: the pages are told when it is back
             raise MediaServerUnavailable()
+        return await self._open()
+
+    async def _open(self) -> tuple[Janus, VideoRoomAdmin]:
         async with self._opening:
             if self._janus is None or self._admin is None:
                 janus = Janus(self.url, self.api_secret)
                 await janus.open()
-                self._janus, self._admin = janus, await VideoRoomAdmin.attach(janus)
+                try:
+                    admin = await VideoRoomAdmin.attach(janus)
+                except BaseException:
+                    await janus.close()
+                    raise
+                self._janus, self._admin = janus, admin
+                watcher = asyncio.get_running_loop().create_task(self._watch(janus))
+                self._watchers.add(watcher)
+                watcher.add_done_callback(self._watchers.discard)
             return self._janus, self._admin
+
+    async def _watch(self, janus: Janus) -> None:
+        """Wait until Janus loses this session (:attr:`Janus.lost`), then carry the group calls over to a new one."""
+        await janus.lost.wait()
+        async with self._opening:
+            if self._janus is janus:
+                self._janus = self._admin = None
+        self._spawn(janus.close())
+        if not self.recovering:
+            self._recovery = asyncio.get_running_loop().create_task(self._recover())
+
+    async def _recover(self) -> None:
+        """Every group call told that its media stopped, then, as soon as Janus answers again (tried every
+        :data:`RETRY` seconds while any call waits), a new session, a new room per call, and the pages told
+        to publish and subscribe afresh. The calls' keys stay: what the pages encrypt goes on decrypting."""
+        log.warning("media server lost: %d group calls wait for it", len(self.rooms))
+        for sfu_room in self.rooms.values():
+            self._tell_server(sfu_room, "lost")
+        while self.rooms:
+            try:
+                await self._reopen()
+                return
+            except Exception as error:  # Janus down, refusing, or answering oddly: tried again, never given up
+                log.warning("media server still lost: %s", describe(error))
+            await asyncio.sleep(RETRY)
+
+    async def _reopen(self) -> None:
+        _, admin = await self._open()
+        for public_id, old in list(self.rooms.items()):
+            async with self._locks[public_id]:
+                if self.rooms.get(public_id) is not old:
+                    continue  # ended meanwhile
+                await self._create(admin, old.number)
+                self.rooms[public_id] = new = SfuRoom(old.number, old.live, keys=old.keys)
+            self._tell_server(new, "back")
+        log.info("media server back: %d group calls on a new session", len(self.rooms))
+
+    @staticmethod
+    def _tell_server(sfu_room: SfuRoom, state: Literal["lost", "back"]) -> None:
+        """Tell everyone in the call whether the media server carries it (``sfu_server``)."""
+        sfu_room.live.broadcast(protocol.encode(protocol_sfu.SfuServer(state=state)))
 
     async def _room(self, room: LiveRoom) -> SfuRoom:
         found = self.rooms.get(room.public_id)
         if found is not None:
             return found
         _, admin = await self._session()
-        number = room.db_id
+        await self._create(admin, room.db_id)
+        return self.rooms.setdefault(room.public_id, SfuRoom(room.db_id, room))
+
+    async def _create(self, admin: VideoRoomAdmin, number: int) -> None:
         try:
             await admin.create(number, publishers=PUBLISHERS, record_dir=self.record_dir)
         except JanusError as error:
@@ -129,7 +195,6 @@ class Sfu:
                 raise
             await admin.destroy(number)  # left over from before a restart: nobody of this node is in it
             await admin.create(number, publishers=PUBLISHERS, record_dir=self.record_dir)
-        return self.rooms.setdefault(room.public_id, SfuRoom(number))
 
     async def _member(self, room: LiveRoom, peer: Peer) -> tuple[SfuRoom, Member]:
         self.hub.check(room, peer, Action.SFU)
@@ -143,18 +208,12 @@ class Sfu:
 
     @contextlib.asynccontextmanager
     async def _refusals(self) -> AsyncIterator[None]:
-        """Janus's answers as Visitt's errors; a Janus that went away is opened afresh next time."""
+        """Janus's answers as Visitt's errors. (A session Janus lost is carried over by ``_watch``.)"""
         try:
             yield
         except JanusError as error:
-            if error.code == NO_SUCH_SESSION:  # Janus restarted: its rooms are gone with our session
-                self._janus = self._admin = None
-                self.rooms.clear()
             log.warning("media server refused: %s", error)
             raise Conflict("the media server refused the request", code="media_server_refused") from None
-        except MediaServerUnavailable:
-            self._janus = self._admin = None
-            raise
 
     async def publish(self, room: LiveRoom, peer: Peer, sdp: str, e2ee: bool = False) -> None:
         """``peer``'s offer to send to the call: joined to Janus, answered; the others are told once
@@ -392,6 +451,9 @@ class Sfu:
 
     async def close(self) -> None:
         """At shutdown: pending kicks done, the Janus session ended."""
+        for task in [*self._watchers, *([self._recovery] if self._recovery else [])]:
+            task.cancel()
+        await asyncio.gather(*self._watchers, *([self._recovery] if self._recovery else []), return_exceptions=True)
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._janus is not None:
             await self._janus.close()

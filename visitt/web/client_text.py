@@ -120,6 +120,9 @@ PATIENT = {  # and SHARE where guests may share (VISITT_PATIENTS_MAY_SHARE)
     "in_call": N_("In consultation"),
     "call_moved": N_("More people have joined, so the call now goes through the hospital's media server. You do "
                      "not need to do anything."),
+    "media_server_lost": N_("The call's sound and pictures have stopped: the connection to the hospital's media "
+                            "server was lost. Reconnecting… Please stay on this page."),
+    "media_server_back": N_("The call is connected again."),
     "error": N_("Something went wrong. Please reload the page."),
     "replaced": N_("This consultation is now open in another window or on another device, and continues there."),
     "not_admitted_yet": N_("This consultation is already open on another device. You have knocked: the clinician "
@@ -181,6 +184,9 @@ HOST = {
     "joined": N_("{name} joined the consultation."),
     "call_moved": N_("More people have joined, so the call now goes through the hospital's media server. You do "
                      "not need to do anything."),
+    "media_server_lost": N_("The call's sound and pictures have stopped: the connection to the hospital's media "
+                            "server was lost. Reconnecting… Please stay on this page."),
+    "media_server_back": N_("The call is connected again."),
     "left": N_("{name} left the consultation."),
     "ended": N_("The consultation has ended."),
     "ended_by_phone": N_("The video has ended for everyone. Call the patient now; the outcome is set to continued "

@@ -351,6 +351,10 @@ signaling.on("left", ({ participant }) => {
   checks.remove(participant);
   say(strings.left.replace("{name}", names.get(participant) || ""));
 });
+signaling.on("sfu_server", ({ state }) => {  // the media server lost the call, or has it again (GroupCall publishes afresh)
+  for (const id of names.keys()) if (id !== selfId) tiles.away(id, state === "lost");  // dimmed, not frozen
+  say(state === "lost" ? strings.media_server_lost : strings.media_server_back);
+});
 signaling.on("away", ({ participant }) => {
   tiles.away(participant, true);
   say(strings.peer_reconnecting.replace("{name}", names.get(participant) || ""));

@@ -275,6 +275,10 @@ function openSocket() {
       return followMove(message, { ...moving, signaling: /** @type {Signaling} */ (signaling) });
     }).catch((error) => mesh?.report("move", mesh.selfId, error));  // the modules did not load
   });
+  signaling.on("sfu_server", ({ state }) => {  // the media server lost the call, or has it again (GroupCall publishes afresh)
+    for (const id of names.keys()) if (id !== selfId) tiles.away(id, state === "lost");  // dimmed, not frozen
+    $("call-status").textContent = state === "lost" ? strings.media_server_lost : strings.media_server_back;
+  });
   signaling.on("updated", ({ participant }) => { tiles.mark(participant.id, participant); people.update(participant); });
   signaling.on("unmute_requested", ({ from }) => {
     if ($("mic").getAttribute("aria-pressed") !== "true") unmute.show(names.get(from) || "");

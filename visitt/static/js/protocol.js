@@ -86,9 +86,10 @@ export const CHECK_MS = 1500;
  * @typedef {{type: "sfu_keys", keys: FrameKey[], send: number | null}} SfuKeys   the call's keys (decrypt with any); send: the id to encrypt with, null: in clear
  * @typedef {{type: "sfu_move", max_video: number}} SfuMove   the call grew past the mesh: its media goes through the media server now, max_video pictures at most
  * @typedef {{type: "meetings_changed"}} MeetingsChanged   a staff meeting this colleague is invited to was moved or cancelled: fetch the list again
+ * @typedef {{type: "sfu_server", state: "lost" | "back"}} SfuServer   lost: the media server lost the call (its media stopped; Visitt reconnects); back: publish and subscribe afresh
  * @typedef {{type: "error", code: string, message: string, fields?: Record<string, string>}} ErrorMessage   fields: per field, what is wrong
  * @typedef {{type: "bye"}} Bye
- * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | PlaceTaken | RoomInfo | Ended | PhoneCall | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | ChatIn | SfuPublished | SfuOffer | SfuFeed | SfuKeys | SfuMove | MeetingsChanged | ErrorMessage | Bye | Heartbeat | Withdrawn} ServerMessage
+ * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | PlaceTaken | RoomInfo | Ended | PhoneCall | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | ChatIn | SfuPublished | SfuOffer | SfuFeed | SfuKeys | SfuMove | SfuServer | MeetingsChanged | ErrorMessage | Bye | Heartbeat | Withdrawn} ServerMessage
  */
 
 /**

@@ -107,6 +107,7 @@ export class SfuCall extends EventTarget {
       signaling.on("sfu_feed", ({ participant }) => this.published ? this.subscribe(participant) : this.early.add(participant)),
       signaling.on("sfu_offer", (message) => this.onOffer(message)),
       signaling.on("left", ({ participant }) => this.drop(participant)),
+      signaling.on("sfu_server", ({ state }) => { if (state === "back") this.again(); }),
       signaling.on("sfu_keys", (message) => {
         this.crypto?.setKeys(message);
         this.keyed = true;  // the call's encryption is known (see the encrypted getter)
@@ -258,6 +259,18 @@ export class SfuCall extends EventTarget {
     this.receiving.delete(id);
     this.early.delete(id);
     this.counted.delete(id);
+  }
+
+  /**
+   * The media server has the call again on a new session and room (`sfu_server` "back", after it lost it): what
+   * went through the old one is dead. Publish and subscribe afresh; the keys stay, so encryption goes on.
+   */
+  again() {
+    for (const id of [...this.receiving.keys()]) this.drop(id);
+    this.sending?.close();
+    this.sending = null;
+    this.published = false;
+    this.publish().catch((error) => this.report("publish", "", error));
   }
 
   /** @param {string} where @param {string} id @param {unknown} error */
