@@ -63,16 +63,41 @@ SENDING = """async () => {
 }"""
 
 
-def test_a_clean_network_brings_no_advice(site: Site, call: tuple[Page, Page]) -> None:
-    """The "Audio only" advice is for a line that struggles, not for everyone: on the clean network neither
-    side is told, over longer than the advice needs (6 s of poor)."""
+# Keeps what the page's quality monitor reports (window.qualitySeen), for the assertions' messages.
+QUALITY_SEEN = """() => {
+  if (window.qualitySeen) return;
+  window.qualitySeen = [];
+  window.visittQuality.addEventListener("quality", (event) => window.qualitySeen.push(event.detail));
+}"""
+
+
+def test_a_clean_network_brings_no_advice_for_sending(site: Site, call: tuple[Page, Page]) -> None:
+    """The "Audio only" advice for a page whose line cannot carry its picture out is not for everyone: on
+    the clean network, from the start of the call until well after the browsers' outgoing estimates are
+    counted (quality.js RAMP_MS, 15 s) and the advice could have come (6 s of poor), neither page is rated
+    worse for what it sends than for what it receives, so neither shows the advice for it. (The advice can
+    still come from what arrives.) Skipped when the machine starves the browsers of CPU (sending under
+    10 fps): then Chromium's own estimate of the clean line falls too (docs/networks.md)."""
     host, patient = call
+    for page in (host, patient):
+        page.evaluate(QUALITY_SEEN)
     seen = []
-    for _ in range(24):  # 12 s
+    for _ in range(50):  # 25 s
         seen.append([page.locator("#quality-advice").is_visible() for page in (host, patient)])
         host.wait_for_timeout(500)
-    print("clean network: clinician sends", host.evaluate(SENDING), "patient sends", patient.evaluate(SENDING))
-    assert not any(any(pair) for pair in seen), seen
+    samples = [page.evaluate("() => window.qualitySeen") for page in (host, patient)]
+    sending = [page.evaluate(SENDING) for page in (host, patient)]
+    print("clean network: clinician sends", sending[0], "patient sends", sending[1], "advice seen (clinician, patient):",
+          seen)
+    if any((each["fps"] or 0) < 10 for each in sending):
+        # At load ~77 the browsers sent 3-8 fps and Chromium's own estimate of the clean line fell to 150-250
+        # kbit/s (the starved browsers' late packets look like a queue): no page can tell that from a thin line.
+        pytest.skip(f"the machine starves the browsers (sending {[each['fps'] for each in sending]} fps)")
+    for side, reports in zip(("clinician", "patient"), samples):
+        assert len(reports) >= 8, reports  # a sample every 2 s
+        held_back = [report for report in reports if report["level"] != report["incoming"]
+                     or (report["sendKbps"] is not None and report["sendKbps"] < 800)]
+        assert not held_back, f"the {side}'s page rated its sending on a clean network: {held_back}"
 
 
 def test_red_and_fec_keep_audio_clean_at_10_and_20_percent_loss(site: Site, call: tuple[Page, Page]) -> None:
@@ -127,13 +152,13 @@ def test_a_new_address_and_an_outage_heal_without_a_new_knock(site: Site, call: 
 def test_300_kbit_and_150_ms_keep_a_smaller_picture_moving(site: Site, call: tuple[Page, Page]) -> None:
     host, patient = call
     clean = patient.evaluate(AUDIO)
+    # the clinician's camera: after the loss test a loaded machine may still be sending less than that
+    clean["height"] = max(clean["height"] or 0,
+                          host.evaluate("() => window.visittCall.local.getVideoTracks()[0].getSettings().height"))
     cap = host.evaluate("""() => [...window.visittCall.peers.values()][0].pc.getSenders()
       .filter((s) => s.track && s.track.kind === "video").map((s) => s.getParameters().encodings[0].maxBitrate)[0]""")
     assert cap is not None and cap <= 1_200_000, cap  # the room's cap, set once connected
-    patient.evaluate("""() => {
-      window.qualitySeen = [];
-      window.visittQuality.addEventListener("quality", (event) => window.qualitySeen.push(event.detail));
-    }""")
+    patient.evaluate(QUALITY_SEEN)
     try:
         site.net.impair(rate_kbit=300, delay_ms=75)
         rtt = site.net.rtt()

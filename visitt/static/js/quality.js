@@ -34,6 +34,13 @@ export const POOR_FOR_MS = 6000;
 export const POOR = { loss: 5, rtt: 400, videoKbps: 150, sendKbps: 400 };
 /** Worse than any one of these (and not poor) is fair. */
 export const FAIR = { loss: 2, rtt: 200, videoKbps: 300, sendKbps: 800 };
+/**
+ * How long a new connection's bitrates are left out (the picture received and the estimate out):
+ * a browser starts its estimate low (about 300 kbit/s) and holds the picture back while it rises,
+ * slowly on a loaded phone or computer, so each side's picture starts thin; a clean line must not
+ * be rated poor for that. Loss and round trip count from the start.
+ */
+export const RAMP_MS = 15000;
 
 /** @param {Sample} sample @param {boolean} [incoming] only what arrives: leave `sendKbps` out @returns {Level} */
 export function classify({ loss, rtt, videoKbps, sendKbps }, incoming = false) {
@@ -89,7 +96,7 @@ export class QualityMonitor extends EventTarget {
   constructor(call) {
     super();
     this.call = call;
-    /** @type {Map<string, {stats: RTCStatsReport | null, pc: RTCPeerConnection | null, poorCount: number}>} */
+    /** @type {Map<string, {stats: RTCStatsReport | null, pc: RTCPeerConnection | null, since: number, poorCount: number}>} */
     this.state = new Map();
     this.timer = setInterval(() => this.sample(), SAMPLE_MS);
   }
@@ -103,6 +110,7 @@ export class QualityMonitor extends EventTarget {
       const entry = this.entry(id);
       // a new connection with the same person (Call.renew) starts its counters afresh
       const previous = entry.pc === pc ? entry.stats : null;
+      if (entry.pc !== pc) entry.since = Date.now();
       entry.stats = stats;
       entry.pc = pc;
       if (!previous) return;
@@ -110,6 +118,7 @@ export class QualityMonitor extends EventTarget {
       // Through the media server (group_call.js) a picture's bitrate is the layer Janus forwards and
       // what the sender's camera sees, not this path's quality: loss and round trip alone judge it.
       if ("sending" in this.call) sample.videoKbps = sample.sendKbps = null;
+      if (Date.now() - entry.since < RAMP_MS) sample.videoKbps = sample.sendKbps = null;
       this.ingest(id, sample);
     }));
   }
@@ -132,7 +141,7 @@ export class QualityMonitor extends EventTarget {
   /** @param {string} id */
   entry(id) {
     let entry = this.state.get(id);
-    if (!entry) this.state.set(id, entry = { stats: null, pc: null, poorCount: 0 });
+    if (!entry) this.state.set(id, entry = { stats: null, pc: null, since: 0, poorCount: 0 });
     return entry;
   }
 
