@@ -249,7 +249,7 @@ function openSocket() {
     keepPlace(key);
     $("status").textContent = second_device ? strings.not_admitted_yet : strings.waiting;
     // (not on a second device: the clinician has to decide about it first, and it gets nothing till then)
-    if (!ready && !call && !second_device && devices.stream) ready = prepareConnection(devices.stream);
+    if (!ready && !call && !second_device && devices.stream) ready = prepareConnection(devices.stream, true);
   });
   signaling.on("admitted", (message) => {
     if (message.media !== "sfu" || GroupCall) { startCall(message, selfId); return; }
