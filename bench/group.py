@@ -68,7 +68,7 @@ OPEN = """async ([token, height]) => {
 JOIN = """async () => {
   const { SfuCall } = await import("/static/js/sfu.js");
   const admitted = await window.admitted;
-  const call = window.sfuCall = new SfuCall(window.signaling, window.local, admitted.ice, { maxVideo: admitted.max_video });
+  const call = window.sfuCall = new SfuCall(window.signaling, window.local, admitted.ice, { maxVideo: admitted.max_video, feeds: admitted.feeds });
   window.firstFrame = new Promise((resolve) => {
     call.addEventListener("track", ({ detail: { track } }) => {
       if (track.kind !== "video") return;

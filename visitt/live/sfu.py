@@ -53,6 +53,7 @@ class Member:
     private_id: int = 0
     audio_mids: list[str] = field(default_factory=list)  # which of their streams are sound
     up: bool = False  # their connection to Janus carries media: others may subscribe
+    configured: bool = False  # their publisher handle carries their offer (joined before it: to subscribe early)
     e2ee: bool | None = None  # their page encrypts what it sends (None: sends nothing yet)
     # What they receive: one subscriber handle (one connection) per participant they see or hear.
     # One each, not all streams on one connection: aiortc cannot yet tell apart two video streams
@@ -72,6 +73,18 @@ class SfuRoom:
     def encrypted(self) -> bool:
         """Everyone sending to Janus encrypts: one who cannot could not decrypt the others either."""
         return all(member.e2ee is not False for member in self.members.values())
+
+
+def audio_mids(sdp: str) -> list[str]:
+    """The ``mid`` of each sound section of an SDP (Janus names a publisher's streams by the offer's mids)."""
+    mids: list[str] = []
+    kind = ""
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            kind = line[2:].split(" ", 1)[0]
+        elif line.startswith("a=mid:") and kind == "audio":
+            mids.append(line[len("a=mid:"):].strip())
+    return mids
 
 
 class _Locks(dict[str, asyncio.Lock]):
@@ -134,6 +147,33 @@ class Sfu:
             await admin.allow(sfu_room.number, [member.token])
         return sfu_room, member
 
+    def feeds(self, room: LiveRoom, peer_id: str) -> list[str]:
+        """Who in ``room``'s call sends to Janus already, besides ``peer_id`` (``admitted.feeds``): a page
+        just admitted subscribes to them at once, while its own offer is still being made."""
+        sfu_room = self.rooms.get(room.public_id)
+        if sfu_room is None:
+            return []
+        return [other for other, member in sfu_room.members.items() if member.up and other != peer_id]
+
+    async def _joined(self, sfu_room: SfuRoom, member: Member, peer: Peer) -> Handle:
+        """(Under the room's Janus lock.) ``peer``'s publisher handle in the Janus room, joined without an
+        offer if they have none yet: Janus lets a participant subscribe only with the ``private_id`` of a
+        publisher of theirs (``require_pvtid``), and a page subscribes before its own offer is ready. A
+        reloaded page's old handle goes (its media with it), as at publish."""
+        if member.publisher is not None and member.sender is peer:
+            return member.publisher
+        if member.publisher is not None:
+            old, member.publisher, member.up, member.configured = member.publisher, None, False, False
+            with contextlib.suppress(JanusError):
+                await old.detach()
+        janus, _ = await self._session()
+        member.publisher, member.sender = await janus.attach(), peer
+        data, _ = await member.publisher.message(
+            {"request": "join", "ptype": "publisher", "room": sfu_room.number, "token": member.token,
+             "display": peer.id})
+        member.feed, member.private_id = int(data["id"]), int(data.get("private_id", 0))
+        return member.publisher
+
     @contextlib.asynccontextmanager
     async def _refusals(self) -> AsyncIterator[None]:
         """Janus's answers as Visitt's errors; a Janus that went away is opened afresh next time."""
@@ -155,10 +195,11 @@ class Sfu:
         keys first, and everyone learns whether they encrypt (``updated``)."""
         async with self._locks[room.public_id], self._refusals():
             sfu_room, member = await self._member(room, peer)
-            if member.publisher is not None and member.sender is peer:
+            if member.publisher is not None and member.sender is peer and member.configured:
                 raise Conflict("already sending to the media server", code="already_publishing")
-            if member.publisher is not None:  # the place's page was reloaded: its old connection to Janus goes
-                old, member.publisher, member.up = member.publisher, None, False
+            early = member.publisher is not None and member.sender is peer  # joined to subscribe: configure it
+            if member.publisher is not None and not early:  # the place's page was reloaded: its old connection goes
+                old, member.publisher, member.up, member.configured = member.publisher, None, False, False
                 with contextlib.suppress(JanusError):
                     await old.detach()
             was_encrypted = sfu_room.encrypted
@@ -168,15 +209,24 @@ class Sfu:
             else:
                 peer.send(protocol.encode(sfu_room.keys.message(sfu_room.encrypted)))
             room.broadcast(protocol.encode(protocol.Updated(participant=peer.info())))
-            janus, _ = await self._session()
-            member.publisher, member.sender = await janus.attach(), peer
-            data, jsep = await member.publisher.message(
-                {"request": "joinandconfigure", "ptype": "publisher", "room": sfu_room.number, "token": member.token,
-                 "display": peer.id, "audio": True, "video": True}, jsep={"type": "offer", "sdp": sdp})
+            offer = {"type": "offer", "sdp": sdp}
+            if early:
+                assert member.publisher is not None
+                data, jsep = await member.publisher.message({"request": "configure", "audio": True, "video": True},
+                                                            jsep=offer)
+            else:
+                janus, _ = await self._session()
+                member.publisher, member.sender = await janus.attach(), peer
+                data, jsep = await member.publisher.message(
+                    {"request": "joinandconfigure", "ptype": "publisher", "room": sfu_room.number,
+                     "token": member.token, "display": peer.id, "audio": True, "video": True}, jsep=offer)
+                member.feed, member.private_id = int(data["id"]), int(data.get("private_id", 0))
             if jsep is None:
                 raise MediaServerUnavailable()
-            member.feed, member.private_id = int(data["id"]), int(data.get("private_id", 0))
-            member.audio_mids = [str(s["mid"]) for s in data.get("streams", []) if s.get("type") == "audio"]
+            member.configured = True
+            streams = data.get("streams")
+            member.audio_mids = ([str(s["mid"]) for s in streams if s.get("type") == "audio"] if streams is not None
+                                 else audio_mids(sdp))
             if sfu_room.members.get(peer.id) is not member:  # they left the call while Janus answered
                 self._spawn(self._take_out(sfu_room.number, member, []))
                 return
@@ -206,6 +256,10 @@ class Sfu:
             member.videos.pop(participant, None)
             if old is not None:  # asked again (say, sound only now): the old connection goes
                 await old.detach()
+            if member.publisher is None or member.sender is not peer:  # subscribing before their own offer
+                # the call's keys before anything they receive (publish sends them too), then a place in Janus's room
+                peer.send(protocol.encode(sfu_room.keys.message(sfu_room.encrypted)))
+                await self._joined(sfu_room, member, peer)
             video = video and len(member.videos) < self.hub.max_video_streams  # pictures at most; sound from all
             streams = [{"feed": feed.feed}] if video else [{"feed": feed.feed, "mid": mid} for mid in feed.audio_mids]
             janus, _ = await self._session()

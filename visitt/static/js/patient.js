@@ -169,7 +169,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
   else ready?.close();
   ready = null;
   const local = /** @type {MediaStream} */ (devices.stream);
-  call = group && GroupCall ? new GroupCall(/** @type {Signaling} */ (signaling), selfId, local, message.ice, { maxVideo: message.max_video })
+  call = group && GroupCall ? new GroupCall(/** @type {Signaling} */ (signaling), selfId, local, message.ice, { maxVideo: message.max_video, feeds: message.feeds })
     : new Call(/** @type {Signaling} */ (signaling), selfId, local, message.ice, prepared);
   for (const peer of message.participants) call.connect(peer.id);
   devices.stopMeter();
