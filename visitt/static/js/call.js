@@ -198,6 +198,7 @@ export class Call extends EventTarget {
         // connection's chain of operations, so they find it set.
         this.send(id, { description: early });
         await peer.pc.setLocalDescription(early);
+        await firstCandidate(peer.pc, FIRST_CANDIDATE_MS);  // what the caller waits for (the page's drawing): that too
         return;
       }
       await peer.pc.setLocalDescription();
@@ -489,6 +490,31 @@ export function preferRed(pc) {
       transceiver.setCodecPreferences(ordered);
     } catch { /* an engine that refuses a codec it listed: its own order stays */ }
   }
+}
+
+/** How long an offer written in advance waits, once set, for its first ICE candidate (`firstCandidate`). */
+const FIRST_CANDIDATE_MS = 150;
+
+/**
+ * Resolves once `pc` has given its first ICE candidate (sent by then: the call's own handler runs first) or
+ * finished gathering, or after `timeout` ms. The other side's checks wait for our candidates: on a slow phone,
+ * drawing the call right after the offer was set held the first one back by 150 ms.
+ * @param {RTCPeerConnection} pc @param {number} timeout
+ */
+function firstCandidate(pc, timeout) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      pc.removeEventListener("icecandidate", done);
+      pc.removeEventListener("icegatheringstatechange", complete);
+      clearTimeout(timer);
+      resolve(undefined);
+    };
+    const complete = () => { if (pc.iceGatheringState === "complete") done(); };
+    const timer = setTimeout(done, timeout);
+    pc.addEventListener("icecandidate", done);
+    pc.addEventListener("icegatheringstatechange", complete);
+  });
 }
 
 /** The DTLS certificate's fingerprint an SDP names: new for every RTCPeerConnection. @param {string} sdp */

@@ -190,8 +190,9 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
   });
   chat.start(/** @type {Signaling} */ (signaling), selfId);
   if (devices.soundOnly) sendMedia();  // no camera: the clinician's list says so from the start
-  // The call is drawn once the offer made while waiting is set (at most DRAW_AFTER_MS later): on a slow phone,
-  // drawing it first held that offer's ICE candidates back by 100-190 ms, and the clinician's checks wait for them.
+  // The call is drawn once the offer made while waiting is set and its first ICE candidate sent (at most
+  // DRAW_AFTER_MS later): on a slow phone, drawing it first held them back by 150-190 ms, and the clinician's
+  // checks wait for the candidates.
   const draw = () => {
     if (call !== started) return;
     devices.stopMeter();
