@@ -1,7 +1,7 @@
 """A group call of 12 through Janus: join → first frame, Janus's and Visitt's CPU, and what a phone receives
 per simulcast layer.
 
-    python bench/group.py [--rounds 2] [--steady 10] [--layer-seconds 5] [--fps 15]
+    python bench/group.py [--rounds 2] [--steady 10] [--layer-seconds 5] [--fps 15] [--trace]
 
 Each round starts Debian's Janus (tests/janus.py, a configuration ``visitt janus-config`` wrote) and
 ``visitt serve`` as a process of its own (so its CPU is its own), books a group consultation, and fills it
@@ -45,6 +45,7 @@ from playwright.async_api import Page, async_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import percentile, write_section  # noqa: E402
+from bench.join_latency import TRACE  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.janus import SECRET, JanusServer  # noqa: E402
 from tests.peers import ColourTrack, ToneTrack, WsClient, staff_login  # noqa: E402
@@ -67,7 +68,7 @@ OPEN = """async ([token, height]) => {
 JOIN = """async () => {
   const { SfuCall } = await import("/static/js/sfu.js");
   const admitted = await window.admitted;
-  const call = window.sfuCall = new SfuCall(window.signaling, window.local, admitted.ice, { maxVideo: admitted.max_video });
+  const call = window.sfuCall = new SfuCall(window.signaling, window.local, admitted.ice, { maxVideo: admitted.max_video, feeds: admitted.feeds });
   window.firstFrame = new Promise((resolve) => {
     call.addEventListener("track", ({ detail: { track } }) => {
       if (track.kind !== "video") return;
@@ -213,6 +214,33 @@ async def layer_bytes(receiver: Page, sender_id: str, seconds: float) -> dict[st
         figures[layer] = (float(rate), int(width))
     return figures
 
+# For --trace, besides bench/join_latency.py's TRACE: each connection's own steps, numbered in the order the page
+# made them (1: the one sending to Janus), and for each receiving one the first video packet, the first key
+# frame asked for (PLI) and the first frame decoded, from its statistics looked at every 20 ms.
+CONNECTIONS_TRACE = """(() => {
+  let made = 0;
+  const at = () => performance.timeOrigin + performance.now();
+  const note = (step) => { if (!(step in window.trace)) window.trace[step] = at(); };
+  const Connection = window.RTCPeerConnection;
+  window.RTCPeerConnection = class extends Connection {
+    constructor(...args) {
+      super(...args);
+      const n = 'pc' + (++made);
+      this.addEventListener('iceconnectionstatechange', () => note(n + ' ice ' + this.iceConnectionState));
+      this.addEventListener('connectionstatechange', () => note(n + ' ' + this.connectionState));
+      const look = setInterval(async () => {
+        if (this.connectionState === 'closed') { clearInterval(look); return; }
+        (await this.getStats()).forEach((r) => {
+          if (r.type !== 'inbound-rtp' || r.kind !== 'video') return;
+          if (r.packetsReceived) note(n + ' first video packet');
+          if (r.pliCount) note(n + ' PLI sent');
+          if (r.framesDecoded) { note(n + ' frame decoded'); clearInterval(look); }
+        });
+      }, 20);
+    }
+  };
+})()"""
+
 
 async def one_round(scratch: Path, args: argparse.Namespace) -> dict[str, Any]:
     (scratch / "janus").mkdir()
@@ -247,14 +275,23 @@ async def one_round(scratch: Path, args: argparse.Namespace) -> dict[str, Any]:
             try:
                 pages: list[Page] = []
                 joins: list[float] = []
+                traces: list[list[tuple[str, float]]] = []
                 for height, token in zip((720, 360), tokens[AIORTC_GUESTS:]):
-                    page = await (await browser.new_context()).new_page()
+                    context = await browser.new_context()
+                    if args.trace:
+                        await context.add_init_script(TRACE)
+                        await context.add_init_script(CONNECTIONS_TRACE)
+                    page = await context.new_page()
                     await page.goto(f"{server.url}/staff/login")
                     await page.evaluate(OPEN, [token, height])
                     knock = await host.expect("knock", timeout=60)
                     await host.send({"type": "admit", "room": knock["room"], "participant": knock["participant"]["id"]})
                     await page.evaluate(JOIN)
                     joins.append(await page.evaluate("() => window.firstFrame"))
+                    if args.trace:
+                        steps = await page.evaluate(
+                            "() => Object.entries(window.trace).map(([step, at]) => [step, at - performance.timeOrigin - window.admittedAt])")
+                        traces.append(steps + [["first frame", joins[-1]]])
                     pages.append(page)
                     if height == 720:
                         page_id = knock["participant"]["id"]
@@ -268,7 +305,7 @@ async def one_round(scratch: Path, args: argparse.Namespace) -> dict[str, Any]:
                 layers = await layer_bytes(pages[1], page_id, args.layer_seconds)
             finally:
                 await browser.close()
-        return {"joins": joins, "janus": janus_cores, "visitt": visitt_cores, "layers": layers,
+        return {"joins": joins, "traces": traces, "janus": janus_cores, "visitt": visitt_cores, "layers": layers,
                 "load": os.getloadavg()[0]}
     finally:
         await asyncio.gather(*(publisher.close() for publisher in publishers), return_exceptions=True)
@@ -281,12 +318,27 @@ def spread(values: list[float], fmt: str) -> str:
     return fmt.format(min(values)) if min(values) == max(values) else f"{fmt.format(min(values))}–{fmt.format(max(values))}"
 
 
+def print_trace(traces: list[list[tuple[str, float]]]) -> None:
+    """Each step of join → first frame (the first of each kind on the page: a message in or out, a
+    description set, a connection's ICE and DTLS states), p50 and spread in ms after ``admitted``."""
+    steps: dict[str, list[float]] = {}
+    for trace in traces:
+        for step, at in trace:
+            steps.setdefault(step, []).append(at)
+    print(f"join → first frame through Janus, {len(traces)} joins; load average (1 min) {os.getloadavg()[0]:.1f}")
+    print("| step | joins | p50 ms after admitted | min | max |\n|---|---|---|---|---|")
+    for step, values in sorted(steps.items(), key=lambda item: percentile(item[1], 0.5)):
+        print(f"| {step} | {len(values)} | {percentile(values, 0.5):.0f} | {min(values):.0f} | {max(values):.0f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--steady", type=float, default=10.0)
     parser.add_argument("--layer-seconds", type=float, default=5.0)
     parser.add_argument("--fps", type=float, default=15.0, help="the aiortc publishers' frame rate")
+    parser.add_argument("--trace", action="store_true",
+                        help="print where each page's join → first frame goes, step by step; writes nothing")
     args = parser.parse_args()
     results = []
     for number in range(args.rounds):
@@ -297,6 +349,9 @@ def main() -> None:
               f"layers h/m/l {result['layers']['h']} {result['layers']['m']} {result['layers']['l']} "
               f"(bytes/s, width); load {result['load']:.1f}", flush=True)
         results.append(result)
+    if args.trace:
+        print_trace([trace for result in results for trace in result["traces"]])
+        return
     joins = [join for result in results for join in result["joins"]]
     janus_cores = [result["janus"] for result in results]
     visitt_cores = [result["visitt"] for result in results]

@@ -169,6 +169,50 @@ def test_a_group_of_three_through_janus_sees_each_other_and_removal_kicks(janus:
         server.stop()
 
 
+async def late_joiner(server: LiveServer) -> None:
+    """The clinician and the patient send already; the companion, admitted after, is told who (``admitted.feeds``),
+    receives the clinician before sending anything (the keys first, then Janus's offer), and is seen once it sends."""
+    patient_token, companion_token = _book_group(server)
+    async with await WsClient.staff(server, staff_login(server)) as host, \
+            await WsClient.guest(server, patient_token) as patient, \
+            await WsClient.guest(server, companion_token) as companion:
+        ids = [(await socket.hello())["id"] for socket in (host, patient, companion)]
+        await patient.send({"type": "knock", "name": "Kari Nordmann"})
+        knock = await host.expect("knock")
+        await host.send({"type": "admit", "room": knock["room"], "participant": knock["participant"]["id"]})
+        assert (await patient.expect("admitted"))["feeds"] == []  # nobody sends yet
+        peers = [GroupPeer(socket, colour) for socket, colour in ((host, BLUE), (patient, ORANGE), (companion, GREEN))]
+        try:
+            for peer in peers[:2]:
+                await peer.publish()
+            await peers[0].wait_for_feeds({ids[1]})
+            await peers[1].wait_for_feeds({ids[0]})
+            await companion.send({"type": "knock", "name": "Ola Nordmann"})
+            knock = await host.expect("knock")
+            await host.send({"type": "admit", "room": knock["room"], "participant": knock["participant"]["id"]})
+            admitted = await companion.expect("admitted")
+            assert sorted(admitted["feeds"]) == sorted(ids[:2])
+            tracks = await peers[2].subscribe(ids[0])  # before its own sfu_publish
+            assert companion.types.index("sfu_keys") < companion.types.index("sfu_offer")
+            assert "sfu_published" not in companion.types
+            await sees(tracks["video"], BLUE)
+            await peers[2].publish()  # into the place in Janus's room made for the subscription
+            await peers[0].wait_for_feeds({ids[2]})
+            await sees((await peers[0].subscribe(ids[2]))["video"], GREEN)
+            await companion.sync()
+            assert "error" not in companion.types, companion.received
+        finally:
+            await asyncio.gather(*(peer.close() for peer in peers))
+
+
+def test_someone_admitted_later_receives_before_sending_and_is_then_seen(janus: JanusServer, tmp_path: Path) -> None:
+    server = LiveServer(make_settings(tmp_path, janus_url=janus.url, janus_api_secret=SECRET)).start()
+    try:
+        run(late_joiner(server))
+    finally:
+        server.stop()
+
+
 async def janus_down(server: LiveServer) -> None:
     patient_token, _ = _book_group(server, group=False)
     async with await WsClient.staff(server, staff_login(server)) as host, \

@@ -131,10 +131,12 @@ class Hub:
         """Tell ``peer`` they are in the call: who else is, the TURN credentials, the pause. ``key``: a
         new place key for a guest's page (a returning guest let straight in, a second device)."""
         others = [other.info() for other_id, other in room.in_call.items() if other_id != peer.id]
+        sfu = room.group or room.sfu
         admitted = protocol.Admitted(room=room.public_id, locked=room.locked, participants=others,
                                      ice=self.ice(peer.id), paused=room.pause, resumed=resumed, key=key,
-                                     media="sfu" if room.group or room.sfu else "mesh",
-                                     max_video=self.max_video_streams if room.group or room.sfu else None)
+                                     media="sfu" if sfu else "mesh",
+                                     max_video=self.max_video_streams if sfu else None,
+                                     feeds=self.sfu.feeds(room, peer.id) if sfu else None)
         peer.send(protocol.encode(admitted))
         if resumed:
             self.sfu.resumed(room, peer)

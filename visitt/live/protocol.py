@@ -396,6 +396,8 @@ class Admitted(ServerModel):
     # ("mesh", not sent). max_video: the pictures a page shows at most (sound from all); sent with "sfu".
     media: Literal["mesh", "sfu"] = Field("mesh", exclude_if=lambda media: media == "mesh")
     max_video: int | None = Field(default=None, exclude_if=_absent_if_none)
+    # with "sfu": who in the call sends to Janus already; the page subscribes to them at once, beside publishing
+    feeds: list[str] | None = Field(default=None, exclude_if=_absent_if_none)
 
 
 class Denied(ServerModel):

@@ -60,6 +60,7 @@ class Member:
     private_id: int = 0
     audio_mids: list[str] = field(default_factory=list)  # which of their streams are sound
     up: bool = False  # their connection to Janus carries media: others may subscribe
+    configured: bool = False  # their publisher handle carries their offer (joined before it: to subscribe early)
     e2ee: bool | None = None  # their page encrypts what it sends (None: sends nothing yet)
     # What they receive: one subscriber handle (one connection) per participant they see or hear.
     # One each, not all streams on one connection: aiortc cannot yet tell apart two video streams
@@ -83,6 +84,18 @@ class SfuRoom:
     def encrypted(self) -> bool:
         """Everyone sending to Janus encrypts: one who cannot could not decrypt the others either."""
         return all(member.e2ee is not False for member in self.members.values())
+
+
+def audio_mids(sdp: str) -> list[str]:
+    """The ``mid`` of each sound section of an SDP (Janus names a publisher's streams by the offer's mids)."""
+    mids: list[str] = []
+    kind = ""
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            kind = line[2:].split(" ", 1)[0]
+        elif line.startswith("a=mid:") and kind == "audio":
+            mids.append(line[len("a=mid:"):].strip())
+    return mids
 
 
 class _Locks(dict[str, asyncio.Lock]):
@@ -206,6 +219,45 @@ class Sfu:
             await admin.allow(sfu_room.number, [member.token])
         return sfu_room, member
 
+    def feeds(self, room: LiveRoom, peer_id: str) -> list[str]:
+        """Who in ``room``'s call sends to Janus already, besides ``peer_id`` (``admitted.feeds``): a page
+        just admitted subscribes to them at once, while its own offer is still being made."""
+        sfu_room = self.rooms.get(room.public_id)
+        if sfu_room is None:
+            return []
+        return [other for other, member in sfu_room.members.items() if member.up and other != peer_id]
+
+    @staticmethod
+    async def _drop_old_page(member: Member) -> None:
+        """(Under the room's lock.) The place's page was reloaded: its old connections to Janus go, and what the
+        old page received or waited for with them (the new page asks afresh)."""
+        stale = [member.publisher, *member.subscriptions.values()]
+        member.publisher, member.up, member.configured = None, False, False
+        member.subscriptions.clear()
+        member.videos.clear()
+        member.wanted.clear()
+        for handle in stale:
+            if handle is not None:
+                with contextlib.suppress(JanusError, MediaServerUnavailable):
+                    await handle.detach()
+
+    async def _joined(self, sfu_room: SfuRoom, member: Member, peer: Peer) -> Handle:
+        """(Under the room's Janus lock.) ``peer``'s publisher handle in the Janus room, joined without an
+        offer if they have none yet: Janus lets a participant subscribe only with the ``private_id`` of a
+        publisher of theirs (``require_pvtid``), and a page subscribes before its own offer is ready. A
+        reloaded page's old handle goes (its media with it), as at publish."""
+        if member.publisher is not None and member.sender is peer:
+            return member.publisher
+        if member.publisher is not None:
+            await self._drop_old_page(member)
+        janus, _ = await self._session()
+        member.publisher, member.sender = await janus.attach(), peer
+        data, _ = await member.publisher.message(
+            {"request": "join", "ptype": "publisher", "room": sfu_room.number, "token": member.token,
+             "display": peer.id})
+        member.feed, member.private_id = int(data["id"]), int(data.get("private_id", 0))
+        return member.publisher
+
     @contextlib.asynccontextmanager
     async def _refusals(self) -> AsyncIterator[None]:
         """Janus's answers as Visitt's errors. (A session Janus lost is carried over by ``_watch``.)"""
@@ -221,17 +273,11 @@ class Sfu:
         keys first, and everyone learns whether they encrypt (``updated``)."""
         async with self._locks[room.public_id], self._refusals():
             sfu_room, member = await self._member(room, peer)
-            if member.publisher is not None and member.sender is peer:
+            if member.publisher is not None and member.sender is peer and member.configured:
                 raise Conflict("already sending to the media server", code="already_publishing")
-            if member.publisher is not None:  # the place's page was reloaded: its old connections to Janus go
-                stale = [member.publisher, *member.subscriptions.values()]
-                member.publisher, member.up = None, False
-                member.subscriptions.clear()  # what the old page received: the new one asks afresh
-                member.videos.clear()
-                member.wanted.clear()
-                for handle in stale:
-                    with contextlib.suppress(JanusError, MediaServerUnavailable):
-                        await handle.detach()
+            early = member.publisher is not None and member.sender is peer  # joined to subscribe: configure it
+            if member.publisher is not None and not early:  # the place's page was reloaded
+                await self._drop_old_page(member)
             was_encrypted = sfu_room.encrypted
             member.e2ee = peer.e2ee = e2ee
             if sfu_room.encrypted != was_encrypted:  # they cannot encrypt: the call goes in clear
@@ -239,15 +285,24 @@ class Sfu:
             else:
                 peer.send(protocol.encode(sfu_room.keys.message(sfu_room.encrypted)))
             room.broadcast(protocol.encode(protocol.Updated(participant=peer.info())))
-            janus, _ = await self._session()
-            member.publisher, member.sender = await janus.attach(), peer
-            data, jsep = await member.publisher.message(
-                {"request": "joinandconfigure", "ptype": "publisher", "room": sfu_room.number, "token": member.token,
-                 "display": peer.id, "audio": True, "video": True}, jsep={"type": "offer", "sdp": sdp})
+            offer = {"type": "offer", "sdp": sdp}
+            if early:
+                assert member.publisher is not None
+                data, jsep = await member.publisher.message({"request": "configure", "audio": True, "video": True},
+                                                            jsep=offer)
+            else:
+                janus, _ = await self._session()
+                member.publisher, member.sender = await janus.attach(), peer
+                data, jsep = await member.publisher.message(
+                    {"request": "joinandconfigure", "ptype": "publisher", "room": sfu_room.number,
+                     "token": member.token, "display": peer.id, "audio": True, "video": True}, jsep=offer)
+                member.feed, member.private_id = int(data["id"]), int(data.get("private_id", 0))
             if jsep is None:
                 raise MediaServerUnavailable()
-            member.feed, member.private_id = int(data["id"]), int(data.get("private_id", 0))
-            member.audio_mids = [str(s["mid"]) for s in data.get("streams", []) if s.get("type") == "audio"]
+            member.configured = True
+            streams = data.get("streams")
+            member.audio_mids = ([str(s["mid"]) for s in streams if s.get("type") == "audio"] if streams is not None
+                                 else audio_mids(sdp))
             if sfu_room.members.get(peer.id) is not member:  # they left the call while Janus answered
                 self._spawn(self._take_out(sfu_room.number, member, []))
                 return
@@ -295,6 +350,10 @@ class Sfu:
             member.wanted.pop(participant, None)
             if old is not None:  # asked again (say, sound only now): the old connection goes
                 await old.detach()
+            if member.publisher is None or member.sender is not peer:  # subscribing before their own offer
+                # the call's keys before anything they receive (publish sends them too), then a place in Janus's room
+                peer.send(protocol.encode(sfu_room.keys.message(sfu_room.encrypted)))
+                await self._joined(sfu_room, member, peer)
             feed = sfu_room.members.get(participant)
             if feed is None or not feed.up:
                 member.wanted[participant] = video

@@ -48,16 +48,34 @@ const STUCK_MS = 6000;
 const RESTART_SETTLE_MS = 5000;
 
 /**
+ * Offers written in advance for prepared connections (`prepareConnection` with `offering`), by
+ * connection: the SDP only, made by `createOffer`, which neither sets a description nor gathers.
+ * @type {WeakMap<RTCPeerConnection, RTCSessionDescriptionInit>}
+ */
+const written = new WeakMap();
+
+/**
  * A peer connection made ready while someone waits to be let in, so the admit does not wait for it:
  * the connection object, its DTLS certificate and the senders of the local tracks. It has no ICE
  * servers (those are handed out only at admission), no handlers and no description, so it gathers
  * nothing and sends nothing; a `Call` takes it over (`Call.peer`), or it is closed.
+ *
+ * `offering`: the side that will offer (the patient, who connects to the clinician) also has its
+ * offer written now (`createOffer`: the text of the offer, kept in this page; no description is set,
+ * nothing is gathered or sent). At the admission that offer leaves at once and is set while it
+ * travels (`Call.offer`); on a slowed phone writing and setting it took 130 ms after `admitted`.
  * @param {MediaStream} local
+ * @param {boolean} [offering]
  * @returns {RTCPeerConnection}
  */
-export function prepareConnection(local) {
+export function prepareConnection(local, offering = false) {
   const pc = new RTCPeerConnection();
   for (const track of local.getTracks()) pc.addTrack(track, local);
+  if (offering) {
+    if (WEBKIT) preferH264(pc);  // as `Call.peer` orders them: the offer must be the one it would write
+    preferRed(pc);
+    pc.createOffer().then((offer) => { if (pc.signalingState === "stable" && !pc.localDescription) written.set(pc, offer); }, () => {});
+  }
   return pc;
 }
 
@@ -73,6 +91,18 @@ export class Call extends EventTarget {
   constructor(signaling, selfId, local, config = {}, prepared = new Map()) {
     super();
     this.prepared = prepared;
+    /** @type {WeakSet<RTCPeerConnection>} prepared connections that have this call's ICE servers */
+    this.configured = new WeakSet();
+    // The ICE servers on the prepared connections now, not when the other side's offer comes: applying them
+    // blocks the page while the browser's network thread takes them (90 ms on a loaded desk page).
+    for (const pc of prepared.values()) {
+      try {
+        if (pc.signalingState === "stable" && !pc.localDescription) {
+          pc.setConfiguration({ ...pc.getConfiguration(), ...config });
+          this.configured.add(pc);
+        }
+      } catch { /* a configuration it cannot take: `adopt` starts afresh */ }
+    }
     this.signaling = signaling;
     this.selfId = selfId;
     this.local = local;
@@ -133,12 +163,16 @@ export class Call extends EventTarget {
   }
 
 
-  /** Start a connection to someone already in the call. @param {string} id */
+  /**
+   * Start a connection to someone already in the call. @param {string} id
+   * @returns {Promise<void> | undefined} on a prepared connection, its offer: sent at once, settled once set
+   */
   connect(id) {
     const known = this.peers.has(id);
     const peer = this.peer(id);
     // A prepared connection's tracks were added before anyone listened: its "negotiationneeded" went unheard.
-    if (!known && peer.adopted) this.offer(id, peer);
+    if (!known && peer.adopted) return this.offer(id, peer);
+    return undefined;
   }
 
   /** @param {string} id @returns {Peer} */
@@ -184,8 +218,19 @@ export class Call extends EventTarget {
 
   /** Offer to `id` (the browser asked for a negotiation, or a prepared connection starts). @param {string} id @param {Peer} peer */
   async offer(id, peer) {
+    const early = written.get(peer.pc);
+    written.delete(peer.pc);
     try {
       peer.makingOffer = true;
+      if (early && peer.pc.signalingState === "stable" && !peer.pc.localDescription) {
+        // Written while waiting (`prepareConnection`): sent before it is set, in this task, ahead of the
+        // page's drawing of the call; the answer and candidates that come back wait for it in the
+        // connection's chain of operations, so they find it set.
+        this.send(id, { description: early });
+        await peer.pc.setLocalDescription(early);
+        await firstCandidate(peer.pc, FIRST_CANDIDATE_MS);  // what the caller waits for (the page's drawing): that too
+        return;
+      }
       await peer.pc.setLocalDescription();
       this.send(id, { description: peer.pc.localDescription.toJSON() });
     } catch (error) {
@@ -208,7 +253,8 @@ export class Call extends EventTarget {
     const same = pc.signalingState === "stable" && !pc.localDescription && tracks.length === this.local.getTracks().length
       && this.local.getTracks().every((track) => tracks.includes(track));
     try {
-      if (same) { pc.setConfiguration({ ...pc.getConfiguration(), ...this.config }); return pc; }
+      if (same && !this.configured.has(pc)) pc.setConfiguration({ ...pc.getConfiguration(), ...this.config });
+      if (same) return pc;
     } catch { /* a configuration it cannot take: start afresh */ }
     pc.close();
     return null;
@@ -421,6 +467,31 @@ export function preferRed(pc) {
       transceiver.setCodecPreferences(ordered);
     } catch { /* an engine that refuses a codec it listed: its own order stays */ }
   }
+}
+
+/** How long an offer written in advance waits, once set, for its first ICE candidate (`firstCandidate`). */
+const FIRST_CANDIDATE_MS = 150;
+
+/**
+ * Resolves once `pc` has given its first ICE candidate (sent by then: the call's own handler runs first) or
+ * finished gathering, or after `timeout` ms. The other side's checks wait for our candidates: on a slow phone,
+ * drawing the call right after the offer was set held the first one back by 150 ms.
+ * @param {RTCPeerConnection} pc @param {number} timeout
+ */
+function firstCandidate(pc, timeout) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      pc.removeEventListener("icecandidate", done);
+      pc.removeEventListener("icegatheringstatechange", complete);
+      clearTimeout(timer);
+      resolve(undefined);
+    };
+    const complete = () => { if (pc.iceGatheringState === "complete") done(); };
+    const timer = setTimeout(done, timeout);
+    pc.addEventListener("icecandidate", done);
+    pc.addEventListener("icegatheringstatechange", complete);
+  });
 }
 
 /** The DTLS certificate's fingerprint an SDP names: new for every RTCPeerConnection. @param {string} sdp */

@@ -17,7 +17,7 @@ export class GroupCall extends SfuCall {
    * @param {string} selfId
    * @param {MediaStream} local
    * @param {RTCConfiguration} [config] `admitted.ice`
-   * @param {{maxVideo?: number}} [options] as SfuCall's
+   * @param {{maxVideo?: number, feeds?: string[]}} [options] as SfuCall's
    */
   constructor(signaling, selfId, local, config = {}, options = {}) {
     super(signaling, local, config, options);

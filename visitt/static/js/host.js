@@ -226,7 +226,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
     $("ready-preview").hidden = true;
     $("tiles").classList.toggle("group", message.media === "sfu");  // your own picture among the others (visitt.css)
     call = message.media === "sfu"  // through the media server (a group): one connection out, one in per person
-      ? new GroupCall(signaling, selfId, /** @type {MediaStream} */ (stream), message.ice, { maxVideo: message.max_video })
+      ? new GroupCall(signaling, selfId, /** @type {MediaStream} */ (stream), message.ice, { maxVideo: message.max_video, feeds: message.feeds })
       : new Call(signaling, selfId, /** @type {MediaStream} */ (stream), message.ice, prepared);
     // @ts-ignore a handle for diagnostics and the end-to-end tests
     window.visittCall = call;

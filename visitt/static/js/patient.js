@@ -30,6 +30,7 @@ let phase = "lobby";  // lobby → waiting → call, or resume (reloaded); what 
 let knockName = "";
 let wantsWithdraw = false;  // the patient confirmed withdrawing before the socket was up
 const LANGUAGE = document.documentElement.lang;  // of the consent text shown: recorded with the knock
+const DRAW_AFTER_MS = 300;  // the call is drawn once its offer is set, or after this long at the latest (startCall)
 const RETRY_MS = 5000;  // a knock or rejoin the server could not record (its database away) is tried again
 let retry = 0;
 /** @type {import("./protocol.js").Role} */ let selfRole = "patient";  // or companion, interpreter, colleague
@@ -175,16 +176,9 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
   else ready?.close();
   ready = null;
   const local = /** @type {MediaStream} */ (devices.stream);
-  call = group && GroupCall ? new GroupCall(/** @type {Signaling} */ (signaling), selfId, local, message.ice, { maxVideo: message.max_video })
+  call = group && GroupCall ? new GroupCall(/** @type {Signaling} */ (signaling), selfId, local, message.ice, { maxVideo: message.max_video, feeds: message.feeds })
     : new Call(/** @type {Signaling} */ (signaling), selfId, local, message.ice, prepared);
-  for (const peer of message.participants) call.connect(peer.id);
-  devices.stopMeter();
-  $("tiles").classList.toggle("group", group);  // your own picture among the others (visitt.css)
-  show("call");
-  tiles.ensure(selfId, $("you").textContent, { self: true });
-  tiles.attach(selfId, /** @type {MediaStream} */ (devices.stream));
-  tiles.mark(selfId, mediaState());
-  people.update({ id: selfId, name: knockName, role: selfRole, identified: null, ...mediaState() }, { self: true });
+  const offers = message.participants.map((peer) => call?.connect(peer.id));
   // @ts-ignore a handle for diagnostics and the end-to-end tests
   window.visittCall = call;
   pause.start(/** @type {Signaling} */ (signaling), call, selfId, message.paused);
@@ -200,12 +194,31 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
     const { id, stream: remote } = /** @type {CustomEvent} */ (event).detail;
     tiles.attach(id, remote);
   });
-  for (const peer of message.participants) showPeer(peer);
-  speaker.start(call);
-  quality.start(call, selfId);
   chat.start(/** @type {Signaling} */ (signaling), selfId);
   if (devices.soundOnly) sendMedia();  // no camera: the clinician's list says so from the start
-  $("call-status").textContent = strings.in_call;
+  // The call is drawn once the offer made while waiting is set and its first ICE candidate sent (at most
+  // DRAW_AFTER_MS later): on a slow phone, drawing it first held them back by 150-190 ms, and the clinician's
+  // checks wait for the candidates.
+  const draw = () => {
+    if (call !== started) return;
+    devices.stopMeter();
+    $("tiles").classList.toggle("group", group);  // your own picture among the others (visitt.css)
+    show("call");
+    tiles.ensure(selfId, $("you").textContent, { self: true });
+    tiles.attach(selfId, /** @type {MediaStream} */ (devices.stream));
+    tiles.mark(selfId, mediaState());
+    people.update({ id: selfId, name: knockName, role: selfRole, identified: null, ...mediaState() }, { self: true });
+    for (const peer of message.participants) showPeer(peer);
+    if (started instanceof Call) {  // a picture that came before its tile (tiles.attach needs the tile)
+      for (const [id, peer] of started.peers) if (peer.stream.getTracks().length) tiles.attach(id, peer.stream);
+    }
+    speaker.start(started);
+    quality.start(started, selfId);
+    $("call-status").textContent = strings.in_call;
+  };
+  const offered = offers.filter(Boolean);
+  if (offered.length === 0) draw();
+  else Promise.race([Promise.allSettled(offered), new Promise((resolve) => setTimeout(resolve, DRAW_AFTER_MS))]).then(draw);
 }
 
 function leaveCall() {
@@ -255,7 +268,7 @@ function openSocket() {
     keepPlace(key);
     $("status").textContent = second_device ? strings.not_admitted_yet : strings.waiting;
     // (not on a second device: the clinician has to decide about it first, and it gets nothing till then)
-    if (!ready && !call && !second_device && devices.stream) ready = prepareConnection(devices.stream);
+    if (!ready && !call && !second_device && devices.stream) ready = prepareConnection(devices.stream, true);
   });
   signaling.on("admitted", (message) => {
     if (message.media !== "sfu" || GroupCall) { startCall(message, selfId); return; }

@@ -61,7 +61,7 @@ export const CHECK_MS = 1500;
  * @typedef {{type: "late", minutes: number, expected: string | null, until: string | null}} LateNotice   to guests waiting then: the clinician expects to let them in at `expected`; sent home no earlier than `until`
  * @typedef {{type: "wait_expired", minutes: number}} WaitExpired     the guest waited too long and is sent home
  * @typedef {{type: "knock", room: string, participant: WaitingInfo}} KnockNotice host, and a co-host in the call
- * @typedef {{type: "admitted", room: string, locked: boolean, participants: PeerInfo[], ice: RTCConfiguration, paused: PauseInfo | null, resumed: boolean, key?: string, media?: "mesh" | "sfu", max_video?: number}} Admitted   key: a new place key for this page; media "sfu": through the media server (sfu_*), showing at most max_video pictures
+ * @typedef {{type: "admitted", room: string, locked: boolean, participants: PeerInfo[], ice: RTCConfiguration, paused: PauseInfo | null, resumed: boolean, key?: string, media?: "mesh" | "sfu", max_video?: number, feeds?: string[]}} Admitted   key: a new place key for this page; media "sfu": through the media server (sfu_*), showing at most max_video pictures; feeds: who sends to it already (subscribe at once)
  * @typedef {{type: "denied"}} Denied
  * @typedef {{type: "removed"}} Removed                              to a guest the clinician took out of the call
  * @typedef {{type: "joined" | "updated", participant: PeerInfo}} PeerChange

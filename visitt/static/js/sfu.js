@@ -74,10 +74,11 @@ export class SfuCall extends EventTarget {
    * @param {import("./protocol.js").Signaling} signaling an admitted participant's socket
    * @param {MediaStream} local
    * @param {RTCConfiguration} [config] `admitted.ice`
-   * @param {{maxVideo?: number, e2ee?: boolean}} [options] maxVideo: pictures received at most (a phone's limit);
-   *   sound from all. e2ee: encrypt frames end to end (by default wherever the browser can; false: never)
+   * @param {{maxVideo?: number, e2ee?: boolean, feeds?: string[]}} [options] maxVideo: pictures received at most (a
+   *   phone's limit); sound from all. e2ee: encrypt frames end to end (by default wherever the browser can; false:
+   *   never). feeds: who sends to Janus already (`admitted.feeds`): their pictures subscribed to at once
    */
-  constructor(signaling, local, config = {}, { maxVideo = Infinity, e2ee = true } = {}) {
+  constructor(signaling, local, config = {}, { maxVideo = Infinity, e2ee = true, feeds = [] } = {}) {
     super();
     this.signaling = signaling;
     this.local = local;
@@ -96,15 +97,12 @@ export class SfuCall extends EventTarget {
     /** @type {Map<string, {lost: number, received: number}>} each connection's video packet counts at the last look */
     this.counted = new Map();
     this.adapting = setInterval(() => this.adapt(), ADAPT_MS);
-    /** Janus lets a participant receive only once they have joined as a sender: feeds told before wait. */
-    this.published = false;
     /** Whether the call's keys (or the word that it goes in clear) have come. */
     this.keyed = false;
-    /** @type {Set<string>} */
-    this.early = new Set();
     this.unsubscribe = [
       signaling.on("sfu_published", (message) => this.onPublished(message)),
-      signaling.on("sfu_feed", ({ participant }) => this.published ? this.subscribe(participant) : this.early.add(participant)),
+      // Visitt joins us to Janus's room for it if our own offer is not there yet (sfu.py `_joined`): no waiting for it
+      signaling.on("sfu_feed", ({ participant }) => this.subscribe(participant)),
       signaling.on("sfu_offer", (message) => this.onOffer(message)),
       signaling.on("left", ({ participant }) => this.drop(participant)),
       signaling.on("sfu_server", ({ state }) => { if (state === "back") this.again(); }),
@@ -114,6 +112,9 @@ export class SfuCall extends EventTarget {
         this.dispatchEvent(new CustomEvent("e2ee", { detail: { encrypted: this.encrypted } }));
       }),
     ];
+    // The pictures at once, while our own offer is still being made; those heard only after it (`onPublished`):
+    // Visitt handles one page's requests in turn, and each of them would hold up our own picture to the others.
+    for (const id of feeds) if (this.shown().length < this.maxVideo) this.subscribe(id);
   }
 
   /** Whether what this page sends and receives is end-to-end encrypted now (everyone in the call encrypts). */
@@ -147,9 +148,7 @@ export class SfuCall extends EventTarget {
     } catch (error) {
       this.report("publish", "", error);
     }
-    this.published = true;
-    for (const id of new Set([...feeds, ...this.early])) this.subscribe(id);
-    this.early.clear();
+    for (const id of feeds) this.subscribe(id);  // anyone not received yet
   }
 
   /**
@@ -257,7 +256,6 @@ export class SfuCall extends EventTarget {
   drop(id) {
     this.receiving.get(id)?.pc.close();
     this.receiving.delete(id);
-    this.early.delete(id);
     this.counted.delete(id);
   }
 
