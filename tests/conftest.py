@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy
+from playwright.sync_api import expect
 
 from visitt.store.db import Database
 from visitt.settings import Settings, load
@@ -42,6 +43,12 @@ BACKENDS = ["sqlite", "postgresql"] if PG_ADMIN_URL else ["sqlite"]
 # Settings() reads VISITT_* from the environment: the tests start from the defaults, whatever the shell has set.
 for _name in [name for name in os.environ if name.startswith("VISITT_") and not name.startswith("VISITT_TEST_")]:
     del os.environ[_name]
+
+
+# Playwright's expect() waits up to 5 s by default for what it asserts; at a load of 40 on two cores a page
+# took longer than that to move focus after a round trip to the server (test_accessibility_browser's keyboard
+# test). It returns as soon as the assertion holds, so a longer wait costs nothing when the test passes.
+expect.set_options(timeout=20_000)
 
 
 def settings_from(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Settings:
