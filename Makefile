@@ -3,8 +3,10 @@
 # nginx, and PostgreSQL and Redis where none answers on this machine).
 
 VENV ?= .venv
-# pytest-xdist workers (make test TEST_WORKERS=2): the suite side by side in two processes; both cores then stay
-# saturated and timing-sensitive browser tests flake. 0: one process (about 16 minutes on a quiet 2-core machine)
+# pytest-xdist workers (make test TEST_WORKERS=2): two processes, in lanes (--dist loadgroup, scheduled by
+# tests/conftest.py): one worker runs every browser test, one after the other, while the other takes the
+# remaining tests module by module; so never two Chromiums with live calls at once.
+# 0: one process (904-938 s on a quiet 2-core machine, 2026-12-05)
 TEST_WORKERS ?= 0
 PYTHON ?= python3
 
@@ -57,4 +59,4 @@ $(OIDC_PROVIDER): tests/oidc/package.json tests/oidc/package-lock.json
 test: $(VENV)/.test system-packages $(OIDC_PROVIDER)
 	$(VENV)/bin/python -m pyflakes visitt tests
 	$(VENV)/bin/mypy --strict visitt
-	$(VENV)/bin/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist worksteal)
+	$(VENV)/bin/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup)

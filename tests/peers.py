@@ -32,7 +32,9 @@ from visitt import demo
 from visitt.live.protocol import VERSION
 from visitt.testing import InProcess, LiveServer
 
-TIMEOUT = 5.0
+# How long a socket's opening handshake, an awaited message or track may take: every wait returns as soon as
+# it is done; 5 s ran out at a load of 87 on two cores (a WebSocket handshake to a LiveServer).
+TIMEOUT = 20.0
 T = TypeVar("T")
 
 

@@ -37,7 +37,8 @@ from visitt.ops.serving import DEFAULT, uvicorn_config
 from visitt.web.slow_clients import uvicorn_options
 
 T = TypeVar("T")
-# How long a test's request to a LiveServer may take (httpx's default is 5 s): on a test machine whose
+# How long a test's request to a LiveServer may take (httpx's default is 5 s), and a coroutine run on a
+# node's loop (an InProcess request among them; 10 s ran out at a load of 80): on a test machine whose
 # load is fifteen times its cores, a server thread is starved of the CPU that long, and the test would
 # fail on the time rather than on what it checks.
 TIMEOUT = 30.0
@@ -153,7 +154,7 @@ class LiveServer(_Node):
             self.loop.run_until_complete(self.loop.shutdown_default_executor())
             self.loop.close()
 
-    def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
+    def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = TIMEOUT) -> T:
         """Run ``coroutine`` on the server's own event loop (e.g. to close a socket from the server side)."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
@@ -223,7 +224,7 @@ class InProcess(_Node):
         if answer["type"] != f"{message}.complete":
             raise RuntimeError(f"{message} failed: {answer.get('message', answer['type'])}")
 
-    def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
+    def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = TIMEOUT) -> T:
         """Run ``coroutine`` on the application's event loop."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
