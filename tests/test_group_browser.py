@@ -121,12 +121,19 @@ def test_the_page_publishes_in_simulcast_and_both_sides_decode(browser: Browser,
         patient_token, _ = test_sfu._book_group(server)
         patient_id: list[str] = []
         result: dict[str, Any] = {"done": threading.Event()}
-        side = threading.Thread(target=lambda: run(clinician(server, patient_id, result)))
+
+        def the_clinician() -> None:
+            try:
+                run(clinician(server, patient_id, result))
+            except BaseException as error:  # raised in the test below, not lost in the thread
+                result["error"] = error
+
+        side = threading.Thread(target=the_clinician)
         side.start()
         try:
             page = context.new_page()
             page.goto(f"{server.url}/staff/login")
-            while "host" not in result:
+            while "host" not in result and "error" not in result:
                 page.wait_for_timeout(50)
             own_id = page.evaluate(OPEN, patient_token)
             published = page.evaluate(PUBLISH)
@@ -139,6 +146,8 @@ def test_the_page_publishes_in_simulcast_and_both_sides_decode(browser: Browser,
         finally:
             result["done"].set()
             side.join(60)
+            if "error" in result:
+                raise result["error"]
         assert result["frame"][0] >= 160, result  # the page's camera, decoded from Janus
         high, low, back = result["layers"]
         assert low <= high // 3 and back >= 2 * low, result  # 1280 → 320 → 1280 when the machine keeps up
