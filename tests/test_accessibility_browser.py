@@ -325,9 +325,16 @@ def test_keyboard_only_link_knock_admit_leave_end(site: LiveServer, browser) -> 
         tab_to(host, "#end")
         ended_before = live_text(host, "#lobby-status")
         host.keyboard.press("Enter")
-        expect(host.locator("#lobby-title")).to_be_focused()
+        # the outcome dialog is the clinician's next step: focus on its question (it comes once the server
+        # has its suggestion; until then focus waits on the waiting room's heading)
+        expect(host.locator("#outcome-title")).to_be_focused()
+        focus_is_visible(host)
         expect(host.locator("#lobby-status")).not_to_have_text(ended_before)
         expect(host.locator("#lobby-status")).not_to_be_empty()
+        tab_to(host, "#outcome-dialog [data-later]")
+        host.keyboard.press("Enter")  # Later: closed, and focus back in the waiting room
+        expect(host.locator("#outcome-dialog")).to_be_hidden()
+        expect(host.locator("#lobby-title")).to_be_focused()
         focus_is_visible(host)
     finally:
         clinic.close()

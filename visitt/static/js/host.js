@@ -64,7 +64,7 @@ const moving = {
   signaling, pause, speaker, quality, e2ee: $("e2ee-state"), strings,
 };
 let ending = "";  // the room this clinician pressed End in: the outcome dialog follows its end
-const outcome = $("outcome-dialog") ? new OutcomeDialog($("outcome-dialog")) : null;
+const outcome = $("outcome-dialog") ? new OutcomeDialog($("outcome-dialog"), $("lobby-title")) : null;
 let selfId = "";
 let selfName = "";
 const devicePanel = new DevicePanel(strings, () => call, tiles);

@@ -3,14 +3,22 @@
 // suggestion, flagged unconfirmed on the dashboard. Not modal: the next patient can be let in meanwhile.
 
 export class OutcomeDialog {
-  /** @param {HTMLDialogElement} dialog the dialog in dashboard.html, with its form */
-  constructor(dialog) {
+  /**
+   * @param {HTMLDialogElement} dialog the dialog in dashboard.html, with its form
+   * @param {HTMLElement} returnTo where keyboard focus goes when the dialog closes (the waiting room's heading)
+   */
+  constructor(dialog, returnTo) {
     this.dialog = dialog;
+    this.returnTo = returnTo;
     this.form = /** @type {HTMLFormElement} */ (dialog.querySelector("form"));
     this.appointment = "";
     this.form.addEventListener("submit", (event) => { event.preventDefault(); this.save(); });
     dialog.querySelector("[data-later]")?.addEventListener("click", () => dialog.close());
     this.form.addEventListener("change", () => this.showReason());
+    // focus that was in the dialog would fall to <body>: back to the waiting room instead
+    dialog.addEventListener("close", () => {
+      if (document.activeElement === document.body || dialog.contains(document.activeElement)) returnTo.focus();
+    });
   }
 
   /** Open for the consultation of `room`, once the server has its suggestion. */
@@ -32,7 +40,12 @@ export class OutcomeDialog {
     }
     this.dialog.querySelector("[data-error]").textContent = "";
     this.showReason();
+    const before = document.activeElement;
     this.dialog.show();  // not modal: the waiting room stays usable while it is open
+    // the dialog is the clinician's next step: focus (and a screen reader) on its question, unless they have
+    // moved on meanwhile (admitting the next patient, say): then their focus stays where it is
+    if (before && before !== document.body && before !== this.returnTo) /** @type {HTMLElement} */ (before).focus();
+    else /** @type {HTMLElement} */ (this.dialog.querySelector("h2")).focus();
     this.dialog.scrollIntoView({ block: "nearest" });
   }
 
