@@ -61,6 +61,33 @@ def test_a_group_takes_its_limit_each_with_their_own_sms_and_not_one_more(janus:
 
 
 @pytest.mark.in_process
+def test_the_booking_form_invites_another_patient_to_a_group_and_only_to_a_group(janus: JanusServer,
+                                                                                 tmp_path: Path) -> None:
+    node = _node(tmp_path, janus.url)
+    try:
+        client = node.client(follow_redirects=False, headers={"Accept-Language": "en", "Accept": "text/html"})
+        with client:
+            client.get("/staff/login")
+            csrf = client.cookies["visitt_csrf"]
+            client.post("/staff/login", data={"email": demo.PEOPLE[0][0], "password": demo.PASSWORD, "csrf": csrf})
+            assert "Another patient (group consultation)" in client.get("/staff/book").text
+            when = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).date().isoformat()
+            form = {"csrf": csrf, "patient_name": "Kari Nordmann", "patient_phone": "412 34 567", "date": when,
+                    "time": "10:00", "duration_minutes": "90", "language": "nb", "video_suitable_confirmed": "on",
+                    "other_name": "Ola Nordmann", "other_kind": "patient", "other_phone": "412 35 001"}
+            one_to_one = client.post("/staff/book", data=form)
+            assert one_to_one.status_code == 422 and "Choose companion, interpreter or colleague." in one_to_one.text
+            booked = client.post("/staff/book", data={**form, "group": "yes"})
+            assert booked.status_code == 303, booked.text
+        with node.database.session() as session:
+            appointment = session.scalars(select(Appointment)).one()
+            assert sorted(p.kind for p in appointment.room.participants) == ["patient", "patient"]
+        assert len({sms["to"] for sms in node.sms(count=2)}) == 2  # each patient their own SMS
+    finally:
+        node.stop()
+
+
+@pytest.mark.in_process
 def test_other_patients_only_in_a_group(janus: JanusServer, tmp_path: Path) -> None:
     node = _node(tmp_path, janus.url)
     try:
