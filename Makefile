@@ -6,7 +6,7 @@ VENV ?= .venv
 # pytest-xdist workers (make test TEST_WORKERS=2): two processes, in lanes (--dist loadgroup, scheduled by
 # tests/conftest.py): one worker runs every browser test, one after the other, while the other takes the
 # remaining tests module by module; so never two Chromiums with live calls at once.
-# 0: one process (1,138 s for 1,016 tests on a quiet 2-core machine, 2026-12-05); 2 took 964 s that day (the browser lane sets the pace)
+# 0: one process (1,138 s for 1,016 tests on a quiet 2-core machine, 2026-12-05); 2 took 964 s that day (the browser lane sets the pace; one run only, so not the default yet)
 TEST_WORKERS ?= 0
 PYTHON ?= python3
 
