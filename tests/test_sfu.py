@@ -238,17 +238,24 @@ def test_janus_down_refuses_a_group_call_and_a_one_to_one_call_still_works(tmp_p
         server.stop()
 
 
+async def admit(host: WsClient, *guests: WsClient) -> list[dict[str, Any]]:
+    """Each guest knocks and the host admits them, in turn; their ``admitted`` messages."""
+    admitted = []
+    for guest in guests:
+        await guest.send({"type": "knock", "name": "Kari Nordmann"})
+        knock = await host.expect("knock")
+        await host.send({"type": "admit", "room": knock["room"], "participant": knock["participant"]["id"]})
+        admitted.append(await guest.expect("admitted"))
+    return admitted
+
+
 async def video_limit(server: LiveServer) -> None:
     patient_token, companion_token = _book_group(server)
     async with await WsClient.staff(server, staff_login(server)) as host, \
             await WsClient.guest(server, patient_token) as patient, \
             await WsClient.guest(server, companion_token) as companion:
         ids = [(await socket.hello())["id"] for socket in (host, patient, companion)]
-        for guest in (patient, companion):
-            await guest.send({"type": "knock", "name": "Kari Nordmann"})
-            knock = await host.expect("knock")
-            await host.send({"type": "admit", "room": knock["room"], "participant": knock["participant"]["id"]})
-            assert (await guest.expect("admitted"))["max_video"] == 1
+        assert [admitted["max_video"] for admitted in await admit(host, patient, companion)] == [1, 1]
         peers = [GroupPeer(socket, colour) for socket, colour in ((host, BLUE), (patient, ORANGE), (companion, GREEN))]
         try:
             for peer in peers:
@@ -302,11 +309,7 @@ async def late_and_reloaded(server: LiveServer) -> None:
             await WsClient.guest(server, patient_token) as patient, \
             await WsClient.guest(server, companion_token) as companion:
         ids = [(await socket.hello())["id"] for socket in (host, patient, companion)]
-        for guest in (patient, companion):
-            await guest.send({"type": "knock", "name": "Kari Nordmann"})
-            knock = await host.expect("knock")
-            await host.send({"type": "admit", "room": knock["room"], "participant": knock["participant"]["id"]})
-            await guest.expect("admitted")
+        await admit(host, patient, companion)
         peers = [GroupPeer(socket, colour) for socket, colour in ((host, BLUE), (patient, ORANGE), (companion, GREEN))]
         again: GroupPeer | None = None
         try:
