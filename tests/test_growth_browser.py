@@ -253,6 +253,16 @@ def grown_past_the_mesh(browser: Browser, server: LiveServer) -> Iterator[Grown]
         mobile.close()
 
 
+def camera_off_and_on(sender: Page, viewer: Page, sender_id: str) -> None:
+    """``sender`` turns the camera off: its picture goes dark on ``viewer``'s page; on again: it comes back."""
+    sender.locator("#cam").click()
+    viewer.locator(f'#tiles [data-peer="{sender_id}"].camera-off').wait_for(timeout=90000)
+    viewer.wait_for_function(f"(id) => ({BRIGHTNESS})(id) < 8", arg=sender_id, timeout=90000)
+    sender.locator("#cam").click()
+    viewer.wait_for_function(f"(id) => ({BRIGHTNESS})(id) > 30", arg=sender_id, timeout=90000)
+    assert frames_grow(viewer), "the picture does not come back"
+
+
 @pytest.mark.browser
 def test_the_pages_move_past_the_mesh_to_janus_and_the_call_goes_on(
         browser: Browser, janus: JanusServer, tmp_path: Path) -> None:
@@ -292,19 +302,9 @@ def test_the_pages_move_past_the_mesh_to_janus_and_the_call_goes_on(
             patient.locator("#mic").click()
             host.locator(f'#tiles [data-peer="{kari_id}"]:not(.muted)').wait_for(timeout=90000)
             # the patient's camera: her picture stops on the clinician's page, and comes back
-            patient.locator("#cam").click()
-            host.locator(f'#tiles [data-peer="{kari_id}"].camera-off').wait_for(timeout=90000)
-            host.wait_for_function(f"(id) => ({BRIGHTNESS})(id) < 8", arg=kari_id, timeout=90000)
-            patient.locator("#cam").click()
-            host.wait_for_function(f"(id) => ({BRIGHTNESS})(id) > 30", arg=kari_id, timeout=90000)
-            assert frames_grow(host), "the patient's picture does not come back"
+            camera_off_and_on(patient, host, kari_id)
             # the clinician's camera: the same on the patient's page
-            host.locator("#cam").click()
-            patient.locator(f'#tiles [data-peer="{clinician_id}"].camera-off').wait_for(timeout=90000)
-            patient.wait_for_function(f"(id) => ({BRIGHTNESS})(id) < 8", arg=clinician_id, timeout=90000)
-            host.locator("#cam").click()
-            patient.wait_for_function(f"(id) => ({BRIGHTNESS})(id) > 30", arg=clinician_id, timeout=90000)
-            assert frames_grow(patient), "the clinician's picture does not come back"
+            camera_off_and_on(host, patient, clinician_id)
             # Leave: the patient is out, the call goes on for the others
             patient.locator("#leave").click()
             patient.locator("#done").wait_for(timeout=90000)
