@@ -19,6 +19,7 @@ from sqlalchemy import select
 from visitt import access, accounts, demo, meetings, retention
 from visitt.store.models import AuditEvent, Department, Meeting, OutboxMessage, Participant, Role, Staff, utcnow
 from visitt.testing import InProcess, LiveServer
+from visitt.web import clock
 
 from .browser import link_in
 from .conftest import make_settings
@@ -297,7 +298,8 @@ def test_the_host_moves_a_meeting_and_the_guests_are_told_neutrally(node: InProc
     moved = _api(node, "PATCH", path, node.token, {"starts_at": later, "duration_minutes": 30})
     assert moved.status_code == 200, moved.text
     assert moved.json()["duration_minutes"] == 30 and moved.json()["state"] == "open"
-    local = dt.datetime.fromisoformat(later).astimezone(ZoneInfo(node.settings.timezone))
+    moved_to = dt.datetime.fromisoformat(later)
+    local = moved_to.astimezone(ZoneInfo(node.settings.timezone))
     day, hour = local.strftime("%d.%m.%Y"), local.strftime("%H:%M")
     sms = node.sms(count=2)[-1]  # in the guest's language, no title, no link (the old one still works)
     assert sms["to"] == "+4741234570" and sms["body"].startswith("Spotkanie wideo zostało przeniesione")
@@ -310,7 +312,8 @@ def test_the_host_moves_a_meeting_and_the_guests_are_told_neutrally(node: InProc
     # the colleague's dashboard shows the new time; the guest's link still opens the meeting
     with _page_client(node, demo.PEOPLE[1][0]) as client:
         page = client.get("/staff")
-        assert "MDT lunge, ny tittel" in page.text and local.strftime("%H:%M") in page.text
+        assert "MDT lunge, ny tittel" in page.text  # the new time as an English page writes it: "2:05 PM" after noon
+        assert clock.when(moved_to, "en", node.settings.timezone) in page.text
     with node.database.session() as session:
         rows = [(event.action, event.detail) for event in session.scalars(
             select(AuditEvent).where(AuditEvent.action == "meeting_changed").order_by(AuditEvent.id))]
