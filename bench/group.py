@@ -187,7 +187,7 @@ RECEIVE = """async (id) => {
 LAYER = """async ([id, layer, seconds]) => {
   const call = window.sfuCall;
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-  call.signaling.send({ type: "sfu_layer", participant: id, layer });
+  call.signaling.send({ type: "sfu_layer", participant: id, sub: call.receiving.get(id).sub, layer });
   await sleep(3000);
   const read = async () => {
     let bytes = 0, width = 0;

@@ -52,6 +52,7 @@ class GroupPeer:
         self.receiving: dict[str, RTCPeerConnection] = {}
         self.local: list[MediaStreamTrack] = [ToneTrack(), ColourTrack(colour)]
         self.feeds: set[str] = set()
+        self.subs = 0  # the number of the latest subscription (sfu.js counts them the same way)
 
     async def publish(self) -> None:
         for track in self.local:
@@ -71,12 +72,14 @@ class GroupPeer:
         pc = self.receiving[other] = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         tracks: dict[str, MediaStreamTrack] = {}
         pc.on("track", lambda track: tracks.__setitem__(track.kind, track))
-        await self.signaling.send({"type": "sfu_subscribe", "participant": other, "video": video})
+        self.subs += 1
+        await self.signaling.send({"type": "sfu_subscribe", "participant": other, "sub": self.subs, "video": video})
         offer = await self.signaling.expect("sfu_offer")
-        assert offer["participant"] == other
+        assert (offer["participant"], offer["sub"]) == (other, self.subs)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
-        await self.signaling.send({"type": "sfu_start", "participant": other, "sdp": pc.localDescription.sdp})
+        await self.signaling.send({"type": "sfu_start", "participant": other, "sub": self.subs,
+                                   "sdp": pc.localDescription.sdp})
         assert sorted(tracks) == (["audio", "video"] if video else ["audio"]), sorted(tracks)
         return tracks
 
@@ -262,13 +265,13 @@ async def video_limit(server: LiveServer) -> None:
                 await peer.publish()
             await peers[0].wait_for_feeds(set(ids[1:]))
             await peers[0].subscribe(ids[1])  # the one picture: sound and video
-            await host.send({"type": "sfu_subscribe", "participant": ids[2]})  # a second picture asked for
+            await host.send({"type": "sfu_subscribe", "participant": ids[2], "sub": 2})  # a second picture asked for
             offer = await host.expect("sfu_offer")
             assert offer["participant"] == ids[2]
             assert "m=audio" in offer["sdp"] and "m=video" not in offer["sdp"]  # past the limit: sound only
-            await host.send({"type": "sfu_layer", "participant": ids[2], "layer": "l"})
+            await host.send({"type": "sfu_layer", "participant": ids[2], "sub": 2, "layer": "l"})
             await host.expect_error("no_video")
-            await host.send({"type": "sfu_layer", "participant": ids[1], "layer": "l"})  # the one picture: fine
+            await host.send({"type": "sfu_layer", "participant": ids[1], "sub": 1, "layer": "l"})  # the one picture: fine
             await host.sync()
             assert host.types.count("error") == 1  # the no_video above only
         finally:
@@ -346,5 +349,53 @@ def test_a_participant_not_sending_yet_is_offered_once_they_do_and_a_reloaded_pa
                                       max_video_streams=1, reconnect_grace=30)).start()
     try:
         run(late_and_reloaded(server))
+    finally:
+        server.stop()
+
+
+async def replaced_subscription(server: LiveServer) -> None:
+    """The clinician asks for the patient's sound only, then at once for their picture too: the offer for the
+    first subscription comes first, and an answer to it (the page had not yet seen the second offer) goes
+    nowhere; the second offer, answered, brings the picture."""
+    patient_token, _ = _book_group(server)
+    async with await WsClient.staff(server, staff_login(server)) as host, \
+            await WsClient.guest(server, patient_token) as patient:
+        ids = [(await socket.hello())["id"] for socket in (host, patient)]
+        await admit(host, patient)
+        peers = [GroupPeer(host, BLUE), GroupPeer(patient, ORANGE)]
+        stale = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        try:
+            for peer in peers:
+                await peer.publish()
+            await peers[0].wait_for_feeds({ids[1]})
+            await host.send({"type": "sfu_subscribe", "participant": ids[1], "sub": 1, "video": False})
+            await host.send({"type": "sfu_subscribe", "participant": ids[1], "sub": 2})
+            first = await host.expect("sfu_offer")
+            assert first["sub"] == 1 and "m=video" not in first["sdp"]
+            await stale.setRemoteDescription(RTCSessionDescription(sdp=first["sdp"], type="offer"))
+            await stale.setLocalDescription(await stale.createAnswer())
+            await host.send({"type": "sfu_start", "participant": ids[1], "sub": 1, "sdp": stale.localDescription.sdp})
+            await host.send({"type": "sfu_layer", "participant": ids[1], "sub": 1, "layer": "l"})
+            second = await host.expect("sfu_offer")
+            assert second["sub"] == 2 and "m=video" in second["sdp"]
+            pc = peers[0].receiving[ids[1]] = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+            tracks: dict[str, MediaStreamTrack] = {}
+            pc.on("track", lambda track: tracks.__setitem__(track.kind, track))
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=second["sdp"], type="offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+            await host.send({"type": "sfu_start", "participant": ids[1], "sub": 2, "sdp": pc.localDescription.sdp})
+            await sees(tracks["video"], ORANGE)
+            await hears(tracks["audio"])
+            await host.sync()
+            assert "error" not in host.types, host.received  # the old subscription's answer and layer: dropped
+        finally:
+            await asyncio.gather(stale.close(), *(peer.close() for peer in peers))
+
+
+def test_an_answer_to_a_replaced_subscription_is_dropped_and_the_new_one_brings_the_picture(
+        janus: JanusServer, tmp_path: Path) -> None:
+    server = LiveServer(make_settings(tmp_path, janus_url=janus.url, janus_api_secret=SECRET)).start()
+    try:
+        run(replaced_subscription(server))
     finally:
         server.stop()

@@ -16,6 +16,9 @@ from visitt.live.protocol_base import PEER_ID, ClientModel, ServerModel
 # --- client to server -------------------------------------------------------------------------
 
 SDP = Annotated[str, Field(min_length=1, max_length=32 * 1024)]
+# The page's number for one of its subscriptions, a new one each time it subscribes: what the media server offers
+# for it, and what the page answers, carry it, so an offer for a connection the page has replaced is told apart.
+SUB = Annotated[int, Field(ge=0, le=2**53 - 1)]
 
 
 class SfuPublish(ClientModel):
@@ -33,6 +36,7 @@ class SfuSubscribe(ClientModel):
 
     type: Literal["sfu_subscribe"]
     participant: PEER_ID
+    sub: SUB
     video: bool = True
 
 
@@ -41,6 +45,7 @@ class SfuStart(ClientModel):
 
     type: Literal["sfu_start"]
     participant: PEER_ID
+    sub: SUB
     sdp: SDP
 
 
@@ -50,6 +55,7 @@ class SfuLayer(ClientModel):
 
     type: Literal["sfu_layer"]
     participant: PEER_ID
+    sub: SUB
     layer: Literal["h", "m", "l"]
 
 
@@ -65,10 +71,12 @@ class SfuPublished(ServerModel):
 
 
 class SfuOffer(ServerModel):
-    """The media server's offer of ``participant``'s streams; answer with ``sfu_start``."""
+    """The media server's offer of ``participant``'s streams for the page's subscription ``sub``; answer with
+    ``sfu_start`` (a page that has subscribed to them again since waits for that offer instead)."""
 
     type: Literal["sfu_offer"] = "sfu_offer"
     participant: str
+    sub: int
     sdp: str
 
 

@@ -68,9 +68,12 @@ class Member:
     # drop one picture without renegotiating the rest.
     subscriptions: dict[str, Handle] = field(default_factory=dict)
     videos: dict[str, str] = field(default_factory=dict)  # whose picture they receive: its mid on that connection
-    # Whom they asked to receive before that participant's media reached Janus (with their picture or not):
-    # offered once it does (Sfu._announce_when_up).
-    wanted: dict[str, bool] = field(default_factory=dict)
+    # The page's number (``sub``) of its latest subscription to each participant: an ``sfu_start`` or
+    # ``sfu_layer`` of one it has replaced since is for a connection that no longer exists.
+    subs: dict[str, int] = field(default_factory=dict)
+    # Whom they asked to receive before that participant's media reached Janus (with their picture or not, and
+    # the subscription's number): offered once it does (Sfu._announce_when_up).
+    wanted: dict[str, tuple[bool, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -235,6 +238,7 @@ class Sfu:
         member.publisher, member.up, member.configured = None, False, False
         member.subscriptions.clear()
         member.videos.clear()
+        member.subs.clear()
         member.wanted.clear()
         for handle in stale:
             if handle is not None:
@@ -327,20 +331,21 @@ class Sfu:
             if sfu_room is None or sfu_room.members.get(peer_id) is not member:
                 return
             for other_id, other in list(sfu_room.members.items()):
-                video = other.wanted.pop(peer_id, None)
+                asked = other.wanted.pop(peer_id, None)
                 page = room.in_call.get(other_id)
-                if video is None or page is None or not member.up:
+                if asked is None or page is None or not member.up:
                     continue
                 try:
-                    await self._offer(sfu_room, page, other, peer_id, video)
+                    await self._offer(sfu_room, page, other, peer_id, *asked)
                 except (JanusError, MediaServerUnavailable) as error:
                     log.warning("media server: an offer asked for earlier: %s", describe(error))
 
-    async def subscribe(self, room: LiveRoom, peer: Peer, participant: str, video: bool) -> None:
+    async def subscribe(self, room: LiveRoom, peer: Peer, participant: str, video: bool, sub: int) -> None:
         """Offer ``peer`` the streams of ``participant`` (their sound only without ``video``, or when
         ``peer`` receives ``VISITT_MAX_VIDEO_STREAMS`` pictures already: the offer then has no video).
         Someone in the call whose media does not reach Janus yet (still connecting, their page reloaded)
-        is offered once it does."""
+        is offered once it does. ``sub``: the page's number for this subscription, in the offer; it replaces
+        any earlier one of the same participant."""
         async with self._locks[room.public_id], self._refusals():
             sfu_room, member = await self._member(room, peer)
             if participant == peer.id or room.in_call.get(participant) is None:
@@ -348,6 +353,7 @@ class Sfu:
             old = member.subscriptions.pop(participant, None)
             member.videos.pop(participant, None)
             member.wanted.pop(participant, None)
+            member.subs[participant] = sub
             if old is not None:  # asked again (say, sound only now): the old connection goes
                 await old.detach()
             if member.publisher is None or member.sender is not peer:  # subscribing before their own offer
@@ -356,11 +362,12 @@ class Sfu:
                 await self._joined(sfu_room, member, peer)
             feed = sfu_room.members.get(participant)
             if feed is None or not feed.up:
-                member.wanted[participant] = video
+                member.wanted[participant] = video, sub
                 return
-            await self._offer(sfu_room, peer, member, participant, video)
+            await self._offer(sfu_room, peer, member, participant, video, sub)
 
-    async def _offer(self, sfu_room: SfuRoom, peer: Peer, member: Member, participant: str, video: bool) -> None:
+    async def _offer(self, sfu_room: SfuRoom, peer: Peer, member: Member, participant: str, video: bool,
+                     sub: int) -> None:
         """(Under the room's lock.) Join ``member`` to ``participant``'s feed on a handle of its own; its offer to ``peer``."""
         feed = sfu_room.members[participant]
         video = video and len(member.videos) < self.hub.max_video_streams  # pictures at most; sound from all
@@ -377,7 +384,7 @@ class Sfu:
             # Janus dropped their media (their connection failed): offered when they publish again
             del member.subscriptions[participant]
             feed.up = False
-            member.wanted[participant] = video
+            member.wanted[participant] = video, sub
             with contextlib.suppress(JanusError, MediaServerUnavailable):
                 await handle.detach()
             return
@@ -386,22 +393,29 @@ class Sfu:
         mids = [str(s["mid"]) for s in data.get("streams", []) if s.get("type") == "video"]
         if mids:
             member.videos[participant] = mids[0]
-        peer.send(protocol.encode(protocol_sfu.SfuOffer(participant=participant, sdp=str(jsep["sdp"]))))
+        peer.send(protocol.encode(protocol_sfu.SfuOffer(participant=participant, sub=sub, sdp=str(jsep["sdp"]))))
 
-    async def start(self, room: LiveRoom, peer: Peer, participant: str, sdp: str) -> None:
-        """``peer``'s answer to the ``sfu_offer`` of ``participant``'s streams: they start."""
+    async def start(self, room: LiveRoom, peer: Peer, participant: str, sub: int, sdp: str) -> None:
+        """``peer``'s answer to the ``sfu_offer`` of ``participant``'s streams: they start. The answer to an offer
+        of a subscription the page has replaced since (``sub``) is dropped: Janus has no such connection now."""
         async with self._locks[room.public_id], self._refusals():
             _, member = await self._member(room, peer)
+            if participant in member.subs and member.subs[participant] != sub:
+                log.info("media server: an answer to a replaced subscription dropped")
+                return
             handle = member.subscriptions.get(participant)
             if handle is None:
                 raise Conflict("no offer from the media server to answer", code="no_offer")
             await handle.message({"request": "start"}, jsep={"type": "answer", "sdp": sdp})
 
-    async def layer(self, room: LiveRoom, peer: Peer, participant: str, layer: str) -> None:
+    async def layer(self, room: LiveRoom, peer: Peer, participant: str, sub: int, layer: str) -> None:
         """``peer`` receives ``participant``'s picture in the simulcast ``layer`` from now on (``h``, ``m``,
-        ``l``). Janus switches at the layer's next key frame, which it asks the sender for."""
+        ``l``). Janus switches at the layer's next key frame, which it asks the sender for. A subscription the
+        page has replaced since (``sub``) is left as it is: the new one gets its own ``sfu_layer``."""
         async with self._locks[room.public_id], self._refusals():
             _, member = await self._member(room, peer)
+            if participant in member.subs and member.subs[participant] != sub:
+                return
             handle, mid = member.subscriptions.get(participant), member.videos.get(participant)
             if handle is None or mid is None:
                 raise Conflict("that participant's picture is not received", code="no_video")
@@ -437,6 +451,7 @@ class Sfu:
                     if peer_id in other.subscriptions]
         for other in sfu_room.members.values():
             other.videos.pop(peer_id, None)
+            other.subs.pop(peer_id, None)
             other.wanted.pop(peer_id, None)
         self._spawn(self._take_out(sfu_room.number, member, watching))
         if sfu_room.members:

@@ -44,9 +44,9 @@ export const CHECK_MS = 1500;
  * @typedef {"cant_hear" | "cant_see" | "turn_on_microphone" | "turn_on_camera" | "one_moment"} Phrase
  * @typedef {{type: "chat", text: string} | {type: "chat", phrase: Phrase}} ChatOut   text: 1-500 characters
  * @typedef {{type: "sfu_publish", sdp: string, e2ee?: boolean}} SfuPublish   a group call: send to the media server (every candidate in the offer); e2ee: this page encrypts its frames
- * @typedef {{type: "sfu_subscribe", participant: string, video?: boolean}} SfuSubscribe   receive one participant; video false: sound only
- * @typedef {{type: "sfu_start", participant: string, sdp: string}} SfuStart   the answer to that participant's sfu_offer
- * @typedef {{type: "sfu_layer", participant: string, layer: "h" | "m" | "l"}} SfuLayer   the simulcast layer received of that participant's picture
+ * @typedef {{type: "sfu_subscribe", participant: string, sub: number, video?: boolean}} SfuSubscribe   receive one participant; sub: this page's number for the subscription (a new one each time); video false: sound only
+ * @typedef {{type: "sfu_start", participant: string, sub: number, sdp: string}} SfuStart   the answer to that participant's sfu_offer for subscription sub
+ * @typedef {{type: "sfu_layer", participant: string, sub: number, layer: "h" | "m" | "l"}} SfuLayer   the simulcast layer received of that participant's picture on subscription sub
  * @typedef {Hello | Heartbeat | Knock | Rejoin | Enter | Admit | Deny | Remove | RoomAction | Leave | Media | PauseOut | Resume | Identify | Late | RequestId | Share | AskUnmute | SignalOut | ChatOut | Withdraw | Flowing | SfuPublish | SfuSubscribe | SfuStart | SfuLayer} ClientMessage
  *
  * Server to client.
@@ -80,7 +80,7 @@ export const CHECK_MS = 1500;
  * @typedef {{type: "signal", from: string, description?: Description, candidate?: Candidate}} SignalIn
  * @typedef {{type: "chat", from: string, name: string, text?: string, phrase?: Phrase, at: string}} ChatIn
  * @typedef {{type: "sfu_published", sdp: string, feeds: string[]}} SfuPublished   the media server's answer; feeds: who sends to it already
- * @typedef {{type: "sfu_offer", participant: string, sdp: string}} SfuOffer   the media server's offer of one participant's streams
+ * @typedef {{type: "sfu_offer", participant: string, sub: number, sdp: string}} SfuOffer   the media server's offer of one participant's streams for subscription sub (ignore it if that subscription was replaced)
  * @typedef {{type: "sfu_feed", participant: string}} SfuFeed       someone's media now reaches the media server
  * @typedef {{id: number, key: string}} FrameKey   one key of the frame encryption: its id (a byte in each frame), the key (base64url)
  * @typedef {{type: "sfu_keys", keys: FrameKey[], send: number | null}} SfuKeys   the call's keys (decrypt with any); send: the id to encrypt with, null: in clear

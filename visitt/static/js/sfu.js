@@ -89,8 +89,14 @@ export class SfuCall extends EventTarget {
     this.crypto = how ? new FrameCrypto(how) : null;
     /** @type {RTCPeerConnection | null} */
     this.sending = null;
-    /** @type {Map<string, {pc: RTCPeerConnection, stream: MediaStream, video: boolean, layer?: string}>} one connection per participant received */
+    /**
+     * One connection per participant received; `sub`: this page's number for that subscription (the offer for it
+     * carries it: an offer for a connection replaced since is not this one's).
+     * @type {Map<string, {pc: RTCPeerConnection, stream: MediaStream, video: boolean, sub: number, layer?: string}>}
+     */
     this.receiving = new Map();
+    /** The number of this page's latest subscription. */
+    this.subs = 0;
     /** Whose picture is shown large (the active speaker): the high layer; the others are thumbnails, the low one. */
     this.speaker = "";
     this.ceiling = new LayerCeiling();
@@ -170,20 +176,21 @@ export class SfuCall extends EventTarget {
       stream.addTrack(track);
       this.dispatchEvent(new CustomEvent("track", { detail: { id, stream, track } }));
     };
-    this.receiving.set(id, { pc, stream, video });
-    this.signaling.send({ type: "sfu_subscribe", participant: id, video });
+    const sub = ++this.subs;
+    this.receiving.set(id, { pc, stream, video, sub });
+    this.signaling.send({ type: "sfu_subscribe", participant: id, sub, video });
   }
 
   /** @param {import("./protocol.js").SfuOffer} message */
-  async onOffer({ participant, sdp }) {
+  async onOffer({ participant, sub, sdp }) {
     const entry = this.receiving.get(participant);
-    if (!entry) return;
+    if (!entry || entry.sub !== sub) return;  // for a subscription replaced since: its own offer is on its way
     try {
       await entry.pc.setRemoteDescription({ type: "offer", sdp });
       await entry.pc.setLocalDescription();
       await gathered(entry.pc);
       const answer = /** @type {RTCSessionDescription} */ (entry.pc.localDescription).sdp;
-      this.signaling.send({ type: "sfu_start", participant, sdp: answer });
+      this.signaling.send({ type: "sfu_start", participant, sub, sdp: answer });
       this.applyLayers();
     } catch (error) {
       this.report("subscribe", participant, error);
@@ -220,7 +227,7 @@ export class SfuCall extends EventTarget {
       const layer = this.layerFor(id);
       if (entry.layer === layer) continue;
       entry.layer = layer;
-      this.signaling.send({ type: "sfu_layer", participant: id, layer: /** @type {"h" | "m" | "l"} */ (layer) });
+      this.signaling.send({ type: "sfu_layer", participant: id, sub: entry.sub, layer: /** @type {"h" | "m" | "l"} */ (layer) });
     }
   }
 
