@@ -245,6 +245,15 @@ class Sfu:
                 with contextlib.suppress(JanusError, MediaServerUnavailable):
                     await handle.detach()
 
+    @staticmethod
+    async def _unpublish(member: Member) -> None:
+        """(Under the room's lock.) The page's connection sending to Janus is replaced by a new one: Janus drops the
+        old feed (the others' subscriptions to it stop, and they subscribe to the new one at its ``sfu_feed``)."""
+        old, member.publisher, member.up, member.configured = member.publisher, None, False, False
+        if old is not None:
+            with contextlib.suppress(JanusError, MediaServerUnavailable):
+                await old.detach()
+
     async def _joined(self, sfu_room: SfuRoom, member: Member, peer: Peer) -> Handle:
         """(Under the room's Janus lock.) ``peer``'s publisher handle in the Janus room, joined without an
         offer if they have none yet: Janus lets a participant subscribe only with the ``private_id`` of a
@@ -274,11 +283,12 @@ class Sfu:
     async def publish(self, room: LiveRoom, peer: Peer, sdp: str, e2ee: bool = False) -> None:
         """``peer``'s offer to send to the call: joined to Janus, answered; the others are told once
         the media flows (``sfu_feed``). ``e2ee``: their page encrypts its frames; they get the call's
-        keys first, and everyone learns whether they encrypt (``updated``)."""
+        keys first, and everyone learns whether they encrypt (``updated``). A page that sends already
+        publishes again when its connection to Janus failed: its old feed goes, what it receives stays."""
         async with self._locks[room.public_id], self._refusals():
             sfu_room, member = await self._member(room, peer)
             if member.publisher is not None and member.sender is peer and member.configured:
-                raise Conflict("already sending to the media server", code="already_publishing")
+                await self._unpublish(member)
             early = member.publisher is not None and member.sender is peer  # joined to subscribe: configure it
             if member.publisher is not None and not early:  # the place's page was reloaded
                 await self._drop_old_page(member)

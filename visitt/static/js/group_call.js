@@ -25,12 +25,6 @@ export class GroupCall extends SfuCall {
     /** What this page sends (outgoing.js), on its one connection to the media server. */
     this.media = new Outgoing(local, () => (this.sending?.getSenders() || []).map((sender) => [selfId, sender]),
       (where, id, error) => this.report(where, id, error));
-    // Someone we receive sends afresh (their page was reloaded): what we had of them is dead; receive the new.
-    // (SfuCall's own handler has subscribed to anyone new: that connection has no offer yet.)
-    this.unsubscribe.push(signaling.on("sfu_feed", ({ participant }) => {
-      const entry = this.receiving.get(participant);
-      if (entry?.pc.remoteDescription) this.resubscribe(participant, entry.video);
-    }));
   }
 
   /** The connections receiving each participant, by id: what the speaker detector and quality monitor read. */

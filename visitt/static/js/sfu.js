@@ -17,6 +17,12 @@ const GATHER_MS = 3000;
 const ORDER = ["l", "m", "h"];
 /** How often the page looks at its own receiving statistics to choose the layers (`adapt`). */
 const ADAPT_MS = 2000;
+/**
+ * A connection to the media server "disconnected" this long is renewed (`watch`); a "failed" one at once.
+ * "disconnected" often heals by itself within a second or two (a short outage, Wi-Fi roaming); a new path (a phone
+ * moving from Wi-Fi to 4G) needs a new connection, and a new connection to Janus costs one offer and its answer.
+ */
+const RENEW_AFTER_MS = 4000;
 
 /**
  * The highest simulcast layer this page's network carries, from its own receiving statistics, with hysteresis:
@@ -105,13 +111,17 @@ export class SfuCall extends EventTarget {
     this.adapting = setInterval(() => this.adapt(), ADAPT_MS);
     /** Whether the call's keys (or the word that it goes in clear) have come. */
     this.keyed = false;
+    /** The media server has lost the call (`sfu_server` "lost"): nothing to renew until it is back. */
+    this.serverLost = false;
     this.unsubscribe = [
       signaling.on("sfu_published", (message) => this.onPublished(message)),
-      // Visitt joins us to Janus's room for it if our own offer is not there yet (sfu.py `_joined`): no waiting for it
-      signaling.on("sfu_feed", ({ participant }) => this.subscribe(participant)),
+      signaling.on("sfu_feed", ({ participant }) => this.onFeed(participant)),
       signaling.on("sfu_offer", (message) => this.onOffer(message)),
       signaling.on("left", ({ participant }) => this.drop(participant)),
-      signaling.on("sfu_server", ({ state }) => { if (state === "back") this.again(); }),
+      signaling.on("sfu_server", ({ state }) => {
+        this.serverLost = state === "lost";
+        if (state === "back") this.again();
+      }),
       signaling.on("sfu_keys", (message) => {
         this.crypto?.setKeys(message);
         this.keyed = true;  // the call's encryption is known (see the encrypted getter)
@@ -133,9 +143,41 @@ export class SfuCall extends EventTarget {
     return new RTCPeerConnection(this.crypto ? this.crypto.configure(this.config) : this.config);
   }
 
+  /**
+   * Renew `pc` with `renew` when its path to the media server breaks (a phone moving from Wi-Fi to 4G, a path
+   * blocked): at once when it fails, after RENEW_AFTER_MS when it stays disconnected. Only while it is still the
+   * page's connection for that purpose, and not while the media server itself is lost (`again` renews all then).
+   * @param {RTCPeerConnection} pc @param {() => boolean} current @param {() => void} renew
+   */
+  watch(pc, current, renew) {
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    let timer;
+    const broken = () => pc.connectionState === "failed" || pc.connectionState === "disconnected";
+    const renewIfBroken = () => {
+      if (broken() && current() && !this.serverLost) {
+        this.dispatchEvent(new CustomEvent("renew", { detail: { state: pc.connectionState } }));
+        renew();
+      }
+    };
+    pc.addEventListener("connectionstatechange", () => {
+      clearTimeout(timer);
+      if (!broken()) return;
+      // a broken path may mean a new address, and a socket left on the old one: make sure it still carries
+      this.signaling.check?.();
+      if (pc.connectionState === "failed") renewIfBroken();
+      else timer = setTimeout(renewIfBroken, RENEW_AFTER_MS);
+    });
+  }
+
   /** Send the microphone and the camera (in three simulcast layers) to the media server. */
   async publish() {
     const pc = this.sending = this.connection();
+    // a failed connection: published afresh, on a new one (Visitt replaces our feed in Janus's room with it)
+    this.watch(pc, () => this.sending === pc, () => {
+      pc.close();
+      this.sending = null;
+      this.publish().catch((error) => this.report("publish", "", error));
+    });
     for (const track of this.local.getTracks()) {
       const init = { direction: /** @type {RTCRtpTransceiverDirection} */ ("sendonly"), streams: [this.local] };
       const { sender } = pc.addTransceiver(track, track.kind === "video" ? { ...init, sendEncodings: LAYERS } : init);
@@ -143,6 +185,7 @@ export class SfuCall extends EventTarget {
     }
     await pc.setLocalDescription();
     await gathered(pc);
+    if (this.sending !== pc) return;  // replaced while gathering (failed, or the media server came back): not sent
     const sdp = /** @type {RTCSessionDescription} */ (pc.localDescription).sdp;
     this.signaling.send({ type: "sfu_publish", sdp, e2ee: this.crypto !== null });
   }
@@ -178,7 +221,21 @@ export class SfuCall extends EventTarget {
     };
     const sub = ++this.subs;
     this.receiving.set(id, { pc, stream, video, sub });
+    // a failed connection: subscribed afresh, on a new one (Visitt replaces the old subscription)
+    this.watch(pc, () => this.receiving.get(id)?.pc === pc, () => this.subscribe(id, video));
     this.signaling.send({ type: "sfu_subscribe", participant: id, sub, video });
+  }
+
+  /**
+   * `id` sends to the media server: received from now on. Someone received already sends afresh (their page was
+   * reloaded, or their connection failed and they published again): what came of them is dead; received anew. A
+   * connection still waiting for its offer is left to it (Visitt offers once their media reaches Janus).
+   * @param {string} id
+   */
+  onFeed(id) {
+    const entry = this.receiving.get(id);
+    if (!entry) this.subscribe(id);  // Visitt joins us to Janus's room for it if our own offer is not there yet
+    else if (entry.pc.remoteDescription) this.subscribe(id, entry.video);
   }
 
   /** @param {import("./protocol.js").SfuOffer} message */
