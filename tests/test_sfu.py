@@ -399,3 +399,56 @@ def test_an_answer_to_a_replaced_subscription_is_dropped_and_the_new_one_brings_
         run(replaced_subscription(server))
     finally:
         server.stop()
+
+
+async def socket_down_through_a_restart(server: LiveServer, janus: JanusServer) -> None:
+    """The patient's socket is down while Janus stops, and back while it is still down: told ``lost``; down again
+    while Janus comes back: told ``back`` on its return, publishes again, and the clinician sees the patient."""
+    patient_token, _ = _book_group(server)
+    async with await WsClient.staff(server, staff_login(server)) as host, \
+            await WsClient.guest(server, patient_token) as patient:
+        ids = [(await socket.hello())["id"] for socket in (host, patient)]
+        await admit(host, patient)
+        peers = [GroupPeer(host, BLUE), GroupPeer(patient, ORANGE)]
+        try:
+            for peer in peers:
+                await peer.publish()
+            await peers[0].wait_for_feeds({ids[1]})
+            key = patient.key
+            await patient.close()
+            janus.stop()
+            assert (await host.expect("sfu_server", timeout=30))["state"] == "lost"
+            async with await WsClient.guest(server, patient_token) as again:
+                await again.hello()
+                await again.send({"type": "rejoin", "key": key})
+                assert (await again.expect("admitted"))["resumed"] is True
+                assert (await again.expect("sfu_server"))["state"] == "lost"  # it missed that on the old socket
+                key = again.key or key
+            janus.start()
+            assert (await host.expect("sfu_server", timeout=30))["state"] == "back"
+            async with await WsClient.guest(server, patient_token) as back:
+                await back.hello()
+                await back.send({"type": "rejoin", "key": key})
+                assert (await back.expect("admitted"))["resumed"] is True
+                assert (await back.expect("sfu_server"))["state"] == "back"  # a new room: publish again
+                peers.append(GroupPeer(back, ORANGE))
+                await peers[-1].publish()
+                peers.append(peers[0])
+                peers[0] = GroupPeer(host, BLUE)  # the clinician's page, told "back" on its socket, does the same
+                await peers[0].publish()
+                await peers[0].wait_for_feeds({ids[1]})
+                await sees((await peers[0].subscribe(ids[1]))["video"], ORANGE)
+        finally:
+            await asyncio.gather(*(peer.close() for peer in peers), return_exceptions=True)
+
+
+def test_a_page_whose_socket_was_down_when_janus_came_back_is_told_on_its_return(tmp_path: Path) -> None:
+    janus = JanusServer(tmp_path / "janus-server")
+    janus.start()
+    server = LiveServer(make_settings(tmp_path, janus_url=janus.url, janus_api_secret=SECRET,
+                                      reconnect_grace=60)).start()
+    try:
+        run(socket_down_through_a_restart(server, janus))
+    finally:
+        server.stop()
+        janus.stop()

@@ -487,10 +487,19 @@ class Sfu:
 
     def resumed(self, room: LiveRoom, peer: Peer) -> None:
         """``peer`` took back their place on a new socket (after a drop, a reload): the keys as they are now,
-        as any sent meanwhile went to the old socket, and whether they encrypt, for the others' lists."""
+        as any sent meanwhile went to the old socket, and whether they encrypt, for the others' lists. And
+        what the media server did meanwhile, which the old socket may have missed (``sfu_server``): ``lost``
+        while Janus is still away; ``back`` when it came back with a new room where this page has neither
+        published nor subscribed yet (the page then publishes and subscribes afresh)."""
         sfu_room = self.rooms.get(room.public_id)
-        member = sfu_room.members.get(peer.id) if sfu_room else None
-        if sfu_room is None or member is None:
+        if sfu_room is None:
+            return
+        if self.recovering:
+            peer.send(protocol.encode(protocol_sfu.SfuServer(state="lost")))
+            return
+        member = sfu_room.members.get(peer.id)
+        if member is None:
+            peer.send(protocol.encode(protocol_sfu.SfuServer(state="back")))
             return
         peer.e2ee = member.e2ee
         peer.send(protocol.encode(sfu_room.keys.message(sfu_room.encrypted)))
