@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -449,6 +450,40 @@ def test_a_page_whose_socket_was_down_when_janus_came_back_is_told_on_its_return
                                       reconnect_grace=60)).start()
     try:
         run(socket_down_through_a_restart(server, janus))
+    finally:
+        server.stop()
+        janus.stop()
+
+
+async def janus_hangs(server: LiveServer, janus: JanusServer) -> None:
+    """Janus stops answering but keeps its port open (stopped with SIGSTOP): the call is told within seconds, not
+    after the long poll's 40 s, and is back once Janus answers again."""
+    patient_token, _ = _book_group(server)
+    async with await WsClient.staff(server, staff_login(server)) as host, \
+            await WsClient.guest(server, patient_token) as patient:
+        await host.hello()
+        await patient.hello()
+        await admit(host, patient)
+        peer = GroupPeer(host, BLUE)
+        try:
+            await peer.publish()
+            assert janus.process is not None
+            janus.process.send_signal(signal.SIGSTOP)
+            try:
+                assert (await patient.expect("sfu_server", timeout=25))["state"] == "lost"
+            finally:
+                janus.process.send_signal(signal.SIGCONT)
+            assert (await patient.expect("sfu_server", timeout=30))["state"] == "back"
+        finally:
+            await peer.close()
+
+
+def test_a_janus_that_hangs_is_noticed_within_seconds(tmp_path: Path) -> None:
+    janus = JanusServer(tmp_path / "janus-server")
+    janus.start()
+    server = LiveServer(make_settings(tmp_path, janus_url=janus.url, janus_api_secret=SECRET)).start()
+    try:
+        run(janus_hangs(server, janus))
     finally:
         server.stop()
         janus.stop()

@@ -5,7 +5,9 @@ Only Visitt talks to Janus (``VISITT_JANUS_URL``, every request carrying
 admitted participant asks for (``docs/meetings.md`` says why). One :class:`Janus` is one Janus
 session: a keepalive every :data:`KEEPALIVE` seconds, and one long poll that hands each event to the
 request that waits for it (by transaction) or to its handle's queue. A session Janus no longer knows
-(it restarted: 458), or a poll failing for :data:`LOST_AFTER` seconds, sets :attr:`Janus.lost`: whoever
+(it restarted: 458), a poll failing for :data:`LOST_AFTER` seconds, or :data:`PING_MISSES` keepalives in a row
+unanswered within :data:`PING_TIMEOUT` (a Janus that accepts connections and hangs: the long poll alone would
+wait out its 40 s), sets :attr:`Janus.lost`: whoever
 holds it (:class:`visitt.live.sfu.Sfu`) opens a new one. :class:`VideoRoomAdmin` runs
 the synchronous VideoRoom requests (create, allowed tokens, kick, destroy) on a handle of its own.
 
@@ -30,7 +32,11 @@ from visitt.live.janus_config import admin_key
 
 log = logging.getLogger(__name__)
 
-KEEPALIVE = 25.0  # seconds; Janus ends a session after 60 s without a request (session_timeout)
+# seconds between keepalives: Janus ends a session after 60 s without a request (session_timeout), and their
+# answers (or none) tell a Janus that hangs within seconds; one costs Janus a few microseconds
+KEEPALIVE = 2.0
+PING_TIMEOUT = 3.0  # seconds a keepalive may take before it counts as unanswered (generous: a loaded machine)
+PING_MISSES = 2  # keepalives unanswered in a row after which the session counts as lost (Janus hangs)
 POLL_EVENTS = 10  # events one long poll may bring back at most (Janus's maxev)
 LOST_AFTER = 2.0  # seconds of failing polls after which the session counts as lost (Janus gone or hanging)
 POLL_RETRY = 0.5  # seconds between polls that fail
@@ -173,12 +179,23 @@ class Janus:
         return data, event.get("jsep")
 
     async def _keepalive(self) -> None:
-        while True:
+        """Keep the session, and notice a Janus that no longer answers: :data:`PING_MISSES` keepalives in a row
+        unanswered (or unreachable) set :attr:`lost`."""
+        misses = 0
+        while not self.lost.is_set():
             await asyncio.sleep(KEEPALIVE)
             try:
-                await self._post(f"/{self.session}", {"janus": "keepalive"})
-            except (JanusError, MediaServerUnavailable):
-                log.warning("janus keepalive failed")  # a lost session: _post has said so
+                async with asyncio.timeout(PING_TIMEOUT):
+                    await self._post(f"/{self.session}", {"janus": "keepalive"})
+                misses = 0
+            except JanusError:
+                log.warning("janus keepalive refused")  # Janus answers; a lost session: _post has said so
+            except (MediaServerUnavailable, TimeoutError):
+                misses += 1
+                log.warning("janus keepalive unanswered (%d in a row)", misses)
+                if misses >= PING_MISSES:
+                    log.warning("janus session lost: %d keepalives unanswered", misses)
+                    self.lost.set()
 
     async def _poll(self) -> None:
         """The long poll: each event to the request waiting for its transaction, or to its handle. It ends
