@@ -301,11 +301,13 @@ async def record_patient_outcome(appointment_id: RowId, participant_id: str, req
         note=_form(form, "note")[:4 * outcomes.MAX_NOTE], exemption=_form(form, "exemption") or None)
     try:
         outcomes.record_for_patient(session, staff, appointment, participant, data)
+        fhir.export_on_outcome(session, appointment, request.app.state.settings)  # each patient's record
     except VisittError as error:
         session.rollback()
         fields = {f"{participant_id}.{key}": text for key, text in (error.fields or {"outcome": error.message}).items()}
         return _appointment_page(request, session, staff, appointment, tz, errors=fields, status_code=error.status)
     session.commit()
+    request.app.state.sender.wakeup.set()  # the record to the FHIR server, when one is configured
     return RedirectResponse(f"/staff/appointments/{appointment_id}?patient={participant_id}#patient-{participant_id}",
                             status_code=303)
 
