@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from visitt import demo
-from visitt.store.models import Staff
+from visitt.store.models import Meeting, Staff
 from visitt.testing import LiveServer
 
 from .browser import DESK, PHONE, link_in, sign_in, wait_for_media
@@ -121,7 +121,8 @@ def test_a_staff_meeting_with_an_external_guest_admitted_from_the_lobby(server: 
 def test_the_host_moves_then_cancels_a_meeting_from_the_dashboard(server: LiveServer,
                                                                   browser) -> None:  # type: ignore[no-untyped-def]
     """**Change or cancel** on the dashboard: a new time saved on the meeting's page (which axe finds no fault
-    with, in English and in Arabic), then the meeting cancelled; the guest's link then says so."""
+    with, in English and in Arabic), then the meeting cancelled after a second step, by keyboard (Escape keeps
+    it; the dialog's "Yes" cancels it); the guest's link then says so."""
     with server.database.session() as session:
         ola = session.scalar(select(Staff.id).where(Staff.email == demo.PEOPLE[1][0]))
     created = server.post(f"{server.url}/api/v1/meetings", headers={"Authorization": f"Bearer {server.token}"},
@@ -150,7 +151,30 @@ def test_the_host_moves_then_cancels_a_meeting_from_the_dashboard(server: LiveSe
         moved = server.sms(wait=30, count=2)[-1]
         assert "flyttet" in moved["body"] and "14:30" in moved["body"] and "MDT" not in moved["body"]
 
-        host.get_by_role("button", name="Cancel meeting and tell the guests").click()
+        _shots(host, "page")
+        cancel = host.get_by_role("button", name="Cancel meeting and tell the guests")
+        # the Cancel section stands clear of the save button above it
+        save_box = host.get_by_role("button", name="Save and tell the guests").bounding_box()
+        heading_box = host.get_by_role("heading", name="Cancel", exact=True).bounding_box()
+        assert save_box is not None and heading_box is not None
+        assert heading_box["y"] - (save_box["y"] + save_box["height"]) >= 24
+        cancel.focus()
+        host.keyboard.press("Enter")  # asks first; the safe choice has the focus
+        dialog = host.get_by_role("dialog", name="Cancel this meeting?")
+        expect(dialog).to_be_visible()
+        expect(dialog).to_contain_text("The guests get a message that it is cancelled")
+        expect(dialog.get_by_role("button", name="No, keep it")).to_be_focused()
+        _shots(host, "cancel-dialog")
+        assert not violations(host, "meeting page, cancel dialog")
+        host.keyboard.press("Escape")  # kept: nothing sent, back on the button
+        expect(dialog).to_be_hidden()
+        expect(cancel).to_be_focused()
+        with server.database.session() as session:
+            assert session.get(Meeting, created.json()["id"]).cancelled_at is None  # type: ignore[union-attr]
+        host.keyboard.press("Enter")
+        host.keyboard.press("Tab")  # to "Yes, cancel the meeting"
+        expect(dialog.get_by_role("button", name="Yes, cancel the meeting")).to_be_focused()
+        host.keyboard.press("Enter")
         expect(host.get_by_text("Meeting cancelled. The guests have been told.")).to_be_visible()
         expect(host.locator("#meetings li", has_text="MDT lunge")).to_have_count(0)
         guest = mobile.new_page()

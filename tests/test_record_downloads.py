@@ -73,7 +73,7 @@ def test_the_days_records_as_fhir_and_csv(server: InProcess) -> None:
     bundle = Bundle.model_validate_json(fhir.content)  # parsed strictly by the same library
     assert bundle.type == "collection"
     kinds = [entry.resource.get_resource_type() for entry in bundle.entry or []]
-    assert kinds == ["Encounter", "Consent", "ChargeItem"]
+    assert kinds == ["Encounter", "Consent", "ChargeItem", "DocumentReference"]  # the last: the journal note
 
     table = server.get(f"{server.url}/api/v1/exports/encounters", params={"date": day(appointment), "format": "csv"},
                        headers={"Authorization": f"Bearer {server.token}"})

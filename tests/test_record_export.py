@@ -5,17 +5,21 @@ channel (visitt/messaging/fhir.py) to a local FHIR server that parses every reso
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import json
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy import select, update
 
-from visitt import record_export
+from visitt import demo, record_export
 from visitt.messaging import delivery, fhir, outbox
 from visitt.settings import Settings
+from visitt.testing import InProcess
 from visitt.store.db import Database
 from visitt.store.models import (
     Appointment,
@@ -35,6 +39,8 @@ from visitt.store.models import (
     utcnow,
 )
 
+from .conftest import make_settings
+from .eventually import eventually
 from .fhir_receiver import CLIENT_ID, CLIENT_SECRET, FhirReceiver
 
 # What only the database's locking decides - two senders, one row each - runs on both backends; the rest on SQLite.
@@ -103,6 +109,9 @@ def test_a_completed_consultation_is_an_encounter_a_consent_and_a_charge(databas
     assert consent["status"] == "active" and consent["provision"]["type"] == "permit"  # type: ignore[index]
     assert charge["status"] == "billable"
     assert charge["priceOverride"] == {"value": 375.0, "currency": "NOK"}
+    note = resources["DocumentReference"]["content"][0]["attachment"]  # type: ignore[index]
+    assert note["contentType"] == "text/plain; charset=utf-8" and note["language"] == "nb"
+    assert "Tolk Ali (tolk)" in base64.b64decode(note["data"]).decode()  # the journal note, in bokmål
 
 
 @SQLITE_ONLY
@@ -171,7 +180,7 @@ def test_a_record_is_sent_again_after_the_server_answered_503(database: Database
         assert message.state is OutboxState.pending and "503" in message.last_error
         session.execute(update(OutboxMessage).values(next_attempt_at=utcnow() - dt.timedelta(seconds=1)))
     asyncio.run(sender.run_once())
-    assert len(receiver.requests) == 1 and len(receiver.stored) == 3
+    assert len(receiver.requests) == 1 and len(receiver.stored) == 4  # encounter, consent, charge, journal note
     with database.session() as session:
         assert session.scalars(select(OutboxMessage.state)).one() is OutboxState.sent
 
@@ -228,3 +237,89 @@ def test_a_static_token_and_an_expired_access_token_both_get_through(database: D
     asyncio.run(send())
     assert len(receiver.requests) == 3
     assert oauth.access_token in receiver.tokens
+
+
+GROUP = (("Kari Nordmann", "patient"), ("Per Hansen", "patient"), ("Aisha Ali", "patient"), ("Liv Hansen", "companion"),
+         ("Tolk Ali", "interpreter"))
+
+
+def add_group(database: Database) -> tuple[int, dict[str, str]]:
+    """A group consultation of the demo clinician that took place and ended: three patients (Kari, the booked
+    one, with a fødselsnummer), Per's companion and an interpreter; its id and each person's invitation."""
+    with database.session() as session:
+        clinician = session.scalars(select(Staff).where(Staff.email == demo.PEOPLE[0][0])).one()
+        patient = Patient(national_id=FNR, phone="+4741234567", name="Kari Nordmann")
+        appointment = Appointment(department=clinician.department, clinician=clinician, booked_by_id=clinician.id,
+                                  starts_at=STARTS, duration_minutes=90, patient_name="Kari Nordmann",
+                                  patient_phone="+4741234567", patient=patient, kind="group", outcome="completed",
+                                  outcome_confirmed=True, started_at=STARTS, media_flowed=True,
+                                  ended_at=STARTS + dt.timedelta(minutes=75))
+        room = Room(public_id="group-room", appointment=appointment, host_id=clinician.id, state=RoomState.ended)
+        people = [Participant(public_id=f"inv{number}", room=room, kind=kind, token_hash=f"group{number}",
+                              code="123456", phone=f"+474123500{number}", display_name="" if number == 0 else name,
+                              state=ParticipantState.left) for number, (name, kind) in enumerate(GROUP)]
+        session.add_all([appointment, room, *people])
+        session.flush()
+        session.add(ConsentEvent(patient_id=patient.id, appointment_id=appointment.id, kind="given", at=STARTS,
+                                 text_version="2026-1", language="nb", recorded_by="patient", how="knock"))
+        session.commit()
+        return appointment.id, {name: person.public_id for (name, _kind), person in zip(GROUP, people)}
+
+
+def test_each_patient_of_a_group_gets_their_own_record_and_never_anothers(tmp_path: Path,
+                                                                         receiver: FhirReceiver) -> None:
+    settings = make_settings(tmp_path, fhir_url=receiver.url, fhir_token_url=receiver.token_url,
+                             fhir_client_id=CLIENT_ID, fhir_client_secret=CLIENT_SECRET,
+                             public_url="https://video.example.no")
+    server = InProcess(settings).start()
+    try:
+        appointment_id, invitations = add_group(server.database)
+        choices = {"Kari Nordmann": {"outcome": "completed", "follow_up": True},
+                   "Per Hansen": {"outcome": "technical_failure", "failure_reason": "no_connection"},
+                   "Aisha Ali": {"outcome": "completed", "exemption": "frikort", "follow_up": False}}
+        patients = f"{server.url}/api/v1/appointments/{appointment_id}/patients"
+        for name, body in choices.items():  # the host records each patient's outcome; each is sent at once
+            answer = server.put(f"{patients}/{invitations[name]}/outcome", json=body,
+                                headers={"Authorization": f"Bearer {server.token}"})
+            assert answer.status_code == 200, answer.text
+        eventually(lambda: len(receiver.requests) == 3, "the three records reach the FHIR server", timeout=30)
+    finally:
+        server.stop()
+
+    def stored(kind: str, name: str) -> Any:
+        system = "https://video.example.no/fhir/" + {"Encounter": "appointment", "ChargeItem": "charge",
+                                                      "DocumentReference": "journal-note"}[kind]
+        return receiver.stored[f"{kind}?identifier={system}|{appointment_id}-{invitations[name]}"]
+
+    # each patient has their own encounter, charge and journal note, with their own outcome
+    kari, per, aisha = (stored("Encounter", name) for name in choices)
+    assert kari["subject"] == {"type": "Patient", "display": "Kari Nordmann",
+                               "identifier": {"system": record_export.FNR, "value": FNR}}
+    assert per["subject"] == {"display": "Per Hansen"} and aisha["subject"] == {"display": "Aisha Ali"}
+    assert [(e["status"], e["extension"][0]["valueCode"]) for e in (kari, per, aisha)] == [
+        ("finished", "completed"), ("cancelled", "technical_failure"), ("finished", "completed")]
+    assert per["reasonCode"][0]["coding"][0]["code"] == "no_connection"
+    roles = [p["type"][0]["coding"][0]["code"] for p in aisha["participant"]]
+    assert roles == ["PPRF", "INTRP"]  # the clinician and the interpreter; no other patient, no one's companion
+    charges = [stored("ChargeItem", name) for name in choices]
+    assert [(c["status"], c["priceOverride"]["value"], c.get("overrideReason")) for c in charges] == [
+        ("billable", 375.0, None), ("not-billable", 0.0, "technical_failure"), ("not-billable", 0.0, "frikort")]
+    assert charges[2]["reason"][0]["coding"][0]["code"] == "frikort"
+    notes = {name: base64.b64decode(stored("DocumentReference", name)["content"][0]["attachment"]["data"]).decode()
+             for name in choices}
+    assert "Utfall: Gjennomført." in notes["Kari Nordmann"] and "Oppfølging: avtalt." in notes["Kari Nordmann"]
+    assert "Utfall: Teknisk svikt (Ingen forbindelse)." in notes["Per Hansen"]
+    assert "Oppfølging: ingen avtalt." in notes["Aisha Ali"]
+    # a patient's record names no other patient, nor the companion who came with one of them
+    for name, note in notes.items():
+        assert name in note and "Gruppekonsultasjon med 2 andre pasienter." in note
+        others = [other for other, kind in GROUP if other != name and kind in ("patient", "companion")]
+        assert not [other for other in others if other in note], note
+    for name in choices:
+        text = json.dumps([stored(kind, name) for kind in ("Encounter", "ChargeItem", "DocumentReference")])
+        assert not [other for other, kind in GROUP if other != name and kind in ("patient", "companion")
+                    and other in text]
+    # the consent is the booked patient's own, with her record; no whole-group encounter under her name
+    consents = [url for url in receiver.stored if url.startswith("Consent?")]
+    assert len(consents) == 1
+    assert f"Encounter?identifier=https://video.example.no/fhir/appointment|{appointment_id}" not in receiver.stored

@@ -13,7 +13,7 @@ import httpx
 
 from visitt.errors import MediaServerUnavailable
 from visitt.settings import Settings
-from visitt.store.models import Appointment
+from visitt.store.models import Appointment, Participant
 
 GROUP = "group"  # Appointment.kind of a group consultation
 CONSULTATION = "consultation"  # ... of an ordinary one, on the mesh
@@ -22,6 +22,14 @@ PING_SECONDS = 3.0
 
 def is_group(appointment: Appointment | None) -> bool:
     return appointment is not None and appointment.kind == GROUP
+
+
+def booked_invitation(appointment: Appointment) -> Participant | None:
+    """The booked patient's own invitation (the room's first patient one): the only patient of a group
+    consultation with a patient record; the others are invited to the appointment afterwards."""
+    room = appointment.room
+    patients = [participant for participant in (room.participants if room else []) if participant.kind == "patient"]
+    return min(patients, key=lambda participant: participant.id) if patients else None
 
 
 def invitations(appointment: Appointment | None, settings: Settings) -> int:

@@ -21,14 +21,19 @@ from visitt.web.i18n import N_, translations
 
 ROLES = {"patient": N_("patient"), "companion": N_("companion"), "interpreter": N_("interpreter"),
          "colleague": N_("colleague")}
+# in one patient's note of a group consultation, only that patient of these kinds is named
+PRIVATE = ("patient", "companion")
 ID_METHODS = {"photo_id": N_("Photo ID shown on camera"), "known": N_("Personally known"), "other": N_("Other")}
 
 
 def note(session: Session, appointment: Appointment, language: str, tz: ZoneInfo,
          patient: PatientOutcome | None = None) -> str:
     """The note's text for ``appointment`` in ``language``, times in the clinic's zone ``tz``. For one patient
-    of a group consultation (``patient``: their outcome), that patient's outcome and follow-up, for their journal."""
-    _ = translations(language).gettext
+    of a group consultation (``patient``: their outcome), that patient's note for their own journal: their
+    outcome and follow-up, and no other patient named - nor a companion, who came with one of them - only how
+    many other patients took part."""
+    catalog = translations(language)
+    _ = catalog.gettext
     start = (appointment.started_at or appointment.starts_at).astimezone(tz)
     lines = []
     if appointment.ended_at is not None:
@@ -40,6 +45,12 @@ def note(session: Session, appointment: Appointment, language: str, tz: ZoneInfo
         lines.append(_("Video consultation {date} {start}.").format(date=start.strftime("%d.%m.%Y"),
                                                                      start=start.strftime("%H:%M")))
     guests = took_part(session, appointment)
+    others = 0
+    if patient is not None:
+        others = sum(1 for participant, _check in guests
+                     if participant.kind == "patient" and participant.id != patient.participant_id)
+        guests = [(participant, check) for participant, check in guests
+                  if participant.id == patient.participant_id or participant.kind not in PRIVATE]
     people = [_("{name} ({role})").format(name=appointment.clinician.full_name, role=_("clinician"))]
     checks = []
     for participant, check in guests:
@@ -49,6 +60,9 @@ def note(session: Session, appointment: Appointment, language: str, tz: ZoneInfo
             how = _(ID_METHODS[check.method.value]) + (f": {check.note}" if check.note else "")
             checks.append(_("{name}: {how}").format(name=name, how=how))
     lines.append(_("Participants: {people}.").format(people=", ".join(people)))
+    if others:
+        lines.append(catalog.ngettext("Group consultation with {count} other patient.",
+                                      "Group consultation with {count} other patients.", others).format(count=others))
     lines.append(_("Identity checked: {checks}.").format(checks="; ".join(checks)) if checks
                  else _("Identity checked: not recorded."))
     interpreters = [participant.display_name for participant, _check in guests if participant.kind == "interpreter"]

@@ -8,7 +8,13 @@ FHIR JSON by hand. The Bundle holds:
 - ``Encounter``: class virtual (``VR``), the call's period, the participants with their roles, the status
   from the outcome, the technical failure's reason, the outcome itself as an extension;
 - ``Consent``: each consent given and withdrawn for this appointment;
-- ``ChargeItem``: the co-payment decision (:func:`visitt.copayment.copayment_for`) and the exemption.
+- ``ChargeItem``: the co-payment decision (:func:`visitt.copayment.copayment_for`) and the exemption;
+- ``DocumentReference``: the journal note (:mod:`visitt.journal_note`), in bokmål, as plain text.
+
+A group consultation is exported patient by patient, for each patient's own journal: each patient's
+Encounter, ChargeItem and journal note say that patient's outcome (:func:`visitt.outcomes.record_for_patient`)
+and co-payment, and name no other patient (nor a companion, who came with one of them). The consents are the
+booked patient's, the only one with a patient record.
 
 The patient is referenced by national identity number (fødselsnummer or D-number, by their OIDs) when the
 booking has one. Each entry is a conditional update by its business identifier, so sending the Bundle again
@@ -17,16 +23,20 @@ changes nothing on the receiver: delivery through the outbox (:mod:`visitt.messa
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle, BundleEntry, BundleEntryRequest
 from fhir.resources.R4B.chargeitem import ChargeItem
 from fhir.resources.R4B.codeableconcept import CodeableConcept
+from fhir.resources.R4B.attachment import Attachment
 from fhir.resources.R4B.coding import Coding
 from fhir.resources.R4B.consent import Consent, ConsentPolicy, ConsentProvision, ConsentProvisionData
+from fhir.resources.R4B.documentreference import DocumentReference, DocumentReferenceContent, DocumentReferenceContext
 from fhir.resources.R4B.encounter import Encounter, EncounterParticipant
 from fhir.resources.R4B.extension import Extension
 from fhir.resources.R4B.identifier import Identifier
@@ -36,8 +46,10 @@ from fhir.resources.R4B.reference import Reference
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from visitt.copayment import CopaymentDecision, copayment_for
-from visitt.store.models import Appointment, ConsentEvent, IdentityCheck, Participant, ParticipantState
+from visitt import groups
+from visitt.copayment import CLINIC_TZ, CopaymentDecision, copayment_for, copayment_for_patient
+from visitt.store.models import (Appointment, ConsentEvent, IdentityCheck, Participant, ParticipantState,
+                                 PatientOutcome)
 
 FNR = "urn:oid:2.16.578.1.12.4.1.4.1"  # fødselsnummer
 DNR = "urn:oid:2.16.578.1.12.4.1.4.2"  # D-number (first digit 4-7)
@@ -56,10 +68,44 @@ STATUS = {"completed": "finished", "continued_by_phone": "finished", "technical_
 ROLES = {"patient": ("SBJ", "subject"), "companion": ("ESC", "escort"), "interpreter": ("INTRP", "interpreter"),
          "colleague": ("CON", "consultant")}
 TOOK_PART = (ParticipantState.admitted, ParticipantState.left, ParticipantState.removed)
+# in one patient's record of a group consultation, only that patient of these kinds is named
+PRIVATE = ("patient", "companion")
+NOTE_LANGUAGE = "nb"  # the journal's (DIPS's) language
+
+
+@dataclass(frozen=True)
+class PatientPart:
+    """One patient's part of a group consultation's record: their invitation, their outcome (``None`` until
+    the host records it) and whether they are the booked patient (whose record the booking's identity is)."""
+
+    participant: Participant
+    row: PatientOutcome | None
+    booked: bool
+
+
+def patient_parts(session: Session, appointment: Appointment) -> list[PatientPart]:
+    """Each patient of a group consultation, the booked patient (the room's first invitation) first."""
+    from visitt import outcomes  # outcomes imports rooms, which imports the live protocol
+
+    booked = groups.booked_invitation(appointment)
+    rows = sorted(outcomes.patient_rows(session, appointment), key=lambda found: found[0].id)
+    return [PatientPart(participant, row, participant is booked) for participant, row in rows]
+
+
+def _key(appointment: Appointment, part: PatientPart | None) -> str:
+    """The business identifier's value: the appointment's id, and for one patient of a group, their invitation's."""
+    return str(appointment.id) if part is None else f"{appointment.id}-{part.participant.public_id}"
+
+
+def _subject(appointment: Appointment, part: PatientPart | None) -> Reference:
+    if part is None or part.booked:
+        return patient_reference(appointment)
+    return Reference(display=part.participant.display_name or "patient")
 
 
 def identifier_system(public_url: str, what: str) -> str:
-    """This Visitt's identifiers of ``what`` (``appointment``, ``consent``, ``charge``, ``staff``)."""
+    """This Visitt's identifiers of ``what`` (``appointment``, ``consent``, ``charge``, ``journal-note``,
+    ``staff``)."""
     return f"{public_url or 'urn:visitt'}/fhir/{what}"
 
 
@@ -105,7 +151,15 @@ def took_part(session: Session, appointment: Appointment) -> list[tuple[Particip
     return found
 
 
-def encounter(session: Session, appointment: Appointment, public_url: str) -> Encounter:
+def _outcome(appointment: Appointment, part: PatientPart | None) -> tuple[str | None, str | None]:
+    if part is None:
+        return appointment.outcome, appointment.failure_reason
+    return (part.row.outcome, part.row.failure_reason) if part.row is not None else (None, None)
+
+
+def encounter(session: Session, appointment: Appointment, public_url: str,
+              part: PatientPart | None = None) -> Encounter:
+    """The consultation's Encounter; for ``part``, that patient's of a group consultation."""
     system = identifier_system(public_url, "appointment")
     participants = [EncounterParticipant(
         type=[CodeableConcept(coding=[Coding(system=PARTICIPATION, code="PPRF", display="primary performer")])],
@@ -114,28 +168,29 @@ def encounter(session: Session, appointment: Appointment, public_url: str) -> En
                                                    value=str(appointment.clinician_id))),
     )]
     for participant, _check in took_part(session, appointment):
-        if participant.kind == "patient":
-            continue  # the subject
+        if participant.kind == "patient" or (part is not None and participant.kind in PRIVATE):
+            continue  # the subject, or someone of another patient's
         code, display = ROLES.get(participant.kind, ("PART", "participation"))
         participants.append(EncounterParticipant(
             type=[CodeableConcept(coding=[Coding(system=PARTICIPATION, code=code, display=display)])],
             individual=Reference(display=participant.display_name or participant.kind)))
     start = _instant(appointment.started_at or appointment.starts_at)
     end = _instant(appointment.ended_at)
+    outcome, failure = _outcome(appointment, part)
     reason = None
-    if appointment.outcome == "technical_failure" and appointment.failure_reason:
-        reason = [CodeableConcept(coding=[Coding(system=FAILURE_REASON, code=appointment.failure_reason)],
-                                  text=appointment.failure_reason.replace("_", " "))]
-    extension = [Extension(url=OUTCOME, valueCode=appointment.outcome)] if appointment.outcome else None
-    identifiers = [Identifier(system=system, value=str(appointment.id))]
+    if outcome == "technical_failure" and failure:
+        reason = [CodeableConcept(coding=[Coding(system=FAILURE_REASON, code=failure)],
+                                  text=failure.replace("_", " "))]
+    extension = [Extension(url=OUTCOME, valueCode=outcome)] if outcome else None
+    identifiers = [Identifier(system=system, value=_key(appointment, part))]
     if appointment.external_ref:
         identifiers.append(Identifier(value=appointment.external_ref, type=CodeableConcept(text="external reference")))
     # by the field's FHIR name: "class" is a Python keyword (the model's own name for it is class_fhir)
     return Encounter.model_validate({
         "identifier": identifiers,
-        "status": STATUS.get(appointment.outcome or "", "unknown"),
+        "status": STATUS.get(outcome or "", "unknown"),
         "class": Coding(system=ACT_CODE, code="VR", display="virtual"),
-        "subject": patient_reference(appointment),
+        "subject": _subject(appointment, part),
         "participant": participants,
         "period": Period(start=start, end=end),
         "reasonCode": reason,
@@ -159,42 +214,79 @@ def consent(event: ConsentEvent, appointment: Appointment, encounter_url: str, s
 
 
 def charge_item(decision: CopaymentDecision, appointment: Appointment, encounter_url: str,
-                system: str) -> ChargeItem:
+                system: str, part: PatientPart | None = None) -> ChargeItem:
+    """The co-payment's ChargeItem; for ``part``, that patient's of a group consultation (their own exemption)."""
+    exemption = appointment.exemption if part is None else (part.row.exemption if part.row else None)
     override = None
     if decision.exempt:
         override = decision.reason or "exempt"
-        if appointment.exemption and appointment.exemption_reason:
+        if part is None and appointment.exemption and appointment.exemption_reason:
             override = f"{override}: {appointment.exemption_reason}"
     return ChargeItem(
-        identifier=[Identifier(system=system, value=str(appointment.id))],
+        identifier=[Identifier(system=system, value=_key(appointment, part))],
         status="billable" if decision.amount_nok > Decimal(0) else "not-billable",
         code=CodeableConcept(coding=[Coding(system=CHARGE, code="video_consultation")],
                              text="Egenandel, videokonsultasjon"),
-        subject=patient_reference(appointment),
+        subject=_subject(appointment, part),
         context=Reference(reference=encounter_url),
         occurrenceDateTime=_instant(appointment.started_at or appointment.starts_at),
         priceOverride=Money(value=decision.amount_nok, currency="NOK"),
         overrideReason=override,
-        reason=([CodeableConcept(coding=[Coding(system=EXEMPTION, code=appointment.exemption)])]
-                if appointment.exemption else None),
+        reason=[CodeableConcept(coding=[Coding(system=EXEMPTION, code=exemption)])] if exemption else None,
+    )
+
+
+def journal_note(session: Session, appointment: Appointment, encounter_url: str, system: str,
+                 part: PatientPart | None = None) -> DocumentReference:
+    """The journal note (:func:`visitt.journal_note.note`) as plain text; for ``part``, that patient's own."""
+    from visitt import journal_note as journal  # the note names the participants this module finds
+
+    text = journal.note(session, appointment, NOTE_LANGUAGE, CLINIC_TZ, part.row if part else None)
+    return DocumentReference(
+        identifier=[Identifier(system=system, value=_key(appointment, part))],
+        status="current",
+        type=CodeableConcept(text="Journal note, video consultation"),
+        subject=_subject(appointment, part),
+        date=_instant(appointment.ended_at or appointment.starts_at),
+        content=[DocumentReferenceContent(attachment=Attachment(
+            contentType="text/plain; charset=utf-8", language=NOTE_LANGUAGE,
+            data=base64.b64encode(text.encode())))],
+        context=DocumentReferenceContext(encounter=[Reference(reference=encounter_url)]),
     )
 
 
 def bundle(session: Session, appointment: Appointment, *, public_url: str) -> Bundle:
-    """The appointment's record as a FHIR R4 transaction Bundle (validated as it is built)."""
-    system = identifier_system(public_url, "appointment")
-    found = encounter(session, appointment, public_url)
-    encounter_url = _uuid(system, str(appointment.id))
-    entries = [_entry(found, system, str(appointment.id))]
-    consent_system = identifier_system(public_url, "consent")
-    for event in session.scalars(select(ConsentEvent).where(ConsentEvent.appointment_id == appointment.id)
-                                 .order_by(ConsentEvent.id)):
-        entries.append(_entry(consent(event, appointment, encounter_url, consent_system), consent_system,
-                              str(event.id)))
-    charge_system = identifier_system(public_url, "charge")
-    item = charge_item(copayment_for(session, appointment), appointment, encounter_url, charge_system)
-    entries.append(_entry(item, charge_system, str(appointment.id)))
+    """The appointment's record as a FHIR R4 transaction Bundle (validated as it is built); a group
+    consultation's, each patient's resources in turn."""
+    parts: list[PatientPart | None] = [None]
+    if groups.is_group(appointment):
+        parts = list(patient_parts(session, appointment))
+    entries = []
+    for part in parts:
+        entries.extend(_record(session, appointment, public_url, part))
     return Bundle(type="transaction", entry=entries)
+
+
+def _record(session: Session, appointment: Appointment, public_url: str,
+            part: PatientPart | None) -> list[BundleEntry]:
+    """One patient's resources: the appointment's patient's, or ``part``'s of a group consultation."""
+    system = identifier_system(public_url, "appointment")
+    key = _key(appointment, part)
+    encounter_url = _uuid(system, key)
+    entries = [_entry(encounter(session, appointment, public_url, part), system, key)]
+    if part is None or part.booked:
+        consent_system = identifier_system(public_url, "consent")
+        for event in session.scalars(select(ConsentEvent).where(ConsentEvent.appointment_id == appointment.id)
+                                     .order_by(ConsentEvent.id)):
+            entries.append(_entry(consent(event, appointment, encounter_url, consent_system), consent_system,
+                                  str(event.id)))
+    decision = (copayment_for(session, appointment) if part is None
+                else copayment_for_patient(session, appointment, part.row))
+    charge_system = identifier_system(public_url, "charge")
+    entries.append(_entry(charge_item(decision, appointment, encounter_url, charge_system, part), charge_system, key))
+    note_system = identifier_system(public_url, "journal-note")
+    entries.append(_entry(journal_note(session, appointment, encounter_url, note_system, part), note_system, key))
+    return entries
 
 
 def to_json(resource: Any) -> str:

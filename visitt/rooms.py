@@ -282,7 +282,8 @@ def knock_participant(session: Session, participant_id: int, name: str,
     if consent_language is not None and participant.appointment is not None:
         from visitt import consent  # consent ends rooms through this module
 
-        if consent.record_given(session, participant.appointment.id, language=consent_language):
+        if consent.record_given(session, participant.appointment.id, language=consent_language,
+                                participant_id=participant_id):
             consented = {"consent": consent.TEXT_VERSION, "language": consent_language}
     audit.record(session, actor, "knock", room_id=room_id, subject=actor, **consented)
     return previous

@@ -195,6 +195,8 @@ class Cluster:
                 relay.connection.go_away()
         elif op == "ended":
             self.state.hub.ended_elsewhere(message["room"], message["reason"])
+        elif op == "withdrew":
+            await self.state.hub.withdrawn_elsewhere(message["room"], int(message["participant"]))
         elif op == "meetings_changed":
             self.state.hub.dashboards.notify(int(message["staff"]), protocol.encode(protocol.MeetingsChanged()))
 
@@ -225,6 +227,15 @@ class Cluster:
             self.state.hub.ended_elsewhere(public_id, reason)
         else:
             self.post(holder, {"op": "ended", "room": public_id, "reason": reason})
+
+    async def patient_withdrew(self, host_id: int, public_id: str, participant_id: int) -> None:
+        """A patient of a group consultation withdrew from video (recorded by staff): their part of the call ends
+        on the node holding the room (:meth:`visitt.live.hub.Hub.withdrawn_elsewhere`)."""
+        holder = await self.bus.owner(str(host_id))
+        if holder == self.node:
+            await self.state.hub.withdrawn_elsewhere(public_id, participant_id)
+        else:
+            self.post(holder, {"op": "withdrew", "room": public_id, "participant": participant_id})
 
     async def meetings_changed(self, staff_ids: list[int]) -> None:
         """A staff meeting these colleagues are invited to was moved or cancelled: tell their dashboards."""

@@ -18,6 +18,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
+from typing import cast
 
 from sqlalchemy import select
 
@@ -186,18 +187,59 @@ class Hub:
 
     async def withdraw(self, room: LiveRoom, guest: Peer, language: str) -> None:
         """The patient withdraws from video, before or during the call: recorded (:func:`visitt.consent.withdraw`),
-        the hosts told at once (``withdrawn``), and the room ended for everyone (``ended``, ``withdrawn``)."""
+        the hosts told at once (``withdrawn``), and the room ended for everyone (``ended``, ``withdrawn``).
+        In a group consultation only their own part ends (:meth:`part_withdrawn`); the others go on."""
         self.check(room, guest, Action.WITHDRAW)
         async with room.lock:
-            await self.writes.run(consent.withdraw_in_room, room.db_id, guest.participant_id, language=language)
-            notice = protocol.encode(protocol.Withdrawn(room=room.public_id, participant=guest.id, name=guest.name))
-            hosts = [peer for peer in room.in_call.values() if has_host_powers(peer)]
-            for peer in {id(peer): peer for peer in [*hosts, *self.dashboards.watching.get(room.host_id, ())]}.values():
-                peer.send(notice)  # once each: the clinician's socket is their dashboard and their call
+            whole = await self.writes.run(consent.withdraw_in_room, room.db_id, guest.participant_id,
+                                          language=language)
+            if not whole:
+                if guest not in self.part_withdrawn(room, cast(int, guest.participant_id)):
+                    self._tell_hosts_withdrawn(room, guest.id, guest.name)  # on the page, before knocking
+                    guest.send(protocol.encode(protocol.Ended(reason="withdrawn")))
+                return
+            self._tell_hosts_withdrawn(room, guest.id, guest.name)
             told = room.in_call.get(guest.id) is guest or guest.id in room.waiting
             self.close(room, "withdrawn")
             if not told:  # still on the page before knocking: the close above did not reach them
                 guest.send(protocol.encode(protocol.Ended(reason="withdrawn")))
+
+    def _tell_hosts_withdrawn(self, room: LiveRoom, peer_id: str, name: str) -> None:
+        notice = protocol.encode(protocol.Withdrawn(room=room.public_id, participant=peer_id, name=name))
+        hosts = [peer for peer in room.in_call.values() if has_host_powers(peer)]
+        for peer in {id(peer): peer for peer in [*hosts, *self.dashboards.watching.get(room.host_id, ())]}.values():
+            peer.send(notice)  # once each: the clinician's socket is their dashboard and their call
+
+    def part_withdrawn(self, room: LiveRoom, participant_id: int) -> list[Peer]:
+        """(Under the room's lock.) One patient of a group consultation withdrew from video, already recorded
+        (:func:`visitt.consent.withdraw_from_group`): each of their pages is told (``ended``, ``withdrawn``) and
+        leaves the call and Janus, the hosts are told (``withdrawn``), the others see them leave and go on.
+        Returns the pages told."""
+        peers = [peer for peer in [*room.in_call.values(), *(waiter.peer for waiter in room.waiting.values())]
+                 if peer.participant_id == participant_id]
+        ended = protocol.encode(protocol.Ended(reason="withdrawn"))
+        for peer in peers:
+            if room.in_call.get(peer.id) is peer:
+                del room.in_call[peer.id]
+                self.presence.back_in_time(room, peer.id)
+                room.broadcast(protocol.encode(protocol.Left(participant=peer.id)))
+                self.out_of_call(room, peer.id)
+            else:
+                self.lobby.stop_waiting(room, peer)
+            peer.send(ended)
+        main = next((peer for peer in peers if peer.id == peer.place), peers[0] if peers else None)
+        if main is not None:
+            self._tell_hosts_withdrawn(room, main.id, main.name)
+        self.dashboards.tell(room)
+        return peers
+
+    async def withdrawn_elsewhere(self, public_id: str, participant_id: int) -> None:
+        """A patient of a group consultation withdrew, recorded by staff (``Cluster.patient_withdrew``):
+        their part of the call held here ends (:meth:`part_withdrawn`)."""
+        room = self.rooms.get(public_id)
+        if room is not None:
+            async with room.lock:
+                self.part_withdrawn(room, participant_id)
 
     def ended_elsewhere(self, public_id: str, reason: protocol.EndReason) -> None:
         """The room was ended by a change to its appointment (cancelled, no-show), already written:

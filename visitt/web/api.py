@@ -153,7 +153,9 @@ def record_patient_outcome(appointment_id: RowId, participant_id: str, data: out
     staff, appointment = _managed(request, session, appointment_id)
     participant = outcomes.group_patient(appointment, participant_id)
     outcomes.record_for_patient(session, staff, appointment, participant, data)
+    fhir.export_on_outcome(session, appointment, request.app.state.settings)  # each patient's record, theirs new
     session.commit()
+    request.app.state.sender.wakeup.set()
     return outcomes.patients_public(session, appointment)
 
 

@@ -301,11 +301,13 @@ async def record_patient_outcome(appointment_id: RowId, participant_id: str, req
         note=_form(form, "note")[:4 * outcomes.MAX_NOTE], exemption=_form(form, "exemption") or None)
     try:
         outcomes.record_for_patient(session, staff, appointment, participant, data)
+        fhir.export_on_outcome(session, appointment, request.app.state.settings)  # each patient's record
     except VisittError as error:
         session.rollback()
         fields = {f"{participant_id}.{key}": text for key, text in (error.fields or {"outcome": error.message}).items()}
         return _appointment_page(request, session, staff, appointment, tz, errors=fields, status_code=error.status)
     session.commit()
+    request.app.state.sender.wakeup.set()  # the record to the FHIR server, when one is configured
     return RedirectResponse(f"/staff/appointments/{appointment_id}?patient={participant_id}#patient-{participant_id}",
                             status_code=303)
 
@@ -323,13 +325,29 @@ def room_outcome(room_id: str, request: Request, session: DB) -> JSONResponse:
 
 @router.post("/staff/appointments/{appointment_id}/withdraw")
 async def record_withdrawal(appointment_id: RowId, request: Request, session: DB, tz: TZ) -> Response:
-    """The patient phoned to say they do not want video (004): recorded by staff; video ends."""
+    """The patient phoned to say they do not want video (004): recorded by staff; video ends. In a group
+    consultation only for the patient the staff member chose (``participant``: their invitation); the others
+    go on."""
     staff, appointment = _managed(request, session, appointment_id)
     form = {key: str(value) for key, value in (await request.form()).items()}
     check_csrf(request, form.get("csrf"))
     how = form.get("how", "phone_to_secretary")
     if how not in consent.HOW or how in ("knock", "patient_page"):
         how = "other"
+    if groups.is_group(appointment):
+        try:
+            participant = outcomes.group_patient(appointment, form.get("participant", ""))
+        except NotFound:
+            return _appointment_page(request, session, staff, appointment, tz, status_code=422,
+                                     errors={"participant": N_("Choose the patient who does not want video.")})
+        consent.withdraw_from_group(session, appointment, participant, how=how, language=appointment.language,
+                                    staff_id=staff.id)
+        session.commit()
+        room = appointment.room
+        if room is not None:
+            await request.app.state.cluster.patient_withdrew(room.host_id, room.public_id, participant.id)
+        return RedirectResponse(f"/staff/appointments/{appointment_id}?withdrawn={participant.public_id}",
+                                status_code=303)
     ended = consent.withdraw(session, appointment, how=how, language=appointment.language, staff_id=staff.id)
     session.commit()
     if ended:
@@ -397,7 +415,7 @@ def _appointment_page(request: Request, session: Session, staff: Staff, appointm
                              "journal": journal_note.note(session, appointment, language(request), tz, row)
                              if ended and row is not None else None})
     return render(request, "appointment.html", status_code=status_code, staff=staff, appointment=appointment,
-                  patients=patients, patient_outcomes=outcomes.PATIENT_OUTCOMES,
+                  group=groups.is_group(appointment), patients=patients, patient_outcomes=outcomes.PATIENT_OUTCOMES,
                   values=values, errors=errors or {}, tz=tz,
                   failures=delivery.failures(session, [appointment.id]).get(appointment.id, []),
                   copayment=copayment.copayment_for(session, appointment), outcome_names=outcomes.NAMES,
