@@ -162,9 +162,9 @@ export class SfuCall extends EventTarget {
     };
     pc.addEventListener("connectionstatechange", () => {
       clearTimeout(timer);
+      // (Not Signaling.check, as call.js does: when Janus itself goes, every page's connections break at once, and
+      // on a loaded machine a check's short wait would replace sockets that are fine; the socket has its heartbeat.)
       if (!broken()) return;
-      // a broken path may mean a new address, and a socket left on the old one: make sure it still carries
-      this.signaling.check?.();
       if (pc.connectionState === "failed") renewIfBroken();
       else timer = setTimeout(renewIfBroken, RENEW_AFTER_MS);
     });
