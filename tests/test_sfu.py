@@ -2,7 +2,9 @@
 participants - the clinician, the patient and a companion - each send to the call's Janus room and
 receive the two others, told apart by colour; the companion removed in Visitt is out of Janus
 within a second; the ended call's Janus room is gone. And with Janus down, a group call is refused
-with a clear error while a one-to-one call on the mesh still works."""
+with a clear error while a one-to-one call on the mesh still works. An answer to a subscription the page has
+replaced goes nowhere; a page whose socket was down while Janus went and came back is told on its return; a
+Janus that hangs (SIGSTOP) is noticed within seconds."""
 
 from __future__ import annotations
 

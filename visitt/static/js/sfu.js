@@ -2,7 +2,8 @@
 // three messages of docs/protocol.md#the-media-server; the page never talks to Janus itself.
 // Its frames are encrypted end to end where the browser can (e2ee.js; the `e2ee` option).
 // Events: "track" ({id, stream, track}, as call.js's), "error" ({where, id, error}),
-// "e2ee" ({encrypted}: whether the call is end-to-end encrypted now, on each sfu_keys).
+// "e2ee" ({encrypted}: whether the call is end-to-end encrypted now, on each sfu_keys),
+// "renew" ({state}: a connection to the media server that failed is being replaced by a new one).
 import { FrameCrypto, transformSupport } from "./e2ee.js";
 
 /** Simulcast: three layers, so Janus can forward a lower one to a phone on a poor network. */
@@ -161,9 +162,9 @@ export class SfuCall extends EventTarget {
     };
     pc.addEventListener("connectionstatechange", () => {
       clearTimeout(timer);
+      // (Not Signaling.check, as call.js does: when Janus itself goes, every page's connections break at once, and
+      // on a loaded machine a check's short wait would replace sockets that are fine; the socket has its heartbeat.)
       if (!broken()) return;
-      // a broken path may mean a new address, and a socket left on the old one: make sure it still carries
-      this.signaling.check?.();
       if (pc.connectionState === "failed") renewIfBroken();
       else timer = setTimeout(renewIfBroken, RENEW_AFTER_MS);
     });
