@@ -51,6 +51,63 @@ BYTES = """async () => {
   return [sent, received];
 }"""
 
+# Leaves in window.visittTrace every step of the page's recovery, as [wall-clock ms, what]: its sockets
+# (made, open, closed), the signaling events that matter (reconnecting, welcome, resumed admission, the
+# other side away and back), the offers and answers sent (and whether a socket carried them) and
+# received, the watchdog's acts, and every connection's ICE state (a new connection: a renewal).
+TRACE = """() => {
+  if (window.visittTrace) return;
+  const trace = window.visittTrace = [];
+  const log = (what) => trace.push([Date.now(), what]);
+  const Socket = window.WebSocket;
+  let sockets = 0;
+  window.WebSocket = class extends Socket {
+    constructor(...args) {
+      super(...args);
+      const n = ++sockets;
+      log(`socket ${n} made`);
+      this.addEventListener("open", () => log(`socket ${n} open`));
+      this.addEventListener("close", () => log(`socket ${n} closed`));
+    }
+  };
+  const call = window.visittCall, signaling = call.signaling;
+  const send = signaling.send.bind(signaling);
+  signaling.send = (message) => {
+    if (message.type === "signal" && message.description) {
+      const open = signaling.socket && signaling.socket.readyState === Socket.OPEN;
+      log(`${message.description.type} sent${open ? "" : " (LOST: no open socket)"}`);
+    }
+    if (message.type === "rejoin") log("rejoin sent");
+    send(message);
+  };
+  const dispatch = signaling.dispatchEvent.bind(signaling);
+  signaling.dispatchEvent = (event) => {
+    const m = event.detail || {};
+    if (["reconnecting", "welcome", "back", "away"].includes(event.type)) log(event.type);
+    if (event.type === "admitted") log(m.resumed ? "admitted (resumed)" : "admitted (NEW admission)");
+    if (event.type === "signal" && m.description) log(`${m.description.type} received`);
+    return dispatch(event);
+  };
+  if (signaling.revive) {
+    const revive = signaling.revive.bind(signaling);
+    signaling.revive = () => {
+      const socket = signaling.socket;
+      log(`revive (socket ${socket ? socket.readyState : "none"}, retry ${signaling.retry !== null}, checking ${signaling.checking}, opening ${Date.now() - signaling.openingSince} ms)`);
+      revive();
+    };
+  }
+  call.addEventListener("stuck", (e) => log(`watchdog: ${e.detail.renewing ? "renew" : "restart"}`));
+  const seen = new WeakMap();
+  let pcs = 0;
+  setInterval(() => {
+    for (const {pc} of call.peers.values()) {
+      if (!seen.has(pc)) { seen.set(pc, {n: ++pcs, ice: ""}); log(`connection ${pcs} made`); }
+      const s = seen.get(pc);
+      if (s.ice !== pc.iceConnectionState) { s.ice = pc.iceConnectionState; log(`connection ${s.n} ice ${s.ice}`); }
+    }
+  }, 20);
+}"""
+
 LOSSES = (0, 5, 10, 20)
 RTTS = (50, 150, 300, 600)
 OUTAGE_S = 5
@@ -109,8 +166,10 @@ def one_call(site: Site, impairment: Impairment, event: str, window: float, even
         if event:
             for page in (host, patient):
                 page.evaluate(FLOW)
+                page.evaluate(TRACE)
             for _ in range(events):
                 host.wait_for_timeout(2000)
+                began = time.time()
                 if event == "move":  # from the new address being up, the old one gone at the same moment
                     since = time.time()
                     site.net.move_patient()
@@ -120,9 +179,13 @@ def one_call(site: Site, impairment: Impairment, event: str, window: float, even
                 else:
                     site.net.cut(True)
                     host.wait_for_timeout(OUTAGE_S * 1000)
+                    since = time.time()  # before the rules change: the command's own time counts against us
                     site.net.cut(False)
-                    since = time.time()
-                out["back"].append(max(flowing_again(page, since, timeout=60) for page in (host, patient)))
+                backs = {name: flowing_again(page, since, timeout=60, silent=event == "outage")
+                         for name, page in (("clinician", host), ("patient", patient))}
+                out["back"].append(max(backs.values()))
+                for name, page in (("clinician", host), ("patient", patient)):
+                    print(steps(name, page, began, since, backs[name]), file=sys.stderr, flush=True)
         host.wait_for_timeout(3000)  # the senders settle
         before = {name: page.evaluate(AUDIO) for name, page in (("host", host), ("patient", patient))}
         bytes_before = patient.evaluate(BYTES)
@@ -140,6 +203,21 @@ def one_call(site: Site, impairment: Impairment, event: str, window: float, even
     if site.net.patient_address != "10.201.1.2":
         site.net.move_patient()  # back for the next cell
     return out
+
+
+def steps(name: str, page: Any, began: float, since: float, back: float) -> str:
+    """The page's steps of one event (TRACE), in seconds from ``since`` (the network's return or the new
+    address): from the event's start until a second after the sound came back."""
+    trace = page.evaluate("() => window.visittTrace || []")
+    shown = [f"{t / 1000 - since:+.2f} {what}" for t, what in trace
+             if began * 1000 - 200 <= t <= (since + back + 2) * 1000]
+    flow = page.evaluate("() => window.visittFlow || []")
+    packets = []  # audio packets received per half second, from the event's start
+    for start in range(int((began - since) * 2) - 1, int(back * 2) + 4):
+        inside = [tick["a"] for tick in flow if tick["a"] >= 0 and start * 500 <= tick["t"] - since * 1000 < start * 500 + 500]
+        packets.append(f"{max(inside) - min(inside)}" if inside else "?")
+    return (f"  {name}: " + " | ".join([f"{began - since:+.2f} event", *shown, f"{back:+.2f} SOUND BACK"])
+            + f"\n    audio packets per 0.5 s from {int((began - since) * 2 - 1) / 2:+.1f} s: {' '.join(packets)}")
 
 
 def span(values: list[float], digits: int = 1) -> str:
