@@ -230,18 +230,52 @@ def p50_p95(values: list[float]) -> str:
     return f"{percentile(values, 0.5):.1f} / {percentile(values, 0.95):.1f} s"
 
 
+def within(limit: float, *sides: tuple[float, float], above: bool = False) -> str:
+    """Whether (min, max) ranges, one per side, keep under ``limit`` (``above``: over it) in every call, or only
+    in the best call of each side."""
+    ok = (lambda value: value >= limit) if above else (lambda value: value <= limit)
+    if all(ok(low) and ok(high) for low, high in sides):
+        return "met in every call"
+    if all(ok(high if above else low) for low, high in sides):
+        return "met in the best call, not in every call"
+    return "**not met**"
+
+
+def target(impairment: Impairment, event: str, admit_p95: float, back_p95: float | None,
+           concealed: list[tuple[float, float]], fps: tuple[float, float], failed: int) -> str:
+    """The cell's target in issue 21 and whether it is met; "–" where the issue sets none."""
+    if event:
+        return f"media back ≤ 2 s p95: {'met' if back_p95 is not None and back_p95 <= 2 else '**not met**'}"
+    if not impairment.clinic_udp:
+        return f"admit → media ≤ 3 s: {'met' if admit_p95 <= 3 else '**not met**'}"
+    if impairment.loss in (10, 20) and not impairment.rate_kbit:
+        limit = 3 if impairment.loss == 10 else 10
+        up = "" if impairment.loss == 10 else ("call up: met; " if not failed else f"call up: **{failed} failed**; ")
+        return f"{up}concealed ≤ {limit} %: {within(limit, *concealed)}"
+    if impairment.rate_kbit == 300:
+        return f"≥ 10 fps: {within(10, fps, above=True)}"
+    if impairment.delay_ms >= 300 and not impairment.loss:
+        return "knock, admit, call work: " + ("met" if not failed else f"**{failed} failed**")
+    return "–"
+
+
 def row(name: str, impairment: Impairment, event: str, runs: list[dict[str, Any]], failed: int) -> str:
     if not runs:
-        return f"| {name} | failed ×{failed} | | | | | | | {experience(name, impairment)} |"
+        return f"| {name} | failed ×{failed} | | | | | | | {experience(name, impairment)} | **not met** |"
     backs = [back for run in runs for back in run["back"]]
     back = f"{p50_p95(backs)} (n={len(backs)}, max {max(backs):.1f})" if event else "–"
+    concealed = [(min(values), max(values)) for values in ([run["concealed_patient"] for run in runs],
+                                                           [run["concealed_host"] for run in runs])]
+    verdict = target(impairment, event, percentile([run["admit"] for run in runs], 0.95),
+                     percentile(backs, 0.95) if event else None, concealed,
+                     (min(run["fps"] for run in runs), max(run["fps"] for run in runs)), failed)
     pair = runs[-1]["pair"] or {}
     path = (pair.get("local") or "?") + ("/" + pair["relayProtocol"] if pair.get("relayProtocol") else "")
     return (f"| {name} | {span([run['rtt'] for run in runs], 0)} | {p50_p95([run['admit'] for run in runs])} | {back} "
             f"| {span([run['concealed_patient'] for run in runs])} / {span([run['concealed_host'] for run in runs])} "
             f"| {span([run['fps'] for run in runs])} fps, {span([run['height'] for run in runs], 0)} px "
             f"| {span([run['up_mb_min'] for run in runs])} / {span([run['down_mb_min'] for run in runs])} "
-            f"| {path}{f' ({failed} failed)' if failed else ''} | {experience(name, impairment)} |")
+            f"| {path}{f' ({failed} failed)' if failed else ''} | {experience(name, impairment)} | {verdict} |")
 
 
 def main() -> None:
@@ -300,8 +334,8 @@ def report(args: argparse.Namespace, rows: list[str], cells: int, loads: list[fl
         "the clinician's selected local candidate. Ranges are over the runs. See [networks](networks.md).",
         "",
         "| Network (patient's link) | RTT ms | Admit → media | Media back | Concealed % | Picture | MB/min | Path "
-        "| What a patient on such a network experiences |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| What a patient on such a network experiences | Target (issue 21) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *rows,
     ])
     print(body, flush=True)
