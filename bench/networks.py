@@ -92,7 +92,8 @@ TRACE = """() => {
     const revive = signaling.revive.bind(signaling);
     signaling.revive = () => {
       const socket = signaling.socket;
-      log(`revive (socket ${socket ? socket.readyState : "none"}, retry ${signaling.retry !== null}, checking ${signaling.checking}, opening ${Date.now() - signaling.openingSince} ms)`);
+      const state = socket ? ["connecting", "open", "closing", "closed"][socket.readyState] : "none";
+      log(`revive (socket ${state}, retry ${signaling.retry !== null}, checking ${signaling.checking}, opening ${Date.now() - signaling.openingSince} ms)`);
       revive();
     };
   }
