@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 import tempfile
 import time
@@ -123,7 +124,9 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
     args = parser.parse_args()
     why = available()
+    loads = [os.getloadavg()[0]]
     impaired = impaired_outages(args.runs) if why is None else []
+    loads.append(os.getloadavg()[0])
     with tempfile.TemporaryDirectory() as data, sync_playwright() as playwright:
         coturn = Coturn(Path(data), min_port=50000, max_port=50999)
         coturn.start()
@@ -141,6 +144,7 @@ def main() -> None:
             for run in range(args.runs):
                 results.append(one_run(server, coturn, host, patient, phone))
                 host_ms, patient_ms, socket_ms = results[-1]
+                loads.append(os.getloadavg()[0])
                 print(f"run {run + 1}: socket back {socket_ms:.0f} ms after the network, then clinician sees the "
                       f"patient after {host_ms:.0f} ms, patient the clinician after {patient_ms:.0f} ms", flush=True)
         finally:
@@ -176,6 +180,9 @@ def main() -> None:
         "socket closed by the server and the page offline. Then coturn is started and the page is online again. "
         "Timed from the patient's page taking its place again (resumed `admitted`) to the first newly decoded "
         "remote video frame on each page.",
+        "",
+        f"Load average (1 min) {min(loads):.1f}–{max(loads):.1f} during the run (the shared 2-core machine: at high "
+        "load the browsers' timers and decoders run late, which no network causes).",
         "",
         "| ms | p50 | p95 | min | max |",
         "|---|---|---|---|---|",

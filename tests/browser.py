@@ -246,17 +246,25 @@ def concealment(page: Page, seconds: float) -> tuple[float, dict[str, Any]]:
 FLOW = """() => {
   if (window.visittFlow) return;
   window.visittFlow = [];
+  // a: every audio packet received since, on any connection (a renewed connection's counter starts from zero:
+  // its packets are added to the old one's, so the count only grows)
+  const counted = new WeakMap();
+  let packets = 0;
   const tick = async () => {
     const out = {t: Date.now(), a: 0, v: 0};
     try {
       for (const {pc} of window.visittCall.peers.values()) {
         // a closed connection's getStats() may never settle: a tick never waits more than 200 ms
         const stats = await Promise.race([pc.getStats(), new Promise((_, reject) => setTimeout(reject, 200))]);
+        let audio = 0;
         stats.forEach((r) => {
           if (r.type === "inbound-rtp" && r.kind === "video") out.v += r.framesDecoded || 0;
-          if (r.type === "inbound-rtp" && r.kind === "audio") out.a += r.packetsReceived || 0;
+          if (r.type === "inbound-rtp" && r.kind === "audio") audio += r.packetsReceived || 0;
         });
+        packets += Math.max(0, audio - (counted.get(pc) || 0));
+        counted.set(pc, audio);
       }
+      out.a = packets;
     } catch { out.a = -1; }  // a connection closed meanwhile (renewed): no reading this time
     window.visittFlow.push(out);
     if (window.visittFlow.length > 4000) window.visittFlow.splice(0, 2000);
@@ -266,25 +274,45 @@ FLOW = """() => {
 }"""
 
 
-def flowing_again(page: Page, since: float, timeout: float = 30.0) -> float:
-    """Seconds from ``since`` (epoch seconds) until sound flows again on the page after a
-    break (counters that grow: a renewed connection starts its own from zero, and the drop to zero
-    when the page closes the old one is not sound); 0 when they never stopped."""
+SUSTAIN_MS = 1000  # sound is back once it has flowed for this long (flowing_again)
+
+
+def flowing_again(page: Page, since: float, timeout: float = 30.0, silent: bool = False) -> float:
+    """Seconds from ``since`` (epoch seconds) until sound flows again on the page after a break,
+    and keeps flowing for SUSTAIN_MS (FLOW's count of packets received, on the old connection and a
+    renewed one alike); 0 when it never stopped. ``silent``: the sound is known to be stopped at
+    ``since`` (the end of an outage)."""
     page.evaluate(FLOW)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         ticks = [tick for tick in page.evaluate("() => window.visittFlow")
-                 if tick["t"] >= since * 1000 - 250 and tick["a"] >= 0]
-        # sound (50 packets a second, even from a muted microphone) over 250 ms; the picture's rate
-        # depends on the machine's load, so it is checked apart (picture_grows)
-        moving = [(later["t"], later["a"] > earlier["a"]) for earlier, later in zip(ticks, ticks[5:])]
-        stopped = next((index for index, (_t, flows) in enumerate(moving) if not flows), None)
+                 if tick["t"] >= since * 1000 - 1500 and tick["a"] >= 0]
+        # sound (50 packets a second, even from a muted microphone) over 250 ms or more: each tick against
+        # the last one at least that long before it (a loaded browser's ticks come late: counted in ticks, a
+        # window could span the whole break); the picture's rate depends on the machine's load, so it is
+        # checked apart (picture_grows)
+        def grew(index: int, window: int) -> bool | None:
+            later = ticks[index]
+            earlier = next((tick for tick in reversed(ticks[:index]) if tick["t"] <= later["t"] - window), None)
+            return None if earlier is None else later["a"] > earlier["a"]
+
+        start = since * 1000 - (0 if silent else 250)
+        moving = [(index, flows) for index in range(len(ticks))
+                  if ticks[index]["t"] >= start and (flows := grew(index, 250)) is not None]
+        stopped = 0 if silent else next((n for n, (_index, flows) in enumerate(moving) if not flows), None)
         if stopped is None:
-            if moving and moving[-1][0] - since * 1000 > 1500:
+            if moving and ticks[moving[-1][0]]["t"] - since * 1000 > 1500:
                 return 0.0
-        else:
-            back = next((t for t, flows in moving[stopped:] if flows), None)
-            if back is not None:
-                return back / 1000 - since
+        elif moving and ticks[-1]["t"] >= ticks[moving[stopped][0]]["t"] + SUSTAIN_MS:
+            # back: the first window with sound after which it keeps flowing for SUSTAIN_MS, with no gap of
+            # 0.5 s or more (a few packets and then another silence, as when a restart or a renewal breaks
+            # the path just taken up, is not back; a loaded browser's shorter stalls are not the network's)
+            for index, flows in moving[stopped:]:
+                t = ticks[index]["t"]
+                if ticks[-1]["t"] < t + SUSTAIN_MS:
+                    break
+                if flows and all(grew(later, 500) is not False for later in range(index, len(ticks))
+                                 if ticks[later]["t"] <= t + SUSTAIN_MS):
+                    return max(0.0, t / 1000 - since)
         page.wait_for_timeout(200)
     raise AssertionError(f"media did not come back on {page.url}")

@@ -136,9 +136,9 @@ def test_a_new_address_and_an_outage_heal_without_a_new_knock(site: Site, call: 
     change = [flowing_again(page, moved) for page in (host, patient)]
     site.net.cut(True)
     host.wait_for_timeout(5000)
-    site.net.cut(False)
     back = time.time()
-    outage = [flowing_again(page, back) for page in (host, patient)]
+    site.net.cut(False)
+    outage = [flowing_again(page, back, silent=True) for page in (host, patient)]
     print("network change", change, "outage", outage)
     assert picture_grows(host) and picture_grows(patient)
     assert len(host.locator("#waiting li").all()) == knocks  # nobody knocked again

@@ -138,7 +138,14 @@ export class Call extends EventTarget {
     let silent = null;
     for (const [id, peer] of this.peers) {
       if (this.media.paused) { peer.heardAt = now; continue; }  // the silence of a pause says nothing
-      if (receiving(peer.pc, SILENT_MS)) { this.heard.add(id); this.stuck.delete(id); peer.heardAt = now; continue; }
+      if (receiving(peer.pc, SILENT_MS)) {
+        // sound again after a silence: the network is back, and a socket still opening need not wait for TCP
+        if (now - peer.heardAt > SILENT_MS) this.signaling.revive?.();
+        this.heard.add(id);
+        this.stuck.delete(id);
+        peer.heardAt = now;
+        continue;
+      }
       // only someone whose sound has arrived: a first connection still setting up has nothing to miss yet
       if (!this.heard.has(id)) continue;
       if (peer.pc.connectionState === "connected") silent = Math.max(silent ?? 0, peer.heardAt);
@@ -317,7 +324,19 @@ export class Call extends EventTarget {
       if (!peer) this.connect(id);
       else if (receiving(peer.pc, SILENT_MS) || this.media.paused) this.restart(id);
       else this.renew(id);
+      this.settling(id);
     }
+  }
+
+  /**
+   * A negotiation has just begun with `id` (our socket or theirs is back): the watchdog gives it
+   * STUCK_MS from now rather than from the last sound. Counted from the sound, a 5-s outage left
+   * 1 s after the network's return, and the watchdog's own restart or renewal crossed the
+   * recovery's offers. @param {string} id
+   */
+  settling(id) {
+    const peer = this.peers.get(id);
+    if (peer) peer.heardAt = Math.max(peer.heardAt, Date.now());
   }
 
   /**
@@ -347,6 +366,7 @@ export class Call extends EventTarget {
    * is polite, and make no new one of our own to cross theirs. @param {string} id
    */
   welcomeBack(id) {
+    this.settling(id);
     const peer = this.peers.get(id);
     if (peer && peer.pc.signalingState === "have-local-offer" && !peer.makingOffer) {
       peer.pc.setLocalDescription({ type: "rollback" }).catch((error) => this.report("restart", id, error));
