@@ -332,12 +332,10 @@ def test_the_pages_move_past_the_mesh_to_janus_and_the_call_goes_on(
             assert not any("Kari" in text for text in host.evaluate("() => window.watch.waiting"))
             assert host.locator("#waiting li").count() == 0
             # everyone's picture and sound on both pages: the newcomers' through Janus too (3 pictures ≤ max_video 4)
-            for page in (host, patient):
-                page.wait_for_function(f"""async () => {{
-                  const seen = await ({SEEN})();
-                  const entries = Object.values(seen);
-                  return entries.length === 4 && entries.every((e) => e.video > 5 && e.audio > 5);
-                }}""", timeout=120000)
+            for page in (host, patient):  # polled from here (an async wait_for_function is true at once)
+                eventually(lambda page=page: len(seen := page.evaluate(SEEN)) == 4 and all(
+                    e["video"] > 5 and e["audio"] > 5 for e in seen.values()), f"{page.url} decodes everyone",
+                    timeout=120)
 
             # the controls act on the call through Janus. The patient's microphone: the clinician's page shows it off
             patient.locator("#mic").click()
@@ -357,11 +355,14 @@ def test_the_pages_move_past_the_mesh_to_janus_and_the_call_goes_on(
             host.wait_for_function("(id) => !document.querySelector(`#tiles [data-peer='${id}']`)", arg=kari_id,
                                    timeout=90000)
             before = host.evaluate(SEEN)
-            host.wait_for_function(f"""async (before) => {{
-              const seen = await ({SEEN})();
-              const ids = Object.keys(before).filter((id) => id in seen);
-              return ids.length === 3 && ids.every((id) => seen[id].video > before[id].video + 10);
-            }}""", arg=before, timeout=60000)
+
+            def others_go_on() -> bool:
+                seen = host.evaluate(SEEN)
+                ids = [id_ for id_ in before if id_ in seen]
+                return len(ids) == 3 and all(seen[id_]["video"] > before[id_]["video"] + 10 for id_ in ids)
+
+            eventually(others_go_on, "the clinician's page decodes the three others after the patient left",
+                       timeout=60)
             # End: the call ends for everyone
             host.locator("#end").click()
             deadline = time.monotonic() + 60
