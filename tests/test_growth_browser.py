@@ -6,8 +6,9 @@ the clinician's page admits each. The interpreter's admission moves the call to 
 both pages the other's picture then comes from Janus (the tile's ``<video>`` shows the track of the
 connection to Janus, and its frames go on), the brief notice says so, neither person leaves the call or
 knocks again. Both pages then decode the newcomers' pictures and hear them, and the controls act on the
-call through Janus: microphone and camera (the other page sees it), Leave (the call goes on) and End (it
-ends for everyone).
+call through Janus: microphone and camera (the other page sees it), sharing a window (the patient's page
+decodes the clinician's window, in its shape, through Janus in place of the 4:3 camera, and the camera again
+after Stop sharing), Leave (the call goes on) and End (it ends for everyone).
 
 The longest gap in each page's picture of the other across the move (``requestVideoFrameCallback``
 timestamps) is printed, not asserted: a wall-clock figure on a loaded machine. bench/growth.py measures it
@@ -31,6 +32,7 @@ from visitt.testing import LiveServer
 
 from .browser import DESK, PHONE, book, sign_in, wait_for_media
 from .conftest import make_settings
+from .eventually import eventually
 from .janus import SECRET, JanusServer
 from .peers import WsClient, run
 from .test_sfu import GroupPeer
@@ -263,6 +265,48 @@ def camera_off_and_on(sender: Page, viewer: Page, sender_id: str) -> None:
     assert frames_grow(viewer), "the picture does not come back"
 
 
+# The shape of ``id``'s picture as the page decodes it through Janus (width / height; 0 before a frame), and
+# the frames decoded so far.
+PICTURE = """async (id) => {
+  const entry = window.visittCall.peers.get(id);
+  const out = {aspect: 0, decoded: 0};
+  if (!entry) return out;
+  (await entry.pc.getStats()).forEach((r) => {
+    if (r.type === "inbound-rtp" && r.kind === "video" && r.frameHeight)
+      Object.assign(out, {aspect: r.frameWidth / r.frameHeight, decoded: r.framesDecoded || 0});
+  });
+  return out;
+}"""
+
+
+def decodes_shape(viewer: Page, sender_id: str, aspect: float) -> None:
+    """``viewer`` decodes ``sender_id``'s picture in ``aspect`` (width / height), 5 frames more than now.
+    Polled from here: ``wait_for_function`` takes the promise of an async function as a true value at once."""
+    start = viewer.evaluate(PICTURE, sender_id)["decoded"]
+
+    def shaped() -> bool:
+        seen = viewer.evaluate(PICTURE, sender_id)
+        return bool(abs(seen["aspect"] - aspect) < 0.05 and seen["decoded"] > start + 5)
+
+    eventually(shaped, f"{sender_id}'s picture decoded {aspect:.2f} wide to 1 high", timeout=90)
+
+
+def shares_a_window(sender: Page, viewer: Page, sender_id: str) -> None:
+    """``sender`` shares a window after the move: ``viewer`` decodes it through Janus in its shape (Chromium's
+    fake picker gives a browser tab, the sender's page's own size; the fake camera is 640x480), and the camera
+    again after Stop sharing."""
+    decodes_shape(viewer, sender_id, 4 / 3)
+    sender.get_by_role("button", name="Share a window").click()
+    sender.get_by_role("button", name="Stop sharing").wait_for(timeout=30000)
+    window = sender.evaluate("() => { const shared = window.visittCall.media.shared;"
+                             " return shared && shared.getSettings().width / shared.getSettings().height; }")
+    assert window, "the window is not sent on the call through Janus"
+    assert abs(window - 4 / 3) > 0.1, window  # told apart from the camera by its shape
+    decodes_shape(viewer, sender_id, window)
+    sender.get_by_role("button", name="Stop sharing").click()
+    decodes_shape(viewer, sender_id, 4 / 3)
+
+
 @pytest.mark.browser
 def test_the_pages_move_past_the_mesh_to_janus_and_the_call_goes_on(
         browser: Browser, janus: JanusServer, tmp_path: Path) -> None:
@@ -288,12 +332,10 @@ def test_the_pages_move_past_the_mesh_to_janus_and_the_call_goes_on(
             assert not any("Kari" in text for text in host.evaluate("() => window.watch.waiting"))
             assert host.locator("#waiting li").count() == 0
             # everyone's picture and sound on both pages: the newcomers' through Janus too (3 pictures ≤ max_video 4)
-            for page in (host, patient):
-                page.wait_for_function(f"""async () => {{
-                  const seen = await ({SEEN})();
-                  const entries = Object.values(seen);
-                  return entries.length === 4 && entries.every((e) => e.video > 5 && e.audio > 5);
-                }}""", timeout=120000)
+            for page in (host, patient):  # polled from here (an async wait_for_function is true at once)
+                eventually(lambda page=page: len(seen := page.evaluate(SEEN)) == 4 and all(
+                    e["video"] > 5 and e["audio"] > 5 for e in seen.values()), f"{page.url} decodes everyone",
+                    timeout=120)
 
             # the controls act on the call through Janus. The patient's microphone: the clinician's page shows it off
             patient.locator("#mic").click()
@@ -305,17 +347,22 @@ def test_the_pages_move_past_the_mesh_to_janus_and_the_call_goes_on(
             camera_off_and_on(patient, host, kari_id)
             # the clinician's camera: the same on the patient's page
             camera_off_and_on(host, patient, clinician_id)
+            # sharing a window acts on the call through Janus too (it acted on the mesh's, closed, before)
+            shares_a_window(host, patient, clinician_id)
             # Leave: the patient is out, the call goes on for the others
             patient.locator("#leave").click()
             patient.locator("#done").wait_for(timeout=90000)
             host.wait_for_function("(id) => !document.querySelector(`#tiles [data-peer='${id}']`)", arg=kari_id,
                                    timeout=90000)
             before = host.evaluate(SEEN)
-            host.wait_for_function(f"""async (before) => {{
-              const seen = await ({SEEN})();
-              const ids = Object.keys(before).filter((id) => id in seen);
-              return ids.length === 3 && ids.every((id) => seen[id].video > before[id].video + 10);
-            }}""", arg=before, timeout=60000)
+
+            def others_go_on() -> bool:
+                seen = host.evaluate(SEEN)
+                ids = [id_ for id_ in before if id_ in seen]
+                return len(ids) == 3 and all(seen[id_]["video"] > before[id_]["video"] + 10 for id_ in ids)
+
+            eventually(others_go_on, "the clinician's page decodes the three others after the patient left",
+                       timeout=60)
             # End: the call ends for everyone
             host.locator("#end").click()
             deadline = time.monotonic() + 60

@@ -2,8 +2,9 @@
 
 What Chromium's fake capture gives (``--use-fake-ui-for-media-stream``, no real screen in headless
 mode): asked as Visitt asks - a window, screens excluded (``monitorTypeSurfaces: "exclude"``) - the fake
-picker picks a browser tab, 1280x720, ``displaySurface: "browser"``, which Visitt accepts like a window.
-So the first test shares for real: the patient decodes 16:9 frames in place of the 4:3 camera and sees
+picker picks a browser tab (the sharing page's own, in its size), ``displaySurface: "browser"``, which Visitt
+accepts like a window. So the first test shares for real: the patient decodes frames in the window's shape in
+place of the 4:3 camera and sees
 the clinician marked as sharing, and after Stop sharing the camera comes back.
 
 Asked without the exclusion, the same fake picker gives the whole screen (``displaySurface: "monitor"``).
@@ -24,6 +25,7 @@ from visitt.testing import LiveServer
 
 from .browser import call_between
 from .conftest import make_settings
+from .eventually import eventually
 
 pytestmark = pytest.mark.browser
 
@@ -43,12 +45,24 @@ WHOLE_SCREEN_BROWSER = """() => {
 }"""
 
 
+def window_shape(page: Page) -> float:
+    """The shape (width / height) of the window ``page`` shares: never the camera's 4:3 here."""
+    aspect: float = page.evaluate("() => { const shared = window.visittCall.media.shared;"
+                                  " return shared && shared.getSettings().width / shared.getSettings().height; }")
+    assert aspect and abs(aspect - 4 / 3) > 0.1, aspect
+    return aspect
+
+
 def receives(page: Page, aspect: float, frames: int = 15) -> None:
     """The page decodes at least ``frames`` more frames of the given aspect ratio (width / height)."""
     start = page.evaluate(RECEIVED)["decoded"]
-    page.wait_for_function(
-        f"([start, aspect, frames]) => ({RECEIVED})().then((r) => r.height > 0 && Math.abs(r.width / r.height - aspect) < 0.05"
-        " && r.decoded > start + frames)", arg=[start, aspect, frames], timeout=15_000)
+
+    def shaped() -> bool:  # polled from here: wait_for_function takes a promise as true at once
+        seen = page.evaluate(RECEIVED)
+        return bool(seen["height"] > 0 and abs(seen["width"] / seen["height"] - aspect) < 0.05
+                    and seen["decoded"] > start + frames)
+
+    eventually(shaped, f"{frames} more frames {aspect:.2f} wide to 1 high on {page.url}", timeout=30)
 
 
 def test_the_clinician_shares_a_window_and_the_patient_sees_it_then_the_camera_again(server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
@@ -60,7 +74,7 @@ def test_the_clinician_shares_a_window_and_the_patient_sees_it_then_the_camera_a
         stop = host.get_by_role("button", name="Stop sharing")
         expect(stop).to_be_visible()
         expect(host.locator("#call-status")).to_contain_text("You are sharing one window.")
-        receives(patient, 16 / 9)
+        receives(patient, window_shape(host))
         clinician = patient.locator("#participants li.host")
         expect(clinician).to_contain_text("Sharing a window")
         expect(patient.locator("#tiles figure.sharing")).to_have_count(1)
@@ -96,11 +110,12 @@ def test_the_patient_has_no_share_button_unless_the_clinic_allows_it(server: Liv
 def test_where_the_clinic_allows_it_a_patient_at_a_computer_shares_too(tmp_path: Path, browser) -> None:  # type: ignore[no-untyped-def]
     live = LiveServer(make_settings(tmp_path, patients_may_share=True)).start()
     try:
-        with call_between(live, browser, phone={"viewport": {"width": 1024, "height": 768}, "locale": "en-US"}) as (host, patient):
+        with call_between(live, browser, phone={"viewport": {"width": 1280, "height": 720}, "locale": "en-US"}) as (host, patient):
+            # a wide screen: the tab it shares is told apart from its 4:3 camera by its shape
             patient.get_by_role("button", name="Share a window").click()
             expect(patient.get_by_role("button", name="Stop sharing")).to_be_visible()
             expect(host.locator("#participants li", has_text="Kari Nordmann")).to_contain_text("Sharing a window")
-            receives(host, 16 / 9)
+            receives(host, window_shape(patient))
     finally:
         live.stop()
 
@@ -122,7 +137,7 @@ def test_after_a_server_restart_the_patient_still_sees_who_is_sharing(tmp_path: 
             expect(host.get_by_role("button", name="Stop sharing")).to_be_visible()
             expect(clinician).to_contain_text("Sharing a window", timeout=15_000)
             expect(patient.locator("#tiles figure.sharing")).to_have_count(1)
-            receives(patient, 16 / 9)
+            receives(patient, window_shape(host))
     finally:
         first.stop()
         if second is not None:

@@ -2,7 +2,8 @@
 // the browser's side: DOM-free. Nobody leaves the call: a GroupCall publishes the tracks the mesh sends
 // already, and each person's media from the media server replaces theirs from the mesh only once it flows
 // (frames decoded), when that mesh connection closes. The picture the page shows never waits for Janus.
-// `followMove` is what both consultation pages (host.js, patient.js) do on `sfu_move`: one place for it.
+// `followMove` is what both consultation pages (host.js, patient.js) do on `sfu_move`: one place for it. Once
+// moved, the mesh call says so ("moved", detail: the GroupCall) to what holds on to it (share.js).
 
 import { Call } from "./call.js";
 import { GroupCall } from "./group_call.js";
@@ -115,6 +116,7 @@ export async function followMove(message, page) {
   }
   if (page.call() !== mesh) { group.close(); return null; }
   page.adopt(group);  // its tracks reach the tiles through the mesh call's "track" events (moveToSfu)
+  mesh.dispatchEvent(new CustomEvent("moved", { detail: group }));  // what follows the call (share.js) follows it
   // @ts-ignore a handle for diagnostics and the end-to-end tests
   window.visittCall = group;
   page.pause.call = group;

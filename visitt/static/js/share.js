@@ -36,18 +36,28 @@ export class ScreenShare {
     this.strings = strings;
     this.say = say;
     /** @type {MediaStreamTrack | null} */ this.track = null;
-    /** @type {import("./call.js").Call | null} */ this.call = null;
+    /** @type {import("./call.js").Call | import("./group_call.js").GroupCall | null} */ this.call = null;
     /** @type {import("./protocol.js").Signaling | null} */ this.signaling = null;
     this.unsubscribe = () => {};
     button.hidden = false;
     button.addEventListener("click", () => (this.track ? this.end() : this.begin()));
   }
 
-  /** A call began. @param {import("./protocol.js").Signaling} signaling @param {import("./call.js").Call} call */
+  /**
+   * A call began. A mesh call that moves to the media server (growth.js, "moved") hands sharing to the call
+   * through Janus: the button acts on that one from then on, and a window shared already goes on (the move
+   * carried it over).
+   * @param {import("./protocol.js").Signaling} signaling
+   * @param {import("./call.js").Call | import("./group_call.js").GroupCall} call
+   */
   start(signaling, call) {
     this.stop();
     this.signaling = signaling;
     this.call = call;
+    const follow = (/** @type {Event} */ event) => {
+      if (this.call === call) this.call = /** @type {CustomEvent} */ (event).detail;
+    };
+    call.addEventListener("moved", follow);
     const refused = signaling.on("error", ({ code }) => {
       if (code !== "share_not_allowed") return;
       this.end();
@@ -58,7 +68,7 @@ export class ScreenShare {
     const resumed = signaling.on("admitted", ({ resumed }) => {
       if (resumed && this.track) signaling.send({ type: "share", on: true });
     });
-    this.unsubscribe = () => { refused(); resumed(); };
+    this.unsubscribe = () => { refused(); resumed(); call.removeEventListener("moved", follow); };
   }
 
   /** The call is over: stop sharing without a word to anyone. */
