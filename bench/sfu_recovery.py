@@ -29,7 +29,7 @@ from playwright.sync_api import Page, sync_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import percentile, write_section  # noqa: E402
-from tests.browser import DESK, sign_in  # noqa: E402
+from tests.browser import DESK, sign_in, until  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, make_settings  # noqa: E402
 from tests.janus import SECRET, JanusServer  # noqa: E402
 from tests.test_sfu import _book_group  # noqa: E402
@@ -75,12 +75,12 @@ STATE = """async () => {
 
 
 def decodes_everyone(page: Page, others: int, timeout: float = 120.0) -> None:
-    page.wait_for_function("""(others) => Promise.all([...window.visittCall.peers.values()].map(async ({ pc }) => {
+    until(page, """(others) => Promise.all([...window.visittCall.peers.values()].map(async ({ pc }) => {
         let count = 0;
         (await pc.getStats()).forEach((r) => { if (r.type === "inbound-rtp" && r.kind === "video") count += r.framesDecoded || 0; });
         return count;
       })).then((counts) => counts.length === others && counts.every((count) => count > 30))""",
-                           arg=others, timeout=timeout * 1000, polling=250)
+          others, what=f"30 frames decoded from each of {others}", timeout=timeout)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from visitt import accounts, demo
 from visitt.store.db import Database
 from visitt.testing import LiveServer
 
+from .eventually import eventually
 from .peers import book
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "locale": "en-US"}
@@ -41,6 +42,13 @@ SAME_PEERS = """() => {
   const peers = [...window.visittCall.peers.values()];
   return peers.length > 0 && peers.every(({pc}) => pc.marked && pc.connectionState === "connected");
 }"""
+
+
+def until(page: Page, expression: str, arg: Any = None, *, what: str, timeout: float = 30.0) -> Any:
+    """``expression`` evaluated in ``page`` (given ``arg``) until it gives something true, which it returns.
+    For an async expression or one that returns a promise (``getStats``): Playwright's ``wait_for_function``
+    takes the promise itself for a true value and returns at once, so such a wait is polled from here."""
+    return eventually(lambda: page.evaluate(expression, arg), f"{what} ({page.url})", timeout=timeout, interval=0.1)
 
 
 def picture_grows(page: Page, timeout: float = 10.0) -> bool:

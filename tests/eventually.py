@@ -16,9 +16,10 @@ INTERVAL = 0.02  # seconds between two looks
 
 
 def eventually(check: Callable[[], T], what: str, *, timeout: float = 10.0,
-               ignoring: tuple[type[Exception], ...] = ()) -> T:
+               ignoring: tuple[type[Exception], ...] = (), interval: float = INTERVAL) -> T:
     """Call ``check`` until it returns something true, and return that; ``AssertionError`` naming
-    ``what`` after ``timeout`` seconds. The exceptions in ``ignoring`` count as "not yet"."""
+    ``what`` after ``timeout`` seconds. The exceptions in ``ignoring`` count as "not yet"; ``interval``
+    seconds between two looks."""
     deadline = time.monotonic() + timeout
     while True:
         last: Exception | None = None
@@ -30,7 +31,7 @@ def eventually(check: Callable[[], T], what: str, *, timeout: float = 10.0,
             last = error
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout:g} s: {what}" + (f" (last: {last!r})" if last else ""))
-        time.sleep(INTERVAL)
+        time.sleep(interval)
 
 
 async def eventually_async(check: Callable[[], T | Awaitable[T]], what: str, *, timeout: float = 10.0) -> T:

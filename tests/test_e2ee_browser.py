@@ -31,6 +31,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from visitt.testing import LiveServer
 
 from . import test_sfu
+from .browser import until
 from .conftest import make_settings
 from .janus import SECRET, JanusServer
 from .peers import WsClient, run, staff_login
@@ -109,11 +110,11 @@ def wait_until_seen_and_heard(page: Page, others: list[str], since: dict[str, An
     try:
         page.wait_for_function("([others, before]) => others.every((id) => (window.seen[id] || 0) > (before[id] || 0) + 30)",
                                arg=[others, since["seen"]], timeout=90000)  # generous: three pages on a loaded machine
-        page.wait_for_function(f"""async ([others, before]) => {{
+        until(page, f"""async ([others, before]) => {{
           const heard = await ({HEARD})();
           return others.every((id) => (heard[id] || 0) > (before[id] || 0) + {SAMPLE_RATE});
-        }}""", arg=[others, since["heard"]], timeout=90000, polling=500)
-    except PlaywrightTimeout:
+        }}""", [others, since["heard"]], what="a second more of sound from each", timeout=90)
+    except (PlaywrightTimeout, AssertionError):
         state = page.evaluate("async () => ({seen: window.seen, counts: await window.sfuCall.crypto?.counts(), "
                               "receiving: [...window.sfuCall.receiving.keys()], e2ee: window.e2ee})")
         raise AssertionError(f"not seen and heard: {others} since {since}; {state}") from None

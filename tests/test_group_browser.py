@@ -19,6 +19,7 @@ from playwright.sync_api import Browser
 from visitt.testing import LiveServer
 
 from . import test_sfu
+from .browser import until
 from .conftest import make_settings
 from .janus import SECRET, JanusServer
 from .peers import WsClient, run, staff_login
@@ -155,7 +156,7 @@ def test_the_page_publishes_in_simulcast_and_both_sides_decode(browser: Browser,
             page.wait_for_function("(id) => (window.seen[id]?.frames || 0) > 10", arg=result["host"], timeout=60000)
             assert page.evaluate("() => window.errors") == []
             # three layers on the wire (Chromium sends its lowest only from 960x540 up: the camera is 720p here)
-            page.wait_for_function(LAYERS_SENT, timeout=30000)
+            until(page, LAYERS_SENT, what="three simulcast layers sent", timeout=30)
         finally:
             result["done"].set()
             side.join(60)

@@ -27,7 +27,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from visitt.testing import LiveServer
 
-from .browser import DESK, call_between, sign_in
+from .browser import DESK, call_between, sign_in, until
 from .conftest import make_settings
 from .janus import SECRET, JanusServer, free_port
 from .peers import WsClient, run
@@ -298,13 +298,13 @@ def test_a_group_of_six_through_the_pages(browser: Browser, janus: JanusServer, 
             assert time.monotonic() < deadline, ("the reloaded page's picture does not arrive again", before,
                                                  {m.name: m.frames.get(kari) for m in members})
             time.sleep(0.25)
-        host.wait_for_function("""async (id) => {
+        until(host, """async (id) => {
           const entry = window.visittCall.peers.get(id);
           if (!entry) return false;
           let audio = 0;
           (await entry.pc.getStats()).forEach((r) => { if (r.type === "inbound-rtp" && r.kind === "audio") audio += r.packetsReceived; });
           return entry.pc.connectionState === "connected" && audio > 50;
-        }""", arg=kari, timeout=60000)
+        }""", kari, what="the reloaded page heard again on the clinician's page", timeout=60)
         # and the reloaded page itself sees and hears everyone again: max_video pictures decoded, all five heard
         wait_until(patient, everyone(5, 4), "the reloaded page does not see and hear everyone again")
 

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from visitt.testing import LiveServer
 
-from .browser import INBOUND, call_between
+from .browser import INBOUND, call_between, until
 
 pytestmark = pytest.mark.browser
 
@@ -30,8 +30,8 @@ NEGOTIATIONS = "() => [...window.visittCall.peers.values()].map(({pc}) => pc.loc
 def media_grows(page: Page) -> None:
     """The page keeps decoding the other side's picture and receiving its sound."""
     before = page.evaluate(INBOUND)
-    page.wait_for_function(f"(before) => ({INBOUND})().then((now) => now.video > before.video + 10 && now.audio > before.audio + 10)",
-                           arg=before, timeout=10_000)
+    until(page, f"(before) => ({INBOUND})().then((now) => now.video > before.video + 10 && now.audio > before.audio + 10)",
+          before, what="10 more frames and sound packets", timeout=10)
 
 
 def test_changing_devices_swaps_the_tracks_and_the_other_side_still_sees_and_hears(server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]

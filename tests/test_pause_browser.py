@@ -19,7 +19,7 @@ from visitt.store import audit
 from visitt.store.models import IdentityCheck, IdentityMethod, Participant
 from visitt.testing import LiveServer
 
-from .browser import INBOUND, MARK_PEERS, SAME_PEERS, call_between, picture_grows
+from .browser import INBOUND, MARK_PEERS, SAME_PEERS, call_between, picture_grows, until
 from .conftest import make_settings
 from .eventually import eventually
 
@@ -145,7 +145,7 @@ def test_a_socket_that_drops_during_the_pause_comes_back_on_the_same_connection(
             host.get_by_role("button", name="Resume").click()
             expect(patient.locator("#paused")).to_be_hidden()
             for page in (host, patient):
-                page.wait_for_function(f"() => ({INBOUND})().then((r) => r.video > 0)")
+                until(page, f"() => ({INBOUND})().then((r) => r.video > 0)", what="a picture decoded after Resume")
             assert picture_grows(patient) and picture_grows(host)
             assert patient.evaluate(SAME_PEERS) and host.evaluate(SAME_PEERS)
     finally:

@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from visitt.testing import LiveServer
 
-from .browser import DESK, PHONE, call_between, picture_grows, sign_in, wait_for_media
+from .browser import DESK, PHONE, call_between, picture_grows, sign_in, until, wait_for_media
 from .conftest import make_settings
 from .peers import book
 
@@ -89,7 +89,8 @@ def test_a_patient_on_ios_safari_has_a_working_call_without_what_safari_lacks(sh
         assert picture_grows(host) and picture_grows(patient)
 
         # H.264 both ways, as an iPhone encodes and decodes it in hardware.
-        patient.wait_for_function(f"() => ({CODECS})().then((c) => c.sent.length > 0 && c.received.length > 0)")
+        until(patient, f"() => ({CODECS})().then((c) => c.sent.length > 0 && c.received.length > 0)",
+              what="video sent and received")
         assert patient.evaluate(CODECS) == {"sent": ["video/H264"], "received": ["video/H264"]}
         assert host.evaluate(CODECS) == {"sent": ["video/H264"], "received": ["video/H264"]}
 
@@ -127,7 +128,8 @@ def test_a_patient_on_ios_safari_has_a_working_call_without_what_safari_lacks(sh
 def test_chromium_talks_to_an_ios_safari_in_its_own_order_otherwise(server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
     """Without a Safari on either side nothing changes: Chromium's own first choice, VP8."""
     with call_between(server, browser) as (host, patient):
-        patient.wait_for_function(f"() => ({CODECS})().then((c) => c.sent.length > 0 && c.received.length > 0)")
+        until(patient, f"() => ({CODECS})().then((c) => c.sent.length > 0 && c.received.length > 0)",
+              what="video sent and received")
         assert patient.evaluate(CODECS) == {"sent": ["video/VP8"], "received": ["video/VP8"]}
         assert host.evaluate(CODECS) == {"sent": ["video/VP8"], "received": ["video/VP8"]}
 

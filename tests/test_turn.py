@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from visitt.live import turn
 from visitt.testing import LiveServer
 
-from .browser import call_between
+from .browser import call_between, until
 from .conftest import make_settings
 from .peers import run
 from .test_signaling import consultation
@@ -101,7 +101,8 @@ SELECTED_PAIR = """async () => {
 def test_a_call_relayed_through_coturn(relay_server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
     with call_between(relay_server, browser) as (host, patient):
         for page in (host, patient):  # a connection renewed meanwhile has a selected pair again soon
-            page.wait_for_function(f"() => ({SELECTED_PAIR})().then((type) => type !== null)", timeout=20_000)
+            until(page, f"() => ({SELECTED_PAIR})().then((type) => type !== null)", what="a selected candidate pair",
+                  timeout=20)
         assert host.evaluate(SELECTED_PAIR) == "relay"
         assert patient.evaluate(SELECTED_PAIR) == "relay"
         expect(host.get_by_role("button", name="End consultation")).to_be_visible()
