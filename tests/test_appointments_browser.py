@@ -30,13 +30,20 @@ def test_cancelling_an_appointment_asks_first(server: LiveServer, browser) -> No
         page = context.new_page()
         sign_in(page, server.url)
         page.goto(f"{server.url}/staff/appointments/{appointment_id}")
+        ARTEFACTS.mkdir(exist_ok=True)
+        page.set_viewport_size({"width": 360, "height": 640})
+        page.screenshot(path=str(ARTEFACTS / "appointment-360x640.png"), full_page=True)
+        for answer in ("Yes", "No"):  # on a phone too, each radio button beside its answer, not a line apart
+            radio, label = page.get_by_role("radio", name=answer), page.locator("label", has_text=answer).first
+            box, text = radio.bounding_box(), label.bounding_box()
+            assert box and text and box["width"] < 40 and text["height"] < 60, (answer, box, text)
+        page.set_viewport_size(DESK["viewport"])
         cancel = page.get_by_role("button", name="Cancel appointment and send SMS")
         cancel.click()
         dialog = page.get_by_role("dialog", name="Cancel this appointment?")
         expect(dialog).to_contain_text("The patient gets an SMS that it is cancelled")
         expect(dialog.get_by_role("button", name="No, keep it")).to_be_focused()
         assert not violations(page, "appointment page, cancel dialog")
-        ARTEFACTS.mkdir(exist_ok=True)
         for width, height in ((360, 640), (1280, 800)):
             page.set_viewport_size({"width": width, "height": height})
             page.screenshot(path=str(ARTEFACTS / f"appointment-cancel-dialog-{width}x{height}.png"))
