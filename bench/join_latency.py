@@ -26,8 +26,9 @@ trip from the clinician's for ICE, DTLS and the pictures, as a phone on a slow m
   patient, which it does by itself when someone knocks), as a clinician's would a moment after the chime.
 
 ``--trace``: where the time of admit → first frame goes. Both pages note the wall-clock time of each
-step (a message in or out on the signaling socket, each description set, the ICE and connection
-states, the first frame), and a table gives each step's p50 after the click. Printed only.
+step (a message in or out on the signaling socket and when the page's handler of it returned, each
+description set, the ICE and connection states, the call coming into view, the first frame and when
+its last packet came, with its size), and a table gives each step's p50 after the click. Printed only.
 
 Prints p50/p95 and rewrites its section of docs/performance.md.
 """
@@ -53,9 +54,14 @@ from tests.conftest import CHROMIUM, CHROMIUM_ARGS, make_settings  # noqa: E402
 from visitt.testing import LiveServer  # noqa: E402
 
 # Leaves in window.firstFrame a promise of the wall-clock time the page first paints a remote video frame.
-FIRST_FRAME = """() => { window.firstFrame = new Promise((resolve, reject) => {
+FIRST_FRAME = """() => { window.firstReceived = 0; window.firstFrame = new Promise((resolve, reject) => {
   setTimeout(() => reject(new Error("no remote frame within 15 s")), 15000);
-  const watch = (video) => video.requestVideoFrameCallback((now) => resolve(performance.timeOrigin + now));
+  const watch = (video) => video.requestVideoFrameCallback((now, frame) => {
+    // when its last packet came, for --trace (WebRTC sources give it): the rest is decoding and painting
+    if (frame.receiveTime) window.firstReceived = performance.timeOrigin + frame.receiveTime;
+    window.firstSize = `${frame.width}×${frame.height}`;
+    resolve(performance.timeOrigin + now);
+  });
   const tiles = document.querySelector("#tiles");
   const existing = tiles.querySelector("figure:not(.self) video");
   if (existing) { watch(existing); return; }
@@ -112,7 +118,19 @@ TRACE = """(() => {
       this.addEventListener('message', (event) => { try { note('in ' + what(JSON.parse(event.data))); } catch {} });
     }
     send(data) { try { note('out ' + what(JSON.parse(data))); } catch {} return super.send(data); }
+    // when the page's own handler of a message returns: what it did in between held up the next message
+    set onmessage(handler) {
+      super.onmessage = handler && ((event) => {
+        const done = handler.call(this, event);
+        try { note('handled ' + what(JSON.parse(event.data))); } catch {}
+        return done;
+      });
+    }
+    get onmessage() { return super.onmessage; }
   };
+  // when the call comes into view (its section no longer hidden): the page's drawing of it follows
+  new MutationObserver(() => { const call = document.getElementById('call'); if (call && !call.hidden) note('call shown'); })
+    .observe(document, {subtree: true, attributes: true, attributeFilter: ['hidden']});
   const Connection = window.RTCPeerConnection;
   window.RTCPeerConnection = class extends Connection {
     constructor(...args) {
@@ -198,7 +216,10 @@ def one_run(server: LiveServer, host: Page, patient: Page, traces: list[Trace] |
     if traces is not None:
         traces.append(sorted([(f"{who}: {step}", at - clicked) for who, page in (("clinician", host), ("patient", patient))
                               for step, at in page.evaluate("() => window.trace").items()]
-                             + [("clinician: first frame", host_ms), ("patient: first frame", patient_ms)],
+                             + [("clinician: first frame", host_ms), ("patient: first frame", patient_ms)]
+                             + [(f"{who}: first frame's last packet in ({page.evaluate('() => window.firstSize')})", received - clicked)
+                                for who, page in (("clinician", host), ("patient", patient))
+                                if (received := page.evaluate("() => window.firstReceived || 0"))],
                              key=lambda item: item[1]))
     host.get_by_role("button", name="End consultation").click()
     patient.get_by_text("The consultation has ended").wait_for()
