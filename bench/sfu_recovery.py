@@ -29,7 +29,7 @@ from playwright.sync_api import Page, sync_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import percentile, write_section  # noqa: E402
-from tests.browser import DESK, sign_in, until  # noqa: E402
+from tests.browser import DESK, knock_and_admit, sign_in, until  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, make_settings  # noqa: E402
 from tests.janus import SECRET, JanusServer  # noqa: E402
 from tests.test_sfu import _book_group  # noqa: E402
@@ -106,12 +106,7 @@ def main() -> None:
             for token, name in ((patient_token, "Kari Nordmann"), (companion_token, "Ola Nordmann")):
                 page = browser.new_context(**DESK).new_page()
                 page.set_default_timeout(120000)
-                page.goto(f"{server.url}/v/{token}")
-                page.locator("#name").fill(name)
-                page.locator("#join").click()
-                host.locator("#waiting li", has_text=name).locator(".admit").click(timeout=60000)
-                host.locator("#waiting li", has_text=name).wait_for(state="detached", timeout=30000)
-                pages.append(page)
+                pages.append(knock_and_admit(host, page, f"{server.url}/v/{token}", name))
             for page in pages:
                 decodes_everyone(page, 2)
             for run in range(args.runs):

@@ -51,6 +51,18 @@ def until(page: Page, expression: str, arg: Any = None, *, what: str, timeout: f
     return eventually(lambda: page.evaluate(expression, arg), f"{what} ({page.url})", timeout=timeout, interval=0.1)
 
 
+def knock_and_admit(host: Page, page: Page, link: str, name: str) -> Page:
+    """``page`` opens ``link`` and knocks as ``name``; ``host`` lets them in from the waiting list (generous
+    waits: a group call through Janus on a loaded machine). Returns ``page``."""
+    page.goto(link)
+    page.locator("#name").fill(name)
+    page.locator("#join").click()
+    knock = host.locator("#waiting li", has_text=name)
+    knock.locator(".admit").click(timeout=60000)
+    knock.wait_for(state="detached", timeout=30000)
+    return page
+
+
 def picture_grows(page: Page, timeout: float = 10.0) -> bool:
     """Whether the page decodes more than 5 further frames of the others' video within ``timeout`` s (a
     connection renewed meanwhile, by the page's own socket check on a loaded machine, counts from zero)."""

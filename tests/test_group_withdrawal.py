@@ -26,16 +26,18 @@ PURPLE = (200, 40, 160)
 OTHERS = (("Per Hansen", "412 35 001"), ("Aisha Ali", "412 35 002"))
 
 
-def book(server: LiveServer) -> tuple[int, list[str]]:
-    """A group consultation: Kari (the booked patient), Per and Aisha; its id and the three patients' tokens."""
+def book(server: LiveServer, others: tuple[tuple[str, str], ...] = OTHERS,
+         starts_in: dt.timedelta = dt.timedelta(days=1)) -> tuple[int, list[str]]:
+    """A group consultation: Kari (the booked patient) and ``others`` (Per and Aisha), starting in ``starts_in``; its
+    id and the patients' tokens."""
     owner = {"Authorization": f"Bearer {server.token}"}
-    starts_at = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).replace(microsecond=0)
+    starts_at = (dt.datetime.now(dt.UTC) + starts_in).replace(microsecond=0)
     booked = server.post(f"{server.url}/api/v1/appointments", headers=owner, json={
         "patient_name": "Kari Nordmann", "patient_phone": "412 34 567", "starts_at": starts_at.isoformat(),
         "duration_minutes": 90, "group": True})
     assert booked.status_code == 201, booked.text
     links = [booked.json()["join_url"]]
-    for name, phone in OTHERS:
+    for name, phone in others:
         invited = server.post(f"{server.url}/api/v1/appointments/{booked.json()['id']}/participants", headers=owner,
                               json={"name": name, "kind": "patient", "phone": phone})
         assert invited.status_code == 201, invited.text

@@ -15,10 +15,11 @@ from playwright.sync_api import Browser, expect
 from visitt.testing import LiveServer
 from visitt.web.i18n import translations
 
-from .browser import DESK, INBOUND, PHONE, sign_in, wait_for_media
+from .browser import DESK, INBOUND, PHONE, knock_and_admit, sign_in, wait_for_media
 from .conftest import make_settings
 from .eventually import eventually
 from .janus import SECRET, JanusServer
+from .test_group_withdrawal import OTHERS, book
 
 pytestmark = pytest.mark.browser
 ARTEFACTS = Path(__file__).resolve().parent.parent / "test-artefacts"
@@ -31,31 +32,18 @@ def test_a_patient_withdrawn_by_phone_leaves_the_group_call_in_their_language(br
     contexts = [browser.new_context(**DESK), browser.new_context(**PHONE),
                 browser.new_context(**{**PHONE, "locale": "pl-PL"})]
     try:
-        owner = {"Authorization": f"Bearer {server.token}"}
-        starts_at = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).replace(microsecond=0)
-        booked = server.post(f"{server.url}/api/v1/appointments", headers=owner, json={
-            "patient_name": "Kari Nordmann", "patient_phone": "412 34 567", "starts_at": starts_at.isoformat(),
-            "duration_minutes": 90, "group": True})
-        assert booked.status_code == 201, booked.text
-        invited = server.post(f"{server.url}/api/v1/appointments/{booked.json()['id']}/participants", headers=owner,
-                              json={"name": "Per Hansen", "kind": "patient", "phone": "412 35 001"})
-        assert invited.status_code == 201, invited.text
+        appointment_id, (kari_token, per_token) = book(server, OTHERS[:1], starts_in=dt.timedelta(hours=1))
         host = contexts[0].new_page()
         sign_in(host, server.url)
-        kari, per = contexts[1].new_page(), contexts[2].new_page()
-        for page, link, name in ((kari, booked.json()["join_url"], "Kari Nordmann"),
-                                 (per, invited.json()["join_url"], "Per Hansen")):
-            page.goto(link)
-            page.locator("#name").fill(name)
-            page.locator("#join").click()
-            host.locator("#waiting li", has_text=name).locator(".admit").click(timeout=60000)
+        kari = knock_and_admit(host, contexts[1].new_page(), f"{server.url}/v/{kari_token}", "Kari Nordmann")
+        per = knock_and_admit(host, contexts[2].new_page(), f"{server.url}/v/{per_token}", "Per Hansen")
         for page in (host, kari, per):
             eventually(lambda page=page: page.evaluate(INBOUND)["peers"] == 2, f"{page.url} receives both others",
                        timeout=60)
             wait_for_media(page, timeout=60)
 
         office = contexts[0].new_page()  # the secretary's tab: Per phoned
-        office.goto(f"{server.url}/staff/appointments/{booked.json()['id']}")
+        office.goto(f"{server.url}/staff/appointments/{appointment_id}")
         office.get_by_label("Which patient").select_option(label="Per Hansen")
         office.get_by_role("button", name="Record withdrawal from video").click()
         expect(office.get_by_role("status")).to_have_text(

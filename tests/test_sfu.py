@@ -12,6 +12,8 @@ import asyncio
 import datetime as dt
 import signal
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -255,6 +257,18 @@ async def admit(host: WsClient, *guests: WsClient) -> list[dict[str, Any]]:
     return admitted
 
 
+@asynccontextmanager
+async def clinician_and_patient(server: LiveServer) -> AsyncIterator[tuple[WsClient, WsClient, str, list[str]]]:
+    """A group consultation with its clinician's socket and its patient's, the patient admitted: the two sockets,
+    the patient's token and the two participant ids."""
+    patient_token, _ = _book_group(server)
+    async with await WsClient.staff(server, staff_login(server)) as host, \
+            await WsClient.guest(server, patient_token) as patient:
+        ids = [(await socket.hello())["id"] for socket in (host, patient)]
+        await admit(host, patient)
+        yield host, patient, patient_token, ids
+
+
 async def video_limit(server: LiveServer) -> None:
     patient_token, companion_token = _book_group(server)
     async with await WsClient.staff(server, staff_login(server)) as host, \
@@ -360,11 +374,7 @@ async def replaced_subscription(server: LiveServer) -> None:
     """The clinician asks for the patient's sound only, then at once for their picture too: the offer for the
     first subscription comes first, and an answer to it (the page had not yet seen the second offer) goes
     nowhere; the second offer, answered, brings the picture."""
-    patient_token, _ = _book_group(server)
-    async with await WsClient.staff(server, staff_login(server)) as host, \
-            await WsClient.guest(server, patient_token) as patient:
-        ids = [(await socket.hello())["id"] for socket in (host, patient)]
-        await admit(host, patient)
+    async with clinician_and_patient(server) as (host, patient, _, ids):
         peers = [GroupPeer(host, BLUE), GroupPeer(patient, ORANGE)]
         stale = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         try:
@@ -407,11 +417,7 @@ def test_an_answer_to_a_replaced_subscription_is_dropped_and_the_new_one_brings_
 async def socket_down_through_a_restart(server: LiveServer, janus: JanusServer) -> None:
     """The patient's socket is down while Janus stops, and back while it is still down: told ``lost``; down again
     while Janus comes back: told ``back`` on its return, publishes again, and the clinician sees the patient."""
-    patient_token, _ = _book_group(server)
-    async with await WsClient.staff(server, staff_login(server)) as host, \
-            await WsClient.guest(server, patient_token) as patient:
-        ids = [(await socket.hello())["id"] for socket in (host, patient)]
-        await admit(host, patient)
+    async with clinician_and_patient(server) as (host, patient, patient_token, ids):
         peers = [GroupPeer(host, BLUE), GroupPeer(patient, ORANGE)]
         try:
             for peer in peers:
@@ -460,12 +466,7 @@ def test_a_page_whose_socket_was_down_when_janus_came_back_is_told_on_its_return
 async def janus_hangs(server: LiveServer, janus: JanusServer) -> None:
     """Janus stops answering but keeps its port open (stopped with SIGSTOP): the call is told within seconds, not
     after the long poll's 40 s, and is back once Janus answers again."""
-    patient_token, _ = _book_group(server)
-    async with await WsClient.staff(server, staff_login(server)) as host, \
-            await WsClient.guest(server, patient_token) as patient:
-        await host.hello()
-        await patient.hello()
-        await admit(host, patient)
+    async with clinician_and_patient(server) as (host, patient, _, _ids):
         peer = GroupPeer(host, BLUE)
         try:
             await peer.publish()

@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from visitt.testing import LiveServer
 
-from .browser import DESK, sign_in
+from .browser import DESK, knock_and_admit, sign_in
 from .conftest import make_settings
 from .janus import SECRET, JanusServer
 from .test_group_pages_browser import SEEN
@@ -59,16 +59,9 @@ def test_a_group_call_comes_back_after_janus_restarts_and_says_so_while_it_is_do
         patient_token, companion_token = _book_group(server)
         host = contexts[0].new_page()
         sign_in(host, server.url)
-        guests = []
-        for context, token, name in ((contexts[1], patient_token, "Kari Nordmann"),
-                                     (contexts[2], companion_token, "Ola Nordmann")):
-            page = context.new_page()
-            page.goto(f"{server.url}/v/{token}")
-            page.locator("#name").fill(name)
-            page.locator("#join").click()
-            host.locator("#waiting li", has_text=name).locator(".admit").click(timeout=60000)
-            host.locator("#waiting li", has_text=name).wait_for(state="detached", timeout=30000)
-            guests.append(page)
+        guests = [knock_and_admit(host, context.new_page(), f"{server.url}/v/{token}", name)
+                  for context, token, name in ((contexts[1], patient_token, "Kari Nordmann"),
+                                               (contexts[2], companion_token, "Ola Nordmann"))]
         pages = [host, *guests]
         for page in pages:
             decodes(page, 2)
