@@ -19,12 +19,11 @@ from playwright.sync_api import Browser, Page, expect
 
 from visitt.testing import LiveServer
 
-from .browser import DESK, knock_and_admit, sign_in
+from .browser import DESK
 from .conftest import make_settings
 from .janus import SECRET, JanusServer
 from .test_group_pages_browser import SEEN
-from .test_sfu import _book_group
-from .test_sfu_recovery_browser import decodes
+from .test_sfu_recovery_browser import decodes, group_of_three
 
 # The UDP ports of every local candidate of the page's connections to Janus (ICE may use any of them).
 PORTS = """async () => {
@@ -86,13 +85,7 @@ def test_a_page_whose_connections_to_janus_fail_publishes_and_subscribes_afresh(
     contexts = [browser.new_context(**DESK) for _ in range(3)]
     blocked: Blocked | None = None
     try:
-        patient_token, companion_token = _book_group(server)
-        host = contexts[0].new_page()
-        sign_in(host, server.url)
-        guests = [knock_and_admit(host, context.new_page(), f"{server.url}/v/{token}", name)
-                  for context, token, name in ((contexts[1], patient_token, "Kari Nordmann"),
-                                               (contexts[2], companion_token, "Ola Nordmann"))]
-        patient, companion = guests
+        host, patient, companion = group_of_three(server, contexts)
         for page in (host, patient, companion):
             decodes(page, 2)
         ids = {page: page.evaluate("() => window.visittCall.selfId") for page in (host, patient, companion)}
@@ -106,7 +99,7 @@ def test_a_page_whose_connections_to_janus_fail_publishes_and_subscribes_afresh(
         flows(patient, {ids[host], ids[companion]})
         flows(host, {ids[patient], ids[companion]})
         flows(companion, {ids[patient], ids[host]})
-        for page in guests:  # nobody knocked again: still in the call
+        for page in (patient, companion):  # nobody knocked again: still in the call
             expect(page.locator("#call")).to_be_visible()
         expect(host.locator("#waiting li")).to_have_count(0)
     finally:

@@ -34,6 +34,17 @@ def frames(page: Page) -> dict[str, int]:
     return {id: entry["video"] for id, entry in seen.items()}
 
 
+def group_of_three(server: LiveServer, contexts: list[Any]) -> list[Page]:
+    """A group consultation booked, its clinician signed in (first context), its patient and companion knocking
+    (second and third) and let in: the three pages."""
+    patient_token, companion_token = _book_group(server)
+    host = contexts[0].new_page()
+    sign_in(host, server.url)
+    return [host, *(knock_and_admit(host, context.new_page(), f"{server.url}/v/{token}", name)
+                    for context, token, name in ((contexts[1], patient_token, "Kari Nordmann"),
+                                                 (contexts[2], companion_token, "Ola Nordmann")))]
+
+
 def decodes(page: Page, others: int, since: dict[str, int] | None = None, timeout: float = 120.0) -> dict[str, int]:
     """Until ``page`` decodes 30 frames more than ``since`` from each of ``others`` participants (generous: three
     Chromium pages and Janus on a loaded machine)."""
@@ -56,13 +67,8 @@ def test_a_group_call_comes_back_after_janus_restarts_and_says_so_while_it_is_do
     server = LiveServer(make_settings(tmp_path, janus_url=janus.url, janus_api_secret=SECRET)).start()
     contexts = [browser.new_context(**DESK) for _ in range(3)]
     try:
-        patient_token, companion_token = _book_group(server)
-        host = contexts[0].new_page()
-        sign_in(host, server.url)
-        guests = [knock_and_admit(host, context.new_page(), f"{server.url}/v/{token}", name)
-                  for context, token, name in ((contexts[1], patient_token, "Kari Nordmann"),
-                                               (contexts[2], companion_token, "Ola Nordmann"))]
-        pages = [host, *guests]
+        pages = group_of_three(server, contexts)
+        host, *guests = pages
         for page in pages:
             decodes(page, 2)
             expect(page.locator("#e2ee-state")).to_have_text(E2EE)
