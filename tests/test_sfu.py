@@ -269,6 +269,16 @@ async def clinician_and_patient(server: LiveServer) -> AsyncIterator[tuple[WsCli
         yield host, patient, patient_token, ids
 
 
+@asynccontextmanager
+async def rejoined(server: LiveServer, token: str, key: str) -> AsyncIterator[WsClient]:
+    """The guest's page back on a new socket with its place's key, taken back (``resumed``)."""
+    async with await WsClient.guest(server, token) as socket:
+        await socket.hello()
+        await socket.send({"type": "rejoin", "key": key})
+        assert (await socket.expect("admitted"))["resumed"] is True
+        yield socket
+
+
 async def video_limit(server: LiveServer) -> None:
     patient_token, companion_token = _book_group(server)
     async with await WsClient.staff(server, staff_login(server)) as host, \
@@ -427,18 +437,12 @@ async def socket_down_through_a_restart(server: LiveServer, janus: JanusServer) 
             await patient.close()
             janus.stop()
             assert (await host.expect("sfu_server", timeout=30))["state"] == "lost"
-            async with await WsClient.guest(server, patient_token) as again:
-                await again.hello()
-                await again.send({"type": "rejoin", "key": key})
-                assert (await again.expect("admitted"))["resumed"] is True
+            async with rejoined(server, patient_token, key) as again:
                 assert (await again.expect("sfu_server"))["state"] == "lost"  # it missed that on the old socket
                 key = again.key or key
             janus.start()
             assert (await host.expect("sfu_server", timeout=30))["state"] == "back"
-            async with await WsClient.guest(server, patient_token) as back:
-                await back.hello()
-                await back.send({"type": "rejoin", "key": key})
-                assert (await back.expect("admitted"))["resumed"] is True
+            async with rejoined(server, patient_token, key) as back:
                 assert (await back.expect("sfu_server"))["state"] == "back"  # a new room: publish again
                 peers.append(GroupPeer(back, ORANGE))
                 await peers[-1].publish()
