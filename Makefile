@@ -3,11 +3,10 @@
 # nginx, and PostgreSQL and Redis where none answers on this machine).
 
 VENV ?= .venv
-# pytest-xdist workers (make test TEST_WORKERS=2): two processes, in lanes (--dist loadgroup, scheduled by
-# tests/conftest.py): one worker runs every browser test, one after the other, while the other takes the
-# remaining tests module by module; so never two Chromiums with live calls at once.
-# 0: one process (1,138 s for 1,016 tests on a quiet 2-core machine, 2026-12-05); 2 took 964 s that day (the browser lane sets the pace; one run only, so not the default yet)
-TEST_WORKERS ?= 0
+# pytest-xdist workers: two processes, one per core, each taking whole test modules as it is free, the long ones
+# (browser, install, packaging) first (tests/conftest.py); TEST_WORKERS=0 runs one process. One process took
+# 1,138 s for 1,016 tests on a quiet 2-core machine (2026-12-05); two took 829 s at load 2.5-33 that day.
+TEST_WORKERS ?= 2
 PYTHON ?= python3
 
 .PHONY: demo test system-packages
@@ -59,4 +58,4 @@ $(OIDC_PROVIDER): tests/oidc/package.json tests/oidc/package-lock.json
 test: $(VENV)/.test system-packages $(OIDC_PROVIDER)
 	$(VENV)/bin/python -m pyflakes visitt tests
 	$(VENV)/bin/mypy --strict visitt
-	$(VENV)/bin/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup)
+	$(VENV)/bin/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import atexit
 import os
-import re
 import resource
 import secrets
 import time
@@ -14,7 +12,6 @@ import shutil
 import tempfile
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy
@@ -207,81 +204,28 @@ def run(coro):  # type: ignore[no-untyped-def]
     return asyncio.run(coro)
 
 
+# make test runs the suite in two pytest-xdist workers (-n 2 --dist loadfile --no-loadscope-reorder): each test
+# module is handed whole to whichever worker is free (so a module-scoped Chromium, Janus, nginx or OpenID provider
+# starts once), in the order below. A test module that drives a browser, or builds a virtual environment, takes from
+# half a minute to minutes, most others seconds: those long ones go first, to both workers, and the short ones fill
+# in at the end, so that both workers finish at about the same time.
+SLOW_MARKS = ("browser", "install", "packaging")
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering by fixture, which keeps each module's tests together
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test that launches Chromium is marked ``browser`` (so ``-m "not browser"`` leaves all of
-    them out, and make test's workers run them in one lane): a test that uses the ``browser`` fixture
-    without the mark, or whose mark :class:`Lanes` does not find in the source, stops the run here."""
+    them out): a test that uses the ``browser`` fixture without the mark stops the run here. In a
+    pytest-xdist worker, the modules with a test marked browser, install or packaging come first."""
     unmarked = [item.nodeid for item in items
                 if "browser" in getattr(item, "fixturenames", ()) and item.get_closest_marker("browser") is None]
     if unmarked:
         raise pytest.UsageError("these tests launch Chromium but are not marked @pytest.mark.browser:\n  "
                                 + "\n  ".join(unmarked))
-    lanes = Lanes(config.rootpath)
-    misread = [item.nodeid for item in items
-               if (item.get_closest_marker("browser") is not None) != (lanes(item.nodeid) == BROWSER_LANE)]
-    if misread:
-        raise pytest.UsageError("mark these tests browser with @pytest.mark.browser on the test or "
-                                "pytestmark = pytest.mark.browser in the module (tests/conftest.py's Lanes reads "
-                                "the marks there):\n  " + "\n  ".join(misread))
-
-
-# make test runs the suite in two pytest-xdist workers (-n 2 --dist loadgroup), in lanes: every test marked
-# browser in one lane, run by one worker from start to end, so never two Chromiums with live calls compete for
-# the two cores; the other tests of each module together, handed whole to whichever worker is free (the other,
-# and this one once the lane is done), so that a module-scoped fixture (Janus, nginx, an OpenID provider)
-# starts once per worker. pytest-xdist's own loadgroup reads xdist_group marks through node ids it rewrites,
-# which pytest 9.2 no longer lets it do (pytest-dev/pytest-xdist#1386): pytest_xdist_make_scheduler, xdist's
-# hook for bringing a scheduler, takes its place. Its process collects no tests, so it reads the marks from the
-# modules' source; pytest_collection_modifyitems checks that this reading agrees with the real marks.
-BROWSER_LANE = "browser lane"
-_BROWSER_MARK = re.compile(r"\bpytest\.mark\.browser\b")
-
-
-class Lanes:
-    """Which tests are marked ``browser``, read from the test modules' source (``@pytest.mark.browser``
-    on a test, or ``pytestmark = pytest.mark.browser`` for the whole module)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.marked: dict[str, bool | set[str]] = {}  # module: True (every test) or the marked tests' names
-
-    def _read(self, module: str) -> bool | set[str]:
-        path = self.root / module
-        if path.suffix != ".py" or not path.exists():
-            return set()
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for statement in tree.body:
-            if (isinstance(statement, ast.Assign) and _BROWSER_MARK.search(ast.unparse(statement.value))
-                    and any(isinstance(target, ast.Name) and target.id == "pytestmark" for target in statement.targets)):
-                return True
-        return {node.name for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-                and any(_BROWSER_MARK.search(ast.unparse(decorator)) for decorator in node.decorator_list)}
-
-    def __call__(self, nodeid: str) -> str:
-        """The lane of the test ``nodeid``: :data:`BROWSER_LANE`, or its module's."""
-        module, _, rest = nodeid.partition("::")
-        if module not in self.marked:
-            self.marked[module] = self._read(module)
-        marked = self.marked[module]
-        name = rest.split("[", 1)[0].rsplit("::", 1)[-1]  # Class::test[params] → test
-        return BROWSER_LANE if marked is True or (isinstance(marked, set) and name in marked) else module
-
-
-@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's: without the plugin, pytest ignores it
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """For ``--dist loadgroup``: pytest-xdist's scheduler by scope (each scope run whole by one worker,
-    the one with the most tests first), the scopes being the lanes (:class:`Lanes`)."""
-    if config.getoption("dist") != "loadgroup":
-        return None
-    from xdist.scheduler import LoadScopeScheduling
-
-    lanes = Lanes(config.rootpath)
-
-    class LaneScheduling(LoadScopeScheduling):  # type: ignore[misc]
-        def _split_scope(self, nodeid: str) -> str:
-            return lanes(nodeid)
-
-    return LaneScheduling(config, log)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        slow = {item.nodeid.partition("::")[0] for item in items
+                if any(item.get_closest_marker(mark) is not None for mark in SLOW_MARKS)}
+        items.sort(key=lambda item: item.nodeid.partition("::")[0] not in slow)  # stable: each module's order kept
 
 
 @pytest.fixture

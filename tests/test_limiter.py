@@ -142,7 +142,8 @@ def test_parallel_sign_ins_do_not_all_check_passwords_at_once(tmp_path: Path) ->
                                     password_hashing="standard")).start()
     try:
         async def attempts() -> list[httpx.Response]:
-            async with httpx.AsyncClient(base_url=live.url, headers={"Accept-Language": "en"}) as http:
+            # TIMEOUT, not httpx's 5 s: at a load of 18 the one real argon2 check a 401 waits for took longer
+            async with httpx.AsyncClient(base_url=live.url, headers={"Accept-Language": "en"}, timeout=TIMEOUT) as http:
                 await http.get("/staff/login")
                 csrf = http.cookies["visitt_csrf"]
                 return await asyncio.gather(*(

@@ -18,7 +18,7 @@ from visitt.live import turn
 from visitt.testing import LiveServer
 
 from .conftest import make_settings
-from .peers import ColourTrack, ToneTrack, run
+from .peers import TIMEOUT, ColourTrack, ToneTrack, run
 
 
 class Visitor:
@@ -163,7 +163,7 @@ def test_a_session_is_closed_at_its_time_limit(server: LiveServer) -> None:
 
 
 def test_bad_offers_get_422_with_the_error_shape(server: LiveServer) -> None:
-    with httpx.Client(base_url=server.url) as http:
+    with httpx.Client(base_url=server.url, timeout=TIMEOUT) as http:
         for body in ({"type": "offer", "sdp": "garbage"}, {"type": "offer", "sdp": "v=0\r\n"},
                      {"type": "answer", "sdp": "v=0\r\n"}, {"sdp": ""}):
             response = http.post("/api/v1/test-room/offer", json=body)
@@ -176,7 +176,7 @@ def test_bad_offers_get_422_with_the_error_shape(server: LiveServer) -> None:
 def test_one_address_may_start_only_so_many_round_trips(tmp_path: Path) -> None:
     server = LiveServer(make_settings(tmp_path, test_calls_per_address=3)).start()
     try:
-        with httpx.Client(base_url=server.url) as http:
+        with httpx.Client(base_url=server.url, timeout=TIMEOUT) as http:
             codes = [http.post("/api/v1/test-room/offer", json={"type": "offer", "sdp": "garbage"}).status_code
                      for _ in range(5)]
             assert codes == [422, 422, 422, 429, 429]
@@ -199,7 +199,7 @@ def test_a_turn_credential_comes_only_with_a_round_trip_and_lasts_minutes(tmp_pa
                              stun_urls=("stun:turn.example:3478",), turn_ttl=86_400, test_calls_per_address=3)
     live = LiveServer(settings).start()
     try:
-        with httpx.Client(base_url=live.url) as http:
+        with httpx.Client(base_url=live.url, timeout=TIMEOUT) as http:
             page = http.get("/test?lang=en").text
             assert "turn:" not in page and "credential" not in page  # anybody may load the page: no relay in it
 
