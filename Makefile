@@ -5,7 +5,7 @@
 VENV ?= .venv
 # pytest-xdist workers: two processes, one per core, each taking whole test modules as it is free, the long ones
 # (browser, install, packaging) first (tests/conftest.py); TEST_WORKERS=0 runs one process. One process took
-# 1,138 s for 1,016 tests on a quiet 2-core machine (2026-12-05); two took 829 s at load 2.5-33 that day.
+# 1,138 s for 1,016 tests on a quiet 2-core machine (2026-12-05); two took 625 s for 1,024 there (fresh clone, 11 min 9 s in all).
 TEST_WORKERS ?= 2
 PYTHON ?= python3
 
