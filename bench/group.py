@@ -44,7 +44,7 @@ from playwright.async_api import Page, async_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import percentile, write_section  # noqa: E402
+from bench.report import percentile, print_steps, write_section  # noqa: E402
 from bench.join_latency import TRACE  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.janus import SECRET, JanusServer  # noqa: E402
@@ -321,14 +321,7 @@ def spread(values: list[float], fmt: str) -> str:
 def print_trace(traces: list[list[tuple[str, float]]]) -> None:
     """Each step of join → first frame (the first of each kind on the page: a message in or out, a
     description set, a connection's ICE and DTLS states), p50 and spread in ms after ``admitted``."""
-    steps: dict[str, list[float]] = {}
-    for trace in traces:
-        for step, at in trace:
-            steps.setdefault(step, []).append(at)
-    print(f"join → first frame through Janus, {len(traces)} joins; load average (1 min) {os.getloadavg()[0]:.1f}")
-    print("| step | joins | p50 ms after admitted | min | max |\n|---|---|---|---|---|")
-    for step, values in sorted(steps.items(), key=lambda item: percentile(item[1], 0.5)):
-        print(f"| {step} | {len(values)} | {percentile(values, 0.5):.0f} | {min(values):.0f} | {max(values):.0f} |")
+    print_steps(traces, f"join → first frame through Janus, {len(traces)} joins", "joins", "admitted")
 
 
 def main() -> None:

@@ -48,7 +48,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import percentile, write_section  # noqa: E402
+from bench.report import percentile, print_steps, write_section  # noqa: E402
 from tests.browser import DESK, PHONE, sign_in  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, make_settings  # noqa: E402
 from visitt.testing import LiveServer  # noqa: E402
@@ -263,14 +263,7 @@ def print_trace(args: argparse.Namespace) -> None:
     traces: list[Trace] = []
     for _ in range(args.rounds):
         measure(argparse.Namespace(**{**vars(args), "knock_runs": 0}), traces)
-    steps: dict[str, list[float]] = {}
-    for trace in traces:
-        for step, at in trace:
-            steps.setdefault(step, []).append(at)
-    print(f"admit → first frame, {args.network}, {len(traces)} runs; load average (1 min) {os.getloadavg()[0]:.1f}")
-    print("| step | runs | p50 ms after the click | min | max |\n|---|---|---|---|---|")
-    for step, values in sorted(steps.items(), key=lambda item: percentile(item[1], 0.5)):
-        print(f"| {step} | {len(values)} | {percentile(values, 0.5):.0f} | {min(values):.0f} | {max(values):.0f} |")
+    print_steps(traces, f"admit → first frame, {args.network}, {len(traces)} runs", "runs", "the click")
 
 
 def main() -> None:

@@ -20,6 +20,19 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[rank - 1]
 
 
+def print_steps(traces: list[list[tuple[str, float]]], heading: str, counted: str, after: str) -> None:
+    """The steps of traced runs (``(step, ms after the start)`` each) as a table, in the order of their p50s: how
+    many ``counted`` had each step, its p50, min and max in ms after ``after``; ``heading`` and the load above."""
+    steps: dict[str, list[float]] = {}
+    for trace in traces:
+        for step, at in trace:
+            steps.setdefault(step, []).append(at)
+    print(f"{heading}; load average (1 min) {os.getloadavg()[0]:.1f}")
+    print(f"| step | {counted} | p50 ms after {after} | min | max |\n|---|---|---|---|---|")
+    for step, values in sorted(steps.items(), key=lambda item: percentile(item[1], 0.5)):
+        print(f"| {step} | {len(values)} | {percentile(values, 0.5):.0f} | {min(values):.0f} | {max(values):.0f} |")
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:

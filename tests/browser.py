@@ -51,15 +51,21 @@ def until(page: Page, expression: str, arg: Any = None, *, what: str, timeout: f
     return eventually(lambda: page.evaluate(expression, arg), f"{what} ({page.url})", timeout=timeout, interval=0.1)
 
 
-def knock_and_admit(host: Page, page: Page, link: str, name: str) -> Page:
-    """``page`` opens ``link`` and knocks as ``name``; ``host`` lets them in from the waiting list (generous
-    waits: a group call through Janus on a loaded machine). Returns ``page``."""
+def knock(page: Page, link: str, name: str) -> Page:
+    """``page`` opens the invitation ``link`` and knocks as ``name``. Returns ``page``."""
     page.goto(link)
     page.locator("#name").fill(name)
     page.locator("#join").click()
-    knock = host.locator("#waiting li", has_text=name)
-    knock.locator(".admit").click(timeout=60000)
-    knock.wait_for(state="detached", timeout=30000)
+    return page
+
+
+def knock_and_admit(host: Page, page: Page, link: str, name: str) -> Page:
+    """``page`` knocks (:func:`knock`); ``host`` lets them in from the waiting list (generous waits: a group call
+    through Janus on a loaded machine). Returns ``page``."""
+    knock(page, link, name)
+    waiting = host.locator("#waiting li", has_text=name)
+    waiting.locator(".admit").click(timeout=60000)
+    waiting.wait_for(state="detached", timeout=30000)
     return page
 
 

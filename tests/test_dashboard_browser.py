@@ -12,7 +12,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from visitt.testing import LiveServer
 
-from .browser import PHONE, sign_in
+from .browser import PHONE, knock, sign_in
 from .peers import book
 
 pytestmark = pytest.mark.browser
@@ -54,10 +54,7 @@ def clinician(request: pytest.FixtureRequest, server: LiveServer, browser: Any) 
         join_url, _token = book(server, "Kari Nordmann")
         host = clinic.new_page()
         sign_in(host, server.url)
-        patient = mobile.new_page()
-        patient.goto(join_url)
-        patient.locator("#name").fill("Kari Nordmann")
-        patient.locator("#join").click()
+        patient = knock(mobile.new_page(), join_url, "Kari Nordmann")
         yield host, patient
     finally:
         clinic.close()

@@ -30,7 +30,7 @@ from playwright.sync_api import Browser, Page
 
 from visitt.testing import LiveServer
 
-from .browser import DESK, PHONE, book, sign_in, wait_for_media
+from .browser import DESK, INBOUND_BY_PEER, PHONE, book, knock_and_admit, sign_in, wait_for_media
 from .conftest import make_settings
 from .eventually import eventually
 from .janus import SECRET, JanusServer
@@ -100,19 +100,6 @@ STATE = """async (peer) => {
   }
   out.feeds = call?.receiving ? [...call.receiving.keys()] : [];
   out.meshPeers = window.watch.mesh.peers.size;
-  return out;
-}"""
-# Frames decoded and sound packets received from each participant, through the page's call.
-SEEN = """async () => {
-  const out = {};
-  for (const [id, { pc }] of window.visittCall.peers.entries()) {
-    const seen = { video: 0, audio: 0 };
-    (await pc.getStats()).forEach((r) => {
-      if (r.type === "inbound-rtp" && r.kind === "video") seen.video += r.framesDecoded || 0;
-      if (r.type === "inbound-rtp" && r.kind === "audio") seen.audio += r.packetsReceived || 0;
-    });
-    out[id] = seen;
-  }
   return out;
 }"""
 FRAMES = "() => window.watch.frames.length"
@@ -209,11 +196,7 @@ def grown_past_the_mesh(browser: Browser, server: LiveServer) -> Iterator[Grown]
         # the one-to-one call on the mesh, as every consultation starts
         host = clinic.new_page()
         sign_in(host, server.url)
-        patient = mobile.new_page()
-        patient.goto(join_url)
-        patient.locator("#name").fill("Kari Nordmann")
-        patient.locator("#join").click()
-        host.locator("#waiting li", has_text="Kari Nordmann").locator(".admit").click(timeout=60000)
+        patient = knock_and_admit(host, mobile.new_page(), join_url, "Kari Nordmann")
         wait_for_media(host, timeout=90)
         wait_for_media(patient, timeout=90)
         assert not host.evaluate("() => window.visittCall.sending") and not patient.evaluate("() => window.visittCall.sending")
@@ -333,7 +316,7 @@ def test_the_pages_move_past_the_mesh_to_janus_and_the_call_goes_on(
             assert host.locator("#waiting li").count() == 0
             # everyone's picture and sound on both pages: the newcomers' through Janus too (3 pictures ≤ max_video 4)
             for page in (host, patient):  # polled from here (an async wait_for_function is true at once)
-                eventually(lambda page=page: len(seen := page.evaluate(SEEN)) == 4 and all(
+                eventually(lambda page=page: len(seen := page.evaluate(INBOUND_BY_PEER)) == 4 and all(
                     e["video"] > 5 and e["audio"] > 5 for e in seen.values()), f"{page.url} decodes everyone",
                     timeout=120)
 
@@ -354,10 +337,10 @@ def test_the_pages_move_past_the_mesh_to_janus_and_the_call_goes_on(
             patient.locator("#done").wait_for(timeout=90000)
             host.wait_for_function("(id) => !document.querySelector(`#tiles [data-peer='${id}']`)", arg=kari_id,
                                    timeout=90000)
-            before = host.evaluate(SEEN)
+            before = host.evaluate(INBOUND_BY_PEER)
 
             def others_go_on() -> bool:
-                seen = host.evaluate(SEEN)
+                seen = host.evaluate(INBOUND_BY_PEER)
                 ids = [id_ for id_ in before if id_ in seen]
                 return len(ids) == 3 and all(seen[id_]["video"] > before[id_]["video"] + 10 for id_ in ids)
 
