@@ -398,3 +398,62 @@ def test_a_guest_waiting_is_told_when_the_meeting_is_cancelled(server: LiveServe
             await client.close()
 
     run(scenario())
+
+
+@pytest.mark.in_process
+def test_the_host_invites_a_colleague_to_a_meeting_already_created(node: InProcess) -> None:
+    body = _meeting(node, colleagues=[]).json()
+    ola = _staff(node, demo.PEOPLE[1][0])
+    ola_token = _token(node, demo.PEOPLE[1][0])
+    assert _api(node, "GET", "/meetings", ola_token).json() == []  # not invited yet
+    with _page_client(node, demo.PEOPLE[0][0]) as client:
+        page = client.get(f"/staff/meetings/{body['id']}")
+        assert "Invite colleagues with a staff account" in page.text and "Ola Hansen" in page.text
+        assert "Dr. Nils Lunde" in page.text  # who is invited already
+        path = f"/staff/meetings/{body['id']}/colleagues"
+        assert client.post(path, data={"csrf": "wrong", "colleague": str(ola)}).status_code == 403
+        none = client.post(path, data={"csrf": client.cookies["visitt_csrf"]})
+        assert none.status_code == 422 and "Choose at least one clinician." in none.text
+        invited = client.post(path, data={"csrf": client.cookies["visitt_csrf"], "colleague": str(ola)})
+        assert invited.status_code == 303 and invited.headers["location"].endswith("?invited=1")
+        page = client.get(invited.headers["location"])
+        assert "Invited. They see the meeting on their dashboard." in page.text
+        assert "Invite colleagues with a staff account" not in page.text  # nobody left to invite
+        again = client.post(path, data={"csrf": client.cookies["visitt_csrf"], "colleague": str(ola)})
+        assert again.status_code == 422 and "This clinician is already invited." in again.text
+    assert [m["title"] for m in _api(node, "GET", "/meetings", ola_token).json()] == [TITLE]
+    with _page_client(node, demo.PEOPLE[1][0]) as colleague:
+        assert TITLE in colleague.get("/staff").text  # on the colleague's dashboard
+        # invited, but not the host: cannot invite others
+        assert colleague.post(f"/staff/meetings/{body['id']}/colleagues", data={
+            "csrf": colleague.cookies["visitt_csrf"], "colleague": str(ola)}).status_code == 404
+    assert len(node.sms()) == 1 and len(node.mail()) == 1  # only the guests' invitations: no message to a colleague
+
+    # the API: the same rules, in the one error shape
+    secretary = _staff(node, demo.PEOPLE[2][0])
+    refused = _api(node, "POST", f"/meetings/{body['id']}/colleagues", node.token, {"colleagues": [secretary]})
+    assert refused.status_code == 422
+    assert refused.json()["error"]["fields"]["colleagues.0"] == "Choose a clinician from the list."
+    assert _api(node, "POST", f"/meetings/{body['id']}/colleagues", node.token, {"colleagues": []}).status_code == 422
+    assert _api(node, "POST", f"/meetings/{body['id']}/colleagues", _stranger(node),
+                {"colleagues": [ola]}).status_code == 404  # another department's clinician: no such meeting
+    with node.database.session() as session:
+        host = f"staff:{_staff(node, demo.PEOPLE[0][0])}"
+        rows = [(event.action, event.actor, event.detail.get("cohost")) for event in session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "invite").order_by(AuditEvent.id))]
+    assert rows[-1] == ("invite", host, True) and len(rows) == 3
+    assert _api(node, "POST", f"/meetings/{body['id']}/cancel", node.token).status_code == 200
+    ended = _api(node, "POST", f"/meetings/{body['id']}/colleagues", node.token, {"colleagues": [ola]})
+    assert ended.status_code == 409 and ended.json()["error"]["message"] == "The meeting has been cancelled."
+
+
+def test_a_colleague_invited_past_the_mesh_needs_the_media_server(tmp_path: Path) -> None:
+    node = InProcess(make_settings(tmp_path, max_participants=3)).start()  # no Janus configured
+    try:
+        body = _meeting(node, colleagues=[]).json()  # the host and two guests: the mesh is full
+        refused = _api(node, "POST", f"/meetings/{body['id']}/colleagues", node.token,
+                       {"colleagues": [_staff(node, demo.PEOPLE[1][0])]})
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "media_server_unavailable"
+        assert len(_api(node, "GET", f"/meetings/{body['id']}", node.token).json()["participants"]) == 2
+    finally:
+        node.stop()

@@ -71,6 +71,14 @@ class MeetingChange(BaseModel):
     duration_minutes: int | None = Field(None, description=f"{MIN_DURATION}–{MAX_DURATION} minutes.")
 
 
+class ColleaguesInvite(BaseModel):
+    """More colleagues to invite by staff account to a meeting already created."""
+
+    colleagues: list[RowId] = Field([], description="Staff accounts (clinicians) to invite, at least one: they "
+                                                    "see the meeting on their dashboard and join as co-hosts, "
+                                                    "without knocking.", max_length=100, examples=[[3]])
+
+
 class MeetingParticipant(BaseModel):
     id: str = Field(description="The participant's id in the call (the peer id).")
     name: str
@@ -138,6 +146,23 @@ def _duration(minutes: int, errors: dict[str, str]) -> None:
         errors["duration_minutes"] = N_("Choose between 5 and 240 minutes.")
 
 
+def _colleagues(session: Session, host: Staff, staff_ids: list[int], errors: dict[str, str],
+                invited: frozenset[int] = frozenset()) -> list[Staff]:
+    """The clinicians ``staff_ids`` names, each an active clinician other than the host and not yet among
+    ``invited``; a problem per index (``colleagues.0``) in ``errors``."""
+    colleagues: list[Staff] = []
+    for index, staff_id in enumerate(staff_ids):
+        colleague = session.get(Staff, staff_id)
+        if (colleague is None or colleague.role is not Role.clinician or not colleague.active
+                or colleague.id == host.id):
+            errors[f"colleagues.{index}"] = N_("Choose a clinician from the list.")
+        elif colleague in colleagues or colleague.id in invited:
+            errors[f"colleagues.{index}"] = N_("This clinician is already invited.")
+        else:
+            colleagues.append(colleague)
+    return colleagues
+
+
 def validate(session: Session, host: Staff, data: MeetingCreate, *, tz: ZoneInfo, region: str,
              max_invitations: int) -> NewMeeting:
     """Every problem at once, keyed by field (``guests.0.phone``); :class:`ValidationFailed` if any."""
@@ -147,16 +172,7 @@ def validate(session: Session, host: Staff, data: MeetingCreate, *, tz: ZoneInfo
     now = utcnow()
     starts_at = parse_start(data.starts_at, tz, now, errors) if data.starts_at.strip() else now
     _duration(data.duration_minutes, errors)
-    colleagues: list[Staff] = []
-    for index, staff_id in enumerate(data.colleagues):
-        colleague = session.get(Staff, staff_id)
-        if (colleague is None or colleague.role is not Role.clinician or not colleague.active
-                or colleague.id == host.id):
-            errors[f"colleagues.{index}"] = N_("Choose a clinician from the list.")
-        elif colleague in colleagues:
-            errors[f"colleagues.{index}"] = N_("This clinician is already invited.")
-        else:
-            colleagues.append(colleague)
+    colleagues = _colleagues(session, host, data.colleagues, errors)
     guests = []
     for index, guest in enumerate(data.guests):
         prefix = f"guests.{index}."
@@ -208,6 +224,35 @@ def create(session: Session, host: Staff, new: NewMeeting, *, settings: Settings
         send(invites.Invite(colleague.full_name, "colleague", "", None, colleague.id))
     created = [send(guest) for guest in new.guests]
     return meeting, created
+
+
+def invite_colleagues(session: Session, meeting: Meeting, data: ColleaguesInvite, *, staff: Staff,
+                      settings: Settings, base_url: str, tz: ZoneInfo,
+                      limiter: Limiter | None = None) -> list[Participant]:
+    """Invite more colleagues by account to a meeting that has not ended (its host alone, as at its creation):
+    they find it on their dashboard and join as co-hosts, without a message. A meeting that then holds more
+    people than the mesh needs the media server, refused with 503 if it does not answer, as at creation.
+    Each invitation is audited (``invite``). Returns the new participants."""
+    access.require(staff, access.Action.manage, meeting.room)
+    _require_open(meeting)
+    room = meeting.room
+    errors: dict[str, str] = {}
+    invited = frozenset(participant.staff_id for participant in room.participants if participant.staff_id is not None)
+    colleagues = _colleagues(session, room.host, data.colleagues, errors, invited)
+    if not data.colleagues:
+        errors["colleagues"] = N_("Choose at least one clinician.")
+    total = len(room.participants) + len(colleagues)
+    if total > settings.max_group_participants:
+        errors["colleagues"] = N_("No more participants fit in this meeting.")
+    if errors:
+        raise ValidationFailed(N_("The colleagues could not be invited."), fields=errors)
+    if uses_media_server(total, settings.max_participants):
+        groups.require_media_server(settings)
+    return [invites.create(session, staff, room, invites.Invite(colleague.full_name, "colleague", "", None,
+                                                                  colleague.id),
+                           base_url=base_url, clinic_phone=settings.clinic_phone, tz=tz, max_participants=total,
+                           limiter=limiter).participant
+            for colleague in colleagues]
 
 
 def _guests(meeting: Meeting) -> list[Participant]:

@@ -92,6 +92,27 @@ async def cancel_meeting(meeting_id: RowId, request: Request, session: DB, tz: T
     return meetings.public(meeting, request.app.state.settings.max_participants)
 
 
+@api.post("/meetings/{meeting_id}/colleagues", response_model=meetings.MeetingPublic,
+          responses={**ERRORS, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse},
+                     503: {"model": ErrorResponse}})
+async def invite_colleagues(meeting_id: RowId, data: meetings.ColleaguesInvite, request: Request, session: DB,
+                            tz: TZ) -> meetings.MeetingPublic:
+    """Invite more colleagues by staff account to a meeting not yet ended (its host alone; anyone else gets
+    404): they see it on their dashboard and join as co-hosts, without knocking."""
+    staff = api_staff(request, session)
+    meeting = access.managed_meeting(session, staff, meeting_id)
+    await _invite_colleagues(request, session, staff, meeting, data, tz)
+    return meetings.public(meeting, request.app.state.settings.max_participants)
+
+
+async def _invite_colleagues(request: Request, session: Session, staff: Staff, meeting: Meeting,
+                             data: meetings.ColleaguesInvite, tz: ZoneInfo) -> None:
+    meetings.invite_colleagues(session, meeting, data, staff=staff, settings=request.app.state.settings,
+                               base_url=base_url(request), tz=tz, limiter=app_limiter(request))
+    session.commit()
+    await _tell_colleagues(request, meeting)
+
+
 def _change(request: Request, session: Session, staff: Staff, meeting: Meeting, data: meetings.MeetingChange,
             tz: ZoneInfo) -> None:
     meetings.change(session, meeting, data, staff=staff, tz=tz, clinic_phone=request.app.state.settings.clinic_phone,
@@ -179,20 +200,23 @@ async def new_meeting(request: Request, session: DB, tz: TZ) -> Response:
 
 
 # after /staff/meetings/new, which these paths would otherwise take
-def _meeting_page(request: Request, staff: Staff, meeting: Meeting, tz: ZoneInfo, values: dict[str, str] | None = None,
-                  errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
+def _meeting_page(request: Request, session: Session, staff: Staff, meeting: Meeting, tz: ZoneInfo,
+                  values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
+                  status_code: int = 200) -> Response:
     local = meeting.starts_at.astimezone(tz)
     shown = values or {"title": meeting.title, "date": local.strftime("%Y-%m-%d"), "time": local.strftime("%H:%M"),
                        "duration_minutes": str(meeting.duration_minutes)}
+    invited = {participant.staff_id for participant in meeting.room.participants}
     return render(request, "meeting.html", status_code=status_code, staff=staff, meeting=meeting, values=shown,
-                  errors=errors or {})
+                  errors=errors or {}, colleagues=[colleague for colleague in invites.colleagues(session, meeting.room.host_id)
+                                                   if colleague.id not in invited])
 
 
 @pages.get("/staff/meetings/{meeting_id}")
 def meeting_page(meeting_id: RowId, request: Request, session: DB, tz: TZ) -> Response:
     """The host's page of one meeting: change its title or time, or cancel it."""
     staff = page_staff(request, session)
-    return _meeting_page(request, staff, access.managed_meeting(session, staff, meeting_id), tz)
+    return _meeting_page(request, session, staff, access.managed_meeting(session, staff, meeting_id), tz)
 
 
 @pages.post("/staff/meetings/{meeting_id}")
@@ -210,8 +234,8 @@ async def change_meeting_form(meeting_id: RowId, request: Request, session: DB, 
     except VisittError as error:
         session.rollback()
         fields = {("date" if key == "starts_at" else key): text for key, text in (error.fields or {}).items()}
-        return _meeting_page(request, staff, meeting, tz, values=form, errors=fields or {"title": error.message},
-                             status_code=error.status)
+        return _meeting_page(request, session, staff, meeting, tz, values=form,
+                             errors=fields or {"title": error.message}, status_code=error.status)
     session.commit()
     request.app.state.sender.wakeup.set()
     await _tell_colleagues(request, meeting)
@@ -226,3 +250,25 @@ async def cancel_meeting_form(meeting_id: RowId, request: Request, session: DB, 
     check_csrf(request, csrf)
     await _cancel(request, session, staff, meeting, tz)
     return RedirectResponse("/staff?meeting=cancelled", status_code=303)
+
+
+@pages.post("/staff/meetings/{meeting_id}/colleagues")
+async def invite_colleagues_form(meeting_id: RowId, request: Request, session: DB, tz: TZ) -> Response:
+    """The meeting page's "Invite colleagues": the clinicians ticked, by staff account."""
+    staff = page_staff(request, session)
+    meeting = access.managed_meeting(session, staff, meeting_id)
+    multi = await request.form()
+    check_csrf(request, str(multi.get("csrf", "")))
+    chosen = [parse_id(str(value)) for value in multi.getlist("colleague")]
+    try:
+        if None in chosen:
+            raise ValidationFailed(N_("The colleagues could not be invited."),
+                                   fields={"colleagues": N_("Choose a clinician from the list.")})
+        data = meetings.ColleaguesInvite.model_construct(colleagues=[staff_id for staff_id in chosen if staff_id])
+        await _invite_colleagues(request, session, staff, meeting, data, tz)
+    except VisittError as error:
+        session.rollback()
+        text = next(iter((error.fields or {}).values()), error.message)
+        return _meeting_page(request, session, staff, meeting, tz, errors={"colleagues": text},
+                             status_code=error.status)
+    return RedirectResponse(f"/staff/meetings/{meeting_id}?invited=1", status_code=303)
