@@ -142,6 +142,18 @@ def test_demo_outbox_page_lists_the_sms(tmp_path) -> None:  # type: ignore[no-un
             page = client.get("/staff/outbox")
             assert page.status_code == 200
             assert booked.json()["join_url"] in page.text and "+4741234567" in page.text
+        # a staff meeting's invitation is there too, for its host, and for nobody else
+        meeting = live.post(f"{live.url}/api/v1/meetings", headers={"Authorization": f"Bearer {live.token}"},
+                            json={"title": "MDT", "guests": [{"name": "Dr. Nils Lunde", "phone": "412 34 570"}]})
+        join_url = meeting.json()["invitations"][0]["join_url"]
+        live.sms(count=2)
+        with _client(live) as client:
+            _sign_in(client)
+            assert join_url in client.get("/staff/outbox").text
+        with _client(live) as client:
+            _sign_in(client, demo.PEOPLE[1][0])
+            page = client.get("/staff/outbox")
+            assert page.status_code == 200 and join_url not in page.text and "+4741234570" not in page.text
     finally:
         live.stop()
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from visitt import access, accounts, appointments, booking, consent, copayment, groups, invites, journal_note
@@ -25,7 +25,7 @@ from visitt.errors import Busy, Forbidden, MediaServerUnavailable, NotAuthentica
 from visitt.errors import VisittError
 from visitt.web.i18n import N_, translations
 from visitt.ids import RowId, parse_id
-from visitt.store.models import Appointment, AppointmentState, OutboxMessage, Participant, Role, Room, RoomState, Staff, utcnow
+from visitt.store.models import Appointment, AppointmentState, Meeting, OutboxMessage, Participant, Role, Room, RoomState, Staff, utcnow
 from visitt.web.pages import language, render
 from visitt.web.security import SESSION_COOKIE, check_csrf
 
@@ -494,9 +494,13 @@ def outbox_page(request: Request, session: DB) -> Response:
     staff = page_staff(request, session)
     if not request.app.state.settings.demo:
         raise Forbidden(N_("The outbox page is shown only in demo mode: messages carry personal data."))
-    # the messages of the appointments this member of staff manages (messages carry links and codes)
+    # the messages of the appointments this member of staff manages and of the staff meetings they host (a
+    # meeting's host alone manages it): messages carry links and codes
     managed = select(Appointment.id).where(access.managed_appointments(staff))
-    messages = list(session.scalars(select(OutboxMessage).where(OutboxMessage.appointment_id.in_(managed))
+    hosted = select(Meeting.room_id).join(Room, Room.id == Meeting.room_id).where(Room.host_id == staff.id)
+    messages = list(session.scalars(select(OutboxMessage)
+                                    .where(or_(OutboxMessage.appointment_id.in_(managed),
+                                               OutboxMessage.room_id.in_(hosted)))
                                     .order_by(OutboxMessage.id.desc()).limit(100)))
     clinic = mail.Clinic.from_settings(request.app.state.settings)
     texts = {message.id: mail.preview(message.body, clinic) if message.channel == "email" and message.body
