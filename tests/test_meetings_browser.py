@@ -101,8 +101,11 @@ def test_a_staff_meeting_with_an_external_guest_admitted_from_the_lobby(server: 
         wait_for_media(host, timeout=60)
         wait_for_media(guest, timeout=60)
         expect(host.locator("#meeting-call-warning")).to_be_visible()  # the host's call says it too
+        expect(guest.locator("#meeting-call-warning").get_by_text(WARNING)).to_be_visible()  # and the guest's
         _shots(host, "host-call")
         _shots(guest, "guest-call")
+        guest.locator("#meeting-call-warning").get_by_role("button", name="OK").click()  # read: out of the way
+        expect(guest.locator("#meeting-call-warning")).to_be_hidden()
         expect(guest.locator("#call-status")).to_have_text("In the meeting")
         expect(guest.get_by_role("toolbar", name="Meeting")).to_be_visible()
         expect(guest.locator("#ask-id")).to_have_text("Ask the host to show ID")

@@ -444,6 +444,8 @@ document.querySelector("nav.languages")?.addEventListener("click", (event) => {
     .then((switched) => { if (switched) people.refresh(); });
 });
 askForId($("ask-id"), () => signaling, (text) => { $("call-status").textContent = text; }, strings.id_asked);
+// A staff meeting's warning over the call stays until the guest answers OK (focus back to the call's heading).
+$("meeting-warning-ok")?.addEventListener("click", () => { $("meeting-call-warning").hidden = true; $("call-title").focus(); });
 
 /** Sound only (no camera): the camera button is off and cannot be turned on in this call. */
 function soundOnly() {
