@@ -14,12 +14,13 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from visitt import joining
-from visitt.store.models import Appointment, Participant
+from visitt.store.models import Appointment, Meeting, Participant, utcnow
 from visitt.settings import Settings
 from visitt.testing import LiveServer
 
 from .conftest import make_settings
 from .peers import WsClient, run
+from .test_meetings import TITLE, _meeting
 
 START = dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.UTC)
 OSLO = ZoneInfo("Europe/Oslo")  # the clinic's time zone in the test settings
@@ -150,3 +151,47 @@ def test_guest_pass_lasts_until_the_window_closes(clinic: LiveServer) -> None:
         assert refused.value.response.status_code == 403
 
     run(without_pass())
+
+
+def test_a_meeting_guests_link_works_only_around_the_meetings_time(clinic: LiveServer) -> None:
+    """The link window of an appointment's invitations, for a meeting's: from 30 minutes before it to 4 hours after
+    it ends, read at each page and each knock, so a moved meeting counts at once; in meeting words."""
+    starts = (utcnow() + dt.timedelta(days=2)).replace(second=0, microsecond=0)
+    body = _meeting(clinic, colleagues=[], starts_at=starts.isoformat()).json()
+    link = body["invitations"][0]["join_url"]
+    token = link.rsplit("/", 1)[-1]
+
+    def page() -> httpx.Response:
+        return httpx.get(link, headers={"Accept-Language": "en"})
+
+    async def knock(expect: str) -> None:
+        async with await WsClient.guest(clinic, token) as guest:
+            await guest.hello()
+            await guest.send({"type": "knock", "name": "Dr. Nils Lunde"})
+            if expect == "waiting":
+                await guest.expect("waiting")
+            else:
+                await guest.expect_error(expect)
+
+    def moved(to: dt.datetime) -> None:  # as if it had been held then: the API only moves into the future
+        with clinic.database.session() as session:
+            meeting = session.get(Meeting, body["id"])
+            assert meeting is not None
+            meeting.starts_at = to
+            session.commit()
+
+    early = page()
+    assert early.status_code == 403 and "It is too early to join" in early.text
+    assert "Your video meeting is on" in early.text and "consultation" not in early.text.lower()
+    run(knock("too_early"))
+
+    moved(utcnow() - dt.timedelta(hours=6))  # ended 5 h ago: the link closed an hour ago
+    late = page()
+    assert late.status_code == 410 and "This link no longer works" in late.text
+    assert "Your video meeting was on" in late.text and "Contact the person who invited you" in late.text
+    assert TITLE not in late.text
+    run(knock("too_late"))
+
+    moved(utcnow() + dt.timedelta(minutes=10))  # moved: the window is read at each page and knock
+    assert "Your full name" in page().text
+    run(knock("waiting"))

@@ -457,3 +457,4 @@ def test_a_colleague_invited_past_the_mesh_needs_the_media_server(tmp_path: Path
         assert len(_api(node, "GET", f"/meetings/{body['id']}", node.token).json()["participants"]) == 2
     finally:
         node.stop()
+

@@ -41,7 +41,7 @@ def find(session: Session, code: str, settings: Settings, now: dt.datetime) -> P
         appointment = participant.room.appointment
         if appointment is not None and appointment.state not in JOINABLE:
             continue
-        span = joining.window(appointment, settings)
+        span = joining.room_window(participant.room, settings)
         if span is None or span.timing(now) is joining.Timing.open:
             return participant
     return None

@@ -60,11 +60,12 @@ def release(session: Session, room_id: int) -> None:
 
 
 def sweep(session: Session, settings: Settings, now: dt.datetime) -> int:
-    """Free the codes of ended rooms and of appointments whose link window has closed; returns how many."""
+    """Free the codes of ended rooms and of appointments and meetings whose link window has closed; returns how
+    many."""
     freed = 0
     held = session.execute(select(ActiveCode.code, Room).join(Room, Room.id == ActiveCode.room_id)).all()
     for code, room in held:
-        span = joining.window(room.appointment, settings)
+        span = joining.room_window(room, settings)
         if room.state is RoomState.ended or (span is not None and now >= span.closes_at):
             session.execute(delete(ActiveCode).where(ActiveCode.code == code, ActiveCode.room_id == room.id))
             freed += 1

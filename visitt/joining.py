@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from visitt.accounts import digest, new_secret
 from visitt.store.db import Database
 from visitt.errors import Forbidden
-from visitt.store.models import Appointment, GuestPass, Participant, utcnow
-from visitt.rooms import Booked, GuestRecord, Locked, guest_for_token
+from visitt.store.models import Appointment, GuestPass, Meeting, Participant, Room, utcnow
+from visitt.rooms import Booked, GuestRecord, Locked, Scheduled, guest_for_token
 from visitt.settings import Settings
 
 PASS_COOKIE = "visitt_guest"
@@ -50,19 +50,25 @@ class Window:
         return Timing.open if now < self.closes_at else Timing.late
 
 
-def window(appointment: Appointment | Booked | None, settings: Settings) -> Window | None:
-    """The window of an appointment's invitations; ``None`` (always open) for a room without one."""
-    if appointment is None:
+def window(scheduled: Appointment | Booked | Meeting | Scheduled | None, settings: Settings) -> Window | None:
+    """The window of the invitations to an appointment or a staff meeting (the same for both); ``None``
+    (always open) for a room with neither (a portal visit)."""
+    if scheduled is None:
         return None
-    ends_at = appointment.starts_at + dt.timedelta(minutes=appointment.duration_minutes)
-    return Window(appointment.starts_at - dt.timedelta(minutes=settings.link_opens_minutes),
+    ends_at = scheduled.starts_at + dt.timedelta(minutes=scheduled.duration_minutes)
+    return Window(scheduled.starts_at - dt.timedelta(minutes=settings.link_opens_minutes),
                   ends_at + dt.timedelta(hours=settings.link_closes_hours))
+
+
+def room_window(room: Room, settings: Settings) -> Window | None:
+    """The window of ``room``'s invitations: its appointment's, or its staff meeting's."""
+    return window(room.appointment or room.meeting, settings)
 
 
 def check_window(participant: Locked, settings: Settings, now: dt.datetime | None = None) -> None:
     """Refuse a knock outside the window, read afresh (in the knock's transaction: see
-    :meth:`visitt.live.hub.Hub.knock`) so a moved appointment counts at once."""
-    span = window(participant.appointment, settings)
+    :meth:`visitt.live.hub.Hub.knock`) so a moved appointment or meeting counts at once."""
+    span = window(participant.appointment or participant.meeting, settings)
     timing = span.timing(now or utcnow()) if span else Timing.open
     if timing is Timing.early:
         raise Forbidden("the link does not work yet: it opens shortly before the appointment", code="too_early")
@@ -75,7 +81,7 @@ def issue_pass(session: Session, participant: Participant, settings: Settings,
     """A new guest pass for ``participant``: the cookie value and when it expires."""
     now = now or utcnow()
     session.execute(delete(GuestPass).where(GuestPass.expires_at < now))
-    span = window(participant.room.appointment, settings)
+    span = room_window(participant.room, settings)
     expires_at = span.closes_at if span else now + dt.timedelta(hours=PASS_HOURS)
     value = new_secret()
     session.add(GuestPass(token_hash=digest(value), participant_id=participant.id, expires_at=expires_at))

@@ -25,6 +25,7 @@ from visitt.store.models import (
     ActiveCode,
     Appointment,
     AppointmentState,
+    Meeting,
     Participant,
     ParticipantState,
     Room,
@@ -133,6 +134,14 @@ class Booked:
     duration_minutes: int
 
 
+@dataclass(frozen=True)
+class Scheduled:
+    """When a staff meeting is (:class:`visitt.store.models.Meeting`): its link's window follows it."""
+
+    starts_at: dt.datetime
+    duration_minutes: int
+
+
 @dataclass
 class Locked:
     """A participant row locked for this transaction (:func:`lock_participants`): what the moves
@@ -144,17 +153,22 @@ class Locked:
     room_id: int
     state: ParticipantState
     appointment: Booked | None
+    meeting: Scheduled | None = None  # a staff meeting's room: no appointment, but a time
 
 
 PARTICIPANTS = cast(Table, Participant.__table__)
 APPOINTMENTS = cast(Table, Appointment.__table__)
+MEETINGS = cast(Table, Meeting.__table__)
 LOCKED = "visitt.locked"  # session.info: participant id → Locked, for the rest of the transaction
 # Built once: building a statement costs more than running it on a row.
 _LOCK_ROWS = (select(PARTICIPANTS.c.id, PARTICIPANTS.c.public_id, PARTICIPANTS.c.room_id, PARTICIPANTS.c.state,
                      APPOINTMENTS.c.id.label("appointment_id"), APPOINTMENTS.c.state.label("appointment_state"),
-                     APPOINTMENTS.c.starts_at, APPOINTMENTS.c.duration_minutes)
+                     APPOINTMENTS.c.starts_at, APPOINTMENTS.c.duration_minutes,
+                     MEETINGS.c.starts_at.label("meeting_starts_at"),
+                     MEETINGS.c.duration_minutes.label("meeting_minutes"))
               .join(Room, Room.id == PARTICIPANTS.c.room_id)
               .outerjoin(APPOINTMENTS, APPOINTMENTS.c.id == Room.appointment_id)
+              .outerjoin(MEETINGS, MEETINGS.c.room_id == Room.id)
               .with_for_update(of=PARTICIPANTS))
 LOCK = _LOCK_ROWS.where(PARTICIPANTS.c.id.in_(bindparam("ids", expanding=True)))
 # On PostgreSQL the ids go as one array (:func:`visitt.store.db.int_array`): one statement text whatever
@@ -207,7 +221,9 @@ def lock_participants(session: Session, participant_ids: list[int]) -> list[Lock
     for row in rows:
         booked = (Booked(row.appointment_id, row.appointment_state, row.starts_at, row.duration_minutes)
                   if row.appointment_id is not None else None)
-        known[row.id] = locked = Locked(row.id, row.public_id, row.room_id, row.state, booked)
+        meeting = (Scheduled(row.meeting_starts_at, row.meeting_minutes)
+                   if row.meeting_starts_at is not None else None)
+        known[row.id] = locked = Locked(row.id, row.public_id, row.room_id, row.state, booked, meeting)
         found.append(locked)
     return found
 

@@ -153,22 +153,27 @@ def _patient_page(request: Request, participant: Participant, tz: ZoneInfo) -> R
     # a portal visit has no appointment: the clinician's own department is the one to call
     department = appointment.department if appointment else room.host.department
     phone = department.phone if department and department.phone else settings.clinic_phone
-    span = joining.window(appointment, settings)
+    scheduled = appointment or meeting
+    span = joining.window(scheduled, settings)
     timing = span.timing(utcnow()) if span else joining.Timing.open
-    if appointment is not None and span is not None and timing is not joining.Timing.open:
-        when = {"date": clock.day(appointment.starts_at, lang, zone),
-                "time": clock.time_of_day(appointment.starts_at, lang, zone)}
+    if scheduled is not None and span is not None and timing is not joining.Timing.open:
+        when = {"date": clock.day(scheduled.starts_at, lang, zone),
+                "time": clock.time_of_day(scheduled.starts_at, lang, zone)}
         if timing is joining.Timing.early:
-            text = gettext("Your consultation is on {date} at {time}. The link opens {duration} before, on "
-                           "{opens}. Please come back then.")
+            text = (gettext("Your video meeting is on {date} at {time}. The link opens {duration} before, on "
+                            "{opens}. Please come back then.") if meeting is not None else
+                    gettext("Your consultation is on {date} at {time}. The link opens {duration} before, on "
+                            "{opens}. Please come back then."))
             return render(request, "message.html", status_code=403, title=gettext("It is too early to join"),
                           text=text.format(**when, duration=_minutes(settings.link_opens_minutes, lang),
                                            opens=clock.when(span.opens_at, lang, zone)),
                           clinic_phone=phone)
+        text = (gettext("Your video meeting was on {date} at {time}, and the link has closed. Contact the person "
+                        "who invited you if you need a new meeting.") if meeting is not None else
+                gettext("Your consultation was on {date} at {time}, and the link has closed. Call the clinic if you "
+                        "need to talk to someone or want a new appointment."))
         return render(request, "message.html", status_code=410, title=gettext("This link no longer works"),
-                      text=gettext("Your consultation was on {date} at {time}, and the link has closed. Call the "
-                                   "clinic if you need to talk to someone or want a new appointment.").format(**when),
-                      clinic_phone=phone)
+                      text=text.format(**when), clinic_phone=phone)
     # whom the patient meets: the clinician's name and department, as on the staff badge they will see. A staff
     # meeting's guest sees its time and host, never its title, and the warning that patients are discussed.
     starts_at = appointment.starts_at if appointment else meeting.starts_at if meeting else None
