@@ -109,23 +109,26 @@ def test_early_and_late_visitors_are_told_when_to_come_or_whom_to_call(clinic: L
     assert "Call the clinic at +47 69 86 00 00" in re.sub(r"<[^>]+>", "", late.text)
 
 
-def test_knock_outside_the_window_is_refused(clinic: LiveServer) -> None:
-    appointment_id, token = book(clinic, dt.timedelta(days=2))
-
-    async def knock(expect: str) -> None:
-        async with await WsClient.guest(clinic, token) as guest:
+def knock(server: LiveServer, token: str, expect: str, name: str = "Kari Nordmann") -> None:
+    """Knock on the socket with the link's ``token``; ``expect``: ``waiting``, or the error's code."""
+    async def knocked() -> None:
+        async with await WsClient.guest(server, token) as guest:
             await guest.hello()
-            await guest.send({"type": "knock", "name": "Kari Nordmann"})
+            await guest.send({"type": "knock", "name": name})
             if expect == "waiting":
                 await guest.expect("waiting")
             else:
                 await guest.expect_error(expect)
+    run(knocked())
 
-    run(knock("too_early"))
+
+def test_knock_outside_the_window_is_refused(clinic: LiveServer) -> None:
+    appointment_id, token = book(clinic, dt.timedelta(days=2))
+    knock(clinic, token, "too_early")
     move(clinic, appointment_id, -dt.timedelta(hours=5))
-    run(knock("too_late"))
+    knock(clinic, token, "too_late")
     move(clinic, appointment_id, dt.timedelta(minutes=10))  # moved: the window is read at each knock
-    run(knock("waiting"))
+    knock(clinic, token, "waiting")
 
 
 def test_guest_pass_lasts_until_the_window_closes(clinic: LiveServer) -> None:
@@ -164,15 +167,6 @@ def test_a_meeting_guests_link_works_only_around_the_meetings_time(clinic: LiveS
     def page() -> httpx.Response:
         return httpx.get(link, headers={"Accept-Language": "en"})
 
-    async def knock(expect: str) -> None:
-        async with await WsClient.guest(clinic, token) as guest:
-            await guest.hello()
-            await guest.send({"type": "knock", "name": "Dr. Nils Lunde"})
-            if expect == "waiting":
-                await guest.expect("waiting")
-            else:
-                await guest.expect_error(expect)
-
     def moved(to: dt.datetime) -> None:  # as if it had been held then: the API only moves into the future
         with clinic.database.session() as session:
             meeting = session.get(Meeting, body["id"])
@@ -183,15 +177,15 @@ def test_a_meeting_guests_link_works_only_around_the_meetings_time(clinic: LiveS
     early = page()
     assert early.status_code == 403 and "It is too early to join" in early.text
     assert "Your video meeting is on" in early.text and "consultation" not in early.text.lower()
-    run(knock("too_early"))
+    knock(clinic, token, "too_early", "Dr. Nils Lunde")
 
     moved(utcnow() - dt.timedelta(hours=6))  # ended 5 h ago: the link closed an hour ago
     late = page()
     assert late.status_code == 410 and "This link no longer works" in late.text
     assert "Your video meeting was on" in late.text and "Contact the person who invited you" in late.text
     assert TITLE not in late.text
-    run(knock("too_late"))
+    knock(clinic, token, "too_late", "Dr. Nils Lunde")
 
     moved(utcnow() + dt.timedelta(minutes=10))  # moved: the window is read at each page and knock
     assert "Your full name" in page().text
-    run(knock("waiting"))
+    knock(clinic, token, "waiting", "Dr. Nils Lunde")
