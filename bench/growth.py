@@ -136,7 +136,9 @@ Sound and picture over all the page's connections (mesh and Janus), looked at ev
 before the admission until the mesh has closed (`MESH_GRACE_MS` after Janus's picture came) and Janus alone has
 carried 30 more frames: the longest time the frames decoded, or the sound samples received (concealment not
 counted), did not grow; the longest time between two looks (the page's own stalls: no gap can be told below it);
-and make before break (the mesh still carried picture and sound when Janus's first were decoded, and after):
+and make before break (the mesh still carried picture and sound when Janus's first were decoded, and after). A
+gap no longer than the longest time between two looks is the page's own stall (its timers did not run), below
+which nothing can be told: the media may have flowed meanwhile:
 
 | Person | Picture: longest gap | Sound: longest gap | Longest between two looks | Both within {TARGET_MS / 1000:.0f} s | Make before break |
 |---|---|---|---|---|---|
