@@ -36,6 +36,7 @@ class JanusServer:
         self.port = free_port()
         # media ports: a random block of 400, so that suites (or benchmarks) running at once rarely meet
         low = random.randrange(40000, 48000, 400)
+        self.rtp_ports = (low, low + 399)  # the UDP ports of Janus's side of every media connection
         settings = Settings(data_dir=directory, janus_api_secret=SECRET, turn_secret=turn_secret,
                             turn_urls=(turn_url,) if turn_url else ())
         write_config(settings, directory / "janus", port=self.port, rtp_ports=f"{low}-{low + 399}")

@@ -1,6 +1,9 @@
 """Booking a group consultation over the API (visitt/groups.py): up to VISITT_MAX_GROUP_PARTICIPANTS people
 besides the clinician, other patients among them, each with their own SMS; not one more; other patients only in a
-group; and with Janus down (or not configured), a clear 503 for the group while a one-to-one booking goes through."""
+group; and with Janus down (or not configured), a clear 503 for the group while a one-to-one booking goes through.
+A one-to-one consultation booked with more invited than the mesh carries: accepted while Janus answers (up to the
+group's limit), its call moving to Janus as it grows; refused with a clear 503 (the form: in the staff's language)
+while Janus is down, and with the mesh's 422 when no Janus is configured."""
 
 from __future__ import annotations
 
@@ -13,12 +16,15 @@ from sqlalchemy import select
 
 from visitt import accounts, demo, outcomes, rooms
 from visitt.store.models import Appointment, AuditEvent, RoomState
-from visitt.testing import InProcess
+from visitt.testing import InProcess, LiveServer
 
 from .conftest import make_settings
 from .janus import SECRET, JanusServer, free_port
+from .peers import WsClient, run, staff_login
 
 DOWN = "The media server for group calls cannot be reached"
+PAST_MESH_DOWN = "The media server cannot be reached, and a consultation with this many participants needs it."
+PAST_MESH_DOWN_NB = "Medieserveren svarer ikke, og en konsultasjon med så mange deltakere trenger den."
 
 
 def _node(tmp_path: Path, janus_url: str, **overrides: object) -> InProcess:
@@ -26,6 +32,7 @@ def _node(tmp_path: Path, janus_url: str, **overrides: object) -> InProcess:
 
 
 def _booking(others: int, *, group: bool = True, kind: str = "patient") -> dict[str, Any]:
+    """A booking with ``others`` invited besides the patient (``kind``: theirs)."""
     starts_at = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).replace(microsecond=0)
     return {"patient_name": "Kari Nordmann", "patient_phone": "412 34 567", "starts_at": starts_at.isoformat(),
             "duration_minutes": 90, "group": group,
@@ -33,7 +40,7 @@ def _booking(others: int, *, group: bool = True, kind: str = "patient") -> dict[
                              for n in range(others)]}
 
 
-def _post(node: InProcess, path: str, body: dict[str, Any]) -> Any:
+def _post(node: InProcess | LiveServer, path: str, body: dict[str, Any]) -> Any:
     return node.post(f"{node.url}/api/v1{path}", json=body, headers={"Authorization": f"Bearer {node.token}"})
 
 
@@ -183,3 +190,99 @@ def test_the_host_records_an_outcome_and_a_copayment_for_each_patient_of_a_group
         assert refused.status_code == 409 and refused.json()["error"]["code"] == "not_group"
     finally:
         node.stop()
+
+
+@pytest.mark.in_process
+def test_a_one_to_one_booking_past_the_mesh_is_accepted_while_janus_answers(janus: JanusServer,
+                                                                              tmp_path: Path) -> None:
+    node = _node(tmp_path, janus.url, max_participants=3, max_group_participants=4)
+    try:
+        booked = _post(node, "/appointments", _booking(3, group=False, kind="companion"))  # the mesh takes 1
+        assert booked.status_code == 201, booked.text
+        assert [p["kind"] for p in booked.json()["participants"]] == ["companion"] * 3
+        assert len({sms["to"] for sms in node.sms(count=4)}) == 4  # each their own SMS
+        with node.database.session() as session:
+            appointment = session.get(Appointment, booked.json()["id"])
+            assert appointment is not None and appointment.kind == "consultation"  # not a group: no first names only
+        too_many = _post(node, "/appointments", _booking(4, group=False, kind="companion"))  # past the group's 4
+        assert too_many.status_code == 422
+        assert too_many.json()["error"]["fields"]["participants"] == "No more participants fit in this consultation."
+        full = _post(node, f"/appointments/{booked.json()['id']}/participants",
+                     {"name": "Deltaker 9", "kind": "companion", "phone": "412 35 999"})
+        assert full.status_code == 409 and full.json()["error"]["code"] == "invites_full"
+    finally:
+        node.stop()
+
+
+@pytest.mark.in_process
+@pytest.mark.parametrize("configured", [True, False])
+def test_a_one_to_one_booking_past_the_mesh_without_janus_is_refused_clearly(tmp_path: Path,
+                                                                              configured: bool) -> None:
+    """Janus configured but down: a 503 saying why (on the form, in the staff's language), and nothing booked.
+    No Janus configured: the mesh's limit, as before. Within the mesh, the booking goes through either way."""
+    node = _node(tmp_path, f"http://127.0.0.1:{free_port()}/janus" if configured else "", max_participants=2)
+    try:
+        refused = _post(node, "/appointments", _booking(1, group=False, kind="interpreter"))
+        if configured:
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"]["code"] == "media_server_unavailable"
+            assert refused.json()["error"]["message"].startswith(PAST_MESH_DOWN)
+        else:
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["error"]["fields"]["participants"] == \
+                "No more participants fit in this consultation."
+        client = node.client(follow_redirects=False, headers={"Accept-Language": "nb", "Accept": "text/html"})
+        with client:
+            client.get("/staff/login")
+            csrf = client.cookies["visitt_csrf"]
+            client.post("/staff/login", data={"email": demo.PEOPLE[0][0], "password": demo.PASSWORD, "csrf": csrf})
+            when = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).date().isoformat()
+            form = {"csrf": csrf, "patient_name": "Kari Nordmann", "patient_phone": "412 34 567", "date": when,
+                    "time": "10:00", "duration_minutes": "30", "language": "nb", "video_suitable_confirmed": "on",
+                    "other_name": "Amina Yusuf", "other_kind": "interpreter", "other_phone": "412 35 001"}
+            page = client.post("/staff/book", data=form)
+            if configured:
+                assert page.status_code == 503 and PAST_MESH_DOWN_NB in page.text, page.text
+                assert 'value="Amina Yusuf"' in page.text  # what was typed is kept
+            else:
+                assert page.status_code == 422
+        assert node.sms(wait=0) == []  # nothing booked, nobody told
+        with node.database.session() as session:
+            assert session.scalars(select(Appointment)).all() == []
+        assert _post(node, "/appointments", _booking(0, group=False)).status_code == 201
+    finally:
+        node.stop()
+
+
+async def grows_as_booked(server: LiveServer, booked: dict[str, Any]) -> None:
+    """The patient and then the interpreter booked with her knock and are let in: the first admission keeps
+    the call on the mesh, the second passes it and moves the call to Janus (``sfu_move`` to both in the call
+    before the interpreter's ``admitted``, which says ``media: "sfu"``)."""
+    tokens = [booked["join_url"], *(p["join_url"] for p in booked["participants"])]
+    async with await WsClient.staff(server, staff_login(server)) as host, \
+            await WsClient.guest(server, tokens[0].rsplit("/v/", 1)[1]) as patient, \
+            await WsClient.guest(server, tokens[1].rsplit("/v/", 1)[1]) as interpreter:
+        for socket in (host, patient, interpreter):
+            await socket.hello()
+        entered = []
+        for guest, name in ((patient, "Kari Nordmann"), (interpreter, "Amina Yusuf")):
+            await guest.send({"type": "knock", "name": name})
+            knock = await host.expect("knock")
+            await host.send({"type": "admit", "room": knock["room"], "participant": knock["participant"]["id"]})
+            entered.append(await guest.expect("admitted"))
+        assert entered[0].get("media") != "sfu"  # two people: the mesh
+        assert entered[1]["media"] == "sfu"  # the third passes the mesh of two
+        for socket in (host, patient):
+            assert (await socket.expect("sfu_move"))["max_video"] == 4
+
+
+def test_a_one_to_one_consultation_booked_past_the_mesh_moves_to_janus_as_it_grows(janus: JanusServer,
+                                                                                    tmp_path: Path) -> None:
+    server = LiveServer(make_settings(tmp_path, janus_url=janus.url, janus_api_secret=SECRET,
+                                      max_participants=2)).start()
+    try:
+        booked = _post(server, "/appointments", _booking(2, group=False, kind="interpreter"))
+        assert booked.status_code == 201, booked.text
+        run(grows_as_booked(server, booked.json()))
+    finally:
+        server.stop()

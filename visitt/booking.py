@@ -49,7 +49,10 @@ class AppointmentCreate(BaseModel):
                                "with a calendar file.", examples=["kari.nordmann@example.no"])
     participants: list[invites.InviteCreate] = Field(
         default_factory=list, description="Others to invite, each with their own SMS: a companion, an interpreter "
-                                          "or a colleague; in a group consultation also other patients.")
+                                          "or a colleague; in a group consultation also other patients. More than "
+                                          "the mesh carries (VISITT_MAX_PARTICIPANTS) only while the media server "
+                                          "(Janus) answers, up to VISITT_MAX_GROUP_PARTICIPANTS: the call moves there "
+                                          "as it grows.")
     national_id: str = Field("", description="Optional: the patient's fødselsnummer or D-number (11 digits). "
                              "Kept for the record only: never shown to the patient, never in a URL, log or SMS.")
     external_ref: str = Field("", max_length=256, description="Optional: the hospital's own appointment or case "
@@ -109,13 +112,23 @@ class Booking:
     exemption: str | None = None
     exemption_reason: str = ""
     group: bool = False
+    past_mesh: bool = False  # a consultation with more people invited than the mesh carries: its call needs Janus
+
+    @property
+    def needs_media_server(self) -> bool:
+        """Its call goes through Janus (a group), or will once everyone invited joins (past the mesh): the booking
+        asks Janus first."""
+        return self.group or self.past_mesh
 
 
 def validate(session: Session, booker: Staff, data: AppointmentCreate, *, tz: ZoneInfo, region: str,
-             now: dt.datetime | None = None, max_participants: int = 5, max_group: int = 12) -> Booking:
+             now: dt.datetime | None = None, max_participants: int = 5, max_group: int = 12,
+             grows: bool = False) -> Booking:
     """Check every field and report all problems at once, keyed by field name (``participants.0.phone``
     for the first other invitee's number). A group (``data.group``) takes ``max_group`` people besides
-    the clinician, other patients among them; any other consultation ``max_participants`` in all."""
+    the clinician, other patients among them; any other consultation ``max_participants`` in all, or,
+    when it ``grows`` (Janus is configured: its call moves there past the mesh), ``max_group`` besides the
+    clinician as well (:attr:`Booking.past_mesh` then says it needs Janus)."""
     now = now or utcnow()
     errors: dict[str, str] = {}
     name = human.one_line(data.patient_name)
@@ -144,7 +157,8 @@ def validate(session: Session, booker: Staff, data: AppointmentCreate, *, tz: Zo
     others = [invites.check(session, other, region=region, errors=errors, prefix=f"participants.{index}.",
                             kinds=kinds)
               for index, other in enumerate(data.participants)]
-    room_for = max_group - 1 if data.group else max_participants - 2  # the patient is in it; the clinician too
+    on_mesh = max_participants - 2  # the patient is in it; the clinician too
+    room_for = max_group - 1 if data.group or grows else on_mesh
     if len(data.participants) > room_for:
         errors["participants"] = N_("No more participants fit in this consultation.")
     if clinician is not None:
@@ -168,7 +182,8 @@ def validate(session: Session, booker: Staff, data: AppointmentCreate, *, tz: Zo
     assert clinician is not None and starts_at is not None and national_id is not None
     return Booking(name, phone, starts_at, data.duration_minutes, clinician, data.language, email or "",
                    tuple(other for other in others if other is not None), national_id, reference or None,
-                   bool(data.video_suitable_confirmed), exemption, exemption_reason, data.group)
+                   bool(data.video_suitable_confirmed), exemption, exemption_reason, data.group,
+                   past_mesh=not data.group and len(data.participants) > on_mesh)
 
 
 def _exemption(session: Session, data: AppointmentCreate, starts_at: dt.datetime | None,

@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import httpx
 
 from visitt.errors import MediaServerUnavailable
 from visitt.settings import Settings
 from visitt.store.models import Appointment, Participant
+from visitt.web.i18n import N_
+
+if TYPE_CHECKING:
+    from visitt.booking import Booking
 
 GROUP = "group"  # Appointment.kind of a group consultation
 CONSULTATION = "consultation"  # ... of an ordinary one, on the mesh
 PING_SECONDS = 3.0
+PAST_MESH_DOWN = N_("The media server cannot be reached, and a consultation with this many participants needs it. "
+                    "Book fewer participants, or try again later. Please tell IT.")
 
 
 def is_group(appointment: Appointment | None) -> bool:
@@ -39,14 +46,24 @@ def invitations(appointment: Appointment | None, settings: Settings) -> int:
     return settings.max_participants - 1  # the clinician is in the call too
 
 
-def growth(appointment: Appointment | None, settings: Settings) -> Callable[[], int] | None:
+def grows(settings: Settings) -> bool:
+    """Whether a consultation may grow past the mesh: Janus is configured (whether it answers is asked when it
+    matters: :func:`growth`, :func:`ask_before_booking`). Its call then moves there (``Sfu.move``)."""
+    return bool(settings.janus_url)
+
+
+def growth(appointment: Appointment | None, settings: Settings, *,
+           answered: bool = False) -> Callable[[], int] | None:
     """For a consultation on the mesh while Janus is configured: the check, made only when an invitation
     would pass the mesh, of how many invitations it may hold once its call moves to Janus (0: Janus does
-    not answer, and the mesh's limit stands). ``None``: it cannot grow."""
-    if is_group(appointment) or not settings.janus_url:
+    not answer, and the mesh's limit stands). ``None``: it cannot grow. ``answered``: Janus answered this
+    request already (:func:`ask_before_booking`): not asked again for each invitation."""
+    if is_group(appointment) or not grows(settings):
         return None
 
     def grown() -> int:
+        if answered:
+            return settings.max_group_participants
         try:
             require_media_server(settings)
         except MediaServerUnavailable:
@@ -55,15 +72,26 @@ def growth(appointment: Appointment | None, settings: Settings) -> Callable[[], 
     return grown
 
 
-def require_media_server(settings: Settings) -> None:
-    """Raise :class:`MediaServerUnavailable` unless Janus is configured and answers Visitt's ``ping``
-    (with the API secret, so a wrong secret is found at booking too, not in the call)."""
+def ask_before_booking(booking: Booking, settings: Settings) -> None:
+    """A booking whose call needs Janus (a group, or a consultation with more invited than the mesh carries)
+    asks it first: :class:`MediaServerUnavailable`, in words for that booking, when it does not answer."""
+    if booking.group:
+        require_media_server(settings)
+    elif booking.past_mesh:
+        require_media_server(settings, PAST_MESH_DOWN)
+
+
+def require_media_server(settings: Settings, message: str | None = None) -> None:
+    """Raise :class:`MediaServerUnavailable` (with ``message``, untranslated, if given) unless Janus is
+    configured and answers Visitt's ``ping`` (with the API secret, so a wrong secret is found at booking
+    too, not in the call)."""
+    down = MediaServerUnavailable() if message is None else MediaServerUnavailable(message)
     if not settings.janus_url:
-        raise MediaServerUnavailable()
+        raise down
     request = {"janus": "ping", "transaction": secrets.token_hex(8), "apisecret": settings.janus_api_secret}
     try:
         answer = httpx.post(settings.janus_url, json=request, timeout=PING_SECONDS).json()
     except (httpx.HTTPError, ValueError):
-        raise MediaServerUnavailable() from None
+        raise down from None
     if not isinstance(answer, dict) or answer.get("janus") != "pong":
-        raise MediaServerUnavailable()
+        raise down

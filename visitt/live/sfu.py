@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("visitt.sfu")
 
-UP_TIMEOUT = 10.0  # seconds for a publisher's connection to Janus to come up before others are told of it
+# How often a publisher's connection to Janus that has not come up yet is looked at again: it is waited for as long
+# as it is theirs (a path blocked for a while, a loaded machine: it may come up late, and the others are told then)
+UP_LOOK = 10.0
 NO_SUCH_FEED = 428  # JANUS_VIDEOROOM_ERROR_NO_SUCH_FEED: that publisher's media no longer reaches Janus
 RETRY = 2.0  # seconds between attempts to reach a Janus that lost Visitt's session
 PUBLISHERS = 13  # the host and 12 others (issue 20: up to 12 participants besides the host)
@@ -125,6 +127,7 @@ class Sfu:
         self._opening = asyncio.Lock()
         self._locks = _Locks()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting: set[asyncio.Task[None]] = set()  # connections to Janus waited for until they come up
         self._watchers: set[asyncio.Task[None]] = set()  # one per session: waits for it to be lost
         self._recovery: asyncio.Task[None] | None = None
 
@@ -322,16 +325,13 @@ class Sfu:
                 return
             feeds = [other for other, m in sfu_room.members.items() if m.up and other != peer.id]
             peer.send(protocol.encode(protocol_sfu.SfuPublished(sdp=str(jsep["sdp"]), feeds=feeds)))
-        self._spawn(self._announce_when_up(room, peer.id, member))
+        self._spawn(self._announce_when_up(room, peer.id, member), waits=True)
 
     async def _announce_when_up(self, room: LiveRoom, peer_id: str, member: Member) -> None:
         handle = member.publisher
         assert handle is not None
-        async with asyncio.timeout(UP_TIMEOUT):
-            while (await handle.events.get()).get("janus") != "webrtcup":
-                pass
-        if member.publisher is not handle:
-            return  # published afresh meanwhile: that one is announced
+        if not await self._up(room, peer_id, member, handle):
+            return  # published afresh meanwhile (that one is announced), or out of the call
         member.up = True
         if room.in_call.get(peer_id) is None:
             return
@@ -349,6 +349,25 @@ class Sfu:
                     await self._offer(sfu_room, page, other, peer_id, *asked)
                 except (JanusError, MediaServerUnavailable) as error:
                     log.warning("media server: an offer asked for earlier: %s", describe(error))
+
+    def _current(self, room: LiveRoom, peer_id: str, member: Member, handle: Handle) -> bool:
+        """``handle`` is still how ``member`` (``peer_id``) publishes in ``room``'s call on this Janus session."""
+        sfu_room = self.rooms.get(room.public_id)
+        return sfu_room is not None and sfu_room.members.get(peer_id) is member and member.publisher is handle
+
+    async def _up(self, room: LiveRoom, peer_id: str, member: Member, handle: Handle) -> bool:
+        """Whether ``handle``'s connection came up (Janus's ``webrtcup``) while still theirs. Not given up after a
+        while: a connection that comes up late (its path was blocked, say, during a move past the mesh) must
+        still be announced, or nobody would ever receive it."""
+        while self._current(room, peer_id, member, handle):
+            try:
+                async with asyncio.timeout(UP_LOOK):
+                    while (await handle.events.get()).get("janus") != "webrtcup":
+                        pass
+            except TimeoutError:
+                continue
+            return self._current(room, peer_id, member, handle)
+        return False
 
     async def subscribe(self, room: LiveRoom, peer: Peer, participant: str, video: bool, sub: int) -> None:
         """Offer ``peer`` the streams of ``participant`` (their sound only without ``video``, or when
@@ -530,10 +549,13 @@ class Sfu:
         _, admin = await self._session()
         await admin.destroy(number)
 
-    def _spawn(self, work: Any) -> None:
+    def _spawn(self, work: Any, *, waits: bool = False) -> None:
+        """Run ``work`` in the background, its errors logged. ``waits``: it waits on something that may never come
+        (a connection coming up), and is cancelled at shutdown rather than awaited."""
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(self._logged(work))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        tasks = self._waiting if waits else self._tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     @staticmethod
     async def _logged(work: Any) -> None:
@@ -544,9 +566,10 @@ class Sfu:
 
     async def close(self) -> None:
         """At shutdown: pending kicks done, the Janus session ended."""
-        for task in [*self._watchers, *([self._recovery] if self._recovery else [])]:
+        stopped = [*self._watchers, *self._waiting, *([self._recovery] if self._recovery else [])]
+        for task in stopped:
             task.cancel()
-        await asyncio.gather(*self._watchers, *([self._recovery] if self._recovery else []), return_exceptions=True)
+        await asyncio.gather(*stopped, return_exceptions=True)
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._janus is not None:
             await self._janus.close()

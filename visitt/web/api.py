@@ -42,15 +42,15 @@ def create_appointment(data: booking.AppointmentCreate, request: Request, sessio
     settings = request.app.state.settings
     validated = booking.validate(session, staff, data, tz=tz, region=settings.default_region,
                                  max_participants=settings.max_participants,
-                                 max_group=settings.max_group_participants)
-    if validated.group:  # its call needs Janus: say so now, to the one booking, not later to the whole group
-        groups.require_media_server(settings)
+                                 max_group=settings.max_group_participants, grows=groups.grows(settings))
+    if validated.needs_media_server:  # its call needs Janus: say so now, to the one booking, not later in the call
+        groups.ask_before_booking(validated, settings)
     appointment, join_url, code = booking.book(session, staff, validated, base_url=base_url(request),
                                                clinic_phone=settings.clinic_phone, tz=tz, limiter=app_limiter(request))
     invited = [invites.create(session, staff, appointment.room, invite, base_url=base_url(request),
                               clinic_phone=settings.clinic_phone, tz=tz,
                               max_participants=groups.invitations(appointment, settings), limiter=app_limiter(request),
-                              growth=groups.growth(appointment, settings))
+                              growth=groups.growth(appointment, settings, answered=validated.past_mesh))
                for invite in validated.invites]
     session.commit()
     request.app.state.sender.wakeup.set()

@@ -230,15 +230,15 @@ async def book(request: Request, session: DB, tz: TZ) -> Response:
     try:
         validated = booking.validate(session, staff, data, tz=tz, region=settings.default_region,
                                      max_participants=settings.max_participants,
-                                     max_group=settings.max_group_participants)
+                                     max_group=settings.max_group_participants, grows=groups.grows(settings))
     except ValidationFailed as error:
         fields = {key.replace("participants.0.", "other_"): text for key, text in error.fields.items()}
         if "starts_at" in fields:
             fields["date"] = fields.pop("starts_at")
         return _book_page(request, session, staff, values=form, errors=fields, status_code=422)
-    if validated.group:  # its call needs Janus: say so now, on the form, and book nothing
+    if validated.needs_media_server:  # its call needs Janus: say so now, on the form, and book nothing
         try:
-            await asyncio.to_thread(groups.require_media_server, settings)
+            await asyncio.to_thread(groups.ask_before_booking, validated, settings)
         except MediaServerUnavailable as error:
             return _book_page(request, session, staff, values=form, errors={}, status_code=error.status,
                               problem=error.message)
@@ -248,7 +248,7 @@ async def book(request: Request, session: DB, tz: TZ) -> Response:
         invites.create(session, staff, appointment.room, invite, base_url=base_url(request),
                        clinic_phone=settings.clinic_phone, tz=tz,
                        max_participants=groups.invitations(appointment, settings), limiter=app_limiter(request),
-                       growth=groups.growth(appointment, settings))
+                       growth=groups.growth(appointment, settings, answered=validated.past_mesh))
     session.commit()
     request.app.state.sender.wakeup.set()
     return RedirectResponse(f"/staff?booked={appointment.id}", status_code=303)

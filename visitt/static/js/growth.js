@@ -3,7 +3,9 @@
 // already, and each person's media from the media server replaces theirs from the mesh only once it flows
 // (frames decoded), when that mesh connection closes. The picture the page shows never waits for Janus.
 // `followMove` is what both consultation pages (host.js, patient.js) do on `sfu_move`: one place for it. Once
-// moved, the mesh call says so ("moved", detail: the GroupCall) to what holds on to it (share.js).
+// moved, the mesh call says so ("moved", detail: the GroupCall) to what holds on to it (share.js). A move that
+// does not come about (a connection to the media server that never comes up, an answer lost with a socket that
+// dropped) is tried again until it does (`retryUntilMoved`; each try is the mesh call's "retry", detail: {id}).
 
 import { Call } from "./call.js";
 import { GroupCall } from "./group_call.js";
@@ -24,6 +26,16 @@ const LATER_AFTER_MS = 30_000;
  * (3.7 s measured on a loaded machine, tests/test_growth_browser.py). Both send twice meanwhile.
  */
 export const MESH_GRACE_MS = 5_000;
+/**
+ * How long someone's media from the media server may take to flow here after the move (or after the last try)
+ * before this page tries again: subscribes to them afresh, or publishes afresh if the media server never
+ * answered (or connected) what it sends. A connection that breaks is sfu.js's to renew (`watch`); this is for
+ * one that never comes up, which would otherwise keep that person on the mesh until a reload. Doubled at each
+ * try, up to RETRY_MAX_MS: a loaded machine is slow (Janus's first frame came after 20 s once), not broken.
+ */
+export const RETRY_AFTER_MS = 15_000;
+const RETRY_MAX_MS = 60_000;
+const RETRY_LOOK_MS = 1000;
 
 /**
  * Resolves when `pc` has decoded a frame of `kind` (video), or received sound (audio); false once it closed.
@@ -44,6 +56,55 @@ async function flowing(pc, kind) {
 }
 
 /**
+ * Until everyone still on `mesh` is received through `group` (`moved` holds those whose media flows there),
+ * try again for whoever is not: see RETRY_AFTER_MS. Stops once the mesh is empty or `group` closes.
+ * @param {import("./call.js").Call} mesh @param {GroupCall} group @param {Set<string>} moved
+ */
+function retryUntilMoved(mesh, group, moved) {
+  /**
+   * Per person ("" our own sending): the connection looked at, its state, since when it is in it, how long it may be.
+   * @type {Map<string, {pc: RTCPeerConnection | null, state: string, since: number, wait: number}>}
+   */
+  const looked = new Map();
+  const overdue = (/** @type {string} */ id, /** @type {RTCPeerConnection | null} */ pc) => {
+    const now = Date.now();
+    const state = pc ? pc.connectionState : "none";
+    const look = looked.get(id);
+    // a new connection (sfu.js renewed it, or we did), or one that moves (sfu.js restarting it): its own time
+    if (!look || look.pc !== pc || look.state !== state) {
+      looked.set(id, { pc, state, since: now, wait: look?.wait ?? RETRY_AFTER_MS });
+      return false;
+    }
+    if (state === "failed" || state === "disconnected") return false;  // sfu.js's watch renews it
+    if (now - look.since < look.wait) return false;
+    look.wait = Math.min(2 * look.wait, RETRY_MAX_MS);
+    look.since = now;
+    return true;
+  };
+  const retry = (/** @type {string} */ id) => mesh.dispatchEvent(new CustomEvent("retry", { detail: { id } }));
+  const timer = setInterval(() => {
+    if (mesh.peers.size === 0) { clearInterval(timer); return; }
+    // sent now, a request would be lost: tried once the socket is back
+    if (group.signaling.socket?.readyState !== WebSocket.OPEN) return;
+    const sending = group.sending;
+    if (sending && sending.connectionState !== "connected" && overdue("", sending)) {
+      sending.close();
+      group.sending = null;
+      group.publish().catch((error) => group.report("publish", "", error));
+      retry("");
+    }
+    for (const id of mesh.peers.keys()) {
+      if (moved.has(id)) continue;
+      const entry = group.receiving.get(id);
+      if (!overdue(id, entry?.pc ?? null)) continue;
+      group.subscribe(id, entry?.video);  // Visitt offers it once their media reaches Janus
+      retry(id);
+    }
+  }, RETRY_LOOK_MS);
+  group.unsubscribe.push(() => clearInterval(timer));
+}
+
+/**
  * Move `mesh` (call.js's Call) to the media server. The returned GroupCall is the page's call from now on;
  * until then, and for each person until their media from the media server flows, the mesh goes on. The
  * page's listeners on `mesh` keep working: the media server's tracks reach them as `mesh`'s "track" events
@@ -56,6 +117,8 @@ async function flowing(pc, kind) {
 export async function moveToSfu(mesh, signaling, maxVideo) {
   const group = new GroupCall(signaling, mesh.selfId, mesh.local, mesh.config, { maxVideo });
   group.media.copy(mesh.media);  // a call paused already sends nothing to the media server either
+  /** @type {Set<string>} whose media flows from the media server */
+  const moved = new Set();
   group.addEventListener("track", async (event) => {
     const { id, track } = /** @type {CustomEvent} */ (event).detail;
     const entry = group.receiving.get(id);
@@ -64,6 +127,7 @@ export async function moveToSfu(mesh, signaling, maxVideo) {
     // their picture (or, sound only, their sound) comes from the media server now: the mesh's connection goes
     // after a grace, in which their side may still need our media through it (MESH_GRACE_MS)
     if (track.kind === "video" || !entry.video) {
+      moved.add(id);
       setTimeout(() => {
         mesh.remove(id);
         if (mesh.peers.size === 0) mesh.close();
@@ -76,6 +140,7 @@ export async function moveToSfu(mesh, signaling, maxVideo) {
     mesh.dispatchEvent(new CustomEvent("failure", { detail: /** @type {CustomEvent} */ (event).detail }));
   });
   await group.publish();
+  retryUntilMoved(mesh, group, moved);
   return group;
 }
 
