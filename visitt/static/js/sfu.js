@@ -23,7 +23,7 @@ const ADAPT_MS = 2000;
  * A connection to the media server "disconnected" this long restarts ICE (`watch`); a "failed" one at once.
  * "disconnected" often heals by itself within a second or two (a short outage, Wi-Fi roaming); a new path (a phone
  * moving from Wi-Fi to 4G) needs new candidates, which an ICE restart finds on the same connection: one offer and
- * its answer, and the picture and sound on it go on where they stopped.
+ * its answer, no new connection, and no new feed for the others to subscribe to.
  */
 const RESTART_AFTER_MS = 2000;
 /**
