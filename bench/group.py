@@ -30,6 +30,7 @@ import asyncio
 import datetime as dt
 import fractions
 import os
+import secrets
 import sys
 import tempfile
 import time
@@ -115,12 +116,13 @@ class Publisher:
         self.socket = socket
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.local: list[MediaStreamTrack] = [ToneTrack(), Picture(colour, fps)]
+        self.page = secrets.token_hex(16)  # its id in sfu_publish, as sfu.js makes one per page
 
     async def publish(self) -> None:
         for track in self.local:
             self.pc.addTrack(track)
         await self.pc.setLocalDescription(await self.pc.createOffer())
-        await self.socket.send({"type": "sfu_publish", "sdp": self.pc.localDescription.sdp})
+        await self.socket.send({"type": "sfu_publish", "page": self.page, "sdp": self.pc.localDescription.sdp})
         published = await self.socket.expect("sfu_published", timeout=60)
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=published["sdp"], type="answer"))
 

@@ -52,7 +52,7 @@ async def publish(socket: WsClient, e2ee: bool | None) -> tuple[RTCPeerConnectio
     pc.addTrack(ToneTrack())
     pc.addTrack(ColourTrack((20, 60, 220)))
     await pc.setLocalDescription(await pc.createOffer())
-    message: dict[str, Any] = {"type": "sfu_publish", "sdp": pc.localDescription.sdp}
+    message: dict[str, Any] = {"type": "sfu_publish", "page": test_sfu.PAGE, "sdp": pc.localDescription.sdp}
     if e2ee is not None:
         message["e2ee"] = e2ee
     await socket.send(message)
@@ -90,7 +90,7 @@ async def keys_for_admitted_only(server: LiveServer) -> None:
         # still in the waiting room: no media server, no keys
         await companion.send({"type": "knock", "name": "Ola Nordmann"})
         await host.expect("knock")
-        await companion.send({"type": "sfu_publish", "sdp": "v=0"})
+        await companion.send({"type": "sfu_publish", "page": test_sfu.PAGE, "sdp": "v=0"})
         assert (await companion.expect("error"))["code"] == "not_in_call"
         await companion.sync()
         assert "sfu_keys" not in companion.types

@@ -67,7 +67,7 @@ def message(action: Action, room: str) -> dict[str, Any]:
         Action.ASK_UNMUTE: {"type": "ask_unmute", "to": "nobody"},
         Action.WITHDRAW: {"type": "withdraw"},
         Action.FLOWING: {"type": "flowing", "room": room},
-        Action.SFU: {"type": "sfu_subscribe", "participant": "nobody", "sub": 1},
+        Action.SFU: {"type": "sfu_subscribe", "page": "a-page-of-the-test", "participant": "nobody", "sub": 1},
     }[action]
 
 

@@ -3,13 +3,15 @@ participants - the clinician, the patient and a companion - each send to the cal
 receive the two others, told apart by colour; the companion removed in Visitt is out of Janus
 within a second; the ended call's Janus room is gone. And with Janus down, a group call is refused
 with a clear error while a one-to-one call on the mesh still works. An answer to a subscription the page has
-replaced goes nowhere; a page whose socket was down while Janus went and came back is told on its return; a
-Janus that hangs (SIGSTOP) is noticed within seconds."""
+replaced goes nowhere; a page back on a new socket keeps its connections to Janus and a reloaded one replaces
+them; ICE restarts asked for by the page (``sfu_restart``, ``sfu_reoffer``); a page whose socket was down while
+Janus went and came back is told on its return; a Janus that hangs (SIGSTOP) is noticed within seconds."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import secrets
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -31,6 +33,7 @@ from .janus import SECRET, JanusServer, free_port
 from .peers import ColourTrack, ToneTrack, WsClient, run, staff_login
 
 BLUE, ORANGE, GREEN = (20, 60, 220), (240, 140, 20), (30, 200, 60)
+PAGE = "a-page-of-the-test"  # a page's id in its sfu_* messages, where one page is all there is
 
 
 def _book_group(server: LiveServer, *, group: bool = True) -> tuple[str, str]:
@@ -58,12 +61,13 @@ class GroupPeer:
         self.local: list[MediaStreamTrack] = [ToneTrack(), ColourTrack(colour)]
         self.feeds: set[str] = set()
         self.subs = 0  # the number of the latest subscription (sfu.js counts them the same way)
+        self.page = secrets.token_hex(16)  # the page's id (sfu.js makes one per page)
 
     async def publish(self) -> None:
         for track in self.local:
             self.sending.addTrack(track)
         await self.sending.setLocalDescription(await self.sending.createOffer())
-        await self.signaling.send({"type": "sfu_publish", "sdp": self.sending.localDescription.sdp})
+        await self.signaling.send({"type": "sfu_publish", "page": self.page, "sdp": self.sending.localDescription.sdp})
         published = await self.signaling.expect("sfu_published")
         self.feeds |= set(published["feeds"])
         await self.sending.setRemoteDescription(RTCSessionDescription(sdp=published["sdp"], type="answer"))
@@ -78,7 +82,8 @@ class GroupPeer:
         tracks: dict[str, MediaStreamTrack] = {}
         pc.on("track", lambda track: tracks.__setitem__(track.kind, track))
         self.subs += 1
-        await self.signaling.send({"type": "sfu_subscribe", "participant": other, "sub": self.subs, "video": video})
+        await self.signaling.send({"type": "sfu_subscribe", "page": self.page, "participant": other, "sub": self.subs,
+                                   "video": video})
         offer = await self.signaling.expect("sfu_offer")
         assert (offer["participant"], offer["sub"]) == (other, self.subs)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
@@ -231,7 +236,7 @@ async def janus_down(server: LiveServer) -> None:
         knock = await host.expect("knock")
         await host.send({"type": "admit", "room": knock["room"], "participant": knock["participant"]["id"]})
         await patient.expect("admitted")
-        await patient.send({"type": "sfu_publish", "sdp": "v=0"})
+        await patient.send({"type": "sfu_publish", "page": PAGE, "sdp": "v=0"})
         error = await patient.expect_error("media_server_unavailable")
         assert "One-to-one consultations still work" in error["message"]
 
@@ -292,7 +297,7 @@ async def video_limit(server: LiveServer) -> None:
                 await peer.publish()
             await peers[0].wait_for_feeds(set(ids[1:]))
             await peers[0].subscribe(ids[1])  # the one picture: sound and video
-            await host.send({"type": "sfu_subscribe", "participant": ids[2], "sub": 2})  # a second picture asked for
+            await host.send({"type": "sfu_subscribe", "page": peers[0].page, "participant": ids[2], "sub": 2})  # a 2nd picture
             offer = await host.expect("sfu_offer")
             assert offer["participant"] == ids[2]
             assert "m=audio" in offer["sdp"] and "m=video" not in offer["sdp"]  # past the limit: sound only
@@ -391,8 +396,9 @@ async def replaced_subscription(server: LiveServer) -> None:
             for peer in peers:
                 await peer.publish()
             await peers[0].wait_for_feeds({ids[1]})
-            await host.send({"type": "sfu_subscribe", "participant": ids[1], "sub": 1, "video": False})
-            await host.send({"type": "sfu_subscribe", "participant": ids[1], "sub": 2})
+            await host.send({"type": "sfu_subscribe", "page": peers[0].page, "participant": ids[1], "sub": 1,
+                             "video": False})
+            await host.send({"type": "sfu_subscribe", "page": peers[0].page, "participant": ids[1], "sub": 2})
             first = await host.expect("sfu_offer")
             assert first["sub"] == 1 and "m=video" not in first["sdp"]
             await stale.setRemoteDescription(RTCSessionDescription(sdp=first["sdp"], type="offer"))
@@ -420,6 +426,73 @@ def test_an_answer_to_a_replaced_subscription_is_dropped_and_the_new_one_brings_
     server = LiveServer(make_settings(tmp_path, janus_url=janus.url, janus_api_secret=SECRET)).start()
     try:
         run(replaced_subscription(server))
+    finally:
+        server.stop()
+
+
+def ufrag(sdp: str) -> str:
+    return next(line for line in sdp.splitlines() if line.startswith("a=ice-ufrag:"))
+
+
+async def same_page_on_a_new_socket(server: LiveServer) -> None:
+    """The patient's socket drops and the same page comes back on a new one (the same ``page``): its connections to
+    Janus stay. It subscribes on the new socket, and the clinician goes on seeing it on the same connection, told of
+    no new feed. An ICE restart of a receiving connection gets the same subscription offered again with new ICE
+    credentials; one of a replaced subscription nothing; restarts from a page that has nothing, or with an offer
+    Janus cannot take, an error.
+    Then the page is reloaded (a new ``page``): its first subscription drops the old page's connections, and the
+    clinician is told of its new feed once it publishes."""
+    async with clinician_and_patient(server) as (host, patient, patient_token, ids):
+        peers = [GroupPeer(host, BLUE), GroupPeer(patient, ORANGE)]
+        try:
+            for peer in peers:
+                await peer.publish()
+            await peers[0].wait_for_feeds({ids[1]})
+            seen = (await peers[0].subscribe(ids[1]))["video"]
+            await sees(seen, ORANGE)
+            key = patient.key
+            assert key is not None
+            await patient.close()
+            async with rejoined(server, patient_token, key) as back:
+                peers[1].signaling = back  # the same page, on its new socket
+                await sees((await peers[1].subscribe(ids[0]))["video"], BLUE)
+                # the clinician's picture of the patient goes on, on the same connection (failed before: the subscription
+                # above, from a new socket, dropped all the patient's connections to Janus as a reloaded page's)
+                await sees(seen, ORANGE)
+                page, sub = peers[1].page, peers[1].subs
+                await back.send({"type": "sfu_reoffer", "page": page, "participant": ids[0], "sub": sub - 1})
+                await back.send({"type": "sfu_restart", "page": "another-page-of-hers", "sdp": "v=0"})
+                assert (await back.expect("error"))["code"] == "not_published"
+                await back.send({"type": "sfu_reoffer", "page": page, "participant": ids[1], "sub": sub})
+                assert (await back.expect("error"))["code"] == "not_subscribed"
+                before = peers[1].receiving[ids[0]].remoteDescription.sdp
+                await back.send({"type": "sfu_reoffer", "page": page, "participant": ids[0], "sub": sub})
+                offer = await back.expect("sfu_offer")
+                assert offer["sub"] == sub and ufrag(offer["sdp"]) != ufrag(before)  # an ICE restart's offer
+                await back.sync()
+                assert back.types.count("sfu_offer") == 2, back.types  # the first reoffer, for an old sub: dropped
+                await host.sync()
+                assert [m["participant"] for m in host.received if m["type"] == "sfu_feed"] == [ids[1]]
+                await back.send({"type": "sfu_restart", "page": page, "sdp": "v=0"})  # not an offer Janus can take
+                assert (await back.expect("error"))["code"] == "media_server_refused"
+
+                reloaded = GroupPeer(back, GREEN)  # the page reloaded: a new page id
+                peers.append(reloaded)
+                await sees((await reloaded.subscribe(ids[0]))["video"], BLUE)
+                await reloaded.publish()
+                while [m["participant"] for m in host.received if m["type"] == "sfu_feed"] != [ids[1], ids[1]]:
+                    await host.expect("sfu_feed", timeout=10)  # its new feed, the old page's gone
+                await sees((await peers[0].subscribe(ids[1]))["video"], GREEN)
+        finally:
+            await asyncio.gather(*(peer.close() for peer in peers), return_exceptions=True)
+
+
+def test_a_page_back_on_a_new_socket_keeps_its_connections_to_janus_and_a_reloaded_one_replaces_them(
+        janus: JanusServer, tmp_path: Path) -> None:
+    server = LiveServer(make_settings(tmp_path, janus_url=janus.url, janus_api_secret=SECRET,
+                                      reconnect_grace=60)).start()
+    try:
+        run(same_page_on_a_new_socket(server))
     finally:
         server.stop()
 

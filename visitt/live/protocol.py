@@ -30,6 +30,9 @@ from visitt.live.protocol_sfu import (
     SfuOffer,
     SfuPublish,
     SfuPublished,
+    SfuReoffer,
+    SfuRestart,
+    SfuRestarted,
     SfuServer,
     SfuStart,
     SfuSubscribe,
@@ -252,7 +255,7 @@ ClientMessage = Annotated[
           Media, Pause,
           Resume, Identify,
           Late, RequestId, Share, AskUnmute, Signal, Chat, Withdraw, Flowing, SfuPublish, SfuSubscribe, SfuStart,
-          SfuLayer],
+          SfuLayer, SfuRestart, SfuReoffer],
     Field(discriminator="type"),
 ]
 _client: TypeAdapter[Any] = TypeAdapter(ClientMessage)
@@ -541,8 +544,8 @@ class PongOut(ServerModel):
 
 ServerMessage = Union[Welcome, Waiting, Lobby, LateNotice, WaitExpired, KnockNotice, Admitted, Denied, Removed,
                       Joined, Updated, Back, Left, Away, PlaceTaken, RoomInfo, Ended, PhoneCall, Paused, Resumed,
-                      IdRequested, UnmuteRequested, SignalIn, ChatIn, SfuPublished, SfuOffer, SfuFeed, SfuKeys, SfuMove,
-                      SfuServer, MeetingsChanged, ErrorMessage, Bye,
+                      IdRequested, UnmuteRequested, SignalIn, ChatIn, SfuPublished, SfuRestarted, SfuOffer, SfuFeed,
+                      SfuKeys, SfuMove, SfuServer, MeetingsChanged, ErrorMessage, Bye,
                       PingOut, PongOut, Withdrawn]
 SERVER_MESSAGES: tuple[type[ServerModel], ...] = get_args(ServerMessage)
 

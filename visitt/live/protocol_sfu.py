@@ -19,12 +19,17 @@ SDP = Annotated[str, Field(min_length=1, max_length=32 * 1024)]
 # The page's number for one of its subscriptions, a new one each time it subscribes: what the media server offers
 # for it, and what the page answers, carry it, so an offer for a connection the page has replaced is told apart.
 SUB = Annotated[int, Field(ge=0, le=2**53 - 1)]
+# The page's own id for its call through the media server, made once per page (``sfu.js``): the same on a new socket
+# after a drop, a new one after a reload. Visitt keeps the connections to Janus of the page that made them, and drops
+# them when another page of the same participant (a reload, a second tab) publishes or subscribes.
+PAGE = Annotated[str, Field(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class SfuPublish(ClientModel):
     """Send my microphone and camera to the media server: a WebRTC offer, every candidate in it."""
 
     type: Literal["sfu_publish"]
+    page: PAGE
     sdp: SDP
     # The page encrypts its frames end to end (visitt.live.e2ee); false: it cannot (no encoded transforms)
     e2ee: bool = False
@@ -35,6 +40,7 @@ class SfuSubscribe(ClientModel):
     ``sfu_offer`` comes back). ``video: false``: their sound only (a phone's limit on pictures)."""
 
     type: Literal["sfu_subscribe"]
+    page: PAGE
     participant: PEER_ID
     sub: SUB
     video: bool = True
@@ -47,6 +53,25 @@ class SfuStart(ClientModel):
     participant: PEER_ID
     sub: SUB
     sdp: SDP
+
+
+class SfuRestart(ClientModel):
+    """The path of my connection sending to the media server broke: the same connection's offer with new ICE
+    credentials (an ICE restart), every candidate in it. Answered by ``sfu_restarted``."""
+
+    type: Literal["sfu_restart"]
+    page: PAGE
+    sdp: SDP
+
+
+class SfuReoffer(ClientModel):
+    """The path of my connection receiving ``participant`` (subscription ``sub``) broke: offer it again with new ICE
+    credentials (an ICE restart on the same connection). Answered by ``sfu_offer`` with the same ``sub``."""
+
+    type: Literal["sfu_reoffer"]
+    page: PAGE
+    participant: PEER_ID
+    sub: SUB
 
 
 class SfuLayer(ClientModel):
@@ -70,9 +95,18 @@ class SfuPublished(ServerModel):
     feeds: list[str]
 
 
+class SfuRestarted(ServerModel):
+    """The media server's answer to ``sfu_restart``: set it on the connection restarted (a page that has published
+    afresh since ignores it)."""
+
+    type: Literal["sfu_restarted"] = "sfu_restarted"
+    sdp: str
+
+
 class SfuOffer(ServerModel):
-    """The media server's offer of ``participant``'s streams for the page's subscription ``sub``; answer with
-    ``sfu_start`` (a page that has subscribed to them again since waits for that offer instead)."""
+    """The media server's offer of ``participant``'s streams for the page's subscription ``sub`` (again, with new ICE
+    credentials, after ``sfu_reoffer``); answer with ``sfu_start`` (a page that has subscribed to them again since
+    waits for that offer instead)."""
 
     type: Literal["sfu_offer"] = "sfu_offer"
     participant: str

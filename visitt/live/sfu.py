@@ -12,7 +12,11 @@ pages gather them before sending. The pages encrypt it end to end with keys from
 the admitted participants only and renewed when one leaves (:mod:`visitt.live.e2ee`).
 
 A subscription asked for before that participant's media reaches Janus (they are still connecting,
-or their page was reloaded) is kept and offered once it does. When Janus loses Visitt's session (it
+or their page was reloaded) is kept and offered once it does. A participant's connections to Janus
+belong to the page that made them (its ``page`` id), not to its socket: the page back on a new socket
+after a drop keeps them, a reloaded page's first request drops them. A connection whose path broke is
+ICE-restarted on the page's request (``sfu_restart``: the publisher's new offer; ``sfu_reoffer``:
+Janus's new offer to a subscriber). When Janus loses Visitt's session (it
 restarted, or stopped answering: :attr:`visitt.live.janus.Janus.lost`), every group call is told
 (``sfu_server`` ``lost``), and as soon as Janus answers again each gets a new session and a new room
 (``sfu_server`` ``back``): the pages publish and subscribe afresh, with the call's keys unchanged.
@@ -57,7 +61,9 @@ class Member:
 
     token: str
     publisher: Handle | None = None
-    sender: Peer | None = None  # the page (socket) that publishes: a reloaded page is a new one
+    # The page whose connections to Janus these are (its ``page`` id): the same page back on a new socket keeps them;
+    # another one (reloaded, a second tab) publishing or subscribing drops them.
+    page: str = ""
     feed: int = 0  # Janus's id for what they publish; 0 until they publish
     private_id: int = 0
     audio_mids: list[str] = field(default_factory=list)  # which of their streams are sound
@@ -73,6 +79,9 @@ class Member:
     # The page's number (``sub``) of its latest subscription to each participant: an ``sfu_start`` or
     # ``sfu_layer`` of one it has replaced since is for a connection that no longer exists.
     subs: dict[str, int] = field(default_factory=dict)
+    # The subscription (``sub``) to each participant whose offer the page has answered (``sfu_start``): only those
+    # can be restarted (Janus holds a new offer back until the last one is answered).
+    answered: dict[str, int] = field(default_factory=dict)
     # Whom they asked to receive before that participant's media reached Janus (with their picture or not, and
     # the subscription's number): offered once it does (Sfu._announce_when_up).
     wanted: dict[str, tuple[bool, int]] = field(default_factory=dict)
@@ -235,13 +244,14 @@ class Sfu:
 
     @staticmethod
     async def _drop_old_page(member: Member) -> None:
-        """(Under the room's lock.) The place's page was reloaded: its old connections to Janus go, and what the
-        old page received or waited for with them (the new page asks afresh)."""
+        """(Under the room's lock.) The place's page was reloaded (or taken by another tab): the old page's
+        connections to Janus go, and what it received or waited for with them (the new page asks afresh)."""
         stale = [member.publisher, *member.subscriptions.values()]
-        member.publisher, member.up, member.configured = None, False, False
+        member.publisher, member.up, member.configured, member.page = None, False, False, ""
         member.subscriptions.clear()
         member.videos.clear()
         member.subs.clear()
+        member.answered.clear()
         member.wanted.clear()
         for handle in stale:
             if handle is not None:
@@ -257,17 +267,12 @@ class Sfu:
             with contextlib.suppress(JanusError, MediaServerUnavailable):
                 await old.detach()
 
-    async def _joined(self, sfu_room: SfuRoom, member: Member, peer: Peer) -> Handle:
-        """(Under the room's Janus lock.) ``peer``'s publisher handle in the Janus room, joined without an
-        offer if they have none yet: Janus lets a participant subscribe only with the ``private_id`` of a
-        publisher of theirs (``require_pvtid``), and a page subscribes before its own offer is ready. A
-        reloaded page's old handle goes (its media with it), as at publish."""
-        if member.publisher is not None and member.sender is peer:
-            return member.publisher
-        if member.publisher is not None:
-            await self._drop_old_page(member)
+    async def _joined(self, sfu_room: SfuRoom, member: Member, peer: Peer, page: str) -> Handle:
+        """(Under the room's Janus lock.) ``page``'s publisher handle in the Janus room, joined without an
+        offer: Janus lets a participant subscribe only with the ``private_id`` of a publisher of theirs
+        (``require_pvtid``), and a page subscribes before its own offer is ready."""
         janus, _ = await self._session()
-        member.publisher, member.sender = await janus.attach(), peer
+        member.publisher, member.page = await janus.attach(), page
         data, _ = await member.publisher.message(
             {"request": "join", "ptype": "publisher", "room": sfu_room.number, "token": member.token,
              "display": peer.id})
@@ -283,18 +288,19 @@ class Sfu:
             log.warning("media server refused: %s", error)
             raise Conflict("the media server refused the request", code="media_server_refused") from None
 
-    async def publish(self, room: LiveRoom, peer: Peer, sdp: str, e2ee: bool = False) -> None:
-        """``peer``'s offer to send to the call: joined to Janus, answered; the others are told once
-        the media flows (``sfu_feed``). ``e2ee``: their page encrypts its frames; they get the call's
+    async def publish(self, room: LiveRoom, peer: Peer, page: str, sdp: str, e2ee: bool = False) -> None:
+        """``peer``'s offer to send to the call from ``page``: joined to Janus, answered; the others are told
+        once the media flows (``sfu_feed``). ``e2ee``: their page encrypts its frames; they get the call's
         keys first, and everyone learns whether they encrypt (``updated``). A page that sends already
-        publishes again when its connection to Janus failed: its old feed goes, what it receives stays."""
+        publishes again when its connection to Janus could not be restarted: its old feed goes, what it
+        receives stays. Another page of theirs (reloaded) publishing drops everything the old one had."""
         async with self._locks[room.public_id], self._refusals():
             sfu_room, member = await self._member(room, peer)
-            if member.publisher is not None and member.sender is peer and member.configured:
-                await self._unpublish(member)
-            early = member.publisher is not None and member.sender is peer  # joined to subscribe: configure it
-            if member.publisher is not None and not early:  # the place's page was reloaded
+            if member.page != page:  # the place's page was reloaded: what the old one sent and received goes
                 await self._drop_old_page(member)
+            elif member.configured:  # this page publishes afresh: its old feed goes, what it receives stays
+                await self._unpublish(member)
+            early = member.publisher is not None  # joined to subscribe: configure it
             was_encrypted = sfu_room.encrypted
             member.e2ee = peer.e2ee = e2ee
             if sfu_room.encrypted != was_encrypted:  # they cannot encrypt: the call goes in clear
@@ -309,7 +315,7 @@ class Sfu:
                                                             jsep=offer)
             else:
                 janus, _ = await self._session()
-                member.publisher, member.sender = await janus.attach(), peer
+                member.publisher, member.page = await janus.attach(), page
                 data, jsep = await member.publisher.message(
                     {"request": "joinandconfigure", "ptype": "publisher", "room": sfu_room.number,
                      "token": member.token, "display": peer.id, "audio": True, "video": True}, jsep=offer)
@@ -369,26 +375,30 @@ class Sfu:
             return self._current(room, peer_id, member, handle)
         return False
 
-    async def subscribe(self, room: LiveRoom, peer: Peer, participant: str, video: bool, sub: int) -> None:
+    async def subscribe(self, room: LiveRoom, peer: Peer, page: str, participant: str, video: bool,
+                        sub: int) -> None:
         """Offer ``peer`` the streams of ``participant`` (their sound only without ``video``, or when
         ``peer`` receives ``VISITT_MAX_VIDEO_STREAMS`` pictures already: the offer then has no video).
         Someone in the call whose media does not reach Janus yet (still connecting, their page reloaded)
         is offered once it does. ``sub``: the page's number for this subscription, in the offer; it replaces
-        any earlier one of the same participant."""
+        any earlier one of the same participant. ``page``: which page asks; another page's connections
+        (the page was reloaded) go first."""
         async with self._locks[room.public_id], self._refusals():
             sfu_room, member = await self._member(room, peer)
             if participant == peer.id or room.in_call.get(participant) is None:
                 raise NotFound("that participant sends nothing to the media server", code="unknown_feed")
+            if member.page != page:  # the place's page was reloaded: what the old one sent and received goes
+                await self._drop_old_page(member)
             old = member.subscriptions.pop(participant, None)
             member.videos.pop(participant, None)
             member.wanted.pop(participant, None)
             member.subs[participant] = sub
             if old is not None:  # asked again (say, sound only now): the old connection goes
                 await old.detach()
-            if member.publisher is None or member.sender is not peer:  # subscribing before their own offer
+            if member.publisher is None:  # subscribing before their own offer
                 # the call's keys before anything they receive (publish sends them too), then a place in Janus's room
                 peer.send(protocol.encode(sfu_room.keys.message(sfu_room.encrypted)))
-                await self._joined(sfu_room, member, peer)
+                await self._joined(sfu_room, member, peer, page)
             feed = sfu_room.members.get(participant)
             if feed is None or not feed.up:
                 member.wanted[participant] = video, sub
@@ -436,6 +446,7 @@ class Sfu:
             if handle is None:
                 raise Conflict("no offer from the media server to answer", code="no_offer")
             await handle.message({"request": "start"}, jsep={"type": "answer", "sdp": sdp})
+            member.answered[participant] = sub
 
     async def layer(self, room: LiveRoom, peer: Peer, participant: str, sub: int, layer: str) -> None:
         """``peer`` receives ``participant``'s picture in the simulcast ``layer`` from now on (``h``, ``m``,
@@ -450,6 +461,44 @@ class Sfu:
                 raise Conflict("that participant's picture is not received", code="no_video")
             await handle.message({"request": "configure", "streams": [
                 {"mid": mid, "substream": SUBSTREAMS[layer], "temporal": ALL_TEMPORAL}]})
+
+    def _own(self, room: LiveRoom, peer: Peer, page: str) -> tuple[SfuRoom | None, Member | None]:
+        """``peer``'s part of the call, if its connections to Janus are ``page``'s (else ``None``)."""
+        self.hub.check(room, peer, Action.SFU)
+        sfu_room = self.rooms.get(room.public_id)
+        member = sfu_room.members.get(peer.id) if sfu_room is not None else None
+        return (sfu_room, member) if member is not None and member.page == page else (sfu_room, None)
+
+    async def restart(self, room: LiveRoom, peer: Peer, page: str, sdp: str) -> None:
+        """``page``'s connection sending to Janus lost its path (a phone from Wi-Fi to 4G, a path blocked): ``sdp``
+        is that connection's offer with new ICE credentials. Janus restarts ICE on it and answers
+        (``sfu_restarted``); the feed, and everyone's subscriptions to it, stay as they are."""
+        async with self._locks[room.public_id], self._refusals():
+            _, member = self._own(room, peer, page)
+            publisher = member.publisher if member is not None and member.configured else None
+            if publisher is None:
+                raise Conflict("this page sends nothing to the media server to restart", code="not_published")
+            _, jsep = await publisher.message({"request": "configure"}, jsep={"type": "offer", "sdp": sdp})
+            if jsep is None:
+                raise MediaServerUnavailable()
+            peer.send(protocol.encode(protocol_sfu.SfuRestarted(sdp=str(jsep["sdp"]))))
+
+    async def reoffer(self, room: LiveRoom, peer: Peer, page: str, participant: str, sub: int) -> None:
+        """``page``'s connection receiving ``participant`` (its subscription ``sub``) lost its path: Janus offers
+        it again with new ICE credentials (``sfu_offer``, the same ``sub``), which the page answers with
+        ``sfu_start`` as at first. A subscription replaced since is left alone: its own offer is on its way."""
+        async with self._locks[room.public_id], self._refusals():
+            _, member = self._own(room, peer, page)
+            if member is not None and member.subs.get(participant, sub) != sub:
+                log.info("media server: a restart of a replaced subscription dropped")
+                return
+            handle = member.subscriptions.get(participant) if member is not None else None
+            if member is None or handle is None or member.answered.get(participant) != sub:
+                raise Conflict("no connection receiving that participant to restart", code="not_subscribed")
+            _, jsep = await handle.message({"request": "configure", "restart": True})
+            if jsep is None:
+                raise MediaServerUnavailable()
+            peer.send(protocol.encode(protocol_sfu.SfuOffer(participant=participant, sub=sub, sdp=str(jsep["sdp"]))))
 
     async def can_carry(self, room: LiveRoom) -> bool:
         """Whether a consultation that grows past the mesh can move to the media server: Janus is
@@ -481,6 +530,7 @@ class Sfu:
         for other in sfu_room.members.values():
             other.videos.pop(peer_id, None)
             other.subs.pop(peer_id, None)
+            other.answered.pop(peer_id, None)
             other.wanted.pop(peer_id, None)
         self._spawn(self._take_out(sfu_room.number, member, watching))
         if sfu_room.members:
@@ -509,7 +559,8 @@ class Sfu:
         as any sent meanwhile went to the old socket, and whether they encrypt, for the others' lists. And
         what the media server did meanwhile, which the old socket may have missed (``sfu_server``): ``lost``
         while Janus is still away; ``back`` when it came back with a new room where this page has neither
-        published nor subscribed yet (the page then publishes and subscribes afresh)."""
+        published nor subscribed yet (the page then publishes and subscribes afresh). Its connections to Janus
+        stay as they are: they are its page's, not its socket's (``Member.page``)."""
         sfu_room = self.rooms.get(room.public_id)
         if sfu_room is None:
             return

@@ -44,10 +44,13 @@ export class GroupCall extends SfuCall {
   connect() {}
 
   /**
-   * Our socket is back (a resumed `admitted`): the connections to Janus never depended on it. Anyone
-   * whose `sfu_feed` came while it was down is received now. @param {string[]} ids
+   * Our socket is back (a resumed `admitted`): the connections to Janus never depended on it, and stay this
+   * page's (Visitt knows the page by `page`, not by its socket). An offer or answer that went with the old
+   * socket is asked for again, and anyone whose `sfu_feed` came while it was down is received now.
+   * @param {string[]} ids
    */
   recover(ids) {
+    this.reask();
     for (const id of ids) if (!this.receiving.has(id)) this.subscribe(id);
   }
 

@@ -45,11 +45,13 @@ const REVIVE_MS = 1000;
  * @typedef {{type: "signal", to: string, description?: Description, candidate?: Candidate}} SignalOut
  * @typedef {"cant_hear" | "cant_see" | "turn_on_microphone" | "turn_on_camera" | "one_moment"} Phrase
  * @typedef {{type: "chat", text: string} | {type: "chat", phrase: Phrase}} ChatOut   text: 1-500 characters
- * @typedef {{type: "sfu_publish", sdp: string, e2ee?: boolean}} SfuPublish   a group call: send to the media server (every candidate in the offer); e2ee: this page encrypts its frames
- * @typedef {{type: "sfu_subscribe", participant: string, sub: number, video?: boolean}} SfuSubscribe   receive one participant; sub: this page's number for the subscription (a new one each time); video false: sound only
+ * @typedef {{type: "sfu_publish", page: string, sdp: string, e2ee?: boolean}} SfuPublish   a group call: send to the media server (every candidate in the offer); page: this page's id (the same on a new socket, new after a reload); e2ee: this page encrypts its frames
+ * @typedef {{type: "sfu_subscribe", page: string, participant: string, sub: number, video?: boolean}} SfuSubscribe   receive one participant; sub: this page's number for the subscription (a new one each time); video false: sound only
  * @typedef {{type: "sfu_start", participant: string, sub: number, sdp: string}} SfuStart   the answer to that participant's sfu_offer for subscription sub
  * @typedef {{type: "sfu_layer", participant: string, sub: number, layer: "h" | "m" | "l"}} SfuLayer   the simulcast layer received of that participant's picture on subscription sub
- * @typedef {Hello | Heartbeat | Knock | Rejoin | Enter | Admit | Deny | Remove | RoomAction | Leave | Media | PauseOut | Resume | Identify | Late | RequestId | Share | AskUnmute | SignalOut | ChatOut | Withdraw | Flowing | SfuPublish | SfuSubscribe | SfuStart | SfuLayer} ClientMessage
+ * @typedef {{type: "sfu_restart", page: string, sdp: string}} SfuRestart   the sending connection's path broke: its offer with new ICE credentials (an ICE restart), answered by sfu_restarted
+ * @typedef {{type: "sfu_reoffer", page: string, participant: string, sub: number}} SfuReoffer   the path of the connection receiving that participant (subscription sub) broke: an sfu_offer with new ICE credentials, please
+ * @typedef {Hello | Heartbeat | Knock | Rejoin | Enter | Admit | Deny | Remove | RoomAction | Leave | Media | PauseOut | Resume | Identify | Late | RequestId | Share | AskUnmute | SignalOut | ChatOut | Withdraw | Flowing | SfuPublish | SfuSubscribe | SfuStart | SfuLayer | SfuRestart | SfuReoffer} ClientMessage
  *
  * Server to client.
  * @typedef {"host" | "patient" | "companion" | "interpreter" | "colleague"} Role   host: the clinician who hosts the room; else the invitation's kind
@@ -82,6 +84,7 @@ const REVIVE_MS = 1000;
  * @typedef {{type: "signal", from: string, description?: Description, candidate?: Candidate}} SignalIn
  * @typedef {{type: "chat", from: string, name: string, text?: string, phrase?: Phrase, at: string}} ChatIn
  * @typedef {{type: "sfu_published", sdp: string, feeds: string[]}} SfuPublished   the media server's answer; feeds: who sends to it already
+ * @typedef {{type: "sfu_restarted", sdp: string}} SfuRestarted   the media server's answer to sfu_restart (ignore it if the page has published afresh since)
  * @typedef {{type: "sfu_offer", participant: string, sub: number, sdp: string}} SfuOffer   the media server's offer of one participant's streams for subscription sub (ignore it if that subscription was replaced)
  * @typedef {{type: "sfu_feed", participant: string}} SfuFeed       someone's media now reaches the media server
  * @typedef {{id: number, key: string}} FrameKey   one key of the frame encryption: its id (a byte in each frame), the key (base64url)
@@ -91,7 +94,7 @@ const REVIVE_MS = 1000;
  * @typedef {{type: "sfu_server", state: "lost" | "back"}} SfuServer   lost: the media server lost the call (its media stopped; Visitt reconnects); back: publish and subscribe afresh
  * @typedef {{type: "error", code: string, message: string, fields?: Record<string, string>}} ErrorMessage   fields: per field, what is wrong
  * @typedef {{type: "bye"}} Bye
- * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | PlaceTaken | RoomInfo | Ended | PhoneCall | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | ChatIn | SfuPublished | SfuOffer | SfuFeed | SfuKeys | SfuMove | SfuServer | MeetingsChanged | ErrorMessage | Bye | Heartbeat | Withdrawn} ServerMessage
+ * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | PlaceTaken | RoomInfo | Ended | PhoneCall | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | ChatIn | SfuPublished | SfuRestarted | SfuOffer | SfuFeed | SfuKeys | SfuMove | SfuServer | MeetingsChanged | ErrorMessage | Bye | Heartbeat | Withdrawn} ServerMessage
  */
 
 /**

@@ -3,7 +3,8 @@
 // Its frames are encrypted end to end where the browser can (e2ee.js; the `e2ee` option).
 // Events: "track" ({id, stream, track}, as call.js's), "error" ({where, id, error}),
 // "e2ee" ({encrypted}: whether the call is end-to-end encrypted now, on each sfu_keys),
-// "renew" ({state}: a connection to the media server that failed is being replaced by a new one).
+// "restart" ({state}: a connection to the media server whose path broke restarts ICE, the same connection kept),
+// "renew" ({state}: one that a restart did not bring back is being replaced by a new one).
 import { FrameCrypto, transformSupport } from "./e2ee.js";
 
 /** Simulcast: three layers, so Janus can forward a lower one to a phone on a poor network. */
@@ -19,11 +20,17 @@ const ORDER = ["l", "m", "h"];
 /** How often the page looks at its own receiving statistics to choose the layers (`adapt`). */
 const ADAPT_MS = 2000;
 /**
- * A connection to the media server "disconnected" this long is renewed (`watch`); a "failed" one at once.
+ * A connection to the media server "disconnected" this long restarts ICE (`watch`); a "failed" one at once.
  * "disconnected" often heals by itself within a second or two (a short outage, Wi-Fi roaming); a new path (a phone
- * moving from Wi-Fi to 4G) needs a new connection, and a new connection to Janus costs one offer and its answer.
+ * moving from Wi-Fi to 4G) needs new candidates, which an ICE restart finds on the same connection: one offer and
+ * its answer, no new connection, and no new feed for the others to subscribe to.
  */
-const RENEW_AFTER_MS = 4000;
+const RESTART_AFTER_MS = 2000;
+/**
+ * A connection an ICE restart has not brought back within this long is renewed (a new connection, as at first):
+ * Janus may have given the old one up, or the restart's messages went with a socket that dropped.
+ */
+const RENEW_AFTER_MS = 6000;
 
 /**
  * The highest simulcast layer this page's network carries, from its own receiving statistics, with hysteresis:
@@ -68,12 +75,26 @@ export class LayerCeiling {
  */
 export function gathered(pc, timeout = GATHER_MS) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return nextGathering(pc, timeout);
+}
+
+/**
+ * Resolves when `pc` next completes gathering, or after `timeout` ms: an ICE restart's new candidates, whose
+ * gathering starts from "complete". Called before the description that starts it is set.
+ * @param {RTCPeerConnection} pc @param {number} [timeout]
+ */
+export function nextGathering(pc, timeout = GATHER_MS) {
   return new Promise((resolve) => {
     const done = () => { pc.removeEventListener("icegatheringstatechange", check); clearTimeout(timer); resolve(undefined); };
     const check = () => { if (pc.iceGatheringState === "complete") done(); };
     const timer = setTimeout(done, timeout);
     pc.addEventListener("icegatheringstatechange", check);
   });
+}
+
+/** A new id for a page's call through the media server (`page` in its sfu_* messages): 128 random bits, hex. */
+function newPageId() {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
 export class SfuCall extends EventTarget {
@@ -94,8 +115,16 @@ export class SfuCall extends EventTarget {
     const how = e2ee ? transformSupport() : null;
     /** @type {FrameCrypto | null} null: this page sends in clear, and the others are told so */
     this.crypto = how ? new FrameCrypto(how) : null;
+    /**
+     * This page's id in its sfu_* messages: the same on a new socket after a drop, so Visitt keeps this page's
+     * connections to Janus; a reloaded page is a new SfuCall, with a new id, whose first message drops the old one's.
+     */
+    this.page = newPageId();
     /** @type {RTCPeerConnection | null} */
     this.sending = null;
+    /** The sending connection whose offer was sent (sfu_publish), and whose ICE restart (sfu_restart), if any. */
+    /** @type {RTCPeerConnection | null} */ this.offered = null;
+    /** @type {RTCPeerConnection | null} */ this.restarted = null;
     /**
      * One connection per participant received; `sub`: this page's number for that subscription (the offer for it
      * carries it: an offer for a connection replaced since is not this one's).
@@ -116,6 +145,7 @@ export class SfuCall extends EventTarget {
     this.serverLost = false;
     this.unsubscribe = [
       signaling.on("sfu_published", (message) => this.onPublished(message)),
+      signaling.on("sfu_restarted", (message) => this.onRestarted(message)),
       signaling.on("sfu_feed", ({ participant }) => this.onFeed(participant)),
       signaling.on("sfu_offer", (message) => this.onOffer(message)),
       signaling.on("left", ({ participant }) => this.drop(participant)),
@@ -145,36 +175,56 @@ export class SfuCall extends EventTarget {
   }
 
   /**
-   * Renew `pc` with `renew` when its path to the media server breaks (a phone moving from Wi-Fi to 4G, a path
-   * blocked): at once when it fails, after RENEW_AFTER_MS when it stays disconnected. Only while it is still the
-   * page's connection for that purpose, and not while the media server itself is lost (`again` renews all then).
-   * @param {RTCPeerConnection} pc @param {() => boolean} current @param {() => void} renew
+   * When `pc`'s path to the media server breaks (a phone moving from Wi-Fi to 4G, a path blocked): at once when it
+   * fails, after RESTART_AFTER_MS when it stays disconnected, `restart` it (an ICE restart: the same connection, new
+   * candidates); if it is not connected again RENEW_AFTER_MS later, or the restart cannot be made, `renew` it (a new
+   * connection). Only while it is still the page's connection for that purpose, and not while the media server
+   * itself is lost (`again` renews all then).
+   * @param {RTCPeerConnection} pc @param {() => boolean} current @param {() => Promise<void>} restart
+   * @param {() => void} renew
    */
-  watch(pc, current, renew) {
+  watch(pc, current, restart, renew) {
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     let timer;
+    let restarting = false;
     const broken = () => pc.connectionState === "failed" || pc.connectionState === "disconnected";
-    const renewIfBroken = () => {
-      if (broken() && current() && !this.serverLost) {
+    const ours = () => current() && !this.serverLost;
+    const renewIfNotBack = () => {
+      clearTimeout(timer);
+      restarting = false;
+      if (pc.connectionState !== "connected" && ours()) {
         this.dispatchEvent(new CustomEvent("renew", { detail: { state: pc.connectionState } }));
         renew();
       }
     };
+    const restartIfBroken = () => {
+      if (!broken() || !ours()) return;
+      restarting = true;
+      this.dispatchEvent(new CustomEvent("restart", { detail: { state: pc.connectionState } }));
+      timer = setTimeout(renewIfNotBack, RENEW_AFTER_MS);
+      restart().catch(renewIfNotBack);  // not negotiated yet, say: nothing to restart
+    };
     pc.addEventListener("connectionstatechange", () => {
+      if (restarting) {  // back, or renewed at the deadline
+        if (pc.connectionState === "connected") { clearTimeout(timer); restarting = false; }
+        return;
+      }
       clearTimeout(timer);
       // (Not Signaling.check, as call.js does: when Janus itself goes, every page's connections break at once, and
       // on a loaded machine a check's short wait would replace sockets that are fine; the socket has its heartbeat.)
       if (!broken()) return;
-      if (pc.connectionState === "failed") renewIfBroken();
-      else timer = setTimeout(renewIfBroken, RENEW_AFTER_MS);
+      if (pc.connectionState === "failed") restartIfBroken();
+      else timer = setTimeout(restartIfBroken, RESTART_AFTER_MS);
     });
   }
 
   /** Send the microphone and the camera (in three simulcast layers) to the media server. */
   async publish() {
     const pc = this.sending = this.connection();
-    // a failed connection: published afresh, on a new one (Visitt replaces our feed in Janus's room with it)
-    this.watch(pc, () => this.sending === pc, () => {
+    this.offered = this.restarted = null;
+    // a broken path: ICE restarted; if that fails, published afresh on a new connection (Visitt replaces our feed in
+    // Janus's room with it)
+    this.watch(pc, () => this.sending === pc, () => this.restartSending(pc), () => {
       pc.close();
       this.sending = null;
       this.publish().catch((error) => this.report("publish", "", error));
@@ -188,7 +238,34 @@ export class SfuCall extends EventTarget {
     await gathered(pc);
     if (this.sending !== pc) return;  // replaced while gathering (failed, or the media server came back): not sent
     const sdp = /** @type {RTCSessionDescription} */ (pc.localDescription).sdp;
-    this.signaling.send({ type: "sfu_publish", sdp, e2ee: this.crypto !== null });
+    this.signaling.send({ type: "sfu_publish", page: this.page, sdp, e2ee: this.crypto !== null });
+    this.offered = pc;
+  }
+
+  /**
+   * An ICE restart of the sending connection `pc`: its offer with new ICE credentials, answered by `sfu_restarted`.
+   * Rejects if `pc` has not been answered yet (nothing to restart). @param {RTCPeerConnection} pc
+   */
+  async restartSending(pc) {
+    if (pc.signalingState !== "stable" || !pc.remoteDescription) throw new Error("not negotiated yet");
+    const gathering = nextGathering(pc);
+    await pc.setLocalDescription(await pc.createOffer({ iceRestart: true }));
+    await gathering;
+    if (this.sending !== pc) return;  // renewed meanwhile
+    this.restarted = pc;
+    const sdp = /** @type {RTCSessionDescription} */ (pc.localDescription).sdp;
+    this.signaling.send({ type: "sfu_restart", page: this.page, sdp });
+  }
+
+  /** The media server's answer to our ICE restart, unless we have published afresh since. @param {import("./protocol.js").SfuRestarted} message */
+  async onRestarted({ sdp }) {
+    const pc = this.sending;
+    if (!pc || pc !== this.restarted || pc.signalingState !== "have-local-offer") return;
+    try {
+      await pc.setRemoteDescription({ type: "answer", sdp });
+    } catch (error) {
+      this.report("publish", "", error);
+    }
   }
 
   /** @param {import("./protocol.js").SfuPublished} message */
@@ -222,9 +299,13 @@ export class SfuCall extends EventTarget {
     };
     const sub = ++this.subs;
     this.receiving.set(id, { pc, stream, video, sub });
-    // a failed connection: subscribed afresh, on a new one (Visitt replaces the old subscription)
-    this.watch(pc, () => this.receiving.get(id)?.pc === pc, () => this.subscribe(id, video));
-    this.signaling.send({ type: "sfu_subscribe", participant: id, sub, video });
+    // a broken path: ICE restarted (Janus offers the same subscription again); if that fails, subscribed afresh on a
+    // new connection (Visitt replaces the old subscription)
+    this.watch(pc, () => this.receiving.get(id)?.pc === pc, async () => {
+      if (pc.signalingState !== "stable" || !pc.remoteDescription) throw new Error("not negotiated yet");
+      this.signaling.send({ type: "sfu_reoffer", page: this.page, participant: id, sub });
+    }, () => this.subscribe(id, video));
+    this.signaling.send({ type: "sfu_subscribe", page: this.page, participant: id, sub, video });
   }
 
   /**
@@ -244,9 +325,11 @@ export class SfuCall extends EventTarget {
     const entry = this.receiving.get(participant);
     if (!entry || entry.sub !== sub) return;  // for a subscription replaced since: its own offer is on its way
     try {
+      // an offer on a connection that had one: an ICE restart (sfu_reoffer), whose new candidates are gathered afresh
+      const gathering = entry.pc.remoteDescription ? nextGathering(entry.pc) : null;
       await entry.pc.setRemoteDescription({ type: "offer", sdp });
       await entry.pc.setLocalDescription();
-      await gathered(entry.pc);
+      await (gathering ?? gathered(entry.pc));
       const answer = /** @type {RTCSessionDescription} */ (entry.pc.localDescription).sdp;
       this.signaling.send({ type: "sfu_start", participant, sub, sdp: answer });
       this.applyLayers();
@@ -334,6 +417,22 @@ export class SfuCall extends EventTarget {
     this.sending = null;
     this.published = false;
     this.publish().catch((error) => this.report("publish", "", error));
+  }
+
+  /**
+   * Our socket was replaced (a resumed `admitted`): the connections to Janus stay ours (the same `page`). An offer or
+   * an answer that went with the old socket is asked for again: a subscription without its offer is made afresh,
+   * and a sending connection without its answer published afresh.
+   */
+  reask() {
+    const unanswered = [...this.receiving].filter(([, entry]) => !entry.pc.remoteDescription);
+    for (const [id, entry] of unanswered) this.subscribe(id, entry.video);
+    const pc = this.sending;
+    if (pc && (pc === this.offered || pc === this.restarted) && pc.signalingState === "have-local-offer") {
+      pc.close();
+      this.sending = null;
+      this.publish().catch((error) => this.report("publish", "", error));
+    }
   }
 
   /** @param {string} where @param {string} id @param {unknown} error */
