@@ -15,7 +15,8 @@ A subscription asked for before that participant's media reaches Janus (they are
 or their page was reloaded) is kept and offered once it does. When Janus loses Visitt's session (it
 restarted, or stopped answering: :attr:`visitt.live.janus.Janus.lost`), every group call is told
 (``sfu_server`` ``lost``), and as soon as Janus answers again each gets a new session and a new room
-(``sfu_server`` ``back``): the pages publish and subscribe afresh, with the call's keys unchanged.
+(``sfu_server`` ``back``): the pages publish and subscribe afresh, with the call's keys unchanged. A call that
+begins while Janus is down (no session yet to lose) is taken along the same way.
 """
 
 from __future__ import annotations
@@ -181,14 +182,27 @@ class Sfu:
 
     async def _reopen(self) -> None:
         _, admin = await self._open()
-        for public_id, old in list(self.rooms.items()):
-            async with self._locks[public_id]:
-                if self.rooms.get(public_id) is not old:
-                    continue  # ended meanwhile
-                await self._create(admin, old.number)
-                self.rooms[public_id] = new = SfuRoom(old.number, old.live, keys=old.keys)
-            self._tell_server(new, "back")
+        done: set[str] = set()
+        while waiting := [(public_id, old) for public_id, old in self.rooms.items() if public_id not in done]:
+            for public_id, old in waiting:  # (again for a call whose first request came meanwhile: _wait_for_server)
+                done.add(public_id)
+                async with self._locks[public_id]:
+                    if self.rooms.get(public_id) is not old:
+                        continue  # ended meanwhile
+                    await self._create(admin, old.number)
+                    self.rooms[public_id] = new = SfuRoom(old.number, old.live, keys=old.keys)
+                self._tell_server(new, "back")
         log.info("media server back: %d group calls on a new session", len(self.rooms))
+
+    def _wait_for_server(self, room: LiveRoom) -> None:
+        """(Under the room's lock.) A call through Janus whose first request finds Janus unreachable, before it has a
+        room there (Janus was down when the call began): carried over like those that had one. Its pages are told
+        ``lost`` now, and ``back`` as soon as Janus answers (:meth:`_recover`), when they publish again."""
+        self.rooms[room.public_id] = sfu_room = SfuRoom(room.db_id, room)
+        if self.recovering:  # tried already every RETRY seconds: this call is taken along
+            self._tell_server(sfu_room, "lost")
+        else:
+            self._recovery = asyncio.get_running_loop().create_task(self._recover())
 
     @staticmethod
     def _tell_server(sfu_room: SfuRoom, state: Literal["lost", "back"]) -> None:
@@ -199,7 +213,12 @@ class Sfu:
         found = self.rooms.get(room.public_id)
         if found is not None:
             return found
-        _, admin = await self._session()
+        try:
+            _, admin = await self._session()
+        except MediaServerUnavailable:
+            if self.url and (room.group or room.sfu):
+                self._wait_for_server(room)
+            raise
         await self._create(admin, room.db_id)
         return self.rooms.setdefault(room.public_id, SfuRoom(room.db_id, room))
 
