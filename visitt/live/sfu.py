@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from visitt.errors import Conflict, MediaServerUnavailable, NotFound, describe
-from visitt.live import protocol, protocol_sfu
+from visitt.live import layers, protocol, protocol_sfu
 from visitt.live.e2ee import SWITCH_AFTER, KeyRing
 from visitt.live.janus import ROOM_EXISTS, Handle, Janus, JanusError, VideoRoomAdmin
 from visitt.live.live_room import LiveRoom, Peer
@@ -45,9 +45,6 @@ UP_TIMEOUT = 10.0  # seconds for a publisher's connection to Janus to come up be
 NO_SUCH_FEED = 428  # JANUS_VIDEOROOM_ERROR_NO_SUCH_FEED: that publisher's media no longer reaches Janus
 RETRY = 2.0  # seconds between attempts to reach a Janus that lost Visitt's session
 PUBLISHERS = 13  # the host and 12 others (issue 20: up to 12 participants besides the host)
-# Janus's simulcast substreams, lowest first: the rids of sfu.js's LAYERS (quarter, half, full resolution)
-SUBSTREAMS = {"l": 0, "m": 1, "h": 2}
-ALL_TEMPORAL = 2  # every frame of the layer (VP8's temporal layers 0-2)
 
 
 @dataclass
@@ -69,9 +66,11 @@ class Member:
     # drop one picture without renegotiating the rest.
     subscriptions: dict[str, Handle] = field(default_factory=dict)
     videos: dict[str, str] = field(default_factory=dict)  # whose picture they receive: its mid on that connection
+    layered: set[str] = field(default_factory=set)  # whose picture comes in simulcast layers (Janus says when it offers)
     # The page's number (``sub``) of its latest subscription to each participant: an ``sfu_start`` or
     # ``sfu_layer`` of one it has replaced since is for a connection that no longer exists.
     subs: dict[str, int] = field(default_factory=dict)
+    layers: dict[str, str] = field(default_factory=dict)  # the simulcast layer of each picture asked for last
     # Whom they asked to receive before that participant's media reached Janus (with their picture or not, and
     # the subscription's number): offered once it does (Sfu._announce_when_up).
     wanted: dict[str, tuple[bool, int]] = field(default_factory=dict)
@@ -126,6 +125,7 @@ class Sfu:
         self._opening = asyncio.Lock()
         self._locks = _Locks()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._switching: set[asyncio.Task[bool]] = set()  # layers asked for, until Janus forwards them
         self._watchers: set[asyncio.Task[None]] = set()  # one per session: waits for it to be lost
         self._recovery: asyncio.Task[None] | None = None
 
@@ -257,7 +257,9 @@ class Sfu:
         member.publisher, member.up, member.configured = None, False, False
         member.subscriptions.clear()
         member.videos.clear()
+        member.layered.clear()
         member.subs.clear()
+        member.layers.clear()
         member.wanted.clear()
         for handle in stale:
             if handle is not None:
@@ -381,8 +383,10 @@ class Sfu:
                 raise NotFound("that participant sends nothing to the media server", code="unknown_feed")
             old = member.subscriptions.pop(participant, None)
             member.videos.pop(participant, None)
+            member.layered.discard(participant)
             member.wanted.pop(participant, None)
             member.subs[participant] = sub
+            member.layers.pop(participant, None)
             if old is not None:  # asked again (say, sound only now): the old connection goes
                 await old.detach()
             if member.publisher is None or member.sender is not peer:  # subscribing before their own offer
@@ -419,9 +423,11 @@ class Sfu:
             return
         if jsep is None:
             raise MediaServerUnavailable()
-        mids = [str(s["mid"]) for s in data.get("streams", []) if s.get("type") == "video"]
-        if mids:
-            member.videos[participant] = mids[0]
+        videos = [s for s in data.get("streams", []) if s.get("type") == "video"]
+        if videos:
+            member.videos[participant] = str(videos[0]["mid"])
+            if "simulcast" in videos[0]:  # (an aiortc participant sends one layer)
+                member.layered.add(participant)
         peer.send(protocol.encode(protocol_sfu.SfuOffer(participant=participant, sub=sub, sdp=str(jsep["sdp"]))))
 
     async def start(self, room: LiveRoom, peer: Peer, participant: str, sub: int, sdp: str) -> None:
@@ -439,8 +445,9 @@ class Sfu:
 
     async def layer(self, room: LiveRoom, peer: Peer, participant: str, sub: int, layer: str) -> None:
         """``peer`` receives ``participant``'s picture in the simulcast ``layer`` from now on (``h``, ``m``,
-        ``l``). Janus switches at the layer's next key frame, which it asks the sender for. A subscription the
-        page has replaced since (``sub``) is left as it is: the new one gets its own ``sfu_layer``."""
+        ``l``). Janus switches at the layer's next key frame, which it asks the sender for; Visitt asks again
+        until it has (:mod:`visitt.live.layers`). A subscription the page has replaced since (``sub``) is left as
+        it is: the new one gets its own ``sfu_layer``."""
         async with self._locks[room.public_id], self._refusals():
             _, member = await self._member(room, peer)
             if participant in member.subs and member.subs[participant] != sub:
@@ -448,8 +455,15 @@ class Sfu:
             handle, mid = member.subscriptions.get(participant), member.videos.get(participant)
             if handle is None or mid is None:
                 raise Conflict("that participant's picture is not received", code="no_video")
-            await handle.message({"request": "configure", "streams": [
-                {"mid": mid, "substream": SUBSTREAMS[layer], "temporal": ALL_TEMPORAL}]})
+            member.layers[participant] = layer
+            await layers.ask(handle, mid, layer)
+            if participant not in member.layered:
+                return  # one layer only: nothing to switch to
+        switching = asyncio.get_running_loop().create_task(layers.until_switched(
+            handle, mid, layer, lambda: member.subscriptions.get(participant) is handle
+            and member.layers.get(participant) == layer))
+        self._switching.add(switching)
+        switching.add_done_callback(self._switching.discard)
 
     async def can_carry(self, room: LiveRoom) -> bool:
         """Whether a consultation that grows past the mesh can move to the media server: Janus is
@@ -480,7 +494,9 @@ class Sfu:
                     if peer_id in other.subscriptions]
         for other in sfu_room.members.values():
             other.videos.pop(peer_id, None)
+            other.layered.discard(peer_id)
             other.subs.pop(peer_id, None)
+            other.layers.pop(peer_id, None)
             other.wanted.pop(peer_id, None)
         self._spawn(self._take_out(sfu_room.number, member, watching))
         if sfu_room.members:
@@ -563,9 +579,10 @@ class Sfu:
 
     async def close(self) -> None:
         """At shutdown: pending kicks done, the Janus session ended."""
-        for task in [*self._watchers, *([self._recovery] if self._recovery else [])]:
+        stopped = [*self._watchers, *self._switching, *([self._recovery] if self._recovery else [])]
+        for task in stopped:
             task.cancel()
-        await asyncio.gather(*self._watchers, *([self._recovery] if self._recovery else []), return_exceptions=True)
+        await asyncio.gather(*stopped, return_exceptions=True)
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._janus is not None:
             await self._janus.close()
