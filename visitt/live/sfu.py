@@ -520,6 +520,12 @@ class Sfu:
             if peer is not None:
                 peer.send(text)
 
+    def admitted(self, room: LiveRoom, peer: Peer) -> None:
+        """``peer`` has just come into ``room``'s call: told ``lost`` while the call waits for the media server (their
+        page's first requests get ``media_server_unavailable``; ``back`` comes to everyone)."""
+        if room.public_id in self.rooms and self.recovering:
+            peer.send(protocol.encode(protocol_sfu.SfuServer(state="lost")))
+
     def resumed(self, room: LiveRoom, peer: Peer) -> None:
         """``peer`` took back their place on a new socket (after a drop, a reload): the keys as they are now,
         as any sent meanwhile went to the old socket, and whether they encrypt, for the others' lists. And
