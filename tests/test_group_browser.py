@@ -2,7 +2,8 @@
 consultation publishes its (fake) camera in three simulcast layers (all three carrying bytes) and receives
 the clinician, an aiortc participant; the clinician receives the page's picture. Frames are decoded on both
 sides. The clinician switched to the page's low layer (``sfu_layer``) receives a picture a quarter as wide, and
-back on the high one the full width again. The page drives sfu.js directly, to see the simulcast layers on the wire;
+back on the high one the full width again; so does a second Chromium page (a quarter: about 320 wide). The page
+drives sfu.js directly, to see the simulcast layers on the wire;
 the consultation pages run it through group_call.js (tests/test_group_pages_browser.py). And sfu.js's choice of the
 layers' ceiling from a page's own statistics steps down at once and up slowly."""
 
