@@ -1,24 +1,28 @@
 """A group call through Janus when Janus restarts: how soon the pages say so, and how soon media is back.
 
-    python bench/sfu_recovery.py [--runs 5] [--down 3] [--no-write]
+    python bench/sfu_recovery.py [--runs 5] [--down 3] [--hang] [--no-write]
 
 Starts Visitt on a loopback port (SQLite) and Debian's Janus on others, and a group consultation of three
 Chromium pages (the clinician's, the patient's and the companion's, fake camera and microphone, each encrypting
 its frames end to end), as tests/test_sfu_recovery_browser.py does. Each run stops Janus, keeps it down for
---down seconds, and starts it again on the same ports. Timed on each page (wall clock, in the page):
+--down seconds, and starts it again on the same ports. With ``--hang``, Janus hangs instead: stopped with SIGSTOP
+(its port still accepts connections, nothing answers) and continued with SIGCONT. Timed on each page (wall clock,
+in the page):
 
 - Janus stopped → the page says the media server was lost (``sfu_server`` ``lost``);
-- Janus started (its API answering this script's poll, every 50 ms) → the page says the call is connected again
-  (``sfu_server`` ``back``; Visitt's own attempt may reach Janus a moment before this script's poll does, hence
-  a slightly negative figure now and then);
+- Janus started (its API answering this script's poll, every 50 ms; with ``--hang``, SIGCONT sent) → the page says
+  the call is connected again (``sfu_server`` ``back``; Visitt's own attempt may reach Janus a moment before this
+  script's poll does, hence a slightly negative figure now and then);
 - Janus started → the page decodes 5 new frames from both others (on its new connections).
 
-Prints p50 and the range over every page of every run, and rewrites its section of docs/performance.md.
+Prints p50 and the range over every page of every run, and rewrites its section of docs/performance.md
+(``sfu_recovery``, or ``sfu_hang`` with ``--hang``).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import time
@@ -87,6 +91,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--down", type=float, default=3.0, help="seconds Janus stays down in each run")
+    parser.add_argument("--hang", action="store_true",
+                        help="Janus hangs (SIGSTOP, then SIGCONT) instead of stopping and starting again")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
     args = parser.parse_args()
     lost: list[float] = []
@@ -113,12 +119,21 @@ def main() -> None:
                 for page in pages:
                     page.evaluate(WATCH, 2)
                 stopped = time.time() * 1000
-                janus.stop()
+                if args.hang:
+                    assert janus.process is not None
+                    janus.process.send_signal(signal.SIGSTOP)
+                else:
+                    janus.stop()
                 for page in pages:
                     page.wait_for_function("() => window.recovery.lost > 0", timeout=60000)
                 time.sleep(args.down)
-                janus.start()
                 answering = time.time() * 1000
+                if args.hang:
+                    assert janus.process is not None
+                    janus.process.send_signal(signal.SIGCONT)
+                else:
+                    janus.start()
+                    answering = time.time() * 1000
                 for number, page in enumerate(pages):
                     try:
                         page.wait_for_function("() => window.recovery.frames > 0", timeout=120000)
@@ -138,7 +153,25 @@ def main() -> None:
     def spread(values: list[float]) -> str:
         return f"{percentile(values, 0.5):.2f} s (range {min(values):.2f}–{max(values):.2f} s)"
 
-    body = f"""## Group call when Janus restarts (`bench/sfu_recovery.py`)
+    if args.hang:
+        body = f"""## Group call when Janus hangs (`bench/sfu_recovery.py --hang`)
+
+Three Chromium pages (clinician, patient, companion; frames encrypted end to end) in a group call through Janus;
+Janus stopped with SIGSTOP (its port still accepts connections; nothing answers), kept so {args.down:g} s, then
+continued (SIGCONT); {args.runs} runs on one call, timed on each page ({len(lost)} samples). p50 and range:
+
+| From → to | p50 (range) |
+|---|---|
+| Janus hangs → the page says the media server was lost | {spread(lost)} |
+| Janus continues → the page says the call is connected again | {spread(back)} |
+| Janus continues → the page decodes 5 new frames from both others | {spread(frames)} |
+
+What the figures are made of: the notice, `SILENCE` (2 s) in which Janus answered nothing, counted from its last
+answer (a keepalive goes every 0.5 s); back, the new session Visitt asked for while Janus hung, answered once it
+continues, and a new room per call; frames, as when Janus restarts."""
+        section = "sfu_hang"
+    else:
+        body = f"""## Group call when Janus restarts (`bench/sfu_recovery.py`)
 
 Three Chromium pages (clinician, patient, companion; frames encrypted end to end) in a group call through Janus;
 Janus stopped, kept down {args.down:g} s, started again on the same ports; {args.runs} runs on one call, timed on
@@ -150,13 +183,15 @@ each page ({len(lost)} samples). p50 and range:
 | Janus started → the page says the call is connected again | {spread(back)} |
 | Janus started → the page decodes 5 new frames from both others | {spread(frames)} |
 
-What the figures are made of: the notice, `LOST_AFTER` (2 s) of failing polls plus the poll's retry; back,
-Visitt's next attempt (every 2 s, `RETRY`) plus a new session and room; frames, each page's new publish (ICE
-gathering, up to 3 s), Janus's `webrtcup`, then the others' subscriptions. The machine is shared: see the load
-below; one run of the first measurement (load ~60) took 43–45 s to frames on all three pages, not explained yet."""
+What the figures are made of: the notice, `LOST_AFTER` (2 s) of failing polls, or `SILENCE` (2 s) without an
+answer, whichever comes first; back, Visitt's next attempt (every 2 s, `RETRY`) plus a new session and room;
+frames, each page's new publish (ICE gathering, up to 3 s), Janus's `webrtcup`, then the others' subscriptions. The
+machine is shared: see the load below; one run of the first measurement (load ~60) took 43–45 s to frames on all
+three pages, not explained yet."""
+        section = "sfu_recovery"
     print(body)
     if not args.no_write:
-        write_section("sfu_recovery", body)
+        write_section(section, body)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 consultation publishes its (fake) camera in three simulcast layers (all three carrying bytes) and receives
 the clinician, an aiortc participant; the clinician receives the page's picture. Frames are decoded on both
 sides. The clinician switched to the page's low layer (``sfu_layer``) receives a picture a quarter as wide, and
-back on the high one the full width again. The page drives sfu.js directly, to see the simulcast layers on the wire;
+back on the high one the full width again; so does a second Chromium page (a quarter: about 320 wide). The page
+drives sfu.js directly, to see the simulcast layers on the wire;
 the consultation pages run it through group_call.js (tests/test_group_pages_browser.py). And sfu.js's choice of the
 layers' ceiling from a page's own statistics steps down at once and up slowly."""
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -170,4 +172,77 @@ def test_the_page_publishes_in_simulcast_and_both_sides_decode(browser: Browser,
                                           "short": "m"}
     finally:
         context.close()
+        server.stop()
+
+
+# The receiving page's own layer choice set aside (it never asks for "l": its thumbnails are half size), and the
+# layer of the sender's picture asked for as a page does (sfu_layer, on the subscription's number).
+ASK_LAYER = """([id, layer]) => {
+  const call = window.sfuCall;
+  call.applyLayers = () => {};
+  call.signaling.send({ type: "sfu_layer", participant: id, sub: call.receiving.get(id).sub, layer });
+}"""
+# The width the page decodes the sender's picture at now, once a frame of it has come since `since` frames.
+DECODED_WIDTH = """async ([id, since]) => {
+  const entry = window.sfuCall.receiving.get(id);
+  let width = 0, frames = 0;
+  if (entry) (await entry.pc.getStats()).forEach((r) => {
+    if (r.type === "inbound-rtp" && r.kind === "video") { width = r.frameWidth || 0; frames = r.framesDecoded || 0; }
+  });
+  return frames > since ? { width, frames } : null;
+}"""
+RECEIVE_ONLY = """async () => {
+  const { SfuCall } = await import("/static/js/sfu.js");
+  const admitted = await window.admitted;
+  const call = window.sfuCall = new SfuCall(window.signaling, new MediaStream(), admitted.ice,
+                                            { feeds: admitted.feeds });
+  return admitted.feeds;  // the sender's picture subscribed to at once, or at its sfu_feed
+}"""
+
+
+async def admitter(server: LiveServer, knocks: int, result: dict[str, Any]) -> None:
+    """The clinician's socket (no media): lets in ``knocks`` knocks, and stays until the test is done."""
+    async with await WsClient.staff(server, staff_login(server)) as host:
+        result["host"] = (await host.hello())["id"]
+        for _ in range(knocks):
+            knock = await host.expect("knock", timeout=60)
+            await host.send({"type": "admit", "room": knock["room"], "participant": knock["participant"]["id"]})
+        await asyncio.to_thread(result["done"].wait, 600)
+
+
+@pytest.mark.browser
+def test_a_page_asking_for_the_low_layer_decodes_a_quarter_of_the_width_and_the_full_one_back(
+        browser: Browser, janus: JanusServer, tmp_path: Path) -> None:
+    """Two Chromium pages: the patient's sends its 1280×720 camera in three layers, the companion's receives it
+    and asks for the low layer (``sfu_layer`` ``l``): it decodes a picture about 320 wide; asked for the high one
+    again, 1280 wide. (Waits are generous: a switch waits for the layer's key frame, and a loaded machine.)"""
+    server = LiveServer(make_settings(tmp_path, janus_url=janus.url, janus_api_secret=SECRET)).start()
+    contexts = [browser.new_context() for _ in range(2)]
+    result: dict[str, Any] = {"done": threading.Event()}
+    side = threading.Thread(target=lambda: run(admitter(server, 2, result)))
+    side.start()
+    try:
+        patient_token, companion_token = test_sfu._book_group(server)
+        sender, receiver = (context.new_page() for context in contexts)
+        for page in (sender, receiver):
+            page.goto(f"{server.url}/staff/login")
+        while "host" not in result:
+            sender.wait_for_timeout(50)
+        sender_id = sender.evaluate(OPEN, patient_token)
+        assert sender.evaluate(PUBLISH)["layers"] == ["h", "m", "l"]
+        until(sender, LAYERS_SENT, what="three simulcast layers sent", timeout=60)
+        receiver.evaluate(OPEN, companion_token)
+        receiver.evaluate(RECEIVE_ONLY)
+        until(receiver, DECODED_WIDTH, [sender_id, 10], what="the sender's picture decoded", timeout=60)
+        for layer, fits in (("l", lambda width: 0 < width <= 400), ("h", lambda width: width >= 960)):
+            receiver.evaluate(ASK_LAYER, [sender_id, layer])
+            deadline = time.monotonic() + 60
+            while not fits((now := receiver.evaluate(DECODED_WIDTH, [sender_id, 0]) or {"width": 0})["width"]):
+                assert time.monotonic() < deadline, f"the {layer} layer not decoded within 60 s: {now}"
+                receiver.wait_for_timeout(250)
+    finally:
+        result["done"].set()
+        side.join(60)
+        for context in contexts:
+            context.close()
         server.stop()

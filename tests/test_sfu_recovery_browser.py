@@ -4,7 +4,7 @@ Janus. Janus stops: within seconds every page says that the call's sound and pic
 reconnecting, with the others' pictures dimmed, and keeps saying so while Janus stays down. Janus starts again
 on the same ports: Visitt opens a new session and room, the pages publish and subscribe afresh, and every page
 decodes the two others' frames again - still end-to-end encrypted, with the call's keys unchanged - without anyone
-knocking again."""
+knocking again. And a group call begun while Janus was down comes up once Janus starts."""
 
 from __future__ import annotations
 
@@ -93,6 +93,40 @@ def test_a_group_call_comes_back_after_janus_restarts_and_says_so_while_it_is_do
         assert [key for room in server.app.state.hub.sfu.rooms.values() for _, key in room.keys.keys] == keys
         for page in guests:  # nobody knocked again: still in the call
             expect(page.locator("#call")).to_be_visible()
+        expect(host.locator("#waiting li")).to_have_count(0)
+    finally:
+        for context in contexts:
+            context.close()
+        server.stop()
+        janus.stop()
+
+
+@pytest.mark.browser
+def test_a_group_call_begun_while_janus_is_down_comes_up_once_janus_is_back(browser: Browser, tmp_path: Path) -> None:
+    """Janus goes down after the booking and before anyone is in the call: no session for Visitt to lose. Both
+    pages say the media server was lost (not an error), and once Janus starts they say the call is connected and
+    decode each other's frames, end-to-end encrypted, without anyone knocking again."""
+    janus = JanusServer(tmp_path / "janus-server")
+    janus.start()
+    server = LiveServer(make_settings(tmp_path, janus_url=janus.url, janus_api_secret=SECRET)).start()
+    contexts = [browser.new_context(**DESK) for _ in range(2)]
+    try:
+        patient_token, _ = _book_group(server)  # while Janus answers: a group booking asks it first
+        janus.stop()
+        host = contexts[0].new_page()
+        sign_in(host, server.url)
+        patient = knock_and_admit(host, contexts[1].new_page(), f"{server.url}/v/{patient_token}", "Kari Nordmann")
+        pages = [host, patient]
+        for page in pages:
+            expect(page.locator("#call-status")).to_contain_text(LOST, timeout=30000)
+
+        janus.start()
+        for page in pages:
+            expect(page.locator("#call-status")).to_have_text(BACK, timeout=30000)
+        for page in pages:
+            decodes(page, 1)
+            expect(page.locator("#e2ee-state")).to_have_text(E2EE)
+        expect(patient.locator("#call")).to_be_visible()
         expect(host.locator("#waiting li")).to_have_count(0)
     finally:
         for context in contexts:

@@ -141,6 +141,8 @@ class Hub:
         peer.send(protocol.encode(admitted))
         if resumed:
             self.sfu.resumed(room, peer)
+        elif sfu:
+            self.sfu.admitted(room, peer)
         if resumed and peer.cohost:  # back on a new socket: the waiting room as it is now
             peer.send(self.dashboards.room_lobby(room))
 

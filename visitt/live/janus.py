@@ -5,11 +5,11 @@ Only Visitt talks to Janus (``VISITT_JANUS_URL``, every request carrying
 admitted participant asks for (``docs/meetings.md`` says why). One :class:`Janus` is one Janus
 session: a keepalive every :data:`KEEPALIVE` seconds, and one long poll that hands each event to the
 request that waits for it (by transaction) or to its handle's queue. A session Janus no longer knows
-(it restarted: 458), a poll failing for :data:`LOST_AFTER` seconds, or :data:`PING_MISSES` keepalives in a row
-unanswered within :data:`PING_TIMEOUT` (a Janus that accepts connections and hangs: the long poll alone would
-wait out its 40 s), sets :attr:`Janus.lost`: whoever
-holds it (:class:`visitt.live.sfu.Sfu`) opens a new one. :class:`VideoRoomAdmin` runs
-the synchronous VideoRoom requests (create, allowed tokens, kick, destroy) on a handle of its own.
+(it restarted: 458), a poll failing for :data:`LOST_AFTER` seconds, or :data:`SILENCE` seconds in which Janus
+answered nothing at all (a Janus that accepts connections and hangs: the long poll alone would wait out its
+40 s) sets :attr:`Janus.lost`: whoever holds it (:class:`visitt.live.sfu.Sfu`) opens a new one.
+:class:`VideoRoomAdmin` runs the synchronous VideoRoom requests (create, allowed tokens, kick, destroy) on a
+handle of its own.
 
 Janus's replies are turned into typed errors here, at the edge: :class:`JanusError` (Janus said
 no, with its code) and :class:`visitt.errors.MediaServerUnavailable` (Janus cannot be reached).
@@ -32,11 +32,16 @@ from visitt.live.janus_config import admin_key
 
 log = logging.getLogger(__name__)
 
-# seconds between keepalives: Janus ends a session after 60 s without a request (session_timeout), and their
-# answers (or none) tell a Janus that hangs within seconds; one costs Janus a few microseconds
-KEEPALIVE = 2.0
-PING_TIMEOUT = 3.0  # seconds a keepalive may take before it counts as unanswered (generous: a loaded machine)
-PING_MISSES = 2  # keepalives unanswered in a row after which the session counts as lost (Janus hangs)
+# Seconds between keepalives. Janus ends a session after 60 s without a request (session_timeout); they come this
+# often to tell a Janus that hangs within SILENCE. One costs Janus a few microseconds, and one unanswered costs
+# nothing (the next one keeps the session), so each goes without waiting for the one before.
+KEEPALIVE = 0.5
+# Seconds of Visitt's own running time in which Janus answered nothing (no keepalive, request or poll), keepalives
+# waiting, after which the session counts as lost (Janus hangs). A false "lost" costs every group call a new
+# session and its pages a new connection each, so one slow answer never decides: the next keepalives are answered
+# meanwhile. And a pause of Visitt's own (a loaded machine) counts for at most KEEPALIVE a step: it is not Janus's.
+SILENCE = 2.0
+KEEPALIVES_WAITING = 4  # keepalives without an answer yet at most (Janus hanging: more would say nothing new)
 POLL_EVENTS = 10  # events one long poll may bring back at most (Janus's maxev)
 LOST_AFTER = 2.0  # seconds of failing polls after which the session counts as lost (Janus gone or hanging)
 POLL_RETRY = 0.5  # seconds between polls that fail
@@ -101,6 +106,7 @@ class Janus:
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, read=timeout + 35))
         self._tasks: list[asyncio.Task[None]] = []
+        self._silent = 0.0  # seconds (of Visitt's own running time) since Janus last answered anything
         self.lost = asyncio.Event()  # set once Janus no longer has this session, or has not answered for a while
 
     async def __aenter__(self) -> "Janus":
@@ -151,6 +157,7 @@ class Janus:
         except (httpx.HTTPError, ValueError) as error:
             log.warning("janus unreachable: %s", type(error).__name__)
             raise MediaServerUnavailable() from None
+        self._silent = 0.0  # Janus answers
         if reply.get("janus") == "error":
             self._waiting.pop(transaction, None)
             code = int(reply["error"]["code"])
@@ -179,23 +186,41 @@ class Janus:
         return data, event.get("jsep")
 
     async def _keepalive(self) -> None:
-        """Keep the session, and notice a Janus that no longer answers: :data:`PING_MISSES` keepalives in a row
-        unanswered (or unreachable) set :attr:`lost`."""
-        misses = 0
-        while not self.lost.is_set():
-            await asyncio.sleep(KEEPALIVE)
-            try:
-                async with asyncio.timeout(PING_TIMEOUT):
-                    await self._post(f"/{self.session}", {"janus": "keepalive"})
-                misses = 0
-            except JanusError:
-                log.warning("janus keepalive refused")  # Janus answers; a lost session: _post has said so
-            except (MediaServerUnavailable, TimeoutError):
-                misses += 1
-                log.warning("janus keepalive unanswered (%d in a row)", misses)
-                if misses >= PING_MISSES:
-                    log.warning("janus session lost: %d keepalives unanswered", misses)
+        """Keep the session, and notice a Janus that no longer answers: a keepalive every :data:`KEEPALIVE` seconds,
+        each on its own (one slow answer holds up none of the next), and :attr:`lost` once Janus has answered
+        nothing for :data:`SILENCE` seconds (:attr:`_silent`; any answer, to a keepalive, a request or the poll,
+        starts it again)."""
+        loop = asyncio.get_running_loop()
+        waiting: set[asyncio.Task[None]] = set()
+        before = loop.time()
+        try:
+            while not self.lost.is_set():
+                await asyncio.sleep(KEEPALIVE)
+                now = loop.time()
+                # a keepalive's worth at most: a pause of Visitt's own (a loaded machine) is not Janus's silence
+                self._silent += min(now - before, KEEPALIVE)
+                before = now
+                if self._silent >= SILENCE:
+                    log.warning("janus session lost: no answer for %.1f s", self._silent)
                     self.lost.set()
+                    return
+                if len(waiting) < KEEPALIVES_WAITING:
+                    keepalive = loop.create_task(self._ping())
+                    waiting.add(keepalive)
+                    keepalive.add_done_callback(waiting.discard)
+        finally:
+            for keepalive in waiting:
+                keepalive.cancel()
+            await asyncio.gather(*waiting, return_exceptions=True)
+
+    async def _ping(self) -> None:
+        """One keepalive. Its answer, or none, counts in :attr:`_silent` (:meth:`_post`)."""
+        try:
+            await self._post(f"/{self.session}", {"janus": "keepalive"})
+        except JanusError:
+            log.warning("janus keepalive refused")  # Janus answers; a lost session: _post has said so
+        except MediaServerUnavailable:
+            pass  # unreachable: the silence goes on (_keepalive)
 
     async def _poll(self) -> None:
         """The long poll: each event to the request waiting for its transaction, or to its handle. It ends
@@ -217,6 +242,7 @@ class Janus:
                 await asyncio.sleep(POLL_RETRY)
                 continue
             failing_since = None
+            self._silent = 0.0  # Janus answers
             for event in events if isinstance(events, list) else [events]:
                 if event.get("janus") == "error" and event.get("error", {}).get("code") == NO_SUCH_SESSION:
                     log.warning("janus session lost: Janus no longer knows it")

@@ -19,7 +19,8 @@ ICE-restarted on the page's request (``sfu_restart``: the publisher's new offer;
 Janus's new offer to a subscriber). When Janus loses Visitt's session (it
 restarted, or stopped answering: :attr:`visitt.live.janus.Janus.lost`), every group call is told
 (``sfu_server`` ``lost``), and as soon as Janus answers again each gets a new session and a new room
-(``sfu_server`` ``back``): the pages publish and subscribe afresh, with the call's keys unchanged.
+(``sfu_server`` ``back``): the pages publish and subscribe afresh, with the call's keys unchanged. A call that
+begins while Janus is down (no session yet to lose) is taken along the same way.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from visitt.errors import Conflict, MediaServerUnavailable, NotFound, describe
-from visitt.live import protocol, protocol_sfu
+from visitt.live import layers, protocol, protocol_sfu
 from visitt.live.e2ee import SWITCH_AFTER, KeyRing
 from visitt.live.janus import ROOM_EXISTS, Handle, Janus, JanusError, VideoRoomAdmin
 from visitt.live.live_room import LiveRoom, Peer
@@ -50,9 +51,6 @@ UP_LOOK = 10.0
 NO_SUCH_FEED = 428  # JANUS_VIDEOROOM_ERROR_NO_SUCH_FEED: that publisher's media no longer reaches Janus
 RETRY = 2.0  # seconds between attempts to reach a Janus that lost Visitt's session
 PUBLISHERS = 13  # the host and 12 others (issue 20: up to 12 participants besides the host)
-# Janus's simulcast substreams, lowest first: the rids of sfu.js's LAYERS (quarter, half, full resolution)
-SUBSTREAMS = {"l": 0, "m": 1, "h": 2}
-ALL_TEMPORAL = 2  # every frame of the layer (VP8's temporal layers 0-2)
 
 
 @dataclass
@@ -76,12 +74,14 @@ class Member:
     # drop one picture without renegotiating the rest.
     subscriptions: dict[str, Handle] = field(default_factory=dict)
     videos: dict[str, str] = field(default_factory=dict)  # whose picture they receive: its mid on that connection
+    layered: set[str] = field(default_factory=set)  # whose picture comes in simulcast layers (Janus says when it offers)
     # The page's number (``sub``) of its latest subscription to each participant: an ``sfu_start`` or
     # ``sfu_layer`` of one it has replaced since is for a connection that no longer exists.
     subs: dict[str, int] = field(default_factory=dict)
     # The subscription (``sub``) to each participant whose offer the page has answered (``sfu_start``): only those
     # can be restarted (Janus holds a new offer back until the last one is answered).
     answered: dict[str, int] = field(default_factory=dict)
+    layers: dict[str, str] = field(default_factory=dict)  # the simulcast layer of each picture asked for last
     # Whom they asked to receive before that participant's media reached Janus (with their picture or not, and
     # the subscription's number): offered once it does (Sfu._announce_when_up).
     wanted: dict[str, tuple[bool, int]] = field(default_factory=dict)
@@ -137,6 +137,7 @@ class Sfu:
         self._locks = _Locks()
         self._tasks: set[asyncio.Task[None]] = set()
         self._waiting: set[asyncio.Task[None]] = set()  # connections to Janus waited for until they come up
+        self._switching: set[asyncio.Task[bool]] = set()  # layers asked for, until Janus forwards them
         self._watchers: set[asyncio.Task[None]] = set()  # one per session: waits for it to be lost
         self._recovery: asyncio.Task[None] | None = None
 
@@ -193,14 +194,27 @@ class Sfu:
 
     async def _reopen(self) -> None:
         _, admin = await self._open()
-        for public_id, old in list(self.rooms.items()):
-            async with self._locks[public_id]:
-                if self.rooms.get(public_id) is not old:
-                    continue  # ended meanwhile
-                await self._create(admin, old.number)
-                self.rooms[public_id] = new = SfuRoom(old.number, old.live, keys=old.keys)
-            self._tell_server(new, "back")
+        done: set[str] = set()
+        while waiting := [(public_id, old) for public_id, old in self.rooms.items() if public_id not in done]:
+            for public_id, old in waiting:  # (again for a call whose first request came meanwhile: _wait_for_server)
+                done.add(public_id)
+                async with self._locks[public_id]:
+                    if self.rooms.get(public_id) is not old:
+                        continue  # ended meanwhile
+                    await self._create(admin, old.number)
+                    self.rooms[public_id] = new = SfuRoom(old.number, old.live, keys=old.keys)
+                self._tell_server(new, "back")
         log.info("media server back: %d group calls on a new session", len(self.rooms))
+
+    def _wait_for_server(self, room: LiveRoom) -> None:
+        """(Under the room's lock.) A call through Janus whose first request finds Janus unreachable, before it has a
+        room there (Janus was down when the call began): carried over like those that had one. Its pages are told
+        ``lost`` now, and ``back`` as soon as Janus answers (:meth:`_recover`), when they publish again."""
+        self.rooms[room.public_id] = sfu_room = SfuRoom(room.db_id, room)
+        if self.recovering:  # tried already every RETRY seconds: this call is taken along
+            self._tell_server(sfu_room, "lost")
+        else:
+            self._recovery = asyncio.get_running_loop().create_task(self._recover())
 
     @staticmethod
     def _tell_server(sfu_room: SfuRoom, state: Literal["lost", "back"]) -> None:
@@ -211,7 +225,12 @@ class Sfu:
         found = self.rooms.get(room.public_id)
         if found is not None:
             return found
-        _, admin = await self._session()
+        try:
+            _, admin = await self._session()
+        except MediaServerUnavailable:
+            if self.url and (room.group or room.sfu):
+                self._wait_for_server(room)
+            raise
         await self._create(admin, room.db_id)
         return self.rooms.setdefault(room.public_id, SfuRoom(room.db_id, room))
 
@@ -250,8 +269,10 @@ class Sfu:
         member.publisher, member.up, member.configured, member.page = None, False, False, ""
         member.subscriptions.clear()
         member.videos.clear()
+        member.layered.clear()
         member.subs.clear()
         member.answered.clear()
+        member.layers.clear()
         member.wanted.clear()
         for handle in stale:
             if handle is not None:
@@ -391,8 +412,10 @@ class Sfu:
                 await self._drop_old_page(member)
             old = member.subscriptions.pop(participant, None)
             member.videos.pop(participant, None)
+            member.layered.discard(participant)
             member.wanted.pop(participant, None)
             member.subs[participant] = sub
+            member.layers.pop(participant, None)
             if old is not None:  # asked again (say, sound only now): the old connection goes
                 await old.detach()
             if member.publisher is None:  # subscribing before their own offer
@@ -429,9 +452,11 @@ class Sfu:
             return
         if jsep is None:
             raise MediaServerUnavailable()
-        mids = [str(s["mid"]) for s in data.get("streams", []) if s.get("type") == "video"]
-        if mids:
-            member.videos[participant] = mids[0]
+        videos = [s for s in data.get("streams", []) if s.get("type") == "video"]
+        if videos:
+            member.videos[participant] = str(videos[0]["mid"])
+            if "simulcast" in videos[0]:  # (an aiortc participant sends one layer)
+                member.layered.add(participant)
         peer.send(protocol.encode(protocol_sfu.SfuOffer(participant=participant, sub=sub, sdp=str(jsep["sdp"]))))
 
     async def start(self, room: LiveRoom, peer: Peer, participant: str, sub: int, sdp: str) -> None:
@@ -450,8 +475,9 @@ class Sfu:
 
     async def layer(self, room: LiveRoom, peer: Peer, participant: str, sub: int, layer: str) -> None:
         """``peer`` receives ``participant``'s picture in the simulcast ``layer`` from now on (``h``, ``m``,
-        ``l``). Janus switches at the layer's next key frame, which it asks the sender for. A subscription the
-        page has replaced since (``sub``) is left as it is: the new one gets its own ``sfu_layer``."""
+        ``l``). Janus switches at the layer's next key frame, which it asks the sender for; Visitt asks again
+        until it has (:mod:`visitt.live.layers`). A subscription the page has replaced since (``sub``) is left as
+        it is: the new one gets its own ``sfu_layer``."""
         async with self._locks[room.public_id], self._refusals():
             _, member = await self._member(room, peer)
             if participant in member.subs and member.subs[participant] != sub:
@@ -459,8 +485,15 @@ class Sfu:
             handle, mid = member.subscriptions.get(participant), member.videos.get(participant)
             if handle is None or mid is None:
                 raise Conflict("that participant's picture is not received", code="no_video")
-            await handle.message({"request": "configure", "streams": [
-                {"mid": mid, "substream": SUBSTREAMS[layer], "temporal": ALL_TEMPORAL}]})
+            member.layers[participant] = layer
+            await layers.ask(handle, mid, layer)
+            if participant not in member.layered:
+                return  # one layer only: nothing to switch to
+        switching = asyncio.get_running_loop().create_task(layers.until_switched(
+            handle, mid, layer, lambda: member.subscriptions.get(participant) is handle
+            and member.layers.get(participant) == layer))
+        self._switching.add(switching)
+        switching.add_done_callback(self._switching.discard)
 
     def _own(self, room: LiveRoom, peer: Peer, page: str) -> tuple[SfuRoom | None, Member | None]:
         """``peer``'s part of the call, if its connections to Janus are ``page``'s (else ``None``)."""
@@ -529,8 +562,10 @@ class Sfu:
                     if peer_id in other.subscriptions]
         for other in sfu_room.members.values():
             other.videos.pop(peer_id, None)
+            other.layered.discard(peer_id)
             other.subs.pop(peer_id, None)
             other.answered.pop(peer_id, None)
+            other.layers.pop(peer_id, None)
             other.wanted.pop(peer_id, None)
         self._spawn(self._take_out(sfu_room.number, member, watching))
         if sfu_room.members:
@@ -553,6 +588,12 @@ class Sfu:
             peer = room.in_call.get(peer_id)
             if peer is not None:
                 peer.send(text)
+
+    def admitted(self, room: LiveRoom, peer: Peer) -> None:
+        """``peer`` has just come into ``room``'s call: told ``lost`` while the call waits for the media server (their
+        page's first requests get ``media_server_unavailable``; ``back`` comes to everyone)."""
+        if room.public_id in self.rooms and self.recovering:
+            peer.send(protocol.encode(protocol_sfu.SfuServer(state="lost")))
 
     def resumed(self, room: LiveRoom, peer: Peer) -> None:
         """``peer`` took back their place on a new socket (after a drop, a reload): the keys as they are now,
@@ -617,7 +658,7 @@ class Sfu:
 
     async def close(self) -> None:
         """At shutdown: pending kicks done, the Janus session ended."""
-        stopped = [*self._watchers, *self._waiting, *([self._recovery] if self._recovery else [])]
+        stopped = [*self._watchers, *self._waiting, *self._switching, *([self._recovery] if self._recovery else [])]
         for task in stopped:
             task.cancel()
         await asyncio.gather(*stopped, return_exceptions=True)

@@ -67,6 +67,7 @@ let ending = "";  // the room this clinician pressed End in: the outcome dialog 
 const outcome = $("outcome-dialog") ? new OutcomeDialog($("outcome-dialog"), $("lobby-title")) : null;
 let selfId = "";
 let selfName = "";
+let serverLost = false;  // the media server has lost the call (sfu_server): said until it is back, even as the call starts
 const devicePanel = new DevicePanel(strings, () => call, tiles);
 const unmute = new UnmutePrompt(strings.unmute_requested, () => {
   if ($("mic").getAttribute("aria-pressed") !== "true") $("mic").click();
@@ -261,7 +262,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
     people.update(peer);
     if (peer.role !== "host") checks.mark(peer);  // a co-host neither checks nor removes the clinician
   }
-  say(strings.in_call);
+  say(serverLost ? strings.media_server_lost : strings.in_call);
 }
 
 function closeCall() {
@@ -352,6 +353,7 @@ signaling.on("left", ({ participant }) => {
   say(strings.left.replace("{name}", names.get(participant) || ""));
 });
 signaling.on("sfu_server", ({ state }) => {  // the media server lost the call, or has it again (GroupCall publishes afresh)
+  serverLost = state === "lost";
   for (const id of names.keys()) if (id !== selfId) tiles.away(id, state === "lost");  // dimmed, not frozen
   say(state === "lost" ? strings.media_server_lost : strings.media_server_back);
 });

@@ -28,6 +28,7 @@ let welcomed = false;  // the socket is open and has said who we are: a knock ca
 let finished = false;
 let phase = "lobby";  // lobby → waiting → call, or resume (reloaded); what to ask for when the socket comes back
 let knockName = "";
+let serverLost = false;  // the media server has lost the call (sfu_server): said until it is back, even as the call starts
 let wantsWithdraw = false;  // the patient confirmed withdrawing before the socket was up
 const LANGUAGE = document.documentElement.lang;  // of the consent text shown: recorded with the knock
 const DRAW_AFTER_MS = 300;  // the call is drawn once its offer is set, or after this long at the latest (startCall)
@@ -214,7 +215,7 @@ function startCall(/** @type {import("./protocol.js").Admitted} */ message, /** 
     }
     speaker.start(started);
     quality.start(started, selfId);
-    $("call-status").textContent = strings.in_call;
+    $("call-status").textContent = serverLost ? strings.media_server_lost : strings.in_call;
   };
   const offered = offers.filter(Boolean);
   if (offered.length === 0) draw();
@@ -289,6 +290,7 @@ function openSocket() {
     }).catch((error) => mesh?.report("move", mesh.selfId, error));  // the modules did not load
   });
   signaling.on("sfu_server", ({ state }) => {  // the media server lost the call, or has it again (GroupCall publishes afresh)
+    serverLost = state === "lost";
     for (const id of names.keys()) if (id !== selfId) tiles.away(id, state === "lost");  // dimmed, not frozen
     $("call-status").textContent = state === "lost" ? strings.media_server_lost : strings.media_server_back;
   });
