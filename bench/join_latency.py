@@ -23,7 +23,8 @@ trip from the clinician's for ICE, DTLS and the pictures, as a phone on a slow m
 - Admit → first frame: each run books, knocks, admits and times from the click on "Admit" to the
   first remote frame each page paints (requestVideoFrameCallback), then ends the consultation. The
   clicks come once the clinician's page is ready (its camera on and a connection prepared for the
-  patient, which it does by itself when someone knocks), as a clinician's would a moment after the chime.
+  patient, which it does by itself when someone knocks) and half a second more, as a clinician's would a
+  moment after the chime (by then its page has answered the patient's offer ahead too).
 
 ``--trace``: where the time of admit → first frame goes. Both pages note the wall-clock time of each
 step (a message in or out on the signaling socket and when the page's handler of it returned, each
@@ -99,6 +100,9 @@ PRESS_JOIN = "() => { window.steps.pressed = performance.now(); document.querySe
 SLOW_NETWORK = {"offline": False, "latency": 150, "downloadThroughput": 1_600_000 / 8, "uploadThroughput": 750_000 / 8}
 SLOW_CPU = 4
 # The clinician's page has its camera on and a connection ready for each waiting patient (host.js getReady).
+# And a moment later, as a clinician's click would come after the chime: the page's work on the knock is done (its
+# connection prepared, the patient's offer answered ahead), whatever the load.
+CLICK_AFTER_MS = 500
 READY = """() => (!document.querySelector('#ready-preview') || document.querySelector('#ready-preview video').videoWidth > 0)
   && document.querySelectorAll('#waiting li').length > 0"""
 
@@ -132,9 +136,11 @@ TRACE = """(() => {
   new MutationObserver(() => { const call = document.getElementById('call'); if (call && !call.hidden) note('call shown'); })
     .observe(document, {subtree: true, attributes: true, attributeFilter: ['hidden']});
   const Connection = window.RTCPeerConnection;
+  window.traced = [];  // every connection, for the statistics of the first frame (FIRST_FRAME_STATS)
   window.RTCPeerConnection = class extends Connection {
     constructor(...args) {
       super(...args);
+      window.traced.push(this);
       this.addEventListener('icegatheringstatechange', () => note('gathering ' + this.iceGatheringState));
       this.addEventListener('iceconnectionstatechange', () => note('ice ' + this.iceConnectionState));
       this.addEventListener('connectionstatechange', () => note('connection ' + this.connectionState));
@@ -150,6 +156,62 @@ TRACE = """(() => {
     }
   };
 })()"""
+
+
+# For --trace, started just before the click: each page reads its open connections' statistics every few
+# milliseconds for 2 s and notes in window.trace when its video first goes out (frames captured while connected,
+# encoded, sent) and comes in (packets, frames received, decoded); window.firstOut keeps the outgoing video's
+# figures when its first frame has been sent, window.firstIn the incoming video's when its first is decoded.
+# Statistics are read on the browser's own threads; the page's share of each reading is a few milliseconds.
+FIRST_FRAME_STATS = """() => {
+  const at = () => performance.timeOrigin + performance.now();
+  const note = (step, time) => { if (!(step in window.trace)) window.trace[step] = time; };
+  const until = at() + 2000;
+  window.firstOut = null; window.firstIn = null;
+  let sourceFrames = null, connectedAt = 0;
+  const read = async () => {
+    for (const pc of window.traced) {
+      if (pc.connectionState === 'closed' || !pc.remoteDescription) continue;
+      const report = await pc.getStats();
+      const now = at();
+      if (!connectedAt && pc.connectionState === 'connected') connectedAt = now;
+      report.forEach((s) => {
+        if (s.type === 'media-source' && s.kind === 'video') {
+          if (sourceFrames !== null && s.frames > sourceFrames && connectedAt) note('video source: a frame after connected', now);
+          sourceFrames = s.frames;
+          window.sourceFps = s.framesPerSecond;
+        }
+        if (s.type === 'outbound-rtp' && s.kind === 'video') {
+          if (s.framesEncoded > 0) note('video out: first frame encoded', now);
+          if (s.packetsSent > 0) note('video out: first packet sent', now);
+          if (s.framesSent > 0 && !window.firstOut) {
+            note('video out: first frame sent', now);
+            window.firstOut = {bytes: s.bytesSent, packets: s.packetsSent, keyFrames: s.keyFramesEncoded, frames: s.framesEncoded,
+              encodeMs: 1000 * s.totalEncodeTime, pacerMs: 1000 * s.totalPacketSendDelay, width: s.frameWidth,
+              limitation: s.qualityLimitationReason, target: s.targetBitrate, encoder: s.encoderImplementation};
+          }
+        }
+        if (s.type === 'outbound-rtp' && s.kind === 'audio' && s.packetsSent > 0) note('audio out: first packet sent', now);
+        if (s.type === 'inbound-rtp' && s.kind === 'audio' && s.packetsReceived > 0) note('audio in: first packet', now);
+        if (s.type === 'inbound-rtp' && s.kind === 'video') {
+          if (s.packetsReceived > 0) note('video in: first packet', now);
+          if (s.framesReceived > 0) note('video in: first frame received', now);
+          if (s.framesDecoded > 0 && !window.firstIn) {
+            note('video in: first frame decoded', now);
+            window.firstIn = {bytes: s.bytesReceived, packets: s.packetsReceived, width: s.frameWidth,
+              jitterMs: s.jitterBufferEmittedCount ? 1000 * s.jitterBufferDelay / s.jitterBufferEmittedCount : null,
+              decodeMs: 1000 * s.totalDecodeTime};
+          }
+        }
+        if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded' && s.availableOutgoingBitrate)
+          window.startKbps = window.startKbps || s.availableOutgoingBitrate / 1000;
+      });
+    }
+    if (at() < until && !(window.firstOut && window.firstIn)) setTimeout(read, 5);
+  };
+  window.startKbps = 0;
+  read();
+}"""
 
 
 def new_phone_page(context: BrowserContext, network: str) -> Page:
@@ -198,18 +260,25 @@ def knock_run(server: LiveServer, browser: Browser, network: str) -> dict[str, f
 Trace = list[tuple[str, float]]  # (page: step, ms after the click)
 
 
-def one_run(server: LiveServer, host: Page, patient: Page, traces: list[Trace] | None = None) -> tuple[float, float]:
+Figures = dict[str, float]  # "page: figure" → value, of one run (the first frame's statistics, for --trace)
+
+
+def one_run(server: LiveServer, host: Page, patient: Page, traces: list[Trace] | None = None,
+            stats: list[Figures] | None = None) -> tuple[float, float]:
     patient.goto(book(server))
     patient.wait_for_function("() => document.querySelector('#preview').videoWidth > 0")
     patient.get_by_label("Your full name").fill("Bench Patient")
     patient.get_by_role("button", name="Join").click()
     host.locator("#waiting li .admit").wait_for()
     host.wait_for_function(READY)
+    host.wait_for_timeout(CLICK_AFTER_MS)
     host.evaluate(FIRST_FRAME)
     patient.evaluate(FIRST_FRAME)
     if traces is not None:
         for page in (host, patient):
             page.evaluate("() => { window.trace = {}; }")
+            if stats is not None:
+                page.evaluate(FIRST_FRAME_STATS)
     clicked = host.evaluate(CLICK_ADMIT)
     host_ms = host.evaluate("() => window.firstFrame") - clicked
     patient_ms = patient.evaluate("() => window.firstFrame") - clicked
@@ -221,12 +290,23 @@ def one_run(server: LiveServer, host: Page, patient: Page, traces: list[Trace] |
                                 for who, page in (("clinician", host), ("patient", patient))
                                 if (received := page.evaluate("() => window.firstReceived || 0"))],
                              key=lambda item: item[1]))
+    if stats is not None:
+        figures: Figures = {}
+        for who, page in (("clinician", host), ("patient", patient)):
+            seen = page.evaluate("() => ({out: window.firstOut, in: window.firstIn, fps: window.sourceFps, kbps: window.startKbps})")
+            for side in ("out", "in"):
+                for name, value in (seen[side] or {}).items():
+                    if isinstance(value, (int, float)):
+                        figures[f"{who}: first frame {side}: {name}"] = value
+            figures[f"{who}: camera frames a second"] = seen["fps"] or 0
+            figures[f"{who}: first outgoing estimate (kbit/s)"] = seen["kbps"] or 0
+        stats.append(figures)
     host.get_by_role("button", name="End consultation").click()
     patient.get_by_text("The consultation has ended").wait_for()
     return host_ms, patient_ms
 
 
-def measure(args: argparse.Namespace, traces: list[Trace] | None = None
+def measure(args: argparse.Namespace, traces: list[Trace] | None = None, stats: list[Figures] | None = None
             ) -> tuple[list[tuple[float, float]], list[dict[str, float]]]:
     """One round: a fresh server and browser, one warm-up, then the runs (``traces``: each run's steps)."""
     with tempfile.TemporaryDirectory() as data, sync_playwright() as playwright:
@@ -242,7 +322,7 @@ def measure(args: argparse.Namespace, traces: list[Trace] | None = None
             sign_in(host, server.url)
             patient = new_phone_page(phone, args.network)
             one_run(server, host, patient)  # warm-up: first getUserMedia, codec set-up
-            results = [one_run(server, host, patient, traces) for _ in range(args.runs)]
+            results = [one_run(server, host, patient, traces, stats) for _ in range(args.runs)]
             knocks = [knock_run(server, browser, args.network) for _ in range(args.knock_runs)]
         finally:
             browser.close()
@@ -261,9 +341,17 @@ def print_trace(args: argparse.Namespace) -> None:
     """Each step of admit → first frame on both pages: in how many runs it came, and its p50 and
     spread after the click, in the order of the p50s."""
     traces: list[Trace] = []
+    stats: list[Figures] = []
     for _ in range(args.rounds):
-        measure(argparse.Namespace(**{**vars(args), "knock_runs": 0}), traces)
+        measure(argparse.Namespace(**{**vars(args), "knock_runs": 0}), traces, stats if args.stats else None)
     print_steps(traces, f"admit → first frame, {args.network}, {len(traces)} runs", "runs", "the click")
+    if not args.stats:
+        return
+    print("\nThe first video frame's statistics (outgoing: when it was sent; incoming: when it was decoded)")
+    print("| figure | runs | p50 | min | max |\n|---|---|---|---|---|")
+    for name in sorted({name for figures in stats for name in figures}):
+        values = [figures[name] for figures in stats if name in figures]
+        print(f"| {name} | {len(values)} | {percentile(values, 0.5):.1f} | {min(values):.1f} | {max(values):.1f} |")
 
 
 def main() -> None:
@@ -276,6 +364,10 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
     parser.add_argument("--trace", action="store_true",
                         help="print where admit → first frame goes, step by step (p50 after the click); writes nothing")
+    parser.add_argument("--stats", action="store_true",
+                        help="with --trace: also read each page's statistics every few ms from the click (the first "
+                             "video frame captured, encoded, sent, received; its size, encoding and pacing). The "
+                             "readings load the pages: the other steps come later than without")
     args = parser.parse_args()
     if args.trace:
         print_trace(args)

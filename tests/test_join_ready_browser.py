@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 
 from visitt.testing import LiveServer
 
-from .browser import DESK, PHONE, sign_in, wait_for_media
+from .browser import DESK, PHONE, sign_in, until, wait_for_media
 from .peers import book
 
 pytestmark = pytest.mark.browser
@@ -56,6 +56,24 @@ def untouched(connection: dict[str, Any]) -> bool:
             and connection["candidatePairs"] == connection["localCandidates"] == 0)
 
 
+def answered_ahead(connection: dict[str, Any]) -> bool:
+    """The clinician's prepared connection once the waiting patient's offer has come (``offer_ahead``): that
+    offer and the answer set, its own candidates gathered and held back. The offer had no candidates, so there
+    is no pair of candidates to check: nothing sent or received."""
+    return (connection["signaling"] == "stable" and connection["remote"] and connection["local"]
+            and connection["candidatePairs"] == 0 and connection["bytesSent"] == connection["bytesReceived"] == 0)
+
+
+def messages_sent(page: Page) -> list[dict[str, Any]]:
+    """Records every message the page's signaling socket sends, from now on."""
+    sent: list[dict[str, Any]] = []
+
+    def on_socket(socket: Any) -> None:
+        socket.on("framesent", lambda payload: sent.append(json.loads(payload)))
+    page.on("websocket", on_socket)
+    return sent
+
+
 def messages_received(page: Page) -> list[str]:
     """Records the type of every message the page's signaling socket receives, from now on."""
     received: list[str] = []
@@ -78,6 +96,7 @@ def test_clinician_and_patient_are_ready_before_the_admit_and_the_patient_gets_n
     phone.add_init_script(OBSERVE)
     try:
         host = clinic.new_page()
+        heard = messages_received(host)
         sign_in(host, server.url)
         preview = host.locator("#ready-preview")
         expect(preview).to_be_hidden()  # nobody waiting: the camera is off
@@ -86,6 +105,7 @@ def test_clinician_and_patient_are_ready_before_the_admit_and_the_patient_gets_n
         join_url, _ = book(server)
         patient = phone.new_page()
         received = messages_received(patient)
+        sent = messages_sent(patient)
         patient.goto(join_url)
         patient.wait_for_function("() => document.querySelector('#preview').videoWidth > 0")
         patient.get_by_label("Your full name").fill("Kari Nordmann")
@@ -100,19 +120,29 @@ def test_clinician_and_patient_are_ready_before_the_admit_and_the_patient_gets_n
         host.wait_for_function("() => window.connections.length === 1")
         # ... and the patient's page one of its own, once its knock was heard.
         patient.wait_for_function("() => window.connections.length === 1")
+        # The patient's page hands its written offer over, without a candidate; the clinician's page answers it
+        # ahead, holding its candidates back: nothing to check, nothing sent.
+        until(host, "() => Boolean(window.connections[0].localDescription)", what="the offer answered ahead")
+        (offer,) = [message for message in sent if message["type"] == "offer_ahead"]
+        assert "a=candidate" not in offer["sdp"] and "offer_ahead" in heard
+        (connection,) = host.evaluate(CONNECTIONS)
+        assert answered_ahead(connection), connection
+        (connection,) = patient.evaluate(CONNECTIONS)
+        assert untouched(connection), connection
         for page in (host, patient):
             (connection,) = page.evaluate(CONNECTIONS)
-            assert untouched(connection), connection
             assert connection["senders"] == 2  # the camera and the microphone, not sending
 
-        # What the waiting patient's page has heard: who it is and that it waits; nothing of the call.
+        # What the waiting patient's page has heard: who it is and that it waits; nothing of the call, not the
+        # clinician's answer nor a candidate of theirs.
         assert set(received) <= {"welcome", "waiting", "ping", "pong"}, received
         assert "waiting" in received
 
         host.locator("#waiting li", has_text="Kari Nordmann").get_by_role("button", name="Admit").click()
         wait_for_media(host)
         wait_for_media(patient)
-        # The call runs on the connections made while waiting: none was made at the admit.
+        # The call runs on the connections made while waiting, the clinician's on the answer written ahead: none
+        # was made at the admit (an offer other than the one answered ahead would have had a fresh connection).
         for page in (host, patient):
             (connection,) = page.evaluate(CONNECTIONS)
             assert connection["ice"] in ("connected", "completed") and connection["bytesReceived"] > 0, connection

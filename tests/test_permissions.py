@@ -58,6 +58,7 @@ def message(action: Action, room: str) -> dict[str, Any]:
         Action.LATE: {"type": "late", "minutes": 0},
         Action.MEDIA: {"type": "media", "audio": True, "video": True},
         Action.SIGNAL: {"type": "signal", "to": "nobody", "candidate": CANDIDATE},
+        Action.OFFER_AHEAD: {"type": "offer_ahead", "sdp": "v=0\r\n"},
         Action.CHAT: {"type": "chat", "phrase": "one_moment"},
         Action.PAUSE: {"type": "pause"},
         Action.RESUME: {"type": "resume"},
@@ -76,7 +77,8 @@ def refusal(role: str, action: Action) -> str | None:
     if role == "staff":  # another clinician: not in this call, and no power over this room
         if action is Action.LATE:
             return None  # their own waiting patients
-        return "forbidden" if action in NAMES_ROOM | {Action.KNOCK, Action.REJOIN, Action.REQUEST_ID} else "not_in_call"
+        return "forbidden" if action in NAMES_ROOM | {Action.KNOCK, Action.REJOIN, Action.REQUEST_ID, Action.OFFER_AHEAD} \
+            else "not_in_call"
     if action is Action.SHARE and Role(role) in GUESTS:
         return "share_not_allowed"  # VISITT_PATIENTS_MAY_SHARE is off
     return None if Role(role) in TABLE[action] else "forbidden"

@@ -276,6 +276,33 @@ def test_a_signal_from_a_guest_not_let_in_reaches_nobody(server: LiveServer) -> 
     run(scenario())
 
 
+def test_a_waiting_guests_offer_ahead_reaches_the_hosts_dashboard_once_and_nothing_goes_back(
+        server: LiveServer) -> None:
+    async def scenario() -> None:
+        async with consultation(server, admit=False) as call:
+            host, guest = call.host, call.guest
+            # an offer with a candidate in it would tell of the guest's network: refused, nothing forwarded
+            await guest.send({"type": "offer_ahead", "sdp": OFFER["sdp"] + "a=candidate:1 1 udp 1 10.0.0.1 9 typ host\r\n"})
+            await guest.expect_error("malformed")
+            await guest.send({"type": "offer_ahead", "sdp": OFFER["sdp"]})
+            ahead = await host.expect("offer_ahead")  # with the clinician's own ICE servers, for their answer
+            assert ahead == {"type": "offer_ahead", "room": call.room, "participant": guest.id, "sdp": OFFER["sdp"],
+                             "ice": {"iceServers": [], "iceTransportPolicy": "all"}}
+            await guest.send({"type": "offer_ahead", "sdp": OFFER["sdp"]})  # once per waiting page
+            await guest.expect_error("already_offered")
+            await guest.sync()
+            await host.sync()
+            assert guest.types == ["welcome", "waiting", "error", "error", "pong"]  # nothing of the clinician's
+            assert host.types.count("offer_ahead") == 1
+
+            await host.send({"type": "admit", "room": call.room, "participant": guest.id})
+            await guest.expect("admitted")
+            await guest.send({"type": "offer_ahead", "sdp": OFFER["sdp"]})  # in the call: signal as usual
+            await guest.expect_error("not_waiting")
+
+    run(scenario())
+
+
 def test_a_signal_to_someone_not_in_the_call_is_refused(server: LiveServer) -> None:
     async def scenario() -> None:
         async with consultation(server) as call:

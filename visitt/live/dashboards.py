@@ -60,12 +60,16 @@ class Dashboards:
         return protocol.encode(protocol.Lobby(waiting=[room.waiting_info(waiter) for waiter in room.waiting.values()],
                              gave_up=[]))
 
+    def hosts(self, room: LiveRoom) -> list[Peer]:
+        """The host's dashboard sockets and the co-hosts in ``room``'s call."""
+        return [*self.watching.get(room.host_id, ()), *(peer for peer in room.in_call.values() if peer.cohost)]
+
     def tell(self, room: LiveRoom, text: str | None = None) -> None:
         """A change in ``room``'s waiting room: ``text`` to the host's dashboards and the co-hosts in
         the call at once, and the waiting room as it then is in the next round."""
         cohosts = [peer for peer in room.in_call.values() if peer.cohost]
         if text:
-            for peer in [*self.watching.get(room.host_id, ()), *cohosts]:
+            for peer in self.hosts(room):
                 peer.send(text)
         if not self.hosts_due and not self.rooms_due:
             wait = self.rounds.reserve()

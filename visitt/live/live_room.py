@@ -53,6 +53,8 @@ class Waiter:
     # is sent home instead of ``since`` + the wait limit, and the notice itself, sent again on a rejoin.
     until: dt.datetime | None = None
     notice: str | None = None
+    # Whether this page has handed over its offer ahead (:meth:`visitt.live.lobby.Lobby.offer_ahead`): once only.
+    offered: bool = False
 
 
 def new_place_key() -> tuple[str, str]:

@@ -226,6 +226,25 @@ class Lobby:
         room.tell_hosts(protocol.encode(protocol.PlaceTaken(participant=place, name=guest.name, second_device=True)))
         self.hub.dashboards.tell(room)
 
+    def offer_ahead(self, room: LiveRoom, guest: Peer, sdp: str) -> None:
+        """A waiting guest's page hands over the offer it has written for the call: the host's pages answer
+        it while the guest waits, with their own ICE servers (TURN credentials for the staff member, as their
+        ``admitted`` brings them), and send that answer and their candidates once the same offer comes after the
+        admission (``call.js`` ``answerAhead``). Nothing goes to the guest. Once per waiting page; a second device
+        waits for the clinician's decision first, and a call through the media server has no use for it."""
+        self.hub.check(room, guest, Action.OFFER_AHEAD)
+        waiter = room.waiting.get(guest.id)
+        if waiter is None or waiter.peer is not guest or waiter.second_of is not None:
+            raise Conflict("only a page waiting to be let in offers ahead", code="not_waiting")
+        if waiter.offered:
+            raise Conflict("this page has offered ahead already", code="already_offered")
+        waiter.offered = True
+        if room.group or room.sfu:
+            return
+        for host in self.hub.dashboards.hosts(room):  # each with their own ICE servers, as `admitted` gives them
+            host.send(protocol.encode(protocol.OfferAheadIn(room=room.public_id, participant=guest.id, sdp=sdp,
+                                                            ice=self.hub.ice(host.id))))
+
     async def deny(self, room: LiveRoom, host: Peer, guest_id: str) -> None:
         self.hub.check(room, host, Action.DENY)
         async with room.lock:

@@ -44,6 +44,7 @@ class Action(enum.StrEnum):
     LATE = "late"
     MEDIA = "media"
     SIGNAL = "signal"
+    OFFER_AHEAD = "offer_ahead"  # a waiting guest's written offer, to the host's page before the admission
     CHAT = "chat"
     PAUSE = "pause"
     RESUME = "resume"
@@ -84,6 +85,7 @@ TABLE: dict[Action, dict[Role, Where]] = {
     Action.LATE: {Role.HOST: "room"},
     Action.MEDIA: {Role.HOST: "room", Role.COHOST: "room", **_each(GUESTS, "room")},
     Action.SIGNAL: EVERYONE_IN_CALL,
+    Action.OFFER_AHEAD: _each(GUESTS, "room"),  # only while waiting: Lobby.offer_ahead
     Action.CHAT: EVERYONE_IN_CALL,
     Action.PAUSE: EVERYONE_IN_CALL,
     Action.RESUME: {Role.HOST: "call", Role.COHOST: "call"},

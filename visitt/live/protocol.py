@@ -16,6 +16,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -229,6 +230,22 @@ class Signal(ClientModel):
         return self
 
 
+class OfferAhead(ClientModel):
+    """A waiting guest's page hands over the offer it has written for the call, so the host's page can answer it
+    before the admission (docs/performance.md, join speed). An offer without candidates: it says nothing of the
+    guest's network, and the host's page, which gathers nothing for it, nothing of the host's."""
+
+    type: Literal["offer_ahead"]
+    sdp: Annotated[str, Field(min_length=1, max_length=32 * 1024)]
+
+    @field_validator("sdp")
+    @classmethod
+    def _no_candidates(cls, sdp: str) -> str:
+        if not sdp.startswith("v=0") or "a=candidate" in sdp or "a=end-of-candidates" in sdp:
+            raise ValueError("an offer ahead is an SDP without candidates")
+        return sdp
+
+
 CHAT_MAX = 500
 # The quick phrases: sent as codes, shown by each reader's page in its own language (client_text.py).
 Phrase = Literal["cant_hear", "cant_see", "turn_on_microphone", "turn_on_camera", "one_moment"]
@@ -254,8 +271,8 @@ ClientMessage = Annotated[
     Union[Hello, Ping, Pong, Knock, Rejoin, Enter, Admit, Deny, Remove, Lock, Unlock, End, ContinueByPhone, Leave,
           Media, Pause,
           Resume, Identify,
-          Late, RequestId, Share, AskUnmute, Signal, Chat, Withdraw, Flowing, SfuPublish, SfuSubscribe, SfuStart,
-          SfuLayer, SfuRestart, SfuReoffer],
+          Late, RequestId, Share, AskUnmute, Signal, OfferAhead, Chat, Withdraw, Flowing, SfuPublish, SfuSubscribe,
+          SfuStart, SfuLayer, SfuRestart, SfuReoffer],
     Field(discriminator="type"),
 ]
 _client: TypeAdapter[Any] = TypeAdapter(ClientMessage)
@@ -507,6 +524,18 @@ class SignalIn(ServerModel):
     candidate: Candidate | None = Field(default=None, exclude_if=_absent_if_none)
 
 
+class OfferAheadIn(ServerModel):
+    """To the host's dashboards (and the co-hosts in the call): the offer a guest waiting in ``room`` has
+    written for the call (``offer_ahead``). Their page answers it and gathers its candidates with ``ice``, sending
+    nothing; the answer and the candidates go out when the same offer comes as a ``signal`` after the admission."""
+
+    type: Literal["offer_ahead"] = "offer_ahead"
+    room: str
+    participant: str
+    sdp: str
+    ice: dict[str, Any]  # the receiving clinician's own ICE configuration, as their ``admitted`` would bring it
+
+
 class ChatIn(ServerModel):
     type: Literal["chat"] = "chat"
     from_: str = Field(serialization_alias="from")
@@ -544,8 +573,8 @@ class PongOut(ServerModel):
 
 ServerMessage = Union[Welcome, Waiting, Lobby, LateNotice, WaitExpired, KnockNotice, Admitted, Denied, Removed,
                       Joined, Updated, Back, Left, Away, PlaceTaken, RoomInfo, Ended, PhoneCall, Paused, Resumed,
-                      IdRequested, UnmuteRequested, SignalIn, ChatIn, SfuPublished, SfuRestarted, SfuOffer, SfuFeed,
-                      SfuKeys, SfuMove, SfuServer, MeetingsChanged, ErrorMessage, Bye,
+                      IdRequested, UnmuteRequested, SignalIn, OfferAheadIn, ChatIn, SfuPublished, SfuRestarted,
+                      SfuOffer, SfuFeed, SfuKeys, SfuMove, SfuServer, MeetingsChanged, ErrorMessage, Bye,
                       PingOut, PongOut, Withdrawn]
 SERVER_MESSAGES: tuple[type[ServerModel], ...] = get_args(ServerMessage)
 

@@ -55,6 +55,16 @@ const RESTART_SETTLE_MS = 5000;
 const written = new WeakMap();
 
 /**
+ * Answers made in advance on the clinician's side (`answerAhead`), by prepared connection: the offer the waiting
+ * patient's page handed over (`offer_ahead`), the answer set to it, the tracks the offer announced (their `track`
+ * events came before any call listened) and the candidates gathered, held back until that offer comes again after
+ * the admission; null while the answer is being made.
+ * @typedef {{offer: string, answer: RTCSessionDescriptionInit, tracks: MediaStreamTrack[], held: RTCIceCandidateInit[], hold: (event: RTCPeerConnectionIceEvent) => void}} Ahead
+ * @type {WeakMap<RTCPeerConnection, Ahead | null>}
+ */
+const answered = new WeakMap();
+
+/**
  * A peer connection made ready while someone waits to be let in, so the admit does not wait for it:
  * the connection object, its DTLS certificate and the senders of the local tracks. It has no ICE
  * servers (those are handed out only at admission), no handlers and no description, so it gathers
@@ -74,9 +84,72 @@ export function prepareConnection(local, offering = false) {
   if (offering) {
     if (WEBKIT) preferH264(pc);  // as `Call.peer` orders them: the offer must be the one it would write
     preferRed(pc);
-    pc.createOffer().then((offer) => { if (pc.signalingState === "stable" && !pc.localDescription) written.set(pc, offer); }, () => {});
+    writing.set(pc, pc.createOffer().then((offer) => {
+      if (pc.signalingState !== "stable" || pc.localDescription) return null;
+      written.set(pc, offer);
+      return offer;
+    }, () => null));
   }
   return pc;
+}
+
+/** @type {WeakMap<RTCPeerConnection, Promise<RTCSessionDescriptionInit | null>>} */
+const writing = new WeakMap();
+
+/**
+ * The offer written for a prepared connection (`prepareConnection` with `offering`), once written; null if
+ * there is none. The waiting patient's page hands it to the clinician's (`offer_ahead`).
+ * @param {RTCPeerConnection} pc @returns {Promise<RTCSessionDescriptionInit | null>}
+ */
+export function writtenOffer(pc) {
+  return writing.get(pc) || Promise.resolve(null);
+}
+
+/**
+ * The clinician's side of a prepared connection answers the waiting patient's offer (`offer_ahead`) before the
+ * admission: with the clinician's own ICE servers (`ice`, which `offer_ahead` brings), the offer is set, the
+ * answer set too, and the candidates gathered are held back. Nothing reaches the patient: their offer has no
+ * candidates, so there is nothing to check against, and ours wait here. When the same offer comes after the
+ * admission, the answer and the candidates leave at once (`Call.onSignal`), and the patient's page can check
+ * the paths as soon as it has set them: setting the offer and the answer and gathering took the clinician's page
+ * 40-80 ms of the join, which the checks waited for. A connection that has taken any description is left as it is.
+ * @param {RTCPeerConnection} pc @param {string} sdp @param {RTCConfiguration} ice
+ */
+export async function answerAhead(pc, sdp, ice) {
+  if (answered.has(pc) || pc.signalingState !== "stable" || pc.localDescription || pc.remoteDescription) return;
+  answered.set(pc, null);  // being made: a call that needs the connection meanwhile starts afresh
+  /** @type {RTCIceCandidateInit[]} */
+  const held = [];
+  const hold = (/** @type {RTCPeerConnectionIceEvent} */ { candidate }) => { if (candidate && candidate.candidate) held.push(candidate.toJSON()); };
+  /** @type {MediaStreamTrack[]} */
+  const tracks = [];
+  const announced = (/** @type {RTCTrackEvent} */ { track }) => { tracks.push(track); };
+  try {
+    pc.setConfiguration({ ...pc.getConfiguration(), ...ice });
+    if (WEBKIT) preferH264(pc);  // as `Call.peer` orders them, before the answer is written
+    preferRed(pc);
+    pc.addEventListener("track", announced);
+    await pc.setRemoteDescription({ type: "offer", sdp });
+    pc.removeEventListener("track", announced);
+    if (firstVideoCodec(sdp) === "h264") preferH264(pc);  // a Safari's offer: answer in kind
+    const answer = await pc.createAnswer();
+    pc.addEventListener("icecandidate", hold);
+    await pc.setLocalDescription(answer);
+    if (answered.has(pc)) answered.set(pc, { offer: sdp, answer, tracks, held, hold });
+  } catch {
+    answered.delete(pc);  // an offer it cannot take: the admission's offer goes the usual way, on a fresh connection
+    pc.close();
+  }
+}
+
+/**
+ * Whether a prepared connection is as the call may take it over: nothing set (`prepareConnection`), or
+ * answered ahead (`answerAhead`), and `offer` (one that has just come) is the offer it answered.
+ * @param {RTCPeerConnection} pc @param {string} [offer]
+ */
+function untouched(pc, offer) {
+  if (answered.has(pc)) return pc.signalingState === "stable" && offer !== undefined && answered.get(pc)?.offer === offer;
+  return pc.signalingState === "stable" && !pc.localDescription;
 }
 
 export class Call extends EventTarget {
@@ -97,7 +170,7 @@ export class Call extends EventTarget {
     // blocks the page while the browser's network thread takes them (90 ms on a loaded desk page).
     for (const pc of prepared.values()) {
       try {
-        if (pc.signalingState === "stable" && !pc.localDescription) {
+        if (pc.signalingState === "stable" && !pc.localDescription) {  // (answered ahead: it has its servers)
           pc.setConfiguration({ ...pc.getConfiguration(), ...config });
           this.configured.add(pc);
         }
@@ -182,11 +255,14 @@ export class Call extends EventTarget {
     return undefined;
   }
 
-  /** @param {string} id @returns {Peer} */
-  peer(id) {
+  /**
+   * @param {string} id @param {string} [offer] the offer that has just come from `id`, if one has
+   * @returns {Peer}
+   */
+  peer(id, offer) {
     const existing = this.peers.get(id);
     if (existing) return existing;
-    const ready = this.adopt(id);
+    const ready = this.adopt(id, offer);
     const pc = ready || new RTCPeerConnection(this.config);
     /** @type {Peer} */
     const peer = { pc, polite: this.selfId < id, makingOffer: false, ignoreOffer: false, restartedAt: 0, fingerprint: "", stream: new MediaStream(), heardAt: Date.now() };
@@ -217,8 +293,10 @@ export class Call extends EventTarget {
     };
     const senders = ready ? ready.getSenders() : this.local.getTracks().map((track) => pc.addTrack(track, this.local));
     for (const sender of senders) this.media.carry(id, sender, /** @type {MediaStreamTrack} */ (sender.track));
-    if (WEBKIT) preferH264(pc);  // before the first offer: negotiationneeded fires after this task
-    preferRed(pc);
+    if (!answered.get(pc)) {  // (an answer written ahead has its codecs chosen already: `answerAhead`)
+      if (WEBKIT) preferH264(pc);  // before the first offer: negotiationneeded fires after this task
+      preferRed(pc);
+    }
     peer.adopted = Boolean(ready);
     return peer;
   }
@@ -249,18 +327,19 @@ export class Call extends EventTarget {
 
   /**
    * The connection prepared for `id`, with this call's ICE servers, if it still carries exactly the
-   * local tracks; any other prepared one for `id` is closed. @param {string} id
+   * local tracks and has taken no description but, answered ahead, `offer` (`untouched`); any other
+   * prepared one for `id` is closed. @param {string} id @param {string} [offer] the offer that has just come
    * @returns {RTCPeerConnection | null}
    */
-  adopt(id) {
+  adopt(id, offer) {
     const pc = this.prepared.get(id);
     this.prepared.delete(id);
     if (!pc) return null;
     const tracks = pc.getSenders().map((sender) => sender.track);
-    const same = pc.signalingState === "stable" && !pc.localDescription && tracks.length === this.local.getTracks().length
+    const same = untouched(pc, offer) && tracks.length === this.local.getTracks().length
       && this.local.getTracks().every((track) => tracks.includes(track));
     try {
-      if (same && !this.configured.has(pc)) pc.setConfiguration({ ...pc.getConfiguration(), ...this.config });
+      if (same && !this.configured.has(pc) && !answered.has(pc)) pc.setConfiguration({ ...pc.getConfiguration(), ...this.config });
       if (same) return pc;
     } catch { /* a configuration it cannot take: start afresh */ }
     pc.close();
@@ -275,9 +354,24 @@ export class Call extends EventTarget {
   /** @param {import("./protocol.js").SignalIn} message */
   async onSignal({ from, description, candidate }) {
     if (description && description.type === "offer") this.renewedByThem(from, description.sdp);
-    const peer = this.peer(from);
+    const peer = this.peer(from, description?.type === "offer" ? description.sdp : undefined);
     const pc = peer.pc;
     try {
+      const ahead = answered.get(pc);
+      if (ahead && description?.type === "offer" && description.sdp === ahead.offer) {
+        // The offer answered while they waited (`answerAhead`): the answer and the candidates held back leave
+        // now, in this task; candidates found from now on go as usual (this call's `icecandidate` handler).
+        answered.delete(pc);
+        pc.removeEventListener("icecandidate", ahead.hold);
+        peer.fingerprint = fingerprint(description.sdp);
+        this.send(from, { description: ahead.answer });
+        for (const held of ahead.held) this.send(from, { candidate: held });
+        for (const track of ahead.tracks) {  // announced when the offer was set, before this call listened
+          peer.stream.addTrack(track);
+          this.dispatchEvent(new CustomEvent("track", { detail: { id: from, stream: peer.stream, track } }));
+        }
+        return;
+      }
       if (description && description.type === "offer" && !peer.fingerprint && peer.replaced === fingerprint(description.sdp)) {
         // An offer from their side of the connection we have just renewed (their ICE restart crossed our
         // new offer): taken on the new connection, it would leave each side answering a connection the

@@ -2,7 +2,7 @@
 // The same page serves a colleague invited as co-host (/staff/cohost/<id>): they knock on their
 // invitation's socket, and once let in see this room's waiting room and have the host's controls.
 
-import { Call, prepareConnection } from "./call.js";
+import { Call, answerAhead, prepareConnection } from "./call.js";
 import { ChatPanel } from "./chat.js";
 import { clockTime } from "./clock.js";
 import { ConnectionQuality } from "./connection.js";
@@ -50,6 +50,11 @@ const checks = new IdentityChecks($("checks"), $("check-item"), signaling, strin
  * then waits for neither the camera nor a new connection. They send nothing before the call takes them.
  */
 const prepared = new Map();
+/**
+ * The offers waiting patients' pages handed over (`offer_ahead`), by their id, until their prepared connection
+ * answers it (call.js `answerAhead`). An offer may come before the waiting room that lists its sender.
+ */
+const offered = new Map();
 /** @type {import("./protocol.js").WaitingInfo[]} */ let waitingNow = [];
 let entering = false;  // Admit or Open room clicked: the camera stays on for the call on its way
 /** @type {Call | GroupCall | null} */ let call = null;  // a GroupCall when the media goes through Janus
@@ -104,7 +109,7 @@ async function ensureMedia() {
 async function getReady() {
   const ids = new Set(waitingNow.map((entry) => entry.id));
   for (const [id, pc] of prepared) {  // gone, or let in (a tile) and not connected yet: kept for its offer
-    if (!ids.has(id) && !tiles.tiles.has(id)) { pc.close(); prepared.delete(id); }
+    if (!ids.has(id) && !tiles.tiles.has(id)) { pc.close(); prepared.delete(id); offered.delete(id); }
   }
   if (ids.size === 0 && !call && !room && !entering && stream) {  // nobody left to let in: the camera off again
     stopMedia(stream);
@@ -117,6 +122,11 @@ async function getReady() {
   if (call instanceof GroupCall) return;  // through Janus: nobody gets a connection of their own from us
   for (const id of ids) {
     if (!prepared.has(id) && !call?.peers.has(id) && local === stream) prepared.set(id, prepareConnection(local));
+    const offer = offered.get(id);
+    if (offer && prepared.has(id)) {  // answered now, sent only when the same offer comes after the admission
+      offered.delete(id);
+      answerAhead(prepared.get(id), offer.sdp, offer.ice);
+    }
   }
 }
 
@@ -325,6 +335,10 @@ function setLocked(/** @type {boolean} */ locked) {
 
 signaling.on("lobby", renderLobby);
 signaling.on("knock", announce);
+signaling.on("offer_ahead", ({ participant, sdp, ice }) => {  // a waiting patient's offer: answered while they wait
+  offered.set(participant, { sdp, ice });
+  getReady().catch(() => {});
+});
 signaling.on("admitted", startCall);
 signaling.on("sfu_move", (message) => {  // grown past the mesh: on through the media server, nobody leaves
   followMove(message, moving);

@@ -1,6 +1,6 @@
 // The patient's page: device check → name → knock → waiting room → call.
 
-import { Call, prepareConnection } from "./call.js";
+import { Call, prepareConnection, writtenOffer } from "./call.js";
 import { clockTime } from "./clock.js";
 import { ChatPanel } from "./chat.js";
 import { ConnectionQuality } from "./connection.js";
@@ -269,7 +269,13 @@ function openSocket() {
     keepPlace(key);
     $("status").textContent = second_device ? strings.not_admitted_yet : strings.waiting;
     // (not on a second device: the clinician has to decide about it first, and it gets nothing till then)
-    if (!ready && !call && !second_device && devices.stream) ready = prepareConnection(devices.stream, true);
+    if (!ready && !call && !second_device && devices.stream) {
+      const prepared = ready = prepareConnection(devices.stream, true);
+      // the offer to the clinician's page now, which answers it while we wait (`offer_ahead`); nothing comes back
+      writtenOffer(prepared).then((offer) => {
+        if (offer?.sdp && ready === prepared && phase === "waiting") signaling?.send({ type: "offer_ahead", sdp: offer.sdp });
+      });
+    }
   });
   signaling.on("admitted", (message) => {
     if (message.media !== "sfu" || GroupCall) { startCall(message, selfId); return; }
@@ -368,6 +374,7 @@ function openSocket() {
       return;
     }
     if (code === "already_knocked") return;  // a retried knock that crossed the first: waiting all the same
+    if (code === "not_waiting" || code === "already_offered") return;  // an offer ahead too late: the call offers as usual
     if (code === "host_absent") { $("call-status").textContent = strings.host_absent; return; }
     if (code === "not_resumable") {  // too long away, or the place is not this page's: knock (again)
       leaveCall();

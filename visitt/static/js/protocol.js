@@ -43,6 +43,7 @@ const REVIVE_MS = 1000;
  * @typedef {{type: "offer" | "answer" | "rollback" | "pranswer", sdp?: string}} Description
  * @typedef {{candidate: string, sdpMid?: string|null, sdpMLineIndex?: number|null, usernameFragment?: string|null}} Candidate
  * @typedef {{type: "signal", to: string, description?: Description, candidate?: Candidate}} SignalOut
+ * @typedef {{type: "offer_ahead", sdp: string}} OfferAhead   a waiting guest's written offer (no candidates), for the host's page to answer ahead
  * @typedef {"cant_hear" | "cant_see" | "turn_on_microphone" | "turn_on_camera" | "one_moment"} Phrase
  * @typedef {{type: "chat", text: string} | {type: "chat", phrase: Phrase}} ChatOut   text: 1-500 characters
  * @typedef {{type: "sfu_publish", page: string, sdp: string, e2ee?: boolean}} SfuPublish   a group call: send to the media server (every candidate in the offer); page: this page's id (the same on a new socket, new after a reload); e2ee: this page encrypts its frames
@@ -51,7 +52,7 @@ const REVIVE_MS = 1000;
  * @typedef {{type: "sfu_layer", participant: string, sub: number, layer: "h" | "m" | "l"}} SfuLayer   the simulcast layer received of that participant's picture on subscription sub
  * @typedef {{type: "sfu_restart", page: string, sdp: string}} SfuRestart   the sending connection's path broke: its offer with new ICE credentials (an ICE restart), answered by sfu_restarted
  * @typedef {{type: "sfu_reoffer", page: string, participant: string, sub: number}} SfuReoffer   the path of the connection receiving that participant (subscription sub) broke: an sfu_offer with new ICE credentials, please
- * @typedef {Hello | Heartbeat | Knock | Rejoin | Enter | Admit | Deny | Remove | RoomAction | Leave | Media | PauseOut | Resume | Identify | Late | RequestId | Share | AskUnmute | SignalOut | ChatOut | Withdraw | Flowing | SfuPublish | SfuSubscribe | SfuStart | SfuLayer | SfuRestart | SfuReoffer} ClientMessage
+ * @typedef {Hello | Heartbeat | Knock | Rejoin | Enter | Admit | Deny | Remove | RoomAction | Leave | Media | PauseOut | Resume | Identify | Late | RequestId | Share | AskUnmute | SignalOut | OfferAhead | ChatOut | Withdraw | Flowing | SfuPublish | SfuSubscribe | SfuStart | SfuLayer | SfuRestart | SfuReoffer} ClientMessage
  *
  * Server to client.
  * @typedef {"host" | "patient" | "companion" | "interpreter" | "colleague"} Role   host: the clinician who hosts the room; else the invitation's kind
@@ -82,6 +83,7 @@ const REVIVE_MS = 1000;
  * @typedef {{type: "id_requested", participant: string}} IdRequested   host only
  * @typedef {{type: "unmute_requested", from: string}} UnmuteRequested   the asked participant only; the page asks its user
  * @typedef {{type: "signal", from: string, description?: Description, candidate?: Candidate}} SignalIn
+ * @typedef {{type: "offer_ahead", room: string, participant: string, sdp: string, ice: RTCConfiguration}} OfferAheadIn   to the host's dashboards: a waiting guest's offer_ahead; ice: this clinician's own ICE servers
  * @typedef {{type: "chat", from: string, name: string, text?: string, phrase?: Phrase, at: string}} ChatIn
  * @typedef {{type: "sfu_published", sdp: string, feeds: string[]}} SfuPublished   the media server's answer; feeds: who sends to it already
  * @typedef {{type: "sfu_restarted", sdp: string}} SfuRestarted   the media server's answer to sfu_restart (ignore it if the page has published afresh since)
@@ -94,7 +96,7 @@ const REVIVE_MS = 1000;
  * @typedef {{type: "sfu_server", state: "lost" | "back"}} SfuServer   lost: the media server lost the call (its media stopped; Visitt reconnects); back: publish and subscribe afresh
  * @typedef {{type: "error", code: string, message: string, fields?: Record<string, string>}} ErrorMessage   fields: per field, what is wrong
  * @typedef {{type: "bye"}} Bye
- * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | PlaceTaken | RoomInfo | Ended | PhoneCall | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | ChatIn | SfuPublished | SfuRestarted | SfuOffer | SfuFeed | SfuKeys | SfuMove | SfuServer | MeetingsChanged | ErrorMessage | Bye | Heartbeat | Withdrawn} ServerMessage
+ * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | PlaceTaken | RoomInfo | Ended | PhoneCall | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | OfferAheadIn | ChatIn | SfuPublished | SfuRestarted | SfuOffer | SfuFeed | SfuKeys | SfuMove | SfuServer | MeetingsChanged | ErrorMessage | Bye | Heartbeat | Withdrawn} ServerMessage
  */
 
 /**
