@@ -233,7 +233,8 @@ class Signal(ClientModel):
 class OfferAhead(ClientModel):
     """A waiting guest's page hands over the offer it has written for the call, so the host's page can answer it
     before the admission (docs/performance.md, join speed). An offer without candidates: it says nothing of the
-    guest's network, and the host's page, which gathers nothing for it, nothing of the host's."""
+    guest's network; and the host's page, which holds its answer and its own candidates back until the admission,
+    tells the guest nothing of the host's."""
 
     type: Literal["offer_ahead"]
     sdp: Annotated[str, Field(min_length=1, max_length=32 * 1024)]
