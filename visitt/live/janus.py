@@ -277,6 +277,11 @@ class VideoRoomAdmin:
     def secret(self, room: int) -> str:
         return room_secret(self.janus.api_secret, room)
 
+    # What Janus lets one sender send (its REMB): the three simulcast layers' caps together (sfu.js LAYERS:
+    # 900 + 300 + 100 kbit/s). At 512 kbit/s, as before, the top layer got 60-110 kbit/s of it and Janus fell
+    # back to the middle one. A sender's own estimate of its uplink still lowers what it sends.
+    SENDER_CAP = 1_300_000
+
     async def create(self, room: int, *, publishers: int, description: str = "Visitt",
                      record_dir: str | None = None) -> None:
         """A room for ``publishers`` senders, VP8 with simulcast, Opus, open only with an allowed token.
@@ -284,7 +289,7 @@ class VideoRoomAdmin:
         body: dict[str, Any] = {
             "request": "create", "room": room, "admin_key": admin_key(self.janus.api_secret),
             "description": description, "secret": self.secret(room), "is_private": True,
-            "publishers": publishers, "videocodec": "vp8", "audiocodec": "opus", "bitrate": 512_000,
+            "publishers": publishers, "videocodec": "vp8", "audiocodec": "opus", "bitrate": self.SENDER_CAP,
             "fir_freq": 10, "audiolevel_event": True, "audio_active_packets": 50, "audio_level_average": 40,
             "notify_joining": True, "require_pvtid": True, "allowed": [], "permanent": False,
         }
