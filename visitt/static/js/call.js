@@ -55,14 +55,11 @@ const RESTART_SETTLE_MS = 5000;
 const written = new WeakMap();
 
 /**
- * Answers made in advance on the clinician's side (`answerAhead`), by prepared connection: the offer the waiting
- * patient's page handed over (`offer_ahead`), the answer set to it, the tracks the offer announced (their `track`
- * events came before any call listened) and the candidates gathered, held back until that offer comes again after
- * the admission; null while the answer is being made.
+ * Answers made ahead on the clinician's side (ahead.js), by prepared connection; null while being made.
  * @typedef {{offer: string, answer: RTCSessionDescriptionInit, tracks: MediaStreamTrack[], held: RTCIceCandidateInit[], hold: (event: RTCPeerConnectionIceEvent) => void}} Ahead
  * @type {WeakMap<RTCPeerConnection, Ahead | null>}
  */
-const answered = new WeakMap();
+export const answered = new WeakMap();
 
 /**
  * A peer connection made ready while someone waits to be let in, so the admit does not wait for it:
@@ -103,43 +100,6 @@ const writing = new WeakMap();
  */
 export function writtenOffer(pc) {
   return writing.get(pc) || Promise.resolve(null);
-}
-
-/**
- * The clinician's side of a prepared connection answers the waiting patient's offer (`offer_ahead`) before the
- * admission: with the clinician's own ICE servers (`ice`, which `offer_ahead` brings), the offer is set, the
- * answer set too, and the candidates gathered are held back. Nothing reaches the patient: their offer has no
- * candidates, so there is nothing to check against, and ours wait here. When the same offer comes after the
- * admission, the answer and the candidates leave at once (`Call.onSignal`), and the patient's page can check
- * the paths as soon as it has set them: setting the offer and the answer and gathering took the clinician's page
- * 40-80 ms of the join, which the checks waited for. A connection that has taken any description is left as it is.
- * @param {RTCPeerConnection} pc @param {string} sdp @param {RTCConfiguration} ice
- */
-export async function answerAhead(pc, sdp, ice) {
-  if (answered.has(pc) || pc.signalingState !== "stable" || pc.localDescription || pc.remoteDescription) return;
-  answered.set(pc, null);  // being made: a call that needs the connection meanwhile starts afresh
-  /** @type {RTCIceCandidateInit[]} */
-  const held = [];
-  const hold = (/** @type {RTCPeerConnectionIceEvent} */ { candidate }) => { if (candidate && candidate.candidate) held.push(candidate.toJSON()); };
-  /** @type {MediaStreamTrack[]} */
-  const tracks = [];
-  const announced = (/** @type {RTCTrackEvent} */ { track }) => { tracks.push(track); };
-  try {
-    pc.setConfiguration({ ...pc.getConfiguration(), ...ice });
-    if (WEBKIT) preferH264(pc);  // as `Call.peer` orders them, before the answer is written
-    preferRed(pc);
-    pc.addEventListener("track", announced);
-    await pc.setRemoteDescription({ type: "offer", sdp });
-    pc.removeEventListener("track", announced);
-    if (firstVideoCodec(sdp) === "h264") preferH264(pc);  // a Safari's offer: answer in kind
-    const answer = await pc.createAnswer();
-    pc.addEventListener("icecandidate", hold);
-    await pc.setLocalDescription(answer);
-    if (answered.has(pc)) answered.set(pc, { offer: sdp, answer, tracks, held, hold });
-  } catch {
-    answered.delete(pc);  // an offer it cannot take: the admission's offer goes the usual way, on a fresh connection
-    pc.close();
-  }
 }
 
 /**

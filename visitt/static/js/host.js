@@ -2,7 +2,8 @@
 // The same page serves a colleague invited as co-host (/staff/cohost/<id>): they knock on their
 // invitation's socket, and once let in see this room's waiting room and have the host's controls.
 
-import { Call, answerAhead, prepareConnection } from "./call.js";
+import { answerAhead } from "./ahead.js";
+import { Call, prepareConnection } from "./call.js";
 import { ChatPanel } from "./chat.js";
 import { clockTime } from "./clock.js";
 import { ConnectionQuality } from "./connection.js";
@@ -52,7 +53,7 @@ const checks = new IdentityChecks($("checks"), $("check-item"), signaling, strin
 const prepared = new Map();
 /**
  * The offers waiting patients' pages handed over (`offer_ahead`), by their id, until their prepared connection
- * answers it (call.js `answerAhead`). An offer may come before the waiting room that lists its sender.
+ * answers it (ahead.js `answerAhead`). An offer may come before the waiting room that lists its sender.
  */
 const offered = new Map();
 /** @type {import("./protocol.js").WaitingInfo[]} */ let waitingNow = [];

@@ -17,84 +17,86 @@ export const CHECK_MS = 1500;
 const REVIVE_MS = 1000;
 
 /**
+ * The messages' shapes, for the type checker; what each means is in docs/protocol.md (not repeated here: every
+ * comment is downloaded by the patient's phone).
  * Client to server.
  * @typedef {{type: "hello", version: number}} Hello
  * @typedef {{type: "ping"} | {type: "pong"}} Heartbeat
- * @typedef {{type: "knock", name: string, language?: string}} Knock   guests only; language: the page's, whose consent text was shown
- * @typedef {{type: "withdraw"}} Withdraw                          the patient only: no video, contact me another way
- * @typedef {{type: "flowing", room: string}} Flowing              host: media has flowed both ways in this call
- * @typedef {{type: "enter", room: string, resume?: boolean}} Enter                   host only
- * @typedef {{type: "admit", room: string, participant: string}} Admit   host, or a co-host in the call
- * @typedef {{type: "deny", room: string, participant: string}} Deny     host, or a co-host in the call
+ * @typedef {{type: "knock", name: string, language?: string}} Knock
+ * @typedef {{type: "withdraw"}} Withdraw
+ * @typedef {{type: "flowing", room: string}} Flowing
+ * @typedef {{type: "enter", room: string, resume?: boolean}} Enter
+ * @typedef {{type: "admit", room: string, participant: string}} Admit
+ * @typedef {{type: "deny", room: string, participant: string}} Deny
  * @typedef {{type: "remove", room: string, participant: string}} Remove host, or a co-host in the call: out of the call, back to the door
  * @typedef {{type: "lock" | "unlock" | "end" | "continue_by_phone", room: string}} RoomAction host; lock and unlock also a co-host in the call; continue_by_phone: the host in the call
  * @typedef {{type: "leave"}} Leave
- * @typedef {{type: "rejoin", key?: string}} Rejoin                 guests only, on a new socket: key, the place key of the page whose knock holds the place
+ * @typedef {{type: "rejoin", key?: string}} Rejoin
  * @typedef {{type: "media", audio: boolean, video: boolean}} Media
  * @typedef {"someone_entered" | "other"} PauseReason
  * @typedef {"photo_id" | "known" | "other"} IdMethod
- * @typedef {{type: "pause", reason?: PauseReason | null}} PauseOut     anyone in the call
- * @typedef {{type: "resume"}} Resume                                   host, or a co-host in the call
- * @typedef {{type: "identify", participant: string, method: IdMethod, note?: string}} Identify  host, or a co-host in the call; note: up to 200 characters, needed with "other"
- * @typedef {{type: "request_id"}} RequestId                            guests only
- * @typedef {{type: "share", on: boolean}} Share                        a window in place of the camera; guests only with VISITT_PATIENTS_MAY_SHARE
- * @typedef {{type: "ask_unmute", to: string}} AskUnmute                 host, or a co-host in the call
- * @typedef {{type: "late", minutes: number}} Late                      host only: 0-120, 0 means on time again
+ * @typedef {{type: "pause", reason?: PauseReason | null}} PauseOut
+ * @typedef {{type: "resume"}} Resume
+ * @typedef {{type: "identify", participant: string, method: IdMethod, note?: string}} Identify
+ * @typedef {{type: "request_id"}} RequestId
+ * @typedef {{type: "share", on: boolean}} Share
+ * @typedef {{type: "ask_unmute", to: string}} AskUnmute
+ * @typedef {{type: "late", minutes: number}} Late
  * @typedef {{type: "offer" | "answer" | "rollback" | "pranswer", sdp?: string}} Description
  * @typedef {{candidate: string, sdpMid?: string|null, sdpMLineIndex?: number|null, usernameFragment?: string|null}} Candidate
  * @typedef {{type: "signal", to: string, description?: Description, candidate?: Candidate}} SignalOut
- * @typedef {{type: "offer_ahead", sdp: string}} OfferAhead   a waiting guest's written offer (no candidates), for the host's page to answer ahead
+ * @typedef {{type: "offer_ahead", sdp: string}} OfferAhead
  * @typedef {"cant_hear" | "cant_see" | "turn_on_microphone" | "turn_on_camera" | "one_moment"} Phrase
- * @typedef {{type: "chat", text: string} | {type: "chat", phrase: Phrase}} ChatOut   text: 1-500 characters
- * @typedef {{type: "sfu_publish", page: string, sdp: string, e2ee?: boolean}} SfuPublish   a group call: send to the media server (every candidate in the offer); page: this page's id (the same on a new socket, new after a reload); e2ee: this page encrypts its frames
- * @typedef {{type: "sfu_subscribe", page: string, participant: string, sub: number, video?: boolean}} SfuSubscribe   receive one participant; sub: this page's number for the subscription (a new one each time); video false: sound only
- * @typedef {{type: "sfu_start", participant: string, sub: number, sdp: string}} SfuStart   the answer to that participant's sfu_offer for subscription sub
- * @typedef {{type: "sfu_layer", participant: string, sub: number, layer: "h" | "m" | "l"}} SfuLayer   the simulcast layer received of that participant's picture on subscription sub
- * @typedef {{type: "sfu_restart", page: string, sdp: string}} SfuRestart   the sending connection's path broke: its offer with new ICE credentials (an ICE restart), answered by sfu_restarted
- * @typedef {{type: "sfu_reoffer", page: string, participant: string, sub: number}} SfuReoffer   the path of the connection receiving that participant (subscription sub) broke: an sfu_offer with new ICE credentials, please
+ * @typedef {{type: "chat", text: string} | {type: "chat", phrase: Phrase}} ChatOut
+ * @typedef {{type: "sfu_publish", page: string, sdp: string, e2ee?: boolean}} SfuPublish
+ * @typedef {{type: "sfu_subscribe", page: string, participant: string, sub: number, video?: boolean}} SfuSubscribe
+ * @typedef {{type: "sfu_start", participant: string, sub: number, sdp: string}} SfuStart
+ * @typedef {{type: "sfu_layer", participant: string, sub: number, layer: "h" | "m" | "l"}} SfuLayer
+ * @typedef {{type: "sfu_restart", page: string, sdp: string}} SfuRestart
+ * @typedef {{type: "sfu_reoffer", page: string, participant: string, sub: number}} SfuReoffer
  * @typedef {Hello | Heartbeat | Knock | Rejoin | Enter | Admit | Deny | Remove | RoomAction | Leave | Media | PauseOut | Resume | Identify | Late | RequestId | Share | AskUnmute | SignalOut | OfferAhead | ChatOut | Withdraw | Flowing | SfuPublish | SfuSubscribe | SfuStart | SfuLayer | SfuRestart | SfuReoffer} ClientMessage
  *
  * Server to client.
- * @typedef {"host" | "patient" | "companion" | "interpreter" | "colleague"} Role   host: the clinician who hosts the room; else the invitation's kind
- * @typedef {{id: string, name: string, role: Role, cohost?: boolean, audio: boolean, video: boolean, sharing: boolean, identified: IdMethod | null, e2ee?: boolean}} PeerInfo   cohost: a colleague with the host's powers (not end); sharing: a window in place of the camera; e2ee: a group call, once they send: whether their page encrypts
+ * @typedef {"host" | "patient" | "companion" | "interpreter" | "colleague"} Role
+ * @typedef {{id: string, name: string, role: Role, cohost?: boolean, audio: boolean, video: boolean, sharing: boolean, identified: IdMethod | null, e2ee?: boolean}} PeerInfo
  * @typedef {{by: string, name: string, reason: PauseReason | null}} PauseInfo
- * @typedef {{room: string, id: string, name: string, kind: Role, since: string, starts_at?: string|null, unscheduled: boolean, second_device?: boolean}} WaitingInfo   kind: the invitation's, never "host"; unscheduled: came by the portal; second_device: another device on an invitation whose place is held
+ * @typedef {{room: string, id: string, name: string, kind: Role, since: string, starts_at?: string|null, unscheduled: boolean, second_device?: boolean}} WaitingInfo
  * @typedef {{type: "welcome", version: number, id: string, role: Role, name: string, state: "ready" | "denied" | "ended"}} Welcome
- * @typedef {{type: "waiting", key?: string, second_device?: boolean}} Waiting   key: this page's place key (keep it for a reload); second_device: another page holds the place
+ * @typedef {{type: "waiting", key?: string, second_device?: boolean}} Waiting
  * @typedef {{room: string, id: string, name: string, at: string}} GaveUpInfo
- * @typedef {{type: "lobby", waiting: WaitingInfo[], gave_up: GaveUpInfo[]}} Lobby   host only; a co-host in the call gets their room's
- * @typedef {{type: "late", minutes: number, expected: string | null, until: string | null}} LateNotice   to guests waiting then: the clinician expects to let them in at `expected`; sent home no earlier than `until`
- * @typedef {{type: "wait_expired", minutes: number}} WaitExpired     the guest waited too long and is sent home
+ * @typedef {{type: "lobby", waiting: WaitingInfo[], gave_up: GaveUpInfo[]}} Lobby
+ * @typedef {{type: "late", minutes: number, expected: string | null, until: string | null}} LateNotice
+ * @typedef {{type: "wait_expired", minutes: number}} WaitExpired
  * @typedef {{type: "knock", room: string, participant: WaitingInfo}} KnockNotice host, and a co-host in the call
- * @typedef {{type: "admitted", room: string, locked: boolean, participants: PeerInfo[], ice: RTCConfiguration, paused: PauseInfo | null, resumed: boolean, key?: string, media?: "mesh" | "sfu", max_video?: number, feeds?: string[]}} Admitted   key: a new place key for this page; media "sfu": through the media server (sfu_*), showing at most max_video pictures; feeds: who sends to it already (subscribe at once)
+ * @typedef {{type: "admitted", room: string, locked: boolean, participants: PeerInfo[], ice: RTCConfiguration, paused: PauseInfo | null, resumed: boolean, key?: string, media?: "mesh" | "sfu", max_video?: number, feeds?: string[]}} Admitted
  * @typedef {{type: "denied"}} Denied
- * @typedef {{type: "removed"}} Removed                              to a guest the clinician took out of the call
+ * @typedef {{type: "removed"}} Removed
  * @typedef {{type: "joined" | "updated", participant: PeerInfo}} PeerChange
  * @typedef {{type: "left", participant: string}} Left
- * @typedef {{type: "away", participant: string}} Away              someone's socket dropped; they keep their place for a while
- * @typedef {{type: "back", participant: PeerInfo}} Back            ... and they are back
- * @typedef {{type: "place_taken", participant: string, name: string, second_device: boolean}} PlaceTaken   hosts: someone's place moved to another window (or, admitted, another device)
+ * @typedef {{type: "away", participant: string}} Away
+ * @typedef {{type: "back", participant: PeerInfo}} Back
+ * @typedef {{type: "place_taken", participant: string, name: string, second_device: boolean}} PlaceTaken
  * @typedef {{type: "room", id: string, locked: boolean, state: string}} RoomInfo
- * @typedef {{type: "ended", reason: string}} Ended                 reason: host_ended, by_phone, cancelled, no_show or withdrawn
- * @typedef {{type: "phone_call", phone: string, tel?: string}} PhoneCall   before ended "by_phone": the patient's number masked; tel: to the host who pressed Continue by phone
- * @typedef {{type: "withdrawn", room: string, participant: string, name: string}} Withdrawn   hosts: the patient withdrew from video
+ * @typedef {{type: "ended", reason: string}} Ended
+ * @typedef {{type: "phone_call", phone: string, tel?: string}} PhoneCall
+ * @typedef {{type: "withdrawn", room: string, participant: string, name: string}} Withdrawn
  * @typedef {{type: "paused"} & PauseInfo} Paused
  * @typedef {{type: "resumed", by: string}} Resumed
- * @typedef {{type: "id_requested", participant: string}} IdRequested   host only
- * @typedef {{type: "unmute_requested", from: string}} UnmuteRequested   the asked participant only; the page asks its user
+ * @typedef {{type: "id_requested", participant: string}} IdRequested
+ * @typedef {{type: "unmute_requested", from: string}} UnmuteRequested
  * @typedef {{type: "signal", from: string, description?: Description, candidate?: Candidate}} SignalIn
- * @typedef {{type: "offer_ahead", room: string, participant: string, sdp: string, ice: RTCConfiguration}} OfferAheadIn   to the host's dashboards: a waiting guest's offer_ahead; ice: this clinician's own ICE servers
+ * @typedef {{type: "offer_ahead", room: string, participant: string, sdp: string, ice: RTCConfiguration}} OfferAheadIn
  * @typedef {{type: "chat", from: string, name: string, text?: string, phrase?: Phrase, at: string}} ChatIn
- * @typedef {{type: "sfu_published", sdp: string, feeds: string[]}} SfuPublished   the media server's answer; feeds: who sends to it already
- * @typedef {{type: "sfu_restarted", sdp: string}} SfuRestarted   the media server's answer to sfu_restart (ignore it if the page has published afresh since)
- * @typedef {{type: "sfu_offer", participant: string, sub: number, sdp: string}} SfuOffer   the media server's offer of one participant's streams for subscription sub (ignore it if that subscription was replaced)
- * @typedef {{type: "sfu_feed", participant: string}} SfuFeed       someone's media now reaches the media server
- * @typedef {{id: number, key: string}} FrameKey   one key of the frame encryption: its id (a byte in each frame), the key (base64url)
- * @typedef {{type: "sfu_keys", keys: FrameKey[], send: number | null}} SfuKeys   the call's keys (decrypt with any); send: the id to encrypt with, null: in clear
- * @typedef {{type: "sfu_move", max_video: number}} SfuMove   the call grew past the mesh: its media goes through the media server now, max_video pictures at most
- * @typedef {{type: "meetings_changed"}} MeetingsChanged   a staff meeting this colleague is invited to was moved or cancelled: fetch the list again
- * @typedef {{type: "sfu_server", state: "lost" | "back"}} SfuServer   lost: the media server lost the call (its media stopped; Visitt reconnects); back: publish and subscribe afresh
- * @typedef {{type: "error", code: string, message: string, fields?: Record<string, string>}} ErrorMessage   fields: per field, what is wrong
+ * @typedef {{type: "sfu_published", sdp: string, feeds: string[]}} SfuPublished
+ * @typedef {{type: "sfu_restarted", sdp: string}} SfuRestarted
+ * @typedef {{type: "sfu_offer", participant: string, sub: number, sdp: string}} SfuOffer
+ * @typedef {{type: "sfu_feed", participant: string}} SfuFeed
+ * @typedef {{id: number, key: string}} FrameKey
+ * @typedef {{type: "sfu_keys", keys: FrameKey[], send: number | null}} SfuKeys
+ * @typedef {{type: "sfu_move", max_video: number}} SfuMove
+ * @typedef {{type: "meetings_changed"}} MeetingsChanged
+ * @typedef {{type: "sfu_server", state: "lost" | "back"}} SfuServer
+ * @typedef {{type: "error", code: string, message: string, fields?: Record<string, string>}} ErrorMessage
  * @typedef {{type: "bye"}} Bye
  * @typedef {Welcome | Waiting | LateNotice | WaitExpired | Lobby | KnockNotice | Admitted | Denied | Removed | PeerChange | Left | Away | Back | PlaceTaken | RoomInfo | Ended | PhoneCall | Paused | Resumed | IdRequested | UnmuteRequested | SignalIn | OfferAheadIn | ChatIn | SfuPublished | SfuRestarted | SfuOffer | SfuFeed | SfuKeys | SfuMove | SfuServer | MeetingsChanged | ErrorMessage | Bye | Heartbeat | Withdrawn} ServerMessage
  */
