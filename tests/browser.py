@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pyotp
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from visitt import accounts, demo
 from visitt.store.db import Database
@@ -67,6 +67,13 @@ def knock_and_admit(host: Page, page: Page, link: str, name: str) -> Page:
     waiting.locator(".admit").click(timeout=60000)
     waiting.wait_for(state="detached", timeout=30000)
     return page
+
+
+def still_in_the_call(host: Page, guests: list[Page]) -> None:
+    """Nobody knocked again: each guest's page still shows the call, and the host's waiting list is empty."""
+    for page in guests:
+        expect(page.locator("#call")).to_be_visible()
+    expect(host.locator("#waiting li")).to_have_count(0)
 
 
 def picture_grows(page: Page, timeout: float = 10.0) -> bool:

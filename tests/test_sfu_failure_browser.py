@@ -19,15 +19,17 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page
 
 from visitt.testing import LiveServer
 
-from .browser import DESK, until
+from .browser import DESK, still_in_the_call, until
 from .conftest import make_settings
 from .janus import SECRET, JanusServer
 from .test_group_pages_browser import SEEN
@@ -100,13 +102,14 @@ def flows(page: Page, ids: set[str], timeout: float = 120.0) -> None:
     raise AssertionError(f"{page.url} does not decode {ids}: {now}")
 
 
-@pytest.mark.browser
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("nft") is None, reason="blocking a path needs root and nft")
-def test_a_page_whose_path_to_janus_breaks_restarts_ice_on_the_same_connections(
-        browser: Browser, janus: JanusServer, tmp_path: Path) -> None:
-    server = LiveServer(make_settings(tmp_path, janus_url=janus.url, janus_api_secret=SECRET)).start()
+@contextmanager
+def three_through_janus(browser: Browser, janus: JanusServer, tmp_path: Path,
+                        **settings: Any) -> Iterator[tuple[Page, Page, Page, dict[Page, str]]]:
+    """The clinician's, the patient's and the companion's pages in a group call through Janus, each decoding the
+    two others, the patient's page counting its restarts and renewals and keeping its connections to compare;
+    yields the three pages and each one's id in the call. Everything closed afterwards."""
+    server = LiveServer(make_settings(tmp_path, janus_url=janus.url, janus_api_secret=SECRET, **settings)).start()
     contexts = [browser.new_context(**DESK) for _ in range(3)]
-    blocked: Blocked | None = None
     try:
         host, patient, companion = group_of_three(server, contexts)
         for page in (host, patient, companion):
@@ -114,43 +117,42 @@ def test_a_page_whose_path_to_janus_breaks_restarts_ice_on_the_same_connections(
         ids = {page: page.evaluate("() => window.visittCall.selfId") for page in (host, patient, companion)}
         patient.evaluate(COUNT_REPAIRS)
         patient.evaluate(KEEP_CONNECTIONS)
-
-        blocked = Blocked(patient.evaluate(PORTS, "local"))
-        flows(host, {ids[companion]})  # the others' media between themselves goes on
-        flows(companion, {ids[host]})
-        patient.wait_for_function("() => window.restarts >= 3", timeout=60000)  # sending, and receiving each
-        blocked.close()  # the old path back too (a restart may take a new one or the old one)
-        blocked = None
-        # the same connections, on new paths: frames both ways again, without a reload or a new connection
-        flows(patient, {ids[host], ids[companion]})
-        flows(host, {ids[patient], ids[companion]})
-        flows(companion, {ids[patient], ids[host]})
-        until(patient, SAME_CONNECTIONS, [ids[host], ids[companion]], what="the same connections, connected")
-        assert patient.evaluate("() => window.renewals") == 0  # no connection had to be replaced
-        for page in (patient, companion):  # nobody knocked again: still in the call
-            expect(page.locator("#call")).to_be_visible()
-        expect(host.locator("#waiting li")).to_have_count(0)
+        yield host, patient, companion, ids
     finally:
-        if blocked is not None:
-            blocked.close()
         for context in contexts:
             context.close()
         server.stop()
 
 
 @pytest.mark.browser
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("nft") is None, reason="blocking a path needs root and nft")
+def test_a_page_whose_path_to_janus_breaks_restarts_ice_on_the_same_connections(
+        browser: Browser, janus: JanusServer, tmp_path: Path) -> None:
+    blocked: Blocked | None = None
+    with three_through_janus(browser, janus, tmp_path) as (host, patient, companion, ids):
+        try:
+            blocked = Blocked(patient.evaluate(PORTS, "local"))
+            flows(host, {ids[companion]})  # the others' media between themselves goes on
+            flows(companion, {ids[host]})
+            patient.wait_for_function("() => window.restarts >= 3", timeout=60000)  # sending, and receiving each
+            blocked.close()  # the old path back too (a restart may take a new one or the old one)
+            blocked = None
+            # the same connections, on new paths: frames both ways again, without a reload or a new connection
+            flows(patient, {ids[host], ids[companion]})
+            flows(host, {ids[patient], ids[companion]})
+            flows(companion, {ids[patient], ids[host]})
+            until(patient, SAME_CONNECTIONS, [ids[host], ids[companion]], what="the same connections, connected")
+            assert patient.evaluate("() => window.renewals") == 0  # no connection had to be replaced
+            still_in_the_call(host, [patient, companion])
+        finally:
+            if blocked is not None:
+                blocked.close()
+
+
+@pytest.mark.browser
 def test_a_page_whose_socket_is_replaced_keeps_its_connections_to_janus(
         browser: Browser, janus: JanusServer, tmp_path: Path) -> None:
-    server = LiveServer(make_settings(tmp_path, janus_url=janus.url, janus_api_secret=SECRET,
-                                      reconnect_grace=60)).start()
-    contexts = [browser.new_context(**DESK) for _ in range(3)]
-    try:
-        host, patient, companion = group_of_three(server, contexts)
-        for page in (host, patient, companion):
-            decodes(page, 2)
-        ids = {page: page.evaluate("() => window.visittCall.selfId") for page in (host, patient, companion)}
-        patient.evaluate(COUNT_REPAIRS)
-        patient.evaluate(KEEP_CONNECTIONS)
+    with three_through_janus(browser, janus, tmp_path, reconnect_grace=60) as (host, patient, companion, ids):
         patient.evaluate("""() => {
           window.admittedAgain = 0;
           window.visittCall.signaling.addEventListener("admitted", () => { window.admittedAgain += 1; });
@@ -169,50 +171,31 @@ def test_a_page_whose_socket_is_replaced_keeps_its_connections_to_janus(
         # went: nothing published afresh, nothing restarted or renewed
         until(patient, SAME_CONNECTIONS, [ids[host]], what="the same connections, connected")
         assert patient.evaluate("() => [window.restarts, window.renewals]") == [0, 0]
-        for page in (patient, companion):  # nobody knocked again: still in the call
-            expect(page.locator("#call")).to_be_visible()
-        expect(host.locator("#waiting li")).to_have_count(0)
-    finally:
-        for context in contexts:
-            context.close()
-        server.stop()
+        still_in_the_call(host, [patient, companion])
 
 
 @pytest.mark.browser
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("nft") is None, reason="blocking a path needs root and nft")
 def test_a_connection_an_ice_restart_does_not_bring_back_is_renewed(
         browser: Browser, janus: JanusServer, tmp_path: Path) -> None:
-    server = LiveServer(make_settings(tmp_path, janus_url=janus.url, janus_api_secret=SECRET)).start()
-    contexts = [browser.new_context(**DESK) for _ in range(3)]
     blocked: Blocked | None = None
-    try:
-        host, patient, companion = group_of_three(server, contexts)
-        for page in (host, patient, companion):
-            decodes(page, 2)
-        ids = {page: page.evaluate("() => window.visittCall.selfId") for page in (host, patient, companion)}
-        patient.evaluate(COUNT_REPAIRS)
-        patient.evaluate(KEEP_CONNECTIONS)
-
-        blocked = Blocked(patient.evaluate(PORTS, "remote"))  # Janus's end of each of the patient's connections
-        flows(host, {ids[companion]})  # the others' media between themselves goes on
-        flows(companion, {ids[host]})
-        # restarted first (sending, and receiving each), then, not back within seconds, renewed
-        patient.wait_for_function("() => window.restarts >= 3 && window.renewals >= 3", timeout=90000)
-        flows(patient, {ids[host], ids[companion]})
-        flows(host, {ids[patient], ids[companion]})
-        flows(companion, {ids[patient], ids[host]})
-        assert patient.evaluate("""() => {
-          const call = window.visittCall;
-          return call.sending !== window.kept.sending
-            && [...window.kept.receiving].every(([id, pc]) => call.peers.get(id)?.pc !== pc);
-        }""")  # new connections, on new handles at Janus
-        for page in (patient, companion):  # nobody knocked again: still in the call
-            expect(page.locator("#call")).to_be_visible()
-        expect(host.locator("#waiting li")).to_have_count(0)
-    finally:
-        if blocked is not None:
-            blocked.close()
-        for context in contexts:
-            context.close()
-        server.stop()
+    with three_through_janus(browser, janus, tmp_path) as (host, patient, companion, ids):
+        try:
+            blocked = Blocked(patient.evaluate(PORTS, "remote"))  # Janus's end of each of the patient's connections
+            flows(host, {ids[companion]})  # the others' media between themselves goes on
+            flows(companion, {ids[host]})
+            # restarted first (sending, and receiving each), then, not back within seconds, renewed
+            patient.wait_for_function("() => window.restarts >= 3 && window.renewals >= 3", timeout=90000)
+            flows(patient, {ids[host], ids[companion]})
+            flows(host, {ids[patient], ids[companion]})
+            flows(companion, {ids[patient], ids[host]})
+            assert patient.evaluate("""() => {
+              const call = window.visittCall;
+              return call.sending !== window.kept.sending
+                && [...window.kept.receiving].every(([id, pc]) => call.peers.get(id)?.pc !== pc);
+            }""")  # new connections, on new handles at Janus
+            still_in_the_call(host, [patient, companion])
+        finally:
+            if blocked is not None:
+                blocked.close()
 

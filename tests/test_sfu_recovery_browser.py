@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from visitt.testing import LiveServer
 
-from .browser import DESK, knock_and_admit, sign_in
+from .browser import DESK, knock_and_admit, sign_in, still_in_the_call
 from .conftest import make_settings
 from .janus import SECRET, JanusServer
 from .test_group_pages_browser import SEEN
@@ -91,9 +91,7 @@ def test_a_group_call_comes_back_after_janus_restarts_and_says_so_while_it_is_do
             expect(page.locator("#e2ee-state")).to_have_text(E2EE)
             expect(page.locator("#tiles .tile.away")).to_have_count(0)
         assert [key for room in server.app.state.hub.sfu.rooms.values() for _, key in room.keys.keys] == keys
-        for page in guests:  # nobody knocked again: still in the call
-            expect(page.locator("#call")).to_be_visible()
-        expect(host.locator("#waiting li")).to_have_count(0)
+        still_in_the_call(host, guests)
     finally:
         for context in contexts:
             context.close()
@@ -126,8 +124,7 @@ def test_a_group_call_begun_while_janus_is_down_comes_up_once_janus_is_back(brow
         for page in pages:
             decodes(page, 1)
             expect(page.locator("#e2ee-state")).to_have_text(E2EE)
-        expect(patient.locator("#call")).to_be_visible()
-        expect(host.locator("#waiting li")).to_have_count(0)
+        still_in_the_call(host, [patient])
     finally:
         for context in contexts:
             context.close()
