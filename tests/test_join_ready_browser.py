@@ -48,6 +48,17 @@ CONNECTIONS = """async () => Promise.all(window.connections.map(async (pc) => {
 }))"""
 
 
+# An offer of a connection the page's call has nothing to do with (audio and video, as the patient's).
+FOREIGN_OFFER = """async () => {
+  const pc = new RTCPeerConnection();
+  pc.addTransceiver("audio");
+  pc.addTransceiver("video");
+  const offer = await pc.createOffer();
+  pc.close();
+  return offer.sdp;
+}"""
+
+
 def untouched(connection: dict[str, Any]) -> bool:
     """Made ready and nothing more: no description either way, nothing gathered, nothing sent or received."""
     return (connection["signaling"] == "stable" and connection["ice"] == "new" and connection["gathering"] == "new"
@@ -84,6 +95,10 @@ def messages_received(page: Page) -> list[str]:
     return received
 
 
+def ufrag(sdp: str) -> str:
+    return next(line.split(":", 1)[1].strip() for line in sdp.splitlines() if line.startswith("a=ice-ufrag:"))
+
+
 def _type(payload: str | bytes) -> str:
     return str(json.loads(payload).get("type"))
 
@@ -97,6 +112,7 @@ def test_clinician_and_patient_are_ready_before_the_admit_and_the_patient_gets_n
     try:
         host = clinic.new_page()
         heard = messages_received(host)
+        host_sent = messages_sent(host)
         sign_in(host, server.url)
         preview = host.locator("#ready-preview")
         expect(preview).to_be_hidden()  # nobody waiting: the camera is off
@@ -148,6 +164,11 @@ def test_clinician_and_patient_are_ready_before_the_admit_and_the_patient_gets_n
             assert connection["ice"] in ("connected", "completed") and connection["bytesReceived"] > 0, connection
         expect(preview).to_be_hidden()  # the self-view of the call shows the camera now
         assert "admitted" in received and "signal" in received
+        # The answer left at the admission, once, with the candidates in it, marked with the offer it answers
+        # (the patient's offer that came after it was not answered again).
+        answers = [m for m in host_sent if m["type"] == "signal" and m.get("description", {}).get("type") == "answer"]
+        assert len(answers) == 1 and answers[0]["answers"] == ufrag(offer["sdp"]), answers
+        assert "a=candidate" in answers[0]["description"]["sdp"]
     finally:
         clinic.close()
         phone.close()
@@ -176,6 +197,56 @@ def test_the_clinicians_camera_goes_off_when_nobody_is_waiting_any_more(  # type
         host.wait_for_function("() => !document.querySelector('#ready-preview video').srcObject"
                                " || document.querySelector('#ready-preview video').srcObject.getTracks()"
                                ".every((track) => track.readyState === 'ended')")
+    finally:
+        clinic.close()
+        phone.close()
+
+
+def test_an_answer_made_ahead_for_an_offer_the_page_no_longer_has_is_dropped(  # type: ignore[no-untyped-def]
+        server: LiveServer, browser) -> None:
+    """The answer that leaves at the admission says which offer it answers (``answers``); a page whose offer
+    it is not drops it, and its own offer is answered the usual way. Here the clinician's page answered another
+    connection's offer ahead (the patient's ``offer_ahead`` swapped on its way), as after a camera changed while
+    waiting: taken, that answer would have the patient check against a connection that expects someone else."""
+    clinic = browser.new_context(**DESK)
+    phone = browser.new_context(**PHONE)
+    try:
+        host = clinic.new_page()
+        host_sent = messages_sent(host)
+        sign_in(host, server.url)
+
+        join_url, _ = book(server)
+        patient = phone.new_page()
+        swapped: list[str] = []
+
+        def route(ws: Any) -> None:  # the patient's socket, its offer_ahead swapped for another connection's
+            server_side = ws.connect_to_server()
+
+            def to_server(message: str | bytes) -> None:
+                body = json.loads(message)
+                if body["type"] == "offer_ahead":
+                    body["sdp"] = patient.evaluate(FOREIGN_OFFER)
+                    swapped.append(body["sdp"])
+                server_side.send(json.dumps(body))
+            ws.on_message(to_server)
+        patient.route_web_socket("**/ws/v**", route)
+        patient_sent = messages_sent(patient)
+        patient.goto(join_url)
+        patient.get_by_label("Your full name").fill("Kari Nordmann")
+        patient.get_by_role("button", name="Join").click()
+        expect(host.locator("#waiting li", has_text="Kari Nordmann")).to_be_visible()
+        while not swapped:
+            host.wait_for_timeout(100)
+        host.wait_for_timeout(500)  # answered ahead by now (a few ms on loopback)
+
+        host.locator("#waiting li", has_text="Kari Nordmann").get_by_role("button", name="Admit").click()
+        wait_for_media(host)
+        wait_for_media(patient)
+        answers = [m for m in host_sent if m["type"] == "signal" and m.get("description", {}).get("type") == "answer"]
+        assert answers[0].get("answers") == ufrag(swapped[0]), answers  # made ahead, for the other offer: dropped
+        assert [m.get("answers") for m in answers[1:]] == [None], answers  # the page's own offer, answered
+        offers = [m for m in patient_sent if m["type"] == "signal" and m.get("description", {}).get("type") == "offer"]
+        assert len(offers) == 1 and ufrag(offers[0]["description"]["sdp"]) != ufrag(swapped[0])
     finally:
         clinic.close()
         phone.close()

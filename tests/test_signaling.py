@@ -303,6 +303,26 @@ def test_a_waiting_guests_offer_ahead_reaches_the_hosts_dashboard_once_and_nothi
     run(scenario())
 
 
+def test_an_answer_made_ahead_says_which_offer_it_answers_and_nothing_else_may(server: LiveServer) -> None:
+    """``answers`` (the ICE ufrag of the offer an answer made ahead is for) goes only with an answer, and is
+    forwarded as it is: the guest's page takes the answer only if it is for the offer it has just sent."""
+    async def scenario() -> None:
+        async with consultation(server) as call:
+            host, guest = call.host, call.guest
+            await host.send({"type": "signal", "to": guest.id, "description": ANSWER, "answers": "Ab+/9z"})
+            assert await guest.expect("signal") == {"type": "signal", "from": host.id, "description": ANSWER,
+                                                    "answers": "Ab+/9z"}
+            for wrong in ({"description": OFFER, "answers": "Ab+/9z"}, {"candidate": CANDIDATE, "answers": "Ab+/9z"},
+                          {"description": ANSWER, "answers": "abc"}, {"description": ANSWER, "answers": "a b c d"},
+                          {"description": ANSWER, "answers": "x" * 257}):
+                await host.send({"type": "signal", "to": guest.id, **wrong})
+                await host.expect_error("malformed")
+            await guest.sync()
+            assert guest.types.count("signal") == 1
+
+    run(scenario())
+
+
 def test_a_signal_to_someone_not_in_the_call_is_refused(server: LiveServer) -> None:
     async def scenario() -> None:
         async with consultation(server) as call:

@@ -60,7 +60,7 @@ class Call:
         if target is None or message.to == sender.id:
             raise NotFound("that participant is not in the call", code="unknown_peer")
         target.send(protocol.encode(protocol.SignalIn(from_=sender.id, description=message.description,
-                                                      candidate=message.candidate)))
+                                                      candidate=message.candidate, answers=message.answers)))
 
     def media(self, room: LiveRoom, peer: Peer, message: protocol.Media) -> None:
         """What ``peer`` sends: microphone and camera on or off. The others in the call see it."""

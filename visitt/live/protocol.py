@@ -222,11 +222,15 @@ class Signal(ClientModel):
     to: PEER_ID
     description: Description | None = None
     candidate: Candidate | None = None
+    # With an answer made ahead (docs/protocol.md, negotiation): the ICE username fragment of the offer it answers.
+    answers: Annotated[str, Field(min_length=4, max_length=256, pattern=r"^[A-Za-z0-9+/]+$")] | None = None
 
     @model_validator(mode="after")
     def _carries_something(self) -> "Signal":
         if self.description is None and self.candidate is None:
             raise ValueError("a signal carries a description or a candidate")
+        if self.answers is not None and (self.description is None or self.description.type != "answer"):
+            raise ValueError("answers goes only with an answer")
         return self
 
 
@@ -523,6 +527,7 @@ class SignalIn(ServerModel):
     from_: str = Field(serialization_alias="from")
     description: Description | None = Field(default=None, exclude_if=_absent_if_none)
     candidate: Candidate | None = Field(default=None, exclude_if=_absent_if_none)
+    answers: str | None = Field(default=None, exclude_if=_absent_if_none)
 
 
 class OfferAheadIn(ServerModel):

@@ -1,7 +1,7 @@
 // The clinician's page answers a waiting patient's offer before the admission (`offer_ahead`): the clinician's
 // concept alone, so the patient's page does not load it. The answers live in call.js's `answered`, which `Call`
 // takes over at the admission.
-import { WEBKIT, answered, firstVideoCodec, preferH264, preferRed } from "./call.js";
+import { WEBKIT, answered, firstVideoCodec, iceUfrag, preferH264, preferRed } from "./call.js";
 
 /**
  * The clinician's side of a prepared connection answers the waiting patient's offer (`offer_ahead`) before the
@@ -40,3 +40,24 @@ export async function answerAhead(pc, sdp, ice) {
   }
 }
 
+
+/**
+ * At the admission, on the clinician's page that admitted (its own `admitted`, or `joined` when it was in the call
+ * already): the answer made ahead leaves at once, with the candidates held so far, without waiting for the
+ * patient's offer to come back. It is marked with the ICE username fragment of the offer it answers (`answers`):
+ * the patient's page takes it only if that is the offer it has just sent, and drops it and its candidates
+ * otherwise (a page reloaded or a camera changed since its `offer_ahead`); its offer then comes as a different
+ * one and is answered the usual way. When the same offer comes, the answer is not sent again (`Call.onSignal`).
+ * This saves the patient's offer its way to this page and back: on loopback, the patient's page set the answer
+ * ~35 ms after the click instead of ~47.
+ * @param {RTCPeerConnection | undefined} pc @param {(body: object) => void} send
+ */
+export function answerNow(pc, send) {
+  const ahead = pc && answered.get(pc);
+  if (!ahead || ahead.sent) return;
+  ahead.sent = true;
+  // The answer as set, with the candidates gathered so far in it: one message, which the patient's page takes
+  // at once (separate candidate messages waited there behind the drawing of the call, ~30 ms on loopback).
+  ahead.held.splice(0);
+  send({ description: /** @type {RTCSessionDescription} */ (pc.localDescription).toJSON(), answers: iceUfrag(ahead.offer) });
+}

@@ -9,9 +9,10 @@ import { Outgoing } from "./outgoing.js";
 
 /**
  * @typedef {import("./protocol.js").Signaling} Signaling
- * @typedef {{pc: RTCPeerConnection, polite: boolean, makingOffer: boolean, ignoreOffer: boolean, restartedAt: number, fingerprint: string, stream: MediaStream, adopted?: boolean, heardAt: number, replaced?: string}} Peer
+ * @typedef {{pc: RTCPeerConnection, polite: boolean, makingOffer: boolean, ignoreOffer: boolean, restartedAt: number, fingerprint: string, stream: MediaStream, adopted?: boolean, heardAt: number, replaced?: string, offered?: string, stale?: boolean}} Peer
  *   heardAt: when sound last arrived on this connection (or it was made, or the watchdog acted on it);
- *   replaced: the other side's fingerprint on the connection this one renewed (`renew`)
+ *   replaced: the other side's fingerprint on the connection this one renewed (`renew`);
+ *   offered: the ICE ufrag of the offer written while waiting; stale: an answer made ahead for another offer came
  */
 
 /**
@@ -56,10 +57,13 @@ const written = new WeakMap();
 
 /**
  * Answers made ahead on the clinician's side (ahead.js), by prepared connection; null while being made.
- * @typedef {{offer: string, answer: RTCSessionDescriptionInit, tracks: MediaStreamTrack[], held: RTCIceCandidateInit[], hold: (event: RTCPeerConnectionIceEvent) => void}} Ahead
+ * @typedef {{offer: string, answer: RTCSessionDescriptionInit, tracks: MediaStreamTrack[], held: RTCIceCandidateInit[], hold: (event: RTCPeerConnectionIceEvent) => void, sent?: boolean}} Ahead
  * @type {WeakMap<RTCPeerConnection, Ahead | null>}
  */
 export const answered = new WeakMap();
+
+/** An SDP's ICE username fragment (`answers`: which offer an answer made ahead is for). @param {string} [sdp] */
+export const iceUfrag = (sdp) => /^a=ice-ufrag:(\S+)/m.exec(sdp || "")?.[1] || "";
 
 /**
  * A peer connection made ready while someone waits to be let in, so the admit does not wait for it:
@@ -272,6 +276,7 @@ export class Call extends EventTarget {
         // page's drawing of the call; the answer and candidates that come back wait for it in the
         // connection's chain of operations, so they find it set.
         this.send(id, { description: early });
+        peer.offered = iceUfrag(early.sdp);
         await peer.pc.setLocalDescription(early);
         await firstCandidate(peer.pc, FIRST_CANDIDATE_MS);  // what the caller waits for (the page's drawing): that too
         return;
@@ -312,7 +317,7 @@ export class Call extends EventTarget {
   }
 
   /** @param {import("./protocol.js").SignalIn} message */
-  async onSignal({ from, description, candidate }) {
+  async onSignal({ from, description, candidate, answers }) {
     if (description && description.type === "offer") this.renewedByThem(from, description.sdp);
     const peer = this.peer(from, description?.type === "offer" ? description.sdp : undefined);
     const pc = peer.pc;
@@ -324,7 +329,7 @@ export class Call extends EventTarget {
         answered.delete(pc);
         pc.removeEventListener("icecandidate", ahead.hold);
         peer.fingerprint = fingerprint(description.sdp);
-        this.send(from, { description: ahead.answer });
+        if (!ahead.sent) this.send(from, { description: ahead.answer });  // (sent at the admission: ahead.js `answerNow`)
         for (const held of ahead.held) this.send(from, { candidate: held });
         for (const track of ahead.tracks) {  // announced when the offer was set, before this call listened
           peer.stream.addTrack(track);
@@ -339,6 +344,9 @@ export class Call extends EventTarget {
         peer.ignoreOffer = true;
         return;
       }
+      // An answer made ahead for an offer this page no longer has (ahead.js `answerNow`): it and its candidates are dropped
+      if (description) peer.stale = Boolean(answers) && answers !== peer.offered;
+      if (peer.stale) return;
       if (description) {
         const collision = description.type === "offer" && (peer.makingOffer || pc.signalingState !== "stable");
         peer.ignoreOffer = !peer.polite && collision;

@@ -2,8 +2,8 @@
 // The same page serves a colleague invited as co-host (/staff/cohost/<id>): they knock on their
 // invitation's socket, and once let in see this room's waiting room and have the host's controls.
 
-import { answerAhead } from "./ahead.js";
-import { Call, prepareConnection } from "./call.js";
+import { answerAhead, answerNow } from "./ahead.js";
+import { Call, answered, prepareConnection } from "./call.js";
 import { ChatPanel } from "./chat.js";
 import { clockTime } from "./clock.js";
 import { ConnectionQuality } from "./connection.js";
@@ -124,8 +124,12 @@ async function getReady() {
   for (const id of ids) {
     if (!prepared.has(id) && !call?.peers.has(id) && local === stream) prepared.set(id, prepareConnection(local));
     const offer = offered.get(id);
-    if (offer && prepared.has(id)) {  // answered now, sent only when the same offer comes after the admission
+    if (offer && prepared.has(id)) {  // answered now, sent only at the admission
       offered.delete(id);
+      if (answered.has(prepared.get(id))) {  // their page was reloaded: its new offer, on a connection of its own
+        prepared.get(id)?.close();
+        prepared.set(id, prepareConnection(local));
+      }
       answerAhead(prepared.get(id), offer.sdp, offer.ice);
     }
   }
@@ -206,13 +210,23 @@ function announce(/** @type {import("./protocol.js").KnockNotice} */ { participa
   }
 }
 
+/** Who this page has just admitted: its answer made ahead leaves as soon as the admission is known (`answerNow`). */
+let admitting = "";
+function answerEarly(/** @type {string} */ id) {
+  if (!id || id !== admitting) return;
+  admitting = "";
+  answerNow(prepared.get(id), (body) => signaling.send({ type: "signal", to: id, ...body }));
+}
+
 async function admit(/** @type {string} */ roomId, /** @type {string} */ id) {
   entering = true;
+  admitting = id;
   try { await ensureMedia(); } catch { entering = false; return; }
   signaling.send({ type: "admit", room: roomId, participant: id });
 }
 
 function startCall(/** @type {import("./protocol.js").Admitted} */ message) {
+  if (message.media !== "sfu") answerEarly(admitting);  // seated for this admission, the guest let in right after
   // Moved to another consultation, or came back too late to keep the place: start afresh.
   if (call && (room !== message.room || !message.resumed)) closeCall();
   room = message.room;
@@ -345,6 +359,7 @@ signaling.on("sfu_move", (message) => {  // grown past the mesh: on through the 
   followMove(message, moving);
 });
 signaling.on("joined", ({ participant }) => {
+  answerEarly(participant.id);
   names.set(participant.id, participant.name);
   tiles.ensure(participant.id, participant.name);
   tiles.mark(participant.id, participant);
@@ -439,6 +454,7 @@ signaling.on("phone_call", ({ tel }) => {
   $("phone-call").hidden = false;
 });
 signaling.on("error", ({ code, message }) => {
+  admitting = "";  // (an admission refused: no answer leaves for it)
   if (chat.failed(code)) return;
   if (code === "replaced") stopCall(strings.replaced);
   else if (code === "not_resumable") { closeCall(); room = null; knock(); }  // away too long: knock again

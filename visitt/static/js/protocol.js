@@ -44,7 +44,7 @@ const REVIVE_MS = 1000;
  * @typedef {{type: "late", minutes: number}} Late
  * @typedef {{type: "offer" | "answer" | "rollback" | "pranswer", sdp?: string}} Description
  * @typedef {{candidate: string, sdpMid?: string|null, sdpMLineIndex?: number|null, usernameFragment?: string|null}} Candidate
- * @typedef {{type: "signal", to: string, description?: Description, candidate?: Candidate}} SignalOut
+ * @typedef {{type: "signal", to: string, description?: Description, candidate?: Candidate, answers?: string}} SignalOut
  * @typedef {{type: "offer_ahead", sdp: string}} OfferAhead
  * @typedef {"cant_hear" | "cant_see" | "turn_on_microphone" | "turn_on_camera" | "one_moment"} Phrase
  * @typedef {{type: "chat", text: string} | {type: "chat", phrase: Phrase}} ChatOut
@@ -84,7 +84,7 @@ const REVIVE_MS = 1000;
  * @typedef {{type: "resumed", by: string}} Resumed
  * @typedef {{type: "id_requested", participant: string}} IdRequested
  * @typedef {{type: "unmute_requested", from: string}} UnmuteRequested
- * @typedef {{type: "signal", from: string, description?: Description, candidate?: Candidate}} SignalIn
+ * @typedef {{type: "signal", from: string, description?: Description, candidate?: Candidate, answers?: string}} SignalIn
  * @typedef {{type: "offer_ahead", room: string, participant: string, sdp: string, ice: RTCConfiguration}} OfferAheadIn
  * @typedef {{type: "chat", from: string, name: string, text?: string, phrase?: Phrase, at: string}} ChatIn
  * @typedef {{type: "sfu_published", sdp: string, feeds: string[]}} SfuPublished
