@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import percentile, print_steps, write_section  # noqa: E402
 from tests.browser import DESK, PHONE, sign_in  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, make_settings  # noqa: E402
+from tests.network import Impairment, open_site  # noqa: E402
 from visitt.testing import LiveServer  # noqa: E402
 
 # Leaves in window.firstFrame a promise of the wall-clock time the page first paints a remote video frame.
@@ -99,6 +100,11 @@ TYPE_NAME = """() => { const name = document.querySelector('#name'); name.value 
 PRESS_JOIN = "() => { window.steps.pressed = performance.now(); document.querySelector('#join').click(); }"
 SLOW_NETWORK = {"offline": False, "latency": 150, "downloadThroughput": 1_600_000 / 8, "uploadThroughput": 750_000 / 8}
 SLOW_CPU = 4
+# --network kernel: the same slow phone's network made by the kernel for every packet alike (tests/network.py: a
+# 75-ms delay each way, so a round trip of 150 ms, and token buckets at 750 kbit/s up and 1.6 Mbit/s down),
+# where DevTools' emulation gives HTTP a round trip of 150 ms but WebRTC's packets 300 (150 at each send and each
+# receipt). The CPU is slowed 4× as for --network slow. Needs root (namespaces).
+PHONE_LINK = Impairment(delay_ms=75, rate_kbit=750, down_kbit=1600)
 # The clinician's page has its camera on and a connection ready for each waiting patient (host.js getReady).
 # And a moment later, as a clinician's click would come after the chime: the page's work on the knock is done (its
 # connection prepared, the patient's offer answered ahead), whatever the load.
@@ -216,10 +222,11 @@ FIRST_FRAME_STATS = """() => {
 
 def new_phone_page(context: BrowserContext, network: str) -> Page:
     page = context.new_page()
-    if network == "slow":
+    if network in ("slow", "kernel"):
         cdp = context.new_cdp_session(page)
-        cdp.send("Network.enable")
-        cdp.send("Network.emulateNetworkConditions", SLOW_NETWORK)
+        if network == "slow":
+            cdp.send("Network.enable")
+            cdp.send("Network.emulateNetworkConditions", SLOW_NETWORK)
         cdp.send("Emulation.setCPUThrottlingRate", {"rate": SLOW_CPU})
     return page
 
@@ -309,6 +316,8 @@ def one_run(server: LiveServer, host: Page, patient: Page, traces: list[Trace] |
 def measure(args: argparse.Namespace, traces: list[Trace] | None = None, stats: list[Figures] | None = None
             ) -> tuple[list[tuple[float, float]], list[dict[str, float]]]:
     """One round: a fresh server and browser, one warm-up, then the runs (``traces``: each run's steps)."""
+    if args.network == "kernel":
+        return measure_across(args, traces, stats)
     with tempfile.TemporaryDirectory() as data, sync_playwright() as playwright:
         server = LiveServer(make_settings(Path(data))).start()
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -327,6 +336,27 @@ def measure(args: argparse.Namespace, traces: list[Trace] | None = None, stats: 
         finally:
             browser.close()
             server.stop()
+    return results, knocks
+
+
+def measure_across(args: argparse.Namespace, traces: list[Trace] | None = None, stats: list[Figures] | None = None
+                   ) -> tuple[list[tuple[float, float]], list[dict[str, float]]]:
+    """``measure`` with the patient's browser in a network namespace of its own (tests/network.py) behind the
+    slow phone's link (``PHONE_LINK``), the clinician's in the clinic's, Visitt and coturn in the server's."""
+    with tempfile.TemporaryDirectory() as data, open_site(Path(data)) as site:
+        site.net.impair(PHONE_LINK)
+        desk = site.clinic.new_context(**DESK)
+        phone = site.patient.new_context(**PHONE)
+        for context in (desk, phone):
+            context.set_default_timeout(60_000)
+            if traces is not None:
+                context.add_init_script(TRACE)
+        host = desk.new_page()
+        sign_in(host, site.base)
+        patient = new_phone_page(phone, args.network)
+        one_run(site.server, host, patient)
+        results = [one_run(site.server, host, patient, traces, stats) for _ in range(args.runs)]
+        knocks = [knock_run(site.server, site.patient, args.network) for _ in range(args.knock_runs)]
     return results, knocks
 
 
@@ -359,8 +389,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10, help="admit → first frame runs a round")
     parser.add_argument("--knock-runs", type=int, default=10, help="link opened → knocked runs a round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds, each on a fresh server and browser")
-    parser.add_argument("--network", choices=("loopback", "slow"), default="loopback",
-                        help="slow: the patient's page on an emulated slow phone network and CPU")
+    parser.add_argument("--network", choices=("loopback", "slow", "kernel"), default="loopback",
+                        help="slow: the patient's page on an emulated slow phone network and CPU; kernel: the "
+                             "same network made by the kernel in network namespaces (needs root), the CPU as slow")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
     parser.add_argument("--trace", action="store_true",
                         help="print where admit → first frame goes, step by step (p50 after the click); writes nothing")
@@ -383,14 +414,19 @@ def main() -> None:
         ("clinician sees patient", lambda r: r[0]), ("patient sees clinician", lambda r: r[1]),
         ("both see each other", max))]
     steps = [row(step, [[run[step] for run in knocked] for knocked in knocks]) for step in knocks[0][0]]
-    slow = args.network == "slow"
+    slow = args.network in ("slow", "kernel")
     targets = ("≤ 2.5 s p50", "≤ 1 s p50") if slow else ("≤ 400 ms p50", "≤ 150 ms p50")
-    phone = ("the patient's page on an emulated slow phone: DevTools network emulation at 1.6 Mbit/s down, "
-             "750 kbit/s up and 150 ms latency, and the CPU slowed 4×; " if slow else "")
+    phone = {"slow": "the patient's page on an emulated slow phone: DevTools network emulation at 1.6 Mbit/s down, "
+                     "750 kbit/s up and 150 ms latency, and the CPU slowed 4×; ",
+             "kernel": "the patient's browser on a slow phone's network made by the kernel (network namespaces, "
+                       "tests/network.py: 75 ms each way, so 150 ms a round trip for every packet, 1.6 Mbit/s down, "
+                       "750 kbit/s up), and the CPU slowed 4× (DevTools); ",
+             }.get(args.network, "")
     header = "| ms | p50 of each round | p50, all runs | p95 | min | max |\n|---|---|---|---|---|---|"
     load = ", ".join(f"{value:.1f}" for value in loads)
     body = "\n".join([
-        f"## Join latency{', slow phone' if slow else ''} (`bench/join_latency.py{' --network slow' if slow else ''}`)",
+        f"## Join latency{', slow phone' if slow else ''}{' on the kernel' + chr(39) + 's network' if args.network == 'kernel' else ''}"
+        f" (`bench/join_latency.py{' --network ' + args.network if slow else ''}`)",
         "",
         f"{args.rounds} rounds, each on a fresh server and browser; the load average (1 min) after each: {load}.",
         "",
@@ -419,7 +455,7 @@ def main() -> None:
     ])
     print(body)
     if not args.no_write:
-        write_section("join_latency_slow" if slow else "join_latency", body)
+        write_section({"slow": "join_latency_slow", "kernel": "join_latency_kernel"}.get(args.network, "join_latency"), body)
 
 
 if __name__ == "__main__":

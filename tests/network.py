@@ -123,10 +123,15 @@ class Impairment:
     """What the patient's link does; the defaults are a clean link."""
 
     loss: int = 0                 # % of UDP packets dropped, each way
-    rate_kbit: int | None = None  # each way
+    rate_kbit: int | None = None  # each way (up only, if ``down_kbit`` is given)
+    down_kbit: int | None = None  # towards the patient, if it differs from ``rate_kbit``
     delay_ms: float = 0           # one way, each way: the round trip grows by twice this
     jitter_ms: float = 0          # uniform 0..jitter on top of the delay (order kept)
     clinic_udp: bool = True       # False: the clinic reaches only TCP 443 and the web port
+
+
+def _rate(impairment: Impairment, down: bool) -> int | None:
+    return impairment.down_kbit if down and impairment.down_kbit else impairment.rate_kbit
 
 
 @dataclass
@@ -251,14 +256,15 @@ class Network:
         wanted = impairment or Impairment(**changes)
         self._filter(wanted, cut=self._cut)
         for namespace, device in ((self.patient, "pat0"), (self.router, "pat1")):
-            if self.current.rate_kbit:
+            down = device == "pat1"  # the router's side: what goes to the patient
+            if _rate(self.current, down):
                 self.run(namespace, "tc", "qdisc", "del", "dev", device, "root")
-            if wanted.rate_kbit:
+            if rate := _rate(wanted, down):
                 # a queue of ~300 ms at the rate, like a mobile network's buffer
-                burst = max(1600, wanted.rate_kbit * 1000 // 8 // 50)
-                limit = max(3000, wanted.rate_kbit * 1000 // 8 * 3 // 10)
+                burst = max(1600, rate * 1000 // 8 // 50)
+                limit = max(3000, rate * 1000 // 8 * 3 // 10)
                 self.run(namespace, "tc", "qdisc", "add", "dev", device, "root", "tbf", "rate",
-                         f"{wanted.rate_kbit}kbit", "burst", str(burst), "limit", str(limit))
+                         f"{rate}kbit", "burst", str(burst), "limit", str(limit))
         if (wanted.delay_ms, wanted.jitter_ms) != (self.current.delay_ms, self.current.jitter_ms):
             self._stop_relay()
             if wanted.delay_ms or wanted.jitter_ms:
