@@ -1,5 +1,5 @@
-"""Security headers on every response, errors included; links and redirects never built from a request's
-Host (visitt/web/security.py, visitt/app.py, visitt/web/deps.py)."""
+"""Security headers on every response, errors included (a static file's: only those it obeys); links and
+redirects never built from a request's Host (visitt/web/security.py, visitt/app.py, visitt/web/deps.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from visitt.app import create_app
 from visitt.testing import LiveServer
+from visitt.web.security import CSP, DOCUMENT_ONLY
 
 from .conftest import make_settings
 
@@ -91,6 +92,26 @@ def test_every_status_over_http_carries_the_headers(tmp_path: Path) -> None:
             assert static.headers["x-content-type-options"] == "nosniff"
     finally:
         live.stop()
+
+
+def test_static_files_go_without_the_document_headers_but_a_worker_keeps_its_policy(tmp_path: Path) -> None:
+    app = create_app(make_settings(tmp_path))
+    module, stylesheet, picture, worker, page = _in_process(app, [
+        ("GET", "/static/js/patient.js", {}), ("GET", "/static/css/visitt.css", {}),
+        ("GET", "/static/help/en-call.webp", {}), ("GET", "/static/js/e2ee_worker.js", {}), ("GET", "/", {})])
+    revalidated, = _in_process(app, [("GET", "/static/js/patient.js",
+                                      {"headers": {"If-None-Match": module.headers["etag"]}})])
+    app.state.database.dispose()
+    for response in (module, stylesheet, picture, revalidated):
+        where = response.request.url.path
+        assert response.status_code in (200, 304) and response.headers["x-content-type-options"] == "nosniff", where
+        assert not DOCUMENT_ONLY & {name.encode() for name in response.headers}, where
+    assert revalidated.status_code == 304
+    # a dedicated worker's policy is its script's response's, not the page's
+    assert worker.headers["content-security-policy"] == CSP and worker.headers["referrer-policy"] == "no-referrer"
+    assert "x-frame-options" not in worker.headers and worker.headers["x-content-type-options"] == "nosniff"
+    _assert_headers(page)
+    assert "permissions-policy" in page.headers
 
 
 def test_a_hostile_host_header_never_reaches_a_link_or_a_redirect(server: LiveServer) -> None:

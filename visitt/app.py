@@ -40,6 +40,7 @@ from visitt.limiter import Limiter
 from visitt.web.pages import language, render
 from visitt.web.security import HEADERS, SecurityHeaders, headers_for
 from visitt.web.slow_clients import TIMED_OUT, BodyTimeout
+from visitt.web.stripped_js import StrippedModules
 from visitt.live.socket_routes import SocketRoutes
 from visitt.settings import Settings, load
 from visitt.live.connections import Connections
@@ -235,5 +236,7 @@ def create_app(settings: Settings | None = None, *, sms_backend: outbox.Backend 
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(hooks.router)
+    # the modules without their comments (visitt/web/stripped_js.py), ahead of the other static files
+    app.mount("/static/js", StrippedModules(STATIC / "js"), name="js")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

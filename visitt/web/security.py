@@ -40,15 +40,29 @@ def headers_for(form_targets: tuple[str, ...] = ()) -> list[tuple[bytes, bytes]]
     return [(b"content-security-policy", csp.encode()), *HEADERS[1:]]
 
 
+# What a document (a page, an API answer, an error page) obeys. A stylesheet, a module or an image ignores
+# the first three, and its referrer policy covers only what it fetches itself, whose referrer is then its own
+# /static URL, never the page's link: a static file goes without them (375 bytes on each of a phone's
+# requests). A worker is the exception: its policy and referrer policy are its script's response's.
+DOCUMENT_ONLY = frozenset({b"content-security-policy", b"x-frame-options", b"permissions-policy",
+                           b"referrer-policy"})
+WORKERS = frozenset({"/static/js/e2ee_worker.js"})  # new Worker(...) in static/js/e2ee.js
+WORKER_HEADERS = frozenset({b"content-security-policy", b"referrer-policy"})
+
+
 def with_headers(scope: Scope, send: Send, headers_to_add: list[tuple[bytes, bytes]] = HEADERS) -> Send:
     """``send`` for an HTTP request, adding ``headers_to_add`` (:data:`HEADERS`) to its response, and
-    ``Cache-Control: no-store`` to every response but a static file's (an error about a static file included)."""
+    ``Cache-Control: no-store`` to every response but a static file's. A static file (not an error about
+    one: that is a page) gets no :data:`DOCUMENT_ONLY` header, but a worker's :data:`WORKER_HEADERS`."""
     static = scope["path"].startswith("/static/")
+    left_out = DOCUMENT_ONLY - WORKER_HEADERS if scope["path"] in WORKERS else DOCUMENT_ONLY
 
     async def send_with_headers(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = list(message.get("headers", []))
             present = {name.lower() for name, _ in headers}
+            if static and message["status"] < 400:
+                present |= left_out
             headers.extend(item for item in headers_to_add if item[0] not in present)
             if not static or message["status"] >= 400:
                 headers = [item for item in headers if item[0].lower() != b"cache-control"]
