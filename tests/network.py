@@ -228,7 +228,7 @@ class Network:
     def listen(self, namespace: str, host: str, port: int) -> socket.socket:
         """A listening TCP socket inside ``namespace`` (``port`` 0: a free one)."""
         def make() -> socket.socket:
-            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # see LiveServer.start
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             listener.bind((host, port))
             listener.listen(128)

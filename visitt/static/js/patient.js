@@ -269,13 +269,17 @@ function openSocket() {
     keepPlace(key);
     $("status").textContent = second_device ? strings.not_admitted_yet : strings.waiting;
     // (not on a second device: the clinician has to decide about it first, and it gets nothing till then)
-    if (!ready && !call && !second_device && devices.stream) {
+    // After the waiting room is drawn: making the connection held the page 15-30 ms.
+    const prepare = () => {
+      if (ready || call || second_device || !devices.stream || phase !== "waiting") return;
       const prepared = ready = prepareConnection(devices.stream, true);
       // the offer to the clinician's page now, which answers it while we wait (`offer_ahead`); nothing comes back
       writtenOffer(prepared).then((offer) => {
         if (offer?.sdp && ready === prepared && phase === "waiting") signaling?.send({ type: "offer_ahead", sdp: offer.sdp });
       });
-    }
+    };
+    requestAnimationFrame(() => setTimeout(prepare));
+    setTimeout(prepare, 100);  // (a hidden page draws nothing)
   });
   signaling.on("admitted", (message) => {
     if (message.media !== "sfu" || GroupCall) { startCall(message, selfId); return; }
