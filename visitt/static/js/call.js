@@ -344,7 +344,7 @@ export class Call extends EventTarget {
         peer.ignoreOffer = true;
         return;
       }
-      // An answer made ahead for an offer this page no longer has (ahead.js `answerNow`): it and its candidates are dropped
+      // An answer made ahead for an offer this page no longer has (ahead.js `answerNow`): dropped, and its candidates
       if (description) peer.stale = Boolean(answers) && answers !== peer.offered;
       if (peer.stale) return;
       if (description) {

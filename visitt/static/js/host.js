@@ -220,8 +220,8 @@ function answerEarly(/** @type {string} */ id) {
 
 async function admit(/** @type {string} */ roomId, /** @type {string} */ id) {
   entering = true;
-  admitting = id;
   try { await ensureMedia(); } catch { entering = false; return; }
+  admitting = id;
   signaling.send({ type: "admit", room: roomId, participant: id });
 }
 
@@ -439,7 +439,11 @@ signaling.on("withdrawn", ({ name }) => {
   if (room) say(text);
   $("lobby-status").textContent = text;
 });
+/** When this page's call last ended, and how long after it a refusal for `room_ended` is one that crossed it. */
+let endedAt = 0;
+const CROSSED_END_MS = 5000;
 signaling.on("ended", ({ reason }) => {
+  endedAt = Date.now();
   const ended = room;
   stopCall(reason === "withdrawn" ? strings.withdrawn_ended : reason === "by_phone" ? strings.ended_by_phone : strings.ended);
   // the clinician who ended it, or whose patient withdrew, records the outcome (pre-filled with Visitt's suggestion)
@@ -456,6 +460,8 @@ signaling.on("phone_call", ({ tel }) => {
 signaling.on("error", ({ code, message }) => {
   admitting = "";  // (an admission refused: no answer leaves for it)
   if (chat.failed(code)) return;
+  // A message that crossed the end on its way (a late candidate, a quality report): the page has said what to do
+  if (code === "room_ended" && Date.now() - endedAt < CROSSED_END_MS) return;
   if (code === "replaced") stopCall(strings.replaced);
   else if (code === "not_resumable") { closeCall(); room = null; knock(); }  // away too long: knock again
   else if (code === "database_unavailable") $("lobby-status").textContent = strings.unavailable;  // nobody let in
