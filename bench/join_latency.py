@@ -1,6 +1,6 @@
 """Joining, Chromium on loopback: SMS link opened → knocked, and admit click → first remote video frame.
 
-    python bench/join_latency.py [--runs 10] [--knock-runs 10] [--rounds 3] [--network loopback|slow] [--trace]
+    python bench/join_latency.py [--runs 10] [--knock-runs 10] [--rounds 3] [--network loopback|slow|kernel] [--trace]
 
 Starts Visitt on a loopback port (SQLite), one clinician page and phone-sized patient pages in
 Debian's Chromium with fake camera and microphone. ``--rounds``: the whole measurement again, each
@@ -25,6 +25,11 @@ trip from the clinician's for ICE, DTLS and the pictures, as a phone on a slow m
   clicks come once the clinician's page is ready (its camera on and a connection prepared for the
   patient, which it does by itself when someone knocks) and half a second more, as a clinician's would a
   moment after the chime (by then its page has answered the patient's offer ahead too).
+
+``--network kernel``: the same slow phone on a network the kernel makes (``PHONE_LINK``: the patient's browser in
+a network namespace of its own, tests/network.py, 150 ms a round trip for every packet, 750 kbit/s up and 1.6 Mbit/s
+down), the CPU slowed 4× as above; needs root. DevTools' emulation delays HTTP once a request but WebRTC's packets at
+both ends (a round trip of 300 ms for the call); here the page and the call share one network.
 
 ``--trace``: where the time of admit → first frame goes. Both pages note the wall-clock time of each
 step (a message in or out on the signaling socket and when the page's handler of it returned, each
