@@ -320,48 +320,41 @@ def one_run(server: LiveServer, host: Page, patient: Page, traces: list[Trace] |
 
 def measure(args: argparse.Namespace, traces: list[Trace] | None = None, stats: list[Figures] | None = None
             ) -> tuple[list[tuple[float, float]], list[dict[str, float]]]:
-    """One round: a fresh server and browser, one warm-up, then the runs (``traces``: each run's steps)."""
-    if args.network == "kernel":
-        return measure_across(args, traces, stats)
-    with tempfile.TemporaryDirectory() as data, sync_playwright() as playwright:
-        server = LiveServer(make_settings(Path(data))).start()
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            desk = browser.new_context(**DESK)
-            phone = browser.new_context(**PHONE)
-            if traces is not None:
-                desk.add_init_script(TRACE)
-                phone.add_init_script(TRACE)
-            host = desk.new_page()
-            sign_in(host, server.url)
-            patient = new_phone_page(phone, args.network)
-            one_run(server, host, patient)  # warm-up: first getUserMedia, codec set-up
-            results = [one_run(server, host, patient, traces, stats) for _ in range(args.runs)]
-            knocks = [knock_run(server, browser, args.network) for _ in range(args.knock_runs)]
-        finally:
-            browser.close()
-            server.stop()
-    return results, knocks
-
-
-def measure_across(args: argparse.Namespace, traces: list[Trace] | None = None, stats: list[Figures] | None = None
-                   ) -> tuple[list[tuple[float, float]], list[dict[str, float]]]:
-    """``measure`` with the patient's browser in a network namespace of its own (tests/network.py) behind the
+    """One round: a fresh server and browser, one warm-up, then the runs (``traces``: each run's steps). With
+    ``--network kernel`` the patient's browser is in a network namespace of its own (tests/network.py) behind the
     slow phone's link (``PHONE_LINK``), the clinician's in the clinic's, Visitt and coturn in the server's."""
-    with tempfile.TemporaryDirectory() as data, open_site(Path(data)) as site:
-        site.net.impair(PHONE_LINK)
-        desk = site.clinic.new_context(**DESK)
-        phone = site.patient.new_context(**PHONE)
-        for context in (desk, phone):
-            context.set_default_timeout(60_000)
-            if traces is not None:
-                context.add_init_script(TRACE)
-        host = desk.new_page()
-        sign_in(host, site.base)
-        patient = new_phone_page(phone, args.network)
-        one_run(site.server, host, patient)
-        results = [one_run(site.server, host, patient, traces, stats) for _ in range(args.runs)]
-        knocks = [knock_run(site.server, site.patient, args.network) for _ in range(args.knock_runs)]
+    with tempfile.TemporaryDirectory() as data:
+        if args.network == "kernel":
+            with open_site(Path(data)) as site:
+                site.net.impair(PHONE_LINK)
+                return rounds_on(args, site.server, site.base, site.clinic, site.patient, traces, stats)
+        with sync_playwright() as playwright:
+            server = LiveServer(make_settings(Path(data))).start()
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            try:
+                return rounds_on(args, server, server.url, browser, browser, traces, stats)
+            finally:
+                browser.close()
+                server.stop()
+
+
+def rounds_on(args: argparse.Namespace, server: LiveServer, base: str, clinic: Browser, phones: Browser,
+              traces: list[Trace] | None, stats: list[Figures] | None
+              ) -> tuple[list[tuple[float, float]], list[dict[str, float]]]:
+    """The warm-up, the runs and the knocks of a round: the clinician's pages in ``clinic``, the patient's in
+    ``phones``, Visitt at ``base``."""
+    desk = clinic.new_context(**DESK)
+    phone = phones.new_context(**PHONE)
+    for context in (desk, phone):
+        context.set_default_timeout(60_000)  # a page over a slow link loads slowly
+        if traces is not None:
+            context.add_init_script(TRACE)
+    host = desk.new_page()
+    sign_in(host, base)
+    patient = new_phone_page(phone, args.network)
+    one_run(server, host, patient)  # warm-up: first getUserMedia, codec set-up
+    results = [one_run(server, host, patient, traces, stats) for _ in range(args.runs)]
+    knocks = [knock_run(server, phones, args.network) for _ in range(args.knock_runs)]
     return results, knocks
 
 

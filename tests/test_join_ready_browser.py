@@ -210,6 +210,7 @@ def test_an_answer_made_ahead_for_an_offer_the_page_no_longer_has_is_dropped(  #
     waiting: taken, that answer would have the patient check against a connection that expects someone else."""
     clinic = browser.new_context(**DESK)
     phone = browser.new_context(**PHONE)
+    clinic.add_init_script(OBSERVE)
     try:
         host = clinic.new_page()
         host_sent = messages_sent(host)
@@ -235,9 +236,8 @@ def test_an_answer_made_ahead_for_an_offer_the_page_no_longer_has_is_dropped(  #
         patient.get_by_label("Your full name").fill("Kari Nordmann")
         patient.get_by_role("button", name="Join").click()
         expect(host.locator("#waiting li", has_text="Kari Nordmann")).to_be_visible()
-        while not swapped:
-            host.wait_for_timeout(100)
-        host.wait_for_timeout(500)  # answered ahead by now (a few ms on loopback)
+        until(host, "() => window.connections.some((pc) => pc.localDescription)", what="the swapped offer answered ahead")
+        assert len(swapped) == 1
 
         host.locator("#waiting li", has_text="Kari Nordmann").get_by_role("button", name="Admit").click()
         wait_for_media(host)

@@ -3,6 +3,7 @@
 // invitation's socket, and once let in see this room's waiting room and have the host's controls.
 
 import { answerAhead, answerNow } from "./ahead.js";
+import { alertKnock, offerAlerts } from "./alerts.js";
 import { Call, answered, prepareConnection } from "./call.js";
 import { ChatPanel } from "./chat.js";
 import { clockTime } from "./clock.js";
@@ -60,7 +61,6 @@ const offered = new Map();
 let entering = false;  // Admit or Open room clicked: the camera stays on for the call on its way
 /** @type {Call | GroupCall | null} */ let call = null;  // a GroupCall when the media goes through Janus
 /** @type {string | null} */ let room = null;
-/** @type {AudioContext | null} */ let audio = null;
 const names = new Map();
 /** @type {(() => void) | null} */ let stopFlow = null;
 /** What follows the call when it moves to the media server (growth.js `followMove`). */
@@ -135,21 +135,6 @@ async function getReady() {
   }
 }
 
-function chime() {
-  if (!audio) audio = new AudioContext();
-  const now = audio.currentTime;
-  for (const [offset, frequency] of [[0, 660], [0.18, 880]]) {
-    const oscillator = audio.createOscillator();
-    const gain = audio.createGain();
-    oscillator.frequency.value = frequency;
-    gain.gain.setValueAtTime(0.2, now + offset);
-    gain.gain.exponentialRampToValueAtTime(0.001, now + offset + 0.35);
-    oscillator.connect(gain).connect(audio.destination);
-    oscillator.start(now + offset);
-    oscillator.stop(now + offset + 0.4);
-  }
-}
-
 /** @param {import("./protocol.js").Lobby} message */
 /** Patients due a few minutes ago who have not knocked: "not arrived - call the patient". */
 function markNotArrived() {
@@ -202,12 +187,9 @@ function renderLobby({ waiting, gave_up }) {
 }
 
 function announce(/** @type {import("./protocol.js").KnockNotice} */ { participant }) {
-  try { chime(); } catch { /* no sound until the page has been clicked once */ }
   const name = participant.second_device ? strings.second_device_name.replace("{name}", participant.name) : participant.name;
   if (room) say(strings.waiting_in_call.replace("{name}", name).replace("{role}", roleLabel(participant.kind)));
-  if ("Notification" in window && Notification.permission === "granted") {
-    new Notification(strings.knocking, { body: name, tag: participant.id });
-  }
+  alertKnock(strings.knocking, name, participant.id);
 }
 
 /** Who this page has just admitted: its answer made ahead leaves as soon as the admission is known (`answerNow`). */
@@ -473,31 +455,7 @@ signaling.on("close", () => {
   stopCall(strings.connection_lost);
 });
 
-// "Turn on sound and desktop notifications" is asked once in this browser: whatever the answer (granted,
-// denied, or the browser's question dismissed), the button does not come back. The chime needs a click on
-// the page first (autoplay rules); any click or key does.
-const ALERTS = "visitt.alerts";
-function alertsAnswer() {
-  try { return localStorage.getItem(ALERTS); } catch { return null; }
-}
-if (alertsAnswer() || ("Notification" in window && Notification.permission !== "default")) $("enable-alerts").hidden = true;
-function unlockSound() {
-  audio = audio || new AudioContext();
-  return audio.resume();
-}
-for (const type of ["pointerdown", "keydown"]) document.addEventListener(type, () => { unlockSound().catch(() => {}); }, { once: true });
-/** @param {string} answer */
-function rememberAlerts(answer) {
-  try { localStorage.setItem(ALERTS, answer); } catch { /* private mode: asked again next time */ }
-}
-$("enable-alerts").addEventListener("click", async () => {
-  $("enable-alerts").hidden = true;
-  rememberAlerts("dismissed");  // answered, whatever the browser's own question brings
-  unlockSound().catch(() => {});
-  if (!("Notification" in window)) return;
-  const answer = Notification.permission === "default" ? await Notification.requestPermission() : Notification.permission;
-  rememberAlerts(answer === "default" ? "dismissed" : answer);
-});
+offerAlerts($("enable-alerts"));
 
 // While the call runs, its toolbar (End consultation) and the pause banner (Resume) are fixed to the screen's
 // edges (visitt.css, body.in-call): the page keeps their heights free so nothing hides behind them.
